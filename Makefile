@@ -1,0 +1,66 @@
+# eid — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+BUF := node_modules/.bin/buf
+GEN_OUT := clients/python
+PROTOS := $(shell find protos -name '*.proto')
+
+export EID_LISTEN ?= 127.0.0.1:50051
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): clients/python/pyproject.toml service/pyproject.toml requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt -e ./clients/python -e ./service
+	touch $(STAMP)
+
+venv: $(STAMP) ## Create the virtual environment with the server, client and tools
+
+$(BUF):
+	npm install --no-audit --no-fund --silent
+
+gen: $(STAMP) ## Generate Python stubs (+ .pyi) from protos/ into clients/python
+	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m grpc_tools.protoc -I protos \
+		--python_out=$(GEN_OUT) --mypy_out=$(GEN_OUT) \
+		--grpc_python_out=$(GEN_OUT) --mypy_grpc_out=$(GEN_OUT) $(PROTOS)
+
+check-gen: gen ## Fail if the committed stubs differ from what protos/ generates
+	@git diff --exit-code -- $(GEN_OUT)/eid || { echo "stubs are stale: run 'make gen' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GEN_OUT)/eid)" || { echo "untracked generated files: run 'make gen' and commit"; exit 1; }
+
+buf-lint: $(BUF) ## Lint the protos with buf (STANDARD rules)
+	$(BUF) lint
+
+lint: $(STAMP) buf-lint ## ruff + mypy (strict) + buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) check-gen lint ## Run lint and the whole test suite (unit, integration on SQLite and PostgreSQL, end-to-end)
+	$(BIN)/pytest
+
+run: $(STAMP) ## Migrate, load the demo registry and serve on $EID_LISTEN (embedded SQLite)
+	$(BIN)/eid-server init-dev
+	$(BIN)/eid-server migrate
+	$(BIN)/eid-server load-demo
+	$(BIN)/eid-server serve
+
+bench: $(STAMP) ## Throughput and latency of Verify next to a bare gRPC echo server
+	$(PY) -m bench
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) var node_modules
+
+.PHONY: help venv gen check-gen buf-lint lint fmt test run bench clean
