@@ -55,7 +55,7 @@ class AlreadyExists(DomainError):
 
 
 class PreconditionFailed(DomainError):
-    """The request is well-formed but the system is not in a state to do it (FAILED_PRECONDITION)."""
+    """Well-formed, but the system is not in a state to do it (FAILED_PRECONDITION)."""
 
 
 class Unauthenticated(DomainError):

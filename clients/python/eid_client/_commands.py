@@ -1,0 +1,160 @@
+"""What each ``eid`` subcommand does, given parsed arguments and a connected client."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from eid_client import _output, _requests
+from eid_client._output import Output
+from eid_client.client import EidClient
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given (exit status 2)."""
+
+
+def resolve_password(given: str | None, *, confirm: bool = False) -> str:
+    """``--password``, else ``$EID_PASSWORD``, else a prompt when a person is there to answer."""
+    if given:
+        return given
+    from_env = os.environ.get("EID_PASSWORD")
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise UsageError(
+            "no password given: pass --password, set EID_PASSWORD, "
+            "or run in a terminal to be prompted"
+        )
+    password = getpass.getpass("Password: ")
+    if not password:
+        raise UsageError("empty password")
+    # A mistyped new password would lock the citizen out, so ask twice.
+    if confirm and getpass.getpass("Repeat password: ") != password:
+        raise UsageError("passwords do not match")
+    return password
+
+
+def _require_api_key(client: EidClient, command: str) -> None:
+    if not client.api_key:
+        raise UsageError(f"{command} is a relying-party call: pass --api-key or set EID_API_KEY")
+
+
+def register(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    response = client.register(
+        personal_id=args.id,
+        full_name=args.name,
+        birth_date=args.birth_date,
+        gender=args.gender,
+        phone_number=args.phone,
+        email=args.email,
+        request_id=args.request_id,
+    )
+    out.result(response, "Registered", _output.register_rows(response))
+    out.hint(f"Next: eid activate --id {args.id} --code <the code you received>")
+    return 0
+
+
+def activate(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    password = resolve_password(args.password, confirm=True)
+    response = client.activate(
+        personal_id=args.id,
+        activation_code=args.code,
+        new_password=password,
+        request_id=args.request_id,
+    )
+    out.result(response, "Activated", _output.activate_rows(response))
+    return 0
+
+
+def signin(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    response = client.sign_in(personal_id=args.id, password=resolve_password(args.password))
+    if out.as_json:
+        out.json(response)
+        return 0
+    # Only the token on stdout, so that EID_SESSION=$(eid signin ...) works.
+    out.raw(response.session_token)
+    out.hint(f"Session expires {_output.when(response.expire_time)}; use it with --session.")
+    return 0
+
+
+def verify(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    _require_api_key(client, "verify")
+    password = resolve_password(args.password)
+    response = client.verify_password(personal_id=args.id, password=password)
+    out.result(response, "Verification", _output.verify_rows(response))
+    return 0
+
+
+def redeem(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    _require_api_key(client, "redeem")
+    response = client.redeem_share(args.token)
+    out.result(response, "Verification", _output.verify_rows(response))
+    return 0
+
+
+def share(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    try:
+        attributes = [_requests.parse_attribute(a) for a in args.attributes.split(",") if a.strip()]
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    # --id wins over a session inherited from $EID_SESSION.
+    if args.id:
+        password = resolve_password(args.password)
+        session = client.sign_in(personal_id=args.id, password=password).session_token
+    elif args.session:
+        session = args.session
+    else:
+        raise UsageError("share needs a citizen: pass --id (and a password) or --session")
+    ttl = datetime.timedelta(seconds=args.ttl) if args.ttl is not None else None
+    response = client.share_via_qr(
+        attributes=attributes,
+        audience_party_id=args.audience,
+        ttl=ttl,
+        request_id=args.request_id,
+        session_token=session,
+    )
+    if args.qr_out:
+        if response.qr_png:
+            Path(args.qr_out).write_bytes(response.qr_png)
+        else:
+            out.error(f"warning: the server sent no QR image; {args.qr_out} not written")
+    if out.as_json:
+        out.json(response)
+        return 0
+    if not args.no_qr:
+        _print_terminal_qr(response.token)
+    rows = [
+        ("Share ID", response.share_id),
+        ("Attributes", ", ".join(_output.attribute(a) for a in attributes)),
+        ("Audience", args.audience or "any approved party"),
+        ("Expires", _output.when(response.expire_time)),
+    ]
+    if args.qr_out and response.qr_png:
+        rows.append(("QR image", str(args.qr_out)))
+    out.table("Share", rows)
+    out.raw(response.token)
+    return 0
+
+
+def _print_terminal_qr(token: str) -> None:
+    try:
+        import segno
+    except ImportError:  # optional at run time: the token is printed anyway
+        return
+    # make_qr: never a Micro QR, which phone scanners often cannot read.
+    segno.make_qr(token).terminal(out=sys.stdout, compact=True)
+
+
+def health(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    status = client.health(args.service)
+    if out.as_json:
+        out.json_object({"status": status})
+    else:
+        out.raw(status)
+    # Non-zero unless serving, so that `eid health` works as a readiness probe.
+    return 0 if status == "SERVING" else 1

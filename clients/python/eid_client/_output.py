@@ -1,0 +1,153 @@
+"""How the ``eid`` CLI prints: rich tables for people, JSON for scripts.
+
+Results go to stdout; hints and errors go to stderr so that stdout can be piped
+(``--json | jq``, ``$(eid signin ...)``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+
+from google.protobuf import json_format, timestamp_pb2
+from google.protobuf.message import Message
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client.errors import EidError
+
+Rows = list[tuple[str, str]]
+
+
+class Output:
+    """The CLI's two streams, and whether results are printed as JSON."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+        # highlight=False: never colour parts of names or IDs as if they were numbers.
+        self.stdout = Console(highlight=False)
+        self.stderr = Console(stderr=True, highlight=False)
+
+    def result(self, message: Message, title: str, rows: Rows) -> None:
+        """Print a response: as JSON with ``--json``, else as a two-column table."""
+        if self.as_json:
+            self.json(message)
+        else:
+            self.table(title, rows)
+
+    def json(self, message: Message) -> None:
+        # Print defaults too: a script must see "verified": false, not a missing key.
+        text = json_format.MessageToJson(
+            message,
+            always_print_fields_with_no_presence=True,
+            preserving_proto_field_name=True,
+            indent=2,
+        )
+        self.raw(text)
+
+    def json_object(self, value: dict[str, str]) -> None:
+        self.raw(json.dumps(value, indent=2))
+
+    def table(self, title: str, rows: Rows) -> None:
+        table = Table(title=title, show_header=False, title_justify="left")
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for key, value in rows:
+            # Text(), not str: user data such as "[b]" must not be read as rich markup.
+            table.add_row(key, Text(value))
+        self.stdout.print(table)
+
+    def raw(self, text: str) -> None:
+        """Print unwrapped, e.g. tokens that must survive copy and paste."""
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+    def hint(self, text: str) -> None:
+        if not self.as_json:
+            self.stderr.print(Text(text, style="dim"))
+
+    def error(self, text: str) -> None:
+        self.stderr.print(Text(text), soft_wrap=True)
+
+    def eid_error(self, e: EidError) -> None:
+        self.error(f"error: {e}")
+        for field, description in e.field_violations:
+            self.error(f"  {field}: {description}")
+
+
+def when(ts: timestamp_pb2.Timestamp) -> str:
+    """A timestamp in local time with its UTC offset, or "-" when unset."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        return "-"
+    utc = ts.ToDatetime(tzinfo=datetime.UTC)
+    return utc.astimezone().isoformat(timespec="seconds")
+
+
+def _enum(name: str, prefix: str) -> str:
+    short = name.removeprefix(prefix)
+    return "-" if short == "UNSPECIFIED" else short
+
+
+def state(value: pb.AccountState.ValueType) -> str:
+    return _enum(pb.AccountState.Name(value), "ACCOUNT_STATE_")
+
+
+def level(value: pb.AccountLevel.ValueType) -> str:
+    return _enum(pb.AccountLevel.Name(value), "ACCOUNT_LEVEL_")
+
+
+def attribute(value: pb.Attribute.ValueType) -> str:
+    return _enum(pb.Attribute.Name(value), "ATTRIBUTE_").lower()
+
+
+def account_rows(account: pb.Account) -> Rows:
+    return [
+        ("Account ID", account.account_id),
+        ("State", state(account.state)),
+        ("Level", level(account.level)),
+    ]
+
+
+def register_rows(response: pb.RegisterResponse) -> Rows:
+    delivery = response.delivery
+    channel = _enum(pb.DeliveryChannel.Name(delivery.channel), "DELIVERY_CHANNEL_")
+    return [
+        *account_rows(response.account),
+        ("Code sent to", f"{channel} {delivery.masked_destination}".strip()),
+        ("Code expires", when(delivery.expire_time)),
+    ]
+
+
+def activate_rows(response: pb.ActivateResponse) -> Rows:
+    return [*account_rows(response.account), ("Activated", when(response.account.activate_time))]
+
+
+def verify_rows(response: pb.VerifyResponse) -> Rows:
+    method = _enum(pb.VerificationMethod.Name(response.method), "VERIFICATION_METHOD_")
+    rows: Rows = [
+        ("Verified", "yes" if response.verified else "no"),
+        ("Method", method),
+        ("Level", level(response.level)),
+    ]
+    released = _released(response.attributes)
+    rows.extend(released or [("Attributes released", "none")])
+    rows.append(("Verification ID", response.verification_id or "-"))
+    rows.append(("Verified at", when(response.verify_time)))
+    return rows
+
+
+def _released(attributes: pb.CitizenAttributes) -> Rows:
+    # A field is set only when it was released to this party (see the proto).
+    rows: Rows = []
+    if attributes.personal_id:
+        rows.append(("Personal ID", attributes.personal_id))
+    if attributes.full_name:
+        rows.append(("Full name", attributes.full_name))
+    if attributes.birth_date:
+        rows.append(("Birth date", attributes.birth_date))
+    if attributes.gender != pb.GENDER_UNSPECIFIED:
+        rows.append(("Gender", _enum(pb.Gender.Name(attributes.gender), "GENDER_").lower()))
+    return rows

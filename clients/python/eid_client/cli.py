@@ -1,0 +1,258 @@
+"""The ``eid`` command line: register, activate, sign in, verify and share with eid."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from textwrap import dedent, indent
+
+import grpc
+
+from eid_client import _commands
+from eid_client._output import Output
+from eid_client.client import DEFAULT_TARGET, EidClient
+from eid_client.errors import EidError
+
+Handler = Callable[[argparse.Namespace, EidClient, Output], int]
+
+_DESCRIPTION = """\
+Command-line client for eid, the electronic-identity service.
+
+Citizens register, activate, sign in and share data by QR code; relying parties
+(banks, telcos, ...) verify a citizen's password or redeem a scanned QR share
+with their API key. Passwords are read from --password, else $EID_PASSWORD,
+else prompted for (never echoed, never printed).
+"""
+
+_EPILOG = """\
+examples:
+  eid register --id 001090001234 --name "Nguyen Van An" --birth-date 1990-05-17 \\
+      --gender male --phone 0912345678
+  eid activate --id 001090001234 --code 123456
+  export EID_SESSION=$(eid signin --id 001090001234)
+  eid share --attributes full_name,birth_date --qr-out share.png
+  EID_API_KEY=... eid verify --id 001090001234
+  EID_API_KEY=... eid redeem <token>
+  eid --json health
+
+environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION
+"""
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # Declared on the main parser (real defaults) and on every subcommand with
+    # SUPPRESS defaults, so they may be given before or after the subcommand.
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("connection and output")
+    group.add_argument(
+        "--target",
+        metavar="HOST:PORT",
+        default=default(os.environ.get("EID_TARGET", DEFAULT_TARGET)),
+        help=f"server address host:port (env EID_TARGET, default {DEFAULT_TARGET})",
+    )
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=default(os.environ.get("EID_API_KEY")),
+        help="relying-party API key for verify and redeem (env EID_API_KEY)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=default(10.0),
+        metavar="SECONDS",
+        help="deadline of each call (default 10)",
+    )
+    group.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print the response as JSON instead of a table",
+    )
+
+
+def _subcommand(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    summary: str,
+    examples: str,
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog="examples:\n" + indent(dedent(examples).strip("\n"), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=True)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--password",
+        metavar="PW",
+        help=f"{what} (else $EID_PASSWORD, else prompted; visible to other users on the "
+        "command line, so prefer the prompt)",
+    )
+
+
+def _request_id_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--request-id",
+        metavar="ID",
+        help="idempotency key; reuse it to retry safely (default: a new UUID)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eid",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+    p = _subcommand(
+        sub,
+        "register",
+        _commands.register,
+        "Register a level-1 account; an activation code is sent to the phone.",
+        """
+          eid register --id 001090001234 --name "Nguyen Van An" --birth-date 1990-05-17 \\
+              --gender male --phone 0912345678 --email an@example.vn
+        """,
+    )
+    p.add_argument("--id", required=True, help="12-digit personal ID number (CCCD)")
+    p.add_argument("--name", required=True, help="full name as on the ID card")
+    p.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD", help="date of birth")
+    p.add_argument("--gender", required=True, choices=["male", "female"])
+    p.add_argument("--phone", required=True, help="mobile number, 0912345678 or +84912345678")
+    p.add_argument("--email", default="", help="optional email address")
+    _request_id_option(p)
+
+    p = _subcommand(
+        sub,
+        "activate",
+        _commands.activate,
+        "Activate a registered account with its one-time code and set the password.",
+        """
+          eid activate --id 001090001234 --code 123456      # prompts twice for the password
+          EID_PASSWORD=... eid activate --id 001090001234 --code 123456
+        """,
+    )
+    p.add_argument("--id", required=True, help="12-digit personal ID number")
+    p.add_argument("--code", required=True, help="the 6-digit activation code received")
+    _password_option(p, "the new password, 10 to 128 characters")
+    _request_id_option(p)
+
+    p = _subcommand(
+        sub,
+        "signin",
+        _commands.signin,
+        "Sign in as a citizen; prints the session token (pass it to share --session).",
+        """
+          export EID_SESSION=$(eid signin --id 001090001234)
+          eid --json signin --id 001090001234 --password ...
+        """,
+    )
+    p.add_argument("--id", required=True, help="12-digit personal ID number")
+    _password_option(p, "the account password")
+
+    p = _subcommand(
+        sub,
+        "verify",
+        _commands.verify,
+        "Relying party: check a citizen's ID number and password (needs --api-key).",
+        """
+          eid --api-key $KEY verify --id 001090001234
+          eid --api-key $KEY --json verify --id 001090001234 | jq .verified
+        """,
+    )
+    p.add_argument("--id", required=True, help="the citizen's 12-digit personal ID number")
+    _password_option(p, "the citizen's password")
+
+    p = _subcommand(
+        sub,
+        "share",
+        _commands.share,
+        "Citizen: share chosen attributes as a signed, expiring QR code.",
+        """
+          eid share --id 001090001234 --attributes full_name,birth_date
+          eid share --session $EID_SESSION --audience bank-a --ttl 120 --qr-out share.png
+        """,
+    )
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--id", help="sign in with this personal ID number first")
+    who.add_argument(
+        "--session",
+        metavar="TOKEN",
+        default=os.environ.get("EID_SESSION"),
+        help="a session token from `eid signin` (env EID_SESSION)",
+    )
+    _password_option(p, "the account password, with --id")
+    p.add_argument(
+        "--attributes",
+        default="full_name,birth_date,gender",
+        help="comma-separated: personal_id, full_name, birth_date, gender "
+        "(default full_name,birth_date,gender)",
+    )
+    p.add_argument("--audience", default="", metavar="PARTY_ID", help="only this party may redeem")
+    p.add_argument("--ttl", type=int, metavar="SECONDS", help="validity, 30 to 86400 (default 300)")
+    p.add_argument("--qr-out", metavar="FILE.png", help="write the QR image to this file")
+    p.add_argument("--no-qr", action="store_true", help="do not draw the QR code in the terminal")
+    _request_id_option(p)
+
+    p = _subcommand(
+        sub,
+        "redeem",
+        _commands.redeem,
+        "Relying party: redeem a scanned QR share token, once (needs --api-key).",
+        """
+          eid --api-key $KEY redeem eyJ...
+        """,
+    )
+    p.add_argument("token", help="the token read from the citizen's QR code")
+
+    p = _subcommand(
+        sub,
+        "health",
+        _commands.health,
+        "Print the server's health (SERVING, NOT_SERVING, ...); exit status 1 unless SERVING.",
+        """
+          eid --target eid.example.vn:443 health
+        """,
+    )
+    p.add_argument("--service", default="", help="service name to check (default: the server)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 call failed, 2 bad usage)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help and usage errors: return, don't exit, for callers
+        return exc.code if isinstance(exc.code, int) else 2
+    out = Output(as_json=args.json)
+    handler: Handler = args.handler
+    try:
+        with EidClient(args.target, api_key=args.api_key, timeout=args.timeout) as client:
+            return handler(args, client, out)
+    except _commands.UsageError as e:
+        out.error(f"error: {e}")
+        return 2
+    except EidError as e:
+        out.eid_error(e)
+        if e.code == grpc.StatusCode.UNAVAILABLE:
+            out.hint(f"Is the eid server running at {args.target}? (--target, EID_TARGET)")
+        return 1
+    except KeyboardInterrupt:
+        return 130

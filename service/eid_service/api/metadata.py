@@ -1,0 +1,29 @@
+"""Credentials carried in call metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grpc import aio
+
+API_KEY_HEADER = "x-api-key"
+AUTHORIZATION_HEADER = "authorization"
+
+
+def _header(context: aio.ServicerContext[Any, Any], name: str) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == name:
+            return value if isinstance(value, str) else value.decode("ascii", "replace")
+    return None
+
+
+def api_key(context: aio.ServicerContext[Any, Any]) -> str | None:
+    return _header(context, API_KEY_HEADER)
+
+
+def bearer_token(context: aio.ServicerContext[Any, Any]) -> str | None:
+    value = _header(context, AUTHORIZATION_HEADER)
+    if value is None:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None

@@ -1,0 +1,135 @@
+"""Composition root: the one place that wires settings, stores, crypto and RPCs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from grpc import aio
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
+from grpc_reflection.v1alpha import reflection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from eid.v1 import identity_service_pb2, identity_service_pb2_grpc
+from eid_service.api.identity_servicer import IdentityServicer
+from eid_service.api.interceptors import ErrorMappingInterceptor
+from eid_service.config import Settings
+from eid_service.notify.dispatcher import OutboxDispatcher
+from eid_service.notify.senders import ConsoleSender, FileSender, Sender
+from eid_service.security.field_cipher import FieldCipher
+from eid_service.security.keyed_hash import KeyedHasher
+from eid_service.security.keys import KeyRing, load_key_ring
+from eid_service.security.passwords import PasswordHasher
+from eid_service.security.share_tokens import ShareTokenSigner
+from eid_service.store.database import create_engine, session_factory
+from eid_service.store.protection import DataProtection
+from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.context import UseCaseContext, utc_now
+
+log = logging.getLogger("eid.server")
+
+SERVICE_NAME = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+
+
+@dataclass
+class Runtime:
+    """Everything one server process holds; build with `bootstrap()`."""
+
+    settings: Settings
+    engine: AsyncEngine
+    new_uow: Callable[[], UnitOfWork]
+    context: UseCaseContext
+    dispatcher: OutboxDispatcher
+    passwords: PasswordHasher
+
+    async def close(self) -> None:
+        self.passwords.close()
+        await self.engine.dispose()
+
+
+def default_senders(settings: Settings) -> list[Sender]:
+    senders: list[Sender] = []
+    if settings.console_sender:
+        senders.append(ConsoleSender())
+    if settings.outbox_file is not None:
+        senders.append(FileSender(settings.outbox_file))
+    return senders
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    key_ring: KeyRing | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    senders: Sequence[Sender] | None = None,
+    passwords: PasswordHasher | None = None,
+) -> Runtime:
+    ring = key_ring if key_ring is not None else load_key_ring(settings.keys_file)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+
+    def new_uow() -> UnitOfWork:
+        return UnitOfWork(sessions, protection)
+
+    hasher = passwords if passwords is not None else PasswordHasher()
+    ctx = UseCaseContext(passwords=hasher, share_tokens=ShareTokenSigner(ring), clock=clock)
+    chosen = list(senders) if senders is not None else default_senders(settings)
+    dispatcher = OutboxDispatcher(new_uow, chosen, clock)
+    return Runtime(settings, engine, new_uow, ctx, dispatcher, hasher)
+
+
+@dataclass
+class RunningServer:
+    server: aio.Server
+    port: int
+    health: health_aio.HealthServicer
+    dispatcher_task: asyncio.Task[None]
+    stop_dispatcher: asyncio.Event
+
+    async def stop(self, grace: float | None) -> None:
+        """Stops taking calls, lets calls in flight finish for `grace` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+        self.stop_dispatcher.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.dispatcher_task
+
+
+async def create_server(runtime: Runtime, listen: str | None = None) -> RunningServer:
+    """Builds and starts the server; returns it with the bound port (use
+    "127.0.0.1:0" in tests for an ephemeral port)."""
+    s = runtime.settings
+    server = aio.server(
+        interceptors=[ErrorMappingInterceptor()],
+        maximum_concurrent_rpcs=s.max_concurrent_rpcs,
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", s.max_message_bytes),
+            ("grpc.max_send_message_length", s.max_message_bytes),
+        ],
+    )
+    servicer = IdentityServicer(runtime.new_uow, runtime.context)
+    servicer.on_outbox_write = runtime.dispatcher.wake
+    identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
+
+    health_servicer = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if s.reflection:
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+    port = server.add_insecure_port(listen or s.listen)
+    if port == 0:
+        raise RuntimeError("could not bind the listen address")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.dispatcher.run(stop), name="outbox-dispatcher")
+    return RunningServer(server, port, health_servicer, task, stop)

@@ -1,0 +1,191 @@
+"""`eid-server`: serve, migrate, load demo data and administer relying parties."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import replace
+
+from rich.console import Console
+from rich.table import Table
+
+from eid_service.app import Runtime, bootstrap
+from eid_service.config import Settings
+from eid_service.demo import demo_citizens
+from eid_service.domain.share import Attribute
+from eid_service.security.keys import generate_key_ring, save_key_ring
+from eid_service.serve import configure_logging, serve
+from eid_service.store.migrate import upgrade
+from eid_service.use_cases.context import utc_now
+
+EXAMPLES = """\
+examples:
+  eid-server init-dev                 create local keys (var/keys.json) if missing
+  eid-server migrate                  create or upgrade the database schema
+  eid-server load-demo                load the demo population registry
+  eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
+  eid-server party create --name "Demo Bank"
+                                      onboard a relying party; prints its API key once
+
+settings (environment variables):
+  EID_LISTEN         host:port to serve on (default 127.0.0.1:50051)
+  EID_DATABASE_URL   sqlite+aiosqlite:///var/eid.db (default) or
+                     postgresql+asyncpg://user@host:5432/dbname
+  EID_KEYS_FILE      key ring file (default var/keys.json)
+  EID_WORKERS        server processes sharing the port (default: CPU count)
+  EID_OUTBOX_FILE    development "phone": messages are appended here (default var/outbox.log)
+  EID_REFLECTION     serve gRPC reflection (default true)
+  EID_GRACE_SECONDS  how long in-flight calls may finish on SIGTERM (default 10)
+  EID_LOG_LEVEL      INFO by default
+"""
+
+DEFAULT_SCOPES = "personal_id,full_name,birth_date,gender"
+
+
+def parse_scopes(text: str) -> frozenset[Attribute]:
+    try:
+        return frozenset(Attribute(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        names = ", ".join(a.value for a in Attribute)
+        raise argparse.ArgumentTypeError(
+            f"scopes are a comma-separated subset of: {names}"
+        ) from None
+
+
+async def _load_demo(runtime: Runtime, console: Console) -> None:
+    citizens = demo_citizens()
+    added = 0
+    async with runtime.new_uow() as uow:
+        for citizen in citizens:
+            added += await uow.registry.put(citizen)
+        await uow.commit()
+    console.print(f"demo registry: {added} citizens added, {len(citizens) - added} already there")
+    table = Table(title="Some demo citizens (all synthetic) to register with")
+    for column in ("personal_id", "full_name", "birth_date", "gender"):
+        table.add_column(column)
+    for c in citizens[:5]:
+        table.add_row(c.personal_id, c.full_name, c.birth_date.isoformat(), c.gender.value)
+    console.print(table)
+    console.print("All of them: eid-server demo-citizens")
+
+
+async def _create_party(
+    runtime: Runtime, name: str, scopes: frozenset[Attribute], console: Console
+) -> None:
+    async with runtime.new_uow() as uow:
+        party, api_key = await uow.parties.create(name, scopes, utc_now())
+        await uow.commit()
+    console.print(f"relying party [bold]{party.id}[/bold] ({party.name})")
+    console.print(f"scopes: {', '.join(sorted(a.value for a in party.scopes))}")
+    console.print("API key (shown once, store it now; send it as the x-api-key header):")
+    # Printed bare on its own line so scripts can capture it.
+    print(api_key)
+
+
+async def _list_parties(runtime: Runtime, console: Console) -> None:
+    async with runtime.new_uow() as uow:
+        parties = await uow.parties.list_all()
+    table = Table(title="Relying parties")
+    for column in ("id", "name", "scopes"):
+        table.add_column(column)
+    for p in parties:
+        table.add_row(p.id, p.name, ", ".join(sorted(a.value for a in p.scopes)))
+    console.print(table)
+
+
+async def _with_runtime(settings: Settings, action: str, args: argparse.Namespace) -> None:
+    console = Console()
+    runtime = bootstrap(settings)
+    try:
+        if action == "load-demo":
+            await _load_demo(runtime, console)
+        elif action == "party-create":
+            await _create_party(runtime, args.name, args.scopes, console)
+        elif action == "party-list":
+            await _list_parties(runtime, console)
+    finally:
+        await runtime.close()
+
+
+def _init_dev(settings: Settings, console: Console) -> None:
+    if settings.keys_file.exists():
+        console.print(f"keys: {settings.keys_file} exists, kept")
+    else:
+        save_key_ring(generate_key_ring(), settings.keys_file)
+        console.print(f"keys: created {settings.keys_file} (development only; keep it out of git)")
+    if settings.database_url.startswith("sqlite") and "///" in settings.database_url:
+        from pathlib import Path
+
+        db_path = Path(settings.database_url.split("///", 1)[1])
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _print_demo_citizens(console: Console) -> None:
+    table = Table(title="Demo population registry (synthetic)")
+    for column in ("personal_id", "full_name", "birth_date", "gender", "age"):
+        table.add_column(column)
+    today = utc_now().date()
+    for c in demo_citizens():
+        age = (
+            today.year
+            - c.birth_date.year
+            - ((today.month, today.day) < (c.birth_date.month, c.birth_date.day))
+        )
+        table.add_row(
+            c.personal_id, c.full_name, c.birth_date.isoformat(), c.gender.value, str(age)
+        )
+    console.print(table)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eid-server",
+        description="eid: a gRPC electronic-identity verification service.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve_cmd = commands.add_parser("serve", help="serve gRPC until SIGTERM/SIGINT")
+    serve_cmd.add_argument("--listen", help="host:port (default $EID_LISTEN or 127.0.0.1:50051)")
+    serve_cmd.add_argument("--workers", type=int, help="processes sharing the port (default: CPUs)")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("init-dev", help="create development keys and data folder if missing")
+    commands.add_parser("load-demo", help="load the demo population registry (idempotent)")
+    commands.add_parser("demo-citizens", help="list the demo population registry")
+    party = commands.add_parser("party", help="administer relying parties")
+    party_cmds = party.add_subparsers(dest="party_command", required=True, metavar="ACTION")
+    create = party_cmds.add_parser("create", help="onboard a relying party and print its API key")
+    create.add_argument("--name", required=True, help="display name, e.g. 'Demo Bank'")
+    create.add_argument(
+        "--scopes",
+        type=parse_scopes,
+        default=parse_scopes(DEFAULT_SCOPES),
+        help=f"attributes the party may read, comma-separated (default {DEFAULT_SCOPES})",
+    )
+    party_cmds.add_parser("list", help="list relying parties")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    console = Console()
+    configure_logging()
+    if args.command == "serve":
+        if args.listen:
+            settings = replace(settings, listen=args.listen)
+        if args.workers:
+            settings = replace(settings, workers=args.workers)
+        return serve(settings)
+    if args.command == "migrate":
+        upgrade(settings.database_url)
+        console.print("database schema is up to date")
+    elif args.command == "init-dev":
+        _init_dev(settings, console)
+    elif args.command == "demo-citizens":
+        _print_demo_citizens(console)
+    elif args.command == "load-demo":
+        asyncio.run(_with_runtime(settings, "load-demo", args))
+    elif args.command == "party":
+        asyncio.run(_with_runtime(settings, f"party-{args.party_command}", args))
+    return 0

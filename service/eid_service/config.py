@@ -1,0 +1,51 @@
+"""Settings, read from the environment (prefix EID_) with safe local defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_DATA_DIR = Path("var")
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server can be told. Defaults suit `make run` on a laptop."""
+
+    listen: str = DEFAULT_LISTEN
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/eid.db"
+    keys_file: Path = DEFAULT_DATA_DIR / "keys.json"
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Development senders: activation messages go to stdout and to this file.
+    outbox_file: Path | None = DEFAULT_DATA_DIR / "outbox.log"
+    console_sender: bool = True
+    reflection: bool = True
+    grace_seconds: float = 10.0
+    max_concurrent_rpcs: int = 2000
+    max_message_bytes: int = 1 << 20
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        base = cls()
+        outbox = env.get("EID_OUTBOX_FILE")
+        return cls(
+            listen=env.get("EID_LISTEN", base.listen),
+            database_url=env.get("EID_DATABASE_URL", base.database_url),
+            keys_file=Path(env.get("EID_KEYS_FILE", str(base.keys_file))),
+            workers=int(env.get("EID_WORKERS", str(base.workers))),
+            outbox_file=base.outbox_file if outbox is None else (Path(outbox) if outbox else None),
+            console_sender=_flag(env.get("EID_CONSOLE_SENDER", "true")),
+            reflection=_flag(env.get("EID_REFLECTION", "true")),
+            grace_seconds=float(env.get("EID_GRACE_SECONDS", str(base.grace_seconds))),
+            max_concurrent_rpcs=int(
+                env.get("EID_MAX_CONCURRENT_RPCS", str(base.max_concurrent_rpcs))
+            ),
+        )

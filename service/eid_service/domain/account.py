@@ -1,0 +1,77 @@
+"""A citizen's e-identity account and its state machine.
+
+PENDING (registered, awaiting activation) -> ACTIVE (password set) <-> LOCKED.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from eid_service.domain.citizen import Demographics
+from eid_service.domain.errors import PreconditionFailed
+
+
+class AccountState(enum.Enum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    LOCKED = "locked"
+
+
+class AccountLevel(enum.IntEnum):
+    # Level 1: self-registered demographics. Level 2: plus in-person biometrics.
+    LEVEL_1 = 1
+    LEVEL_2 = 2
+
+
+def _locked() -> PreconditionFailed:
+    return PreconditionFailed(
+        reason="ACCOUNT_LOCKED",
+        message="the account is locked; unlocking requires proof of identity",
+    )
+
+
+@dataclass
+class Account:
+    """One account. Personal data are kept out of repr so they never reach a log."""
+
+    id: str
+    demographics: Demographics = field(repr=False)
+    phone: str = field(repr=False)
+    email: str | None = field(repr=False)
+    level: AccountLevel
+    state: AccountState
+    created_at: datetime
+    activated_at: datetime | None = None
+    password_hash: str | None = field(default=None, repr=False)
+
+    def activate(self, password_hash: str, now: datetime) -> None:
+        """PENDING -> ACTIVE with the first password; any other state is refused."""
+        if self.state is AccountState.ACTIVE:
+            raise PreconditionFailed(
+                reason="ACCOUNT_ALREADY_ACTIVE", message="the account is already active"
+            )
+        if self.state is AccountState.LOCKED:
+            raise _locked()
+        if not password_hash:
+            raise ValueError("an account cannot be activated without a password hash")
+        self.password_hash = password_hash
+        self.state = AccountState.ACTIVE
+        self.activated_at = now
+
+    def require_active(self) -> None:
+        """Refuse to authenticate or act for an account that is not ACTIVE."""
+        if self.state is AccountState.PENDING:
+            raise PreconditionFailed(
+                reason="ACCOUNT_NOT_ACTIVE",
+                message="the account has not been activated yet",
+            )
+        if self.state is AccountState.LOCKED:
+            raise _locked()
+
+
+def new_account_id() -> str:
+    """An opaque, unguessable account id ("acc_" + 26 hex characters, 104 bits)."""
+    return "acc_" + secrets.token_hex(13)

@@ -1,0 +1,32 @@
+"""One-time activation codes sent by SMS or email after registration."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import timedelta
+
+from eid_service.domain.errors import InvalidInput
+
+ACTIVATION_CODE_DIGITS = 6
+ACTIVATION_CODE_TTL = timedelta(minutes=10)
+MAX_ACTIVATION_ATTEMPTS = 5
+
+_CODE_PATTERN = re.compile(rf"[0-9]{{{ACTIVATION_CODE_DIGITS}}}")
+
+
+def new_activation_code() -> str:
+    """A uniformly random code from a CSPRNG; leading zeros are kept."""
+    return f"{secrets.randbelow(10**ACTIVATION_CODE_DIGITS):0{ACTIVATION_CODE_DIGITS}d}"
+
+
+def parse_activation_code(raw: str, field: str = "activation_code") -> str:
+    """The code as typed (surrounding spaces removed), or InvalidInput."""
+    text = raw.strip()
+    if not _CODE_PATTERN.fullmatch(text):
+        raise InvalidInput.of(
+            field,
+            "ACTIVATION_CODE_MALFORMED",
+            f"the activation code must be {ACTIVATION_CODE_DIGITS} digits",
+        )
+    return text

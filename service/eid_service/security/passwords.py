@@ -1,0 +1,99 @@
+"""Password hashing with Argon2id, run off the event loop.
+
+Argon2id with the OWASP minimum profile (19 MiB, 2 passes, 1 lane) by
+default. argon2-cffi releases the GIL while hashing, so a thread pool gives
+real parallelism and the asyncio loop keeps serving other calls meanwhile.
+The pool size also caps memory: at most one 19 MiB buffer per worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import unicodedata
+from concurrent.futures import Executor, ThreadPoolExecutor
+
+import argon2
+from argon2.exceptions import VerificationError
+
+
+def _normalise(password: str) -> str:
+    # Vietnamese keyboards produce either precomposed or combining diacritics
+    # for the same visible text ("ệ"); NFC makes both forms the same password.
+    return unicodedata.normalize("NFC", password)
+
+
+class PasswordHasher:
+    """Async Argon2id hashing and verification."""
+
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        *,
+        time_cost: int = 2,
+        memory_cost: int = 19456,
+        parallelism: int = 1,
+    ) -> None:
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=time_cost,
+            memory_cost=memory_cost,
+            parallelism=parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=argon2.Type.ID,
+        )
+        self._owns_executor = executor is None
+        self._executor: Executor = executor or ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1, thread_name_prefix="argon2"
+        )
+        # Verifying an unknown account against this hash costs as much as a
+        # real check, so response time does not reveal whether an account exists.
+        self._dummy_hash = self._argon2.hash(secrets.token_urlsafe(16))
+
+    def __repr__(self) -> str:
+        p = self._argon2
+        return (
+            f"PasswordHasher(argon2id, time_cost={p.time_cost}, "
+            f"memory_cost={p.memory_cost}, parallelism={p.parallelism})"
+        )
+
+    def hash_sync(self, password: str) -> str:
+        """Hash on the calling thread (CLI, tests); servers use `hash`."""
+        return self._argon2.hash(_normalise(password))
+
+    async def hash(self, password: str) -> str:
+        """The encoded Argon2id hash ("$argon2id$v=19$m=...") of `password`."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.hash_sync, password)
+
+    def _verify_sync(self, stored_hash: str, password: str) -> bool:
+        try:
+            return self._argon2.verify(stored_hash, _normalise(password))
+        except (VerificationError, ValueError):
+            # Mismatch, corrupt or non-ASCII stored hash (InvalidHashError and
+            # UnicodeError are ValueErrors): all mean "not this password".
+            return False
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        """True only if `password` matches `stored_hash`; False (never raises) otherwise.
+
+        `stored_hash=None` (no such account, or no password set yet) still
+        spends one full verification before returning False.
+        """
+        target = self._dummy_hash if stored_hash is None else stored_hash
+        loop = asyncio.get_running_loop()
+        ok = await loop.run_in_executor(self._executor, self._verify_sync, target, password)
+        return ok and stored_hash is not None
+
+    def needs_rehash(self, stored_hash: str) -> bool:
+        """True if the hash was made with other parameters (or is not a valid Argon2 hash)."""
+        try:
+            return self._argon2.check_needs_rehash(stored_hash)
+        except ValueError:  # InvalidHashError or non-ASCII: replace it on next sign-in
+            return True
+
+    def close(self) -> None:
+        """Shut down the thread pool if this hasher created it (a passed-in one is left alone)."""
+        if self._owns_executor:
+            self._executor.shutdown(wait=True)

@@ -1,0 +1,75 @@
+"""Serving: one asyncio process per core, all on one port (SO_REUSEPORT),
+drained gracefully on SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+from multiprocessing.process import BaseProcess
+
+from eid_service.app import bootstrap, create_server
+from eid_service.config import Settings
+
+log = logging.getLogger("eid.server")
+
+
+async def serve_one(settings: Settings) -> None:
+    runtime = bootstrap(settings)
+    running = await create_server(runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("serving eid.v1 on %s (pid %d)", settings.listen, os.getpid())
+    await stop.wait()
+    log.info("draining for up to %.0fs (pid %d)", settings.grace_seconds, os.getpid())
+    await running.stop(settings.grace_seconds)
+    await runtime.close()
+
+
+def _worker_main(settings: Settings) -> None:
+    configure_logging()
+    # The parent decides when we stop; a terminal's Ctrl-C reaches us via it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    asyncio.run(serve_one(settings))
+
+
+def serve(settings: Settings) -> int:
+    """Runs `settings.workers` processes; returns an exit status."""
+    if settings.workers <= 1:
+        asyncio.run(serve_one(settings))
+        return 0
+    if settings.listen.endswith(":0"):
+        log.error("several workers need a fixed port, not :0")
+        return 2
+    spawn = multiprocessing.get_context("spawn")
+    workers: list[BaseProcess] = []
+    for index in range(settings.workers):
+        worker = spawn.Process(target=_worker_main, args=(settings,), name=f"eid-worker-{index}")
+        worker.start()
+        workers.append(worker)
+
+    def forward(signum: int, _frame: object) -> None:
+        for w in workers:
+            if w.is_alive() and w.pid is not None:
+                os.kill(w.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for w in workers:
+        w.join()
+        status = status or (w.exitcode or 0)
+    return status
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=os.environ.get("EID_LOG_LEVEL", "INFO").upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
+    )

@@ -1,0 +1,32 @@
+"""The two tools every repository uses to keep personal data unreadable at rest."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+from dataclasses import dataclass
+
+from eid_service.security.field_cipher import FieldCipher
+from eid_service.security.keyed_hash import KeyedHasher
+
+
+@dataclass(frozen=True)
+class DataProtection:
+    cipher: FieldCipher
+    hasher: KeyedHasher
+
+    def seal(self, value: str, context: str) -> bytes:
+        return self.cipher.encrypt(value, context=context)
+
+    def open(self, blob: bytes, context: str) -> str:
+        return self.cipher.decrypt(blob, context=context)
+
+    def seal_bytes(self, value: bytes, context: str) -> bytes:
+        return self.seal(base64.b64encode(value).decode("ascii"), context)
+
+    def open_bytes(self, blob: bytes, context: str) -> bytes:
+        return base64.b64decode(self.open(blob, context))
+
+    @staticmethod
+    def hasher_equal(a: bytes, b: bytes) -> bool:
+        return hmac.compare_digest(a, b)

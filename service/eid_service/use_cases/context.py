@@ -1,0 +1,26 @@
+"""What every use case may use besides the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from eid_service.security.passwords import PasswordHasher
+from eid_service.security.share_tokens import ShareTokenSigner
+
+SESSION_TTL = timedelta(minutes=15)
+# Wrong passwords per account before verification and sign-in pause.
+MAX_FAILED_PASSWORDS = 5
+FAILED_PASSWORD_WINDOW = timedelta(minutes=15)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class UseCaseContext:
+    passwords: PasswordHasher
+    share_tokens: ShareTokenSigner
+    clock: Callable[[], datetime] = utc_now

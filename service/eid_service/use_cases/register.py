@@ -1,0 +1,100 @@
+"""Register a level-1 account: validate, match the registry, create PENDING,
+queue the activation code. Nothing is created unless everything matches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from eid_service.domain.account import Account, AccountLevel, AccountState, new_account_id
+from eid_service.domain.activation import ACTIVATION_CODE_TTL, new_activation_code
+from eid_service.domain.citizen import (
+    Demographics,
+    Gender,
+    demographics_match,
+    parse_birth_date,
+    parse_full_name,
+    require_self_registration_age,
+)
+from eid_service.domain.contact import mask_phone, parse_email, parse_vn_mobile
+from eid_service.domain.errors import AlreadyExists, NotFound, PreconditionFailed
+from eid_service.domain.personal_id import check_consistent, parse_personal_id
+from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.validation import Violations
+
+
+@dataclass(frozen=True)
+class RegisterCommand:
+    personal_id: str
+    full_name: str
+    birth_date: str
+    gender: Gender | None
+    phone_number: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Registered:
+    account: Account
+    channel: str
+    masked_destination: str
+    code_expires_at: datetime
+
+
+def activation_message(code: str) -> str:
+    minutes = int(ACTIVATION_CODE_TTL.total_seconds() // 60)
+    return (
+        f"eid: your activation code is {code}. It expires in {minutes} minutes. "
+        "Never share it with anyone, including callers claiming to be the police."
+    )
+
+
+async def register(uow: UnitOfWork, ctx: UseCaseContext, cmd: RegisterCommand) -> Registered:
+    now = ctx.clock()
+    v = Violations()
+    pid = v.check(lambda: parse_personal_id(cmd.personal_id))
+    name = v.check(lambda: parse_full_name(cmd.full_name))
+    birth = v.check(lambda: parse_birth_date(cmd.birth_date, now.date()))
+    if cmd.gender is None:
+        v.add("gender", "GENDER_UNSPECIFIED", "gender is required")
+    phone = v.check(lambda: parse_vn_mobile(cmd.phone_number))
+    email = v.check(lambda: parse_email(cmd.email))
+    v.raise_if_any()
+    assert pid and name and birth and cmd.gender and phone
+    check_consistent(pid, birth, cmd.gender)
+    require_self_registration_age(birth, now.date())
+
+    declared = Demographics(pid.value, name, birth, cmd.gender)
+    registered = await uow.registry.find(pid.value)
+    if registered is None:
+        raise NotFound(
+            reason="PERSONAL_ID_NOT_FOUND",
+            message="no citizen with this ID number is in the population registry",
+        )
+    if not demographics_match(declared, registered):
+        raise PreconditionFailed(
+            reason="DEMOGRAPHIC_MISMATCH",
+            message="the declared data do not match the population registry",
+        )
+    if await uow.accounts.find_by_personal_id(pid.value) is not None:
+        raise AlreadyExists(
+            reason="ACCOUNT_ALREADY_EXISTS", message="an account exists for this ID number"
+        )
+
+    # The registry's spelling is authoritative once the match succeeded.
+    account = Account(
+        id=new_account_id(),
+        demographics=registered,
+        phone=phone,
+        email=email,
+        level=AccountLevel.LEVEL_1,
+        state=AccountState.PENDING,
+        created_at=now,
+    )
+    await uow.accounts.add(account)
+    code = new_activation_code()
+    expires_at = now + ACTIVATION_CODE_TTL
+    await uow.activation_codes.add(account.id, code, now, expires_at)
+    await uow.outbox.add("sms", phone, activation_message(code), now)
+    return Registered(account, "sms", mask_phone(phone), expires_at)

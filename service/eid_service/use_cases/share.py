@@ -1,0 +1,67 @@
+"""Issue a signed, expiring QR share of chosen attributes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from eid_service.domain.account import Account
+from eid_service.domain.errors import NotFound
+from eid_service.domain.share import (
+    Attribute,
+    check_share_attributes,
+    check_share_ttl,
+    new_share_id,
+)
+from eid_service.domain.share_grant import ShareGrant
+from eid_service.security.share_tokens import ShareClaims
+from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.validation import Violations
+
+
+@dataclass(frozen=True)
+class ShareCommand:
+    # None stands for a value the client left unspecified.
+    attributes: list[Attribute | None]
+    audience_party_id: str
+    ttl: timedelta | None
+
+
+@dataclass(frozen=True)
+class IssuedShare:
+    grant: ShareGrant
+    token: str
+
+
+async def share_via_qr(
+    uow: UnitOfWork, ctx: UseCaseContext, citizen: Account, cmd: ShareCommand
+) -> IssuedShare:
+    now = ctx.clock().replace(microsecond=0)  # tokens carry whole seconds
+    v = Violations()
+    if any(a is None for a in cmd.attributes):
+        v.add("attributes", "ATTRIBUTE_UNSPECIFIED", "every attribute must be specified")
+    attrs = v.check(lambda: check_share_attributes(a for a in cmd.attributes if a is not None))
+    ttl = v.check(lambda: check_share_ttl(cmd.ttl))
+    v.raise_if_any()
+    assert attrs is not None and ttl is not None
+    audience = cmd.audience_party_id or None
+    if audience is not None and await uow.parties.get(audience) is None:
+        raise NotFound(
+            reason="AUDIENCE_PARTY_NOT_FOUND", message="no approved relying party has this id"
+        )
+    grant = ShareGrant(
+        id=new_share_id(),
+        account_id=citizen.id,
+        attributes=attrs,
+        audience_party_id=audience,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    await uow.shares.add(grant)
+    token = ctx.share_tokens.issue(
+        ShareClaims(
+            share_id=grant.id, audience=audience, issued_at=now, expires_at=grant.expires_at
+        )
+    )
+    return IssuedShare(grant, token)

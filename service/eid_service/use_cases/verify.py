@@ -1,0 +1,113 @@
+"""Verify a citizen for a relying party: by password, or by redeeming a QR share once."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from eid_service.domain.account import AccountLevel
+from eid_service.domain.errors import DomainError, PreconditionFailed
+from eid_service.domain.party import RelyingParty
+from eid_service.domain.share import Attribute, attribute_values, released_attributes
+from eid_service.domain.share_grant import unknown_share
+from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.credentials import check_password
+
+
+class Method(enum.Enum):
+    PASSWORD = "password"  # noqa: S105 (a method name, not a secret)
+    QR_SHARE = "qr_share"
+
+
+@dataclass(frozen=True)
+class Verification:
+    verified: bool
+    method: Method
+    at: datetime
+    level: AccountLevel | None = None
+    released: dict[Attribute, str] = field(default_factory=dict)
+    verification_id: str = ""
+
+
+async def verify_password(
+    uow: UnitOfWork, ctx: UseCaseContext, party: RelyingParty, personal_id: str, password: str
+) -> Verification:
+    now = ctx.clock()
+    account, charged_to = await check_password(
+        uow, ctx, personal_id, password, field="password.personal_id"
+    )
+    if account is None:
+        event_id = await uow.audit.append(
+            account_id=charged_to,
+            party_id=party.id,
+            action="verify.password",
+            outcome="rejected",
+            now=now,
+        )
+        return Verification(False, Method.PASSWORD, now, verification_id=event_id)
+    account.require_active()
+    released = released_attributes(list(Attribute), party.scopes)
+    event_id = await uow.audit.append(
+        account_id=account.id,
+        party_id=party.id,
+        action="verify.password",
+        outcome="verified",
+        now=now,
+    )
+    return Verification(
+        True,
+        Method.PASSWORD,
+        now,
+        level=account.level,
+        released=attribute_values(account.demographics, released),
+        verification_id=event_id,
+    )
+
+
+async def redeem_share(
+    uow: UnitOfWork, ctx: UseCaseContext, party: RelyingParty, token: str
+) -> Verification:
+    now = ctx.clock()
+    claims = ctx.share_tokens.verify(token, now=now)
+    grant = await uow.shares.get(claims.share_id)
+    if grant is None:
+        raise unknown_share()
+    try:
+        grant.check_redeemable_by(party.id, now)
+        if not await uow.shares.redeem(grant.id, party.id, now):
+            raise PreconditionFailed(
+                reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
+            )
+        account = await uow.accounts.get(grant.account_id)
+        assert account is not None  # shares reference accounts by foreign key
+        account.require_active()
+    except DomainError as refused:
+        await uow.rollback()
+        # The citizen sees refused redemptions of their shares too.
+        await uow.audit.append(
+            account_id=grant.account_id,
+            party_id=party.id,
+            action="verify.qr_share",
+            outcome=refused.reason.lower(),
+            now=now,
+        )
+        await uow.commit()
+        raise
+    released = released_attributes(grant.attributes, party.scopes)
+    event_id = await uow.audit.append(
+        account_id=account.id,
+        party_id=party.id,
+        action="verify.qr_share",
+        outcome="verified",
+        now=now,
+    )
+    return Verification(
+        True,
+        Method.QR_SHARE,
+        now,
+        level=account.level,
+        released=attribute_values(account.demographics, released),
+        verification_id=event_id,
+    )

@@ -1,0 +1,68 @@
+"""A running server per test, on each database kind, with the demo registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from eid_client.client import EidClient
+from eid_service.demo import demo_citizens
+from eid_service.domain.citizen import Demographics, age_on
+from eid_service.domain.party import RelyingParty
+from tests.integration.harness import ServerHarness
+
+STRONG_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def harness(database_url: str) -> Iterator[ServerHarness]:
+    h = ServerHarness(database_url).start()
+    h.add_citizens(demo_citizens())
+    try:
+        yield h
+    finally:
+        h.stop()
+
+
+def _today() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def adults() -> list[Demographics]:
+    today = _today().date()
+    return [c for c in demo_citizens() if age_on(c.birth_date, today) >= 18]
+
+
+@pytest.fixture
+def adult(adults: list[Demographics]) -> Demographics:
+    return adults[0]
+
+
+@pytest.fixture
+def child() -> Demographics:
+    today = _today().date()
+    return next(c for c in demo_citizens() if age_on(c.birth_date, today) < 14)
+
+
+@dataclass
+class Party:
+    party: RelyingParty
+    api_key: str
+    client: EidClient
+
+
+@pytest.fixture
+def bank(harness: ServerHarness) -> Iterator[Party]:
+    party, key = harness.create_party("Test Bank")
+    with EidClient(harness.target, api_key=key) as client:
+        yield Party(party, key, client)
+
+
+@pytest.fixture
+def citizen_app(harness: ServerHarness) -> Iterator[EidClient]:
+    with EidClient(harness.target) as client:
+        yield client

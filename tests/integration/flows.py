@@ -1,0 +1,38 @@
+"""Multi-step citizen journeys reused across integration tests."""
+
+from __future__ import annotations
+
+import zlib
+
+from eid_client.client import EidClient
+from eid_service.domain.citizen import Demographics
+from tests.integration.harness import ServerHarness
+
+PASSWORD = "correct horse battery staple"
+
+
+def phone_of(citizen: Demographics) -> tuple[str, str]:
+    """A stable synthetic mobile number: (national form, E.164)."""
+    eight = f"{zlib.crc32(citizen.personal_id.encode()) % 10**8:08d}"
+    return "09" + eight, "+849" + eight
+
+
+def register(client: EidClient, citizen: Demographics, **overrides: str) -> None:
+    fields = {
+        "personal_id": citizen.personal_id,
+        "full_name": citizen.full_name,
+        "birth_date": citizen.birth_date.isoformat(),
+        "gender": citizen.gender.value,
+        "phone_number": phone_of(citizen)[0],
+    }
+    fields.update(overrides)
+    client.register(**fields)
+
+
+def register_and_activate(
+    harness: ServerHarness, client: EidClient, citizen: Demographics, password: str = PASSWORD
+) -> None:
+    seen = len(harness.sender.messages)
+    register(client, citizen)
+    code = harness.wait_for_code(phone_of(citizen)[1], after=seen)
+    client.activate(personal_id=citizen.personal_id, activation_code=code, new_password=password)

@@ -1,0 +1,178 @@
+"""An in-process eid server on an ephemeral port, in a thread of its own, so
+tests drive it with the real synchronous client over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+
+from eid_service.app import RunningServer, Runtime, bootstrap, create_server
+from eid_service.config import Settings
+from eid_service.domain.citizen import Demographics
+from eid_service.domain.party import RelyingParty
+from eid_service.domain.share import Attribute
+from eid_service.security.keys import KeyRing, generate_key_ring
+from eid_service.security.passwords import PasswordHasher
+from eid_service.store.repositories.outbox import OutgoingMessage
+from eid_service.store.uow import UnitOfWork
+
+T = TypeVar("T")
+CODE_PATTERN = re.compile(r"\b(\d{6})\b")
+
+
+class FakeClock:
+    """Real time plus an offset that tests can move forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@dataclass
+class RecordingSender:
+    messages: list[OutgoingMessage] = field(default_factory=list)
+
+    async def send(self, message: OutgoingMessage) -> None:
+        self.messages.append(message)
+
+
+class ServerHarness:
+    def __init__(self, database_url: str, key_ring: KeyRing | None = None) -> None:
+        self.database_url = database_url
+        self.key_ring = key_ring or generate_key_ring()
+        self.clock = FakeClock()
+        self.sender = RecordingSender()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runtime: Runtime | None = None
+        self._running: RunningServer | None = None
+        self.port = 0
+
+    def start(self) -> ServerHarness:
+        self._thread.start()
+        settings = Settings(
+            listen="127.0.0.1:0",
+            database_url=self.database_url,
+            outbox_file=None,
+            console_sender=False,
+            grace_seconds=1.0,
+        )
+
+        async def up() -> None:
+            self._runtime = bootstrap(
+                settings,
+                key_ring=self.key_ring,
+                clock=self.clock,
+                senders=[self.sender],
+                passwords=PasswordHasher(ThreadPoolExecutor(4)),
+            )
+            self._running = await create_server(self._runtime)
+            self.port = self._running.port
+
+        self.run(up())
+        return self
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None
+        return self._runtime
+
+    def run(self, coro: Awaitable[T], timeout: float = 30) -> T:
+        async def wrapper() -> T:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        async def down() -> None:
+            if self._running is not None:
+                await self._running.stop(1.0)
+            if self._runtime is not None:
+                await self._runtime.close()
+
+        try:
+            self.run(down())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+    # --- data set-up, as an operator would do it -------------------------
+
+    def add_citizens(self, citizens: Iterable[Demographics]) -> None:
+        async def add() -> None:
+            async with self.runtime.new_uow() as uow:
+                for c in citizens:
+                    await uow.registry.put(c)
+                await uow.commit()
+
+        self.run(add())
+
+    def create_party(
+        self, name: str = "Test Bank", scopes: Iterable[Attribute] = tuple(Attribute)
+    ) -> tuple[RelyingParty, str]:
+        async def create() -> tuple[RelyingParty, str]:
+            async with self.runtime.new_uow() as uow:
+                made = await uow.parties.create(name, frozenset(scopes), self.clock())
+                await uow.commit()
+                return made
+
+        return self.run(create())
+
+    def in_uow(self, action: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        async def go() -> T:
+            async with self.runtime.new_uow() as uow:
+                return await action(uow)
+
+        return self.run(go())
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Raw rows, to check what is really stored."""
+
+        async def query() -> list[tuple[Any, ...]]:
+            async with self.runtime.engine.connect() as connection:
+                result = await connection.execute(text(sql))
+                return [tuple(r) for r in result.all()]
+
+        return self.run(query())
+
+    def execute(self, sql: str) -> None:
+        """A raw write, as an attacker with database access could do."""
+
+        async def write() -> None:
+            async with self.runtime.engine.begin() as connection:
+                await connection.execute(text(sql))
+
+        self.run(write())
+
+    # --- the citizen's phone ------------------------------------------------
+
+    def wait_for_code(self, phone_e164: str, *, after: int = 0, timeout: float = 10.0) -> str:
+        """The activation code in the newest SMS to this phone past index `after`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in reversed(self.sender.messages[after:]):
+                if message.destination == phone_e164:
+                    found = CODE_PATTERN.search(message.body)
+                    assert found is not None, "the SMS carries no 6-digit code"
+                    return found.group(1)
+            time.sleep(0.02)
+        raise AssertionError("no activation SMS arrived")

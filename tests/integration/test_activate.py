@@ -1,0 +1,120 @@
+"""Activate: a one-time code that expires, works once and allows few guesses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client.client import EidClient
+from eid_client.errors import EidError
+from eid_service.domain.citizen import Demographics
+from tests.integration.flows import PASSWORD, phone_of, register
+from tests.integration.harness import ServerHarness
+
+
+def wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+@pytest.fixture
+def code(harness: ServerHarness, citizen_app: EidClient, adult: Demographics) -> str:
+    register(citizen_app, adult)
+    return harness.wait_for_code(phone_of(adult)[1])
+
+
+def test_right_code_activates(citizen_app: EidClient, adult: Demographics, code: str) -> None:
+    response = citizen_app.activate(
+        personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
+    )
+    assert response.account.state == pb.ACCOUNT_STATE_ACTIVE
+    assert response.account.HasField("activate_time")
+
+
+def test_wrong_code_is_refused_and_counted(
+    citizen_app: EidClient, adult: Demographics, code: str
+) -> None:
+    for _ in range(5):
+        with pytest.raises(EidError) as caught:
+            citizen_app.activate(
+                personal_id=adult.personal_id, activation_code=wrong(code), new_password=PASSWORD
+            )
+        assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.reason == "ACTIVATION_CODE_INVALID"
+        assert [f for f, _ in caught.value.field_violations] == ["activation_code"]
+    # Five wrong guesses burn the code: even the right one no longer works.
+    with pytest.raises(EidError) as caught:
+        citizen_app.activate(
+            personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
+        )
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.reason == "ACTIVATION_ATTEMPTS_EXCEEDED"
+
+
+def test_expired_code_is_refused(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics, code: str
+) -> None:
+    harness.clock.advance(timedelta(minutes=10, seconds=1))
+    with pytest.raises(EidError) as caught:
+        citizen_app.activate(
+            personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
+        )
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.reason == "ACTIVATION_CODE_EXPIRED"
+
+
+def test_reused_code_is_refused(citizen_app: EidClient, adult: Demographics, code: str) -> None:
+    citizen_app.activate(personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD)
+    with pytest.raises(EidError) as caught:
+        citizen_app.activate(
+            personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD + "!"
+        )
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.reason == "ACTIVATION_CODE_ALREADY_USED"
+
+
+def test_retried_activation_with_same_request_id_succeeds_again(
+    citizen_app: EidClient, adult: Demographics, code: str
+) -> None:
+    first = citizen_app.activate(
+        personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD, request_id="a1"
+    )
+    again = citizen_app.activate(
+        personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD, request_id="a1"
+    )
+    assert again == first
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("short", "PASSWORD_TOO_SHORT"),
+        ("x" * 129, "PASSWORD_TOO_LONG"),
+        ("aaaaaaaaaaaa", "PASSWORD_TOO_WEAK"),
+    ],
+)
+def test_weak_password_is_refused_and_code_kept(
+    citizen_app: EidClient, adult: Demographics, code: str, password: str, reason: str
+) -> None:
+    with pytest.raises(EidError) as caught:
+        citizen_app.activate(
+            personal_id=adult.personal_id, activation_code=code, new_password=password
+        )
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == reason
+    assert [f for f, _ in caught.value.field_violations] == ["new_password"]
+    response = citizen_app.activate(
+        personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
+    )
+    assert response.account.state == pb.ACCOUNT_STATE_ACTIVE
+
+
+def test_malformed_code_is_invalid_argument(citizen_app: EidClient, adult: Demographics) -> None:
+    with pytest.raises(EidError) as caught:
+        citizen_app.activate(
+            personal_id=adult.personal_id, activation_code="12ab", new_password=PASSWORD
+        )
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == "ACTIVATION_CODE_MALFORMED"

@@ -1,0 +1,189 @@
+"""EidError is decoded from the rich status trailer, through both clients, over a real server."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+from concurrent import futures
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
+    error_details_pb2,
+    status_pb2,
+)
+from grpc_status import rpc_status
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client import AsyncEidClient, EidClient, EidError, error_from_rpc_error
+from eid_client.errors import status_from_trailer
+
+SERVICE = "eid.v1.IdentityService"
+MISMATCH_MESSAGE = "the declared data does not match the population registry"
+
+Behaviour = Callable[[pb.RegisterRequest, grpc.ServicerContext], pb.RegisterResponse]
+
+
+@contextlib.contextmanager
+def serve_register(behaviour: Behaviour) -> Iterator[str]:
+    """A real in-process server whose only method is Register; yields its address."""
+    handler = grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=pb.RegisterRequest.FromString,
+        response_serializer=pb.RegisterResponse.SerializeToString,
+    )
+    executor = futures.ThreadPoolExecutor(max_workers=2)
+    server = grpc.server(
+        executor, handlers=[grpc.method_handlers_generic_handler(SERVICE, {"Register": handler})]
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(None).wait()
+        executor.shutdown(wait=True)
+
+
+def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed
+
+
+def reject_with_rich_status(
+    request: pb.RegisterRequest, context: grpc.ServicerContext
+) -> pb.RegisterResponse:
+    info = error_details_pb2.ErrorInfo(
+        reason="DEMOGRAPHIC_MISMATCH", domain="eid.v1", metadata={"registry": "national"}
+    )
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(
+                field="full_name", description="does not match the registry"
+            ),
+            error_details_pb2.BadRequest.FieldViolation(
+                field="birth_date", description="does not match the registry"
+            ),
+        ]
+    )
+    status = status_pb2.Status(
+        code=grpc.StatusCode.FAILED_PRECONDITION.value[0],
+        message=MISMATCH_MESSAGE,
+        details=[_pack(info), _pack(bad_request)],
+    )
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+def reject_plainly(
+    request: pb.RegisterRequest, context: grpc.ServicerContext
+) -> pb.RegisterResponse:
+    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down")
+
+
+REGISTRATION = {
+    "personal_id": "001090001234",
+    "full_name": "Nguyen Van An",
+    "birth_date": "1990-05-17",
+    "gender": "male",
+    "phone_number": "0912345678",
+}
+
+
+def assert_mismatch(error: EidError) -> None:
+    assert error.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert error.reason == "DEMOGRAPHIC_MISMATCH"
+    assert error.domain == "eid.v1"
+    assert error.message == MISMATCH_MESSAGE
+    assert error.metadata == {"registry": "national"}
+    assert error.field_violations == [
+        ("full_name", "does not match the registry"),
+        ("birth_date", "does not match the registry"),
+    ]
+    assert str(error) == f"FAILED_PRECONDITION DEMOGRAPHIC_MISMATCH: {MISMATCH_MESSAGE}"
+    assert isinstance(error.__cause__, grpc.RpcError)
+
+
+def test_sync_client_decodes_rich_status() -> None:
+    with (
+        serve_register(reject_with_rich_status) as target,
+        EidClient(target) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.register(**REGISTRATION)
+    assert_mismatch(caught.value)
+
+
+async def test_async_client_decodes_rich_status() -> None:
+    with serve_register(reject_with_rich_status) as target:
+        async with AsyncEidClient(target) as client:
+            with pytest.raises(EidError) as caught:
+                await client.register(**REGISTRATION)
+    assert_mismatch(caught.value)
+
+
+def test_sync_status_without_details_has_no_reason() -> None:
+    with (
+        serve_register(reject_plainly) as target,
+        EidClient(target) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.register(**REGISTRATION)
+    error = caught.value
+    assert (error.code, error.reason, error.message) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        None,
+        "slow down",
+    )
+    assert error.field_violations == []
+    assert error.metadata == {}
+    assert str(error) == "RESOURCE_EXHAUSTED: slow down"
+
+
+async def test_async_status_without_details_has_no_reason() -> None:
+    with serve_register(reject_plainly) as target:
+        async with AsyncEidClient(target) as client:
+            with pytest.raises(EidError) as caught:
+                await client.register(**REGISTRATION)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, None)
+
+
+def test_unimplemented_method_is_an_eid_error() -> None:
+    with (
+        serve_register(reject_plainly) as target,
+        EidClient(target) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.activate(personal_id="001090001234", activation_code="1", new_password="x")
+    assert caught.value.code == grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.reason is None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_unreachable_server_is_unavailable() -> None:
+    with (
+        EidClient(f"127.0.0.1:{_free_port()}", timeout=5) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.sign_in(personal_id="001090001234", password="whatever-123")
+    assert caught.value.code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def test_garbled_trailer_is_ignored() -> None:
+    assert status_from_trailer([("grpc-status-details-bin", b"\xff\xff\xff")]) is None
+    assert status_from_trailer([("other", "x")]) is None
+
+
+def test_bare_rpc_error_is_unknown() -> None:
+    error = error_from_rpc_error(grpc.RpcError())
+    assert error.code == grpc.StatusCode.UNKNOWN
+    assert error.reason is None
+    assert str(error) == "UNKNOWN: UNKNOWN"
