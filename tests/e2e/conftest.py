@@ -1,0 +1,132 @@
+"""Real processes: `eid-server` and the `eid` CLI, as a newcomer runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Deployment:
+    workdir: Path
+    target: str
+    env: dict[str, str]
+    server: subprocess.Popen[bytes]
+
+    def admin(self, *args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "eid-server"), *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+    def eid(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(BIN / "eid"), "--target", self.target, *args],
+            cwd=self.workdir,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(f"eid {args[0]} failed: {done.stderr}")
+        return done
+
+    def eid_json(self, *args: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.eid("--json", *args).stdout)
+        return result
+
+    def latest_code(self, phone_e164: str, timeout: float = 10) -> str:
+        outbox = self.workdir / "var" / "outbox.log"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if outbox.exists():
+                for line in reversed(outbox.read_text("utf-8").splitlines()):
+                    message = json.loads(line)
+                    if message["to"] == phone_e164:
+                        found = re.search(r"\b(\d{6})\b", message["body"])
+                        assert found is not None
+                        return found.group(1)
+            time.sleep(0.05)
+        raise AssertionError("no activation SMS in var/outbox.log")
+
+
+def _wait_serving(deployment: Deployment, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if deployment.server.poll() is not None:
+            raise AssertionError("the server exited during start-up")
+        if deployment.eid("health", check=False).returncode == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the server did not become SERVING")
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """`make run`'s steps in a fresh directory, then `serve` with two workers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "EID_LISTEN": f"127.0.0.1:{port}",
+        "EID_CONSOLE_SENDER": "false",
+        "EID_GRACE_SECONDS": "5",
+    }
+    for step in ("init-dev", "migrate", "load-demo"):
+        subprocess.run(
+            [str(BIN / "eid-server"), step],
+            cwd=tmp_path,
+            env=env,
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+    server = subprocess.Popen(
+        [str(BIN / "eid-server"), "serve", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    d = Deployment(tmp_path, f"127.0.0.1:{port}", env, server)
+    try:
+        _wait_serving(d)
+        yield d
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(20)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        if server.stderr is not None:
+            server.stderr.close()
