@@ -51,7 +51,7 @@ fmt: $(STAMP) ## Format the code with ruff
 test: $(STAMP) check-gen lint ## Run lint and the whole test suite (unit, integration on SQLite and PostgreSQL, end-to-end)
 	$(BIN)/pytest
 
-run: $(STAMP) ## Migrate, load the demo registry and serve on $EID_LISTEN (embedded SQLite)
+run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve on $EID_LISTEN (embedded SQLite)
 	$(BIN)/eid-server init-dev
 	$(BIN)/eid-server migrate
 	$(BIN)/eid-server load-demo

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_service.domain.citizen import Demographics
 from tests.integration.harness import ServerHarness
@@ -17,7 +18,7 @@ def phone_of(citizen: Demographics) -> tuple[str, str]:
     return "09" + eight, "+849" + eight
 
 
-def register(client: EidClient, citizen: Demographics, **overrides: str) -> None:
+def register(client: EidClient, citizen: Demographics, **overrides: str) -> pb.RegisterResponse:
     fields = {
         "personal_id": citizen.personal_id,
         "full_name": citizen.full_name,
@@ -26,7 +27,7 @@ def register(client: EidClient, citizen: Demographics, **overrides: str) -> None
         "phone_number": phone_of(citizen)[0],
     }
     fields.update(overrides)
-    client.register(**fields)
+    return client.register(**fields)
 
 
 def register_and_activate(

@@ -153,33 +153,13 @@ def test_retry_with_same_request_id_returns_first_response_once(
     harness: ServerHarness, citizen_app: EidClient, adults: list[Demographics]
 ) -> None:
     first_citizen, second_citizen = adults[0], adults[1]
-    first = citizen_app.register(
-        personal_id=first_citizen.personal_id,
-        full_name=first_citizen.full_name,
-        birth_date=first_citizen.birth_date,
-        gender=first_citizen.gender.value,
-        phone_number=phone_of(first_citizen)[0],
-        request_id="retry-1",
-    )
-    again = citizen_app.register(
-        personal_id=first_citizen.personal_id,
-        full_name=first_citizen.full_name,
-        birth_date=first_citizen.birth_date,
-        gender=first_citizen.gender.value,
-        phone_number=phone_of(first_citizen)[0],
-        request_id="retry-1",
-    )
+    first = register(citizen_app, first_citizen, request_id="retry-1")
+    again = register(citizen_app, first_citizen, request_id="retry-1")
     assert again == first
     assert account_count(harness) == 1
+    assert len(harness.rows("SELECT id FROM outbox")) == 1  # one SMS queued, not two
     with pytest.raises(EidError) as caught:
-        citizen_app.register(
-            personal_id=second_citizen.personal_id,
-            full_name=second_citizen.full_name,
-            birth_date=second_citizen.birth_date,
-            gender=second_citizen.gender.value,
-            phone_number=phone_of(second_citizen)[0],
-            request_id="retry-1",
-        )
+        register(citizen_app, second_citizen, request_id="retry-1")
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.reason == "REQUEST_ID_REUSED"
 

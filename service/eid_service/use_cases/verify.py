@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from eid_service.domain.account import AccountLevel
+from eid_service.domain.account import Account, AccountLevel
 from eid_service.domain.errors import DomainError, PreconditionFailed
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute, attribute_values, released_attributes
@@ -48,22 +49,7 @@ async def verify_password(
         )
         return Verification(False, Method.PASSWORD, now, verification_id=event_id)
     account.require_active()
-    released = released_attributes(list(Attribute), party.scopes)
-    event_id = await uow.audit.append(
-        account_id=account.id,
-        party_id=party.id,
-        action="verify.password",
-        outcome="verified",
-        now=now,
-    )
-    return Verification(
-        True,
-        Method.PASSWORD,
-        now,
-        level=account.level,
-        released=attribute_values(account.demographics, released),
-        verification_id=event_id,
-    )
+    return await _verified(uow, account, party, Method.PASSWORD, list(Attribute), now)
 
 
 async def redeem_share(
@@ -95,17 +81,29 @@ async def redeem_share(
         )
         await uow.commit()
         raise
-    released = released_attributes(grant.attributes, party.scopes)
+    return await _verified(uow, account, party, Method.QR_SHARE, grant.attributes, now)
+
+
+async def _verified(
+    uow: UnitOfWork,
+    account: Account,
+    party: RelyingParty,
+    method: Method,
+    offered: Iterable[Attribute],
+    now: datetime,
+) -> Verification:
+    """Records a successful verification and releases what the party may read."""
     event_id = await uow.audit.append(
         account_id=account.id,
         party_id=party.id,
-        action="verify.qr_share",
+        action=f"verify.{method.value}",
         outcome="verified",
         now=now,
     )
+    released = released_attributes(offered, party.scopes)
     return Verification(
         True,
-        Method.QR_SHARE,
+        method,
         now,
         level=account.level,
         released=attribute_values(account.demographics, released),
