@@ -171,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     console = Console()
     configure_logging()
+    needs_keys = args.command in {"serve", "load-demo", "party"}
+    if needs_keys and not settings.keys_file.exists():
+        console.print(
+            f"[red]no key ring at {settings.keys_file}[/red]: run `eid-server init-dev` for "
+            "development keys, or set EID_KEYS_FILE"
+        )
+        return 2
     if args.command == "serve":
         if args.listen:
             settings = replace(settings, listen=args.listen)

@@ -13,12 +13,20 @@ from multiprocessing.process import BaseProcess
 
 from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
+from eid_service.store.migrate import schema_is_current
 
 log = logging.getLogger("eid.server")
 
 
+class NotMigrated(RuntimeError):
+    pass
+
+
 async def serve_one(settings: Settings) -> None:
     runtime = bootstrap(settings)
+    if not await schema_is_current(runtime.engine, settings.database_url):
+        await runtime.close()
+        raise NotMigrated("the database schema is not current: run `eid-server migrate`")
     running = await create_server(runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -35,13 +43,21 @@ def _worker_main(settings: Settings) -> None:
     configure_logging()
     # The parent decides when we stop; a terminal's Ctrl-C reaches us via it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    asyncio.run(serve_one(settings))
+    try:
+        asyncio.run(serve_one(settings))
+    except NotMigrated as e:
+        log.error("%s", e)
+        sys.exit(2)
 
 
 def serve(settings: Settings) -> int:
     """Runs `settings.workers` processes; returns an exit status."""
     if settings.workers <= 1:
-        asyncio.run(serve_one(settings))
+        try:
+            asyncio.run(serve_one(settings))
+        except NotMigrated as e:
+            log.error("%s", e)
+            return 2
         return 0
     if settings.listen.endswith(":0"):
         log.error("several workers need a fixed port, not :0")

@@ -7,6 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,3 +29,15 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 async def upgrade_async(database_url: str) -> None:
     """For callers already inside an event loop (tests): env.py runs its own loop."""
     await asyncio.to_thread(upgrade, database_url)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_is_current(engine: AsyncEngine, database_url: str) -> bool:
+    """True when the database is migrated to the newest revision we ship."""
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    async with engine.connect() as connection:
+        current = await connection.run_sync(_current_revision)
+    return current == head
