@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+
 import grpc
 import pytest
 
@@ -9,9 +12,11 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client.client import EidClient
 from eid_client.errors import EidError, error_from_rpc_error
-from eid_service.domain.citizen import Demographics
+from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.share import Attribute
 from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.context import MAX_PARTY_FAILURES
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -137,3 +142,28 @@ def test_verifications_are_in_the_tamper_evident_history(
         return await uow.audit.chain_intact(account.id)
 
     assert harness.in_uow(intact_after) is False
+
+
+def test_a_party_guessing_many_accounts_is_throttled(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    unknown = [
+        make_personal_id("001", date(1980, 1, 1), Gender.MALE, serial).value
+        for serial in range(MAX_PARTY_FAILURES)
+    ]
+
+    def guess(pid: str) -> bool:
+        return bank.client.verify_password(personal_id=pid, password="guess-guess").verified
+
+    with ThreadPoolExecutor(8) as pool:
+        assert not any(pool.map(guess, unknown))
+    with pytest.raises(EidError) as caught:
+        bank.client.verify_password(personal_id=active.personal_id, password=PASSWORD)
+    assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert caught.value.reason == "PARTY_THROTTLED"
+    # Other parties are not affected, and the party recovers after the window.
+    _, other_key = harness.create_party("Other Bank")
+    with EidClient(harness.target, api_key=other_key) as other:
+        assert other.verify_password(personal_id=active.personal_id, password=PASSWORD).verified
+    harness.clock.advance(timedelta(minutes=1, seconds=1))
+    assert bank.client.verify_password(personal_id=active.personal_id, password=PASSWORD).verified

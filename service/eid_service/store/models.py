@@ -105,6 +105,9 @@ class RelyingPartyRow(Base):
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Failed verifications in the current window: a leaked key cannot guess freely.
+    failed_verifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failure_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SessionRow(Base):

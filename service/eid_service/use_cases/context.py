@@ -13,6 +13,9 @@ SESSION_TTL = timedelta(minutes=15)
 # Wrong passwords per account before verification and sign-in pause.
 MAX_FAILED_PASSWORDS = 5
 FAILED_PASSWORD_WINDOW = timedelta(minutes=15)
+# Failed verifications per relying party before it is paused for the window.
+MAX_PARTY_FAILURES = 100
+PARTY_FAILURE_WINDOW = timedelta(minutes=1)
 
 
 def utc_now() -> datetime:

@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from eid_service.domain.account import Account, AccountLevel
-from eid_service.domain.errors import DomainError, PreconditionFailed
+from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute, attribute_values, released_attributes
 from eid_service.domain.share_grant import unknown_share
 from eid_service.store.uow import UnitOfWork
-from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.context import (
+    MAX_PARTY_FAILURES,
+    PARTY_FAILURE_WINDOW,
+    UseCaseContext,
+)
 from eid_service.use_cases.credentials import check_password
 
 
@@ -36,10 +40,18 @@ async def verify_password(
     uow: UnitOfWork, ctx: UseCaseContext, party: RelyingParty, personal_id: str, password: str
 ) -> Verification:
     now = ctx.clock()
+    window_start = now - PARTY_FAILURE_WINDOW
+    if await uow.parties.failures_since(party.id, window_start) >= MAX_PARTY_FAILURES:
+        raise TooManyAttempts(
+            reason="PARTY_THROTTLED",
+            message="too many failed verifications from this relying party; slow down",
+            metadata={"retry_after_seconds": str(int(PARTY_FAILURE_WINDOW.total_seconds()))},
+        )
     account, charged_to = await check_password(
         uow, ctx, personal_id, password, field="password.personal_id"
     )
     if account is None:
+        await uow.parties.record_failure(party.id, now, window_start)
         event_id = await uow.audit.append(
             account_id=charged_to,
             party_id=party.id,

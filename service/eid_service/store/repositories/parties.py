@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eid_service.domain.party import RelyingParty, new_party_id
@@ -54,6 +54,37 @@ class RelyingPartyRepository:
         if row is None or row.disabled_at is not None:
             return None
         return _to_domain(row)
+
+    async def failures_since(self, party_id: str, window_start: datetime) -> int:
+        """Failed verifications counted in a window that began after `window_start`."""
+        row = (
+            await self._s.execute(
+                select(
+                    RelyingPartyRow.failed_verifications, RelyingPartyRow.failure_window_start
+                ).where(RelyingPartyRow.id == party_id)
+            )
+        ).one()
+        count, started = row[0], row[1]
+        return count if started is not None and started > window_start else 0
+
+    async def record_failure(self, party_id: str, now: datetime, window_start: datetime) -> None:
+        """Counts one failure, opening a new window when the last one has lapsed;
+        one UPDATE, so concurrent workers never lose a count."""
+        lapsed = (RelyingPartyRow.failure_window_start.is_(None)) | (
+            RelyingPartyRow.failure_window_start <= window_start
+        )
+        await self._s.execute(
+            update(RelyingPartyRow)
+            .where(RelyingPartyRow.id == party_id)
+            .values(
+                failed_verifications=case(
+                    (lapsed, 1), else_=RelyingPartyRow.failed_verifications + 1
+                ),
+                failure_window_start=case(
+                    (lapsed, now), else_=RelyingPartyRow.failure_window_start
+                ),
+            )
+        )
 
     async def list_all(self) -> list[RelyingParty]:
         rows = await self._s.scalars(select(RelyingPartyRow).order_by(RelyingPartyRow.created_at))
