@@ -1,0 +1,133 @@
+"""run_load and its result maths, with a fake call instead of a server."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import grpc
+import pytest
+
+from eid_client.errors import EidError
+from eid_client.loadgen import LoadResult, error_kind, main, percentile, run_load
+
+
+async def test_makes_each_call_once_and_times_every_success() -> None:
+    seen: list[int] = []
+
+    async def call(i: int) -> None:
+        seen.append(i)
+        await asyncio.sleep(0)
+
+    result = await run_load(call, total=100, concurrency=8)
+
+    assert sorted(seen) == list(range(100))
+    assert (result.count, result.errors, result.ok) == (100, 0, 100)
+    assert len(result.latencies) == 100
+    assert all(latency >= 0 for latency in result.latencies)
+    assert result.elapsed > 0
+    assert result.rps == pytest.approx(100 / result.elapsed)
+
+
+async def test_counts_errors_by_kind_and_leaves_them_out_of_rps_and_latency() -> None:
+    async def call(i: int) -> None:
+        if i % 5 == 0:
+            raise ValueError("boom")
+        if i % 7 == 0:
+            raise EidError(grpc.StatusCode.UNAVAILABLE, "down")
+
+    result = await run_load(call, total=70, concurrency=4)
+
+    failed_value = len([i for i in range(70) if i % 5 == 0])
+    failed_eid = len([i for i in range(70) if i % 5 and i % 7 == 0])
+    assert result.count == 70
+    assert result.errors == failed_value + failed_eid
+    assert result.error_kinds == {"ValueError": failed_value, "UNAVAILABLE": failed_eid}
+    assert len(result.latencies) == result.ok == 70 - result.errors
+    assert result.rps == pytest.approx(result.ok / result.elapsed)
+
+
+@pytest.mark.parametrize(("total", "concurrency", "expected_max"), [(50, 8, 8), (3, 8, 3)])
+async def test_keeps_exactly_concurrency_calls_in_flight(
+    total: int, concurrency: int, expected_max: int
+) -> None:
+    in_flight = 0
+    peak = 0
+
+    async def call(_: int) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.001)
+        in_flight -= 1
+
+    result = await run_load(call, total=total, concurrency=concurrency)
+
+    assert peak == expected_max
+    assert in_flight == 0
+    assert result.count == total
+
+
+async def test_zero_calls_is_an_empty_result() -> None:
+    async def call(_: int) -> None:
+        raise AssertionError("not called")
+
+    result = await run_load(call, total=0, concurrency=4)
+
+    assert (result.count, result.errors, result.latencies) == (0, 0, [])
+    assert result.rps == 0.0
+    assert math.isnan(result.p50_ms)
+    assert result.summary()["p50_ms"] is None
+
+
+@pytest.mark.parametrize(("total", "concurrency"), [(-1, 1), (1, 0)])
+async def test_rejects_nonsense_arguments(total: int, concurrency: int) -> None:
+    async def call(_: int) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="must be"):
+        await run_load(call, total=total, concurrency=concurrency)
+
+
+def test_percentiles_interpolate_between_closest_ranks() -> None:
+    values = [float(v) for v in range(10, 0, -1)]  # unsorted on purpose
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 50) == pytest.approx(5.5)
+    assert percentile(values, 90) == pytest.approx(9.1)
+    assert percentile(values, 99) == pytest.approx(9.91)
+    assert percentile(values, 100) == 10.0
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile(values, 101)
+
+
+def test_result_properties_are_in_milliseconds_and_count_only_successes() -> None:
+    result = LoadResult(count=12, errors=2, elapsed=2.0, latencies=[v / 1000 for v in range(1, 11)])
+    assert result.ok == 10
+    assert result.rps == 5.0
+    assert result.p50_ms == pytest.approx(5.5)
+    assert result.p99_ms == pytest.approx(9.91)
+    assert result.mean_ms == pytest.approx(5.5)
+    summary = result.summary()
+    assert summary["rps"] == 5.0
+    assert summary["max_ms"] == pytest.approx(10.0)
+
+
+def test_error_kind_names_the_status_and_reason() -> None:
+    redeemed = EidError(
+        grpc.StatusCode.FAILED_PRECONDITION, "used", reason="SHARE_ALREADY_REDEEMED"
+    )
+    assert error_kind(redeemed) == "FAILED_PRECONDITION SHARE_ALREADY_REDEEMED"
+    assert error_kind(TimeoutError()) == "TimeoutError"
+
+
+def test_cli_without_api_key_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EID_API_KEY", raising=False)
+    argv = ["verify-password", "--id", "001190791514", "--password", "x" * 12]
+    assert main(argv) == 2
+
+
+def test_cli_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify-token", "--help"]) == 0
+    assert "--session" in capsys.readouterr().out
