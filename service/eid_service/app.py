@@ -13,7 +13,6 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from eid.v1 import identity_service_pb2, identity_service_pb2_grpc
 from eid_service.api.identity_servicer import IdentityServicer
@@ -26,7 +25,7 @@ from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, load_key_ring
 from eid_service.security.passwords import PasswordHasher
 from eid_service.security.share_tokens import ShareTokenSigner
-from eid_service.store.database import create_engine, session_factory
+from eid_service.store.database import Database, open_database, transient_store_error
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import UnitOfWork
 from eid_service.use_cases.context import UseCaseContext, utc_now
@@ -41,7 +40,7 @@ class Runtime:
     """Everything one server process holds; build with `bootstrap()`."""
 
     settings: Settings
-    engine: AsyncEngine
+    database: Database
     new_uow: Callable[[], UnitOfWork]
     context: UseCaseContext
     dispatcher: OutboxDispatcher
@@ -49,7 +48,7 @@ class Runtime:
 
     async def close(self) -> None:
         self.passwords.close()
-        await self.engine.dispose()
+        await self.database.dispose()
 
 
 def default_senders(settings: Settings) -> list[Sender]:
@@ -70,18 +69,17 @@ def bootstrap(
     passwords: PasswordHasher | None = None,
 ) -> Runtime:
     ring = key_ring if key_ring is not None else load_key_ring(settings.keys_file)
-    engine = create_engine(settings.database_url)
-    sessions = session_factory(engine)
+    database = open_database(settings.database_url)
     protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
 
     def new_uow() -> UnitOfWork:
-        return UnitOfWork(sessions, protection)
+        return UnitOfWork(database, protection)
 
     hasher = passwords if passwords is not None else PasswordHasher()
     ctx = UseCaseContext(passwords=hasher, share_tokens=ShareTokenSigner(ring), clock=clock)
     chosen = list(senders) if senders is not None else default_senders(settings)
     dispatcher = OutboxDispatcher(new_uow, chosen, clock)
-    return Runtime(settings, engine, new_uow, ctx, dispatcher, hasher)
+    return Runtime(settings, database, new_uow, ctx, dispatcher, hasher)
 
 
 @dataclass
@@ -106,7 +104,7 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
     "127.0.0.1:0" in tests for an ephemeral port)."""
     s = runtime.settings
     server = aio.server(
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=[ErrorMappingInterceptor(transient_store_error)],
         maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         options=[
             ("grpc.so_reuseport", 1),

@@ -56,6 +56,7 @@ async def _load_demo(runtime: Runtime, console: Console) -> None:
     citizens = demo_citizens()
     added = 0
     async with runtime.new_uow() as uow:
+        await uow.start_writing()
         for citizen in citizens:
             added += await uow.registry.put(citizen)
         await uow.commit()
@@ -73,6 +74,7 @@ async def _create_party(
     runtime: Runtime, name: str, scopes: frozenset[Attribute], console: Console
 ) -> None:
     async with runtime.new_uow() as uow:
+        await uow.start_writing()
         party, api_key = await uow.parties.create(name, scopes, utc_now())
         await uow.commit()
     console.print(f"relying party [bold]{party.id}[/bold] ({party.name})")

@@ -120,6 +120,7 @@ class ServerHarness:
     def add_citizens(self, citizens: Iterable[Demographics]) -> None:
         async def add() -> None:
             async with self.runtime.new_uow() as uow:
+                await uow.start_writing()
                 for c in citizens:
                     await uow.registry.put(c)
                 await uow.commit()
@@ -131,6 +132,7 @@ class ServerHarness:
     ) -> tuple[RelyingParty, str]:
         async def create() -> tuple[RelyingParty, str]:
             async with self.runtime.new_uow() as uow:
+                await uow.start_writing()
                 made = await uow.parties.create(name, frozenset(scopes), self.clock())
                 await uow.commit()
                 return made
@@ -148,7 +150,7 @@ class ServerHarness:
         """Raw rows, to check what is really stored."""
 
         async def query() -> list[tuple[Any, ...]]:
-            async with self.runtime.engine.connect() as connection:
+            async with self.runtime.database.engine.connect() as connection:
                 result = await connection.execute(text(sql))
                 return [tuple(r) for r in result.all()]
 
@@ -158,7 +160,7 @@ class ServerHarness:
         """A raw write, as an attacker with database access could do."""
 
         async def write() -> None:
-            async with self.runtime.engine.begin() as connection:
+            async with self.runtime.database.engine.begin() as connection:
                 await connection.execute(text(sql))
 
         self.run(write())

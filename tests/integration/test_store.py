@@ -16,7 +16,7 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
-from eid_service.store.database import create_engine, session_factory
+from eid_service.store.database import create_engine, open_database
 from eid_service.store.migrate import alembic_config
 from eid_service.store.models import Base
 from eid_service.store.protection import DataProtection
@@ -52,21 +52,22 @@ def test_migrations_match_the_models_and_downgrade_cleanly(database_url: str) ->
 
 async def _uow_round_trip(url: str) -> tuple[Demographics | None, Demographics | None]:
     ring = generate_key_ring()
-    engine = create_engine(url)
+    database = open_database(url)
     protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
-    sessions = session_factory(engine)
     try:
-        async with UnitOfWork(sessions, protection) as uow:
+        async with UnitOfWork(database, protection) as uow:
+            await uow.start_writing()
             await uow.registry.put(CITIZEN)  # left without commit
-        async with UnitOfWork(sessions, protection) as uow:
+        async with UnitOfWork(database, protection) as uow:
             uncommitted = await uow.registry.find(CITIZEN.personal_id)
+            await uow.start_writing()
             await uow.registry.put(CITIZEN)
             await uow.commit()
-        async with UnitOfWork(sessions, protection) as uow:
+        async with UnitOfWork(database, protection) as uow:
             committed = await uow.registry.find(CITIZEN.personal_id)
         return uncommitted, committed
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def test_unit_of_work_rolls_back_unless_committed(database_url: str) -> None:

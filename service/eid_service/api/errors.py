@@ -15,6 +15,7 @@ from eid_service.domain.errors import (
     PreconditionFailed,
     TooManyAttempts,
     Unauthenticated,
+    Unavailable,
 )
 
 ERROR_DOMAIN = "eid.v1"
@@ -28,6 +29,7 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (TooManyAttempts, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
 ]
 
 

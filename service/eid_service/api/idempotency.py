@@ -44,6 +44,7 @@ async def run_once(
                 return response_type.FromString(stored)
         try:
             response = await work(uow)
+            await uow.start_writing()
             if rid is not None:
                 await uow.idempotency.save(
                     scope, rid, fingerprint, response.SerializeToString(), now

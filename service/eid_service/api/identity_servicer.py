@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -127,10 +128,9 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
                 share_id=issued.grant.id,
                 token=issued.token,
                 expire_time=convert.timestamp(issued.grant.expires_at),
-                qr_png=qr_png(issued.token),
             )
 
-        return await run_once(
+        response = await run_once(
             self._new_uow,
             scope=f"share:{citizen.id}",
             request=request,
@@ -139,3 +139,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             now=self._ctx.clock(),
             work=work,
         )
+        # Drawn after the transaction and off the event loop: it is the slowest
+        # step, and deterministic, so a replayed response draws the same image.
+        response.qr_png = await asyncio.to_thread(qr_png, response.token)
+        return response

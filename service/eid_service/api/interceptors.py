@@ -30,7 +30,15 @@ else:  # not subscriptable at run time
 
 class ErrorMappingInterceptor(_Interceptor):
     """Turns DomainError into its status with ErrorInfo/BadRequest details, and
-    an unexpected exception into INTERNAL with an incident id (details logged)."""
+    an unexpected exception into INTERNAL with an incident id (details logged).
+
+    `classify` lets the composition root name infrastructure failures that are
+    really domain-level conditions (e.g. a busy store is UNAVAILABLE)."""
+
+    def __init__(
+        self, classify: Callable[[BaseException], DomainError | None] = lambda _: None
+    ) -> None:
+        self._classify = classify
 
     async def intercept_service(
         self,
@@ -50,33 +58,18 @@ class ErrorMappingInterceptor(_Interceptor):
             started = time.perf_counter()
             try:
                 response = await behaviour(request, context)
-            except DomainError as error:
+            except aio.AbortError:
+                raise
+            except Exception as raised:
+                error = raised if isinstance(raised, DomainError) else self._classify(raised)
+                if error is None:
+                    await _abort_internal(method, raised, context)
+                    raise  # abort raises; this line is for the type checker
                 code, status = to_status(error)
                 _log(method, code, error.reason, started)
                 await context.abort(
                     code,
                     status.message,
-                    trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
-                )
-            except aio.AbortError:
-                raise
-            except Exception as error:
-                incident = secrets.token_hex(6)
-                # The exception's message may quote data; log its type and place only.
-                log.error(
-                    "rpc failed method=%s incident=%s error=%s at=%s",
-                    method,
-                    incident,
-                    type(error).__name__,
-                    _where(error),
-                )
-                code = grpc.StatusCode.INTERNAL
-                status = rich_status(
-                    code, "INTERNAL", "internal error", metadata={"incident": incident}
-                )
-                await context.abort(
-                    code,
-                    f"internal error (incident {incident})",
                     trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
                 )
             else:
@@ -88,6 +81,27 @@ class ErrorMappingInterceptor(_Interceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+async def _abort_internal(
+    method: str, error: BaseException, context: aio.ServicerContext[Any, Any]
+) -> None:
+    incident = secrets.token_hex(6)
+    # The exception's message may quote data; log its type and place only.
+    log.error(
+        "rpc failed method=%s incident=%s error=%s at=%s",
+        method,
+        incident,
+        type(error).__name__,
+        _where(error),
+    )
+    code = grpc.StatusCode.INTERNAL
+    status = rich_status(code, "INTERNAL", "internal error", metadata={"incident": incident})
+    await context.abort(
+        code,
+        f"internal error (incident {incident})",
+        trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
+    )
 
 
 def _log(method: str, code: grpc.StatusCode, reason: str, started: float) -> None:

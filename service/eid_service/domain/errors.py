@@ -68,3 +68,7 @@ class PermissionDenied(DomainError):
 
 class TooManyAttempts(DomainError):
     """A throttle or attempt limit was reached (RESOURCE_EXHAUSTED)."""
+
+
+class Unavailable(DomainError):
+    """Cannot be done right now, but a retry may succeed (UNAVAILABLE)."""

@@ -52,6 +52,7 @@ class OutboxDispatcher:
         sent = 0
         for message_id in ids:
             async with self._new_uow() as uow:
+                await uow.start_writing()
                 message = await uow.outbox.claim(message_id, now, now + CLAIM_FOR)
                 await uow.commit()
             if message is None:
@@ -64,6 +65,7 @@ class OutboxDispatcher:
                 log.warning("sending %s failed: %s", message_id, type(error).__name__)
                 continue
             async with self._new_uow() as uow:
+                await uow.start_writing()
                 await uow.outbox.mark_sent(message_id, self._clock())
                 await uow.commit()
             sent += 1

@@ -63,11 +63,13 @@ async def activate(uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand) -
             message="the activation code has expired; request a new one",
         )
     if not uow.activation_codes.matches(record, code):
+        await uow.start_writing()
         await uow.activation_codes.count_wrong_attempt(record.id)
         await uow.commit()  # the wrong guess must count even though we fail
         raise _wrong_code()
 
     password_hash = await ctx.passwords.hash(cmd.new_password)
+    await uow.start_writing()
     if not await uow.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS):
         raise PreconditionFailed(
             reason="ACTIVATION_CODE_ALREADY_USED",

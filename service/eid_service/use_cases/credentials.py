@@ -35,7 +35,10 @@ async def check_password(
                 metadata={"retry_after_seconds": str(int(retry_after.total_seconds()) + 1)},
             )
     stored = account.password_hash if account is not None else None
-    if not await ctx.passwords.verify(stored, password):
+    verified = await ctx.passwords.verify(stored, password)
+    # Argon2id is done: only now join the writers (callers write the outcome).
+    await uow.start_writing()
+    if not verified:
         if account is not None:
             await uow.accounts.record_failed_password(account.id, now)
         return None, None if account is None else account.id

@@ -92,6 +92,7 @@ async def register(uow: UnitOfWork, ctx: UseCaseContext, cmd: RegisterCommand) -
         state=AccountState.PENDING,
         created_at=now,
     )
+    await uow.start_writing()
     await uow.accounts.add(account)
     code = new_activation_code()
     expires_at = now + ACTIVATION_CODE_TTL

@@ -58,6 +58,7 @@ async def share_via_qr(
         created_at=now,
         expires_at=now + ttl,
     )
+    await uow.start_writing()
     await uow.shares.add(grant)
     token = ctx.share_tokens.issue(
         ShareClaims(

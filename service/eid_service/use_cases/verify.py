@@ -72,6 +72,7 @@ async def redeem_share(
     grant = await uow.shares.get(claims.share_id)
     if grant is None:
         raise unknown_share()
+    await uow.start_writing()
     try:
         grant.check_redeemable_by(party.id, now)
         if not await uow.shares.redeem(grant.id, party.id, now):

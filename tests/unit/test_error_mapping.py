@@ -1,0 +1,67 @@
+"""Domain errors and busy-store failures map to the statuses clients retry on."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from eid_service.api.errors import to_status
+from eid_service.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    TooManyAttempts,
+    Unauthenticated,
+    Unavailable,
+)
+from eid_service.store.database import transient_store_error
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (InvalidInput.of("f", "R", "d"), grpc.StatusCode.INVALID_ARGUMENT),
+        (NotFound("R", "m"), grpc.StatusCode.NOT_FOUND),
+        (AlreadyExists("R", "m"), grpc.StatusCode.ALREADY_EXISTS),
+        (PreconditionFailed("R", "m"), grpc.StatusCode.FAILED_PRECONDITION),
+        (Unauthenticated("R", "m"), grpc.StatusCode.UNAUTHENTICATED),
+        (PermissionDenied("R", "m"), grpc.StatusCode.PERMISSION_DENIED),
+        (TooManyAttempts("R", "m"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Unavailable("R", "m"), grpc.StatusCode.UNAVAILABLE),
+    ],
+)
+def test_each_kind_has_its_status_and_error_info(error: DomainError, code: grpc.StatusCode) -> None:
+    mapped, status = to_status(error)
+    assert mapped == code
+    assert status.code == code.value[0]
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert (info.reason, info.domain) == ("R", "eid.v1")
+
+
+def test_field_violations_travel_as_bad_request() -> None:
+    _, status = to_status(InvalidInput.of("phone_number", "PHONE_NUMBER_INVALID", "bad phone"))
+    bad = error_details_pb2.BadRequest()
+    assert status.details[1].Unpack(bad)
+    violation = bad.field_violations[0]
+    assert (violation.field, violation.reason) == ("phone_number", "PHONE_NUMBER_INVALID")
+
+
+def test_locked_sqlite_is_unavailable_store_busy() -> None:
+    locked = OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
+    error = transient_store_error(locked)
+    assert isinstance(error, Unavailable)
+    assert error.reason == "STORE_BUSY"
+
+
+def test_other_store_errors_are_not_called_transient() -> None:
+    broken = IntegrityError("INSERT x", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
+    assert transient_store_error(broken) is None
+    assert transient_store_error(ValueError("x")) is None
