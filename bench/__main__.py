@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import os
@@ -36,6 +37,7 @@ from bench.stack import (
     EidServer,
     ProcessSet,
     log_tail,
+    scratch_postgres,
     start_echo_server,
     start_eid_server,
 )
@@ -83,6 +85,7 @@ class Plan:
     workers: int
     channels: int
     quick: bool
+    postgres: str | None
     calls: dict[str, int]
     warmup: dict[str, int]
 
@@ -107,7 +110,7 @@ class Plan:
             "ed25519": 200,
         }
         channels = args.channels if args.channels is not None else 4 * args.workers
-        return cls(args.rounds, c, args.workers, channels, args.quick, calls, warmup)
+        return cls(args.rounds, c, args.workers, channels, args.quick, args.postgres, calls, warmup)
 
 
 def positive_int(text: str) -> int:
@@ -155,6 +158,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 4 per eid worker)",
     )
     parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke test")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/postgres",
+        metavar="ADMIN_DSN",
+        help="store in a scratch PostgreSQL database instead of SQLite "
+        "(default admin DSN postgresql://postgres@127.0.0.1:5432/postgres)",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -280,7 +291,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(
         Text(
             f"eid bench: concurrency {cfg['concurrency']}, {cfg['channels']} channels, "
-            f"{cfg['workers']} eid worker(s), {report['environment']['cpu_count']} CPUs, "
+            f"{cfg['workers']} eid worker(s) on {'PostgreSQL' if cfg['postgres'] else 'SQLite'}, "
+            f"{report['environment']['cpu_count']} CPUs, "
             f"{cfg['rounds']} rounds",
             style="bold",
         )
@@ -327,11 +339,17 @@ def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 def run(plan: Plan, out: Path, say: _Say) -> int:
     started = datetime.datetime.now(datetime.UTC)
-    with tempfile.TemporaryDirectory(prefix="eid-bench-") as tmp, ProcessSet() as procs:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-bench-"))
+        database_url = (
+            stack.enter_context(scratch_postgres(plan.postgres)) if plan.postgres else None
+        )
+        procs = stack.enter_context(ProcessSet())
         workdir = Path(tmp)
-        say(f"starting the echo server and eid (workers={plan.workers}) in {workdir}")
+        store = "PostgreSQL" if plan.postgres else "SQLite"
+        say(f"starting the echo server and eid (workers={plan.workers}, {store}) in {workdir}")
         echo_address = start_echo_server(procs, workdir)
-        eid = start_eid_server(procs, workdir, workers=plan.workers)
+        eid = start_eid_server(procs, workdir, workers=plan.workers, database_url=database_url)
         try:
             results = asyncio.run(measure(plan, echo_address, eid, say))
         except (EidError, BenchError) as e:

@@ -8,14 +8,17 @@ also catches eid's worker processes).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -170,7 +173,9 @@ class EidServer:
     log: Path
 
 
-def start_eid_server(procs: ProcessSet, workdir: Path, *, workers: int) -> EidServer:
+def start_eid_server(
+    procs: ProcessSet, workdir: Path, *, workers: int, database_url: str | None = None
+) -> EidServer:
     """Sets up a fresh eid in ``workdir`` the way ``make run`` does, serves it, and
     returns once it reports SERVING."""
     port = free_port()
@@ -178,7 +183,7 @@ def start_eid_server(procs: ProcessSet, workdir: Path, *, workers: int) -> EidSe
     var = workdir / "var"
     env = _clean_env(
         EID_LISTEN=address,
-        EID_DATABASE_URL=f"sqlite+aiosqlite:///{var / 'eid.db'}",
+        EID_DATABASE_URL=database_url or f"sqlite+aiosqlite:///{var / 'eid.db'}",
         EID_KEYS_FILE=str(var / "keys.json"),
         EID_OUTBOX_FILE=str(var / "outbox.log"),
         EID_WORKERS=str(workers),
@@ -227,3 +232,26 @@ def start_eid_server(procs: ProcessSet, workdir: Path, *, workers: int) -> EidSe
             if time.monotonic() > deadline:
                 raise BenchError(f"eid server not SERVING on {address}:\n{log_tail(log)}")
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def scratch_postgres(admin_dsn: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one run (dropped afterwards); yields
+    its SQLAlchemy URL."""
+    import asyncpg  # the server's driver, installed with it
+
+    name = f"eid_bench_{secrets.token_hex(6)}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(admin_dsn)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = admin_dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
