@@ -27,12 +27,12 @@ else prompted for (never echoed, never printed).
 
 _EPILOG = """\
 examples:
-  eid register --id 001090001234 --name "Nguyen Van An" --birth-date 1990-05-17 \\
-      --gender male --phone 0912345678
-  eid activate --id 001090001234 --code 123456
-  export EID_SESSION=$(eid signin --id 001090001234)
+  eid register --id 001190791514 --name "Nguyễn Thị Lan" --birth-date 1990-05-17 \\
+      --gender female --phone 0912345678
+  eid activate --id 001190791514 --code 123456
+  export EID_SESSION=$(eid signin --id 001190791514)
   eid share --attributes full_name,birth_date --qr-out share.png
-  EID_API_KEY=... eid verify --id 001090001234
+  EID_API_KEY=... eid verify --id 001190791514
   EID_API_KEY=... eid redeem <token>
   eid --json health
 
@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
         _commands.register,
         "Register a level-1 account; an activation code is sent to the phone.",
         """
-          eid register --id 001090001234 --name "Nguyen Van An" --birth-date 1990-05-17 \\
-              --gender male --phone 0912345678 --email an@example.vn
+          eid register --id 001190791514 --name "Nguyễn Thị Lan" --birth-date 1990-05-17 \\
+              --gender female --phone 0912345678 --email lan@example.vn
         """,
     )
     p.add_argument("--id", required=True, help="12-digit personal ID number (CCCD)")
@@ -144,8 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
         _commands.activate,
         "Activate a registered account with its one-time code and set the password.",
         """
-          eid activate --id 001090001234 --code 123456      # prompts twice for the password
-          EID_PASSWORD=... eid activate --id 001090001234 --code 123456
+          eid activate --id 001190791514 --code 123456      # prompts twice for the password
+          EID_PASSWORD=... eid activate --id 001190791514 --code 123456
         """,
     )
     p.add_argument("--id", required=True, help="12-digit personal ID number")
@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
         _commands.signin,
         "Sign in as a citizen; prints the session token (pass it to share --session).",
         """
-          export EID_SESSION=$(eid signin --id 001090001234)
-          eid --json signin --id 001090001234 --password ...
+          export EID_SESSION=$(eid signin --id 001190791514)
+          eid --json signin --id 001190791514 --password ...
         """,
     )
     p.add_argument("--id", required=True, help="12-digit personal ID number")
@@ -172,8 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
         _commands.verify,
         "Relying party: check a citizen's ID number and password (needs --api-key).",
         """
-          eid --api-key $KEY verify --id 001090001234
-          eid --api-key $KEY --json verify --id 001090001234 | jq .verified
+          eid --api-key $KEY verify --id 001190791514
+          eid --api-key $KEY --json verify --id 001190791514 | jq .verified
         """,
     )
     p.add_argument("--id", required=True, help="the citizen's 12-digit personal ID number")
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         _commands.share,
         "Citizen: share chosen attributes as a signed, expiring QR code.",
         """
-          eid share --id 001090001234 --attributes full_name,birth_date
+          eid share --id 001190791514 --attributes full_name,birth_date
           eid share --session $EID_SESSION --audience bank-a --ttl 120 --qr-out share.png
         """,
     )
