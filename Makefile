@@ -55,6 +55,7 @@ run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve o
 	$(BIN)/eid-server init-dev
 	$(BIN)/eid-server migrate
 	$(BIN)/eid-server load-demo
+	@echo "Serving on $(EID_LISTEN). In another terminal: source .venv/bin/activate, then follow README.md's walkthrough."
 	$(BIN)/eid-server serve
 
 bench: $(STAMP) ## Throughput and latency of Verify next to a bare gRPC echo server

@@ -89,3 +89,5 @@ def configure_logging() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
     )
+    # Alembic narrates every schema check at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
