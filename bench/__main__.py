@@ -42,6 +42,7 @@ from bench.stack import (
     start_eid_server,
 )
 from bench.workloads import ARGON2_PARAMS, ISSUE_CONCURRENCY, BareCrypto, GrpcWorkloads
+from eid_client.cli_args import positive_int
 from eid_client.errors import EidError
 from eid_client.loadgen import LoadResult
 
@@ -111,13 +112,6 @@ class Plan:
         }
         channels = args.channels if args.channels is not None else 4 * args.workers
         return cls(args.rounds, c, args.workers, channels, args.quick, args.postgres, calls, warmup)
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,8 @@ import grpc
 
 from eid_client import _commands
 from eid_client._output import Output
-from eid_client.client import DEFAULT_TARGET, EidClient
+from eid_client.cli_args import add_connection_options, defaults_for
+from eid_client.client import EidClient
 from eid_client.errors import EidError
 
 Handler = Callable[[argparse.Namespace, EidClient, Output], int]
@@ -41,36 +42,12 @@ environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    # Declared on the main parser (real defaults) and on every subcommand with
-    # SUPPRESS defaults, so they may be given before or after the subcommand.
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
-    group = parser.add_argument_group("connection and output")
-    group.add_argument(
-        "--target",
-        metavar="HOST:PORT",
-        default=default(os.environ.get("EID_TARGET", DEFAULT_TARGET)),
-        help=f"server address host:port (env EID_TARGET, default {DEFAULT_TARGET})",
-    )
-    group.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=default(os.environ.get("EID_API_KEY")),
-        help="relying-party API key for verify and redeem (env EID_API_KEY)",
-    )
-    group.add_argument(
-        "--timeout",
-        type=float,
-        default=default(10.0),
-        metavar="SECONDS",
-        help="deadline of each call (default 10)",
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print the response as JSON instead of a table",
+    add_connection_options(
+        parser.add_argument_group("connection and output"),
+        defaults_for(suppress),
+        timeout=10.0,
+        api_key_help="relying-party API key for verify and redeem",
+        json_help="print the response as JSON instead of a table",
     )
 
 

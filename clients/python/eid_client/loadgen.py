@@ -48,7 +48,8 @@ from rich.table import Table
 from rich.text import Text
 
 from eid_client._commands import UsageError, resolve_password
-from eid_client.client import DEFAULT_TARGET, AsyncEidClient
+from eid_client.cli_args import add_connection_options, defaults_for, positive_int
+from eid_client.client import AsyncEidClient
 from eid_client.errors import EidError
 
 # A share must outlive the run that redeems it; the server allows up to 24 hours.
@@ -257,68 +258,36 @@ environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION
 
 
 def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    # On the main parser with real defaults and on each subcommand with SUPPRESS,
-    # so the options may come before or after the subcommand.
-    def default(value: object) -> object:
-        return argparse.SUPPRESS if suppress else value
-
+    default = defaults_for(suppress)
     group = parser.add_argument_group("load and connection")
-    group.add_argument(
-        "--target",
-        metavar="HOST:PORT",
-        default=default(os.environ.get("EID_TARGET", DEFAULT_TARGET)),
-        help=f"server address (env EID_TARGET, default {DEFAULT_TARGET})",
-    )
-    group.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=default(os.environ.get("EID_API_KEY")),
-        help="relying-party API key (env EID_API_KEY)",
+    add_connection_options(
+        group,
+        default,
+        timeout=30.0,
+        api_key_help="relying-party API key",
+        json_help="print the results as JSON instead of a table",
     )
     group.add_argument(
         "--total",
-        type=_positive,
+        type=positive_int,
         default=default(1000),
         metavar="N",
         help="Verify calls to make, then stop (default 1000)",
     )
     group.add_argument(
         "--concurrency",
-        type=_positive,
+        type=positive_int,
         default=default(32),
         metavar="N",
         help="calls kept in flight (default 32)",
     )
     group.add_argument(
         "--channels",
-        type=_positive,
+        type=positive_int,
         default=default(1),
         metavar="N",
         help="gRPC channels (TCP connections) to spread the calls over (default 1)",
     )
-    group.add_argument(
-        "--timeout",
-        type=float,
-        default=default(30.0),
-        metavar="SECONDS",
-        help="deadline of each call (default 30)",
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=default(False),
-        help="print the results as JSON instead of a table",
-    )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -367,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--issue-concurrency",
-        type=_positive,
+        type=positive_int,
         default=4,
         metavar="N",
         help="ShareViaQR calls in flight while issuing the tokens (default 4; issuing is "
