@@ -51,6 +51,8 @@ fmt: $(STAMP) ## Format the code with ruff
 test: $(STAMP) check-gen lint ## Run lint and the whole test suite (unit, integration on SQLite and PostgreSQL, end-to-end)
 	$(BIN)/pytest
 
+run: export EID_OUTBOX_FILE ?= var/outbox.log
+run: export EID_CONSOLE_SENDER ?= true
 run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve on $EID_LISTEN (embedded SQLite)
 	$(BIN)/eid-server init-dev
 	$(BIN)/eid-server migrate

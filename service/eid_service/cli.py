@@ -33,7 +33,9 @@ settings (environment variables):
                      postgresql+asyncpg://user@host:5432/dbname
   EID_KEYS_FILE      key ring file (default var/keys.json)
   EID_WORKERS        server processes sharing the port (default: CPU count)
-  EID_OUTBOX_FILE    development "phone": messages are appended here (default var/outbox.log)
+  EID_OUTBOX_FILE    development "phone": messages, codes included, are appended here
+                     (unset by default; `make run` sets var/outbox.log)
+  EID_CONSOLE_SENDER development: also print messages to stdout (default false)
   EID_REFLECTION     serve gRPC reflection (default true)
   EID_GRACE_SECONDS  how long in-flight calls may finish on SIGTERM (default 10)
   EID_LOG_LEVEL      INFO by default

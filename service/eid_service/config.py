@@ -23,9 +23,10 @@ class Settings:
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/eid.db"
     keys_file: Path = DEFAULT_DATA_DIR / "keys.json"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    # Development senders: activation messages go to stdout and to this file.
-    outbox_file: Path | None = DEFAULT_DATA_DIR / "outbox.log"
-    console_sender: bool = True
+    # Development senders (off unless asked for, as `make run` does): messages,
+    # one-time codes included, go to stdout and are appended to this file.
+    outbox_file: Path | None = None
+    console_sender: bool = False
     reflection: bool = True
     grace_seconds: float = 10.0
     max_concurrent_rpcs: int = 2000
@@ -41,8 +42,8 @@ class Settings:
             database_url=env.get("EID_DATABASE_URL", base.database_url),
             keys_file=Path(env.get("EID_KEYS_FILE", str(base.keys_file))),
             workers=int(env.get("EID_WORKERS", str(base.workers))),
-            outbox_file=base.outbox_file if outbox is None else (Path(outbox) if outbox else None),
-            console_sender=_flag(env.get("EID_CONSOLE_SENDER", "true")),
+            outbox_file=Path(outbox) if outbox else None,
+            console_sender=_flag(env.get("EID_CONSOLE_SENDER", "false")),
             reflection=_flag(env.get("EID_REFLECTION", "true")),
             grace_seconds=float(env.get("EID_GRACE_SECONDS", str(base.grace_seconds))),
             max_concurrent_rpcs=int(

@@ -33,6 +33,14 @@ async def serve_one(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     log.info("serving eid.v1 on %s (pid %d)", settings.listen, os.getpid())
+    if settings.console_sender or settings.outbox_file is not None:
+        log.warning(
+            "development senders are on: messages, one-time codes included, go to %s",
+            " and ".join(
+                (["stdout"] if settings.console_sender else [])
+                + ([str(settings.outbox_file)] if settings.outbox_file is not None else [])
+            ),
+        )
     await stop.wait()
     log.info("draining for up to %.0fs (pid %d)", settings.grace_seconds, os.getpid())
     await running.stop(settings.grace_seconds)

@@ -98,6 +98,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         **os.environ,
         "EID_LISTEN": f"127.0.0.1:{port}",
         "EID_CONSOLE_SENDER": "false",
+        "EID_OUTBOX_FILE": "var/outbox.log",
         "EID_GRACE_SECONDS": "5",
     }
     for step in ("init-dev", "migrate", "load-demo"):

@@ -7,6 +7,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from eid_service.domain.errors import (
+    Aborted,
     AlreadyExists,
     DomainError,
     InvalidInput,
@@ -30,6 +31,7 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (TooManyAttempts, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
+    (Aborted, grpc.StatusCode.ABORTED),
 ]
 
 

@@ -9,15 +9,11 @@ from typing import TypeVar
 from google.protobuf.message import Message
 from sqlalchemy.exc import IntegrityError
 
-from eid_service.domain.errors import DomainError
+from eid_service.domain.errors import Aborted, DomainError
 from eid_service.domain.request_id import parse_request_id
 from eid_service.store.uow import UnitOfWork
 
 M = TypeVar("M", bound=Message)
-
-
-class ConcurrentRequest(DomainError):
-    """Another call changed the same thing at the same moment (ABORTED); retry."""
 
 
 async def run_once(
@@ -43,7 +39,18 @@ async def run_once(
             if stored is not None:
                 return response_type.FromString(stored)
         try:
-            response = await work(uow)
+            try:
+                response = await work(uow)
+            except DomainError:
+                # A concurrent call with this request_id may have committed while we
+                # worked (and made our work fail): the client is owed its answer.
+                if rid is None:
+                    raise
+                await uow.rollback()
+                stored = await uow.idempotency.replay(scope, rid, fingerprint)
+                if stored is not None:
+                    return response_type.FromString(stored)
+                raise
             await uow.start_writing()
             if rid is not None:
                 await uow.idempotency.save(
@@ -58,7 +65,7 @@ async def run_once(
                 stored = await uow.idempotency.replay(scope, rid, fingerprint)
                 if stored is not None:
                     return response_type.FromString(stored)
-            raise ConcurrentRequest(
+            raise Aborted(
                 reason="CONCURRENT_REQUEST",
                 message="a concurrent request changed the same data; retry",
             ) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from eid_service.domain.errors import InvalidInput, PreconditionFailed
@@ -33,9 +33,10 @@ class Gender(enum.Enum):
 class Demographics:
     """The level-1 identity attributes of one citizen."""
 
-    personal_id: str
-    full_name: str
-    birth_date: date
+    # Kept out of repr so a logged object never carries them.
+    personal_id: str = field(repr=False)
+    full_name: str = field(repr=False)
+    birth_date: date = field(repr=False)
     gender: Gender
 
 

@@ -72,3 +72,7 @@ class TooManyAttempts(DomainError):
 
 class Unavailable(DomainError):
     """Cannot be done right now, but a retry may succeed (UNAVAILABLE)."""
+
+
+class Aborted(DomainError):
+    """Lost a race with a concurrent call; retrying gets the real answer (ABORTED)."""

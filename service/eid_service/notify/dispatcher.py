@@ -31,10 +31,19 @@ class OutboxDispatcher:
         self._clock = clock
         self._wakeup = asyncio.Event()
 
+    @property
+    def has_senders(self) -> bool:
+        return bool(self._senders)
+
     def wake(self) -> None:
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        if not self._senders:
+            # Nothing could deliver: leave messages in the outbox, not marked sent.
+            log.warning("no message sender configured: messages wait in the outbox")
+            await stop.wait()
+            return
         while not stop.is_set():
             try:
                 await self.deliver_pending()
@@ -53,7 +62,9 @@ class OutboxDispatcher:
         for message_id in ids:
             async with self._new_uow() as uow:
                 await uow.start_writing()
-                message = await uow.outbox.claim(message_id, now, now + CLAIM_FOR)
+                # A fresh clock per claim: earlier slow sends must not shorten this one.
+                claimed_at = self._clock()
+                message = await uow.outbox.claim(message_id, claimed_at, claimed_at + CLAIM_FOR)
                 await uow.commit()
             if message is None:
                 continue  # another worker has it

@@ -81,6 +81,8 @@ class AccountRow(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_password_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_password_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While set and in the future, one password check of this account is under way.
+    password_check_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ActivationCodeRow(Base):

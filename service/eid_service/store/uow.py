@@ -71,6 +71,19 @@ class UnitOfWork:
         await self._close_session()
         self._bind(self._db.sessions()())
 
+    async def commit_and_read(self) -> None:
+        """Commits the write phase and goes back to reading, giving up the
+        write turn: for bookkeeping that must land before slow work."""
+        await self.commit()
+        if not self._writing:
+            return
+        self._writing = False
+        if not self._db.separate_reads:
+            return
+        await self._close_session()
+        self._release_lock()
+        self._bind(self._db.read_sessions()())
+
     async def commit(self) -> None:
         await self._require_session().commit()
 

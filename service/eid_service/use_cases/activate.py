@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eid_service.domain.account import Account, AccountState
 from eid_service.domain.activation import MAX_ACTIVATION_ATTEMPTS, parse_activation_code
@@ -16,9 +16,9 @@ from eid_service.use_cases.validation import Violations
 
 @dataclass(frozen=True)
 class ActivateCommand:
-    personal_id: str
-    activation_code: str
-    new_password: str
+    personal_id: str = field(repr=False)
+    activation_code: str = field(repr=False)
+    new_password: str = field(repr=False)
 
 
 def _wrong_code() -> InvalidInput:
@@ -27,7 +27,17 @@ def _wrong_code() -> InvalidInput:
     )
 
 
+def _already_used() -> PreconditionFailed:
+    return PreconditionFailed(
+        reason="ACTIVATION_CODE_ALREADY_USED", message="this activation code has already been used"
+    )
+
+
 async def activate(uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand) -> Account:
+    """Without the right code every account answers ACTIVATION_CODE_INVALID (or
+    ACTIVATION_ATTEMPTS_EXCEEDED), so Activate tells nobody whether an ID number
+    has an account or in which state; reasons about the state come only with
+    the right code."""
     now = ctx.clock()
     v = Violations()
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
@@ -38,46 +48,41 @@ async def activate(uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand) -
     assert pid and code
 
     account = await uow.accounts.find_by_personal_id(pid.value)
-    # An unknown account answers like a wrong code: no enumeration oracle.
     if account is None:
         raise _wrong_code()
     if account.state is not AccountState.PENDING:
         if await uow.activation_codes.any_consumed_matches(account.id, code):
-            raise PreconditionFailed(
-                reason="ACTIVATION_CODE_ALREADY_USED",
-                message="this activation code has already been used",
-            )
-        account.activate("", now)  # raises the state's own reason
-
+            raise _already_used()
+        raise _wrong_code()
     record = await uow.activation_codes.latest_for(account.id)
     if record is None:
         raise _wrong_code()
-    if record.attempts >= MAX_ACTIVATION_ATTEMPTS:
+
+    # Count the attempt before comparing, atomically, and keep the count.
+    await uow.start_writing()
+    if not await uow.activation_codes.reserve_attempt(record.id, MAX_ACTIVATION_ATTEMPTS):
+        fresh = await uow.activation_codes.latest_for(account.id)
+        used = fresh is not None and fresh.consumed_at is not None
+        if used and uow.activation_codes.matches(record, code):
+            raise _already_used()
         raise TooManyAttempts(
             reason="ACTIVATION_ATTEMPTS_EXCEEDED",
             message="too many wrong codes; request a new activation code",
         )
+    await uow.commit_and_read()
+    if not uow.activation_codes.matches(record, code):
+        raise _wrong_code()
     if now >= record.expires_at:
         raise PreconditionFailed(
             reason="ACTIVATION_CODE_EXPIRED",
             message="the activation code has expired; request a new one",
         )
-    if not uow.activation_codes.matches(record, code):
-        await uow.start_writing()
-        await uow.activation_codes.count_wrong_attempt(record.id)
-        await uow.commit()  # the wrong guess must count even though we fail
-        raise _wrong_code()
 
     password_hash = await ctx.passwords.hash(cmd.new_password)
     await uow.start_writing()
-    if not await uow.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS):
-        raise PreconditionFailed(
-            reason="ACTIVATION_CODE_ALREADY_USED",
-            message="this activation code has already been used",
-        )
+    if not await uow.activation_codes.consume(record.id, now):
+        raise _already_used()  # a concurrent call with the same code got there first
     account.activate(password_hash, now)
     if not await uow.accounts.mark_active(account):
-        raise PreconditionFailed(
-            reason="ACCOUNT_ALREADY_ACTIVE", message="the account is already active"
-        )
+        raise _already_used()
     return account

@@ -3,7 +3,7 @@ queue the activation code. Nothing is created unless everything matches."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from eid_service.domain.account import Account, AccountLevel, AccountState, new_account_id
@@ -26,12 +26,12 @@ from eid_service.use_cases.validation import Violations
 
 @dataclass(frozen=True)
 class RegisterCommand:
-    personal_id: str
-    full_name: str
-    birth_date: str
+    personal_id: str = field(repr=False)
+    full_name: str = field(repr=False)
+    birth_date: str = field(repr=False)
     gender: Gender | None
-    phone_number: str
-    email: str
+    phone_number: str = field(repr=False)
+    email: str = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from eid_service.domain.account import Account
@@ -31,7 +31,7 @@ class ShareCommand:
 @dataclass(frozen=True)
 class IssuedShare:
     grant: ShareGrant
-    token: str
+    token: str = field(repr=False)
 
 
 async def share_via_qr(

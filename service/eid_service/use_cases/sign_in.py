@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from eid_service.domain.account import Account
@@ -14,7 +14,7 @@ from eid_service.use_cases.credentials import check_password
 
 @dataclass(frozen=True)
 class SignedIn:
-    session_token: str
+    session_token: str = field(repr=False)
     expires_at: datetime
     account: Account
 

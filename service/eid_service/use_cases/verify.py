@@ -32,7 +32,7 @@ class Verification:
     method: Method
     at: datetime
     level: AccountLevel | None = None
-    released: dict[Attribute, str] = field(default_factory=dict)
+    released: dict[Attribute, str] = field(default_factory=dict, repr=False)
     verification_id: str = ""
 
 

@@ -82,22 +82,37 @@ class AccountRepository:
         ).one()
         return row[0], row[1]
 
-    async def record_failed_password(self, account_id: str, now: datetime) -> None:
-        await self._s.execute(
+    async def lease_password_check(self, account_id: str, now: datetime, until: datetime) -> bool:
+        """Takes the account's one password-check slot until `until`, in one
+        conditional UPDATE; False while another check holds it. Checks of one
+        account thus run one after another, each seeing the failures before it,
+        so a burst of concurrent guesses cannot outrun the limit."""
+        result = await self._s.execute(
             update(AccountRow)
-            .where(AccountRow.id == account_id)
-            .values(
-                failed_password_attempts=AccountRow.failed_password_attempts + 1,
-                last_failed_password_at=now,
+            .where(
+                AccountRow.id == account_id,
+                AccountRow.password_check_until.is_(None) | (AccountRow.password_check_until < now),
             )
+            .values(password_check_until=until)
+        )
+        return _rowcount(result) == 1
+
+    async def release_password_check(self, account_id: str) -> None:
+        await self._s.execute(
+            update(AccountRow).where(AccountRow.id == account_id).values(password_check_until=None)
         )
 
-    async def clear_failed_passwords(self, account_id: str) -> None:
-        await self._s.execute(
-            update(AccountRow)
-            .where(AccountRow.id == account_id, AccountRow.failed_password_attempts != 0)
-            .values(failed_password_attempts=0)
-        )
+    async def end_password_check(self, account_id: str, *, failed_at: datetime | None) -> None:
+        """Releases the slot; counts a failure, or clears the count on success."""
+        values: dict[str, object] = {"password_check_until": None}
+        if failed_at is None:
+            values.update(failed_password_attempts=0, last_failed_password_at=None)
+        else:
+            values.update(
+                failed_password_attempts=AccountRow.failed_password_attempts + 1,
+                last_failed_password_at=failed_at,
+            )
+        await self._s.execute(update(AccountRow).where(AccountRow.id == account_id).values(values))
 
     def _to_domain(self, row: AccountRow) -> Account:
         p, ctx = self._p, f"account:{row.id}"
@@ -180,22 +195,29 @@ class ActivationCodeRepository:
             record.code_digest, self.PURPOSE, f"{record.account_id}:{code}"
         )
 
-    async def count_wrong_attempt(self, code_id: str) -> None:
-        await self._s.execute(
+    async def reserve_attempt(self, code_id: str, max_attempts: int) -> bool:
+        """Counts one attempt before the code is compared, in one conditional
+        UPDATE, so concurrent guesses cannot outrun the limit; False when the
+        code is used up or out of attempts."""
+        result = await self._s.execute(
             update(ActivationCodeRow)
-            .where(ActivationCodeRow.id == code_id)
+            .where(
+                ActivationCodeRow.id == code_id,
+                ActivationCodeRow.consumed_at.is_(None),
+                ActivationCodeRow.attempts < max_attempts,
+            )
             .values(attempts=ActivationCodeRow.attempts + 1)
         )
+        return _rowcount(result) == 1
 
-    async def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
-        """Uses the code once; False when it was used, expired or exhausted meanwhile."""
+    async def consume(self, code_id: str, now: datetime) -> bool:
+        """Uses the code once; False when it was used or expired meanwhile."""
         result = await self._s.execute(
             update(ActivationCodeRow)
             .where(
                 ActivationCodeRow.id == code_id,
                 ActivationCodeRow.consumed_at.is_(None),
                 ActivationCodeRow.expires_at > now,
-                ActivationCodeRow.attempts < max_attempts,
             )
             .values(consumed_at=now)
         )

@@ -6,7 +6,7 @@ never send it twice), sends it, then erases its contents."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import CursorResult, or_, select, update
@@ -20,8 +20,8 @@ from eid_service.store.protection import DataProtection
 class OutgoingMessage:
     id: str
     channel: str
-    destination: str
-    body: str
+    destination: str = field(repr=False)
+    body: str = field(repr=False)
 
 
 class OutboxRepository:
