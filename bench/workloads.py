@@ -31,8 +31,6 @@ from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import Demographics, age_on
 
 PASSWORD = "bench-Passw0rd-2024"  # noqa: S105 (a throwaway account in a temporary database)
-PHONE = "0912345678"
-PHONE_E164 = "+84912345678"
 SHARE_ATTRIBUTES = ("full_name", "birth_date", "gender")
 SHARE_TTL = datetime.timedelta(hours=1)
 # Issuing is setup, not a measurement: a few at a time keeps the server's SQLite
@@ -50,12 +48,21 @@ CALL_TIMEOUT_SECONDS = 60.0
 OUTBOX_WAIT_SECONDS = 30.0
 
 
-def bench_citizen(today: datetime.date) -> Demographics:
-    """The first demo citizen old enough to register themselves."""
-    for citizen in demo_citizens():
-        if age_on(citizen.birth_date, today) >= 18:
-            return citizen
-    raise BenchError("no adult in the demo registry")
+# Verify(password) spreads over several citizens, as real traffic does: checks
+# of one account run one at a time by design (the attempt limit depends on it).
+PASSWORD_CITIZENS = 8
+
+
+def bench_citizens(today: datetime.date) -> list[Demographics]:
+    """Demo citizens old enough to register themselves, the first one first."""
+    adults = [c for c in demo_citizens() if age_on(c.birth_date, today) >= 18]
+    if len(adults) < PASSWORD_CITIZENS:
+        raise BenchError("too few adults in the demo registry")
+    return adults[:PASSWORD_CITIZENS]
+
+
+def _phone(index: int) -> tuple[str, str]:
+    return f"091234{index:04d}", f"+8491234{index:04d}"
 
 
 def _latest_code(outbox: Path, phone_e164: str) -> str | None:
@@ -113,7 +120,8 @@ class GrpcWorkloads:
             for _ in range(channels)
         ]
         self.eid = self._eid[0]  # for the setup calls
-        self.citizen = bench_citizen(datetime.datetime.now(datetime.UTC).date())
+        self.citizens = bench_citizens(datetime.datetime.now(datetime.UTC).date())
+        self.citizen = self.citizens[0]  # shares tokens
         self.sample_token = ""
 
     async def __aenter__(self) -> Self:
@@ -131,19 +139,20 @@ class GrpcWorkloads:
             await channel.close(None)
 
     async def enroll(self) -> None:
-        """Register and activate the citizen, and keep one token to size the echo payload."""
-        c = self.citizen
-        await self.eid.register(
-            personal_id=c.personal_id,
-            full_name=c.full_name,
-            birth_date=c.birth_date,
-            gender=c.gender.value,
-            phone_number=PHONE,
-        )
-        code = await activation_code(self._eid_server.outbox, PHONE_E164)
-        await self.eid.activate(
-            personal_id=c.personal_id, activation_code=code, new_password=PASSWORD
-        )
+        """Register and activate the citizens, and keep one token to size the echo payload."""
+        for index, c in enumerate(self.citizens):
+            national, e164 = _phone(index)
+            await self.eid.register(
+                personal_id=c.personal_id,
+                full_name=c.full_name,
+                birth_date=c.birth_date,
+                gender=c.gender.value,
+                phone_number=national,
+            )
+            code = await activation_code(self._eid_server.outbox, e164)
+            await self.eid.activate(
+                personal_id=c.personal_id, activation_code=code, new_password=PASSWORD
+            )
         _, tokens = await self.issue_tokens(1)
         if not tokens:
             raise BenchError("ShareViaQR issued no token")
@@ -189,10 +198,11 @@ class GrpcWorkloads:
         return await self._run(call, len(tokens), "eid Verify (token)")
 
     async def verify_password(self, total: int) -> LoadResult:
-        pid = self.citizen.personal_id
+        ids = [c.personal_id for c in self.citizens]
 
         async def call(i: int) -> None:
             client = self._eid[i % len(self._eid)]
+            pid = ids[i % len(ids)]
             if not (await client.verify_password(personal_id=pid, password=PASSWORD)).verified:
                 raise NotVerifiedError
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from eid_service.security.passwords import PasswordHasher
 from eid_service.security.share_tokens import ShareTokenSigner
+from eid_service.use_cases.keyed_locks import KeyedLocks
 
 SESSION_TTL = timedelta(minutes=15)
 # Wrong passwords per account before verification and sign-in pause.
@@ -27,3 +28,6 @@ class UseCaseContext:
     passwords: PasswordHasher
     share_tokens: ShareTokenSigner
     clock: Callable[[], datetime] = utc_now
+    # Password checks of one account queue here within a process; across
+    # processes they meet at the account row's lease (see credentials.py).
+    password_checks: KeyedLocks = field(default_factory=KeyedLocks)

@@ -20,6 +20,7 @@ CHECK_LEASE = timedelta(seconds=5)
 # How long a check waits for the slot before the caller is told to retry.
 CHECK_WAIT_SECONDS = 10.0
 CHECK_POLL_SECONDS = 0.005
+CHECK_POLL_MAX_SECONDS = 0.05
 
 
 async def check_password(
@@ -39,30 +40,34 @@ async def check_password(
         await ctx.passwords.verify(None, password)
         await uow.start_writing()
         return None, None
-    await _take_check_slot(uow, ctx, account.id)
-    failures, last = await uow.accounts.failed_password_count(account.id)
-    now = ctx.clock()
-    if failures >= MAX_FAILED_PASSWORDS and last is not None:
-        waited = now - last
-        if waited < FAILED_PASSWORD_WINDOW:
-            await uow.accounts.release_password_check(account.id)
-            await uow.commit()
-            retry_after = FAILED_PASSWORD_WINDOW - waited
-            raise TooManyAttempts(
-                reason="TOO_MANY_FAILED_ATTEMPTS",
-                message="too many wrong passwords for this account; try again later",
-                metadata={"retry_after_seconds": str(int(retry_after.total_seconds()) + 1)},
-            )
-    await uow.commit_and_read()  # hold the slot, not the write turn, while hashing
-    verified = await ctx.passwords.verify(account.password_hash, password)
-    await uow.start_writing()
-    await uow.accounts.end_password_check(account.id, failed_at=None if verified else ctx.clock())
-    return (account if verified else None), account.id
+    async with ctx.password_checks.hold(account.id):
+        await _take_check_slot(uow, ctx, account.id)
+        failures, last = await uow.accounts.failed_password_count(account.id)
+        now = ctx.clock()
+        if failures >= MAX_FAILED_PASSWORDS and last is not None:
+            waited = now - last
+            if waited < FAILED_PASSWORD_WINDOW:
+                await uow.accounts.release_password_check(account.id)
+                await uow.commit()
+                retry_after = FAILED_PASSWORD_WINDOW - waited
+                raise TooManyAttempts(
+                    reason="TOO_MANY_FAILED_ATTEMPTS",
+                    message="too many wrong passwords for this account; try again later",
+                    metadata={"retry_after_seconds": str(int(retry_after.total_seconds()) + 1)},
+                )
+        await uow.commit_and_read()  # hold the slot, not the write turn, while hashing
+        verified = await ctx.passwords.verify(account.password_hash, password)
+        await uow.start_writing()
+        await uow.accounts.end_password_check(
+            account.id, failed_at=None if verified else ctx.clock()
+        )
+        return (account if verified else None), account.id
 
 
 async def _take_check_slot(uow: UnitOfWork, ctx: UseCaseContext, account_id: str) -> None:
     loop = asyncio.get_running_loop()
     give_up = loop.time() + CHECK_WAIT_SECONDS
+    poll = CHECK_POLL_SECONDS
     while True:
         await uow.start_writing()
         now = ctx.clock()
@@ -73,4 +78,5 @@ async def _take_check_slot(uow: UnitOfWork, ctx: UseCaseContext, account_id: str
             raise Unavailable(
                 reason="ACCOUNT_BUSY", message="the account is being checked; retry shortly"
             )
-        await asyncio.sleep(CHECK_POLL_SECONDS)
+        await asyncio.sleep(poll)
+        poll = min(poll * 2, CHECK_POLL_MAX_SECONDS)
