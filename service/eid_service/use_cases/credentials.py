@@ -40,6 +40,8 @@ async def check_password(
         await ctx.passwords.verify(None, password)
         await uow.start_writing()
         return None, None
+    # Queue without a transaction open: waiting must not hold a pooled connection.
+    await uow.commit()
     async with ctx.password_checks.hold(account.id):
         await _take_check_slot(uow, ctx, account.id)
         failures, last = await uow.accounts.failed_password_count(account.id)
