@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -118,8 +119,6 @@ def _init_dev(settings: Settings, console: Console) -> None:
         save_key_ring(generate_key_ring(), settings.keys_file)
         console.print(f"keys: created {settings.keys_file} (development only; keep it out of git)")
     if settings.database_url.startswith("sqlite") and "///" in settings.database_url:
-        from pathlib import Path
-
         db_path = Path(settings.database_url.split("///", 1)[1])
         db_path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -14,8 +14,6 @@ from eid_service.domain.citizen import Demographics, age_on
 from eid_service.domain.party import RelyingParty
 from tests.integration.harness import ServerHarness
 
-STRONG_PASSWORD = "correct horse battery staple"
-
 
 @pytest.fixture
 def harness(database_url: str) -> Iterator[ServerHarness]:

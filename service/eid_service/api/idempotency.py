@@ -35,22 +35,17 @@ async def run_once(
             fingerprint = uow.idempotency.fingerprint(
                 scope, request.SerializeToString(deterministic=True)
             )
+
+        async def replayed() -> M | None:
+            if rid is None:
+                return None
             stored = await uow.idempotency.replay(scope, rid, fingerprint)
-            if stored is not None:
-                return response_type.FromString(stored)
+            return None if stored is None else response_type.FromString(stored)
+
+        if (earlier := await replayed()) is not None:
+            return earlier
         try:
-            try:
-                response = await work(uow)
-            except DomainError:
-                # A concurrent call with this request_id may have committed while we
-                # worked (and made our work fail): the client is owed its answer.
-                if rid is None:
-                    raise
-                await uow.rollback()
-                stored = await uow.idempotency.replay(scope, rid, fingerprint)
-                if stored is not None:
-                    return response_type.FromString(stored)
-                raise
+            response = await work(uow)
             await uow.start_writing()
             if rid is not None:
                 await uow.idempotency.save(
@@ -58,13 +53,14 @@ async def run_once(
                 )
             await uow.commit()
             return response
-        except IntegrityError:
+        except (DomainError, IntegrityError) as lost:
+            # A concurrent call with this request_id may have committed while we
+            # worked (and made our work fail): the client is owed its answer.
             await uow.rollback()
-            if rid is not None:
-                # A concurrent retry with the same request_id committed first.
-                stored = await uow.idempotency.replay(scope, rid, fingerprint)
-                if stored is not None:
-                    return response_type.FromString(stored)
+            if (earlier := await replayed()) is not None:
+                return earlier
+            if isinstance(lost, DomainError):
+                raise
             raise Aborted(
                 reason="CONCURRENT_REQUEST",
                 message="a concurrent request changed the same data; retry",

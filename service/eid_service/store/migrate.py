@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -24,11 +23,6 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
-
-
-async def upgrade_async(database_url: str) -> None:
-    """For callers already inside an event loop (tests): env.py runs its own loop."""
-    await asyncio.to_thread(upgrade, database_url)
 
 
 def _current_revision(connection: Connection) -> str | None:

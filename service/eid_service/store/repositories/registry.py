@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from eid_service.domain.citizen import Demographics, Gender
@@ -46,6 +45,3 @@ class PopulationRegistry:
             )
         )
         return True
-
-    async def count(self) -> int:
-        return await self._s.scalar(select(func.count()).select_from(RegistryCitizenRow)) or 0
