@@ -15,18 +15,10 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 
 
 def _pg_admin(sql: str) -> None:
-    import asyncio
+    import psycopg
 
-    import asyncpg
-
-    async def run() -> None:
-        connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
+    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as connection:
+        connection.execute(sql.encode())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,7 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     from eid_service.store.migrate import upgrade
 
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'eid.db'}"
+        url = f"sqlite:///{tmp_path / 'eid.db'}"
         upgrade(url)
         yield url
         return
@@ -43,7 +35,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip("EID_TEST_SKIP_POSTGRES=1: PostgreSQL tests not run")
     name = f"eid_test_{uuid.uuid4().hex[:12]}"
     _pg_admin(f'CREATE DATABASE "{name}"')
-    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0]
     url = f"{base}/{name}"
     try:
         upgrade(url)

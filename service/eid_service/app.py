@@ -25,14 +25,16 @@ from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, load_key_ring
 from eid_service.security.passwords import PasswordHasher
 from eid_service.security.share_tokens import ShareTokenSigner
-from eid_service.store.database import Database, open_database, transient_store_error
+from eid_service.store.database import store_error
 from eid_service.store.protection import DataProtection
-from eid_service.store.uow import UnitOfWork
+from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.context import UseCaseContext, utc_now
+from eid_service.use_cases.purge import purge_expired
 
 log = logging.getLogger("eid.server")
 
 SERVICE_NAME = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+REQUEST_FINGERPRINT_PURPOSE = "request"
 
 
 @dataclass
@@ -40,15 +42,14 @@ class Runtime:
     """Everything one server process holds; build with `bootstrap()`."""
 
     settings: Settings
-    database: Database
-    new_uow: Callable[[], UnitOfWork]
+    uow: SqlUnitOfWork
     context: UseCaseContext
     dispatcher: OutboxDispatcher
     passwords: PasswordHasher
 
     async def close(self) -> None:
         self.passwords.close()
-        await self.database.dispose()
+        await asyncio.to_thread(self.uow.close)
 
 
 def default_senders(settings: Settings) -> list[Sender]:
@@ -69,17 +70,18 @@ def bootstrap(
     passwords: PasswordHasher | None = None,
 ) -> Runtime:
     ring = key_ring if key_ring is not None else load_key_ring(settings.keys_file)
-    database = open_database(settings.database_url)
-    protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
-
-    def new_uow() -> UnitOfWork:
-        return UnitOfWork(database, protection)
-
-    hasher = passwords if passwords is not None else PasswordHasher()
-    ctx = UseCaseContext(passwords=hasher, share_tokens=ShareTokenSigner(ring), clock=clock)
+    hasher = KeyedHasher(ring.hmac_key)
+    uow = SqlUnitOfWork(settings.database_url, DataProtection(FieldCipher(ring), hasher))
+    password_hasher = passwords if passwords is not None else PasswordHasher()
+    ctx = UseCaseContext(
+        passwords=password_hasher,
+        share_tokens=ShareTokenSigner(ring),
+        fingerprint=lambda payload: hasher.digest(REQUEST_FINGERPRINT_PURPOSE, payload.hex()),
+        clock=clock,
+    )
     chosen = list(senders) if senders is not None else default_senders(settings)
-    dispatcher = OutboxDispatcher(new_uow, chosen, clock)
-    return Runtime(settings, database, new_uow, ctx, dispatcher, hasher)
+    dispatcher = OutboxDispatcher(uow, chosen, clock)
+    return Runtime(settings, uow, ctx, dispatcher, password_hasher)
 
 
 @dataclass
@@ -87,16 +89,28 @@ class RunningServer:
     server: aio.Server
     port: int
     health: health_aio.HealthServicer
-    dispatcher_task: asyncio.Task[None]
-    stop_dispatcher: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+    stop_tasks: asyncio.Event
 
     async def stop(self, grace: float | None) -> None:
         """Stops taking calls, lets calls in flight finish for `grace` seconds."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        self.stop_dispatcher.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.dispatcher_task
+        self.stop_tasks.set()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _purge_periodically(runtime: Runtime, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            purged = await purge_expired(runtime.uow, runtime.context.clock())
+            log.debug("purged %s", purged)
+        except Exception as error:  # try again next time
+            log.warning("purge failed: %s", type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), runtime.settings.purge_interval_seconds)
 
 
 async def create_server(runtime: Runtime, listen: str | None = None) -> RunningServer:
@@ -104,7 +118,7 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
     "127.0.0.1:0" in tests for an ephemeral port)."""
     s = runtime.settings
     server = aio.server(
-        interceptors=[ErrorMappingInterceptor(transient_store_error)],
+        interceptors=[ErrorMappingInterceptor(store_error)],
         maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         options=[
             ("grpc.so_reuseport", 1),
@@ -112,7 +126,7 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
             ("grpc.max_send_message_length", s.max_message_bytes),
         ],
     )
-    servicer = IdentityServicer(runtime.new_uow, runtime.context)
+    servicer = IdentityServicer(runtime.uow, runtime.context, trusted_proxies=s.trusted_proxies)
     servicer.on_outbox_write = runtime.dispatcher.wake
     identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
 
@@ -129,5 +143,8 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = asyncio.Event()
-    task = asyncio.create_task(runtime.dispatcher.run(stop), name="outbox-dispatcher")
-    return RunningServer(server, port, health_servicer, task, stop)
+    tasks = [
+        asyncio.create_task(runtime.dispatcher.run(stop), name="outbox-dispatcher"),
+        asyncio.create_task(_purge_periodically(runtime, stop), name="purge"),
+    ]
+    return RunningServer(server, port, health_servicer, tasks, stop)

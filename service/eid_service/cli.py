@@ -12,26 +12,29 @@ from rich.table import Table
 
 from eid_service.app import Runtime, bootstrap
 from eid_service.config import Settings
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import generate_key_ring, save_key_ring
 from eid_service.serve import configure_logging, serve
 from eid_service.store.migrate import upgrade
 from eid_service.use_cases.context import utc_now
+from eid_service.use_cases.ports import Repositories
 
 EXAMPLES = """\
 examples:
   eid-server init-dev                 create local keys (var/keys.json) if missing
   eid-server migrate                  create or upgrade the database schema
   eid-server load-demo                load the demo population registry
+  eid-server load-demo --synthetic 5000
+                                      ... plus 5000 synthetic adults, for load tests
   eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
   eid-server party create --name "Demo Bank"
                                       onboard a relying party; prints its API key once
 
 settings (environment variables):
   EID_LISTEN         host:port to serve on (default 127.0.0.1:50051)
-  EID_DATABASE_URL   sqlite+aiosqlite:///var/eid.db (default) or
-                     postgresql+asyncpg://user@host:5432/dbname
+  EID_DATABASE_URL   sqlite:///var/eid.db (default) or
+                     postgresql://user@host:5432/dbname
   EID_KEYS_FILE      key ring file (default var/keys.json)
   EID_WORKERS        server processes sharing the port (default: CPU count)
   EID_OUTBOX_FILE    development "phone": messages, codes included, are appended here
@@ -39,6 +42,7 @@ settings (environment variables):
   EID_CONSOLE_SENDER development: also print messages to stdout (default false)
   EID_REFLECTION     serve gRPC reflection (default true)
   EID_GRACE_SECONDS  how long in-flight calls may finish on SIGTERM (default 10)
+  EID_TRUSTED_PROXIES  load balancers whose x-forwarded-for names the client (comma-separated IPs)
   EID_LOG_LEVEL      INFO by default
 """
 
@@ -55,15 +59,16 @@ def parse_scopes(text: str) -> frozenset[Attribute]:
         ) from None
 
 
-async def _load_demo(runtime: Runtime, console: Console) -> None:
+async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None:
     citizens = demo_citizens()
-    added = 0
-    async with runtime.new_uow() as uow:
-        await uow.start_writing()
-        for citizen in citizens:
-            added += await uow.registry.put(citizen)
-        await uow.commit()
-    console.print(f"demo registry: {added} citizens added, {len(citizens) - added} already there")
+    extra = synthetic_citizens(synthetic) if synthetic else []
+
+    def put_all(r: Repositories) -> int:
+        return sum(r.registry.put(c) for c in [*citizens, *extra])
+
+    added = await runtime.uow.atomically(put_all)
+    total = len(citizens) + len(extra)
+    console.print(f"demo registry: {added} citizens added, {total - added} already there")
     table = Table(title="Some demo citizens (all synthetic) to register with")
     for column in ("personal_id", "full_name", "birth_date", "gender"):
         table.add_column(column)
@@ -76,10 +81,9 @@ async def _load_demo(runtime: Runtime, console: Console) -> None:
 async def _create_party(
     runtime: Runtime, name: str, scopes: frozenset[Attribute], console: Console
 ) -> None:
-    async with runtime.new_uow() as uow:
-        await uow.start_writing()
-        party, api_key = await uow.parties.create(name, scopes, utc_now())
-        await uow.commit()
+    party, api_key = await runtime.uow.atomically(
+        lambda r: r.parties.create(name, scopes, utc_now())
+    )
     console.print(f"relying party [bold]{party.id}[/bold] ({party.name})")
     console.print(f"scopes: {', '.join(sorted(a.value for a in party.scopes))}")
     console.print("API key (shown once, store it now; send it as the x-api-key header):")
@@ -88,8 +92,7 @@ async def _create_party(
 
 
 async def _list_parties(runtime: Runtime, console: Console) -> None:
-    async with runtime.new_uow() as uow:
-        parties = await uow.parties.list_all()
+    parties = await runtime.uow.read(lambda r: r.parties.list_all())
     table = Table(title="Relying parties")
     for column in ("id", "name", "scopes"):
         table.add_column(column)
@@ -103,7 +106,7 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
     runtime = bootstrap(settings)
     try:
         if action == "load-demo":
-            await _load_demo(runtime, console)
+            await _load_demo(runtime, args.synthetic, console)
         elif action == "party-create":
             await _create_party(runtime, args.name, args.scopes, console)
         elif action == "party-list":
@@ -153,7 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--workers", type=int, help="processes sharing the port (default: CPUs)")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("init-dev", help="create development keys and data folder if missing")
-    commands.add_parser("load-demo", help="load the demo population registry (idempotent)")
+    load = commands.add_parser("load-demo", help="load the demo population registry (idempotent)")
+    load.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also load N synthetic adults (for load tests: each Register needs its own citizen)",
+    )
     commands.add_parser("demo-citizens", help="list the demo population registry")
     party = commands.add_parser("party", help="administer relying parties")
     party_cmds = party.add_subparsers(dest="party_command", required=True, metavar="ACTION")

@@ -20,7 +20,7 @@ class Settings:
     """Everything the server can be told. Defaults suit `make run` on a laptop."""
 
     listen: str = DEFAULT_LISTEN
-    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR}/eid.db"
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR}/eid.db"
     keys_file: Path = DEFAULT_DATA_DIR / "keys.json"
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     # Development senders (off unless asked for, as `make run` does): messages,
@@ -31,6 +31,10 @@ class Settings:
     grace_seconds: float = 10.0
     max_concurrent_rpcs: int = 2000
     max_message_bytes: int = 1 << 20
+    # Peers whose x-forwarded-for names the real client (load balancers).
+    trusted_proxies: frozenset[str] = frozenset()
+    # How often expired sessions, shares and request ids are purged.
+    purge_interval_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -48,5 +52,11 @@ class Settings:
             grace_seconds=float(env.get("EID_GRACE_SECONDS", str(base.grace_seconds))),
             max_concurrent_rpcs=int(
                 env.get("EID_MAX_CONCURRENT_RPCS", str(base.max_concurrent_rpcs))
+            ),
+            trusted_proxies=frozenset(
+                p.strip() for p in env.get("EID_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
+            purge_interval_seconds=float(
+                env.get("EID_PURGE_INTERVAL_SECONDS", str(base.purge_interval_seconds))
             ),
         )

@@ -24,7 +24,7 @@ class NotMigrated(RuntimeError):
 
 async def serve_one(settings: Settings) -> None:
     runtime = bootstrap(settings)
-    if not await schema_is_current(runtime.database.engine, settings.database_url):
+    if not await asyncio.to_thread(schema_is_current, runtime.uow.engine, settings.database_url):
         await runtime.close()
         raise NotMigrated("the database schema is not current: run `eid-server migrate`")
     running = await create_server(runtime)

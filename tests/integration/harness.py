@@ -22,8 +22,7 @@ from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import KeyRing, generate_key_ring
 from eid_service.security.passwords import PasswordHasher
-from eid_service.store.repositories.outbox import OutgoingMessage
-from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.ports import OutgoingMessage, Repositories
 
 T = TypeVar("T")
 CODE_PATTERN = re.compile(r"\b(\d{6})\b")
@@ -118,52 +117,35 @@ class ServerHarness:
     # --- data set-up, as an operator would do it -------------------------
 
     def add_citizens(self, citizens: Iterable[Demographics]) -> None:
-        async def add() -> None:
-            async with self.runtime.new_uow() as uow:
-                await uow.start_writing()
-                for c in citizens:
-                    await uow.registry.put(c)
-                await uow.commit()
+        chosen = list(citizens)
 
-        self.run(add())
+        def add(r: Repositories) -> None:
+            for c in chosen:
+                r.registry.put(c)
+
+        self.run(self.runtime.uow.atomically(add))
 
     def create_party(
         self, name: str = "Test Bank", scopes: Iterable[Attribute] = tuple(Attribute)
     ) -> tuple[RelyingParty, str]:
-        async def create() -> tuple[RelyingParty, str]:
-            async with self.runtime.new_uow() as uow:
-                await uow.start_writing()
-                made = await uow.parties.create(name, frozenset(scopes), self.clock())
-                await uow.commit()
-                return made
+        chosen = frozenset(scopes)
+        return self.run(
+            self.runtime.uow.atomically(lambda r: r.parties.create(name, chosen, self.clock()))
+        )
 
-        return self.run(create())
-
-    def in_uow(self, action: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        async def go() -> T:
-            async with self.runtime.new_uow() as uow:
-                return await action(uow)
-
-        return self.run(go())
+    def in_uow(self, action: Callable[[Repositories], T]) -> T:
+        """Reads through the repositories, in one transaction."""
+        return self.run(self.runtime.uow.read(action))
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Raw rows, to check what is really stored."""
-
-        async def query() -> list[tuple[Any, ...]]:
-            async with self.runtime.database.engine.connect() as connection:
-                result = await connection.execute(text(sql))
-                return [tuple(r) for r in result.all()]
-
-        return self.run(query())
+        with self.runtime.uow.engine.connect() as connection:
+            return [tuple(r) for r in connection.execute(text(sql)).all()]
 
     def execute(self, sql: str) -> None:
         """A raw write, as an attacker with database access could do."""
-
-        async def write() -> None:
-            async with self.runtime.database.engine.begin() as connection:
-                await connection.execute(text(sql))
-
-        self.run(write())
+        with self.runtime.uow.engine.begin() as connection:
+            connection.execute(text(sql))
 
     # --- the citizen's phone ------------------------------------------------
 

@@ -12,10 +12,9 @@ from eid_service.notify.dispatcher import CLAIM_FOR, OutboxDispatcher
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
-from eid_service.store.database import open_database
 from eid_service.store.protection import DataProtection
-from eid_service.store.repositories.outbox import OutgoingMessage
-from eid_service.store.uow import UnitOfWork
+from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.ports import OutgoingMessage
 from tests.integration.harness import FakeClock, RecordingSender
 
 
@@ -35,35 +34,25 @@ class FlakySender(RecordingSender):
 
 async def _scenario(url: str) -> tuple[list[int], list[str], list[tuple[object, ...]]]:
     ring = generate_key_ring()
-    database = open_database(url)
-    protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+    uow = SqlUnitOfWork(url, DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key)))
     clock = FakeClock()
-
-    def new_uow() -> UnitOfWork:
-        return UnitOfWork(database, protection)
-
     sender = FlakySender(failures=1)
-    first_worker = OutboxDispatcher(new_uow, [sender], clock)
-    second_worker = OutboxDispatcher(new_uow, [sender], clock)
+    first_worker = OutboxDispatcher(uow, [sender], clock)
+    second_worker = OutboxDispatcher(uow, [sender], clock)
     try:
-        async with new_uow() as uow:
-            await uow.start_writing()
-            await uow.outbox.add("sms", "+84912345678", "code 123456", clock())
-            await uow.commit()
+        await uow.atomically(lambda r: r.outbox.add("sms", "+84912345678", "code 123456", clock()))
         sent = [await first_worker.deliver_pending()]  # the gateway fails
         sent.append(await second_worker.deliver_pending())  # still claimed: not resent yet
         clock.advance(CLAIM_FOR + timedelta(seconds=1))
         sent.append(await second_worker.deliver_pending())  # the claim lapsed: retried
         sent.append(await first_worker.deliver_pending())  # nothing left
-        async with database.engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    text("SELECT destination_enc, body_enc, attempts FROM outbox")
-                )
+        with uow.engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT destination_enc, body_enc, attempts FROM outbox")
             ).all()
         return sent, [m.body for m in sender.messages], [tuple(r) for r in rows]
     finally:
-        await database.dispose()
+        uow.close()
 
 
 def test_failed_send_is_retried_once_the_claim_lapses(database_url: str) -> None:

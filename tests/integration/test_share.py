@@ -41,7 +41,7 @@ def test_share_redeems_once_with_chosen_attributes(
 ) -> None:
     issued = share(signed_in)
     assert issued.token.startswith("eid1.")
-    assert issued.qr_png.startswith(PNG_SIGNATURE)
+    assert issued.qr_png == b""  # no image unless asked: drawing it is the slow part
     assert issued.expire_time.seconds > 0
     result = bank.client.redeem_share(issued.token)
     assert result.verified is True
@@ -54,6 +54,17 @@ def test_share_redeems_once_with_chosen_attributes(
         bank.client.redeem_share(issued.token)
     assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.reason == "SHARE_ALREADY_REDEEMED"
+
+
+@pytest.mark.parametrize("image", ["png", "svg"])
+def test_a_qr_image_is_drawn_when_asked(signed_in: EidClient, image: str) -> None:
+    issued = share(signed_in, image_format=image)
+    if image == "png":
+        assert issued.qr_png.startswith(PNG_SIGNATURE)
+        assert issued.qr_svg == b""
+    else:
+        assert issued.qr_svg.startswith(b"<svg")
+        assert issued.qr_png == b""
 
 
 def test_concurrent_redemptions_succeed_exactly_once(signed_in: EidClient, bank: Party) -> None:

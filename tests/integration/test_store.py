@@ -1,11 +1,12 @@
 """The store on each backend: migrations round-trip and match the models, and a
-unit of work keeps nothing it did not commit."""
+transaction keeps nothing unless it completes, alone or in a group commit."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import date
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,11 +17,12 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
-from eid_service.store.database import create_engine, open_database
+from eid_service.store.database import create_engine
 from eid_service.store.migrate import alembic_config
 from eid_service.store.models import Base
 from eid_service.store.protection import DataProtection
-from eid_service.store.uow import UnitOfWork
+from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.ports import Repositories
 
 BORN = date(1991, 2, 3)
 CITIZEN = Demographics(
@@ -33,44 +35,100 @@ def _diff(connection: Connection) -> list[object]:
     return list(compare_metadata(context, Base.metadata))
 
 
-async def _schema_diff(url: str) -> list[object]:
+def _schema_diff(url: str) -> list[object]:
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(_diff)
+        with engine.connect() as connection:
+            return _diff(connection)
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
 def test_migrations_match_the_models_and_downgrade_cleanly(database_url: str) -> None:
-    assert asyncio.run(_schema_diff(database_url)) == []
+    assert _schema_diff(database_url) == []
     cfg = alembic_config(database_url)
     command.downgrade(cfg, "base")
     command.upgrade(cfg, "head")
-    assert asyncio.run(_schema_diff(database_url)) == []
+    assert _schema_diff(database_url) == []
 
 
-async def _uow_round_trip(url: str) -> tuple[Demographics | None, Demographics | None]:
+def _new_uow(url: str) -> SqlUnitOfWork:
     ring = generate_key_ring()
-    database = open_database(url)
-    protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+    return SqlUnitOfWork(url, DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key)))
+
+
+class Refused(Exception):
+    pass
+
+
+async def _uow_round_trip(uow: SqlUnitOfWork) -> tuple[Demographics | None, Demographics | None]:
+    def put_then_fail(r: Repositories) -> None:
+        r.registry.put(CITIZEN)
+        raise Refused
+
+    with pytest.raises(Refused):
+        await uow.atomically(put_then_fail)
+    uncommitted = await uow.read(lambda r: r.registry.find(CITIZEN.personal_id))
+    await uow.atomically(lambda r: r.registry.put(CITIZEN))
+    committed = await uow.read(lambda r: r.registry.find(CITIZEN.personal_id))
+    return uncommitted, committed
+
+
+def test_a_transaction_that_raises_keeps_nothing(database_url: str) -> None:
+    uow = _new_uow(database_url)
     try:
-        async with UnitOfWork(database, protection) as uow:
-            await uow.start_writing()
-            await uow.registry.put(CITIZEN)  # left without commit
-        async with UnitOfWork(database, protection) as uow:
-            uncommitted = await uow.registry.find(CITIZEN.personal_id)
-            await uow.start_writing()
-            await uow.registry.put(CITIZEN)
-            await uow.commit()
-        async with UnitOfWork(database, protection) as uow:
-            committed = await uow.registry.find(CITIZEN.personal_id)
-        return uncommitted, committed
+        uncommitted, committed = asyncio.run(_uow_round_trip(uow))
     finally:
-        await database.dispose()
-
-
-def test_unit_of_work_rolls_back_unless_committed(database_url: str) -> None:
-    uncommitted, committed = asyncio.run(_uow_round_trip(database_url))
+        uow.close()
     assert uncommitted is None
     assert committed == CITIZEN
+
+
+def _citizens(count: int) -> list[Demographics]:
+    return [
+        Demographics(
+            make_personal_id("001", BORN, Gender.MALE, serial).value,
+            "Lê Văn Nam",
+            BORN,
+            Gender.MALE,
+        )
+        for serial in range(count)
+    ]
+
+
+async def _concurrent_writes(uow: SqlUnitOfWork, citizens: list[Demographics]) -> list[str]:
+    def put(citizen: Demographics, r: Repositories) -> str:
+        r.registry.put(citizen)
+        if citizen.personal_id.endswith("3"):
+            raise Refused  # this one alone is rolled back
+        return citizen.personal_id
+
+    async def one(citizen: Demographics) -> str:
+        try:
+            return await uow.atomically(lambda r: put(citizen, r))
+        except Refused:
+            return "refused"
+
+    return await asyncio.gather(*(one(c) for c in citizens))
+
+
+def test_concurrent_transactions_commit_each_alone_or_in_groups(database_url: str) -> None:
+    """On SQLite concurrent transactions share durable commits (group commit):
+    a failing one is rolled back alone, the others are all there."""
+    citizens = _citizens(64)
+    uow = _new_uow(database_url)
+    try:
+        answers = asyncio.run(_concurrent_writes(uow, citizens))
+        stored = asyncio.run(
+            uow.read(lambda r: [r.registry.find(c.personal_id) is not None for c in citizens])
+        )
+        commits = uow.group_commits
+    finally:
+        uow.close()
+    refused = [c.personal_id.endswith("3") for c in citizens]
+    assert answers == [
+        "refused" if no else c.personal_id for c, no in zip(citizens, refused, strict=True)
+    ]
+    assert stored == [not no for no in refused]
+    if database_url.startswith("sqlite"):
+        assert 0 < commits < len(citizens)

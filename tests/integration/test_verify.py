@@ -15,8 +15,8 @@ from eid_client.errors import EidError, error_from_rpc_error
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.share import Attribute
-from eid_service.store.uow import UnitOfWork
 from eid_service.use_cases.context import MAX_PARTY_FAILURES
+from eid_service.use_cases.ports import Repositories
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -121,11 +121,10 @@ def test_verifications_are_in_the_tamper_evident_history(
     good = bank.client.verify_password(personal_id=active.personal_id, password=PASSWORD)
     bank.client.verify_password(personal_id=active.personal_id, password="wrong-password-1")
 
-    async def history(uow: UnitOfWork) -> tuple[list[tuple[str, str, str | None]], bool]:
-        account = await uow.accounts.find_by_personal_id(active.personal_id)
-        assert account is not None
-        events = await uow.audit.history(account.id)
-        intact = await uow.audit.chain_intact(account.id)
+    def history(r: Repositories) -> tuple[list[tuple[str, str, str | None]], bool]:
+        subject = r.accounts.credential(active.personal_id).subject
+        events = r.audit.history(subject)
+        intact = r.audit.chain_intact(subject)
         return [(e.action, e.outcome, e.party_id) for e in events], intact
 
     events, intact = harness.in_uow(history)
@@ -136,10 +135,8 @@ def test_verifications_are_in_the_tamper_evident_history(
     # Editing any past event breaks the chain.
     harness.execute("UPDATE audit_events SET outcome = 'rejected'")
 
-    async def intact_after(uow: UnitOfWork) -> bool:
-        account = await uow.accounts.find_by_personal_id(active.personal_id)
-        assert account is not None
-        return await uow.audit.chain_intact(account.id)
+    def intact_after(r: Repositories) -> bool:
+        return r.audit.chain_intact(r.accounts.credential(active.personal_id).subject)
 
     assert harness.in_uow(intact_after) is False
 

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from eid_service.api.errors import to_status
 from eid_service.domain.errors import (
+    Aborted,
     AlreadyExists,
     DomainError,
     InvalidInput,
@@ -21,7 +22,7 @@ from eid_service.domain.errors import (
     Unauthenticated,
     Unavailable,
 )
-from eid_service.store.database import transient_store_error
+from eid_service.store.database import store_error
 
 
 @pytest.mark.parametrize(
@@ -56,12 +57,19 @@ def test_field_violations_travel_as_bad_request() -> None:
 
 def test_locked_sqlite_is_unavailable_store_busy() -> None:
     locked = OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
-    error = transient_store_error(locked)
+    error = store_error(locked)
     assert isinstance(error, Unavailable)
     assert error.reason == "STORE_BUSY"
 
 
-def test_other_store_errors_are_not_called_transient() -> None:
-    broken = IntegrityError("INSERT x", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
-    assert transient_store_error(broken) is None
-    assert transient_store_error(ValueError("x")) is None
+def test_a_unique_key_taken_concurrently_is_aborted() -> None:
+    taken = IntegrityError("INSERT x", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
+    error = store_error(taken)
+    assert isinstance(error, Aborted)
+    assert error.reason == "CONCURRENT_REQUEST"
+
+
+def test_other_store_errors_are_defects() -> None:
+    broken = OperationalError("SELECT x", {}, sqlite3.OperationalError("no such table: x"))
+    assert store_error(broken) is None
+    assert store_error(ValueError("x")) is None

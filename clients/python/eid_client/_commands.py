@@ -117,6 +117,7 @@ def share(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         ttl=ttl,
         request_id=args.request_id,
         session_token=session,
+        image_format="png" if args.qr_out else "none",
     )
     if args.qr_out:
         if response.qr_png:

@@ -110,14 +110,33 @@ def activate_request(
     )
 
 
-def verify_password_request(*, personal_id: str, password: str) -> pb.VerifyRequest:
+def verify_password_request(
+    *, personal_id: str, password: str, request_id: str | None
+) -> pb.VerifyRequest:
     return pb.VerifyRequest(
-        password=pb.PasswordCredential(personal_id=personal_id, password=password)
+        password=pb.PasswordCredential(personal_id=personal_id, password=password),
+        request_id=new_request_id(request_id),
     )
 
 
-def redeem_share_request(token: str) -> pb.VerifyRequest:
-    return pb.VerifyRequest(qr_share=pb.QrShareCredential(token=token))
+def redeem_share_request(token: str, request_id: str | None) -> pb.VerifyRequest:
+    return pb.VerifyRequest(
+        qr_share=pb.QrShareCredential(token=token), request_id=new_request_id(request_id)
+    )
+
+
+IMAGE_FORMATS = {
+    "none": pb.QR_IMAGE_FORMAT_NONE,
+    "png": pb.QR_IMAGE_FORMAT_PNG,
+    "svg": pb.QR_IMAGE_FORMAT_SVG,
+}
+
+
+def parse_image_format(value: str) -> pb.QrImageFormat.ValueType:
+    try:
+        return IMAGE_FORMATS[value.strip().lower()]
+    except KeyError:
+        raise ValueError(f"unknown image format {value!r}: use none, png or svg") from None
 
 
 def share_request(
@@ -126,11 +145,13 @@ def share_request(
     audience_party_id: str,
     ttl: datetime.timedelta | None,
     request_id: str | None,
+    image_format: str = "none",
 ) -> pb.ShareViaQRRequest:
     request = pb.ShareViaQRRequest(
         request_id=new_request_id(request_id),
         attributes=[parse_attribute(a) for a in attributes],
         audience_party_id=audience_party_id,
+        image_format=parse_image_format(image_format),
     )
     if ttl is not None:  # unset means the server default (5 minutes)
         duration = duration_pb2.Duration()

@@ -136,14 +136,20 @@ class EidClient(_Credentials):
         self.session_token = response.session_token
         return response
 
-    def verify_password(self, *, personal_id: str, password: str) -> pb.VerifyResponse:
-        """Relying party: check a citizen's ID number and password."""
-        request = req.verify_password_request(personal_id=personal_id, password=password)
+    def verify_password(
+        self, *, personal_id: str, password: str, request_id: str | None = None
+    ) -> pb.VerifyResponse:
+        """Relying party: check a citizen's ID number and password. Retry a
+        lost answer with the same ``request_id`` to get the same verdict."""
+        request = req.verify_password_request(
+            personal_id=personal_id, password=password, request_id=request_id
+        )
         return self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
 
-    def redeem_share(self, token: str) -> pb.VerifyResponse:
-        """Relying party: redeem a scanned QR share token (once)."""
-        request = req.redeem_share_request(token)
+    def redeem_share(self, token: str, request_id: str | None = None) -> pb.VerifyResponse:
+        """Relying party: redeem a scanned QR share token (once). Retry a lost
+        answer with the same ``request_id`` to get the same attributes again."""
+        request = req.redeem_share_request(token, request_id)
         return self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
 
     def share_via_qr(
@@ -154,13 +160,16 @@ class EidClient(_Credentials):
         ttl: datetime.timedelta | None = None,
         request_id: str | None = None,
         session_token: str | None = None,
+        image_format: str = "none",
     ) -> pb.ShareViaQRResponse:
-        """Citizen: share the chosen attributes as a signed, expiring QR token."""
+        """Citizen: share the chosen attributes as a signed, expiring QR token;
+        ``image_format="png"`` or ``"svg"`` also returns the QR image."""
         request = req.share_request(
             attributes=attributes,
             audience_party_id=audience_party_id,
             ttl=ttl,
             request_id=request_id,
+            image_format=image_format,
         )
         return self._call(self._stub.ShareViaQR, request, self._session(session_token))
 
@@ -268,14 +277,20 @@ class AsyncEidClient(_Credentials):
         self.session_token = response.session_token
         return response
 
-    async def verify_password(self, *, personal_id: str, password: str) -> pb.VerifyResponse:
-        """Relying party: check a citizen's ID number and password."""
-        request = req.verify_password_request(personal_id=personal_id, password=password)
+    async def verify_password(
+        self, *, personal_id: str, password: str, request_id: str | None = None
+    ) -> pb.VerifyResponse:
+        """Relying party: check a citizen's ID number and password. Retry a
+        lost answer with the same ``request_id`` to get the same verdict."""
+        request = req.verify_password_request(
+            personal_id=personal_id, password=password, request_id=request_id
+        )
         return await self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
 
-    async def redeem_share(self, token: str) -> pb.VerifyResponse:
-        """Relying party: redeem a scanned QR share token (once)."""
-        request = req.redeem_share_request(token)
+    async def redeem_share(self, token: str, request_id: str | None = None) -> pb.VerifyResponse:
+        """Relying party: redeem a scanned QR share token (once). Retry a lost
+        answer with the same ``request_id`` to get the same attributes again."""
+        request = req.redeem_share_request(token, request_id)
         return await self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
 
     async def share_via_qr(
@@ -286,13 +301,16 @@ class AsyncEidClient(_Credentials):
         ttl: datetime.timedelta | None = None,
         request_id: str | None = None,
         session_token: str | None = None,
+        image_format: str = "none",
     ) -> pb.ShareViaQRResponse:
-        """Citizen: share the chosen attributes as a signed, expiring QR token."""
+        """Citizen: share the chosen attributes as a signed, expiring QR token;
+        ``image_format="png"`` or ``"svg"`` also returns the QR image."""
         request = req.share_request(
             attributes=attributes,
             audience_party_id=audience_party_id,
             ttl=ttl,
             request_id=request_id,
+            image_format=image_format,
         )
         return await self._call(self._stub.ShareViaQR, request, self._session(session_token))
 

@@ -10,7 +10,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from eid.v1 import identity_service_pb2 as pb
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.citizen import Gender
+from eid_service.domain.errors import InvalidInput
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.register import Registered
+from eid_service.use_cases.share import IssuedShare
 from eid_service.use_cases.verify import Method, Verification
 
 GENDER_FROM_PB = {pb.GENDER_MALE: Gender.MALE, pb.GENDER_FEMALE: Gender.FEMALE}
@@ -39,11 +42,46 @@ def timestamp(value: datetime) -> Timestamp:
     return ts
 
 
-def duration_or_none(message: pb.ShareViaQRRequest) -> timedelta | None:
+CHANNEL_TO_PB = {"sms": pb.DELIVERY_CHANNEL_SMS, "email": pb.DELIVERY_CHANNEL_EMAIL}
+IMAGE_FORMATS = {
+    pb.QR_IMAGE_FORMAT_UNSPECIFIED: "none",
+    pb.QR_IMAGE_FORMAT_NONE: "none",
+    pb.QR_IMAGE_FORMAT_PNG: "png",
+    pb.QR_IMAGE_FORMAT_SVG: "svg",
+}
+# google.protobuf.Duration's own bounds (about 10,000 years).
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def share_ttl(message: pb.ShareViaQRRequest) -> timedelta | None:
+    """The requested lifetime; InvalidInput for a Duration no clock can hold."""
     if not message.HasField("ttl"):
         return None
     ttl: Duration = message.ttl
-    return ttl.ToTimedelta()
+    valid = (
+        abs(ttl.seconds) <= _MAX_DURATION_SECONDS
+        and abs(ttl.nanos) < 1_000_000_000
+        and (ttl.seconds == 0 or ttl.nanos == 0 or (ttl.seconds > 0) == (ttl.nanos > 0))
+    )
+    try:
+        if valid:
+            return ttl.ToTimedelta()
+    except (OverflowError, ValueError):
+        pass
+    raise InvalidInput.of(
+        "ttl",
+        "SHARE_TTL_OUT_OF_RANGE",
+        "the share lifetime must be between 30 seconds and 24 hours",
+    )
+
+
+def image_format(message: pb.ShareViaQRRequest) -> str:
+    found = IMAGE_FORMATS.get(message.image_format)
+    if found is None:
+        raise InvalidInput.of(
+            "image_format", "IMAGE_FORMAT_UNKNOWN", "image_format must be NONE, PNG or SVG"
+        )
+    return found
 
 
 def account_pb(account: Account) -> pb.Account:
@@ -56,6 +94,25 @@ def account_pb(account: Account) -> pb.Account:
     if account.activated_at is not None:
         out.activate_time.CopyFrom(timestamp(account.activated_at))
     return out
+
+
+def registered_pb(done: Registered) -> pb.RegisterResponse:
+    return pb.RegisterResponse(
+        account=account_pb(done.account),
+        delivery=pb.ActivationDelivery(
+            channel=CHANNEL_TO_PB[done.channel],
+            masked_destination=done.masked_destination,
+            expire_time=timestamp(done.code_expires_at),
+        ),
+    )
+
+
+def issued_share_pb(issued: IssuedShare) -> pb.ShareViaQRResponse:
+    return pb.ShareViaQRResponse(
+        share_id=issued.grant.id,
+        token=issued.token,
+        expire_time=timestamp(issued.grant.expires_at),
+    )
 
 
 def verification_pb(v: Verification) -> pb.VerifyResponse:

@@ -1,38 +1,71 @@
-"""eid.v1.IdentityService: thin translation between messages and use cases."""
+"""eid.v1.IdentityService: thin translation between messages and use cases.
+
+Each method parses its message into a command, names the caller, and hands
+both to one use case, which owns its transactions and idempotency. How a
+result becomes a response message (and how that message is kept for a
+retried request id) is given to the use case as a `Reply`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from google.protobuf.message import Message
 from grpc import aio
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_service.api import convert, metadata
-from eid_service.api.idempotency import run_once
-from eid_service.api.qr import qr_png
+from eid_service.api.qr import qr_png, qr_svg
+from eid_service.domain.account import Account
 from eid_service.domain.errors import InvalidInput
-from eid_service.store.uow import UnitOfWork
 from eid_service.use_cases.activate import ActivateCommand, activate
-from eid_service.use_cases.auth import authenticate_citizen, authenticate_party
+from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import UnitOfWork
 from eid_service.use_cases.register import RegisterCommand, register
+from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.share import ShareCommand, share_via_qr
 from eid_service.use_cases.sign_in import sign_in
 from eid_service.use_cases.verify import redeem_share, verify_password
 
 Context = aio.ServicerContext[Any, Any]
-CHANNEL_TO_PB = {"sms": pb.DELIVERY_CHANNEL_SMS, "email": pb.DELIVERY_CHANNEL_EMAIL}
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
 
 
 class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(self, new_uow: Callable[[], UnitOfWork], ctx: UseCaseContext) -> None:
-        self._new_uow = new_uow
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        ctx: UseCaseContext,
+        *,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
+        self._uow = uow
         self._ctx = ctx
-        # Set after each commit that queued a message, so delivery is prompt.
+        self._trusted_proxies = trusted_proxies
+        # Called after each commit that queued a message, so delivery is prompt.
         self.on_outbox_write: Callable[[], None] = lambda: None
+
+    def _reply(
+        self,
+        rpc: str,
+        request: Message,
+        request_id: str,
+        response_type: type[M],
+        present: Callable[[R], M],
+    ) -> Reply[R, M]:
+        return Reply(
+            rpc=rpc,
+            request_id=request_id,
+            request=request.SerializeToString(deterministic=True),
+            present=present,
+            encode=lambda m: m.SerializeToString(),
+            decode=response_type.FromString,
+            fingerprint=self._ctx.fingerprint,
+        )
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(
@@ -43,51 +76,29 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
             phone_number=request.phone_number,
             email=request.email,
         )
-
-        async def work(uow: UnitOfWork) -> pb.RegisterResponse:
-            done = await register(uow, self._ctx, cmd)
-            return pb.RegisterResponse(
-                account=convert.account_pb(done.account),
-                delivery=pb.ActivationDelivery(
-                    channel=CHANNEL_TO_PB[done.channel],
-                    masked_destination=done.masked_destination,
-                    expire_time=convert.timestamp(done.code_expires_at),
-                ),
-            )
-
-        response = await run_once(
-            self._new_uow,
-            scope="register",
-            request=request,
-            request_id=request.request_id,
-            response_type=pb.RegisterResponse,
-            now=self._ctx.clock(),
-            work=work,
+        reply = self._reply(
+            "register", request, request.request_id, pb.RegisterResponse, convert.registered_pb
         )
+        response = await register(self._uow, self._ctx, cmd, reply)
         self.on_outbox_write()
         return response
 
     async def Activate(self, request: pb.ActivateRequest, context: Context) -> pb.ActivateResponse:
         cmd = ActivateCommand(request.personal_id, request.activation_code, request.new_password)
-
-        async def work(uow: UnitOfWork) -> pb.ActivateResponse:
-            account = await activate(uow, self._ctx, cmd)
-            return pb.ActivateResponse(account=convert.account_pb(account))
-
-        return await run_once(
-            self._new_uow,
-            scope="activate",
-            request=request,
-            request_id=request.request_id,
-            response_type=pb.ActivateResponse,
-            now=self._ctx.clock(),
-            work=work,
+        reply: Reply[Account, pb.ActivateResponse] = self._reply(
+            "activate",
+            request,
+            request.request_id,
+            pb.ActivateResponse,
+            lambda account: pb.ActivateResponse(account=convert.account_pb(account)),
         )
+        return await activate(self._uow, self._ctx, cmd, reply)
 
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
-        async with self._new_uow() as uow:
-            done = await sign_in(uow, self._ctx, request.personal_id, request.password)
-            await uow.commit()
+        source = metadata.client_address(context, self._trusted_proxies)
+        done = await sign_in(
+            self._uow, self._ctx, request.personal_id, request.password, source=f"ip:{source}"
+        )
         return pb.SignInResponse(
             session_token=done.session_token,
             expire_time=convert.timestamp(done.expires_at),
@@ -95,51 +106,39 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         )
 
     async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResponse:
-        async with self._new_uow() as uow:
-            party = await authenticate_party(uow, metadata.api_key(context))
-            which = request.WhichOneof("credential")
-            if which == "password":
-                verdict = await verify_password(
-                    uow, self._ctx, party, request.password.personal_id, request.password.password
-                )
-            elif which == "qr_share":
-                verdict = await redeem_share(uow, self._ctx, party, request.qr_share.token)
-            else:
-                raise InvalidInput.of(
-                    "credential", "CREDENTIAL_MISSING", "set either password or qr_share"
-                )
-            await uow.commit()
-        return convert.verification_pb(verdict)
+        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
+        reply = self._reply(
+            "verify", request, request.request_id, pb.VerifyResponse, convert.verification_pb
+        )
+        which = request.WhichOneof("credential")
+        if which == "password":
+            credential = request.password
+            return await verify_password(
+                self._uow, self._ctx, party, credential.personal_id, credential.password, reply
+            )
+        if which == "qr_share":
+            return await redeem_share(self._uow, self._ctx, party, request.qr_share.token, reply)
+        raise InvalidInput.of("credential", "CREDENTIAL_MISSING", "set either password or qr_share")
 
     async def ShareViaQR(
         self, request: pb.ShareViaQRRequest, context: Context
     ) -> pb.ShareViaQRResponse:
-        async with self._new_uow() as uow:
-            citizen = await authenticate_citizen(uow, self._ctx, metadata.bearer_token(context))
         cmd = ShareCommand(
             attributes=[convert.ATTRIBUTE_FROM_PB.get(a) for a in request.attributes],
             audience_party_id=request.audience_party_id,
-            ttl=convert.duration_or_none(request),
+            ttl=convert.share_ttl(request),
         )
-
-        async def work(uow: UnitOfWork) -> pb.ShareViaQRResponse:
-            issued = await share_via_qr(uow, self._ctx, citizen, cmd)
-            return pb.ShareViaQRResponse(
-                share_id=issued.grant.id,
-                token=issued.token,
-                expire_time=convert.timestamp(issued.grant.expires_at),
-            )
-
-        response = await run_once(
-            self._new_uow,
-            scope=f"share:{citizen.id}",
-            request=request,
-            request_id=request.request_id,
-            response_type=pb.ShareViaQRResponse,
-            now=self._ctx.clock(),
-            work=work,
+        image = convert.image_format(request)
+        reply = self._reply(
+            "share", request, request.request_id, pb.ShareViaQRResponse, convert.issued_share_pb
         )
-        # Drawn after the transaction and off the event loop: it is the slowest
-        # step, and deterministic, so a replayed response draws the same image.
-        response.qr_png = await asyncio.to_thread(qr_png, response.token)
+        response = await share_via_qr(
+            self._uow, self._ctx, metadata.bearer_token(context), cmd, reply
+        )
+        # Drawn after the transaction and off the event loop, only when asked:
+        # it is the slowest step, and deterministic, so a replay draws the same.
+        if image == "png":
+            response.qr_png = await asyncio.to_thread(qr_png, response.token)
+        elif image == "svg":
+            response.qr_svg = await asyncio.to_thread(qr_svg, response.token)
         return response

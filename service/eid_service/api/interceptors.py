@@ -15,7 +15,7 @@ import grpc
 from grpc import aio
 
 from eid_service.api.errors import STATUS_DETAILS_KEY, rich_status, to_status
-from eid_service.domain.errors import DomainError
+from eid_service.domain.errors import DomainError, InvalidInput
 
 log = logging.getLogger("eid.rpc")
 
@@ -26,6 +26,36 @@ if TYPE_CHECKING:
     _Interceptor = aio.ServerInterceptor[Any, Any]
 else:  # not subscriptable at run time
     _Interceptor = aio.ServerInterceptor
+
+
+class _Undecodable:
+    """Stands in for a request whose bytes are not a valid message."""
+
+
+UNDECODABLE = _Undecodable()
+
+
+def _undecodable_request() -> InvalidInput:
+    return InvalidInput(
+        reason="REQUEST_UNDECODABLE",
+        message="the request bytes are not a valid message of this method "
+        "(malformed protobuf or a string field that is not UTF-8)",
+    )
+
+
+def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """A deserializer that returns UNDECODABLE instead of raising, so the bad
+    request gets a precise status from the handler rather than gRPC's UNKNOWN."""
+    if deserialize is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:
+            return UNDECODABLE
+
+    return parse
 
 
 class ErrorMappingInterceptor(_Interceptor):
@@ -57,6 +87,8 @@ class ErrorMappingInterceptor(_Interceptor):
         async def mapped(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             try:
+                if request is UNDECODABLE:
+                    raise _undecodable_request()
                 response = await behaviour(request, context)
             except aio.AbortError:
                 raise
@@ -78,7 +110,7 @@ class ErrorMappingInterceptor(_Interceptor):
 
         return grpc.unary_unary_rpc_method_handler(
             mapped,
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 

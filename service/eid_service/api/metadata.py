@@ -27,3 +27,24 @@ def bearer_token(context: aio.ServicerContext[Any, Any]) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def client_address(context: aio.ServicerContext[Any, Any], trusted_proxies: frozenset[str]) -> str:
+    """The calling client's IP address: the peer, or, when the peer is a
+    trusted proxy (a load balancer), the last address it added to
+    x-forwarded-for (earlier ones are whatever the client claimed)."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind == "ipv6":
+        host = rest.rsplit("]:", 1)[0].lstrip("[")
+    elif kind == "ipv4":
+        host = rest.rsplit(":", 1)[0]
+    else:
+        host = peer or "unknown"
+    if host in trusted_proxies:
+        forwarded = _header(context, "x-forwarded-for")
+        if forwarded:
+            last = forwarded.split(",")[-1].strip()
+            if last and len(last) <= 64:
+                return last
+    return host

@@ -63,13 +63,18 @@ class Account:
 
     def require_active(self) -> None:
         """Refuse to authenticate or act for an account that is not ACTIVE."""
-        if self.state is AccountState.PENDING:
-            raise PreconditionFailed(
-                reason="ACCOUNT_NOT_ACTIVE",
-                message="the account has not been activated yet",
-            )
-        if self.state is AccountState.LOCKED:
-            raise _locked()
+        require_state_active(self.state)
+
+
+def require_state_active(state: AccountState) -> None:
+    """Refuse to authenticate or act for an account that is not ACTIVE."""
+    if state is AccountState.PENDING:
+        raise PreconditionFailed(
+            reason="ACCOUNT_NOT_ACTIVE",
+            message="the account has not been activated yet",
+        )
+    if state is AccountState.LOCKED:
+        raise _locked()
 
 
 def new_account_id() -> str:

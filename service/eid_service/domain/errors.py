@@ -76,3 +76,10 @@ class Unavailable(DomainError):
 
 class Aborted(DomainError):
     """Lost a race with a concurrent call; retrying gets the real answer (ABORTED)."""
+
+
+class Conflict(Aborted):
+    """A concurrent transaction took the same unique thing first (ABORTED)."""
+
+    def __init__(self, message: str = "a concurrent request changed the same data; retry") -> None:
+        super().__init__(reason="CONCURRENT_REQUEST", message=message)

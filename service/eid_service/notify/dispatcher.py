@@ -8,9 +8,10 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from eid_service.notify.senders import Sender
-from eid_service.store.uow import UnitOfWork
+from eid_service.use_cases.ports import OutgoingMessage, Repositories, UnitOfWork
 
 log = logging.getLogger("eid.outbox")
 
@@ -21,12 +22,9 @@ BATCH = 50
 
 class OutboxDispatcher:
     def __init__(
-        self,
-        new_uow: Callable[[], UnitOfWork],
-        senders: Sequence[Sender],
-        clock: Callable[[], datetime],
+        self, uow: UnitOfWork, senders: Sequence[Sender], clock: Callable[[], datetime]
     ) -> None:
-        self._new_uow = new_uow
+        self._uow = uow
         self._senders = list(senders)
         self._clock = clock
         self._wakeup = asyncio.Event()
@@ -56,16 +54,12 @@ class OutboxDispatcher:
     async def deliver_pending(self) -> int:
         """Sends what is due; returns how many messages this worker sent."""
         now = self._clock()
-        async with self._new_uow() as uow:
-            ids = await uow.outbox.pending_ids(now, BATCH)
+        ids = await self._uow.read(lambda r: r.outbox.pending_ids(now, BATCH))
         sent = 0
         for message_id in ids:
-            async with self._new_uow() as uow:
-                await uow.start_writing()
-                # A fresh clock per claim: earlier slow sends must not shorten this one.
-                claimed_at = self._clock()
-                message = await uow.outbox.claim(message_id, claimed_at, claimed_at + CLAIM_FOR)
-                await uow.commit()
+            # A fresh clock per claim: earlier slow sends must not shorten this one.
+            claimed_at = self._clock()
+            message = await self._uow.atomically(partial(_claim, message_id, claimed_at))
             if message is None:
                 continue  # another worker has it
             try:
@@ -75,9 +69,15 @@ class OutboxDispatcher:
                 # Left claimed; it becomes due again when the claim lapses.
                 log.warning("sending %s failed: %s", message_id, type(error).__name__)
                 continue
-            async with self._new_uow() as uow:
-                await uow.start_writing()
-                await uow.outbox.mark_sent(message_id, self._clock())
-                await uow.commit()
+            sent_at = self._clock()
+            await self._uow.atomically(partial(_mark_sent, message_id, sent_at))
             sent += 1
         return sent
+
+
+def _claim(message_id: str, now: datetime, r: Repositories) -> OutgoingMessage | None:
+    return r.outbox.claim(message_id, now, now + CLAIM_FOR)
+
+
+def _mark_sent(message_id: str, now: datetime, r: Repositories) -> None:
+    r.outbox.mark_sent(message_id, now)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from eid_service.domain.contact import mask_phone
-from eid_service.store.repositories.outbox import OutgoingMessage
+from eid_service.use_cases.ports import OutgoingMessage
 
 
 class Sender(Protocol):

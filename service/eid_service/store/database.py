@@ -1,52 +1,64 @@
 """Opening the two supported stores: SQLite (embedded) and PostgreSQL.
 
-SQLite allows one writer at a time and cannot wait for a read transaction
-to turn into a write one, so on SQLite a unit of work reads in a deferred
-transaction and writes in a separate BEGIN IMMEDIATE transaction, with one
-writer per process queued on an asyncio lock rather than on SQLite's
-sleeping busy handler. PostgreSQL needs none of this."""
+Both are driven through SQLAlchemy's synchronous engine on threads we own
+(the stdlib sqlite3 driver, psycopg 3), never on the event loop. URLs that
+name the asyncio drivers of earlier releases (`sqlite+aiosqlite`,
+`postgresql+asyncpg`) are accepted and mean the same database.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from eid_service.domain.errors import DomainError, Unavailable
-
-SessionFactory = async_sessionmaker[AsyncSession]
+from eid_service.domain.errors import Aborted, DomainError, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+POSTGRES_POOL_SIZE = 16
+
+
+def normalise_url(url: str) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    if backend == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg")
+    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
 def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
+    return normalise_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, pool_size: int = 10, immediate: bool = True) -> AsyncEngine:
-    """An async engine; on SQLite with WAL and foreign keys, and BEGIN IMMEDIATE
-    transactions unless `immediate` is False (read-only use)."""
-    if not is_sqlite(url):
-        return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
-    engine = create_async_engine(url)
-    _configure_sqlite(engine, immediate=immediate)
+def sqlite_path(url: str) -> str:
+    return normalise_url(url).database or ""
+
+
+def create_engine(
+    url: str, *, pool_size: int = POSTGRES_POOL_SIZE, sqlite_reads: bool = False
+) -> Engine:
+    """A synchronous engine. SQLite: WAL, foreign keys, synchronous=FULL, and
+    BEGIN IMMEDIATE transactions (plain BEGIN with `sqlite_reads`, for an
+    engine that only reads)."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # synchronous_commit stays at its default (on): a commit is durable.
+        return sa_create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+    engine = sa_create_engine(parsed, connect_args={"check_same_thread": False})
+    _configure_sqlite(engine, immediate=not sqlite_reads)
     return engine
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy own BEGIN, so that we choose its kind below.
+        # Autocommit at the driver level: SQLAlchemy's "begin" event below
+        # issues BEGIN itself, so we choose the kind of transaction.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -56,51 +68,29 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-@dataclass
-class Database:
-    """The engines and session factories of one store, for one process."""
-
-    url: str
-    engine: AsyncEngine
-    read_engine: AsyncEngine
-    # SQLite only: the process's turn to write.
-    write_lock: asyncio.Lock | None = field(default=None)
-
-    @property
-    def separate_reads(self) -> bool:
-        return self.read_engine is not self.engine
-
-    def sessions(self) -> SessionFactory:
-        return async_sessionmaker(self.engine, expire_on_commit=False)
-
-    def read_sessions(self) -> SessionFactory:
-        return async_sessionmaker(self.read_engine, expire_on_commit=False)
-
-    async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self.separate_reads:
-            await self.read_engine.dispose()
-
-
-def open_database(url: str) -> Database:
-    engine = create_engine(url)
-    if not is_sqlite(url):
-        return Database(url, engine, engine)
-    return Database(url, engine, create_engine(url, immediate=False), asyncio.Lock())
-
-
-def transient_store_error(error: BaseException) -> DomainError | None:
-    """A retryable store failure as a domain error, or None if it is not one."""
+def store_error(error: BaseException) -> DomainError | None:
+    """A store failure that is a condition of the service, as a domain error;
+    None if it is a defect."""
+    if isinstance(error, IntegrityError):
+        # A unique key taken by a concurrent call between our read and write.
+        return Aborted(
+            reason="CONCURRENT_REQUEST", message="a concurrent request changed the same data; retry"
+        )
     if not isinstance(error, DBAPIError):
         return None
     text = str(error.orig).lower() if error.orig is not None else ""
-    # SQLite: busy timeout passed. PostgreSQL: deadlock or serialization failure.
     sqlstate = getattr(error.orig, "sqlstate", None)
-    if "database is locked" in text or sqlstate in {"40001", "40P01"}:
+    # SQLite: busy timeout passed. PostgreSQL: serialization failure, deadlock,
+    # or the server going away.
+    if (
+        "database is locked" in text
+        or sqlstate in {"40001", "40P01"}
+        or error.connection_invalidated
+    ):
         return Unavailable(reason="STORE_BUSY", message="the store is busy; retry shortly")
     return None

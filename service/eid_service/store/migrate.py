@@ -8,8 +8,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Connection, Engine
+
+from eid_service.store.database import normalise_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -17,7 +18,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def alembic_config(database_url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    url = normalise_url(database_url).render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
@@ -29,9 +31,8 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-async def schema_is_current(engine: AsyncEngine, database_url: str) -> bool:
+def schema_is_current(engine: Engine, database_url: str) -> bool:
     """True when the database is migrated to the newest revision we ship."""
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    async with engine.connect() as connection:
-        current = await connection.run_sync(_current_revision)
-    return current == head
+    with engine.connect() as connection:
+        return _current_revision(connection) == head

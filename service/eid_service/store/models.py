@@ -79,10 +79,6 @@ class AccountRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    failed_password_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_failed_password_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # While set and in the future, one password check of this account is under way.
-    password_check_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ActivationCodeRow(Base):
@@ -107,9 +103,31 @@ class RelyingPartyRow(Base):
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Failed verifications in the current window: a leaked key cannot guess freely.
-    failed_verifications: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    failure_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PartyFailureRow(Base):
+    """Failed verifications of a party per one-minute window, spread over a few
+    shard rows so that concurrent failures do not queue on one hot row."""
+
+    __tablename__ = "party_failures"
+
+    party_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.id"), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+
+
+class CredentialAttemptRow(Base):
+    """Password attempts per (subject, source); source "*" is the subject's
+    total across sources (see domain/credential_policy.py)."""
+
+    __tablename__ = "credential_attempts"
+
+    subject: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class SessionRow(Base):
@@ -118,7 +136,7 @@ class SessionRow(Base):
     token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class ShareRow(Base):
@@ -129,7 +147,7 @@ class ShareRow(Base):
     attributes: Mapped[str] = mapped_column(String(200))
     audience_party_id: Mapped[str | None] = mapped_column(ForeignKey("relying_parties.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redeemed_by: Mapped[str | None] = mapped_column(ForeignKey("relying_parties.id"))
 
@@ -152,7 +170,8 @@ class OutboxRow(Base):
 
 
 class IdempotencyRow(Base):
-    """The first response to each client-chosen request_id, per scope."""
+    """The first response to each client-chosen request_id, per scope (the RPC
+    and the caller: a party, a citizen, or anonymous)."""
 
     __tablename__ = "idempotency_records"
 
@@ -161,15 +180,28 @@ class IdempotencyRow(Base):
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     response_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class AuditChainRow(Base):
+    """The head of each subject's audit chain, so an append reads no event."""
+
+    __tablename__ = "audit_chains"
+
+    subject: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    head: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class AuditEventRow(Base):
-    """Append-only access history. Each event of an account chains the
-    digest of the previous one, so a removed or edited event is detectable."""
+    """Append-only access history. Each event of a subject (the person an ID
+    number names) chains the digest of the previous one, so a removed or
+    edited event is detectable."""
 
     __tablename__ = "audit_events"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    subject: Mapped[bytes] = mapped_column(LargeBinary(32))
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     party_id: Mapped[str | None] = mapped_column(ForeignKey("relying_parties.id"))
     action: Mapped[str] = mapped_column(String(32))
@@ -179,4 +211,4 @@ class AuditEventRow(Base):
     prev_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
 
-    __table_args__ = (Index("ix_audit_events_account_seq", "account_id", "seq", unique=True),)
+    __table_args__ = (Index("ix_audit_events_subject_seq", "subject", "seq", unique=True),)

@@ -1,20 +1,28 @@
-"""Unit of work: database transactions, rolled back unless committed.
+"""The unit of work over SQLAlchemy: the one place transactions begin and commit.
 
-A unit of work starts by reading. Before its first write a use case calls
-`start_writing()`; reads done before it may be stale by then, which is why
-single-use and counted things change only through conditional UPDATEs. Slow
-work (Argon2id) belongs before `start_writing()`, so no write lock waits on it.
+SQLite: writes go to the process's writer thread (writer.py), which
+group-commits them durably; reads run on a small pool of read connections
+(WAL lets them proceed beside the writer). PostgreSQL: each transaction runs
+on a pool thread with its own connection and commits on its own (the server
+groups commits itself). Either way a transaction function runs to the end on
+a thread: a cancelled caller stops waiting, its transaction is still
+committed or rolled back whole.
 """
 
 from __future__ import annotations
 
-from types import TracebackType
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Connection
 
-from eid_service.store.database import Database
+from eid_service.store.database import POSTGRES_POOL_SIZE, create_engine, is_sqlite, sqlite_path
 from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.accounts import AccountRepository, ActivationCodeRepository
+from eid_service.store.repositories.attempts import CredentialAttemptRepository
 from eid_service.store.repositories.audit import AuditLog
 from eid_service.store.repositories.idempotency import IdempotencyRepository
 from eid_service.store.repositories.outbox import OutboxRepository
@@ -22,102 +30,113 @@ from eid_service.store.repositories.parties import RelyingPartyRepository
 from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
+from eid_service.store.writer import SqliteWriter
+from eid_service.use_cases.ports import Repositories
+
+T = TypeVar("T")
+SQLITE_READERS = 4
 
 
-class UnitOfWork:
-    """`async with uow:`; leaving without `commit()` rolls back.
+class SqlRepositories:
+    """The repositories of one transaction, made on first use."""
 
-    Use cases commit only to keep a failure's bookkeeping (e.g. a counted
-    wrong guess) before raising; success is committed by the API edge so that
-    the idempotency record lands in the same transaction.
-    """
+    def __init__(self, connection: Connection, protection: DataProtection) -> None:
+        self.connection = connection
+        self._p = protection
 
-    def __init__(self, database: Database, protection: DataProtection) -> None:
-        self._db = database
-        self._protection = protection
-        self._session: AsyncSession | None = None
-        self._writing = False
-        self._holds_lock = False
+    @cached_property
+    def registry(self) -> PopulationRegistry:
+        return PopulationRegistry(self.connection, self._p)
 
-    async def __aenter__(self) -> UnitOfWork:
-        factory = self._db.read_sessions() if self._db.separate_reads else self._db.sessions()
-        self._bind(factory())
-        return self
+    @cached_property
+    def accounts(self) -> AccountRepository:
+        return AccountRepository(self.connection, self._p)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self._close_session()
-        finally:
-            self._release_lock()
+    @cached_property
+    def activation_codes(self) -> ActivationCodeRepository:
+        return ActivationCodeRepository(self.connection, self._p)
 
-    async def start_writing(self) -> None:
-        """Switches to a write transaction (a no-op when already writing).
+    @cached_property
+    def parties(self) -> RelyingPartyRepository:
+        return RelyingPartyRepository(self.connection, self._p)
 
-        On SQLite this waits for the process's write turn, then opens a
-        BEGIN IMMEDIATE transaction; objects read before are not refreshed."""
-        if self._writing:
-            return
-        self._writing = True
-        if not self._db.separate_reads:
-            return
-        if self._db.write_lock is not None:
-            await self._db.write_lock.acquire()
-            self._holds_lock = True
-        await self._close_session()
-        self._bind(self._db.sessions()())
+    @cached_property
+    def sessions(self) -> SessionRepository:
+        return SessionRepository(self.connection, self._p)
 
-    async def commit_and_read(self) -> None:
-        """Commits the write phase and goes back to reading, giving up the
-        write turn: for bookkeeping that must land before slow work."""
-        await self.commit()
-        if not self._writing:
-            return
-        self._writing = False
-        if not self._db.separate_reads:
-            return
-        await self._close_session()
-        self._release_lock()
-        self._bind(self._db.read_sessions()())
+    @cached_property
+    def shares(self) -> ShareRepository:
+        return ShareRepository(self.connection, self._p)
 
-    async def commit(self) -> None:
-        await self._require_session().commit()
+    @cached_property
+    def outbox(self) -> OutboxRepository:
+        return OutboxRepository(self.connection, self._p)
 
-    async def rollback(self) -> None:
-        await self._require_session().rollback()
+    @cached_property
+    def idempotency(self) -> IdempotencyRepository:
+        return IdempotencyRepository(self.connection, self._p)
 
-    def _bind(self, session: AsyncSession) -> None:
-        p = self._protection
-        self._session = session
-        self.registry = PopulationRegistry(session, p)
-        self.accounts = AccountRepository(session, p)
-        self.activation_codes = ActivationCodeRepository(session, p)
-        self.parties = RelyingPartyRepository(session, p)
-        self.sessions = SessionRepository(session, p)
-        self.shares = ShareRepository(session)
-        self.outbox = OutboxRepository(session, p)
-        self.idempotency = IdempotencyRepository(session, p)
-        self.audit = AuditLog(session, p)
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.connection, self._p)
 
-    async def _close_session(self) -> None:
-        session, self._session = self._session, None
-        if session is None:
-            return
-        try:
-            await session.rollback()
-        finally:
-            await session.close()
+    @cached_property
+    def attempts(self) -> CredentialAttemptRepository:
+        return CredentialAttemptRepository(self.connection, self._p)
 
-    def _release_lock(self) -> None:
-        if self._holds_lock and self._db.write_lock is not None:
-            self._db.write_lock.release()
-        self._holds_lock = False
 
-    def _require_session(self) -> AsyncSession:
-        if self._session is None:
-            raise RuntimeError("unit of work used outside `async with`")
-        return self._session
+class SqlUnitOfWork:
+    """Implements use_cases.ports.UnitOfWork for one process."""
+
+    def __init__(self, url: str, protection: DataProtection) -> None:
+        self.url = url
+        self._p = protection
+        self.engine = create_engine(url)
+        self._writer: SqliteWriter | None = None
+        if is_sqlite(url):
+            self.read_engine = create_engine(url, sqlite_reads=True)
+            self._writer = SqliteWriter(self.engine, sqlite_path(url) + ".writelock")
+            threads = SQLITE_READERS
+        else:
+            self.read_engine = self.engine
+            threads = POSTGRES_POOL_SIZE
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="eid-store")
+
+    @property
+    def group_commits(self) -> int:
+        """Durable commits made by the SQLite writer (0 on PostgreSQL)."""
+        return 0 if self._writer is None else self._writer.batches
+
+    async def atomically(self, work: Callable[[Repositories], T]) -> T:
+        if self._writer is not None:
+            result: T = await self._writer.run(lambda c: work(SqlRepositories(c, self._p)))
+            return result
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._write_now, work)
+
+    async def read(self, work: Callable[[Repositories], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._read_now, work)
+
+    def write_now(self, work: Callable[[Repositories], T]) -> T:
+        """A write from a thread with no event loop (admin commands)."""
+        if self._writer is not None:
+            result: T = self._writer.submit(lambda c: work(SqlRepositories(c, self._p))).result()
+            return result
+        return self._write_now(work)
+
+    def _write_now(self, work: Callable[[Repositories], T]) -> T:
+        with self.engine.begin() as connection:
+            return work(SqlRepositories(connection, self._p))
+
+    def _read_now(self, work: Callable[[Repositories], T]) -> T:
+        with self.read_engine.connect() as connection, connection.begin():
+            return work(SqlRepositories(connection, self._p))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._threads.shutdown(wait=True)
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()

@@ -6,12 +6,26 @@ from dataclasses import dataclass, field
 
 from eid_service.domain.account import Account, AccountState
 from eid_service.domain.activation import MAX_ACTIVATION_ATTEMPTS, parse_activation_code
-from eid_service.domain.errors import InvalidInput, PreconditionFailed, TooManyAttempts
+from eid_service.domain.errors import (
+    DomainError,
+    InvalidInput,
+    PreconditionFailed,
+    TooManyAttempts,
+)
 from eid_service.domain.password_policy import check_new_password
 from eid_service.domain.personal_id import parse_personal_id
-from eid_service.store.uow import UnitOfWork
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import (
+    ActivationCodeRecord,
+    AuditEntry,
+    Repositories,
+    Subject,
+    UnitOfWork,
+)
+from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.validation import Violations
+
+CALLER = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -33,11 +47,38 @@ def _already_used() -> PreconditionFailed:
     )
 
 
-async def activate(uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand) -> Account:
+def _exceeded() -> TooManyAttempts:
+    return TooManyAttempts(
+        reason="ACTIVATION_ATTEMPTS_EXCEEDED",
+        message="too many wrong codes; request a new activation code",
+    )
+
+
+def _expired() -> PreconditionFailed:
+    return PreconditionFailed(
+        reason="ACTIVATION_CODE_EXPIRED",
+        message="the activation code has expired; request a new one",
+    )
+
+
+@dataclass(frozen=True)
+class _RightCode:
+    record: ActivationCodeRecord
+    subject: Subject
+
+
+async def activate(
+    uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand, reply: Reply[Account, Answer]
+) -> Answer:
     """Without the right code every account answers ACTIVATION_CODE_INVALID (or
     ACTIVATION_ATTEMPTS_EXCEEDED), so Activate tells nobody whether an ID number
     has an account or in which state; reasons about the state come only with
-    the right code."""
+    the right code.
+
+    A wrong code is counted in the transaction that compares it; the right one
+    is counted when it is consumed, after the new password is hashed (outside
+    any transaction). Concurrent duplicates of one request id thus never spend
+    attempts: they get the first call's answer."""
     now = ctx.clock()
     v = Violations()
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
@@ -47,42 +88,62 @@ async def activate(uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand) -
     v.raise_if_any()
     assert pid and code
 
-    account = await uow.accounts.find_by_personal_id(pid.value)
-    if account is None:
-        raise _wrong_code()
-    if account.state is not AccountState.PENDING:
-        if await uow.activation_codes.any_consumed_matches(account.id, code):
-            raise _already_used()
-        raise _wrong_code()
-    record = await uow.activation_codes.latest_for(account.id)
-    if record is None:
-        raise _wrong_code()
+    def check_code(r: Repositories) -> Answer | _RightCode | DomainError:
+        earlier = reply.replay(r, CALLER)
+        if earlier is not None:
+            return earlier
+        account = r.accounts.credential(pid.value)
+        if account.account_id is None:
+            return _wrong_code()
+        record = r.activation_codes.latest_for(account.account_id)
+        if account.state is not AccountState.PENDING or record is None:
+            if r.activation_codes.any_consumed_matches(account.account_id, code):
+                return _already_used()
+            return _wrong_code()
+        if not r.activation_codes.matches(record, code):
+            # Counted (and committed) before the caller hears it was wrong.
+            if not r.activation_codes.count_wrong_guess(record.id, MAX_ACTIVATION_ATTEMPTS):
+                return _exceeded()
+            return _wrong_code()
+        if record.consumed_at is not None:
+            return _already_used()
+        if record.attempts >= MAX_ACTIVATION_ATTEMPTS:
+            return _exceeded()
+        if now >= record.expires_at:
+            return _expired()
+        return _RightCode(record, account.subject)
 
-    # Count the attempt before comparing, atomically, and keep the count.
-    await uow.start_writing()
-    if not await uow.activation_codes.reserve_attempt(record.id, MAX_ACTIVATION_ATTEMPTS):
-        fresh = await uow.activation_codes.latest_for(account.id)
-        used = fresh is not None and fresh.consumed_at is not None
-        if used and uow.activation_codes.matches(record, code):
-            raise _already_used()
-        raise TooManyAttempts(
-            reason="ACTIVATION_ATTEMPTS_EXCEEDED",
-            message="too many wrong codes; request a new activation code",
-        )
-    await uow.commit_and_read()
-    if not uow.activation_codes.matches(record, code):
-        raise _wrong_code()
-    if now >= record.expires_at:
-        raise PreconditionFailed(
-            reason="ACTIVATION_CODE_EXPIRED",
-            message="the activation code has expired; request a new one",
-        )
-
+    checked = await uow.atomically(check_code)
+    if isinstance(checked, DomainError):
+        raise checked
+    if not isinstance(checked, _RightCode):
+        return checked
+    record = checked.record
     password_hash = await ctx.passwords.hash(cmd.new_password)
-    await uow.start_writing()
-    if not await uow.activation_codes.consume(record.id, now):
-        raise _already_used()  # a concurrent call with the same code got there first
-    account.activate(password_hash, now)
-    if not await uow.accounts.mark_active(account):
-        raise _already_used()
-    return account
+    now = ctx.clock()
+
+    def consume(r: Repositories) -> Answer:
+        earlier = reply.replay(r, CALLER)
+        if earlier is not None:
+            return earlier
+        if not r.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS):
+            # Used meanwhile (by a duplicate of this request: replay it), out
+            # of attempts or expired.
+            earlier = reply.replay(r, CALLER)
+            if earlier is not None:
+                return earlier
+            fresh = r.activation_codes.latest_for(record.account_id)
+            if fresh is not None and fresh.consumed_at is not None:
+                raise _already_used()
+            if fresh is not None and fresh.attempts >= MAX_ACTIVATION_ATTEMPTS:
+                raise _exceeded()
+            raise _expired()
+        account = r.accounts.get(record.account_id)
+        assert account is not None
+        account.activate(password_hash, now)
+        if not r.accounts.mark_active(account):
+            raise _already_used()
+        r.audit.append(AuditEntry(checked.subject, account.id, None, "activate", "ok", now))
+        return reply.finish(r, CALLER, account, now)
+
+    return await once(uow, reply, CALLER, consume)

@@ -5,16 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
-from eid_service.security.passwords import PasswordHasher
 from eid_service.security.share_tokens import ShareTokenSigner
 from eid_service.use_cases.keyed_locks import KeyedLocks
+from eid_service.use_cases.party_cache import PartyCache
 
 SESSION_TTL = timedelta(minutes=15)
-# Wrong passwords per account before verification and sign-in pause.
-MAX_FAILED_PASSWORDS = 5
-FAILED_PASSWORD_WINDOW = timedelta(minutes=15)
-# Failed verifications per relying party before it is paused for the window.
+# Failed verifications per relying party (per one-minute window) before it is paused.
 MAX_PARTY_FAILURES = 100
 PARTY_FAILURE_WINDOW = timedelta(minutes=1)
 
@@ -23,11 +21,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class PasswordHashing(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        """False for None, after as much work as a real check."""
+        ...
+
+
 @dataclass(frozen=True)
 class UseCaseContext:
-    passwords: PasswordHasher
+    passwords: PasswordHashing
     share_tokens: ShareTokenSigner
+    # Keyed digest of a request's bytes (request ids are matched to what they asked).
+    fingerprint: Callable[[bytes], bytes]
     clock: Callable[[], datetime] = utc_now
-    # Password checks of one account queue here within a process; across
-    # processes they meet at the account row's lease (see credentials.py).
+    parties: PartyCache = field(default_factory=PartyCache)
+    # Password checks of one (subject, source) run one at a time in a process,
+    # so a retried or duplicated call sees the first one's outcome.
     password_checks: KeyedLocks = field(default_factory=KeyedLocks)

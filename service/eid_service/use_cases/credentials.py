@@ -1,84 +1,90 @@
-"""Password checks shared by Verify and SignIn, with a per-account throttle."""
+"""Password checks shared by Verify and SignIn (policy: domain/credential_policy.py).
+
+Every check takes the same path whatever the ID number names (no account, a
+PENDING, LOCKED or ACTIVE one): one transaction that counts the attempt
+before the comparison, one Argon2id verification (against a dummy hash when
+there is no password), one transaction that records the outcome. So neither
+the answer, nor the number of hash runs, nor the number of database round
+trips tells whether an account exists. Nothing is held between the two
+transactions: a cancelled check leaves a counted failure for its own source
+and nothing else."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
-from eid_service.domain.account import Account
-from eid_service.domain.errors import TooManyAttempts, Unavailable
+from eid_service.domain.account import AccountState
+from eid_service.domain.errors import TooManyAttempts
 from eid_service.domain.personal_id import parse_personal_id
-from eid_service.store.uow import UnitOfWork
-from eid_service.use_cases.context import (
-    FAILED_PASSWORD_WINDOW,
-    MAX_FAILED_PASSWORDS,
-    UseCaseContext,
-)
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import Repositories, StoredCredential, UnitOfWork
 
-# Longer than one Argon2id check; a crashed check frees the slot after it.
-CHECK_LEASE = timedelta(seconds=5)
-# How long a check waits for the slot before the caller is told to retry.
-CHECK_WAIT_SECONDS = 10.0
-CHECK_POLL_SECONDS = 0.005
-CHECK_POLL_MAX_SECONDS = 0.05
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    credential: StoredCredential
+    source: str
+    verified: bool = field(default=False)
+
+    def record_success(self, r: Repositories) -> None:
+        r.attempts.succeeded(self.credential.subject, self.source)
+
+
+def too_many_attempts(seconds: float) -> TooManyAttempts:
+    return TooManyAttempts(
+        reason="TOO_MANY_FAILED_ATTEMPTS",
+        message="too many wrong passwords from here for this ID number; try again later",
+        metadata={"retry_after_seconds": str(int(seconds) + 1)},
+    )
+
+
+@contextlib.asynccontextmanager
+async def one_check_at_a_time(
+    ctx: UseCaseContext, personal_id: str, source: str
+) -> AsyncIterator[None]:
+    """Checks of one (ID number, source) queue in this process."""
+    key = hashlib.sha256(f"{source}\x00{personal_id}".encode()).hexdigest()
+    async with ctx.password_checks.hold(key):
+        yield
 
 
 async def check_password(
-    uow: UnitOfWork, ctx: UseCaseContext, personal_id: str, password: str, *, field: str
-) -> tuple[Account | None, str | None]:
-    """The account when the password is right, else None, plus the account id
-    a failure is charged to (None for an unknown ID number).
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    personal_id: str,
+    password: str,
+    *,
+    source: str,
+    field_name: str,
+    before: Callable[[Repositories], T | None] = lambda _: None,
+) -> PasswordCheck | T:
+    """Counts the attempt, then compares. `before` runs first in the counting
+    transaction; if it returns something (an earlier answer to replay), that
+    is returned and nothing is counted or compared."""
+    pid = parse_personal_id(personal_id, field=field_name).value
+    now = ctx.clock()
 
-    Checks of one account run one at a time (a lease on the account row), each
-    after the previous one's outcome is recorded, so concurrent guesses cannot
-    outrun the limit; a right password clears the count. Unknown ID numbers
-    still cost one Argon2id verification, so response time does not tell
-    whether an account exists. Returns in the write phase; the caller commits."""
-    pid = parse_personal_id(personal_id, field=field)
-    account = await uow.accounts.find_by_personal_id(pid.value)
-    if account is None:
-        await ctx.passwords.verify(None, password)
-        await uow.start_writing()
-        return None, None
-    # Queue without a transaction open: waiting must not hold a pooled connection.
-    await uow.commit()
-    async with ctx.password_checks.hold(account.id):
-        await _take_check_slot(uow, ctx, account.id)
-        failures, last = await uow.accounts.failed_password_count(account.id)
-        now = ctx.clock()
-        if failures >= MAX_FAILED_PASSWORDS and last is not None:
-            waited = now - last
-            if waited < FAILED_PASSWORD_WINDOW:
-                await uow.accounts.release_password_check(account.id)
-                await uow.commit()
-                retry_after = FAILED_PASSWORD_WINDOW - waited
-                raise TooManyAttempts(
-                    reason="TOO_MANY_FAILED_ATTEMPTS",
-                    message="too many wrong passwords for this account; try again later",
-                    metadata={"retry_after_seconds": str(int(retry_after.total_seconds()) + 1)},
-                )
-        await uow.commit_and_read()  # hold the slot, not the write turn, while hashing
-        verified = await ctx.passwords.verify(account.password_hash, password)
-        await uow.start_writing()
-        await uow.accounts.end_password_check(
-            account.id, failed_at=None if verified else ctx.clock()
-        )
-        return (account if verified else None), account.id
+    def count(r: Repositories) -> tuple[T | None, StoredCredential | None, float]:
+        earlier = before(r)
+        if earlier is not None:
+            return earlier, None, 0.0
+        credential = r.accounts.credential(pid)
+        wait = r.attempts.reserve(credential.subject, source, now)
+        return None, credential, 0.0 if wait is None else wait.total_seconds()
 
-
-async def _take_check_slot(uow: UnitOfWork, ctx: UseCaseContext, account_id: str) -> None:
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + CHECK_WAIT_SECONDS
-    poll = CHECK_POLL_SECONDS
-    while True:
-        await uow.start_writing()
-        now = ctx.clock()
-        if await uow.accounts.lease_password_check(account_id, now, now + CHECK_LEASE):
-            return
-        await uow.commit_and_read()
-        if loop.time() > give_up:
-            raise Unavailable(
-                reason="ACCOUNT_BUSY", message="the account is being checked; retry shortly"
-            )
-        await asyncio.sleep(poll)
-        poll = min(poll * 2, CHECK_POLL_MAX_SECONDS)
+    earlier, credential, wait = await uow.atomically(count)
+    if earlier is not None:
+        return earlier
+    assert credential is not None
+    if wait:
+        raise too_many_attempts(wait)
+    # A PENDING account has no password yet; the dummy hash costs the same.
+    usable = credential.password_hash if credential.state is not AccountState.PENDING else None
+    verified = await ctx.passwords.verify(usable, password)
+    return PasswordCheck(credential, source, verified)

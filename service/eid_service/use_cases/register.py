@@ -19,9 +19,12 @@ from eid_service.domain.citizen import (
 from eid_service.domain.contact import mask_phone, parse_email, parse_vn_mobile
 from eid_service.domain.errors import AlreadyExists, NotFound, PreconditionFailed
 from eid_service.domain.personal_id import check_consistent, parse_personal_id
-from eid_service.store.uow import UnitOfWork
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.validation import Violations
+
+CALLER = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,12 @@ def activation_message(code: str) -> str:
     )
 
 
-async def register(uow: UnitOfWork, ctx: UseCaseContext, cmd: RegisterCommand) -> Registered:
+async def register(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    cmd: RegisterCommand,
+    reply: Reply[Registered, Answer],
+) -> Answer:
     now = ctx.clock()
     v = Violations()
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
@@ -64,38 +72,44 @@ async def register(uow: UnitOfWork, ctx: UseCaseContext, cmd: RegisterCommand) -
     assert pid and name and birth and cmd.gender and phone
     check_consistent(pid, birth, cmd.gender)
     require_self_registration_age(birth, now.date())
-
     declared = Demographics(pid.value, name, birth, cmd.gender)
-    registered = await uow.registry.find(pid.value)
-    if registered is None:
-        raise NotFound(
-            reason="PERSONAL_ID_NOT_FOUND",
-            message="no citizen with this ID number is in the population registry",
-        )
-    if not demographics_match(declared, registered):
-        raise PreconditionFailed(
-            reason="DEMOGRAPHIC_MISMATCH",
-            message="the declared data do not match the population registry",
-        )
-    if await uow.accounts.find_by_personal_id(pid.value) is not None:
-        raise AlreadyExists(
-            reason="ACCOUNT_ALREADY_EXISTS", message="an account exists for this ID number"
-        )
-
-    # The registry's spelling is authoritative once the match succeeded.
-    account = Account(
-        id=new_account_id(),
-        demographics=registered,
-        phone=phone,
-        email=email,
-        level=AccountLevel.LEVEL_1,
-        state=AccountState.PENDING,
-        created_at=now,
-    )
-    await uow.start_writing()
-    await uow.accounts.add(account)
     code = new_activation_code()
     expires_at = now + ACTIVATION_CODE_TTL
-    await uow.activation_codes.add(account.id, code, now, expires_at)
-    await uow.outbox.add("sms", phone, activation_message(code), now)
-    return Registered(account, "sms", mask_phone(phone), expires_at)
+
+    def create(r: Repositories) -> Answer:
+        earlier = reply.replay(r, CALLER)
+        if earlier is not None:
+            return earlier
+        registered = r.registry.find(pid.value)
+        if registered is None:
+            raise NotFound(
+                reason="PERSONAL_ID_NOT_FOUND",
+                message="no citizen with this ID number is in the population registry",
+            )
+        if not demographics_match(declared, registered):
+            raise PreconditionFailed(
+                reason="DEMOGRAPHIC_MISMATCH",
+                message="the declared data do not match the population registry",
+            )
+        if r.accounts.exists(pid.value):
+            raise AlreadyExists(
+                reason="ACCOUNT_ALREADY_EXISTS", message="an account exists for this ID number"
+            )
+        # The registry's spelling is authoritative once the match succeeded.
+        account = Account(
+            id=new_account_id(),
+            demographics=registered,
+            phone=phone,
+            email=email,
+            level=AccountLevel.LEVEL_1,
+            state=AccountState.PENDING,
+            created_at=now,
+        )
+        subject = r.accounts.add(account)
+        r.activation_codes.add(account.id, code, now, expires_at)
+        r.outbox.add("sms", phone, activation_message(code), now)
+        r.audit.append(AuditEntry(subject, account.id, None, "register", "ok", now))
+        done = Registered(account, "sms", mask_phone(phone), expires_at)
+        return reply.finish(r, CALLER, done, now)
+
+    return await once(uow, reply, CALLER, create)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from eid_service.domain.account import Account
+from eid_service.domain.account import Account, require_state_active
 from eid_service.domain.errors import Unauthenticated
-from eid_service.store.uow import UnitOfWork
 from eid_service.use_cases.context import SESSION_TTL, UseCaseContext
-from eid_service.use_cases.credentials import check_password
+from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -19,23 +19,42 @@ class SignedIn:
     account: Account
 
 
-async def sign_in(
-    uow: UnitOfWork, ctx: UseCaseContext, personal_id: str, password: str
-) -> SignedIn:
-    now = ctx.clock()
-    account, charged_to = await check_password(uow, ctx, personal_id, password, field="personal_id")
-    if account is None:
-        await uow.audit.append(
-            account_id=charged_to, party_id=None, action="sign_in", outcome="rejected", now=now
-        )
-        await uow.commit()  # keep the failure count
-        raise Unauthenticated(
-            reason="INVALID_CREDENTIALS", message="the ID number or password is not correct"
-        )
-    account.require_active()
-    expires_at = now + SESSION_TTL
-    token = await uow.sessions.open(account.id, now, expires_at)
-    await uow.audit.append(
-        account_id=account.id, party_id=None, action="sign_in", outcome="ok", now=now
+def _rejected() -> Unauthenticated:
+    return Unauthenticated(
+        reason="INVALID_CREDENTIALS", message="the ID number or password is not correct"
     )
-    return SignedIn(token, expires_at, account)
+
+
+async def sign_in(
+    uow: UnitOfWork, ctx: UseCaseContext, personal_id: str, password: str, *, source: str
+) -> SignedIn:
+    """`source` is where the attempt comes from (the client's address): wrong
+    passwords slow that source down for this ID number, nobody else."""
+    async with one_check_at_a_time(ctx, personal_id, source):
+        check = await check_password(
+            uow, ctx, personal_id, password, source=source, field_name="personal_id"
+        )
+        assert isinstance(check, PasswordCheck)
+        now = ctx.clock()
+        cred = check.credential
+
+        def record(r: Repositories) -> SignedIn | None:
+            if not check.verified:
+                r.audit.append(
+                    AuditEntry(cred.subject, cred.account_id, None, "sign_in", "rejected", now)
+                )
+                return None
+            assert cred.account_id is not None and cred.state is not None
+            check.record_success(r)
+            require_state_active(cred.state)
+            expires_at = now + SESSION_TTL
+            account = r.accounts.get(cred.account_id)
+            assert account is not None
+            token = r.sessions.open(account.id, now, expires_at)
+            r.audit.append(AuditEntry(cred.subject, account.id, None, "sign_in", "ok", now))
+            return SignedIn(token, expires_at, account)
+
+        done = await uow.atomically(record)
+    if done is None:
+        raise _rejected()
+    return done

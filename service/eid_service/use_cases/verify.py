@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from eid_service.domain.account import Account, AccountLevel
+from eid_service.domain.account import AccountLevel, AccountState, require_state_active
 from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
 from eid_service.domain.party import RelyingParty
-from eid_service.domain.share import Attribute, attribute_values, released_attributes
-from eid_service.domain.share_grant import unknown_share
-from eid_service.store.uow import UnitOfWork
-from eid_service.use_cases.context import (
-    MAX_PARTY_FAILURES,
-    PARTY_FAILURE_WINDOW,
-    UseCaseContext,
-)
-from eid_service.use_cases.credentials import check_password
+from eid_service.domain.share import Attribute, released_attributes
+from eid_service.domain.share_grant import ShareGrant, unknown_share
+from eid_service.security.share_tokens import ShareClaims
+from eid_service.use_cases.context import MAX_PARTY_FAILURES, PARTY_FAILURE_WINDOW, UseCaseContext
+from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, once
 
 
 class Method(enum.Enum):
@@ -36,89 +33,165 @@ class Verification:
     verification_id: str = ""
 
 
+def _caller(party: RelyingParty) -> str:
+    return f"party:{party.id}"
+
+
+def _window(now: datetime) -> datetime:
+    """The start of the one-minute window `now` falls in."""
+    return now.replace(second=0, microsecond=0)
+
+
 async def verify_password(
-    uow: UnitOfWork, ctx: UseCaseContext, party: RelyingParty, personal_id: str, password: str
-) -> Verification:
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    personal_id: str,
+    password: str,
+    reply: Reply[Verification, Answer],
+) -> Answer:
+    """A wrong password, an unknown ID number and an account that is not
+    active all answer `verified: false`, the same way, at the same cost."""
+    caller = _caller(party)
+    source = caller
     now = ctx.clock()
-    window_start = now - PARTY_FAILURE_WINDOW
-    if await uow.parties.failures_since(party.id, window_start) >= MAX_PARTY_FAILURES:
-        raise TooManyAttempts(
-            reason="PARTY_THROTTLED",
-            message="too many failed verifications from this relying party; slow down",
-            metadata={"retry_after_seconds": str(int(PARTY_FAILURE_WINDOW.total_seconds()))},
+
+    def replay_or_throttle(r: Repositories) -> Answer | None:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        if r.parties.failures_since(party.id, _window(now)) >= MAX_PARTY_FAILURES:
+            raise TooManyAttempts(
+                reason="PARTY_THROTTLED",
+                message="too many failed verifications from this relying party; slow down",
+                metadata={"retry_after_seconds": str(int(PARTY_FAILURE_WINDOW.total_seconds()))},
+            )
+        return None
+
+    async with one_check_at_a_time(ctx, personal_id, source):
+        check = await check_password(
+            uow,
+            ctx,
+            personal_id,
+            password,
+            source=source,
+            field_name="password.personal_id",
+            before=replay_or_throttle,
         )
-    account, charged_to = await check_password(
-        uow, ctx, personal_id, password, field="password.personal_id"
-    )
-    if account is None:
-        await uow.parties.record_failure(party.id, now, window_start)
-        event_id = await uow.audit.append(
-            account_id=charged_to,
-            party_id=party.id,
-            action="verify.password",
-            outcome="rejected",
-            now=now,
-        )
-        return Verification(False, Method.PASSWORD, now, verification_id=event_id)
-    account.require_active()
-    return await _verified(uow, account, party, Method.PASSWORD, list(Attribute), now)
+        if not isinstance(check, PasswordCheck):
+            return check
+        cred = check.credential
+        now = ctx.clock()
+        usable = check.verified and cred.state is AccountState.ACTIVE
+
+        def record(r: Repositories) -> Answer:
+            if not usable:
+                r.parties.record_failure(party.id, _window(now))
+                event_id = r.audit.append(
+                    AuditEntry(
+                        cred.subject, cred.account_id, party.id, "verify.password", "rejected", now
+                    )
+                )
+                result = Verification(False, Method.PASSWORD, now, verification_id=event_id)
+                return reply.finish(r, caller, result, now)
+            assert cred.account_id is not None
+            check.record_success(r)
+            released = released_attributes(Attribute, party.scopes)
+            view = r.accounts.view(cred.account_id, released)
+            assert view is not None
+            event_id = r.audit.append(
+                AuditEntry(view.subject, view.id, party.id, "verify.password", "verified", now)
+            )
+            result = Verification(
+                True, Method.PASSWORD, now, view.level, view.values, verification_id=event_id
+            )
+            return reply.finish(r, caller, result, now)
+
+        return await uow.atomically(record)
 
 
 async def redeem_share(
-    uow: UnitOfWork, ctx: UseCaseContext, party: RelyingParty, token: str
-) -> Verification:
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    token: str,
+    reply: Reply[Verification, Answer],
+) -> Answer:
+    """Consumes the share and releases what it offers and the party may read.
+    A retry with the same request id gets the same attributes again (kept
+    encrypted for 24 hours). Refusals are in the citizen's history too."""
+    caller = _caller(party)
     now = ctx.clock()
-    claims = ctx.share_tokens.verify(token, now=now)
-    grant = await uow.shares.get(claims.share_id)
+    try:
+        claims = ctx.share_tokens.verify(token, now=now)
+    except DomainError as refused:
+        if refused.reason == "SHARE_EXPIRED":  # genuine but late: the citizen sees it
+            expired = ctx.share_tokens.claims_of_genuine(token)
+            await _audit_refusal(uow, expired, party, refused, now)
+        raise
+
+    def redeem(r: Repositories) -> Answer:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        share = r.shares.redeem(claims.share_id, party.id, now)
+        if share is None:
+            # A concurrent duplicate may have redeemed it for this very request.
+            earlier = reply.replay(r, caller)
+            if earlier is not None:
+                return earlier
+            raise _why_not(r.shares.get(claims.share_id), party, now)
+        view = r.accounts.view(
+            share.account_id, released_attributes(share.attributes, party.scopes)
+        )
+        assert view is not None  # shares reference accounts by foreign key
+        require_state_active(view.state)
+        event_id = r.audit.append(
+            AuditEntry(view.subject, view.id, party.id, "verify.qr_share", "verified", now)
+        )
+        result = Verification(
+            True, Method.QR_SHARE, now, view.level, view.values, verification_id=event_id
+        )
+        return reply.finish(r, caller, result, now)
+
+    try:
+        return await once(uow, reply, caller, redeem)
+    except DomainError as refused:
+        await _audit_refusal(uow, claims, party, refused, now)
+        raise
+
+
+def _why_not(grant: ShareGrant | None, party: RelyingParty, now: datetime) -> DomainError:
     if grant is None:
-        raise unknown_share()
-    await uow.start_writing()
+        return unknown_share()
     try:
         grant.check_redeemable_by(party.id, now)
-        if not await uow.shares.redeem(grant.id, party.id, now):
-            raise PreconditionFailed(
-                reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
-            )
-        account = await uow.accounts.get(grant.account_id)
-        assert account is not None  # shares reference accounts by foreign key
-        account.require_active()
     except DomainError as refused:
-        await uow.rollback()
-        # The citizen sees refused redemptions of their shares too.
-        await uow.audit.append(
-            account_id=grant.account_id,
-            party_id=party.id,
-            action="verify.qr_share",
-            outcome=refused.reason.lower(),
-            now=now,
-        )
-        await uow.commit()
-        raise
-    return await _verified(uow, account, party, Method.QR_SHARE, grant.attributes, now)
+        return refused
+    return PreconditionFailed(
+        reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
+    )
 
 
-async def _verified(
+async def _audit_refusal(
     uow: UnitOfWork,
-    account: Account,
+    claims: ShareClaims | None,
     party: RelyingParty,
-    method: Method,
-    offered: Iterable[Attribute],
+    refused: DomainError,
     now: datetime,
-) -> Verification:
-    """Records a successful verification and releases what the party may read."""
-    event_id = await uow.audit.append(
-        account_id=account.id,
-        party_id=party.id,
-        action=f"verify.{method.value}",
-        outcome="verified",
-        now=now,
-    )
-    released = released_attributes(offered, party.scopes)
-    return Verification(
-        True,
-        method,
-        now,
-        level=account.level,
-        released=attribute_values(account.demographics, released),
-        verification_id=event_id,
-    )
+) -> None:
+    if claims is None or refused.reason == "SHARE_TOKEN_INVALID":
+        return
+
+    def record(r: Repositories) -> None:
+        grant = r.shares.get(claims.share_id)
+        view = None if grant is None else r.accounts.view(grant.account_id, frozenset())
+        if view is None:
+            return
+        r.audit.append(
+            AuditEntry(
+                view.subject, view.id, party.id, "verify.qr_share", refused.reason.lower(), now
+            )
+        )
+
+    await uow.atomically(record)

@@ -127,6 +127,34 @@ VERIFICATION_METHOD_PASSWORD: VerificationMethod.ValueType  # 1
 VERIFICATION_METHOD_QR_SHARE: VerificationMethod.ValueType  # 2
 Global___VerificationMethod: _TypeAlias = VerificationMethod  # noqa: Y015
 
+class _QrImageFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _QrImageFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_QrImageFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    QR_IMAGE_FORMAT_UNSPECIFIED: _QrImageFormat.ValueType  # 0
+    """No image (the default): clients draw the QR from the token themselves."""
+    QR_IMAGE_FORMAT_NONE: _QrImageFormat.ValueType  # 1
+    """No image, said explicitly."""
+    QR_IMAGE_FORMAT_PNG: _QrImageFormat.ValueType  # 2
+    """A PNG image in ShareViaQRResponse.qr_png."""
+    QR_IMAGE_FORMAT_SVG: _QrImageFormat.ValueType  # 3
+    """An SVG image in ShareViaQRResponse.qr_svg."""
+
+class QrImageFormat(_QrImageFormat, metaclass=_QrImageFormatEnumTypeWrapper):
+    """The image of a share's QR code to return with it."""
+
+QR_IMAGE_FORMAT_UNSPECIFIED: QrImageFormat.ValueType  # 0
+"""No image (the default): clients draw the QR from the token themselves."""
+QR_IMAGE_FORMAT_NONE: QrImageFormat.ValueType  # 1
+"""No image, said explicitly."""
+QR_IMAGE_FORMAT_PNG: QrImageFormat.ValueType  # 2
+"""A PNG image in ShareViaQRResponse.qr_png."""
+QR_IMAGE_FORMAT_SVG: QrImageFormat.ValueType  # 3
+"""An SVG image in ShareViaQRResponse.qr_svg."""
+Global___QrImageFormat: _TypeAlias = QrImageFormat  # noqa: Y015
+
 class _DeliveryChannel:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -462,6 +490,13 @@ class VerifyRequest(_message.Message):
 
     PASSWORD_FIELD_NUMBER: _builtins.int
     QR_SHARE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the calling
+    party. A retry with the same key and content gets the first answer, the
+    released attributes included, for 24 hours: a redemption whose answer was
+    lost is not lost with it.
+    """
     @_builtins.property
     def password(self) -> Global___PasswordCredential: ...
     @_builtins.property
@@ -471,10 +506,11 @@ class VerifyRequest(_message.Message):
         *,
         password: Global___PasswordCredential | None = ...,
         qr_share: Global___QrShareCredential | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share"]  # noqa: Y015
     _WhichOneofArgType_credential: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
@@ -533,10 +569,15 @@ class ShareViaQRRequest(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     AUDIENCE_PARTY_ID_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
+    IMAGE_FORMAT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters)."""
     audience_party_id: _builtins.str
     """When set, only this relying party may redeem the share."""
+    image_format: Global___QrImageFormat.ValueType
+    """Whether to return a QR image of the token, and in which format (default
+    none: drawing it is the slow part, and any QR library can).
+    """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
         """The attributes to share; at least one."""
@@ -552,10 +593,11 @@ class ShareViaQRRequest(_message.Message):
         attributes: _abc.Iterable[Global___Attribute.ValueType] | None = ...,
         audience_party_id: _builtins.str = ...,
         ttl: _duration_pb2.Duration | None = ...,
+        image_format: Global___QrImageFormat.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "image_format", b"image_format", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -569,11 +611,14 @@ class ShareViaQRResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     QR_PNG_FIELD_NUMBER: _builtins.int
+    QR_SVG_FIELD_NUMBER: _builtins.int
     share_id: _builtins.str
     token: _builtins.str
     """The signed share token; this is the QR payload."""
     qr_png: _builtins.bytes
-    """The token as a QR code, PNG image."""
+    """The token as a QR code, PNG image (when image_format is PNG)."""
+    qr_svg: _builtins.bytes
+    """The token as a QR code, SVG document in UTF-8 (when image_format is SVG)."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -583,10 +628,11 @@ class ShareViaQRResponse(_message.Message):
         token: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         qr_png: _builtins.bytes = ...,
+        qr_svg: _builtins.bytes = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "qr_png", b"qr_png", "share_id", b"share_id", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "qr_png", b"qr_png", "qr_svg", b"qr_svg", "share_id", b"share_id", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -120,8 +120,9 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ShareViaQR(self, request, context):
-        """Issues a signed, expiring share of chosen attributes as a token and a QR
-        image, optionally bound to one relying party. Needs a citizen session.
+        """Issues a signed, expiring share of chosen attributes as a token (the QR
+        payload) and, when asked, a QR image, optionally bound to one relying
+        party. Needs a citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

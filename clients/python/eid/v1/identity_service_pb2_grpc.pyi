@@ -63,8 +63,9 @@ class IdentityServiceStub:
     account level and only the attributes the party is entitled to.
     """
     ShareViaQR: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]
-    """Issues a signed, expiring share of chosen attributes as a token and a QR
-    image, optionally bound to one relying party. Needs a citizen session.
+    """Issues a signed, expiring share of chosen attributes as a token (the QR
+    payload) and, when asked, a QR image, optionally bound to one relying
+    party. Needs a citizen session.
     """
 
 @_typing.type_check_only
@@ -102,8 +103,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     account level and only the attributes the party is entitled to.
     """
     ShareViaQR: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]  # type: ignore[assignment]
-    """Issues a signed, expiring share of chosen attributes as a token and a QR
-    image, optionally bound to one relying party. Needs a citizen session.
+    """Issues a signed, expiring share of chosen attributes as a token (the QR
+    payload) and, when asked, a QR image, optionally bound to one relying
+    party. Needs a citizen session.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -168,8 +170,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.ShareViaQRRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ShareViaQRResponse, _abc.Awaitable[_identity_service_pb2.ShareViaQRResponse]]:
-        """Issues a signed, expiring share of chosen attributes as a token and a QR
-        image, optionally bound to one relying party. Needs a citizen session.
+        """Issues a signed, expiring share of chosen attributes as a token (the QR
+        payload) and, when asked, a QR image, optionally bound to one relying
+        party. Needs a citizen session.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

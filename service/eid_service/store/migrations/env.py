@@ -1,8 +1,6 @@
-"""Alembic environment: runs migrations over the async engine of the given URL."""
+"""Alembic environment: runs migrations over an engine of the given URL."""
 
 from __future__ import annotations
-
-import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -25,14 +23,14 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def _run_async() -> None:
+def _run_online() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     try:
-        async with engine.connect() as connection:
-            await connection.run_sync(_run)
-            await connection.commit()
+        with engine.connect() as connection:
+            _run(connection)
+            connection.commit()
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
 if context.is_offline_mode():
@@ -44,4 +42,4 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    asyncio.run(_run_async())
+    _run_online()

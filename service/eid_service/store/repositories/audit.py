@@ -1,34 +1,23 @@
 """Append-only, tamper-evident access history.
 
-Each account's events form a chain: an event's digest is a keyed hash of its
-fields and the previous event's digest, so editing or deleting one breaks
-every later link. Appends for one account are serialised by locking the
-account row (PostgreSQL) or by SQLite's single writer."""
+Each subject's events (the person an ID number names) form a chain: an
+event's digest is a keyed hash of its fields and the previous event's digest,
+so editing or deleting one breaks every later link. The chain's head lives in
+`audit_chains`: an append bumps it with one upsert that returns the previous
+head (and, on PostgreSQL, locks it until commit, which orders concurrent
+appends), so no event has to be read."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select, update
 
-from eid_service.store.models import AccountRow, AuditEventRow
-from eid_service.store.protection import DataProtection
+from eid_service.store.models import AuditChainRow, AuditEventRow
+from eid_service.store.repositories.base import Repository
+from eid_service.use_cases.ports import AuditEntry, AuditEvent, Subject
 
 AUDIT_PURPOSE = "audit"
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    id: str
-    account_id: str | None
-    party_id: str | None
-    action: str
-    outcome: str
-    created_at: datetime
-    seq: int
 
 
 def _canonical(e: AuditEvent, prev: bytes | None) -> str:
@@ -46,87 +35,77 @@ def _canonical(e: AuditEvent, prev: bytes | None) -> str:
     )
 
 
-class AuditLog:
-    def __init__(self, session: AsyncSession, protection: DataProtection) -> None:
-        self._s = session
-        self._p = protection
-
-    async def append(
-        self,
-        *,
-        account_id: str | None,
-        party_id: str | None,
-        action: str,
-        outcome: str,
-        now: datetime,
-    ) -> str:
-        prev_seq, prev_digest = 0, None
-        if account_id is not None:
-            await self._s.execute(
-                select(AccountRow.id).where(AccountRow.id == account_id).with_for_update()
-            )
-            last = (
-                await self._s.execute(
-                    select(AuditEventRow.seq, AuditEventRow.digest)
-                    .where(AuditEventRow.account_id == account_id)
-                    .order_by(AuditEventRow.seq.desc())
-                    .limit(1)
-                )
-            ).first()
-            if last is not None:
-                prev_seq, prev_digest = last[0], last[1]
+class AuditLog(Repository):
+    def append(self, entry: AuditEntry) -> str:
+        bump = self._upsert(AuditChainRow).values(subject=entry.subject, seq=1, head=None)
+        bump = bump.on_conflict_do_update(
+            index_elements=[AuditChainRow.subject], set_={"seq": AuditChainRow.seq + 1}
+        ).returning(AuditChainRow.seq, AuditChainRow.head)
+        seq, prev = self._c.execute(bump).one()
         event = AuditEvent(
             id="evt_" + secrets.token_hex(10),
-            account_id=account_id,
-            party_id=party_id,
-            action=action,
-            outcome=outcome,
-            created_at=now,
-            seq=prev_seq + 1,
+            account_id=entry.account_id,
+            party_id=entry.party_id,
+            action=entry.action,
+            outcome=entry.outcome,
+            created_at=entry.at,
+            seq=seq,
         )
-        digest = self._p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev_digest))
-        self._s.add(
-            AuditEventRow(
+        digest = self._p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev))
+        self._c.execute(
+            insert(AuditEventRow).values(
                 id=event.id,
-                account_id=account_id,
-                party_id=party_id,
-                action=action,
-                outcome=outcome,
-                created_at=now,
-                seq=event.seq,
-                prev_digest=prev_digest,
+                subject=entry.subject,
+                account_id=entry.account_id,
+                party_id=entry.party_id,
+                action=entry.action,
+                outcome=entry.outcome,
+                created_at=entry.at,
+                seq=seq,
+                prev_digest=prev,
                 digest=digest,
             )
         )
-        await self._s.flush()
+        self._c.execute(
+            update(AuditChainRow).where(AuditChainRow.subject == entry.subject).values(head=digest)
+        )
         return event.id
 
-    async def history(self, account_id: str) -> list[AuditEvent]:
-        rows = await self._s.scalars(
+    def history(self, subject: Subject) -> list[AuditEvent]:
+        return [event for event, _, _ in self._events(subject)]
+
+    def chain_intact(self, subject: Subject) -> bool:
+        """True when every event still links to its predecessor and the head
+        names the last one."""
+        prev: bytes | None = None
+        for expected_seq, (event, prev_digest, digest) in enumerate(self._events(subject), 1):
+            if event.seq != expected_seq or prev_digest != prev:
+                return False
+            if not self._p.hasher.matches(digest, AUDIT_PURPOSE, _canonical(event, prev)):
+                return False
+            prev = digest
+        head = self._c.scalar(select(AuditChainRow.head).where(AuditChainRow.subject == subject))
+        return head == prev
+
+    def _events(self, subject: Subject) -> list[tuple[AuditEvent, bytes | None, bytes]]:
+        rows = self._c.execute(
             select(AuditEventRow)
-            .where(AuditEventRow.account_id == account_id)
+            .where(AuditEventRow.subject == subject)
             .order_by(AuditEventRow.seq)
-        )
+        ).mappings()
         return [
-            AuditEvent(r.id, r.account_id, r.party_id, r.action, r.outcome, r.created_at, r.seq)
+            (
+                AuditEvent(
+                    r["id"],
+                    r["account_id"],
+                    r["party_id"],
+                    r["action"],
+                    r["outcome"],
+                    r["created_at"],
+                    r["seq"],
+                ),
+                r["prev_digest"],
+                r["digest"],
+            )
             for r in rows
         ]
-
-    async def chain_intact(self, account_id: str) -> bool:
-        """True when every event of the account still links to its predecessor."""
-        rows = await self._s.scalars(
-            select(AuditEventRow)
-            .where(AuditEventRow.account_id == account_id)
-            .order_by(AuditEventRow.seq)
-        )
-        prev: bytes | None = None
-        for expected_seq, r in enumerate(rows, start=1):
-            event = AuditEvent(
-                r.id, r.account_id, r.party_id, r.action, r.outcome, r.created_at, r.seq
-            )
-            if r.seq != expected_seq or r.prev_digest != prev:
-                return False
-            if not self._p.hasher.matches(r.digest, AUDIT_PURPOSE, _canonical(event, prev)):
-                return False
-            prev = r.digest
-        return True

@@ -1,48 +1,53 @@
-"""First responses to client-chosen request ids, replayed on retry."""
+"""First responses to client-chosen request ids, replayed on retry until they expire."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, insert, select
 
 from eid_service.domain.errors import InvalidInput
 from eid_service.store.models import IdempotencyRow
-from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.base import Repository, rowcount
+from eid_service.use_cases.ports import RequestKey
+
+_FIND = select(IdempotencyRow.fingerprint, IdempotencyRow.response_enc, IdempotencyRow.expires_at)
 
 
-class IdempotencyRepository:
-    def __init__(self, session: AsyncSession, protection: DataProtection) -> None:
-        self._s = session
-        self._p = protection
-
-    def fingerprint(self, scope: str, payload: bytes) -> bytes:
-        # Keyed, so the stored fingerprint reveals nothing about the request.
-        return self._p.hasher.digest("request", scope + ":" + payload.hex())
-
-    async def replay(self, scope: str, request_id: str, fingerprint: bytes) -> bytes | None:
-        """The stored response for this request id, or None if it is new."""
-        row = await self._s.get(IdempotencyRow, (scope, request_id))
+class IdempotencyRepository(Repository):
+    def find(self, key: RequestKey) -> bytes | None:
+        row = self._c.execute(
+            _FIND.where(
+                IdempotencyRow.scope == key.scope, IdempotencyRow.request_id == key.request_id
+            )
+        ).first()
         if row is None:
             return None
-        if not self._p.hasher_equal(row.fingerprint, fingerprint):
+        if not self._p.hasher_equal(row[0], key.fingerprint):
             raise InvalidInput.of(
                 "request_id",
                 "REQUEST_ID_REUSED",
                 "this request_id was already used for a different request",
             )
-        return self._p.open_bytes(row.response_enc, f"idempotency:{scope}:{request_id}")
+        return self._p.open_bytes(row[1], _context(key))
 
-    async def save(
-        self, scope: str, request_id: str, fingerprint: bytes, response: bytes, now: datetime
-    ) -> None:
-        self._s.add(
-            IdempotencyRow(
-                scope=scope,
-                request_id=request_id,
-                fingerprint=fingerprint,
-                response_enc=self._p.seal_bytes(response, f"idempotency:{scope}:{request_id}"),
+    def save(self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime) -> None:
+        self._c.execute(
+            insert(IdempotencyRow).values(
+                scope=key.scope,
+                request_id=key.request_id,
+                fingerprint=key.fingerprint,
+                response_enc=self._p.seal_bytes(response, _context(key)),
                 created_at=now,
+                expires_at=expires_at,
             )
         )
-        await self._s.flush()
+
+    def purge_expired(self, now: datetime) -> int:
+        return rowcount(
+            self._c.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
+        )
+
+
+def _context(key: RequestKey) -> str:
+    return f"idempotency:{key.scope}:{key.request_id}"

@@ -6,34 +6,25 @@ never send it twice), sends it, then erases its contents."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import CursorResult, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, insert, or_, select, update
 
 from eid_service.store.models import OutboxRow
-from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.base import Repository
+from eid_service.use_cases.ports import OutgoingMessage
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
-    id: str
-    channel: str
-    destination: str = field(repr=False)
-    body: str = field(repr=False)
+def _due(now: datetime) -> ColumnElement[bool]:
+    return or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
 
 
-class OutboxRepository:
-    def __init__(self, session: AsyncSession, protection: DataProtection) -> None:
-        self._s = session
-        self._p = protection
-
-    async def add(self, channel: str, destination: str, body: str, now: datetime) -> str:
+class OutboxRepository(Repository):
+    def add(self, channel: str, destination: str, body: str, now: datetime) -> str:
         message_id = "msg_" + secrets.token_hex(8)
         ctx = f"outbox:{message_id}"
-        self._s.add(
-            OutboxRow(
+        self._c.execute(
+            insert(OutboxRow).values(
                 id=message_id,
                 channel=channel,
                 destination_enc=self._p.seal(destination, f"{ctx}:destination"),
@@ -42,49 +33,37 @@ class OutboxRepository:
                 attempts=0,
             )
         )
-        await self._s.flush()
         return message_id
 
-    async def pending_ids(self, now: datetime, limit: int) -> list[str]:
-        rows = await self._s.scalars(
+    def pending_ids(self, now: datetime, limit: int) -> list[str]:
+        rows = self._c.scalars(
             select(OutboxRow.id)
-            .where(
-                OutboxRow.sent_at.is_(None),
-                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-            )
+            .where(OutboxRow.sent_at.is_(None), _due(now))
             .order_by(OutboxRow.created_at)
             .limit(limit)
         )
         return list(rows)
 
-    async def claim(
-        self, message_id: str, now: datetime, until: datetime
-    ) -> OutgoingMessage | None:
-        result = await self._s.execute(
+    def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None:
+        row = self._c.execute(
             update(OutboxRow)
-            .where(
-                OutboxRow.id == message_id,
-                OutboxRow.sent_at.is_(None),
-                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-            )
+            .where(OutboxRow.id == message_id, OutboxRow.sent_at.is_(None), _due(now))
             .values(claimed_until=until, attempts=OutboxRow.attempts + 1)
-        )
-        assert isinstance(result, CursorResult)
-        if result.rowcount != 1:
+            .returning(OutboxRow.channel, OutboxRow.destination_enc, OutboxRow.body_enc)
+        ).first()
+        if row is None or row[1] is None or row[2] is None:
             return None
-        row = await self._s.get(OutboxRow, message_id)
-        assert row is not None and row.destination_enc is not None and row.body_enc is not None
         ctx = f"outbox:{message_id}"
         return OutgoingMessage(
             id=message_id,
-            channel=row.channel,
-            destination=self._p.open(row.destination_enc, f"{ctx}:destination"),
-            body=self._p.open(row.body_enc, f"{ctx}:body"),
+            channel=row[0],
+            destination=self._p.open(row[1], f"{ctx}:destination"),
+            body=self._p.open(row[2], f"{ctx}:body"),
         )
 
-    async def mark_sent(self, message_id: str, now: datetime) -> None:
+    def mark_sent(self, message_id: str, now: datetime) -> None:
         # The body holds a one-time code: keep no copy once delivered.
-        await self._s.execute(
+        self._c.execute(
             update(OutboxRow)
             .where(OutboxRow.id == message_id)
             .values(sent_at=now, body_enc=None, destination_enc=None)

@@ -1,0 +1,293 @@
+"""The ports use cases depend on: repositories and a unit of work.
+
+store/ implements them over SQLAlchemy (SQLite or PostgreSQL); tests/unit
+implements them in memory. Repository methods are synchronous on purpose:
+they run inside one transaction function handed to `UnitOfWork.atomically`,
+which cannot await, so no transaction can ever stay open across slow work
+(Argon2id, a network call) or be left open by a cancelled call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from eid_service.domain.account import Account, AccountLevel, AccountState
+from eid_service.domain.citizen import Demographics
+from eid_service.domain.party import RelyingParty
+from eid_service.domain.share import Attribute
+from eid_service.domain.share_grant import ShareGrant
+
+T = TypeVar("T")
+
+# An opaque, stable key of the person an ID number names, whether or not it
+# has an account (a keyed blind index in the store). Audit chains and
+# credential throttles are kept per subject, so unknown ID numbers take
+# exactly the same path as real ones.
+Subject = bytes
+
+
+@dataclass(frozen=True)
+class StoredCredential:
+    """What a password check needs; `account_id` is None for an unknown ID number."""
+
+    subject: Subject
+    account_id: str | None
+    state: AccountState | None
+    password_hash: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """An account's status plus the values of only the attributes asked for."""
+
+    id: str
+    subject: Subject
+    level: AccountLevel
+    state: AccountState
+    values: dict[Attribute, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ActivationCodeRecord:
+    id: str
+    account_id: str
+    code_digest: bytes = field(repr=False)
+    expires_at: datetime
+    attempts: int
+    consumed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RedeemedShare:
+    id: str
+    account_id: str
+    attributes: frozenset[Attribute]
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: str
+    channel: str
+    destination: str = field(repr=False)
+    body: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RequestKey:
+    """A client-chosen request id in the caller's scope, and what the request said."""
+
+    scope: str
+    request_id: str
+    fingerprint: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    subject: Subject
+    account_id: str | None
+    party_id: str | None
+    action: str
+    outcome: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: str
+    account_id: str | None
+    party_id: str | None
+    action: str
+    outcome: str
+    created_at: datetime
+    seq: int
+
+
+class Registry(Protocol):
+    def find(self, personal_id: str) -> Demographics | None: ...
+
+    def put(self, citizen: Demographics) -> bool:
+        """Adds a citizen unless present; True when added."""
+        ...
+
+
+class Accounts(Protocol):
+    def add(self, account: Account) -> Subject: ...
+
+    def exists(self, personal_id: str) -> bool: ...
+
+    def get(self, account_id: str) -> Account | None: ...
+
+    def find_by_personal_id(self, personal_id: str) -> Account | None: ...
+
+    def credential(self, personal_id: str) -> StoredCredential:
+        """The stored password of the account an ID number names, or an empty
+        credential for an unknown number: the same query either way."""
+        ...
+
+    def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
+        """Status and the decrypted values of exactly `attributes`."""
+        ...
+
+    def mark_active(self, account: Account) -> bool:
+        """Persists `account.activate(...)`; False if it was no longer PENDING."""
+        ...
+
+
+class ActivationCodes(Protocol):
+    def add(self, account_id: str, code: str, now: datetime, expires_at: datetime) -> str: ...
+
+    def latest_for(self, account_id: str) -> ActivationCodeRecord | None: ...
+
+    def matches(self, record: ActivationCodeRecord, code: str) -> bool: ...
+
+    def any_consumed_matches(self, account_id: str, code: str) -> bool: ...
+
+    def count_wrong_guess(self, code_id: str, max_attempts: int) -> bool:
+        """Counts one wrong guess; False when the code was already out of attempts."""
+        ...
+
+    def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
+        """Uses the code once (counted as an attempt); False when it was used,
+        expired or out of attempts meanwhile."""
+        ...
+
+
+class Parties(Protocol):
+    def create(
+        self, name: str, scopes: frozenset[Attribute], now: datetime
+    ) -> tuple[RelyingParty, str]: ...
+
+    def by_api_key(self, api_key: str) -> RelyingParty | None: ...
+
+    def get(self, party_id: str) -> RelyingParty | None: ...
+
+    def list_all(self) -> list[RelyingParty]: ...
+
+    def failures_since(self, party_id: str, window_start: datetime) -> int:
+        """Failed verifications of the party counted in the window starting then."""
+        ...
+
+    def record_failure(self, party_id: str, window_start: datetime) -> None:
+        """Counts one failure in the window (spread over rows: no hot row)."""
+        ...
+
+    def purge_failures(self, before: datetime) -> int: ...
+
+
+class Sessions(Protocol):
+    def open(self, account_id: str, now: datetime, expires_at: datetime) -> str: ...
+
+    def account_for(self, token: str, now: datetime) -> str | None: ...
+
+    def purge_expired(self, now: datetime) -> int: ...
+
+
+class Shares(Protocol):
+    def add(self, grant: ShareGrant) -> None: ...
+
+    def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
+        """Consumes an unexpired, unredeemed share meant for this party (or for
+        anyone) in one conditional UPDATE; None when it cannot be redeemed."""
+        ...
+
+    def get(self, share_id: str) -> ShareGrant | None: ...
+
+    def purge_expired(self, before: datetime) -> int: ...
+
+
+class Outbox(Protocol):
+    def add(self, channel: str, destination: str, body: str, now: datetime) -> str: ...
+
+    def pending_ids(self, now: datetime, limit: int) -> list[str]: ...
+
+    def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None: ...
+
+    def mark_sent(self, message_id: str, now: datetime) -> None: ...
+
+
+class Idempotency(Protocol):
+    def find(self, key: RequestKey) -> bytes | None:
+        """The stored response for this request id, None if it is new;
+        InvalidInput REQUEST_ID_REUSED if it was used for another request."""
+        ...
+
+    def save(
+        self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
+    ) -> None: ...
+
+    def purge_expired(self, now: datetime) -> int: ...
+
+
+class Audit(Protocol):
+    def append(self, entry: AuditEntry) -> str:
+        """Appends to the subject's hash chain; returns the event id."""
+        ...
+
+    def history(self, subject: Subject) -> list[AuditEvent]: ...
+
+    def chain_intact(self, subject: Subject) -> bool: ...
+
+
+class CredentialAttempts(Protocol):
+    def reserve(self, subject: Subject, source: str, now: datetime) -> timedelta | None:
+        """Counts one attempt as failed before it is checked, atomically, if
+        the source may still try this subject (domain.credential_policy);
+        None when counted, else how long the source must wait."""
+        ...
+
+    def succeeded(self, subject: Subject, source: str) -> None:
+        """A right password: the source's count starts again, and the
+        reserved failure is taken back from the subject's total."""
+        ...
+
+    def purge_lapsed(self, before: datetime) -> int:
+        """Forgets counts whose last failure is older than `before`."""
+        ...
+
+
+class Repositories(Protocol):
+    """The repositories of one transaction."""
+
+    @property
+    def registry(self) -> Registry: ...
+    @property
+    def accounts(self) -> Accounts: ...
+    @property
+    def activation_codes(self) -> ActivationCodes: ...
+    @property
+    def parties(self) -> Parties: ...
+    @property
+    def sessions(self) -> Sessions: ...
+    @property
+    def shares(self) -> Shares: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def idempotency(self) -> Idempotency: ...
+    @property
+    def audit(self) -> Audit: ...
+    @property
+    def attempts(self) -> CredentialAttempts: ...
+
+
+class Conflict(Exception):
+    """Raised inside a transaction function: a concurrent transaction changed
+    the same data; the unit of work rolls back and re-raises it."""
+
+
+class UnitOfWork(Protocol):
+    """The one owner of transactions.
+
+    `atomically(work)` runs `work` in one transaction: committed durably
+    before it returns work's result, rolled back if work raises (the
+    exception propagates). How commits become durable (group commit, a
+    write lock) is the implementation's business."""
+
+    async def atomically(self, work: Callable[[Repositories], T]) -> T: ...
+
+    async def read(self, work: Callable[[Repositories], T]) -> T:
+        """Runs `work` in a read-only transaction."""
+        ...
