@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from eid_service.app import RunningServer, Runtime, bootstrap, create_server
 from eid_service.config import Settings
@@ -49,6 +49,16 @@ class RecordingSender:
         self.messages.append(message)
 
 
+class CountingHasher(PasswordHasher):
+    """Argon2id as the server runs it, counting verifications."""
+
+    verifications = 0
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        self.verifications += 1
+        return await super().verify(stored_hash, password)
+
+
 class ServerHarness:
     def __init__(self, database_url: str, key_ring: KeyRing | None = None) -> None:
         self.database_url = database_url
@@ -57,6 +67,8 @@ class ServerHarness:
         self.sender = RecordingSender()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.hasher = CountingHasher(ThreadPoolExecutor(4))
+        self.statements = 0
         self._runtime: Runtime | None = None
         self._running: RunningServer | None = None
         self.port = 0
@@ -69,6 +81,8 @@ class ServerHarness:
             outbox_file=None,
             console_sender=False,
             grace_seconds=1.0,
+            # Tests stand in for a load balancer that names clients in x-forwarded-for.
+            trusted_proxies=frozenset({"127.0.0.1"}),
         )
 
         async def up() -> None:
@@ -77,13 +91,17 @@ class ServerHarness:
                 key_ring=self.key_ring,
                 clock=self.clock,
                 senders=[self.sender],
-                passwords=PasswordHasher(ThreadPoolExecutor(4)),
+                passwords=self.hasher,
             )
+            event.listen(self._runtime.uow.engine, "before_cursor_execute", self._count_statement)
             self._running = await create_server(self._runtime)
             self.port = self._running.port
 
         self.run(up())
         return self
+
+    def _count_statement(self, *_: object) -> None:
+        self.statements += 1
 
     @property
     def target(self) -> str:

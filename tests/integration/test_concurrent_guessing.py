@@ -80,25 +80,6 @@ def test_a_burst_of_wrong_codes_is_checked_at_most_five_times(
     assert outcomes["ACTIVATION_ATTEMPTS_EXCEEDED"] == BURST - 5
 
 
-def test_concurrent_retries_of_one_activation_all_get_its_answer(
-    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
-) -> None:
-    register(citizen_app, adult)
-    code = harness.wait_for_code(phone_of(adult)[1])
-
-    def retry() -> object:
-        return citizen_app.activate(
-            personal_id=adult.personal_id,
-            activation_code=code,
-            new_password=PASSWORD,
-            request_id="same-request",
-        )
-
-    with ThreadPoolExecutor(4) as pool:
-        responses = list(pool.map(lambda _: retry(), range(4)))
-    assert all(r == responses[0] for r in responses)
-
-
 @pytest.mark.parametrize("state", ["active", "unknown"])
 def test_activate_without_the_code_reveals_nothing_about_the_account(
     harness: ServerHarness,

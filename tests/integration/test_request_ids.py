@@ -1,0 +1,129 @@
+"""Request ids: a retried call gets the first answer, never a second effect;
+ids are scoped to the caller; records expire and are purged."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import grpc
+import pytest
+
+from eid_client.client import EidClient
+from eid_client.errors import EidError
+from eid_service.domain.citizen import Demographics
+from eid_service.use_cases.purge import purge_expired
+from tests.integration.conftest import Party
+from tests.integration.flows import PASSWORD, phone_of, register, register_and_activate
+from tests.integration.harness import ServerHarness
+
+BURST = 16
+
+
+@pytest.fixture
+def session(harness: ServerHarness, citizen_app: EidClient, adult: Demographics) -> str:
+    register_and_activate(harness, citizen_app, adult)
+    return citizen_app.sign_in(personal_id=adult.personal_id, password=PASSWORD).session_token
+
+
+def test_a_lost_redemption_answer_is_replayed_with_its_attributes(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, session: str
+) -> None:
+    token = citizen_app.share_via_qr(attributes=["full_name", "birth_date"]).token
+    first = bank.client.redeem_share(token, request_id="scan-0001")
+    # The answer was lost on the way; the party retries with the same id.
+    again = bank.client.redeem_share(token, request_id="scan-0001")
+    assert again == first
+    assert again.attributes.full_name
+    # A fresh request id is a new redemption: the share was used once already.
+    with pytest.raises(EidError) as caught:
+        bank.client.redeem_share(token, request_id="scan-0002")
+    assert caught.value.reason == "SHARE_ALREADY_REDEEMED"
+
+
+def test_request_ids_are_scoped_to_the_party(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, session: str
+) -> None:
+    token = citizen_app.share_via_qr(attributes=["full_name"]).token
+    bank.client.redeem_share(token, request_id="scan-0001")
+    _, other_key = harness.create_party("Other Bank")
+    with EidClient(harness.target, api_key=other_key) as other, pytest.raises(EidError) as caught:
+        other.redeem_share(token, request_id="scan-0001")  # not the bank's answer
+    assert caught.value.reason == "SHARE_ALREADY_REDEEMED"
+
+
+def test_a_request_id_reused_for_another_request_is_refused(
+    citizen_app: EidClient, bank: Party, session: str
+) -> None:
+    first = citizen_app.share_via_qr(attributes=["full_name"]).token
+    second = citizen_app.share_via_qr(attributes=["full_name"]).token
+    bank.client.redeem_share(first, request_id="scan-0001")
+    with pytest.raises(EidError) as caught:
+        bank.client.redeem_share(second, request_id="scan-0001")
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == "REQUEST_ID_REUSED"
+
+
+def test_concurrent_duplicate_redemptions_all_get_the_first_answer(
+    citizen_app: EidClient, bank: Party, session: str
+) -> None:
+    token = citizen_app.share_via_qr(attributes=["full_name"]).token
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = list(
+            pool.map(lambda _: bank.client.redeem_share(token, request_id="dup"), range(BURST))
+        )
+    assert all(a == answers[0] for a in answers)
+    assert answers[0].verified
+
+
+def test_sixteen_concurrent_duplicate_activations_all_get_the_first_answer(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    register(citizen_app, adult)
+    code = harness.wait_for_code(phone_of(adult)[1])
+
+    def activate(_: int) -> object:
+        try:
+            return citizen_app.activate(
+                personal_id=adult.personal_id,
+                activation_code=code,
+                new_password=PASSWORD,
+                request_id="activate-once",
+            )
+        except EidError as e:
+            return e.reason
+
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = list(pool.map(activate, range(BURST)))
+    assert all(a == answers[0] for a in answers), answers
+    # No duplicate spent an attempt: the code was counted once, when consumed.
+    assert harness.rows("SELECT attempts FROM activation_codes") == [(1,)]
+
+
+def test_duplicate_share_requests_issue_one_share(
+    harness: ServerHarness, citizen_app: EidClient, session: str
+) -> None:
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = list(
+            pool.map(
+                lambda _: citizen_app.share_via_qr(attributes=["gender"], request_id="share-1"),
+                range(BURST),
+            )
+        )
+    assert len({a.share_id for a in answers}) == 1
+    assert harness.rows("SELECT count(*) FROM shares") == [(1,)]
+
+
+def test_expired_records_sessions_and_shares_are_purged(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, session: str
+) -> None:
+    token = citizen_app.share_via_qr(attributes=["gender"], ttl=timedelta(minutes=1)).token
+    bank.client.redeem_share(token, request_id="scan-0001")
+    citizen_app.share_via_qr(attributes=["gender"], ttl=timedelta(minutes=1))
+    harness.clock.advance(timedelta(days=2))
+    purged = harness.run(purge_expired(harness.runtime.uow, harness.clock()))
+    assert purged.sessions >= 1
+    assert purged.shares == 2
+    assert purged.idempotency_records >= 2
+    for table in ("sessions", "shares", "idempotency_records", "credential_attempts"):
+        assert harness.rows(f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
