@@ -114,16 +114,14 @@ def test_unknown_pending_and_active_cost_the_same_work(
     _prepare("pending", harness, citizen_app, pending)
     _prepare("active", harness, citizen_app, active)
     bank.client.verify_password(personal_id=unknown.personal_id, password="warm-up-000")
+
+    def wrong_password(who: Demographics, i: int) -> Callable[[], object]:
+        return lambda: bank.client.verify_password(
+            personal_id=who.personal_id, password=f"wrong-pass-{i}"
+        )
+
     work = {
-        who.personal_id: [
-            _work_of_one_call(
-                harness,
-                lambda who=who, i=i: bank.client.verify_password(
-                    personal_id=who.personal_id, password=f"wrong-pass-{i}"
-                ),
-            )
-            for i in range(3)
-        ]
+        who.personal_id: [_work_of_one_call(harness, wrong_password(who, i)) for i in range(3)]
         for who in (unknown, pending, active)
     }
     seen = {cost for costs in work.values() for cost in costs}
