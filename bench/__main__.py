@@ -1,11 +1,17 @@
-"""make bench: eid's Verify next to a bare gRPC echo server, measured in one run.
+"""make bench: eid next to the ceilings it is built on, measured in one run.
 
-Starts a bare echo server and a fresh eid server (temporary directory, embedded
-SQLite) as separate processes on loopback, then measures over several rounds,
-with the same load generator and concurrency: the echo, eid Verify by QR share
-token and by password, and the bare Argon2id and Ed25519 verifications under
-them. Prints medians across rounds and the ratios that matter, and writes
-everything as JSON (default var/bench/latest.json).
+Starts, as separate processes on loopback: a bare gRPC echo server; two bare
+durable write servers (one Ed25519 verification, a conditional UPDATE, an audit
+insert and a durable SQLite commit per call; one commits each call, the other
+commits in groups); a fresh eid (temporary directory, embedded SQLite, like
+`make run`); and a second eid with twice as many workers on a database of its
+own. Then, over several rounds and with the same load generator and
+concurrency, it measures the echo, both durable writes, eid ShareViaQR, Verify
+by QR token (on both eids), Verify by password and Register, and the bare
+Argon2id and Ed25519 verifications under them. It prints the medians across
+rounds, the ratios with their targets and a PASS/FAIL verdict each, and the
+resident memory of every eid worker afterwards, and writes everything as JSON
+(default var/bench/latest.json).
 """
 
 from __future__ import annotations
@@ -15,103 +21,84 @@ import asyncio
 import contextlib
 import datetime
 import json
-import os
-import platform
 import signal
-import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-import grpc
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from bench.durable_write_server import METHOD as DURABLE_WRITE_METHOD
+from bench.echo_server import METHOD as ECHO_METHOD
+from bench.plan import WORKLOAD_KEYS, Plan
+from bench.report import Measured, build_report, print_report, targets_help
 from bench.stack import (
     BenchError,
     EidServer,
     ProcessSet,
+    eid_memory,
+    filesystem_type,
     log_tail,
     scratch_postgres,
+    start_durable_write_server,
     start_echo_server,
     start_eid_server,
 )
-from bench.workloads import ARGON2_PARAMS, ISSUE_CONCURRENCY, BareCrypto, GrpcWorkloads
+from bench.workloads import (
+    BareCrypto,
+    EidLoad,
+    RawMethod,
+    Signer,
+    evenly_spread,
+    registrable_citizens,
+)
 from eid_client.cli_args import positive_int
 from eid_client.errors import EidError
 from eid_client.loadgen import LoadResult
 
 DEFAULT_OUT = Path("var/bench/latest.json")
+# The servers' files (SQLite included) go in a temporary folder here, on the disk
+# `make run` keeps var/ on: /tmp may be a tmpfs, where fsync costs nothing.
+SCRATCH_PARENT = Path("var/bench")
 
-# Key -> label, in the order they are measured and printed.
-WORKLOADS = {
-    "echo": "bare gRPC echo",
-    "verify_token": "eid Verify (token)",
-    "verify_password": "eid Verify (password)",
-    "share_via_qr": f"eid ShareViaQR (setup, {ISSUE_CONCURRENCY} in flight)",
-    "argon2id": "bare Argon2id verify",
-    "ed25519": "bare Ed25519 verify (1 thread)",
-}
-# Ratio name -> (numerator, denominator) workloads, compared by median rps.
-RATIOS = {
-    "verify_token_vs_echo": ("verify_token", "echo"),
-    "verify_password_vs_argon2id": ("verify_password", "argon2id"),
-}
-
-_EPILOG = """\
+_EPILOG = f"""\
 examples:
-  make bench                                    the default run (about 2 minutes on 2 cores)
-  .venv/bin/python -m bench --quick             a smoke test in a few seconds
-  .venv/bin/python -m bench --rounds 3 --concurrency 64 --workers 2
-  .venv/bin/python -m bench --out /tmp/bench.json && jq .ratios /tmp/bench.json
+  make bench                                  the default run (about 2 minutes on 2 cores)
+  .venv/bin/python -m bench --quick           a smoke test in well under a minute
+  .venv/bin/python -m bench --postgres        eid on a scratch database of the local PostgreSQL
+  .venv/bin/python -m bench --postgres postgresql://me@db.internal:5432/postgres
+  .venv/bin/python -m bench --rounds 3 --calls 1000 --concurrency 64
+  .venv/bin/python -m bench --out /tmp/bench.json && jq '.ratios, .verdicts' /tmp/bench.json
 
-Calls per round: --calls N Verify(token) calls (each redeems a token issued just
-before, not timed), 10*N echo calls, N/4 Verify(password) and bare Argon2id
-calls (at least 4), 20*N Ed25519 verifications. Rounds interleave the
-workloads, so a slow spell of the machine touches all of them. The gRPC calls
-go round-robin over --channels connections (eid's workers share one port, and
-the kernel spreads connections, not calls, over them).
+targets (ratios of median rps; p99 is the numerator's, median across rounds):
+{targets_help()}
+A ratio whose workloads had failed calls is a FAIL. The verdicts are printed
+and stored; they do not change the exit status, which is 1 only when calls
+failed or the bench could not run. The bare durable write always runs on SQLite
+(its own file), also with --postgres. The servers' files, SQLite included, go in
+a temporary folder under var/bench/ (on the disk var/ is on: /tmp may be a
+tmpfs, where a commit costs no fsync).
+
+Calls per round, from --calls N: 10*N echo; 2*N of each durable write; N
+ShareViaQR (measured, at --concurrency), then N Verify(token) redeeming exactly
+those tokens (issuing is not part of the Verify timing); N Verify(token) on the
+second eid (its tokens issued beforehand, not timed); N/4 Verify(password) over
+8 citizens and N/4 bare Argon2id (one thread per CPU, like eid's hasher), at
+least 4; N Register (each a distinct citizen the registry holds: the bench runs
+`eid-server load-demo --synthetic M` with M enough for every round and the
+warm-up); 20*N Ed25519. Rounds interleave the workloads, so a slow spell of the
+machine touches all of them. The gRPC calls go round-robin over --channels
+connections per server (eid's workers share one port, and the kernel spreads
+connections, not calls, over them, at random: the bench reconnects until they
+are spread evenly enough).
+
+The durable write server also runs on its own:
+  .venv/bin/python bench/durable_write_server.py --port 50101 --public-key HEX --dir /tmp/dw
 """
-
-
-@dataclass(frozen=True)
-class Plan:
-    rounds: int
-    concurrency: int
-    workers: int
-    channels: int
-    quick: bool
-    postgres: str | None
-    calls: dict[str, int]
-    warmup: dict[str, int]
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Plan:
-        n = args.calls if args.calls is not None else (30 if args.quick else 300)
-        calls = {
-            "echo": 10 * n,
-            "verify_token": n,
-            "verify_password": max(4, n // 4),
-            "share_via_qr": n,
-            "argon2id": max(4, n // 4),
-            "ed25519": 20 * n,
-        }
-        c = args.concurrency
-        # Warm-up: connections, server caches and code paths, before the first round.
-        warmup = {
-            "echo": 4 * c,
-            "verify_token": min(c, n),
-            "verify_password": 2 if args.quick else 8,
-            "argon2id": os.cpu_count() or 1,
-            "ed25519": 200,
-        }
-        channels = args.channels if args.channels is not None else 4 * args.workers
-        return cls(args.rounds, c, args.workers, channels, args.quick, args.postgres, calls, warmup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=32,
         metavar="N",
-        help="calls in flight (default 32)",
+        help="calls in flight (default 32, as the targets assume)",
     )
     parser.add_argument(
         "--calls",
@@ -142,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         default=1,
         metavar="N",
-        help="eid server processes (default 1)",
+        help="worker processes of the main eid (default 1, as the targets assume); "
+        "the second eid runs 2*N",
     )
     parser.add_argument(
         "--channels",
@@ -157,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const="postgresql://postgres@127.0.0.1:5432/postgres",
         metavar="ADMIN_DSN",
-        help="store in a scratch PostgreSQL database instead of SQLite "
+        help="store eid in scratch PostgreSQL databases instead of SQLite "
         "(default admin DSN postgresql://postgres@127.0.0.1:5432/postgres)",
     )
     parser.add_argument(
@@ -170,48 +158,107 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-Results = dict[str, list[LoadResult]]
+@dataclass(frozen=True)
+class Servers:
+    echo: str
+    durable_write: str
+    durable_write_group: str
+    eid: EidServer
+    eid_scaled: EidServer
 
 
-async def measure(plan: Plan, echo_address: str, eid: EidServer, say: _Say) -> Results:
+async def measure(plan: Plan, servers: Servers, signer: Signer, say: _Say) -> Measured:
     progress = sys.stderr.isatty()
-    results: Results = {key: [] for key in WORKLOADS}
-    async with GrpcWorkloads(
-        echo_address,
-        eid,
-        concurrency=plan.concurrency,
-        channels=plan.channels,
-        progress=progress,
-    ) as grpc_load:
-        say("registering and activating a demo citizen")
-        await grpc_load.enroll()
-        # The signed part of a real token: what eid's Ed25519 check covers.
-        signed_part = grpc_load.sample_token.rsplit(".", 1)[0].encode("ascii")
-        crypto = BareCrypto(signed_part, progress=progress)
-        try:
-            say("warming up")
-            w = plan.warmup
-            await grpc_load.echo(w["echo"])
-            _, tokens = await grpc_load.issue_tokens(w["verify_token"])
-            await grpc_load.verify_token(tokens)
-            await grpc_load.verify_password(w["verify_password"])
-            await crypto.argon2id_verify(w["argon2id"])
-            crypto.ed25519_verify(w["ed25519"])
-            for r in range(1, plan.rounds + 1):
-                say(f"round {r}/{plan.rounds}")
-                c = plan.calls
-                results["echo"].append(await grpc_load.echo(c["echo"]))
-                issued, tokens = await grpc_load.issue_tokens(c["verify_token"])
-                results["share_via_qr"].append(issued)
-                results["verify_token"].append(await grpc_load.verify_token(tokens))
-                results["verify_password"].append(
-                    await grpc_load.verify_password(c["verify_password"])
-                )
-                results["argon2id"].append(await crypto.argon2id_verify(c["argon2id"]))
-                results["ed25519"].append(crypto.ed25519_verify(c["ed25519"]))
-        finally:
-            crypto.close()
-    return results
+    labels = plan.labels()
+    measured = Measured({key: [] for key in WORKLOAD_KEYS}, {}, [])
+    results = measured.results
+    async with contextlib.AsyncExitStack() as stack:
+
+        def raw(address: str, method: str, key: str) -> RawMethod:
+            load = RawMethod(
+                address,
+                method,
+                label=labels[key],
+                channels=plan.channels,
+                concurrency=plan.concurrency,
+            )
+            stack.push_async_callback(load.close)
+            return load
+
+        def eid_load(server: EidServer, channels: int) -> EidLoad:
+            load = EidLoad(
+                server, concurrency=plan.concurrency, channels=channels, progress=progress
+            )
+            stack.push_async_callback(load.close)
+            return load
+
+        echo = raw(servers.echo, ECHO_METHOD, "echo")
+        durable = raw(servers.durable_write, DURABLE_WRITE_METHOD, "durable_write")
+        grouped = raw(servers.durable_write_group, DURABLE_WRITE_METHOD, "durable_write_group")
+        eid = eid_load(servers.eid, plan.channels)
+        scaled = eid_load(servers.eid_scaled, plan.scaled_channels)
+
+        for load in (eid, scaled):
+            say(f"{load.server.name}: registering and activating the Verify citizens")
+            await load.enroll()
+            counts = await load.spread_connections()
+            measured.connections[load.server.name] = counts
+            if counts is not None and load.server.workers > 1 and not evenly_spread(counts):
+                note = f"{load.server.name}: connections unevenly spread over workers: {counts}"
+                measured.notes.append(note)
+                say(note)
+        # The signed part of a real token (what eid's Ed25519 check covers), and the
+        # whole token as the echo payload: the same sizes as eid's calls.
+        signed_part = eid.sample_token.rsplit(".", 1)[0].encode("ascii")
+        payload = eid.sample_token.encode("ascii")
+        crypto = BareCrypto(signed_part, signer, progress=progress)
+        stack.callback(crypto.close)
+        citizens = registrable_citizens(plan.synthetic_citizens)
+        signed = 0
+
+        def durable_requests(count: int) -> list[bytes]:
+            nonlocal signed
+            signed += count
+            return signer.signed_requests(signed_part, count, start=signed - count)
+
+        async def register(count: int) -> LoadResult:
+            start = eid.registered
+            if start + count > len(citizens):
+                raise BenchError("the bench ran out of registrable citizens")
+            before = await asyncio.to_thread(eid.outbox_messages)
+            result = await eid.register(citizens[start : start + count])
+            # Let the dispatcher send the activation SMS before the next measurement.
+            if not await eid.outbox_drained(before + result.ok):
+                note = f"{eid.server.name}: outbox not drained after Register"
+                if note not in measured.notes:
+                    measured.notes.append(note)
+                    say(note)
+            return result
+
+        async def round_(c: dict[str, int], record: bool) -> None:
+            def keep(key: str, result: LoadResult) -> None:
+                if record:
+                    results[key].append(result)
+
+            keep("echo", await echo.run([payload] * c["echo"], echoed=True, progress=progress))
+            for key, load in (("durable_write", durable), ("durable_write_group", grouped)):
+                keep(key, await load.run(durable_requests(c[key]), progress=progress))
+            shared, tokens = await eid.share_via_qr(c["share_via_qr"])
+            keep("share_via_qr", shared)
+            keep("verify_token", await eid.verify_token(tokens))
+            scaled_tokens = await scaled.issue_tokens(c["verify_token_2_workers"])
+            keep("verify_token_2_workers", await scaled.verify_token(scaled_tokens))
+            keep("verify_password", await eid.verify_password(c["verify_password"]))
+            keep("register", await register(c["register"]))
+            keep("argon2id", await crypto.argon2id_verify(c["argon2id"]))
+            keep("ed25519", crypto.ed25519_verify(c["ed25519"]))
+
+        say("warming up")
+        await round_(plan.warmup, record=False)
+        for r in range(1, plan.rounds + 1):
+            say(f"round {r}/{plan.rounds}")
+            await round_(plan.calls, record=True)
+    return measured
 
 
 class _Say:
@@ -226,135 +273,73 @@ class _Say:
         self._console.print(Text(f"[{elapsed:6.1f}s] {text}", style="dim"))
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
-
-
-def _medians(rounds: list[LoadResult]) -> dict[str, float]:
-    return {
-        "rps": round(_median([r.rps for r in rounds]), 2),
-        "p50_ms": round(_median([r.p50_ms for r in rounds if r.latencies]), 3),
-        "p99_ms": round(_median([r.p99_ms for r in rounds if r.latencies]), 3),
-    }
-
-
-def _ratio(num: float, den: float) -> float | None:
-    return round(num / den, 4) if den > 0 else None
-
-
-def build_report(plan: Plan, results: Results, started: datetime.datetime) -> dict[str, Any]:
-    medians = {key: _medians(rounds) for key, rounds in results.items()}
-    workloads = {
-        key: {
-            "label": WORKLOADS[key],
-            "median": medians[key],
-            "errors": sum(r.errors for r in rounds),
-            "rounds": [r.summary() for r in rounds],
-        }
-        for key, rounds in results.items()
-    }
-    ratios = {name: _ratio(medians[a]["rps"], medians[b]["rps"]) for name, (a, b) in RATIOS.items()}
-    per_round = [
-        {name: _ratio(results[a][i].rps, results[b][i].rps) for name, (a, b) in RATIOS.items()}
-        for i in range(plan.rounds)
-    ]
-    return {
-        "schema": "eid-bench/1",
-        "started_at": started.isoformat(timespec="seconds"),
-        "duration_s": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 1),
-        "environment": {
-            "python": platform.python_version(),
-            "grpcio": grpc.__version__,
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "argon2id": ARGON2_PARAMS,
-        },
-        "config": asdict(plan) | {"issue_concurrency": ISSUE_CONCURRENCY},
-        "workloads": workloads,
-        "ratios": ratios,
-        "ratios_per_round": per_round,
-    }
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def print_report(report: dict[str, Any], console: Console) -> None:
-    cfg = report["config"]
-    console.print(
-        Text(
-            f"eid bench: concurrency {cfg['concurrency']}, {cfg['channels']} channels, "
-            f"{cfg['workers']} eid worker(s) on {'PostgreSQL' if cfg['postgres'] else 'SQLite'}, "
-            f"{report['environment']['cpu_count']} CPUs, "
-            f"{cfg['rounds']} rounds",
-            style="bold",
-        )
-    )
-    summary = Table(title="median across rounds", title_justify="left")
-    summary.add_column("workload", no_wrap=True)
-    for column in ("rps", "p50 ms", "p99 ms", "errors"):
-        summary.add_column(column, justify="right")
-    for w in report["workloads"].values():
-        m = w["median"]
-        errors = Text(str(w["errors"]), style="red" if w["errors"] else "")
-        summary.add_row(
-            w["label"], _fmt(m["rps"]), _fmt(m["p50_ms"], 2), _fmt(m["p99_ms"], 2), errors
-        )
-    console.print(summary)
-
-    ratios = Table(title="ratios (median rps)", title_justify="left")
-    ratios.add_column("ratio")
-    ratios.add_column("value", justify="right")
-    ratios.add_column("per round", justify="right")
-    for name, (a, b) in RATIOS.items():
-        label = f"{report['workloads'][a]['label']} / {report['workloads'][b]['label']}"
-        per_round = "  ".join(_fmt(r[name], 3) for r in report["ratios_per_round"])
-        ratios.add_row(label, _fmt(report["ratios"][name], 3), per_round)
-    console.print(ratios)
-
-    rounds = Table(title="per round: rps (p50 / p99 ms)", title_justify="left")
-    rounds.add_column("workload", no_wrap=True)
-    for i in range(cfg["rounds"]):
-        rounds.add_column(f"round {i + 1}", justify="right")
-    for w in report["workloads"].values():
-        cells = [
-            f"{_fmt(r['rps'])} ({_fmt(r['p50_ms'], 1)} / {_fmt(r['p99_ms'], 1)})"
-            for r in w["rounds"]
-        ]
-        rounds.add_row(w["label"], *cells)
-    console.print(rounds)
-
-
 def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
     # SIGTERM takes the Ctrl-C path, so the servers are stopped the same way.
     raise KeyboardInterrupt
 
 
+def _eid_logs(workdir: Path) -> str:
+    tails = [
+        f"--- {log.relative_to(workdir)} ---\n{log_tail(log, 20)}"
+        for log in sorted(workdir.glob("*/eid-server.log"))
+    ]
+    return "\n".join(tails)
+
+
 def run(plan: Plan, out: Path, say: _Say) -> int:
     started = datetime.datetime.now(datetime.UTC)
     with contextlib.ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-bench-"))
-        database_url = (
-            stack.enter_context(scratch_postgres(plan.postgres)) if plan.postgres else None
-        )
+        SCRATCH_PARENT.mkdir(parents=True, exist_ok=True)
+        workdir = Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-", dir=SCRATCH_PARENT))
+        ).resolve()
+        fs = filesystem_type(workdir)
+        databases: list[str | None] = [None, None]
+        if plan.postgres:
+            databases = [stack.enter_context(scratch_postgres(plan.postgres)) for _ in range(2)]
         procs = stack.enter_context(ProcessSet())
-        workdir = Path(tmp)
+        signer = Signer()
         store = "PostgreSQL" if plan.postgres else "SQLite"
-        say(f"starting the echo server and eid (workers={plan.workers}, {store}) in {workdir}")
-        echo_address = start_echo_server(procs, workdir)
-        eid = start_eid_server(procs, workdir, workers=plan.workers, database_url=database_url)
+        say(f"starting the echo and durable write servers in {workdir}")
+        echo = start_echo_server(procs, workdir)
+        probe = signer.signed_requests(b"probe", 1)[0]
+        durable = [
+            start_durable_write_server(
+                procs, workdir, public_key=signer.public_key_hex, probe=probe, group_commit=group
+            )
+            for group in (False, True)
+        ]
+        say(
+            f"starting eid ({plan.workers} worker(s), {store}, "
+            f"{plan.synthetic_citizens} synthetic citizens to register)"
+        )
+        eid = start_eid_server(
+            procs,
+            workdir / "eid",
+            workers=plan.workers,
+            database_url=databases[0],
+            synthetic=plan.synthetic_citizens,
+        )
+        say(f"starting eid ({plan.scaled_workers} workers, {store})")
+        eid_scaled = start_eid_server(
+            procs, workdir / "eid-scaled", workers=plan.scaled_workers, database_url=databases[1]
+        )
+        servers = Servers(echo, durable[0], durable[1], eid, eid_scaled)
         try:
-            results = asyncio.run(measure(plan, echo_address, eid, say))
+            measured = asyncio.run(measure(plan, servers, signer, say))
         except (EidError, BenchError) as e:
             procs.check_alive()  # a dead server explains more than the failed call
-            raise BenchError(f"{e}\n--- eid server log ---\n{log_tail(eid.log)}") from e
+            raise BenchError(f"{e}\n{_eid_logs(workdir)}") from e
+        procs.check_alive()
+        memory = {server.name: eid_memory(server) for server in (eid, eid_scaled)}
         say("stopping the servers")
-    report = build_report(plan, results, started)
+    if fs in {"tmpfs", "ramfs"}:
+        measured.notes.append(f"the SQLite files are on {fs}: commits cost no fsync")
+    report = build_report(plan, measured, memory, started, fs)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     # Piped or captured, rich would wrap the per-round table at 80 columns.
-    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
+    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 200))
     say(f"results written to {out}")
     failed = {k: w["errors"] for k, w in report["workloads"].items() if w["errors"]}
     if failed:

@@ -1,8 +1,10 @@
-"""What the bench measures: eid Verify (token, password) and ShareViaQR over gRPC, the
-bare echo baseline, and the bare Argon2id and Ed25519 ceilings.
+"""What the bench measures: eid's calls over gRPC (Verify by token and by password,
+ShareViaQR, Register), the two bare gRPC ceilings (the echo and the durable
+write), and the bare Argon2id and Ed25519 verifications.
 
-Every gRPC workload goes through :func:`eid_client.loadgen.run_load` with one
-channel and the same concurrency, so the echo and eid figures are comparable.
+Every gRPC workload goes through :func:`eid_client.loadgen.run_load` with the
+same concurrency, its calls spread round-robin over several channels (TCP
+connections), so the figures are comparable.
 """
 
 from __future__ import annotations
@@ -13,29 +15,26 @@ import json
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import argon2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc import aio
 
-from bench.echo_server import METHOD as ECHO_METHOD
-from bench.stack import CHANNEL_OPTIONS, BenchError, EidServer
+from bench.stack import CHANNEL_OPTIONS, BenchError, EidServer, connections_per_worker
 from eid_client import AsyncEidClient
 from eid_client.loadgen import LoadResult, NotVerifiedError, channel_options, run_load
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.domain.citizen import Demographics, age_on
 
-PASSWORD = "bench-Passw0rd-2024"  # noqa: S105 (a throwaway account in a temporary database)
+PASSWORD = "bench-Passw0rd-2024"  # noqa: S105 (throwaway accounts in a temporary database)
 SHARE_ATTRIBUTES = ("full_name", "birth_date", "gender")
 SHARE_TTL = datetime.timedelta(hours=1)
-# Issuing is setup, not a measurement: a few at a time keeps the server's SQLite
-# write lock from timing out (see the report for ShareViaQR at higher concurrency).
-ISSUE_CONCURRENCY = 4
+# Tokens issued only as setup (for the second eid server) go a few at a time:
+# nothing is measured, and a failure there stops the bench.
+SETUP_ISSUE_CONCURRENCY = 4
 # eid_service.security.passwords.PasswordHasher defaults (OWASP Argon2id profile).
 ARGON2_TIME_COST, ARGON2_MEMORY_KIB, ARGON2_PARALLELISM = 2, 19456, 1
 ARGON2_PARAMS = {
@@ -46,11 +45,14 @@ ARGON2_PARAMS = {
 CODE_PATTERN = re.compile(r"\b(\d{6})\b")
 CALL_TIMEOUT_SECONDS = 60.0
 OUTBOX_WAIT_SECONDS = 30.0
-
+# Attempts at spreading the connections evenly over a server's workers.
+SPREAD_ATTEMPTS = 10
 
 # Verify(password) spreads over several citizens, as real traffic does: checks
 # of one account run one at a time by design (the attempt limit depends on it).
 PASSWORD_CITIZENS = 8
+# The seed `eid-server load-demo --synthetic N` uses for its extra citizens.
+SYNTHETIC_SEED = 0
 
 
 def bench_citizens(today: datetime.date) -> list[Demographics]:
@@ -61,16 +63,29 @@ def bench_citizens(today: datetime.date) -> list[Demographics]:
     return adults[:PASSWORD_CITIZENS]
 
 
-def _phone(index: int) -> tuple[str, str]:
+def registrable_citizens(count: int) -> list[Demographics]:
+    """The citizens ``eid-server load-demo --synthetic count`` adds to the registry,
+    in the same order: one per Register call."""
+    return synthetic_citizens(count, seed=SYNTHETIC_SEED)
+
+
+def _enrolled_phone(index: int) -> tuple[str, str]:
     return f"091234{index:04d}", f"+8491234{index:04d}"
 
 
-def _latest_code(outbox: Path, phone_e164: str) -> str | None:
+def _registered_phone(index: int) -> str:
+    return f"098{index:07d}"  # a range of its own: never an enrolled citizen's phone
+
+
+def _outbox_lines(outbox: Path) -> list[str]:
     try:
-        lines = outbox.read_text("utf-8").splitlines()
+        return outbox.read_text("utf-8").splitlines()
     except FileNotFoundError:  # nothing sent yet
-        return None
-    for line in reversed(lines):
+        return []
+
+
+def _latest_code(outbox: Path, phone_e164: str) -> str | None:
+    for line in reversed(_outbox_lines(outbox)):
         message = json.loads(line)
         found = CODE_PATTERN.search(message.get("body", ""))
         if message.get("to") == phone_e164 and found:
@@ -92,89 +107,143 @@ async def activation_code(outbox: Path, phone_e164: str) -> str:
         raise BenchError(f"no activation code for {phone_e164} in {outbox}") from None
 
 
-class GrpcWorkloads:
-    """The echo channel and the eid client, plus the one citizen the eid calls use."""
+def evenly_spread(counts: dict[int, int]) -> bool:
+    """Every worker holds connections, none more than half a fair share beyond another."""
+    if not counts:
+        return False
+    fair = sum(counts.values()) / len(counts)
+    return min(counts.values()) > 0 and max(counts.values()) - min(counts.values()) <= fair / 2
+
+
+def _channel_options() -> list[tuple[str, object]]:
+    # Each channel its own TCP connection: eid's workers share the port with
+    # SO_REUSEPORT, which spreads connections, not calls, over them.
+    return CHANNEL_OPTIONS + channel_options()
+
+
+class RawMethod:
+    """A unary method on raw bytes (no protobuf) over several channels: the echo and
+    the durable write servers."""
 
     def __init__(
-        self,
-        echo_address: str,
-        eid: EidServer,
-        *,
-        concurrency: int,
-        channels: int,
-        progress: bool,
+        self, address: str, method: str, *, label: str, channels: int, concurrency: int
     ) -> None:
-        self._eid_server = eid
+        self.label = label
         self.concurrency = concurrency
-        self.progress = progress
-        # Each channel its own TCP connection: eid's workers share the port with
-        # SO_REUSEPORT, which spreads connections, not calls, over them.
-        options = CHANNEL_OPTIONS + channel_options()
-        self._echo_channels = [aio.insecure_channel(echo_address, options) for _ in range(channels)]
-        # No serializers: the echo call sends and receives raw bytes.
-        self._echo = [c.unary_unary(ECHO_METHOD, None, None) for c in self._echo_channels]
-        self._eid = [
-            AsyncEidClient(
-                eid.address, api_key=eid.api_key, timeout=CALL_TIMEOUT_SECONDS, options=options
-            )
-            for _ in range(channels)
+        self._channels = [
+            aio.insecure_channel(address, _channel_options()) for _ in range(channels)
         ]
-        self.eid = self._eid[0]  # for the setup calls
+        self._calls = [c.unary_unary(method, None, None) for c in self._channels]
+
+    async def close(self) -> None:
+        for channel in self._channels:
+            await channel.close(None)
+
+    async def run(
+        self, requests: Sequence[bytes], *, echoed: bool = False, progress: bool = False
+    ) -> LoadResult:
+        """One call per request; ``echoed``: each answer must be its request."""
+
+        async def call(i: int) -> None:
+            answer = await self._calls[i % len(self._calls)](
+                requests[i], timeout=CALL_TIMEOUT_SECONDS
+            )
+            if echoed and answer != requests[i]:
+                raise BenchError("the echo server changed the payload")
+
+        return await run_load(
+            call,
+            total=len(requests),
+            concurrency=self.concurrency,
+            progress=progress,
+            label=self.label,
+        )
+
+
+class EidLoad:
+    """Clients of one eid server, and the citizens its calls use."""
+
+    def __init__(self, server: EidServer, *, concurrency: int, channels: int, progress: bool):
+        self.server = server
+        self.concurrency = concurrency
+        self.channels = channels
+        self.progress = progress
         self.citizens = bench_citizens(datetime.datetime.now(datetime.UTC).date())
         self.citizen = self.citizens[0]  # shares tokens
         self.sample_token = ""
+        self.registered = 0  # Register calls made, successful or not
+        self._clients = self._connect()
 
-    async def __aenter__(self) -> Self:
-        return self
+    def _connect(self) -> list[AsyncEidClient]:
+        s = self.server
+        return [
+            AsyncEidClient(
+                s.address,
+                api_key=s.api_key,
+                timeout=CALL_TIMEOUT_SECONDS,
+                options=_channel_options(),
+            )
+            for _ in range(self.channels)
+        ]
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for client in self._eid:
+    async def close(self) -> None:
+        for client in self._clients:
             await client.close()
-        for channel in self._echo_channels:
-            await channel.close(None)
+
+    def _client(self, i: int) -> AsyncEidClient:
+        return self._clients[i % len(self._clients)]
+
+    def _label(self, call: str) -> str:
+        return f"{self.server.name} {call}"
 
     async def enroll(self) -> None:
-        """Register and activate the citizens, and keep one token to size the echo payload."""
+        """Register and activate the Verify citizens; keep one token to size the
+        other servers' payloads."""
+        setup = self._clients[0]
         for index, c in enumerate(self.citizens):
-            national, e164 = _phone(index)
-            await self.eid.register(
+            national, e164 = _enrolled_phone(index)
+            await setup.register(
                 personal_id=c.personal_id,
                 full_name=c.full_name,
                 birth_date=c.birth_date,
                 gender=c.gender.value,
                 phone_number=national,
             )
-            code = await activation_code(self._eid_server.outbox, e164)
-            await self.eid.activate(
+            code = await activation_code(self.server.outbox, e164)
+            await setup.activate(
                 personal_id=c.personal_id, activation_code=code, new_password=PASSWORD
             )
-        _, tokens = await self.issue_tokens(1)
-        if not tokens:
-            raise BenchError("ShareViaQR issued no token")
+        tokens = await self.issue_tokens(1)
         self.sample_token = tokens[0]
 
-    async def echo(self, total: int) -> LoadResult:
-        payload = self.sample_token.encode("ascii")
+    async def spread_connections(self) -> dict[int, int] | None:
+        """Spread the connections evenly enough over the server's workers (the kernel
+        picks a worker per connection, at random: the bench reconnects until it
+        likes the draw); returns the connections per worker pid, or None where
+        /proc cannot tell."""
+        counts = None
+        for _ in range(SPREAD_ATTEMPTS):
+            # A health check on every channel opens its connection.
+            await asyncio.gather(*(client.health() for client in self._clients))
+            counts = connections_per_worker(self.server)
+            if counts is None or self.server.workers <= 1 or evenly_spread(counts):
+                return counts
+            await self.close()
+            self._clients = self._connect()
+        return counts
 
-        async def call(i: int) -> None:
-            echo = self._echo[i % len(self._echo)]
-            if await echo(payload, timeout=CALL_TIMEOUT_SECONDS) != payload:
-                raise BenchError("the echo server changed the payload")
-
-        return await self._run(call, total, "bare gRPC echo")
-
-    async def issue_tokens(self, total: int) -> tuple[LoadResult, list[str]]:
-        """``total`` fresh share tokens, from a fresh session (sessions last 15 minutes)."""
-        signed_in = await self.eid.sign_in(personal_id=self.citizen.personal_id, password=PASSWORD)
+    async def share_via_qr(
+        self, total: int, *, concurrency: int | None = None
+    ) -> tuple[LoadResult, list[str]]:
+        """``total`` ShareViaQR calls from a fresh session (sessions last 15 minutes);
+        returns the result and the tokens issued."""
+        signed_in = await self._clients[0].sign_in(
+            personal_id=self.citizen.personal_id, password=PASSWORD
+        )
         tokens: list[str] = []
 
         async def call(i: int) -> None:
-            share = await self._eid[i % len(self._eid)].share_via_qr(
+            share = await self._client(i).share_via_qr(
                 attributes=SHARE_ATTRIBUTES,
                 ttl=SHARE_TTL,
                 session_token=signed_in.session_token,
@@ -184,46 +253,111 @@ class GrpcWorkloads:
         result = await run_load(
             call,
             total=total,
-            concurrency=ISSUE_CONCURRENCY,
+            concurrency=concurrency or self.concurrency,
             progress=self.progress,
-            label="eid ShareViaQR (issuing tokens)",
+            label=self._label("ShareViaQR"),
         )
         return result, tokens
 
-    async def verify_token(self, tokens: list[str]) -> LoadResult:
+    async def issue_tokens(self, total: int) -> list[str]:
+        """``total`` tokens as setup (not measured): every one must be issued."""
+        result, tokens = await self.share_via_qr(total, concurrency=SETUP_ISSUE_CONCURRENCY)
+        if result.errors or len(tokens) != total:
+            raise BenchError(
+                f"{self.server.name}: issuing share tokens failed: {dict(result.error_kinds)}"
+            )
+        return tokens
+
+    async def verify_token(self, tokens: Sequence[str]) -> LoadResult:
         async def call(i: int) -> None:
-            if not (await self._eid[i % len(self._eid)].redeem_share(tokens[i])).verified:
+            if not (await self._client(i).redeem_share(tokens[i])).verified:
                 raise NotVerifiedError
 
-        return await self._run(call, len(tokens), "eid Verify (token)")
+        return await self._run(call, len(tokens), "Verify (token)")
 
     async def verify_password(self, total: int) -> LoadResult:
         ids = [c.personal_id for c in self.citizens]
 
         async def call(i: int) -> None:
-            client = self._eid[i % len(self._eid)]
             pid = ids[i % len(ids)]
-            if not (await client.verify_password(personal_id=pid, password=PASSWORD)).verified:
+            response = await self._client(i).verify_password(personal_id=pid, password=PASSWORD)
+            if not response.verified:
                 raise NotVerifiedError
 
-        return await self._run(call, total, "eid Verify (password)")
+        return await self._run(call, total, "Verify (password)")
+
+    async def register(self, citizens: Sequence[Demographics]) -> LoadResult:
+        """One Register per citizen (each registers once: the registry match
+        succeeds, an account, an outbox row and an audit entry are written)."""
+        first = self.registered
+        self.registered += len(citizens)
+
+        async def call(i: int) -> None:
+            c = citizens[i]
+            await self._client(i).register(
+                personal_id=c.personal_id,
+                full_name=c.full_name,
+                birth_date=c.birth_date,
+                gender=c.gender.value,
+                phone_number=_registered_phone(first + i),
+            )
+
+        return await self._run(call, len(citizens), "Register")
+
+    def outbox_messages(self) -> int:
+        """Messages in the development outbox file so far."""
+        return len(_outbox_lines(self.server.outbox))
+
+    async def outbox_drained(self, expected: int) -> bool:
+        """Waits until the development outbox file holds ``expected`` messages (the
+        dispatcher sends after Register returns, so its work would otherwise fall
+        into the next measurement); False if it does not within a while."""
+        try:
+            async with asyncio.timeout(OUTBOX_WAIT_SECONDS):
+                while True:
+                    if await asyncio.to_thread(self.outbox_messages) >= expected:
+                        return True
+                    await asyncio.sleep(0.1)
+        except TimeoutError:
+            return False
 
     async def _run(
-        self, call: Callable[[int], Awaitable[object]], total: int, label: str
+        self, call: Callable[[int], Awaitable[object]], total: int, name: str
     ) -> LoadResult:
         return await run_load(
             call,
             total=total,
             concurrency=self.concurrency,
             progress=self.progress,
-            label=label,
+            label=self._label(name),
         )
+
+
+class Signer:
+    """The Ed25519 key behind the durable write requests and the bare Ed25519 check."""
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.public_key = self._key.public_key()
+        self.public_key_hex = self.public_key.public_bytes_raw().hex()
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def signed_requests(self, message: bytes, count: int, start: int = 0) -> list[bytes]:
+        """``count`` distinct ``message || signature`` requests (a durable write call's
+        body), made before the run that sends them."""
+        requests = []
+        for i in range(start, start + count):
+            body = message + b".%d" % i
+            requests.append(body + self._key.sign(body))
+        return requests
 
 
 class BareCrypto:
     """The ceilings under eid's two Verify modes, measured in this process."""
 
-    def __init__(self, message: bytes, *, progress: bool) -> None:
+    def __init__(self, message: bytes, signer: Signer, *, progress: bool) -> None:
         self.progress = progress
         self.threads = os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bench-argon2")
@@ -236,10 +370,9 @@ class BareCrypto:
             type=argon2.Type.ID,
         )
         self._encoded = self._argon2.hash(PASSWORD)
-        key = Ed25519PrivateKey.generate()
         self._message = message
-        self._signature = key.sign(message)
-        self._public_key = key.public_key()
+        self._signature = signer.sign(message)
+        self._public_key = signer.public_key
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

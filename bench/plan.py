@@ -1,0 +1,98 @@
+"""What one bench run does: how many calls of each workload, per round and to warm up."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+
+# Every workload, in the order a round measures them and the report lists them.
+WORKLOAD_KEYS = (
+    "echo",
+    "durable_write",
+    "durable_write_group",
+    "share_via_qr",
+    "verify_token",
+    "verify_token_2_workers",
+    "verify_password",
+    "register",
+    "argon2id",
+    "ed25519",
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int
+    concurrency: int
+    workers: int
+    scaled_workers: int  # the second eid, for verify_qr_2_workers_vs_1
+    channels: int
+    scaled_channels: int
+    quick: bool
+    postgres: str | None
+    calls: dict[str, int]
+    warmup: dict[str, int]
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Plan:
+        n = args.calls if args.calls is not None else (30 if args.quick else 300)
+        calls = {
+            "echo": 10 * n,
+            "durable_write": 2 * n,
+            "durable_write_group": 2 * n,
+            "share_via_qr": n,  # and Verify(token) redeems the tokens it issued
+            "verify_token_2_workers": n,
+            "verify_password": max(4, n // 4),
+            "register": n,
+            "argon2id": max(4, n // 4),
+            "ed25519": 20 * n,
+        }
+        c = args.concurrency
+        # Warm-up: connections, server caches and code paths, before the first round.
+        warmup = {
+            "echo": 4 * c,
+            "durable_write": 2 * c,
+            "durable_write_group": 2 * c,
+            "share_via_qr": min(c, n),
+            "verify_token_2_workers": min(c, n),
+            "verify_password": 2 if args.quick else 8,
+            "register": min(c, n),
+            "argon2id": os.cpu_count() or 1,
+            "ed25519": 200,
+        }
+        scaled = 2 * args.workers
+        return cls(
+            rounds=args.rounds,
+            concurrency=c,
+            workers=args.workers,
+            scaled_workers=scaled,
+            channels=args.channels or 4 * args.workers,
+            scaled_channels=args.channels or 4 * scaled,
+            quick=args.quick,
+            postgres=args.postgres,
+            calls=calls,
+            warmup=warmup,
+        )
+
+    @property
+    def synthetic_citizens(self) -> int:
+        """Registrable citizens to load: one per Register call of the whole run."""
+        return self.warmup["register"] + self.rounds * self.calls["register"]
+
+    def labels(self) -> dict[str, str]:
+        def eid(call: str, workers: int) -> str:
+            return f"eid {call}" + (f", {workers} workers" if workers > 1 else "")
+
+        return {
+            "echo": "bare gRPC echo",
+            "durable_write": "bare durable write (commit per call)",
+            "durable_write_group": "bare durable write (group commit)",
+            "share_via_qr": eid("ShareViaQR", self.workers),
+            "verify_token": eid("Verify (token)", self.workers),
+            "verify_token_2_workers": eid("Verify (token)", self.scaled_workers),
+            "verify_password": eid("Verify (password)", self.workers),
+            "register": eid("Register", self.workers),
+            "argon2id": f"bare Argon2id verify ({os.cpu_count() or 1} threads)",
+            "ed25519": "bare Ed25519 verify (1 thread)",
+        }
