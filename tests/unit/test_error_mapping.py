@@ -73,3 +73,12 @@ def test_other_store_errors_are_defects() -> None:
     broken = OperationalError("SELECT x", {}, sqlite3.OperationalError("no such table: x"))
     assert store_error(broken) is None
     assert store_error(ValueError("x")) is None
+
+
+def test_raw_driver_errors_map_like_wrapped_ones() -> None:
+    """Repositories run SQL on the driver directly, so its own errors arrive too."""
+    busy = store_error(sqlite3.OperationalError("database is locked"))
+    assert isinstance(busy, Unavailable)
+    taken = store_error(sqlite3.IntegrityError("UNIQUE constraint failed: shares.id"))
+    assert isinstance(taken, Aborted)
+    assert store_error(sqlite3.OperationalError("no such column: x")) is None

@@ -31,9 +31,13 @@ class ShareGrant:
                 reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
             )
         if now >= self.expires_at:
-            raise PreconditionFailed(reason="SHARE_EXPIRED", message="the share has expired")
+            raise expired_share()
 
 
 def unknown_share() -> InvalidInput:
     """A signed token whose grant does not exist (e.g. another deployment's)."""
     return InvalidInput.of("qr_share.token", "SHARE_TOKEN_INVALID", "the share token is not valid")
+
+
+def expired_share() -> PreconditionFailed:
+    return PreconditionFailed(reason="SHARE_EXPIRED", message="the share has expired")

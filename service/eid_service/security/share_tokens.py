@@ -28,7 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from eid_service.domain.errors import InvalidInput, PreconditionFailed
+from eid_service.domain.errors import InvalidInput
+from eid_service.domain.share_grant import expired_share
 from eid_service.security.keys import KeyRing
 
 _PREFIX = "eid1"
@@ -145,7 +146,7 @@ class ShareTokenSigner:
         except _InvalidTokenError:
             raise _invalid_token() from None
         if now >= claims.expires_at:
-            raise PreconditionFailed(reason="SHARE_EXPIRED", message="the share has expired")
+            raise expired_share()
         return claims
 
     def claims_of_genuine(self, token: str) -> ShareClaims | None:

@@ -8,8 +8,10 @@ name the asyncio drivers of earlier releases (`sqlite+aiosqlite`,
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
@@ -73,24 +75,33 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Raised by the drivers themselves (repositories run SQL on them directly).
+DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (
+    sqlite3.IntegrityError,
+    psycopg.IntegrityError,
+    IntegrityError,
+)
+
+
 def store_error(error: BaseException) -> DomainError | None:
     """A store failure that is a condition of the service, as a domain error;
     None if it is a defect."""
-    if isinstance(error, IntegrityError):
+    if isinstance(error, DRIVER_INTEGRITY_ERRORS):
         # A unique key taken by a concurrent call between our read and write.
         return Aborted(
             reason="CONCURRENT_REQUEST", message="a concurrent request changed the same data; retry"
         )
-    if not isinstance(error, DBAPIError):
-        return None
-    text = str(error.orig).lower() if error.orig is not None else ""
-    sqlstate = getattr(error.orig, "sqlstate", None)
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    invalidated = isinstance(error, DBAPIError) and error.connection_invalidated
+    text = str(driver_error).lower()
+    sqlstate = getattr(driver_error, "sqlstate", None)
     # SQLite: busy timeout passed. PostgreSQL: serialization failure, deadlock,
     # or the server going away.
     if (
-        "database is locked" in text
+        (isinstance(driver_error, sqlite3.OperationalError) and "database is locked" in text)
         or sqlstate in {"40001", "40P01"}
-        or error.connection_invalidated
+        or isinstance(driver_error, psycopg.OperationalError)
+        or invalidated
     ):
         return Unavailable(reason="STORE_BUSY", message="the store is busy; retry shortly")
     return None

@@ -19,7 +19,14 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from eid_service.store.database import POSTGRES_POOL_SIZE, create_engine, is_sqlite, sqlite_path
+from eid_service.domain.errors import Conflict
+from eid_service.store.database import (
+    DRIVER_INTEGRITY_ERRORS,
+    POSTGRES_POOL_SIZE,
+    create_engine,
+    is_sqlite,
+    sqlite_path,
+)
 from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.accounts import AccountRepository, ActivationCodeRepository
 from eid_service.store.repositories.attempts import CredentialAttemptRepository
@@ -30,6 +37,7 @@ from eid_service.store.repositories.parties import RelyingPartyRepository
 from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
+from eid_service.store.sql import Observer
 from eid_service.store.writer import SqliteWriter
 from eid_service.use_cases.ports import Repositories
 
@@ -40,49 +48,52 @@ SQLITE_READERS = 4
 class SqlRepositories:
     """The repositories of one transaction, made on first use."""
 
-    def __init__(self, connection: Connection, protection: DataProtection) -> None:
+    def __init__(
+        self, connection: Connection, protection: DataProtection, observe: Observer | None
+    ) -> None:
         self.connection = connection
         self._p = protection
+        self._observe = observe
 
     @cached_property
     def registry(self) -> PopulationRegistry:
-        return PopulationRegistry(self.connection, self._p)
+        return PopulationRegistry(self.connection, self._p, self._observe)
 
     @cached_property
     def accounts(self) -> AccountRepository:
-        return AccountRepository(self.connection, self._p)
+        return AccountRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def activation_codes(self) -> ActivationCodeRepository:
-        return ActivationCodeRepository(self.connection, self._p)
+        return ActivationCodeRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def parties(self) -> RelyingPartyRepository:
-        return RelyingPartyRepository(self.connection, self._p)
+        return RelyingPartyRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def sessions(self) -> SessionRepository:
-        return SessionRepository(self.connection, self._p)
+        return SessionRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def shares(self) -> ShareRepository:
-        return ShareRepository(self.connection, self._p)
+        return ShareRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def outbox(self) -> OutboxRepository:
-        return OutboxRepository(self.connection, self._p)
+        return OutboxRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def idempotency(self) -> IdempotencyRepository:
-        return IdempotencyRepository(self.connection, self._p)
+        return IdempotencyRepository(self.connection, self._p, self._observe)
 
     @cached_property
     def audit(self) -> AuditLog:
-        return AuditLog(self.connection, self._p)
+        return AuditLog(self.connection, self._p, self._observe)
 
     @cached_property
     def attempts(self) -> CredentialAttemptRepository:
-        return CredentialAttemptRepository(self.connection, self._p)
+        return CredentialAttemptRepository(self.connection, self._p, self._observe)
 
 
 class SqlUnitOfWork:
@@ -101,6 +112,8 @@ class SqlUnitOfWork:
             self.read_engine = self.engine
             threads = POSTGRES_POOL_SIZE
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="eid-store")
+        # Told each statement's text as it runs (tests count them; tracing may).
+        self.observe: Observer | None = None
 
     @property
     def group_commits(self) -> int:
@@ -109,29 +122,29 @@ class SqlUnitOfWork:
 
     async def atomically(self, work: Callable[[Repositories], T]) -> T:
         if self._writer is not None:
-            result: T = await self._writer.run(lambda c: work(SqlRepositories(c, self._p)))
+            result: T = await self._writer.run(lambda c: self._guarded(work, c))
             return result
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, self._write_now, work)
+
+    def _guarded(self, work: Callable[[Repositories], T], connection: Connection) -> T:
+        try:
+            return work(SqlRepositories(connection, self._p, self.observe))
+        except DRIVER_INTEGRITY_ERRORS as taken:
+            # A unique key a concurrent transaction committed first.
+            raise Conflict() from taken
 
     async def read(self, work: Callable[[Repositories], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, self._read_now, work)
 
-    def write_now(self, work: Callable[[Repositories], T]) -> T:
-        """A write from a thread with no event loop (admin commands)."""
-        if self._writer is not None:
-            result: T = self._writer.submit(lambda c: work(SqlRepositories(c, self._p))).result()
-            return result
-        return self._write_now(work)
-
     def _write_now(self, work: Callable[[Repositories], T]) -> T:
         with self.engine.begin() as connection:
-            return work(SqlRepositories(connection, self._p))
+            return self._guarded(work, connection)
 
     def _read_now(self, work: Callable[[Repositories], T]) -> T:
         with self.read_engine.connect() as connection, connection.begin():
-            return work(SqlRepositories(connection, self._p))
+            return work(SqlRepositories(connection, self._p, self.observe))
 
     def close(self) -> None:
         if self._writer is not None:

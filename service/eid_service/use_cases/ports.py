@@ -273,18 +273,14 @@ class Repositories(Protocol):
     def attempts(self) -> CredentialAttempts: ...
 
 
-class Conflict(Exception):
-    """Raised inside a transaction function: a concurrent transaction changed
-    the same data; the unit of work rolls back and re-raises it."""
-
-
 class UnitOfWork(Protocol):
     """The one owner of transactions.
 
     `atomically(work)` runs `work` in one transaction: committed durably
     before it returns work's result, rolled back if work raises (the
-    exception propagates). How commits become durable (group commit, a
-    write lock) is the implementation's business."""
+    exception propagates; a unique key taken by a concurrent transaction
+    comes out as domain.errors.Conflict). How commits become durable (group
+    commit, a write lock) is the implementation's business."""
 
     async def atomically(self, work: Callable[[Repositories], T]) -> T: ...
 

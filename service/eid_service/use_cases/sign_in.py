@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from eid_service.domain.account import Account, require_state_active
-from eid_service.domain.errors import Unauthenticated
+from eid_service.domain.errors import DomainError, Unauthenticated
 from eid_service.use_cases.context import SESSION_TTL, UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
@@ -38,7 +38,7 @@ async def sign_in(
         now = ctx.clock()
         cred = check.credential
 
-        def record(r: Repositories) -> SignedIn | None:
+        def record(r: Repositories) -> SignedIn | DomainError | None:
             if not check.verified:
                 r.audit.append(
                     AuditEntry(cred.subject, cred.account_id, None, "sign_in", "rejected", now)
@@ -46,7 +46,14 @@ async def sign_in(
                 return None
             assert cred.account_id is not None and cred.state is not None
             check.record_success(r)
-            require_state_active(cred.state)
+            try:
+                require_state_active(cred.state)
+            except DomainError as refused:  # told only to who knows the password
+                outcome = refused.reason.lower()
+                r.audit.append(
+                    AuditEntry(cred.subject, cred.account_id, None, "sign_in", outcome, now)
+                )
+                return refused
             expires_at = now + SESSION_TTL
             account = r.accounts.get(cred.account_id)
             assert account is not None
@@ -57,4 +64,6 @@ async def sign_in(
         done = await uow.atomically(record)
     if done is None:
         raise _rejected()
+    if isinstance(done, DomainError):
+        raise done
     return done

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime
-from typing import Any
-
-from sqlalchemy import RowMapping, insert, select, update
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.share import Attribute
-from eid_service.store.models import AccountRow, ActivationCodeRow
-from eid_service.store.repositories.base import Repository, rowcount
+from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Row, Sql
 from eid_service.use_cases.ports import (
     AccountView,
     ActivationCodeRecord,
@@ -22,14 +19,44 @@ from eid_service.use_cases.ports import (
     Subject,
 )
 
-# Encrypted column and its AAD label per attribute, for decrypting only what is released.
-_ATTRIBUTE_COLUMNS = {
-    Attribute.PERSONAL_ID: (AccountRow.personal_id_enc, "personal_id"),
-    Attribute.FULL_NAME: (AccountRow.full_name_enc, "full_name"),
-    Attribute.BIRTH_DATE: (AccountRow.birth_date_enc, "birth_date"),
+_COLUMNS = (
+    "id, personal_id_enc, full_name_enc, birth_date_enc, gender, phone_enc, email_enc,"
+    " level, state, password_hash, created_at, activated_at"
+)
+_INSERT = Sql(
+    "INSERT INTO accounts (id, personal_id_index, personal_id_enc, full_name_enc,"
+    " birth_date_enc, gender, phone_enc, email_enc, level, state, password_hash, created_at,"
+    " activated_at) VALUES (:id, :index, :personal_id, :full_name, :birth_date, :gender, :phone,"
+    " :email, :level, :state, :password_hash, :created_at, :activated_at)"
+)
+_BY_ID = Sql(f"SELECT {_COLUMNS} FROM accounts WHERE id = :id")  # noqa: S608 (constants)
+_BY_INDEX = Sql(
+    f"SELECT {_COLUMNS} FROM accounts WHERE personal_id_index = :index"  # noqa: S608 (constants)
+)
+_EXISTS = Sql("SELECT 1 FROM accounts WHERE personal_id_index = :index")
+_CREDENTIAL = Sql("SELECT id, state, password_hash FROM accounts WHERE personal_id_index = :index")
+_MARK_ACTIVE = Sql(
+    "UPDATE accounts SET state = :state, password_hash = :password_hash,"
+    " activated_at = :activated_at WHERE id = :id AND state = :pending"
+)
+# The encrypted column and its AAD label per attribute; gender is stored plain.
+_ENCRYPTED = {
+    Attribute.PERSONAL_ID: "personal_id",
+    Attribute.FULL_NAME: "full_name",
+    Attribute.BIRTH_DATE: "birth_date",
 }
+_VIEWS: dict[tuple[Attribute, ...], Sql] = {}
 
-_CREDENTIAL = select(AccountRow.id, AccountRow.state, AccountRow.password_hash)
+
+def _view_sql(wanted: tuple[Attribute, ...]) -> Sql:
+    sql = _VIEWS.get(wanted)
+    if sql is None:
+        columns = "".join(f", {_ENCRYPTED[a]}_enc" for a in wanted)
+        sql = _VIEWS[wanted] = Sql(
+            f"SELECT personal_id_index, level, state, gender{columns}"  # noqa: S608 (constants)
+            " FROM accounts WHERE id = :id"
+        )
+    return sql
 
 
 class AccountRepository(Repository):
@@ -37,105 +64,116 @@ class AccountRepository(Repository):
         p, ctx = self._p, f"account:{account.id}"
         d = account.demographics
         subject = p.hasher.blind_index(d.personal_id)
-        self._c.execute(
-            insert(AccountRow).values(
-                id=account.id,
-                personal_id_index=subject,
-                personal_id_enc=p.seal(d.personal_id, f"{ctx}:personal_id"),
-                full_name_enc=p.seal(d.full_name, f"{ctx}:full_name"),
-                birth_date_enc=p.seal(d.birth_date.isoformat(), f"{ctx}:birth_date"),
-                gender=d.gender.value,
-                phone_enc=p.seal(account.phone, f"{ctx}:phone"),
-                email_enc=None if account.email is None else p.seal(account.email, f"{ctx}:email"),
-                level=int(account.level),
-                state=account.state.value,
-                password_hash=account.password_hash,
-                created_at=account.created_at,
-                activated_at=account.activated_at,
-            )
+        self._db.count(
+            _INSERT,
+            {
+                "id": account.id,
+                "index": subject,
+                "personal_id": p.seal(d.personal_id, f"{ctx}:personal_id"),
+                "full_name": p.seal(d.full_name, f"{ctx}:full_name"),
+                "birth_date": p.seal(d.birth_date.isoformat(), f"{ctx}:birth_date"),
+                "gender": d.gender.value,
+                "phone": p.seal(account.phone, f"{ctx}:phone"),
+                "email": None if account.email is None else p.seal(account.email, f"{ctx}:email"),
+                "level": int(account.level),
+                "state": account.state.value,
+                "password_hash": account.password_hash,
+                "created_at": self._t(account.created_at),
+                "activated_at": self._t(account.activated_at),
+            },
         )
         return subject
 
     def exists(self, personal_id: str) -> bool:
         index = self._p.hasher.blind_index(personal_id)
-        found = self._c.scalar(select(AccountRow.id).where(AccountRow.personal_id_index == index))
-        return found is not None
+        return self._db.one(_EXISTS, {"index": index}) is not None
 
     def get(self, account_id: str) -> Account | None:
-        row = self._c.execute(select(AccountRow).where(AccountRow.id == account_id)).first()
-        return None if row is None else self._to_domain(row._mapping)
+        row = self._db.one(_BY_ID, {"id": account_id})
+        return None if row is None else self._to_domain(row)
 
     def find_by_personal_id(self, personal_id: str) -> Account | None:
-        index = self._p.hasher.blind_index(personal_id)
-        row = self._c.execute(
-            select(AccountRow).where(AccountRow.personal_id_index == index)
-        ).first()
-        return None if row is None else self._to_domain(row._mapping)
+        row = self._db.one(_BY_INDEX, {"index": self._p.hasher.blind_index(personal_id)})
+        return None if row is None else self._to_domain(row)
 
     def credential(self, personal_id: str) -> StoredCredential:
         index = self._p.hasher.blind_index(personal_id)
-        row = self._c.execute(_CREDENTIAL.where(AccountRow.personal_id_index == index)).first()
+        row = self._db.one(_CREDENTIAL, {"index": index})
         if row is None:
             return StoredCredential(index, None, None, None)
         return StoredCredential(index, row[0], AccountState(row[1]), row[2])
 
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
-        wanted = [a for a in _ATTRIBUTE_COLUMNS if a in attributes]
-        columns = [
-            AccountRow.personal_id_index,
-            AccountRow.level,
-            AccountRow.state,
-            AccountRow.gender,
-            *(_ATTRIBUTE_COLUMNS[a][0] for a in wanted),
-        ]
-        row: Any = self._c.execute(select(*columns).where(AccountRow.id == account_id)).first()
+        wanted = tuple(a for a in _ENCRYPTED if a in attributes)
+        row = self._db.one(_view_sql(wanted), {"id": account_id})
         if row is None:
             return None
         values: dict[Attribute, str] = {}
         for attribute, blob in zip(wanted, row[4:], strict=True):
-            label = _ATTRIBUTE_COLUMNS[attribute][1]
+            label = _ENCRYPTED[attribute]
             values[attribute] = self._p.open(blob, f"account:{account_id}:{label}")
         if Attribute.GENDER in attributes:
             values[Attribute.GENDER] = row[3]
         return AccountView(
             id=account_id,
-            subject=row[0],
+            subject=bytes(row[0]),
             level=AccountLevel(row[1]),
             state=AccountState(row[2]),
             values=values,
         )
 
     def mark_active(self, account: Account) -> bool:
-        result = self._c.execute(
-            update(AccountRow)
-            .where(AccountRow.id == account.id, AccountRow.state == AccountState.PENDING.value)
-            .values(
-                state=account.state.value,
-                password_hash=account.password_hash,
-                activated_at=account.activated_at,
-            )
+        changed = self._db.count(
+            _MARK_ACTIVE,
+            {
+                "id": account.id,
+                "state": account.state.value,
+                "password_hash": account.password_hash,
+                "activated_at": self._t(account.activated_at),
+                "pending": AccountState.PENDING.value,
+            },
         )
-        return rowcount(result) == 1
+        return changed == 1
 
-    def _to_domain(self, r: RowMapping) -> Account:
-        p, ctx = self._p, f"account:{r['id']}"
-        email_enc = r["email_enc"]
+    def _to_domain(self, r: Row) -> Account:
+        p, ctx = self._p, f"account:{r[0]}"
         return Account(
-            id=r["id"],
+            id=r[0],
             demographics=Demographics(
-                personal_id=p.open(r["personal_id_enc"], f"{ctx}:personal_id"),
-                full_name=p.open(r["full_name_enc"], f"{ctx}:full_name"),
-                birth_date=date.fromisoformat(p.open(r["birth_date_enc"], f"{ctx}:birth_date")),
-                gender=Gender(r["gender"]),
+                personal_id=p.open(r[1], f"{ctx}:personal_id"),
+                full_name=p.open(r[2], f"{ctx}:full_name"),
+                birth_date=date.fromisoformat(p.open(r[3], f"{ctx}:birth_date")),
+                gender=Gender(r[4]),
             ),
-            phone=p.open(r["phone_enc"], f"{ctx}:phone"),
-            email=None if email_enc is None else p.open(email_enc, f"{ctx}:email"),
-            level=AccountLevel(r["level"]),
-            state=AccountState(r["state"]),
-            created_at=r["created_at"],
-            activated_at=r["activated_at"],
-            password_hash=r["password_hash"],
+            phone=p.open(r[5], f"{ctx}:phone"),
+            email=None if r[6] is None else p.open(r[6], f"{ctx}:email"),
+            level=AccountLevel(r[7]),
+            state=AccountState(r[8]),
+            password_hash=r[9],
+            created_at=self._read_t(r[10]),
+            activated_at=None if r[11] is None else self._read_t(r[11]),
         )
+
+
+_CODE_INSERT = Sql(
+    "INSERT INTO activation_codes (id, account_id, code_digest, created_at, expires_at, attempts)"
+    " VALUES (:id, :account_id, :digest, :created_at, :expires_at, 0)"
+)
+_CODE_LATEST = Sql(
+    "SELECT id, code_digest, expires_at, attempts, consumed_at FROM activation_codes"
+    " WHERE account_id = :account_id ORDER BY created_at DESC, id DESC LIMIT 1"
+)
+_CODE_CONSUMED_MATCH = Sql(
+    "SELECT 1 FROM activation_codes WHERE account_id = :account_id AND code_digest = :digest"
+    " AND consumed_at IS NOT NULL"
+)
+_CODE_WRONG = Sql(
+    "UPDATE activation_codes SET attempts = attempts + 1 WHERE id = :id AND attempts < :max"
+)
+_CODE_CONSUME = Sql(
+    "UPDATE activation_codes SET consumed_at = :now, attempts = attempts + 1"
+    " WHERE id = :id AND consumed_at IS NULL AND expires_at > :now AND attempts < :max"
+)
 
 
 class ActivationCodeRepository(Repository):
@@ -143,34 +181,26 @@ class ActivationCodeRepository(Repository):
 
     def add(self, account_id: str, code: str, now: datetime, expires_at: datetime) -> str:
         code_id = "act_" + secrets.token_hex(8)
-        self._c.execute(
-            insert(ActivationCodeRow).values(
-                id=code_id,
-                account_id=account_id,
-                code_digest=self._digest(account_id, code),
-                created_at=now,
-                expires_at=expires_at,
-                attempts=0,
-            )
+        self._db.count(
+            _CODE_INSERT,
+            {
+                "id": code_id,
+                "account_id": account_id,
+                "digest": self._digest(account_id, code),
+                "created_at": self._t(now),
+                "expires_at": self._t(expires_at),
+            },
         )
         return code_id
 
     def latest_for(self, account_id: str) -> ActivationCodeRecord | None:
-        row = self._c.execute(
-            select(
-                ActivationCodeRow.id,
-                ActivationCodeRow.code_digest,
-                ActivationCodeRow.expires_at,
-                ActivationCodeRow.attempts,
-                ActivationCodeRow.consumed_at,
-            )
-            .where(ActivationCodeRow.account_id == account_id)
-            .order_by(ActivationCodeRow.created_at.desc(), ActivationCodeRow.id.desc())
-            .limit(1)
-        ).first()
+        row = self._db.one(_CODE_LATEST, {"account_id": account_id})
         if row is None:
             return None
-        return ActivationCodeRecord(row[0], account_id, row[1], row[2], row[3], row[4])
+        consumed = None if row[4] is None else self._read_t(row[4])
+        return ActivationCodeRecord(
+            row[0], account_id, bytes(row[1]), self._read_t(row[2]), row[3], consumed
+        )
 
     def matches(self, record: ActivationCodeRecord, code: str) -> bool:
         return self._p.hasher.matches(
@@ -178,35 +208,15 @@ class ActivationCodeRepository(Repository):
         )
 
     def any_consumed_matches(self, account_id: str, code: str) -> bool:
-        found = self._c.scalar(
-            select(ActivationCodeRow.id).where(
-                ActivationCodeRow.account_id == account_id,
-                ActivationCodeRow.code_digest == self._digest(account_id, code),
-                ActivationCodeRow.consumed_at.is_not(None),
-            )
-        )
-        return found is not None
+        params = {"account_id": account_id, "digest": self._digest(account_id, code)}
+        return self._db.one(_CODE_CONSUMED_MATCH, params) is not None
 
     def count_wrong_guess(self, code_id: str, max_attempts: int) -> bool:
-        result = self._c.execute(
-            update(ActivationCodeRow)
-            .where(ActivationCodeRow.id == code_id, ActivationCodeRow.attempts < max_attempts)
-            .values(attempts=ActivationCodeRow.attempts + 1)
-        )
-        return rowcount(result) == 1
+        return self._db.count(_CODE_WRONG, {"id": code_id, "max": max_attempts}) == 1
 
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
-        result = self._c.execute(
-            update(ActivationCodeRow)
-            .where(
-                ActivationCodeRow.id == code_id,
-                ActivationCodeRow.consumed_at.is_(None),
-                ActivationCodeRow.expires_at > now,
-                ActivationCodeRow.attempts < max_attempts,
-            )
-            .values(consumed_at=now, attempts=ActivationCodeRow.attempts + 1)
-        )
-        return rowcount(result) == 1
+        params = {"id": code_id, "now": self._t(now), "max": max_attempts}
+        return self._db.count(_CODE_CONSUME, params) == 1
 
     def _digest(self, account_id: str, code: str) -> bytes:
         # Binding the account id stops a digest from matching another account's code.

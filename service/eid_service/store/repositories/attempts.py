@@ -9,74 +9,75 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, or_, select, update
-
 from eid_service.domain.credential_policy import (
     SOURCE_WINDOW,
     SUBJECT_WINDOW,
     source_budget,
     wait_before_next_try,
 )
-from eid_service.store.models import CredentialAttemptRow as A
-from eid_service.store.repositories.base import Repository, rowcount
+from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import Subject
 
 TOTAL = "*"
 
+# A failure counted unless the budget is spent; a lapsed window starts again at 1.
+_COUNT = """
+INSERT INTO credential_attempts (subject, source, failures, window_start, last_failure_at)
+VALUES (:subject, :source, 1, :now, :now)
+ON CONFLICT (subject, source) DO UPDATE SET
+  failures = CASE WHEN credential_attempts.last_failure_at <= :cut THEN 1
+                  ELSE credential_attempts.failures + 1 END,
+  window_start = CASE WHEN credential_attempts.last_failure_at <= :cut THEN :now
+                      ELSE credential_attempts.window_start END,
+  last_failure_at = :now
+"""
+_COUNT_TOTAL = Sql(_COUNT + " RETURNING failures")
+_COUNT_UNDER_BUDGET = Sql(
+    _COUNT
+    + " WHERE credential_attempts.last_failure_at <= :cut"
+    + " OR credential_attempts.failures < :budget RETURNING failures"
+)
+_READ = Sql(
+    "SELECT failures, last_failure_at FROM credential_attempts"
+    " WHERE subject = :subject AND source = :source"
+)
+_TAKE_BACK = Sql(
+    "UPDATE credential_attempts SET failures = failures - 1"
+    " WHERE subject = :subject AND source = :source AND failures > 0"
+)
+_RESET = Sql(
+    "UPDATE credential_attempts SET failures = 0 WHERE subject = :subject AND source = :source"
+)
+_PURGE = Sql("DELETE FROM credential_attempts WHERE last_failure_at < :before")
+
 
 class CredentialAttemptRepository(Repository):
     def reserve(self, subject: Subject, source: str, now: datetime) -> timedelta | None:
-        total = self._count(subject, TOTAL, now, SUBJECT_WINDOW, budget=None)
-        assert total is not None
-        budget = source_budget(total)
-        if self._count(subject, source, now, SOURCE_WINDOW, budget=budget) is not None:
-            return None
-        row = self._c.execute(
-            select(A.failures, A.last_failure_at).where(A.subject == subject, A.source == source)
-        ).one()
-        wait = wait_before_next_try(row[0], row[1], budget, now) or SOURCE_WINDOW
-        # Undo the total's increment: the caller's transaction must not commit it.
-        self._c.execute(
-            update(A).where(A.subject == subject, A.source == TOTAL).values(failures=A.failures - 1)
+        t = self._t(now)
+        total = self._db.one(
+            _COUNT_TOTAL,
+            {"subject": subject, "source": TOTAL, "now": t, "cut": self._t(now - SUBJECT_WINDOW)},
         )
-        return wait
+        assert total is not None
+        budget = source_budget(int(total[0]))
+        mine = {"subject": subject, "source": source}
+        counted = self._db.one(
+            _COUNT_UNDER_BUDGET,
+            {**mine, "now": t, "cut": self._t(now - SOURCE_WINDOW), "budget": budget},
+        )
+        if counted is not None:
+            return None
+        row = self._db.one(_READ, mine)
+        assert row is not None
+        wait = wait_before_next_try(row[0], self._read_t(row[1]), budget, now)
+        # Refused attempts count nowhere: take the total's increment back.
+        self._db.count(_TAKE_BACK, {"subject": subject, "source": TOTAL})
+        return wait or SOURCE_WINDOW
 
     def succeeded(self, subject: Subject, source: str) -> None:
-        self._c.execute(
-            update(A).where(A.subject == subject, A.source == source).values(failures=0)
-        )
-        self._c.execute(
-            update(A)
-            .where(A.subject == subject, A.source == TOTAL, A.failures > 0)
-            .values(failures=A.failures - 1)
-        )
+        self._db.count(_RESET, {"subject": subject, "source": source})
+        self._db.count(_TAKE_BACK, {"subject": subject, "source": TOTAL})
 
     def purge_lapsed(self, before: datetime) -> int:
-        return rowcount(self._c.execute(delete(A).where(A.last_failure_at < before)))
-
-    def _count(
-        self,
-        subject: Subject,
-        source: str,
-        now: datetime,
-        window: timedelta,
-        *,
-        budget: int | None,
-    ) -> int | None:
-        """Counts one failure unless the budget is spent; the new count, or None."""
-        lapsed = A.last_failure_at <= now - window
-        stmt = self._upsert(A).values(
-            subject=subject, source=source, failures=1, window_start=now, last_failure_at=now
-        )
-        where = None if budget is None else or_(lapsed, A.failures < budget)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[A.subject, A.source],
-            set_={
-                "failures": case((lapsed, 1), else_=A.failures + 1),
-                "window_start": case((lapsed, now), else_=A.window_start),
-                "last_failure_at": now,
-            },
-            where=where,
-        ).returning(A.failures)
-        found = self._c.execute(stmt).first()
-        return None if found is None else int(found[0])
+        return self._db.count(_PURGE, {"before": self._t(before)})

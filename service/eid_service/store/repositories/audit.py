@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import insert, select, update
-
-from eid_service.store.models import AuditChainRow, AuditEventRow
 from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import AuditEntry, AuditEvent, Subject
 
 AUDIT_PURPOSE = "audit"
@@ -35,13 +33,28 @@ def _canonical(e: AuditEvent, prev: bytes | None) -> str:
     )
 
 
+_BUMP = Sql(
+    "INSERT INTO audit_chains (subject, seq, head) VALUES (:subject, 1, NULL)"
+    " ON CONFLICT (subject) DO UPDATE SET seq = audit_chains.seq + 1 RETURNING seq, head"
+)
+_INSERT = Sql(
+    "INSERT INTO audit_events (id, subject, account_id, party_id, action, outcome, created_at,"
+    " seq, prev_digest, digest) VALUES (:id, :subject, :account_id, :party_id, :action,"
+    " :outcome, :created_at, :seq, :prev, :digest)"
+)
+_SET_HEAD = Sql("UPDATE audit_chains SET head = :head WHERE subject = :subject")
+_EVENTS = Sql(
+    "SELECT id, account_id, party_id, action, outcome, created_at, seq, prev_digest, digest"
+    " FROM audit_events WHERE subject = :subject ORDER BY seq"
+)
+_HEAD = Sql("SELECT head FROM audit_chains WHERE subject = :subject")
+
+
 class AuditLog(Repository):
     def append(self, entry: AuditEntry) -> str:
-        bump = self._upsert(AuditChainRow).values(subject=entry.subject, seq=1, head=None)
-        bump = bump.on_conflict_do_update(
-            index_elements=[AuditChainRow.subject], set_={"seq": AuditChainRow.seq + 1}
-        ).returning(AuditChainRow.seq, AuditChainRow.head)
-        seq, prev = self._c.execute(bump).one()
+        bumped = self._db.one(_BUMP, {"subject": entry.subject})
+        assert bumped is not None
+        seq, prev = bumped[0], None if bumped[1] is None else bytes(bumped[1])
         event = AuditEvent(
             id="evt_" + secrets.token_hex(10),
             account_id=entry.account_id,
@@ -52,23 +65,22 @@ class AuditLog(Repository):
             seq=seq,
         )
         digest = self._p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev))
-        self._c.execute(
-            insert(AuditEventRow).values(
-                id=event.id,
-                subject=entry.subject,
-                account_id=entry.account_id,
-                party_id=entry.party_id,
-                action=entry.action,
-                outcome=entry.outcome,
-                created_at=entry.at,
-                seq=seq,
-                prev_digest=prev,
-                digest=digest,
-            )
+        self._db.count(
+            _INSERT,
+            {
+                "id": event.id,
+                "subject": entry.subject,
+                "account_id": entry.account_id,
+                "party_id": entry.party_id,
+                "action": entry.action,
+                "outcome": entry.outcome,
+                "created_at": self._t(entry.at),
+                "seq": seq,
+                "prev": prev,
+                "digest": digest,
+            },
         )
-        self._c.execute(
-            update(AuditChainRow).where(AuditChainRow.subject == entry.subject).values(head=digest)
-        )
+        self._db.count(_SET_HEAD, {"head": digest, "subject": entry.subject})
         return event.id
 
     def history(self, subject: Subject) -> list[AuditEvent]:
@@ -84,28 +96,15 @@ class AuditLog(Repository):
             if not self._p.hasher.matches(digest, AUDIT_PURPOSE, _canonical(event, prev)):
                 return False
             prev = digest
-        head = self._c.scalar(select(AuditChainRow.head).where(AuditChainRow.subject == subject))
-        return head == prev
+        head = self._db.one(_HEAD, {"subject": subject})
+        return head is not None and (None if head[0] is None else bytes(head[0])) == prev
 
     def _events(self, subject: Subject) -> list[tuple[AuditEvent, bytes | None, bytes]]:
-        rows = self._c.execute(
-            select(AuditEventRow)
-            .where(AuditEventRow.subject == subject)
-            .order_by(AuditEventRow.seq)
-        ).mappings()
         return [
             (
-                AuditEvent(
-                    r["id"],
-                    r["account_id"],
-                    r["party_id"],
-                    r["action"],
-                    r["outcome"],
-                    r["created_at"],
-                    r["seq"],
-                ),
-                r["prev_digest"],
-                r["digest"],
+                AuditEvent(r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6]),
+                None if r[7] is None else bytes(r[7]),
+                bytes(r[8]),
             )
-            for r in rows
+            for r in self._db.all(_EVENTS, {"subject": subject})
         ]

@@ -1,32 +1,28 @@
-"""What every repository is built on: one connection inside one transaction."""
+"""What every repository is built on: one transaction's driver connection."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection
 
 from eid_service.store.protection import DataProtection
+from eid_service.store.sql import Driver, Observer
 
 
 class Repository:
-    def __init__(self, connection: Connection, protection: DataProtection) -> None:
-        self._c = connection
+    def __init__(
+        self, connection: Connection, protection: DataProtection, observe: Observer | None = None
+    ) -> None:
+        self._db = Driver(connection, observe)
         self._p = protection
 
-    def _upsert(self, table: Any) -> Any:
-        """The dialect's INSERT ... ON CONFLICT construct for `table`."""
-        if self._c.dialect.name == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
+    def _t(self, value: datetime | None) -> Any:
+        return self._db.time(value)
 
-    @property
-    def _locks_rows(self) -> bool:
-        # SQLite serialises writers; PostgreSQL needs SELECT ... FOR UPDATE.
-        return self._c.dialect.name == "postgresql"
-
-
-def rowcount(result: object) -> int:
-    assert isinstance(result, CursorResult)
-    return result.rowcount
+    @staticmethod
+    def _read_t(value: Any) -> datetime:
+        read = Driver.read_time(value)
+        assert read is not None
+        return read

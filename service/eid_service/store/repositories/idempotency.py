@@ -4,49 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
-
 from eid_service.domain.errors import InvalidInput
-from eid_service.store.models import IdempotencyRow
-from eid_service.store.repositories.base import Repository, rowcount
+from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import RequestKey
 
-_FIND = select(IdempotencyRow.fingerprint, IdempotencyRow.response_enc, IdempotencyRow.expires_at)
+_FIND = Sql(
+    "SELECT fingerprint, response_enc FROM idempotency_records"
+    " WHERE scope = :scope AND request_id = :request_id"
+)
+_SAVE = Sql(
+    "INSERT INTO idempotency_records"
+    " (scope, request_id, fingerprint, response_enc, created_at, expires_at)"
+    " VALUES (:scope, :request_id, :fingerprint, :response, :created_at, :expires_at)"
+)
+_PURGE = Sql("DELETE FROM idempotency_records WHERE expires_at <= :now")
 
 
 class IdempotencyRepository(Repository):
     def find(self, key: RequestKey) -> bytes | None:
-        row = self._c.execute(
-            _FIND.where(
-                IdempotencyRow.scope == key.scope, IdempotencyRow.request_id == key.request_id
-            )
-        ).first()
+        row = self._db.one(_FIND, {"scope": key.scope, "request_id": key.request_id})
         if row is None:
             return None
-        if not self._p.hasher_equal(row[0], key.fingerprint):
+        if not self._p.hasher_equal(bytes(row[0]), key.fingerprint):
             raise InvalidInput.of(
                 "request_id",
                 "REQUEST_ID_REUSED",
                 "this request_id was already used for a different request",
             )
-        return self._p.open_bytes(row[1], _context(key))
+        return self._p.open_bytes(bytes(row[1]), _context(key))
 
     def save(self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime) -> None:
-        self._c.execute(
-            insert(IdempotencyRow).values(
-                scope=key.scope,
-                request_id=key.request_id,
-                fingerprint=key.fingerprint,
-                response_enc=self._p.seal_bytes(response, _context(key)),
-                created_at=now,
-                expires_at=expires_at,
-            )
+        self._db.count(
+            _SAVE,
+            {
+                "scope": key.scope,
+                "request_id": key.request_id,
+                "fingerprint": key.fingerprint,
+                "response": self._p.seal_bytes(response, _context(key)),
+                "created_at": self._t(now),
+                "expires_at": self._t(expires_at),
+            },
         )
 
     def purge_expired(self, now: datetime) -> int:
-        return rowcount(
-            self._c.execute(delete(IdempotencyRow).where(IdempotencyRow.expires_at <= now))
-        )
+        return self._db.count(_PURGE, {"now": self._t(now)})
 
 
 def _context(key: RequestKey) -> str:

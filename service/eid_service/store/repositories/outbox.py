@@ -8,63 +8,59 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, insert, or_, select, update
-
-from eid_service.store.models import OutboxRow
 from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import OutgoingMessage
 
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now)
+_INSERT = Sql(
+    "INSERT INTO outbox (id, channel, destination_enc, body_enc, created_at, attempts)"
+    " VALUES (:id, :channel, :destination, :body, :created_at, 0)"
+)
+_DUE = "sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < :now)"
+_PENDING = Sql(
+    f"SELECT id FROM outbox WHERE {_DUE} ORDER BY created_at LIMIT :limit"  # noqa: S608 (constants)
+)
+_CLAIM = Sql(
+    "UPDATE outbox SET claimed_until = :until, attempts = attempts + 1 WHERE id = :id"
+    " AND sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < :now)"
+    " RETURNING channel, destination_enc, body_enc"
+)
+# The body holds a one-time code: keep no copy once delivered.
+_SENT = Sql(
+    "UPDATE outbox SET sent_at = :now, body_enc = NULL, destination_enc = NULL WHERE id = :id"
+)
 
 
 class OutboxRepository(Repository):
     def add(self, channel: str, destination: str, body: str, now: datetime) -> str:
         message_id = "msg_" + secrets.token_hex(8)
         ctx = f"outbox:{message_id}"
-        self._c.execute(
-            insert(OutboxRow).values(
-                id=message_id,
-                channel=channel,
-                destination_enc=self._p.seal(destination, f"{ctx}:destination"),
-                body_enc=self._p.seal(body, f"{ctx}:body"),
-                created_at=now,
-                attempts=0,
-            )
+        self._db.count(
+            _INSERT,
+            {
+                "id": message_id,
+                "channel": channel,
+                "destination": self._p.seal(destination, f"{ctx}:destination"),
+                "body": self._p.seal(body, f"{ctx}:body"),
+                "created_at": self._t(now),
+            },
         )
         return message_id
 
     def pending_ids(self, now: datetime, limit: int) -> list[str]:
-        rows = self._c.scalars(
-            select(OutboxRow.id)
-            .where(OutboxRow.sent_at.is_(None), _due(now))
-            .order_by(OutboxRow.created_at)
-            .limit(limit)
-        )
-        return list(rows)
+        return [r[0] for r in self._db.all(_PENDING, {"now": self._t(now), "limit": limit})]
 
     def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None:
-        row = self._c.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == message_id, OutboxRow.sent_at.is_(None), _due(now))
-            .values(claimed_until=until, attempts=OutboxRow.attempts + 1)
-            .returning(OutboxRow.channel, OutboxRow.destination_enc, OutboxRow.body_enc)
-        ).first()
+        row = self._db.one(_CLAIM, {"id": message_id, "now": self._t(now), "until": self._t(until)})
         if row is None or row[1] is None or row[2] is None:
             return None
         ctx = f"outbox:{message_id}"
         return OutgoingMessage(
             id=message_id,
             channel=row[0],
-            destination=self._p.open(row[1], f"{ctx}:destination"),
-            body=self._p.open(row[2], f"{ctx}:body"),
+            destination=self._p.open(bytes(row[1]), f"{ctx}:destination"),
+            body=self._p.open(bytes(row[2]), f"{ctx}:body"),
         )
 
     def mark_sent(self, message_id: str, now: datetime) -> None:
-        # The body holds a one-time code: keep no copy once delivered.
-        self._c.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == message_id)
-            .values(sent_at=now, body_enc=None, destination_enc=None)
-        )
+        self._db.count(_SENT, {"id": message_id, "now": self._t(now)})

@@ -5,20 +5,38 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import RowMapping, delete, func, insert, select
-
 from eid_service.domain.party import RelyingParty, new_party_id
 from eid_service.domain.share import Attribute
 from eid_service.security.keyed_hash import new_secret_token
-from eid_service.store.models import PartyFailureRow, RelyingPartyRow
-from eid_service.store.repositories.base import Repository, rowcount
+from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Row, Sql
 
 API_KEY_PURPOSE = "api-key"
 API_KEY_PREFIX = "eidk"
 # Concurrent failures of one party land on one of these rows at random.
 FAILURE_SHARDS = 8
 
-_PARTY = select(RelyingPartyRow.id, RelyingPartyRow.name, RelyingPartyRow.scopes)
+_INSERT = Sql(
+    "INSERT INTO relying_parties (id, name, api_key_digest, scopes, created_at)"
+    " VALUES (:id, :name, :digest, :scopes, :created_at)"
+)
+_BY_KEY = Sql(
+    "SELECT id, name, scopes FROM relying_parties"
+    " WHERE api_key_digest = :digest AND disabled_at IS NULL"
+)
+_BY_ID = Sql("SELECT id, name, scopes FROM relying_parties WHERE id = :id AND disabled_at IS NULL")
+_ALL = Sql("SELECT id, name, scopes FROM relying_parties ORDER BY created_at")
+_FAILURES = Sql(
+    "SELECT COALESCE(SUM(failures), 0) FROM party_failures"
+    " WHERE party_id = :party_id AND window_start = :window_start"
+)
+_RECORD_FAILURE = Sql(
+    "INSERT INTO party_failures (party_id, window_start, shard, failures)"
+    " VALUES (:party_id, :window_start, :shard, 1)"
+    " ON CONFLICT (party_id, window_start, shard)"
+    " DO UPDATE SET failures = party_failures.failures + 1"
+)
+_PURGE_FAILURES = Sql("DELETE FROM party_failures WHERE window_start < :before")
 
 
 class RelyingPartyRepository(Repository):
@@ -28,70 +46,48 @@ class RelyingPartyRepository(Repository):
         """A new party and its API key; the key is shown once and never stored."""
         party = RelyingParty(id=new_party_id(), name=name, scopes=scopes)
         api_key = new_secret_token(API_KEY_PREFIX)
-        self._c.execute(
-            insert(RelyingPartyRow).values(
-                id=party.id,
-                name=name,
-                api_key_digest=self._p.hasher.digest(API_KEY_PURPOSE, api_key),
-                scopes=",".join(sorted(a.value for a in scopes)),
-                created_at=now,
-            )
+        self._db.count(
+            _INSERT,
+            {
+                "id": party.id,
+                "name": name,
+                "digest": self._p.hasher.digest(API_KEY_PURPOSE, api_key),
+                "scopes": ",".join(sorted(a.value for a in scopes)),
+                "created_at": self._t(now),
+            },
         )
         return party, api_key
 
     def by_api_key(self, api_key: str) -> RelyingParty | None:
         digest = self._p.hasher.digest(API_KEY_PURPOSE, api_key)
-        row = self._c.execute(
-            _PARTY.where(
-                RelyingPartyRow.api_key_digest == digest, RelyingPartyRow.disabled_at.is_(None)
-            )
-        ).first()
-        return None if row is None else _to_domain(row._mapping)
+        row = self._db.one(_BY_KEY, {"digest": digest})
+        return None if row is None else _to_domain(row)
 
     def get(self, party_id: str) -> RelyingParty | None:
-        row = self._c.execute(
-            _PARTY.where(RelyingPartyRow.id == party_id, RelyingPartyRow.disabled_at.is_(None))
-        ).first()
-        return None if row is None else _to_domain(row._mapping)
+        row = self._db.one(_BY_ID, {"id": party_id})
+        return None if row is None else _to_domain(row)
 
     def list_all(self) -> list[RelyingParty]:
-        rows = self._c.execute(_PARTY.order_by(RelyingPartyRow.created_at)).mappings()
-        return [_to_domain(r) for r in rows]
+        return [_to_domain(r) for r in self._db.all(_ALL, {})]
 
     def failures_since(self, party_id: str, window_start: datetime) -> int:
-        total = self._c.scalar(
-            select(func.coalesce(func.sum(PartyFailureRow.failures), 0)).where(
-                PartyFailureRow.party_id == party_id,
-                PartyFailureRow.window_start == window_start,
-            )
-        )
-        return int(total or 0)
+        row = self._db.one(_FAILURES, {"party_id": party_id, "window_start": self._t(window_start)})
+        return 0 if row is None else int(row[0])
 
     def record_failure(self, party_id: str, window_start: datetime) -> None:
-        stmt = self._upsert(PartyFailureRow).values(
-            party_id=party_id,
-            window_start=window_start,
-            shard=secrets.randbelow(FAILURE_SHARDS),
-            failures=1,
-        )
-        self._c.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[
-                    PartyFailureRow.party_id,
-                    PartyFailureRow.window_start,
-                    PartyFailureRow.shard,
-                ],
-                set_={"failures": PartyFailureRow.failures + 1},
-            )
+        self._db.count(
+            _RECORD_FAILURE,
+            {
+                "party_id": party_id,
+                "window_start": self._t(window_start),
+                "shard": secrets.randbelow(FAILURE_SHARDS),
+            },
         )
 
     def purge_failures(self, before: datetime) -> int:
-        result = self._c.execute(
-            delete(PartyFailureRow).where(PartyFailureRow.window_start < before)
-        )
-        return rowcount(result)
+        return self._db.count(_PURGE_FAILURES, {"before": self._t(before)})
 
 
-def _to_domain(row: RowMapping) -> RelyingParty:
-    scopes = frozenset(Attribute(v) for v in row["scopes"].split(",") if v)
-    return RelyingParty(id=row["id"], name=row["name"], scopes=scopes)
+def _to_domain(row: Row) -> RelyingParty:
+    scopes = frozenset(Attribute(v) for v in row[2].split(",") if v)
+    return RelyingParty(id=row[0], name=row[1], scopes=scopes)

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import insert, select
-
 from eid_service.domain.citizen import Demographics, Gender
-from eid_service.store.models import RegistryCitizenRow as R
 from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
 
-_FIND = select(R.personal_id_enc, R.full_name_enc, R.birth_date_enc, R.gender)
+_FIND = Sql(
+    "SELECT personal_id_enc, full_name_enc, birth_date_enc, gender FROM registry_citizens"
+    " WHERE personal_id_index = :index"
+)
+_INSERT = Sql(
+    "INSERT INTO registry_citizens"
+    " (personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender)"
+    " VALUES (:index, :personal_id, :full_name, :birth_date, :gender)"
+    " ON CONFLICT (personal_id_index) DO NOTHING"
+)
 
 
 class PopulationRegistry(Repository):
     def find(self, personal_id: str) -> Demographics | None:
         index = self._p.hasher.blind_index(personal_id)
-        row = self._c.execute(_FIND.where(R.personal_id_index == index)).first()
+        row = self._db.one(_FIND, {"index": index})
         if row is None:
             return None
         ctx = f"registry:{index.hex()}"
@@ -29,16 +36,15 @@ class PopulationRegistry(Repository):
 
     def put(self, citizen: Demographics) -> bool:
         index = self._p.hasher.blind_index(citizen.personal_id)
-        if self._c.scalar(select(R.gender).where(R.personal_id_index == index)) is not None:
-            return False
         ctx = f"registry:{index.hex()}"
-        self._c.execute(
-            insert(R).values(
-                personal_id_index=index,
-                personal_id_enc=self._p.seal(citizen.personal_id, f"{ctx}:personal_id"),
-                full_name_enc=self._p.seal(citizen.full_name, f"{ctx}:full_name"),
-                birth_date_enc=self._p.seal(citizen.birth_date.isoformat(), f"{ctx}:birth_date"),
-                gender=citizen.gender.value,
-            )
+        added = self._db.count(
+            _INSERT,
+            {
+                "index": index,
+                "personal_id": self._p.seal(citizen.personal_id, f"{ctx}:personal_id"),
+                "full_name": self._p.seal(citizen.full_name, f"{ctx}:full_name"),
+                "birth_date": self._p.seal(citizen.birth_date.isoformat(), f"{ctx}:birth_date"),
+                "gender": citizen.gender.value,
+            },
         )
-        return True
+        return added == 1

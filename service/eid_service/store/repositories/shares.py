@@ -5,13 +5,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, or_, select, update
-
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
-from eid_service.store.models import ShareRow
-from eid_service.store.repositories.base import Repository, rowcount
+from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import RedeemedShare
+
+_INSERT = Sql(
+    "INSERT INTO shares (id, account_id, attributes, audience_party_id, created_at, expires_at)"
+    " VALUES (:id, :account_id, :attributes, :audience, :created_at, :expires_at)"
+)
+_REDEEM = Sql(
+    "UPDATE shares SET redeemed_at = :now, redeemed_by = :party_id"
+    " WHERE id = :id AND redeemed_at IS NULL AND expires_at > :now"
+    " AND (audience_party_id IS NULL OR audience_party_id = :party_id)"
+    " RETURNING account_id, attributes"
+)
+_GET = Sql(
+    "SELECT id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at"
+    " FROM shares WHERE id = :id"
+)
+_PURGE = Sql("DELETE FROM shares WHERE expires_at <= :before")
 
 
 def _attributes(text: str) -> frozenset[Attribute]:
@@ -20,44 +34,35 @@ def _attributes(text: str) -> frozenset[Attribute]:
 
 class ShareRepository(Repository):
     def add(self, grant: ShareGrant) -> None:
-        self._c.execute(
-            insert(ShareRow).values(
-                id=grant.id,
-                account_id=grant.account_id,
-                attributes=",".join(sorted(a.value for a in grant.attributes)),
-                audience_party_id=grant.audience_party_id,
-                created_at=grant.created_at,
-                expires_at=grant.expires_at,
-            )
+        self._db.count(
+            _INSERT,
+            {
+                "id": grant.id,
+                "account_id": grant.account_id,
+                "attributes": ",".join(sorted(a.value for a in grant.attributes)),
+                "audience": grant.audience_party_id,
+                "created_at": self._t(grant.created_at),
+                "expires_at": self._t(grant.expires_at),
+            },
         )
 
     def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
-        row = self._c.execute(
-            update(ShareRow)
-            .where(
-                ShareRow.id == share_id,
-                ShareRow.redeemed_at.is_(None),
-                ShareRow.expires_at > now,
-                or_(ShareRow.audience_party_id.is_(None), ShareRow.audience_party_id == party_id),
-            )
-            .values(redeemed_at=now, redeemed_by=party_id)
-            .returning(ShareRow.account_id, ShareRow.attributes)
-        ).first()
+        row = self._db.one(_REDEEM, {"id": share_id, "party_id": party_id, "now": self._t(now)})
         return None if row is None else RedeemedShare(share_id, row[0], _attributes(row[1]))
 
     def get(self, share_id: str) -> ShareGrant | None:
-        row = self._c.execute(select(ShareRow).where(ShareRow.id == share_id)).mappings().first()
+        row = self._db.one(_GET, {"id": share_id})
         if row is None:
             return None
         return ShareGrant(
-            id=row["id"],
-            account_id=row["account_id"],
-            attributes=_attributes(row["attributes"]),
-            audience_party_id=row["audience_party_id"],
-            created_at=row["created_at"],
-            expires_at=row["expires_at"],
-            redeemed_at=row["redeemed_at"],
+            id=row[0],
+            account_id=row[1],
+            attributes=_attributes(row[2]),
+            audience_party_id=row[3],
+            created_at=self._read_t(row[4]),
+            expires_at=self._read_t(row[5]),
+            redeemed_at=None if row[6] is None else self._read_t(row[6]),
         )
 
     def purge_expired(self, before: datetime) -> int:
-        return rowcount(self._c.execute(delete(ShareRow).where(ShareRow.expires_at <= before)))
+        return self._db.count(_PURGE, {"before": self._t(before)})

@@ -1,0 +1,582 @@
+"""In-memory implementations of every port in use_cases/ports.py.
+
+Each fake repository answers as its SQL counterpart in store/repositories/
+does: the same conditional updates, the same None/False answers and the same
+errors. `FakeUnitOfWork` runs a transaction function against the committed
+state and puts a snapshot back if it raises, so a use case sees the store's
+all-or-nothing behaviour; it counts transactions, and `FakePasswordHashing`
+counts hash runs, so tests can compare what two paths cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import hmac
+import secrets
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from eid_service.domain.account import Account, AccountState
+from eid_service.domain.citizen import Demographics
+from eid_service.domain.credential_policy import (
+    SOURCE_WINDOW,
+    SUBJECT_WINDOW,
+    source_budget,
+    wait_before_next_try,
+)
+from eid_service.domain.errors import InvalidInput
+from eid_service.domain.party import RelyingParty, new_party_id
+from eid_service.domain.share import Attribute, attribute_values
+from eid_service.domain.share_grant import ShareGrant
+from eid_service.security.keyed_hash import new_secret_token
+from eid_service.security.keys import generate_key_ring
+from eid_service.security.share_tokens import ShareTokenSigner
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.party_cache import PartyCache
+from eid_service.use_cases.ports import (
+    AccountView,
+    ActivationCodeRecord,
+    AuditEntry,
+    AuditEvent,
+    OutgoingMessage,
+    RedeemedShare,
+    Repositories,
+    RequestKey,
+    StoredCredential,
+    Subject,
+)
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+TEST_KEY = b"eid unit tests: a fixed, public key"
+TOTAL = "*"  # the source under which a subject's total is counted, as in the store
+
+
+def keyed_digest(purpose: str, text: str) -> bytes:
+    return hmac.new(TEST_KEY, f"{purpose}\x00{text}".encode(), hashlib.sha256).digest()
+
+
+def subject_of(personal_id: str) -> Subject:
+    return hashlib.sha256(personal_id.encode()).digest()
+
+
+class IntegrityViolation(Exception):
+    """A taken unique key or a dangling reference: what the database refuses
+    with sqlalchemy's IntegrityError (which is not a domain error)."""
+
+
+# ---- the committed state: one table per dict ---------------------------------
+
+
+@dataclass
+class CodeRow:
+    id: str
+    account_id: str
+    digest: bytes
+    created_at: datetime
+    expires_at: datetime
+    attempts: int = 0
+    consumed_at: datetime | None = None
+
+
+@dataclass
+class PartyRow:
+    party: RelyingParty
+    api_key_digest: bytes
+    created_at: datetime
+    disabled_at: datetime | None = None
+
+
+@dataclass
+class SessionRow:
+    account_id: str
+    expires_at: datetime
+
+
+@dataclass
+class MessageRow:
+    channel: str
+    destination: str | None
+    body: str | None
+    created_at: datetime
+    attempts: int = 0
+    claimed_until: datetime | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass
+class StoredResponse:
+    fingerprint: bytes
+    response: bytes
+    expires_at: datetime
+
+
+@dataclass
+class ChainedEvent:
+    event: AuditEvent
+    prev_digest: bytes | None
+    digest: bytes
+
+
+@dataclass
+class AttemptRow:
+    failures: int
+    window_start: datetime
+    last_failure_at: datetime
+
+
+@dataclass
+class FakeState:
+    registry: dict[str, Demographics] = field(default_factory=dict)
+    accounts: dict[str, Account] = field(default_factory=dict)
+    codes: dict[str, CodeRow] = field(default_factory=dict)
+    parties: dict[str, PartyRow] = field(default_factory=dict)
+    party_failures: dict[tuple[str, datetime], int] = field(default_factory=dict)
+    sessions: dict[bytes, SessionRow] = field(default_factory=dict)  # by token digest
+    shares: dict[str, ShareGrant] = field(default_factory=dict)
+    outbox: dict[str, MessageRow] = field(default_factory=dict)
+    idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
+    audit_events: dict[Subject, list[ChainedEvent]] = field(default_factory=dict)
+    audit_heads: dict[Subject, tuple[int, bytes | None]] = field(default_factory=dict)
+    attempts: dict[tuple[Subject, str], AttemptRow] = field(default_factory=dict)
+
+
+def _purge(table: dict[K, V], doomed: Callable[[V], bool]) -> int:
+    keys = [k for k, v in table.items() if doomed(v)]
+    for k in keys:
+        del table[k]
+    return len(keys)
+
+
+class _Repository:
+    def __init__(self, state: FakeState) -> None:
+        self._s = state
+
+
+# ---- one class per port ------------------------------------------------------
+
+
+class FakeRegistry(_Repository):
+    def find(self, personal_id: str) -> Demographics | None:
+        return self._s.registry.get(personal_id)
+
+    def put(self, citizen: Demographics) -> bool:
+        if citizen.personal_id in self._s.registry:
+            return False
+        self._s.registry[citizen.personal_id] = citizen
+        return True
+
+
+class FakeAccounts(_Repository):
+    def add(self, account: Account) -> Subject:
+        if account.id in self._s.accounts or self.exists(account.demographics.personal_id):
+            raise IntegrityViolation("accounts")
+        self._s.accounts[account.id] = replace(account)
+        return subject_of(account.demographics.personal_id)
+
+    def exists(self, personal_id: str) -> bool:
+        return self._find(personal_id) is not None
+
+    def get(self, account_id: str) -> Account | None:
+        found = self._s.accounts.get(account_id)
+        return None if found is None else replace(found)  # a copy, like a fresh row
+
+    def find_by_personal_id(self, personal_id: str) -> Account | None:
+        found = self._find(personal_id)
+        return None if found is None else replace(found)
+
+    def credential(self, personal_id: str) -> StoredCredential:
+        found = self._find(personal_id)
+        if found is None:
+            return StoredCredential(subject_of(personal_id), None, None, None)
+        return StoredCredential(subject_of(personal_id), found.id, found.state, found.password_hash)
+
+    def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
+        found = self._s.accounts.get(account_id)
+        if found is None:
+            return None
+        d = found.demographics
+        values = attribute_values(d, attributes)
+        return AccountView(found.id, subject_of(d.personal_id), found.level, found.state, values)
+
+    def mark_active(self, account: Account) -> bool:
+        stored = self._s.accounts.get(account.id)
+        if stored is None or stored.state is not AccountState.PENDING:
+            return False
+        stored.state = account.state
+        stored.password_hash = account.password_hash
+        stored.activated_at = account.activated_at
+        return True
+
+    def _find(self, personal_id: str) -> Account | None:
+        found = (a for a in self._s.accounts.values() if a.demographics.personal_id == personal_id)
+        return next(found, None)
+
+
+def _code_digest(account_id: str, code: str) -> bytes:
+    return keyed_digest("activation-code", f"{account_id}:{code}")
+
+
+class FakeActivationCodes(_Repository):
+    def add(self, account_id: str, code: str, now: datetime, expires_at: datetime) -> str:
+        if account_id not in self._s.accounts:
+            raise IntegrityViolation("activation_codes.account_id")
+        code_id = "act_" + secrets.token_hex(8)
+        digest = _code_digest(account_id, code)
+        self._s.codes[code_id] = CodeRow(code_id, account_id, digest, now, expires_at)
+        return code_id
+
+    def latest_for(self, account_id: str) -> ActivationCodeRecord | None:
+        mine = [c for c in self._s.codes.values() if c.account_id == account_id]
+        if not mine:
+            return None
+        c = max(reversed(mine), key=lambda c: c.created_at)  # ties: the last added
+        return ActivationCodeRecord(
+            c.id, c.account_id, c.digest, c.expires_at, c.attempts, c.consumed_at
+        )
+
+    def matches(self, record: ActivationCodeRecord, code: str) -> bool:
+        return hmac.compare_digest(record.code_digest, _code_digest(record.account_id, code))
+
+    def any_consumed_matches(self, account_id: str, code: str) -> bool:
+        digest = _code_digest(account_id, code)
+        return any(
+            c.account_id == account_id and c.digest == digest and c.consumed_at is not None
+            for c in self._s.codes.values()
+        )
+
+    def count_wrong_guess(self, code_id: str, max_attempts: int) -> bool:
+        c = self._s.codes.get(code_id)
+        if c is None or c.attempts >= max_attempts:
+            return False
+        c.attempts += 1
+        return True
+
+    def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
+        c = self._s.codes.get(code_id)
+        if c is None or c.consumed_at is not None or c.expires_at <= now:
+            return False
+        if c.attempts >= max_attempts:
+            return False
+        c.consumed_at = now
+        c.attempts += 1
+        return True
+
+
+class FakeParties(_Repository):
+    def create(
+        self, name: str, scopes: frozenset[Attribute], now: datetime
+    ) -> tuple[RelyingParty, str]:
+        party = RelyingParty(id=new_party_id(), name=name, scopes=frozenset(scopes))
+        api_key = new_secret_token("eidk")
+        self._s.parties[party.id] = PartyRow(party, keyed_digest("api-key", api_key), now)
+        return party, api_key
+
+    def by_api_key(self, api_key: str) -> RelyingParty | None:
+        digest = keyed_digest("api-key", api_key)
+        rows = self._s.parties.values()
+        found = (p.party for p in rows if p.api_key_digest == digest and p.disabled_at is None)
+        return next(found, None)
+
+    def get(self, party_id: str) -> RelyingParty | None:
+        row = self._s.parties.get(party_id)
+        return None if row is None or row.disabled_at is not None else row.party
+
+    def list_all(self) -> list[RelyingParty]:
+        return [p.party for p in sorted(self._s.parties.values(), key=lambda p: p.created_at)]
+
+    def failures_since(self, party_id: str, window_start: datetime) -> int:
+        return self._s.party_failures.get((party_id, window_start), 0)
+
+    def record_failure(self, party_id: str, window_start: datetime) -> None:
+        key = (party_id, window_start)
+        self._s.party_failures[key] = self._s.party_failures.get(key, 0) + 1
+
+    def purge_failures(self, before: datetime) -> int:
+        old = [key for key in self._s.party_failures if key[1] < before]
+        for key in old:
+            del self._s.party_failures[key]
+        return len(old)
+
+
+class FakeSessions(_Repository):
+    def open(self, account_id: str, now: datetime, expires_at: datetime) -> str:
+        token = new_secret_token("eids")
+        self._s.sessions[keyed_digest("session", token)] = SessionRow(account_id, expires_at)
+        return token
+
+    def account_for(self, token: str, now: datetime) -> str | None:
+        row = self._s.sessions.get(keyed_digest("session", token))
+        return row.account_id if row is not None and row.expires_at > now else None
+
+    def purge_expired(self, now: datetime) -> int:
+        return _purge(self._s.sessions, lambda row: row.expires_at <= now)
+
+
+class FakeShares(_Repository):
+    def add(self, grant: ShareGrant) -> None:
+        if grant.id in self._s.shares or grant.account_id not in self._s.accounts:
+            raise IntegrityViolation("shares")
+        self._s.shares[grant.id] = grant
+
+    def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
+        g = self._s.shares.get(share_id)
+        if g is None or g.redeemed_at is not None or g.expires_at <= now:
+            return None
+        if g.audience_party_id not in (None, party_id):
+            return None
+        self._s.shares[share_id] = replace(g, redeemed_at=now)
+        return RedeemedShare(g.id, g.account_id, g.attributes)
+
+    def get(self, share_id: str) -> ShareGrant | None:
+        return self._s.shares.get(share_id)
+
+    def purge_expired(self, before: datetime) -> int:
+        return _purge(self._s.shares, lambda grant: grant.expires_at <= before)
+
+
+def _due(message: MessageRow, now: datetime) -> bool:
+    return message.claimed_until is None or message.claimed_until < now
+
+
+class FakeOutbox(_Repository):
+    def add(self, channel: str, destination: str, body: str, now: datetime) -> str:
+        message_id = "msg_" + secrets.token_hex(8)
+        self._s.outbox[message_id] = MessageRow(channel, destination, body, now)
+        return message_id
+
+    def pending_ids(self, now: datetime, limit: int) -> list[str]:
+        due = [(i, m) for i, m in self._s.outbox.items() if m.sent_at is None and _due(m, now)]
+        due.sort(key=lambda item: item[1].created_at)
+        return [i for i, _ in due[:limit]]
+
+    def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None:
+        m = self._s.outbox.get(message_id)
+        if m is None or m.sent_at is not None or not _due(m, now):
+            return None
+        m.claimed_until = until
+        m.attempts += 1
+        if m.destination is None or m.body is None:
+            return None
+        return OutgoingMessage(message_id, m.channel, m.destination, m.body)
+
+    def mark_sent(self, message_id: str, now: datetime) -> None:
+        m = self._s.outbox.get(message_id)
+        if m is not None:
+            m.sent_at, m.destination, m.body = now, None, None
+
+
+class FakeIdempotency(_Repository):
+    def find(self, key: RequestKey) -> bytes | None:
+        stored = self._s.idempotency.get((key.scope, key.request_id))
+        if stored is None:
+            return None
+        if not hmac.compare_digest(stored.fingerprint, key.fingerprint):
+            raise InvalidInput.of(
+                "request_id",
+                "REQUEST_ID_REUSED",
+                "this request_id was already used for a different request",
+            )
+        return stored.response
+
+    def save(self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime) -> None:
+        if (key.scope, key.request_id) in self._s.idempotency:
+            raise IntegrityViolation("idempotency_records")
+        stored = StoredResponse(key.fingerprint, response, expires_at)
+        self._s.idempotency[(key.scope, key.request_id)] = stored
+
+    def purge_expired(self, now: datetime) -> int:
+        return _purge(self._s.idempotency, lambda stored: stored.expires_at <= now)
+
+
+def _canonical(e: AuditEvent, prev: bytes | None) -> str:
+    fields = (e.id, e.account_id, e.party_id, e.action, e.outcome, e.created_at, e.seq, prev)
+    return repr(fields)
+
+
+class FakeAudit(_Repository):
+    def append(self, entry: AuditEntry) -> str:
+        seq, prev = self._s.audit_heads.get(entry.subject, (0, None))
+        event = AuditEvent(
+            id="evt_" + secrets.token_hex(10),
+            account_id=entry.account_id,
+            party_id=entry.party_id,
+            action=entry.action,
+            outcome=entry.outcome,
+            created_at=entry.at,
+            seq=seq + 1,
+        )
+        digest = keyed_digest("audit", _canonical(event, prev))
+        chain = self._s.audit_events.setdefault(entry.subject, [])
+        chain.append(ChainedEvent(event, prev, digest))
+        self._s.audit_heads[entry.subject] = (event.seq, digest)
+        return event.id
+
+    def history(self, subject: Subject) -> list[AuditEvent]:
+        return [c.event for c in self._s.audit_events.get(subject, [])]
+
+    def chain_intact(self, subject: Subject) -> bool:
+        prev: bytes | None = None
+        for seq, c in enumerate(self._s.audit_events.get(subject, []), 1):
+            if c.event.seq != seq or c.prev_digest != prev:
+                return False
+            if not hmac.compare_digest(c.digest, keyed_digest("audit", _canonical(c.event, prev))):
+                return False
+            prev = c.digest
+        return self._s.audit_heads.get(subject, (0, None))[1] == prev
+
+
+class FakeCredentialAttempts(_Repository):
+    """store/repositories/attempts.py step by step: the subject's total under
+    TOTAL, then the source's count under the budget the total allows."""
+
+    def reserve(self, subject: Subject, source: str, now: datetime) -> timedelta | None:
+        total = self._count(subject, TOTAL, now, SUBJECT_WINDOW, budget=None)
+        assert total is not None
+        budget = source_budget(total)
+        if self._count(subject, source, now, SOURCE_WINDOW, budget=budget) is not None:
+            return None
+        row = self._s.attempts[(subject, source)]
+        wait = wait_before_next_try(row.failures, row.last_failure_at, budget, now)
+        self._s.attempts[(subject, TOTAL)].failures -= 1  # refused: counted nowhere
+        return wait or SOURCE_WINDOW
+
+    def succeeded(self, subject: Subject, source: str) -> None:
+        row = self._s.attempts.get((subject, source))
+        if row is not None:
+            row.failures = 0
+        total = self._s.attempts.get((subject, TOTAL))
+        if total is not None and total.failures > 0:
+            total.failures -= 1
+
+    def purge_lapsed(self, before: datetime) -> int:
+        return _purge(self._s.attempts, lambda row: row.last_failure_at < before)
+
+    def _count(
+        self, subject: Subject, source: str, now: datetime, window: timedelta, *, budget: int | None
+    ) -> int | None:
+        """The upsert: counts one failure unless the budget is spent; the new count, or None."""
+        row = self._s.attempts.get((subject, source))
+        if row is None:
+            self._s.attempts[(subject, source)] = AttemptRow(1, now, now)
+            return 1
+        lapsed = row.last_failure_at <= now - window
+        if budget is not None and not (lapsed or row.failures < budget):
+            return None
+        row.failures = 1 if lapsed else row.failures + 1
+        row.window_start = now if lapsed else row.window_start
+        row.last_failure_at = now
+        return row.failures
+
+
+class FakeRepositories:
+    """The repositories of one transaction, all over the same state."""
+
+    def __init__(self, state: FakeState) -> None:
+        self.registry = FakeRegistry(state)
+        self.accounts = FakeAccounts(state)
+        self.activation_codes = FakeActivationCodes(state)
+        self.parties = FakeParties(state)
+        self.sessions = FakeSessions(state)
+        self.shares = FakeShares(state)
+        self.outbox = FakeOutbox(state)
+        self.idempotency = FakeIdempotency(state)
+        self.audit = FakeAudit(state)
+        self.attempts = FakeCredentialAttempts(state)
+
+
+class FakeUnitOfWork:
+    """Transactions are all-or-nothing and run one at a time; `writes` and
+    `reads` count the use cases' `atomically` and `read` calls."""
+
+    def __init__(self) -> None:
+        self.state = FakeState()
+        self.writes = 0
+        self.reads = 0
+
+    @property
+    def transactions(self) -> int:
+        return self.writes + self.reads
+
+    async def atomically(self, work: Callable[[Repositories], T]) -> T:
+        self.writes += 1
+        await asyncio.sleep(0)  # a real store makes the caller wait
+        return self.run_now(work)
+
+    async def read(self, work: Callable[[Repositories], T]) -> T:
+        self.reads += 1
+        await asyncio.sleep(0)
+        # Sees committed state; whatever work changes is thrown away.
+        return work(FakeRepositories(copy.deepcopy(self.state)))
+
+    def run_now(self, work: Callable[[Repositories], T]) -> T:
+        """One committed transaction, not counted: for setting up and inspecting."""
+        snapshot = copy.deepcopy(self.state)
+        try:
+            return work(FakeRepositories(self.state))
+        except BaseException:
+            self.state = snapshot
+            raise
+
+
+# ---- the rest of a use case's context ----------------------------------------
+
+
+def _fake_hash(password: str) -> str:
+    text = unicodedata.normalize("NFC", password)
+    return "fake-sha256$" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class FakePasswordHashing:
+    """Instant hashing that counts its runs; verify(None, ...) runs (and
+    counts) like a real check, and answers False."""
+
+    def __init__(self) -> None:
+        self.hashes = 0
+        self.verifications = 0
+
+    async def hash(self, password: str) -> str:
+        self.hashes += 1
+        await asyncio.sleep(0)
+        return _fake_hash(password)
+
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        self.verifications += 1
+        await asyncio.sleep(0)
+        return stored_hash is not None and stored_hash == _fake_hash(password)
+
+
+START = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Stands still until a test moves it; `monotonic` follows it (for PartyCache)."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+    def monotonic(self) -> float:
+        return self.now.timestamp()
+
+
+def fake_context(clock: FakeClock, passwords: FakePasswordHashing) -> UseCaseContext:
+    return UseCaseContext(
+        passwords=passwords,
+        share_tokens=ShareTokenSigner(generate_key_ring()),
+        fingerprint=lambda b: hashlib.sha256(b).digest(),
+        clock=clock,
+        parties=PartyCache(clock=clock.monotonic),
+    )

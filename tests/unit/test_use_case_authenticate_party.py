@@ -1,0 +1,65 @@
+"""Relying parties by API key, served from a short-lived cache."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from eid_service.domain.errors import Unauthenticated
+from eid_service.use_cases.auth import authenticate_party
+from eid_service.use_cases.party_cache import TTL_SECONDS
+from tests.unit.use_case_kit import World, refused
+
+JUST_PAST_TTL = timedelta(seconds=TTL_SECONDS + 0.001)
+
+
+async def test_a_party_is_found_by_its_api_key(world: World) -> None:
+    bank = world.party("Bank")
+    world.party("Telco")
+    assert await authenticate_party(world.uow, world.ctx, world.api_keys[bank.id]) == bank
+    assert world.uow.reads == 1
+
+
+async def test_a_missing_or_wrong_key_is_refused(world: World) -> None:
+    world.party()
+    missing = await refused(authenticate_party(world.uow, world.ctx, None))
+    empty = await refused(authenticate_party(world.uow, world.ctx, ""))
+    wrong = await refused(authenticate_party(world.uow, world.ctx, "eidk_wrong"))
+
+    assert isinstance(missing, Unauthenticated) and missing.reason == "API_KEY_MISSING"
+    assert empty.reason == "API_KEY_MISSING"
+    assert isinstance(wrong, Unauthenticated) and wrong.reason == "API_KEY_INVALID"
+    assert world.uow.reads == 1  # a missing key needs no lookup
+
+
+async def test_a_wrong_key_is_looked_up_every_time(world: World) -> None:
+    for _ in range(3):
+        await refused(authenticate_party(world.uow, world.ctx, "eidk_wrong"))
+    assert world.uow.reads == 3
+
+
+async def test_a_cached_party_is_served_without_a_transaction_until_the_ttl(
+    world: World,
+) -> None:
+    bank = world.party()
+    key = world.api_keys[bank.id]
+    await authenticate_party(world.uow, world.ctx, key)
+
+    world.clock.advance(timedelta(seconds=TTL_SECONDS))
+    assert await authenticate_party(world.uow, world.ctx, key) == bank
+    assert world.uow.reads == 1
+
+    world.clock.advance(JUST_PAST_TTL - timedelta(seconds=TTL_SECONDS))
+    assert await authenticate_party(world.uow, world.ctx, key) == bank
+    assert world.uow.reads == 2
+
+
+async def test_a_disabled_party_is_refused_once_its_cache_entry_lapses(world: World) -> None:
+    bank = world.party()
+    key = world.api_keys[bank.id]
+    await authenticate_party(world.uow, world.ctx, key)
+    world.uow.state.parties[bank.id].disabled_at = world.clock()
+
+    assert await authenticate_party(world.uow, world.ctx, key) == bank  # still cached
+    world.clock.advance(JUST_PAST_TTL)
+    error = await refused(authenticate_party(world.uow, world.ctx, key))
+    assert error.reason == "API_KEY_INVALID"

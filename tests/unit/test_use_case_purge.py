@@ -1,0 +1,60 @@
+"""Purging forgets what has expired and nothing that still works."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.purge import Purged, purge_expired
+from tests.unit.use_case_kit import LAN, PASSWORD, WRONG_PASSWORD, World, refused
+
+NOTHING = Purged(0, 0, 0, 0, 0)
+
+
+async def test_purging_right_away_forgets_nothing(world: World) -> None:
+    await world.active(LAN)
+    bank = world.party()
+    await world.shared_by(LAN, [Attribute.FULL_NAME])
+    await world.verify(bank, LAN.personal_id, WRONG_PASSWORD, request_id="v-1")
+
+    assert await purge_expired(world.uow, world.clock()) == NOTHING
+
+
+async def test_a_day_later_the_expired_things_are_forgotten_and_the_rest_kept(
+    world: World,
+) -> None:
+    await world.active(LAN)
+    bank = world.party()
+    old_session = (await world.sign_in(LAN)).session_token
+    await world.share(old_session, [Attribute.FULL_NAME])
+    await world.verify(bank, LAN.personal_id, WRONG_PASSWORD, request_id="v-1")
+
+    world.clock.advance(timedelta(hours=25))
+    session = (await world.sign_in(LAN)).session_token
+    live_share = await world.share(session, [Attribute.FULL_NAME])
+    writes = world.uow.writes
+
+    purged = await purge_expired(world.uow, world.clock())
+
+    assert purged == Purged(
+        sessions=1, shares=1, idempotency_records=1, party_failures=1, credential_attempts=1
+    )
+    assert world.uow.writes == writes + 1
+    assert list(world.uow.state.shares) == [live_share.grant.id]
+    assert (await refused(world.share(old_session, [Attribute.FULL_NAME]))).reason == (
+        "SESSION_INVALID"
+    )
+    assert (await world.share(session, [Attribute.BIRTH_DATE])).grant.account_id
+    assert (await world.redeem(bank, live_share.token)).verified
+    # The request id's first answer is gone: it names a new request now.
+    assert (await world.verify(bank, LAN.personal_id, PASSWORD, request_id="v-1")).verified
+    assert await purge_expired(world.uow, world.clock()) == NOTHING
+
+
+async def test_an_expired_share_is_kept_a_day_to_say_it_expired(world: World) -> None:
+    await world.active(LAN)
+    await world.shared_by(LAN, [Attribute.FULL_NAME])
+    world.clock.advance(timedelta(hours=24, minutes=4))
+    assert (await purge_expired(world.uow, world.clock())).shares == 0
+    world.clock.advance(timedelta(minutes=1))
+    assert (await purge_expired(world.uow, world.clock())).shares == 1

@@ -1,0 +1,237 @@
+"""A world for use-case tests: the fake store, a clock, counted hashing, and
+the steps citizens and relying parties take, written as a client would."""
+
+from __future__ import annotations
+
+import pickle
+import re
+from collections.abc import Awaitable
+from dataclasses import astuple, dataclass, replace
+from datetime import date, timedelta
+from typing import Any, TypeVar
+
+import pytest
+
+from eid_service.domain.account import Account, AccountState
+from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.contact import parse_vn_mobile
+from eid_service.domain.errors import DomainError
+from eid_service.domain.party import RelyingParty
+from eid_service.domain.personal_id import make_personal_id
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.activate import ActivateCommand, activate
+from eid_service.use_cases.register import RegisterCommand, Registered, register
+from eid_service.use_cases.replies import Reply
+from eid_service.use_cases.share import IssuedShare, ShareCommand, share_via_qr
+from eid_service.use_cases.sign_in import SignedIn, sign_in
+from eid_service.use_cases.verify import Verification, redeem_share, verify_password
+from tests.unit.fake_store import FakeClock, FakePasswordHashing, FakeUnitOfWork, fake_context
+
+T = TypeVar("T")
+
+PASSWORD = "correct horse battery staple"
+WRONG_PASSWORD = "a wrong password"
+EVERYTHING = frozenset(Attribute)
+
+
+@dataclass(frozen=True)
+class Citizen:
+    demographics: Demographics
+    phone: str
+    email: str = ""
+
+    @property
+    def personal_id(self) -> str:
+        return self.demographics.personal_id
+
+
+def _citizen(name: str, born: date, gender: Gender, serial: int, phone: str) -> Citizen:
+    pid = make_personal_id("001", born, gender, serial).value
+    return Citizen(Demographics(pid, name, born, gender), phone, "")
+
+
+LAN = _citizen("Nguyễn Thị Lan", date(1990, 5, 17), Gender.FEMALE, 791514, "0912345678")
+MINH = _citizen("Trần Văn Minh", date(1985, 11, 2), Gender.MALE, 123456, "0987654321")
+CHILD = _citizen("Lê Văn An", date(2015, 1, 9), Gender.MALE, 4242, "0911111111")
+# Well-formed, but nobody in the registry has it.
+STRANGER = _citizen("Phạm Thị Hoa", date(1992, 2, 2), Gender.FEMALE, 999999, "0933333333")
+
+
+def unknown_id(serial: int) -> str:
+    return make_personal_id("079", date(1980, 1, 1), Gender.MALE, serial).value
+
+
+@dataclass(frozen=True)
+class Cost:
+    hashes: int
+    verifications: int
+    writes: int
+    reads: int
+
+    def __sub__(self, other: Cost) -> Cost:
+        return Cost(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def _unpickle(data: bytes) -> object:
+    return pickle.loads(data)  # noqa: S301 (bytes this test pickled itself)
+
+
+async def refused(call: Awaitable[object]) -> DomainError:
+    """The domain error `call` raises (the test fails if it raises none)."""
+    with pytest.raises(DomainError) as caught:
+        await call
+    return caught.value
+
+
+def as_seen(error: DomainError) -> tuple[str, str, str, dict[str, str]]:
+    """Everything a client learns from an error."""
+    return type(error).__name__, error.reason, error.message, error.metadata
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.passwords = FakePasswordHashing()
+        self.uow = FakeUnitOfWork()
+        self.ctx = fake_context(self.clock, self.passwords)
+        self.api_keys: dict[str, str] = {}
+        self.uow.run_now(lambda r: [r.registry.put(c.demographics) for c in (LAN, MINH, CHILD)])
+
+    def cost(self) -> Cost:
+        p, u = self.passwords, self.uow
+        return Cost(p.hashes, p.verifications, u.writes, u.reads)
+
+    def reply(self, result: type[T], rpc: str, request: object, request_id: str) -> Reply[T, T]:
+        """What the API edge would pass: the result itself is the answer, pickled."""
+
+        def present(done: T) -> T:
+            return done
+
+        def decode(data: bytes) -> T:
+            answer = _unpickle(data)
+            assert isinstance(answer, result)
+            return answer
+
+        return Reply(
+            rpc=rpc,
+            request_id=request_id,
+            request=repr(request).encode(),
+            present=present,
+            encode=pickle.dumps,
+            decode=decode,
+            fingerprint=self.ctx.fingerprint,
+        )
+
+    # ---- citizens ------------------------------------------------------------
+
+    def register_command(self, citizen: Citizen, **changes: Any) -> RegisterCommand:
+        d = citizen.demographics
+        cmd = RegisterCommand(
+            personal_id=d.personal_id,
+            full_name=d.full_name,
+            birth_date=d.birth_date.isoformat(),
+            gender=d.gender,
+            phone_number=citizen.phone,
+            email=citizen.email,
+        )
+        return replace(cmd, **changes)
+
+    async def register(
+        self, citizen: Citizen, *, request_id: str = "", **changes: Any
+    ) -> Registered:
+        cmd = self.register_command(citizen, **changes)
+        reply = self.reply(Registered, "register", astuple(cmd), request_id)
+        return await register(self.uow, self.ctx, cmd, reply)
+
+    def activation_code(self, citizen: Citizen) -> str:
+        """The code in the last SMS to the citizen's phone."""
+        phone = parse_vn_mobile(citizen.phone)
+        bodies = [m.body for m in self.uow.state.outbox.values() if m.destination == phone]
+        assert bodies and bodies[-1] is not None
+        found = re.search(r"\b(\d{6})\b", bodies[-1])
+        assert found is not None
+        return found.group(1)
+
+    async def activate(
+        self,
+        citizen: Citizen,
+        code: str | None = None,
+        *,
+        password: str = PASSWORD,
+        request_id: str = "",
+    ) -> Account:
+        given = self.activation_code(citizen) if code is None else code
+        cmd = ActivateCommand(citizen.personal_id, given, password)
+        reply = self.reply(Account, "activate", astuple(cmd), request_id)
+        return await activate(self.uow, self.ctx, cmd, reply)
+
+    async def active(self, citizen: Citizen) -> Account:
+        """Registered and activated with PASSWORD."""
+        await self.register(citizen)
+        return await self.activate(citizen)
+
+    async def sign_in(
+        self, citizen: Citizen | str, password: str = PASSWORD, *, source: str = "ip:192.0.2.1"
+    ) -> SignedIn:
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        return await sign_in(self.uow, self.ctx, pid, password, source=source)
+
+    def set_state(self, citizen: Citizen, state: AccountState) -> None:
+        """What an operator does (there is no use case for it yet)."""
+        for account in self.uow.state.accounts.values():
+            if account.demographics.personal_id == citizen.personal_id:
+                account.state = state
+
+    def history(self, citizen: Citizen | str) -> list[tuple[str, str, str | None]]:
+        """(action, outcome, party id) of the citizen's audit events, oldest first."""
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        subject = self.uow.run_now(lambda r: r.accounts.credential(pid).subject)
+        return [
+            (e.action, e.outcome, e.party_id)
+            for e in self.uow.run_now(lambda r: r.audit.history(subject))
+        ]
+
+    def chain_intact(self, citizen: Citizen) -> bool:
+        subject = self.uow.run_now(lambda r: r.accounts.credential(citizen.personal_id).subject)
+        return self.uow.run_now(lambda r: r.audit.chain_intact(subject))
+
+    # ---- relying parties -----------------------------------------------------
+
+    def party(
+        self, name: str = "Demo Bank", scopes: frozenset[Attribute] = EVERYTHING
+    ) -> RelyingParty:
+        party, api_key = self.uow.run_now(lambda r: r.parties.create(name, scopes, self.clock()))
+        self.api_keys[party.id] = api_key
+        return party
+
+    async def verify(
+        self, party: RelyingParty, personal_id: str, password: str, *, request_id: str = ""
+    ) -> Verification:
+        reply = self.reply(Verification, "verify", (personal_id, password), request_id)
+        return await verify_password(self.uow, self.ctx, party, personal_id, password, reply)
+
+    async def share(
+        self,
+        session_token: str | None,
+        attributes: list[Attribute | None],
+        *,
+        audience: str = "",
+        ttl: timedelta | None = None,
+        request_id: str = "",
+    ) -> IssuedShare:
+        cmd = ShareCommand(attributes, audience, ttl)
+        reply = self.reply(IssuedShare, "share", astuple(cmd), request_id)
+        return await share_via_qr(self.uow, self.ctx, session_token, cmd, reply)
+
+    async def redeem(
+        self, party: RelyingParty, token: str, *, request_id: str = ""
+    ) -> Verification:
+        reply = self.reply(Verification, "verify", token, request_id)
+        return await redeem_share(self.uow, self.ctx, party, token, reply)
+
+    async def shared_by(
+        self, citizen: Citizen, attributes: list[Attribute | None], *, audience: str = ""
+    ) -> IssuedShare:
+        """`citizen` (already active) signs in and shares for the default 5 minutes."""
+        session = await self.sign_in(citizen)
+        return await self.share(session.session_token, attributes, audience=audience)
