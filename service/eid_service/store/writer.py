@@ -6,7 +6,8 @@ Rather than make each call wait for its own fsync, the writer thread takes
 every transaction function queued since its last commit, runs each inside a
 SAVEPOINT (a failing one is rolled back alone), commits them together, and
 only then answers their callers: each acknowledged write is durable, and one
-fsync serves the whole batch.
+fsync serves the whole batch. The answers of a batch go back to the event
+loop in one wake-up.
 
 Several server processes may share the database file. They take turns with
 an exclusive `flock` on a lock file beside it, held from BEGIN IMMEDIATE to
@@ -24,7 +25,6 @@ import os
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +40,24 @@ MAX_BATCH = 64
 @dataclass
 class _Job:
     work: Callable[[Connection], Any]
-    future: Future[Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    ok: bool = False
+    value: Any = None
 
 
 _STOP = object()
+
+
+def _settle(jobs: list[_Job]) -> None:
+    """On the event loop: answer each caller still waiting."""
+    for job in jobs:
+        if job.future.done():  # the caller gave up meanwhile
+            continue
+        if job.ok:
+            job.future.set_result(job.value)
+        else:
+            job.future.set_exception(job.value)
 
 
 class SqliteWriter:
@@ -58,14 +72,12 @@ class SqliteWriter:
         self._start_lock = threading.Lock()
         self.batches = 0  # commits made, for tests and the bench
 
-    def submit(self, work: Callable[[Connection], Any]) -> Future[Any]:
-        self._ensure_started()
-        job = _Job(work, Future())
-        self._queue.put(job)
-        return job.future
-
     async def run(self, work: Callable[[Connection], Any]) -> Any:
-        return await asyncio.wrap_future(self.submit(work))
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        job = _Job(work, loop, loop.create_future())
+        self._queue.put(job)
+        return await job.future
 
     def close(self) -> None:
         if self._started:
@@ -82,65 +94,64 @@ class SqliteWriter:
     def _run(self) -> None:
         lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         connection = self._engine.connect()
+        raw: Any = connection.connection.driver_connection
         try:
             while True:
                 first = self._queue.get()
                 if first is _STOP:
                     return
                 jobs = [first]
-                stop = False
                 while len(jobs) < MAX_BATCH:
                     try:
-                        more = self._queue.get_nowait()
+                        jobs.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                    if more is _STOP:
-                        stop = True
-                        break
-                    jobs.append(more)
-                self._commit_batch(connection, lock_fd, [j for j in jobs if isinstance(j, _Job)])
+                stop = _STOP in jobs
+                self._commit_batch(connection, raw, lock_fd, [j for j in jobs if j is not _STOP])
                 if stop:
                     return
         finally:
             connection.close()
             os.close(lock_fd)
 
-    def _commit_batch(self, connection: Connection, lock_fd: int, jobs: list[_Job]) -> None:
-        # A caller that gave up (cancelled, deadline) before its turn is skipped:
-        # nothing of it is written.
-        live = [j for j in jobs if j.future.set_running_or_notify_cancel()]
-        if not live:
+    def _commit_batch(
+        self, connection: Connection, raw: Any, lock_fd: int, queued: list[Any]
+    ) -> None:
+        # A caller that gave up (cancelled, deadline) before its turn is
+        # skipped: nothing of it is written.
+        jobs: list[_Job] = [j for j in queued if not j.future.done()]
+        if not jobs:
             return
-        outcomes: list[tuple[bool, Any]] = []
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         try:
             transaction = connection.begin()
             try:
-                for job in live:
-                    outcomes.append(self._run_job(connection, job))
+                for job in jobs:
+                    self._run_job(connection, raw, job)
                 transaction.commit()
                 self.batches += 1
             except BaseException as error:
                 with contextlib.suppress(Exception):
                     transaction.rollback()
-                for job in live:
-                    job.future.set_exception(error)
-                return
+                for job in jobs:
+                    job.ok, job.value = False, error
         finally:
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
-        for job, (ok, value) in zip(live, outcomes, strict=True):
-            if ok:
-                job.future.set_result(value)
-            else:
-                job.future.set_exception(value)
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        for job in jobs:
+            by_loop.setdefault(job.loop, []).append(job)
+        for loop, answered in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(_settle, answered)
 
     @staticmethod
-    def _run_job(connection: Connection, job: _Job) -> tuple[bool, Any]:
-        savepoint = connection.begin_nested()
+    def _run_job(connection: Connection, raw: Any, job: _Job) -> None:
+        # Savepoints on the driver directly: SQLAlchemy's cost more than the job.
+        raw.execute("SAVEPOINT job")
         try:
-            value = job.work(connection)
+            job.value = job.work(connection)
+            job.ok = True
         except Exception as error:
-            savepoint.rollback()
-            return False, error
-        savepoint.commit()
-        return True, value
+            raw.execute("ROLLBACK TO job")
+            job.ok, job.value = False, error
+        raw.execute("RELEASE job")
