@@ -69,6 +69,8 @@ class ErrorMappingInterceptor(_Interceptor):
         self, classify: Callable[[BaseException], DomainError | None] = lambda _: None
     ) -> None:
         self._classify = classify
+        # Wrapped once per method, not per call: this runs on every RPC.
+        self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
 
     async def intercept_service(
         self,
@@ -81,6 +83,15 @@ class ErrorMappingInterceptor(_Interceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         method = handler_call_details.method
+        key = (method, id(handler.unary_unary))
+        wrapped = self._wrapped.get(key)
+        if wrapped is None:
+            wrapped = self._wrapped[key] = self._wrap(method, handler)
+        return wrapped
+
+    def _wrap(
+        self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         # grpc-stubs types the sync signature; under grpc.aio it is a coroutine function.
         behaviour = cast(Behaviour, handler.unary_unary)
 
