@@ -60,7 +60,7 @@ run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve o
 	@echo "Serving on $(EID_LISTEN). In another terminal: source .venv/bin/activate, then follow README.md's walkthrough."
 	$(BIN)/eid-server serve
 
-bench: $(STAMP) ## Throughput and latency of Verify next to a bare gRPC echo server
+bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo and a bare durable write, with targets
 	$(PY) -m bench
 
 clean: ## Remove the virtual environment and local data
