@@ -148,3 +148,26 @@ def test_cancelled_checks_leave_nothing_held(
     with EidClient(harness.target, api_key=bank.api_key, timeout=2.0) as quick:
         assert quick.verify_password(personal_id=adult.personal_id, password=PASSWORD).verified
     assert sign_in_from(harness, CITIZEN_PHONE, adult.personal_id, PASSWORD, timeout=2.0) == "ok"
+
+
+def test_right_passwords_cut_short_by_deadlines_do_not_lock_the_citizen_out(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    """A check that was counted runs to its outcome even when its caller gave
+    up, so a right password always takes its count back (an attacker slowing
+    the server must not turn the citizen's own timeouts into failures)."""
+    register_and_activate(harness, citizen_app, adult)
+    for _ in range(MAX_FAILURES_PER_SOURCE + 1):
+        sign_in_from(harness, CITIZEN_PHONE, adult.personal_id, PASSWORD, timeout=0.005)
+    assert sign_in_from(harness, CITIZEN_PHONE, adult.personal_id, PASSWORD) == "ok"
+
+
+def test_an_overlong_password_is_refused_before_any_work(
+    harness: ServerHarness, bank: Party, adult: Demographics
+) -> None:
+    hashes = harness.hasher.verifications
+    with pytest.raises(EidError) as caught:
+        bank.client.verify_password(personal_id=adult.personal_id, password="x" * 1_000_000)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == "PASSWORD_TOO_LONG"
+    assert harness.hasher.verifications == hashes

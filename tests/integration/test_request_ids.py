@@ -127,3 +127,45 @@ def test_expired_records_sessions_and_shares_are_purged(
     assert purged.idempotency_records >= 2
     for table in ("sessions", "shares", "idempotency_records", "credential_attempts"):
         assert harness.rows(f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
+
+
+def test_sixteen_concurrent_duplicate_registrations_all_get_the_first_answer(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    def again(_: int) -> object:
+        try:
+            return register(citizen_app, adult, request_id="register-once")
+        except EidError as e:
+            return e.reason
+
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = list(pool.map(again, range(BURST)))
+    assert all(a == answers[0] for a in answers), answers
+    assert harness.rows("SELECT count(*) FROM accounts") == [(1,)]
+
+
+def test_duplicates_of_a_wrong_code_spend_one_attempt(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    register(citizen_app, adult)
+    code = harness.wait_for_code(phone_of(adult)[1])
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    def guess(_: int) -> str | None:
+        try:
+            citizen_app.activate(
+                personal_id=adult.personal_id,
+                activation_code=wrong,
+                new_password=PASSWORD,
+                request_id="typo-1",
+            )
+        except EidError as e:
+            return e.reason
+        return "ok"
+
+    with ThreadPoolExecutor(BURST) as pool:
+        answers = set(pool.map(guess, range(BURST)))
+    assert answers == {"ACTIVATION_CODE_INVALID"}
+    assert harness.rows("SELECT attempts FROM activation_codes") == [(1,)]
+    # The citizen, typing the right code, still gets in.
+    citizen_app.activate(personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD)

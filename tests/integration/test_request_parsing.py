@@ -81,3 +81,15 @@ def test_an_unknown_image_format_is_invalid_argument(
     error = _share_raw(harness, session, request)
     assert error.code == grpc.StatusCode.INVALID_ARGUMENT
     assert error.reason == "IMAGE_FORMAT_UNKNOWN"
+
+
+@pytest.mark.parametrize("audience", ["x" * 5000, "rp_\x00evil", "rp 1"])
+def test_a_malformed_audience_is_invalid_argument(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics, audience: str
+) -> None:
+    register_and_activate(harness, citizen_app, adult)
+    session = citizen_app.sign_in(personal_id=adult.personal_id, password=PASSWORD).session_token
+    request = pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME], audience_party_id=audience)
+    error = _share_raw(harness, session, request)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.reason == "PARTY_ID_INVALID"

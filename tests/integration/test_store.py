@@ -17,7 +17,8 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
-from eid_service.store.database import create_engine
+from eid_service.store import database
+from eid_service.store.database import create_engine, sqlite_path, store_error
 from eid_service.store.migrate import alembic_config
 from eid_service.store.models import Base
 from eid_service.store.protection import DataProtection
@@ -132,3 +133,37 @@ def test_concurrent_transactions_commit_each_alone_or_in_groups(database_url: st
     assert stored == [not no for no in refused]
     if database_url.startswith("sqlite"):
         assert 0 < commits < len(citizens)
+
+
+async def _write_while_locked(uow: SqlUnitOfWork, path: str) -> tuple[str, bool]:
+    import sqlite3
+
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # e.g. an operator's shell left open
+    try:
+        await uow.atomically(lambda r: r.registry.put(CITIZEN))
+        first = "written"
+    except Exception as busy:
+        first = type(store_error(busy)).__name__
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    await uow.atomically(lambda r: r.registry.put(CITIZEN))
+    return first, await uow.read(lambda r: r.registry.find(CITIZEN.personal_id)) == CITIZEN
+
+
+def test_the_sqlite_writer_survives_a_busy_database(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that cannot start is answered UNAVAILABLE (STORE_BUSY), and
+    writes work again once the database is free: the writer thread lives on."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer only")
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    uow = _new_uow(database_url)
+    try:
+        first, then = asyncio.run(_write_while_locked(uow, sqlite_path(database_url)))
+    finally:
+        uow.close()
+    assert first == "Unavailable"
+    assert then is True

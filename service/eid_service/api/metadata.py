@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from grpc import aio
@@ -30,9 +31,10 @@ def bearer_token(context: aio.ServicerContext[Any, Any]) -> str | None:
 
 
 def client_address(context: aio.ServicerContext[Any, Any], trusted_proxies: frozenset[str]) -> str:
-    """The calling client's IP address: the peer, or, when the peer is a
-    trusted proxy (a load balancer), the last address it added to
-    x-forwarded-for (earlier ones are whatever the client claimed)."""
+    """Where a call comes from, for throttling: the peer's IP address or, when
+    the peer is a trusted proxy (a load balancer), the last address it added
+    to x-forwarded-for (earlier ones are whatever the client claimed). IPv6
+    clients count by /64, the block one subscriber gets."""
     peer = context.peer() or ""
     kind, _, rest = peer.partition(":")
     if kind == "ipv6":
@@ -40,11 +42,21 @@ def client_address(context: aio.ServicerContext[Any, Any], trusted_proxies: froz
     elif kind == "ipv4":
         host = rest.rsplit(":", 1)[0]
     else:
-        host = peer or "unknown"
+        host = peer
     if host in trusted_proxies:
         forwarded = _header(context, "x-forwarded-for")
-        if forwarded:
-            last = forwarded.split(",")[-1].strip()
-            if last and len(last) <= 64:
-                return last
-    return host
+        claimed = forwarded.rsplit(",", 1)[-1].strip() if forwarded else ""
+        if _address(claimed):
+            host = claimed
+    return _address(host) or "unknown"
+
+
+def _address(text: str) -> str:
+    """The address as a throttling key ("" if it is not an IP address)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return ""
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

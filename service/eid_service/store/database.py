@@ -83,10 +83,19 @@ DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
+def is_unique_violation(error: BaseException) -> bool:
+    """A unique key taken (by a concurrent transaction); other integrity
+    errors (NOT NULL, foreign keys) are defects, not races."""
+    driver_error = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(driver_error, sqlite3.IntegrityError):
+        return "UNIQUE constraint failed" in str(driver_error)
+    return getattr(driver_error, "sqlstate", None) == "23505"
+
+
 def store_error(error: BaseException) -> DomainError | None:
     """A store failure that is a condition of the service, as a domain error;
     None if it is a defect."""
-    if isinstance(error, DRIVER_INTEGRITY_ERRORS):
+    if isinstance(error, DRIVER_INTEGRITY_ERRORS) and is_unique_violation(error):
         # A unique key taken by a concurrent call between our read and write.
         return Aborted(
             reason="CONCURRENT_REQUEST", message="a concurrent request changed the same data; retry"

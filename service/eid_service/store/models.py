@@ -180,7 +180,7 @@ class IdempotencyRow(Base):
     fingerprint: Mapped[bytes] = mapped_column(LargeBinary(32))
     response_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class AuditChainRow(Base):

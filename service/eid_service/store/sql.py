@@ -38,6 +38,10 @@ class Sql:
     __slots__ = ("postgres", "sqlite")
 
     def __init__(self, text: str) -> None:
+        # Values travel as parameters only: no literals, which the rewrite
+        # below could corrupt, and no "%", which psycopg would read.
+        if "'" in text or "%" in text:
+            raise ValueError("no literals or % in statements: pass values as :parameters")
         self.sqlite = " ".join(text.split())
         self.postgres = _NAMED.sub(r"%(\1)s", self.sqlite)
 

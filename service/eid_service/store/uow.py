@@ -25,6 +25,7 @@ from eid_service.store.database import (
     POSTGRES_POOL_SIZE,
     create_engine,
     is_sqlite,
+    is_unique_violation,
     sqlite_path,
 )
 from eid_service.store.protection import DataProtection
@@ -131,6 +132,8 @@ class SqlUnitOfWork:
         try:
             return work(SqlRepositories(connection, self._p, self.observe))
         except DRIVER_INTEGRITY_ERRORS as taken:
+            if not is_unique_violation(taken):
+                raise
             # A unique key a concurrent transaction committed first.
             raise Conflict() from taken
 

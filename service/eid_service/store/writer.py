@@ -93,8 +93,7 @@ class SqliteWriter:
 
     def _run(self) -> None:
         lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        connection = self._engine.connect()
-        raw: Any = connection.connection.driver_connection
+        connection: Connection | None = None
         try:
             while True:
                 first = self._queue.get()
@@ -107,34 +106,50 @@ class SqliteWriter:
                     except queue.Empty:
                         break
                 stop = _STOP in jobs
-                self._commit_batch(connection, raw, lock_fd, [j for j in jobs if j is not _STOP])
+                connection = self._commit_batch(
+                    connection, lock_fd, [j for j in jobs if j is not _STOP]
+                )
                 if stop:
                     return
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
             os.close(lock_fd)
 
     def _commit_batch(
-        self, connection: Connection, raw: Any, lock_fd: int, queued: list[Any]
-    ) -> None:
+        self, connection: Connection | None, lock_fd: int, queued: list[Any]
+    ) -> Connection | None:
+        """Commits one batch; returns the connection to use next (None after a
+        failure, so the next batch starts on a fresh one). Whatever fails, the
+        thread lives on and every caller of the batch hears why."""
         # A caller that gave up (cancelled, deadline) before its turn is
         # skipped: nothing of it is written.
         jobs: list[_Job] = [j for j in queued if not j.future.done()]
         if not jobs:
-            return
+            return connection
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         try:
+            if connection is None:
+                connection = self._engine.connect()
+            raw: Any = connection.connection.driver_connection
             transaction = connection.begin()
             try:
                 for job in jobs:
                     self._run_job(connection, raw, job)
                 transaction.commit()
                 self.batches += 1
-            except BaseException as error:
+            except BaseException:
                 with contextlib.suppress(Exception):
                     transaction.rollback()
-                for job in jobs:
-                    job.ok, job.value = False, error
+                raise
+        except Exception as error:  # BEGIN, a savepoint or COMMIT failed: nothing is kept
+            log.warning("write batch failed: %s", type(error).__name__)
+            for job in jobs:
+                job.ok, job.value = False, error
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+            connection = None
         finally:
             fcntl.flock(lock_fd, fcntl.LOCK_UN)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
@@ -143,6 +158,7 @@ class SqliteWriter:
         for loop, answered in by_loop.items():
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 loop.call_soon_threadsafe(_settle, answered)
+        return connection
 
     @staticmethod
     def _run_job(connection: Connection, raw: Any, job: _Job) -> None:

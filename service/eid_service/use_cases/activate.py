@@ -113,7 +113,13 @@ async def activate(
             return _expired()
         return _RightCode(record, account.subject)
 
-    checked = await uow.atomically(check_code)
+    def check_and_keep_refusal(r: Repositories) -> Answer | _RightCode | DomainError:
+        checked = check_code(r)
+        if isinstance(checked, DomainError):
+            return reply.refuse(r, CALLER, checked, now)
+        return checked
+
+    checked = await once(uow, reply, CALLER, check_and_keep_refusal)
     if isinstance(checked, DomainError):
         raise checked
     if not isinstance(checked, _RightCode):

@@ -11,19 +11,22 @@ and nothing else."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from eid_service.domain.account import AccountState
-from eid_service.domain.errors import TooManyAttempts
+from eid_service.domain.errors import InvalidInput, TooManyAttempts
+from eid_service.domain.password_policy import MAX_PASSWORD_LENGTH
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import Repositories, StoredCredential, UnitOfWork
 
 T = TypeVar("T")
+Outcome = TypeVar("Outcome")
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,25 @@ async def check_password(
     *,
     source: str,
     field_name: str,
+    then: Callable[[PasswordCheck], Awaitable[Outcome]],
     before: Callable[[Repositories], T | None] = lambda _: None,
-) -> PasswordCheck | T:
-    """Counts the attempt, then compares. `before` runs first in the counting
-    transaction; if it returns something (an earlier answer to replay), that
-    is returned and nothing is counted or compared."""
+) -> Outcome | T:
+    """Counts the attempt, compares, and hands the check to `then` (which
+    records the outcome). `before` runs first in the counting transaction; if
+    it returns something (an earlier answer to replay), that is returned and
+    nothing is counted or compared.
+
+    Once counted, the comparison and `then` run to the end even if the caller
+    goes away (a deadline, a cancelled call): a right password always takes
+    its count back, so cancelling a citizen's calls cannot lock them out."""
     pid = parse_personal_id(personal_id, field=field_name).value
+    if len(password) > MAX_PASSWORD_LENGTH:
+        # No password is this long: refused before any work, whoever the number names.
+        raise InvalidInput.of(
+            field_name.replace("personal_id", "password"),
+            "PASSWORD_TOO_LONG",
+            f"a password has at most {MAX_PASSWORD_LENGTH} characters",
+        )
     now = ctx.clock()
 
     def count(r: Repositories) -> tuple[T | None, StoredCredential | None, float]:
@@ -86,5 +102,9 @@ async def check_password(
         raise too_many_attempts(wait)
     # A PENDING account has no password yet; the dummy hash costs the same.
     usable = credential.password_hash if credential.state is not AccountState.PENDING else None
-    verified = await ctx.passwords.verify(usable, password)
-    return PasswordCheck(credential, source, verified)
+
+    async def compare_and_record() -> Outcome:
+        verified = await ctx.passwords.verify(usable, password)
+        return await then(PasswordCheck(credential, source, verified))
+
+    return await asyncio.shield(asyncio.ensure_future(compare_and_record()))

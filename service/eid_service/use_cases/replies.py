@@ -8,19 +8,54 @@ caller: a party, a citizen, or anonymous."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from eid_service.domain.errors import Conflict
+from eid_service.domain import errors
+from eid_service.domain.errors import DomainError, FieldViolation, InvalidInput
 from eid_service.domain.request_id import parse_request_id
 from eid_service.use_cases.ports import Repositories, RequestKey, UnitOfWork
 
 Result = TypeVar("Result")
 Answer = TypeVar("Answer")
+Done = TypeVar("Done")
 
 REPLAY_FOR = timedelta(hours=24)
+# Stored refusals start with a zero byte, which no protobuf encoding does.
+_REFUSAL = b"\x00refusal:"
+_ERROR_KINDS = {
+    kind.__name__: kind
+    for kind in vars(errors).values()
+    if isinstance(kind, type) and issubclass(kind, DomainError)
+}
+
+
+def _encode_refusal(error: DomainError) -> bytes:
+    fields = {
+        "kind": type(error).__name__,
+        "reason": error.reason,
+        "message": error.message,
+        "metadata": error.metadata,
+        "violations": [
+            [v.field, v.reason, v.description]
+            for v in (error.violations if isinstance(error, InvalidInput) else [])
+        ],
+    }
+    return _REFUSAL + json.dumps(fields).encode()
+
+
+def _decode_refusal(stored: bytes) -> DomainError:
+    fields = json.loads(stored[len(_REFUSAL) :])
+    kind = _ERROR_KINDS.get(fields["kind"], errors.PreconditionFailed)
+    if issubclass(kind, InvalidInput):
+        violations = [FieldViolation(*v) for v in fields["violations"]]
+        return InvalidInput(fields["reason"], fields["message"], fields["metadata"], violations)
+    if kind is errors.Conflict:
+        return errors.Conflict(fields["message"])
+    return kind(fields["reason"], fields["message"], fields["metadata"])
 
 
 @dataclass
@@ -46,12 +81,27 @@ class Reply(Generic[Result, Answer]):
         return RequestKey(f"{self.rpc}:{caller}", self._rid, self._digest)
 
     def replay(self, r: Repositories, caller: str) -> Answer | None:
-        """The answer an earlier call with this request id got, if any."""
+        """The answer an earlier call with this request id got, if any; an
+        earlier refusal that was kept (see `refuse`) is raised again."""
         key = self.key(caller)
         if key is None:
             return None
         stored = r.idempotency.find(key)
-        return None if stored is None else self.decode(stored)
+        if stored is None:
+            return None
+        if stored.startswith(_REFUSAL):
+            raise _decode_refusal(stored)
+        return self.decode(stored)
+
+    def refuse(
+        self, r: Repositories, caller: str, error: DomainError, now: datetime
+    ) -> DomainError:
+        """Keeps a refusal as this request id's answer, for refusals that
+        changed something (a counted wrong code): a retry must not count again."""
+        key = self.key(caller)
+        if key is not None:
+            r.idempotency.save(key, _encode_refusal(error), now, now + REPLAY_FOR)
+        return error
 
     def finish(self, r: Repositories, caller: str, result: Result, now: datetime) -> Answer:
         """The answer to `result`, kept for retries in the same transaction."""
@@ -64,16 +114,17 @@ class Reply(Generic[Result, Answer]):
 
 async def once(
     uow: UnitOfWork,
-    reply: Reply[Result, Answer],
+    reply: Reply[Any, Answer],
     caller: str,
-    work: Callable[[Repositories], Answer],
-) -> Answer:
+    work: Callable[[Repositories], Done],
+) -> Done | Answer:
     """Runs `work` (which begins with `reply.replay` and ends with
-    `reply.finish`) in one transaction. If a concurrent duplicate committed
-    first and made ours conflict, its answer is ours; otherwise ABORTED."""
+    `reply.finish`) in one transaction. If it is refused, a concurrent
+    duplicate may have committed meanwhile and caused the refusal (a taken
+    key, a used code): then its answer is ours."""
     try:
         return await uow.atomically(work)
-    except Conflict:
+    except DomainError:
         earlier = await uow.read(lambda r: reply.replay(r, caller))
         if earlier is not None:
             return earlier

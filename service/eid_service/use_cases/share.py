@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from eid_service.domain.errors import NotFound
+from eid_service.domain.party import parse_party_id
 from eid_service.domain.share import (
     Attribute,
     check_share_attributes,
@@ -51,6 +52,8 @@ async def share_via_qr(
         v.add("attributes", "ATTRIBUTE_UNSPECIFIED", "every attribute must be specified")
     attrs = v.check(lambda: check_share_attributes(a for a in cmd.attributes if a is not None))
     ttl = v.check(lambda: check_share_ttl(cmd.ttl))
+    if cmd.audience_party_id:
+        v.check(lambda: parse_party_id(cmd.audience_party_id, "audience_party_id"))
     v.raise_if_any()
     assert attrs is not None and ttl is not None
     audience = cmd.audience_party_id or None

@@ -30,11 +30,8 @@ async def sign_in(
 ) -> SignedIn:
     """`source` is where the attempt comes from (the client's address): wrong
     passwords slow that source down for this ID number, nobody else."""
-    async with one_check_at_a_time(ctx, personal_id, source):
-        check = await check_password(
-            uow, ctx, personal_id, password, source=source, field_name="personal_id"
-        )
-        assert isinstance(check, PasswordCheck)
+
+    async def record_outcome(check: PasswordCheck) -> SignedIn | DomainError | None:
         now = ctx.clock()
         cred = check.credential
 
@@ -61,7 +58,18 @@ async def sign_in(
             r.audit.append(AuditEntry(cred.subject, account.id, None, "sign_in", "ok", now))
             return SignedIn(token, expires_at, account)
 
-        done = await uow.atomically(record)
+        return await uow.atomically(record)
+
+    async with one_check_at_a_time(ctx, personal_id, source):
+        done = await check_password(
+            uow,
+            ctx,
+            personal_id,
+            password,
+            source=source,
+            field_name="personal_id",
+            then=record_outcome,
+        )
     if done is None:
         raise _rejected()
     if isinstance(done, DomainError):

@@ -68,18 +68,7 @@ async def verify_password(
             )
         return None
 
-    async with one_check_at_a_time(ctx, personal_id, source):
-        check = await check_password(
-            uow,
-            ctx,
-            personal_id,
-            password,
-            source=source,
-            field_name="password.personal_id",
-            before=replay_or_throttle,
-        )
-        if not isinstance(check, PasswordCheck):
-            return check
+    async def record_outcome(check: PasswordCheck) -> Answer:
         cred = check.credential
         now = ctx.clock()
         usable = check.verified and cred.state is AccountState.ACTIVE
@@ -107,7 +96,19 @@ async def verify_password(
             )
             return reply.finish(r, caller, result, now)
 
-        return await uow.atomically(record)
+        return await once(uow, reply, caller, record)
+
+    async with one_check_at_a_time(ctx, personal_id, source):
+        return await check_password(
+            uow,
+            ctx,
+            personal_id,
+            password,
+            source=source,
+            field_name="password.personal_id",
+            then=record_outcome,
+            before=replay_or_throttle,
+        )
 
 
 async def redeem_share(

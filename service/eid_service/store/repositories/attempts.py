@@ -76,8 +76,9 @@ class CredentialAttemptRepository(Repository):
         return wait or SOURCE_WINDOW
 
     def succeeded(self, subject: Subject, source: str) -> None:
-        self._db.count(_RESET, {"subject": subject, "source": source})
+        # The total first, as in `reserve`: one lock order, no deadlock between workers.
         self._db.count(_TAKE_BACK, {"subject": subject, "source": TOTAL})
+        self._db.count(_RESET, {"subject": subject, "source": source})
 
     def purge_lapsed(self, before: datetime) -> int:
         return self._db.count(_PURGE, {"before": self._t(before)})

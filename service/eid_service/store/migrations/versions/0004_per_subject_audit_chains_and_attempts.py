@@ -80,8 +80,11 @@ def upgrade() -> None:
         batch_op.drop_index("ix_audit_events_account_seq")
         batch_op.create_index("ix_audit_events_subject_seq", ["subject", "seq"], unique=True)
 
+    # Earlier records were scoped per RPC only and never expired; the new
+    # scopes (RPC and caller) can never match them, so they go.
+    op.execute("DELETE FROM idempotency_records")
     with op.batch_alter_table("idempotency_records", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("expires_at", UTCDateTime(), nullable=True))
+        batch_op.add_column(sa.Column("expires_at", UTCDateTime(), nullable=False))
         batch_op.create_index(
             batch_op.f("ix_idempotency_records_expires_at"), ["expires_at"], unique=False
         )
