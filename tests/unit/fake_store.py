@@ -148,8 +148,14 @@ class FakeState:
     attempts: dict[tuple[Subject, str], AttemptRow] = field(default_factory=dict)
 
 
-def _purge(table: dict[K, V], doomed: Callable[[V], bool]) -> int:
-    keys = [k for k, v in table.items() if doomed(v)]
+def _purge(
+    table: dict[K, V],
+    doomed: Callable[[V], bool],
+    limit: int,
+    doomed_key: Callable[[K], bool] = lambda _: True,
+) -> int:
+    """Deletes at most `limit` rows whose value (and key) are doomed, as the SQL does."""
+    keys = [k for k, v in table.items() if doomed_key(k) and doomed(v)][:limit]
     for k in keys:
         del table[k]
     return len(keys)
@@ -299,11 +305,8 @@ class FakeParties(_Repository):
         key = (party_id, window_start)
         self._s.party_failures[key] = self._s.party_failures.get(key, 0) + 1
 
-    def purge_failures(self, before: datetime) -> int:
-        old = [key for key in self._s.party_failures if key[1] < before]
-        for key in old:
-            del self._s.party_failures[key]
-        return len(old)
+    def purge_failures(self, before: datetime, limit: int) -> int:
+        return _purge(self._s.party_failures, lambda _: True, limit, lambda key: key[1] < before)
 
 
 class FakeSessions(_Repository):
@@ -316,8 +319,8 @@ class FakeSessions(_Repository):
         row = self._s.sessions.get(keyed_digest("session", token))
         return row.account_id if row is not None and row.expires_at > now else None
 
-    def purge_expired(self, now: datetime) -> int:
-        return _purge(self._s.sessions, lambda row: row.expires_at <= now)
+    def purge_expired(self, now: datetime, limit: int) -> int:
+        return _purge(self._s.sessions, lambda row: row.expires_at <= now, limit)
 
 
 class FakeShares(_Repository):
@@ -338,8 +341,8 @@ class FakeShares(_Repository):
     def get(self, share_id: str) -> ShareGrant | None:
         return self._s.shares.get(share_id)
 
-    def purge_expired(self, before: datetime) -> int:
-        return _purge(self._s.shares, lambda grant: grant.expires_at <= before)
+    def purge_expired(self, before: datetime, limit: int) -> int:
+        return _purge(self._s.shares, lambda grant: grant.expires_at <= before, limit)
 
 
 def _due(message: MessageRow, now: datetime) -> bool:
@@ -392,8 +395,8 @@ class FakeIdempotency(_Repository):
         stored = StoredResponse(key.fingerprint, response, expires_at)
         self._s.idempotency[(key.scope, key.request_id)] = stored
 
-    def purge_expired(self, now: datetime) -> int:
-        return _purge(self._s.idempotency, lambda stored: stored.expires_at <= now)
+    def purge_expired(self, now: datetime, limit: int) -> int:
+        return _purge(self._s.idempotency, lambda stored: stored.expires_at <= now, limit)
 
 
 def _canonical(e: AuditEvent, prev: bytes | None) -> str:
@@ -456,8 +459,8 @@ class FakeCredentialAttempts(_Repository):
         if total is not None and total.failures > 0:
             total.failures -= 1
 
-    def purge_lapsed(self, before: datetime) -> int:
-        return _purge(self._s.attempts, lambda row: row.last_failure_at < before)
+    def purge_lapsed(self, before: datetime, limit: int) -> int:
+        return _purge(self._s.attempts, lambda row: row.last_failure_at < before, limit)
 
     def _count(
         self, subject: Subject, source: str, now: datetime, window: timedelta, *, budget: int | None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from eid_service.domain.share import Attribute
+from eid_service.use_cases import purge as purge_module
 from eid_service.use_cases.purge import Purged, purge_expired
 from tests.unit.use_case_kit import LAN, PASSWORD, WRONG_PASSWORD, World, refused
 
@@ -39,7 +42,8 @@ async def test_a_day_later_the_expired_things_are_forgotten_and_the_rest_kept(
     assert purged == Purged(
         sessions=1, shares=1, idempotency_records=1, party_failures=1, credential_attempts=1
     )
-    assert world.uow.writes == writes + 1
+    # In batches, one short transaction per kind here.
+    assert world.uow.writes == writes + len(NOTHING.__dataclass_fields__)
     assert list(world.uow.state.shares) == [live_share.grant.id]
     assert (await refused(world.share(old_session, [Attribute.FULL_NAME]))).reason == (
         "SESSION_INVALID"
@@ -58,3 +62,20 @@ async def test_an_expired_share_is_kept_a_day_to_say_it_expired(world: World) ->
     assert (await purge_expired(world.uow, world.clock())).shares == 0
     world.clock.advance(timedelta(minutes=1))
     assert (await purge_expired(world.uow, world.clock())).shares == 1
+
+
+async def test_a_backlog_is_purged_in_batches(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many expired rows go in several short transactions, not one long one."""
+    monkeypatch.setattr(purge_module, "PURGE_BATCH", 2)
+    bank = world.party()
+    for i in range(5):
+        await world.verify(bank, LAN.personal_id, WRONG_PASSWORD, request_id=f"v-{i}")
+    writes = world.uow.writes
+    purged = await purge_expired(world.uow, world.clock() + timedelta(days=2))
+    assert purged.idempotency_records == 5
+    # 3 transactions for the 5 records (2 + 2 + 1), one each for the (empty)
+    # sessions and shares and the party's failure count, and 2 for the 2
+    # attempt counters (a full batch is followed by one more look).
+    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 2

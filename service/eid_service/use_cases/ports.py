@@ -174,7 +174,7 @@ class Parties(Protocol):
         """Counts one failure in the window (spread over rows: no hot row)."""
         ...
 
-    def purge_failures(self, before: datetime) -> int: ...
+    def purge_failures(self, before: datetime, limit: int) -> int: ...
 
 
 class Sessions(Protocol):
@@ -182,7 +182,7 @@ class Sessions(Protocol):
 
     def account_for(self, token: str, now: datetime) -> str | None: ...
 
-    def purge_expired(self, now: datetime) -> int: ...
+    def purge_expired(self, now: datetime, limit: int) -> int: ...
 
 
 class Shares(Protocol):
@@ -195,7 +195,7 @@ class Shares(Protocol):
 
     def get(self, share_id: str) -> ShareGrant | None: ...
 
-    def purge_expired(self, before: datetime) -> int: ...
+    def purge_expired(self, before: datetime, limit: int) -> int: ...
 
 
 class Outbox(Protocol):
@@ -218,7 +218,7 @@ class Idempotency(Protocol):
         self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
     ) -> None: ...
 
-    def purge_expired(self, now: datetime) -> int: ...
+    def purge_expired(self, now: datetime, limit: int) -> int: ...
 
 
 class Audit(Protocol):
@@ -243,8 +243,8 @@ class CredentialAttempts(Protocol):
         reserved failure is taken back from the subject's total."""
         ...
 
-    def purge_lapsed(self, before: datetime) -> int:
-        """Forgets counts whose last failure is older than `before`."""
+    def purge_lapsed(self, before: datetime, limit: int) -> int:
+        """Forgets at most `limit` counts whose last failure is older than `before`."""
         ...
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,14 +24,29 @@ class Purged:
     credential_attempts: int
 
 
-async def purge_expired(uow: UnitOfWork, now: datetime) -> Purged:
-    def purge(r: Repositories) -> Purged:
-        return Purged(
-            sessions=r.sessions.purge_expired(now),
-            shares=r.shares.purge_expired(now - SHARE_KEPT_AFTER_EXPIRY),
-            idempotency_records=r.idempotency.purge_expired(now),
-            party_failures=r.parties.purge_failures(now - PARTY_FAILURES_KEPT),
-            credential_attempts=r.attempts.purge_lapsed(now - SUBJECT_WINDOW),
-        )
+# Rows deleted per transaction: a backlog must not hold the writer for long.
+PURGE_BATCH = 500
 
-    return await uow.atomically(purge)
+
+async def purge_expired(uow: UnitOfWork, now: datetime) -> Purged:
+    async def drain(purge: Callable[[Repositories], int]) -> int:
+        total = 0
+        while True:
+            deleted = await uow.atomically(purge)
+            total += deleted
+            if deleted < PURGE_BATCH:
+                return total
+
+    return Purged(
+        sessions=await drain(lambda r: r.sessions.purge_expired(now, PURGE_BATCH)),
+        shares=await drain(
+            lambda r: r.shares.purge_expired(now - SHARE_KEPT_AFTER_EXPIRY, PURGE_BATCH)
+        ),
+        idempotency_records=await drain(lambda r: r.idempotency.purge_expired(now, PURGE_BATCH)),
+        party_failures=await drain(
+            lambda r: r.parties.purge_failures(now - PARTY_FAILURES_KEPT, PURGE_BATCH)
+        ),
+        credential_attempts=await drain(
+            lambda r: r.attempts.purge_lapsed(now - SUBJECT_WINDOW, PURGE_BATCH)
+        ),
+    )

@@ -20,6 +20,7 @@ from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import Subject
 
 TOTAL = "*"
+SOURCE_PURPOSE = "attempt-source"
 
 # A failure counted unless the budget is spent; a lapsed window starts again at 1.
 _COUNT = """
@@ -49,7 +50,10 @@ _TAKE_BACK = Sql(
 _RESET = Sql(
     "UPDATE credential_attempts SET failures = 0 WHERE subject = :subject AND source = :source"
 )
-_PURGE = Sql("DELETE FROM credential_attempts WHERE last_failure_at < :before")
+_PURGE = Sql(
+    "DELETE FROM credential_attempts WHERE (subject, source) IN (SELECT subject, source"
+    " FROM credential_attempts WHERE last_failure_at < :before LIMIT :limit)"
+)
 
 
 class CredentialAttemptRepository(Repository):
@@ -61,7 +65,7 @@ class CredentialAttemptRepository(Repository):
         )
         assert total is not None
         budget = source_budget(int(total[0]))
-        mine = {"subject": subject, "source": source}
+        mine = {"subject": subject, "source": self._key(source)}
         counted = self._db.one(
             _COUNT_UNDER_BUDGET,
             {**mine, "now": t, "cut": self._t(now - SOURCE_WINDOW), "budget": budget},
@@ -78,7 +82,11 @@ class CredentialAttemptRepository(Repository):
     def succeeded(self, subject: Subject, source: str) -> None:
         # The total first, as in `reserve`: one lock order, no deadlock between workers.
         self._db.count(_TAKE_BACK, {"subject": subject, "source": TOTAL})
-        self._db.count(_RESET, {"subject": subject, "source": source})
+        self._db.count(_RESET, {"subject": subject, "source": self._key(source)})
 
-    def purge_lapsed(self, before: datetime) -> int:
-        return self._db.count(_PURGE, {"before": self._t(before)})
+    def _key(self, source: str) -> str:
+        # Client addresses are personal data too: kept only as keyed digests.
+        return self._p.hasher.digest(SOURCE_PURPOSE, source).hex()
+
+    def purge_lapsed(self, before: datetime, limit: int) -> int:
+        return self._db.count(_PURGE, {"before": self._t(before), "limit": limit})

@@ -18,7 +18,10 @@ _SAVE = Sql(
     " (scope, request_id, fingerprint, response_enc, created_at, expires_at)"
     " VALUES (:scope, :request_id, :fingerprint, :response, :created_at, :expires_at)"
 )
-_PURGE = Sql("DELETE FROM idempotency_records WHERE expires_at <= :now")
+_PURGE = Sql(
+    "DELETE FROM idempotency_records WHERE (scope, request_id) IN (SELECT scope, request_id"
+    " FROM idempotency_records WHERE expires_at <= :now LIMIT :limit)"
+)
 
 
 class IdempotencyRepository(Repository):
@@ -47,8 +50,8 @@ class IdempotencyRepository(Repository):
             },
         )
 
-    def purge_expired(self, now: datetime) -> int:
-        return self._db.count(_PURGE, {"now": self._t(now)})
+    def purge_expired(self, now: datetime, limit: int) -> int:
+        return self._db.count(_PURGE, {"now": self._t(now), "limit": limit})
 
 
 def _context(key: RequestKey) -> str:

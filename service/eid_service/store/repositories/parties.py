@@ -36,7 +36,10 @@ _RECORD_FAILURE = Sql(
     " ON CONFLICT (party_id, window_start, shard)"
     " DO UPDATE SET failures = party_failures.failures + 1"
 )
-_PURGE_FAILURES = Sql("DELETE FROM party_failures WHERE window_start < :before")
+_PURGE_FAILURES = Sql(
+    "DELETE FROM party_failures WHERE (party_id, window_start, shard) IN (SELECT party_id,"
+    " window_start, shard FROM party_failures WHERE window_start < :before LIMIT :limit)"
+)
 
 
 class RelyingPartyRepository(Repository):
@@ -84,8 +87,8 @@ class RelyingPartyRepository(Repository):
             },
         )
 
-    def purge_failures(self, before: datetime) -> int:
-        return self._db.count(_PURGE_FAILURES, {"before": self._t(before)})
+    def purge_failures(self, before: datetime, limit: int) -> int:
+        return self._db.count(_PURGE_FAILURES, {"before": self._t(before), "limit": limit})
 
 
 def _to_domain(row: Row) -> RelyingParty:

@@ -16,7 +16,10 @@ _INSERT = Sql(
     " VALUES (:digest, :account_id, :created_at, :expires_at)"
 )
 _ACCOUNT = Sql("SELECT account_id FROM sessions WHERE token_digest = :digest AND expires_at > :now")
-_PURGE = Sql("DELETE FROM sessions WHERE expires_at <= :now")
+_PURGE = Sql(
+    "DELETE FROM sessions WHERE token_digest IN"
+    " (SELECT token_digest FROM sessions WHERE expires_at <= :now LIMIT :limit)"
+)
 
 
 class SessionRepository(Repository):
@@ -38,5 +41,5 @@ class SessionRepository(Repository):
         row = self._db.one(_ACCOUNT, {"digest": digest, "now": self._t(now)})
         return None if row is None else str(row[0])
 
-    def purge_expired(self, now: datetime) -> int:
-        return self._db.count(_PURGE, {"now": self._t(now)})
+    def purge_expired(self, now: datetime, limit: int) -> int:
+        return self._db.count(_PURGE, {"now": self._t(now), "limit": limit})

@@ -25,7 +25,10 @@ _GET = Sql(
     "SELECT id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at"
     " FROM shares WHERE id = :id"
 )
-_PURGE = Sql("DELETE FROM shares WHERE expires_at <= :before")
+_PURGE = Sql(
+    "DELETE FROM shares WHERE id IN"
+    " (SELECT id FROM shares WHERE expires_at <= :before LIMIT :limit)"
+)
 
 
 def _attributes(text: str) -> frozenset[Attribute]:
@@ -64,5 +67,5 @@ class ShareRepository(Repository):
             redeemed_at=None if row[6] is None else self._read_t(row[6]),
         )
 
-    def purge_expired(self, before: datetime) -> int:
-        return self._db.count(_PURGE, {"before": self._t(before)})
+    def purge_expired(self, before: datetime, limit: int) -> int:
+        return self._db.count(_PURGE, {"before": self._t(before), "limit": limit})
