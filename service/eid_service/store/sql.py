@@ -23,8 +23,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
-# What SQLAlchemy's SQLite DateTime writes, so rows from either path compare.
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 Params = dict[str, Any]
 Row = tuple[Any, ...]
@@ -80,7 +78,11 @@ class Driver:
         if value.tzinfo is None:
             raise ValueError("naive datetime")
         utc = value.astimezone(UTC)
-        return utc if self.postgres else utc.strftime(_SQLITE_TIME)
+        if self.postgres:
+            return utc
+        # What SQLAlchemy's SQLite DateTime writes ("2026-11-24 04:15:40.256000"),
+        # so rows written either way compare as text.
+        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     @staticmethod
     def read_time(value: Any) -> datetime | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -38,7 +37,7 @@ from eid_service.store.repositories.parties import RelyingPartyRepository
 from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
-from eid_service.store.sql import Observer
+from eid_service.store.sql import Driver, Observer
 from eid_service.store.writer import SqliteWriter
 from eid_service.use_cases.ports import Repositories
 
@@ -47,54 +46,36 @@ SQLITE_READERS = 4
 
 
 class SqlRepositories:
-    """The repositories of one transaction, made on first use."""
+    """The repositories of one transaction, over one driver connection. Made
+    for every transaction on the hot path, so made plainly: no lazy lookups."""
+
+    __slots__ = (
+        "accounts",
+        "activation_codes",
+        "attempts",
+        "audit",
+        "idempotency",
+        "outbox",
+        "parties",
+        "registry",
+        "sessions",
+        "shares",
+    )
 
     def __init__(
         self, connection: Connection, protection: DataProtection, observe: Observer | None
     ) -> None:
-        self.connection = connection
-        self._p = protection
-        self._observe = observe
-
-    @cached_property
-    def registry(self) -> PopulationRegistry:
-        return PopulationRegistry(self.connection, self._p, self._observe)
-
-    @cached_property
-    def accounts(self) -> AccountRepository:
-        return AccountRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def activation_codes(self) -> ActivationCodeRepository:
-        return ActivationCodeRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def parties(self) -> RelyingPartyRepository:
-        return RelyingPartyRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def sessions(self) -> SessionRepository:
-        return SessionRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def shares(self) -> ShareRepository:
-        return ShareRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def outbox(self) -> OutboxRepository:
-        return OutboxRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def idempotency(self) -> IdempotencyRepository:
-        return IdempotencyRepository(self.connection, self._p, self._observe)
-
-    @cached_property
-    def audit(self) -> AuditLog:
-        return AuditLog(self.connection, self._p, self._observe)
-
-    @cached_property
-    def attempts(self) -> CredentialAttemptRepository:
-        return CredentialAttemptRepository(self.connection, self._p, self._observe)
+        db = Driver(connection, observe)
+        self.registry = PopulationRegistry(db, protection)
+        self.accounts = AccountRepository(db, protection)
+        self.activation_codes = ActivationCodeRepository(db, protection)
+        self.parties = RelyingPartyRepository(db, protection)
+        self.sessions = SessionRepository(db, protection)
+        self.shares = ShareRepository(db, protection)
+        self.outbox = OutboxRepository(db, protection)
+        self.idempotency = IdempotencyRepository(db, protection)
+        self.audit = AuditLog(db, protection)
+        self.attempts = CredentialAttemptRepository(db, protection)
 
 
 class SqlUnitOfWork:

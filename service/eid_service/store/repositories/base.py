@@ -5,17 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-
 from eid_service.store.protection import DataProtection
-from eid_service.store.sql import Driver, Observer
+from eid_service.store.sql import Driver
 
 
 class Repository:
-    def __init__(
-        self, connection: Connection, protection: DataProtection, observe: Observer | None = None
-    ) -> None:
-        self._db = Driver(connection, observe)
+    __slots__ = ("_db", "_p")
+
+    def __init__(self, db: Driver, protection: DataProtection) -> None:
+        self._db = db
         self._p = protection
 
     def _t(self, value: datetime | None) -> Any:
