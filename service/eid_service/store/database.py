@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from eid_service.domain.errors import Aborted, DomainError, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-POSTGRES_POOL_SIZE = 16
+# The writer and the read threads (uow.READERS) each hold one connection.
+POSTGRES_POOL_SIZE = 8
 
 
 def normalise_url(url: str) -> URL:

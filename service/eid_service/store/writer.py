@@ -1,18 +1,16 @@
-"""SQLite's write path: one writer thread per process, group commit, and a
-cross-process write lock that wakes the next writer at once.
+"""SQLite's write path: one writer thread per process, and group commit.
 
-SQLite has one writer at a time and every durable commit costs an fsync.
-Rather than make each call wait for its own fsync, the writer thread takes
+SQLite has one writer at a time, and every durable commit costs an fsync. Rather than make each call wait for its own, the writer thread takes
 every transaction function queued since its last commit, runs each inside a
 SAVEPOINT (a failing one is rolled back alone), commits them together, and
 only then answers their callers: each acknowledged write is durable, and one
-fsync serves the whole batch. The answers of a batch go back to the event
+flush serves the whole batch. The answers of a batch go back to the event
 loop in one wake-up.
 
 Several server processes may share the database file. They take turns with
-an exclusive `flock` on a lock file beside it, held from BEGIN IMMEDIATE to
-COMMIT: a blocked writer sleeps in the kernel and wakes when the lock is
-released, instead of polling in SQLite's busy handler.
+an exclusive `flock` on a lock file beside it (`lock_path`), held from BEGIN
+IMMEDIATE to COMMIT: a blocked writer sleeps in the kernel and wakes when the
+lock is released, instead of polling in SQLite's busy handler.
 """
 
 from __future__ import annotations
@@ -60,14 +58,14 @@ def _settle(jobs: list[_Job]) -> None:
             job.future.set_exception(job.value)
 
 
-class SqliteWriter:
+class BatchWriter:
     """Runs transaction functions on one connection, committing in groups."""
 
-    def __init__(self, engine: Engine, lock_path: str) -> None:
+    def __init__(self, engine: Engine, lock_path: str | None) -> None:
         self._engine = engine
         self._lock_path = lock_path
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
         self._started = False
         self._start_lock = threading.Lock()
         self.batches = 0  # commits made, for tests and the bench
@@ -92,7 +90,9 @@ class SqliteWriter:
                     self._started = True
 
     def _run(self) -> None:
-        lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        lock_fd = None
+        if self._lock_path is not None:
+            lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         connection: Connection | None = None
         try:
             while True:
@@ -114,10 +114,11 @@ class SqliteWriter:
         finally:
             if connection is not None:
                 connection.close()
-            os.close(lock_fd)
+            if lock_fd is not None:
+                os.close(lock_fd)
 
     def _commit_batch(
-        self, connection: Connection | None, lock_fd: int, queued: list[Any]
+        self, connection: Connection | None, lock_fd: int | None, queued: list[Any]
     ) -> Connection | None:
         """Commits one batch; returns the connection to use next (None after a
         failure, so the next batch starts on a fresh one). Whatever fails, the
@@ -127,7 +128,8 @@ class SqliteWriter:
         jobs: list[_Job] = [j for j in queued if not j.future.done()]
         if not jobs:
             return connection
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        if lock_fd is not None:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
         try:
             if connection is None:
                 connection = self._engine.connect()
@@ -151,7 +153,8 @@ class SqliteWriter:
                     connection.close()
             connection = None
         finally:
-            fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            if lock_fd is not None:
+                fcntl.flock(lock_fd, fcntl.LOCK_UN)
         by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in jobs:
             by_loop.setdefault(job.loop, []).append(job)
