@@ -1,7 +1,8 @@
 """SQLite's write path: one writer thread per process, and group commit.
 
-SQLite has one writer at a time, and every durable commit costs an fsync. Rather than make each call wait for its own, the writer thread takes
-every transaction function queued since its last commit, runs each inside a
+SQLite has one writer at a time, and every durable commit costs an fsync.
+Rather than make each call wait for its own, the writer thread takes every
+transaction function queued since its last commit, runs each inside a
 SAVEPOINT (a failing one is rolled back alone), commits them together, and
 only then answers their callers: each acknowledged write is durable, and one
 flush serves the whole batch. The answers of a batch go back to the event
@@ -61,7 +62,7 @@ def _settle(jobs: list[_Job]) -> None:
 class BatchWriter:
     """Runs transaction functions on one connection, committing in groups."""
 
-    def __init__(self, engine: Engine, lock_path: str | None) -> None:
+    def __init__(self, engine: Engine, lock_path: str | None = None) -> None:
         self._engine = engine
         self._lock_path = lock_path
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
