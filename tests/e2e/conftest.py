@@ -79,7 +79,7 @@ class Deployment:
         raise AssertionError("no activation SMS in var/outbox.log")
 
 
-def _wait_serving(deployment: Deployment, timeout: float = 30) -> None:
+def wait_serving(deployment: Deployment, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if deployment.server.poll() is not None:
@@ -119,7 +119,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
     )
     d = Deployment(tmp_path, f"127.0.0.1:{port}", env, server)
     try:
-        _wait_serving(d)
+        wait_serving(d)
         yield d
     finally:
         if server.poll() is None:
