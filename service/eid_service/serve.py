@@ -9,6 +9,8 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from eid_service.app import bootstrap, create_server
@@ -22,7 +24,9 @@ class NotMigrated(RuntimeError):
     pass
 
 
-async def serve_one(settings: Settings) -> None:
+async def serve_one(settings: Settings, stop_requested: Callable[[], bool] = lambda: False) -> None:
+    """Serves until SIGTERM or SIGINT. `stop_requested` tells whether one came
+    while the process was still starting (see _worker_main)."""
     runtime = bootstrap(settings)
     if not await asyncio.to_thread(schema_is_current, runtime.uow.engine, settings.database_url):
         await runtime.close()
@@ -32,6 +36,8 @@ async def serve_one(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if stop_requested():
+        stop.set()
     log.info("serving eid.v1 on %s (pid %d)", settings.listen, os.getpid())
     if settings.console_sender or settings.outbox_file is not None:
         log.warning(
@@ -51,8 +57,12 @@ def _worker_main(settings: Settings) -> None:
     configure_logging()
     # The parent decides when we stop; a terminal's Ctrl-C reaches us via it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A SIGTERM forwarded while this worker still starts must not kill it
+    # half-way (exit status -15): remember it, and stop as soon as serving.
+    early_stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: early_stop.set())
     try:
-        asyncio.run(serve_one(settings))
+        asyncio.run(serve_one(settings, early_stop.is_set))
     except NotMigrated as e:
         log.error("%s", e)
         sys.exit(2)
@@ -72,22 +82,34 @@ def serve(settings: Settings) -> int:
         return 2
     spawn = multiprocessing.get_context("spawn")
     workers: list[BaseProcess] = []
-    for index in range(settings.workers):
-        worker = spawn.Process(target=_worker_main, args=(settings,), name=f"eid-worker-{index}")
-        worker.start()
-        workers.append(worker)
+    stopping = threading.Event()
 
     def forward(signum: int, _frame: object) -> None:
+        stopping.set()
         for w in workers:
             if w.is_alive() and w.pid is not None:
                 os.kill(w.pid, signal.SIGTERM)
 
+    # Before the first worker starts, so a stop asked for meanwhile is not lost.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    for index in range(settings.workers):
+        if stopping.is_set():
+            break
+        worker = spawn.Process(target=_worker_main, args=(settings,), name=f"eid-worker-{index}")
+        worker.start()
+        workers.append(worker)
+    if stopping.is_set():
+        forward(signal.SIGTERM, None)
     status = 0
     for w in workers:
         w.join()
-        status = status or (w.exitcode or 0)
+        code = w.exitcode or 0
+        # A worker still importing when we asked it to stop dies of that very
+        # signal: it stopped as asked.
+        if code == -signal.SIGTERM and stopping.is_set():
+            code = 0
+        status = status or code
     return status
 
 
