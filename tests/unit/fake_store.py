@@ -298,11 +298,13 @@ class FakeParties(_Repository):
     def list_all(self) -> list[RelyingParty]:
         return [p.party for p in sorted(self._s.parties.values(), key=lambda p: p.created_at)]
 
-    def failures_since(self, party_id: str, window_start: datetime) -> int:
-        return self._s.party_failures.get((party_id, window_start), 0)
+    def failures_since(self, party_id: str, since: datetime) -> int:
+        return sum(
+            n for (p, start), n in self._s.party_failures.items() if p == party_id and start > since
+        )
 
-    def record_failure(self, party_id: str, window_start: datetime) -> None:
-        key = (party_id, window_start)
+    def record_failure(self, party_id: str, bucket: datetime) -> None:
+        key = (party_id, bucket)
         self._s.party_failures[key] = self._s.party_failures.get(key, 0) + 1
 
     def purge_failures(self, before: datetime, limit: int) -> int:

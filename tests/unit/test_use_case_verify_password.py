@@ -170,6 +170,19 @@ async def test_a_party_with_too_many_failures_is_paused_for_the_minute(world: Wo
     assert (await world.verify(scraper, LAN.personal_id, PASSWORD)).verified
 
 
+async def test_failures_straddling_a_minute_boundary_still_pause_the_party(world: World) -> None:
+    """The window slides: a burst split across a clock minute is one burst."""
+    await world.active(LAN)
+    scraper = world.party("Scraper")
+    world.clock.advance(timedelta(seconds=58))  # START is on a whole minute
+    per_id = MAX_FAILURES_PER_SOURCE
+    for serial in range(MAX_PARTY_FAILURES // per_id):
+        await _fail(world, scraper, unknown_id(serial), per_id)
+        world.clock.advance(timedelta(milliseconds=200))  # the burst crosses 09:01:00
+    paused = await refused(world.verify(scraper, LAN.personal_id, PASSWORD))
+    assert paused.reason == "PARTY_THROTTLED"
+
+
 async def test_a_retry_with_the_same_request_id_replays_without_checking_again(
     world: World,
 ) -> None:

@@ -166,12 +166,12 @@ class Parties(Protocol):
 
     def list_all(self) -> list[RelyingParty]: ...
 
-    def failures_since(self, party_id: str, window_start: datetime) -> int:
-        """Failed verifications of the party counted in the window starting then."""
+    def failures_since(self, party_id: str, since: datetime) -> int:
+        """Failed verifications of the party in buckets that began after `since`."""
         ...
 
-    def record_failure(self, party_id: str, window_start: datetime) -> None:
-        """Counts one failure in the window (spread over rows: no hot row)."""
+    def record_failure(self, party_id: str, bucket: datetime) -> None:
+        """Counts one failure in the bucket beginning then (spread over rows: no hot row)."""
         ...
 
     def purge_failures(self, before: datetime, limit: int) -> int: ...

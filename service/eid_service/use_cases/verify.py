@@ -37,9 +37,15 @@ def _caller(party: RelyingParty) -> str:
     return f"party:{party.id}"
 
 
-def _window(now: datetime) -> datetime:
-    """The start of the one-minute window `now` falls in."""
-    return now.replace(second=0, microsecond=0)
+# Party failures are counted in buckets this long; the throttle sums the
+# buckets of the last PARTY_FAILURE_WINDOW, a sliding window to within one
+# bucket (a fixed window would let a burst straddling its edge pass).
+FAILURE_BUCKET_SECONDS = 5
+
+
+def _bucket(now: datetime) -> datetime:
+    """The start of the failure bucket `now` falls in."""
+    return now.replace(second=now.second - now.second % FAILURE_BUCKET_SECONDS, microsecond=0)
 
 
 async def verify_password(
@@ -60,7 +66,7 @@ async def verify_password(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        if r.parties.failures_since(party.id, _window(now)) >= MAX_PARTY_FAILURES:
+        if r.parties.failures_since(party.id, now - PARTY_FAILURE_WINDOW) >= MAX_PARTY_FAILURES:
             raise TooManyAttempts(
                 reason="PARTY_THROTTLED",
                 message="too many failed verifications from this relying party; slow down",
@@ -75,7 +81,7 @@ async def verify_password(
 
         def record(r: Repositories) -> Answer:
             if not usable:
-                r.parties.record_failure(party.id, _window(now))
+                r.parties.record_failure(party.id, _bucket(now))
                 event_id = r.audit.append(
                     AuditEntry(
                         cred.subject, cred.account_id, party.id, "verify.password", "rejected", now

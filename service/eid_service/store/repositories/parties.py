@@ -28,7 +28,7 @@ _BY_ID = Sql("SELECT id, name, scopes FROM relying_parties WHERE id = :id AND di
 _ALL = Sql("SELECT id, name, scopes FROM relying_parties ORDER BY created_at")
 _FAILURES = Sql(
     "SELECT COALESCE(SUM(failures), 0) FROM party_failures"
-    " WHERE party_id = :party_id AND window_start = :window_start"
+    " WHERE party_id = :party_id AND window_start > :since"
 )
 _RECORD_FAILURE = Sql(
     "INSERT INTO party_failures (party_id, window_start, shard, failures)"
@@ -73,16 +73,16 @@ class RelyingPartyRepository(Repository):
     def list_all(self) -> list[RelyingParty]:
         return [_to_domain(r) for r in self._db.all(_ALL, {})]
 
-    def failures_since(self, party_id: str, window_start: datetime) -> int:
-        row = self._db.one(_FAILURES, {"party_id": party_id, "window_start": self._t(window_start)})
+    def failures_since(self, party_id: str, since: datetime) -> int:
+        row = self._db.one(_FAILURES, {"party_id": party_id, "since": self._t(since)})
         return 0 if row is None else int(row[0])
 
-    def record_failure(self, party_id: str, window_start: datetime) -> None:
+    def record_failure(self, party_id: str, bucket: datetime) -> None:
         self._db.count(
             _RECORD_FAILURE,
             {
                 "party_id": party_id,
-                "window_start": self._t(window_start),
+                "window_start": self._t(bucket),
                 "shard": secrets.randbelow(FAILURE_SHARDS),
             },
         )
