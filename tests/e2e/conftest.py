@@ -90,26 +90,33 @@ def wait_serving(deployment: Deployment, timeout: float = 30) -> None:
     raise AssertionError("the server did not become SERVING")
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    """`make run`'s steps in a fresh directory, then `serve` with two workers."""
-    port = free_port()
+def prepare(workdir: Path, **settings: str) -> dict[str, str]:
+    """`make run`'s set-up steps in `workdir`, on a free port; returns the
+    environment to serve with (`settings` adds or overrides EID_* values)."""
     env = {
         **os.environ,
-        "EID_LISTEN": f"127.0.0.1:{port}",
+        "EID_LISTEN": f"127.0.0.1:{free_port()}",
         "EID_CONSOLE_SENDER": "false",
         "EID_OUTBOX_FILE": "var/outbox.log",
         "EID_GRACE_SECONDS": "5",
+        **settings,
     }
     for step in ("init-dev", "migrate", "load-demo"):
         subprocess.run(
             [str(BIN / "eid-server"), step],
-            cwd=tmp_path,
+            cwd=workdir,
             env=env,
             check=True,
             timeout=60,
             capture_output=True,
         )
+    return env
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """`make run`'s steps in a fresh directory, then `serve` with two workers."""
+    env = prepare(tmp_path)
     server = subprocess.Popen(
         [str(BIN / "eid-server"), "serve", "--workers", "2"],
         cwd=tmp_path,
@@ -117,7 +124,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    d = Deployment(tmp_path, f"127.0.0.1:{port}", env, server)
+    d = Deployment(tmp_path, env["EID_LISTEN"], env, server)
     try:
         wait_serving(d)
         yield d

@@ -23,7 +23,7 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import age_on
-from tests.e2e.conftest import BIN, Deployment, free_port, wait_serving
+from tests.e2e.conftest import BIN, Deployment, prepare, wait_serving
 from tests.integration.flows import PASSWORD, phone_of
 
 pytestmark = pytest.mark.e2e
@@ -45,18 +45,7 @@ def _serve(workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def test_no_acknowledged_redemption_is_lost_to_a_sigkill(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "EID_LISTEN": f"127.0.0.1:{free_port()}",
-        "EID_CONSOLE_SENDER": "false",
-        "EID_OUTBOX_FILE": "var/outbox.log",
-        "EID_LOG_LEVEL": "WARNING",
-    }
-    for step in ("init-dev", "migrate", "load-demo"):
-        subprocess.run(
-            [str(BIN / "eid-server"), step], cwd=tmp_path, env=env, check=True, timeout=60,
-            capture_output=True,
-        )  # fmt: skip
+    env = prepare(tmp_path, EID_LOG_LEVEL="WARNING")
     server = _serve(tmp_path, env)
     d = Deployment(tmp_path, env["EID_LISTEN"], env, server)
     try:

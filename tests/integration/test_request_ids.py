@@ -3,8 +3,10 @@ ids are scoped to the caller; records expire and are purged."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import TypeVar
 
 import grpc
 import pytest
@@ -18,6 +20,20 @@ from tests.integration.flows import PASSWORD, phone_of, register, register_and_a
 from tests.integration.harness import ServerHarness
 
 BURST = 16
+T = TypeVar("T")
+
+
+def _all_at_once(call: Callable[[], T]) -> list[T | str | None]:
+    """BURST concurrent calls: each one's answer, or the reason it was refused."""
+
+    def one(_: int) -> T | str | None:
+        try:
+            return call()
+        except EidError as e:
+            return e.reason
+
+    with ThreadPoolExecutor(BURST) as pool:
+        return list(pool.map(one, range(BURST)))
 
 
 @pytest.fixture
@@ -82,19 +98,14 @@ def test_sixteen_concurrent_duplicate_activations_all_get_the_first_answer(
     register(citizen_app, adult)
     code = harness.wait_for_code(phone_of(adult)[1])
 
-    def activate(_: int) -> object:
-        try:
-            return citizen_app.activate(
-                personal_id=adult.personal_id,
-                activation_code=code,
-                new_password=PASSWORD,
-                request_id="activate-once",
-            )
-        except EidError as e:
-            return e.reason
-
-    with ThreadPoolExecutor(BURST) as pool:
-        answers = list(pool.map(activate, range(BURST)))
+    answers = _all_at_once(
+        lambda: citizen_app.activate(
+            personal_id=adult.personal_id,
+            activation_code=code,
+            new_password=PASSWORD,
+            request_id="activate-once",
+        )
+    )
     assert all(a == answers[0] for a in answers), answers
     # No duplicate spent an attempt: the code was counted once, when consumed.
     assert harness.rows("SELECT attempts FROM activation_codes") == [(1,)]
@@ -132,14 +143,7 @@ def test_expired_records_sessions_and_shares_are_purged(
 def test_sixteen_concurrent_duplicate_registrations_all_get_the_first_answer(
     harness: ServerHarness, citizen_app: EidClient, adult: Demographics
 ) -> None:
-    def again(_: int) -> object:
-        try:
-            return register(citizen_app, adult, request_id="register-once")
-        except EidError as e:
-            return e.reason
-
-    with ThreadPoolExecutor(BURST) as pool:
-        answers = list(pool.map(again, range(BURST)))
+    answers = _all_at_once(lambda: register(citizen_app, adult, request_id="register-once"))
     assert all(a == answers[0] for a in answers), answers
     assert harness.rows("SELECT count(*) FROM accounts") == [(1,)]
 
@@ -151,21 +155,15 @@ def test_duplicates_of_a_wrong_code_spend_one_attempt(
     code = harness.wait_for_code(phone_of(adult)[1])
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
 
-    def guess(_: int) -> str | None:
-        try:
-            citizen_app.activate(
-                personal_id=adult.personal_id,
-                activation_code=wrong,
-                new_password=PASSWORD,
-                request_id="typo-1",
-            )
-        except EidError as e:
-            return e.reason
-        return "ok"
-
-    with ThreadPoolExecutor(BURST) as pool:
-        answers = set(pool.map(guess, range(BURST)))
-    assert answers == {"ACTIVATION_CODE_INVALID"}
+    answers = _all_at_once(
+        lambda: citizen_app.activate(
+            personal_id=adult.personal_id,
+            activation_code=wrong,
+            new_password=PASSWORD,
+            request_id="typo-1",
+        )
+    )
+    assert set(answers) == {"ACTIVATION_CODE_INVALID"}
     assert harness.rows("SELECT attempts FROM activation_codes") == [(1,)]
     # The citizen, typing the right code, still gets in.
     citizen_app.activate(personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD)

@@ -106,7 +106,7 @@ class BatchWriter:
                         jobs.append(self._queue.get_nowait())
                     except queue.Empty:
                         break
-                stop = _STOP in jobs
+                stop = any(job is _STOP for job in jobs)
                 connection = self._commit_batch(
                     connection, lock_fd, [j for j in jobs if j is not _STOP]
                 )
