@@ -78,6 +78,7 @@ def bootstrap(
         share_tokens=ShareTokenSigner(ring),
         fingerprint=lambda payload: hasher.digest(REQUEST_FINGERPRINT_PURPOSE, payload.hex()),
         clock=clock,
+        language=settings.language,
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
     dispatcher = OutboxDispatcher(uow, chosen, clock)

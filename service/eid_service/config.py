@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eid_service.domain.notices import Language, parse_language
+
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DATA_DIR = Path("var")
 
@@ -35,6 +37,8 @@ class Settings:
     trusted_proxies: frozenset[str] = frozenset()
     # How often expired sessions, shares and request ids are purged.
     purge_interval_seconds: float = 300.0
+    # The language of SMS and email texts: "vi" (default) or "en".
+    language: Language = Language.VIETNAMESE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,4 +63,5 @@ class Settings:
             purge_interval_seconds=float(
                 env.get("EID_PURGE_INTERVAL_SECONDS", str(base.purge_interval_seconds))
             ),
+            language=parse_language(env.get("EID_LANGUAGE", base.language.value)),
         )

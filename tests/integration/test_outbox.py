@@ -14,6 +14,7 @@ from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import SqlUnitOfWork
+from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.use_cases.ports import OutgoingMessage
 from tests.integration.harness import FakeClock, RecordingSender
 
@@ -40,7 +41,8 @@ async def _scenario(url: str) -> tuple[list[int], list[str], list[tuple[object, 
     first_worker = OutboxDispatcher(uow, [sender], clock)
     second_worker = OutboxDispatcher(uow, [sender], clock)
     try:
-        await uow.atomically(lambda r: r.outbox.add("sms", "+84912345678", "code 123456", clock()))
+        notice = Notice(NoticeKind.ACTIVATION_CODE, "subject", "code 123456")
+        await uow.atomically(lambda r: r.outbox.add("sms", "+84912345678", notice, clock()))
         sent = [await first_worker.deliver_pending()]  # the gateway fails
         sent.append(await second_worker.deliver_pending())  # still claimed: not resent yet
         clock.advance(CLAIM_FOR + timedelta(seconds=1))

@@ -30,6 +30,7 @@ from eid_service.domain.credential_policy import (
     wait_before_next_try,
 )
 from eid_service.domain.errors import InvalidInput
+from eid_service.domain.notices import Notice
 from eid_service.domain.party import RelyingParty, new_party_id
 from eid_service.domain.share import Attribute, attribute_values
 from eid_service.domain.share_grant import ShareGrant
@@ -104,7 +105,7 @@ class SessionRow:
 class MessageRow:
     channel: str
     destination: str | None
-    body: str | None
+    notice: Notice | None
     created_at: datetime
     attempts: int = 0
     claimed_until: datetime | None = None
@@ -352,9 +353,9 @@ def _due(message: MessageRow, now: datetime) -> bool:
 
 
 class FakeOutbox(_Repository):
-    def add(self, channel: str, destination: str, body: str, now: datetime) -> str:
+    def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str:
         message_id = "msg_" + secrets.token_hex(8)
-        self._s.outbox[message_id] = MessageRow(channel, destination, body, now)
+        self._s.outbox[message_id] = MessageRow(channel, destination, notice, now)
         return message_id
 
     def pending_ids(self, now: datetime, limit: int) -> list[str]:
@@ -368,14 +369,15 @@ class FakeOutbox(_Repository):
             return None
         m.claimed_until = until
         m.attempts += 1
-        if m.destination is None or m.body is None:
+        if m.destination is None or m.notice is None:
             return None
-        return OutgoingMessage(message_id, m.channel, m.destination, m.body)
+        n = m.notice
+        return OutgoingMessage(message_id, m.channel, n.kind, m.destination, n.subject, n.body)
 
     def mark_sent(self, message_id: str, now: datetime) -> None:
         m = self._s.outbox.get(message_id)
         if m is not None:
-            m.sent_at, m.destination, m.body = now, None, None
+            m.sent_at, m.destination, m.notice = now, None, None
 
 
 class FakeIdempotency(_Repository):

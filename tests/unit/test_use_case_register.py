@@ -31,7 +31,7 @@ async def test_registering_creates_a_pending_account_and_sends_a_code(world: Wor
     (message,) = world.uow.state.outbox.values()
     assert (message.channel, message.destination) == ("sms", "+84912345678")
     code = world.activation_code(LAN)
-    assert message.body is not None and code in message.body
+    assert message.notice is not None and code in message.notice.body
     record = world.uow.run_now(lambda r: r.activation_codes.latest_for(account.id))
     assert record is not None and world.uow.run_now(
         lambda r: r.activation_codes.matches(record, code)

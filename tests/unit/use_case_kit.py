@@ -146,7 +146,11 @@ class World:
     def activation_code(self, citizen: Citizen) -> str:
         """The code in the last SMS to the citizen's phone."""
         phone = parse_vn_mobile(citizen.phone)
-        bodies = [m.body for m in self.uow.state.outbox.values() if m.destination == phone]
+        bodies = [
+            m.notice.body
+            for m in self.uow.state.outbox.values()
+            if m.destination == phone and m.notice is not None
+        ]
         assert bodies and bodies[-1] is not None
         found = re.search(r"\b(\d{6})\b", bodies[-1])
         assert found is not None

@@ -79,13 +79,18 @@ class AccountRow(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ActivationCodeRow(Base):
+    """One-time codes sent to an account's phone: to activate it, and to lock
+    or unlock it (`purpose`). Only the newest code of a purpose counts."""
+
     __tablename__ = "activation_codes"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16), server_default="activation")
     code_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -131,12 +136,60 @@ class CredentialAttemptRow(Base):
 
 
 class SessionRow(Base):
+    """A signed-in device. Its access token (short-lived) and refresh token
+    (rotated on every use) are stored only as keyed digests; a refresh token
+    used twice ends the session (see SpentRefreshTokenRow)."""
+
     __tablename__ = "sessions"
 
-    token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    access_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    access_expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    refresh_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    refresh_expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    # The device name the citizen's app gave at sign-in (encrypted: it may name them).
+    device_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(24))
+
+
+class SpentRefreshTokenRow(Base):
+    """Refresh tokens already exchanged: presenting one again means two holders
+    (a stolen token), so the session is revoked."""
+
+    __tablename__ = "spent_refresh_tokens"
+
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    spent_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RateCounterRow(Base):
+    """Hits per key (a keyed digest: a source address, a phone, an ID number)
+    per fixed window, shared by every server process."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
+class OfficerRow(Base):
+    """Registration officers (the police counter), created by an operator;
+    they may unlock accounts after checking the citizen in person."""
+
+    __tablename__ = "officers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ShareRow(Base):
@@ -150,6 +203,8 @@ class ShareRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redeemed_by: Mapped[str | None] = mapped_column(ForeignKey("relying_parties.id"))
+    # Set when the account is locked: the share can no longer be redeemed.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OutboxRow(Base):
@@ -161,6 +216,7 @@ class OutboxRow(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(32))
     destination_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     body_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -204,6 +260,8 @@ class AuditEventRow(Base):
     subject: Mapped[bytes] = mapped_column(LargeBinary(32))
     account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"))
     party_id: Mapped[str | None] = mapped_column(ForeignKey("relying_parties.id"))
+    # Who acted when it was not the citizen or a party (an officer's id).
+    actor: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from eid_service.domain.notices import Language
 from eid_service.security.share_tokens import ShareTokenSigner
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
@@ -36,6 +37,8 @@ class UseCaseContext:
     # Keyed digest of a request's bytes (request ids are matched to what they asked).
     fingerprint: Callable[[bytes], bytes]
     clock: Callable[[], datetime] = utc_now
+    # The language of SMS and email texts.
+    language: Language = Language.VIETNAMESE
     parties: PartyCache = field(default_factory=PartyCache)
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.

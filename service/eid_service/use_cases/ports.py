@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
@@ -69,9 +70,13 @@ class RedeemedShare:
 
 @dataclass(frozen=True)
 class OutgoingMessage:
+    """A notice claimed for delivery; `id` is its idempotency key downstream."""
+
     id: str
     channel: str
+    kind: NoticeKind
     destination: str = field(repr=False)
+    subject: str = field(repr=False)
     body: str = field(repr=False)
 
 
@@ -199,7 +204,7 @@ class Shares(Protocol):
 
 
 class Outbox(Protocol):
-    def add(self, channel: str, destination: str, body: str, now: datetime) -> str: ...
+    def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str: ...
 
     def pending_ids(self, now: datetime, limit: int) -> list[str]: ...
 

@@ -17,6 +17,7 @@ from eid_service.domain.citizen import (
     require_self_registration_age,
 )
 from eid_service.domain.contact import mask_phone, parse_email, parse_vn_mobile
+from eid_service.domain.notices import NoticeKind, code_notice
 from eid_service.domain.errors import AlreadyExists, NotFound, PreconditionFailed
 from eid_service.domain.personal_id import check_consistent, parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
@@ -43,14 +44,6 @@ class Registered:
     channel: str
     masked_destination: str
     code_expires_at: datetime
-
-
-def activation_message(code: str) -> str:
-    minutes = int(ACTIVATION_CODE_TTL.total_seconds() // 60)
-    return (
-        f"eid: your activation code is {code}. It expires in {minutes} minutes. "
-        "Never share it with anyone, including callers claiming to be the police."
-    )
 
 
 async def register(
@@ -107,7 +100,8 @@ async def register(
         )
         subject = r.accounts.add(account)
         r.activation_codes.add(account.id, code, now, expires_at)
-        r.outbox.add("sms", phone, activation_message(code), now)
+        notice = code_notice(NoticeKind.ACTIVATION_CODE, code, ACTIVATION_CODE_TTL, ctx.language)
+        r.outbox.add("sms", phone, notice, now)
         r.audit.append(AuditEntry(subject, account.id, None, "register", "ok", now))
         done = Registered(account, "sms", mask_phone(phone), expires_at)
         return reply.finish(r, CALLER, done, now)

@@ -5,16 +5,19 @@ never send it twice), sends it, then erases its contents."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime
+
+from eid_service.domain.notices import Notice, NoticeKind
 
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import OutgoingMessage
 
 _INSERT = Sql(
-    "INSERT INTO outbox (id, channel, destination_enc, body_enc, created_at, attempts)"
-    " VALUES (:id, :channel, :destination, :body, :created_at, 0)"
+    "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at, attempts)"
+    " VALUES (:id, :channel, :kind, :destination, :body, :created_at, 0)"
 )
 _DUE = "sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < :now)"
 _PENDING = Sql(
@@ -23,7 +26,7 @@ _PENDING = Sql(
 _CLAIM = Sql(
     "UPDATE outbox SET claimed_until = :until, attempts = attempts + 1 WHERE id = :id"
     " AND sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < :now)"
-    " RETURNING channel, destination_enc, body_enc"
+    " RETURNING channel, kind, destination_enc, body_enc"
 )
 # The body holds a one-time code: keep no copy once delivered.
 _SENT = Sql(
@@ -32,16 +35,18 @@ _SENT = Sql(
 
 
 class OutboxRepository(Repository):
-    def add(self, channel: str, destination: str, body: str, now: datetime) -> str:
+    def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str:
         message_id = "msg_" + secrets.token_hex(8)
         ctx = f"outbox:{message_id}"
+        text = json.dumps({"subject": notice.subject, "body": notice.body}, ensure_ascii=False)
         self._db.count(
             _INSERT,
             {
                 "id": message_id,
                 "channel": channel,
+                "kind": notice.kind.value,
                 "destination": self._p.seal(destination, f"{ctx}:destination"),
-                "body": self._p.seal(body, f"{ctx}:body"),
+                "body": self._p.seal(text, f"{ctx}:body"),
                 "created_at": self._t(now),
             },
         )
@@ -52,14 +57,17 @@ class OutboxRepository(Repository):
 
     def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None:
         row = self._db.one(_CLAIM, {"id": message_id, "now": self._t(now), "until": self._t(until)})
-        if row is None or row[1] is None or row[2] is None:
+        if row is None or row[1] is None or row[2] is None or row[3] is None:
             return None
         ctx = f"outbox:{message_id}"
+        text = json.loads(self._p.open(bytes(row[3]), f"{ctx}:body"))
         return OutgoingMessage(
             id=message_id,
             channel=row[0],
-            destination=self._p.open(bytes(row[1]), f"{ctx}:destination"),
-            body=self._p.open(bytes(row[2]), f"{ctx}:body"),
+            kind=NoticeKind(row[1]),
+            destination=self._p.open(bytes(row[2]), f"{ctx}:destination"),
+            subject=text["subject"],
+            body=text["body"],
         )
 
     def mark_sent(self, message_id: str, now: datetime) -> None:

@@ -1,0 +1,129 @@
+"""What the service tells a citizen by SMS or email, in Vietnamese by default.
+
+A notice is written when the change that causes it commits (the outbox) and
+sent later; its text is fixed then, in the language the service is set to.
+Texts carrying a one-time code warn against sharing it, as the public
+guidance does."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+
+class Language(enum.Enum):
+    VIETNAMESE = "vi"
+    ENGLISH = "en"
+
+
+class NoticeKind(enum.Enum):
+    ACTIVATION_CODE = "activation_code"
+    LOCK_CODE = "lock_code"
+    UNLOCK_CODE = "unlock_code"
+    ACCOUNT_LOCKED = "account_locked"
+    ACCOUNT_UNLOCKED = "account_unlocked"
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: NoticeKind
+    # The email subject; an SMS carries only the body.
+    subject: str
+    body: str = field(repr=False)
+
+
+def parse_language(raw: str) -> Language:
+    try:
+        return Language(raw.strip().lower())
+    except ValueError:
+        raise ValueError(f"unknown language {raw!r}: use 'vi' or 'en'") from None
+
+
+def _minutes(valid_for: timedelta) -> int:
+    return max(1, int(valid_for.total_seconds() // 60))
+
+
+_CODE_TEXTS = {
+    NoticeKind.ACTIVATION_CODE: {
+        Language.VIETNAMESE: (
+            "Mã kích hoạt tài khoản định danh điện tử",
+            "eid: Mã kích hoạt tài khoản của bạn là {code}, có hiệu lực trong {minutes} phút.",
+        ),
+        Language.ENGLISH: (
+            "Your e-identity activation code",
+            "eid: your activation code is {code}. It expires in {minutes} minutes.",
+        ),
+    },
+    NoticeKind.LOCK_CODE: {
+        Language.VIETNAMESE: (
+            "Mã xác nhận khóa tài khoản định danh điện tử",
+            "eid: Mã xác nhận khóa tài khoản của bạn là {code}, có hiệu lực trong {minutes} phút.",
+        ),
+        Language.ENGLISH: (
+            "Your code to lock your e-identity account",
+            "eid: your code to lock your account is {code}. It expires in {minutes} minutes.",
+        ),
+    },
+    NoticeKind.UNLOCK_CODE: {
+        Language.VIETNAMESE: (
+            "Mã xác nhận mở khóa tài khoản định danh điện tử",
+            "eid: Mã xác nhận mở khóa tài khoản của bạn là {code},"
+            " có hiệu lực trong {minutes} phút.",
+        ),
+        Language.ENGLISH: (
+            "Your code to unlock your e-identity account",
+            "eid: your code to unlock your account is {code}. It expires in {minutes} minutes.",
+        ),
+    },
+}
+
+_NEVER_SHARE = {
+    Language.VIETNAMESE: (
+        " Tuyệt đối không cung cấp mã cho bất kỳ ai, kể cả người tự xưng là công an."
+    ),
+    Language.ENGLISH: " Never share it with anyone, including callers claiming to be the police.",
+}
+
+_STATE_TEXTS = {
+    NoticeKind.ACCOUNT_LOCKED: {
+        Language.VIETNAMESE: (
+            "Tài khoản định danh điện tử đã bị khóa",
+            "eid: Tài khoản định danh điện tử của bạn đã được khóa; mọi phiên đăng nhập và mã QR"
+            " đã chia sẻ đều hết hiệu lực. Nếu không phải bạn yêu cầu, hãy liên hệ cơ quan công an"
+            " nơi gần nhất.",
+        ),
+        Language.ENGLISH: (
+            "Your e-identity account is locked",
+            "eid: your e-identity account has been locked; every session and every shared QR"
+            " code has ended. If you did not ask for this, contact your nearest police office.",
+        ),
+    },
+    NoticeKind.ACCOUNT_UNLOCKED: {
+        Language.VIETNAMESE: (
+            "Tài khoản định danh điện tử đã được mở khóa",
+            "eid: Tài khoản định danh điện tử của bạn đã được mở khóa. Nếu không phải bạn yêu cầu,"
+            " hãy liên hệ cơ quan công an nơi gần nhất.",
+        ),
+        Language.ENGLISH: (
+            "Your e-identity account is unlocked",
+            "eid: your e-identity account has been unlocked. If you did not ask for this,"
+            " contact your nearest police office.",
+        ),
+    },
+}
+
+
+def code_notice(
+    kind: NoticeKind, code: str, valid_for: timedelta, language: Language
+) -> Notice:
+    """A one-time code (activation, lock, unlock) and how long it lasts."""
+    subject, template = _CODE_TEXTS[kind][language]
+    body = template.format(code=code, minutes=_minutes(valid_for)) + _NEVER_SHARE[language]
+    return Notice(kind, subject, body)
+
+
+def state_notice(kind: NoticeKind, language: Language) -> Notice:
+    """The account was locked or unlocked."""
+    subject, body = _STATE_TEXTS[kind][language]
+    return Notice(kind, subject, body)
