@@ -19,7 +19,17 @@ from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.config import Settings
 from eid_service.notify.dispatcher import OutboxDispatcher
-from eid_service.notify.senders import ConsoleSender, FileSender, Sender
+from eid_service.notify.senders import (
+    ALL_CHANNELS,
+    EMAIL,
+    SMS,
+    ConsoleSender,
+    FileSender,
+    Route,
+    Sender,
+)
+from eid_service.notify.smtp import SmtpSender
+from eid_service.notify.webhook import WebhookSender
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, load_key_ring
@@ -48,17 +58,23 @@ class Runtime:
     passwords: PasswordHasher
 
     async def close(self) -> None:
+        await self.dispatcher.close()
         self.passwords.close()
         await asyncio.to_thread(self.uow.close)
 
 
-def default_senders(settings: Settings) -> list[Sender]:
-    senders: list[Sender] = []
+def default_senders(settings: Settings) -> list[Route]:
+    """sms: console, file, the SMS gateway webhook; email: console, file, SMTP."""
+    routes: list[Route] = []
     if settings.console_sender:
-        senders.append(ConsoleSender())
+        routes.append(Route("console", ALL_CHANNELS, ConsoleSender()))
     if settings.outbox_file is not None:
-        senders.append(FileSender(settings.outbox_file))
-    return senders
+        routes.append(Route("file", ALL_CHANNELS, FileSender(settings.outbox_file)))
+    if settings.sms_webhook is not None:
+        routes.append(Route("webhook", frozenset({SMS}), WebhookSender(settings.sms_webhook)))
+    if settings.smtp is not None:
+        routes.append(Route("smtp", frozenset({EMAIL}), SmtpSender(settings.smtp)))
+    return routes
 
 
 def bootstrap(
@@ -66,7 +82,7 @@ def bootstrap(
     *,
     key_ring: KeyRing | None = None,
     clock: Callable[[], datetime] = utc_now,
-    senders: Sequence[Sender] | None = None,
+    senders: Sequence[Sender | Route] | None = None,
     passwords: PasswordHasher | None = None,
 ) -> Runtime:
     ring = key_ring if key_ring is not None else load_key_ring(settings.keys_file)
@@ -81,7 +97,7 @@ def bootstrap(
         language=settings.language,
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
-    dispatcher = OutboxDispatcher(uow, chosen, clock)
+    dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)
     return Runtime(settings, uow, ctx, dispatcher, password_hasher)
 
 

@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eid_service.domain.notices import Language, parse_language
+from eid_service.notify.settings import (
+    DeliverySettings,
+    SmtpSettings,
+    WebhookSettings,
+    delivery_from_env,
+    smtp_from_env,
+    webhook_from_env,
+)
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DATA_DIR = Path("var")
@@ -39,6 +47,11 @@ class Settings:
     purge_interval_seconds: float = 300.0
     # The language of SMS and email texts: "vi" (default) or "en".
     language: Language = Language.VIETNAMESE
+    # Real senders (notify/settings.py): email through SMTP, SMS through a
+    # signed webhook; and how failed deliveries are retried.
+    smtp: SmtpSettings | None = None
+    sms_webhook: WebhookSettings | None = None
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,4 +77,7 @@ class Settings:
                 env.get("EID_PURGE_INTERVAL_SECONDS", str(base.purge_interval_seconds))
             ),
             language=parse_language(env.get("EID_LANGUAGE", base.language.value)),
+            smtp=smtp_from_env(env),
+            sms_webhook=webhook_from_env(env),
+            delivery=delivery_from_env(env),
         )

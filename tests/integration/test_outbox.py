@@ -1,64 +1,202 @@
-"""The transactional outbox: a message is sent once, retried after a failed
-send, and keeps no copy of its contents once delivered."""
+"""The transactional outbox on a real database: each message goes to each of
+its senders once, failures are retried with backoff and die after the last
+attempt, several workers never send one delivery twice, and nothing of the
+contents is kept once delivered."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from dataclasses import replace
 
-from sqlalchemy import text
-
-from eid_service.notify.dispatcher import CLAIM_FOR, OutboxDispatcher
-from eid_service.security.field_cipher import FieldCipher
-from eid_service.security.keyed_hash import KeyedHasher
-from eid_service.security.keys import generate_key_ring
-from eid_service.store.protection import DataProtection
-from eid_service.store.uow import SqlUnitOfWork
-from eid_service.domain.notices import Notice, NoticeKind
-from eid_service.use_cases.ports import OutgoingMessage
-from tests.integration.harness import FakeClock, RecordingSender
+from eid_service.domain.notices import NoticeKind
+from eid_service.notify.dispatcher import OutboxDispatcher
+from eid_service.notify.senders import ALL_CHANNELS, Route
+from eid_service.use_cases.ports import RetryOutcome
+from tests.integration.harness import RecordingSender
+from tests.integration.outbox_kit import FAST, LATER, FlakySender, open_store, store
 
 
-class FlakySender(RecordingSender):
-    """Fails its first `failures` sends, like an SMS gateway that is down."""
+async def test_a_failed_delivery_is_retried_after_a_backoff(database_url: str) -> None:
+    with store(database_url) as s:
+        sender = FlakySender(failures=1)
+        first = OutboxDispatcher(s.uow, [sender], s.clock, FAST)
+        second = OutboxDispatcher(s.uow, [sender], s.clock, FAST)
+        message_id = await s.add()
 
-    def __init__(self, failures: int) -> None:
-        super().__init__()
-        self.failures = failures
+        assert await first.deliver_pending() == 0  # the gateway fails
+        assert await second.deliver_pending() == 0  # waiting out its backoff
+        assert s.deliveries(message_id) == {"flakysender": ("pending", 1)}
+        assert s.contents(message_id) == (True, True)
 
-    async def send(self, message: OutgoingMessage) -> None:
-        if self.failures > 0:
-            self.failures -= 1
-            raise ConnectionError("gateway down")
-        await super().send(message)
-
-
-async def _scenario(url: str) -> tuple[list[int], list[str], list[tuple[object, ...]]]:
-    ring = generate_key_ring()
-    uow = SqlUnitOfWork(url, DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key)))
-    clock = FakeClock()
-    sender = FlakySender(failures=1)
-    first_worker = OutboxDispatcher(uow, [sender], clock)
-    second_worker = OutboxDispatcher(uow, [sender], clock)
-    try:
-        notice = Notice(NoticeKind.ACTIVATION_CODE, "subject", "code 123456")
-        await uow.atomically(lambda r: r.outbox.add("sms", "+84912345678", notice, clock()))
-        sent = [await first_worker.deliver_pending()]  # the gateway fails
-        sent.append(await second_worker.deliver_pending())  # still claimed: not resent yet
-        clock.advance(CLAIM_FOR + timedelta(seconds=1))
-        sent.append(await second_worker.deliver_pending())  # the claim lapsed: retried
-        sent.append(await first_worker.deliver_pending())  # nothing left
-        with uow.engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT destination_enc, body_enc, attempts FROM outbox")
-            ).all()
-        return sent, [m.body for m in sender.messages], [tuple(r) for r in rows]
-    finally:
-        uow.close()
+        s.clock.advance(LATER)
+        assert await second.deliver_pending() == 1
+        assert await first.deliver_pending() == 0  # nothing left
+        assert [m.id for m in sender.messages] == [message_id]
+        assert "123456" in sender.messages[0].body
+        assert s.deliveries(message_id) == {"flakysender": ("sent", 2)}
+        # The code is scrubbed once delivered.
+        assert s.contents(message_id) == (False, False)
+        ((error,),) = s.rows("SELECT last_error FROM outbox_deliveries")
+        assert error is None
 
 
-def test_failed_send_is_retried_once_the_claim_lapses(database_url: str) -> None:
-    sent, bodies, rows = asyncio.run(_scenario(database_url))
-    assert sent == [0, 0, 1, 0]
-    assert bodies == ["code 123456"]
-    assert rows == [(None, None, 2)]
+async def test_one_failing_sender_never_makes_another_resend(database_url: str) -> None:
+    with store(database_url) as s:
+        good, bad = RecordingSender(), FlakySender(failures=2)
+        routes = [Route("good", ALL_CHANNELS, good), Route("bad", ALL_CHANNELS, bad)]
+        worker = OutboxDispatcher(s.uow, routes, s.clock, FAST)
+        message_id = await s.add()
+        for _ in range(4):
+            await worker.deliver_pending()
+            s.clock.advance(LATER)
+
+        assert [m.id for m in good.messages] == [message_id]
+        assert [m.id for m in bad.messages] == [message_id]
+        assert bad.calls == 3
+        assert s.deliveries(message_id) == {"good": ("sent", 1), "bad": ("sent", 3)}
+        assert s.contents(message_id) == (False, False)
+
+
+async def test_contents_stay_until_every_sender_has_delivered(database_url: str) -> None:
+    with store(database_url) as s:
+        good, bad = RecordingSender(), FlakySender(failures=1)
+        routes = [Route("good", ALL_CHANNELS, good), Route("bad", ALL_CHANNELS, bad)]
+        worker = OutboxDispatcher(s.uow, routes, s.clock, FAST)
+        message_id = await s.add()
+        await worker.deliver_pending()
+        assert s.contents(message_id) == (True, True)  # "bad" still needs them
+        s.clock.advance(LATER)
+        await worker.deliver_pending()
+        assert s.contents(message_id) == (False, False)
+
+
+async def test_senders_are_routed_by_channel(database_url: str) -> None:
+    with store(database_url) as s:
+        phone, mail, both = RecordingSender(), RecordingSender(), RecordingSender()
+        routes = [
+            Route("sms-only", frozenset({"sms"}), phone),
+            Route("email-only", frozenset({"email"}), mail),
+            Route("both", ALL_CHANNELS, both),
+        ]
+        worker = OutboxDispatcher(s.uow, routes, s.clock, FAST)
+        sms_id = await s.add("sms")
+        email_id = await s.add("email")
+        assert await worker.deliver_pending() == 4
+        assert [m.id for m in phone.messages] == [sms_id]
+        assert [m.id for m in mail.messages] == [email_id]
+        assert sorted(m.id for m in both.messages) == sorted([sms_id, email_id])
+
+
+async def test_a_message_no_sender_takes_waits_unsent(database_url: str) -> None:
+    with store(database_url) as s:
+        worker = OutboxDispatcher(
+            s.uow, [Route("sms-only", frozenset({"sms"}), RecordingSender())], s.clock, FAST
+        )
+        email_id = await s.add("email")
+        assert await worker.deliver_pending() == 0
+        assert s.deliveries(email_id) == {}
+        assert s.contents(email_id) == (True, True)
+
+
+async def test_a_permanent_failure_is_dead_at_once(database_url: str) -> None:
+    with store(database_url) as s:
+        sender = FlakySender(failures=-1, permanent=True)
+        worker = OutboxDispatcher(s.uow, [sender], s.clock, FAST)
+        message_id = await s.add(kind=NoticeKind.ACCOUNT_LOCKED)
+        await worker.deliver_pending()
+        s.clock.advance(LATER)
+        await worker.deliver_pending()
+        assert sender.calls == 1
+        assert s.deliveries(message_id) == {"flakysender": ("dead", 1)}
+        ((error,),) = s.rows("SELECT last_error FROM outbox_deliveries")
+        assert error == "Undeliverable: HTTP 400"
+
+
+async def test_dead_letters_keep_notices_but_not_codes_and_retry(database_url: str) -> None:
+    with store(database_url) as s:
+        sender = FlakySender(failures=-1)
+        worker = OutboxDispatcher(s.uow, [sender], s.clock, FAST)
+        code_id = await s.add(kind=NoticeKind.ACTIVATION_CODE)
+        notice_id = await s.add(kind=NoticeKind.ACCOUNT_LOCKED)
+        for _ in range(FAST.max_attempts + 1):
+            await worker.deliver_pending()
+            s.clock.advance(LATER)
+        assert sender.calls == 2 * FAST.max_attempts
+        dead = await s.uow.read(lambda r: r.outbox.dead_letters(10))
+        assert {(d.message_id, d.attempts, d.retriable) for d in dead} == {
+            (code_id, 3, False),
+            (notice_id, 3, True),
+        }
+        # A dead one-time code is erased; a notice keeps its contents for a retry.
+        assert s.contents(code_id) == (False, False)
+        assert s.contents(notice_id) == (True, True)
+
+        sender.failures = 0  # the gateway is back
+        now = s.clock()
+        outcomes = await s.uow.atomically(
+            lambda r: [r.outbox.retry_dead(i, now) for i in (code_id, notice_id, "msg_none")]
+        )
+        assert outcomes == [RetryOutcome.ERASED, RetryOutcome.RETRIED, RetryOutcome.NOT_DEAD]
+        assert await worker.deliver_pending() == 1
+        assert [m.id for m in sender.messages] == [notice_id]
+        assert s.contents(notice_id) == (False, False)
+        assert [d.message_id for d in await s.uow.read(lambda r: r.outbox.dead_letters(10))] == [
+            code_id
+        ]
+
+
+async def test_a_crash_before_marking_sent_resends_under_the_same_id(database_url: str) -> None:
+    with store(database_url) as s:
+        sender = RecordingSender()
+        worker = OutboxDispatcher(s.uow, [sender], s.clock, FAST)
+        message_id = await s.add()
+        now = s.clock()
+        # A worker routes, claims and sends, then dies before recording it.
+        await s.uow.atomically(lambda r: r.outbox.route(message_id, ["recordingsender"], now))
+        claimed = await s.uow.atomically(
+            lambda r: r.outbox.claim(message_id, "recordingsender", now, now + FAST.claim_for, 3)
+        )
+        assert claimed is not None
+        await sender.send(claimed.message)
+        assert await worker.deliver_pending() == 0  # still claimed
+        s.clock.advance(FAST.claim_for)
+        assert await worker.deliver_pending() == 1  # the claim lapsed
+        assert [m.id for m in sender.messages] == [message_id, message_id]
+
+
+async def test_a_delivery_out_of_attempts_whose_claim_lapsed_is_dead(database_url: str) -> None:
+    with store(database_url) as s:
+        worker = OutboxDispatcher(
+            s.uow, [RecordingSender()], s.clock, replace(FAST, max_attempts=1)
+        )
+        message_id = await s.add(kind=NoticeKind.ACCOUNT_UNLOCKED)
+        now = s.clock()
+        await s.uow.atomically(lambda r: r.outbox.route(message_id, ["recordingsender"], now))
+        claimed = await s.uow.atomically(
+            lambda r: r.outbox.claim(message_id, "recordingsender", now, now + FAST.claim_for, 1)
+        )
+        assert claimed is not None
+        s.clock.advance(LATER)
+        assert await worker.deliver_pending() == 0
+        ((state, error),) = s.rows("SELECT state, last_error FROM outbox_deliveries")
+        assert (state, error) == ("dead", "ClaimLapsed")
+
+
+async def test_two_workers_send_each_message_once_per_sender(database_url: str) -> None:
+    with store(database_url) as s:
+        other_process = open_store(database_url, s.ring)
+        try:
+            sms, file = RecordingSender(), RecordingSender()
+            routes = [Route("sms", ALL_CHANNELS, sms), Route("file", ALL_CHANNELS, file)]
+            workers = [
+                OutboxDispatcher(uow, routes, s.clock, FAST)
+                for uow in (s.uow, other_process, s.uow, other_process)
+            ]
+            ids = {await s.add() for _ in range(40)}
+            for _ in range(3):
+                await asyncio.gather(*(w.deliver_pending() for w in workers))
+            assert sorted(m.id for m in sms.messages) == sorted(ids)
+            assert sorted(m.id for m in file.messages) == sorted(ids)
+            assert s.rows("SELECT COUNT(*) FROM outbox WHERE body_enc IS NOT NULL") == [(0,)]
+        finally:
+            other_process.close()

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -30,7 +30,7 @@ from eid_service.domain.credential_policy import (
     wait_before_next_try,
 )
 from eid_service.domain.errors import InvalidInput
-from eid_service.domain.notices import Notice
+from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.party import RelyingParty, new_party_id
 from eid_service.domain.share import Attribute, attribute_values
 from eid_service.domain.share_grant import ShareGrant
@@ -44,10 +44,13 @@ from eid_service.use_cases.ports import (
     ActivationCodeRecord,
     AuditEntry,
     AuditEvent,
+    ClaimedDelivery,
+    DeadLetter,
     OutgoingMessage,
     RedeemedShare,
     Repositories,
     RequestKey,
+    RetryOutcome,
     StoredCredential,
     Subject,
 )
@@ -102,14 +105,24 @@ class SessionRow:
 
 
 @dataclass
+class DeliveryRow:
+    next_attempt_at: datetime
+    state: str = "pending"
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass
 class MessageRow:
     channel: str
     destination: str | None
     notice: Notice | None
     created_at: datetime
-    attempts: int = 0
-    claimed_until: datetime | None = None
+    routed_at: datetime | None = None
     sent_at: datetime | None = None
+    deliveries: dict[str, DeliveryRow] = field(default_factory=dict)
 
 
 @dataclass
@@ -348,36 +361,141 @@ class FakeShares(_Repository):
         return _purge(self._s.shares, lambda grant: grant.expires_at <= before, limit)
 
 
-def _due(message: MessageRow, now: datetime) -> bool:
-    return message.claimed_until is None or message.claimed_until < now
+CODE_KINDS = frozenset({NoticeKind.ACTIVATION_CODE, NoticeKind.LOCK_CODE, NoticeKind.UNLOCK_CODE})
 
 
 class FakeOutbox(_Repository):
+    """Deliveries per (message, sender), settled and erased as the store does."""
+
     def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str:
         message_id = "msg_" + secrets.token_hex(8)
         self._s.outbox[message_id] = MessageRow(channel, destination, notice, now)
         return message_id
 
-    def pending_ids(self, now: datetime, limit: int) -> list[str]:
-        due = [(i, m) for i, m in self._s.outbox.items() if m.sent_at is None and _due(m, now)]
-        due.sort(key=lambda item: item[1].created_at)
-        return [i for i, _ in due[:limit]]
+    def unrouted_ids(self, channel: str, limit: int) -> list[str]:
+        rows = [
+            (i, m)
+            for i, m in self._s.outbox.items()
+            if m.channel == channel and m.routed_at is None and m.sent_at is None
+        ]
+        rows.sort(key=lambda item: item[1].created_at)
+        return [i for i, _ in rows[:limit]]
 
-    def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None:
+    def route(self, message_id: str, senders: Sequence[str], now: datetime) -> bool:
         m = self._s.outbox.get(message_id)
-        if m is None or m.sent_at is not None or not _due(m, now):
+        if not senders or m is None or m.routed_at is not None or m.sent_at is not None:
+            return False
+        m.routed_at = now
+        m.deliveries = {name: DeliveryRow(next_attempt_at=now) for name in senders}
+        return True
+
+    def _pending(self, message_id: str, sender: str) -> tuple[MessageRow, DeliveryRow] | None:
+        m = self._s.outbox.get(message_id)
+        d = None if m is None else m.deliveries.get(sender)
+        if m is None or d is None or d.state != "pending":
             return None
-        m.claimed_until = until
-        m.attempts += 1
+        return m, d
+
+    def due(self, sender: str, now: datetime, max_attempts: int, limit: int) -> list[str]:
+        rows = [
+            (i, d)
+            for i, m in self._s.outbox.items()
+            if (d := m.deliveries.get(sender)) is not None
+            and d.state == "pending"
+            and d.next_attempt_at <= now
+            and d.attempts < max_attempts
+        ]
+        rows.sort(key=lambda item: item[1].next_attempt_at)
+        return [i for i, _ in rows[:limit]]
+
+    def claim(
+        self, message_id: str, sender: str, now: datetime, until: datetime, max_attempts: int
+    ) -> ClaimedDelivery | None:
+        found = self._pending(message_id, sender)
+        if found is None:
+            return None
+        m, d = found
+        if d.next_attempt_at > now or d.attempts >= max_attempts:
+            return None
+        d.attempts, d.next_attempt_at, d.last_attempt_at = d.attempts + 1, until, now
         if m.destination is None or m.notice is None:
+            self.mark_dead(message_id, sender, now, "ContentsErased")
             return None
         n = m.notice
-        return OutgoingMessage(message_id, m.channel, n.kind, m.destination, n.subject, n.body)
+        message = OutgoingMessage(message_id, m.channel, n.kind, m.destination, n.subject, n.body)
+        return ClaimedDelivery(message, sender, d.attempts)
 
-    def mark_sent(self, message_id: str, now: datetime) -> None:
+    def mark_sent(self, message_id: str, sender: str, now: datetime) -> None:
+        found = self._pending(message_id, sender)
+        if found is not None:
+            found[1].state, found[1].sent_at, found[1].last_error = "sent", now, None
+            self._settle(found[0], now)
+
+    def retry_later(self, message_id: str, sender: str, at: datetime, error: str) -> None:
+        found = self._pending(message_id, sender)
+        if found is not None:
+            found[1].next_attempt_at, found[1].last_error = at, error
+
+    def mark_dead(self, message_id: str, sender: str, now: datetime, error: str) -> None:
+        found = self._pending(message_id, sender)
+        if found is not None:
+            found[1].state, found[1].last_error = "dead", error
+            self._settle(found[0], now)
+
+    def bury_exhausted(self, sender: str, now: datetime, max_attempts: int) -> int:
+        doomed = [
+            i
+            for i, m in self._s.outbox.items()
+            if (d := m.deliveries.get(sender)) is not None
+            and d.state == "pending"
+            and d.next_attempt_at <= now
+            and d.attempts >= max_attempts
+        ]
+        for message_id in doomed:
+            self.mark_dead(message_id, sender, now, "ClaimLapsed")
+        return len(doomed)
+
+    @staticmethod
+    def _settle(m: MessageRow, now: datetime) -> None:
+        states = [d.state for d in m.deliveries.values()]
+        if m.sent_at is not None or "pending" in states:
+            return
+        m.sent_at = now
+        kind = None if m.notice is None else m.notice.kind
+        if "dead" not in states or kind is None or kind in CODE_KINDS:
+            m.destination, m.notice = None, None
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]:
+        letters = [
+            DeadLetter(
+                message_id=i,
+                kind=None if m.notice is None else m.notice.kind,
+                channel=m.channel,
+                sender=sender,
+                attempts=d.attempts,
+                last_error=d.last_error,
+                created_at=m.created_at,
+                last_attempt_at=d.last_attempt_at,
+                retriable=m.notice is not None,
+            )
+            for i, m in self._s.outbox.items()
+            for sender, d in sorted(m.deliveries.items())
+            if d.state == "dead"
+        ]
+        letters.sort(key=lambda letter: (letter.created_at, letter.message_id, letter.sender))
+        return letters[:limit]
+
+    def retry_dead(self, message_id: str, now: datetime) -> RetryOutcome:
         m = self._s.outbox.get(message_id)
-        if m is not None:
-            m.sent_at, m.destination, m.notice = now, None, None
+        dead = [] if m is None else [d for d in m.deliveries.values() if d.state == "dead"]
+        if m is None or not dead:
+            return RetryOutcome.NOT_DEAD
+        if m.notice is None:
+            return RetryOutcome.ERASED
+        for d in dead:
+            d.state, d.attempts, d.next_attempt_at, d.last_error = "pending", 0, now, None
+        m.sent_at = None
+        return RetryOutcome.RETRIED
 
 
 class FakeIdempotency(_Repository):

@@ -1,5 +1,13 @@
-"""Delivers committed outbox messages. Every worker runs one; a message is
-claimed with a conditional UPDATE, so only one of them sends it."""
+"""Delivers committed outbox messages. Every worker runs one.
+
+A message gets one delivery per sender of its channel; each delivery is
+claimed with a conditional UPDATE (so one worker at a time sends it), sent
+with no transaction open, and its outcome recorded on that delivery alone:
+one failing sender never makes another resend. A failure is retried with
+backoff until the attempts run out, then the delivery is dead (listed and
+retried by `eid-server outbox`). A crash between sending and recording can
+send again once the claim lapses: every send carries the message id as its
+idempotency key, so the receiving side can drop the duplicate."""
 
 from __future__ import annotations
 
@@ -10,36 +18,51 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
-from eid_service.notify.senders import Sender
-from eid_service.use_cases.ports import OutgoingMessage, Repositories, UnitOfWork
+from eid_service.notify.backoff import retry_delay
+from eid_service.notify.failures import Undeliverable, describe
+from eid_service.notify.senders import ALL_CHANNELS, Route, Sender, routes_of
+from eid_service.notify.settings import DeliverySettings
+from eid_service.use_cases.ports import ClaimedDelivery, Repositories, UnitOfWork
 
 log = logging.getLogger("eid.outbox")
 
-CLAIM_FOR = timedelta(seconds=30)
 POLL_INTERVAL_SECONDS = 1.0
 BATCH = 50
+# Deliveries in flight per sender per worker.
+CONCURRENCY = 8
 
 
 class OutboxDispatcher:
     def __init__(
-        self, uow: UnitOfWork, senders: Sequence[Sender], clock: Callable[[], datetime]
+        self,
+        uow: UnitOfWork,
+        senders: Sequence[Sender | Route],
+        clock: Callable[[], datetime],
+        settings: DeliverySettings | None = None,
     ) -> None:
         self._uow = uow
-        self._senders = list(senders)
+        self._routes = routes_of(senders)
         self._clock = clock
+        self._s = settings or DeliverySettings()
         self._wakeup = asyncio.Event()
 
     @property
     def has_senders(self) -> bool:
-        return bool(self._senders)
+        return bool(self._routes)
+
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._routes)
 
     def wake(self) -> None:
         self._wakeup.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        if not self._senders:
-            # Nothing could deliver: leave messages in the outbox, not marked sent.
-            log.warning("no message sender configured: messages wait in the outbox")
+        served = {c for r in self._routes for c in r.channels}
+        for channel in sorted(ALL_CHANNELS - served):
+            # Nothing could deliver them: they wait in the outbox, unsent.
+            log.warning("no sender for %s: those messages wait in the outbox", channel)
+        if not self._routes:
             await stop.wait()
             return
         while not stop.is_set():
@@ -52,32 +75,131 @@ class OutboxDispatcher:
             self._wakeup.clear()
 
     async def deliver_pending(self) -> int:
-        """Sends what is due; returns how many messages this worker sent."""
-        now = self._clock()
-        ids = await self._uow.read(lambda r: r.outbox.pending_ids(now, BATCH))
-        sent = 0
-        for message_id in ids:
-            # A fresh clock per claim: earlier slow sends must not shorten this one.
-            claimed_at = self._clock()
-            message = await self._uow.atomically(partial(_claim, message_id, claimed_at))
-            if message is None:
-                continue  # another worker has it
-            try:
-                for sender in self._senders:
-                    await sender.send(message)
-            except Exception as error:
-                # Left claimed; it becomes due again when the claim lapses.
-                log.warning("sending %s failed: %s", message_id, type(error).__name__)
+        """One pass: routes new messages, then sends every due delivery;
+        returns how many deliveries this worker completed."""
+        await self._route_new()
+        done = await asyncio.gather(*(self._deliver_due(route) for route in self._routes))
+        return sum(done)
+
+    async def close(self) -> None:
+        for route in self._routes:
+            aclose = getattr(route.sender, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _route_new(self) -> None:
+        for channel in sorted(ALL_CHANNELS):
+            names = [r.name for r in self._routes if channel in r.channels]
+            if not names:
                 continue
-            sent_at = self._clock()
-            await self._uow.atomically(partial(_mark_sent, message_id, sent_at))
-            sent += 1
-        return sent
+            ids = await self._uow.read(partial(_unrouted, channel))
+            if ids:
+                await self._uow.atomically(partial(_route, ids, names, self._clock()))
+
+    async def _deliver_due(self, route: Route) -> int:
+        now = self._clock()
+        limit = self._s.max_attempts
+        buried = await self._uow.atomically(partial(_bury, route.name, now, limit))
+        if buried:
+            log.warning("%d deliveries via %s dead: out of attempts", buried, route.name)
+        ids = await self._uow.read(partial(_due, route.name, now, limit))
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(message_id: str) -> bool:
+            async with gate:
+                return await self._deliver(route, message_id)
+
+        return sum(await asyncio.gather(*(one(i) for i in ids)))
+
+    async def _deliver(self, route: Route, message_id: str) -> bool:
+        # A fresh clock per claim: earlier slow sends must not shorten this one.
+        claimed_at = self._clock()
+        claim = partial(
+            _claim,
+            message_id,
+            route.name,
+            claimed_at,
+            claimed_at + self._s.claim_for,
+            self._s.max_attempts,
+        )
+        delivery = await self._uow.atomically(claim)
+        if delivery is None:
+            return False  # another worker has it, or it is done
+        try:
+            # Bounded well inside the claim, so no other worker can take it meanwhile.
+            async with asyncio.timeout(self._s.send_timeout_seconds):
+                await route.sender.send(delivery.message)
+        except Exception as error:
+            await self._failed(delivery, error)
+            return False
+        await self._uow.atomically(partial(_sent, message_id, route.name, self._clock()))
+        return True
+
+    async def _failed(self, delivery: ClaimedDelivery, error: Exception) -> None:
+        reason = describe(error)
+        message_id, sender, attempt = delivery.message.id, delivery.sender, delivery.attempt
+        now = self._clock()
+        if isinstance(error, Undeliverable) or attempt >= self._s.max_attempts:
+            log.warning(
+                "delivery of %s via %s dead after %d attempts: %s",
+                message_id,
+                sender,
+                attempt,
+                reason,
+            )
+            await self._uow.atomically(partial(_dead, message_id, sender, now, reason))
+            return
+        wait = retry_delay(
+            attempt,
+            timedelta(seconds=self._s.retry_base_seconds),
+            timedelta(seconds=self._s.retry_max_seconds),
+        )
+        log.info(
+            "delivery of %s via %s failed (attempt %d, %s); again in %.0fs",
+            message_id,
+            sender,
+            attempt,
+            reason,
+            wait.total_seconds(),
+        )
+        await self._uow.atomically(partial(_later, message_id, sender, now + wait, reason))
 
 
-def _claim(message_id: str, now: datetime, r: Repositories) -> OutgoingMessage | None:
-    return r.outbox.claim(message_id, now, now + CLAIM_FOR)
+def _unrouted(channel: str, r: Repositories) -> list[str]:
+    return r.outbox.unrouted_ids(channel, BATCH)
 
 
-def _mark_sent(message_id: str, now: datetime, r: Repositories) -> None:
-    r.outbox.mark_sent(message_id, now)
+def _route(ids: list[str], senders: list[str], now: datetime, r: Repositories) -> None:
+    for message_id in ids:
+        r.outbox.route(message_id, senders, now)
+
+
+def _bury(sender: str, now: datetime, max_attempts: int, r: Repositories) -> int:
+    return r.outbox.bury_exhausted(sender, now, max_attempts)
+
+
+def _due(sender: str, now: datetime, max_attempts: int, r: Repositories) -> list[str]:
+    return r.outbox.due(sender, now, max_attempts, BATCH)
+
+
+def _claim(
+    message_id: str,
+    sender: str,
+    now: datetime,
+    until: datetime,
+    max_attempts: int,
+    r: Repositories,
+) -> ClaimedDelivery | None:
+    return r.outbox.claim(message_id, sender, now, until, max_attempts)
+
+
+def _sent(message_id: str, sender: str, now: datetime, r: Repositories) -> None:
+    r.outbox.mark_sent(message_id, sender, now)
+
+
+def _later(message_id: str, sender: str, at: datetime, error: str, r: Repositories) -> None:
+    r.outbox.retry_later(message_id, sender, at, error)
+
+
+def _dead(message_id: str, sender: str, now: datetime, error: str, r: Repositories) -> None:
+    r.outbox.mark_dead(message_id, sender, now, error)

@@ -1,11 +1,17 @@
 """Where outgoing messages go. Development senders print them and append them
-to a file (the "phone" a developer reads the activation code from)."""
+to a file (the "phone" a developer reads the activation code from); SMTP
+(smtp.py) and an SMS gateway webhook (webhook.py) deliver them for real.
+
+Each sender has a route: a stable name, under which the outbox records its
+deliveries, and the channels it takes ("sms", "email")."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
@@ -13,9 +19,38 @@ from typing import Protocol, TextIO
 from eid_service.domain.contact import mask_phone
 from eid_service.use_cases.ports import OutgoingMessage
 
+SMS = "sms"
+EMAIL = "email"
+ALL_CHANNELS = frozenset({SMS, EMAIL})
+
 
 class Sender(Protocol):
-    async def send(self, message: OutgoingMessage) -> None: ...
+    async def send(self, message: OutgoingMessage) -> None:
+        """Delivers or raises (notify.failures.Undeliverable when retrying
+        cannot help); `message.id` goes with it as the idempotency key."""
+        ...
+
+
+@dataclass(frozen=True)
+class Route:
+    """A sender, the name its deliveries are stored under, and its channels."""
+
+    name: str
+    channels: frozenset[str]
+    sender: Sender
+
+
+def routes_of(senders: Iterable[Sender | Route]) -> list[Route]:
+    """Routes as given; a bare sender (tests) takes every channel under its
+    class name. Names are unique: they key the stored deliveries."""
+    routes = [
+        s if isinstance(s, Route) else Route(type(s).__name__.lower(), ALL_CHANNELS, s)
+        for s in senders
+    ]
+    names = [r.name for r in routes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"sender names must be unique: {names}")
+    return routes
 
 
 class ConsoleSender:
@@ -24,7 +59,7 @@ class ConsoleSender:
 
     async def send(self, message: OutgoingMessage) -> None:
         stream = self._stream or sys.stdout
-        to = mask_phone(message.destination) if message.channel == "sms" else "email"
+        to = mask_phone(message.destination) if message.channel == SMS else "email"
         stream.write(f"[{message.channel} to {to}] {message.body}\n")
         stream.flush()
 
@@ -41,8 +76,11 @@ class FileSender:
         line = json.dumps(
             {
                 "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                "id": message.id,
                 "channel": message.channel,
+                "kind": message.kind.value,
                 "to": message.destination,
+                "subject": message.subject,
                 "body": message.body,
             },
             ensure_ascii=False,

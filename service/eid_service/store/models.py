@@ -210,7 +210,8 @@ class ShareRow(Base):
 class OutboxRow(Base):
     """Messages to citizens, written in the same transaction as the change
     that caused them and delivered afterwards. Contents are encrypted and
-    erased once sent."""
+    erased once settled (see OutboxDeliveryRow). `routed_at`: when its
+    deliveries were made; `sent_at`: when the last of them settled."""
 
     __tablename__ = "outbox"
 
@@ -220,9 +221,26 @@ class OutboxRow(Base):
     destination_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     body_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class OutboxDeliveryRow(Base):
+    """One sender's delivery of one message: pending (due at
+    `next_attempt_at`, which a claim pushes forward), sent or dead.
+    `last_error` is an error class, never message contents."""
+
+    __tablename__ = "outbox_deliveries"
+    __table_args__ = (Index("ix_outbox_deliveries_due", "state", "next_attempt_at"),)
+
+    message_id: Mapped[str] = mapped_column(String(40), ForeignKey("outbox.id"), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(32), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(120))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class IdempotencyRow(Base):

@@ -9,7 +9,8 @@ which cannot await, so no transaction can ever stay open across slow work
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
@@ -78,6 +79,38 @@ class OutgoingMessage:
     destination: str = field(repr=False)
     subject: str = field(repr=False)
     body: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """One sender's delivery of a message, claimed by one worker; `attempt`
+    counts this one (1 for the first)."""
+
+    message: OutgoingMessage
+    sender: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A delivery given up on; what an operator sees (no destination, no text)."""
+
+    message_id: str
+    kind: NoticeKind | None
+    channel: str
+    sender: str
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    # False once the contents are erased (one-time codes): it cannot be retried.
+    retriable: bool
+
+
+class RetryOutcome(enum.Enum):
+    RETRIED = "retried"
+    NOT_DEAD = "not_dead"
+    ERASED = "erased"
 
 
 @dataclass(frozen=True)
@@ -204,13 +237,49 @@ class Shares(Protocol):
 
 
 class Outbox(Protocol):
+    """Messages and their deliveries: one per (message, sender), each with its
+    own state (pending, sent, dead), so one failing sender never makes
+    another resend. A message's contents are erased once no delivery is
+    pending, unless one is dead and the message carries no one-time code."""
+
     def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str: ...
 
-    def pending_ids(self, now: datetime, limit: int) -> list[str]: ...
+    def unrouted_ids(self, channel: str, limit: int) -> list[str]:
+        """Messages of the channel that have no deliveries yet, oldest first."""
+        ...
 
-    def claim(self, message_id: str, now: datetime, until: datetime) -> OutgoingMessage | None: ...
+    def route(self, message_id: str, senders: Sequence[str], now: datetime) -> bool:
+        """Gives the message one pending delivery per sender, once (a
+        conditional UPDATE: a concurrent worker's call returns False)."""
+        ...
 
-    def mark_sent(self, message_id: str, now: datetime) -> None: ...
+    def due(self, sender: str, now: datetime, max_attempts: int, limit: int) -> list[str]:
+        """Ids of messages whose delivery by `sender` may be attempted now."""
+        ...
+
+    def claim(
+        self, message_id: str, sender: str, now: datetime, until: datetime, max_attempts: int
+    ) -> ClaimedDelivery | None:
+        """Takes the delivery until `until` and counts an attempt, in one
+        conditional UPDATE; None when another worker has it or it is done."""
+        ...
+
+    def mark_sent(self, message_id: str, sender: str, now: datetime) -> None: ...
+
+    def retry_later(self, message_id: str, sender: str, at: datetime, error: str) -> None: ...
+
+    def mark_dead(self, message_id: str, sender: str, now: datetime, error: str) -> None: ...
+
+    def bury_exhausted(self, sender: str, now: datetime, max_attempts: int) -> int:
+        """Deliveries out of attempts whose last claim lapsed (the worker
+        died mid-send) become dead; how many."""
+        ...
+
+    def dead_letters(self, limit: int) -> list[DeadLetter]: ...
+
+    def retry_dead(self, message_id: str, now: datetime) -> RetryOutcome:
+        """Makes the message's dead deliveries pending again, attempts from 0."""
+        ...
 
 
 class Idempotency(Protocol):
