@@ -19,6 +19,7 @@ from eid_service.app import RunningServer, Runtime, bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.party import RelyingParty
+from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import KeyRing, generate_key_ring
 from eid_service.security.passwords import PasswordHasher
@@ -59,9 +60,23 @@ class CountingHasher(PasswordHasher):
         return await super().verify(stored_hash, password)
 
 
+# Suites register many citizens from one address; the limits' own tests
+# pass SendLimits() (the defaults) or tighter ones.
+ROOMY_LIMITS = SendLimits(
+    register_per_source=Limit("register-source", 100_000, timedelta(hours=1)),
+    code_per_source=Limit("code-source", 100_000, timedelta(hours=1)),
+)
+
+
 class ServerHarness:
-    def __init__(self, database_url: str, key_ring: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        key_ring: KeyRing | None = None,
+        send_limits: SendLimits = ROOMY_LIMITS,
+    ) -> None:
         self.database_url = database_url
+        self.send_limits = send_limits
         self.key_ring = key_ring or generate_key_ring()
         self.clock = FakeClock()
         self.sender = RecordingSender()
@@ -83,6 +98,7 @@ class ServerHarness:
             grace_seconds=1.0,
             # Tests stand in for a load balancer that names clients in x-forwarded-for.
             trusted_proxies=frozenset({"127.0.0.1"}),
+            send_limits=self.send_limits,
         )
 
         async def up() -> None:

@@ -12,7 +12,7 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.personal_id import make_personal_id
-from tests.integration.flows import phone_of, register
+from tests.integration.flows import register_and_activate, phone_of, register
 from tests.integration.harness import ServerHarness
 
 
@@ -64,12 +64,16 @@ def test_demographic_mismatch_creates_nothing(
     with pytest.raises(EidError) as caught:
         register(citizen_app, adult, **{field: value})
     assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
-    assert caught.value.reason == "DEMOGRAPHIC_MISMATCH"
+    assert caught.value.reason == "REGISTRY_MISMATCH"
     assert account_count(harness) == 0
     assert harness.sender.messages == []
 
 
-def test_unknown_id_number_is_not_found(harness: ServerHarness, citizen_app: EidClient) -> None:
+def test_unknown_id_number_is_answered_as_a_mismatch(
+    harness: ServerHarness, citizen_app: EidClient
+) -> None:
+    """The same status, reason and message as for declared data that differ:
+    Register does not tell who is in the population registry."""
     stranger = Demographics(
         make_personal_id("001", date(1985, 3, 4), Gender.MALE, 999_999).value,
         "Người Lạ",
@@ -78,8 +82,11 @@ def test_unknown_id_number_is_not_found(harness: ServerHarness, citizen_app: Eid
     )
     with pytest.raises(EidError) as caught:
         register(citizen_app, stranger)
-    assert caught.value.code == grpc.StatusCode.NOT_FOUND
-    assert caught.value.reason == "PERSONAL_ID_NOT_FOUND"
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.reason == "REGISTRY_MISMATCH"
+    assert caught.value.message == (
+        "the ID number and declared data do not match the population registry"
+    )
     assert stranger.personal_id not in str(caught.value)
 
 
@@ -141,8 +148,22 @@ def test_child_under_14_cannot_self_register(
     assert account_count(harness) == 0
 
 
-def test_second_registration_is_already_exists(citizen_app: EidClient, adult: Demographics) -> None:
+def test_registering_again_while_pending_points_to_resend(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
     register(citizen_app, adult)
+    with pytest.raises(EidError) as caught:
+        register(citizen_app, adult)
+    assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS
+    assert caught.value.reason == "ACCOUNT_PENDING"
+    assert "ResendActivationCode" in caught.value.message
+    assert account_count(harness) == 1
+
+
+def test_second_registration_of_an_active_account_is_already_exists(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    register_and_activate(harness, citizen_app, adult)
     with pytest.raises(EidError) as caught:
         register(citizen_app, adult)
     assert caught.value.code == grpc.StatusCode.ALREADY_EXISTS

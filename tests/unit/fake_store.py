@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from eid_service.domain.account import Account, AccountState
+from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.credential_policy import (
     SOURCE_WINDOW,
@@ -31,7 +32,9 @@ from eid_service.domain.credential_policy import (
 )
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.notices import Notice, NoticeKind
+from eid_service.domain.officer import Officer, new_officer_id
 from eid_service.domain.party import RelyingParty, new_party_id
+from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute, attribute_values
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.security.keyed_hash import new_secret_token
@@ -46,11 +49,17 @@ from eid_service.use_cases.ports import (
     AuditEvent,
     ClaimedDelivery,
     DeadLetter,
+    IssuedTokens,
+    LiveSession,
     OutgoingMessage,
     RedeemedShare,
     Repositories,
     RequestKey,
     RetryOutcome,
+    Reused,
+    Rotation,
+    SessionInfo,
+    SessionLifetimes,
     StoredCredential,
     Subject,
 )
@@ -83,6 +92,7 @@ class IntegrityViolation(Exception):
 class CodeRow:
     id: str
     account_id: str
+    purpose: CodePurpose
     digest: bytes
     created_at: datetime
     expires_at: datetime
@@ -101,7 +111,19 @@ class PartyRow:
 @dataclass
 class SessionRow:
     account_id: str
-    expires_at: datetime
+    device: str
+    access_digest: bytes
+    access_expires_at: datetime
+    refresh_digest: bytes
+    refresh_expires_at: datetime
+    created_at: datetime
+    last_used_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+    spent: set[bytes] = field(default_factory=set)
+
+    def live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.refresh_expires_at > now
 
 
 @dataclass
@@ -153,13 +175,18 @@ class FakeState:
     codes: dict[str, CodeRow] = field(default_factory=dict)
     parties: dict[str, PartyRow] = field(default_factory=dict)
     party_failures: dict[tuple[str, datetime], int] = field(default_factory=dict)
-    sessions: dict[bytes, SessionRow] = field(default_factory=dict)  # by token digest
+    sessions: dict[str, SessionRow] = field(default_factory=dict)
     shares: dict[str, ShareGrant] = field(default_factory=dict)
     outbox: dict[str, MessageRow] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], StoredResponse] = field(default_factory=dict)
     audit_events: dict[Subject, list[ChainedEvent]] = field(default_factory=dict)
     audit_heads: dict[Subject, tuple[int, bytes | None]] = field(default_factory=dict)
     attempts: dict[tuple[Subject, str], AttemptRow] = field(default_factory=dict)
+    # (limit name, key, window start) -> (hits, window end)
+    rate_counters: dict[tuple[str, str, datetime], tuple[int, datetime]] = field(
+        default_factory=dict
+    )
+    officers: dict[str, tuple[Officer, bytes]] = field(default_factory=dict)  # with key digest
 
 
 def _purge(
@@ -235,35 +262,63 @@ class FakeAccounts(_Repository):
         stored.activated_at = account.activated_at
         return True
 
+    def lock(self, account_id: str, now: datetime) -> bool:
+        stored = self._s.accounts.get(account_id)
+        if stored is None or stored.state is not AccountState.ACTIVE:
+            return False
+        stored.state = AccountState.LOCKED
+        return True
+
+    def unlock(self, account_id: str) -> bool:
+        stored = self._s.accounts.get(account_id)
+        if stored is None or stored.state is not AccountState.LOCKED:
+            return False
+        stored.state = AccountState.ACTIVE
+        return True
+
     def _find(self, personal_id: str) -> Account | None:
         found = (a for a in self._s.accounts.values() if a.demographics.personal_id == personal_id)
         return next(found, None)
 
 
-def _code_digest(account_id: str, code: str) -> bytes:
-    return keyed_digest("activation-code", f"{account_id}:{code}")
+def _code_digest(
+    account_id: str, code: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+) -> bytes:
+    return keyed_digest("activation-code", f"{account_id}:{purpose.value}:{code}")
 
 
 class FakeActivationCodes(_Repository):
-    def add(self, account_id: str, code: str, now: datetime, expires_at: datetime) -> str:
+    def add(
+        self,
+        account_id: str,
+        code: str,
+        now: datetime,
+        expires_at: datetime,
+        purpose: CodePurpose = CodePurpose.ACTIVATION,
+    ) -> str:
         if account_id not in self._s.accounts:
             raise IntegrityViolation("activation_codes.account_id")
         code_id = "act_" + secrets.token_hex(8)
-        digest = _code_digest(account_id, code)
-        self._s.codes[code_id] = CodeRow(code_id, account_id, digest, now, expires_at)
+        digest = _code_digest(account_id, code, purpose)
+        self._s.codes[code_id] = CodeRow(code_id, account_id, purpose, digest, now, expires_at)
         return code_id
 
-    def latest_for(self, account_id: str) -> ActivationCodeRecord | None:
-        mine = [c for c in self._s.codes.values() if c.account_id == account_id]
+    def latest_for(
+        self, account_id: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+    ) -> ActivationCodeRecord | None:
+        mine = [
+            c for c in self._s.codes.values() if c.account_id == account_id and c.purpose is purpose
+        ]
         if not mine:
             return None
         c = max(reversed(mine), key=lambda c: c.created_at)  # ties: the last added
         return ActivationCodeRecord(
-            c.id, c.account_id, c.digest, c.expires_at, c.attempts, c.consumed_at
+            c.id, c.account_id, purpose, c.digest, c.expires_at, c.attempts, c.consumed_at
         )
 
     def matches(self, record: ActivationCodeRecord, code: str) -> bool:
-        return hmac.compare_digest(record.code_digest, _code_digest(record.account_id, code))
+        expected = _code_digest(record.account_id, code, record.purpose)
+        return hmac.compare_digest(record.code_digest, expected)
 
     def any_consumed_matches(self, account_id: str, code: str) -> bool:
         digest = _code_digest(account_id, code)
@@ -326,17 +381,94 @@ class FakeParties(_Repository):
 
 
 class FakeSessions(_Repository):
-    def open(self, account_id: str, now: datetime, expires_at: datetime) -> str:
-        token = new_secret_token("eids")
-        self._s.sessions[keyed_digest("session", token)] = SessionRow(account_id, expires_at)
-        return token
+    def _issue(
+        self, session_id: str, account_id: str, now: datetime, lifetimes: SessionLifetimes
+    ) -> IssuedTokens:
+        return IssuedTokens(
+            session_id,
+            account_id,
+            new_secret_token("eids"),
+            now + lifetimes.access,
+            new_secret_token("eidr"),
+            now + lifetimes.refresh,
+        )
 
-    def account_for(self, token: str, now: datetime) -> str | None:
-        row = self._s.sessions.get(keyed_digest("session", token))
-        return row.account_id if row is not None and row.expires_at > now else None
+    def open(
+        self, account_id: str, device: str, now: datetime, lifetimes: SessionLifetimes
+    ) -> IssuedTokens:
+        session_id = "ses_" + secrets.token_hex(12)
+        t = self._issue(session_id, account_id, now, lifetimes)
+        self._s.sessions[session_id] = SessionRow(
+            account_id,
+            device,
+            keyed_digest("session", t.access_token),
+            t.access_expires_at,
+            keyed_digest("refresh", t.refresh_token),
+            t.refresh_expires_at,
+            now,
+            now,
+        )
+        return t
+
+    def by_access_token(self, token: str, now: datetime) -> LiveSession | None:
+        digest = keyed_digest("session", token)
+        for session_id, row in self._s.sessions.items():
+            if row.access_digest == digest and row.revoked_at is None:
+                return (
+                    LiveSession(session_id, row.account_id) if row.access_expires_at > now else None
+                )
+        return None
+
+    def rotate(self, refresh_token: str, now: datetime, lifetimes: SessionLifetimes) -> Rotation:
+        old = keyed_digest("refresh", refresh_token)
+        for session_id, row in self._s.sessions.items():
+            if row.refresh_digest == old and row.live(now):
+                t = self._issue(session_id, row.account_id, now, lifetimes)
+                row.spent.add(old)
+                row.access_digest = keyed_digest("session", t.access_token)
+                row.access_expires_at = t.access_expires_at
+                row.refresh_digest = keyed_digest("refresh", t.refresh_token)
+                row.refresh_expires_at = t.refresh_expires_at
+                row.last_used_at = now
+                return t
+            if old in row.spent:
+                self.revoke(session_id, row.account_id, now, "refresh_reused")
+                return Reused(session_id, row.account_id)
+        return None
+
+    def revoke(self, session_id: str, account_id: str, now: datetime, reason: str) -> bool:
+        row = self._s.sessions.get(session_id)
+        if row is None or row.account_id != account_id or not row.live(now):
+            return False
+        row.revoked_at, row.revoked_reason = now, reason
+        return True
+
+    def revoke_all(self, account_id: str, now: datetime, reason: str) -> int:
+        ids = [i for i, row in self._s.sessions.items() if row.account_id == account_id]
+        return sum(self.revoke(i, account_id, now, reason) for i in ids)
+
+    def list_live(
+        self, account_id: str, now: datetime, after: str | None, limit: int
+    ) -> list[SessionInfo]:
+        rows = sorted(
+            (
+                (row.created_at, i, row)
+                for i, row in self._s.sessions.items()
+                if row.account_id == account_id and row.live(now)
+            ),
+            key=lambda item: (item[0], item[1]),
+            reverse=True,
+        )
+        if after is not None and after in self._s.sessions:
+            mark = (self._s.sessions[after].created_at, after)
+            rows = [item for item in rows if (item[0], item[1]) < mark]
+        return [
+            SessionInfo(i, row.device, row.created_at, row.last_used_at, row.refresh_expires_at)
+            for _, i, row in rows[:limit]
+        ]
 
     def purge_expired(self, now: datetime, limit: int) -> int:
-        return _purge(self._s.sessions, lambda row: row.expires_at <= now, limit)
+        return _purge(self._s.sessions, lambda row: row.refresh_expires_at <= now, limit)
 
 
 class FakeShares(_Repository):
@@ -349,10 +481,25 @@ class FakeShares(_Repository):
         g = self._s.shares.get(share_id)
         if g is None or g.redeemed_at is not None or g.expires_at <= now:
             return None
+        if g.revoked_at is not None:
+            return None
         if g.audience_party_id not in (None, party_id):
             return None
         self._s.shares[share_id] = replace(g, redeemed_at=now)
         return RedeemedShare(g.id, g.account_id, g.attributes)
+
+    def revoke_all(self, account_id: str, now: datetime) -> int:
+        doomed = [
+            g
+            for g in self._s.shares.values()
+            if g.account_id == account_id
+            and g.redeemed_at is None
+            and g.revoked_at is None
+            and g.expires_at > now
+        ]
+        for g in doomed:
+            self._s.shares[g.id] = replace(g, revoked_at=now)
+        return len(doomed)
 
     def get(self, share_id: str) -> ShareGrant | None:
         return self._s.shares.get(share_id)
@@ -522,7 +669,17 @@ class FakeIdempotency(_Repository):
 
 
 def _canonical(e: AuditEvent, prev: bytes | None) -> str:
-    fields = (e.id, e.account_id, e.party_id, e.action, e.outcome, e.created_at, e.seq, prev)
+    fields = (
+        e.id,
+        e.account_id,
+        e.party_id,
+        e.action,
+        e.outcome,
+        e.created_at,
+        e.seq,
+        prev,
+        e.actor,
+    )
     return repr(fields)
 
 
@@ -537,6 +694,7 @@ class FakeAudit(_Repository):
             outcome=entry.outcome,
             created_at=entry.at,
             seq=seq + 1,
+            actor=entry.actor,
         )
         digest = keyed_digest("audit", _canonical(event, prev))
         chain = self._s.audit_events.setdefault(entry.subject, [])
@@ -601,6 +759,33 @@ class FakeCredentialAttempts(_Repository):
         return row.failures
 
 
+class FakeRateLimits(_Repository):
+    def hit(self, key: str, limit: Limit, now: datetime) -> timedelta | None:
+        start = limit.window_start(now)
+        counter = (limit.name, key, start)
+        end = start + limit.window
+        hits, _ = self._s.rate_counters.get(counter, (0, end))
+        if hits >= limit.hits:
+            return end - now
+        self._s.rate_counters[counter] = (hits + 1, end)
+        return None
+
+    def purge_lapsed(self, now: datetime, limit: int) -> int:
+        return _purge(self._s.rate_counters, lambda row: row[1] <= now, limit)
+
+
+class FakeOfficers(_Repository):
+    def create(self, name: str, now: datetime) -> tuple[Officer, str]:
+        officer = Officer(new_officer_id(), name)
+        key = new_secret_token("eido")
+        self._s.officers[officer.id] = (officer, keyed_digest("officer-key", key))
+        return officer, key
+
+    def by_key(self, key: str) -> Officer | None:
+        digest = keyed_digest("officer-key", key)
+        return next((o for o, d in self._s.officers.values() if d == digest), None)
+
+
 class FakeRepositories:
     """The repositories of one transaction, all over the same state."""
 
@@ -615,6 +800,8 @@ class FakeRepositories:
         self.idempotency = FakeIdempotency(state)
         self.audit = FakeAudit(state)
         self.attempts = FakeCredentialAttempts(state)
+        self.rate_limits = FakeRateLimits(state)
+        self.officers = FakeOfficers(state)
 
 
 class FakeUnitOfWork:

@@ -106,7 +106,7 @@ def test_error_exits_1_with_reason_on_stderr(capsys: pytest.CaptureFixture[str])
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
-    assert lines[0].startswith("error: FAILED_PRECONDITION DEMOGRAPHIC_MISMATCH: ")
+    assert lines[0].startswith("error: FAILED_PRECONDITION REGISTRY_MISMATCH: ")
     assert "  full_name: does not match the registry" in lines
     assert "  birth_date: does not match the registry" in lines
 

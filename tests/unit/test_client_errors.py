@@ -57,7 +57,7 @@ def reject_with_rich_status(
     request: pb.RegisterRequest, context: grpc.ServicerContext
 ) -> pb.RegisterResponse:
     info = error_details_pb2.ErrorInfo(
-        reason="DEMOGRAPHIC_MISMATCH", domain="eid.v1", metadata={"registry": "national"}
+        reason="REGISTRY_MISMATCH", domain="eid.v1", metadata={"registry": "national"}
     )
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
@@ -94,7 +94,7 @@ REGISTRATION = {
 
 def assert_mismatch(error: EidError) -> None:
     assert error.code == grpc.StatusCode.FAILED_PRECONDITION
-    assert error.reason == "DEMOGRAPHIC_MISMATCH"
+    assert error.reason == "REGISTRY_MISMATCH"
     assert error.domain == "eid.v1"
     assert error.message == MISMATCH_MESSAGE
     assert error.metadata == {"registry": "national"}
@@ -102,7 +102,7 @@ def assert_mismatch(error: EidError) -> None:
         ("full_name", "does not match the registry"),
         ("birth_date", "does not match the registry"),
     ]
-    assert str(error) == f"FAILED_PRECONDITION DEMOGRAPHIC_MISMATCH: {MISMATCH_MESSAGE}"
+    assert str(error) == f"FAILED_PRECONDITION REGISTRY_MISMATCH: {MISMATCH_MESSAGE}"
     assert isinstance(error.__cause__, grpc.RpcError)
 
 

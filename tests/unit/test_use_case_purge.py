@@ -9,9 +9,10 @@ import pytest
 from eid_service.domain.share import Attribute
 from eid_service.use_cases import purge as purge_module
 from eid_service.use_cases.purge import Purged, purge_expired
+from eid_service.use_cases.sessions import REFRESH_TTL
 from tests.unit.use_case_kit import LAN, PASSWORD, WRONG_PASSWORD, World, refused
 
-NOTHING = Purged(0, 0, 0, 0, 0)
+NOTHING = Purged(0, 0, 0, 0, 0, 0)
 
 
 async def test_purging_right_away_forgets_nothing(world: World) -> None:
@@ -23,24 +24,31 @@ async def test_purging_right_away_forgets_nothing(world: World) -> None:
     assert await purge_expired(world.uow, world.clock()) == NOTHING
 
 
-async def test_a_day_later_the_expired_things_are_forgotten_and_the_rest_kept(
+async def test_a_month_later_the_expired_things_are_forgotten_and_the_rest_kept(
     world: World,
 ) -> None:
     await world.active(LAN)
     bank = world.party()
-    old_session = (await world.sign_in(LAN)).session_token
+    old_session = (await world.sign_in(LAN)).tokens.access_token
     await world.share(old_session, [Attribute.FULL_NAME])
     await world.verify(bank, LAN.personal_id, WRONG_PASSWORD, request_id="v-1")
 
-    world.clock.advance(timedelta(hours=25))
-    session = (await world.sign_in(LAN)).session_token
+    # Past the refresh token's 30 days, so the first session is gone too.
+    world.clock.advance(REFRESH_TTL + timedelta(hours=1))
+    session = (await world.sign_in(LAN)).tokens.access_token
     live_share = await world.share(session, [Attribute.FULL_NAME])
     writes = world.uow.writes
 
     purged = await purge_expired(world.uow, world.clock())
 
     assert purged == Purged(
-        sessions=1, shares=1, idempotency_records=1, party_failures=1, credential_attempts=1
+        sessions=1,
+        shares=1,
+        idempotency_records=1,
+        party_failures=1,
+        credential_attempts=1,
+        # Register's two counters: its source, and the phone it sent to.
+        rate_counters=2,
     )
     # In batches, one short transaction per kind here.
     assert world.uow.writes == writes + len(NOTHING.__dataclass_fields__)
@@ -76,6 +84,6 @@ async def test_a_backlog_is_purged_in_batches(
     purged = await purge_expired(world.uow, world.clock() + timedelta(days=2))
     assert purged.idempotency_records == 5
     # 3 transactions for the 5 records (2 + 2 + 1), one each for the (empty)
-    # sessions and shares and the party's failure count, and 2 for the 2
-    # attempt counters (a full batch is followed by one more look).
-    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 2
+    # sessions, shares and rate counters and the party's failure count, and 2
+    # for the 2 attempt counters (a full batch is followed by one more look).
+    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 1 + 2

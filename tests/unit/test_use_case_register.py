@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.domain.activation import ACTIVATION_CODE_TTL
-from eid_service.domain.errors import AlreadyExists, InvalidInput, NotFound, PreconditionFailed
+from eid_service.domain.errors import AlreadyExists, InvalidInput, PreconditionFailed
 from tests.unit.use_case_kit import CHILD, LAN, MINH, STRANGER, World, refused
 
 
@@ -49,20 +49,34 @@ async def test_the_registry_spelling_of_the_name_is_kept(world: World) -> None:
 
 async def test_data_that_differ_from_the_registry_create_nothing(world: World) -> None:
     error = await refused(world.register(LAN, birth_date="1990-05-18"))
-    assert isinstance(error, PreconditionFailed) and error.reason == "DEMOGRAPHIC_MISMATCH"
+    assert isinstance(error, PreconditionFailed) and error.reason == "REGISTRY_MISMATCH"
     error = await refused(world.register(LAN, full_name="Nguyễn Thị Lâm"))
-    assert error.reason == "DEMOGRAPHIC_MISMATCH"
+    assert error.reason == "REGISTRY_MISMATCH"
     assert _stored(world) == (0, 0, 0, 0)
 
 
-async def test_an_id_number_missing_from_the_registry_creates_nothing(world: World) -> None:
-    error = await refused(world.register(STRANGER))
-    assert isinstance(error, NotFound) and error.reason == "PERSONAL_ID_NOT_FOUND"
+async def test_an_id_number_missing_from_the_registry_is_answered_as_a_mismatch(
+    world: World,
+) -> None:
+    """Register does not tell who is in the population registry."""
+    missing = await refused(world.register(STRANGER))
+    mismatch = await refused(world.register(LAN, birth_date="1990-05-18"))
+    assert type(missing) is type(mismatch) is PreconditionFailed
+    assert (missing.reason, missing.message) == (mismatch.reason, mismatch.message)
     assert _stored(world) == (0, 0, 0, 0)
 
 
-async def test_a_second_account_for_one_id_number_is_refused(world: World) -> None:
+async def test_registering_again_while_pending_points_to_resend(world: World) -> None:
     await world.register(LAN)
+    before = _stored(world)
+    error = await refused(world.register(LAN, phone_number="0987000111"))
+    assert isinstance(error, AlreadyExists) and error.reason == "ACCOUNT_PENDING"
+    assert "ResendActivationCode" in error.message
+    assert _stored(world) == before
+
+
+async def test_a_second_account_for_an_active_one_is_refused(world: World) -> None:
+    await world.active(LAN)
     before = _stored(world)
     error = await refused(world.register(LAN, phone_number="0987000111"))
     assert isinstance(error, AlreadyExists) and error.reason == "ACCOUNT_ALREADY_EXISTS"

@@ -7,7 +7,7 @@ from datetime import timedelta
 from eid_service.domain.account import AccountState
 from eid_service.domain.errors import InvalidInput, NotFound, Unauthenticated
 from eid_service.domain.share import DEFAULT_SHARE_TTL, MAX_SHARE_TTL, Attribute
-from eid_service.use_cases.context import SESSION_TTL
+from eid_service.use_cases.sessions import ACCESS_TTL
 from tests.unit.use_case_kit import LAN, World, refused
 
 A = Attribute
@@ -15,7 +15,7 @@ A = Attribute
 
 async def _session(world: World) -> str:
     await world.active(LAN)
-    return (await world.sign_in(LAN)).session_token
+    return (await world.sign_in(LAN)).tokens.access_token
 
 
 async def test_a_share_is_signed_stored_and_expires_by_default_in_five_minutes(
@@ -52,7 +52,7 @@ async def test_without_a_live_session_nothing_is_shared(world: World) -> None:
 
     missing = await refused(world.share(None, [A.FULL_NAME]))
     forged = await refused(world.share("eids_forged", [A.FULL_NAME]))
-    world.clock.advance(SESSION_TTL)
+    world.clock.advance(ACCESS_TTL)
     expired = await refused(world.share(session, [A.FULL_NAME]))
 
     assert isinstance(missing, Unauthenticated) and missing.reason == "SESSION_MISSING"
@@ -122,7 +122,7 @@ async def test_a_request_id_reused_for_other_attributes_is_refused(world: World)
 
 async def test_request_ids_are_scoped_to_the_session(world: World) -> None:
     session = await _session(world)
-    other_session = (await world.sign_in(LAN)).session_token
+    other_session = (await world.sign_in(LAN)).tokens.access_token
     first = await world.share(session, [A.FULL_NAME], request_id="share-1")
     second = await world.share(other_session, [A.FULL_NAME], request_id="share-1")
     assert first.grant.id != second.grant.id

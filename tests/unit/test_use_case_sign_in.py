@@ -11,8 +11,8 @@ from eid_service.domain.credential_policy import (
     SUBJECT_CEILING,
 )
 from eid_service.domain.errors import DomainError, TooManyAttempts, Unauthenticated
-from eid_service.use_cases.context import SESSION_TTL
 from eid_service.use_cases.ports import Repositories
+from eid_service.use_cases.sessions import ACCESS_TTL, REFRESH_TTL
 from tests.unit.use_case_kit import (
     LAN,
     MINH,
@@ -40,9 +40,11 @@ async def test_the_right_password_opens_a_session(world: World) -> None:
     done = await world.sign_in(LAN, PASSWORD)
 
     assert done.account == account
-    assert done.expires_at == world.clock() + SESSION_TTL
-    owner = world.uow.run_now(lambda r: r.sessions.account_for(done.session_token, world.clock()))
-    assert owner == account.id
+    assert done.tokens.access_expires_at == world.clock() + ACCESS_TTL
+    token = done.tokens.access_token
+    live = world.uow.run_now(lambda r: r.sessions.by_access_token(token, world.clock()))
+    assert live is not None and live.account_id == account.id
+    assert done.tokens.refresh_expires_at == world.clock() + REFRESH_TTL
     assert world.history(LAN)[-1] == ("sign_in", "ok", None)
 
 

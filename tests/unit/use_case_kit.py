@@ -238,4 +238,4 @@ class World:
     ) -> IssuedShare:
         """`citizen` (already active) signs in and shares for the default 5 minutes."""
         session = await self.sign_in(citizen)
-        return await self.share(session.session_token, attributes, audience=audience)
+        return await self.share(session.tokens.access_token, attributes, audience=audience)

@@ -29,7 +29,7 @@ class EidError(Exception):
     """A call to eid failed.
 
     Branch on ``code`` for the broad class of failure and on ``reason`` (e.g.
-    ``"DEMOGRAPHIC_MISMATCH"``) for the exact cause; ``message`` is for humans and
+    ``"REGISTRY_MISMATCH"``) for the exact cause; ``message`` is for humans and
     may change. ``reason`` is ``None`` when the failure did not come from eid itself
     (e.g. ``UNAVAILABLE`` when the server cannot be reached).
     """

@@ -9,11 +9,15 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_service.domain.account import Account, AccountLevel, AccountState
+from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Gender
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.ports import IssuedTokens
 from eid_service.use_cases.register import Registered
+from eid_service.use_cases.sessions import SessionPage
 from eid_service.use_cases.share import IssuedShare
+from eid_service.use_cases.sign_in import SignedIn
 from eid_service.use_cases.verify import Method, Verification
 
 GENDER_FROM_PB = {pb.GENDER_MALE: Gender.MALE, pb.GENDER_FEMALE: Gender.FEMALE}
@@ -99,11 +103,7 @@ def account_pb(account: Account) -> pb.Account:
 def registered_pb(done: Registered) -> pb.RegisterResponse:
     return pb.RegisterResponse(
         account=account_pb(done.account),
-        delivery=pb.ActivationDelivery(
-            channel=CHANNEL_TO_PB[done.channel],
-            masked_destination=done.masked_destination,
-            expire_time=timestamp(done.code_expires_at),
-        ),
+        delivery=delivery_pb(done.channel, done.masked_destination, done.code_expires_at),
     )
 
 
@@ -135,3 +135,65 @@ def verification_pb(v: Verification) -> pb.VerifyResponse:
         elif attribute is Attribute.GENDER:
             attrs.gender = GENDER_TO_PB[Gender(value)]
     return out
+
+
+def delivery_pb(
+    channel: str, masked_destination: str, expires_at: datetime
+) -> pb.ActivationDelivery:
+    return pb.ActivationDelivery(
+        channel=CHANNEL_TO_PB[channel],
+        masked_destination=masked_destination,
+        expire_time=timestamp(expires_at),
+    )
+
+
+def signed_in_pb(done: SignedIn) -> pb.SignInResponse:
+    t = done.tokens
+    return pb.SignInResponse(
+        session_token=t.access_token,
+        expire_time=timestamp(t.access_expires_at),
+        account=account_pb(done.account),
+        refresh_token=t.refresh_token,
+        refresh_expire_time=timestamp(t.refresh_expires_at),
+        session_id=t.session_id,
+    )
+
+
+def refreshed_pb(t: IssuedTokens) -> pb.RefreshSessionResponse:
+    return pb.RefreshSessionResponse(
+        session_token=t.access_token,
+        expire_time=timestamp(t.access_expires_at),
+        refresh_token=t.refresh_token,
+        refresh_expire_time=timestamp(t.refresh_expires_at),
+        session_id=t.session_id,
+    )
+
+
+def session_page_pb(page: SessionPage) -> pb.ListSessionsResponse:
+    return pb.ListSessionsResponse(
+        sessions=[
+            pb.Session(
+                session_id=s.id,
+                device_name=s.device,
+                create_time=timestamp(s.created_at),
+                last_use_time=timestamp(s.last_used_at),
+                expire_time=timestamp(s.expires_at),
+                current=s.id == page.current_session_id,
+            )
+            for s in page.sessions
+        ],
+        next_page_token=page.next_page_token,
+    )
+
+
+CODE_PURPOSE_FROM_PB = {
+    pb.ACCOUNT_CODE_PURPOSE_LOCK: CodePurpose.LOCK,
+    pb.ACCOUNT_CODE_PURPOSE_UNLOCK: CodePurpose.UNLOCK,
+}
+
+
+def code_purpose(value: int) -> CodePurpose:
+    found: CodePurpose | None = CODE_PURPOSE_FROM_PB.get(value)  # type: ignore[call-overload]
+    if found is None:
+        raise InvalidInput.of("purpose", "PURPOSE_UNSPECIFIED", "purpose must be LOCK or UNLOCK")
+    return found

@@ -8,64 +8,27 @@ retried request id) is given to the use case as a `Reply`."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-from google.protobuf.message import Message
-from grpc import aio
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_service.api import convert, metadata
+from eid_service.api.account_rpcs import AccountLifeRpcs
 from eid_service.api.qr import qr_png, qr_svg
+from eid_service.api.servicer_base import Context
 from eid_service.domain.account import Account
 from eid_service.domain.errors import InvalidInput
 from eid_service.use_cases.activate import ActivateCommand, activate
 from eid_service.use_cases.auth import authenticate_party
-from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.ports import UnitOfWork
 from eid_service.use_cases.register import RegisterCommand, register
 from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.share import ShareCommand, share_via_qr
 from eid_service.use_cases.sign_in import sign_in
 from eid_service.use_cases.verify import redeem_share, verify_password
 
-Context = aio.ServicerContext[Any, Any]
-R = TypeVar("R")
-M = TypeVar("M", bound=Message)
 
-
-class IdentityServicer(pb_grpc.IdentityServiceServicer):
-    def __init__(
-        self,
-        uow: UnitOfWork,
-        ctx: UseCaseContext,
-        *,
-        trusted_proxies: frozenset[str] = frozenset(),
-    ) -> None:
-        self._uow = uow
-        self._ctx = ctx
-        self._trusted_proxies = trusted_proxies
-        # Called after each commit that queued a message, so delivery is prompt.
-        self.on_outbox_write: Callable[[], None] = lambda: None
-
-    def _reply(
-        self,
-        rpc: str,
-        request: Message,
-        request_id: str,
-        response_type: type[M],
-        present: Callable[[R], M],
-    ) -> Reply[R, M]:
-        return Reply(
-            rpc=rpc,
-            request_id=request_id,
-            request=request.SerializeToString(deterministic=True),
-            present=present,
-            encode=lambda m: m.SerializeToString(),
-            decode=response_type.FromString,
-            fingerprint=self._ctx.fingerprint,
-        )
+class IdentityServicer(AccountLifeRpcs, pb_grpc.IdentityServiceServicer):
+    """Registration, activation, sign-in, Verify and ShareViaQR; the account's
+    life after activation (sessions, codes, lock) is in AccountLifeRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(
@@ -79,7 +42,7 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         reply = self._reply(
             "register", request, request.request_id, pb.RegisterResponse, convert.registered_pb
         )
-        response = await register(self._uow, self._ctx, cmd, reply)
+        response = await register(self._uow, self._ctx, cmd, reply, source=self._source(context))
         self.on_outbox_write()
         return response
 
@@ -95,15 +58,15 @@ class IdentityServicer(pb_grpc.IdentityServiceServicer):
         return await activate(self._uow, self._ctx, cmd, reply)
 
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
-        source = metadata.client_address(context, self._trusted_proxies)
         done = await sign_in(
-            self._uow, self._ctx, request.personal_id, request.password, source=f"ip:{source}"
+            self._uow,
+            self._ctx,
+            request.personal_id,
+            request.password,
+            source=self._source(context),
+            device_name=request.device_name,
         )
-        return pb.SignInResponse(
-            session_token=done.session_token,
-            expire_time=convert.timestamp(done.expires_at),
-            account=convert.account_pb(done.account),
-        )
+        return convert.signed_in_pb(done)
 
     async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResponse:
         party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))

@@ -9,6 +9,7 @@ from grpc import aio
 
 API_KEY_HEADER = "x-api-key"
 AUTHORIZATION_HEADER = "authorization"
+OFFICER_KEY_HEADER = "x-officer-key"
 
 
 def _header(context: aio.ServicerContext[Any, Any], name: str) -> str | None:
@@ -20,6 +21,10 @@ def _header(context: aio.ServicerContext[Any, Any], name: str) -> str | None:
 
 def api_key(context: aio.ServicerContext[Any, Any]) -> str | None:
     return _header(context, API_KEY_HEADER)
+
+
+def officer_key(context: aio.ServicerContext[Any, Any]) -> str | None:
+    return _header(context, OFFICER_KEY_HEADER)
 
 
 def bearer_token(context: aio.ServicerContext[Any, Any]) -> str | None:

@@ -1,7 +1,9 @@
-"""One-time activation codes sent by SMS or email after registration."""
+"""One-time codes sent by SMS or email: to activate an account after
+registration, and to lock or unlock it without a password or a device."""
 
 from __future__ import annotations
 
+import enum
 import re
 import secrets
 from datetime import timedelta
@@ -11,6 +13,16 @@ from eid_service.domain.errors import InvalidInput
 ACTIVATION_CODE_DIGITS = 6
 ACTIVATION_CODE_TTL = timedelta(minutes=10)
 MAX_ACTIVATION_ATTEMPTS = 5
+
+# Lock and unlock codes: the same shape and attempt budget as activation codes.
+ACCOUNT_CODE_TTL = timedelta(minutes=10)
+
+
+class CodePurpose(enum.Enum):
+    ACTIVATION = "activation"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+
 
 _CODE_PATTERN = re.compile(rf"[0-9]{{{ACTIVATION_CODE_DIGITS}}}")
 

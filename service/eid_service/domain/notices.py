@@ -114,9 +114,7 @@ _STATE_TEXTS = {
 }
 
 
-def code_notice(
-    kind: NoticeKind, code: str, valid_for: timedelta, language: Language
-) -> Notice:
+def code_notice(kind: NoticeKind, code: str, valid_for: timedelta, language: Language) -> Notice:
     """A one-time code (activation, lock, unlock) and how long it lasts."""
     subject, template = _CODE_TEXTS[kind][language]
     body = template.format(code=code, minutes=_minutes(valid_for)) + _NEVER_SHARE[language]

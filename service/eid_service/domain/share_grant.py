@@ -18,6 +18,8 @@ class ShareGrant:
     created_at: datetime
     expires_at: datetime
     redeemed_at: datetime | None = None
+    # Set when the citizen locked the account: no share of it is honoured.
+    revoked_at: datetime | None = None
 
     def check_redeemable_by(self, party_id: str, now: datetime) -> None:
         """Why this party cannot redeem the grant now, as a domain error."""
@@ -29,6 +31,10 @@ class ShareGrant:
         if self.redeemed_at is not None:
             raise PreconditionFailed(
                 reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
+            )
+        if self.revoked_at is not None:
+            raise PreconditionFailed(
+                reason="SHARE_REVOKED", message="the citizen has withdrawn this share"
             )
         if now >= self.expires_at:
             raise expired_share()

@@ -33,8 +33,10 @@ from eid_service.store.repositories.accounts import AccountRepository, Activatio
 from eid_service.store.repositories.attempts import CredentialAttemptRepository
 from eid_service.store.repositories.audit import AuditLog
 from eid_service.store.repositories.idempotency import IdempotencyRepository
+from eid_service.store.repositories.officers import OfficerRepository
 from eid_service.store.repositories.outbox import OutboxRepository
 from eid_service.store.repositories.parties import RelyingPartyRepository
+from eid_service.store.repositories.rate_limits import RateLimitRepository
 from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
@@ -58,8 +60,10 @@ class SqlRepositories:
         "attempts",
         "audit",
         "idempotency",
+        "officers",
         "outbox",
         "parties",
+        "rate_limits",
         "registry",
         "sessions",
         "shares",
@@ -79,6 +83,8 @@ class SqlRepositories:
         self.idempotency = IdempotencyRepository(db, protection)
         self.audit = AuditLog(db, protection)
         self.attempts = CredentialAttemptRepository(db, protection)
+        self.rate_limits = RateLimitRepository(db, protection)
+        self.officers = OfficerRepository(db, protection)
 
 
 class SqlUnitOfWork:

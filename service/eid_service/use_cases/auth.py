@@ -8,7 +8,7 @@ from eid_service.domain.account import require_state_active
 from eid_service.domain.errors import Unauthenticated
 from eid_service.domain.party import RelyingParty
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.ports import AccountView, Repositories, UnitOfWork
+from eid_service.use_cases.ports import AccountView, LiveSession, Repositories, UnitOfWork
 
 
 async def authenticate_party(
@@ -34,13 +34,23 @@ def session_missing() -> Unauthenticated:
     )
 
 
-def citizen_of_session(r: Repositories, session_token: str, now: datetime) -> AccountView:
-    """The ACTIVE account a live session belongs to (inside a transaction)."""
-    account_id = r.sessions.account_for(session_token, now)
-    view = None if account_id is None else r.accounts.view(account_id, frozenset())
-    if view is None:
+def citizen_session(
+    r: Repositories, access_token: str, now: datetime
+) -> tuple[LiveSession, AccountView]:
+    """The live session an access token opens and its ACTIVE account (inside a
+    transaction). Locking an account ends its sessions, so a locked account
+    has none; the state is checked anyway."""
+    session = r.sessions.by_access_token(access_token, now)
+    view = None if session is None else r.accounts.view(session.account_id, frozenset())
+    if session is None or view is None:
         raise Unauthenticated(
-            reason="SESSION_INVALID", message="the session is not valid or has expired"
+            reason="SESSION_INVALID",
+            message="the session is not valid or has expired; refresh it or sign in again",
         )
     require_state_active(view.state)
-    return view
+    return session, view
+
+
+def citizen_of_session(r: Repositories, access_token: str, now: datetime) -> AccountView:
+    """The ACTIVE account a live session belongs to (inside a transaction)."""
+    return citizen_session(r, access_token, now)[1]

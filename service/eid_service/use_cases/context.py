@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from eid_service.domain.notices import Language
+from eid_service.domain.rate_limits import SendLimits
 from eid_service.security.share_tokens import ShareTokenSigner
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
 
-SESSION_TTL = timedelta(minutes=15)
 # Failed verifications per relying party (per one-minute window) before it is paused.
 MAX_PARTY_FAILURES = 100
 PARTY_FAILURE_WINDOW = timedelta(minutes=1)
@@ -39,6 +39,7 @@ class UseCaseContext:
     clock: Callable[[], datetime] = utc_now
     # The language of SMS and email texts.
     language: Language = Language.VIETNAMESE
+    send_limits: SendLimits = field(default_factory=SendLimits)
     parties: PartyCache = field(default_factory=PartyCache)
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.

@@ -16,9 +16,12 @@ from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
+from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Notice, NoticeKind
+from eid_service.domain.officer import Officer
 from eid_service.domain.party import RelyingParty
+from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
 
@@ -56,10 +59,55 @@ class AccountView:
 class ActivationCodeRecord:
     id: str
     account_id: str
+    purpose: CodePurpose
     code_digest: bytes = field(repr=False)
     expires_at: datetime
     attempts: int
     consumed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SessionLifetimes:
+    access: timedelta
+    refresh: timedelta
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    session_id: str
+    account_id: str
+    access_token: str = field(repr=False)
+    access_expires_at: datetime
+    refresh_token: str = field(repr=False)
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    id: str
+    account_id: str
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    device: str = field(repr=False)
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A spent refresh token came back: its session has been revoked."""
+
+    session_id: str
+    account_id: str
+
+
+# New tokens, a reuse (session revoked), or None for an unknown, expired or
+# revoked token.
+Rotation = IssuedTokens | Reused | None
 
 
 @dataclass(frozen=True)
@@ -130,6 +178,8 @@ class AuditEntry:
     action: str
     outcome: str
     at: datetime
+    # Who acted when it was neither the citizen nor a party (an officer's id).
+    actor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +191,7 @@ class AuditEvent:
     outcome: str
     created_at: datetime
     seq: int
+    actor: str | None = None
 
 
 class Registry(Protocol):
@@ -173,11 +224,31 @@ class Accounts(Protocol):
         """Persists `account.activate(...)`; False if it was no longer PENDING."""
         ...
 
+    def lock(self, account_id: str, now: datetime) -> bool:
+        """ACTIVE -> LOCKED; False if it was not ACTIVE."""
+        ...
+
+    def unlock(self, account_id: str) -> bool:
+        """LOCKED -> ACTIVE; False if it was not LOCKED."""
+        ...
+
 
 class ActivationCodes(Protocol):
-    def add(self, account_id: str, code: str, now: datetime, expires_at: datetime) -> str: ...
+    """One-time codes sent to an account's phone or email, per purpose; only
+    the newest code of a purpose counts (a new one voids the old)."""
 
-    def latest_for(self, account_id: str) -> ActivationCodeRecord | None: ...
+    def add(
+        self,
+        account_id: str,
+        code: str,
+        now: datetime,
+        expires_at: datetime,
+        purpose: CodePurpose = CodePurpose.ACTIVATION,
+    ) -> str: ...
+
+    def latest_for(
+        self, account_id: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+    ) -> ActivationCodeRecord | None: ...
 
     def matches(self, record: ActivationCodeRecord, code: str) -> bool: ...
 
@@ -216,9 +287,32 @@ class Parties(Protocol):
 
 
 class Sessions(Protocol):
-    def open(self, account_id: str, now: datetime, expires_at: datetime) -> str: ...
+    def open(
+        self, account_id: str, device: str, now: datetime, lifetimes: SessionLifetimes
+    ) -> IssuedTokens:
+        """A new signed-in device with a fresh access and refresh token."""
+        ...
 
-    def account_for(self, token: str, now: datetime) -> str | None: ...
+    def by_access_token(self, token: str, now: datetime) -> LiveSession | None:
+        """The unrevoked session whose unexpired access token this is."""
+        ...
+
+    def rotate(self, refresh_token: str, now: datetime, lifetimes: SessionLifetimes) -> Rotation:
+        """Exchanges a refresh token for new tokens, once: the old one is spent.
+        A spent token presented again revokes its session (`Reused`)."""
+        ...
+
+    def revoke(self, session_id: str, account_id: str, now: datetime, reason: str) -> bool:
+        """Ends one of the account's sessions; False if none was live."""
+        ...
+
+    def revoke_all(self, account_id: str, now: datetime, reason: str) -> int: ...
+
+    def list_live(
+        self, account_id: str, now: datetime, after: str | None, limit: int
+    ) -> list[SessionInfo]:
+        """Unrevoked sessions, newest first, from after the session id `after`."""
+        ...
 
     def purge_expired(self, now: datetime, limit: int) -> int: ...
 
@@ -229,6 +323,10 @@ class Shares(Protocol):
     def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
         """Consumes an unexpired, unredeemed share meant for this party (or for
         anyone) in one conditional UPDATE; None when it cannot be redeemed."""
+        ...
+
+    def revoke_all(self, account_id: str, now: datetime) -> int:
+        """Ends every unredeemed, unexpired share of the account."""
         ...
 
     def get(self, share_id: str) -> ShareGrant | None: ...
@@ -322,6 +420,25 @@ class CredentialAttempts(Protocol):
         ...
 
 
+class Officers(Protocol):
+    def create(self, name: str, now: datetime) -> tuple[Officer, str]:
+        """A new officer and its key (shown once; stored only as a digest)."""
+        ...
+
+    def by_key(self, key: str) -> Officer | None:
+        """The enabled officer this key belongs to."""
+        ...
+
+
+class RateLimits(Protocol):
+    def hit(self, key: str, limit: Limit, now: datetime) -> timedelta | None:
+        """Counts one hit for `key` under `limit` unless it is spent; None when
+        counted, else how long until the window ends. Atomic across processes."""
+        ...
+
+    def purge_lapsed(self, now: datetime, limit: int) -> int: ...
+
+
 class Repositories(Protocol):
     """The repositories of one transaction."""
 
@@ -345,6 +462,10 @@ class Repositories(Protocol):
     def audit(self) -> Audit: ...
     @property
     def attempts(self) -> CredentialAttempts: ...
+    @property
+    def rate_limits(self) -> RateLimits: ...
+    @property
+    def officers(self) -> Officers: ...
 
 
 class UnitOfWork(Protocol):

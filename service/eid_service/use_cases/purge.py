@@ -1,4 +1,5 @@
-"""Forget what has expired: sessions, shares, idempotency records, old counters."""
+"""Forget what has expired: sessions, shares, idempotency records, old counters
+(credential attempts, party failures, rate limits)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Purged:
     idempotency_records: int
     party_failures: int
     credential_attempts: int
+    rate_counters: int
 
 
 # Rows deleted per transaction: a backlog must not hold the writer for long.
@@ -49,4 +51,5 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> Purged:
         credential_attempts=await drain(
             lambda r: r.attempts.purge_lapsed(now - SUBJECT_WINDOW, PURGE_BATCH)
         ),
+        rate_counters=await drain(lambda r: r.rate_limits.purge_lapsed(now, PURGE_BATCH)),
     )

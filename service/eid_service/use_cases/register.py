@@ -17,10 +17,11 @@ from eid_service.domain.citizen import (
     require_self_registration_age,
 )
 from eid_service.domain.contact import mask_phone, parse_email, parse_vn_mobile
+from eid_service.domain.errors import AlreadyExists, DomainError, PreconditionFailed
 from eid_service.domain.notices import NoticeKind, code_notice
-from eid_service.domain.errors import AlreadyExists, NotFound, PreconditionFailed
 from eid_service.domain.personal_id import check_consistent, parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.validation import Violations
@@ -51,7 +52,11 @@ async def register(
     ctx: UseCaseContext,
     cmd: RegisterCommand,
     reply: Reply[Registered, Answer],
+    *,
+    source: str = "unknown",
 ) -> Answer:
+    """`source` is the client's address: Register is limited per source and
+    per destination phone (ctx.send_limits), across server processes."""
     now = ctx.clock()
     v = Violations()
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
@@ -69,25 +74,38 @@ async def register(
     code = new_activation_code()
     expires_at = now + ACTIVATION_CODE_TTL
 
-    def create(r: Repositories) -> Answer:
+    limits = ctx.send_limits
+
+    def create(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, CALLER)
         if earlier is not None:
             return earlier
+        # Counted first and committed even when refused: probing the registry
+        # costs the prober.
+        refused = hit_limits(r, now, [(limits.register_per_source, source)])
+        if refused is not None:
+            return refused
         registered = r.registry.find(pid.value)
-        if registered is None:
-            raise NotFound(
-                reason="PERSONAL_ID_NOT_FOUND",
-                message="no citizen with this ID number is in the population registry",
+        if registered is None or not demographics_match(declared, registered):
+            # One answer for both: Register does not tell who is in the registry.
+            return PreconditionFailed(
+                reason="REGISTRY_MISMATCH",
+                message="the ID number and declared data do not match the population registry",
             )
-        if not demographics_match(declared, registered):
-            raise PreconditionFailed(
-                reason="DEMOGRAPHIC_MISMATCH",
-                message="the declared data do not match the population registry",
+        existing = r.accounts.credential(pid.value)
+        if existing.state is AccountState.PENDING:
+            return AlreadyExists(
+                reason="ACCOUNT_PENDING",
+                message="an account for this ID number is awaiting activation;"
+                " ask for a new code with ResendActivationCode",
             )
-        if r.accounts.exists(pid.value):
-            raise AlreadyExists(
+        if existing.account_id is not None:
+            return AlreadyExists(
                 reason="ACCOUNT_ALREADY_EXISTS", message="an account exists for this ID number"
             )
+        refused = hit_limits(r, now, [(limits.register_per_phone, phone)])
+        if refused is not None:
+            return refused
         # The registry's spelling is authoritative once the match succeeded.
         account = Account(
             id=new_account_id(),
@@ -106,4 +124,7 @@ async def register(
         done = Registered(account, "sms", mask_phone(phone), expires_at)
         return reply.finish(r, CALLER, done, now)
 
-    return await once(uow, reply, CALLER, create)
+    done = await once(uow, reply, CALLER, create)
+    if isinstance(done, DomainError):
+        raise done
+    return done

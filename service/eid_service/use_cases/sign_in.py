@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from eid_service.domain.account import Account, require_state_active
-from eid_service.domain.errors import DomainError, Unauthenticated
-from eid_service.use_cases.context import SESSION_TTL, UseCaseContext
+from eid_service.domain.errors import DomainError, InvalidInput, Unauthenticated
+from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
-from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.ports import AuditEntry, IssuedTokens, Repositories, UnitOfWork
+from eid_service.use_cases.sessions import LIFETIMES
+
+MAX_DEVICE_NAME = 64
 
 
 @dataclass(frozen=True)
 class SignedIn:
-    session_token: str = field(repr=False)
-    expires_at: datetime
+    tokens: IssuedTokens
     account: Account
+
+
+def parse_device_name(raw: str) -> str:
+    """What the citizen will see in ListSessions: printable, at most 64 characters."""
+    name = " ".join(raw.split())
+    if len(name) > MAX_DEVICE_NAME or not name.isprintable():
+        raise InvalidInput.of(
+            "device_name",
+            "DEVICE_NAME_INVALID",
+            f"device_name must be printable and at most {MAX_DEVICE_NAME} characters",
+        )
+    return name
 
 
 def _rejected() -> Unauthenticated:
@@ -26,10 +39,18 @@ def _rejected() -> Unauthenticated:
 
 
 async def sign_in(
-    uow: UnitOfWork, ctx: UseCaseContext, personal_id: str, password: str, *, source: str
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    personal_id: str,
+    password: str,
+    *,
+    source: str,
+    device_name: str = "",
 ) -> SignedIn:
     """`source` is where the attempt comes from (the client's address): wrong
-    passwords slow that source down for this ID number, nobody else."""
+    passwords slow that source down for this ID number, nobody else. A right
+    password opens a session: an access token and a refresh token."""
+    device = parse_device_name(device_name)
 
     async def record_outcome(check: PasswordCheck) -> SignedIn | DomainError | None:
         now = ctx.clock()
@@ -51,12 +72,11 @@ async def sign_in(
                     AuditEntry(cred.subject, cred.account_id, None, "sign_in", outcome, now)
                 )
                 return refused
-            expires_at = now + SESSION_TTL
             account = r.accounts.get(cred.account_id)
             assert account is not None
-            token = r.sessions.open(account.id, now, expires_at)
+            tokens = r.sessions.open(account.id, device, now, LIFETIMES)
             r.audit.append(AuditEntry(cred.subject, account.id, None, "sign_in", "ok", now))
-            return SignedIn(token, expires_at, account)
+            return SignedIn(tokens, account)
 
         return await uow.atomically(record)
 

@@ -26,27 +26,29 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65id/v1/identity_service.proto\x12\x06\x65id.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x11\x43itizenAttributes\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\x1e\n\x06gender\x18\x04 \x01(\x0e\x32\x0e.eid.v1.Gender\"\xcb\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12#\n\x05level\x18\x02 \x01(\x0e\x32\x14.eid.v1.AccountLevel\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.eid.v1.AccountState\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\ractivate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x01\n\x12\x41\x63tivationDelivery\x12(\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x17.eid.v1.DeliveryChannel\x12\x1a\n\x12masked_destination\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x0fRegisterRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x1e\n\x06gender\x18\x05 \x01(\x0e\x32\x0e.eid.v1.Gender\x12\x14\n\x0cphone_number\x18\x06 \x01(\t\x12\r\n\x05\x65mail\x18\x07 \x01(\t\"b\n\x10RegisterResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\x12,\n\x08\x64\x65livery\x18\x02 \x01(\x0b\x32\x1a.eid.v1.ActivationDelivery\"i\n\x0f\x41\x63tivateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63tivation_code\x18\x03 \x01(\t\x12\x14\n\x0cnew_password\x18\x04 \x01(\t\"4\n\x10\x41\x63tivateResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\"6\n\rSignInRequest\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"z\n\x0eSignInResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x07\x61\x63\x63ount\x18\x03 \x01(\x0b\x32\x0f.eid.v1.Account\";\n\x12PasswordCredential\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\"\n\x11QrShareCredential\x12\r\n\x05token\x18\x01 \x01(\t\"\x90\x01\n\rVerifyRequest\x12.\n\x08password\x18\x01 \x01(\x0b\x32\x1a.eid.v1.PasswordCredentialH\x00\x12-\n\x08qr_share\x18\x02 \x01(\x0b\x32\x19.eid.v1.QrShareCredentialH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\tB\x0c\n\ncredential\"\xec\x01\n\x0eVerifyResponse\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12*\n\x06method\x18\x02 \x01(\x0e\x32\x1a.eid.v1.VerificationMethod\x12#\n\x05level\x18\x03 \x01(\x0e\x32\x14.eid.v1.AccountLevel\x12-\n\nattributes\x18\x04 \x01(\x0b\x32\x19.eid.v1.CitizenAttributes\x12\x17\n\x0fverification_id\x18\x05 \x01(\t\x12/\n\x0bverify_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x11ShareViaQRRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\nattributes\x18\x02 \x03(\x0e\x32\x11.eid.v1.Attribute\x12\x19\n\x11\x61udience_party_id\x18\x03 \x01(\t\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x0cimage_format\x18\x05 \x01(\x0e\x32\x15.eid.v1.QrImageFormat\"\x86\x01\n\x12ShareViaQRResponse\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06qr_png\x18\x04 \x01(\x0c\x12\x0e\n\x06qr_svg\x18\x05 \x01(\x0c*D\n\x06Gender\x12\x16\n\x12GENDER_UNSPECIFIED\x10\x00\x12\x0f\n\x0bGENDER_MALE\x10\x01\x12\x11\n\rGENDER_FEMALE\x10\x02*W\n\x0c\x41\x63\x63ountLevel\x12\x1d\n\x19\x41\x43\x43OUNT_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41\x43\x43OUNT_LEVEL_1\x10\x01\x12\x13\n\x0f\x41\x43\x43OUNT_LEVEL_2\x10\x02*|\n\x0c\x41\x63\x63ountState\x12\x1d\n\x19\x41\x43\x43OUNT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41\x43\x43OUNT_STATE_PENDING\x10\x01\x12\x18\n\x14\x41\x43\x43OUNT_STATE_ACTIVE\x10\x02\x12\x18\n\x14\x41\x43\x43OUNT_STATE_LOCKED\x10\x03*\x8a\x01\n\tAttribute\x12\x19\n\x15\x41TTRIBUTE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41TTRIBUTE_PERSONAL_ID\x10\x01\x12\x17\n\x13\x41TTRIBUTE_FULL_NAME\x10\x02\x12\x18\n\x14\x41TTRIBUTE_BIRTH_DATE\x10\x03\x12\x14\n\x10\x41TTRIBUTE_GENDER\x10\x04*}\n\x12VerificationMethod\x12#\n\x1fVERIFICATION_METHOD_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_METHOD_PASSWORD\x10\x01\x12 \n\x1cVERIFICATION_METHOD_QR_SHARE\x10\x02*|\n\rQrImageFormat\x12\x1f\n\x1bQR_IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14QR_IMAGE_FORMAT_NONE\x10\x01\x12\x17\n\x13QR_IMAGE_FORMAT_PNG\x10\x02\x12\x17\n\x13QR_IMAGE_FORMAT_SVG\x10\x03*i\n\x0f\x44\x65liveryChannel\x12 \n\x1c\x44\x45LIVERY_CHANNEL_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45LIVERY_CHANNEL_SMS\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_CHANNEL_EMAIL\x10\x02\x32\xc6\x02\n\x0fIdentityService\x12=\n\x08Register\x12\x17.eid.v1.RegisterRequest\x1a\x18.eid.v1.RegisterResponse\x12=\n\x08\x41\x63tivate\x12\x17.eid.v1.ActivateRequest\x1a\x18.eid.v1.ActivateResponse\x12\x37\n\x06SignIn\x12\x15.eid.v1.SignInRequest\x1a\x16.eid.v1.SignInResponse\x12\x37\n\x06Verify\x12\x15.eid.v1.VerifyRequest\x1a\x16.eid.v1.VerifyResponse\x12\x43\n\nShareViaQR\x12\x19.eid.v1.ShareViaQRRequest\x1a\x1a.eid.v1.ShareViaQRResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x65id/v1/identity_service.proto\x12\x06\x65id.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x11\x43itizenAttributes\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x11\n\tfull_name\x18\x02 \x01(\t\x12\x12\n\nbirth_date\x18\x03 \x01(\t\x12\x1e\n\x06gender\x18\x04 \x01(\x0e\x32\x0e.eid.v1.Gender\"\xcb\x01\n\x07\x41\x63\x63ount\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12#\n\x05level\x18\x02 \x01(\x0e\x32\x14.eid.v1.AccountLevel\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.eid.v1.AccountState\x12/\n\x0b\x63reate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\ractivate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x01\n\x12\x41\x63tivationDelivery\x12(\n\x07\x63hannel\x18\x01 \x01(\x0e\x32\x17.eid.v1.DeliveryChannel\x12\x1a\n\x12masked_destination\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa6\x01\n\x0fRegisterRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x1e\n\x06gender\x18\x05 \x01(\x0e\x32\x0e.eid.v1.Gender\x12\x14\n\x0cphone_number\x18\x06 \x01(\t\x12\r\n\x05\x65mail\x18\x07 \x01(\t\"b\n\x10RegisterResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\x12,\n\x08\x64\x65livery\x18\x02 \x01(\x0b\x32\x1a.eid.v1.ActivationDelivery\"i\n\x0f\x41\x63tivateRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x63tivation_code\x18\x03 \x01(\t\x12\x14\n\x0cnew_password\x18\x04 \x01(\t\"4\n\x10\x41\x63tivateResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\"K\n\rSignInRequest\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x03 \x01(\t\"\xde\x01\n\x0eSignInResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12 \n\x07\x61\x63\x63ount\x18\x03 \x01(\x0b\x32\x0f.eid.v1.Account\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x37\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x06 \x01(\t\";\n\x12PasswordCredential\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\"\"\n\x11QrShareCredential\x12\r\n\x05token\x18\x01 \x01(\t\"\x90\x01\n\rVerifyRequest\x12.\n\x08password\x18\x01 \x01(\x0b\x32\x1a.eid.v1.PasswordCredentialH\x00\x12-\n\x08qr_share\x18\x02 \x01(\x0b\x32\x19.eid.v1.QrShareCredentialH\x00\x12\x12\n\nrequest_id\x18\x03 \x01(\tB\x0c\n\ncredential\"\xec\x01\n\x0eVerifyResponse\x12\x10\n\x08verified\x18\x01 \x01(\x08\x12*\n\x06method\x18\x02 \x01(\x0e\x32\x1a.eid.v1.VerificationMethod\x12#\n\x05level\x18\x03 \x01(\x0e\x32\x14.eid.v1.AccountLevel\x12-\n\nattributes\x18\x04 \x01(\x0b\x32\x19.eid.v1.CitizenAttributes\x12\x17\n\x0fverification_id\x18\x05 \x01(\t\x12/\n\x0bverify_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x11ShareViaQRRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12%\n\nattributes\x18\x02 \x03(\x0e\x32\x11.eid.v1.Attribute\x12\x19\n\x11\x61udience_party_id\x18\x03 \x01(\t\x12&\n\x03ttl\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x0cimage_format\x18\x05 \x01(\x0e\x32\x15.eid.v1.QrImageFormat\"\x86\x01\n\x12ShareViaQRResponse\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06qr_png\x18\x04 \x01(\x0c\x12\x0e\n\x06qr_svg\x18\x05 \x01(\x0c\"k\n\x1bResendActivationCodeRequest\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"L\n\x1cResendActivationCodeResponse\x12,\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1a.eid.v1.ActivationDelivery\"\x93\x01\n\x16SendAccountCodeRequest\x12+\n\x07purpose\x18\x01 \x01(\x0e\x32\x1a.eid.v1.AccountCodePurpose\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\"G\n\x17SendAccountCodeResponse\x12,\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x1a.eid.v1.ActivationDelivery\"B\n\x15RefreshSessionRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rrefresh_token\x18\x02 \x01(\t\"\xc4\x01\n\x16RefreshSessionResponse\x12\x15\n\rsession_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rrefresh_token\x18\x03 \x01(\t\x12\x37\n\x13refresh_expire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nsession_id\x18\x05 \x01(\t\"$\n\x0eSignOutRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x11\n\x0fSignOutResponse\"\xd8\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65vice_name\x18\x02 \x01(\t\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\x06 \x01(\x08\"<\n\x13ListSessionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"R\n\x14ListSessionsResponse\x12!\n\x08sessions\x18\x01 \x03(\x0b\x32\x0f.eid.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\">\n\x14RevokeSessionRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\x17\n\x15RevokeSessionResponse\"9\n\x10LockWithPassword\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x10\n\x08password\x18\x02 \x01(\t\":\n\x0cLockWithCode\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x15\n\rone_time_code\x18\x02 \x01(\t\"\x8e\x01\n\x12LockAccountRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x08password\x18\x02 \x01(\x0b\x32\x18.eid.v1.LockWithPasswordH\x00\x12-\n\rone_time_code\x18\x03 \x01(\x0b\x32\x14.eid.v1.LockWithCodeH\x00\x42\x07\n\x05proof\"M\n\x13LockAccountResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\x12\x14\n\x0cnewly_locked\x18\x02 \x01(\x08\"&\n\x0fUnlockByOfficer\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\"O\n\x0fUnlockByCitizen\x12\x13\n\x0bpersonal_id\x18\x01 \x01(\t\x12\x15\n\rone_time_code\x18\x02 \x01(\t\x12\x10\n\x08password\x18\x03 \x01(\t\"\x8c\x01\n\x14UnlockAccountRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12*\n\x07officer\x18\x02 \x01(\x0b\x32\x17.eid.v1.UnlockByOfficerH\x00\x12*\n\x07\x63itizen\x18\x03 \x01(\x0b\x32\x17.eid.v1.UnlockByCitizenH\x00\x42\x08\n\x06unlock\"9\n\x15UnlockAccountResponse\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account*D\n\x06Gender\x12\x16\n\x12GENDER_UNSPECIFIED\x10\x00\x12\x0f\n\x0bGENDER_MALE\x10\x01\x12\x11\n\rGENDER_FEMALE\x10\x02*W\n\x0c\x41\x63\x63ountLevel\x12\x1d\n\x19\x41\x43\x43OUNT_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x41\x43\x43OUNT_LEVEL_1\x10\x01\x12\x13\n\x0f\x41\x43\x43OUNT_LEVEL_2\x10\x02*|\n\x0c\x41\x63\x63ountState\x12\x1d\n\x19\x41\x43\x43OUNT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41\x43\x43OUNT_STATE_PENDING\x10\x01\x12\x18\n\x14\x41\x43\x43OUNT_STATE_ACTIVE\x10\x02\x12\x18\n\x14\x41\x43\x43OUNT_STATE_LOCKED\x10\x03*\x8a\x01\n\tAttribute\x12\x19\n\x15\x41TTRIBUTE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41TTRIBUTE_PERSONAL_ID\x10\x01\x12\x17\n\x13\x41TTRIBUTE_FULL_NAME\x10\x02\x12\x18\n\x14\x41TTRIBUTE_BIRTH_DATE\x10\x03\x12\x14\n\x10\x41TTRIBUTE_GENDER\x10\x04*}\n\x12VerificationMethod\x12#\n\x1fVERIFICATION_METHOD_UNSPECIFIED\x10\x00\x12 \n\x1cVERIFICATION_METHOD_PASSWORD\x10\x01\x12 \n\x1cVERIFICATION_METHOD_QR_SHARE\x10\x02*|\n\rQrImageFormat\x12\x1f\n\x1bQR_IMAGE_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n\x14QR_IMAGE_FORMAT_NONE\x10\x01\x12\x17\n\x13QR_IMAGE_FORMAT_PNG\x10\x02\x12\x17\n\x13QR_IMAGE_FORMAT_SVG\x10\x03*i\n\x0f\x44\x65liveryChannel\x12 \n\x1c\x44\x45LIVERY_CHANNEL_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44\x45LIVERY_CHANNEL_SMS\x10\x01\x12\x1a\n\x16\x44\x45LIVERY_CHANNEL_EMAIL\x10\x02*z\n\x12\x41\x63\x63ountCodePurpose\x12$\n ACCOUNT_CODE_PURPOSE_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41\x43\x43OUNT_CODE_PURPOSE_LOCK\x10\x01\x12\x1f\n\x1b\x41\x43\x43OUNT_CODE_PURPOSE_UNLOCK\x10\x02\x32\xb9\x07\n\x0fIdentityService\x12=\n\x08Register\x12\x17.eid.v1.RegisterRequest\x1a\x18.eid.v1.RegisterResponse\x12=\n\x08\x41\x63tivate\x12\x17.eid.v1.ActivateRequest\x1a\x18.eid.v1.ActivateResponse\x12\x37\n\x06SignIn\x12\x15.eid.v1.SignInRequest\x1a\x16.eid.v1.SignInResponse\x12\x37\n\x06Verify\x12\x15.eid.v1.VerifyRequest\x1a\x16.eid.v1.VerifyResponse\x12\x43\n\nShareViaQR\x12\x19.eid.v1.ShareViaQRRequest\x1a\x1a.eid.v1.ShareViaQRResponse\x12\x61\n\x14ResendActivationCode\x12#.eid.v1.ResendActivationCodeRequest\x1a$.eid.v1.ResendActivationCodeResponse\x12R\n\x0fSendAccountCode\x12\x1e.eid.v1.SendAccountCodeRequest\x1a\x1f.eid.v1.SendAccountCodeResponse\x12O\n\x0eRefreshSession\x12\x1d.eid.v1.RefreshSessionRequest\x1a\x1e.eid.v1.RefreshSessionResponse\x12:\n\x07SignOut\x12\x16.eid.v1.SignOutRequest\x1a\x17.eid.v1.SignOutResponse\x12I\n\x0cListSessions\x12\x1b.eid.v1.ListSessionsRequest\x1a\x1c.eid.v1.ListSessionsResponse\x12L\n\rRevokeSession\x12\x1c.eid.v1.RevokeSessionRequest\x1a\x1d.eid.v1.RevokeSessionResponse\x12\x46\n\x0bLockAccount\x12\x1a.eid.v1.LockAccountRequest\x1a\x1b.eid.v1.LockAccountResponse\x12L\n\rUnlockAccount\x12\x1c.eid.v1.UnlockAccountRequest\x1a\x1d.eid.v1.UnlockAccountResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eid.v1.identity_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GENDER']._serialized_start=1990
-  _globals['_GENDER']._serialized_end=2058
-  _globals['_ACCOUNTLEVEL']._serialized_start=2060
-  _globals['_ACCOUNTLEVEL']._serialized_end=2147
-  _globals['_ACCOUNTSTATE']._serialized_start=2149
-  _globals['_ACCOUNTSTATE']._serialized_end=2273
-  _globals['_ATTRIBUTE']._serialized_start=2276
-  _globals['_ATTRIBUTE']._serialized_end=2414
-  _globals['_VERIFICATIONMETHOD']._serialized_start=2416
-  _globals['_VERIFICATIONMETHOD']._serialized_end=2541
-  _globals['_QRIMAGEFORMAT']._serialized_start=2543
-  _globals['_QRIMAGEFORMAT']._serialized_end=2667
-  _globals['_DELIVERYCHANNEL']._serialized_start=2669
-  _globals['_DELIVERYCHANNEL']._serialized_end=2774
+  _globals['_GENDER']._serialized_start=3966
+  _globals['_GENDER']._serialized_end=4034
+  _globals['_ACCOUNTLEVEL']._serialized_start=4036
+  _globals['_ACCOUNTLEVEL']._serialized_end=4123
+  _globals['_ACCOUNTSTATE']._serialized_start=4125
+  _globals['_ACCOUNTSTATE']._serialized_end=4249
+  _globals['_ATTRIBUTE']._serialized_start=4252
+  _globals['_ATTRIBUTE']._serialized_end=4390
+  _globals['_VERIFICATIONMETHOD']._serialized_start=4392
+  _globals['_VERIFICATIONMETHOD']._serialized_end=4517
+  _globals['_QRIMAGEFORMAT']._serialized_start=4519
+  _globals['_QRIMAGEFORMAT']._serialized_end=4643
+  _globals['_DELIVERYCHANNEL']._serialized_start=4645
+  _globals['_DELIVERYCHANNEL']._serialized_end=4750
+  _globals['_ACCOUNTCODEPURPOSE']._serialized_start=4752
+  _globals['_ACCOUNTCODEPURPOSE']._serialized_end=4874
   _globals['_CITIZENATTRIBUTES']._serialized_start=106
   _globals['_CITIZENATTRIBUTES']._serialized_end=217
   _globals['_ACCOUNT']._serialized_start=220
@@ -62,21 +64,63 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTIVATERESPONSE']._serialized_start=943
   _globals['_ACTIVATERESPONSE']._serialized_end=995
   _globals['_SIGNINREQUEST']._serialized_start=997
-  _globals['_SIGNINREQUEST']._serialized_end=1051
-  _globals['_SIGNINRESPONSE']._serialized_start=1053
-  _globals['_SIGNINRESPONSE']._serialized_end=1175
-  _globals['_PASSWORDCREDENTIAL']._serialized_start=1177
-  _globals['_PASSWORDCREDENTIAL']._serialized_end=1236
-  _globals['_QRSHARECREDENTIAL']._serialized_start=1238
-  _globals['_QRSHARECREDENTIAL']._serialized_end=1272
-  _globals['_VERIFYREQUEST']._serialized_start=1275
-  _globals['_VERIFYREQUEST']._serialized_end=1419
-  _globals['_VERIFYRESPONSE']._serialized_start=1422
-  _globals['_VERIFYRESPONSE']._serialized_end=1658
-  _globals['_SHAREVIAQRREQUEST']._serialized_start=1661
-  _globals['_SHAREVIAQRREQUEST']._serialized_end=1851
-  _globals['_SHAREVIAQRRESPONSE']._serialized_start=1854
-  _globals['_SHAREVIAQRRESPONSE']._serialized_end=1988
-  _globals['_IDENTITYSERVICE']._serialized_start=2777
-  _globals['_IDENTITYSERVICE']._serialized_end=3103
+  _globals['_SIGNINREQUEST']._serialized_end=1072
+  _globals['_SIGNINRESPONSE']._serialized_start=1075
+  _globals['_SIGNINRESPONSE']._serialized_end=1297
+  _globals['_PASSWORDCREDENTIAL']._serialized_start=1299
+  _globals['_PASSWORDCREDENTIAL']._serialized_end=1358
+  _globals['_QRSHARECREDENTIAL']._serialized_start=1360
+  _globals['_QRSHARECREDENTIAL']._serialized_end=1394
+  _globals['_VERIFYREQUEST']._serialized_start=1397
+  _globals['_VERIFYREQUEST']._serialized_end=1541
+  _globals['_VERIFYRESPONSE']._serialized_start=1544
+  _globals['_VERIFYRESPONSE']._serialized_end=1780
+  _globals['_SHAREVIAQRREQUEST']._serialized_start=1783
+  _globals['_SHAREVIAQRREQUEST']._serialized_end=1973
+  _globals['_SHAREVIAQRRESPONSE']._serialized_start=1976
+  _globals['_SHAREVIAQRRESPONSE']._serialized_end=2110
+  _globals['_RESENDACTIVATIONCODEREQUEST']._serialized_start=2112
+  _globals['_RESENDACTIVATIONCODEREQUEST']._serialized_end=2219
+  _globals['_RESENDACTIVATIONCODERESPONSE']._serialized_start=2221
+  _globals['_RESENDACTIVATIONCODERESPONSE']._serialized_end=2297
+  _globals['_SENDACCOUNTCODEREQUEST']._serialized_start=2300
+  _globals['_SENDACCOUNTCODEREQUEST']._serialized_end=2447
+  _globals['_SENDACCOUNTCODERESPONSE']._serialized_start=2449
+  _globals['_SENDACCOUNTCODERESPONSE']._serialized_end=2520
+  _globals['_REFRESHSESSIONREQUEST']._serialized_start=2522
+  _globals['_REFRESHSESSIONREQUEST']._serialized_end=2588
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_start=2591
+  _globals['_REFRESHSESSIONRESPONSE']._serialized_end=2787
+  _globals['_SIGNOUTREQUEST']._serialized_start=2789
+  _globals['_SIGNOUTREQUEST']._serialized_end=2825
+  _globals['_SIGNOUTRESPONSE']._serialized_start=2827
+  _globals['_SIGNOUTRESPONSE']._serialized_end=2844
+  _globals['_SESSION']._serialized_start=2847
+  _globals['_SESSION']._serialized_end=3063
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=3065
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=3125
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=3127
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=3209
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=3211
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=3273
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=3275
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=3298
+  _globals['_LOCKWITHPASSWORD']._serialized_start=3300
+  _globals['_LOCKWITHPASSWORD']._serialized_end=3357
+  _globals['_LOCKWITHCODE']._serialized_start=3359
+  _globals['_LOCKWITHCODE']._serialized_end=3417
+  _globals['_LOCKACCOUNTREQUEST']._serialized_start=3420
+  _globals['_LOCKACCOUNTREQUEST']._serialized_end=3562
+  _globals['_LOCKACCOUNTRESPONSE']._serialized_start=3564
+  _globals['_LOCKACCOUNTRESPONSE']._serialized_end=3641
+  _globals['_UNLOCKBYOFFICER']._serialized_start=3643
+  _globals['_UNLOCKBYOFFICER']._serialized_end=3681
+  _globals['_UNLOCKBYCITIZEN']._serialized_start=3683
+  _globals['_UNLOCKBYCITIZEN']._serialized_end=3762
+  _globals['_UNLOCKACCOUNTREQUEST']._serialized_start=3765
+  _globals['_UNLOCKACCOUNTREQUEST']._serialized_end=3905
+  _globals['_UNLOCKACCOUNTRESPONSE']._serialized_start=3907
+  _globals['_UNLOCKACCOUNTRESPONSE']._serialized_end=3964
+  _globals['_IDENTITYSERVICE']._serialized_start=4877
+  _globals['_IDENTITYSERVICE']._serialized_end=5830
 # @@protoc_insertion_point(module_scope)

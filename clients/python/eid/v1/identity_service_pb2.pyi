@@ -173,6 +173,28 @@ DELIVERY_CHANNEL_SMS: DeliveryChannel.ValueType  # 1
 DELIVERY_CHANNEL_EMAIL: DeliveryChannel.ValueType  # 2
 Global___DeliveryChannel: _TypeAlias = DeliveryChannel  # noqa: Y015
 
+class _AccountCodePurpose:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AccountCodePurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountCodePurpose.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ACCOUNT_CODE_PURPOSE_UNSPECIFIED: _AccountCodePurpose.ValueType  # 0
+    ACCOUNT_CODE_PURPOSE_LOCK: _AccountCodePurpose.ValueType  # 1
+    """Lock an ACTIVE account (LockAccountRequest.one_time_code)."""
+    ACCOUNT_CODE_PURPOSE_UNLOCK: _AccountCodePurpose.ValueType  # 2
+    """Unlock a LOCKED account (UnlockAccountRequest.citizen)."""
+
+class AccountCodePurpose(_AccountCodePurpose, metaclass=_AccountCodePurposeEnumTypeWrapper):
+    """What a code is for."""
+
+ACCOUNT_CODE_PURPOSE_UNSPECIFIED: AccountCodePurpose.ValueType  # 0
+ACCOUNT_CODE_PURPOSE_LOCK: AccountCodePurpose.ValueType  # 1
+"""Lock an ACTIVE account (LockAccountRequest.one_time_code)."""
+ACCOUNT_CODE_PURPOSE_UNLOCK: AccountCodePurpose.ValueType  # 2
+"""Unlock a LOCKED account (UnlockAccountRequest.citizen)."""
+Global___AccountCodePurpose: _TypeAlias = AccountCodePurpose  # noqa: Y015
+
 @_typing.final
 class CitizenAttributes(_message.Message):
     """Citizen attributes. A field is set only when it was released."""
@@ -395,17 +417,23 @@ class SignInRequest(_message.Message):
 
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
+    DEVICE_NAME_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
     password: _builtins.str
+    device_name: _builtins.str
+    """A name for this device the citizen will recognise in ListSessions
+    (e.g. "Pixel 8"), at most 64 printable characters. Optional.
+    """
     def __init__(
         self,
         *,
         personal_id: _builtins.str = ...,
         password: _builtins.str = ...,
+        device_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "personal_id", b"personal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_name", b"device_name", "password", b"password", "personal_id", b"personal_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -418,22 +446,38 @@ class SignInResponse(_message.Message):
     SESSION_TOKEN_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     ACCOUNT_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    REFRESH_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
     session_token: _builtins.str
-    """Bearer token for `authorization: Bearer <session_token>`."""
+    """The access token, for `authorization: Bearer <session_token>`."""
+    refresh_token: _builtins.str
+    """Single-use token for RefreshSession; keep it secret, like a password."""
+    session_id: _builtins.str
+    """This session's id, as ListSessions shows it."""
     @_builtins.property
-    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the access token expires (15 minutes)."""
+
     @_builtins.property
     def account(self) -> Global___Account: ...
+    @_builtins.property
+    def refresh_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the refresh token expires (30 days, renewed by each refresh)."""
+
     def __init__(
         self,
         *,
         session_token: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         account: Global___Account | None = ...,
+        refresh_token: _builtins.str = ...,
+        refresh_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        session_id: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "expire_time", b"expire_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "expire_time", b"expire_time", "refresh_expire_time", b"refresh_expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "expire_time", b"expire_time", "session_token", b"session_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "expire_time", b"expire_time", "refresh_expire_time", b"refresh_expire_time", "refresh_token", b"refresh_token", "session_id", b"session_id", "session_token", b"session_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -637,3 +681,567 @@ class ShareViaQRResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShareViaQRResponse: _TypeAlias = ShareViaQRResponse  # noqa: Y015
+
+@_typing.final
+class ResendActivationCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    """The 12-digit personal identification number."""
+    phone_number: _builtins.str
+    """The phone number the account was registered with; or set email instead."""
+    email: _builtins.str
+    """The email the account was registered with; or set phone_number instead."""
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters): a retry gets the first
+    answer and sends no second code.
+    """
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        phone_number: _builtins.str = ...,
+        email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "personal_id", b"personal_id", "phone_number", b"phone_number", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendActivationCodeRequest: _TypeAlias = ResendActivationCodeRequest  # noqa: Y015
+
+@_typing.final
+class ResendActivationCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def delivery(self) -> Global___ActivationDelivery:
+        """Where a code goes if the details match a PENDING account: the masked
+        form of what was given, and when such a code would expire.
+        """
+
+    def __init__(
+        self,
+        *,
+        delivery: Global___ActivationDelivery | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResendActivationCodeResponse: _TypeAlias = ResendActivationCodeResponse  # noqa: Y015
+
+@_typing.final
+class SendAccountCodeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    purpose: Global___AccountCodePurpose.ValueType
+    """Which code to send; required."""
+    personal_id: _builtins.str
+    """The 12-digit personal identification number."""
+    phone_number: _builtins.str
+    """The registered phone number; or set email instead."""
+    email: _builtins.str
+    """The registered email; or set phone_number instead."""
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters): a retry gets the first
+    answer and sends no second code.
+    """
+    def __init__(
+        self,
+        *,
+        purpose: Global___AccountCodePurpose.ValueType = ...,
+        personal_id: _builtins.str = ...,
+        phone_number: _builtins.str = ...,
+        email: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["email", b"email", "personal_id", b"personal_id", "phone_number", b"phone_number", "purpose", b"purpose", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendAccountCodeRequest: _TypeAlias = SendAccountCodeRequest  # noqa: Y015
+
+@_typing.final
+class SendAccountCodeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DELIVERY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def delivery(self) -> Global___ActivationDelivery:
+        """Where a code goes if the details match an account in the right state."""
+
+    def __init__(
+        self,
+        *,
+        delivery: Global___ActivationDelivery | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delivery", b"delivery"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SendAccountCodeResponse: _TypeAlias = SendAccountCodeResponse  # noqa: Y015
+
+@_typing.final
+class RefreshSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the refresh
+    token: a retry gets the same new tokens.
+    """
+    refresh_token: _builtins.str
+    """The refresh token from SignIn or the last RefreshSession."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        refresh_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["refresh_token", b"refresh_token", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshSessionRequest: _TypeAlias = RefreshSessionRequest  # noqa: Y015
+
+@_typing.final
+class RefreshSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
+    REFRESH_EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """The new access token."""
+    refresh_token: _builtins.str
+    """The new refresh token; the one sent is spent."""
+    session_id: _builtins.str
+    """The session's id (unchanged by refreshing)."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the new access token expires."""
+
+    @_builtins.property
+    def refresh_expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the new refresh token expires."""
+
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        refresh_token: _builtins.str = ...,
+        refresh_expire_time: _timestamp_pb2.Timestamp | None = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "refresh_expire_time", b"refresh_expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "refresh_expire_time", b"refresh_expire_time", "refresh_token", b"refresh_token", "session_id", b"session_id", "session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RefreshSessionResponse: _TypeAlias = RefreshSessionResponse  # noqa: Y015
+
+@_typing.final
+class SignOutRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOutRequest: _TypeAlias = SignOutRequest  # noqa: Y015
+
+@_typing.final
+class SignOutResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignOutResponse: _TypeAlias = SignOutResponse  # noqa: Y015
+
+@_typing.final
+class Session(_message.Message):
+    """A signed-in device."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    DEVICE_NAME_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    LAST_USE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    session_id: _builtins.str
+    """Opaque session id, for RevokeSession."""
+    device_name: _builtins.str
+    """The device name given at SignIn; empty if none was."""
+    current: _builtins.bool
+    """True for the session making this call."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the citizen signed in."""
+
+    @_builtins.property
+    def last_use_time(self) -> _timestamp_pb2.Timestamp:
+        """When the session was last signed in or refreshed."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the session ends unless refreshed again."""
+
+    def __init__(
+        self,
+        *,
+        session_id: _builtins.str = ...,
+        device_name: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        last_use_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        current: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "last_use_time", b"last_use_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "current", b"current", "device_name", b"device_name", "expire_time", b"expire_time", "last_use_time", b"last_use_time", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class ListSessionsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many sessions per page: default 20, at most 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
+
+@_typing.final
+class ListSessionsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Session]:
+        """The live sessions, newest first."""
+
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[Global___Session] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeSessionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    session_id: _builtins.str
+    """The session to end, from ListSessions."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "session_id", b"session_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeSessionRequest: _TypeAlias = RevokeSessionRequest  # noqa: Y015
+
+@_typing.final
+class RevokeSessionResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeSessionResponse: _TypeAlias = RevokeSessionResponse  # noqa: Y015
+
+@_typing.final
+class LockWithPassword(_message.Message):
+    """An ID number and password."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    password: _builtins.str
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "personal_id", b"personal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LockWithPassword: _TypeAlias = LockWithPassword  # noqa: Y015
+
+@_typing.final
+class LockWithCode(_message.Message):
+    """An ID number and a lock code from SendAccountCode."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    one_time_code: _builtins.str
+    """The 6-digit code."""
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        one_time_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["one_time_code", b"one_time_code", "personal_id", b"personal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LockWithCode: _TypeAlias = LockWithCode  # noqa: Y015
+
+@_typing.final
+class LockAccountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters)."""
+    @_builtins.property
+    def password(self) -> Global___LockWithPassword: ...
+    @_builtins.property
+    def one_time_code(self) -> Global___LockWithCode: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        password: Global___LockWithPassword | None = ...,
+        one_time_code: Global___LockWithCode | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["one_time_code", b"one_time_code", "password", b"password", "proof", b"proof"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["one_time_code", b"one_time_code", "password", b"password", "proof", b"proof", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_proof: _TypeAlias = _typing.Literal["password", "one_time_code"]  # noqa: Y015
+    _WhichOneofArgType_proof: _TypeAlias = _typing.Literal["proof", b"proof"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_proof) -> _WhichOneofReturnType_proof | None: ...
+
+Global___LockAccountRequest: _TypeAlias = LockAccountRequest  # noqa: Y015
+
+@_typing.final
+class LockAccountResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    NEWLY_LOCKED_FIELD_NUMBER: _builtins.int
+    newly_locked: _builtins.bool
+    """False when the account was already locked (nothing else changed)."""
+    @_builtins.property
+    def account(self) -> Global___Account:
+        """The account, now LOCKED."""
+
+    def __init__(
+        self,
+        *,
+        account: Global___Account | None = ...,
+        newly_locked: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "newly_locked", b"newly_locked"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LockAccountResponse: _TypeAlias = LockAccountResponse  # noqa: Y015
+
+@_typing.final
+class UnlockByOfficer(_message.Message):
+    """A registration officer unlocks after checking the citizen in person; the
+    officer's key goes in the `x-officer-key` metadata.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personal_id", b"personal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockByOfficer: _TypeAlias = UnlockByOfficer  # noqa: Y015
+
+@_typing.final
+class UnlockByCitizen(_message.Message):
+    """The citizen unlocks with an unlock code from SendAccountCode and the password."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    one_time_code: _builtins.str
+    """The 6-digit code."""
+    password: _builtins.str
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        one_time_code: _builtins.str = ...,
+        password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["one_time_code", b"one_time_code", "password", b"password", "personal_id", b"personal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockByCitizen: _TypeAlias = UnlockByCitizen  # noqa: Y015
+
+@_typing.final
+class UnlockAccountRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    OFFICER_FIELD_NUMBER: _builtins.int
+    CITIZEN_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters)."""
+    @_builtins.property
+    def officer(self) -> Global___UnlockByOfficer: ...
+    @_builtins.property
+    def citizen(self) -> Global___UnlockByCitizen: ...
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        officer: Global___UnlockByOfficer | None = ...,
+        citizen: Global___UnlockByCitizen | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["citizen", b"citizen", "officer", b"officer", "unlock", b"unlock"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["citizen", b"citizen", "officer", b"officer", "request_id", b"request_id", "unlock", b"unlock"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_unlock: _TypeAlias = _typing.Literal["officer", "citizen"]  # noqa: Y015
+    _WhichOneofArgType_unlock: _TypeAlias = _typing.Literal["unlock", b"unlock"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_unlock) -> _WhichOneofReturnType_unlock | None: ...
+
+Global___UnlockAccountRequest: _TypeAlias = UnlockAccountRequest  # noqa: Y015
+
+@_typing.final
+class UnlockAccountResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def account(self) -> Global___Account:
+        """The account, now ACTIVE."""
+
+    def __init__(
+        self,
+        *,
+        account: Global___Account | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockAccountResponse: _TypeAlias = UnlockAccountResponse  # noqa: Y015

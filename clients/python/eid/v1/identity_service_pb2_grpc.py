@@ -35,7 +35,9 @@ class IdentityServiceStub:
 
     Authentication is carried in call metadata:
     * relying parties send `x-api-key: <key>` (keys are issued by an operator);
-    * signed-in citizens send `authorization: Bearer <session token>` (SignIn).
+    * signed-in citizens send `authorization: Bearer <access token>` (SignIn,
+    RefreshSession);
+    * registration officers send `x-officer-key: <key>` (issued by an operator).
     """
 
     def __init__(self, channel):
@@ -69,6 +71,46 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRResponse.FromString,
                 _registered_method=True)
+        self.ResendActivationCode = channel.unary_unary(
+                '/eid.v1.IdentityService/ResendActivationCode',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeResponse.FromString,
+                _registered_method=True)
+        self.SendAccountCode = channel.unary_unary(
+                '/eid.v1.IdentityService/SendAccountCode',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.SendAccountCodeRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.SendAccountCodeResponse.FromString,
+                _registered_method=True)
+        self.RefreshSession = channel.unary_unary(
+                '/eid.v1.IdentityService/RefreshSession',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.RefreshSessionRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.RefreshSessionResponse.FromString,
+                _registered_method=True)
+        self.SignOut = channel.unary_unary(
+                '/eid.v1.IdentityService/SignOut',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.SignOutRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.SignOutResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/eid.v1.IdentityService/ListSessions',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/eid.v1.IdentityService/RevokeSession',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
+        self.LockAccount = channel.unary_unary(
+                '/eid.v1.IdentityService/LockAccount',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.LockAccountRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.LockAccountResponse.FromString,
+                _registered_method=True)
+        self.UnlockAccount = channel.unary_unary(
+                '/eid.v1.IdentityService/UnlockAccount',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -81,7 +123,9 @@ class IdentityServiceServicer:
 
     Authentication is carried in call metadata:
     * relying parties send `x-api-key: <key>` (keys are issued by an operator);
-    * signed-in citizens send `authorization: Bearer <session token>` (SignIn).
+    * signed-in citizens send `authorization: Bearer <access token>` (SignIn,
+    RefreshSession);
+    * registration officers send `x-officer-key: <key>` (issued by an operator).
     """
 
     def Register(self, request, context):
@@ -103,8 +147,9 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SignIn(self, request, context):
-        """Opens a short-lived citizen session, used for citizen-only calls such as
-        ShareViaQR.
+        """Opens a citizen session on a device: a short-lived access token (15
+        minutes) for citizen-only calls such as ShareViaQR, and a refresh token
+        (30 days, single use) to get the next access token with RefreshSession.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -123,6 +168,75 @@ class IdentityServiceServicer:
         """Issues a signed, expiring share of chosen attributes as a token (the QR
         payload) and, when asked, a QR image, optionally bound to one relying
         party. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendActivationCode(self, request, context):
+        """Sends a new activation code for a PENDING account, voiding the previous
+        one. Needs the ID number and the phone or email the account was
+        registered with; the answer is the same whether they match or not. At
+        most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+        google.rpc.RetryInfo beyond that).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendAccountCode(self, request, context):
+        """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
+        kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
+        email given. Same answers and limits as ResendActivationCode.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RefreshSession(self, request, context):
+        """Exchanges a refresh token for a new access token and a new refresh token.
+        A refresh token works once: presented again it ends the session (two
+        holders means one stole it). Retry a lost answer with the same request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SignOut(self, request, context):
+        """Ends the caller's session (the access token in the metadata).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """Lists the citizen's live sessions (signed-in devices), newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Ends one of the citizen's sessions, on this device or another.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LockAccount(self, request, context):
+        """Locks the account, self-service: signed in, with ID number and password,
+        or with ID number and a code from SendAccountCode. Every session and every
+        unredeemed QR share ends at once; Verify, SignIn and ShareViaQR then fail
+        with ACCOUNT_LOCKED; the registered phone and email are told.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockAccount(self, request, context):
+        """Unlocks a LOCKED account: by a registration officer (x-officer-key) who
+        has checked the citizen in person, or by the citizen with a code from
+        SendAccountCode and the password. Recorded in the audit log with who did it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,6 +270,46 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRResponse.SerializeToString,
             ),
+            'ResendActivationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendActivationCode,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeResponse.SerializeToString,
+            ),
+            'SendAccountCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendAccountCode,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.SendAccountCodeRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.SendAccountCodeResponse.SerializeToString,
+            ),
+            'RefreshSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RefreshSession,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.RefreshSessionRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.RefreshSessionResponse.SerializeToString,
+            ),
+            'SignOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignOut,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.SignOutRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.SignOutResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'LockAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.LockAccount,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.LockAccountRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.LockAccountResponse.SerializeToString,
+            ),
+            'UnlockAccount': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockAccount,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'eid.v1.IdentityService', rpc_method_handlers)
@@ -174,7 +328,9 @@ class IdentityService:
 
     Authentication is carried in call metadata:
     * relying parties send `x-api-key: <key>` (keys are issued by an operator);
-    * signed-in citizens send `authorization: Bearer <session token>` (SignIn).
+    * signed-in citizens send `authorization: Bearer <access token>` (SignIn,
+    RefreshSession);
+    * registration officers send `x-officer-key: <key>` (issued by an operator).
     """
 
     @staticmethod
@@ -302,6 +458,222 @@ class IdentityService:
             '/eid.v1.IdentityService/ShareViaQR',
             eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.ShareViaQRResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendActivationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ResendActivationCode',
+            eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendAccountCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/SendAccountCode',
+            eid_dot_v1_dot_identity__service__pb2.SendAccountCodeRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.SendAccountCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RefreshSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/RefreshSession',
+            eid_dot_v1_dot_identity__service__pb2.RefreshSessionRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.RefreshSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/SignOut',
+            eid_dot_v1_dot_identity__service__pb2.SignOutRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.SignOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ListSessions',
+            eid_dot_v1_dot_identity__service__pb2.ListSessionsRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/RevokeSession',
+            eid_dot_v1_dot_identity__service__pb2.RevokeSessionRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LockAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/LockAccount',
+            eid_dot_v1_dot_identity__service__pb2.LockAccountRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.LockAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockAccount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/UnlockAccount',
+            eid_dot_v1_dot_identity__service__pb2.UnlockAccountRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.UnlockAccountResponse.FromString,
             options,
             channel_credentials,
             insecure,

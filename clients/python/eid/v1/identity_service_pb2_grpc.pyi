@@ -36,7 +36,9 @@ class IdentityServiceStub:
 
     Authentication is carried in call metadata:
       * relying parties send `x-api-key: <key>` (keys are issued by an operator);
-      * signed-in citizens send `authorization: Bearer <session token>` (SignIn).
+      * signed-in citizens send `authorization: Bearer <access token>` (SignIn,
+        RefreshSession);
+      * registration officers send `x-officer-key: <key>` (issued by an operator).
     """
 
     @_typing.overload
@@ -54,8 +56,9 @@ class IdentityServiceStub:
     its password. Codes expire, are single-use and allow few attempts.
     """
     SignIn: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SignInRequest, _identity_service_pb2.SignInResponse]
-    """Opens a short-lived citizen session, used for citizen-only calls such as
-    ShareViaQR.
+    """Opens a citizen session on a device: a short-lived access token (15
+    minutes) for citizen-only calls such as ShareViaQR, and a refresh token
+    (30 days, single use) to get the next access token with RefreshSession.
     """
     Verify: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyRequest, _identity_service_pb2.VerifyResponse]
     """Checks a citizen on behalf of an approved relying party: by ID number and
@@ -66,6 +69,40 @@ class IdentityServiceStub:
     """Issues a signed, expiring share of chosen attributes as a token (the QR
     payload) and, when asked, a QR image, optionally bound to one relying
     party. Needs a citizen session.
+    """
+    ResendActivationCode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResendActivationCodeRequest, _identity_service_pb2.ResendActivationCodeResponse]
+    """Sends a new activation code for a PENDING account, voiding the previous
+    one. Needs the ID number and the phone or email the account was
+    registered with; the answer is the same whether they match or not. At
+    most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+    google.rpc.RetryInfo beyond that).
+    """
+    SendAccountCode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SendAccountCodeRequest, _identity_service_pb2.SendAccountCodeResponse]
+    """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
+    kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
+    email given. Same answers and limits as ResendActivationCode.
+    """
+    RefreshSession: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RefreshSessionRequest, _identity_service_pb2.RefreshSessionResponse]
+    """Exchanges a refresh token for a new access token and a new refresh token.
+    A refresh token works once: presented again it ends the session (two
+    holders means one stole it). Retry a lost answer with the same request_id.
+    """
+    SignOut: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SignOutRequest, _identity_service_pb2.SignOutResponse]
+    """Ends the caller's session (the access token in the metadata)."""
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListSessionsRequest, _identity_service_pb2.ListSessionsResponse]
+    """Lists the citizen's live sessions (signed-in devices), newest first."""
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeSessionRequest, _identity_service_pb2.RevokeSessionResponse]
+    """Ends one of the citizen's sessions, on this device or another."""
+    LockAccount: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.LockAccountRequest, _identity_service_pb2.LockAccountResponse]
+    """Locks the account, self-service: signed in, with ID number and password,
+    or with ID number and a code from SendAccountCode. Every session and every
+    unredeemed QR share ends at once; Verify, SignIn and ShareViaQR then fail
+    with ACCOUNT_LOCKED; the registered phone and email are told.
+    """
+    UnlockAccount: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnlockAccountRequest, _identity_service_pb2.UnlockAccountResponse]
+    """Unlocks a LOCKED account: by a registration officer (x-officer-key) who
+    has checked the citizen in person, or by the citizen with a code from
+    SendAccountCode and the password. Recorded in the audit log with who did it.
     """
 
 @_typing.type_check_only
@@ -79,7 +116,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
 
     Authentication is carried in call metadata:
       * relying parties send `x-api-key: <key>` (keys are issued by an operator);
-      * signed-in citizens send `authorization: Bearer <session token>` (SignIn).
+      * signed-in citizens send `authorization: Bearer <access token>` (SignIn,
+        RefreshSession);
+      * registration officers send `x-officer-key: <key>` (issued by an operator).
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -94,8 +133,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     its password. Codes expire, are single-use and allow few attempts.
     """
     SignIn: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SignInRequest, _identity_service_pb2.SignInResponse]  # type: ignore[assignment]
-    """Opens a short-lived citizen session, used for citizen-only calls such as
-    ShareViaQR.
+    """Opens a citizen session on a device: a short-lived access token (15
+    minutes) for citizen-only calls such as ShareViaQR, and a refresh token
+    (30 days, single use) to get the next access token with RefreshSession.
     """
     Verify: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyRequest, _identity_service_pb2.VerifyResponse]  # type: ignore[assignment]
     """Checks a citizen on behalf of an approved relying party: by ID number and
@@ -106,6 +146,40 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Issues a signed, expiring share of chosen attributes as a token (the QR
     payload) and, when asked, a QR image, optionally bound to one relying
     party. Needs a citizen session.
+    """
+    ResendActivationCode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResendActivationCodeRequest, _identity_service_pb2.ResendActivationCodeResponse]  # type: ignore[assignment]
+    """Sends a new activation code for a PENDING account, voiding the previous
+    one. Needs the ID number and the phone or email the account was
+    registered with; the answer is the same whether they match or not. At
+    most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+    google.rpc.RetryInfo beyond that).
+    """
+    SendAccountCode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SendAccountCodeRequest, _identity_service_pb2.SendAccountCodeResponse]  # type: ignore[assignment]
+    """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
+    kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
+    email given. Same answers and limits as ResendActivationCode.
+    """
+    RefreshSession: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RefreshSessionRequest, _identity_service_pb2.RefreshSessionResponse]  # type: ignore[assignment]
+    """Exchanges a refresh token for a new access token and a new refresh token.
+    A refresh token works once: presented again it ends the session (two
+    holders means one stole it). Retry a lost answer with the same request_id.
+    """
+    SignOut: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SignOutRequest, _identity_service_pb2.SignOutResponse]  # type: ignore[assignment]
+    """Ends the caller's session (the access token in the metadata)."""
+    ListSessions: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListSessionsRequest, _identity_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """Lists the citizen's live sessions (signed-in devices), newest first."""
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeSessionRequest, _identity_service_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Ends one of the citizen's sessions, on this device or another."""
+    LockAccount: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.LockAccountRequest, _identity_service_pb2.LockAccountResponse]  # type: ignore[assignment]
+    """Locks the account, self-service: signed in, with ID number and password,
+    or with ID number and a code from SendAccountCode. Every session and every
+    unredeemed QR share ends at once; Verify, SignIn and ShareViaQR then fail
+    with ACCOUNT_LOCKED; the registered phone and email are told.
+    """
+    UnlockAccount: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnlockAccountRequest, _identity_service_pb2.UnlockAccountResponse]  # type: ignore[assignment]
+    """Unlocks a LOCKED account: by a registration officer (x-officer-key) who
+    has checked the citizen in person, or by the citizen with a code from
+    SendAccountCode and the password. Recorded in the audit log with who did it.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -118,7 +192,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
 
     Authentication is carried in call metadata:
       * relying parties send `x-api-key: <key>` (keys are issued by an operator);
-      * signed-in citizens send `authorization: Bearer <session token>` (SignIn).
+      * signed-in citizens send `authorization: Bearer <access token>` (SignIn,
+        RefreshSession);
+      * registration officers send `x-officer-key: <key>` (issued by an operator).
     """
 
     @_abc_1.abstractmethod
@@ -149,8 +225,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.SignInRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.SignInResponse, _abc.Awaitable[_identity_service_pb2.SignInResponse]]:
-        """Opens a short-lived citizen session, used for citizen-only calls such as
-        ShareViaQR.
+        """Opens a citizen session on a device: a short-lived access token (15
+        minutes) for citizen-only calls such as ShareViaQR, and a refresh token
+        (30 days, single use) to get the next access token with RefreshSession.
         """
 
     @_abc_1.abstractmethod
@@ -173,6 +250,88 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Issues a signed, expiring share of chosen attributes as a token (the QR
         payload) and, when asked, a QR image, optionally bound to one relying
         party. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def ResendActivationCode(
+        self,
+        request: _identity_service_pb2.ResendActivationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ResendActivationCodeResponse, _abc.Awaitable[_identity_service_pb2.ResendActivationCodeResponse]]:
+        """Sends a new activation code for a PENDING account, voiding the previous
+        one. Needs the ID number and the phone or email the account was
+        registered with; the answer is the same whether they match or not. At
+        most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+        google.rpc.RetryInfo beyond that).
+        """
+
+    @_abc_1.abstractmethod
+    def SendAccountCode(
+        self,
+        request: _identity_service_pb2.SendAccountCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.SendAccountCodeResponse, _abc.Awaitable[_identity_service_pb2.SendAccountCodeResponse]]:
+        """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
+        kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
+        email given. Same answers and limits as ResendActivationCode.
+        """
+
+    @_abc_1.abstractmethod
+    def RefreshSession(
+        self,
+        request: _identity_service_pb2.RefreshSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RefreshSessionResponse, _abc.Awaitable[_identity_service_pb2.RefreshSessionResponse]]:
+        """Exchanges a refresh token for a new access token and a new refresh token.
+        A refresh token works once: presented again it ends the session (two
+        holders means one stole it). Retry a lost answer with the same request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def SignOut(
+        self,
+        request: _identity_service_pb2.SignOutRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.SignOutResponse, _abc.Awaitable[_identity_service_pb2.SignOutResponse]]:
+        """Ends the caller's session (the access token in the metadata)."""
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _identity_service_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListSessionsResponse, _abc.Awaitable[_identity_service_pb2.ListSessionsResponse]]:
+        """Lists the citizen's live sessions (signed-in devices), newest first."""
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _identity_service_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RevokeSessionResponse, _abc.Awaitable[_identity_service_pb2.RevokeSessionResponse]]:
+        """Ends one of the citizen's sessions, on this device or another."""
+
+    @_abc_1.abstractmethod
+    def LockAccount(
+        self,
+        request: _identity_service_pb2.LockAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.LockAccountResponse, _abc.Awaitable[_identity_service_pb2.LockAccountResponse]]:
+        """Locks the account, self-service: signed in, with ID number and password,
+        or with ID number and a code from SendAccountCode. Every session and every
+        unredeemed QR share ends at once; Verify, SignIn and ShareViaQR then fail
+        with ACCOUNT_LOCKED; the registered phone and email are told.
+        """
+
+    @_abc_1.abstractmethod
+    def UnlockAccount(
+        self,
+        request: _identity_service_pb2.UnlockAccountRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.UnlockAccountResponse, _abc.Awaitable[_identity_service_pb2.UnlockAccountResponse]]:
+        """Unlocks a LOCKED account: by a registration officer (x-officer-key) who
+        has checked the citizen in person, or by the citizen with a code from
+        SendAccountCode and the password. Recorded in the audit log with who did it.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,6 +8,7 @@ import secrets
 from datetime import date, datetime
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
+from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.share import Attribute
 from eid_service.store.repositories.base import Repository
@@ -35,10 +36,17 @@ _BY_INDEX = Sql(
 )
 _EXISTS = Sql("SELECT 1 FROM accounts WHERE personal_id_index = :index")
 _CREDENTIAL = Sql("SELECT id, state, password_hash FROM accounts WHERE personal_id_index = :index")
+_LOCK = Sql(
+    "UPDATE accounts SET state = :locked, locked_at = :now WHERE id = :id AND state = :active"
+)
+_UNLOCK = Sql(
+    "UPDATE accounts SET state = :active, locked_at = NULL WHERE id = :id AND state = :locked"
+)
 _MARK_ACTIVE = Sql(
     "UPDATE accounts SET state = :state, password_hash = :password_hash,"
     " activated_at = :activated_at WHERE id = :id AND state = :pending"
 )
+_STATES = {"active": AccountState.ACTIVE.value, "locked": AccountState.LOCKED.value}
 # The encrypted column and its AAD label per attribute; gender is stored plain.
 _ENCRYPTED = {
     Attribute.PERSONAL_ID: "personal_id",
@@ -135,6 +143,13 @@ class AccountRepository(Repository):
         )
         return changed == 1
 
+    def lock(self, account_id: str, now: datetime) -> bool:
+        params = {"id": account_id, "now": self._t(now), **_STATES}
+        return self._db.count(_LOCK, params) == 1
+
+    def unlock(self, account_id: str) -> bool:
+        return self._db.count(_UNLOCK, {"id": account_id, **_STATES}) == 1
+
     def _to_domain(self, r: Row) -> Account:
         p, ctx = self._p, f"account:{r[0]}"
         return Account(
@@ -156,12 +171,13 @@ class AccountRepository(Repository):
 
 
 _CODE_INSERT = Sql(
-    "INSERT INTO activation_codes (id, account_id, code_digest, created_at, expires_at, attempts)"
-    " VALUES (:id, :account_id, :digest, :created_at, :expires_at, 0)"
+    "INSERT INTO activation_codes (id, account_id, purpose, code_digest, created_at, expires_at,"
+    " attempts) VALUES (:id, :account_id, :purpose, :digest, :created_at, :expires_at, 0)"
 )
 _CODE_LATEST = Sql(
     "SELECT id, code_digest, expires_at, attempts, consumed_at FROM activation_codes"
-    " WHERE account_id = :account_id ORDER BY created_at DESC, id DESC LIMIT 1"
+    " WHERE account_id = :account_id AND purpose = :purpose"
+    " ORDER BY created_at DESC, id DESC LIMIT 1"
 )
 _CODE_CONSUMED_MATCH = Sql(
     "SELECT 1 FROM activation_codes WHERE account_id = :account_id AND code_digest = :digest"
@@ -179,32 +195,42 @@ _CODE_CONSUME = Sql(
 class ActivationCodeRepository(Repository):
     PURPOSE = "activation-code"
 
-    def add(self, account_id: str, code: str, now: datetime, expires_at: datetime) -> str:
+    def add(
+        self,
+        account_id: str,
+        code: str,
+        now: datetime,
+        expires_at: datetime,
+        purpose: CodePurpose = CodePurpose.ACTIVATION,
+    ) -> str:
         code_id = "act_" + secrets.token_hex(8)
         self._db.count(
             _CODE_INSERT,
             {
                 "id": code_id,
                 "account_id": account_id,
-                "digest": self._digest(account_id, code),
+                "purpose": purpose.value,
+                "digest": self._digest(account_id, code, purpose),
                 "created_at": self._t(now),
                 "expires_at": self._t(expires_at),
             },
         )
         return code_id
 
-    def latest_for(self, account_id: str) -> ActivationCodeRecord | None:
-        row = self._db.one(_CODE_LATEST, {"account_id": account_id})
+    def latest_for(
+        self, account_id: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+    ) -> ActivationCodeRecord | None:
+        row = self._db.one(_CODE_LATEST, {"account_id": account_id, "purpose": purpose.value})
         if row is None:
             return None
         consumed = None if row[4] is None else self._read_t(row[4])
         return ActivationCodeRecord(
-            row[0], account_id, bytes(row[1]), self._read_t(row[2]), row[3], consumed
+            row[0], account_id, purpose, bytes(row[1]), self._read_t(row[2]), row[3], consumed
         )
 
     def matches(self, record: ActivationCodeRecord, code: str) -> bool:
         return self._p.hasher.matches(
-            record.code_digest, self.PURPOSE, f"{record.account_id}:{code}"
+            record.code_digest, self.PURPOSE, _bound(record.account_id, code, record.purpose)
         )
 
     def any_consumed_matches(self, account_id: str, code: str) -> bool:
@@ -218,6 +244,16 @@ class ActivationCodeRepository(Repository):
         params = {"id": code_id, "now": self._t(now), "max": max_attempts}
         return self._db.count(_CODE_CONSUME, params) == 1
 
-    def _digest(self, account_id: str, code: str) -> bytes:
-        # Binding the account id stops a digest from matching another account's code.
-        return self._p.hasher.digest(self.PURPOSE, f"{account_id}:{code}")
+    def _digest(
+        self, account_id: str, code: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+    ) -> bytes:
+        return self._p.hasher.digest(self.PURPOSE, _bound(account_id, code, purpose))
+
+
+def _bound(account_id: str, code: str, purpose: CodePurpose) -> str:
+    """Binding the account and purpose stops a digest from matching another
+    account's code, or a lock code from activating (activation codes keep the
+    form they had before purposes existed)."""
+    if purpose is CodePurpose.ACTIVATION:
+        return f"{account_id}:{code}"
+    return f"{account_id}:{purpose.value}:{code}"

@@ -30,6 +30,8 @@ def _canonical(e: AuditEvent, prev: bytes | None) -> str:
             str(e.seq),
             (prev or b"").hex(),
         ]
+        # Events from before actors existed keep the digest they were given.
+        + ([f"actor={e.actor}"] if e.actor else [])
     )
 
 
@@ -38,14 +40,14 @@ _BUMP = Sql(
     " ON CONFLICT (subject) DO UPDATE SET seq = audit_chains.seq + 1 RETURNING seq, head"
 )
 _INSERT = Sql(
-    "INSERT INTO audit_events (id, subject, account_id, party_id, action, outcome, created_at,"
-    " seq, prev_digest, digest) VALUES (:id, :subject, :account_id, :party_id, :action,"
-    " :outcome, :created_at, :seq, :prev, :digest)"
+    "INSERT INTO audit_events (id, subject, account_id, party_id, actor, action, outcome,"
+    " created_at, seq, prev_digest, digest) VALUES (:id, :subject, :account_id, :party_id,"
+    " :actor, :action, :outcome, :created_at, :seq, :prev, :digest)"
 )
 _SET_HEAD = Sql("UPDATE audit_chains SET head = :head WHERE subject = :subject")
 _EVENTS = Sql(
-    "SELECT id, account_id, party_id, action, outcome, created_at, seq, prev_digest, digest"
-    " FROM audit_events WHERE subject = :subject ORDER BY seq"
+    "SELECT id, account_id, party_id, action, outcome, created_at, seq, prev_digest, digest,"
+    " actor FROM audit_events WHERE subject = :subject ORDER BY seq"
 )
 _HEAD = Sql("SELECT head FROM audit_chains WHERE subject = :subject")
 
@@ -63,6 +65,7 @@ class AuditLog(Repository):
             outcome=entry.outcome,
             created_at=entry.at,
             seq=seq,
+            actor=entry.actor,
         )
         digest = self._p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev))
         self._db.count(
@@ -72,6 +75,7 @@ class AuditLog(Repository):
                 "subject": entry.subject,
                 "account_id": entry.account_id,
                 "party_id": entry.party_id,
+                "actor": entry.actor,
                 "action": entry.action,
                 "outcome": entry.outcome,
                 "created_at": self._t(entry.at),
@@ -102,7 +106,7 @@ class AuditLog(Repository):
     def _events(self, subject: Subject) -> list[tuple[AuditEvent, bytes | None, bytes]]:
         return [
             (
-                AuditEvent(r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6]),
+                AuditEvent(r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6], r[9]),
                 None if r[7] is None else bytes(r[7]),
                 bytes(r[8]),
             )

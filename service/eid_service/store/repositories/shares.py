@@ -17,13 +17,17 @@ _INSERT = Sql(
 )
 _REDEEM = Sql(
     "UPDATE shares SET redeemed_at = :now, redeemed_by = :party_id"
-    " WHERE id = :id AND redeemed_at IS NULL AND expires_at > :now"
+    " WHERE id = :id AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > :now"
     " AND (audience_party_id IS NULL OR audience_party_id = :party_id)"
     " RETURNING account_id, attributes"
 )
+_REVOKE_ALL = Sql(
+    "UPDATE shares SET revoked_at = :now WHERE account_id = :account_id"
+    " AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > :now"
+)
 _GET = Sql(
-    "SELECT id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at"
-    " FROM shares WHERE id = :id"
+    "SELECT id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at,"
+    " revoked_at FROM shares WHERE id = :id"
 )
 _PURGE = Sql(
     "DELETE FROM shares WHERE id IN"
@@ -53,6 +57,9 @@ class ShareRepository(Repository):
         row = self._db.one(_REDEEM, {"id": share_id, "party_id": party_id, "now": self._t(now)})
         return None if row is None else RedeemedShare(share_id, row[0], _attributes(row[1]))
 
+    def revoke_all(self, account_id: str, now: datetime) -> int:
+        return self._db.count(_REVOKE_ALL, {"account_id": account_id, "now": self._t(now)})
+
     def get(self, share_id: str) -> ShareGrant | None:
         row = self._db.one(_GET, {"id": share_id})
         if row is None:
@@ -65,6 +72,7 @@ class ShareRepository(Repository):
             created_at=self._read_t(row[4]),
             expires_at=self._read_t(row[5]),
             redeemed_at=None if row[6] is None else self._read_t(row[6]),
+            revoked_at=None if row[7] is None else self._read_t(row[7]),
         )
 
     def purge_expired(self, before: datetime, limit: int) -> int:

@@ -58,7 +58,9 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(length=40), nullable=False),
         sa.Column("spent_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["session_id"], ["sessions.id"], name=op.f("fk_spent_refresh_tokens_session_id_sessions")
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_spent_refresh_tokens_session_id_sessions"),
         ),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_spent_refresh_tokens")),
     )
@@ -91,9 +93,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("activation_codes", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column(
-                "purpose", sa.String(length=16), server_default="activation", nullable=False
-            )
+            sa.Column("purpose", sa.String(length=16), server_default="activation", nullable=False)
         )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("locked_at", UTCDateTime(), nullable=True))

@@ -1,0 +1,57 @@
+"""What every part of the eid.v1.IdentityService servicer shares: the use
+cases' dependencies, how a caller's address is read, and how a `Reply` (a
+result's response message, kept for retried request ids) is made."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from google.protobuf.message import Message
+from grpc import aio
+
+from eid_service.api import metadata
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import UnitOfWork
+from eid_service.use_cases.replies import Reply
+
+Context = aio.ServicerContext[Any, Any]
+R = TypeVar("R")
+M = TypeVar("M", bound=Message)
+
+
+class ServicerBase:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        ctx: UseCaseContext,
+        *,
+        trusted_proxies: frozenset[str] = frozenset(),
+    ) -> None:
+        self._uow = uow
+        self._ctx = ctx
+        self._trusted_proxies = trusted_proxies
+        # Called after each commit that queued a message, so delivery is prompt.
+        self.on_outbox_write: Callable[[], None] = lambda: None
+
+    def _source(self, context: Context) -> str:
+        """Where the call comes from, for per-source limits."""
+        return "ip:" + metadata.client_address(context, self._trusted_proxies)
+
+    def _reply(
+        self,
+        rpc: str,
+        request: Message,
+        request_id: str,
+        response_type: type[M],
+        present: Callable[[R], M],
+    ) -> Reply[R, M]:
+        return Reply(
+            rpc=rpc,
+            request_id=request_id,
+            request=request.SerializeToString(deterministic=True),
+            present=present,
+            encode=lambda m: m.SerializeToString(),
+            decode=response_type.FromString,
+            fingerprint=self._ctx.fingerprint,
+        )

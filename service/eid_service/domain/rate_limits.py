@@ -1,0 +1,44 @@
+"""How often anyone may make the service send an SMS or email, or probe it.
+
+Counts are kept per key (a source address, a destination phone, a person
+named by an ID number) in fixed windows shared by every server process. A
+request over a limit is refused with how long to wait; it is still counted
+where the count is what it probes (see the use cases), so retrying early
+never helps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most `hits` per `window` for one key of this `name`."""
+
+    name: str
+    hits: int
+    window: timedelta
+
+    def window_start(self, now: datetime) -> datetime:
+        """The start of the fixed window `now` falls in (windows tile time from an epoch)."""
+        elapsed = (now - _EPOCH) // self.window
+        return _EPOCH + elapsed * self.window
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """The limits on everything that sends a one-time code. Defaults suit a
+    national service: a household registering together from one address
+    fits; a script spraying SMS or walking the registry does not."""
+
+    register_per_source: Limit = Limit("register-source", 20, timedelta(hours=1))
+    # Registrations that queued an SMS to one phone number.
+    register_per_phone: Limit = Limit("register-phone", 3, timedelta(days=1))
+    # Codes asked for one ID number (activation resend, lock, unlock), each
+    # kind on its own.
+    code_per_minute: Limit = Limit("code-minute", 1, timedelta(minutes=1))
+    code_per_day: Limit = Limit("code-day", 5, timedelta(days=1))
+    code_per_source: Limit = Limit("code-source", 30, timedelta(hours=1))

@@ -1,0 +1,39 @@
+"""Registration officers and their keys (stored only as keyed digests)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eid_service.domain.officer import Officer, new_officer_id
+from eid_service.security.keyed_hash import new_secret_token
+from eid_service.store.repositories.base import Repository
+from eid_service.store.sql import Sql
+
+OFFICER_KEY_PURPOSE = "officer-key"
+OFFICER_KEY_PREFIX = "eido"
+
+_INSERT = Sql(
+    "INSERT INTO officers (id, name, key_digest, created_at)"
+    " VALUES (:id, :name, :digest, :created_at)"
+)
+_BY_KEY = Sql("SELECT id, name FROM officers WHERE key_digest = :digest AND disabled_at IS NULL")
+
+
+class OfficerRepository(Repository):
+    def create(self, name: str, now: datetime) -> tuple[Officer, str]:
+        officer = Officer(new_officer_id(), name)
+        key = new_secret_token(OFFICER_KEY_PREFIX)
+        self._db.count(
+            _INSERT,
+            {
+                "id": officer.id,
+                "name": name,
+                "digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key),
+                "created_at": self._t(now),
+            },
+        )
+        return officer, key
+
+    def by_key(self, key: str) -> Officer | None:
+        row = self._db.one(_BY_KEY, {"digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key)})
+        return None if row is None else Officer(str(row[0]), str(row[1]))

@@ -1,0 +1,351 @@
+"""Lock an account (a lost phone) and unlock it again.
+
+A citizen locks from any device: signed in, with ID number and password, or
+with ID number and a code sent to the registered phone. Locking ends every
+session and every unredeemed QR share in the same transaction, and tells
+the registered phone and email. Unlocking takes a registration officer who
+has seen the citizen in person, or the citizen with an unlock code and the
+password. Nothing about an account's state is told to a caller who has not
+proved the password or a code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from eid_service.domain.account import Account, AccountState
+from eid_service.domain.activation import CodePurpose, parse_activation_code
+from eid_service.domain.errors import (
+    DomainError,
+    NotFound,
+    PreconditionFailed,
+    Unauthenticated,
+)
+from eid_service.domain.notices import NoticeKind, state_notice
+from eid_service.domain.officer import Officer
+from eid_service.domain.personal_id import parse_personal_id
+from eid_service.use_cases.auth import citizen_session, session_missing
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
+from eid_service.use_cases.one_time_codes import code_invalid, spend_code
+from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.sessions import token_scope
+
+
+class LockProof(Enum):
+    SESSION = "session"
+    PASSWORD = "password"  # noqa: S105 (a kind of proof, not a secret)
+    ONE_TIME_CODE = "one_time_code"
+
+
+@dataclass(frozen=True)
+class LockCommand:
+    proof: LockProof
+    access_token: str = field(repr=False, default="")
+    personal_id: str = field(repr=False, default="")
+    password: str = field(repr=False, default="")
+    one_time_code: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """The account after the call; `changed` is False when it already was so."""
+
+    account: Account
+    changed: bool
+
+
+def _rejected() -> Unauthenticated:
+    return Unauthenticated(
+        reason="INVALID_CREDENTIALS", message="the ID number or password is not correct"
+    )
+
+
+def _account(r: Repositories, account_id: str) -> Account:
+    account = r.accounts.get(account_id)
+    assert account is not None
+    return account
+
+
+def _notify(
+    r: Repositories, account: Account, kind: NoticeKind, ctx: UseCaseContext, now: datetime
+) -> None:
+    notice = state_notice(kind, ctx.language)
+    r.outbox.add("sms", account.phone, notice, now)
+    if account.email:
+        r.outbox.add("email", account.email, notice, now)
+
+
+def _lock(
+    r: Repositories,
+    ctx: UseCaseContext,
+    subject: Subject,
+    account_id: str,
+    proof: LockProof,
+    now: datetime,
+) -> StateChange | DomainError:
+    if r.accounts.lock(account_id, now):
+        r.sessions.revoke_all(account_id, now, "account_locked")
+        r.shares.revoke_all(account_id, now)
+        account = _account(r, account_id)
+        _notify(r, account, NoticeKind.ACCOUNT_LOCKED, ctx, now)
+        r.audit.append(AuditEntry(subject, account_id, None, "lock", f"ok_{proof.value}", now))
+        return StateChange(account, changed=True)
+    account = _account(r, account_id)
+    if account.state is AccountState.LOCKED:
+        return StateChange(account, changed=False)
+    return PreconditionFailed(
+        reason="ACCOUNT_NOT_ACTIVE", message="the account has not been activated yet"
+    )
+
+
+async def lock_account(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    cmd: LockCommand,
+    reply: Reply[StateChange, Answer],
+    *,
+    source: str,
+) -> Answer:
+    now = ctx.clock()
+    if cmd.proof is LockProof.SESSION:
+        return await _lock_signed_in(uow, ctx, cmd, reply, now)
+    if cmd.proof is LockProof.PASSWORD:
+        return await _lock_with_password(uow, ctx, cmd, reply, source)
+    return await _lock_with_code(uow, ctx, cmd, reply, now)
+
+
+def _finish(
+    reply: Reply[StateChange, Answer],
+    r: Repositories,
+    caller: str,
+    done: StateChange | DomainError,
+    now: datetime,
+) -> Answer | DomainError:
+    if isinstance(done, DomainError):
+        return done
+    return reply.finish(r, caller, done, now)
+
+
+async def _lock_signed_in(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    cmd: LockCommand,
+    reply: Reply[StateChange, Answer],
+    now: datetime,
+) -> Answer:
+    if not cmd.access_token:
+        raise session_missing()
+    caller = token_scope(ctx, "session", cmd.access_token)
+
+    def lock(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        session, citizen = citizen_session(r, cmd.access_token, now)
+        del session
+        return _finish(
+            reply,
+            r,
+            caller,
+            _lock(r, ctx, citizen.subject, citizen.id, LockProof.SESSION, now),
+            now,
+        )
+
+    done = await once(uow, reply, caller, lock)
+    if isinstance(done, DomainError):
+        raise done
+    return done
+
+
+async def _lock_with_password(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    cmd: LockCommand,
+    reply: Reply[StateChange, Answer],
+    source: str,
+) -> Answer:
+    caller = "anonymous"
+
+    async def record(check: PasswordCheck) -> Answer | DomainError | None:
+        now = ctx.clock()
+        cred = check.credential
+
+        def lock(r: Repositories) -> Answer | DomainError | None:
+            if not check.verified:
+                r.audit.append(
+                    AuditEntry(cred.subject, cred.account_id, None, "lock", "rejected", now)
+                )
+                return None
+            assert cred.account_id is not None
+            check.record_success(r)
+            earlier = reply.replay(r, caller)
+            if earlier is not None:
+                return earlier
+            done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.PASSWORD, now)
+            return _finish(reply, r, caller, done, now)
+
+        return await uow.atomically(lock)
+
+    async with one_check_at_a_time(ctx, cmd.personal_id, source):
+        done = await check_password(
+            uow,
+            ctx,
+            cmd.personal_id,
+            cmd.password,
+            source=source,
+            field_name="personal_id",
+            then=record,
+            before=lambda r: reply.replay(r, caller),
+        )
+    if done is None:
+        raise _rejected()
+    if isinstance(done, DomainError):
+        raise done
+    return done
+
+
+async def _lock_with_code(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    cmd: LockCommand,
+    reply: Reply[StateChange, Answer],
+    now: datetime,
+) -> Answer:
+    pid = parse_personal_id(cmd.personal_id).value
+    code = parse_activation_code(cmd.one_time_code, "one_time_code")
+    caller = "anonymous"
+
+    def lock(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        cred = r.accounts.credential(pid)
+        if not spend_code(r, cred.account_id, CodePurpose.LOCK, code, now):
+            # Kept as this request id's answer: a retry must not count again.
+            return reply.refuse(r, caller, code_invalid(), now)
+        assert cred.account_id is not None
+        done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.ONE_TIME_CODE, now)
+        return _finish(reply, r, caller, done, now)
+
+    done = await once(uow, reply, caller, lock)
+    if isinstance(done, DomainError):
+        raise done
+    return done
+
+
+def _unlock(
+    r: Repositories,
+    ctx: UseCaseContext,
+    subject: Subject,
+    account_id: str,
+    how: str,
+    now: datetime,
+    officer: Officer | None = None,
+) -> StateChange | DomainError:
+    if not r.accounts.unlock(account_id):
+        return PreconditionFailed(reason="ACCOUNT_NOT_LOCKED", message="the account is not locked")
+    account = _account(r, account_id)
+    _notify(r, account, NoticeKind.ACCOUNT_UNLOCKED, ctx, now)
+    actor = None if officer is None else officer.id
+    r.audit.append(AuditEntry(subject, account_id, None, "unlock", f"ok_{how}", now, actor))
+    return StateChange(account, changed=True)
+
+
+def officer_key_invalid() -> Unauthenticated:
+    return Unauthenticated(
+        reason="OFFICER_KEY_INVALID",
+        message="send a registration officer's key as x-officer-key",
+    )
+
+
+async def unlock_by_officer(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    officer_key: str | None,
+    personal_id: str,
+    reply: Reply[StateChange, Answer],
+) -> Answer:
+    """An officer, having checked the citizen in person, unlocks the account.
+    Officers are trusted with the account's state: they get precise answers."""
+    if not officer_key:
+        raise officer_key_invalid()
+    pid = parse_personal_id(personal_id).value
+    now = ctx.clock()
+
+    def unlock(r: Repositories) -> Answer | DomainError:
+        officer = r.officers.by_key(officer_key)
+        if officer is None:
+            return officer_key_invalid()
+        caller = f"officer:{officer.id}"
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        cred = r.accounts.credential(pid)
+        if cred.account_id is None:
+            return NotFound(reason="ACCOUNT_NOT_FOUND", message="no account has this ID number")
+        done = _unlock(r, ctx, cred.subject, cred.account_id, "officer", now, officer)
+        return _finish(reply, r, caller, done, now)
+
+    done = await uow.atomically(unlock)
+    if isinstance(done, DomainError):
+        raise done
+    return done
+
+
+async def unlock_by_citizen(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    personal_id: str,
+    password: str,
+    one_time_code: str,
+    reply: Reply[StateChange, Answer],
+    *,
+    source: str,
+) -> Answer:
+    """The citizen unlocks with the password and a code sent to the registered
+    phone: both must be right. The password is checked (and throttled) first;
+    only then is the code looked at, so a stranger cannot burn it."""
+    code = parse_activation_code(one_time_code, "one_time_code")
+    caller = "anonymous"
+
+    async def record(check: PasswordCheck) -> Answer | DomainError | None:
+        now = ctx.clock()
+        cred = check.credential
+
+        def unlock(r: Repositories) -> Answer | DomainError | None:
+            if not check.verified:
+                r.audit.append(
+                    AuditEntry(cred.subject, cred.account_id, None, "unlock", "rejected", now)
+                )
+                return None
+            assert cred.account_id is not None
+            check.record_success(r)
+            earlier = reply.replay(r, caller)
+            if earlier is not None:
+                return earlier
+            if not spend_code(r, cred.account_id, CodePurpose.UNLOCK, code, now):
+                return reply.refuse(r, caller, code_invalid(), now)
+            done = _unlock(r, ctx, cred.subject, cred.account_id, "citizen", now)
+            return _finish(reply, r, caller, done, now)
+
+        return await uow.atomically(unlock)
+
+    async with one_check_at_a_time(ctx, personal_id, source):
+        done = await check_password(
+            uow,
+            ctx,
+            personal_id,
+            password,
+            source=source,
+            field_name="personal_id",
+            then=record,
+            before=lambda r: reply.replay(r, caller),
+        )
+    if done is None:
+        raise _rejected()
+    if isinstance(done, DomainError):
+        raise done
+    return done

@@ -1,0 +1,178 @@
+"""Ask for a one-time code (activation resend, lock, unlock) and spend one.
+
+Asking needs the ID number and the phone or email the account was
+registered with. The answer is the same whether the two match an account in
+the right state or not (no account, another phone, an active account asking
+for an activation code): "if they match, a code is on its way to what you
+typed". Limits are counted per (ID number, contact typed) and per source,
+so a stranger who does not know the citizen's phone cannot use up the
+citizen's budget, and a limit reached tells nothing about a match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from eid_service.domain.account import AccountState
+from eid_service.domain.activation import (
+    ACCOUNT_CODE_TTL,
+    ACTIVATION_CODE_TTL,
+    MAX_ACTIVATION_ATTEMPTS,
+    CodePurpose,
+    new_activation_code,
+)
+from eid_service.domain.contact import mask_email, mask_phone, parse_email, parse_vn_mobile
+from eid_service.domain.errors import DomainError, InvalidInput, TooManyAttempts
+from eid_service.domain.notices import NoticeKind, code_notice
+from eid_service.domain.personal_id import parse_personal_id
+from eid_service.domain.rate_limits import Limit
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.validation import Violations
+
+CALLER = "anonymous"
+
+# Which state an account must be in for a code of each purpose to be sent.
+_ELIGIBLE = {
+    CodePurpose.ACTIVATION: AccountState.PENDING,
+    CodePurpose.LOCK: AccountState.ACTIVE,
+    CodePurpose.UNLOCK: AccountState.LOCKED,
+}
+_NOTICE = {
+    CodePurpose.ACTIVATION: NoticeKind.ACTIVATION_CODE,
+    CodePurpose.LOCK: NoticeKind.LOCK_CODE,
+    CodePurpose.UNLOCK: NoticeKind.UNLOCK_CODE,
+}
+_TTL = {
+    CodePurpose.ACTIVATION: ACTIVATION_CODE_TTL,
+    CodePurpose.LOCK: ACCOUNT_CODE_TTL,
+    CodePurpose.UNLOCK: ACCOUNT_CODE_TTL,
+}
+
+
+@dataclass(frozen=True)
+class CodeRequest:
+    purpose: CodePurpose
+    personal_id: str = field(repr=False)
+    phone_number: str = field(repr=False, default="")
+    email: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    """What the caller is told, whatever happened: the channel and masked
+    form of what they typed, and when a code sent now would expire."""
+
+    channel: str
+    masked_destination: str
+    expires_at: datetime
+
+
+def too_many_requests(wait: timedelta) -> TooManyAttempts:
+    return TooManyAttempts(
+        reason="TOO_MANY_REQUESTS",
+        message="too many requests; try again later",
+        metadata={"retry_after_seconds": str(int(wait.total_seconds()) + 1)},
+    )
+
+
+def hit_limits(r: Repositories, now: datetime, hits: list[tuple[Limit, str]]) -> DomainError | None:
+    """Counts one hit under each limit in turn; the first one spent refuses."""
+    for limit, key in hits:
+        wait = r.rate_limits.hit(key, limit, now)
+        if wait is not None:
+            return too_many_requests(wait)
+    return None
+
+
+async def request_code(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    req: CodeRequest,
+    reply: Reply[CodeSent, Answer],
+    *,
+    source: str,
+) -> Answer:
+    v = Violations()
+    pid = v.check(lambda: parse_personal_id(req.personal_id))
+    phone = v.check(lambda: parse_vn_mobile(req.phone_number)) if req.phone_number else None
+    email = v.check(lambda: parse_email(req.email)) if req.email else None
+    if not req.phone_number and not req.email:
+        v.add("phone_number", "CONTACT_MISSING", "give the phone number or the email registered")
+    if req.phone_number and req.email:
+        v.add("email", "CONTACT_AMBIGUOUS", "give the phone number or the email, not both")
+    v.raise_if_any()
+    assert pid is not None and (phone or email)
+    channel, contact = ("sms", phone) if phone else ("email", email)
+    assert contact is not None
+    now = ctx.clock()
+    ttl = _TTL[req.purpose]
+    code = new_activation_code()
+    limits = ctx.send_limits
+    pair = f"{req.purpose.value}:{pid.value}:{contact}"
+    shown = mask_phone(contact) if channel == "sms" else mask_email(contact)
+    answer = CodeSent(channel, shown, now + ttl)
+
+    def send(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, CALLER)
+        if earlier is not None:
+            return earlier
+        refused = hit_limits(
+            r,
+            now,
+            [
+                (limits.code_per_source, source),
+                (limits.code_per_minute, pair),
+                (limits.code_per_day, pair),
+            ],
+        )
+        if refused is not None:
+            return refused  # committed: the hits count
+        account = r.accounts.find_by_personal_id(pid.value)
+        registered = None if account is None else (account.phone, account.email)
+        matches = registered is not None and contact == (
+            registered[0] if channel == "sms" else registered[1]
+        )
+        subject = r.accounts.credential(pid.value).subject
+        action = f"request_{req.purpose.value}_code"
+        if account is None or not matches or account.state is not _ELIGIBLE[req.purpose]:
+            account_id = None if account is None else account.id
+            r.audit.append(AuditEntry(subject, account_id, None, action, "not_sent", now))
+            return reply.finish(r, CALLER, answer, now)
+        r.activation_codes.add(account.id, code, now, now + ttl, req.purpose)
+        r.outbox.add(
+            channel, contact, code_notice(_NOTICE[req.purpose], code, ttl, ctx.language), now
+        )
+        r.audit.append(AuditEntry(subject, account.id, None, action, "sent", now))
+        return reply.finish(r, CALLER, answer, now)
+
+    done = await once(uow, reply, CALLER, send)
+    if isinstance(done, DomainError):
+        raise done
+    return done
+
+
+def code_invalid(field_name: str = "one_time_code") -> InvalidInput:
+    return InvalidInput.of(
+        field_name,
+        "ONE_TIME_CODE_INVALID",
+        "the code is not correct, has expired or was already used; ask for a new one",
+    )
+
+
+def spend_code(
+    r: Repositories, account_id: str | None, purpose: CodePurpose, code: str, now: datetime
+) -> bool:
+    """Uses the account's newest code of this purpose if `code` is it (inside a
+    transaction); a wrong code counts against the code's attempts. Every way
+    of failing looks alike to the caller."""
+    if account_id is None:
+        return False
+    record = r.activation_codes.latest_for(account_id, purpose)
+    if record is None:
+        return False
+    if not r.activation_codes.matches(record, code):
+        r.activation_codes.count_wrong_guess(record.id, MAX_ACTIVATION_ATTEMPTS)
+        return False
+    return r.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS)

@@ -1,0 +1,195 @@
+"""A citizen's signed-in devices: refresh, sign out, list, revoke.
+
+An access token lasts `ACCESS_TTL`; the refresh token that comes with it
+lasts `REFRESH_TTL` and is single use: each refresh returns a new pair. A
+refresh token presented a second time means two holders (one of them a
+thief), so the whole session ends; a client that lost the answer to a
+refresh retries with the same request_id and gets the same new pair."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from eid_service.domain.account import require_state_active
+from eid_service.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from eid_service.use_cases.auth import citizen_session, session_missing
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import (
+    AuditEntry,
+    IssuedTokens,
+    Repositories,
+    Reused,
+    SessionInfo,
+    SessionLifetimes,
+    UnitOfWork,
+)
+from eid_service.use_cases.replies import Answer, Reply, once
+
+ACCESS_TTL = timedelta(minutes=15)
+REFRESH_TTL = timedelta(days=30)
+LIFETIMES = SessionLifetimes(access=ACCESS_TTL, refresh=REFRESH_TTL)
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+_SESSION_ID = re.compile(r"ses_[0-9a-f]{24}")
+
+
+@dataclass(frozen=True)
+class SessionPage:
+    sessions: list[SessionInfo]
+    current_session_id: str
+    next_page_token: str = field(default="")
+
+
+def _refresh_invalid() -> Unauthenticated:
+    return Unauthenticated(
+        reason="REFRESH_TOKEN_INVALID",
+        message="the refresh token is not valid, has expired or was revoked; sign in again",
+    )
+
+
+def _reused() -> Unauthenticated:
+    return Unauthenticated(
+        reason="REFRESH_TOKEN_REUSED",
+        message="this refresh token was already used: the session has been ended; sign in again",
+    )
+
+
+def token_scope(ctx: UseCaseContext, kind: str, token: str) -> str:
+    """A request-id scope naming the caller by a digest of its token."""
+    return f"{kind}:" + ctx.fingerprint(token.encode()).hex()[:32]
+
+
+async def refresh_session(
+    uow: UnitOfWork, ctx: UseCaseContext, refresh_token: str, reply: Reply[IssuedTokens, Answer]
+) -> Answer:
+    if not refresh_token:
+        raise InvalidInput.of(
+            "refresh_token", "REFRESH_TOKEN_MISSING", "send the refresh token from SignIn"
+        )
+    now = ctx.clock()
+    caller = token_scope(ctx, "refresh", refresh_token)
+
+    def rotate(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        rotation = r.sessions.rotate(refresh_token, now, LIFETIMES)
+        if rotation is None:
+            return _refresh_invalid()
+        view = r.accounts.view(rotation.account_id, frozenset())
+        assert view is not None
+        if isinstance(rotation, Reused):
+            # Committed, not raised: the revocation must stand.
+            r.audit.append(
+                AuditEntry(view.subject, view.id, None, "session_refresh", "token_reused", now)
+            )
+            return _reused()
+        require_state_active(view.state)
+        return reply.finish(r, caller, rotation, now)
+
+    done = await once(uow, reply, caller, rotate)
+    if isinstance(done, DomainError):
+        raise done
+    return done
+
+
+async def sign_out(
+    uow: UnitOfWork, ctx: UseCaseContext, access_token: str | None, reply: Reply[None, Answer]
+) -> Answer:
+    """Ends the caller's own session; a retry of the same request id is answered alike."""
+    if not access_token:
+        raise session_missing()
+    now = ctx.clock()
+    caller = token_scope(ctx, "session", access_token)
+
+    def end(r: Repositories) -> Answer:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        session, citizen = citizen_session(r, access_token, now)
+        r.sessions.revoke(session.id, citizen.id, now, "signed_out")
+        r.audit.append(AuditEntry(citizen.subject, citizen.id, None, "sign_out", "ok", now))
+        return reply.finish(r, caller, None, now)
+
+    return await once(uow, reply, caller, end)
+
+
+def _page_size(requested: int) -> int:
+    if requested < 0:
+        raise InvalidInput.of("page_size", "PAGE_SIZE_NEGATIVE", "page_size cannot be negative")
+    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def _after(page_token: str) -> str | None:
+    if not page_token:
+        return None
+    try:
+        session_id = base64.urlsafe_b64decode(page_token.encode("ascii")).decode("ascii")
+    except (UnicodeError, binascii.Error, ValueError):
+        session_id = ""
+    if not _SESSION_ID.fullmatch(session_id):
+        raise InvalidInput.of(
+            "page_token", "PAGE_TOKEN_INVALID", "use a next_page_token from an earlier page"
+        )
+    return session_id
+
+
+async def list_sessions(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    access_token: str | None,
+    page_size: int,
+    page_token: str,
+) -> SessionPage:
+    """The citizen's live sessions, newest first (AIP-158 pages)."""
+    if not access_token:
+        raise session_missing()
+    size = _page_size(page_size)
+    after = _after(page_token)
+    now = ctx.clock()
+
+    def page(r: Repositories) -> SessionPage:
+        session, citizen = citizen_session(r, access_token, now)
+        found = r.sessions.list_live(citizen.id, now, after, size + 1)
+        more = len(found) > size
+        shown = found[:size]
+        token = base64.urlsafe_b64encode(shown[-1].id.encode()).decode() if more else ""
+        return SessionPage(shown, session.id, token)
+
+    return await uow.read(page)
+
+
+async def revoke_session(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    access_token: str | None,
+    session_id: str,
+    reply: Reply[None, Answer],
+) -> Answer:
+    """Ends one of the citizen's sessions (another device, or this one)."""
+    if not access_token:
+        raise session_missing()
+    if not _SESSION_ID.fullmatch(session_id):
+        raise InvalidInput.of(
+            "session_id", "SESSION_ID_INVALID", "use a session_id from ListSessions"
+        )
+    now = ctx.clock()
+    caller = token_scope(ctx, "session", access_token)
+
+    def end(r: Repositories) -> Answer:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        _, citizen = citizen_session(r, access_token, now)
+        if not r.sessions.revoke(session_id, citizen.id, now, "revoked"):
+            raise NotFound(
+                reason="SESSION_NOT_FOUND", message="no live session of yours has this id"
+            )
+        r.audit.append(AuditEntry(citizen.subject, citizen.id, None, "revoke_session", "ok", now))
+        return reply.finish(r, caller, None, now)
+
+    return await once(uow, reply, caller, end)
