@@ -95,6 +95,7 @@ def bootstrap(
         fingerprint=lambda payload: hasher.digest(REQUEST_FINGERPRINT_PURPOSE, payload.hex()),
         clock=clock,
         language=settings.language,
+        send_limits=settings.send_limits,
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
     dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eid_service.domain.notices import Language, parse_language
+from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.notify.settings import (
     DeliverySettings,
     SmtpSettings,
@@ -47,6 +48,8 @@ class Settings:
     purge_interval_seconds: float = 300.0
     # The language of SMS and email texts: "vi" (default) or "en".
     language: Language = Language.VIETNAMESE
+    # Limits on Register and on code requests (domain/rate_limits.py).
+    send_limits: SendLimits = field(default_factory=SendLimits)
     # Real senders (notify/settings.py): email through SMTP, SMS through a
     # signed webhook; and how failed deliveries are retried.
     smtp: SmtpSettings | None = None
@@ -77,7 +80,24 @@ class Settings:
                 env.get("EID_PURGE_INTERVAL_SECONDS", str(base.purge_interval_seconds))
             ),
             language=parse_language(env.get("EID_LANGUAGE", base.language.value)),
+            send_limits=_send_limits(env, base.send_limits),
             smtp=smtp_from_env(env),
             sms_webhook=webhook_from_env(env),
             delivery=delivery_from_env(env),
         )
+
+
+def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
+    """EID_REGISTER_PER_SOURCE_PER_HOUR, EID_REGISTER_PER_PHONE_PER_DAY and
+    EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR change the defaults' counts."""
+
+    def count(name: str, limit: Limit) -> Limit:
+        raw = env.get(name)
+        return limit if raw is None else replace(limit, hits=int(raw))
+
+    return replace(
+        base,
+        register_per_source=count("EID_REGISTER_PER_SOURCE_PER_HOUR", base.register_per_source),
+        register_per_phone=count("EID_REGISTER_PER_PHONE_PER_DAY", base.register_per_phone),
+        code_per_source=count("EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR", base.code_per_source),
+    )
