@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
-from eid_service.domain.errors import DomainError, TooManyAttempts
+from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.context import MAX_PARTY_FAILURES, PARTY_FAILURE_WINDOW
@@ -79,7 +79,7 @@ async def test_unknown_pending_and_wrong_password_look_and_cost_the_same(world: 
     assert unknown[1] == Cost(hashes=0, verifications=1, writes=2, reads=0)
 
 
-async def test_a_pending_or_locked_account_is_not_verified_even_with_its_password(
+async def test_a_pending_account_is_not_verified_and_a_locked_one_says_so_only_to_its_password(
     world: World,
 ) -> None:
     bank = world.party()
@@ -87,9 +87,14 @@ async def test_a_pending_or_locked_account_is_not_verified_even_with_its_passwor
     assert not (await world.verify(bank, LAN.personal_id, PASSWORD)).verified
     await world.activate(LAN)
     world.set_state(LAN, AccountState.LOCKED)
-    locked = await world.verify(bank, LAN.personal_id, PASSWORD)
-    assert _as_seen(locked)[:2] == (False, Method.PASSWORD)
-    assert locked.released == {}
+    guessed = await world.verify(bank, LAN.personal_id, WRONG_PASSWORD)
+    assert _as_seen(guessed)[:2] == (False, Method.PASSWORD)
+    assert guessed.released == {}
+    locked = await refused(world.verify(bank, LAN.personal_id, PASSWORD, request_id="v-locked"))
+    assert isinstance(locked, PreconditionFailed) and locked.reason == "ACCOUNT_LOCKED"
+    # Kept as the request id's answer.
+    again = await refused(world.verify(bank, LAN.personal_id, PASSWORD, request_id="v-locked"))
+    assert again.reason == "ACCOUNT_LOCKED"
 
 
 async def test_a_party_that_guesses_cannot_lock_the_citizen_out(world: World) -> None:

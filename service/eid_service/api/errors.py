@@ -42,7 +42,11 @@ def status_code_for(error: DomainError) -> grpc.StatusCode:
     return grpc.StatusCode.FAILED_PRECONDITION
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(
+    message: error_details_pb2.ErrorInfo
+    | error_details_pb2.BadRequest
+    | error_details_pb2.RetryInfo,
+) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
@@ -77,6 +81,12 @@ def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
                 )
             )
         )
+    retry_after = error.metadata.get("retry_after_seconds")
+    if retry_after is not None:
+        # Clients and gateways honour the standard detail, not our metadata key.
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromSeconds(int(retry_after))
+        details.append(_pack(retry))
     return code, rich_status(
         code, error.reason, error.message, details=details, metadata=error.metadata
     )

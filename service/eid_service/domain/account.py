@@ -26,7 +26,7 @@ class AccountLevel(enum.IntEnum):
     LEVEL_2 = 2
 
 
-def _locked() -> PreconditionFailed:
+def account_locked() -> PreconditionFailed:
     return PreconditionFailed(
         reason="ACCOUNT_LOCKED",
         message="the account is locked; unlocking requires proof of identity",
@@ -54,7 +54,7 @@ class Account:
                 reason="ACCOUNT_ALREADY_ACTIVE", message="the account is already active"
             )
         if self.state is AccountState.LOCKED:
-            raise _locked()
+            raise account_locked()
         if not password_hash:
             raise ValueError("an account cannot be activated without a password hash")
         self.password_hash = password_hash
@@ -74,7 +74,7 @@ def require_state_active(state: AccountState) -> None:
             message="the account has not been activated yet",
         )
     if state is AccountState.LOCKED:
-        raise _locked()
+        raise account_locked()
 
 
 def new_account_id() -> str:

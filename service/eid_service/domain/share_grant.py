@@ -33,8 +33,10 @@ class ShareGrant:
                 reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
             )
         if self.revoked_at is not None:
+            # Shares are withdrawn only by locking the account.
             raise PreconditionFailed(
-                reason="SHARE_REVOKED", message="the citizen has withdrawn this share"
+                reason="ACCOUNT_LOCKED",
+                message="the citizen locked the account, which withdrew this share",
             )
         if now >= self.expires_at:
             raise expired_share()

@@ -6,7 +6,12 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from eid_service.domain.account import AccountLevel, AccountState, require_state_active
+from eid_service.domain.account import (
+    AccountLevel,
+    AccountState,
+    account_locked,
+    require_state_active,
+)
 from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute, released_attributes
@@ -74,12 +79,21 @@ async def verify_password(
             )
         return None
 
-    async def record_outcome(check: PasswordCheck) -> Answer:
+    async def record_outcome(check: PasswordCheck) -> Answer | DomainError:
         cred = check.credential
         now = ctx.clock()
         usable = check.verified and cred.state is AccountState.ACTIVE
 
-        def record(r: Repositories) -> Answer:
+        def record(r: Repositories) -> Answer | DomainError:
+            if check.verified and cred.state is AccountState.LOCKED:
+                # Told only to who has the password; kept, so a retry is told alike.
+                check.record_success(r)
+                r.audit.append(
+                    AuditEntry(
+                        cred.subject, cred.account_id, party.id, "verify.password", "locked", now
+                    )
+                )
+                return reply.refuse(r, caller, account_locked(), now)
             if not usable:
                 r.parties.record_failure(party.id, _bucket(now))
                 event_id = r.audit.append(
@@ -105,7 +119,7 @@ async def verify_password(
         return await once(uow, reply, caller, record)
 
     async with one_check_at_a_time(ctx, personal_id, source):
-        return await check_password(
+        done = await check_password(
             uow,
             ctx,
             personal_id,
@@ -115,6 +129,9 @@ async def verify_password(
             then=record_outcome,
             before=replay_or_throttle,
         )
+    if isinstance(done, DomainError):
+        raise done
+    return done
 
 
 async def redeem_share(
