@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eid_service.app import Runtime, bootstrap
+from eid_service.cli_outbox import OUTBOX_EXAMPLES, run_outbox_command
 from eid_service.config import Settings
 from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.domain.share import Attribute
@@ -30,6 +31,8 @@ examples:
   eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
   eid-server party create --name "Demo Bank"
                                       onboard a relying party; prints its API key once
+  eid-server outbox dead              deliveries given up on (no destination or text shown)
+  eid-server outbox retry --all       send them again, once the gateway or relay is fixed
 
 settings (environment variables):
   EID_LISTEN         host:port to serve on (default 127.0.0.1:50051)
@@ -43,6 +46,8 @@ settings (environment variables):
   EID_REFLECTION     serve gRPC reflection (default true)
   EID_GRACE_SECONDS  how long in-flight calls may finish on SIGTERM (default 10)
   EID_TRUSTED_PROXIES  load balancers whose x-forwarded-for names the client (comma-separated IPs)
+  EID_SMTP_HOST      email through this SMTP relay (with EID_SMTP_FROM; README: Senders)
+  EID_SMS_WEBHOOK_URL  SMS through this gateway (with EID_SMS_WEBHOOK_SECRET)
   EID_LOG_LEVEL      INFO by default
 """
 
@@ -176,15 +181,46 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"attributes the party may read, comma-separated (default {DEFAULT_SCOPES})",
     )
     party_cmds.add_parser("list", help="list relying parties")
+    _add_outbox_commands(commands)
     return parser
+
+
+def _add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    outbox = commands.add_parser(
+        "outbox",
+        help="list and retry dead message deliveries",
+        description="Deliveries that failed every attempt (or were refused for good) are dead.",
+        epilog=OUTBOX_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = outbox.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    dead = actions.add_parser(
+        "dead",
+        help="list dead deliveries: id, kind, channel, sender, attempts, last error, created",
+        epilog=OUTBOX_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dead.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    retry = actions.add_parser(
+        "retry",
+        help="make dead deliveries pending again (attempts from 0)",
+        epilog=OUTBOX_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    retry.add_argument("message_ids", nargs="*", metavar="MESSAGE_ID", help="msg_… (as listed)")
+    retry.add_argument("--all", action="store_true", help="every dead delivery that can be")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
     console = Console()
+    try:
+        settings = Settings.from_env()
+    except ValueError as bad:
+        console.print(f"[red]bad settings[/red]: {bad}")
+        return 2
     configure_logging()
-    needs_keys = args.command in {"serve", "load-demo", "party"}
+    needs_keys = args.command in {"serve", "load-demo", "party", "outbox"}
     if needs_keys and not settings.keys_file.exists():
         console.print(
             f"[red]no key ring at {settings.keys_file}[/red]: run `eid-server init-dev` for "
@@ -208,4 +244,6 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_with_runtime(settings, "load-demo", args))
     elif args.command == "party":
         asyncio.run(_with_runtime(settings, f"party-{args.party_command}", args))
+    elif args.command == "outbox":
+        return asyncio.run(run_outbox_command(settings, args, console))
     return 0

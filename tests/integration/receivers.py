@@ -121,7 +121,7 @@ def sms_gateway(gateway: SmsGateway | None = None) -> Iterator[SmsGateway]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     gw.url = f"http://127.0.0.1:{server.server_address[1]}/sms"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield gw
@@ -223,7 +223,8 @@ def smtp_server(
         ok = isinstance(data, LoginPassword) and known.get(data.login.decode()) == (
             data.password.decode()
         )
-        return AuthResult(success=ok, auth_data=data if ok else None)
+        # handled=False: aiosmtpd answers a failure itself (535).
+        return AuthResult(success=ok, handled=ok, auth_data=data if ok else None)
 
     options: dict[str, Any] = {}
     if tls is not None:
