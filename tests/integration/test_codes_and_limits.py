@@ -1,0 +1,198 @@
+"""Resend and account codes, and the limits on everything that sends an SMS,
+through gRPC on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import grpc
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client.client import EidClient
+from eid_service.demo import demo_citizens
+from eid_service.domain.citizen import Demographics
+from eid_service.domain.rate_limits import Limit, SendLimits
+from tests.integration.account_life_kit import Refusal, activated, messages_to, wire
+from tests.integration.flows import phone_of, register
+from tests.integration.harness import ServerHarness
+
+WRONG_PHONE = "0987654321"
+
+
+def _resend(
+    citizen: Demographics, phone: str = "", email: str = ""
+) -> pb.ResendActivationCodeRequest:
+    number = phone if phone or email else phone_of(citizen)[0]
+    return pb.ResendActivationCodeRequest(
+        personal_id=citizen.personal_id, phone_number=number, email=email
+    )
+
+
+def test_a_stuck_account_gets_a_new_code_that_voids_the_old_one(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    """5 wrong codes (anyone who knows the ID number can make them) no longer
+    strand a PENDING account: resend, then activate."""
+    register(citizen_app, adult)
+    old = harness.wait_for_code(phone_of(adult)[1])
+    with wire(harness) as w:
+        for _ in range(5):
+            w.call(
+                "Activate",
+                pb.ActivateRequest(
+                    personal_id=adult.personal_id,
+                    activation_code="000000" if old != "000000" else "111111",
+                    new_password="correct horse battery staple",
+                ),
+            )
+        seen = len(harness.sender.messages)
+        sent = w.call("ResendActivationCode", _resend(adult))
+        assert not isinstance(sent, Refusal)
+        assert sent.delivery.channel == pb.DELIVERY_CHANNEL_SMS
+        assert sent.delivery.masked_destination.endswith(phone_of(adult)[1][-3:])
+        new = harness.wait_for_code(phone_of(adult)[1], after=seen)
+        with_old = w.call(
+            "Activate",
+            pb.ActivateRequest(
+                personal_id=adult.personal_id,
+                activation_code=old,
+                new_password="correct horse battery staple",
+            ),
+        )
+        assert isinstance(with_old, Refusal) and with_old.code == grpc.StatusCode.INVALID_ARGUMENT
+        done = w.call(
+            "Activate",
+            pb.ActivateRequest(
+                personal_id=adult.personal_id,
+                activation_code=new,
+                new_password="correct horse battery staple",
+            ),
+        )
+        assert not isinstance(done, Refusal)
+        assert done.account.state == pb.ACCOUNT_STATE_ACTIVE
+
+
+def test_resend_answers_alike_whether_the_details_match_or_not(
+    harness: ServerHarness, citizen_app: EidClient, adults: list[Demographics]
+) -> None:
+    pending, active, unregistered = adults[0], adults[1], adults[2]
+    register(citizen_app, pending)
+    activated(harness, active)
+    with wire(harness) as w:
+        seen = len(harness.sender.messages)
+        answers = [
+            w.call("ResendActivationCode", _resend(pending, phone=WRONG_PHONE)),
+            w.call("ResendActivationCode", _resend(unregistered, phone=WRONG_PHONE)),
+            w.call("ResendActivationCode", _resend(active, phone=WRONG_PHONE)),
+        ]
+        assert all(not isinstance(a, Refusal) for a in answers)
+        shown = {(a.delivery.channel, a.delivery.masked_destination) for a in answers}
+        assert len(shown) == 1  # the masked form of what was typed, nothing else
+        # Nothing was sent to anyone.
+        assert harness.sender.messages[seen:] == []
+        # The right phone for an ACTIVE account sends nothing either.
+        w.call("ResendActivationCode", _resend(active))
+        assert harness.sender.messages[seen:] == []
+
+
+def test_resend_is_limited_per_minute_and_per_day_with_retry_info(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    register(citizen_app, adult)
+    with wire(harness) as w:
+        assert not isinstance(w.call("ResendActivationCode", _resend(adult)), Refusal)
+        again = w.call("ResendActivationCode", _resend(adult))
+        assert isinstance(again, Refusal)
+        assert (again.code, again.reason) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "TOO_MANY_REQUESTS",
+        )
+        assert again.retry_seconds is not None and 1 <= again.retry_seconds <= 61
+        for _ in range(4):
+            harness.clock.advance(timedelta(minutes=2))
+            assert not isinstance(w.call("ResendActivationCode", _resend(adult)), Refusal)
+        harness.clock.advance(timedelta(minutes=2))
+        sixth = w.call("ResendActivationCode", _resend(adult))
+        assert isinstance(sixth, Refusal) and sixth.reason == "TOO_MANY_REQUESTS"
+        assert sixth.retry_seconds is not None and sixth.retry_seconds > 60
+        # 1 registration SMS + 5 resends reached the phone.
+        assert len(messages_to(harness, phone_of(adult)[1], at_least=6)) == 6
+
+
+def test_a_stranger_with_a_wrong_phone_cannot_use_up_the_citizens_resends(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    register(citizen_app, adult)
+    with wire(harness, forwarded_for="203.0.113.66") as stranger:
+        for _ in range(6):
+            stranger.call("ResendActivationCode", _resend(adult, phone=WRONG_PHONE))
+            harness.clock.advance(timedelta(minutes=2))
+    with wire(harness) as citizen:
+        assert not isinstance(citizen.call("ResendActivationCode", _resend(adult)), Refusal)
+
+
+def _register_request(
+    citizen: Demographics, phone: str, name: str | None = None
+) -> pb.RegisterRequest:
+    return pb.RegisterRequest(
+        personal_id=citizen.personal_id,
+        full_name=citizen.full_name if name is None else name,
+        birth_date=citizen.birth_date.isoformat(),
+        gender=pb.GENDER_MALE if citizen.gender.value == "male" else pb.GENDER_FEMALE,
+        phone_number=phone,
+    )
+
+
+def test_register_is_limited_per_source_and_per_phone(database_url: str) -> None:
+    limits = SendLimits(
+        register_per_source=Limit("register-source", 3, timedelta(hours=1)),
+        register_per_phone=Limit("register-phone", 2, timedelta(days=1)),
+    )
+    harness = ServerHarness(database_url, send_limits=limits).start()
+    citizens = [c for c in demo_citizens() if c.birth_date.year < 2000][:4]
+    harness.add_citizens(citizens)
+    shared_phone = "0912000111"
+    try:
+        with wire(harness, forwarded_for="198.51.100.1") as one:
+            outcomes = []
+            for citizen in citizens[:3]:
+                outcomes.append(one.call("Register", _register_request(citizen, shared_phone)))
+            # Two SMS to one phone; the third registration naming it is refused.
+            assert [isinstance(o, Refusal) for o in outcomes] == [False, False, True]
+            third = outcomes[2]
+            assert isinstance(third, Refusal) and third.reason == "TOO_MANY_REQUESTS"
+            # The source's 4th attempt of the hour is refused whatever it says.
+            # A well-formed probe of the registry (a made-up name).
+            probe = one.call("Register", _register_request(citizens[3], "0912000999", "Anyone"))
+            assert isinstance(probe, Refusal) and probe.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert probe.retry_seconds is not None and probe.retry_seconds > 0
+        with wire(harness, forwarded_for="198.51.100.2") as other:
+            request = _register_request(citizens[3], "0912000222")
+            assert not isinstance(other.call("Register", request), Refusal)
+        assert len(harness.rows("SELECT id FROM accounts")) == 3
+    finally:
+        harness.stop()
+
+
+def test_code_requests_check_every_field(harness: ServerHarness) -> None:
+    with wire(harness) as w:
+        both = w.call(
+            "ResendActivationCode",
+            pb.ResendActivationCodeRequest(
+                personal_id="12345", phone_number="0912345678", email="a@example.com"
+            ),
+        )
+        assert isinstance(both, Refusal) and both.code == grpc.StatusCode.INVALID_ARGUMENT
+        neither = w.call(
+            "SendAccountCode",
+            pb.SendAccountCodeRequest(
+                purpose=pb.ACCOUNT_CODE_PURPOSE_LOCK, personal_id="001190000001"
+            ),
+        )
+        assert isinstance(neither, Refusal) and neither.code == grpc.StatusCode.INVALID_ARGUMENT
+        no_purpose = w.call(
+            "SendAccountCode",
+            pb.SendAccountCodeRequest(personal_id="001190000001", phone_number="0912345678"),
+        )
+        assert isinstance(no_purpose, Refusal) and no_purpose.reason == "PURPOSE_UNSPECIFIED"
+    assert harness.rows("SELECT key FROM rate_counters") == []
