@@ -1,0 +1,211 @@
+"""Sessions through gRPC on SQLite and PostgreSQL: refresh tokens rotate and
+work once, a reused one ends the session, a citizen sees and ends sessions
+on other devices."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+from datetime import timedelta
+
+import grpc
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_service.domain.citizen import Demographics
+from tests.integration.account_life_kit import Refusal, Wire, activated, bearer, wire
+from tests.integration.harness import ServerHarness
+
+SHARE = pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME])
+
+
+def _works(w: Wire, access_token: str) -> bool:
+    answer = w.call("ShareViaQR", SHARE, **bearer(access_token))
+    if isinstance(answer, Refusal):
+        assert (answer.code, answer.reason) == (grpc.StatusCode.UNAUTHENTICATED, "SESSION_INVALID")
+        return False
+    return True
+
+
+def test_sign_in_returns_an_access_and_a_refresh_token(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult, device="Pixel 8")
+        assert not isinstance(signed, Refusal)
+        assert signed.session_token.startswith("eids_") and signed.refresh_token.startswith("eidr_")
+        access_life = signed.expire_time.ToDatetime() - harness.clock().replace(tzinfo=None)
+        refresh_life = signed.refresh_expire_time.ToDatetime() - harness.clock().replace(
+            tzinfo=None
+        )
+        # The harness clock also moves with real time: allow for the call.
+        assert abs(access_life - timedelta(minutes=15)) < timedelta(seconds=5)
+        assert abs(refresh_life - timedelta(days=30)) < timedelta(seconds=5)
+        assert _works(w, signed.session_token)
+        harness.clock.advance(timedelta(minutes=15, seconds=1))
+        assert not _works(w, signed.session_token)
+
+
+def test_a_refresh_token_works_once_and_its_reuse_ends_the_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+        harness.clock.advance(timedelta(minutes=20))  # the access token has expired
+        first = w.call(
+            "RefreshSession", pb.RefreshSessionRequest(refresh_token=signed.refresh_token)
+        )
+        assert not isinstance(first, Refusal)
+        assert first.session_id == signed.session_id
+        assert first.refresh_token != signed.refresh_token
+        assert _works(w, first.session_token)
+        # The old refresh token again: a thief or a copy; the session ends.
+        stolen = w.call(
+            "RefreshSession", pb.RefreshSessionRequest(refresh_token=signed.refresh_token)
+        )
+        assert isinstance(stolen, Refusal)
+        assert (stolen.code, stolen.reason) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "REFRESH_TOKEN_REUSED",
+        )
+        assert not _works(w, first.session_token)
+        after = w.call(
+            "RefreshSession", pb.RefreshSessionRequest(refresh_token=first.refresh_token)
+        )
+        assert isinstance(after, Refusal) and after.reason == "REFRESH_TOKEN_INVALID"
+
+
+def test_a_refresh_retried_with_its_request_id_gets_the_same_tokens(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+        request = pb.RefreshSessionRequest(request_id="r-1", refresh_token=signed.refresh_token)
+        first = w.call("RefreshSession", request)
+        again = w.call("RefreshSession", request)
+        assert not isinstance(first, Refusal) and again == first
+        assert _works(w, first.session_token)
+
+
+def test_concurrent_refreshes_with_one_token_rotate_it_once(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """16 at once (different request ids, as two devices holding one token
+    would): one gets new tokens; the rest find it spent, which ends the
+    session. Never two live pairs."""
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+
+        def refresh(i: int) -> object:
+            return w.call(
+                "RefreshSession",
+                pb.RefreshSessionRequest(request_id=f"c-{i}", refresh_token=signed.refresh_token),
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(refresh, range(16)))
+        winners = [a for a in answers if not isinstance(a, Refusal)]
+        assert len(winners) == 1
+        refused = {a.reason for a in answers if isinstance(a, Refusal)}
+        assert refused <= {"REFRESH_TOKEN_REUSED", None} | {"CONCURRENT_REQUEST"}
+        assert "REFRESH_TOKEN_REUSED" in refused
+        assert not _works(w, winners[0].session_token)  # type: ignore[attr-defined]
+
+
+def test_a_citizen_lists_and_ends_sessions_on_other_devices(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        phone = w.sign_in(adult, device="Điện thoại của Lan")
+        harness.clock.advance(timedelta(seconds=1))
+        laptop = w.sign_in(adult, device="Laptop")
+        harness.clock.advance(timedelta(seconds=1))
+        tablet = w.sign_in(adult, device="Tablet")
+        first = w.call(
+            "ListSessions", pb.ListSessionsRequest(page_size=2), **bearer(tablet.session_token)
+        )
+        assert [s.device_name for s in first.sessions] == ["Tablet", "Laptop"]
+        assert [s.current for s in first.sessions] == [True, False]
+        assert first.next_page_token
+        rest = w.call(
+            "ListSessions",
+            pb.ListSessionsRequest(page_size=2, page_token=first.next_page_token),
+            **bearer(tablet.session_token),
+        )
+        assert [s.device_name for s in rest.sessions] == ["Điện thoại của Lan"]
+        assert rest.next_page_token == ""
+
+        ended = w.call(
+            "RevokeSession",
+            pb.RevokeSessionRequest(session_id=laptop.session_id),
+            **bearer(phone.session_token),
+        )
+        assert not isinstance(ended, Refusal)
+        assert not _works(w, laptop.session_token)
+        refresh = w.call(
+            "RefreshSession", pb.RefreshSessionRequest(refresh_token=laptop.refresh_token)
+        )
+        assert isinstance(refresh, Refusal) and refresh.reason == "REFRESH_TOKEN_INVALID"
+        assert _works(w, phone.session_token)
+
+        out = w.call("SignOut", pb.SignOutRequest(request_id="bye"), **bearer(phone.session_token))
+        assert not isinstance(out, Refusal)
+        assert not _works(w, phone.session_token)
+        # A retry of the same sign-out is answered alike.
+        again = w.call(
+            "SignOut", pb.SignOutRequest(request_id="bye"), **bearer(phone.session_token)
+        )
+        assert not isinstance(again, Refusal)
+        left = w.call("ListSessions", pb.ListSessionsRequest(), **bearer(tablet.session_token))
+        assert [s.device_name for s in left.sessions] == ["Tablet"]
+
+
+def test_nobody_ends_or_sees_another_citizens_sessions(
+    harness: ServerHarness, adults: list[Demographics]
+) -> None:
+    lan, binh = adults[0], adults[1]
+    activated(harness, lan)
+    activated(harness, binh)
+    with wire(harness) as w:
+        lans = w.sign_in(lan)
+        binhs = w.sign_in(binh)
+        listed = w.call("ListSessions", pb.ListSessionsRequest(), **bearer(binhs.session_token))
+        assert [s.session_id for s in listed.sessions] == [binhs.session_id]
+        other = w.call(
+            "RevokeSession",
+            pb.RevokeSessionRequest(session_id=lans.session_id),
+            **bearer(binhs.session_token),
+        )
+        assert isinstance(other, Refusal)
+        assert (other.code, other.reason) == (grpc.StatusCode.NOT_FOUND, "SESSION_NOT_FOUND")
+        assert _works(w, lans.session_token)
+
+
+def test_session_calls_check_their_input(harness: ServerHarness, adult: Demographics) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+        token = bearer(signed.session_token)
+        cases = [
+            ("ListSessions", pb.ListSessionsRequest(page_size=-1), "PAGE_SIZE_NEGATIVE"),
+            ("ListSessions", pb.ListSessionsRequest(page_token="%%%"), "PAGE_TOKEN_INVALID"),
+            (
+                "ListSessions",
+                pb.ListSessionsRequest(page_token=base64.urlsafe_b64encode(b"x").decode()),
+                "PAGE_TOKEN_INVALID",
+            ),
+            ("RevokeSession", pb.RevokeSessionRequest(session_id="nope"), "SESSION_ID_INVALID"),
+            ("RefreshSession", pb.RefreshSessionRequest(), "REFRESH_TOKEN_MISSING"),
+        ]
+        for rpc, request, reason in cases:
+            answer = w.call(rpc, request, **token)
+            assert isinstance(answer, Refusal), rpc
+            assert (answer.code, answer.reason) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+        long_name = w.sign_in(adult, device="x" * 65)
+        assert isinstance(long_name, Refusal) and long_name.reason == "DEVICE_NAME_INVALID"
+        missing = w.call("ListSessions", pb.ListSessionsRequest())
+        assert isinstance(missing, Refusal) and missing.reason == "SESSION_MISSING"
