@@ -63,7 +63,10 @@ run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve o
 bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo and a bare durable write, with targets
 	$(PY) -m bench
 
+soak: $(STAMP) ## Long crash runs (30 SIGKILLs during outbox deliveries); not part of make test
+	EID_SOAK=1 $(BIN)/pytest -m soak -s
+
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var node_modules
 
-.PHONY: help venv gen check-gen buf-lint lint fmt test run bench clean
+.PHONY: help venv gen check-gen buf-lint lint fmt test run bench clean soak
