@@ -1,0 +1,224 @@
+"""Lock and unlock through gRPC on SQLite and PostgreSQL: a lost phone locked
+from another device, everything dead at once, notices sent, unlocked by an
+officer or by the citizen; and nothing told to a caller without proof."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client.client import EidClient
+from eid_client.errors import EidError
+from eid_service.domain.citizen import Demographics
+from tests.integration.account_life_kit import (
+    Refusal,
+    Wire,
+    activated,
+    bearer,
+    messages_to,
+    wire,
+)
+from tests.integration.conftest import Party
+from tests.integration.flows import PASSWORD, phone_of, register
+from tests.integration.harness import ServerHarness
+
+EMAIL = "lan@example.vn"
+
+
+def _by_password(citizen: Demographics, password: str = PASSWORD) -> pb.LockAccountRequest:
+    return pb.LockAccountRequest(
+        password=pb.LockWithPassword(personal_id=citizen.personal_id, password=password)
+    )
+
+
+def _code(
+    harness: ServerHarness, w: Wire, citizen: Demographics, purpose: pb.AccountCodePurpose.ValueType
+) -> str:
+    seen = len(harness.sender.messages)
+    sent = w.call(
+        "SendAccountCode",
+        pb.SendAccountCodeRequest(
+            purpose=purpose, personal_id=citizen.personal_id, phone_number=phone_of(citizen)[0]
+        ),
+    )
+    assert not isinstance(sent, Refusal)
+    return harness.wait_for_code(phone_of(citizen)[1], after=seen)
+
+
+def _create_officer(harness: ServerHarness) -> str:
+    _, key = harness.run(
+        harness.runtime.uow.atomically(lambda r: r.officers.create("Officer Hà", harness.clock()))
+    )
+    return key
+
+
+def test_a_lost_phone_is_locked_from_another_device_and_unlocked_by_an_officer(
+    harness: ServerHarness, adult: Demographics, bank: Party
+) -> None:
+    activated(harness, adult)
+    with wire(harness, "198.51.100.10") as lost_phone, wire(harness, "203.0.113.20") as laptop:
+        session = lost_phone.sign_in(adult, device="lost phone")
+        share = lost_phone.call(
+            "ShareViaQR",
+            pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME]),
+            **bearer(session.session_token),
+        )
+        locked = laptop.call("LockAccount", _by_password(adult))
+        assert not isinstance(locked, Refusal)
+        assert locked.account.state == pb.ACCOUNT_STATE_LOCKED and locked.newly_locked
+
+        # Everything is dead at once.
+        shared = lost_phone.call(
+            "ShareViaQR",
+            pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME]),
+            **bearer(session.session_token),
+        )
+        assert isinstance(shared, Refusal) and shared.reason == "SESSION_INVALID"
+        refreshed = lost_phone.call(
+            "RefreshSession", pb.RefreshSessionRequest(refresh_token=session.refresh_token)
+        )
+        assert isinstance(refreshed, Refusal) and refreshed.reason == "REFRESH_TOKEN_INVALID"
+        with EidClient(harness.target, api_key=bank.api_key) as party:
+            with pytest.raises(EidError) as redeemed:
+                party.redeem_share(share.token)
+            assert redeemed.value.reason == "ACCOUNT_LOCKED"
+            with pytest.raises(EidError) as verified:
+                party.verify_password(personal_id=adult.personal_id, password=PASSWORD)
+            assert verified.value.reason == "ACCOUNT_LOCKED"
+        signed = laptop.sign_in(adult)
+        assert isinstance(signed, Refusal) and signed.reason == "ACCOUNT_LOCKED"
+        # Locking again changes nothing and says so.
+        again = laptop.call("LockAccount", _by_password(adult))
+        assert not isinstance(again, Refusal) and not again.newly_locked
+        # The registered phone is told.
+        notices = messages_to(harness, phone_of(adult)[1], at_least=2)
+        assert any("khóa" in body for body in notices[1:])
+
+        # The officer, after checking the citizen in person.
+        key = _create_officer(harness)
+        wrong = laptop.call(
+            "UnlockAccount",
+            pb.UnlockAccountRequest(officer=pb.UnlockByOfficer(personal_id=adult.personal_id)),
+            x_officer_key="eido_not-a-real-key-at-all-000000000000",
+        )
+        assert isinstance(wrong, Refusal) and wrong.reason == "OFFICER_KEY_INVALID"
+        unlocked = laptop.call(
+            "UnlockAccount",
+            pb.UnlockAccountRequest(officer=pb.UnlockByOfficer(personal_id=adult.personal_id)),
+            x_officer_key=key,
+        )
+        assert not isinstance(unlocked, Refusal)
+        assert unlocked.account.state == pb.ACCOUNT_STATE_ACTIVE
+        assert not isinstance(laptop.sign_in(adult), Refusal)
+    actors = harness.rows("SELECT action, outcome, actor FROM audit_events WHERE actor IS NOT NULL")
+    assert [(a, o) for a, o, _ in actors] == [("unlock", "ok_officer")]
+    assert actors[0][2].startswith("off_")
+
+
+def test_lock_with_a_code_and_unlock_with_a_code_and_the_password(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    """The phone is lost but the number is back on a new SIM."""
+    activated(harness, adult)
+    with wire(harness) as w:
+        code = _code(harness, w, adult, pb.ACCOUNT_CODE_PURPOSE_LOCK)
+        locked = w.call(
+            "LockAccount",
+            pb.LockAccountRequest(
+                one_time_code=pb.LockWithCode(personal_id=adult.personal_id, one_time_code=code)
+            ),
+        )
+        assert not isinstance(locked, Refusal) and locked.newly_locked
+        used = w.call(
+            "LockAccount",
+            pb.LockAccountRequest(
+                one_time_code=pb.LockWithCode(personal_id=adult.personal_id, one_time_code=code)
+            ),
+        )
+        assert isinstance(used, Refusal) and used.reason == "ONE_TIME_CODE_INVALID"
+
+        unlock_code = _code(harness, w, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)
+        wrong_password = w.call(
+            "UnlockAccount",
+            pb.UnlockAccountRequest(
+                citizen=pb.UnlockByCitizen(
+                    personal_id=adult.personal_id,
+                    one_time_code=unlock_code,
+                    password="not the password",
+                )
+            ),
+        )
+        assert isinstance(wrong_password, Refusal)
+        assert wrong_password.reason == "INVALID_CREDENTIALS"
+        # The right code was not spent by the failed try.
+        done = w.call(
+            "UnlockAccount",
+            pb.UnlockAccountRequest(
+                citizen=pb.UnlockByCitizen(
+                    personal_id=adult.personal_id, one_time_code=unlock_code, password=PASSWORD
+                )
+            ),
+        )
+        assert not isinstance(done, Refusal)
+        assert done.account.state == pb.ACCOUNT_STATE_ACTIVE
+
+
+def test_lock_from_the_signed_in_device_notifies_phone_and_email(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics
+) -> None:
+    seen = len(harness.sender.messages)
+    register(citizen_app, adult, email=EMAIL)
+    code = harness.wait_for_code(phone_of(adult)[1], after=seen)
+    citizen_app.activate(personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD)
+    with wire(harness) as w:
+        session = w.sign_in(adult)
+        locked = w.call("LockAccount", pb.LockAccountRequest(), **bearer(session.session_token))
+        assert not isinstance(locked, Refusal) and locked.newly_locked
+        emails = messages_to(harness, EMAIL, at_least=1)
+        assert len(emails) == 1 and "khóa" in emails[0]
+
+
+def test_no_lock_answer_tells_a_stranger_anything(
+    harness: ServerHarness, citizen_app: EidClient, adults: list[Demographics]
+) -> None:
+    """Unknown, PENDING, LOCKED and ACTIVE accounts: a wrong password or a
+    wrong code gets the same refusal."""
+    unknown, pending, locked, active = adults[0], adults[1], adults[2], adults[3]
+    register(citizen_app, pending)
+    activated(harness, locked)
+    activated(harness, active)
+    with wire(harness) as w:
+        assert not isinstance(w.call("LockAccount", _by_password(locked)), Refusal)
+    with wire(harness, "203.0.113.99") as stranger:
+        by_password = [
+            stranger.call("LockAccount", _by_password(c, "wrong password 123"))
+            for c in (unknown, pending, locked, active)
+        ]
+        by_code = [
+            stranger.call(
+                "LockAccount",
+                pb.LockAccountRequest(
+                    one_time_code=pb.LockWithCode(personal_id=c.personal_id, one_time_code="123456")
+                ),
+            )
+            for c in (unknown, pending, locked, active)
+        ]
+        unlock = [
+            stranger.call(
+                "UnlockAccount",
+                pb.UnlockAccountRequest(
+                    citizen=pb.UnlockByCitizen(
+                        personal_id=c.personal_id,
+                        one_time_code="123456",
+                        password="wrong password 123",
+                    )
+                ),
+            )
+            for c in (unknown, pending, locked, active)
+        ]
+    for answers in (by_password, by_code, unlock):
+        seen = {(a.code, a.reason, a.message) for a in answers if isinstance(a, Refusal)}
+        assert len(seen) == 1 and all(isinstance(a, Refusal) for a in answers)
+    assert by_password[0].code == grpc.StatusCode.UNAUTHENTICATED
+    assert by_code[0].code == grpc.StatusCode.INVALID_ARGUMENT
