@@ -12,7 +12,7 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.personal_id import make_personal_id
-from tests.integration.flows import register_and_activate, phone_of, register
+from tests.integration.flows import phone_of, register, register_and_activate
 from tests.integration.harness import ServerHarness
 
 
