@@ -31,6 +31,8 @@ examples:
   eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
   eid-server party create --name "Demo Bank"
                                       onboard a relying party; prints its API key once
+  eid-server officer create --name "Công an phường Bến Nghé, counter 2"
+                                      a registration officer key (unlocks accounts); shown once
   eid-server outbox dead              deliveries given up on (no destination or text shown)
   eid-server outbox retry --all       send them again, once the gateway or relay is fixed
 
@@ -96,6 +98,13 @@ async def _create_party(
     print(api_key)
 
 
+async def _create_officer(runtime: Runtime, name: str, console: Console) -> None:
+    officer, key = await runtime.uow.atomically(lambda r: r.officers.create(name, utc_now()))
+    console.print(f"registration officer [bold]{officer.id}[/bold] ({officer.name})")
+    console.print("key (shown once, store it now; send it as the x-officer-key header):")
+    print(key)  # bare on its own line so scripts can capture it
+
+
 async def _list_parties(runtime: Runtime, console: Console) -> None:
     parties = await runtime.uow.read(lambda r: r.parties.list_all())
     table = Table(title="Relying parties")
@@ -116,6 +125,8 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
             await _create_party(runtime, args.name, args.scopes, console)
         elif action == "party-list":
             await _list_parties(runtime, console)
+        elif action == "officer-create":
+            await _create_officer(runtime, args.name, console)
     finally:
         await runtime.close()
 
@@ -181,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"attributes the party may read, comma-separated (default {DEFAULT_SCOPES})",
     )
     party_cmds.add_parser("list", help="list relying parties")
+    officer = commands.add_parser("officer", help="administer registration officers")
+    officer_cmds = officer.add_subparsers(dest="officer_command", required=True, metavar="ACTION")
+    hire = officer_cmds.add_parser(
+        "create", help="create an officer who may unlock accounts; prints the key once"
+    )
+    hire.add_argument("--name", required=True, help="who and where, e.g. a police counter")
     _add_outbox_commands(commands)
     return parser
 
@@ -220,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]bad settings[/red]: {bad}")
         return 2
     configure_logging()
-    needs_keys = args.command in {"serve", "load-demo", "party", "outbox"}
+    needs_keys = args.command in {"serve", "load-demo", "party", "officer", "outbox"}
     if needs_keys and not settings.keys_file.exists():
         console.print(
             f"[red]no key ring at {settings.keys_file}[/red]: run `eid-server init-dev` for "
@@ -244,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_with_runtime(settings, "load-demo", args))
     elif args.command == "party":
         asyncio.run(_with_runtime(settings, f"party-{args.party_command}", args))
+    elif args.command == "officer":
+        asyncio.run(_with_runtime(settings, f"officer-{args.officer_command}", args))
     elif args.command == "outbox":
         return asyncio.run(run_outbox_command(settings, args, console))
     return 0
