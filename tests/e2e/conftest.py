@@ -64,19 +64,22 @@ class Deployment:
         result: dict[str, Any] = json.loads(self.eid("--json", *args).stdout)
         return result
 
-    def latest_code(self, phone_e164: str, timeout: float = 10) -> str:
+    def outbox_lines(self) -> list[str]:
         outbox = self.workdir / "var" / "outbox.log"
+        return outbox.read_text("utf-8").splitlines() if outbox.exists() else []
+
+    def latest_code(self, phone_e164: str, timeout: float = 10, *, after: int = 0) -> str:
+        """The code in the newest SMS to this phone that carries one, among
+        the lines of var/outbox.log past the first `after`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if outbox.exists():
-                for line in reversed(outbox.read_text("utf-8").splitlines()):
-                    message = json.loads(line)
-                    if message["to"] == phone_e164:
-                        found = re.search(r"\b(\d{6})\b", message["body"])
-                        assert found is not None
-                        return found.group(1)
+            for line in reversed(self.outbox_lines()[after:]):
+                message = json.loads(line)
+                found = re.search(r"\b(\d{6})\b", message["body"])
+                if message["to"] == phone_e164 and found is not None:
+                    return found.group(1)
             time.sleep(0.05)
-        raise AssertionError("no activation SMS in var/outbox.log")
+        raise AssertionError("no SMS with a code in var/outbox.log")
 
 
 def wait_serving(deployment: Deployment, timeout: float = 30) -> None:

@@ -1,0 +1,200 @@
+"""The account's life end to end, against `eid-server serve --workers 2` as
+its own processes (one SQLite file): the stuck account, the lost phone, and
+limits and single use that hold across the two worker processes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pytest
+
+from eid.v1 import identity_service_pb2 as pb
+from eid.v1 import identity_service_pb2_grpc as pb_grpc
+from eid_client.errors import EidError, error_from_rpc_error
+from tests.e2e.conftest import Deployment
+
+pytestmark = pytest.mark.e2e
+
+ID, NAME, BORN = "001190791514", "Nguyễn Thị Lan", "1990-05-17"
+PHONE, PHONE_E164 = "0912345678", "+84912345678"
+PASSWORD = "correct horse battery staple"
+
+
+class Device:
+    """One app on one device: its own connection (so calls spread over workers)."""
+
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.stub = pb_grpc.IdentityServiceStub(self.channel)
+
+    def __call__(self, rpc: str, request: Any, **metadata: str) -> Any:
+        pairs = [(k.replace("_", "-"), v) for k, v in metadata.items()]
+        try:
+            return getattr(self.stub, rpc)(request, timeout=20, metadata=pairs)
+        except grpc.RpcError as e:
+            return error_from_rpc_error(e)
+
+
+@pytest.fixture
+def devices(deployment: Deployment) -> Iterator[list[Device]]:
+    made = [Device(deployment.target) for _ in range(8)]
+    try:
+        yield made
+    finally:
+        for d in made:
+            d.channel.close()
+
+
+def _register(device: Device) -> None:
+    done = device(
+        "Register",
+        pb.RegisterRequest(
+            personal_id=ID,
+            full_name=NAME,
+            birth_date=BORN,
+            gender=pb.GENDER_FEMALE,
+            phone_number=PHONE,
+        ),
+    )
+    assert not isinstance(done, EidError), done
+
+
+def _activate(device: Device, code: str) -> Any:
+    return device(
+        "Activate",
+        pb.ActivateRequest(personal_id=ID, activation_code=code, new_password=PASSWORD),
+    )
+
+
+def test_the_stuck_account_resends_and_activates(
+    deployment: Deployment, devices: list[Device]
+) -> None:
+    app, stranger = devices[0], devices[1]
+    _register(app)
+    first = deployment.latest_code(PHONE_E164)
+    wrong = "000000" if first != "000000" else "111111"
+    answers = [_activate(stranger, wrong) for _ in range(6)]
+    assert isinstance(answers[-1], EidError)
+    assert answers[-1].reason == "ACTIVATION_ATTEMPTS_EXCEEDED"
+    burned = _activate(app, first)
+    assert isinstance(burned, EidError)  # the right code is no use now
+
+    seen = len(deployment.outbox_lines())
+    sent = app(
+        "ResendActivationCode", pb.ResendActivationCodeRequest(personal_id=ID, phone_number=PHONE)
+    )
+    assert not isinstance(sent, EidError), sent
+    new = deployment.latest_code(PHONE_E164, after=seen)
+    done = _activate(app, new)
+    assert not isinstance(done, EidError), done
+    assert done.account.state == pb.ACCOUNT_STATE_ACTIVE
+
+
+def test_the_lost_phone_is_locked_and_an_officer_unlocks(
+    deployment: Deployment, devices: list[Device]
+) -> None:
+    d = deployment
+    api_key = d.admin("party", "create", "--name", "Demo Bank").strip().splitlines()[-1]
+    officer_key = d.admin("officer", "create", "--name", "Counter 2").strip().splitlines()[-1]
+    assert officer_key.startswith("eido_")
+    lost_phone, laptop, bank = devices[0], devices[1], devices[2]
+    _register(lost_phone)
+    assert not isinstance(_activate(lost_phone, d.latest_code(PHONE_E164)), EidError)
+
+    session = lost_phone(
+        "SignIn", pb.SignInRequest(personal_id=ID, password=PASSWORD, device_name="phone")
+    )
+    auth = {"authorization": f"Bearer {session.session_token}"}
+    share = lost_phone(
+        "ShareViaQR", pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME]), **auth
+    )
+    assert not isinstance(share, EidError), share
+
+    locked = laptop(
+        "LockAccount",
+        pb.LockAccountRequest(password=pb.LockWithPassword(personal_id=ID, password=PASSWORD)),
+    )
+    assert not isinstance(locked, EidError), locked
+    assert locked.account.state == pb.ACCOUNT_STATE_LOCKED
+
+    # Every session and share is dead at once, whichever worker answers.
+    for device in devices:
+        again = device(
+            "ShareViaQR", pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME]), **auth
+        )
+        assert isinstance(again, EidError) and again.reason == "SESSION_INVALID"
+    redeemed = bank(
+        "Verify",
+        pb.VerifyRequest(qr_share=pb.QrShareCredential(token=share.token)),
+        x_api_key=api_key,
+    )
+    assert isinstance(redeemed, EidError) and redeemed.reason == "ACCOUNT_LOCKED"
+    refused = laptop("SignIn", pb.SignInRequest(personal_id=ID, password=PASSWORD))
+    assert isinstance(refused, EidError) and refused.reason == "ACCOUNT_LOCKED"
+
+    unlocked = laptop(
+        "UnlockAccount",
+        pb.UnlockAccountRequest(officer=pb.UnlockByOfficer(personal_id=ID)),
+        x_officer_key=officer_key,
+    )
+    assert not isinstance(unlocked, EidError), unlocked
+    assert unlocked.account.state == pb.ACCOUNT_STATE_ACTIVE
+    back = laptop("SignIn", pb.SignInRequest(personal_id=ID, password=PASSWORD))
+    assert not isinstance(back, EidError), back
+
+
+def test_limits_and_single_use_hold_across_worker_processes(
+    deployment: Deployment, devices: list[Device]
+) -> None:
+    _register(devices[0])
+    assert not isinstance(_activate(devices[0], deployment.latest_code(PHONE_E164)), EidError)
+
+    # One lock code a minute for this ID and phone, however many workers answer.
+    seen = len(deployment.outbox_lines())
+
+    def ask(device: Device) -> Any:
+        return device(
+            "SendAccountCode",
+            pb.SendAccountCodeRequest(
+                purpose=pb.ACCOUNT_CODE_PURPOSE_LOCK, personal_id=ID, phone_number=PHONE
+            ),
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        asked = list(pool.map(ask, devices))
+    assert sum(not isinstance(a, EidError) for a in asked) == 1
+    assert {a.reason for a in asked if isinstance(a, EidError)} == {"TOO_MANY_REQUESTS"}
+
+    # One refresh token, presented on 8 connections at once: one rotation.
+    signed = devices[0]("SignIn", pb.SignInRequest(personal_id=ID, password=PASSWORD))
+
+    def refresh(device: Device) -> Any:
+        return device(
+            "RefreshSession", pb.RefreshSessionRequest(refresh_token=signed.refresh_token)
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        refreshed = list(pool.map(refresh, devices))
+    assert sum(not isinstance(a, EidError) for a in refreshed) == 1
+
+    # The lock code works once.
+    code = deployment.latest_code(PHONE_E164, after=seen)
+
+    def lock(device: Device) -> Any:
+        return device(
+            "LockAccount",
+            pb.LockAccountRequest(
+                one_time_code=pb.LockWithCode(personal_id=ID, one_time_code=code)
+            ),
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        locks = list(pool.map(lock, devices))
+    assert sum(not isinstance(a, EidError) for a in locks) == 1
+    assert {a.reason for a in locks if isinstance(a, EidError)} <= {
+        "ONE_TIME_CODE_INVALID",
+        "CONCURRENT_REQUEST",
+    }
