@@ -459,9 +459,11 @@ class FakeSessions(_Repository):
             key=lambda item: (item[0], item[1]),
             reverse=True,
         )
-        if after is not None and after in self._s.sessions:
-            mark = (self._s.sessions[after].created_at, after)
-            rows = [item for item in rows if (item[0], item[1]) < mark]
+        if after is not None:
+            # As the SQL's sub-select: a session id that names no row matches nothing.
+            marker = self._s.sessions.get(after)
+            mark = None if marker is None else (marker.created_at, after)
+            rows = [item for item in rows if mark is not None and (item[0], item[1]) < mark]
         return [
             SessionInfo(i, row.device, row.created_at, row.last_used_at, row.refresh_expires_at)
             for _, i, row in rows[:limit]

@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date, timedelta
+
 from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.domain.activation import ACTIVATION_CODE_TTL
-from eid_service.domain.errors import AlreadyExists, InvalidInput, PreconditionFailed
-from tests.unit.use_case_kit import CHILD, LAN, MINH, STRANGER, World, refused
+from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.errors import (
+    AlreadyExists,
+    InvalidInput,
+    PreconditionFailed,
+    TooManyAttempts,
+)
+from eid_service.domain.personal_id import make_personal_id
+from eid_service.domain.rate_limits import Limit, SendLimits
+from tests.unit.use_case_kit import (
+    CHILD,
+    CITIZEN_IP,
+    LAN,
+    MINH,
+    STRANGER,
+    STRANGER_IP,
+    Citizen,
+    World,
+    as_seen,
+    refused,
+)
+
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+# A third adult in the registry, for the per-phone limits.
+HUNG = Citizen(
+    Demographics(
+        make_personal_id("001", date(1978, 8, 8), Gender.MALE, 55501).value,
+        "Đỗ Mạnh Hùng",
+        date(1978, 8, 8),
+        Gender.MALE,
+    ),
+    "0905555555",
+)
 
 
 def _stored(world: World) -> tuple[int, int, int, int]:
@@ -121,3 +155,107 @@ async def test_one_request_id_names_one_anonymous_request(world: World) -> None:
     assert error.reason == "REQUEST_ID_REUSED"  # anonymous callers share one scope
     other = await world.register(MINH, request_id="reg-2")
     assert other.account.demographics.personal_id == MINH.personal_id
+
+
+# ---- limits -----------------------------------------------------------------
+
+
+def _limited(per_source: int = 20, per_phone: int = 3) -> World:
+    world = World(
+        SendLimits(
+            register_per_source=Limit("register-source", per_source, HOUR),
+            register_per_phone=Limit("register-phone", per_phone, DAY),
+        )
+    )
+    world.uow.run_now(lambda r: r.registry.put(HUNG.demographics))
+    return world
+
+
+def _account_of(world: World, citizen: Citizen) -> bool:
+    pid = citizen.personal_id
+    return world.uow.run_now(lambda r: r.accounts.exists(pid))
+
+
+async def test_a_source_may_register_only_so_often_and_probes_count() -> None:
+    world = _limited(per_source=2)
+    await refused(world.register(STRANGER, source=STRANGER_IP))  # a probe: REGISTRY_MISMATCH
+    await world.register(LAN, source=STRANGER_IP)
+
+    error = await refused(world.register(MINH, source=STRANGER_IP))
+
+    assert isinstance(error, TooManyAttempts) and error.reason == "TOO_MANY_REQUESTS"
+    wait = int(error.metadata["retry_after_seconds"])
+    assert 0 < wait <= HOUR.total_seconds() + 1
+    assert not _account_of(world, MINH)
+    assert _stored(world) == (1, 1, 1, 1)  # LAN's account, code, SMS and event only
+    await world.register(MINH, source=CITIZEN_IP)  # another source is not slowed
+    world.clock.advance(timedelta(seconds=wait))
+    await world.register(HUNG, source=STRANGER_IP)
+
+
+async def test_a_source_over_its_limit_learns_nothing_about_the_registry() -> None:
+    world = _limited(per_source=1)
+    await refused(world.register(STRANGER, source=STRANGER_IP))
+
+    unknown = await refused(world.register(STRANGER, source=STRANGER_IP))
+    known = await refused(world.register(LAN, source=STRANGER_IP))
+
+    assert unknown.reason == "TOO_MANY_REQUESTS"
+    assert as_seen(unknown) == as_seen(known)
+    assert not _account_of(world, LAN)
+
+
+async def test_registrations_sending_to_one_phone_are_limited() -> None:
+    world = _limited(per_phone=2)
+    await world.register(LAN, phone_number="0977000111")
+    await world.register(MINH, phone_number="+84 977 000 111")  # the same phone, written otherwise
+
+    error = await refused(world.register(HUNG, phone_number="0977000111"))
+
+    assert isinstance(error, TooManyAttempts) and error.reason == "TOO_MANY_REQUESTS"
+    assert not _account_of(world, HUNG)
+    assert len(world.uow.state.outbox) == 2
+    await world.register(HUNG)  # to its own phone
+
+
+async def test_only_registrations_that_send_count_against_the_phone() -> None:
+    """A mismatch or a pending account sends nothing, so it cannot use up a
+    phone's budget (a stranger cannot stop a citizen's registration)."""
+    world = _limited(per_phone=1)
+    for _ in range(3):
+        await refused(world.register(STRANGER, phone_number=LAN.phone, source=STRANGER_IP))
+        await refused(world.register(LAN, birth_date="1990-05-18", source=STRANGER_IP))
+
+    await world.register(LAN)
+    pending = await refused(world.register(LAN))
+    assert pending.reason == "ACCOUNT_PENDING"
+    assert len(world.uow.state.outbox) == 1
+
+
+async def test_a_retry_with_the_same_request_id_is_not_counted_again() -> None:
+    world = _limited(per_source=1)
+    first = await world.register(LAN, request_id="reg-1", source=STRANGER_IP)
+
+    again = await world.register(LAN, request_id="reg-1", source=STRANGER_IP)
+    assert again == first
+    error = await refused(world.register(MINH, source=STRANGER_IP))
+    assert error.reason == "TOO_MANY_REQUESTS"
+    assert _stored(world) == (1, 1, 1, 1)
+
+
+async def test_by_default_three_registrations_a_day_may_send_to_one_phone(world: World) -> None:
+    """A household sharing one phone fits; a fourth account to it waits a day."""
+    born = HUNG.demographics.birth_date
+    thu = Citizen(
+        replace(HUNG.demographics, personal_id=make_personal_id("079", born, Gender.MALE, 1).value),
+        HUNG.phone,
+    )
+    world.uow.run_now(lambda r: [r.registry.put(c.demographics) for c in (HUNG, thu)])
+    for citizen in (LAN, MINH, HUNG):
+        await world.register(citizen, phone_number="0977000111")
+
+    fourth = await refused(world.register(thu, phone_number="0977000111"))
+
+    assert fourth.reason == "TOO_MANY_REQUESTS"
+    world.clock.advance(DAY)
+    await world.register(thu, phone_number="0977000111")

@@ -13,15 +13,36 @@ from typing import Any, TypeVar
 import pytest
 
 from eid_service.domain.account import Account, AccountState
+from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics, Gender
-from eid_service.domain.contact import parse_vn_mobile
+from eid_service.domain.contact import parse_email, parse_vn_mobile
 from eid_service.domain.errors import DomainError
+from eid_service.domain.notices import NoticeKind
+from eid_service.domain.officer import Officer
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.personal_id import make_personal_id
+from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.activate import ActivateCommand, activate
+from eid_service.use_cases.lock import (
+    LockCommand,
+    LockProof,
+    StateChange,
+    lock_account,
+    unlock_by_citizen,
+    unlock_by_officer,
+)
+from eid_service.use_cases.one_time_codes import CodeRequest, CodeSent, request_code
+from eid_service.use_cases.ports import AuditEvent, IssuedTokens
 from eid_service.use_cases.register import RegisterCommand, Registered, register
 from eid_service.use_cases.replies import Reply
+from eid_service.use_cases.sessions import (
+    SessionPage,
+    list_sessions,
+    refresh_session,
+    revoke_session,
+    sign_out,
+)
 from eid_service.use_cases.share import IssuedShare, ShareCommand, share_via_qr
 from eid_service.use_cases.sign_in import SignedIn, sign_in
 from eid_service.use_cases.verify import Verification, redeem_share, verify_password
@@ -30,6 +51,8 @@ from tests.unit.fake_store import FakeClock, FakePasswordHashing, FakeUnitOfWork
 T = TypeVar("T")
 
 PASSWORD = "correct horse battery staple"
+CITIZEN_IP = "ip:192.0.2.1"
+STRANGER_IP = "ip:203.0.113.66"
 WRONG_PASSWORD = "a wrong password"
 EVERYTHING = frozenset(Attribute)
 
@@ -88,12 +111,30 @@ def as_seen(error: DomainError) -> tuple[str, str, str, dict[str, str]]:
     return type(error).__name__, error.reason, error.message, error.metadata
 
 
+def _code_in(body: str | None) -> str:
+    assert body is not None
+    found = re.search(r"\b(\d{6})\b", body)
+    assert found is not None
+    return found.group(1)
+
+
+def _destination(contact: str) -> str:
+    """A phone or email as the store keeps it (E.164, lower-cased domain)."""
+    if "@" in contact:
+        parsed = parse_email(contact)
+        assert parsed is not None
+        return parsed
+    return parse_vn_mobile(contact)
+
+
 class World:
-    def __init__(self) -> None:
+    def __init__(self, send_limits: SendLimits | None = None) -> None:
         self.clock = FakeClock()
         self.passwords = FakePasswordHashing()
         self.uow = FakeUnitOfWork()
         self.ctx = fake_context(self.clock, self.passwords)
+        if send_limits is not None:
+            self.ctx = replace(self.ctx, send_limits=send_limits)
         self.api_keys: dict[str, str] = {}
         self.uow.run_now(lambda r: [r.registry.put(c.demographics) for c in (LAN, MINH, CHILD)])
 
@@ -122,6 +163,26 @@ class World:
             fingerprint=self.ctx.fingerprint,
         )
 
+    def done_reply(self, rpc: str, request: object, request_id: str) -> Reply[None, str]:
+        """For RPCs whose result is None: the API edge answers an empty message
+        (never None, which `Reply.replay` reads as "no earlier answer")."""
+
+        def present(done: None) -> str:
+            return "done"
+
+        def decode(data: bytes) -> str:
+            return data.decode()
+
+        return Reply(
+            rpc=rpc,
+            request_id=request_id,
+            request=repr(request).encode(),
+            present=present,
+            encode=str.encode,
+            decode=decode,
+            fingerprint=self.ctx.fingerprint,
+        )
+
     # ---- citizens ------------------------------------------------------------
 
     def register_command(self, citizen: Citizen, **changes: Any) -> RegisterCommand:
@@ -137,11 +198,16 @@ class World:
         return replace(cmd, **changes)
 
     async def register(
-        self, citizen: Citizen, *, request_id: str = "", **changes: Any
+        self,
+        citizen: Citizen,
+        *,
+        request_id: str = "",
+        source: str = CITIZEN_IP,
+        **changes: Any,
     ) -> Registered:
         cmd = self.register_command(citizen, **changes)
         reply = self.reply(Registered, "register", astuple(cmd), request_id)
-        return await register(self.uow, self.ctx, cmd, reply)
+        return await register(self.uow, self.ctx, cmd, reply, source=source)
 
     def activation_code(self, citizen: Citizen) -> str:
         """The code in the last SMS to the citizen's phone."""
@@ -151,10 +217,47 @@ class World:
             for m in self.uow.state.outbox.values()
             if m.destination == phone and m.notice is not None
         ]
-        assert bodies and bodies[-1] is not None
-        found = re.search(r"\b(\d{6})\b", bodies[-1])
-        assert found is not None
-        return found.group(1)
+        assert bodies
+        return _code_in(bodies[-1])
+
+    def sent_to(self, contact: str) -> list[NoticeKind]:
+        """The kinds of the messages written to a phone or email, oldest first."""
+        to = _destination(contact)
+        return [
+            m.notice.kind
+            for m in self.uow.state.outbox.values()
+            if m.destination == to and m.notice is not None
+        ]
+
+    def newest_code(self, contact: str, kind: NoticeKind | None = None) -> str:
+        """The code in the newest message (of `kind`, if given) to a phone or email."""
+        to = _destination(contact)
+        bodies = [
+            m.notice.body
+            for m in self.uow.state.outbox.values()
+            if m.destination == to
+            and m.notice is not None
+            and (kind is None or m.notice.kind is kind)
+        ]
+        assert bodies, "nothing was sent there"
+        return _code_in(bodies[-1])
+
+    async def request_code(
+        self,
+        purpose: CodePurpose,
+        citizen: Citizen | str,
+        *,
+        phone: str = "",
+        email: str = "",
+        source: str = CITIZEN_IP,
+        request_id: str = "",
+    ) -> CodeSent:
+        """ResendActivationCode (ACTIVATION) or SendAccountCode (LOCK, UNLOCK)."""
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        req = CodeRequest(purpose, pid, phone, email)
+        rpc = "resend_activation_code" if purpose is CodePurpose.ACTIVATION else "send_account_code"
+        reply = self.reply(CodeSent, rpc, astuple(req), request_id)
+        return await request_code(self.uow, self.ctx, req, reply, source=source)
 
     async def activate(
         self,
@@ -175,10 +278,92 @@ class World:
         return await self.activate(citizen)
 
     async def sign_in(
-        self, citizen: Citizen | str, password: str = PASSWORD, *, source: str = "ip:192.0.2.1"
+        self,
+        citizen: Citizen | str,
+        password: str = PASSWORD,
+        *,
+        source: str = CITIZEN_IP,
+        device_name: str = "",
     ) -> SignedIn:
         pid = citizen if isinstance(citizen, str) else citizen.personal_id
-        return await sign_in(self.uow, self.ctx, pid, password, source=source)
+        return await sign_in(
+            self.uow, self.ctx, pid, password, source=source, device_name=device_name
+        )
+
+    # ---- sessions ------------------------------------------------------------
+
+    async def refresh(self, refresh_token: str, *, request_id: str = "") -> IssuedTokens:
+        reply = self.reply(IssuedTokens, "refresh_session", refresh_token, request_id)
+        return await refresh_session(self.uow, self.ctx, refresh_token, reply)
+
+    async def sign_out(self, access_token: str | None, *, request_id: str = "") -> str:
+        reply = self.done_reply("sign_out", (), request_id)
+        return await sign_out(self.uow, self.ctx, access_token, reply)
+
+    async def sessions(
+        self, access_token: str | None, page_size: int = 0, page_token: str = ""
+    ) -> SessionPage:
+        return await list_sessions(self.uow, self.ctx, access_token, page_size, page_token)
+
+    async def revoke_session(
+        self, access_token: str | None, session_id: str, *, request_id: str = ""
+    ) -> str:
+        reply = self.done_reply("revoke_session", session_id, request_id)
+        return await revoke_session(self.uow, self.ctx, access_token, session_id, reply)
+
+    def revoked_reason(self, session_id: str) -> str | None:
+        """Why the session was ended (None while it is not)."""
+        return self.uow.state.sessions[session_id].revoked_reason
+
+    # ---- lock and unlock -----------------------------------------------------
+
+    async def lock(
+        self,
+        proof: LockProof,
+        *,
+        access_token: str = "",
+        citizen: Citizen | str = "",
+        password: str = "",
+        code: str = "",
+        source: str = CITIZEN_IP,
+        request_id: str = "",
+    ) -> StateChange:
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        cmd = LockCommand(proof, access_token, pid, password, code)
+        reply = self.reply(StateChange, "lock_account", astuple(cmd), request_id)
+        return await lock_account(self.uow, self.ctx, cmd, reply, source=source)
+
+    def officer(self, name: str = "Officer Hà") -> tuple[Officer, str]:
+        """A registration officer and its key."""
+        return self.uow.run_now(lambda r: r.officers.create(name, self.clock()))
+
+    async def unlock_by_officer(
+        self, officer_key: str | None, citizen: Citizen | str, *, request_id: str = ""
+    ) -> StateChange:
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        reply = self.reply(StateChange, "unlock_account", ("officer", pid), request_id)
+        return await unlock_by_officer(self.uow, self.ctx, officer_key, pid, reply)
+
+    async def unlock_by_citizen(
+        self,
+        citizen: Citizen | str,
+        code: str,
+        password: str = PASSWORD,
+        *,
+        source: str = CITIZEN_IP,
+        request_id: str = "",
+    ) -> StateChange:
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        request = ("citizen", pid, password, code)
+        reply = self.reply(StateChange, "unlock_account", request, request_id)
+        return await unlock_by_citizen(
+            self.uow, self.ctx, pid, password, code, reply, source=source
+        )
+
+    def state_of(self, citizen: Citizen) -> AccountState:
+        account = self.uow.run_now(lambda r: r.accounts.find_by_personal_id(citizen.personal_id))
+        assert account is not None
+        return account.state
 
     def set_state(self, citizen: Citizen, state: AccountState) -> None:
         """What an operator does (there is no use case for it yet)."""
@@ -194,6 +379,12 @@ class World:
             (e.action, e.outcome, e.party_id)
             for e in self.uow.run_now(lambda r: r.audit.history(subject))
         ]
+
+    def audit_events(self, citizen: Citizen | str) -> list[AuditEvent]:
+        """The citizen's audit events as stored (with the actor), oldest first."""
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        subject = self.uow.run_now(lambda r: r.accounts.credential(pid).subject)
+        return self.uow.run_now(lambda r: r.audit.history(subject))
 
     def chain_intact(self, citizen: Citizen) -> bool:
         subject = self.uow.run_now(lambda r: r.accounts.credential(citizen.personal_id).subject)

@@ -1,0 +1,284 @@
+"""ResendActivationCode and SendAccountCode: a code to the contact typed if it
+matches an eligible account, the same answer either way, and limits a
+stranger cannot spend for the citizen."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from eid_service.domain.account import AccountState
+from eid_service.domain.activation import ACCOUNT_CODE_TTL, ACTIVATION_CODE_TTL, CodePurpose
+from eid_service.domain.errors import InvalidInput, TooManyAttempts
+from eid_service.domain.notices import NoticeKind
+from eid_service.domain.rate_limits import Limit, SendLimits
+from eid_service.use_cases.one_time_codes import CodeSent
+from tests.unit.use_case_kit import (
+    CITIZEN_IP,
+    LAN,
+    MINH,
+    STRANGER,
+    STRANGER_IP,
+    Citizen,
+    Cost,
+    World,
+    as_seen,
+    refused,
+    unknown_id,
+)
+
+ACTIVATION, LOCK, UNLOCK = CodePurpose.ACTIVATION, CodePurpose.LOCK, CodePurpose.UNLOCK
+LAN_EMAIL = replace(LAN, email="lan.nguyen@Example.VN")
+OTHER_PHONE = "0977000111"
+MINUTE = timedelta(minutes=1)
+
+
+def _codes_sent(world: World) -> int:
+    return sum(
+        1
+        for m in world.uow.state.outbox.values()
+        if m.notice is not None and m.notice.kind.value.endswith("_code")
+    )
+
+
+# ---- what is sent -----------------------------------------------------------
+
+
+async def test_a_pending_citizen_gets_a_new_activation_code_and_the_old_one_dies(
+    world: World,
+) -> None:
+    await world.register(LAN)
+    old = world.activation_code(LAN)
+
+    sent = await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+
+    assert sent == CodeSent("sms", "+84 *** *** 678", world.clock() + ACTIVATION_CODE_TTL)
+    assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE] * 2
+    new = world.newest_code(LAN.phone)
+    assert world.history(LAN)[-1] == ("request_activation_code", "sent", None)
+    if new != old:  # one in a million, they are the same digits
+        error = await refused(world.activate(LAN, old))
+        assert error.reason == "ACTIVATION_CODE_INVALID"
+    account = await world.activate(LAN, new)
+    assert account.state is AccountState.ACTIVE
+
+
+async def test_a_code_goes_to_the_email_when_the_email_is_typed(world: World) -> None:
+    await world.register(LAN_EMAIL)
+
+    sent = await world.request_code(ACTIVATION, LAN, email="lan.nguyen@example.vn")
+
+    assert (sent.channel, sent.masked_destination) == ("email", "l***@example.vn")
+    assert world.sent_to(LAN_EMAIL.email) == [NoticeKind.ACTIVATION_CODE]
+    await world.activate(LAN, world.newest_code(LAN_EMAIL.email))
+
+
+async def test_lock_codes_go_to_active_accounts_and_unlock_codes_to_locked_ones(
+    world: World,
+) -> None:
+    await world.active(LAN)
+
+    sent = await world.request_code(LOCK, LAN, phone=LAN.phone)
+    assert sent.expires_at == world.clock() + ACCOUNT_CODE_TTL
+    assert world.sent_to(LAN.phone)[-1] is NoticeKind.LOCK_CODE
+    await world.request_code(UNLOCK, LAN, phone=LAN.phone)  # not locked: nothing sent
+    assert world.sent_to(LAN.phone)[-1] is NoticeKind.LOCK_CODE
+
+    world.set_state(LAN, AccountState.LOCKED)
+    world.clock.advance(MINUTE)
+    await world.request_code(LOCK, LAN, phone=LAN.phone)  # already locked: nothing sent
+    assert world.sent_to(LAN.phone)[-1] is NoticeKind.LOCK_CODE
+    await world.request_code(UNLOCK, LAN, phone=LAN.phone)
+    assert world.sent_to(LAN.phone)[-1] is NoticeKind.UNLOCK_CODE
+
+    assert [e[1] for e in world.history(LAN) if e[0].startswith("request_")] == [
+        "sent",
+        "not_sent",
+        "not_sent",
+        "sent",
+    ]
+
+
+# ---- what a stranger learns -------------------------------------------------
+
+
+async def _asked(
+    world: World, purpose: CodePurpose, pid: str, **contact: str
+) -> tuple[CodeSent, Cost, int]:
+    """The answer, what it cost, and how many codes were sent."""
+    before, sent = world.cost(), _codes_sent(world)
+    answer = await world.request_code(purpose, pid, source=STRANGER_IP, **contact)
+    return answer, world.cost() - before, _codes_sent(world) - sent
+
+
+async def test_the_answer_and_its_cost_never_tell_whether_the_details_match(
+    world: World,
+) -> None:
+    """Typing the same phone with different ID numbers: a match, an account
+    with another phone, an account in the wrong state, and no account."""
+    await world.register(LAN)  # PENDING, phone 0912345678
+    await world.active(MINH)  # ACTIVE, phone 0987654321
+    phone = LAN.phone
+
+    match = await _asked(world, ACTIVATION, LAN.personal_id, phone=phone)
+    other_phone = await _asked(world, ACTIVATION, MINH.personal_id, phone=phone)
+    unknown = await _asked(world, ACTIVATION, STRANGER.personal_id, phone=phone)
+    never = await _asked(world, ACTIVATION, unknown_id(7), phone=phone)
+    wrong_state = await _asked(world, ACTIVATION, MINH.personal_id, phone=MINH.phone)
+
+    one_write = Cost(hashes=0, verifications=0, writes=1, reads=0)
+    shown = CodeSent("sms", "+84 *** *** 678", world.clock() + ACTIVATION_CODE_TTL)
+    assert match == (shown, one_write, 1)
+    for other in (other_phone, unknown, never):
+        assert other == (shown, one_write, 0)
+    assert wrong_state[1:] == (one_write, 0)
+
+
+async def test_an_email_that_is_not_the_registered_one_gets_the_same_answer(
+    world: World,
+) -> None:
+    await world.register(LAN_EMAIL)
+    await world.register(MINH)  # no email at all
+    email = "lan.nguyen@example.vn"
+
+    match = await _asked(world, ACTIVATION, LAN.personal_id, email=email)
+    no_email = await _asked(world, ACTIVATION, MINH.personal_id, email=email)
+
+    assert no_email[:2] == match[:2]
+    assert (match[2], no_email[2]) == (1, 0)
+
+
+async def test_a_limit_reached_looks_the_same_for_a_match_and_a_mismatch(world: World) -> None:
+    await world.register(LAN)
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+    await world.request_code(ACTIVATION, STRANGER, phone=LAN.phone)
+
+    match = await refused(world.request_code(ACTIVATION, LAN, phone=LAN.phone))
+    mismatch = await refused(world.request_code(ACTIVATION, STRANGER, phone=LAN.phone))
+
+    assert isinstance(match, TooManyAttempts) and match.reason == "TOO_MANY_REQUESTS"
+    assert as_seen(match) == as_seen(mismatch)
+
+
+# ---- limits -----------------------------------------------------------------
+
+
+async def test_one_code_a_minute_then_retry_after_tells_how_long(world: World) -> None:
+    await world.register(LAN)
+    world.clock.advance(timedelta(seconds=20))
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+
+    error = await refused(world.request_code(ACTIVATION, LAN, phone=LAN.phone))
+
+    assert isinstance(error, TooManyAttempts) and error.reason == "TOO_MANY_REQUESTS"
+    wait = int(error.metadata["retry_after_seconds"])
+    assert 40 <= wait <= 41
+    assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE] * 2
+    world.clock.advance(timedelta(seconds=wait))
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+    assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE] * 3
+
+
+async def test_five_codes_a_day_and_refusals_do_not_shorten_the_wait(world: World) -> None:
+    await world.active(LAN)
+    for _ in range(5):
+        await world.request_code(LOCK, LAN, phone=LAN.phone)
+        world.clock.advance(MINUTE)
+
+    error = await refused(world.request_code(LOCK, LAN, phone=LAN.phone))
+    assert error.reason == "TOO_MANY_REQUESTS"
+    wait = timedelta(seconds=int(error.metadata["retry_after_seconds"]))
+    world.clock.advance(wait - timedelta(minutes=2))
+    assert (await refused(world.request_code(LOCK, LAN, phone=LAN.phone))).reason == (
+        "TOO_MANY_REQUESTS"
+    )
+    assert world.sent_to(LAN.phone).count(NoticeKind.LOCK_CODE) == 5
+
+    world.clock.advance(timedelta(minutes=2))
+    await world.request_code(LOCK, LAN, phone=LAN.phone)
+    assert world.sent_to(LAN.phone).count(NoticeKind.LOCK_CODE) == 6
+
+
+async def test_each_kind_of_code_has_its_own_budget(world: World) -> None:
+    await world.active(LAN)
+    await world.request_code(LOCK, LAN, phone=LAN.phone)
+    await world.request_code(UNLOCK, LAN, phone=LAN.phone)
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+
+
+async def test_a_stranger_with_the_wrong_phone_cannot_spend_the_citizens_budget(
+    world: World,
+) -> None:
+    await world.active(LAN)
+    for minute in range(5):
+        await world.request_code(LOCK, LAN, phone=OTHER_PHONE, source=f"ip:198.51.100.{minute}")
+        world.clock.advance(MINUTE)
+    spent = await refused(
+        world.request_code(LOCK, LAN, phone=OTHER_PHONE, source="ip:198.51.100.9")
+    )
+    assert spent.reason == "TOO_MANY_REQUESTS"  # the stranger's own budget
+    assert world.sent_to(OTHER_PHONE) == []
+
+    sent = await world.request_code(LOCK, LAN, phone=LAN.phone)
+    assert sent.channel == "sms"
+    assert world.sent_to(LAN.phone)[-1] is NoticeKind.LOCK_CODE
+
+
+async def test_a_source_is_limited_whatever_it_asks_for() -> None:
+    few = SendLimits(code_per_source=Limit("code-source", 2, timedelta(hours=1)))
+    world = World(send_limits=few)
+    await world.register(LAN)
+
+    await world.request_code(ACTIVATION, STRANGER, phone=STRANGER.phone, source=STRANGER_IP)
+    await world.request_code(ACTIVATION, unknown_id(1), phone=OTHER_PHONE, source=STRANGER_IP)
+    error = await refused(world.request_code(ACTIVATION, LAN, phone=LAN.phone, source=STRANGER_IP))
+
+    assert error.reason == "TOO_MANY_REQUESTS"
+    assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE]  # the registration's only
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone, source=CITIZEN_IP)
+    assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE] * 2
+
+
+# ---- retries and malformed requests -----------------------------------------
+
+
+async def test_a_retry_with_the_same_request_id_sends_nothing_more(world: World) -> None:
+    await world.register(LAN)
+    first = await world.request_code(ACTIVATION, LAN, phone=LAN.phone, request_id="resend-1")
+    world.clock.advance(timedelta(seconds=5))
+    again = await world.request_code(ACTIVATION, LAN, phone=LAN.phone, request_id="resend-1")
+
+    assert again == first
+    assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE] * 2
+    # The retry did not count: the next minute's request goes through.
+    world.clock.advance(MINUTE)
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+
+
+async def test_a_request_id_reused_for_another_request_is_refused(world: World) -> None:
+    await world.register(LAN)
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone, request_id="resend-1")
+    error = await refused(
+        world.request_code(ACTIVATION, MINH, phone=MINH.phone, request_id="resend-1")
+    )
+    assert error.reason == "REQUEST_ID_REUSED"
+
+
+@pytest.mark.parametrize(
+    ("citizen", "contact", "reason"),
+    [
+        (LAN, {}, "CONTACT_MISSING"),
+        (LAN, {"phone": LAN.phone, "email": "lan@example.vn"}, "CONTACT_AMBIGUOUS"),
+        (LAN, {"phone": "12345"}, "PHONE_NUMBER_INVALID"),
+        (LAN, {"email": "not-an-email"}, "EMAIL_INVALID"),
+        ("12345", {"phone": LAN.phone}, "PERSONAL_ID_MALFORMED"),
+    ],
+)
+async def test_a_malformed_request_is_refused_before_any_transaction(
+    world: World, citizen: Citizen | str, contact: dict[str, str], reason: str
+) -> None:
+    error = await refused(world.request_code(ACTIVATION, citizen, **contact))
+    assert isinstance(error, InvalidInput) and error.reason == reason
+    assert world.uow.transactions == 0
