@@ -93,7 +93,12 @@ def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
 
     def count(name: str, limit: Limit) -> Limit:
         raw = env.get(name)
-        return limit if raw is None else replace(limit, hits=int(raw))
+        if raw is None:
+            return limit
+        hits = int(raw)
+        if hits < 1:
+            raise ValueError(f"{name} must be at least 1")
+        return replace(limit, hits=hits)
 
     return replace(
         base,

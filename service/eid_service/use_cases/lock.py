@@ -32,6 +32,7 @@ from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.validation import Violations
 
 
 class LockProof(Enum):
@@ -196,7 +197,7 @@ async def _lock_with_password(
             cmd.personal_id,
             cmd.password,
             source=source,
-            field_name="personal_id",
+            field_name="password.personal_id",
             then=record,
             before=lambda r: reply.replay(r, caller),
         )
@@ -214,8 +215,12 @@ async def _lock_with_code(
     reply: Reply[StateChange, Answer],
     now: datetime,
 ) -> Answer:
-    pid = parse_personal_id(cmd.personal_id).value
-    code = parse_activation_code(cmd.one_time_code, "one_time_code")
+    v = Violations()
+    parsed_id = v.check(lambda: parse_personal_id(cmd.personal_id, "one_time_code.personal_id"))
+    code = v.check(lambda: parse_activation_code(cmd.one_time_code, "one_time_code.one_time_code"))
+    v.raise_if_any()
+    assert parsed_id is not None and code is not None
+    pid = parsed_id.value
     caller = "anonymous"
 
     def lock(r: Repositories) -> Answer | DomainError:
@@ -225,7 +230,7 @@ async def _lock_with_code(
         cred = r.accounts.credential(pid)
         if not spend_code(r, cred.account_id, CodePurpose.LOCK, code, now):
             # Kept as this request id's answer: a retry must not count again.
-            return reply.refuse(r, caller, code_invalid(), now)
+            return reply.refuse(r, caller, code_invalid("one_time_code.one_time_code"), now)
         assert cred.account_id is not None
         done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.ONE_TIME_CODE, now)
         return _finish(reply, r, caller, done, now)
@@ -272,7 +277,7 @@ async def unlock_by_officer(
     Officers are trusted with the account's state: they get precise answers."""
     if not officer_key:
         raise officer_key_invalid()
-    pid = parse_personal_id(personal_id).value
+    pid = parse_personal_id(personal_id, "officer.personal_id").value
     now = ctx.clock()
 
     def unlock(r: Repositories) -> Answer | DomainError:
@@ -308,7 +313,7 @@ async def unlock_by_citizen(
     """The citizen unlocks with the password and a code sent to the registered
     phone: both must be right. The password is checked (and throttled) first;
     only then is the code looked at, so a stranger cannot burn it."""
-    code = parse_activation_code(one_time_code, "one_time_code")
+    code = parse_activation_code(one_time_code, "citizen.one_time_code")
     caller = "anonymous"
 
     async def record(check: PasswordCheck) -> Answer | DomainError | None:
@@ -327,7 +332,7 @@ async def unlock_by_citizen(
             if earlier is not None:
                 return earlier
             if not spend_code(r, cred.account_id, CodePurpose.UNLOCK, code, now):
-                return reply.refuse(r, caller, code_invalid(), now)
+                return reply.refuse(r, caller, code_invalid("citizen.one_time_code"), now)
             done = _unlock(r, ctx, cred.subject, cred.account_id, "citizen", now)
             return _finish(reply, r, caller, done, now)
 
@@ -340,7 +345,7 @@ async def unlock_by_citizen(
             personal_id,
             password,
             source=source,
-            field_name="personal_id",
+            field_name="citizen.personal_id",
             then=record,
             before=lambda r: reply.replay(r, caller),
         )
