@@ -24,6 +24,14 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "SignIn": (pb.SignInRequest, pb.SignInResponse),
     "Verify": (pb.VerifyRequest, pb.VerifyResponse),
     "ShareViaQR": (pb.ShareViaQRRequest, pb.ShareViaQRResponse),
+    "ResendActivationCode": (pb.ResendActivationCodeRequest, pb.ResendActivationCodeResponse),
+    "SendAccountCode": (pb.SendAccountCodeRequest, pb.SendAccountCodeResponse),
+    "RefreshSession": (pb.RefreshSessionRequest, pb.RefreshSessionResponse),
+    "SignOut": (pb.SignOutRequest, pb.SignOutResponse),
+    "ListSessions": (pb.ListSessionsRequest, pb.ListSessionsResponse),
+    "RevokeSession": (pb.RevokeSessionRequest, pb.RevokeSessionResponse),
+    "LockAccount": (pb.LockAccountRequest, pb.LockAccountResponse),
+    "UnlockAccount": (pb.UnlockAccountRequest, pb.UnlockAccountResponse),
 }
 
 

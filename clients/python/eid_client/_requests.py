@@ -17,6 +17,7 @@ from eid.v1 import identity_service_pb2 as pb
 
 API_KEY_HEADER = "x-api-key"
 AUTHORIZATION_HEADER = "authorization"
+OFFICER_KEY_HEADER = "x-officer-key"
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -38,6 +39,15 @@ def session_metadata(session_token: str | None) -> Metadata:
             "this call needs a citizen session: call sign_in() first or pass session_token="
         )
     return ((AUTHORIZATION_HEADER, f"Bearer {session_token}"),)
+
+
+def officer_metadata(officer_key: str | None) -> Metadata:
+    if not officer_key:
+        raise ValueError(
+            "this call is made by a registration officer: create the client with "
+            "officer_key= or pass officer_key="
+        )
+    return ((OFFICER_KEY_HEADER, officer_key),)
 
 
 def parse_gender(value: str | int) -> pb.Gender.ValueType:
@@ -158,3 +168,127 @@ def share_request(
         duration.FromTimedelta(ttl)
         request.ttl.CopyFrom(duration)
     return request
+
+
+def sign_in_request(*, personal_id: str, password: str, device_name: str) -> pb.SignInRequest:
+    return pb.SignInRequest(personal_id=personal_id, password=password, device_name=device_name)
+
+
+def _require_contact(phone_number: str, email: str) -> None:
+    if not phone_number and not email:
+        raise ValueError("pass the registered phone_number= or email=")
+
+
+def resend_activation_code_request(
+    *, personal_id: str, phone_number: str, email: str, request_id: str | None
+) -> pb.ResendActivationCodeRequest:
+    _require_contact(phone_number, email)
+    return pb.ResendActivationCodeRequest(
+        request_id=new_request_id(request_id),
+        personal_id=personal_id,
+        phone_number=phone_number,
+        email=email,
+    )
+
+
+CODE_PURPOSES = {
+    "lock": pb.ACCOUNT_CODE_PURPOSE_LOCK,
+    "unlock": pb.ACCOUNT_CODE_PURPOSE_UNLOCK,
+}
+
+
+def parse_code_purpose(value: str | int) -> pb.AccountCodePurpose.ValueType:
+    """Accept ``"lock"``/``"unlock"``, ``"ACCOUNT_CODE_PURPOSE_LOCK"`` or the enum number."""
+    if isinstance(value, int):
+        if value not in CODE_PURPOSES.values():
+            raise ValueError(f"unknown code purpose value {value}")
+        return pb.AccountCodePurpose.ValueType(value)
+    name = value.strip().lower().removeprefix("account_code_purpose_")
+    try:
+        return CODE_PURPOSES[name]
+    except KeyError:
+        raise ValueError(f"unknown code purpose {value!r}: use 'lock' or 'unlock'") from None
+
+
+def send_account_code_request(
+    *,
+    purpose: str | int,
+    personal_id: str,
+    phone_number: str,
+    email: str,
+    request_id: str | None,
+) -> pb.SendAccountCodeRequest:
+    _require_contact(phone_number, email)
+    return pb.SendAccountCodeRequest(
+        request_id=new_request_id(request_id),
+        purpose=parse_code_purpose(purpose),
+        personal_id=personal_id,
+        phone_number=phone_number,
+        email=email,
+    )
+
+
+def refresh_session_request(refresh_token: str, request_id: str | None) -> pb.RefreshSessionRequest:
+    return pb.RefreshSessionRequest(
+        request_id=new_request_id(request_id), refresh_token=refresh_token
+    )
+
+
+def sign_out_request(request_id: str | None) -> pb.SignOutRequest:
+    return pb.SignOutRequest(request_id=new_request_id(request_id))
+
+
+def list_sessions_request(page_size: int, page_token: str) -> pb.ListSessionsRequest:
+    if page_size < 0:
+        raise ValueError("page_size must be 0 (the server default) or more")
+    return pb.ListSessionsRequest(page_size=page_size, page_token=page_token)
+
+
+def revoke_session_request(session_id: str, request_id: str | None) -> pb.RevokeSessionRequest:
+    if not session_id:
+        raise ValueError("pass the session_id to end, as list_sessions() shows it")
+    return pb.RevokeSessionRequest(request_id=new_request_id(request_id), session_id=session_id)
+
+
+def lock_account_request(
+    *, personal_id: str, password: str, one_time_code: str, request_id: str | None
+) -> pb.LockAccountRequest:
+    """With ``password`` or ``one_time_code`` (and ``personal_id``); with neither,
+    the request proves nothing itself and the session in the metadata does."""
+    request = pb.LockAccountRequest(request_id=new_request_id(request_id))
+    if password and one_time_code:
+        raise ValueError("lock with password= or one_time_code=, not both")
+    if (password or one_time_code) and not personal_id:
+        raise ValueError("locking with a password or a code needs personal_id=")
+    if password:
+        request.password.CopyFrom(pb.LockWithPassword(personal_id=personal_id, password=password))
+    elif one_time_code:
+        request.one_time_code.CopyFrom(
+            pb.LockWithCode(personal_id=personal_id, one_time_code=one_time_code)
+        )
+    elif personal_id:
+        # A session locks its own account: an ID number here would be ignored.
+        raise ValueError("personal_id= goes with password= or one_time_code=")
+    return request
+
+
+def needs_session(request: pb.LockAccountRequest) -> bool:
+    return request.WhichOneof("proof") is None
+
+
+def unlock_by_officer_request(personal_id: str, request_id: str | None) -> pb.UnlockAccountRequest:
+    return pb.UnlockAccountRequest(
+        request_id=new_request_id(request_id),
+        officer=pb.UnlockByOfficer(personal_id=personal_id),
+    )
+
+
+def unlock_by_citizen_request(
+    *, personal_id: str, one_time_code: str, password: str, request_id: str | None
+) -> pb.UnlockAccountRequest:
+    return pb.UnlockAccountRequest(
+        request_id=new_request_id(request_id),
+        citizen=pb.UnlockByCitizen(
+            personal_id=personal_id, one_time_code=one_time_code, password=password
+        ),
+    )
