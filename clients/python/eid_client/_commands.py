@@ -18,10 +18,16 @@ class UsageError(Exception):
     """The command line cannot be carried out as given (exit status 2)."""
 
 
-def resolve_password(given: str | None, *, confirm: bool = False) -> str:
-    """``--password``, else ``$EID_PASSWORD``, else a prompt when a person is there to answer."""
+def resolve_password(given: str | None, *, from_stdin: bool = False, confirm: bool = False) -> str:
+    """``--password``, ``--password-stdin``, else ``$EID_PASSWORD``, else a prompt
+    when a person is there to answer."""
     if given:
         return given
+    if from_stdin:
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise UsageError("--password-stdin: no password on standard input")
+        return line
     from_env = os.environ.get("EID_PASSWORD")
     if from_env:
         return from_env
@@ -37,6 +43,22 @@ def resolve_password(given: str | None, *, confirm: bool = False) -> str:
     if confirm and getpass.getpass("Repeat password: ") != password:
         raise UsageError("passwords do not match")
     return password
+
+
+def password_of(args: argparse.Namespace, *, confirm: bool = False) -> str:
+    """The password the command line points to (see :func:`resolve_password`)."""
+    return resolve_password(args.password, from_stdin=args.password_stdin, confirm=confirm)
+
+
+def session_of(args: argparse.Namespace, command: str) -> str:
+    """The citizen's access token from --session or $EID_SESSION."""
+    if not args.session:
+        raise UsageError(
+            f"{command} needs a citizen session: pass --session TOKEN or set EID_SESSION "
+            "(export EID_SESSION=$(eid signin --id ...))"
+        )
+    session: str = args.session
+    return session
 
 
 def _require_api_key(client: EidClient, command: str) -> None:
@@ -60,7 +82,7 @@ def register(args: argparse.Namespace, client: EidClient, out: Output) -> int:
 
 
 def activate(args: argparse.Namespace, client: EidClient, out: Output) -> int:
-    password = resolve_password(args.password, confirm=True)
+    password = password_of(args, confirm=True)
     response = client.activate(
         personal_id=args.id,
         activation_code=args.code,
@@ -72,19 +94,24 @@ def activate(args: argparse.Namespace, client: EidClient, out: Output) -> int:
 
 
 def signin(args: argparse.Namespace, client: EidClient, out: Output) -> int:
-    response = client.sign_in(personal_id=args.id, password=resolve_password(args.password))
+    response = client.sign_in(
+        personal_id=args.id, password=password_of(args), device_name=args.device_name
+    )
     if out.as_json:
         out.json(response)
         return 0
     # Only the token on stdout, so that EID_SESSION=$(eid signin ...) works.
     out.raw(response.session_token)
-    out.hint(f"Session expires {_output.when(response.expire_time)}; use it with --session.")
+    out.hint(
+        f"Session {response.session_id or '-'}: the token expires "
+        f"{_output.when(response.expire_time)}; use it with --session or EID_SESSION."
+    )
     return 0
 
 
 def verify(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     _require_api_key(client, "verify")
-    password = resolve_password(args.password)
+    password = password_of(args)
     response = client.verify_password(personal_id=args.id, password=password)
     out.result(response, "Verification", _output.verify_rows(response))
     return 0
@@ -104,7 +131,7 @@ def share(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         raise UsageError(str(e)) from e
     # --id wins over a session inherited from $EID_SESSION.
     if args.id:
-        password = resolve_password(args.password)
+        password = password_of(args)
         session = client.sign_in(personal_id=args.id, password=password).session_token
     elif args.session:
         session = args.session

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+from collections.abc import Callable
 
 from google.protobuf import json_format, timestamp_pb2
 from google.protobuf.message import Message
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.measure import Measurement
+from rich.table import Column, Table
 from rich.text import Text
 
 from eid.v1 import identity_service_pb2 as pb
@@ -59,6 +62,54 @@ class Output:
             # Text(), not str: user data such as "[b]" must not be read as rich markup.
             table.add_row(key, Text(value))
         self.stdout.print(table)
+
+    def grid(
+        self,
+        title: str,
+        columns: Callable[[], list[Column]],
+        rows: list[list[str]],
+        caption: str = "",
+        *,
+        heading_cells: int = 1,
+    ) -> None:
+        """A table with a header row, e.g. one line per session. Too wide for the
+        terminal, each row is printed as a record instead, headed by its first
+        ``heading_cells`` cells, so that nothing is cut. ``columns`` makes fresh
+        columns (a rich Column keeps the cells of the table it is in)."""
+
+        def build(keep: bool = True) -> Table:
+            fresh = columns()
+            table = Table(
+                *fresh,
+                title=title,
+                title_justify="left",
+                caption=caption or None,
+                caption_justify="left",
+                box=box.SIMPLE_HEAD,
+            )
+            for row in rows:
+                # keep=False: only the cells that cannot wrap, to measure the least width.
+                cells = [
+                    c if keep or col.no_wrap else "" for col, c in zip(fresh, row, strict=True)
+                ]
+                table.add_row(*(Text(cell) for cell in cells))
+            return table
+
+        unbounded = self.stdout.options.update_width(10_000)
+        if Measurement.get(self.stdout, unbounded, build(keep=False)).maximum <= self.stdout.width:
+            self.stdout.print(build())
+            return
+        self.stdout.print(Text(f"{title} ({caption})" if caption else title, style="italic"))
+        for row in rows:
+            heading = " ".join(cell for cell in row[:heading_cells] if cell)
+            self.stdout.print(Text(heading, style="bold"), soft_wrap=True)
+            record = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
+            record.add_column(style="bold")
+            record.add_column(overflow="fold")
+            headers = [str(c.header) for c in columns()]
+            for header, cell in zip(headers[heading_cells:], row[heading_cells:], strict=True):
+                record.add_row(header, Text(cell))
+            self.stdout.print(record)
 
     def raw(self, text: str) -> None:
         """Print unwrapped, e.g. tokens that must survive copy and paste."""
@@ -111,13 +162,70 @@ def account_rows(account: pb.Account) -> Rows:
     ]
 
 
-def register_rows(response: pb.RegisterResponse) -> Rows:
-    delivery = response.delivery
+def delivery_rows(delivery: pb.ActivationDelivery) -> Rows:
     channel = _enum(pb.DeliveryChannel.Name(delivery.channel), "DELIVERY_CHANNEL_")
     return [
-        *account_rows(response.account),
         ("Code sent to", f"{channel} {delivery.masked_destination}".strip()),
         ("Code expires", when(delivery.expire_time)),
+    ]
+
+
+def register_rows(response: pb.RegisterResponse) -> Rows:
+    return [*account_rows(response.account), *delivery_rows(response.delivery)]
+
+
+def lock_rows(response: pb.LockAccountResponse) -> Rows:
+    return [
+        *account_rows(response.account),
+        ("Newly locked", "yes" if response.newly_locked else "no (it already was)"),
+    ]
+
+
+def unlock_rows(response: pb.UnlockAccountResponse) -> Rows:
+    return account_rows(response.account)
+
+
+CURRENT_MARK = "*"
+
+
+def session_columns() -> list[Column]:
+    return [
+        _fixed(""),
+        _fixed("Session ID"),
+        Column("Device", overflow="fold", ratio=1, min_width=14),
+        _fixed("Signed in"),
+        _fixed("Last used"),
+        _fixed("Expires"),
+    ]
+
+
+def _fixed(header: str) -> Column:
+    # IDs and times never wrap (an ID is copied into revoke-session); device names may.
+    return Column(header, no_wrap=True, overflow="ignore")
+
+
+def short_when(ts: timestamp_pb2.Timestamp) -> str:
+    """A timestamp in local time to the minute, for tables, or "-" when unset."""
+    if ts.seconds == 0 and ts.nanos == 0:
+        return "-"
+    return ts.ToDatetime(tzinfo=datetime.UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def local_zone() -> str:
+    """The local UTC offset, e.g. "UTC+07:00", for a table's caption."""
+    offset = datetime.datetime.now().astimezone().strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+
+
+def session_cells(session: pb.Session) -> list[str]:
+    """One row of `eid sessions`, the first cell marking the session making the call."""
+    return [
+        CURRENT_MARK if session.current else "",
+        session.session_id,
+        session.device_name or "-",
+        short_when(session.create_time),
+        short_when(session.last_use_time),
+        short_when(session.expire_time),
     ]
 
 

@@ -1,29 +1,35 @@
-"""The ``eid`` command line: register, activate, sign in, verify and share with eid."""
+"""The ``eid`` command line: register, activate, sign in, verify and share with eid,
+and the account's life (codes, sessions, lock and unlock; see _account_cli.py)."""
 
 from __future__ import annotations
 
 import argparse
-import os
-from collections.abc import Callable
-from textwrap import dedent, indent
 
 import grpc
 
-from eid_client import _commands
+from eid_client import _account_cli, _commands
+from eid_client._cli_common import (
+    Handler,
+    global_options,
+    id_option,
+    password_option,
+    request_id_option,
+    session_option,
+    subcommand,
+)
 from eid_client._output import Output
-from eid_client.cli_args import add_connection_options, defaults_for
 from eid_client.client import EidClient
 from eid_client.errors import EidError
-
-Handler = Callable[[argparse.Namespace, EidClient, Output], int]
 
 _DESCRIPTION = """\
 Command-line client for eid, the electronic-identity service.
 
-Citizens register, activate, sign in and share data by QR code; relying parties
-(banks, telcos, ...) verify a citizen's password or redeem a scanned QR share
-with their API key. Passwords are read from --password, else $EID_PASSWORD,
-else prompted for (never echoed, never printed).
+Citizens register, activate, sign in and share data by QR code, list and end
+their sessions, and lock or unlock their account; relying parties (banks,
+telcos, ...) verify a citizen's password or redeem a scanned QR share with their
+API key; registration officers unlock accounts. Passwords are read from
+--password or --password-stdin, else $EID_PASSWORD, else prompted for (never
+echoed, never printed).
 """
 
 _EPILOG = """\
@@ -35,56 +41,17 @@ examples:
   eid share --attributes full_name,birth_date --qr-out share.png
   EID_API_KEY=... eid verify --id 001190791514
   EID_API_KEY=... eid redeem <token>
+  eid resend-code --id 001190791514 --phone 0912345678
+  eid sessions
+  eid revoke-session <SESSION_ID>
+  eid lock                                 # with the session in EID_SESSION
+  eid send-code unlock --id 001190791514 --phone 0912345678
+  eid unlock --id 001190791514 --code 123456
+  eid sign-out
   eid --json health
 
 environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION
 """
-
-
-def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    add_connection_options(
-        parser.add_argument_group("connection and output"),
-        defaults_for(suppress),
-        timeout=10.0,
-        api_key_help="relying-party API key for verify and redeem",
-        json_help="print the response as JSON instead of a table",
-    )
-
-
-def _subcommand(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    handler: Handler,
-    summary: str,
-    examples: str,
-) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        name,
-        help=summary,
-        description=summary,
-        epilog="examples:\n" + indent(dedent(examples).strip("\n"), "  "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _global_options(parser, suppress=True)
-    parser.set_defaults(handler=handler)
-    return parser
-
-
-def _password_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument(
-        "--password",
-        metavar="PW",
-        help=f"{what} (else $EID_PASSWORD, else prompted; visible to other users on the "
-        "command line, so prefer the prompt)",
-    )
-
-
-def _request_id_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--request-id",
-        metavar="ID",
-        help="idempotency key; reuse it to retry safely (default: a new UUID)",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,10 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _global_options(parser, suppress=False)
+    global_options(parser, suppress=False)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "register",
         _commands.register,
@@ -107,15 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
               --gender female --phone 0912345678 --email lan@example.vn
         """,
     )
-    p.add_argument("--id", required=True, help="12-digit personal ID number (CCCD)")
+    id_option(p, "12-digit personal ID number (CCCD)")
     p.add_argument("--name", required=True, help="full name as on the ID card")
     p.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD", help="date of birth")
     p.add_argument("--gender", required=True, choices=["male", "female"])
     p.add_argument("--phone", required=True, help="mobile number, 0912345678 or +84912345678")
     p.add_argument("--email", default="", help="optional email address")
-    _request_id_option(p)
+    request_id_option(p)
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "activate",
         _commands.activate,
@@ -125,25 +92,34 @@ def build_parser() -> argparse.ArgumentParser:
           EID_PASSWORD=... eid activate --id 001190791514 --code 123456
         """,
     )
-    p.add_argument("--id", required=True, help="12-digit personal ID number")
+    id_option(p)
     p.add_argument("--code", required=True, help="the 6-digit activation code received")
-    _password_option(p, "the new password, 10 to 128 characters")
-    _request_id_option(p)
+    password_option(p, "the new password, 10 to 128 characters")
+    request_id_option(p)
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "signin",
         _commands.signin,
-        "Sign in as a citizen; prints the session token (pass it to share --session).",
+        "Sign in as a citizen; prints the access token, valid 15 minutes (pass it as "
+        "--session or EID_SESSION to share, sessions, lock, sign-out...).",
         """
-          export EID_SESSION=$(eid signin --id 001190791514)
-          eid --json signin --id 001190791514 --password ...
+          export EID_SESSION=$(eid signin --id 001190791514 --device-name "Lan's laptop")
+          eid sign-in --id 001190791514 --password-stdin < pw.txt
+          eid --json signin --id 001190791514   # also the refresh token and session id
         """,
+        aliases=("sign-in",),
     )
-    p.add_argument("--id", required=True, help="12-digit personal ID number")
-    _password_option(p, "the account password")
+    id_option(p)
+    password_option(p, "the account password")
+    p.add_argument(
+        "--device-name",
+        default="",
+        metavar="NAME",
+        help="a name for this device, shown by `eid sessions` (at most 64 characters)",
+    )
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "verify",
         _commands.verify,
@@ -153,10 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
           eid --api-key $KEY --json verify --id 001190791514 | jq .verified
         """,
     )
-    p.add_argument("--id", required=True, help="the citizen's 12-digit personal ID number")
-    _password_option(p, "the citizen's password")
+    id_option(p, "the citizen's 12-digit personal ID number")
+    password_option(p, "the citizen's password")
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "share",
         _commands.share,
@@ -168,13 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     who = p.add_mutually_exclusive_group()
     who.add_argument("--id", help="sign in with this personal ID number first")
-    who.add_argument(
-        "--session",
-        metavar="TOKEN",
-        default=os.environ.get("EID_SESSION"),
-        help="a session token from `eid signin` (env EID_SESSION)",
-    )
-    _password_option(p, "the account password, with --id")
+    session_option(who)
+    password_option(p, "the account password, with --id")
     p.add_argument(
         "--attributes",
         default="full_name,birth_date,gender",
@@ -185,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ttl", type=int, metavar="SECONDS", help="validity, 30 to 86400 (default 300)")
     p.add_argument("--qr-out", metavar="FILE.png", help="write the QR image to this file")
     p.add_argument("--no-qr", action="store_true", help="do not draw the QR code in the terminal")
-    _request_id_option(p)
+    request_id_option(p)
 
-    p = _subcommand(
+    p = subcommand(
         sub,
         "redeem",
         _commands.redeem,
@@ -198,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("token", help="the token read from the citizen's QR code")
 
-    p = _subcommand(
+    _account_cli.add_commands(sub)
+
+    p = subcommand(
         sub,
         "health",
         _commands.health,
@@ -226,10 +199,16 @@ def main(argv: list[str] | None = None) -> int:
     except _commands.UsageError as e:
         out.error(f"error: {e}")
         return 2
+    except ValueError as e:  # the client refused the arguments before sending anything
+        out.error(f"error: {e}")
+        return 2
     except EidError as e:
         out.eid_error(e)
         if e.code == grpc.StatusCode.UNAVAILABLE:
             out.hint(f"Is the eid server running at {args.target}? (--target, EID_TARGET)")
+        elif e.code == grpc.StatusCode.UNAUTHENTICATED and (e.reason or "").startswith("SESSION_"):
+            # Access tokens last 15 minutes and this CLI keeps no refresh token.
+            out.hint("Sign in again: export EID_SESSION=$(eid signin --id <your ID number>)")
         return 1
     except KeyboardInterrupt:
         return 130
