@@ -5,6 +5,7 @@ N failures make a delivery dead, listed and retried by `eid-server outbox`."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -46,6 +47,23 @@ async def test_an_sms_arrives_signed_with_its_id(database_url: str) -> None:
         assert "Mã kích hoạt" in hook.payload["body"]
         assert code_in(hook.payload["body"]) == "123456"
         assert s.contents(message_id) == (False, False)
+
+
+async def test_nothing_of_the_message_or_the_url_is_logged(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with sms_gateway(SmsGateway(script=[503, 400])) as gw, store(database_url) as s:
+        worker = OutboxDispatcher(s.uow, [_route(gw.url + "?token=gateway-token")], s.clock, FAST)
+        message_id = await s.add()
+        with caplog.at_level(logging.DEBUG):
+            await worker.deliver_pending()
+            s.clock.advance(LATER)
+            await worker.deliver_pending()
+            await worker.close()
+        assert len(gw.hooks()) == 2
+        assert message_id in caplog.text  # the failures were logged, by id
+        for secret in ("gateway-token", "127.0.0.1", PHONE, "123456", "kích hoạt"):
+            assert secret not in caplog.text
 
 
 async def test_a_wrong_secret_fails_the_receivers_check() -> None:

@@ -20,7 +20,8 @@ async def retry_dead(
     uow: UnitOfWork, message_ids: Sequence[str], now: datetime
 ) -> dict[str, RetryOutcome]:
     """Makes the dead deliveries of these messages pending again."""
-    chosen = list(dict.fromkeys(message_ids))
+    # One lock order (by id) for every transaction that takes several messages.
+    chosen = sorted(set(message_ids))
 
     def retry(r: Repositories) -> dict[str, RetryOutcome]:
         return {m: r.outbox.retry_dead(m, now) for m in chosen}

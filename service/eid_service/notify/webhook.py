@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable
 
@@ -65,6 +66,10 @@ class WebhookSender:
     ) -> None:
         self._s = settings
         self._clock = clock
+        # httpx logs each request's URL at INFO (and httpcore its headers at
+        # DEBUG): the URL may carry the gateway's token. Only problems, please.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 

@@ -77,7 +77,7 @@ _DEAD = Sql(
 )
 _EXHAUSTED = Sql(
     "SELECT message_id FROM outbox_deliveries WHERE state = :pending AND sender = :sender"
-    " AND next_attempt_at <= :now AND attempts >= :max LIMIT :limit"
+    " AND next_attempt_at <= :now AND attempts >= :max ORDER BY message_id LIMIT :limit"
 )
 _SETTLEMENT = Sql(
     "SELECT kind,"
