@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from eid_service.cli import main
 from eid_service.config import Settings
 from eid_service.domain.notices import Language, NoticeKind, code_notice, state_notice
 from eid_service.notify.backoff import retry_delay
@@ -255,3 +256,12 @@ def test_plain_http_is_allowed_to_a_local_gateway_only() -> None:
     WebhookSettings("http://localhost/sms", "s" * 16)
     with pytest.raises(ValueError, match="https"):
         WebhookSettings("http://10.0.0.8/sms", "s" * 16)
+
+
+def test_the_server_refuses_to_start_with_a_webhook_but_no_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EID_SMS_WEBHOOK_URL", "https://sms.example.vn/send")
+    monkeypatch.delenv("EID_SMS_WEBHOOK_SECRET", raising=False)
+    assert main(["serve"]) == 2
+    assert "EID_SMS_WEBHOOK_SECRET" in capsys.readouterr().out
