@@ -177,6 +177,7 @@ def test_sigkills_during_deliveries_lose_nothing_and_repeat_only_ids(tmp_path: P
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(os.environ.get("EID_SOAK") != "1", reason="long: `make soak` runs it")
 def test_thirty_sigkills_during_deliveries(tmp_path: Path) -> None:
     _crash_deliveries(tmp_path, kills=30)

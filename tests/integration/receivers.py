@@ -100,6 +100,14 @@ def sms_gateway(gateway: SmsGateway | None = None) -> Iterator[SmsGateway]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            try:
+                payload = json.loads(body)
+            except ValueError:
+                # Cut off mid-request (the sender was killed): never received.
+                self.send_response(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             ok = signature_is_valid(
                 gw.secret,
                 self.headers.get(TIMESTAMP_HEADER, ""),
@@ -107,7 +115,7 @@ def sms_gateway(gateway: SmsGateway | None = None) -> Iterator[SmsGateway]:
                 self.headers.get(SIGNATURE_HEADER, ""),
                 time.time(),
             )
-            hook = Hook(self.headers.get(IDEMPOTENCY_HEADER, ""), ok, json.loads(body))
+            hook = Hook(self.headers.get(IDEMPOTENCY_HEADER, ""), ok, payload)
             status = gw.answer(hook)
             if gw.delay:
                 time.sleep(gw.delay)
