@@ -15,6 +15,7 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
 from eid_service.use_cases.purge import purge_expired
+from eid_service.use_cases.sessions import REFRESH_TTL
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, phone_of, register, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -131,12 +132,19 @@ def test_expired_records_sessions_and_shares_are_purged(
     token = citizen_app.share_via_qr(attributes=["gender"], ttl=timedelta(minutes=1)).token
     bank.client.redeem_share(token, request_id="scan-0001")
     citizen_app.share_via_qr(attributes=["gender"], ttl=timedelta(minutes=1))
-    harness.clock.advance(timedelta(days=2))
+    # Past the session's 30-day refresh token, so it goes too.
+    harness.clock.advance(REFRESH_TTL + timedelta(days=1))
     purged = harness.run(purge_expired(harness.runtime.uow, harness.clock()))
     assert purged.sessions >= 1
     assert purged.shares == 2
     assert purged.idempotency_records >= 2
-    for table in ("sessions", "shares", "idempotency_records", "credential_attempts"):
+    for table in (
+        "sessions",
+        "shares",
+        "idempotency_records",
+        "credential_attempts",
+        "rate_counters",
+    ):
         assert harness.rows(f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
 
 

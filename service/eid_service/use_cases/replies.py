@@ -121,11 +121,18 @@ async def once(
     """Runs `work` (which begins with `reply.replay` and ends with
     `reply.finish`) in one transaction. If it is refused, a concurrent
     duplicate may have committed meanwhile and caused the refusal (a taken
-    key, a used code): then its answer is ours."""
+    key, a used code, an account that now exists): then its answer is ours.
+    That holds for a refusal `work` raises (rolled back) and for one it
+    returns (committed, because it counted something)."""
     try:
-        return await uow.atomically(work)
+        done = await uow.atomically(work)
     except DomainError:
         earlier = await uow.read(lambda r: reply.replay(r, caller))
         if earlier is not None:
             return earlier
         raise
+    if isinstance(done, DomainError) and reply.key(caller) is not None:
+        earlier = await uow.read(lambda r: reply.replay(r, caller))
+        if earlier is not None:
+            return earlier
+    return done
