@@ -18,6 +18,7 @@ from sqlalchemy import text
 from eid_service.app import RunningServer, Runtime, bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.notices import Language
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import Attribute
@@ -74,9 +75,11 @@ class ServerHarness:
         database_url: str,
         key_ring: KeyRing | None = None,
         send_limits: SendLimits = ROOMY_LIMITS,
+        language: Language = Language.VIETNAMESE,
     ) -> None:
         self.database_url = database_url
         self.send_limits = send_limits
+        self.language = language
         self.key_ring = key_ring or generate_key_ring()
         self.clock = FakeClock()
         self.sender = RecordingSender()
@@ -99,6 +102,7 @@ class ServerHarness:
             # Tests stand in for a load balancer that names clients in x-forwarded-for.
             trusted_proxies=frozenset({"127.0.0.1"}),
             send_limits=self.send_limits,
+            language=self.language,
         )
 
         async def up() -> None:

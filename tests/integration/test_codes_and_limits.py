@@ -11,6 +11,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.notices import Language
 from eid_service.domain.rate_limits import Limit, SendLimits
 from tests.integration.account_life_kit import Refusal, activated, messages_to, wire
 from tests.integration.flows import phone_of, register
@@ -196,3 +197,21 @@ def test_code_requests_check_every_field(harness: ServerHarness) -> None:
         )
         assert isinstance(no_purpose, Refusal) and no_purpose.reason == "PURPOSE_UNSPECIFIED"
     assert harness.rows("SELECT key FROM rate_counters") == []
+
+
+def test_texts_are_vietnamese_by_default_and_english_by_setting(
+    harness: ServerHarness, database_url: str, adults: list[Demographics]
+) -> None:
+    with EidClient(harness.target) as app:
+        register(app, adults[0])
+    (vietnamese,) = messages_to(harness, phone_of(adults[0])[1], at_least=1)
+    assert "Mã kích hoạt" in vietnamese and "công an" in vietnamese
+    # A second server on the same database, told to write English.
+    english = ServerHarness(database_url, harness.key_ring, language=Language.ENGLISH).start()
+    try:
+        with EidClient(english.target) as app:
+            register(app, adults[1])
+        (text,) = messages_to(english, phone_of(adults[1])[1], at_least=1)
+        assert "your activation code is" in text and "police" in text
+    finally:
+        english.stop()
