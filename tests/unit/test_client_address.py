@@ -8,7 +8,7 @@ import pytest
 
 from eid_service.api.metadata import client_address
 
-PROXY = frozenset({"10.0.0.5"})
+PROXY = frozenset({"10.0.0.5", "2001:db8::1"})
 
 
 class _Context:
@@ -34,6 +34,10 @@ class _Context:
         # IPv6 clients count by /64: a subscriber cannot rotate addresses for budget.
         ("ipv6:[2001:db8:1:2:aaaa::1]:5000", "", "2001:db8:1:2::/64"),
         ("ipv6:[2001:db8:1:2:bbbb::9]:5000", "", "2001:db8:1:2::/64"),
+        # As grpcio really reports IPv6 peers: brackets percent-encoded.
+        ("ipv6:%5B2001:db8:1:2:aaaa::1%5D:5000", "", "2001:db8:1:2::/64"),
+        ("ipv6:%5B2001:db8:ffff::9%5D:6000", "", "2001:db8:ffff::/64"),
+        ("ipv6:%5B2001:db8::1%5D:1", "198.51.100.7", "198.51.100.7"),
         ("unix:/run/eid.sock", "", "unknown"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
 from typing import Any
 
 from grpc import aio
@@ -40,7 +41,8 @@ def client_address(context: aio.ServicerContext[Any, Any], trusted_proxies: froz
     the peer is a trusted proxy (a load balancer), the last address it added
     to x-forwarded-for (earlier ones are whatever the client claimed). IPv6
     clients count by /64, the block one subscriber gets."""
-    peer = context.peer() or ""
+    # grpcio percent-encodes the brackets: "ipv6:%5B2001:db8::1%5D:5000".
+    peer = urllib.parse.unquote(context.peer() or "")
     kind, _, rest = peer.partition(":")
     if kind == "ipv6":
         host = rest.rsplit("]:", 1)[0].lstrip("[")
