@@ -196,6 +196,17 @@ def test_code_requests_check_every_field(harness: ServerHarness) -> None:
             pb.SendAccountCodeRequest(personal_id="001190000001", phone_number="0912345678"),
         )
         assert isinstance(no_purpose, Refusal) and no_purpose.reason == "PURPOSE_UNSPECIFIED"
+        # A contact of blanks is no contact (this answered INTERNAL once).
+        for blank in ("   ", " \t "):
+            answer = w.call(
+                "ResendActivationCode",
+                pb.ResendActivationCodeRequest(personal_id="001190791514", email=blank),
+            )
+            assert isinstance(answer, Refusal)
+            assert (answer.code, answer.reason) == (
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "CONTACT_MISSING",
+            )
     assert harness.rows("SELECT key FROM rate_counters") == []
 
 

@@ -96,11 +96,13 @@ async def request_code(
 ) -> Answer:
     v = Violations()
     pid = v.check(lambda: parse_personal_id(req.personal_id))
-    phone = v.check(lambda: parse_vn_mobile(req.phone_number)) if req.phone_number else None
-    email = v.check(lambda: parse_email(req.email)) if req.email else None
-    if not req.phone_number and not req.email:
+    # Blank counts as not given (a field of spaces is no contact).
+    typed_phone, typed_email = req.phone_number.strip(), req.email.strip()
+    phone = v.check(lambda: parse_vn_mobile(typed_phone)) if typed_phone else None
+    email = v.check(lambda: parse_email(typed_email)) if typed_email else None
+    if not typed_phone and not typed_email:
         v.add("phone_number", "CONTACT_MISSING", "give the phone number or the email registered")
-    if req.phone_number and req.email:
+    if typed_phone and typed_email:
         v.add("email", "CONTACT_AMBIGUOUS", "give the phone number or the email, not both")
     v.raise_if_any()
     assert pid is not None and (phone or email)
