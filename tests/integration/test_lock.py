@@ -222,3 +222,25 @@ def test_no_lock_answer_tells_a_stranger_anything(
         assert len(seen) == 1 and all(isinstance(a, Refusal) for a in answers)
     assert by_password[0].code == grpc.StatusCode.UNAUTHENTICATED
     assert by_code[0].code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_stranger_cannot_burn_the_citizens_lock_code(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as citizen, wire(harness, "203.0.113.66") as stranger:
+        code = _code(harness, citizen, adult, pb.ACCOUNT_CODE_PURPOSE_LOCK)
+        wrong = "000000" if code != "000000" else "111111"
+        guess = pb.LockAccountRequest(
+            one_time_code=pb.LockWithCode(personal_id=adult.personal_id, one_time_code=wrong)
+        )
+        answers = [stranger.call("LockAccount", guess) for _ in range(6)]
+        assert [a.reason for a in answers] == ["ONE_TIME_CODE_INVALID"] * 5 + [
+            "TOO_MANY_FAILED_ATTEMPTS"
+        ]
+        assert answers[-1].retry_seconds is not None
+        right = pb.LockAccountRequest(
+            one_time_code=pb.LockWithCode(personal_id=adult.personal_id, one_time_code=code)
+        )
+        locked = citizen.call("LockAccount", right)
+        assert not isinstance(locked, Refusal) and locked.newly_locked

@@ -7,7 +7,11 @@ from dataclasses import replace
 from datetime import timedelta
 
 from eid_service.domain.account import AccountState
-from eid_service.domain.activation import MAX_ACTIVATION_ATTEMPTS, CodePurpose
+from eid_service.domain.activation import (
+    MAX_ACTIVATION_ATTEMPTS,
+    MAX_LOCK_CODE_ATTEMPTS,
+    CodePurpose,
+)
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
 from eid_service.domain.errors import (
     InvalidInput,
@@ -181,14 +185,38 @@ async def test_a_lock_code_works_once_and_only_for_locking(world: World) -> None
     assert world.sent_to(LAN.phone)[-2:] == [LOCKED_NOTICE, UNLOCKED_NOTICE]
 
 
-async def test_wrong_lock_codes_are_counted_until_the_code_dies(world: World) -> None:
+async def test_one_stranger_cannot_burn_the_citizens_lock_code(world: World) -> None:
+    """Wrong guesses from one source stop at that source's budget; the code
+    lives on for the citizen's own device."""
     await world.active(LAN)
     code = await _lock_code(world)
     wrong = _other_than(code)
 
-    for _ in range(MAX_ACTIVATION_ATTEMPTS):
-        error = await refused(world.lock(BY_CODE, citizen=LAN, code=wrong))
+    for _ in range(MAX_FAILURES_PER_SOURCE):
+        error = await refused(world.lock(BY_CODE, citizen=LAN, code=wrong, source="ip:stranger"))
         assert error.reason == "ONE_TIME_CODE_INVALID"
+    throttled = await refused(world.lock(BY_CODE, citizen=LAN, code=code, source="ip:stranger"))
+    assert isinstance(throttled, TooManyAttempts)
+    assert throttled.reason == "TOO_MANY_FAILED_ATTEMPTS"
+    assert world.state_of(LAN) is AccountState.ACTIVE
+
+    assert (await world.lock(BY_CODE, citizen=LAN, code=code)).changed
+    assert world.state_of(LAN) is AccountState.LOCKED
+    assert ("lock", "rejected_code", None) in world.history(LAN)
+
+
+async def test_wrong_lock_codes_from_many_sources_are_counted_until_the_code_dies(
+    world: World,
+) -> None:
+    await world.active(LAN)
+    code = await _lock_code(world)
+    wrong = _other_than(code)
+    per_source = MAX_FAILURES_PER_SOURCE
+    for guess in range(MAX_LOCK_CODE_ATTEMPTS):
+        source = f"ip:guesser-{guess // per_source}"
+        error = await refused(world.lock(BY_CODE, citizen=LAN, code=wrong, source=source))
+        assert error.reason == "ONE_TIME_CODE_INVALID"
+
     error = await refused(world.lock(BY_CODE, citizen=LAN, code=code))
 
     assert error.reason == "ONE_TIME_CODE_INVALID"

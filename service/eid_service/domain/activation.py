@@ -14,8 +14,14 @@ ACTIVATION_CODE_DIGITS = 6
 ACTIVATION_CODE_TTL = timedelta(minutes=10)
 MAX_ACTIVATION_ATTEMPTS = 5
 
-# Lock and unlock codes: the same shape and attempt budget as activation codes.
+# Lock and unlock codes: the same shape and lifetime as activation codes.
 ACCOUNT_CODE_TTL = timedelta(minutes=10)
+# Anyone who knows an ID number may guess at its lock code, so wrong guesses
+# are also limited per source (the password budget, domain/credential_policy):
+# one source cannot burn the code; the code itself allows more in total than
+# one source may make (it takes 4 sources inside 10 minutes to burn one, and
+# 20 guesses in a million to hit one).
+MAX_LOCK_CODE_ATTEMPTS = 20
 
 
 class CodePurpose(enum.Enum):

@@ -15,7 +15,11 @@ from datetime import datetime
 from enum import Enum
 
 from eid_service.domain.account import Account, AccountState
-from eid_service.domain.activation import CodePurpose, parse_activation_code
+from eid_service.domain.activation import (
+    MAX_LOCK_CODE_ATTEMPTS,
+    CodePurpose,
+    parse_activation_code,
+)
 from eid_service.domain.errors import (
     DomainError,
     NotFound,
@@ -27,7 +31,12 @@ from eid_service.domain.officer import Officer
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.auth import citizen_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
+from eid_service.use_cases.credentials import (
+    PasswordCheck,
+    check_password,
+    one_check_at_a_time,
+    too_many_attempts,
+)
 from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
@@ -115,7 +124,7 @@ async def lock_account(
         return await _lock_signed_in(uow, ctx, cmd, reply, now)
     if cmd.proof is LockProof.PASSWORD:
         return await _lock_with_password(uow, ctx, cmd, reply, source)
-    return await _lock_with_code(uow, ctx, cmd, reply, now)
+    return await _lock_with_code(uow, ctx, cmd, reply, now, source)
 
 
 def _finish(
@@ -214,7 +223,11 @@ async def _lock_with_code(
     cmd: LockCommand,
     reply: Reply[StateChange, Answer],
     now: datetime,
+    source: str,
 ) -> Answer:
+    """Wrong codes count against the code and against the source's guesses
+    for this person (shared with passwords): a stranger who knows the ID
+    number cannot burn the citizen's lock code from one place."""
     v = Violations()
     parsed_id = v.check(lambda: parse_personal_id(cmd.personal_id, "one_time_code.personal_id"))
     code = v.check(lambda: parse_activation_code(cmd.one_time_code, "one_time_code.one_time_code"))
@@ -228,10 +241,17 @@ async def _lock_with_code(
         if earlier is not None:
             return earlier
         cred = r.accounts.credential(pid)
-        if not spend_code(r, cred.account_id, CodePurpose.LOCK, code, now):
+        wait = r.attempts.reserve(cred.subject, source, now)
+        if wait is not None:
+            return too_many_attempts(wait.total_seconds())  # committed, like the count
+        if not spend_code(r, cred.account_id, CodePurpose.LOCK, code, now, MAX_LOCK_CODE_ATTEMPTS):
+            r.audit.append(
+                AuditEntry(cred.subject, cred.account_id, None, "lock", "rejected_code", now)
+            )
             # Kept as this request id's answer: a retry must not count again.
             return reply.refuse(r, caller, code_invalid("one_time_code.one_time_code"), now)
         assert cred.account_id is not None
+        r.attempts.succeeded(cred.subject, source)
         done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.ONE_TIME_CODE, now)
         return _finish(reply, r, caller, done, now)
 

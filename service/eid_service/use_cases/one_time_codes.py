@@ -155,6 +155,10 @@ async def request_code(
     return done
 
 
+# No account has this id: the lookup for an unknown ID number finds nothing.
+NO_ACCOUNT = "acc_none"
+
+
 def code_invalid(field_name: str = "one_time_code") -> InvalidInput:
     return InvalidInput.of(
         field_name,
@@ -164,17 +168,21 @@ def code_invalid(field_name: str = "one_time_code") -> InvalidInput:
 
 
 def spend_code(
-    r: Repositories, account_id: str | None, purpose: CodePurpose, code: str, now: datetime
+    r: Repositories,
+    account_id: str | None,
+    purpose: CodePurpose,
+    code: str,
+    now: datetime,
+    max_attempts: int = MAX_ACTIVATION_ATTEMPTS,
 ) -> bool:
     """Uses the account's newest code of this purpose if `code` is it (inside a
     transaction); a wrong code counts against the code's attempts. Every way
-    of failing looks alike to the caller."""
-    if account_id is None:
-        return False
-    record = r.activation_codes.latest_for(account_id, purpose)
-    if record is None:
+    of failing looks alike to the caller, and an unknown ID number runs the
+    same lookup as a known one."""
+    record = r.activation_codes.latest_for(account_id or NO_ACCOUNT, purpose)
+    if account_id is None or record is None:
         return False
     if not r.activation_codes.matches(record, code):
-        r.activation_codes.count_wrong_guess(record.id, MAX_ACTIVATION_ATTEMPTS)
+        r.activation_codes.count_wrong_guess(record.id, max_attempts)
         return False
-    return r.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS)
+    return r.activation_codes.consume(record.id, now, max_attempts)
