@@ -33,6 +33,8 @@ examples:
                                       onboard a relying party; prints its API key once
   eid-server officer create --name "Công an phường Bến Nghé, counter 2"
                                       a registration officer key (unlocks accounts); shown once
+  eid-server officer disable off_3f2a9c0d1e4b5a67
+                                      that key stops working at once
   eid-server outbox dead              deliveries given up on (no destination or text shown)
   eid-server outbox retry --all       send them again, once the gateway or relay is fixed
 
@@ -105,6 +107,15 @@ async def _create_officer(runtime: Runtime, name: str, console: Console) -> None
     print(key)  # bare on its own line so scripts can capture it
 
 
+async def _disable_officer(runtime: Runtime, officer_id: str, console: Console) -> int:
+    done = await runtime.uow.atomically(lambda r: r.officers.disable(officer_id, utc_now()))
+    if not done:
+        console.print(f"[red]no enabled officer has the id {officer_id}[/red]")
+        return 1
+    console.print(f"officer {officer_id} disabled: the key no longer works")
+    return 0
+
+
 async def _list_parties(runtime: Runtime, console: Console) -> None:
     parties = await runtime.uow.read(lambda r: r.parties.list_all())
     table = Table(title="Relying parties")
@@ -115,7 +126,8 @@ async def _list_parties(runtime: Runtime, console: Console) -> None:
     console.print(table)
 
 
-async def _with_runtime(settings: Settings, action: str, args: argparse.Namespace) -> None:
+async def _with_runtime(settings: Settings, action: str, args: argparse.Namespace) -> int:
+    """Runs one admin action with the runtime; its exit status."""
     console = Console()
     runtime = bootstrap(settings)
     try:
@@ -127,8 +139,11 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
             await _list_parties(runtime, console)
         elif action == "officer-create":
             await _create_officer(runtime, args.name, console)
+        elif action == "officer-disable":
+            return await _disable_officer(runtime, args.officer_id, console)
     finally:
         await runtime.close()
+    return 0
 
 
 def _init_dev(settings: Settings, console: Console) -> None:
@@ -198,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create an officer who may unlock accounts; prints the key once"
     )
     hire.add_argument("--name", required=True, help="who and where, e.g. a police counter")
+    retire = officer_cmds.add_parser(
+        "disable", help="stop an officer's key at once (a leaked key, a transfer)"
+    )
+    retire.add_argument("officer_id", metavar="OFFICER_ID", help="off_… (as create printed)")
     _add_outbox_commands(commands)
     return parser
 
@@ -262,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "party":
         asyncio.run(_with_runtime(settings, f"party-{args.party_command}", args))
     elif args.command == "officer":
-        asyncio.run(_with_runtime(settings, f"officer-{args.officer_command}", args))
+        return asyncio.run(_with_runtime(settings, f"officer-{args.officer_command}", args))
     elif args.command == "outbox":
         return asyncio.run(run_outbox_command(settings, args, console))
     return 0

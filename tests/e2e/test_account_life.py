@@ -5,6 +5,7 @@ limits and single use that hold across the two worker processes."""
 from __future__ import annotations
 
 import concurrent.futures
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -98,7 +99,11 @@ def test_the_lost_phone_is_locked_and_an_officer_unlocks(
 ) -> None:
     d = deployment
     api_key = d.admin("party", "create", "--name", "Demo Bank").strip().splitlines()[-1]
-    officer_key = d.admin("officer", "create", "--name", "Counter 2").strip().splitlines()[-1]
+    created = d.admin("officer", "create", "--name", "Counter 2")
+    officer_key = created.strip().splitlines()[-1]
+    found = re.search(r"off_[0-9a-f]{16}", created)
+    assert found is not None
+    officer_id = found.group(0)
     assert officer_key.startswith("eido_")
     lost_phone, laptop, bank = devices[0], devices[1], devices[2]
     _register(lost_phone)
@@ -144,6 +149,15 @@ def test_the_lost_phone_is_locked_and_an_officer_unlocks(
     assert unlocked.account.state == pb.ACCOUNT_STATE_ACTIVE
     back = laptop("SignIn", pb.SignInRequest(personal_id=ID, password=PASSWORD))
     assert not isinstance(back, EidError), back
+
+    # A leaked key is stopped at once.
+    d.admin("officer", "disable", officer_id)
+    stopped = laptop(
+        "UnlockAccount",
+        pb.UnlockAccountRequest(officer=pb.UnlockByOfficer(personal_id=ID)),
+        x_officer_key=officer_key,
+    )
+    assert isinstance(stopped, EidError) and stopped.reason == "OFFICER_KEY_INVALID"
 
 
 def test_limits_and_single_use_hold_across_worker_processes(

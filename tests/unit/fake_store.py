@@ -787,6 +787,10 @@ class FakeOfficers(_Repository):
         digest = keyed_digest("officer-key", key)
         return next((o for o, d in self._s.officers.values() if d == digest), None)
 
+    def disable(self, officer_id: str, now: datetime) -> bool:
+        # A disabled officer's key matches nothing: its digest is dropped.
+        return self._s.officers.pop(officer_id, None) is not None
+
 
 class FakeRepositories:
     """The repositories of one transaction, all over the same state."""

@@ -429,6 +429,10 @@ class Officers(Protocol):
         """The enabled officer this key belongs to."""
         ...
 
+    def disable(self, officer_id: str, now: datetime) -> bool:
+        """The officer's key stops working at once; False if no enabled officer has the id."""
+        ...
+
 
 class RateLimits(Protocol):
     def hit(self, key: str, limit: Limit, now: datetime) -> timedelta | None:

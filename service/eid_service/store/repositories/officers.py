@@ -16,6 +16,7 @@ _INSERT = Sql(
     "INSERT INTO officers (id, name, key_digest, created_at)"
     " VALUES (:id, :name, :digest, :created_at)"
 )
+_DISABLE = Sql("UPDATE officers SET disabled_at = :now WHERE id = :id AND disabled_at IS NULL")
 _BY_KEY = Sql("SELECT id, name FROM officers WHERE key_digest = :digest AND disabled_at IS NULL")
 
 
@@ -37,3 +38,6 @@ class OfficerRepository(Repository):
     def by_key(self, key: str) -> Officer | None:
         row = self._db.one(_BY_KEY, {"digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key)})
         return None if row is None else Officer(str(row[0]), str(row[1]))
+
+    def disable(self, officer_id: str, now: datetime) -> bool:
+        return self._db.count(_DISABLE, {"id": officer_id, "now": self._t(now)}) == 1
