@@ -16,14 +16,15 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from eid_service.domain.account import AccountState
-from eid_service.domain.errors import InvalidInput, TooManyAttempts
+from eid_service.domain.errors import DomainError, InvalidInput, TooManyAttempts, Unauthenticated
 from eid_service.domain.password_policy import MAX_PASSWORD_LENGTH
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.ports import Repositories, StoredCredential, UnitOfWork
+from eid_service.use_cases.ports import AuditEntry, Repositories, StoredCredential, UnitOfWork
 
 T = TypeVar("T")
 Outcome = TypeVar("Outcome")
@@ -108,3 +109,60 @@ async def check_password(
         return await then(PasswordCheck(credential, source, verified))
 
     return await asyncio.shield(asyncio.ensure_future(compare_and_record()))
+
+
+def invalid_credentials() -> Unauthenticated:
+    return Unauthenticated(
+        reason="INVALID_CREDENTIALS", message="the ID number or password is not correct"
+    )
+
+
+async def as_citizen(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    personal_id: str,
+    password: str,
+    *,
+    source: str,
+    field_name: str,
+    action: str,
+    then: Callable[[Repositories, PasswordCheck, datetime], T | DomainError],
+    before: Callable[[Repositories], T | None] = lambda _: None,
+) -> T:
+    """A citizen proving who they are with ID number and password (SignIn,
+    LockAccount, UnlockAccount). A wrong password is audited as `action`
+    "rejected" and answered INVALID_CREDENTIALS, alike for every account; a
+    right one takes its count back and runs `then` in the same transaction.
+    A refusal `then` returns is committed with the rest, then raised."""
+
+    async def record(check: PasswordCheck) -> T | DomainError | None:
+        now = ctx.clock()
+        cred = check.credential
+
+        def work(r: Repositories) -> T | DomainError | None:
+            if not check.verified:
+                r.audit.append(
+                    AuditEntry(cred.subject, cred.account_id, None, action, "rejected", now)
+                )
+                return None
+            check.record_success(r)
+            return then(r, check, now)
+
+        return await uow.atomically(work)
+
+    async with one_check_at_a_time(ctx, personal_id, source):
+        done = await check_password(
+            uow,
+            ctx,
+            personal_id,
+            password,
+            source=source,
+            field_name=field_name,
+            then=record,
+            before=before,
+        )
+    if done is None:
+        raise invalid_credentials()
+    if isinstance(done, DomainError):
+        raise done
+    return done

@@ -31,12 +31,7 @@ from eid_service.domain.officer import Officer
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.auth import citizen_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.credentials import (
-    PasswordCheck,
-    check_password,
-    one_check_at_a_time,
-    too_many_attempts,
-)
+from eid_service.use_cases.credentials import PasswordCheck, as_citizen, too_many_attempts
 from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
@@ -65,12 +60,6 @@ class StateChange:
 
     account: Account
     changed: bool
-
-
-def _rejected() -> Unauthenticated:
-    return Unauthenticated(
-        reason="INVALID_CREDENTIALS", message="the ID number or password is not correct"
-    )
 
 
 def _account(r: Repositories, account_id: str) -> Account:
@@ -179,42 +168,26 @@ async def _lock_with_password(
 ) -> Answer:
     caller = "anonymous"
 
-    async def record(check: PasswordCheck) -> Answer | DomainError | None:
-        now = ctx.clock()
+    def lock(r: Repositories, check: PasswordCheck, now: datetime) -> Answer | DomainError:
         cred = check.credential
+        assert cred.account_id is not None
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.PASSWORD, now)
+        return _finish(reply, r, caller, done, now)
 
-        def lock(r: Repositories) -> Answer | DomainError | None:
-            if not check.verified:
-                r.audit.append(
-                    AuditEntry(cred.subject, cred.account_id, None, "lock", "rejected", now)
-                )
-                return None
-            assert cred.account_id is not None
-            check.record_success(r)
-            earlier = reply.replay(r, caller)
-            if earlier is not None:
-                return earlier
-            done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.PASSWORD, now)
-            return _finish(reply, r, caller, done, now)
-
-        return await uow.atomically(lock)
-
-    async with one_check_at_a_time(ctx, cmd.personal_id, source):
-        done = await check_password(
-            uow,
-            ctx,
-            cmd.personal_id,
-            cmd.password,
-            source=source,
-            field_name="password.personal_id",
-            then=record,
-            before=lambda r: reply.replay(r, caller),
-        )
-    if done is None:
-        raise _rejected()
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await as_citizen(
+        uow,
+        ctx,
+        cmd.personal_id,
+        cmd.password,
+        source=source,
+        field_name="password.personal_id",
+        action="lock",
+        then=lock,
+        before=lambda r: reply.replay(r, caller),
+    )
 
 
 async def _lock_with_code(
@@ -336,41 +309,25 @@ async def unlock_by_citizen(
     code = parse_activation_code(one_time_code, "citizen.one_time_code")
     caller = "anonymous"
 
-    async def record(check: PasswordCheck) -> Answer | DomainError | None:
-        now = ctx.clock()
+    def unlock(r: Repositories, check: PasswordCheck, now: datetime) -> Answer | DomainError:
         cred = check.credential
+        assert cred.account_id is not None
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        if not spend_code(r, cred.account_id, CodePurpose.UNLOCK, code, now):
+            return reply.refuse(r, caller, code_invalid("citizen.one_time_code"), now)
+        done = _unlock(r, ctx, cred.subject, cred.account_id, "citizen", now)
+        return _finish(reply, r, caller, done, now)
 
-        def unlock(r: Repositories) -> Answer | DomainError | None:
-            if not check.verified:
-                r.audit.append(
-                    AuditEntry(cred.subject, cred.account_id, None, "unlock", "rejected", now)
-                )
-                return None
-            assert cred.account_id is not None
-            check.record_success(r)
-            earlier = reply.replay(r, caller)
-            if earlier is not None:
-                return earlier
-            if not spend_code(r, cred.account_id, CodePurpose.UNLOCK, code, now):
-                return reply.refuse(r, caller, code_invalid("citizen.one_time_code"), now)
-            done = _unlock(r, ctx, cred.subject, cred.account_id, "citizen", now)
-            return _finish(reply, r, caller, done, now)
-
-        return await uow.atomically(unlock)
-
-    async with one_check_at_a_time(ctx, personal_id, source):
-        done = await check_password(
-            uow,
-            ctx,
-            personal_id,
-            password,
-            source=source,
-            field_name="citizen.personal_id",
-            then=record,
-            before=lambda r: reply.replay(r, caller),
-        )
-    if done is None:
-        raise _rejected()
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await as_citizen(
+        uow,
+        ctx,
+        personal_id,
+        password,
+        source=source,
+        field_name="citizen.personal_id",
+        action="unlock",
+        then=unlock,
+        before=lambda r: reply.replay(r, caller),
+    )

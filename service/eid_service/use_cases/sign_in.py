@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from eid_service.domain.account import Account, require_state_active
-from eid_service.domain.errors import DomainError, InvalidInput, Unauthenticated
+from eid_service.domain.errors import DomainError, InvalidInput
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
+from eid_service.use_cases.credentials import PasswordCheck, as_citizen
 from eid_service.use_cases.ports import AuditEntry, IssuedTokens, Repositories, UnitOfWork
 from eid_service.use_cases.sessions import LIFETIMES
 
@@ -32,12 +33,6 @@ def parse_device_name(raw: str) -> str:
     return name
 
 
-def _rejected() -> Unauthenticated:
-    return Unauthenticated(
-        reason="INVALID_CREDENTIALS", message="the ID number or password is not correct"
-    )
-
-
 async def sign_in(
     uow: UnitOfWork,
     ctx: UseCaseContext,
@@ -52,46 +47,30 @@ async def sign_in(
     password opens a session: an access token and a refresh token."""
     device = parse_device_name(device_name)
 
-    async def record_outcome(check: PasswordCheck) -> SignedIn | DomainError | None:
-        now = ctx.clock()
+    def open_session(
+        r: Repositories, check: PasswordCheck, now: datetime
+    ) -> SignedIn | DomainError:
         cred = check.credential
+        assert cred.account_id is not None and cred.state is not None
+        try:
+            require_state_active(cred.state)
+        except DomainError as refused:  # told only to who knows the password
+            outcome = refused.reason.lower()
+            r.audit.append(AuditEntry(cred.subject, cred.account_id, None, "sign_in", outcome, now))
+            return refused
+        account = r.accounts.get(cred.account_id)
+        assert account is not None
+        tokens = r.sessions.open(account.id, device, now, LIFETIMES)
+        r.audit.append(AuditEntry(cred.subject, account.id, None, "sign_in", "ok", now))
+        return SignedIn(tokens, account)
 
-        def record(r: Repositories) -> SignedIn | DomainError | None:
-            if not check.verified:
-                r.audit.append(
-                    AuditEntry(cred.subject, cred.account_id, None, "sign_in", "rejected", now)
-                )
-                return None
-            assert cred.account_id is not None and cred.state is not None
-            check.record_success(r)
-            try:
-                require_state_active(cred.state)
-            except DomainError as refused:  # told only to who knows the password
-                outcome = refused.reason.lower()
-                r.audit.append(
-                    AuditEntry(cred.subject, cred.account_id, None, "sign_in", outcome, now)
-                )
-                return refused
-            account = r.accounts.get(cred.account_id)
-            assert account is not None
-            tokens = r.sessions.open(account.id, device, now, LIFETIMES)
-            r.audit.append(AuditEntry(cred.subject, account.id, None, "sign_in", "ok", now))
-            return SignedIn(tokens, account)
-
-        return await uow.atomically(record)
-
-    async with one_check_at_a_time(ctx, personal_id, source):
-        done = await check_password(
-            uow,
-            ctx,
-            personal_id,
-            password,
-            source=source,
-            field_name="personal_id",
-            then=record_outcome,
-        )
-    if done is None:
-        raise _rejected()
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await as_citizen(
+        uow,
+        ctx,
+        personal_id,
+        password,
+        source=source,
+        field_name="personal_id",
+        action="sign_in",
+        then=open_session,
+    )
