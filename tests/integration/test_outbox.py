@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 from eid_service.domain.notices import NoticeKind
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.senders import ALL_CHANNELS, Route
 from eid_service.use_cases.ports import RetryOutcome
+from eid_service.use_cases.purge import purge_expired
 from tests.integration.harness import RecordingSender
 from tests.integration.outbox_kit import FAST, LATER, FlakySender, open_store, store
 
@@ -96,6 +98,32 @@ async def test_a_message_no_sender_takes_waits_unsent(database_url: str) -> None
         assert await worker.deliver_pending() == 0
         assert s.deliveries(email_id) == {}
         assert s.contents(email_id) == (True, True)
+
+
+async def test_purge_erases_what_no_sender_took_and_forgets_what_is_settled(
+    database_url: str,
+) -> None:
+    """A code for a channel with no sender is erased after a day (a sender
+    configured later must not send a stale code); settled messages and their
+    deliveries are forgotten after a week."""
+    with store(database_url) as s:
+        worker = OutboxDispatcher(
+            s.uow, [Route("sms-only", frozenset({"sms"}), RecordingSender())], s.clock, FAST
+        )
+        email_id = await s.add("email")
+        await s.add("sms")
+        assert await worker.deliver_pending() == 1
+        s.clock.advance(timedelta(days=1, seconds=1))
+        first = await purge_expired(s.uow, s.clock())
+        assert (first.messages_erased, first.messages) == (1, 0)
+        assert s.contents(email_id) == (False, False)
+        # Settled: a sender added now does not pick it up.
+        assert await s.uow.read(lambda r: r.outbox.unrouted_ids("email", 10)) == []
+        s.clock.advance(timedelta(days=7))
+        second = await purge_expired(s.uow, s.clock())
+        assert (second.messages_erased, second.messages) == (0, 2)
+        assert s.rows("SELECT id FROM outbox") == []
+        assert s.rows("SELECT message_id FROM outbox_deliveries") == []
 
 
 async def test_a_permanent_failure_is_dead_at_once(database_url: str) -> None:

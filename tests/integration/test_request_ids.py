@@ -144,6 +144,9 @@ def test_expired_records_sessions_and_shares_are_purged(
         "idempotency_records",
         "credential_attempts",
         "rate_counters",
+        "activation_codes",
+        "outbox_deliveries",
+        "outbox",
     ):
         assert harness.rows(f"SELECT count(*) FROM {table}") == [(0,)]  # noqa: S608
 

@@ -334,6 +334,9 @@ class FakeActivationCodes(_Repository):
         c.attempts += 1
         return True
 
+    def purge_expired(self, before: datetime, limit: int) -> int:
+        return _purge(self._s.codes, lambda c: c.expires_at < before, limit)
+
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
         c = self._s.codes.get(code_id)
         if c is None or c.consumed_at is not None or c.expires_at <= now:
@@ -645,6 +648,20 @@ class FakeOutbox(_Repository):
             d.state, d.attempts, d.next_attempt_at, d.last_error = "pending", 0, now, None
         m.sent_at = None
         return RetryOutcome.RETRIED
+
+    def erase_unrouted(self, before: datetime, now: datetime, limit: int) -> int:
+        stale = sorted(
+            i
+            for i, m in self._s.outbox.items()
+            if m.routed_at is None and m.sent_at is None and m.created_at < before
+        )[:limit]
+        for i in stale:
+            m = self._s.outbox[i]
+            m.destination, m.notice, m.sent_at = None, None, now
+        return len(stale)
+
+    def purge_erased(self, before: datetime, limit: int) -> int:
+        return _purge(self._s.outbox, lambda m: m.notice is None and m.created_at < before, limit)
 
 
 class FakeIdempotency(_Repository):

@@ -12,7 +12,7 @@ from eid_service.use_cases.purge import Purged, purge_expired
 from eid_service.use_cases.sessions import REFRESH_TTL
 from tests.unit.use_case_kit import LAN, PASSWORD, WRONG_PASSWORD, World, refused
 
-NOTHING = Purged(0, 0, 0, 0, 0, 0)
+NOTHING = Purged(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 async def test_purging_right_away_forgets_nothing(world: World) -> None:
@@ -49,6 +49,11 @@ async def test_a_month_later_the_expired_things_are_forgotten_and_the_rest_kept(
         credential_attempts=1,
         # Register's two counters: its source, and the phone it sent to.
         rate_counters=2,
+        # The activation code, long expired; its SMS, which no sender took
+        # here (no dispatcher runs): erased after a day, forgotten after a week.
+        one_time_codes=1,
+        messages_erased=1,
+        messages=1,
     )
     # In batches, one short transaction per kind here.
     assert world.uow.writes == writes + len(NOTHING.__dataclass_fields__)
@@ -84,6 +89,7 @@ async def test_a_backlog_is_purged_in_batches(
     purged = await purge_expired(world.uow, world.clock() + timedelta(days=2))
     assert purged.idempotency_records == 5
     # 3 transactions for the 5 records (2 + 2 + 1), one each for the (empty)
-    # sessions, shares and rate counters and the party's failure count, and 2
-    # for the 2 attempt counters (a full batch is followed by one more look).
-    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 1 + 2
+    # sessions, shares, rate counters, codes, unsent and erased messages and the
+    # party's failure count, and 2 for the 2 attempt counters (a full batch is
+    # followed by one more look).
+    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2

@@ -263,6 +263,10 @@ class ActivationCodes(Protocol):
         expired or out of attempts meanwhile."""
         ...
 
+    def purge_expired(self, before: datetime, limit: int) -> int:
+        """Forgets at most `limit` codes that expired before `before`."""
+        ...
+
 
 class Parties(Protocol):
     def create(
@@ -377,6 +381,16 @@ class Outbox(Protocol):
 
     def retry_dead(self, message_id: str, now: datetime) -> RetryOutcome:
         """Makes the message's dead deliveries pending again, attempts from 0."""
+        ...
+
+    def erase_unrouted(self, before: datetime, now: datetime, limit: int) -> int:
+        """Erases and settles at most `limit` messages from before `before` that
+        no sender ever took (none is configured for their channel)."""
+        ...
+
+    def purge_erased(self, before: datetime, limit: int) -> int:
+        """Forgets at most `limit` messages from before `before` whose contents
+        are gone, with their deliveries."""
         ...
 
 

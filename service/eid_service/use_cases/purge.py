@@ -1,5 +1,6 @@
 """Forget what has expired: sessions, shares, idempotency records, old counters
-(credential attempts, party failures, rate limits)."""
+(credential attempts, party failures, rate limits), one-time codes, and
+outbox messages (erased when no sender ever took them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from eid_service.use_cases.ports import Repositories, UnitOfWork
 # citizen shown) that the share expired rather than that it never existed.
 SHARE_KEPT_AFTER_EXPIRY = timedelta(hours=24)
 PARTY_FAILURES_KEPT = timedelta(hours=1)
+# A used or expired code still answers "already used" / "expired" for a day.
+CODES_KEPT_AFTER_EXPIRY = timedelta(days=1)
+# A message no sender took in a day (none is configured for its channel) is
+# stale: its code long expired. Erased messages are kept a week for operators.
+UNSENT_MESSAGES_KEPT = timedelta(days=1)
+MESSAGES_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,10 @@ class Purged:
     party_failures: int
     credential_attempts: int
     rate_counters: int
+    one_time_codes: int
+    # Messages no sender ever took, erased; messages whose contents are gone, forgotten.
+    messages_erased: int
+    messages: int
 
 
 # Rows deleted per transaction: a backlog must not hold the writer for long.
@@ -52,4 +63,11 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> Purged:
             lambda r: r.attempts.purge_lapsed(now - SUBJECT_WINDOW, PURGE_BATCH)
         ),
         rate_counters=await drain(lambda r: r.rate_limits.purge_lapsed(now, PURGE_BATCH)),
+        one_time_codes=await drain(
+            lambda r: r.activation_codes.purge_expired(now - CODES_KEPT_AFTER_EXPIRY, PURGE_BATCH)
+        ),
+        messages_erased=await drain(
+            lambda r: r.outbox.erase_unrouted(now - UNSENT_MESSAGES_KEPT, now, PURGE_BATCH)
+        ),
+        messages=await drain(lambda r: r.outbox.purge_erased(now - MESSAGES_KEPT, PURGE_BATCH)),
     )

@@ -192,6 +192,12 @@ _CODE_CONSUME = Sql(
 )
 
 
+_CODE_PURGE = Sql(
+    "DELETE FROM activation_codes WHERE id IN (SELECT id FROM activation_codes"
+    " WHERE expires_at < :before ORDER BY id LIMIT :limit)"
+)
+
+
 class ActivationCodeRepository(Repository):
     PURPOSE = "activation-code"
 
@@ -243,6 +249,9 @@ class ActivationCodeRepository(Repository):
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
         params = {"id": code_id, "now": self._t(now), "max": max_attempts}
         return self._db.count(_CODE_CONSUME, params) == 1
+
+    def purge_expired(self, before: datetime, limit: int) -> int:
+        return self._db.count(_CODE_PURGE, {"before": self._t(before), "limit": limit})
 
     def _digest(
         self, account_id: str, code: str, purpose: CodePurpose = CodePurpose.ACTIVATION

@@ -103,6 +103,26 @@ _REVIVE = Sql(
     " last_error = NULL WHERE message_id = :id AND state = :dead"
 )
 _UNSETTLE = Sql("UPDATE outbox SET sent_at = NULL WHERE id = :id")
+# A message no sender was ever configured for (its channel has none): after
+# a while its contents go and it is settled, so a sender added later does not
+# send a stale code.
+_STALE_UNROUTED = (
+    "SELECT id FROM outbox WHERE routed_at IS NULL AND sent_at IS NULL"
+    " AND created_at < :before ORDER BY id LIMIT :limit"
+)
+_ERASE_UNROUTED = Sql(
+    "UPDATE outbox SET destination_enc = NULL, body_enc = NULL, sent_at = :now"  # noqa: S608
+    f" WHERE id IN ({_STALE_UNROUTED})"
+)
+# Messages whose contents are gone (settled, or dead codes) are forgotten,
+# deliveries first.
+_ERASED = (
+    "SELECT id FROM outbox WHERE body_enc IS NULL AND created_at < :before ORDER BY id LIMIT :limit"
+)
+_PURGE_DELIVERIES = Sql(
+    f"DELETE FROM outbox_deliveries WHERE message_id IN ({_ERASED})"  # noqa: S608 (constants)
+)
+_PURGE_MESSAGES = Sql(f"DELETE FROM outbox WHERE id IN ({_ERASED})")  # noqa: S608 (constants)
 
 
 class OutboxRepository(Repository):
@@ -230,6 +250,15 @@ class OutboxRepository(Repository):
         keep_for_retry = row[2] > 0 and _kind(row[0]) not in (*CODE_KINDS, None)
         if not keep_for_retry:
             self._db.count(_ERASE, {"id": message_id})
+
+    def erase_unrouted(self, before: datetime, now: datetime, limit: int) -> int:
+        params = {"before": self._t(before), "now": self._t(now), "limit": limit}
+        return self._db.count(_ERASE_UNROUTED, params)
+
+    def purge_erased(self, before: datetime, limit: int) -> int:
+        params = {"before": self._t(before), "limit": limit}
+        self._db.count(_PURGE_DELIVERIES, params)
+        return self._db.count(_PURGE_MESSAGES, params)
 
     def dead_letters(self, limit: int) -> list[DeadLetter]:
         rows = self._db.all(_DEAD_LETTERS, {"dead": DEAD, "limit": limit})
