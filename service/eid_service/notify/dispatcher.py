@@ -60,8 +60,8 @@ class OutboxDispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         served = {c for r in self._routes for c in r.channels}
         for channel in sorted(ALL_CHANNELS - served):
-            # Nothing could deliver them: they wait in the outbox, unsent.
-            log.warning("no sender for %s: those messages wait in the outbox", channel)
+            # Nothing could deliver them: the purge erases them after a day, unsent.
+            log.warning("no sender for %s: those messages are erased unsent after a day", channel)
         if not self._routes:
             await stop.wait()
             return
