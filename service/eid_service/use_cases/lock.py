@@ -34,7 +34,7 @@ from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, as_citizen, too_many_attempts
 from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.sessions import token_scope
 from eid_service.use_cases.validation import Violations
 
@@ -153,10 +153,7 @@ async def _lock_signed_in(
             now,
         )
 
-    done = await once(uow, reply, caller, lock)
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await answer_once(uow, reply, caller, lock)
 
 
 async def _lock_with_password(
@@ -228,10 +225,7 @@ async def _lock_with_code(
         done = _lock(r, ctx, cred.subject, cred.account_id, LockProof.ONE_TIME_CODE, now)
         return _finish(reply, r, caller, done, now)
 
-    done = await once(uow, reply, caller, lock)
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await answer_once(uow, reply, caller, lock)
 
 
 def _unlock(

@@ -28,7 +28,7 @@ from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.rate_limits import Limit
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.validation import Violations
 
 CALLER = "anonymous"
@@ -149,10 +149,7 @@ async def request_code(
         r.audit.append(AuditEntry(subject, account.id, None, action, "sent", now))
         return reply.finish(r, CALLER, answer, now)
 
-    done = await once(uow, reply, CALLER, send)
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await answer_once(uow, reply, CALLER, send)
 
 
 # No account has this id: the lookup for an unknown ID number finds nothing.

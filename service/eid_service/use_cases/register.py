@@ -23,7 +23,7 @@ from eid_service.domain.personal_id import check_consistent, parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.validation import Violations
 
 CALLER = "anonymous"
@@ -124,7 +124,4 @@ async def register(
         done = Registered(account, "sms", mask_phone(phone), expires_at)
         return reply.finish(r, CALLER, done, now)
 
-    done = await once(uow, reply, CALLER, create)
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await answer_once(uow, reply, CALLER, create)

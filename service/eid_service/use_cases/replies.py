@@ -136,3 +136,17 @@ async def once(
         if earlier is not None:
             return earlier
     return done
+
+
+async def answer_once(
+    uow: UnitOfWork,
+    reply: Reply[Any, Answer],
+    caller: str,
+    work: Callable[[Repositories], Answer | DomainError],
+) -> Answer:
+    """`once` for work that returns its refusal (so what it counted commits):
+    the refusal is raised after the commit."""
+    done = await once(uow, reply, caller, work)
+    if isinstance(done, DomainError):
+        raise done
+    return done

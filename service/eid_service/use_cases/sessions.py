@@ -27,7 +27,7 @@ from eid_service.use_cases.ports import (
     SessionLifetimes,
     UnitOfWork,
 )
-from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.replies import Answer, Reply, answer_once, once
 
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=30)
@@ -91,10 +91,7 @@ async def refresh_session(
         require_state_active(view.state)
         return reply.finish(r, caller, rotation, now)
 
-    done = await once(uow, reply, caller, rotate)
-    if isinstance(done, DomainError):
-        raise done
-    return done
+    return await answer_once(uow, reply, caller, rotate)
 
 
 async def sign_out(
