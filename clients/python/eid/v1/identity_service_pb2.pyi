@@ -173,6 +173,94 @@ DELIVERY_CHANNEL_SMS: DeliveryChannel.ValueType  # 1
 DELIVERY_CHANNEL_EMAIL: DeliveryChannel.ValueType  # 2
 Global___DeliveryChannel: _TypeAlias = DeliveryChannel  # noqa: Y015
 
+class _ShareMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ShareModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ShareMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SHARE_MODE_UNSPECIFIED: _ShareMode.ValueType  # 0
+    """Treated as ONLINE."""
+    SHARE_MODE_ONLINE: _ShareMode.ValueType  # 1
+    """A signed reference (at least 128 random bits), no personal data; the
+    attributes are released when a party redeems it through Verify.
+    """
+    SHARE_MODE_OFFLINE: _ShareMode.ValueType  # 2
+    """A signed Claim 169 credential with the chosen attributes, verifiable
+    without a network call.
+    """
+
+class ShareMode(_ShareMode, metaclass=_ShareModeEnumTypeWrapper):
+    """What a share's QR payload carries."""
+
+SHARE_MODE_UNSPECIFIED: ShareMode.ValueType  # 0
+"""Treated as ONLINE."""
+SHARE_MODE_ONLINE: ShareMode.ValueType  # 1
+"""A signed reference (at least 128 random bits), no personal data; the
+attributes are released when a party redeems it through Verify.
+"""
+SHARE_MODE_OFFLINE: ShareMode.ValueType  # 2
+"""A signed Claim 169 credential with the chosen attributes, verifiable
+without a network call.
+"""
+Global___ShareMode: _TypeAlias = ShareMode  # noqa: Y015
+
+class _ShareState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ShareStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ShareState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SHARE_STATE_UNSPECIFIED: _ShareState.ValueType  # 0
+    SHARE_STATE_ACTIVE: _ShareState.ValueType  # 1
+    """May be redeemed."""
+    SHARE_STATE_REDEEMED: _ShareState.ValueType  # 2
+    """A single-use share that a party redeemed."""
+    SHARE_STATE_EXPIRED: _ShareState.ValueType  # 3
+    """Past its expiry."""
+    SHARE_STATE_REVOKED: _ShareState.ValueType  # 4
+    """Withdrawn by the citizen (RevokeShare) or by locking the account."""
+
+class ShareState(_ShareState, metaclass=_ShareStateEnumTypeWrapper):
+    """Where a share stands."""
+
+SHARE_STATE_UNSPECIFIED: ShareState.ValueType  # 0
+SHARE_STATE_ACTIVE: ShareState.ValueType  # 1
+"""May be redeemed."""
+SHARE_STATE_REDEEMED: ShareState.ValueType  # 2
+"""A single-use share that a party redeemed."""
+SHARE_STATE_EXPIRED: ShareState.ValueType  # 3
+"""Past its expiry."""
+SHARE_STATE_REVOKED: ShareState.ValueType  # 4
+"""Withdrawn by the citizen (RevokeShare) or by locking the account."""
+Global___ShareState: _TypeAlias = ShareState  # noqa: Y015
+
+class _VerificationKeyState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _VerificationKeyStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VerificationKeyState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    VERIFICATION_KEY_STATE_UNSPECIFIED: _VerificationKeyState.ValueType  # 0
+    VERIFICATION_KEY_STATE_CURRENT: _VerificationKeyState.ValueType  # 1
+    """Signs new payloads."""
+    VERIFICATION_KEY_STATE_RETIRED: _VerificationKeyState.ValueType  # 2
+    """Signs nothing new; what it signed verifies until it expires."""
+    VERIFICATION_KEY_STATE_REVOKED: _VerificationKeyState.ValueType  # 3
+    """Compromised: nothing it signed verifies."""
+
+class VerificationKeyState(_VerificationKeyState, metaclass=_VerificationKeyStateEnumTypeWrapper):
+    """Where a verification key stands."""
+
+VERIFICATION_KEY_STATE_UNSPECIFIED: VerificationKeyState.ValueType  # 0
+VERIFICATION_KEY_STATE_CURRENT: VerificationKeyState.ValueType  # 1
+"""Signs new payloads."""
+VERIFICATION_KEY_STATE_RETIRED: VerificationKeyState.ValueType  # 2
+"""Signs nothing new; what it signed verifies until it expires."""
+VERIFICATION_KEY_STATE_REVOKED: VerificationKeyState.ValueType  # 3
+"""Compromised: nothing it signed verifies."""
+Global___VerificationKeyState: _TypeAlias = VerificationKeyState  # noqa: Y015
+
 class _AccountCodePurpose:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -509,12 +597,15 @@ Global___PasswordCredential: _TypeAlias = PasswordCredential  # noqa: Y015
 
 @_typing.final
 class QrShareCredential(_message.Message):
-    """Redeems a QR share token scanned from the citizen's device."""
+    """Redeems a QR share payload scanned from the citizen's device."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
+    """The scanned text, of either mode: an online reference ("eid1.") or an
+    offline Claim 169 credential (Base45). At most 4096 characters.
+    """
     def __init__(
         self,
         *,
@@ -614,6 +705,8 @@ class ShareViaQRRequest(_message.Message):
     AUDIENCE_PARTY_ID_FIELD_NUMBER: _builtins.int
     TTL_FIELD_NUMBER: _builtins.int
     IMAGE_FORMAT_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    MULTI_USE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters)."""
     audience_party_id: _builtins.str
@@ -621,6 +714,14 @@ class ShareViaQRRequest(_message.Message):
     image_format: Global___QrImageFormat.ValueType
     """Whether to return a QR image of the token, and in which format (default
     none: drawing it is the slow part, and any QR library can).
+    """
+    mode: Global___ShareMode.ValueType
+    """What the QR carries: a reference (ONLINE, the default) or the attributes
+    themselves, signed (OFFLINE).
+    """
+    multi_use: _builtins.bool
+    """False (the default): the first successful online redemption consumes the
+    share. True: parties may redeem it until it expires or is revoked.
     """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
@@ -638,10 +739,12 @@ class ShareViaQRRequest(_message.Message):
         audience_party_id: _builtins.str = ...,
         ttl: _duration_pb2.Duration | None = ...,
         image_format: Global___QrImageFormat.ValueType = ...,
+        mode: Global___ShareMode.ValueType = ...,
+        multi_use: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "image_format", b"image_format", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "image_format", b"image_format", "mode", b"mode", "multi_use", b"multi_use", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -656,13 +759,21 @@ class ShareViaQRResponse(_message.Message):
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     QR_PNG_FIELD_NUMBER: _builtins.int
     QR_SVG_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
     share_id: _builtins.str
     token: _builtins.str
-    """The signed share token; this is the QR payload."""
+    """The signed QR payload (draw it in QR alphanumeric mode when it is
+    Base45, i.e. in OFFLINE mode).
+    """
     qr_png: _builtins.bytes
     """The token as a QR code, PNG image (when image_format is PNG)."""
     qr_svg: _builtins.bytes
     """The token as a QR code, SVG document in UTF-8 (when image_format is SVG)."""
+    mode: Global___ShareMode.ValueType
+    """The mode the payload was issued in."""
+    key_id: _builtins.str
+    """The id of the key that signed the payload (see GetVerificationKeys)."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -673,14 +784,271 @@ class ShareViaQRResponse(_message.Message):
         expire_time: _timestamp_pb2.Timestamp | None = ...,
         qr_png: _builtins.bytes = ...,
         qr_svg: _builtins.bytes = ...,
+        mode: Global___ShareMode.ValueType = ...,
+        key_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "qr_png", b"qr_png", "qr_svg", b"qr_svg", "share_id", b"share_id", "token", b"token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time", "key_id", b"key_id", "mode", b"mode", "qr_png", b"qr_png", "qr_svg", b"qr_svg", "share_id", b"share_id", "token", b"token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ShareViaQRResponse: _TypeAlias = ShareViaQRResponse  # noqa: Y015
+
+@_typing.final
+class Share(_message.Message):
+    """A share as its citizen sees it. Holds no attribute values."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARE_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    AUDIENCE_PARTY_ID_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    MULTI_USE_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REDEEM_COUNT_FIELD_NUMBER: _builtins.int
+    LAST_REDEEM_TIME_FIELD_NUMBER: _builtins.int
+    REVOKE_TIME_FIELD_NUMBER: _builtins.int
+    share_id: _builtins.str
+    mode: Global___ShareMode.ValueType
+    audience_party_id: _builtins.str
+    """The only party that may redeem it; empty when any approved party may."""
+    multi_use: _builtins.bool
+    """See ShareViaQRRequest.multi_use."""
+    state: Global___ShareState.ValueType
+    redeem_count: _builtins.int
+    """Successful online redemptions so far."""
+    @_builtins.property
+    def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
+        """The attributes the share offers."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def last_redeem_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was last redeemed online; unset if never."""
+
+    @_builtins.property
+    def revoke_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was revoked; unset if not."""
+
+    def __init__(
+        self,
+        *,
+        share_id: _builtins.str = ...,
+        mode: Global___ShareMode.ValueType = ...,
+        attributes: _abc.Iterable[Global___Attribute.ValueType] | None = ...,
+        audience_party_id: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        multi_use: _builtins.bool = ...,
+        state: Global___ShareState.ValueType = ...,
+        redeem_count: _builtins.int = ...,
+        last_redeem_time: _timestamp_pb2.Timestamp | None = ...,
+        revoke_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "last_redeem_time", b"last_redeem_time", "revoke_time", b"revoke_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "create_time", b"create_time", "expire_time", b"expire_time", "last_redeem_time", b"last_redeem_time", "mode", b"mode", "multi_use", b"multi_use", "redeem_count", b"redeem_count", "revoke_time", b"revoke_time", "share_id", b"share_id", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Share: _TypeAlias = Share  # noqa: Y015
+
+@_typing.final
+class ListSharesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many shares per page: default 20, at most 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSharesRequest: _TypeAlias = ListSharesRequest  # noqa: Y015
+
+@_typing.final
+class ListSharesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___Share]:
+        """The citizen's shares, newest first (expired ones until they are purged)."""
+
+    def __init__(
+        self,
+        *,
+        shares: _abc.Iterable[Global___Share] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "shares", b"shares"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSharesResponse: _TypeAlias = ListSharesResponse  # noqa: Y015
+
+@_typing.final
+class RevokeShareRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SHARE_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    share_id: _builtins.str
+    """The share to withdraw, from ShareViaQR or ListShares."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        share_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "share_id", b"share_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeShareRequest: _TypeAlias = RevokeShareRequest  # noqa: Y015
+
+@_typing.final
+class RevokeShareResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SHARE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def share(self) -> Global___Share:
+        """The share, now REVOKED (or as it was, when it had expired or been
+        revoked already).
+        """
+
+    def __init__(
+        self,
+        *,
+        share: Global___Share | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["share", b"share"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["share", b"share"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeShareResponse: _TypeAlias = RevokeShareResponse  # noqa: Y015
+
+@_typing.final
+class GetVerificationKeysRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerificationKeysRequest: _TypeAlias = GetVerificationKeysRequest  # noqa: Y015
+
+@_typing.final
+class VerificationKey(_message.Message):
+    """A public key that verifies share payloads."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    ALGORITHM_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    NOT_BEFORE_FIELD_NUMBER: _builtins.int
+    NOT_AFTER_FIELD_NUMBER: _builtins.int
+    key_id: _builtins.str
+    """The key id, as in the payload's COSE `kid` header or online token."""
+    algorithm: _builtins.str
+    """"EdDSA" (Ed25519)."""
+    public_key: _builtins.bytes
+    """The raw 32-byte Ed25519 public key."""
+    state: Global___VerificationKeyState.ValueType
+    @_builtins.property
+    def not_before(self) -> _timestamp_pb2.Timestamp:
+        """When the key began signing."""
+
+    @_builtins.property
+    def not_after(self) -> _timestamp_pb2.Timestamp:
+        """For a RETIRED key, the last moment a credential it signed can be valid;
+        unset for the CURRENT key.
+        """
+
+    def __init__(
+        self,
+        *,
+        key_id: _builtins.str = ...,
+        algorithm: _builtins.str = ...,
+        public_key: _builtins.bytes = ...,
+        state: Global___VerificationKeyState.ValueType = ...,
+        not_before: _timestamp_pb2.Timestamp | None = ...,
+        not_after: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["not_after", b"not_after", "not_before", b"not_before"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["algorithm", b"algorithm", "key_id", b"key_id", "not_after", b"not_after", "not_before", b"not_before", "public_key", b"public_key", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerificationKey: _TypeAlias = VerificationKey  # noqa: Y015
+
+@_typing.final
+class GetVerificationKeysResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    JWKS_JSON_FIELD_NUMBER: _builtins.int
+    ISSUER_FIELD_NUMBER: _builtins.int
+    jwks_json: _builtins.str
+    """The current and retired keys as a JWKS document (RFC 7517 / RFC 8037)."""
+    issuer: _builtins.str
+    """The `iss` claim of offline credentials."""
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerificationKey]:
+        """Current, retired and revoked keys."""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___VerificationKey] | None = ...,
+        jwks_json: _builtins.str = ...,
+        issuer: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issuer", b"issuer", "jwks_json", b"jwks_json", "keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerificationKeysResponse: _TypeAlias = GetVerificationKeysResponse  # noqa: Y015
 
 @_typing.final
 class ResendActivationCodeRequest(_message.Message):

@@ -71,6 +71,21 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRResponse.FromString,
                 _registered_method=True)
+        self.ListShares = channel.unary_unary(
+                '/eid.v1.IdentityService/ListShares',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ListSharesRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListSharesResponse.FromString,
+                _registered_method=True)
+        self.RevokeShare = channel.unary_unary(
+                '/eid.v1.IdentityService/RevokeShare',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.RevokeShareRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.RevokeShareResponse.FromString,
+                _registered_method=True)
+        self.GetVerificationKeys = channel.unary_unary(
+                '/eid.v1.IdentityService/GetVerificationKeys',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.GetVerificationKeysRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.GetVerificationKeysResponse.FromString,
+                _registered_method=True)
         self.ResendActivationCode = channel.unary_unary(
                 '/eid.v1.IdentityService/ResendActivationCode',
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ResendActivationCodeRequest.SerializeToString,
@@ -165,9 +180,40 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ShareViaQR(self, request, context):
-        """Issues a signed, expiring share of chosen attributes as a token (the QR
-        payload) and, when asked, a QR image, optionally bound to one relying
-        party. Needs a citizen session.
+        """Issues a signed, expiring share of chosen attributes as a QR payload
+        and, when asked, a QR image, optionally bound to one relying party.
+        ONLINE mode (default): the payload is a signed reference with no personal
+        data, redeemed through Verify. OFFLINE mode: the payload is a signed Claim
+        169 credential (CWT, COSE_Sign1 Ed25519, zlib, Base45) holding the chosen
+        attributes, checked with the keys of GetVerificationKeys without calling
+        us; it can also be redeemed online. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListShares(self, request, context):
+        """Lists the citizen's shares, newest first, with their state (active,
+        redeemed, expired, revoked). Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeShare(self, request, context):
+        """Withdraws one of the citizen's shares: online redemption of it fails at
+        once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
+        credentials rely on their short lifetime. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVerificationKeys(self, request, context):
+        """Publishes the public keys that verify share payloads: the current signing
+        key, retired keys while credentials they signed may still be valid, and
+        revoked keys (state REVOKED) so cached copies learn to distrust them. Also
+        as a JWKS document (RFC 7517, OKP Ed25519 keys). Needs no authentication.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -269,6 +315,21 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ShareViaQR,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRResponse.SerializeToString,
+            ),
+            'ListShares': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListShares,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListSharesRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ListSharesResponse.SerializeToString,
+            ),
+            'RevokeShare': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeShare,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.RevokeShareRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.RevokeShareResponse.SerializeToString,
+            ),
+            'GetVerificationKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVerificationKeys,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.GetVerificationKeysRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.GetVerificationKeysResponse.SerializeToString,
             ),
             'ResendActivationCode': grpc.unary_unary_rpc_method_handler(
                     servicer.ResendActivationCode,
@@ -458,6 +519,87 @@ class IdentityService:
             '/eid.v1.IdentityService/ShareViaQR',
             eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.ShareViaQRResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListShares(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ListShares',
+            eid_dot_v1_dot_identity__service__pb2.ListSharesRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ListSharesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeShare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/RevokeShare',
+            eid_dot_v1_dot_identity__service__pb2.RevokeShareRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.RevokeShareResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVerificationKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/GetVerificationKeys',
+            eid_dot_v1_dot_identity__service__pb2.GetVerificationKeysRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.GetVerificationKeysResponse.FromString,
             options,
             channel_credentials,
             insecure,

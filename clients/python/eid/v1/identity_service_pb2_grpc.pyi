@@ -66,9 +66,28 @@ class IdentityServiceStub:
     account level and only the attributes the party is entitled to.
     """
     ShareViaQR: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]
-    """Issues a signed, expiring share of chosen attributes as a token (the QR
-    payload) and, when asked, a QR image, optionally bound to one relying
-    party. Needs a citizen session.
+    """Issues a signed, expiring share of chosen attributes as a QR payload
+    and, when asked, a QR image, optionally bound to one relying party.
+    ONLINE mode (default): the payload is a signed reference with no personal
+    data, redeemed through Verify. OFFLINE mode: the payload is a signed Claim
+    169 credential (CWT, COSE_Sign1 Ed25519, zlib, Base45) holding the chosen
+    attributes, checked with the keys of GetVerificationKeys without calling
+    us; it can also be redeemed online. Needs a citizen session.
+    """
+    ListShares: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListSharesRequest, _identity_service_pb2.ListSharesResponse]
+    """Lists the citizen's shares, newest first, with their state (active,
+    redeemed, expired, revoked). Needs a citizen session.
+    """
+    RevokeShare: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeShareRequest, _identity_service_pb2.RevokeShareResponse]
+    """Withdraws one of the citizen's shares: online redemption of it fails at
+    once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
+    credentials rely on their short lifetime. Needs a citizen session.
+    """
+    GetVerificationKeys: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationKeysRequest, _identity_service_pb2.GetVerificationKeysResponse]
+    """Publishes the public keys that verify share payloads: the current signing
+    key, retired keys while credentials they signed may still be valid, and
+    revoked keys (state REVOKED) so cached copies learn to distrust them. Also
+    as a JWKS document (RFC 7517, OKP Ed25519 keys). Needs no authentication.
     """
     ResendActivationCode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResendActivationCodeRequest, _identity_service_pb2.ResendActivationCodeResponse]
     """Sends a new activation code for a PENDING account, voiding the previous
@@ -143,9 +162,28 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     account level and only the attributes the party is entitled to.
     """
     ShareViaQR: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]  # type: ignore[assignment]
-    """Issues a signed, expiring share of chosen attributes as a token (the QR
-    payload) and, when asked, a QR image, optionally bound to one relying
-    party. Needs a citizen session.
+    """Issues a signed, expiring share of chosen attributes as a QR payload
+    and, when asked, a QR image, optionally bound to one relying party.
+    ONLINE mode (default): the payload is a signed reference with no personal
+    data, redeemed through Verify. OFFLINE mode: the payload is a signed Claim
+    169 credential (CWT, COSE_Sign1 Ed25519, zlib, Base45) holding the chosen
+    attributes, checked with the keys of GetVerificationKeys without calling
+    us; it can also be redeemed online. Needs a citizen session.
+    """
+    ListShares: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListSharesRequest, _identity_service_pb2.ListSharesResponse]  # type: ignore[assignment]
+    """Lists the citizen's shares, newest first, with their state (active,
+    redeemed, expired, revoked). Needs a citizen session.
+    """
+    RevokeShare: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeShareRequest, _identity_service_pb2.RevokeShareResponse]  # type: ignore[assignment]
+    """Withdraws one of the citizen's shares: online redemption of it fails at
+    once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
+    credentials rely on their short lifetime. Needs a citizen session.
+    """
+    GetVerificationKeys: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationKeysRequest, _identity_service_pb2.GetVerificationKeysResponse]  # type: ignore[assignment]
+    """Publishes the public keys that verify share payloads: the current signing
+    key, retired keys while credentials they signed may still be valid, and
+    revoked keys (state REVOKED) so cached copies learn to distrust them. Also
+    as a JWKS document (RFC 7517, OKP Ed25519 keys). Needs no authentication.
     """
     ResendActivationCode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResendActivationCodeRequest, _identity_service_pb2.ResendActivationCodeResponse]  # type: ignore[assignment]
     """Sends a new activation code for a PENDING account, voiding the previous
@@ -247,9 +285,46 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.ShareViaQRRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ShareViaQRResponse, _abc.Awaitable[_identity_service_pb2.ShareViaQRResponse]]:
-        """Issues a signed, expiring share of chosen attributes as a token (the QR
-        payload) and, when asked, a QR image, optionally bound to one relying
-        party. Needs a citizen session.
+        """Issues a signed, expiring share of chosen attributes as a QR payload
+        and, when asked, a QR image, optionally bound to one relying party.
+        ONLINE mode (default): the payload is a signed reference with no personal
+        data, redeemed through Verify. OFFLINE mode: the payload is a signed Claim
+        169 credential (CWT, COSE_Sign1 Ed25519, zlib, Base45) holding the chosen
+        attributes, checked with the keys of GetVerificationKeys without calling
+        us; it can also be redeemed online. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def ListShares(
+        self,
+        request: _identity_service_pb2.ListSharesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListSharesResponse, _abc.Awaitable[_identity_service_pb2.ListSharesResponse]]:
+        """Lists the citizen's shares, newest first, with their state (active,
+        redeemed, expired, revoked). Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeShare(
+        self,
+        request: _identity_service_pb2.RevokeShareRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RevokeShareResponse, _abc.Awaitable[_identity_service_pb2.RevokeShareResponse]]:
+        """Withdraws one of the citizen's shares: online redemption of it fails at
+        once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
+        credentials rely on their short lifetime. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVerificationKeys(
+        self,
+        request: _identity_service_pb2.GetVerificationKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetVerificationKeysResponse, _abc.Awaitable[_identity_service_pb2.GetVerificationKeysResponse]]:
+        """Publishes the public keys that verify share payloads: the current signing
+        key, retired keys while credentials they signed may still be valid, and
+        revoked keys (state REVOKED) so cached copies learn to distrust them. Also
+        as a JWKS document (RFC 7517, OKP Ed25519 keys). Needs no authentication.
         """
 
     @_abc_1.abstractmethod
