@@ -32,6 +32,9 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "RevokeSession": (pb.RevokeSessionRequest, pb.RevokeSessionResponse),
     "LockAccount": (pb.LockAccountRequest, pb.LockAccountResponse),
     "UnlockAccount": (pb.UnlockAccountRequest, pb.UnlockAccountResponse),
+    "ListShares": (pb.ListSharesRequest, pb.ListSharesResponse),
+    "RevokeShare": (pb.RevokeShareRequest, pb.RevokeShareResponse),
+    "GetVerificationKeys": (pb.GetVerificationKeysRequest, pb.GetVerificationKeysResponse),
 }
 
 

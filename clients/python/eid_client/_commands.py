@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import getpass
 import os
 import sys
-from pathlib import Path
 
-from eid_client import _output, _requests
+from eid_client import _output
 from eid_client._output import Output
 from eid_client.client import EidClient
 
@@ -122,60 +120,6 @@ def redeem(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     response = client.redeem_share(args.token)
     out.result(response, "Verification", _output.verify_rows(response))
     return 0
-
-
-def share(args: argparse.Namespace, client: EidClient, out: Output) -> int:
-    try:
-        attributes = [_requests.parse_attribute(a) for a in args.attributes.split(",") if a.strip()]
-    except ValueError as e:
-        raise UsageError(str(e)) from e
-    # --id wins over a session inherited from $EID_SESSION.
-    if args.id:
-        password = password_of(args)
-        session = client.sign_in(personal_id=args.id, password=password).session_token
-    elif args.session:
-        session = args.session
-    else:
-        raise UsageError("share needs a citizen: pass --id (and a password) or --session")
-    ttl = datetime.timedelta(seconds=args.ttl) if args.ttl is not None else None
-    response = client.share_via_qr(
-        attributes=attributes,
-        audience_party_id=args.audience,
-        ttl=ttl,
-        request_id=args.request_id,
-        session_token=session,
-        image_format="png" if args.qr_out else "none",
-    )
-    if args.qr_out:
-        if response.qr_png:
-            Path(args.qr_out).write_bytes(response.qr_png)
-        else:
-            out.error(f"warning: the server sent no QR image; {args.qr_out} not written")
-    if out.as_json:
-        out.json(response)
-        return 0
-    if not args.no_qr:
-        _print_terminal_qr(response.token)
-    rows = [
-        ("Share ID", response.share_id),
-        ("Attributes", ", ".join(_output.attribute(a) for a in attributes)),
-        ("Audience", args.audience or "any approved party"),
-        ("Expires", _output.when(response.expire_time)),
-    ]
-    if args.qr_out and response.qr_png:
-        rows.append(("QR image", str(args.qr_out)))
-    out.table("Share", rows)
-    out.raw(response.token)
-    return 0
-
-
-def _print_terminal_qr(token: str) -> None:
-    try:
-        import segno
-    except ImportError:  # optional at run time: the token is printed anyway
-        return
-    # make_qr: never a Micro QR, which phone scanners often cannot read.
-    segno.make_qr(token).terminal(out=sys.stdout, compact=True)
 
 
 def health(args: argparse.Namespace, client: EidClient, out: Output) -> int:

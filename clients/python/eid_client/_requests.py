@@ -149,6 +149,22 @@ def parse_image_format(value: str) -> pb.QrImageFormat.ValueType:
         raise ValueError(f"unknown image format {value!r}: use none, png or svg") from None
 
 
+SHARE_MODES = {"online": pb.SHARE_MODE_ONLINE, "offline": pb.SHARE_MODE_OFFLINE}
+
+
+def parse_share_mode(value: str | int) -> pb.ShareMode.ValueType:
+    """Accept ``"online"``/``"offline"``, ``"SHARE_MODE_OFFLINE"`` or the enum number."""
+    if isinstance(value, int):
+        if value not in SHARE_MODES.values():
+            raise ValueError(f"unknown share mode value {value}")
+        return pb.ShareMode.ValueType(value)
+    name = value.strip().lower().removeprefix("share_mode_")
+    try:
+        return SHARE_MODES[name]
+    except KeyError:
+        raise ValueError(f"unknown share mode {value!r}: use 'online' or 'offline'") from None
+
+
 def share_request(
     *,
     attributes: Iterable[str | int],
@@ -156,12 +172,16 @@ def share_request(
     ttl: datetime.timedelta | None,
     request_id: str | None,
     image_format: str = "none",
+    mode: str | int = "online",
+    multi_use: bool = False,
 ) -> pb.ShareViaQRRequest:
     request = pb.ShareViaQRRequest(
         request_id=new_request_id(request_id),
         attributes=[parse_attribute(a) for a in attributes],
         audience_party_id=audience_party_id,
         image_format=parse_image_format(image_format),
+        mode=parse_share_mode(mode),
+        multi_use=multi_use,
     )
     if ttl is not None:  # unset means the server default (5 minutes)
         duration = duration_pb2.Duration()
@@ -248,6 +268,18 @@ def revoke_session_request(session_id: str, request_id: str | None) -> pb.Revoke
     if not session_id:
         raise ValueError("pass the session_id to end, as list_sessions() shows it")
     return pb.RevokeSessionRequest(request_id=new_request_id(request_id), session_id=session_id)
+
+
+def list_shares_request(page_size: int, page_token: str) -> pb.ListSharesRequest:
+    if page_size < 0:
+        raise ValueError("page_size must be 0 (the server default) or more")
+    return pb.ListSharesRequest(page_size=page_size, page_token=page_token)
+
+
+def revoke_share_request(share_id: str, request_id: str | None) -> pb.RevokeShareRequest:
+    if not share_id:
+        raise ValueError("pass the share_id to revoke, as share_via_qr() or list_shares() gives it")
+    return pb.RevokeShareRequest(request_id=new_request_id(request_id), share_id=share_id)
 
 
 def lock_account_request(

@@ -5,7 +5,7 @@ same functions (``_requests``), so both clients send identical messages."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -17,14 +17,15 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _health
 from eid_client import _requests as req
-from eid_client._base import DEFAULT_TARGET, ChannelOptions, Credentials
+from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._share_calls import AsyncShareCalls
 from eid_client.errors import error_from_rpc_error
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class AsyncEidClient(Credentials):
+class AsyncEidClient(AsyncShareCalls):
     """The same API as :class:`~eid_client.EidClient` over ``grpc.aio``; create it
     inside a running loop."""
 
@@ -47,6 +48,8 @@ class AsyncEidClient(Credentials):
             officer_key=officer_key,
             timeout=timeout,
         )
+        # host:port, which also names the offline-verification key cache.
+        self.target = target
         opts = list(options or [])
         self._channel = (
             aio.secure_channel(target, credentials, opts)
@@ -147,27 +150,6 @@ class AsyncEidClient(Credentials):
         answer with the same ``request_id`` to get the same attributes again."""
         request = req.redeem_share_request(token, request_id)
         return await self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
-
-    async def share_via_qr(
-        self,
-        *,
-        attributes: Iterable[str | int],
-        audience_party_id: str = "",
-        ttl: datetime.timedelta | None = None,
-        request_id: str | None = None,
-        session_token: str | None = None,
-        image_format: str = "none",
-    ) -> pb.ShareViaQRResponse:
-        """Citizen: share the chosen attributes as a signed, expiring QR token;
-        ``image_format="png"`` or ``"svg"`` also returns the QR image."""
-        request = req.share_request(
-            attributes=attributes,
-            audience_party_id=audience_party_id,
-            ttl=ttl,
-            request_id=request_id,
-            image_format=image_format,
-        )
-        return await self._call(self._stub.ShareViaQR, request, self._session(session_token))
 
     async def resend_activation_code(
         self,

@@ -7,14 +7,13 @@ import argparse
 
 import grpc
 
-from eid_client import _account_cli, _commands
+from eid_client import _account_cli, _commands, _share_cli
 from eid_client._cli_common import (
     Handler,
     global_options,
     id_option,
     password_option,
     request_id_option,
-    session_option,
     subcommand,
 )
 from eid_client._output import Output
@@ -38,7 +37,10 @@ examples:
       --gender female --phone 0912345678
   eid activate --id 001190791514 --code 123456
   export EID_SESSION=$(eid signin --id 001190791514)
-  eid share --attributes full_name,birth_date --qr-out share.png
+  eid share --attributes full_name,birth_date --png share.png
+  eid share --offline --attributes personal_id,full_name,birth_date,gender --png share.png
+  eid shares
+  eid revoke-share <SHARE_ID>
   EID_API_KEY=... eid verify --id 001190791514
   EID_API_KEY=... eid redeem <token>
   eid resend-code --id 001190791514 --phone 0912345678
@@ -132,31 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     id_option(p, "the citizen's 12-digit personal ID number")
     password_option(p, "the citizen's password")
 
-    p = subcommand(
-        sub,
-        "share",
-        _commands.share,
-        "Citizen: share chosen attributes as a signed, expiring QR code.",
-        """
-          eid share --id 001190791514 --attributes full_name,birth_date
-          eid share --session $EID_SESSION --audience bank-a --ttl 120 --qr-out share.png
-        """,
-    )
-    who = p.add_mutually_exclusive_group()
-    who.add_argument("--id", help="sign in with this personal ID number first")
-    session_option(who)
-    password_option(p, "the account password, with --id")
-    p.add_argument(
-        "--attributes",
-        default="full_name,birth_date,gender",
-        help="comma-separated: personal_id, full_name, birth_date, gender "
-        "(default full_name,birth_date,gender)",
-    )
-    p.add_argument("--audience", default="", metavar="PARTY_ID", help="only this party may redeem")
-    p.add_argument("--ttl", type=int, metavar="SECONDS", help="validity, 30 to 86400 (default 300)")
-    p.add_argument("--qr-out", metavar="FILE.png", help="write the QR image to this file")
-    p.add_argument("--no-qr", action="store_true", help="do not draw the QR code in the terminal")
-    request_id_option(p)
+    _share_cli.add_citizen_commands(sub)
 
     p = subcommand(
         sub,

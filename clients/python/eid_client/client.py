@@ -10,7 +10,7 @@ registration officers' calls send ``x-officer-key``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -21,7 +21,8 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _health
 from eid_client import _requests as req
-from eid_client._base import DEFAULT_TARGET, ChannelOptions, Credentials
+from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._share_calls import ShareCalls
 from eid_client.async_client import AsyncEidClient
 from eid_client.errors import error_from_rpc_error
 
@@ -31,7 +32,7 @@ _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class EidClient(Credentials):
+class EidClient(ShareCalls):
     """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`."""
 
     def __init__(
@@ -53,6 +54,8 @@ class EidClient(Credentials):
             officer_key=officer_key,
             timeout=timeout,
         )
+        # host:port, which also names the offline-verification key cache.
+        self.target = target
         opts = list(options or [])
         self._channel = (
             grpc.secure_channel(target, credentials, opts)
@@ -153,27 +156,6 @@ class EidClient(Credentials):
         answer with the same ``request_id`` to get the same attributes again."""
         request = req.redeem_share_request(token, request_id)
         return self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
-
-    def share_via_qr(
-        self,
-        *,
-        attributes: Iterable[str | int],
-        audience_party_id: str = "",
-        ttl: datetime.timedelta | None = None,
-        request_id: str | None = None,
-        session_token: str | None = None,
-        image_format: str = "none",
-    ) -> pb.ShareViaQRResponse:
-        """Citizen: share the chosen attributes as a signed, expiring QR token;
-        ``image_format="png"`` or ``"svg"`` also returns the QR image."""
-        request = req.share_request(
-            attributes=attributes,
-            audience_party_id=audience_party_id,
-            ttl=ttl,
-            request_id=request_id,
-            image_format=image_format,
-        )
-        return self._call(self._stub.ShareViaQR, request, self._session(session_token))
 
     def resend_activation_code(
         self,

@@ -1,0 +1,179 @@
+"""The QR-share and key calls of :class:`~eid_client.EidClient` (:class:`ShareCalls`)
+and :class:`~eid_client.AsyncEidClient` (:class:`AsyncShareCalls`): issue, list
+and revoke shares, and fetch the keys that verify offline shares.
+
+Requests are built by ``_requests`` for both, as for every other call."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import TypeVar
+
+import grpc
+from google.protobuf.message import Message
+from grpc import aio
+
+from eid.v1 import identity_service_pb2 as pb
+from eid.v1 import identity_service_pb2_grpc as pb_grpc
+from eid_client import _requests as req
+from eid_client._base import Credentials
+
+_Req = TypeVar("_Req", bound=Message)
+_Resp = TypeVar("_Resp", bound=Message)
+
+
+class ShareCalls(Credentials):
+    """Mixed into :class:`~eid_client.EidClient`, which supplies ``_stub`` and ``_call``."""
+
+    _stub: pb_grpc.IdentityServiceStub
+
+    def _call(
+        self,
+        method: grpc.UnaryUnaryMultiCallable[_Req, _Resp],
+        request: _Req,
+        metadata: req.Metadata = (),
+    ) -> _Resp:
+        raise NotImplementedError  # pragma: no cover - EidClient defines it
+
+    def share_via_qr(
+        self,
+        *,
+        attributes: Iterable[str | int],
+        audience_party_id: str = "",
+        ttl: datetime.timedelta | None = None,
+        request_id: str | None = None,
+        session_token: str | None = None,
+        image_format: str = "none",
+        mode: str | int = "online",
+        multi_use: bool = False,
+    ) -> pb.ShareViaQRResponse:
+        """Citizen: share the chosen attributes as a signed, expiring QR payload.
+        ``mode="online"`` (default): a reference a party redeems with
+        :meth:`redeem_share`; ``"offline"``: the attributes themselves, signed, for
+        :meth:`verify_offline` with no network call. ``multi_use=True``: parties may
+        redeem it online until it expires. ``image_format="png"`` or ``"svg"`` also
+        returns the QR image (any QR library draws it faster on the client)."""
+        request = req.share_request(
+            attributes=attributes,
+            audience_party_id=audience_party_id,
+            ttl=ttl,
+            request_id=request_id,
+            image_format=image_format,
+            mode=mode,
+            multi_use=multi_use,
+        )
+        return self._call(self._stub.ShareViaQR, request, self._session(session_token))
+
+    def list_shares(
+        self, page_size: int = 0, page_token: str = "", session_token: str | None = None
+    ) -> pb.ListSharesResponse:
+        """One page of the citizen's shares, newest first; see :meth:`iter_shares`."""
+        request = req.list_shares_request(page_size, page_token)
+        return self._call(self._stub.ListShares, request, self._session(session_token))
+
+    def iter_shares(
+        self, page_size: int = 0, session_token: str | None = None
+    ) -> Iterator[pb.Share]:
+        """Every share the citizen has, following ``next_page_token`` page by page."""
+        token = session_token or self.session_token
+        self._session(token)  # no session: fail now, not at the first next()
+
+        def pages() -> Iterator[pb.Share]:
+            page_token = ""
+            while True:
+                page = self.list_shares(page_size, page_token, token)
+                yield from page.shares
+                page_token = page.next_page_token
+                if not page_token:
+                    return
+
+        return pages()
+
+    def revoke_share(
+        self, share_id: str, request_id: str | None = None, session_token: str | None = None
+    ) -> pb.RevokeShareResponse:
+        """Withdraw one of the citizen's shares: online redemption fails at once
+        (SHARE_REVOKED). Offline verifiers cannot learn of it: an offline share
+        stays checkable until it expires."""
+        request = req.revoke_share_request(share_id, request_id)
+        return self._call(self._stub.RevokeShare, request, self._session(session_token))
+
+    def get_verification_keys(self) -> pb.GetVerificationKeysResponse:
+        """The public keys that verify share payloads (no authentication)."""
+        return self._call(self._stub.GetVerificationKeys, pb.GetVerificationKeysRequest())
+
+
+class AsyncShareCalls(Credentials):
+    """Mixed into :class:`~eid_client.AsyncEidClient`, which supplies ``_stub`` and ``_call``."""
+
+    _stub: pb_grpc.IdentityServiceAsyncStub
+
+    async def _call(
+        self,
+        method: aio.UnaryUnaryMultiCallable[_Req, _Resp],
+        request: _Req,
+        metadata: req.Metadata = (),
+    ) -> _Resp:
+        raise NotImplementedError  # pragma: no cover - AsyncEidClient defines it
+
+    async def share_via_qr(
+        self,
+        *,
+        attributes: Iterable[str | int],
+        audience_party_id: str = "",
+        ttl: datetime.timedelta | None = None,
+        request_id: str | None = None,
+        session_token: str | None = None,
+        image_format: str = "none",
+        mode: str | int = "online",
+        multi_use: bool = False,
+    ) -> pb.ShareViaQRResponse:
+        """See :meth:`eid_client.EidClient.share_via_qr`."""
+        request = req.share_request(
+            attributes=attributes,
+            audience_party_id=audience_party_id,
+            ttl=ttl,
+            request_id=request_id,
+            image_format=image_format,
+            mode=mode,
+            multi_use=multi_use,
+        )
+        return await self._call(self._stub.ShareViaQR, request, self._session(session_token))
+
+    async def list_shares(
+        self, page_size: int = 0, page_token: str = "", session_token: str | None = None
+    ) -> pb.ListSharesResponse:
+        """One page of the citizen's shares, newest first; see :meth:`iter_shares`."""
+        request = req.list_shares_request(page_size, page_token)
+        return await self._call(self._stub.ListShares, request, self._session(session_token))
+
+    def iter_shares(
+        self, page_size: int = 0, session_token: str | None = None
+    ) -> AsyncIterator[pb.Share]:
+        """Every share the citizen has, page by page (``async for``)."""
+        token = session_token or self.session_token
+        self._session(token)  # no session: fail now, not at the first __anext__()
+
+        async def pages() -> AsyncIterator[pb.Share]:
+            page_token = ""
+            while True:
+                page = await self.list_shares(page_size, page_token, token)
+                for share in page.shares:
+                    yield share
+                page_token = page.next_page_token
+                if not page_token:
+                    return
+
+        return pages()
+
+    async def revoke_share(
+        self, share_id: str, request_id: str | None = None, session_token: str | None = None
+    ) -> pb.RevokeShareResponse:
+        """See :meth:`eid_client.EidClient.revoke_share`."""
+        request = req.revoke_share_request(share_id, request_id)
+        return await self._call(self._stub.RevokeShare, request, self._session(session_token))
+
+    async def get_verification_keys(self) -> pb.GetVerificationKeysResponse:
+        """The public keys that verify share payloads (no authentication)."""
+        return await self._call(self._stub.GetVerificationKeys, pb.GetVerificationKeysRequest())

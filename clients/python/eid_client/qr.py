@@ -1,0 +1,57 @@
+"""QR images of share payloads: drawn here with segno, read back with zxing-cpp.
+
+Drawing on the client keeps images off the wire (ShareViaQR sends one only when
+asked, and drawing it is the slow part of the call). Payloads are drawn at
+error-correction level M, never as Micro QR codes (which many phone scanners
+cannot read); an offline payload is Base45, which segno encodes in QR
+alphanumeric mode on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import segno
+
+ERROR_LEVEL = "m"
+IMAGE_KINDS = ("png", "svg")
+
+
+class QrImageError(ValueError):
+    """An image that cannot be read, or holds no QR code."""
+
+
+def make(payload: str) -> segno.QRCode:
+    """The QR code of ``payload``, at level M or higher when that fits in the same size."""
+    return segno.make_qr(payload, error=ERROR_LEVEL)
+
+
+def write_image(payload: str, path: Path, kind: str = "png", *, scale: int = 5) -> None:
+    """Draw ``payload`` into ``path`` as a PNG or SVG image (``scale`` pixels per module)."""
+    if kind not in IMAGE_KINDS:
+        raise ValueError(f"unknown image kind {kind!r}: use png or svg")
+    make(payload).save(str(path), kind=kind, scale=scale, border=4)
+
+
+def read_payloads(path: Path) -> list[str]:
+    """The text of every QR code zxing-cpp finds in the image at ``path``
+    (PNG, JPEG, ... whatever Pillow opens). Raises :class:`QrImageError` when
+    the file is not an image; an image without a QR code gives ``[]``."""
+    # Imported here: only the verifying commands need the decoder and Pillow.
+    import zxingcpp
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            # Grey levels: zxing-cpp takes 8-bit images; a 1-bit or palette PNG is not one.
+            grey = image.convert("L")
+    except FileNotFoundError:
+        raise
+    except UnidentifiedImageError:
+        raise QrImageError(f"{path}: not an image Pillow can read") from None
+    except OSError as e:  # truncated or damaged image data
+        raise QrImageError(f"{path}: cannot read the image ({e.__class__.__name__})") from None
+    found = zxingcpp.read_barcodes(
+        grey, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+    )
+    return [code.text for code in found if code.valid]
