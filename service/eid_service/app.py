@@ -34,12 +34,12 @@ from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, load_key_ring
 from eid_service.security.passwords import PasswordHasher
-from eid_service.security.share_tokens import ShareTokenSigner
 from eid_service.store.database import store_error
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.purge import purge_expired
+from eid_service.use_cases.signing_keys import SigningKeyCache, ensure_signing_key
 
 log = logging.getLogger("eid.server")
 
@@ -56,6 +56,7 @@ class Runtime:
     context: UseCaseContext
     dispatcher: OutboxDispatcher
     passwords: PasswordHasher
+    key_ring: KeyRing
 
     async def close(self) -> None:
         await self.dispatcher.close()
@@ -91,7 +92,8 @@ def bootstrap(
     password_hasher = passwords if passwords is not None else PasswordHasher()
     ctx = UseCaseContext(
         passwords=password_hasher,
-        share_tokens=ShareTokenSigner(ring),
+        signing_keys=SigningKeyCache(settings.shares),
+        share_policy=settings.shares,
         fingerprint=lambda payload: hasher.digest(REQUEST_FINGERPRINT_PURPOSE, payload.hex()),
         clock=clock,
         language=settings.language,
@@ -99,7 +101,7 @@ def bootstrap(
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
     dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)
-    return Runtime(settings, uow, ctx, dispatcher, password_hasher)
+    return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring)
 
 
 @dataclass
@@ -135,6 +137,10 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
     """Builds and starts the server; returns it with the bound port (use
     "127.0.0.1:0" in tests for an ephemeral port)."""
     s = runtime.settings
+    # Before the first call: every share needs a current signing key.
+    await ensure_signing_key(
+        runtime.uow, dict(runtime.key_ring.signing_keys), runtime.context.clock()
+    )
     server = aio.server(
         interceptors=[ErrorMappingInterceptor(store_error)],
         maximum_concurrent_rpcs=s.max_concurrent_rpcs,

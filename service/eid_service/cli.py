@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eid_service.app import Runtime, bootstrap
+from eid_service.cli_keys import add_keys_commands, run_keys_command
 from eid_service.cli_outbox import OUTBOX_EXAMPLES, run_outbox_command
 from eid_service.config import Settings
 from eid_service.demo import demo_citizens, synthetic_citizens
@@ -35,6 +36,8 @@ examples:
                                       a registration officer key (unlocks accounts); shown once
   eid-server officer disable off_3f2a9c0d1e4b5a67
                                       that key stops working at once
+  eid-server keys rotate              a new key signs QR shares; the old one verifies until
+                                      what it signed expires (keys list, keys revoke KEY_ID)
   eid-server outbox dead              deliveries given up on (no destination or text shown)
   eid-server outbox retry --all       send them again, once the gateway or relay is fixed
 
@@ -52,6 +55,9 @@ settings (environment variables):
   EID_TRUSTED_PROXIES  load balancers whose x-forwarded-for names the client (comma-separated IPs)
   EID_SMTP_HOST      email through this SMTP relay (with EID_SMTP_FROM; README: Senders)
   EID_SMS_WEBHOOK_URL  SMS through this gateway (with EID_SMS_WEBHOOK_SECRET)
+  EID_CREDENTIAL_ISSUER  the `iss` of offline QR credentials (default eid.vn)
+  EID_SHARE_MAX_TTL_SECONDS  the longest a QR share may live (default 86400)
+  EID_SHARE_CLOCK_SKEW_SECONDS  clock skew allowed to verifiers (default 60)
   EID_LOG_LEVEL      INFO by default
 """
 
@@ -218,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retire.add_argument("officer_id", metavar="OFFICER_ID", help="off_… (as create printed)")
     _add_outbox_commands(commands)
+    add_keys_commands(commands)
     return parser
 
 
@@ -256,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]bad settings[/red]: {bad}")
         return 2
     configure_logging()
-    needs_keys = args.command in {"serve", "load-demo", "party", "officer", "outbox"}
+    needs_keys = args.command in {"serve", "load-demo", "party", "officer", "outbox", "keys"}
     if needs_keys and not settings.keys_file.exists():
         console.print(
             f"[red]no key ring at {settings.keys_file}[/red]: run `eid-server init-dev` for "
@@ -284,4 +291,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_with_runtime(settings, f"officer-{args.officer_command}", args))
     elif args.command == "outbox":
         return asyncio.run(run_outbox_command(settings, args, console))
+    elif args.command == "keys":
+        return asyncio.run(run_keys_command(settings, args, console))
     return 0

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 
 from eid_service.domain.notices import Language, parse_language
 from eid_service.domain.rate_limits import Limit, SendLimits
+from eid_service.domain.share import SharePolicy
 from eid_service.notify.settings import (
     DeliverySettings,
     SmtpSettings,
@@ -55,6 +57,8 @@ class Settings:
     smtp: SmtpSettings | None = None
     sms_webhook: WebhookSettings | None = None
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    # Offline credentials' issuer, the longest share lifetime, clock skew.
+    shares: SharePolicy = field(default_factory=SharePolicy)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -84,7 +88,20 @@ class Settings:
             smtp=smtp_from_env(env),
             sms_webhook=webhook_from_env(env),
             delivery=delivery_from_env(env),
+            shares=_share_policy(env, base.shares),
         )
+
+
+def _share_policy(env: Mapping[str, str], base: SharePolicy) -> SharePolicy:
+    def seconds(name: str, default: timedelta) -> timedelta:
+        raw = env.get(name)
+        return default if raw is None else timedelta(seconds=int(raw))
+
+    return SharePolicy(
+        issuer=env.get("EID_CREDENTIAL_ISSUER", base.issuer),
+        max_ttl=seconds("EID_SHARE_MAX_TTL_SECONDS", base.max_ttl),
+        clock_skew=seconds("EID_SHARE_CLOCK_SKEW_SECONDS", base.clock_skew),
+    )
 
 
 def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:

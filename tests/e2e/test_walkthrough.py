@@ -84,7 +84,7 @@ def test_register_activate_verify_share_redeem(deployment: Deployment) -> None:
 
     tampered = d.eid("--api-key", api_key, "redeem", token[:-3] + "AAA", check=False)
     assert tampered.returncode == 1
-    assert "SHARE_TOKEN_INVALID" in tampered.stderr
+    assert "SHARE_SIGNATURE_INVALID" in tampered.stderr
 
 
 def test_sigterm_drains_and_exits_cleanly(deployment: Deployment) -> None:

@@ -16,10 +16,11 @@ from eid_client.errors import EidError, error_from_rpc_error
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import generate_key_ring
-from eid_service.security.share_tokens import ShareClaims, ShareTokenSigner
+from eid_service.security.share_tokens import ShareClaims
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
+from tests.unit.test_security_share_tokens import signer_of
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -90,11 +91,15 @@ def test_tampered_token_is_refused(signed_in: EidClient, bank: Party) -> None:
     forged = base64.urlsafe_b64encode(decoded.replace(b'"exp":', b'"exp":9')).rstrip(b"=")
     # Another signature: the last two characters changed (1 in 256 tokens ends in "AA").
     resigned = token[:-2] + ("QA" if token.endswith("AA") else "AA")
-    for bad in (f"{head}.{forged.decode()}.{signature}", resigned, "garbage"):
+    for bad, reason in (
+        (f"{head}.{forged.decode()}.{signature}", "SHARE_SIGNATURE_INVALID"),
+        (resigned, "SHARE_SIGNATURE_INVALID"),
+        ("garbage", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
+    ):
         with pytest.raises(EidError) as caught:
             bank.client.redeem_share(bad)
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
-        assert caught.value.reason == "SHARE_TOKEN_INVALID"
+        assert caught.value.reason == reason
     # The genuine token is still good: failed forgeries do not burn it.
     assert bank.client.redeem_share(token).verified
 
@@ -102,7 +107,7 @@ def test_tampered_token_is_refused(signed_in: EidClient, bank: Party) -> None:
 def test_token_signed_by_another_key_is_refused(signed_in: EidClient, bank: Party) -> None:
     issued = share(signed_in)
     now = datetime.now(UTC).replace(microsecond=0)
-    foreign = ShareTokenSigner(generate_key_ring()).issue(
+    foreign = signer_of(generate_key_ring()).issue(
         ShareClaims(
             share_id=issued.share_id,
             audience=None,
@@ -112,7 +117,7 @@ def test_token_signed_by_another_key_is_refused(signed_in: EidClient, bank: Part
     )
     with pytest.raises(EidError) as caught:
         bank.client.redeem_share(foreign)
-    assert caught.value.reason == "SHARE_TOKEN_INVALID"
+    assert caught.value.reason == "SHARE_KEY_UNKNOWN"
 
 
 def test_expired_share_is_refused(

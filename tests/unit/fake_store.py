@@ -35,11 +35,10 @@ from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer, new_officer_id
 from eid_service.domain.party import RelyingParty, new_party_id
 from eid_service.domain.rate_limits import Limit
-from eid_service.domain.share import Attribute, attribute_values
+from eid_service.domain.share import Attribute, SharePolicy, attribute_values
 from eid_service.domain.share_grant import ShareGrant
+from eid_service.domain.signing_key import KeyState
 from eid_service.security.keyed_hash import new_secret_token
-from eid_service.security.keys import generate_key_ring
-from eid_service.security.share_tokens import ShareTokenSigner
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.ports import (
@@ -61,8 +60,10 @@ from eid_service.use_cases.ports import (
     SessionInfo,
     SessionLifetimes,
     StoredCredential,
+    StoredSigningKey,
     Subject,
 )
+from eid_service.use_cases.signing_keys import SigningKeyCache
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -187,6 +188,7 @@ class FakeState:
         default_factory=dict
     )
     officers: dict[str, tuple[Officer, bytes]] = field(default_factory=dict)  # with key digest
+    signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
 
 
 def _purge(
@@ -484,13 +486,18 @@ class FakeShares(_Repository):
 
     def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
         g = self._s.shares.get(share_id)
-        if g is None or g.redeemed_at is not None or g.expires_at <= now:
+        if g is None or (g.redeemed_at is not None and not g.multi_use) or g.expires_at <= now:
             return None
         if g.revoked_at is not None:
             return None
         if g.audience_party_id not in (None, party_id):
             return None
-        self._s.shares[share_id] = replace(g, redeemed_at=now)
+        self._s.shares[share_id] = replace(
+            g,
+            redeemed_at=g.redeemed_at or now,
+            redeem_count=g.redeem_count + 1,
+            last_redeemed_at=now,
+        )
         return RedeemedShare(g.id, g.account_id, g.attributes)
 
     def revoke_all(self, account_id: str, now: datetime) -> int:
@@ -498,7 +505,7 @@ class FakeShares(_Repository):
             g
             for g in self._s.shares.values()
             if g.account_id == account_id
-            and g.redeemed_at is None
+            and (g.redeemed_at is None or g.multi_use)
             and g.revoked_at is None
             and g.expires_at > now
         ]
@@ -506,11 +513,63 @@ class FakeShares(_Repository):
             self._s.shares[g.id] = replace(g, revoked_at=now)
         return len(doomed)
 
+    def revoke(self, share_id: str, account_id: str, now: datetime) -> ShareGrant | None:
+        g = self._s.shares.get(share_id)
+        if g is None or g.account_id != account_id:
+            return None
+        if g.revoked_at is None:
+            g = self._s.shares[share_id] = replace(g, revoked_at=now)
+        return g
+
     def get(self, share_id: str) -> ShareGrant | None:
         return self._s.shares.get(share_id)
 
+    def page_of(self, account_id: str, after: str | None, limit: int) -> list[ShareGrant]:
+        mine = sorted(
+            (g for g in self._s.shares.values() if g.account_id == account_id),
+            key=lambda g: (g.created_at, g.id),
+            reverse=True,
+        )
+        if after is not None:
+            cursor = self._s.shares.get(after)
+            if cursor is None:
+                return []
+            mine = [g for g in mine if (g.created_at, g.id) < (cursor.created_at, cursor.id)]
+        return mine[:limit]
+
     def purge_expired(self, before: datetime, limit: int) -> int:
         return _purge(self._s.shares, lambda grant: grant.expires_at <= before, limit)
+
+
+class FakeSigningKeys(_Repository):
+    def all(self) -> list[StoredSigningKey]:
+        return sorted(
+            self._s.signing_keys.values(), key=lambda k: (k.record.created_at, k.record.key_id)
+        )
+
+    def add(self, key: StoredSigningKey) -> None:
+        current = key.record.state is KeyState.CURRENT
+        if key.record.key_id in self._s.signing_keys or (
+            current and any(k.record.state is KeyState.CURRENT for k in self.all())
+        ):
+            raise IntegrityViolation("signing_keys")
+        self._s.signing_keys[key.record.key_id] = key
+
+    def retire_current(self, now: datetime) -> str | None:
+        for key in self.all():
+            if key.record.state is KeyState.CURRENT:
+                retired = replace(key.record, retired_at=now)
+                self._s.signing_keys[retired.key_id] = replace(key, record=retired)
+                return retired.key_id
+        return None
+
+    def revoke(self, key_id: str, now: datetime) -> bool:
+        key = self._s.signing_keys.get(key_id)
+        if key is None or key.record.revoked_at is not None:
+            return False
+        revoked = replace(key.record, revoked_at=now, retired_at=key.record.retired_at or now)
+        self._s.signing_keys[key_id] = replace(key, record=revoked)
+        return True
 
 
 CODE_KINDS = frozenset({NoticeKind.ACTIVATION_CODE, NoticeKind.LOCK_CODE, NoticeKind.UNLOCK_CODE})
@@ -825,6 +884,7 @@ class FakeRepositories:
         self.attempts = FakeCredentialAttempts(state)
         self.rate_limits = FakeRateLimits(state)
         self.officers = FakeOfficers(state)
+        self.signing_keys = FakeSigningKeys(state)
 
 
 class FakeUnitOfWork:
@@ -910,7 +970,7 @@ class FakeClock:
 def fake_context(clock: FakeClock, passwords: FakePasswordHashing) -> UseCaseContext:
     return UseCaseContext(
         passwords=passwords,
-        share_tokens=ShareTokenSigner(generate_key_ring()),
+        signing_keys=SigningKeyCache(SharePolicy(), clock=clock.monotonic),
         fingerprint=lambda b: hashlib.sha256(b).digest(),
         clock=clock,
         parties=PartyCache(clock=clock.monotonic),

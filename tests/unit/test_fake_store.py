@@ -141,7 +141,9 @@ async def test_a_share_is_redeemed_once_before_expiry_by_its_audience(world: Wor
     redeemed = uow.run_now(lambda r: r.shares.redeem("shr_1", "rp_a", NOW))
     assert redeemed is not None and redeemed.attributes == grant.attributes
     assert uow.run_now(lambda r: r.shares.redeem("shr_1", "rp_a", NOW)) is None
-    assert uow.run_now(lambda r: r.shares.get("shr_1")) == replace(grant, redeemed_at=NOW)
+    assert uow.run_now(lambda r: r.shares.get("shr_1")) == replace(
+        grant, redeemed_at=NOW, redeem_count=1, last_redeemed_at=NOW
+    )
 
 
 def test_a_request_id_is_tied_to_its_request() -> None:

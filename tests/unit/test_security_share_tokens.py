@@ -1,4 +1,5 @@
-"""QR share tokens: round trip, forgery and tamper rejection, expiry, rotation, offline check."""
+"""Online QR share tokens: round trip, forgery and tamper rejection with the
+reason of the first failed check, revoked keys, rotation, offline check."""
 
 from __future__ import annotations
 
@@ -50,16 +51,34 @@ def _payload(ring: KeyRing, **changes: Any) -> bytes:
     return json.dumps({k: v for k, v in payload.items() if v is not ...}).encode()
 
 
-def _assert_invalid(signer: ShareTokenSigner, token: str, now: datetime = ISSUED) -> None:
+def signer_of(ring: KeyRing, revoked: frozenset[str] = frozenset()) -> ShareTokenSigner:
+    """A signer with the ring's active key that verifies with every ring key."""
+    public = {key_id: key.public_key() for key_id, key in ring.signing_keys.items()}
+    active = ring.active_signing_key_id
+    return ShareTokenSigner(active, ring.signing_keys[active], public, revoked)
+
+
+_INVALID_REASONS = {
+    "SHARE_PAYLOAD_TOO_LARGE",
+    "SHARE_PAYLOAD_PREFIX_UNKNOWN",
+    "SHARE_PAYLOAD_VERSION_UNSUPPORTED",
+    "SHARE_PAYLOAD_MALFORMED",
+    "SHARE_KEY_UNKNOWN",
+    "SHARE_SIGNATURE_INVALID",
+}
+
+
+def _assert_invalid(signer: ShareTokenSigner, token: str, reason: str | None = None) -> None:
     with pytest.raises(InvalidInput) as excinfo:
-        signer.verify(token, now=now)
+        signer.read(token)
     error = excinfo.value
-    assert error.reason == "SHARE_TOKEN_INVALID"
-    assert str(error) == "the share token is not valid"  # same text whatever check failed
-    assert [(v.field, v.reason) for v in error.violations] == [
-        ("qr_share.token", "SHARE_TOKEN_INVALID")
-    ]
+    assert error.reason in _INVALID_REASONS
+    if reason is not None:
+        assert error.reason == reason
+    assert [(v.field, v.reason) for v in error.violations] == [("qr_share.token", error.reason)]
+    assert not token or token not in str(error)
     assert error.__cause__ is None
+    assert signer.claims_of_genuine(token) is None
 
 
 @pytest.fixture
@@ -69,7 +88,7 @@ def ring() -> KeyRing:
 
 @pytest.fixture
 def signer(ring: KeyRing) -> ShareTokenSigner:
-    return ShareTokenSigner(ring)
+    return signer_of(ring)
 
 
 @pytest.mark.parametrize("audience", ["bank-vcb", None])
@@ -78,7 +97,7 @@ def test_round_trip_keeps_claims_to_the_second(
 ) -> None:
     token = signer.issue(_claims(audience))
 
-    claims = signer.verify(token, now=ISSUED + timedelta(minutes=1))
+    claims = signer.read(token)
 
     assert claims == ShareClaims(
         SHARE_ID, audience, ISSUED.replace(microsecond=0), EXPIRES.replace(microsecond=0)
@@ -115,7 +134,7 @@ def test_extending_the_expiry_breaks_the_signature(ring: KeyRing, signer: ShareT
     _, _, signature = token.split(".")
     forged = "eid1." + _b64(_payload(ring, exp=int(EXPIRES.timestamp()) + 86400)) + "." + signature
 
-    _assert_invalid(signer, forged)
+    _assert_invalid(signer, forged, "SHARE_SIGNATURE_INVALID")
 
 
 def test_changing_the_share_or_audience_breaks_the_signature(
@@ -123,8 +142,10 @@ def test_changing_the_share_or_audience_breaks_the_signature(
 ) -> None:
     signature = signer.issue(_claims()).split(".")[2]
 
-    _assert_invalid(signer, "eid1." + _b64(_payload(ring, sid="other-share")) + "." + signature)
-    _assert_invalid(signer, "eid1." + _b64(_payload(ring, aud="telco-x")) + "." + signature)
+    forged_share = "eid1." + _b64(_payload(ring, sid="other-share")) + "." + signature
+    forged_audience = "eid1." + _b64(_payload(ring, aud="telco-x")) + "." + signature
+    _assert_invalid(signer, forged_share, "SHARE_SIGNATURE_INVALID")
+    _assert_invalid(signer, forged_audience, "SHARE_SIGNATURE_INVALID")
 
 
 def test_any_changed_character_is_rejected(signer: ShareTokenSigner) -> None:
@@ -136,9 +157,9 @@ def test_any_changed_character_is_rejected(signer: ShareTokenSigner) -> None:
 
 
 def test_token_of_another_key_ring_is_rejected(signer: ShareTokenSigner) -> None:
-    foreign = ShareTokenSigner(generate_key_ring()).issue(_claims())
+    foreign = signer_of(generate_key_ring()).issue(_claims())
 
-    _assert_invalid(signer, foreign)
+    _assert_invalid(signer, foreign, "SHARE_KEY_UNKNOWN")
 
 
 def test_same_key_id_with_a_different_key_is_rejected(ring: KeyRing) -> None:
@@ -151,27 +172,29 @@ def test_same_key_id_with_a_different_key_is_rejected(ring: KeyRing) -> None:
         active_signing_key_id=key_id,
     )
 
-    _assert_invalid(ShareTokenSigner(ring), ShareTokenSigner(impostor).issue(_claims()))
+    _assert_invalid(
+        signer_of(ring), signer_of(impostor).issue(_claims()), "SHARE_SIGNATURE_INVALID"
+    )
 
 
-def test_expired_token_says_expired(signer: ShareTokenSigner) -> None:
+def test_a_revoked_key_fails_after_its_signature_checks_out(ring: KeyRing) -> None:
+    token = signer_of(ring).issue(_claims())
+    revoked = signer_of(ring, revoked=frozenset({ring.active_signing_key_id}))
+
+    with pytest.raises(PreconditionFailed) as excinfo:
+        revoked.read(token)
+    assert excinfo.value.reason == "SHARE_KEY_REVOKED"
+    # A forgery naming the revoked key is still a bad signature, not "revoked".
+    forged = "eid1." + _b64(_payload(ring, sid="other")) + "." + token.split(".")[2]
+    _assert_invalid(revoked, forged, "SHARE_SIGNATURE_INVALID")
+
+
+def test_reading_does_not_judge_expiry(signer: ShareTokenSigner) -> None:
+    # Whether a share is still good is the store's to say (a retried
+    # redemption gets its first answer even after expiry).
     token = signer.issue(_claims())
-    expiry = EXPIRES.replace(microsecond=0)
 
-    assert signer.verify(token, now=expiry - timedelta(seconds=1)).share_id == SHARE_ID
-    for now in (expiry, expiry + timedelta(days=30)):
-        with pytest.raises(PreconditionFailed) as excinfo:
-            signer.verify(token, now=now)
-        assert excinfo.value.reason == "SHARE_EXPIRED"
-
-
-def test_forged_expired_token_is_invalid_not_expired(
-    ring: KeyRing, signer: ShareTokenSigner
-) -> None:
-    signature = signer.issue(_claims()).split(".")[2]
-    forged = "eid1." + _b64(_payload(ring, sid="other")) + "." + signature
-
-    _assert_invalid(signer, forged, now=EXPIRES + timedelta(days=1))
+    assert signer.read(token).expires_at == EXPIRES.replace(microsecond=0)
 
 
 def _garbage(ring: KeyRing, valid: str) -> list[Any]:
@@ -181,10 +204,8 @@ def _garbage(ring: KeyRing, valid: str) -> list[Any]:
         pytest.param("eid1", id="prefix-only"),
         pytest.param("eid1..", id="empty-parts"),
         pytest.param("eid1.a.b", id="short-parts"),
-        pytest.param("eid2." + payload + "." + signature, id="wrong-version"),
         pytest.param(valid + ".", id="extra-part"),
         pytest.param(valid + "=", id="padding"),
-        pytest.param(" " + valid, id="leading-space"),
         pytest.param(valid + "\n", id="trailing-newline"),
         pytest.param(head + "." + payload + "." + signature + "A" * 1024, id="too-long"),
         pytest.param(head + "." + payload + "." + signature[:-1] + "é", id="non-ascii"),
@@ -214,35 +235,47 @@ def _garbage(ring: KeyRing, valid: str) -> list[Any]:
 _RING = generate_key_ring()
 
 
-@pytest.mark.parametrize("token", _garbage(_RING, ShareTokenSigner(_RING).issue(_claims())))
+@pytest.mark.parametrize("token", _garbage(_RING, signer_of(_RING).issue(_claims())))
 def test_garbage_is_rejected_as_invalid(token: str) -> None:
-    _assert_invalid(ShareTokenSigner(_RING), token)
+    _assert_invalid(signer_of(_RING), token)
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("x" * 4097, "SHARE_PAYLOAD_TOO_LARGE"),
+        ("eid2.e30.AAAA", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
+        ("eid10.e30.AAAA", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
+        ("HC1:NCFOXN", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
+        (" eid1.e30.AAAA", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
+        ("", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
+    ],
+)
+def test_size_prefix_and_version_have_their_own_reasons(token: str, reason: str) -> None:
+    _assert_invalid(signer_of(_RING), token, reason)
 
 
 def test_rotation_keeps_old_tokens_valid(ring: KeyRing) -> None:
-    old_token = ShareTokenSigner(ring).issue(_claims())
+    old_token = signer_of(ring).issue(_claims())
     rotated_ring = rotate(ring)
-    rotated = ShareTokenSigner(rotated_ring)
+    rotated = signer_of(rotated_ring)
 
-    assert rotated.verify(old_token, now=ISSUED).share_id == SHARE_ID
+    assert rotated.read(old_token).share_id == SHARE_ID
 
     new_token = rotated.issue(_claims())
     kid = json.loads(_unb64(new_token.split(".")[1]))["kid"]
     assert kid == rotated_ring.active_signing_key_id != ring.active_signing_key_id
-    _assert_invalid(ShareTokenSigner(ring), new_token)  # old ring cannot know the new key
+    # The old signer cannot know the new key.
+    _assert_invalid(signer_of(ring), new_token, "SHARE_KEY_UNKNOWN")
 
 
-def test_published_keys_verify_tokens_offline(ring: KeyRing) -> None:
-    signer = ShareTokenSigner(rotate(ring))
-    token = signer.issue(_claims())
-    published = signer.public_keys()
+def test_a_public_key_alone_verifies_a_token(ring: KeyRing) -> None:
+    token = signer_of(ring).issue(_claims())
+    public = ring.signing_keys[ring.active_signing_key_id].public_key()
 
-    assert len(published) == 2
-    assert all(len(raw) == 32 for raw in published.values())
     head, payload, signature = token.split(".")
-    kid = json.loads(_unb64(payload))["kid"]
-    # What a relying party does with the published keys; raises if the signature is wrong.
-    Ed25519PublicKey.from_public_bytes(published[kid]).verify(
+    # What a relying party can do with the published key; raises if the signature is wrong.
+    Ed25519PublicKey.from_public_bytes(public.public_bytes_raw()).verify(
         _unb64(signature), f"{head}.{payload}".encode()
     )
 
@@ -268,6 +301,4 @@ def test_issue_rejects_claims_that_cannot_make_a_valid_token(
 def test_naive_datetimes_are_rejected(signer: ShareTokenSigner) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         ShareClaims(SHARE_ID, None, ISSUED.replace(tzinfo=None), EXPIRES)
-    token = signer.issue(_claims())
-    with pytest.raises(ValueError, match="timezone-aware"):
-        signer.verify(token, now=datetime(2026, 11, 23, 9, 31))
+    assert isinstance(signer.read(signer.issue(_claims())), ShareClaims)

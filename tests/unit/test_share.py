@@ -15,6 +15,7 @@ from eid_service.domain.share import (
     MAX_SHARE_TTL,
     MIN_SHARE_TTL,
     Attribute,
+    ShareMode,
     attribute_values,
     check_share_attributes,
     check_share_ttl,
@@ -121,6 +122,9 @@ def test_attribute_values_are_exactly_the_requested(
 
 
 def test_new_share_id_is_opaque_and_unique() -> None:
-    ids = {new_share_id() for _ in range(1000)}
-    assert len(ids) == 1000
-    assert all(re.fullmatch(r"shr_[0-9a-f]{26}", i) for i in ids)
+    online = {new_share_id() for _ in range(1000)}
+    offline = {new_share_id(ShareMode.OFFLINE) for _ in range(1000)}
+    assert len(online) == len(offline) == 1000
+    # 128 random bits behind an online reference; 80 name an offline credential.
+    assert all(re.fullmatch(r"shr_[0-9a-f]{32}", i) for i in online)
+    assert all(re.fullmatch(r"shr_[0-9a-f]{20}", i) for i in offline)

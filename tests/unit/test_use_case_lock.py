@@ -356,7 +356,7 @@ async def test_unlocking_does_not_bring_back_sessions_or_shares(world: World) ->
         "SESSION_INVALID"
     )
     # The account is active again, but the share stays withdrawn.
-    assert (await refused(world.redeem(bank, share.token))).reason == "ACCOUNT_LOCKED"
+    assert (await refused(world.redeem(bank, share.token))).reason == "SHARE_REVOKED"
     assert world.uow.state.shares[share.grant.id].redeemed_at is None
 
 

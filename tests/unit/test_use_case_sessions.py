@@ -10,13 +10,8 @@ import pytest
 from eid_service.domain.account import AccountState
 from eid_service.domain.errors import InvalidInput, NotFound, Unauthenticated
 from eid_service.domain.share import Attribute
-from eid_service.use_cases.sessions import (
-    ACCESS_TTL,
-    DEFAULT_PAGE_SIZE,
-    LIFETIMES,
-    MAX_PAGE_SIZE,
-    REFRESH_TTL,
-)
+from eid_service.use_cases.pages import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from eid_service.use_cases.sessions import ACCESS_TTL, LIFETIMES, REFRESH_TTL
 from eid_service.use_cases.sign_in import SignedIn
 from tests.unit.use_case_kit import LAN, MINH, World, refused
 

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eid_service.domain.account import Account, AccountState
 from eid_service.domain.activation import CodePurpose
@@ -22,7 +23,9 @@ from eid_service.domain.officer import Officer
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.rate_limits import SendLimits
-from eid_service.domain.share import Attribute
+from eid_service.domain.share import Attribute, ShareMode
+from eid_service.domain.share_grant import ShareGrant
+from eid_service.security.signing_keys import SigningKey, SigningKeySet
 from eid_service.use_cases.activate import ActivateCommand, activate
 from eid_service.use_cases.lock import (
     LockCommand,
@@ -33,7 +36,7 @@ from eid_service.use_cases.lock import (
     unlock_by_officer,
 )
 from eid_service.use_cases.one_time_codes import CodeRequest, CodeSent, request_code
-from eid_service.use_cases.ports import AuditEvent, IssuedTokens
+from eid_service.use_cases.ports import AuditEvent, IssuedTokens, Repositories
 from eid_service.use_cases.register import RegisterCommand, Registered, register
 from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.sessions import (
@@ -43,8 +46,16 @@ from eid_service.use_cases.sessions import (
     revoke_session,
     sign_out,
 )
-from eid_service.use_cases.share import IssuedShare, ShareCommand, share_via_qr
+from eid_service.use_cases.share import (
+    IssuedShare,
+    ShareCommand,
+    SharePage,
+    list_shares,
+    revoke_share,
+    share_via_qr,
+)
 from eid_service.use_cases.sign_in import SignedIn, sign_in
+from eid_service.use_cases.signing_keys import new_current_key
 from eid_service.use_cases.verify import Verification, redeem_share, verify_password
 from tests.unit.fake_store import FakeClock, FakePasswordHashing, FakeUnitOfWork, fake_context
 
@@ -137,6 +148,22 @@ class World:
             self.ctx = replace(self.ctx, send_limits=send_limits)
         self.api_keys: dict[str, str] = {}
         self.uow.run_now(lambda r: [r.registry.put(c.demographics) for c in (LAN, MINH, CHILD)])
+        self.uow.run_now(lambda r: new_current_key(r, self.clock()))
+
+    async def keys(self) -> SigningKeySet:
+        """The share-signing keys the use cases see now."""
+        return await self.ctx.signing_keys.current(self.uow)
+
+    def keys_now(self, r: Repositories) -> SigningKeySet:
+        """The same, built inside a transaction of the fake store (no cache)."""
+        return SigningKeySet(
+            (
+                SigningKey(k.record, Ed25519PrivateKey.from_private_bytes(k.private_key))
+                for k in r.signing_keys.all()
+            ),
+            issuer=self.ctx.share_policy.issuer,
+            longest_share=self.ctx.share_policy.max_ttl,
+        )
 
     def cost(self) -> Cost:
         p, u = self.passwords, self.uow
@@ -413,10 +440,23 @@ class World:
         audience: str = "",
         ttl: timedelta | None = None,
         request_id: str = "",
+        mode: ShareMode = ShareMode.ONLINE,
+        multi_use: bool = False,
     ) -> IssuedShare:
-        cmd = ShareCommand(attributes, audience, ttl)
+        cmd = ShareCommand(attributes, audience, ttl, mode, multi_use)
         reply = self.reply(IssuedShare, "share", astuple(cmd), request_id)
         return await share_via_qr(self.uow, self.ctx, session_token, cmd, reply)
+
+    async def shares(
+        self, session_token: str | None, *, page_size: int = 0, page_token: str = ""
+    ) -> SharePage:
+        return await list_shares(self.uow, self.ctx, session_token, page_size, page_token)
+
+    async def revoke_share(
+        self, session_token: str | None, share_id: str, *, request_id: str = ""
+    ) -> ShareGrant:
+        reply = self.reply(ShareGrant, "revoke_share", share_id, request_id)
+        return await revoke_share(self.uow, self.ctx, session_token, share_id, reply)
 
     async def redeem(
         self, party: RelyingParty, token: str, *, request_id: str = ""
@@ -425,8 +465,20 @@ class World:
         return await redeem_share(self.uow, self.ctx, party, token, reply)
 
     async def shared_by(
-        self, citizen: Citizen, attributes: list[Attribute | None], *, audience: str = ""
+        self,
+        citizen: Citizen,
+        attributes: list[Attribute | None],
+        *,
+        audience: str = "",
+        mode: ShareMode = ShareMode.ONLINE,
+        multi_use: bool = False,
     ) -> IssuedShare:
         """`citizen` (already active) signs in and shares for the default 5 minutes."""
         session = await self.sign_in(citizen)
-        return await self.share(session.tokens.access_token, attributes, audience=audience)
+        return await self.share(
+            session.tokens.access_token,
+            attributes,
+            audience=audience,
+            mode=mode,
+            multi_use=multi_use,
+        )

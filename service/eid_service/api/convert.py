@@ -16,7 +16,6 @@ from eid_service.domain.share import Attribute
 from eid_service.use_cases.ports import IssuedTokens
 from eid_service.use_cases.register import Registered
 from eid_service.use_cases.sessions import SessionPage
-from eid_service.use_cases.share import IssuedShare
 from eid_service.use_cases.sign_in import SignedIn
 from eid_service.use_cases.verify import Method, Verification
 
@@ -104,14 +103,6 @@ def registered_pb(done: Registered) -> pb.RegisterResponse:
     return pb.RegisterResponse(
         account=account_pb(done.account),
         delivery=delivery_pb(done.channel, done.masked_destination, done.code_expires_at),
-    )
-
-
-def issued_share_pb(issued: IssuedShare) -> pb.ShareViaQRResponse:
-    return pb.ShareViaQRResponse(
-        share_id=issued.grant.id,
-        token=issued.token,
-        expire_time=timestamp(issued.grant.expires_at),
     )
 
 

@@ -7,28 +7,26 @@ retried request id) is given to the use case as a `Reply`."""
 
 from __future__ import annotations
 
-import asyncio
-
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_service.api import convert, metadata
 from eid_service.api.account_rpcs import AccountLifeRpcs
-from eid_service.api.qr import qr_png, qr_svg
 from eid_service.api.servicer_base import Context
+from eid_service.api.share_rpcs import ShareRpcs
 from eid_service.domain.account import Account
 from eid_service.domain.errors import InvalidInput
 from eid_service.use_cases.activate import ActivateCommand, activate
 from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.register import RegisterCommand, register
 from eid_service.use_cases.replies import Reply
-from eid_service.use_cases.share import ShareCommand, share_via_qr
 from eid_service.use_cases.sign_in import sign_in
 from eid_service.use_cases.verify import redeem_share, verify_password
 
 
-class IdentityServicer(AccountLifeRpcs, pb_grpc.IdentityServiceServicer):
-    """Registration, activation, sign-in, Verify and ShareViaQR; the account's
-    life after activation (sessions, codes, lock) is in AccountLifeRpcs."""
+class IdentityServicer(AccountLifeRpcs, ShareRpcs, pb_grpc.IdentityServiceServicer):
+    """Registration, activation, sign-in and Verify; the account's life after
+    activation (sessions, codes, lock) is in AccountLifeRpcs, QR shares and
+    their keys in ShareRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(
@@ -82,26 +80,3 @@ class IdentityServicer(AccountLifeRpcs, pb_grpc.IdentityServiceServicer):
         if which == "qr_share":
             return await redeem_share(self._uow, self._ctx, party, request.qr_share.token, reply)
         raise InvalidInput.of("credential", "CREDENTIAL_MISSING", "set either password or qr_share")
-
-    async def ShareViaQR(
-        self, request: pb.ShareViaQRRequest, context: Context
-    ) -> pb.ShareViaQRResponse:
-        cmd = ShareCommand(
-            attributes=[convert.ATTRIBUTE_FROM_PB.get(a) for a in request.attributes],
-            audience_party_id=request.audience_party_id,
-            ttl=convert.share_ttl(request),
-        )
-        image = convert.image_format(request)
-        reply = self._reply(
-            "share", request, request.request_id, pb.ShareViaQRResponse, convert.issued_share_pb
-        )
-        response = await share_via_qr(
-            self._uow, self._ctx, metadata.bearer_token(context), cmd, reply
-        )
-        # Drawn after the transaction and off the event loop, only when asked:
-        # it is the slowest step, and deterministic, so a replay draws the same.
-        if image == "png":
-            response.qr_png = await asyncio.to_thread(qr_png, response.token)
-        elif image == "svg":
-            response.qr_svg = await asyncio.to_thread(qr_svg, response.token)
-        return response

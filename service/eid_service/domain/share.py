@@ -5,10 +5,18 @@ from __future__ import annotations
 import enum
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.errors import InvalidInput
+
+
+class ShareMode(enum.Enum):
+    """What a share's QR carries: a signed reference, or the attributes themselves."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
 
 
 class Attribute(enum.Enum):
@@ -20,20 +28,56 @@ class Attribute(enum.Enum):
 
 DEFAULT_SHARE_TTL = timedelta(minutes=5)
 MIN_SHARE_TTL = timedelta(seconds=30)
+# The longest lifetime the service allows unless configured lower.
 MAX_SHARE_TTL = timedelta(hours=24)
 
 
-def check_share_ttl(ttl: timedelta | None, field: str = "ttl") -> timedelta:
-    """The requested lifetime of a share (bounds inclusive); None means the default."""
+DEFAULT_ISSUER = "eid.vn"
+DEFAULT_CLOCK_SKEW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class SharePolicy:
+    """How shares are issued, as configured (EID_CREDENTIAL_ISSUER,
+    EID_SHARE_MAX_TTL_SECONDS, EID_SHARE_CLOCK_SKEW_SECONDS)."""
+
+    # The `iss` of offline credentials: short, because it is in every QR.
+    issuer: str = DEFAULT_ISSUER
+    max_ttl: timedelta = MAX_SHARE_TTL
+    # How far a verifier's clock may be off; offline verifiers are told it.
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+
+    def __post_init__(self) -> None:
+        if not self.issuer or len(self.issuer) > 64 or not self.issuer.isprintable():
+            raise ValueError("the credential issuer must be 1 to 64 printable characters")
+        if not MIN_SHARE_TTL <= self.max_ttl <= MAX_SHARE_TTL:
+            raise ValueError("the longest share lifetime must be between 30 s and 24 h")
+        if not timedelta(0) <= self.clock_skew <= timedelta(minutes=5):
+            raise ValueError("the clock skew must be between 0 and 300 s")
+
+
+def check_share_ttl(
+    ttl: timedelta | None, field: str = "ttl", *, cap: timedelta = MAX_SHARE_TTL
+) -> timedelta:
+    """The requested lifetime of a share (bounds inclusive); None means the
+    default (or the cap, when the cap is shorter)."""
     if ttl is None:
-        return DEFAULT_SHARE_TTL
-    if not MIN_SHARE_TTL <= ttl <= MAX_SHARE_TTL:
+        return min(DEFAULT_SHARE_TTL, cap)
+    if not MIN_SHARE_TTL <= ttl <= cap:
         raise InvalidInput.of(
             field,
             "SHARE_TTL_OUT_OF_RANGE",
-            "the share lifetime must be between 30 seconds and 24 hours",
+            f"the share lifetime must be between 30 seconds and {_spoken(cap)}",
         )
     return ttl
+
+
+def _spoken(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("hours", 3600), ("minutes", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} seconds"
 
 
 def check_share_attributes(
@@ -67,6 +111,13 @@ def attribute_values(d: Demographics, attrs: Iterable[Attribute]) -> dict[Attrib
     return {a: v for a, v in values.items() if a in wanted}
 
 
-def new_share_id() -> str:
-    """An opaque, unguessable share id ("shr_" + 26 hex characters)."""
-    return "shr_" + secrets.token_hex(13)
+# Random bytes in a share id. An online share's id is the whole secret of an
+# unsigned guess, so it gets 128 bits; an offline credential's id only names
+# it (the signature protects it) and every byte makes its QR code larger.
+_SHARE_ID_BYTES = {ShareMode.ONLINE: 16, ShareMode.OFFLINE: 10}
+SHARE_ID_PREFIX = "shr_"
+
+
+def new_share_id(mode: ShareMode = ShareMode.ONLINE) -> str:
+    """An opaque, unique share id: "shr_" + 32 (online) or 20 (offline) hex digits."""
+    return SHARE_ID_PREFIX + secrets.token_hex(_SHARE_ID_BYTES[mode])

@@ -1,12 +1,26 @@
-"""A citizen's grant of chosen attributes to whoever presents its token."""
+"""A citizen's grant of chosen attributes to whoever presents its QR payload."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from eid_service.domain.errors import InvalidInput, PermissionDenied, PreconditionFailed
-from eid_service.domain.share import Attribute
+from eid_service.domain.errors import (
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+)
+from eid_service.domain.share import Attribute, ShareMode
+
+
+class ShareState(enum.Enum):
+    ACTIVE = "active"
+    REDEEMED = "redeemed"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
 
 
 @dataclass(frozen=True)
@@ -17,35 +31,91 @@ class ShareGrant:
     audience_party_id: str | None
     created_at: datetime
     expires_at: datetime
+    # When it was first redeemed online.
     redeemed_at: datetime | None = None
-    # Set when the citizen locked the account: no share of it is honoured.
+    # Set by RevokeShare, or for every share when the citizen locks the account.
     revoked_at: datetime | None = None
+    mode: ShareMode = ShareMode.ONLINE
+    # Redeemable until expiry or revocation, not only once.
+    multi_use: bool = False
+    redeem_count: int = 0
+    last_redeemed_at: datetime | None = None
 
-    def check_redeemable_by(self, party_id: str, now: datetime) -> None:
+    def state(self, now: datetime) -> ShareState:
+        if self.revoked_at is not None:
+            return ShareState.REVOKED
+        if self.redeemed_at is not None and not self.multi_use:
+            return ShareState.REDEEMED
+        if now >= self.expires_at:
+            return ShareState.EXPIRED
+        return ShareState.ACTIVE
+
+    def check_redeemable_by(self, party_id: str, now: datetime, *, account_locked: bool) -> None:
         """Why this party cannot redeem the grant now, as a domain error."""
         if self.audience_party_id is not None and self.audience_party_id != party_id:
             raise PermissionDenied(
                 reason="SHARE_AUDIENCE_MISMATCH",
                 message="the share is bound to another relying party",
             )
-        if self.redeemed_at is not None:
+        state = self.state(now)
+        if state is ShareState.REVOKED:
+            if account_locked:
+                raise PreconditionFailed(
+                    reason="ACCOUNT_LOCKED",
+                    message="the citizen locked the account, which withdrew this share",
+                )
             raise PreconditionFailed(
-                reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
+                reason="SHARE_REVOKED", message="the citizen withdrew this share"
             )
-        if self.revoked_at is not None:
-            # Shares are withdrawn only by locking the account.
-            raise PreconditionFailed(
-                reason="ACCOUNT_LOCKED",
-                message="the citizen locked the account, which withdrew this share",
-            )
-        if now >= self.expires_at:
+        if state is ShareState.REDEEMED:
+            raise replayed_share()
+        if state is ShareState.EXPIRED:
             raise expired_share()
 
 
-def unknown_share() -> InvalidInput:
-    """A signed token whose grant does not exist (e.g. another deployment's)."""
-    return InvalidInput.of("qr_share.token", "SHARE_TOKEN_INVALID", "the share token is not valid")
+def unknown_share() -> NotFound:
+    """A genuine payload whose grant does not exist (purged, or another deployment's)."""
+    return NotFound(reason="SHARE_NOT_FOUND", message="no share matches this payload")
 
 
 def expired_share() -> PreconditionFailed:
     return PreconditionFailed(reason="SHARE_EXPIRED", message="the share has expired")
+
+
+def replayed_share() -> PreconditionFailed:
+    return PreconditionFailed(
+        reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
+    )
+
+
+_PAYLOAD_FIELD = "qr_share.token"
+# What was wrong with the scanned payload itself: the caller sent a bad value.
+_INVALID_PAYLOAD = {
+    "SHARE_PAYLOAD_TOO_LARGE": "the payload is longer than 4096 characters",
+    "SHARE_PAYLOAD_PREFIX_UNKNOWN": "the payload is not an eid share (unknown prefix)",
+    "SHARE_PAYLOAD_VERSION_UNSUPPORTED": "the payload's format version is not supported",
+    "SHARE_PAYLOAD_MALFORMED": "the payload is damaged or incomplete",
+    "SHARE_KEY_UNKNOWN": "the payload names a signing key this service does not have",
+    "SHARE_SIGNATURE_INVALID": "the payload's signature does not verify",
+    "SHARE_ISSUER_MISMATCH": "the payload was issued by another issuer",
+    "SHARE_ONLINE_ONLY": "an online share can only be redeemed through the service",
+}
+# Genuine in form, but not acceptable now.
+_REFUSED_PAYLOAD = {
+    "SHARE_KEY_REVOKED": "the key that signed the payload was revoked",
+    "SHARE_EXPIRED": "the share has expired",
+    "SHARE_NOT_YET_VALID": "the share is not valid yet (check the clock)",
+}
+
+
+def payload_refusal(reason: str) -> DomainError:
+    """The domain error for a payload check's reason (see eid_client.offline)."""
+    if reason in _INVALID_PAYLOAD:
+        return InvalidInput.of(_PAYLOAD_FIELD, reason, _INVALID_PAYLOAD[reason])
+    if reason in _REFUSED_PAYLOAD:
+        return PreconditionFailed(reason=reason, message=_REFUSED_PAYLOAD[reason])
+    if reason == "SHARE_AUDIENCE_MISMATCH":
+        return PermissionDenied(
+            reason=reason, message="the share is bound to another relying party"
+        )
+    raise ValueError(f"not a payload refusal reason: {reason}")

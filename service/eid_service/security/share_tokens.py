@@ -1,4 +1,4 @@
-"""Signed, expiring QR share tokens (Ed25519).
+"""Signed, expiring online QR share tokens (Ed25519): a reference, no personal data.
 
 Token format (compact, because it becomes a QR code):
 
@@ -7,11 +7,12 @@ Token format (compact, because it becomes a QR code):
 `payload` is compact JSON with sorted keys,
 `{"aud": <party id or null>, "exp": <unix s>, "iat": <unix s>, "kid": <key id>, "sid": <share id>}`,
 and the Ed25519 signature covers the ASCII bytes of `"eid1." + b64url(payload)`.
-A relying party can verify a token offline with the published public keys.
 
-Verification fails with exactly two reasons: SHARE_TOKEN_INVALID (anything
-wrong with the token itself) or SHARE_EXPIRED (genuine but too old). Which
-check rejected an invalid token is deliberately not revealed.
+A bad token is refused with the reason of the first check it fails (size,
+prefix, version, structure, key, signature), the same reasons as offline
+credentials (eid_client.offline): the format and the keys are public, so
+telling which check failed gives a stranger nothing. Whether the share may
+be redeemed (expiry, audience, single use, revocation) is the store's to say.
 """
 
 from __future__ import annotations
@@ -20,20 +21,21 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from eid_service.domain.errors import InvalidInput
-from eid_service.domain.share_grant import expired_share
-from eid_service.security.keys import KeyRing
+from eid_service.domain.share_grant import payload_refusal
 
 _PREFIX = "eid1"
+_VERSIONED_PREFIX = re.compile(r"eid[0-9]+\.")
 MAX_TOKEN_CHARS = 1024
+# Longer payloads are refused before any decoding (offline ones included).
+MAX_PAYLOAD_CHARS = 4096
 MAX_SHARE_ID_CHARS = 128
 _SIGNATURE_BYTES = 64
 _PAYLOAD_KEYS = frozenset({"aud", "exp", "iat", "kid", "sid"})
@@ -43,11 +45,16 @@ _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 
 
 class _InvalidTokenError(Exception):
-    """Internal: the token is not valid (the reason stays internal)."""
+    """Internal: the token is not valid, for `reason`."""
+
+    def __init__(self, reason: str = "SHARE_PAYLOAD_MALFORMED") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-def _invalid_token() -> InvalidInput:
-    return InvalidInput.of("qr_share.token", "SHARE_TOKEN_INVALID", "the share token is not valid")
+def is_online_token(payload: str) -> bool:
+    """Whether the payload claims to be an online token (of any version)."""
+    return _VERSIONED_PREFIX.match(payload) is not None
 
 
 def _require_aware(name: str, value: datetime) -> None:
@@ -94,19 +101,29 @@ def _timestamp(value: Any) -> datetime:
 
 
 class ShareTokenSigner:
-    """Issues tokens with the ring's active signing key; verifies with any key in the ring."""
+    """Issues tokens with the current key; verifies with any key it was given
+    except revoked ones."""
 
-    __slots__ = ("_active_key_id", "_private_keys", "_public_keys")
+    __slots__ = ("_active_key_id", "_private_key", "_public_keys", "_revoked")
 
-    def __init__(self, ring: KeyRing) -> None:
-        self._private_keys = dict(ring.signing_keys)
-        self._active_key_id = ring.active_signing_key_id
-        self._public_keys: dict[str, Ed25519PublicKey] = {
-            key_id: key.public_key() for key_id, key in ring.signing_keys.items()
-        }
+    def __init__(
+        self,
+        active_key_id: str,
+        private_key: Ed25519PrivateKey,
+        public_keys: Mapping[str, Ed25519PublicKey],
+        revoked: frozenset[str] = frozenset(),
+    ) -> None:
+        self._active_key_id = active_key_id
+        self._private_key = private_key
+        self._public_keys = dict(public_keys)
+        self._revoked = revoked
 
     def __repr__(self) -> str:
         return f"ShareTokenSigner(active_key_id={self._active_key_id!r})"
+
+    @property
+    def active_key_id(self) -> str:
+        return self._active_key_id
 
     def issue(self, claims: ShareClaims) -> str:
         """The signed token for `claims` (ValueError if the claims cannot make a valid token)."""
@@ -127,40 +144,40 @@ class ShareTokenSigner:
         }
         encoded = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("ascii")
         signing_input = f"{_PREFIX}.{_b64url_encode(encoded)}"
-        signature = self._private_keys[self._active_key_id].sign(signing_input.encode("ascii"))
+        signature = self._private_key.sign(signing_input.encode("ascii"))
         token = f"{signing_input}.{_b64url_encode(signature)}"
         if len(token) > MAX_TOKEN_CHARS:
             raise ValueError("the share token would be too long")
         return token
 
-    def verify(self, token: str, *, now: datetime) -> ShareClaims:
-        """The claims of a genuine, unexpired token.
-
-        Raises InvalidInput (SHARE_TOKEN_INVALID) for anything malformed or not
-        signed by a key of this ring, PreconditionFailed (SHARE_EXPIRED) for a
-        genuine token at or after its expiry.
-        """
-        _require_aware("now", now)
+    def read(self, token: str) -> ShareClaims:
+        """The claims of a genuine token, expired or not; raises the domain
+        error of the first check it fails."""
         try:
-            claims = self._check(token)
-        except _InvalidTokenError:
-            raise _invalid_token() from None
-        if now >= claims.expires_at:
-            raise expired_share()
-        return claims
+            return self._check(token)
+        except _InvalidTokenError as invalid:
+            raise payload_refusal(invalid.reason) from None
 
     def claims_of_genuine(self, token: str) -> ShareClaims | None:
-        """The claims of a token signed by this ring, expired or not; else None."""
+        """The claims of a token signed by a key it has, expired or not; else None."""
         try:
             return self._check(token)
         except _InvalidTokenError:
             return None
 
     def _check(self, token: object) -> ShareClaims:
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not token.isascii():
+        if not isinstance(token, str):
+            raise _InvalidTokenError
+        if len(token) > MAX_PAYLOAD_CHARS:
+            raise _InvalidTokenError("SHARE_PAYLOAD_TOO_LARGE")
+        if not is_online_token(token):
+            raise _InvalidTokenError("SHARE_PAYLOAD_PREFIX_UNKNOWN")
+        if not token.startswith(_PREFIX + "."):
+            raise _InvalidTokenError("SHARE_PAYLOAD_VERSION_UNSUPPORTED")
+        if len(token) > MAX_TOKEN_CHARS or not token.isascii():
             raise _InvalidTokenError
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != _PREFIX:
+        if len(parts) != 3:
             raise _InvalidTokenError
         payload_raw = _b64url_decode(parts[1])
         signature = _b64url_decode(parts[2])
@@ -176,11 +193,13 @@ class ShareTokenSigner:
         kid = payload["kid"]
         public_key = self._public_keys.get(kid) if isinstance(kid, str) else None
         if public_key is None:
-            raise _InvalidTokenError
+            raise _InvalidTokenError("SHARE_KEY_UNKNOWN")
         try:
             public_key.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
         except InvalidSignature:
-            raise _InvalidTokenError from None
+            raise _InvalidTokenError("SHARE_SIGNATURE_INVALID") from None
+        if kid in self._revoked:
+            raise _InvalidTokenError("SHARE_KEY_REVOKED")
         share_id, audience = payload["sid"], payload["aud"]
         if not isinstance(share_id, str) or not share_id:
             raise _InvalidTokenError
@@ -190,10 +209,3 @@ class ShareTokenSigner:
         if expires_at <= issued_at:
             raise _InvalidTokenError
         return ShareClaims(share_id, audience, issued_at, expires_at)
-
-    def public_keys(self) -> dict[str, bytes]:
-        """Key id -> raw 32-byte Ed25519 public key, for publishing verification keys."""
-        return {
-            key_id: key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-            for key_id, key in self._public_keys.items()
-        }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -203,7 +204,30 @@ class ShareRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redeemed_by: Mapped[str | None] = mapped_column(ForeignKey("relying_parties.id"))
-    # Set when the account is locked: the share can no longer be redeemed.
+    # Set by RevokeShare, or when the account is locked: no longer redeemable.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "online" (the QR holds a reference) or "offline" (a signed credential).
+    mode: Mapped[str] = mapped_column(String(8), server_default="online")
+    # Redeemable until expiry, not only once.
+    multi_use: Mapped[bool] = mapped_column(Boolean, server_default="0")
+    redeem_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SigningKeyRow(Base):
+    """Ed25519 keys that sign share payloads; the private half encrypted with
+    the field cipher. `is_current` is TRUE for the one key that signs and NULL
+    for the others, so a unique constraint allows exactly one current key even
+    when two processes create the first key at once."""
+
+    __tablename__ = "signing_keys"
+
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    is_current: Mapped[bool | None] = mapped_column(Boolean, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -40,6 +40,7 @@ from eid_service.store.repositories.rate_limits import RateLimitRepository
 from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
+from eid_service.store.repositories.signing_keys import SigningKeyRepository
 from eid_service.store.sql import Driver, Observer
 from eid_service.store.writer import BatchWriter
 from eid_service.use_cases.ports import Repositories
@@ -67,6 +68,7 @@ class SqlRepositories:
         "registry",
         "sessions",
         "shares",
+        "signing_keys",
     )
 
     def __init__(
@@ -85,6 +87,7 @@ class SqlRepositories:
         self.attempts = CredentialAttemptRepository(db, protection)
         self.rate_limits = RateLimitRepository(db, protection)
         self.officers = OfficerRepository(db, protection)
+        self.signing_keys = SigningKeyRepository(db, protection)
 
 
 class SqlUnitOfWork:

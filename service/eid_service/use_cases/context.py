@@ -9,9 +9,10 @@ from typing import Protocol
 
 from eid_service.domain.notices import Language
 from eid_service.domain.rate_limits import SendLimits
-from eid_service.security.share_tokens import ShareTokenSigner
+from eid_service.domain.share import SharePolicy
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
+from eid_service.use_cases.signing_keys import SigningKeyCache
 
 # Failed verifications per relying party (per one-minute window) before it is paused.
 MAX_PARTY_FAILURES = 100
@@ -33,13 +34,15 @@ class PasswordHashing(Protocol):
 @dataclass(frozen=True)
 class UseCaseContext:
     passwords: PasswordHashing
-    share_tokens: ShareTokenSigner
+    # The share-signing keys, read from the store every few seconds.
+    signing_keys: SigningKeyCache
     # Keyed digest of a request's bytes (request ids are matched to what they asked).
     fingerprint: Callable[[bytes], bytes]
     clock: Callable[[], datetime] = utc_now
     # The language of SMS and email texts.
     language: Language = Language.VIETNAMESE
     send_limits: SendLimits = field(default_factory=SendLimits)
+    share_policy: SharePolicy = field(default_factory=SharePolicy)
     parties: PartyCache = field(default_factory=PartyCache)
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.

@@ -24,6 +24,7 @@ from eid_service.domain.party import RelyingParty
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
+from eid_service.domain.signing_key import SigningKeyRecord
 
 T = TypeVar("T")
 
@@ -325,15 +326,25 @@ class Shares(Protocol):
     def add(self, grant: ShareGrant) -> None: ...
 
     def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
-        """Consumes an unexpired, unredeemed share meant for this party (or for
-        anyone) in one conditional UPDATE; None when it cannot be redeemed."""
+        """Redeems an unexpired, unrevoked share meant for this party (or for
+        anyone), not yet redeemed unless it is multi-use, in one conditional
+        UPDATE that also counts the redemption; None when it cannot be redeemed."""
         ...
 
     def revoke_all(self, account_id: str, now: datetime) -> int:
         """Ends every unredeemed, unexpired share of the account."""
         ...
 
+    def revoke(self, share_id: str, account_id: str, now: datetime) -> ShareGrant | None:
+        """Revokes the account's share if it is not revoked yet; returns it as
+        it now is, or None if the account has no such share."""
+        ...
+
     def get(self, share_id: str) -> ShareGrant | None: ...
+
+    def page_of(self, account_id: str, after: str | None, limit: int) -> list[ShareGrant]:
+        """The account's shares, newest first, after the share with id `after`."""
+        ...
 
     def purge_expired(self, before: datetime, limit: int) -> int: ...
 
@@ -448,6 +459,34 @@ class Officers(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StoredSigningKey:
+    """A signing key as stored: its record and the raw 32-byte private key."""
+
+    record: SigningKeyRecord
+    private_key: bytes = field(repr=False)
+
+
+class SigningKeys(Protocol):
+    """Share-signing keys; private halves are kept encrypted."""
+
+    def all(self) -> list[StoredSigningKey]:
+        """Every key, oldest first."""
+        ...
+
+    def add(self, key: StoredSigningKey) -> None:
+        """Adds a key (a second CURRENT key, or a taken id, is a Conflict)."""
+        ...
+
+    def retire_current(self, now: datetime) -> str | None:
+        """Retires the current key; its id, or None if there was none."""
+        ...
+
+    def revoke(self, key_id: str, now: datetime) -> bool:
+        """Revokes a key (retiring it too); False if unknown or revoked already."""
+        ...
+
+
 class RateLimits(Protocol):
     def hit(self, key: str, limit: Limit, now: datetime) -> timedelta | None:
         """Counts one hit for `key` under `limit` unless it is spent; None when
@@ -484,6 +523,8 @@ class Repositories(Protocol):
     def rate_limits(self) -> RateLimits: ...
     @property
     def officers(self) -> Officers: ...
+    @property
+    def signing_keys(self) -> SigningKeys: ...
 
 
 class UnitOfWork(Protocol):

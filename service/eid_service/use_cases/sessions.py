@@ -8,14 +8,13 @@ refresh retries with the same request_id and gets the same new pair."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from eid_service.domain.account import require_state_active
 from eid_service.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import (
@@ -32,8 +31,6 @@ from eid_service.use_cases.replies import Answer, Reply, answer_once, once
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=30)
 LIFETIMES = SessionLifetimes(access=ACCESS_TTL, refresh=REFRESH_TTL)
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 _SESSION_ID = re.compile(r"ses_[0-9a-f]{24}")
 
 
@@ -115,26 +112,6 @@ async def sign_out(
     return await once(uow, reply, caller, end)
 
 
-def _page_size(requested: int) -> int:
-    if requested < 0:
-        raise InvalidInput.of("page_size", "PAGE_SIZE_NEGATIVE", "page_size cannot be negative")
-    return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-def _after(page_token: str) -> str | None:
-    if not page_token:
-        return None
-    try:
-        session_id = base64.urlsafe_b64decode(page_token.encode("ascii")).decode("ascii")
-    except (UnicodeError, binascii.Error, ValueError):
-        session_id = ""
-    if not _SESSION_ID.fullmatch(session_id):
-        raise InvalidInput.of(
-            "page_token", "PAGE_TOKEN_INVALID", "use a next_page_token from an earlier page"
-        )
-    return session_id
-
-
 async def list_sessions(
     uow: UnitOfWork,
     ctx: UseCaseContext,
@@ -145,8 +122,8 @@ async def list_sessions(
     """The citizen's live sessions, newest first (AIP-158 pages)."""
     if not access_token:
         raise session_missing()
-    size = _page_size(page_size)
-    after = _after(page_token)
+    size = pages.page_size(page_size)
+    after = pages.after_id(page_token, _SESSION_ID)
     now = ctx.clock()
 
     def page(r: Repositories) -> SessionPage:
@@ -154,7 +131,7 @@ async def list_sessions(
         found = r.sessions.list_live(citizen.id, now, after, size + 1)
         more = len(found) > size
         shown = found[:size]
-        token = base64.urlsafe_b64encode(shown[-1].id.encode()).decode() if more else ""
+        token = pages.next_page_token(shown[-1].id) if more else ""
         return SessionPage(shown, session.id, token)
 
     return await uow.read(page)

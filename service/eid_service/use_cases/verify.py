@@ -12,11 +12,15 @@ from eid_service.domain.account import (
     account_locked,
     require_state_active,
 )
-from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
+from eid_service.domain.errors import DomainError, TooManyAttempts
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute, released_attributes
-from eid_service.domain.share_grant import ShareGrant, expired_share, unknown_share
-from eid_service.security.share_tokens import ShareClaims
+from eid_service.domain.share_grant import (
+    expired_share,
+    payload_refusal,
+    replayed_share,
+    unknown_share,
+)
 from eid_service.use_cases.context import MAX_PARTY_FAILURES, PARTY_FAILURE_WINDOW, UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
@@ -138,17 +142,20 @@ async def redeem_share(
     uow: UnitOfWork,
     ctx: UseCaseContext,
     party: RelyingParty,
-    token: str,
+    payload: str,
     reply: Reply[Verification, Answer],
 ) -> Answer:
-    """Consumes the share and releases what it offers and the party may read.
-    A retry with the same request id gets the same attributes again (kept
-    encrypted for 24 hours). Refusals are in the citizen's history too."""
+    """Redeems a scanned payload of either mode and releases what the share
+    offers and the party may read; a single-use share is consumed. A retry
+    with the same request id gets the same attributes again (kept encrypted
+    for 24 hours). Refusals of genuine payloads are in the citizen's history."""
     caller = _caller(party)
     now = ctx.clock()
-    claims = ctx.share_tokens.claims_of_genuine(token)
-    if claims is None:
-        raise unknown_share()
+    keys = await ctx.signing_keys.current(uow)
+    # Damaged, foreign or revoked-key payloads stop here; nothing names a share yet.
+    claims = keys.read(payload)
+    if claims.issued_at > now + ctx.share_policy.clock_skew:
+        raise payload_refusal("SHARE_NOT_YET_VALID")
 
     def redeem(r: Repositories) -> Answer:
         # An earlier answer first: a retry after the share expired still gets it.
@@ -163,7 +170,7 @@ async def redeem_share(
             earlier = reply.replay(r, caller)
             if earlier is not None:
                 return earlier
-            raise _why_not(r.shares.get(claims.share_id), party, now)
+            raise _why_not(r, claims.share_id, party, now)
         view = r.accounts.view(
             share.account_id, released_attributes(share.attributes, party.scopes)
         )
@@ -180,34 +187,28 @@ async def redeem_share(
     try:
         return await once(uow, reply, caller, redeem)
     except DomainError as refused:
-        await _audit_refusal(uow, claims, party, refused, now)
+        await _audit_refusal(uow, claims.share_id, party, refused, now)
         raise
 
 
-def _why_not(grant: ShareGrant | None, party: RelyingParty, now: datetime) -> DomainError:
+def _why_not(r: Repositories, share_id: str, party: RelyingParty, now: datetime) -> DomainError:
+    grant = r.shares.get(share_id)
     if grant is None:
         return unknown_share()
+    owner = r.accounts.view(grant.account_id, frozenset())
+    locked = owner is not None and owner.state is AccountState.LOCKED
     try:
-        grant.check_redeemable_by(party.id, now)
+        grant.check_redeemable_by(party.id, now, account_locked=locked)
     except DomainError as refused:
         return refused
-    return PreconditionFailed(
-        reason="SHARE_ALREADY_REDEEMED", message="the share has already been redeemed"
-    )
+    return replayed_share()
 
 
 async def _audit_refusal(
-    uow: UnitOfWork,
-    claims: ShareClaims | None,
-    party: RelyingParty,
-    refused: DomainError,
-    now: datetime,
+    uow: UnitOfWork, share_id: str, party: RelyingParty, refused: DomainError, now: datetime
 ) -> None:
-    if claims is None or refused.reason == "SHARE_TOKEN_INVALID":
-        return
-
     def record(r: Repositories) -> None:
-        grant = r.shares.get(claims.share_id)
+        grant = r.shares.get(share_id)
         view = None if grant is None else r.accounts.view(grant.account_id, frozenset())
         if view is None:
             return

@@ -1,34 +1,52 @@
 """QR share grants; redemption is one conditional UPDATE ... RETURNING, so a
-token works once, only before its expiry and only for its audience."""
+single-use share works once, only before its expiry and only for its audience."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from eid_service.domain.share import Attribute
+from eid_service.domain.share import Attribute, ShareMode
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import RedeemedShare
 
-_INSERT = Sql(
-    "INSERT INTO shares (id, account_id, attributes, audience_party_id, created_at, expires_at)"
-    " VALUES (:id, :account_id, :attributes, :audience, :created_at, :expires_at)"
+_COLUMNS = (
+    "id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at,"
+    " revoked_at, mode, multi_use, redeem_count, last_redeemed_at"
 )
+_INSERT = Sql(
+    "INSERT INTO shares (id, account_id, attributes, audience_party_id, created_at, expires_at,"
+    " mode, multi_use) VALUES (:id, :account_id, :attributes, :audience, :created_at,"
+    " :expires_at, :mode, :multi_use)"
+)
+# The first redemption is remembered (redeemed_at, redeemed_by); every one counts.
 _REDEEM = Sql(
-    "UPDATE shares SET redeemed_at = :now, redeemed_by = :party_id"
-    " WHERE id = :id AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > :now"
-    " AND (audience_party_id IS NULL OR audience_party_id = :party_id)"
+    "UPDATE shares SET redeemed_at = COALESCE(redeemed_at, :now),"
+    " redeemed_by = COALESCE(redeemed_by, :party_id), redeem_count = redeem_count + 1,"
+    " last_redeemed_at = :now"
+    " WHERE id = :id AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL"
+    " AND expires_at > :now AND (audience_party_id IS NULL OR audience_party_id = :party_id)"
     " RETURNING account_id, attributes"
 )
 _REVOKE_ALL = Sql(
     "UPDATE shares SET revoked_at = :now WHERE account_id = :account_id"
-    " AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > :now"
+    " AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL AND expires_at > :now"
 )
-_GET = Sql(
-    "SELECT id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at,"
-    " revoked_at FROM shares WHERE id = :id"
+_REVOKE = Sql(
+    "UPDATE shares SET revoked_at = :now"
+    " WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL"
 )
+_GET = Sql(f"SELECT {_COLUMNS} FROM shares WHERE id = :id")  # noqa: S608 (constants)
+_OF_ACCOUNT = f"SELECT {_COLUMNS} FROM shares WHERE account_id = :account_id"  # noqa: S608
+_NEWEST_FIRST = " ORDER BY created_at DESC, id DESC LIMIT :limit"
+_AFTER = (
+    " AND (created_at < (SELECT created_at FROM shares WHERE id = :after)"
+    " OR (created_at = (SELECT created_at FROM shares WHERE id = :after) AND id < :after))"
+)
+_PAGE_FIRST = Sql(_OF_ACCOUNT + _NEWEST_FIRST)
+_PAGE_AFTER = Sql(_OF_ACCOUNT + _AFTER + _NEWEST_FIRST)
 _PURGE = Sql(
     "DELETE FROM shares WHERE id IN"
     " (SELECT id FROM shares WHERE expires_at <= :before LIMIT :limit)"
@@ -50,6 +68,8 @@ class ShareRepository(Repository):
                 "audience": grant.audience_party_id,
                 "created_at": self._t(grant.created_at),
                 "expires_at": self._t(grant.expires_at),
+                "mode": grant.mode.value,
+                "multi_use": grant.multi_use,
             },
         )
 
@@ -60,10 +80,21 @@ class ShareRepository(Repository):
     def revoke_all(self, account_id: str, now: datetime) -> int:
         return self._db.count(_REVOKE_ALL, {"account_id": account_id, "now": self._t(now)})
 
+    def revoke(self, share_id: str, account_id: str, now: datetime) -> ShareGrant | None:
+        self._db.count(_REVOKE, {"id": share_id, "account_id": account_id, "now": self._t(now)})
+        grant = self.get(share_id)
+        return grant if grant is not None and grant.account_id == account_id else None
+
     def get(self, share_id: str) -> ShareGrant | None:
         row = self._db.one(_GET, {"id": share_id})
-        if row is None:
-            return None
+        return None if row is None else self._grant(row)
+
+    def page_of(self, account_id: str, after: str | None, limit: int) -> list[ShareGrant]:
+        params = {"account_id": account_id, "after": after, "limit": limit}
+        rows = self._db.all(_PAGE_FIRST if after is None else _PAGE_AFTER, params)
+        return [self._grant(row) for row in rows]
+
+    def _grant(self, row: tuple[Any, ...]) -> ShareGrant:
         return ShareGrant(
             id=row[0],
             account_id=row[1],
@@ -73,6 +104,10 @@ class ShareRepository(Repository):
             expires_at=self._read_t(row[5]),
             redeemed_at=None if row[6] is None else self._read_t(row[6]),
             revoked_at=None if row[7] is None else self._read_t(row[7]),
+            mode=ShareMode(row[8]),
+            multi_use=bool(row[9]),
+            redeem_count=int(row[10]),
+            last_redeemed_at=None if row[11] is None else self._read_t(row[11]),
         )
 
     def purge_expired(self, before: datetime, limit: int) -> int:
