@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+
+from eid.v1 import identity_service_pb2_grpc as pb_grpc
+from eid_client.errors import error_from_rpc_error
 
 BIN = Path(sys.executable).parent
 
@@ -141,3 +145,28 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
                 server.wait()
         if server.stderr is not None:
             server.stderr.close()
+
+
+class Device:
+    """One app on one device: its own connection (so calls spread over workers)."""
+
+    def __init__(self, target: str) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.stub = pb_grpc.IdentityServiceStub(self.channel)
+
+    def __call__(self, rpc: str, request: Any, **metadata: str) -> Any:
+        pairs = [(k.replace("_", "-"), v) for k, v in metadata.items()]
+        try:
+            return getattr(self.stub, rpc)(request, timeout=20, metadata=pairs)
+        except grpc.RpcError as e:
+            return error_from_rpc_error(e)
+
+
+@pytest.fixture
+def devices(deployment: Deployment) -> Iterator[list[Device]]:
+    made = [Device(deployment.target) for _ in range(8)]
+    try:
+        yield made
+    finally:
+        for d in made:
+            d.channel.close()

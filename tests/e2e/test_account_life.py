@@ -6,47 +6,19 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import grpc
 import pytest
 
 from eid.v1 import identity_service_pb2 as pb
-from eid.v1 import identity_service_pb2_grpc as pb_grpc
-from eid_client.errors import EidError, error_from_rpc_error
-from tests.e2e.conftest import Deployment
+from eid_client.errors import EidError
+from tests.e2e.conftest import Deployment, Device
 
 pytestmark = pytest.mark.e2e
 
 ID, NAME, BORN = "001190791514", "Nguyễn Thị Lan", "1990-05-17"
 PHONE, PHONE_E164 = "0912345678", "+84912345678"
 PASSWORD = "correct horse battery staple"
-
-
-class Device:
-    """One app on one device: its own connection (so calls spread over workers)."""
-
-    def __init__(self, target: str) -> None:
-        self.channel = grpc.insecure_channel(target)
-        self.stub = pb_grpc.IdentityServiceStub(self.channel)
-
-    def __call__(self, rpc: str, request: Any, **metadata: str) -> Any:
-        pairs = [(k.replace("_", "-"), v) for k, v in metadata.items()]
-        try:
-            return getattr(self.stub, rpc)(request, timeout=20, metadata=pairs)
-        except grpc.RpcError as e:
-            return error_from_rpc_error(e)
-
-
-@pytest.fixture
-def devices(deployment: Deployment) -> Iterator[list[Device]]:
-    made = [Device(deployment.target) for _ in range(8)]
-    try:
-        yield made
-    finally:
-        for d in made:
-            d.channel.close()
 
 
 def _register(device: Device) -> None:
