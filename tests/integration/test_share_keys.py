@@ -156,3 +156,22 @@ def test_payload_refusals_each_have_their_reason(
         assert isinstance(refusal, Refusal)
         assert (refusal.code.name, refusal.reason) == (code, reason)
     assert isinstance(replayed, Refusal) and replayed.reason == "SHARE_ALREADY_REDEEMED"
+
+
+def test_every_changed_character_of_a_payload_is_refused(
+    harness: ServerHarness, adult: Demographics, bank: Party
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        token = w.sign_in(adult).session_token
+        for mode in (pb.SHARE_MODE_OFFLINE, pb.SHARE_MODE_ONLINE):
+            payload = _share(w, token, mode=mode).token
+            for index, char in enumerate(payload):
+                # A neighbour in the alphabet, and one flipped bit of the character.
+                for other in {chr(ord(char) ^ 1), "A" if char != "A" else "B"}:
+                    changed = payload[:index] + other + payload[index + 1 :]
+                    refusal = _redeem(w, bank, changed)
+                    assert isinstance(refusal, Refusal), (mode, index)
+                    assert refusal.code == grpc.StatusCode.INVALID_ARGUMENT, (index, refusal)
+            # None of that used the genuine payload up.
+            assert not isinstance(_redeem(w, bank, payload), Refusal)
