@@ -1,6 +1,7 @@
 """The QR-share and key calls of :class:`~eid_client.EidClient` (:class:`ShareCalls`)
 and :class:`~eid_client.AsyncEidClient` (:class:`AsyncShareCalls`): issue, list
-and revoke shares, and fetch the keys that verify offline shares.
+and revoke shares, fetch the keys that verify offline shares, and verify an
+offline share with those keys (cached: see :mod:`eid_client.keys_cache`).
 
 Requests are built by ``_requests`` for both, as for every other call."""
 
@@ -18,6 +19,14 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _requests as req
 from eid_client._base import Credentials
+from eid_client.keys_cache import (
+    KeyCache,
+    OfflineChecks,
+    key_set_from_response,
+    verify_with_cache,
+    verify_with_cache_async,
+)
+from eid_client.offline import KeySet, OfflineCredential
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
@@ -27,6 +36,8 @@ class ShareCalls(Credentials):
     """Mixed into :class:`~eid_client.EidClient`, which supplies ``_stub`` and ``_call``."""
 
     _stub: pb_grpc.IdentityServiceStub
+    target: str
+    _keys_cache: KeyCache | None = None
 
     def _call(
         self,
@@ -103,11 +114,56 @@ class ShareCalls(Credentials):
         """The public keys that verify share payloads (no authentication)."""
         return self._call(self._stub.GetVerificationKeys, pb.GetVerificationKeysRequest())
 
+    def verification_keys(self) -> KeySet:
+        """The published keys as a :class:`~eid_client.offline.KeySet` for
+        :meth:`verify_offline`: revoked keys marked revoked, retired ones with
+        the last moment what they signed may be valid."""
+        return key_set_from_response(self.get_verification_keys())
+
+    @property
+    def keys_cache(self) -> KeyCache:
+        """The cache file of this server's keys (see :mod:`eid_client.keys_cache`)."""
+        if self._keys_cache is None:
+            self._keys_cache = KeyCache.for_target(self.target)
+        return self._keys_cache
+
+    def verify_offline(
+        self,
+        payload: str,
+        *,
+        keys: KeySet | None = None,
+        cache: KeyCache | None = None,
+        refresh: bool = False,
+        audience: str | None = None,
+        issuer: str | None = None,
+        now: datetime.datetime | None = None,
+        clock_skew: datetime.timedelta = datetime.timedelta(seconds=60),
+    ) -> OfflineCredential:
+        """Check an OFFLINE share payload and return its attributes, or raise
+        :class:`~eid_client.offline.OfflineVerificationError` with the reason.
+        With ``keys``, or with keys in the cache (default :attr:`keys_cache`),
+        nothing is sent; otherwise the keys are fetched once and cached, and
+        fetched again (once) when the payload names a key the cache lacks or
+        when ``refresh`` is set. A share bound to a party needs that party's id
+        as ``audience``."""
+        checks = OfflineChecks(audience=audience, issuer=issuer, now=now, clock_skew=clock_skew)
+        if keys is not None:
+            return checks.verify(payload, keys)
+        return verify_with_cache(
+            payload,
+            cache or self.keys_cache,
+            self.verification_keys,
+            checks=checks,
+            refresh=refresh,
+        )
+
 
 class AsyncShareCalls(Credentials):
     """Mixed into :class:`~eid_client.AsyncEidClient`, which supplies ``_stub`` and ``_call``."""
 
     _stub: pb_grpc.IdentityServiceAsyncStub
+    target: str
+    _keys_cache: KeyCache | None = None
 
     async def _call(
         self,
@@ -177,3 +233,39 @@ class AsyncShareCalls(Credentials):
     async def get_verification_keys(self) -> pb.GetVerificationKeysResponse:
         """The public keys that verify share payloads (no authentication)."""
         return await self._call(self._stub.GetVerificationKeys, pb.GetVerificationKeysRequest())
+
+    async def verification_keys(self) -> KeySet:
+        """See :meth:`eid_client.EidClient.verification_keys`."""
+        return key_set_from_response(await self.get_verification_keys())
+
+    @property
+    def keys_cache(self) -> KeyCache:
+        """The cache file of this server's keys (see :mod:`eid_client.keys_cache`)."""
+        if self._keys_cache is None:
+            self._keys_cache = KeyCache.for_target(self.target)
+        return self._keys_cache
+
+    async def verify_offline(
+        self,
+        payload: str,
+        *,
+        keys: KeySet | None = None,
+        cache: KeyCache | None = None,
+        refresh: bool = False,
+        audience: str | None = None,
+        issuer: str | None = None,
+        now: datetime.datetime | None = None,
+        clock_skew: datetime.timedelta = datetime.timedelta(seconds=60),
+    ) -> OfflineCredential:
+        """See :meth:`eid_client.EidClient.verify_offline` (the cache file is
+        read and written in a thread)."""
+        checks = OfflineChecks(audience=audience, issuer=issuer, now=now, clock_skew=clock_skew)
+        if keys is not None:
+            return checks.verify(payload, keys)
+        return await verify_with_cache_async(
+            payload,
+            cache or self.keys_cache,
+            self.verification_keys,
+            checks=checks,
+            refresh=refresh,
+        )

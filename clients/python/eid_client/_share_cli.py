@@ -1,9 +1,13 @@
 """The QR-share subcommands of ``eid``: the citizen's share, shares and
-revoke-share (handlers in _share_commands.py)."""
+revoke-share (handlers in _share_commands.py) and the verifier's verify-qr,
+verify-offline and keys (handlers in _verify_commands.py)."""
 
 from __future__ import annotations
 
+import argparse
+
 from eid_client import _share_commands as commands
+from eid_client import _verify_commands as verify
 from eid_client._cli_common import (
     Subparsers,
     password_option,
@@ -109,3 +113,93 @@ def add_citizen_commands(sub: Subparsers) -> None:
     p.add_argument("share_id", metavar="SHARE_ID", help="the share to withdraw")
     session_option(p)
     request_id_option(p)
+
+
+def _offline_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="verify with the keys in FILE (from `eid keys --out`, or a JWKS document) "
+        "and ask no server",
+    )
+    p.add_argument(
+        "--audience",
+        metavar="PARTY_ID",
+        default="",
+        help="your relying-party id: needed to accept a share bound to one party",
+    )
+    p.add_argument(
+        "--refresh-keys",
+        action="store_true",
+        help="fetch the keys again before verifying (not with --keys)",
+    )
+
+
+def add_verifier_commands(sub: Subparsers) -> None:
+    p = subcommand(
+        sub,
+        "verify-qr",
+        verify.verify_qr,
+        "Check an OFFLINE share's QR image with no call to eid; print its attributes.",
+        """
+          eid verify-qr share.png                       # keys cached from --target
+          eid verify-qr share.png --keys keys.json      # no server at all
+          eid verify-qr photo.jpg --audience rp_0123456789abcdef --json
+        """,
+        details="""
+            The image (PNG, JPEG, ...) is decoded with zxing-cpp and the payload checked
+            with the issuer's public keys: the signature, the key's state, expiry (60
+            seconds of clock skew allowed) and the audience. The keys come from --keys,
+            else from the cache of --target's keys, fetched once (and again, once, when
+            a payload names a key the cache lacks). Exit status 1 with the reason when
+            the share is refused. An ONLINE share's QR code holds no attributes: redeem
+            it with `eid redeem`.
+        """,
+    )
+    p.add_argument("image", metavar="IMAGE", help="a photo or image file of the QR code")
+    _offline_options(p)
+
+    p = subcommand(
+        sub,
+        "verify-offline",
+        verify.verify_offline,
+        "Check an OFFLINE share's payload text with no call to eid (as verify-qr).",
+        """
+          eid verify-offline 'NCFOXN%TS3DH3ZSUZK+.V0ETD%65NL-AH8R7A4...' --keys keys.json
+          scanner-app | eid verify-offline - --json
+        """,
+    )
+    p.add_argument(
+        "payload",
+        metavar="PAYLOAD",
+        help="the text of the QR code (quote it: Base45 has spaces), or - to read a line of stdin",
+    )
+    _offline_options(p)
+
+    p = subcommand(
+        sub,
+        "keys",
+        verify.keys,
+        "Show the keys that verify offline shares; cache them or write them to a file.",
+        """
+          eid keys                         # from the cache, fetched once from --target
+          eid keys --refresh --out keys.json
+          eid keys --jwks > jwks.json
+        """,
+        details="""
+            The keys are published by the server without authentication: the current
+            signing key, retired keys while what they signed may still be valid, and
+            revoked keys. They are cached per server in $XDG_CACHE_HOME/eid (else
+            ~/.cache/eid) for verify-qr and verify-offline. --out writes them to a file
+            to carry to a verifier with no network: the default format keeps which keys
+            are retired or revoked; --jwks writes a standard JWKS document (RFC 7517),
+            which cannot.
+        """,
+    )
+    p.add_argument("--refresh", action="store_true", help="fetch the keys again")
+    p.add_argument("--out", metavar="FILE", help="also write the keys to FILE")
+    p.add_argument(
+        "--jwks",
+        action="store_true",
+        help="JWKS format: for --out, or printed instead of the table",
+    )

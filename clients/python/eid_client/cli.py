@@ -23,12 +23,14 @@ from eid_client.errors import EidError
 _DESCRIPTION = """\
 Command-line client for eid, the electronic-identity service.
 
-Citizens register, activate, sign in and share data by QR code, list and end
-their sessions, and lock or unlock their account; relying parties (banks,
-telcos, ...) verify a citizen's password or redeem a scanned QR share with their
-API key; registration officers unlock accounts. Passwords are read from
---password or --password-stdin, else $EID_PASSWORD, else prompted for (never
-echoed, never printed).
+Citizens register, activate, sign in and share data by QR code (online or
+offline), list and revoke their shares, list and end their sessions, and lock or
+unlock their account; relying parties (banks, telcos, ...) verify a citizen's
+password or redeem a scanned QR share with their API key; anyone checks an
+offline share's QR image with the published keys and no call to eid;
+registration officers unlock accounts. Passwords are read from --password or
+--password-stdin, else $EID_PASSWORD, else prompted for (never echoed, never
+printed).
 """
 
 _EPILOG = """\
@@ -43,6 +45,8 @@ examples:
   eid revoke-share <SHARE_ID>
   EID_API_KEY=... eid verify --id 001190791514
   EID_API_KEY=... eid redeem <token>
+  eid keys --out keys.json                 # once, with the server reachable
+  eid verify-qr share.png --keys keys.json # then offline, with no server
   eid resend-code --id 001190791514 --phone 0912345678
   eid sessions
   eid revoke-session <SESSION_ID>
@@ -52,7 +56,7 @@ examples:
   eid sign-out
   eid --json health
 
-environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION
+environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION, XDG_CACHE_HOME (keys cache)
 """
 
 
@@ -146,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         """,
     )
     p.add_argument("token", help="the token read from the citizen's QR code")
+
+    _share_cli.add_verifier_commands(sub)
 
     _account_cli.add_commands(sub)
 

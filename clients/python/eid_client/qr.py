@@ -49,6 +49,8 @@ def read_payloads(path: Path) -> list[str]:
         raise
     except UnidentifiedImageError:
         raise QrImageError(f"{path}: not an image Pillow can read") from None
+    except Image.DecompressionBombError:
+        raise QrImageError(f"{path}: too many pixels to be a photo of a QR code") from None
     except OSError as e:  # truncated or damaged image data
         raise QrImageError(f"{path}: cannot read the image ({e.__class__.__name__})") from None
     found = zxingcpp.read_barcodes(
