@@ -8,7 +8,8 @@ commits in groups); a fresh eid (temporary directory, embedded SQLite, like
 own. Then, over several rounds and with the same load generator and
 concurrency, it measures the echo, both durable writes, eid ShareViaQR, Verify
 by QR token (on both eids), Verify by password and Register, and the bare
-Argon2id and Ed25519 verifications under them. It prints the medians across
+Argon2id and Ed25519 verifications under them, and the SDK's offline
+credential check beside the bare Ed25519 one. It prints the medians across
 rounds, the ratios with their targets and a PASS/FAIL verdict each, and the
 resident memory of every eid worker afterwards, and writes everything as JSON
 (default var/bench/latest.json).
@@ -90,11 +91,12 @@ second eid (its tokens issued beforehand, not timed); N/4 Verify(password) over
 8 citizens and N/4 bare Argon2id (one thread per CPU, like eid's hasher), at
 least 4; N Register (each a distinct citizen the registry holds: the bench runs
 `eid-server load-demo --synthetic M` with M enough for every round and the
-warm-up); 20*N Ed25519. Rounds interleave the workloads, so a slow spell of the
-machine touches all of them. The gRPC calls go round-robin over --channels
-connections per server (eid's workers share one port, and the kernel spreads
-connections, not calls, over them, at random: the bench reconnects until they
-are spread evenly enough).
+warm-up); 20*N Ed25519; 20*N offline verifications (the SDK's verify_offline of
+a basic-scope offline credential, one thread, next to the bare Ed25519 check).
+Rounds interleave the workloads, so a slow spell of the machine touches all of
+them. The gRPC calls go round-robin over --channels connections per server
+(eid's workers share one port, and the kernel spreads connections, not calls,
+over them, at random: the bench reconnects until they are spread evenly enough).
 
 The durable write server also runs on its own:
   .venv/bin/python bench/durable_write_server.py --port 50101 --public-key HEX --dir /tmp/dw
@@ -252,6 +254,7 @@ async def measure(plan: Plan, servers: Servers, signer: Signer, say: _Say) -> Me
             keep("register", await register(c["register"]))
             keep("argon2id", await crypto.argon2id_verify(c["argon2id"]))
             keep("ed25519", crypto.ed25519_verify(c["ed25519"]))
+            keep("offline_verify", crypto.offline_verify(c["offline_verify"]))
 
         say("warming up")
         await round_(plan.warmup, record=False)

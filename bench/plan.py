@@ -18,6 +18,7 @@ WORKLOAD_KEYS = (
     "register",
     "argon2id",
     "ed25519",
+    "offline_verify",
 )
 
 
@@ -47,6 +48,7 @@ class Plan:
             "register": n,
             "argon2id": max(4, n // 4),
             "ed25519": 20 * n,
+            "offline_verify": 20 * n,
         }
         c = args.concurrency
         # Warm-up: connections, server caches and code paths, before the first round.
@@ -60,6 +62,7 @@ class Plan:
             "register": min(c, n),
             "argon2id": os.cpu_count() or 1,
             "ed25519": 200,
+            "offline_verify": 200,
         }
         scaled = 2 * args.workers
         return cls(
@@ -95,4 +98,5 @@ class Plan:
             "register": eid("Register", self.workers),
             "argon2id": f"bare Argon2id verify ({os.cpu_count() or 1} threads)",
             "ed25519": "bare Ed25519 verify (1 thread)",
+            "offline_verify": "SDK verify_offline (1 thread)",
         }

@@ -26,6 +26,7 @@ EXPECTED_WORKLOADS = {
     "register",
     "argon2id",
     "ed25519",
+    "offline_verify",
 }
 TARGETED_RATIOS = {
     "verify_qr_vs_durable_write",
@@ -34,6 +35,7 @@ TARGETED_RATIOS = {
     "share_vs_echo",
     "register_vs_echo",
     "verify_qr_2_workers_vs_1",
+    "offline_verify_vs_ed25519",
 }
 
 
