@@ -208,6 +208,7 @@ def test_the_payload_is_raw_base45_of_a_stored_zlib_block() -> None:
         {"birth_date": "20030228"},
         {"birth_date": "2003-02-29"},
         {"gender": "unknown"},
+        {"full_name": "a" * 3000},  # over 4096 characters of QR text
     ],
 )
 def test_issuing_refuses_what_the_verifier_would(change: dict[str, Any]) -> None:

@@ -180,30 +180,23 @@ def issue_credential(claims: CredentialClaims, key_id: str, private_key: Ed25519
         if claims.gender not in _GENDERS:
             raise ValueError("gender must be male, female or other")
         attributes[9] = _GENDERS[claims.gender]
-    _attributes(attributes)  # the verifier's rules, applied before signing
+    try:
+        _attributes(attributes)  # the verifier's rules, applied before signing
+    except OfflineVerificationError:
+        raise ValueError("personal_id must be 12 digits, full_name NFC text") from None
     cwt: dict[int, object] = {1: claims.issuer}
     if claims.audience is not None:
         cwt[3] = claims.audience
     cwt.update({4: exp, 6: iat, 7: bytes.fromhex(share[1]), 169: attributes})
     payload = cbor2.dumps(cwt)
     protected = cbor2.dumps({1: -8, 4: kid})
-    signature = private_key.sign(_sig_structure(protected, payload))
+    # RFC 9052 Sig_structure (the verifier builds the same bytes by concatenation).
+    signature = private_key.sign(cbor2.dumps(["Signature1", protected, b"", payload]))
     cose = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, payload, signature]))
-    return b45encode(zlib.compress(cose, 0))
-
-
-def _bstr(data: bytes) -> bytes:
-    n = len(data)
-    if n < 24:
-        return bytes([0x40 | n]) + data
-    if n < 256:
-        return bytes([0x58, n]) + data
-    return b"\x59" + n.to_bytes(2, "big") + data
-
-
-def _sig_structure(protected: bytes, payload: bytes) -> bytes:
-    """RFC 9052 Sig_structure ["Signature1", protected, b"", payload], by concatenation."""
-    return _SIG1_CONTEXT + _bstr(protected) + b"\x40" + _bstr(payload)
+    text = b45encode(zlib.compress(cose, 0))
+    if len(text) > MAX_PAYLOAD_CHARS:
+        raise ValueError(f"the credential would exceed {MAX_PAYLOAD_CHARS} characters")
+    return text
 
 
 def _stored_zlib(data: bytes) -> bytes:
