@@ -80,7 +80,9 @@ def test_every_truncation_is_refused() -> None:
         _refused(GENUINE[n + 1 :])
 
 
-@pytest.mark.parametrize("extra", ["0", ":", " ", "00", "000", "A" * 30, "\n", "a"])
+@pytest.mark.parametrize(
+    "extra", ["0", ":", " ", "00", "000", "A" * 30, "\n", "a", "\ud800", "\x00", "é"]
+)
 def test_appended_characters_are_refused(extra: str) -> None:
     assert _refused(GENUINE + extra) == "SHARE_PAYLOAD_MALFORMED"
     _refused(extra + GENUINE)
