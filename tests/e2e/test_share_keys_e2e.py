@@ -34,14 +34,14 @@ def _share(device: Device, auth: dict[str, str], **fields: Any) -> pb.ShareViaQR
         attributes=[pb.ATTRIBUTE_FULL_NAME, pb.ATTRIBUTE_PERSONAL_ID], **fields
     )
     issued = device("ShareViaQR", request, **auth)
-    assert not isinstance(issued, EidError), issued
+    assert isinstance(issued, pb.ShareViaQRResponse), issued
     return issued
 
 
 def _redeem(device: Device, api_key: str, payload: str) -> str:
     request = pb.VerifyRequest(qr_share=pb.QrShareCredential(token=payload))
     answer = device("Verify", request, x_api_key=api_key)
-    return answer.reason if isinstance(answer, EidError) else "ok"
+    return (answer.reason or "") if isinstance(answer, EidError) else "ok"
 
 
 def _keys(device: Device) -> KeySet:
