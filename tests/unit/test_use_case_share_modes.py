@@ -6,7 +6,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from eid_client.offline import verify_offline
-
 from eid_service.domain.account import AccountState
 from eid_service.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from eid_service.domain.share import Attribute, ShareMode, SharePolicy
