@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
 from eid_client.offline import (
     CredentialClaims,
     KeySet,
@@ -16,7 +17,6 @@ from eid_client.offline import (
     issue_credential,
     read_genuine,
 )
-
 from eid_service.domain.share_grant import payload_refusal
 from eid_service.domain.signing_key import KeyState, SigningKeyRecord
 from eid_service.security.share_tokens import (

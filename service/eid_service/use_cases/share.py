@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from eid_client.offline import CredentialClaims
-
 from eid_service.domain.errors import InvalidInput, NotFound
 from eid_service.domain.party import parse_party_id
 from eid_service.domain.share import (

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
-from eid_client.offline import KeySet, VerificationKey
 
+from eid_client.offline import KeySet, VerificationKey
 from eid_service.domain.errors import Conflict, NotFound
 from eid_service.domain.share import SharePolicy
 from eid_service.domain.signing_key import KeyState, SigningKeyRecord, new_signing_key_id
