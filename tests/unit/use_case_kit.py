@@ -11,7 +11,6 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eid_service.domain.account import Account, AccountState
 from eid_service.domain.activation import CodePurpose
@@ -25,7 +24,7 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import Attribute, ShareMode
 from eid_service.domain.share_grant import ShareGrant
-from eid_service.security.signing_keys import SigningKey, SigningKeySet
+from eid_service.security.signing_keys import SigningKeySet
 from eid_service.use_cases.activate import ActivateCommand, activate
 from eid_service.use_cases.lock import (
     LockCommand,
@@ -55,7 +54,7 @@ from eid_service.use_cases.share import (
     share_via_qr,
 )
 from eid_service.use_cases.sign_in import SignedIn, sign_in
-from eid_service.use_cases.signing_keys import new_current_key
+from eid_service.use_cases.signing_keys import key_set, new_current_key
 from eid_service.use_cases.verify import Verification, redeem_share, verify_password
 from tests.unit.fake_store import FakeClock, FakePasswordHashing, FakeUnitOfWork, fake_context
 
@@ -156,14 +155,7 @@ class World:
 
     def keys_now(self, r: Repositories) -> SigningKeySet:
         """The same, built inside a transaction of the fake store (no cache)."""
-        return SigningKeySet(
-            (
-                SigningKey(k.record, Ed25519PrivateKey.from_private_bytes(k.private_key))
-                for k in r.signing_keys.all()
-            ),
-            issuer=self.ctx.share_policy.issuer,
-            longest_share=self.ctx.share_policy.max_ttl,
-        )
+        return key_set(r.signing_keys.all(), self.ctx.signing_keys.policy)
 
     def cost(self) -> Cost:
         p, u = self.passwords, self.uow

@@ -5,7 +5,7 @@ few seconds (every payload needs them; the store is asked once per TTL)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -77,12 +77,7 @@ class SigningKeyCache:
         # lock to tie the cache to one event loop.
         if self._keys is not None and self._clock() < self._until:
             return self._keys
-        stored = await uow.read(lambda r: r.signing_keys.all())
-        keys = SigningKeySet(
-            (SigningKey(k.record, _private(k.private_key)) for k in stored),
-            issuer=self.policy.issuer,
-            longest_share=longest_share(self.policy),
-        )
+        keys = key_set(await uow.read(lambda r: r.signing_keys.all()), self.policy)
         self._keys, self._until = keys, self._clock() + self._ttl
         return keys
 
@@ -91,8 +86,13 @@ class SigningKeyCache:
         self._until = 0.0
 
 
-def _private(raw: bytes) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(raw)
+def key_set(stored: Iterable[StoredSigningKey], policy: SharePolicy) -> SigningKeySet:
+    """The SigningKeySet of keys as stored."""
+    return SigningKeySet(
+        (SigningKey(k.record, Ed25519PrivateKey.from_private_bytes(k.private_key)) for k in stored),
+        issuer=policy.issuer,
+        longest_share=longest_share(policy),
+    )
 
 
 async def ensure_signing_key(
