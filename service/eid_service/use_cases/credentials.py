@@ -75,8 +75,10 @@ async def check_password(
     nothing is counted or compared.
 
     Once counted, the comparison and `then` run to the end even if the caller
-    goes away (a deadline, a cancelled call): a right password always takes
-    its count back, so cancelling a citizen's calls cannot lock them out."""
+    goes away (a deadline, a cancelled call), and the caller's queue place
+    (one_check_at_a_time) is held until they have: a right password always
+    takes its count back before the next check counts, so cancelling a
+    citizen's calls cannot lock them out."""
     pid = parse_personal_id(personal_id, field=field_name).value
     if len(password) > MAX_PASSWORD_LENGTH:
         # No password is this long: refused before any work, whoever the number names.
@@ -108,7 +110,15 @@ async def check_password(
         verified = await ctx.passwords.verify(usable, password)
         return await then(PasswordCheck(credential, source, verified))
 
-    return await asyncio.shield(asyncio.ensure_future(compare_and_record()))
+    counted = asyncio.ensure_future(compare_and_record())
+    try:
+        return await asyncio.shield(counted)
+    except asyncio.CancelledError:
+        # The caller left, the check goes on: the next check of this (ID
+        # number, source) waits for it, or it would find this one's count
+        # still standing and refuse a right password.
+        await asyncio.wait({counted})
+        raise
 
 
 def invalid_credentials() -> Unauthenticated:
