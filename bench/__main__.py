@@ -7,7 +7,8 @@ commits in groups); a fresh eid (temporary directory, embedded SQLite, like
 `make run`); and a second eid with twice as many workers on a database of its
 own. Then, over several rounds and with the same load generator and
 concurrency, it measures the echo, both durable writes, eid ShareViaQR, Verify
-by QR token (on both eids), Verify by password and Register, and the bare
+by QR token (on both eids), Verify by password, by one-time code and by
+demographic claim, and Register, and the bare
 Argon2id and Ed25519 verifications under them, and the SDK's offline
 credential check beside the bare Ed25519 one. It prints the medians across
 rounds, the ratios with their targets and a PASS/FAIL verdict each, and the
@@ -216,6 +217,8 @@ async def measure(plan: Plan, servers: Servers, signer: Signer, say: _Say) -> Me
         crypto = BareCrypto(signed_part, signer, progress=progress)
         stack.callback(crypto.close)
         citizens = registrable_citizens(plan.synthetic_citizens)
+        say(f"{eid.server.name}: registering and activating the one-time-code citizens")
+        await eid.enroll_otp(citizens[-plan.otp_citizens :])
         signed = 0
 
         def durable_requests(count: int) -> list[bytes]:
@@ -251,6 +254,8 @@ async def measure(plan: Plan, servers: Servers, signer: Signer, say: _Say) -> Me
             scaled_tokens = await scaled.issue_tokens(c["verify_token_2_workers"])
             keep("verify_token_2_workers", await scaled.verify_token(scaled_tokens))
             keep("verify_password", await eid.verify_password(c["verify_password"]))
+            keep("verify_otp", await eid.verify_otp(await eid.otp_codes(c["verify_otp"])))
+            keep("verify_demographic", await eid.verify_demographic(c["verify_demographic"]))
             keep("register", await register(c["register"]))
             keep("argon2id", await crypto.argon2id_verify(c["argon2id"]))
             keep("ed25519", crypto.ed25519_verify(c["ed25519"]))

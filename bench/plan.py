@@ -15,6 +15,8 @@ WORKLOAD_KEYS = (
     "verify_token",
     "verify_token_2_workers",
     "verify_password",
+    "verify_otp",
+    "verify_demographic",
     "register",
     "argon2id",
     "ed25519",
@@ -45,6 +47,9 @@ class Plan:
             "share_via_qr": n,  # and Verify(token) redeems the tokens it issued
             "verify_token_2_workers": n,
             "verify_password": max(4, n // 4),
+            # Each one-time code needs its own citizen (codes bind to (party, citizen)).
+            "verify_otp": max(4, n // 4),
+            "verify_demographic": n,
             "register": n,
             "argon2id": max(4, n // 4),
             "ed25519": 20 * n,
@@ -59,6 +64,8 @@ class Plan:
             "share_via_qr": min(c, n),
             "verify_token_2_workers": min(c, n),
             "verify_password": 2 if args.quick else 8,
+            "verify_otp": 4,
+            "verify_demographic": min(c, n),
             "register": min(c, n),
             "argon2id": os.cpu_count() or 1,
             "ed25519": 200,
@@ -79,9 +86,15 @@ class Plan:
         )
 
     @property
+    def otp_citizens(self) -> int:
+        """Citizens enrolled for Verify by one-time code: one per call of a round."""
+        return max(self.calls["verify_otp"], self.warmup["verify_otp"])
+
+    @property
     def synthetic_citizens(self) -> int:
-        """Registrable citizens to load: one per Register call of the whole run."""
-        return self.warmup["register"] + self.rounds * self.calls["register"]
+        """Registrable citizens to load: one per Register call of the whole run,
+        and the one-time-code citizens (the last ones)."""
+        return self.warmup["register"] + self.rounds * self.calls["register"] + self.otp_citizens
 
     def labels(self) -> dict[str, str]:
         def eid(call: str, workers: int) -> str:
@@ -95,6 +108,8 @@ class Plan:
             "verify_token": eid("Verify (token)", self.workers),
             "verify_token_2_workers": eid("Verify (token)", self.scaled_workers),
             "verify_password": eid("Verify (password)", self.workers),
+            "verify_otp": eid("Verify (one-time code)", self.workers),
+            "verify_demographic": eid("Verify (demographic)", self.workers),
             "register": eid("Register", self.workers),
             "argon2id": f"bare Argon2id verify ({os.cpu_count() or 1} threads)",
             "ed25519": "bare Ed25519 verify (1 thread)",

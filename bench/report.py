@@ -50,6 +50,8 @@ TARGETS = {
     "register_vs_echo": Target(0.2),
     "verify_qr_2_workers_vs_1": Target(0.9, max_p99_ms=25),
     "offline_verify_vs_ed25519": Target(0.8),
+    "verify_otp_vs_echo": Target(0.3, max_p99_ms=25),
+    "verify_demographic_vs_echo": Target(0.3, max_p99_ms=25),
 }
 # Resident memory of each eid worker process after the bench.
 WORKER_RSS_KEY = "worker_rss_mb"
@@ -64,6 +66,8 @@ RATIOS = {
     "register_vs_echo": ("register", "echo"),
     "verify_qr_2_workers_vs_1": ("verify_token_2_workers", "verify_token"),
     "offline_verify_vs_ed25519": ("offline_verify", "ed25519"),
+    "verify_otp_vs_echo": ("verify_otp", "echo"),
+    "verify_demographic_vs_echo": ("verify_demographic", "echo"),
     "verify_qr_vs_durable_write_group": ("verify_token", "durable_write_group"),
     "durable_write_vs_echo": ("durable_write", "echo"),
     "durable_write_group_vs_echo": ("durable_write_group", "echo"),

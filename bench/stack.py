@@ -234,12 +234,31 @@ def start_eid_server(
         # as an operator would for a load test (the counting itself stays).
         EID_REGISTER_PER_SOURCE_PER_HOUR="100000000",
         EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR="100000000",
+        EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE="100000000",
+        EID_OTP_PER_CITIZEN_PER_DAY="100000000",
     )
     eid_server = eid_server_command()
     load_demo = ["load-demo", *(["--synthetic", str(synthetic)] if synthetic else [])]
     api_key = ""
     workdir.mkdir(parents=True, exist_ok=True)
-    for step in (["init-dev"], ["migrate"], load_demo, ["party", "create", "--name", "Bench"]):
+    for step in (
+        ["init-dev"],
+        ["migrate"],
+        load_demo,
+        [
+            "party",
+            "create",
+            "--name",
+            "Bench",
+            # Every mode the bench measures, and limits a load test does not hit.
+            "--modes",
+            "password,one_time_code,demographic,qr_share",
+            "--rate-limit",
+            "100000",
+            "--citizen-rate-limit",
+            "100000",
+        ],
+    ):
         done = subprocess.run(
             [*eid_server, *step],
             cwd=workdir,

@@ -84,6 +84,10 @@ def _registered_phone(index: int) -> str:
     return f"098{index:07d}"  # a range of its own: never an enrolled citizen's phone
 
 
+def _otp_phone(index: int) -> tuple[str, str]:
+    return f"097{index:07d}", f"+8497{index:07d}"  # the one-time-code citizens' own range
+
+
 def _outbox_lines(outbox: Path) -> list[str]:
     try:
         return outbox.read_text("utf-8").splitlines()
@@ -98,6 +102,30 @@ def _latest_code(outbox: Path, phone_e164: str) -> str | None:
         if message.get("to") == phone_e164 and found:
             return found.group(1)
     return None
+
+
+def _codes_by_phone(outbox: Path) -> dict[str, list[str]]:
+    """Every code in the development outbox file, per phone, oldest first."""
+    codes: dict[str, list[str]] = {}
+    for line in _outbox_lines(outbox):
+        message = json.loads(line)
+        found = CODE_PATTERN.search(message.get("body", ""))
+        if found:
+            codes.setdefault(message.get("to", ""), []).append(found.group(1))
+    return codes
+
+
+async def new_codes(outbox: Path, phones: Sequence[str], before: dict[str, list[str]]) -> list[str]:
+    """The newest code of each phone once every one has a code it had not in ``before``."""
+    try:
+        async with asyncio.timeout(OUTBOX_WAIT_SECONDS):
+            while True:
+                now = await asyncio.to_thread(_codes_by_phone, outbox)
+                if all(len(now.get(p, [])) > len(before.get(p, [])) for p in phones):
+                    return [now[p][-1] for p in phones]
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        raise BenchError(f"verification codes missing in {outbox}") from None
 
 
 async def activation_code(outbox: Path, phone_e164: str) -> str:
@@ -179,6 +207,7 @@ class EidLoad:
         self.citizen = self.citizens[0]  # shares tokens
         self.sample_token = ""
         self.registered = 0  # Register calls made, successful or not
+        self.otp_citizens: list[Demographics] = []
         self._clients = self._connect()
 
     def _connect(self) -> list[AsyncEidClient]:
@@ -292,6 +321,71 @@ class EidLoad:
                 raise NotVerifiedError
 
         return await self._run(call, total, "Verify (password)")
+
+    async def enroll_otp(self, citizens: Sequence[Demographics]) -> None:
+        """Register and activate the citizens Verify by one-time code uses (each
+        code is bound to a (party, citizen) pair, so a round needs as many
+        citizens as calls)."""
+        setup = self._clients[0]
+        self.otp_citizens = list(citizens)
+
+        async def enroll(index: int, c: Demographics) -> None:
+            national, e164 = _otp_phone(index)
+            await setup.register(
+                personal_id=c.personal_id,
+                full_name=c.full_name,
+                birth_date=c.birth_date,
+                gender=c.gender.value,
+                phone_number=national,
+            )
+            code = await activation_code(self.server.outbox, e164)
+            await setup.activate(
+                personal_id=c.personal_id, activation_code=code, new_password=PASSWORD
+            )
+
+        for start in range(0, len(citizens), SETUP_ISSUE_CONCURRENCY):
+            batch = list(enumerate(citizens))[start : start + SETUP_ISSUE_CONCURRENCY]
+            await asyncio.gather(*(enroll(i, c) for i, c in batch))
+
+    async def otp_codes(self, total: int) -> list[tuple[str, str]]:
+        """As setup (not measured): RequestOtp for ``total`` one-time-code citizens,
+        then their codes from the outbox; (ID number, code) pairs."""
+        chosen = list(enumerate(self.otp_citizens[:total]))
+        if len(chosen) < total:
+            raise BenchError("the bench has too few one-time-code citizens")
+        setup = self._clients[0]
+        before = await asyncio.to_thread(_codes_by_phone, self.server.outbox)
+        for start in range(0, total, SETUP_ISSUE_CONCURRENCY):
+            batch = chosen[start : start + SETUP_ISSUE_CONCURRENCY]
+            await asyncio.gather(*(setup.request_otp(c.personal_id) for _, c in batch))
+        phones = [_otp_phone(index)[1] for index, _ in chosen]
+        codes = await new_codes(self.server.outbox, phones, before)
+        return [(c.personal_id, code) for (_, c), code in zip(chosen, codes, strict=True)]
+
+    async def verify_otp(self, pairs: Sequence[tuple[str, str]]) -> LoadResult:
+        async def call(i: int) -> None:
+            pid, code = pairs[i]
+            if not (await self._client(i).verify_one_time_code(pid, code)).verified:
+                raise NotVerifiedError
+
+        return await self._run(call, len(pairs), "Verify (one-time code)")
+
+    async def verify_demographic(self, total: int) -> LoadResult:
+        """Claims of name, birth date and gender (PARTIAL name match) that hold."""
+        claims = [
+            (c.personal_id, c.full_name.upper(), c.birth_date.isoformat(), c.gender.value)
+            for c in self.citizens
+        ]
+
+        async def call(i: int) -> None:
+            pid, name, born, gender = claims[i % len(claims)]
+            answer = await self._client(i).verify_demographic(
+                pid, full_name=name, birth_date=born, gender=gender, partial=True
+            )
+            if not answer.verified:
+                raise NotVerifiedError
+
+        return await self._run(call, total, "Verify (demographic)")
 
     async def register(self, citizens: Sequence[Demographics]) -> LoadResult:
         """One Register per citizen (each registers once: the registry match

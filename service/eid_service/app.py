@@ -33,6 +33,7 @@ from eid_service.notify.webhook import WebhookSender
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, load_key_ring
+from eid_service.security.pairwise import pairwise_subject
 from eid_service.security.passwords import PasswordHasher
 from eid_service.store.database import store_error
 from eid_service.store.protection import DataProtection
@@ -95,6 +96,9 @@ def bootstrap(
         signing_keys=SigningKeyCache(settings.shares),
         share_policy=settings.shares,
         fingerprint=lambda payload: hasher.digest(REQUEST_FINGERPRINT_PURPOSE, payload.hex()),
+        pairwise_subject=lambda party_id, account_id: pairwise_subject(
+            hasher, party_id, account_id
+        ),
         clock=clock,
         language=settings.language,
         send_limits=settings.send_limits,

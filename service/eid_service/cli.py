@@ -11,11 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from eid_service.app import Runtime, bootstrap
+from eid_service.cli_audit import add_audit_commands, run_audit_command
 from eid_service.cli_keys import add_keys_commands, run_keys_command
 from eid_service.cli_outbox import OUTBOX_EXAMPLES, run_outbox_command
+from eid_service.cli_parties import run_party_command
+from eid_service.cli_party_args import add_party_commands
 from eid_service.config import Settings
 from eid_service.demo import demo_citizens, synthetic_citizens
-from eid_service.domain.share import Attribute
 from eid_service.security.keys import generate_key_ring, save_key_ring
 from eid_service.serve import configure_logging, serve
 from eid_service.store.migrate import upgrade
@@ -30,8 +32,9 @@ examples:
   eid-server load-demo --synthetic 5000
                                       ... plus 5000 synthetic adults, for load tests
   eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
-  eid-server party create --name "Demo Bank"
+  eid-server party create --name "Demo Bank" --modes password,qr_share,one_time_code
                                       onboard a relying party; prints its API key once
+                                      (party list|show|suspend|resume|rotate-key|delete)
   eid-server officer create --name "Công an phường Bến Nghé, counter 2"
                                       a registration officer key (unlocks accounts); shown once
   eid-server officer disable off_3f2a9c0d1e4b5a67
@@ -40,6 +43,8 @@ examples:
                                       what it signed expires (keys list, keys revoke KEY_ID)
   eid-server outbox dead              deliveries given up on (no destination or text shown)
   eid-server outbox retry --all       send them again, once the gateway or relay is fixed
+  eid-server audit verify             check the tamper-evident audit chains; exit 1 and a
+                                      table of broken links if any (--json for monitoring)
 
 settings (environment variables):
   EID_LISTEN         host:port to serve on (default 127.0.0.1:50051)
@@ -61,17 +66,8 @@ settings (environment variables):
   EID_LOG_LEVEL      INFO by default
 """
 
-DEFAULT_SCOPES = "personal_id,full_name,birth_date,gender"
-
-
-def parse_scopes(text: str) -> frozenset[Attribute]:
-    try:
-        return frozenset(Attribute(part.strip()) for part in text.split(",") if part.strip())
-    except ValueError:
-        names = ", ".join(a.value for a in Attribute)
-        raise argparse.ArgumentTypeError(
-            f"scopes are a comma-separated subset of: {names}"
-        ) from None
+# Commands that open the store: its fields are encrypted and its digests keyed.
+NEEDS_KEYS = {"serve", "load-demo", "party", "officer", "outbox", "keys", "audit"}
 
 
 async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None:
@@ -93,19 +89,6 @@ async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None
     console.print("All of them: eid-server demo-citizens")
 
 
-async def _create_party(
-    runtime: Runtime, name: str, scopes: frozenset[Attribute], console: Console
-) -> None:
-    party, api_key = await runtime.uow.atomically(
-        lambda r: r.parties.create(name, scopes, utc_now())
-    )
-    console.print(f"relying party [bold]{party.id}[/bold] ({party.name})")
-    console.print(f"scopes: {', '.join(sorted(a.value for a in party.scopes))}")
-    console.print("API key (shown once, store it now; send it as the x-api-key header):")
-    # Printed bare on its own line so scripts can capture it.
-    print(api_key)
-
-
 async def _create_officer(runtime: Runtime, name: str, console: Console) -> None:
     officer, key = await runtime.uow.atomically(lambda r: r.officers.create(name, utc_now()))
     console.print(f"registration officer [bold]{officer.id}[/bold] ({officer.name})")
@@ -122,16 +105,6 @@ async def _disable_officer(runtime: Runtime, officer_id: str, console: Console) 
     return 0
 
 
-async def _list_parties(runtime: Runtime, console: Console) -> None:
-    parties = await runtime.uow.read(lambda r: r.parties.list_all())
-    table = Table(title="Relying parties")
-    for column in ("id", "name", "scopes"):
-        table.add_column(column)
-    for p in parties:
-        table.add_row(p.id, p.name, ", ".join(sorted(a.value for a in p.scopes)))
-    console.print(table)
-
-
 async def _with_runtime(settings: Settings, action: str, args: argparse.Namespace) -> int:
     """Runs one admin action with the runtime; its exit status."""
     console = Console()
@@ -139,10 +112,6 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
     try:
         if action == "load-demo":
             await _load_demo(runtime, args.synthetic, console)
-        elif action == "party-create":
-            await _create_party(runtime, args.name, args.scopes, console)
-        elif action == "party-list":
-            await _list_parties(runtime, console)
         elif action == "officer-create":
             await _create_officer(runtime, args.name, console)
         elif action == "officer-disable":
@@ -202,17 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also load N synthetic adults (for load tests: each Register needs its own citizen)",
     )
     commands.add_parser("demo-citizens", help="list the demo population registry")
-    party = commands.add_parser("party", help="administer relying parties")
-    party_cmds = party.add_subparsers(dest="party_command", required=True, metavar="ACTION")
-    create = party_cmds.add_parser("create", help="onboard a relying party and print its API key")
-    create.add_argument("--name", required=True, help="display name, e.g. 'Demo Bank'")
-    create.add_argument(
-        "--scopes",
-        type=parse_scopes,
-        default=parse_scopes(DEFAULT_SCOPES),
-        help=f"attributes the party may read, comma-separated (default {DEFAULT_SCOPES})",
-    )
-    party_cmds.add_parser("list", help="list relying parties")
+    add_party_commands(commands)
     officer = commands.add_parser("officer", help="administer registration officers")
     officer_cmds = officer.add_subparsers(dest="officer_command", required=True, metavar="ACTION")
     hire = officer_cmds.add_parser(
@@ -225,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     retire.add_argument("officer_id", metavar="OFFICER_ID", help="off_… (as create printed)")
     _add_outbox_commands(commands)
     add_keys_commands(commands)
+    add_audit_commands(commands)
     return parser
 
 
@@ -263,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]bad settings[/red]: {bad}")
         return 2
     configure_logging()
-    needs_keys = args.command in {"serve", "load-demo", "party", "officer", "outbox", "keys"}
+    needs_keys = args.command in NEEDS_KEYS
     if needs_keys and not settings.keys_file.exists():
         console.print(
             f"[red]no key ring at {settings.keys_file}[/red]: run `eid-server init-dev` for "
@@ -286,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "load-demo":
         asyncio.run(_with_runtime(settings, "load-demo", args))
     elif args.command == "party":
-        asyncio.run(_with_runtime(settings, f"party-{args.party_command}", args))
+        return asyncio.run(run_party_command(settings, args, console))
     elif args.command == "officer":
         return asyncio.run(_with_runtime(settings, f"officer-{args.officer_command}", args))
     elif args.command == "outbox":
         return asyncio.run(run_outbox_command(settings, args, console))
     elif args.command == "keys":
         return asyncio.run(run_keys_command(settings, args, console))
+    elif args.command == "audit":
+        return asyncio.run(run_audit_command(settings, args, console))
     return 0

@@ -105,8 +105,9 @@ def _share_policy(env: Mapping[str, str], base: SharePolicy) -> SharePolicy:
 
 
 def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
-    """EID_REGISTER_PER_SOURCE_PER_HOUR, EID_REGISTER_PER_PHONE_PER_DAY and
-    EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR change the defaults' counts."""
+    """EID_REGISTER_PER_SOURCE_PER_HOUR, EID_REGISTER_PER_PHONE_PER_DAY,
+    EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR, EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE
+    and EID_OTP_PER_CITIZEN_PER_DAY change the defaults' counts."""
 
     def count(name: str, limit: Limit) -> Limit:
         raw = env.get(name)
@@ -122,4 +123,8 @@ def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
         register_per_source=count("EID_REGISTER_PER_SOURCE_PER_HOUR", base.register_per_source),
         register_per_phone=count("EID_REGISTER_PER_PHONE_PER_DAY", base.register_per_phone),
         code_per_source=count("EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR", base.code_per_source),
+        otp_per_party_citizen=count(
+            "EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE", base.otp_per_party_citizen
+        ),
+        otp_per_citizen=count("EID_OTP_PER_CITIZEN_PER_DAY", base.otp_per_citizen),
     )

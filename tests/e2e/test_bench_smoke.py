@@ -23,6 +23,8 @@ EXPECTED_WORKLOADS = {
     "verify_token",
     "verify_token_2_workers",
     "verify_password",
+    "verify_otp",
+    "verify_demographic",
     "register",
     "argon2id",
     "ed25519",
@@ -36,6 +38,8 @@ TARGETED_RATIOS = {
     "register_vs_echo",
     "verify_qr_2_workers_vs_1",
     "offline_verify_vs_ed25519",
+    "verify_otp_vs_echo",
+    "verify_demographic_vs_echo",
 }
 
 
@@ -68,7 +72,12 @@ def test_quick_bench_reports_every_ratio_with_target_and_verdict(tmp_path: Path)
     assert set(report["verdicts"]) == set(report["targets"])
     # A verdict each, whichever it is: a noisy machine may miss a target.
     assert set(report["verdicts"].values()) <= {"PASS", "FAIL"}, report["verdicts"]
-    for key in ("verify_qr_vs_echo", "verify_qr_2_workers_vs_1"):
+    for key in (
+        "verify_qr_vs_echo",
+        "verify_qr_2_workers_vs_1",
+        "verify_otp_vs_echo",
+        "verify_demographic_vs_echo",
+    ):
         assert report["targets"][key]["max_p99_ms"] == 25
         assert report["ratio_p99_ms"][key] > 0
 

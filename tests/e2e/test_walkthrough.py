@@ -18,7 +18,9 @@ PASSWORD = "correct horse battery staple"
 
 def test_register_activate_verify_share_redeem(deployment: Deployment) -> None:
     d = deployment
-    api_key = d.admin("party", "create", "--name", "Demo Bank").strip().splitlines()[-1]
+    # As README: password verification is allowed explicitly.
+    created = d.admin("party", "create", "--name", "Demo Bank", "--modes", "password,qr_share")
+    api_key = created.strip().splitlines()[-1]
     assert api_key.startswith("eidk_")
 
     registered = d.eid_json(

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -19,11 +19,12 @@ from eid_service.app import RunningServer, Runtime, bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Language
-from eid_service.domain.party import RelyingParty
+from eid_service.domain.party import RelyingParty, new_party_id
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import KeyRing, generate_key_ring
 from eid_service.security.passwords import PasswordHasher
+from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.ports import OutgoingMessage, Repositories
 
 T = TypeVar("T")
@@ -41,6 +42,10 @@ class FakeClock:
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
+
+    def monotonic(self) -> float:
+        """time.monotonic() moved as far as this clock was (for the PartyCache)."""
+        return time.monotonic() + self.offset.total_seconds()
 
 
 @dataclass
@@ -113,6 +118,10 @@ class ServerHarness:
                 senders=[self.sender],
                 passwords=self.hasher,
             )
+            # Relying parties are cached by this clock: tests outwait the TTL by moving it.
+            self._runtime.context = replace(
+                self._runtime.context, parties=PartyCache(clock=self.clock.monotonic)
+            )
             self._runtime.uow.observe = self._count_statement
             self._running = await create_server(self._runtime)
             self.port = self._running.port
@@ -168,10 +177,10 @@ class ServerHarness:
     def create_party(
         self, name: str = "Test Bank", scopes: Iterable[Attribute] = tuple(Attribute)
     ) -> tuple[RelyingParty, str]:
-        chosen = frozenset(scopes)
-        return self.run(
-            self.runtime.uow.atomically(lambda r: r.parties.create(name, chosen, self.clock()))
-        )
+        """A party allowed every Verify mode (password too)."""
+        party = RelyingParty(new_party_id(), name, frozenset(scopes))
+        key = self.run(self.runtime.uow.atomically(lambda r: r.parties.create(party, self.clock())))
+        return party, key
 
     def in_uow(self, action: Callable[[Repositories], T]) -> T:
         """Reads through the repositories, in one transaction."""

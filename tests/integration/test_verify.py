@@ -124,7 +124,7 @@ def test_verifications_are_in_the_tamper_evident_history(
     def history(r: Repositories) -> tuple[list[tuple[str, str, str | None]], bool]:
         subject = r.accounts.credential(active.personal_id).subject
         events = r.audit.history(subject)
-        intact = r.audit.chain_intact(subject)
+        intact = r.audit.check_chain(subject).broken is None
         return [(e.action, e.outcome, e.party_id) for e in events], intact
 
     events, intact = harness.in_uow(history)
@@ -136,7 +136,8 @@ def test_verifications_are_in_the_tamper_evident_history(
     harness.execute("UPDATE audit_events SET outcome = 'rejected'")
 
     def intact_after(r: Repositories) -> bool:
-        return r.audit.chain_intact(r.accounts.credential(active.personal_id).subject)
+        subject = r.accounts.credential(active.personal_id).subject
+        return r.audit.check_chain(subject).broken is None
 
     assert harness.in_uow(intact_after) is False
 

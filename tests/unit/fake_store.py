@@ -33,7 +33,7 @@ from eid_service.domain.credential_policy import (
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer, new_officer_id
-from eid_service.domain.party import RelyingParty, new_party_id
+from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute, SharePolicy, attribute_values
 from eid_service.domain.share_grant import ShareGrant
@@ -42,15 +42,20 @@ from eid_service.security.keyed_hash import new_secret_token
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.ports import (
+    AccessRecord,
     AccountView,
     ActivationCodeRecord,
     AuditEntry,
     AuditEvent,
+    BreakKind,
+    BrokenLink,
+    ChainCheck,
     ClaimedDelivery,
     DeadLetter,
     IssuedTokens,
     LiveSession,
     OutgoingMessage,
+    PartyRecord,
     RedeemedShare,
     Repositories,
     RequestKey,
@@ -62,6 +67,7 @@ from eid_service.use_cases.ports import (
     StoredCredential,
     StoredSigningKey,
     Subject,
+    VerificationRecord,
 )
 from eid_service.use_cases.signing_keys import SigningKeyCache
 
@@ -99,6 +105,7 @@ class CodeRow:
     expires_at: datetime
     attempts: int = 0
     consumed_at: datetime | None = None
+    party_id: str | None = None
 
 
 @dataclass
@@ -107,6 +114,12 @@ class PartyRow:
     api_key_digest: bytes
     created_at: datetime
     disabled_at: datetime | None = None
+    suspended_at: datetime | None = None
+    previous_digest: bytes | None = None
+    previous_expires_at: datetime | None = None
+
+    def record(self) -> PartyRecord:
+        return PartyRecord(self.party, self.created_at, self.suspended_at, self.previous_expires_at)
 
 
 @dataclass
@@ -189,6 +202,7 @@ class FakeState:
     )
     officers: dict[str, tuple[Officer, bytes]] = field(default_factory=dict)  # with key digest
     signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
+    receipts: dict[str, VerificationRecord] = field(default_factory=dict)
 
 
 def _purge(
@@ -297,19 +311,29 @@ class FakeActivationCodes(_Repository):
         now: datetime,
         expires_at: datetime,
         purpose: CodePurpose = CodePurpose.ACTIVATION,
+        *,
+        party_id: str | None = None,
     ) -> str:
         if account_id not in self._s.accounts:
             raise IntegrityViolation("activation_codes.account_id")
         code_id = "act_" + secrets.token_hex(8)
         digest = _code_digest(account_id, code, purpose)
-        self._s.codes[code_id] = CodeRow(code_id, account_id, purpose, digest, now, expires_at)
+        self._s.codes[code_id] = CodeRow(
+            code_id, account_id, purpose, digest, now, expires_at, party_id=party_id
+        )
         return code_id
 
     def latest_for(
-        self, account_id: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+        self,
+        account_id: str,
+        purpose: CodePurpose = CodePurpose.ACTIVATION,
+        *,
+        party_id: str | None = None,
     ) -> ActivationCodeRecord | None:
         mine = [
-            c for c in self._s.codes.values() if c.account_id == account_id and c.purpose is purpose
+            c
+            for c in self._s.codes.values()
+            if c.account_id == account_id and c.purpose is purpose and c.party_id == party_id
         ]
         if not mine:
             return None
@@ -351,26 +375,69 @@ class FakeActivationCodes(_Repository):
 
 
 class FakeParties(_Repository):
-    def create(
-        self, name: str, scopes: frozenset[Attribute], now: datetime
-    ) -> tuple[RelyingParty, str]:
-        party = RelyingParty(id=new_party_id(), name=name, scopes=frozenset(scopes))
+    def create(self, party: RelyingParty, now: datetime) -> str:
+        if party.id in self._s.parties:
+            raise IntegrityViolation("relying_parties")
         api_key = new_secret_token("eidk")
         self._s.parties[party.id] = PartyRow(party, keyed_digest("api-key", api_key), now)
-        return party, api_key
+        return api_key
 
-    def by_api_key(self, api_key: str) -> RelyingParty | None:
+    def by_api_key(self, api_key: str, now: datetime) -> RelyingParty | None:
         digest = keyed_digest("api-key", api_key)
-        rows = self._s.parties.values()
-        found = (p.party for p in rows if p.api_key_digest == digest and p.disabled_at is None)
-        return next(found, None)
+        for row in self._live():
+            if row.api_key_digest == digest or (
+                row.previous_digest == digest
+                and row.previous_expires_at is not None
+                and row.previous_expires_at > now
+            ):
+                return row.party
+        return None
 
-    def get(self, party_id: str) -> RelyingParty | None:
+    def _live(self) -> list[PartyRow]:
+        """Undeleted parties, oldest first (as created_at, id orders them)."""
+        rows = (p for p in self._s.parties.values() if p.disabled_at is None)
+        return sorted(rows, key=lambda p: (p.created_at, p.party.id))
+
+    def _row(self, party_id: str) -> PartyRow | None:
         row = self._s.parties.get(party_id)
-        return None if row is None or row.disabled_at is not None else row.party
+        return None if row is None or row.disabled_at is not None else row
 
-    def list_all(self) -> list[RelyingParty]:
-        return [p.party for p in sorted(self._s.parties.values(), key=lambda p: p.created_at)]
+    def get(self, party_id: str) -> PartyRecord | None:
+        row = self._row(party_id)
+        return None if row is None else row.record()
+
+    def list_page(self, after: str | None, limit: int) -> list[PartyRecord]:
+        rows = self._live()
+        if after is not None:
+            last = self._s.parties.get(after)
+            if last is None:  # the SQL compares with NULL: nothing comes after
+                return []
+            rows = [p for p in rows if (p.created_at, p.party.id) > (last.created_at, after)]
+        return [p.record() for p in rows[:limit]]
+
+    def set_status(self, party_id: str, status: PartyStatus, now: datetime) -> bool:
+        row = self._row(party_id)
+        if row is None or row.party.status is status:
+            return False
+        row.party = replace(row.party, status=status)
+        row.suspended_at = now if status is PartyStatus.SUSPENDED else None
+        return True
+
+    def delete(self, party_id: str, now: datetime) -> bool:
+        row = self._row(party_id)
+        if row is None:
+            return False
+        row.disabled_at = now
+        return True
+
+    def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
+        row = self._row(party_id)
+        if row is None:
+            return None
+        api_key = new_secret_token("eidk")
+        row.previous_digest, row.previous_expires_at = row.api_key_digest, now + overlap
+        row.api_key_digest = keyed_digest("api-key", api_key)
+        return api_key
 
     def failures_since(self, party_id: str, since: datetime) -> int:
         return sum(
@@ -415,13 +482,21 @@ class FakeSessions(_Repository):
         )
         return t
 
-    def by_access_token(self, token: str, now: datetime) -> LiveSession | None:
+    def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         digest = keyed_digest("session", token)
         for session_id, row in self._s.sessions.items():
             if row.access_digest == digest and row.revoked_at is None:
-                return (
-                    LiveSession(session_id, row.account_id) if row.access_expires_at > now else None
+                if row.access_expires_at <= now:
+                    return None
+                account = self._s.accounts[row.account_id]
+                view = AccountView(
+                    account.id,
+                    subject_of(account.demographics.personal_id),
+                    account.level,
+                    account.state,
+                    {},
                 )
+                return LiveSession(session_id, row.account_id), view
         return None
 
     def rotate(self, refresh_token: str, now: datetime, lifetimes: SessionLifetimes) -> Rotation:
@@ -783,15 +858,43 @@ class FakeAudit(_Repository):
     def history(self, subject: Subject) -> list[AuditEvent]:
         return [c.event for c in self._s.audit_events.get(subject, [])]
 
-    def chain_intact(self, subject: Subject) -> bool:
+    def check_chain(self, subject: Subject) -> ChainCheck:
+        """store/repositories/audit.py's walk: sequence, link, digest, then the head."""
+        chain = self._s.audit_events.get(subject, [])
+        head_seq, head = self._s.audit_heads.get(subject, (0, None))
+        return ChainCheck(len(chain), self._first_break(subject, chain, head_seq, head))
+
+    def subjects_after(self, after: Subject | None, limit: int) -> list[Subject]:
+        chained = {s for s, events in self._s.audit_events.items() if events}
+        every = sorted(chained | set(self._s.audit_heads))
+        return [s for s in every if after is None or s > after][:limit]
+
+    def count_subjects(self) -> int:
+        return len(self._s.audit_heads)
+
+    @staticmethod
+    def _first_break(
+        subject: Subject, chain: list[ChainedEvent], head_seq: int, head: bytes | None
+    ) -> BrokenLink | None:
         prev: bytes | None = None
-        for seq, c in enumerate(self._s.audit_events.get(subject, []), 1):
-            if c.event.seq != seq or c.prev_digest != prev:
-                return False
+        last: AuditEvent | None = None
+        for expected, c in enumerate(chain, 1):
+            if c.event.seq > expected:
+                return BrokenLink(subject, expected, None, BreakKind.SEQUENCE_GAP)
+            if c.event.seq < expected:
+                return BrokenLink(subject, c.event.seq, c.event.id, BreakKind.SEQUENCE_GAP)
+            if c.prev_digest != prev:
+                return BrokenLink(subject, c.event.seq, c.event.id, BreakKind.PREVIOUS_MISMATCH)
             if not hmac.compare_digest(c.digest, keyed_digest("audit", _canonical(c.event, prev))):
-                return False
-            prev = c.digest
-        return self._s.audit_heads.get(subject, (0, None))[1] == prev
+                return BrokenLink(subject, c.event.seq, c.event.id, BreakKind.DIGEST_MISMATCH)
+            prev, last = c.digest, c.event
+        last_seq = 0 if last is None else last.seq
+        if head_seq > last_seq:
+            return BrokenLink(subject, last_seq + 1, None, BreakKind.HEAD_MISMATCH)
+        if head_seq != last_seq or head != prev:
+            event_id = None if last is None else last.id
+            return BrokenLink(subject, last_seq, event_id, BreakKind.HEAD_MISMATCH)
+        return None
 
 
 class FakeCredentialAttempts(_Repository):
@@ -868,6 +971,49 @@ class FakeOfficers(_Repository):
         return self._s.officers.pop(officer_id, None) is not None
 
 
+class FakeReceipts(_Repository):
+    def add(self, record: VerificationRecord) -> None:
+        if record.verification_id in self._s.receipts:
+            raise IntegrityViolation("verification_receipts.id")
+        self._s.receipts[record.verification_id] = record
+
+    def get(self, verification_id: str) -> str | None:
+        found = self._s.receipts.get(verification_id)
+        return None if found is None else found.receipt
+
+    def history(self, account_id: str, after: str | None, limit: int) -> list[AccessRecord]:
+        """The store's query: verify.* audit events of the account, newest first."""
+        events = [
+            c.event
+            for chain in self._s.audit_events.values()
+            for c in chain
+            if c.event.account_id == account_id and c.event.action.startswith("verify.")
+        ]
+        events.sort(key=lambda e: (e.created_at, e.id), reverse=True)
+        if after is not None:
+            pivot = next((e for e in events if e.id == after), None)
+            events = (
+                []
+                if pivot is None
+                else [e for e in events if (e.created_at, e.id) < (pivot.created_at, pivot.id)]
+            )
+        return [self._record(e) for e in events[:limit]]
+
+    def _record(self, e: AuditEvent) -> AccessRecord:
+        kept = self._s.receipts.get(e.id)
+        party = self._s.parties.get(e.party_id or "")
+        return AccessRecord(
+            verification_id=e.id,
+            party_id=e.party_id or "",
+            party_name="" if party is None else party.party.name,
+            method=VerifyMode(e.action.removeprefix("verify.")),
+            verified=e.outcome == "verified",
+            attributes=frozenset() if kept is None else kept.attributes,
+            at=e.created_at,
+            receipt="" if kept is None else kept.receipt,
+        )
+
+
 class FakeRepositories:
     """The repositories of one transaction, all over the same state."""
 
@@ -885,6 +1031,7 @@ class FakeRepositories:
         self.rate_limits = FakeRateLimits(state)
         self.officers = FakeOfficers(state)
         self.signing_keys = FakeSigningKeys(state)
+        self.receipts = FakeReceipts(state)
 
 
 class FakeUnitOfWork:
@@ -972,6 +1119,9 @@ def fake_context(clock: FakeClock, passwords: FakePasswordHashing) -> UseCaseCon
         passwords=passwords,
         signing_keys=SigningKeyCache(SharePolicy(), clock=clock.monotonic),
         fingerprint=lambda b: hashlib.sha256(b).digest(),
+        pairwise_subject=lambda party, account: (
+            "sub_" + hashlib.sha256(f"{party}\x00{account}".encode()).hexdigest()[:32]
+        ),
         clock=clock,
         parties=PartyCache(clock=clock.monotonic),
     )

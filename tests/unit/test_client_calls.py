@@ -23,6 +23,8 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "Activate": (pb.ActivateRequest, pb.ActivateResponse),
     "SignIn": (pb.SignInRequest, pb.SignInResponse),
     "Verify": (pb.VerifyRequest, pb.VerifyResponse),
+    "RequestOtp": (pb.RequestOtpRequest, pb.RequestOtpResponse),
+    "ListAccessHistory": (pb.ListAccessHistoryRequest, pb.ListAccessHistoryResponse),
     "ShareViaQR": (pb.ShareViaQRRequest, pb.ShareViaQRResponse),
     "ResendActivationCode": (pb.ResendActivationCodeRequest, pb.ResendActivationCodeResponse),
     "SendAccountCode": (pb.SendAccountCodeRequest, pb.SendAccountCodeResponse),

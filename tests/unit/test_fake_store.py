@@ -12,7 +12,14 @@ from eid_service.domain.credential_policy import SOURCE_WINDOW, SUBJECT_CEILING
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
-from eid_service.use_cases.ports import AuditEntry, Repositories, RequestKey
+from eid_service.use_cases.ports import (
+    AuditEntry,
+    BreakKind,
+    BrokenLink,
+    ChainCheck,
+    Repositories,
+    RequestKey,
+)
 from tests.unit.fake_store import (
     START,
     FakePasswordHashing,
@@ -53,17 +60,19 @@ def test_the_audit_chain_shows_an_edited_or_removed_event() -> None:
     uow = FakeUnitOfWork()
     for outcome in ("ok", "rejected", "ok"):
         _append(uow, AuditEntry(SUBJECT, None, None, "sign_in", outcome, NOW))
-    assert uow.run_now(lambda r: r.audit.chain_intact(SUBJECT))
+    assert uow.run_now(lambda r: r.audit.check_chain(SUBJECT)) == ChainCheck(3, None)
     assert [e.seq for e in uow.run_now(lambda r: r.audit.history(SUBJECT))] == [1, 2, 3]
 
     chain = uow.state.audit_events[SUBJECT]
     original = chain[1]
     chain[1] = replace(original, event=replace(original.event, outcome="ok"))
-    assert not uow.run_now(lambda r: r.audit.chain_intact(SUBJECT))
+    broken = uow.run_now(lambda r: r.audit.check_chain(SUBJECT)).broken
+    assert broken == BrokenLink(SUBJECT, 2, original.event.id, BreakKind.DIGEST_MISMATCH)
 
     chain[1] = original
     del chain[2]
-    assert not uow.run_now(lambda r: r.audit.chain_intact(SUBJECT))
+    broken = uow.run_now(lambda r: r.audit.check_chain(SUBJECT)).broken
+    assert broken == BrokenLink(SUBJECT, 3, None, BreakKind.HEAD_MISMATCH)
 
 
 def _append(uow: FakeUnitOfWork, entry: AuditEntry) -> None:

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.domain.errors import InvalidInput, NotFound, PermissionDenied, PreconditionFailed
+from eid_service.domain.party import VerifyMode
 from eid_service.domain.share import DEFAULT_SHARE_TTL, Attribute
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.security.keys import generate_key_ring
 from eid_service.security.share_tokens import ShareClaims
-from eid_service.use_cases.verify import Method
 from tests.unit.test_security_share_tokens import signer_of
 from tests.unit.use_case_kit import LAN, World, refused
 
@@ -37,7 +37,7 @@ async def test_a_share_releases_what_was_shared_and_the_party_may_read(world: Wo
 
     v = await world.redeem(bank, issued.token)
 
-    assert (v.verified, v.method, v.level) == (True, Method.QR_SHARE, AccountLevel.LEVEL_1)
+    assert (v.verified, v.method, v.level) == (True, VerifyMode.QR_SHARE, AccountLevel.LEVEL_1)
     assert v.released == {A.FULL_NAME: "Nguyễn Thị Lan", A.PERSONAL_ID: LAN.personal_id}
     assert _grant(world, issued.token).redeemed_at == world.clock()
     assert world.history(LAN)[-1] == ("verify.qr_share", "verified", bank.id)

@@ -43,7 +43,7 @@ async def test_the_right_password_opens_a_session(world: World) -> None:
     assert done.tokens.access_expires_at == world.clock() + ACCESS_TTL
     token = done.tokens.access_token
     live = world.uow.run_now(lambda r: r.sessions.by_access_token(token, world.clock()))
-    assert live is not None and live.account_id == account.id
+    assert live is not None and live[0].account_id == live[1].id == account.id
     assert done.tokens.refresh_expires_at == world.clock() + REFRESH_TTL
     assert world.history(LAN)[-1] == ("sign_in", "ok", None)
 

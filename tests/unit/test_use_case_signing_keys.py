@@ -95,7 +95,7 @@ async def test_a_change_reaches_a_process_within_the_cache_ttl(world: World) -> 
     assert stale == before != (await world.keys()).current_key_id
 
 
-async def test_published_keys_tell_current_retired_and_revoked_while_they_matter(
+async def test_published_keys_keep_retired_keys_and_tell_revoked_ones_while_they_matter(
     world: World,
 ) -> None:
     first = (await world.keys()).current_key_id
@@ -114,7 +114,11 @@ async def test_published_keys_tell_current_retired_and_revoked_while_they_matter
     assert states == {first: KeyState.RETIRED, second: KeyState.REVOKED, third: KeyState.CURRENT}
     assert {k["kid"] for k in jwks["keys"]} == {first, third}
     assert all(k["kty"] == "OKP" and k["crv"] == "Ed25519" for k in jwks["keys"])
-    assert [k.record.key_id for k in later.keys] == [third]
+    # A retired key stays published (receipts it signed stay checkable); the
+    # revoked one goes once its shares could no longer have been valid.
+    assert sorted(k.record.key_id for k in later.keys) == sorted([first, third])
+    retired = next(k for k in later.keys if k.record.key_id == first)
+    assert retired.not_after is not None and retired.not_after <= world.clock()
 
 
 async def test_a_payload_naming_a_key_nobody_has_is_invalid(world: World) -> None:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
 from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
-from eid_service.domain.party import RelyingParty
+from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.context import MAX_PARTY_FAILURES, PARTY_FAILURE_WINDOW
-from eid_service.use_cases.verify import Method, Verification
+from eid_service.use_cases.verified import Verification
 from tests.unit.use_case_kit import (
     LAN,
     MINH,
@@ -44,7 +44,7 @@ async def test_the_right_password_verifies_and_releases_the_party_scopes(world: 
 
     v = await world.verify(bank, LAN.personal_id, PASSWORD)
 
-    assert (v.verified, v.method, v.level) == (True, Method.PASSWORD, AccountLevel.LEVEL_1)
+    assert (v.verified, v.method, v.level) == (True, VerifyMode.PASSWORD, AccountLevel.LEVEL_1)
     assert v.released == {A.FULL_NAME: "Nguyễn Thị Lan", A.BIRTH_DATE: "1990-05-17"}
     assert v.verification_id
     assert world.history(LAN)[-1] == ("verify.password", "verified", bank.id)
@@ -70,6 +70,7 @@ async def test_unknown_pending_and_wrong_password_look_and_cost_the_same(world: 
     await world.register(MINH)
     await world.active(LAN)
     bank = world.party()
+    await world.keys()  # the signing keys are read once per cache lifetime, not per call
 
     unknown = await _answer_and_cost(world, bank, STRANGER.personal_id)
     pending = await _answer_and_cost(world, bank, MINH.personal_id)
@@ -88,7 +89,7 @@ async def test_a_pending_account_is_not_verified_and_a_locked_one_says_so_only_t
     await world.activate(LAN)
     world.set_state(LAN, AccountState.LOCKED)
     guessed = await world.verify(bank, LAN.personal_id, WRONG_PASSWORD)
-    assert _as_seen(guessed)[:2] == (False, Method.PASSWORD)
+    assert _as_seen(guessed)[:2] == (False, VerifyMode.PASSWORD)
     assert guessed.released == {}
     locked = await refused(world.verify(bank, LAN.personal_id, PASSWORD, request_id="v-locked"))
     assert isinstance(locked, PreconditionFailed) and locked.reason == "ACCOUNT_LOCKED"

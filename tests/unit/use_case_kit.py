@@ -19,7 +19,7 @@ from eid_service.domain.contact import parse_email, parse_vn_mobile
 from eid_service.domain.errors import DomainError
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.officer import Officer
-from eid_service.domain.party import RelyingParty
+from eid_service.domain.party import RelyingParty, new_party_id
 from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import Attribute, ShareMode
@@ -55,7 +55,8 @@ from eid_service.use_cases.share import (
 )
 from eid_service.use_cases.sign_in import SignedIn, sign_in
 from eid_service.use_cases.signing_keys import key_set, new_current_key
-from eid_service.use_cases.verify import Verification, redeem_share, verify_password
+from eid_service.use_cases.verified import Verification
+from eid_service.use_cases.verify import redeem_share, verify_password
 from tests.unit.fake_store import FakeClock, FakePasswordHashing, FakeUnitOfWork, fake_context
 
 T = TypeVar("T")
@@ -407,15 +408,16 @@ class World:
 
     def chain_intact(self, citizen: Citizen) -> bool:
         subject = self.uow.run_now(lambda r: r.accounts.credential(citizen.personal_id).subject)
-        return self.uow.run_now(lambda r: r.audit.chain_intact(subject))
+        return self.uow.run_now(lambda r: r.audit.check_chain(subject)).broken is None
 
     # ---- relying parties -----------------------------------------------------
 
     def party(
         self, name: str = "Demo Bank", scopes: frozenset[Attribute] = EVERYTHING
     ) -> RelyingParty:
-        party, api_key = self.uow.run_now(lambda r: r.parties.create(name, scopes, self.clock()))
-        self.api_keys[party.id] = api_key
+        """A party allowed every Verify mode (password too)."""
+        party = RelyingParty(new_party_id(), name, scopes)
+        self.api_keys[party.id] = self.uow.run_now(lambda r: r.parties.create(party, self.clock()))
         return party
 
     async def verify(

@@ -22,7 +22,7 @@ def global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         parser.add_argument_group("connection and output"),
         defaults_for(suppress),
         timeout=10.0,
-        api_key_help="relying-party API key for verify and redeem",
+        api_key_help="relying-party API key for request-otp, verify and redeem",
         json_help="print the response as JSON instead of a table",
     )
 

@@ -59,7 +59,7 @@ def session_of(args: argparse.Namespace, command: str) -> str:
     return session
 
 
-def _require_api_key(client: EidClient, command: str) -> None:
+def require_api_key(client: EidClient, command: str) -> None:
     if not client.api_key:
         raise UsageError(f"{command} is a relying-party call: pass --api-key or set EID_API_KEY")
 
@@ -104,21 +104,6 @@ def signin(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         f"Session {response.session_id or '-'}: the token expires "
         f"{_output.when(response.expire_time)}; use it with --session or EID_SESSION."
     )
-    return 0
-
-
-def verify(args: argparse.Namespace, client: EidClient, out: Output) -> int:
-    _require_api_key(client, "verify")
-    password = password_of(args)
-    response = client.verify_password(personal_id=args.id, password=password)
-    out.result(response, "Verification", _output.verify_rows(response))
-    return 0
-
-
-def redeem(args: argparse.Namespace, client: EidClient, out: Output) -> int:
-    _require_api_key(client, "redeem")
-    response = client.redeem_share(args.token)
-    out.result(response, "Verification", _output.verify_rows(response))
     return 0
 
 

@@ -239,6 +239,7 @@ def verify_rows(response: pb.VerifyResponse) -> Rows:
         ("Verified", "yes" if response.verified else "no"),
         ("Method", method),
         ("Level", level(response.level)),
+        ("Subject", response.subject or "-"),
     ]
     released = _released(response.attributes)
     rows.extend(released or [("Attributes released", "none")])

@@ -2,7 +2,8 @@
 
 Keeping them here means both clients send byte-identical requests, and the
 friendly argument forms ("male", "full_name", dates, timedeltas) are parsed in
-one place.
+one place. Verify's requests (every mode) and the access history's are built
+in ``_verify_requests``.
 """
 
 from __future__ import annotations
@@ -117,21 +118,6 @@ def activate_request(
         personal_id=personal_id,
         activation_code=activation_code,
         new_password=new_password,
-    )
-
-
-def verify_password_request(
-    *, personal_id: str, password: str, request_id: str | None
-) -> pb.VerifyRequest:
-    return pb.VerifyRequest(
-        password=pb.PasswordCredential(personal_id=personal_id, password=password),
-        request_id=new_request_id(request_id),
-    )
-
-
-def redeem_share_request(token: str, request_id: str | None) -> pb.VerifyRequest:
-    return pb.VerifyRequest(
-        qr_share=pb.QrShareCredential(token=token), request_id=new_request_id(request_id)
     )
 
 

@@ -19,6 +19,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _requests as req
 from eid_client._base import Credentials
+from eid_client._pages import follow_pages, follow_pages_async
 from eid_client.keys_cache import (
     KeyCache,
     OfflineChecks,
@@ -90,16 +91,10 @@ class ShareCalls(Credentials):
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first next()
 
-        def pages() -> Iterator[pb.Share]:
-            page_token = ""
-            while True:
-                page = self.list_shares(page_size, page_token, token)
-                yield from page.shares
-                page_token = page.next_page_token
-                if not page_token:
-                    return
-
-        return pages()
+        return follow_pages(
+            lambda page_token: self.list_shares(page_size, page_token, token),
+            lambda page: page.shares,
+        )
 
     def revoke_share(
         self, share_id: str, request_id: str | None = None, session_token: str | None = None
@@ -211,17 +206,10 @@ class AsyncShareCalls(Credentials):
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first __anext__()
 
-        async def pages() -> AsyncIterator[pb.Share]:
-            page_token = ""
-            while True:
-                page = await self.list_shares(page_size, page_token, token)
-                for share in page.shares:
-                    yield share
-                page_token = page.next_page_token
-                if not page_token:
-                    return
-
-        return pages()
+        return follow_pages_async(
+            lambda page_token: self.list_shares(page_size, page_token, token),
+            lambda page: page.shares,
+        )
 
     async def revoke_share(
         self, share_id: str, request_id: str | None = None, session_token: str | None = None

@@ -1,6 +1,7 @@
 """The asyncio client, :class:`AsyncEidClient`: :class:`~eid_client.EidClient`'s
 methods and arguments as coroutines over ``grpc.aio``. Requests are built by the
-same functions (``_requests``), so both clients send identical messages."""
+same functions (``_requests``, ``_verify_requests``), so both clients send identical
+messages."""
 
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _health
 from eid_client import _requests as req
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
+from eid_client._verify_calls import AsyncVerifyCalls
 from eid_client.errors import error_from_rpc_error
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class AsyncEidClient(AsyncShareCalls):
+class AsyncEidClient(AsyncShareCalls, AsyncVerifyCalls):
     """The same API as :class:`~eid_client.EidClient` over ``grpc.aio``; create it
     inside a running loop."""
 
@@ -135,22 +138,6 @@ class AsyncEidClient(AsyncShareCalls):
         self._keep(response)
         return response
 
-    async def verify_password(
-        self, *, personal_id: str, password: str, request_id: str | None = None
-    ) -> pb.VerifyResponse:
-        """Relying party: check a citizen's ID number and password. Retry a
-        lost answer with the same ``request_id`` to get the same verdict."""
-        request = req.verify_password_request(
-            personal_id=personal_id, password=password, request_id=request_id
-        )
-        return await self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
-
-    async def redeem_share(self, token: str, request_id: str | None = None) -> pb.VerifyResponse:
-        """Relying party: redeem a scanned QR share token (once). Retry a lost
-        answer with the same ``request_id`` to get the same attributes again."""
-        request = req.redeem_share_request(token, request_id)
-        return await self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
-
     async def resend_activation_code(
         self,
         *,
@@ -219,17 +206,10 @@ class AsyncEidClient(AsyncShareCalls):
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first __anext__()
 
-        async def pages() -> AsyncIterator[pb.Session]:
-            page_token = ""
-            while True:
-                page = await self.list_sessions(page_size, page_token, token)
-                for session in page.sessions:
-                    yield session
-                page_token = page.next_page_token
-                if not page_token:
-                    return
-
-        return pages()
+        return follow_pages_async(
+            lambda page_token: self.list_sessions(page_size, page_token, token),
+            lambda page: page.sessions,
+        )
 
     async def revoke_session(
         self, session_id: str, request_id: str | None = None, session_token: str | None = None

@@ -7,7 +7,14 @@ import argparse
 
 import grpc
 
-from eid_client import _account_cli, _commands, _share_cli
+from eid_client import (
+    _account_cli,
+    _commands,
+    _history_cli,
+    _receipt_cli,
+    _share_cli,
+    _verify_cli,
+)
 from eid_client._cli_common import (
     Handler,
     global_options,
@@ -24,10 +31,12 @@ _DESCRIPTION = """\
 Command-line client for eid, the electronic-identity service.
 
 Citizens register, activate, sign in and share data by QR code (online or
-offline), list and revoke their shares, list and end their sessions, and lock or
-unlock their account; relying parties (banks, telcos, ...) verify a citizen's
-password or redeem a scanned QR share with their API key; anyone checks an
-offline share's QR image with the published keys and no call to eid;
+offline), list and revoke their shares, list and end their sessions, read who
+verified them (history), and lock or unlock their account; relying parties
+(banks, telcos, ...) verify a citizen with their API key by password, by a
+one-time code texted to the citizen, by a demographic claim or by redeeming a
+scanned QR share, and get a signed receipt; anyone checks an offline share's QR
+image or a verification receipt with the published keys and no call to eid;
 registration officers unlock accounts. Passwords are read from --password or
 --password-stdin, else $EID_PASSWORD, else prompted for (never echoed, never
 printed).
@@ -44,10 +53,15 @@ examples:
   eid shares
   eid revoke-share <SHARE_ID>
   EID_API_KEY=... eid verify --id 001190791514
+  EID_API_KEY=... eid request-otp --id 001190791514
+  EID_API_KEY=... eid verify --id 001190791514 --otp 123456 --scopes basic
+  EID_API_KEY=... eid verify --id 001190791514 --demographic --birth-date 1990 --gender female
   EID_API_KEY=... eid redeem <token>
   eid keys --out keys.json                 # once, with the server reachable
   eid verify-qr share.png --keys keys.json # then offline, with no server
+  eid verify-receipt eyJhbGciOiJFZERTQSIs... --keys keys.json --audience rp_0123456789abcdef
   eid resend-code --id 001190791514 --phone 0912345678
+  eid history                              # who verified you, with the session
   eid sessions
   eid revoke-session <SESSION_ID>
   eid lock                                 # with the session in EID_SESSION
@@ -125,33 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a name for this device, shown by `eid sessions` (at most 64 characters)",
     )
 
-    p = subcommand(
-        sub,
-        "verify",
-        _commands.verify,
-        "Relying party: check a citizen's ID number and password (needs --api-key).",
-        """
-          eid --api-key $KEY verify --id 001190791514
-          eid --api-key $KEY --json verify --id 001190791514 | jq .verified
-        """,
-    )
-    id_option(p, "the citizen's 12-digit personal ID number")
-    password_option(p, "the citizen's password")
-
+    _verify_cli.add_commands(sub)  # request-otp, verify, redeem
     _share_cli.add_citizen_commands(sub)
-
-    p = subcommand(
-        sub,
-        "redeem",
-        _commands.redeem,
-        "Relying party: redeem a scanned QR share token, once (needs --api-key).",
-        """
-          eid --api-key $KEY redeem eyJ...
-        """,
-    )
-    p.add_argument("token", help="the token read from the citizen's QR code")
-
     _share_cli.add_verifier_commands(sub)
+    _receipt_cli.add_commands(sub)
+    _history_cli.add_commands(sub)
 
     _account_cli.add_commands(sub)
 

@@ -4,7 +4,8 @@ in :mod:`eid_client.async_client`, re-exported here).
 Both expose the same methods with the same arguments; every failed call raises
 :class:`~eid_client.errors.EidError`. Relying-party calls send the ``x-api-key``
 header, citizen calls send ``authorization: Bearer <session token>`` and
-registration officers' calls send ``x-officer-key``.
+registration officers' calls send ``x-officer-key``. The share calls are in
+``_share_calls``, Verify's (every mode) and the access history in ``_verify_calls``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _health
 from eid_client import _requests as req
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._pages import follow_pages
 from eid_client._share_calls import ShareCalls
+from eid_client._verify_calls import VerifyCalls
 from eid_client.async_client import AsyncEidClient
 from eid_client.errors import error_from_rpc_error
 
@@ -32,7 +35,7 @@ _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class EidClient(ShareCalls):
+class EidClient(ShareCalls, VerifyCalls):
     """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`."""
 
     def __init__(
@@ -141,22 +144,6 @@ class EidClient(ShareCalls):
         self._keep(response)
         return response
 
-    def verify_password(
-        self, *, personal_id: str, password: str, request_id: str | None = None
-    ) -> pb.VerifyResponse:
-        """Relying party: check a citizen's ID number and password. Retry a
-        lost answer with the same ``request_id`` to get the same verdict."""
-        request = req.verify_password_request(
-            personal_id=personal_id, password=password, request_id=request_id
-        )
-        return self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
-
-    def redeem_share(self, token: str, request_id: str | None = None) -> pb.VerifyResponse:
-        """Relying party: redeem a scanned QR share token (once). Retry a lost
-        answer with the same ``request_id`` to get the same attributes again."""
-        request = req.redeem_share_request(token, request_id)
-        return self._call(self._stub.Verify, request, req.api_key_metadata(self.api_key))
-
     def resend_activation_code(
         self,
         *,
@@ -225,16 +212,10 @@ class EidClient(ShareCalls):
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first next()
 
-        def pages() -> Iterator[pb.Session]:
-            page_token = ""
-            while True:
-                page = self.list_sessions(page_size, page_token, token)
-                yield from page.sessions
-                page_token = page.next_page_token
-                if not page_token:
-                    return
-
-        return pages()
+        return follow_pages(
+            lambda page_token: self.list_sessions(page_size, page_token, token),
+            lambda page: page.sessions,
+        )
 
     def revoke_session(
         self, session_id: str, request_id: str | None = None, session_token: str | None = None

@@ -17,7 +17,6 @@ from eid_service.use_cases.ports import IssuedTokens
 from eid_service.use_cases.register import Registered
 from eid_service.use_cases.sessions import SessionPage
 from eid_service.use_cases.sign_in import SignedIn
-from eid_service.use_cases.verify import Method, Verification
 
 GENDER_FROM_PB = {pb.GENDER_MALE: Gender.MALE, pb.GENDER_FEMALE: Gender.FEMALE}
 GENDER_TO_PB = {v: k for k, v in GENDER_FROM_PB.items()}
@@ -32,10 +31,6 @@ ATTRIBUTE_FROM_PB = {
     pb.ATTRIBUTE_FULL_NAME: Attribute.FULL_NAME,
     pb.ATTRIBUTE_BIRTH_DATE: Attribute.BIRTH_DATE,
     pb.ATTRIBUTE_GENDER: Attribute.GENDER,
-}
-METHOD_TO_PB = {
-    Method.PASSWORD: pb.VERIFICATION_METHOD_PASSWORD,
-    Method.QR_SHARE: pb.VERIFICATION_METHOD_QR_SHARE,
 }
 
 
@@ -106,17 +101,8 @@ def registered_pb(done: Registered) -> pb.RegisterResponse:
     )
 
 
-def verification_pb(v: Verification) -> pb.VerifyResponse:
-    out = pb.VerifyResponse(
-        verified=v.verified,
-        method=METHOD_TO_PB[v.method],
-        verification_id=v.verification_id,
-        verify_time=timestamp(v.at),
-    )
-    if v.level is not None:
-        out.level = LEVEL_TO_PB[v.level]
-    attrs = out.attributes
-    for attribute, value in v.released.items():
+def fill_attributes(attrs: pb.CitizenAttributes, released: dict[Attribute, str]) -> None:
+    for attribute, value in released.items():
         if attribute is Attribute.PERSONAL_ID:
             attrs.personal_id = value
         elif attribute is Attribute.FULL_NAME:
@@ -125,7 +111,6 @@ def verification_pb(v: Verification) -> pb.VerifyResponse:
             attrs.birth_date = value
         elif attribute is Attribute.GENDER:
             attrs.gender = GENDER_TO_PB[Gender(value)]
-    return out
 
 
 def delivery_pb(

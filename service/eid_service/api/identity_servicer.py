@@ -9,24 +9,22 @@ from __future__ import annotations
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
-from eid_service.api import convert, metadata
+from eid_service.api import convert
 from eid_service.api.account_rpcs import AccountLifeRpcs
 from eid_service.api.servicer_base import Context
 from eid_service.api.share_rpcs import ShareRpcs
+from eid_service.api.verify_rpcs import VerifyRpcs
 from eid_service.domain.account import Account
-from eid_service.domain.errors import InvalidInput
 from eid_service.use_cases.activate import ActivateCommand, activate
-from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.register import RegisterCommand, register
 from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.sign_in import sign_in
-from eid_service.use_cases.verify import redeem_share, verify_password
 
 
-class IdentityServicer(AccountLifeRpcs, ShareRpcs, pb_grpc.IdentityServiceServicer):
-    """Registration, activation, sign-in and Verify; the account's life after
+class IdentityServicer(AccountLifeRpcs, ShareRpcs, VerifyRpcs, pb_grpc.IdentityServiceServicer):
+    """Registration, activation and sign-in; the account's life after
     activation (sessions, codes, lock) is in AccountLifeRpcs, QR shares and
-    their keys in ShareRpcs."""
+    their keys in ShareRpcs, verification by relying parties in VerifyRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(
@@ -65,18 +63,3 @@ class IdentityServicer(AccountLifeRpcs, ShareRpcs, pb_grpc.IdentityServiceServic
             device_name=request.device_name,
         )
         return convert.signed_in_pb(done)
-
-    async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResponse:
-        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
-        reply = self._reply(
-            "verify", request, request.request_id, pb.VerifyResponse, convert.verification_pb
-        )
-        which = request.WhichOneof("credential")
-        if which == "password":
-            credential = request.password
-            return await verify_password(
-                self._uow, self._ctx, party, credential.personal_id, credential.password, reply
-            )
-        if which == "qr_share":
-            return await redeem_share(self._uow, self._ctx, party, request.qr_share.token, reply)
-        raise InvalidInput.of("credential", "CREDENTIAL_MISSING", "set either password or qr_share")

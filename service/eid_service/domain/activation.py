@@ -28,6 +28,8 @@ class CodePurpose(enum.Enum):
     ACTIVATION = "activation"
     LOCK = "lock"
     UNLOCK = "unlock"
+    # Asked for by a relying party to verify the citizen (bound to that party).
+    VERIFY = "verify"
 
 
 _CODE_PATTERN = re.compile(rf"[0-9]{{{ACTIVATION_CODE_DIGITS}}}")

@@ -21,6 +21,7 @@ class NoticeKind(enum.Enum):
     ACTIVATION_CODE = "activation_code"
     LOCK_CODE = "lock_code"
     UNLOCK_CODE = "unlock_code"
+    VERIFY_CODE = "verify_code"
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_UNLOCKED = "account_unlocked"
 
@@ -78,6 +79,20 @@ _CODE_TEXTS = {
     },
 }
 
+# Names the party, so a citizen asked for a code by someone else can tell.
+_VERIFY_TEXTS = {
+    Language.VIETNAMESE: (
+        "Mã xác thực danh tính điện tử",
+        "eid: {party} đề nghị xác thực danh tính của bạn. Mã xác thực là {code},"
+        " có hiệu lực trong {minutes} phút. Chỉ đọc mã cho {party}.",
+    ),
+    Language.ENGLISH: (
+        "Your e-identity verification code",
+        "eid: {party} asks to verify your identity. Your code is {code}; it expires in"
+        " {minutes} minutes. Give it to {party} only.",
+    ),
+}
+
 _NEVER_SHARE = {
     Language.VIETNAMESE: (
         " Tuyệt đối không cung cấp mã cho bất kỳ ai, kể cả người tự xưng là công an."
@@ -119,6 +134,15 @@ def code_notice(kind: NoticeKind, code: str, valid_for: timedelta, language: Lan
     subject, template = _CODE_TEXTS[kind][language]
     body = template.format(code=code, minutes=_minutes(valid_for)) + _NEVER_SHARE[language]
     return Notice(kind, subject, body)
+
+
+def verify_code_notice(
+    code: str, party_name: str, valid_for: timedelta, language: Language
+) -> Notice:
+    """A one-time code a relying party asked for to verify the citizen, naming the party."""
+    subject, template = _VERIFY_TEXTS[language]
+    body = template.format(code=code, party=party_name[:40], minutes=_minutes(valid_for))
+    return Notice(NoticeKind.VERIFY_CODE, subject, body)
 
 
 def state_notice(kind: NoticeKind, language: Language) -> Notice:

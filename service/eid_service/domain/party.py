@@ -1,15 +1,68 @@
-"""Relying parties: third-party systems approved to verify citizens."""
+"""Relying parties: third-party systems approved to verify citizens.
+
+An operator onboards a party with the attributes it may read (its scopes),
+the Verify modes it may use and its rate limits, and may later suspend,
+resume or delete it. `new_party` applies the onboarding defaults and checks
+every field; `RelyingParty`'s own defaults only keep older constructors
+(tests, stored rows) working."""
 
 from __future__ import annotations
 
+import enum
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.share import Attribute
 
-_PARTY_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+PARTY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+MAX_NAME_LENGTH = 200
+MAX_CONTACT_LENGTH = 200
+DEFAULT_RATE_PER_MINUTE = 600
+DEFAULT_CITIZEN_RATE_PER_MINUTE = 10
+MAX_RATE_PER_MINUTE = 100_000
+# How long a rotated-out API key keeps working: 0 stops it at once (a leak).
+DEFAULT_KEY_OVERLAP = timedelta(hours=24)
+MAX_KEY_OVERLAP = timedelta(days=30)
+
+
+class VerifyMode(enum.Enum):
+    """The ways Verify can check a citizen; each party is allowed some."""
+
+    PASSWORD = "password"  # noqa: S105 (a mode's name, not a secret)
+    ONE_TIME_CODE = "one_time_code"
+    APPROVAL = "approval"
+    DEMOGRAPHIC = "demographic"
+    QR_SHARE = "qr_share"
+
+
+# Password verification is for trusted internal services: allowed explicitly only.
+DEFAULT_MODES = frozenset(VerifyMode) - {VerifyMode.PASSWORD}
+
+
+class PartyStatus(enum.Enum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # every call refused (PARTY_SUSPENDED) until resumed
+
+
+class Scope(enum.Enum):
+    """Names an operator grants attributes by; each stands for a fixed set."""
+
+    BASIC = "basic"
+    ID_NUMBER = "id_number"
+
+    @property
+    def attributes(self) -> frozenset[Attribute]:
+        return _SCOPE_ATTRIBUTES[self]
+
+
+_SCOPE_ATTRIBUTES = {
+    Scope.BASIC: frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER}),
+    Scope.ID_NUMBER: frozenset({Attribute.PERSONAL_ID}),
+}
 
 
 @dataclass(frozen=True)
@@ -18,15 +71,128 @@ class RelyingParty:
     name: str
     # The attributes this party may ever read; every release is capped by them.
     scopes: frozenset[Attribute]
+    # The Verify modes this party may use (a new party gets DEFAULT_MODES, see new_party).
+    modes: frozenset[VerifyMode] = frozenset(VerifyMode)
+    status: PartyStatus = PartyStatus.ACTIVE
+    # The party's business contact (who to call about it), not a citizen's data.
+    contact: str = ""
+    # Verify calls a minute: of the whole party, and of the party about one citizen.
+    rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
+    citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE
 
 
 def new_party_id() -> str:
     return "rp_" + secrets.token_hex(8)
 
 
+def new_party(
+    name: str,
+    scopes: frozenset[Attribute],
+    *,
+    contact: str = "",
+    modes: frozenset[VerifyMode] = DEFAULT_MODES,
+    rate_per_minute: int = DEFAULT_RATE_PER_MINUTE,
+    citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE,
+) -> RelyingParty:
+    """A party to onboard, ACTIVE, with a new id; InvalidInput names the bad field."""
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH or not name.isprintable():
+        raise InvalidInput.of(
+            "name", "PARTY_NAME_INVALID", f"a name is 1 to {MAX_NAME_LENGTH} printable characters"
+        )
+    contact = contact.strip()
+    if len(contact) > MAX_CONTACT_LENGTH or not contact.isprintable():
+        raise InvalidInput.of(
+            "contact",
+            "PARTY_CONTACT_INVALID",
+            f"a contact is at most {MAX_CONTACT_LENGTH} printable characters",
+        )
+    if not modes:
+        raise InvalidInput.of("modes", "MODES_EMPTY", "allow the party at least one Verify mode")
+    if not 1 <= rate_per_minute <= MAX_RATE_PER_MINUTE:
+        raise InvalidInput.of(
+            "rate_per_minute",
+            "RATE_LIMIT_INVALID",
+            f"the party's rate limit is 1 to {MAX_RATE_PER_MINUTE} calls a minute",
+        )
+    if not 1 <= citizen_rate_per_minute <= rate_per_minute:
+        raise InvalidInput.of(
+            "citizen_rate_per_minute",
+            "CITIZEN_RATE_LIMIT_INVALID",
+            f"the per-citizen rate limit is 1 to the party's own ({rate_per_minute}) a minute",
+        )
+    return RelyingParty(
+        id=new_party_id(),
+        name=name,
+        scopes=scopes,
+        modes=modes,
+        contact=contact,
+        rate_per_minute=rate_per_minute,
+        citizen_rate_per_minute=citizen_rate_per_minute,
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip().lower() for part in text.split(",") if part.strip()]
+
+
+def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
+    """Attributes from comma-separated scope names (basic, id_number) and/or
+    attribute names (full_name, ...): "basic,personal_id"."""
+    names = _names(text)
+    if not names:
+        raise InvalidInput.of(field, "SCOPES_EMPTY", "name at least one scope or attribute")
+    scopes = {s.value: s.attributes for s in Scope}
+    attributes = {a.value: frozenset({a}) for a in Attribute}
+    unknown = [n for n in names if n not in scopes and n not in attributes]
+    if unknown:
+        raise InvalidInput.of(
+            field,
+            "SCOPE_UNKNOWN",
+            f"unknown scope {unknown[0]!r}: use scopes ({', '.join(scopes)})"
+            f" or attributes ({', '.join(attributes)})",
+        )
+    return frozenset().union(*(scopes.get(n) or attributes[n] for n in names))
+
+
+def scope_names(attributes: frozenset[Attribute]) -> list[str]:
+    """The attributes as an operator grants them: whole scopes, then loose attributes."""
+    whole = [s for s in Scope if s.attributes <= attributes]
+    covered = frozenset().union(*(s.attributes for s in whole))
+    loose = [a.value for a in Attribute if a in attributes and a not in covered]
+    return [s.value for s in whole] + loose
+
+
+def parse_modes(text: str, field: str = "modes") -> frozenset[VerifyMode]:
+    """Verify modes from comma-separated names: "qr_share,one_time_code"."""
+    names = _names(text)
+    if not names:
+        raise InvalidInput.of(field, "MODES_EMPTY", "allow the party at least one Verify mode")
+    known = {m.value: m for m in VerifyMode}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput.of(
+            field,
+            "MODE_UNKNOWN",
+            f"unknown Verify mode {unknown[0]!r}: use {', '.join(known)}",
+        )
+    return frozenset(known[n] for n in names)
+
+
+def check_key_overlap(overlap: timedelta, field: str = "overlap") -> timedelta:
+    """How long a rotated-out key keeps working: 0 (stops at once) to MAX_KEY_OVERLAP."""
+    if not timedelta(0) <= overlap <= MAX_KEY_OVERLAP:
+        raise InvalidInput.of(
+            field,
+            "KEY_OVERLAP_INVALID",
+            f"the old key may keep working for 0 to {MAX_KEY_OVERLAP.days} days",
+        )
+    return overlap
+
+
 def parse_party_id(raw: str, field: str) -> str:
     """A well-formed party id (whether such a party exists is another question)."""
-    if _PARTY_ID.fullmatch(raw) is None:
+    if PARTY_ID_PATTERN.fullmatch(raw) is None:
         raise InvalidInput.of(
             field, "PARTY_ID_INVALID", "a party id is 1 to 40 letters, digits, '_' or '-'"
         )

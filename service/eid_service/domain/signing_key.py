@@ -47,12 +47,15 @@ class SigningKeyRecord:
         return self.retired_at + longest_share
 
     def published(self, now: datetime, longest_share: timedelta) -> bool:
-        """Listed by GetVerificationKeys: while it can matter to a verifier."""
+        """Listed by GetVerificationKeys while it can matter to a verifier: an
+        unrevoked key always (the verification receipts it signed are evidence
+        that must stay checkable; its `not_after` still bounds the shares it
+        signed), a revoked one for as long as its shares could otherwise have
+        been valid."""
+        if self.revoked_at is None:
+            return True
         end = self.not_after(longest_share)
-        if self.revoked_at is not None:
-            # Told for as long as its credentials could otherwise have been valid.
-            return now < (end or self.revoked_at + longest_share)
-        return end is None or now < end
+        return now < (end or self.revoked_at + longest_share)
 
 
 def new_signing_key_id() -> str:

@@ -1,5 +1,6 @@
-"""One snapshot of the share-signing keys: sign with the current key, read
-payloads of either mode with every key that may still verify."""
+"""One snapshot of the share-signing keys: sign shares and verification
+receipts with the current key, read payloads of either mode with every key
+that may still verify."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from eid_client import receipts
 from eid_client.offline import (
     CredentialClaims,
     KeySet,
@@ -17,6 +19,7 @@ from eid_client.offline import (
     issue_credential,
     read_genuine,
 )
+from eid_client.receipts import ReceiptClaims
 from eid_service.domain.share_grant import payload_refusal
 from eid_service.domain.signing_key import KeyState, SigningKeyRecord
 from eid_service.security.share_tokens import (
@@ -87,6 +90,10 @@ class SigningKeySet:
 
     def issue_offline(self, claims: CredentialClaims) -> str:
         return issue_credential(claims, self.current_key_id, self._current.private_key)
+
+    def sign_receipt(self, claims: ReceiptClaims) -> str:
+        """The signed receipt (compact JWS) of a verification, by the current key."""
+        return receipts.sign_receipt(claims, self.current_key_id, self._current.private_key)
 
     def read(self, payload: str) -> PayloadClaims:
         """The claims of a genuine payload of either mode, expired or not;

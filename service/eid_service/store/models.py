@@ -14,6 +14,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
@@ -97,9 +98,14 @@ class ActivationCodeRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A verification code works only for the relying party that asked for it.
+    party_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class RelyingPartyRow(Base):
+    """A relying party. Deletion is soft (`disabled_at`): audit events and
+    shares name the party, so its row stays."""
+
     __tablename__ = "relying_parties"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -109,6 +115,20 @@ class RelyingPartyRow(Base):
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # "active" or "suspended" (every call refused until resumed).
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The party's business contact (not a citizen's data).
+    contact: Mapped[str] = mapped_column(String(200), server_default="")
+    # Comma-separated VerifyMode values the party may use (none if left out).
+    modes: Mapped[str] = mapped_column(String(100), server_default="")
+    rate_per_minute: Mapped[int] = mapped_column(Integer, server_default="600")
+    citizen_rate_per_minute: Mapped[int] = mapped_column(Integer, server_default="10")
+    # The key before the last rotation, working until previous_key_expires_at.
+    previous_api_key_digest: Mapped[bytes | None] = mapped_column(
+        LargeBinary(32), unique=True, index=True
+    )
+    previous_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PartyFailureRow(Base):
@@ -311,4 +331,21 @@ class AuditEventRow(Base):
     prev_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
 
-    __table_args__ = (Index("ix_audit_events_subject_seq", "subject", "seq", unique=True),)
+    __table_args__ = (
+        Index("ix_audit_events_subject_seq", "subject", "seq", unique=True),
+        # A citizen's access history, newest first.
+        Index("ix_audit_events_account_id_created_at", "account_id", "created_at"),
+    )
+
+
+class VerificationReceiptRow(Base):
+    """The signed receipt of a successful verification (its audit event's id)
+    and the names of the attributes released, for the citizen's history."""
+
+    __tablename__ = "verification_receipts"
+
+    id: Mapped[str] = mapped_column(ForeignKey("audit_events.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    party_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.id"))
+    attributes: Mapped[str] = mapped_column(String(200))
+    receipt: Mapped[str] = mapped_column(Text)

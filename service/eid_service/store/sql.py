@@ -77,7 +77,7 @@ class Driver:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime")
-        utc = value.astimezone(UTC)
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
         if self.postgres:
             return utc
         # What SQLAlchemy's SQLite DateTime writes ("2026-11-24 04:15:40.256000"),

@@ -37,6 +37,7 @@ from eid_service.store.repositories.officers import OfficerRepository
 from eid_service.store.repositories.outbox import OutboxRepository
 from eid_service.store.repositories.parties import RelyingPartyRepository
 from eid_service.store.repositories.rate_limits import RateLimitRepository
+from eid_service.store.repositories.receipts import ReceiptRepository
 from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
@@ -65,6 +66,7 @@ class SqlRepositories:
         "outbox",
         "parties",
         "rate_limits",
+        "receipts",
         "registry",
         "sessions",
         "shares",
@@ -88,6 +90,7 @@ class SqlRepositories:
         self.rate_limits = RateLimitRepository(db, protection)
         self.officers = OfficerRepository(db, protection)
         self.signing_keys = SigningKeyRepository(db, protection)
+        self.receipts = ReceiptRepository(db, protection)
 
 
 class SqlUnitOfWork:
@@ -125,9 +128,23 @@ class SqlUnitOfWork:
         with self.engine.begin() as connection:
             return self._guarded(work, connection)
 
+    def _repositories(self, connection: Connection) -> SqlRepositories:
+        """The repositories over this pooled connection's driver connection,
+        made once per connection (they hold nothing else) rather than per
+        transaction."""
+        key = (id(self), self.observe)
+        made = connection.info.get("eid.repositories")
+        if made is None or made[0] != key:
+            made = connection.info["eid.repositories"] = (
+                key,
+                SqlRepositories(connection, self._p, self.observe),
+            )
+        repositories: SqlRepositories = made[1]
+        return repositories
+
     def _guarded(self, work: Callable[[Repositories], T], connection: Connection) -> T:
         try:
-            return work(SqlRepositories(connection, self._p, self.observe))
+            return work(self._repositories(connection))
         except DRIVER_INTEGRITY_ERRORS as taken:
             if not is_unique_violation(taken):
                 raise
@@ -140,7 +157,7 @@ class SqlUnitOfWork:
 
     def _read_now(self, work: Callable[[Repositories], T]) -> T:
         with self.read_engine.connect() as connection, connection.begin():
-            return work(SqlRepositories(connection, self._p, self.observe))
+            return work(self._repositories(connection))
 
     def close(self) -> None:
         if self._writer is not None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from eid_service.domain.account import require_state_active
-from eid_service.domain.errors import Unauthenticated
-from eid_service.domain.party import RelyingParty
+from eid_service.domain.errors import PermissionDenied, Unauthenticated
+from eid_service.domain.party import PartyStatus, RelyingParty
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, LiveSession, Repositories, UnitOfWork
 
@@ -14,16 +14,30 @@ from eid_service.use_cases.ports import AccountView, LiveSession, Repositories, 
 async def authenticate_party(
     uow: UnitOfWork, ctx: UseCaseContext, api_key: str | None
 ) -> RelyingParty:
+    """The ACTIVE party whose API key (current, or previous within its
+    rotation overlap) this is. An unknown or deleted party's key is
+    UNAUTHENTICATED (API_KEY_INVALID); a SUSPENDED party is known but refused,
+    PERMISSION_DENIED (PARTY_SUSPENDED).
+
+    Parties are cached by key, suspended or not, for party_cache.TTL_SECONDS
+    (10 s): a suspension, resumption, deletion or the end of a key's overlap
+    takes effect in every server process within that time, not at once."""
     if not api_key:
         raise Unauthenticated(
             reason="API_KEY_MISSING", message="send the relying party's API key as x-api-key"
         )
     party = ctx.parties.get(api_key)
     if party is None:
-        party = await uow.read(lambda r: r.parties.by_api_key(api_key))
+        now = ctx.clock()
+        party = await uow.read(lambda r: r.parties.by_api_key(api_key, now))
         if party is None:
             raise Unauthenticated(reason="API_KEY_INVALID", message="the API key is not valid")
         ctx.parties.put(api_key, party)
+    if party.status is PartyStatus.SUSPENDED:
+        raise PermissionDenied(
+            reason="PARTY_SUSPENDED",
+            message="this relying party is suspended; ask the eid operator to resume it",
+        )
     return party
 
 
@@ -40,15 +54,14 @@ def citizen_session(
     """The live session an access token opens and its ACTIVE account (inside a
     transaction). Locking an account ends its sessions, so a locked account
     has none; the state is checked anyway."""
-    session = r.sessions.by_access_token(access_token, now)
-    view = None if session is None else r.accounts.view(session.account_id, frozenset())
-    if session is None or view is None:
+    found = r.sessions.by_access_token(access_token, now)
+    if found is None:
         raise Unauthenticated(
             reason="SESSION_INVALID",
             message="the session is not valid or has expired; refresh it or sign in again",
         )
-    require_state_active(view.state)
-    return session, view
+    require_state_active(found[1].state)
+    return found
 
 
 def citizen_of_session(r: Repositories, access_token: str, now: datetime) -> AccountView:

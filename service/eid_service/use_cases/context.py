@@ -38,6 +38,8 @@ class UseCaseContext:
     signing_keys: SigningKeyCache
     # Keyed digest of a request's bytes (request ids are matched to what they asked).
     fingerprint: Callable[[bytes], bytes]
+    # The citizen's pairwise subject for a party: (party id, account id) -> subject.
+    pairwise_subject: Callable[[str, str], str]
     clock: Callable[[], datetime] = utc_now
     # The language of SMS and email texts.
     language: Language = Language.VIETNAMESE

@@ -171,12 +171,14 @@ def spend_code(
     code: str,
     now: datetime,
     max_attempts: int = MAX_ACTIVATION_ATTEMPTS,
+    *,
+    party_id: str | None = None,
 ) -> bool:
     """Uses the account's newest code of this purpose if `code` is it (inside a
     transaction); a wrong code counts against the code's attempts. Every way
     of failing looks alike to the caller, and an unknown ID number runs the
     same lookup as a known one."""
-    record = r.activation_codes.latest_for(account_id or NO_ACCOUNT, purpose)
+    record = r.activation_codes.latest_for(account_id or NO_ACCOUNT, purpose, party_id=party_id)
     if account_id is None or record is None:
         return False
     if not r.activation_codes.matches(record, code):

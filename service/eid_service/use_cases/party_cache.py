@@ -1,8 +1,10 @@
 """Relying parties by API key, remembered for a short while.
 
 Every Verify authenticates its party; reading the party from the database
-each time would cost a round trip on the hot path. Entries live `TTL`: a
-party disabled by an operator stops being served within that time."""
+each time would cost a round trip on the hot path. Entries live `TTL`,
+suspended parties' too: a party suspended, resumed or deleted by an operator
+(or a rotated-out key past its overlap) is served as before for at most that
+long."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer
-from eid_service.domain.party import RelyingParty
+from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
@@ -195,6 +195,36 @@ class AuditEvent:
     actor: str | None = None
 
 
+class BreakKind(enum.Enum):
+    """How a subject's audit chain fails to verify, at its first broken link."""
+
+    DIGEST_MISMATCH = "digest_mismatch"  # an event's fields were edited
+    SEQUENCE_GAP = "sequence_gap"  # an event is missing (deleted) or out of sequence (inserted)
+    PREVIOUS_MISMATCH = "previous_mismatch"  # an event does not link to the one before it
+    HEAD_MISMATCH = "head_mismatch"  # the head names no last event: the last removed, or edited
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    """Where a chain first breaks. `seq` is the event's place in the chain
+    (for a missing event, the first missing number); `event_id` is None when
+    no event is there."""
+
+    subject: Subject
+    seq: int
+    event_id: str | None
+    kind: BreakKind
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """One subject's chain, checked: how many events it holds, and its first
+    broken link (None when every link and the head verify)."""
+
+    events: int
+    broken: BrokenLink | None
+
+
 class Registry(Protocol):
     def find(self, personal_id: str) -> Demographics | None: ...
 
@@ -245,11 +275,21 @@ class ActivationCodes(Protocol):
         now: datetime,
         expires_at: datetime,
         purpose: CodePurpose = CodePurpose.ACTIVATION,
-    ) -> str: ...
+        *,
+        party_id: str | None = None,
+    ) -> str:
+        """Keeps a new code; `party_id` binds it to the relying party it was sent for."""
+        ...
 
     def latest_for(
-        self, account_id: str, purpose: CodePurpose = CodePurpose.ACTIVATION
-    ) -> ActivationCodeRecord | None: ...
+        self,
+        account_id: str,
+        purpose: CodePurpose = CodePurpose.ACTIVATION,
+        *,
+        party_id: str | None = None,
+    ) -> ActivationCodeRecord | None:
+        """The newest code of this purpose (and of this party, for party-bound codes)."""
+        ...
 
     def matches(self, record: ActivationCodeRecord, code: str) -> bool: ...
 
@@ -269,16 +309,50 @@ class ActivationCodes(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PartyRecord:
+    """A party as an operator sees it (a deleted party has none)."""
+
+    party: RelyingParty
+    created_at: datetime
+    suspended_at: datetime | None
+    # When the key before the last rotation stops (or stopped) working; None if never rotated.
+    previous_key_expires_at: datetime | None
+
+
 class Parties(Protocol):
-    def create(
-        self, name: str, scopes: frozenset[Attribute], now: datetime
-    ) -> tuple[RelyingParty, str]: ...
+    """Relying parties and their API keys, stored only as keyed digests.
+    Deletion is soft (audit events and shares name the party): a deleted
+    party is found by no method here."""
 
-    def by_api_key(self, api_key: str) -> RelyingParty | None: ...
+    def create(self, party: RelyingParty, now: datetime) -> str:
+        """Stores a new party; its API key, to be shown once (never stored)."""
+        ...
 
-    def get(self, party_id: str) -> RelyingParty | None: ...
+    def by_api_key(self, api_key: str, now: datetime) -> RelyingParty | None:
+        """The party whose current key this is, or whose previous key until it
+        expires; SUSPENDED parties too (the caller refuses them)."""
+        ...
 
-    def list_all(self) -> list[RelyingParty]: ...
+    def get(self, party_id: str) -> PartyRecord | None: ...
+
+    def list_page(self, after: str | None, limit: int) -> list[PartyRecord]:
+        """Parties, oldest first, after the party with id `after`."""
+        ...
+
+    def set_status(self, party_id: str, status: PartyStatus, now: datetime) -> bool:
+        """False if no party has that id or it has that status already."""
+        ...
+
+    def delete(self, party_id: str, now: datetime) -> bool:
+        """False if no party has that id."""
+        ...
+
+    def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
+        """A new current key (to be shown once); the current one becomes the
+        previous key until now + overlap, replacing any previous one. None if
+        no party has that id."""
+        ...
 
     def failures_since(self, party_id: str, since: datetime) -> int:
         """Failed verifications of the party in buckets that began after `since`."""
@@ -298,8 +372,9 @@ class Sessions(Protocol):
         """A new signed-in device with a fresh access and refresh token."""
         ...
 
-    def by_access_token(self, token: str, now: datetime) -> LiveSession | None:
-        """The unrevoked session whose unexpired access token this is."""
+    def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
+        """The unrevoked session whose unexpired access token this is, and its
+        account (no attribute values): one look-up, as every citizen call needs both."""
         ...
 
     def rotate(self, refresh_token: str, now: datetime, lifetimes: SessionLifetimes) -> Rotation:
@@ -425,7 +500,19 @@ class Audit(Protocol):
 
     def history(self, subject: Subject) -> list[AuditEvent]: ...
 
-    def chain_intact(self, subject: Subject) -> bool: ...
+    def check_chain(self, subject: Subject) -> ChainCheck:
+        """Verifies every link of the subject's chain and its head, in one
+        consistent read (an append committing meanwhile is no false alarm)."""
+        ...
+
+    def subjects_after(self, after: Subject | None, limit: int) -> list[Subject]:
+        """Subjects with a chain head or events, in byte order, after `after`:
+        the whole log is walked page by page."""
+        ...
+
+    def count_subjects(self) -> int:
+        """How many chain heads there are (a progress total)."""
+        ...
 
 
 class CredentialAttempts(Protocol):
@@ -496,6 +583,44 @@ class RateLimits(Protocol):
     def purge_lapsed(self, now: datetime, limit: int) -> int: ...
 
 
+@dataclass(frozen=True)
+class VerificationRecord:
+    """What is kept of a successful verification besides its audit event."""
+
+    verification_id: str
+    account_id: str
+    party_id: str
+    attributes: frozenset[Attribute]
+    receipt: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One verification attempt as the citizen's access history shows it."""
+
+    verification_id: str
+    party_id: str
+    party_name: str
+    method: VerifyMode
+    verified: bool
+    attributes: frozenset[Attribute]
+    at: datetime
+    receipt: str = field(repr=False)
+
+
+class Receipts(Protocol):
+    def add(self, record: VerificationRecord) -> None: ...
+
+    def get(self, verification_id: str) -> str | None:
+        """The receipt of a successful verification."""
+        ...
+
+    def history(self, account_id: str, after: str | None, limit: int) -> list[AccessRecord]:
+        """The account's verification attempts, newest first, after the one with
+        id `after` (None: from the newest)."""
+        ...
+
+
 class Repositories(Protocol):
     """The repositories of one transaction."""
 
@@ -525,6 +650,8 @@ class Repositories(Protocol):
     def officers(self) -> Officers: ...
     @property
     def signing_keys(self) -> SigningKeys: ...
+    @property
+    def receipts(self) -> Receipts: ...
 
 
 class UnitOfWork(Protocol):

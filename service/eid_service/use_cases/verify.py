@@ -1,19 +1,13 @@
-"""Verify a citizen for a relying party: by password, or by redeeming a QR share once."""
+"""Verify a citizen for a relying party: by password, or by redeeming a QR share.
+(The other modes: verify_otp.py, verify_demographic.py.)"""
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
 from datetime import datetime
 
-from eid_service.domain.account import (
-    AccountLevel,
-    AccountState,
-    account_locked,
-    require_state_active,
-)
-from eid_service.domain.errors import DomainError, TooManyAttempts
-from eid_service.domain.party import RelyingParty
+from eid_service.domain.account import AccountState, account_locked, require_state_active
+from eid_service.domain.errors import DomainError
+from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute, released_attributes
 from eid_service.domain.share_grant import (
     expired_share,
@@ -21,40 +15,19 @@ from eid_service.domain.share_grant import (
     replayed_share,
     unknown_share,
 )
-from eid_service.use_cases.context import MAX_PARTY_FAILURES, PARTY_FAILURE_WINDOW, UseCaseContext
+from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
-
-
-class Method(enum.Enum):
-    PASSWORD = "password"  # noqa: S105 (a method name, not a secret)
-    QR_SHARE = "qr_share"
-
-
-@dataclass(frozen=True)
-class Verification:
-    verified: bool
-    method: Method
-    at: datetime
-    level: AccountLevel | None = None
-    released: dict[Attribute, str] = field(default_factory=dict, repr=False)
-    verification_id: str = ""
-
-
-def _caller(party: RelyingParty) -> str:
-    return f"party:{party.id}"
-
-
-# Party failures are counted in buckets this long; the throttle sums the
-# buckets of the last PARTY_FAILURE_WINDOW, a sliding window to within one
-# bucket (a fixed window would let a burst straddling its edge pass).
-FAILURE_BUCKET_SECONDS = 5
-
-
-def _bucket(now: datetime) -> datetime:
-    """The start of the failure bucket `now` falls in."""
-    return now.replace(second=now.second - now.second % FAILURE_BUCKET_SECONDS, microsecond=0)
+from eid_service.use_cases.verified import (
+    Verification,
+    party_caller,
+    record_failure,
+    record_verified,
+    require_mode,
+    throttled,
+    wanted_attributes,
+)
 
 
 async def verify_password(
@@ -64,10 +37,14 @@ async def verify_password(
     personal_id: str,
     password: str,
     reply: Reply[Verification, Answer],
+    requested: frozenset[Attribute] | None = None,
 ) -> Answer:
     """A wrong password, an unknown ID number and an account that is not
     active all answer `verified: false`, the same way, at the same cost."""
-    caller = _caller(party)
+    require_mode(party, VerifyMode.PASSWORD)
+    wanted = wanted_attributes(party, requested)
+    keys = await ctx.signing_keys.current(uow)
+    caller = party_caller(party)
     source = caller
     now = ctx.clock()
 
@@ -75,12 +52,7 @@ async def verify_password(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        if r.parties.failures_since(party.id, now - PARTY_FAILURE_WINDOW) >= MAX_PARTY_FAILURES:
-            raise TooManyAttempts(
-                reason="PARTY_THROTTLED",
-                message="too many failed verifications from this relying party; slow down",
-                metadata={"retry_after_seconds": str(int(PARTY_FAILURE_WINDOW.total_seconds()))},
-            )
+        throttled(r, party, now)
         return None
 
     async def record_outcome(check: PasswordCheck) -> Answer | DomainError:
@@ -99,26 +71,20 @@ async def verify_password(
                 )
                 return reply.refuse(r, caller, account_locked(), now)
             if not usable:
-                r.parties.record_failure(party.id, _bucket(now))
+                record_failure(r, party, now)
                 event_id = r.audit.append(
                     AuditEntry(
                         cred.subject, cred.account_id, party.id, "verify.password", "rejected", now
                     )
                 )
-                result = Verification(False, Method.PASSWORD, now, verification_id=event_id)
+                result = Verification(False, VerifyMode.PASSWORD, now, verification_id=event_id)
                 return reply.finish(r, caller, result, now)
             assert cred.account_id is not None
             check.record_success(r)
-            released = released_attributes(Attribute, party.scopes)
-            view = r.accounts.view(cred.account_id, released)
+            view = r.accounts.view(cred.account_id, wanted)
             assert view is not None
-            event_id = r.audit.append(
-                AuditEntry(view.subject, view.id, party.id, "verify.password", "verified", now)
-            )
-            result = Verification(
-                True, Method.PASSWORD, now, view.level, view.values, verification_id=event_id
-            )
-            return reply.finish(r, caller, result, now)
+            done = record_verified(r, ctx, keys, party, view, VerifyMode.PASSWORD, now)
+            return reply.finish(r, caller, done, now)
 
         return await once(uow, reply, caller, record)
 
@@ -144,12 +110,15 @@ async def redeem_share(
     party: RelyingParty,
     payload: str,
     reply: Reply[Verification, Answer],
+    requested: frozenset[Attribute] | None = None,
 ) -> Answer:
     """Redeems a scanned payload of either mode and releases what the share
     offers and the party may read; a single-use share is consumed. A retry
     with the same request id gets the same attributes again (kept encrypted
     for 24 hours). Refusals of genuine payloads are in the citizen's history."""
-    caller = _caller(party)
+    require_mode(party, VerifyMode.QR_SHARE)
+    wanted = wanted_attributes(party, requested)
+    caller = party_caller(party)
     now = ctx.clock()
     keys = await ctx.signing_keys.current(uow)
     # Damaged, foreign or revoked-key payloads stop here; nothing names a share yet.
@@ -171,18 +140,11 @@ async def redeem_share(
             if earlier is not None:
                 return earlier
             raise _why_not(r, claims.share_id, party, now)
-        view = r.accounts.view(
-            share.account_id, released_attributes(share.attributes, party.scopes)
-        )
+        view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
         assert view is not None  # shares reference accounts by foreign key
         require_state_active(view.state)
-        event_id = r.audit.append(
-            AuditEntry(view.subject, view.id, party.id, "verify.qr_share", "verified", now)
-        )
-        result = Verification(
-            True, Method.QR_SHARE, now, view.level, view.values, verification_id=event_id
-        )
-        return reply.finish(r, caller, result, now)
+        done = record_verified(r, ctx, keys, party, view, VerifyMode.QR_SHARE, now)
+        return reply.finish(r, caller, done, now)
 
     try:
         return await once(uow, reply, caller, redeem)

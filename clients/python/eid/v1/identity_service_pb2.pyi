@@ -118,6 +118,10 @@ class _VerificationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ve
     VERIFICATION_METHOD_UNSPECIFIED: _VerificationMethod.ValueType  # 0
     VERIFICATION_METHOD_PASSWORD: _VerificationMethod.ValueType  # 1
     VERIFICATION_METHOD_QR_SHARE: _VerificationMethod.ValueType  # 2
+    VERIFICATION_METHOD_ONE_TIME_CODE: _VerificationMethod.ValueType  # 3
+    """ID number and a one-time code sent to the registered phone."""
+    VERIFICATION_METHOD_DEMOGRAPHIC: _VerificationMethod.ValueType  # 4
+    """ID number and claimed demographic data compared with the registered data."""
 
 class VerificationMethod(_VerificationMethod, metaclass=_VerificationMethodEnumTypeWrapper):
     """How a verification was carried out."""
@@ -125,7 +129,91 @@ class VerificationMethod(_VerificationMethod, metaclass=_VerificationMethodEnumT
 VERIFICATION_METHOD_UNSPECIFIED: VerificationMethod.ValueType  # 0
 VERIFICATION_METHOD_PASSWORD: VerificationMethod.ValueType  # 1
 VERIFICATION_METHOD_QR_SHARE: VerificationMethod.ValueType  # 2
+VERIFICATION_METHOD_ONE_TIME_CODE: VerificationMethod.ValueType  # 3
+"""ID number and a one-time code sent to the registered phone."""
+VERIFICATION_METHOD_DEMOGRAPHIC: VerificationMethod.ValueType  # 4
+"""ID number and claimed demographic data compared with the registered data."""
 Global___VerificationMethod: _TypeAlias = VerificationMethod  # noqa: Y015
+
+class _Scope:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    SCOPE_UNSPECIFIED: _Scope.ValueType  # 0
+    """Not a scope; refused when sent."""
+    SCOPE_BASIC: _Scope.ValueType  # 1
+    """Full name, birth date and gender."""
+    SCOPE_ID_NUMBER: _Scope.ValueType  # 2
+    """The personal ID number."""
+
+class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
+    """Groups of attributes a relying party may be allowed to read and may ask for."""
+
+SCOPE_UNSPECIFIED: Scope.ValueType  # 0
+"""Not a scope; refused when sent."""
+SCOPE_BASIC: Scope.ValueType  # 1
+"""Full name, birth date and gender."""
+SCOPE_ID_NUMBER: Scope.ValueType  # 2
+"""The personal ID number."""
+Global___Scope: _TypeAlias = Scope  # noqa: Y015
+
+class _NameMatchStrategy:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _NameMatchStrategyEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NameMatchStrategy.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    NAME_MATCH_STRATEGY_UNSPECIFIED: _NameMatchStrategy.ValueType  # 0
+    """Treated as EXACT."""
+    NAME_MATCH_STRATEGY_EXACT: _NameMatchStrategy.ValueType  # 1
+    """Equal after Unicode NFC, case folding and whitespace collapsing; diacritics
+    and word order count.
+    """
+    NAME_MATCH_STRATEGY_PARTIAL: _NameMatchStrategy.ValueType  # 2
+    """A 0-100 score, insensitive to diacritics, case and word order, at least
+    the request's threshold.
+    """
+
+class NameMatchStrategy(_NameMatchStrategy, metaclass=_NameMatchStrategyEnumTypeWrapper):
+    """How a claimed full name is compared in demographic verification."""
+
+NAME_MATCH_STRATEGY_UNSPECIFIED: NameMatchStrategy.ValueType  # 0
+"""Treated as EXACT."""
+NAME_MATCH_STRATEGY_EXACT: NameMatchStrategy.ValueType  # 1
+"""Equal after Unicode NFC, case folding and whitespace collapsing; diacritics
+and word order count.
+"""
+NAME_MATCH_STRATEGY_PARTIAL: NameMatchStrategy.ValueType  # 2
+"""A 0-100 score, insensitive to diacritics, case and word order, at least
+the request's threshold.
+"""
+Global___NameMatchStrategy: _TypeAlias = NameMatchStrategy  # noqa: Y015
+
+class _AttributeMatch:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AttributeMatchEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AttributeMatch.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    ATTRIBUTE_MATCH_UNSPECIFIED: _AttributeMatch.ValueType  # 0
+    """The attribute was not claimed."""
+    ATTRIBUTE_MATCH_MATCH: _AttributeMatch.ValueType  # 1
+    """The claimed value fits the registered one."""
+    ATTRIBUTE_MATCH_NO_MATCH: _AttributeMatch.ValueType  # 2
+    """It does not (or no active account has this ID number: the two look alike)."""
+
+class AttributeMatch(_AttributeMatch, metaclass=_AttributeMatchEnumTypeWrapper):
+    """The verdict on one claimed attribute in demographic verification."""
+
+ATTRIBUTE_MATCH_UNSPECIFIED: AttributeMatch.ValueType  # 0
+"""The attribute was not claimed."""
+ATTRIBUTE_MATCH_MATCH: AttributeMatch.ValueType  # 1
+"""The claimed value fits the registered one."""
+ATTRIBUTE_MATCH_NO_MATCH: AttributeMatch.ValueType  # 2
+"""It does not (or no active account has this ID number: the two look alike)."""
+Global___AttributeMatch: _TypeAlias = AttributeMatch  # noqa: Y015
 
 class _QrImageFormat:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -620,12 +708,121 @@ class QrShareCredential(_message.Message):
 Global___QrShareCredential: _TypeAlias = QrShareCredential  # noqa: Y015
 
 @_typing.final
+class OneTimeCodeCredential(_message.Message):
+    """Verifies with the one-time code the citizen received after RequestOtp."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    CODE_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
+    code: _builtins.str
+    """The 6 digits the citizen read out or typed."""
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "personal_id", b"personal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OneTimeCodeCredential: _TypeAlias = OneTimeCodeCredential  # noqa: Y015
+
+@_typing.final
+class DemographicCredential(_message.Message):
+    """Asks whether claimed demographic data fits the citizen an ID number names.
+    Unset attributes are not claimed; at least one must be.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    NAME_MATCH_FIELD_NUMBER: _builtins.int
+    NAME_THRESHOLD_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
+    full_name: _builtins.str
+    """The claimed full name; empty: not claimed."""
+    name_match: Global___NameMatchStrategy.ValueType
+    """How the name is compared (default EXACT)."""
+    name_threshold: _builtins.int
+    """For PARTIAL: the lowest score (1-100) that matches; 0 means the default, 80."""
+    birth_date: _builtins.str
+    """The claimed birth date, YYYY-MM-DD or a year alone (YYYY); empty: not claimed."""
+    gender: Global___Gender.ValueType
+    """The claimed gender; unspecified: not claimed."""
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        name_match: Global___NameMatchStrategy.ValueType = ...,
+        name_threshold: _builtins.int = ...,
+        birth_date: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "full_name", b"full_name", "gender", b"gender", "name_match", b"name_match", "name_threshold", b"name_threshold", "personal_id", b"personal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DemographicCredential: _TypeAlias = DemographicCredential  # noqa: Y015
+
+@_typing.final
+class DemographicResult(_message.Message):
+    """The answer to a demographic claim, per attribute. Stored values are never returned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    FULL_NAME_SCORE_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    full_name: Global___AttributeMatch.ValueType
+    """The full name's verdict."""
+    full_name_score: _builtins.int
+    """The name's PARTIAL score, 0-100 (0 when the name was not claimed or the
+    ID number has no active account).
+    """
+    birth_date: Global___AttributeMatch.ValueType
+    """The birth date's verdict."""
+    gender: Global___AttributeMatch.ValueType
+    """The gender's verdict."""
+    def __init__(
+        self,
+        *,
+        full_name: Global___AttributeMatch.ValueType = ...,
+        full_name_score: _builtins.int = ...,
+        birth_date: Global___AttributeMatch.ValueType = ...,
+        gender: Global___AttributeMatch.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "full_name", b"full_name", "full_name_score", b"full_name_score", "gender", b"gender"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DemographicResult: _TypeAlias = DemographicResult  # noqa: Y015
+
+@_typing.final
 class VerifyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PASSWORD_FIELD_NUMBER: _builtins.int
     QR_SHARE_FIELD_NUMBER: _builtins.int
+    ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
+    DEMOGRAPHIC_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_SCOPES_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters), scoped to the calling
     party. A retry with the same key and content gets the first answer, the
@@ -633,21 +830,42 @@ class VerifyRequest(_message.Message):
     lost is not lost with it.
     """
     @_builtins.property
-    def password(self) -> Global___PasswordCredential: ...
+    def password(self) -> Global___PasswordCredential:
+        """ID number and password (for trusted internal services)."""
+
     @_builtins.property
-    def qr_share(self) -> Global___QrShareCredential: ...
+    def qr_share(self) -> Global___QrShareCredential:
+        """A scanned QR share payload."""
+
+    @_builtins.property
+    def one_time_code(self) -> Global___OneTimeCodeCredential:
+        """ID number and a one-time code from RequestOtp."""
+
+    @_builtins.property
+    def demographic(self) -> Global___DemographicCredential:
+        """ID number and claimed demographic data."""
+
+    @_builtins.property
+    def requested_scopes(self) -> _containers.RepeatedScalarFieldContainer[Global___Scope.ValueType]:
+        """The scopes the party asks for in this call; empty: all the scopes it is
+        allowed. Asking for a scope it is not allowed is refused (SCOPE_NOT_ALLOWED).
+        """
+
     def __init__(
         self,
         *,
         password: Global___PasswordCredential | None = ...,
         qr_share: Global___QrShareCredential | None = ...,
+        one_time_code: Global___OneTimeCodeCredential | None = ...,
+        demographic: Global___DemographicCredential | None = ...,
         request_id: _builtins.str = ...,
+        requested_scopes: _abc.Iterable[Global___Scope.ValueType] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id", "requested_scopes", b"requested_scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share"]  # noqa: Y015
+    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share", "one_time_code", "demographic"]  # noqa: Y015
     _WhichOneofArgType_credential: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_credential) -> _WhichOneofReturnType_credential | None: ...
 
@@ -663,6 +881,9 @@ class VerifyResponse(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     VERIFICATION_ID_FIELD_NUMBER: _builtins.int
     VERIFY_TIME_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    DEMOGRAPHIC_FIELD_NUMBER: _builtins.int
     verified: _builtins.bool
     """True when the credential checked out. A wrong ID number or password gives
     false without saying which was wrong.
@@ -672,12 +893,25 @@ class VerifyResponse(_message.Message):
     """The account level; unset when not verified."""
     verification_id: _builtins.str
     """Identifier of this verification in the citizen's access history."""
+    subject: _builtins.str
+    """The citizen's pairwise subject for the calling party: stable for this
+    party, different for every other party, so parties cannot link their
+    records through it. Set when verified.
+    """
+    receipt: _builtins.str
+    """A signed receipt of this verification (JWS, EdDSA, checked with the keys
+    of GetVerificationKeys) to keep as evidence. Set when verified.
+    """
     @_builtins.property
     def attributes(self) -> Global___CitizenAttributes:
         """The attributes released to the calling party; empty when not verified."""
 
     @_builtins.property
     def verify_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def demographic(self) -> Global___DemographicResult:
+        """Demographic mode: the verdict per claimed attribute."""
+
     def __init__(
         self,
         *,
@@ -687,14 +921,167 @@ class VerifyResponse(_message.Message):
         attributes: Global___CitizenAttributes | None = ...,
         verification_id: _builtins.str = ...,
         verify_time: _timestamp_pb2.Timestamp | None = ...,
+        subject: _builtins.str = ...,
+        receipt: _builtins.str = ...,
+        demographic: Global___DemographicResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "verify_time", b"verify_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "demographic", b"demographic", "verify_time", b"verify_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "level", b"level", "method", b"method", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "demographic", b"demographic", "level", b"level", "method", b"method", "receipt", b"receipt", "subject", b"subject", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VerifyResponse: _TypeAlias = VerifyResponse  # noqa: Y015
+
+@_typing.final
+class RequestOtpRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the calling party."""
+    personal_id: _builtins.str
+    """The 12-digit personal ID number of the citizen to send the code to."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        personal_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["personal_id", b"personal_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestOtpRequest: _TypeAlias = RequestOtpRequest  # noqa: Y015
+
+@_typing.final
+class RequestOtpResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When a code sent now expires (whether or not one was sent)."""
+
+    def __init__(
+        self,
+        *,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestOtpResponse: _TypeAlias = RequestOtpResponse  # noqa: Y015
+
+@_typing.final
+class AccessRecord(_message.Message):
+    """One verification, or an attempt at one, in a citizen's access history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERIFICATION_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PARTY_NAME_FIELD_NUMBER: _builtins.int
+    METHOD_FIELD_NUMBER: _builtins.int
+    VERIFIED_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    VERIFY_TIME_FIELD_NUMBER: _builtins.int
+    RECEIPT_FIELD_NUMBER: _builtins.int
+    verification_id: _builtins.str
+    """The verification id (Verify's verification_id)."""
+    party_id: _builtins.str
+    """The relying party."""
+    party_name: _builtins.str
+    """Its name when the record was read."""
+    method: Global___VerificationMethod.ValueType
+    """How it verified."""
+    verified: _builtins.bool
+    """Whether the citizen was verified."""
+    receipt: _builtins.str
+    """The signed receipt the party got (successful verifications)."""
+    @_builtins.property
+    def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
+        """The attributes released."""
+
+    @_builtins.property
+    def verify_time(self) -> _timestamp_pb2.Timestamp:
+        """When."""
+
+    def __init__(
+        self,
+        *,
+        verification_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        party_name: _builtins.str = ...,
+        method: Global___VerificationMethod.ValueType = ...,
+        verified: _builtins.bool = ...,
+        attributes: _abc.Iterable[Global___Attribute.ValueType] | None = ...,
+        verify_time: _timestamp_pb2.Timestamp | None = ...,
+        receipt: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["verify_time", b"verify_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "method", b"method", "party_id", b"party_id", "party_name", b"party_name", "receipt", b"receipt", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessRecord: _TypeAlias = AccessRecord  # noqa: Y015
+
+@_typing.final
+class ListAccessHistoryRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many records per page: default 20, at most 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAccessHistoryRequest: _TypeAlias = ListAccessHistoryRequest  # noqa: Y015
+
+@_typing.final
+class ListAccessHistoryResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECORDS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def records(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessRecord]:
+        """Newest first."""
+
+    def __init__(
+        self,
+        *,
+        records: _abc.Iterable[Global___AccessRecord] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "records", b"records"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAccessHistoryResponse: _TypeAlias = ListAccessHistoryResponse  # noqa: Y015
 
 @_typing.final
 class ShareViaQRRequest(_message.Message):

@@ -66,6 +66,16 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.VerifyRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.VerifyResponse.FromString,
                 _registered_method=True)
+        self.RequestOtp = channel.unary_unary(
+                '/eid.v1.IdentityService/RequestOtp',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.RequestOtpRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.RequestOtpResponse.FromString,
+                _registered_method=True)
+        self.ListAccessHistory = channel.unary_unary(
+                '/eid.v1.IdentityService/ListAccessHistory',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryResponse.FromString,
+                _registered_method=True)
         self.ShareViaQR = channel.unary_unary(
                 '/eid.v1.IdentityService/ShareViaQR',
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.SerializeToString,
@@ -171,9 +181,32 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Verify(self, request, context):
-        """Checks a citizen on behalf of an approved relying party: by ID number and
-        password, or by redeeming a QR share token once. Returns a verdict, the
-        account level and only the attributes the party is entitled to.
+        """Checks a citizen on behalf of an approved relying party, in one of the
+        modes the party is allowed: ID number and password, ID number and a
+        one-time code from RequestOtp, a QR share redeemed once, or demographic
+        (claimed name, birth date, gender answered match or no match). Returns a
+        verdict, the account level, the citizen's pairwise subject for this party,
+        a signed receipt, and only the attributes the party asked for, may read
+        and the citizen agreed to (none in demographic mode).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestOtp(self, request, context):
+        """Sends a 6-digit one-time code to the registered phone of the citizen an
+        ID number names, for the calling relying party to verify them with
+        (Verify with one_time_code). The answer is the same whether or not the ID
+        number has an active account. Rate limited per party and per citizen.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccessHistory(self, request, context):
+        """A signed-in citizen's access history, newest first: which party verified
+        or tried to verify them, when, how, and which attributes were released,
+        with the signed receipt of each successful verification.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -310,6 +343,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.Verify,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.VerifyRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.VerifyResponse.SerializeToString,
+            ),
+            'RequestOtp': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestOtp,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.RequestOtpRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.RequestOtpResponse.SerializeToString,
+            ),
+            'ListAccessHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccessHistory,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryResponse.SerializeToString,
             ),
             'ShareViaQR': grpc.unary_unary_rpc_method_handler(
                     servicer.ShareViaQR,
@@ -492,6 +535,60 @@ class IdentityService:
             '/eid.v1.IdentityService/Verify',
             eid_dot_v1_dot_identity__service__pb2.VerifyRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestOtp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/RequestOtp',
+            eid_dot_v1_dot_identity__service__pb2.RequestOtpRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.RequestOtpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccessHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ListAccessHistory',
+            eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,9 +61,24 @@ class IdentityServiceStub:
     (30 days, single use) to get the next access token with RefreshSession.
     """
     Verify: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyRequest, _identity_service_pb2.VerifyResponse]
-    """Checks a citizen on behalf of an approved relying party: by ID number and
-    password, or by redeeming a QR share token once. Returns a verdict, the
-    account level and only the attributes the party is entitled to.
+    """Checks a citizen on behalf of an approved relying party, in one of the
+    modes the party is allowed: ID number and password, ID number and a
+    one-time code from RequestOtp, a QR share redeemed once, or demographic
+    (claimed name, birth date, gender answered match or no match). Returns a
+    verdict, the account level, the citizen's pairwise subject for this party,
+    a signed receipt, and only the attributes the party asked for, may read
+    and the citizen agreed to (none in demographic mode).
+    """
+    RequestOtp: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RequestOtpRequest, _identity_service_pb2.RequestOtpResponse]
+    """Sends a 6-digit one-time code to the registered phone of the citizen an
+    ID number names, for the calling relying party to verify them with
+    (Verify with one_time_code). The answer is the same whether or not the ID
+    number has an active account. Rate limited per party and per citizen.
+    """
+    ListAccessHistory: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListAccessHistoryRequest, _identity_service_pb2.ListAccessHistoryResponse]
+    """A signed-in citizen's access history, newest first: which party verified
+    or tried to verify them, when, how, and which attributes were released,
+    with the signed receipt of each successful verification.
     """
     ShareViaQR: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]
     """Issues a signed, expiring share of chosen attributes as a QR payload
@@ -157,9 +172,24 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     (30 days, single use) to get the next access token with RefreshSession.
     """
     Verify: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyRequest, _identity_service_pb2.VerifyResponse]  # type: ignore[assignment]
-    """Checks a citizen on behalf of an approved relying party: by ID number and
-    password, or by redeeming a QR share token once. Returns a verdict, the
-    account level and only the attributes the party is entitled to.
+    """Checks a citizen on behalf of an approved relying party, in one of the
+    modes the party is allowed: ID number and password, ID number and a
+    one-time code from RequestOtp, a QR share redeemed once, or demographic
+    (claimed name, birth date, gender answered match or no match). Returns a
+    verdict, the account level, the citizen's pairwise subject for this party,
+    a signed receipt, and only the attributes the party asked for, may read
+    and the citizen agreed to (none in demographic mode).
+    """
+    RequestOtp: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RequestOtpRequest, _identity_service_pb2.RequestOtpResponse]  # type: ignore[assignment]
+    """Sends a 6-digit one-time code to the registered phone of the citizen an
+    ID number names, for the calling relying party to verify them with
+    (Verify with one_time_code). The answer is the same whether or not the ID
+    number has an active account. Rate limited per party and per citizen.
+    """
+    ListAccessHistory: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListAccessHistoryRequest, _identity_service_pb2.ListAccessHistoryResponse]  # type: ignore[assignment]
+    """A signed-in citizen's access history, newest first: which party verified
+    or tried to verify them, when, how, and which attributes were released,
+    with the signed receipt of each successful verification.
     """
     ShareViaQR: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]  # type: ignore[assignment]
     """Issues a signed, expiring share of chosen attributes as a QR payload
@@ -274,9 +304,36 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.VerifyRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.VerifyResponse, _abc.Awaitable[_identity_service_pb2.VerifyResponse]]:
-        """Checks a citizen on behalf of an approved relying party: by ID number and
-        password, or by redeeming a QR share token once. Returns a verdict, the
-        account level and only the attributes the party is entitled to.
+        """Checks a citizen on behalf of an approved relying party, in one of the
+        modes the party is allowed: ID number and password, ID number and a
+        one-time code from RequestOtp, a QR share redeemed once, or demographic
+        (claimed name, birth date, gender answered match or no match). Returns a
+        verdict, the account level, the citizen's pairwise subject for this party,
+        a signed receipt, and only the attributes the party asked for, may read
+        and the citizen agreed to (none in demographic mode).
+        """
+
+    @_abc_1.abstractmethod
+    def RequestOtp(
+        self,
+        request: _identity_service_pb2.RequestOtpRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RequestOtpResponse, _abc.Awaitable[_identity_service_pb2.RequestOtpResponse]]:
+        """Sends a 6-digit one-time code to the registered phone of the citizen an
+        ID number names, for the calling relying party to verify them with
+        (Verify with one_time_code). The answer is the same whether or not the ID
+        number has an active account. Rate limited per party and per citizen.
+        """
+
+    @_abc_1.abstractmethod
+    def ListAccessHistory(
+        self,
+        request: _identity_service_pb2.ListAccessHistoryRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListAccessHistoryResponse, _abc.Awaitable[_identity_service_pb2.ListAccessHistoryResponse]]:
+        """A signed-in citizen's access history, newest first: which party verified
+        or tried to verify them, when, how, and which attributes were released,
+        with the signed receipt of each successful verification.
         """
 
     @_abc_1.abstractmethod

@@ -172,13 +172,16 @@ class AccountRepository(Repository):
 
 _CODE_INSERT = Sql(
     "INSERT INTO activation_codes (id, account_id, purpose, code_digest, created_at, expires_at,"
-    " attempts) VALUES (:id, :account_id, :purpose, :digest, :created_at, :expires_at, 0)"
+    " attempts, party_id) VALUES (:id, :account_id, :purpose, :digest, :created_at, :expires_at,"
+    " 0, :party_id)"
 )
-_CODE_LATEST = Sql(
+_LATEST = (
     "SELECT id, code_digest, expires_at, attempts, consumed_at FROM activation_codes"
     " WHERE account_id = :account_id AND purpose = :purpose"
-    " ORDER BY created_at DESC, id DESC LIMIT 1"
 )
+_NEWEST = " ORDER BY created_at DESC, id DESC LIMIT 1"
+_CODE_LATEST = Sql(_LATEST + " AND party_id IS NULL" + _NEWEST)
+_CODE_LATEST_FOR_PARTY = Sql(_LATEST + " AND party_id = :party_id" + _NEWEST)
 _CODE_CONSUMED_MATCH = Sql(
     "SELECT 1 FROM activation_codes WHERE account_id = :account_id AND code_digest = :digest"
     " AND consumed_at IS NOT NULL"
@@ -208,6 +211,8 @@ class ActivationCodeRepository(Repository):
         now: datetime,
         expires_at: datetime,
         purpose: CodePurpose = CodePurpose.ACTIVATION,
+        *,
+        party_id: str | None = None,
     ) -> str:
         code_id = "act_" + secrets.token_hex(8)
         self._db.count(
@@ -219,14 +224,23 @@ class ActivationCodeRepository(Repository):
                 "digest": self._digest(account_id, code, purpose),
                 "created_at": self._t(now),
                 "expires_at": self._t(expires_at),
+                "party_id": party_id,
             },
         )
         return code_id
 
     def latest_for(
-        self, account_id: str, purpose: CodePurpose = CodePurpose.ACTIVATION
+        self,
+        account_id: str,
+        purpose: CodePurpose = CodePurpose.ACTIVATION,
+        *,
+        party_id: str | None = None,
     ) -> ActivationCodeRecord | None:
-        row = self._db.one(_CODE_LATEST, {"account_id": account_id, "purpose": purpose.value})
+        params = {"account_id": account_id, "purpose": purpose.value}
+        if party_id is None:
+            row = self._db.one(_CODE_LATEST, params)
+        else:
+            row = self._db.one(_CODE_LATEST_FOR_PARTY, {**params, "party_id": party_id})
         if row is None:
             return None
         consumed = None if row[4] is None else self._read_t(row[4])

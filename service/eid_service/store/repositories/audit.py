@@ -5,15 +5,30 @@ event's digest is a keyed hash of its fields and the previous event's digest,
 so editing or deleting one breaks every later link. The chain's head lives in
 `audit_chains`: an append bumps it with one upsert that returns the previous
 head (and, on PostgreSQL, locks it until commit, which orders concurrent
-appends), so no event has to be read."""
+appends), so no event has to be read.
+
+`check_chain` verifies a chain and its head in one statement, so on
+PostgreSQL (read committed) an append committing meanwhile cannot look like
+tampering; `subjects_after` pages through every subject for a full check.
+A subject's whole history removed with its head leaves no trace here: the
+chains are per subject."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from typing import Any
 
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
-from eid_service.use_cases.ports import AuditEntry, AuditEvent, Subject
+from eid_service.use_cases.ports import (
+    AuditEntry,
+    AuditEvent,
+    BreakKind,
+    BrokenLink,
+    ChainCheck,
+    Subject,
+)
 
 AUDIT_PURPOSE = "audit"
 
@@ -49,7 +64,26 @@ _EVENTS = Sql(
     "SELECT id, account_id, party_id, action, outcome, created_at, seq, prev_digest, digest,"
     " actor FROM audit_events WHERE subject = :subject ORDER BY seq"
 )
-_HEAD = Sql("SELECT head FROM audit_chains WHERE subject = :subject")
+# The head and every event in one statement (one snapshot); one row with no
+# event when the subject has none. Columns from the third on are _EVENTS's.
+_CHAIN = Sql(
+    "SELECT c.seq, c.head, e.id, e.account_id, e.party_id, e.action, e.outcome, e.created_at,"
+    " e.seq, e.prev_digest, e.digest, e.actor FROM (SELECT :subject AS subject) AS s"
+    " LEFT JOIN audit_chains AS c ON c.subject = s.subject"
+    " LEFT JOIN audit_events AS e ON e.subject = s.subject ORDER BY e.seq"
+)
+# Subjects with a head or with events (a deleted head must not hide a chain),
+# each side cut to the page first so neither table is read whole.
+_SUBJECTS_AFTER = Sql(
+    "SELECT subject FROM (SELECT subject FROM audit_chains WHERE subject > :after"
+    " ORDER BY subject LIMIT :limit) AS c UNION SELECT subject FROM (SELECT DISTINCT subject"
+    " FROM audit_events WHERE subject > :after ORDER BY subject LIMIT :limit) AS e"
+    " ORDER BY subject LIMIT :limit"
+)
+_COUNT = Sql("SELECT count(*) FROM audit_chains")
+
+# An event as stored: the event, the digest it links to, its own digest.
+Link = tuple[AuditEvent, bytes | None, bytes]
 
 
 class AuditLog(Repository):
@@ -90,25 +124,50 @@ class AuditLog(Repository):
     def history(self, subject: Subject) -> list[AuditEvent]:
         return [event for event, _, _ in self._events(subject)]
 
-    def chain_intact(self, subject: Subject) -> bool:
-        """True when every event still links to its predecessor and the head
-        names the last one."""
-        prev: bytes | None = None
-        for expected_seq, (event, prev_digest, digest) in enumerate(self._events(subject), 1):
-            if event.seq != expected_seq or prev_digest != prev:
-                return False
-            if not self._p.hasher.matches(digest, AUDIT_PURPOSE, _canonical(event, prev)):
-                return False
-            prev = digest
-        head = self._db.one(_HEAD, {"subject": subject})
-        return head is not None and (None if head[0] is None else bytes(head[0])) == prev
+    def check_chain(self, subject: Subject) -> ChainCheck:
+        rows = self._db.all(_CHAIN, {"subject": subject})
+        head_seq, head = rows[0][0] or 0, _blob(rows[0][1])
+        links = [self._link(r[2:]) for r in rows if r[2] is not None]
+        return ChainCheck(len(links), self._first_break(subject, links, head_seq, head))
 
-    def _events(self, subject: Subject) -> list[tuple[AuditEvent, bytes | None, bytes]]:
-        return [
-            (
-                AuditEvent(r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6], r[9]),
-                None if r[7] is None else bytes(r[7]),
-                bytes(r[8]),
-            )
-            for r in self._db.all(_EVENTS, {"subject": subject})
-        ]
+    def subjects_after(self, after: Subject | None, limit: int) -> list[Subject]:
+        rows = self._db.all(_SUBJECTS_AFTER, {"after": after or b"", "limit": limit})
+        return [bytes(r[0]) for r in rows]
+
+    def count_subjects(self) -> int:
+        row = self._db.one(_COUNT, {})
+        return 0 if row is None else int(row[0])
+
+    def _first_break(
+        self, subject: Subject, links: list[Link], head_seq: int, head: bytes | None
+    ) -> BrokenLink | None:
+        prev: bytes | None = None
+        last: AuditEvent | None = None
+        for expected, (event, prev_digest, digest) in enumerate(links, 1):
+            if event.seq > expected:  # the one numbered `expected` is gone
+                return BrokenLink(subject, expected, None, BreakKind.SEQUENCE_GAP)
+            if event.seq < expected:  # numbered where no event can be
+                return BrokenLink(subject, event.seq, event.id, BreakKind.SEQUENCE_GAP)
+            if prev_digest != prev:
+                return BrokenLink(subject, event.seq, event.id, BreakKind.PREVIOUS_MISMATCH)
+            if not self._p.hasher.matches(digest, AUDIT_PURPOSE, _canonical(event, prev)):
+                return BrokenLink(subject, event.seq, event.id, BreakKind.DIGEST_MISMATCH)
+            prev, last = digest, event
+        last_seq = 0 if last is None else last.seq
+        if head_seq > last_seq:  # the head counts events that are gone
+            return BrokenLink(subject, last_seq + 1, None, BreakKind.HEAD_MISMATCH)
+        if head_seq != last_seq or head != prev:
+            event_id = None if last is None else last.id
+            return BrokenLink(subject, last_seq, event_id, BreakKind.HEAD_MISMATCH)
+        return None
+
+    def _events(self, subject: Subject) -> list[Link]:
+        return [self._link(r) for r in self._db.all(_EVENTS, {"subject": subject})]
+
+    def _link(self, r: Sequence[Any]) -> Link:
+        event = AuditEvent(r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6], r[9])
+        return event, _blob(r[7]), bytes(r[8])
+
+
+def _blob(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)

@@ -3,29 +3,57 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from eid_service.domain.party import RelyingParty, new_party_id
+from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Row, Sql
+from eid_service.use_cases.ports import PartyRecord
 
 API_KEY_PURPOSE = "api-key"
 API_KEY_PREFIX = "eidk"
 # Concurrent failures of one party land on one of these rows at random.
 FAILURE_SHARDS = 8
 
+_PARTY = (
+    "SELECT id, name, scopes, modes, status, contact, rate_per_minute,"
+    " citizen_rate_per_minute, created_at, suspended_at, previous_key_expires_at"
+    " FROM relying_parties WHERE disabled_at IS NULL"
+)
 _INSERT = Sql(
-    "INSERT INTO relying_parties (id, name, api_key_digest, scopes, created_at)"
-    " VALUES (:id, :name, :digest, :scopes, :created_at)"
+    "INSERT INTO relying_parties (id, name, api_key_digest, scopes, modes, status, contact,"
+    " rate_per_minute, citizen_rate_per_minute, created_at) VALUES (:id, :name, :digest,"
+    " :scopes, :modes, :status, :contact, :rate, :citizen_rate, :created_at)"
 )
+# The current key, or the previous one until it expires.
 _BY_KEY = Sql(
-    "SELECT id, name, scopes FROM relying_parties"
-    " WHERE api_key_digest = :digest AND disabled_at IS NULL"
+    _PARTY + " AND (api_key_digest = :digest"
+    " OR (previous_api_key_digest = :digest AND previous_key_expires_at > :now))"
 )
-_BY_ID = Sql("SELECT id, name, scopes FROM relying_parties WHERE id = :id AND disabled_at IS NULL")
-_ALL = Sql("SELECT id, name, scopes FROM relying_parties ORDER BY created_at")
+_BY_ID = Sql(_PARTY + " AND id = :id")
+_OLDEST_FIRST = " ORDER BY created_at, id LIMIT :limit"
+_PAGE_FIRST = Sql(_PARTY + _OLDEST_FIRST)
+_AFTER = (
+    " AND (created_at > (SELECT created_at FROM relying_parties WHERE id = :after)"
+    " OR (created_at = (SELECT created_at FROM relying_parties WHERE id = :after)"
+    " AND id > :after))"
+)
+_PAGE_AFTER = Sql(_PARTY + _AFTER + _OLDEST_FIRST)
+_SET_STATUS = Sql(
+    "UPDATE relying_parties SET status = :status, suspended_at = :suspended_at"
+    " WHERE id = :id AND disabled_at IS NULL AND status <> :status"
+)
+_DELETE = Sql(
+    "UPDATE relying_parties SET disabled_at = :now WHERE id = :id AND disabled_at IS NULL"
+)
+# SET reads the row as it was: the current digest moves to previous_*.
+_ROTATE = Sql(
+    "UPDATE relying_parties SET previous_api_key_digest = api_key_digest,"
+    " previous_key_expires_at = :expires_at, api_key_digest = :digest"
+    " WHERE id = :id AND disabled_at IS NULL"
+)
 _FAILURES = Sql(
     "SELECT COALESCE(SUM(failures), 0) FROM party_failures"
     " WHERE party_id = :party_id AND window_start > :since"
@@ -42,36 +70,62 @@ _PURGE_FAILURES = Sql(
 )
 
 
+def _join(values: frozenset[Attribute] | frozenset[VerifyMode]) -> str:
+    return ",".join(sorted(v.value for v in values))
+
+
 class RelyingPartyRepository(Repository):
-    def create(
-        self, name: str, scopes: frozenset[Attribute], now: datetime
-    ) -> tuple[RelyingParty, str]:
-        """A new party and its API key; the key is shown once and never stored."""
-        party = RelyingParty(id=new_party_id(), name=name, scopes=scopes)
+    def create(self, party: RelyingParty, now: datetime) -> str:
+        """Stores the party; its API key, shown once and never stored."""
         api_key = new_secret_token(API_KEY_PREFIX)
         self._db.count(
             _INSERT,
             {
                 "id": party.id,
-                "name": name,
-                "digest": self._p.hasher.digest(API_KEY_PURPOSE, api_key),
-                "scopes": ",".join(sorted(a.value for a in scopes)),
+                "name": party.name,
+                "digest": self._digest(api_key),
+                "scopes": _join(party.scopes),
+                "modes": _join(party.modes),
+                "status": party.status.value,
+                "contact": party.contact,
+                "rate": party.rate_per_minute,
+                "citizen_rate": party.citizen_rate_per_minute,
                 "created_at": self._t(now),
             },
         )
-        return party, api_key
+        return api_key
 
-    def by_api_key(self, api_key: str) -> RelyingParty | None:
-        digest = self._p.hasher.digest(API_KEY_PURPOSE, api_key)
-        row = self._db.one(_BY_KEY, {"digest": digest})
-        return None if row is None else _to_domain(row)
+    def _digest(self, api_key: str) -> bytes:
+        return self._p.hasher.digest(API_KEY_PURPOSE, api_key)
 
-    def get(self, party_id: str) -> RelyingParty | None:
+    def by_api_key(self, api_key: str, now: datetime) -> RelyingParty | None:
+        row = self._db.one(_BY_KEY, {"digest": self._digest(api_key), "now": self._t(now)})
+        return None if row is None else _party(row)
+
+    def get(self, party_id: str) -> PartyRecord | None:
         row = self._db.one(_BY_ID, {"id": party_id})
-        return None if row is None else _to_domain(row)
+        return None if row is None else self._record(row)
 
-    def list_all(self) -> list[RelyingParty]:
-        return [_to_domain(r) for r in self._db.all(_ALL, {})]
+    def list_page(self, after: str | None, limit: int) -> list[PartyRecord]:
+        sql = _PAGE_FIRST if after is None else _PAGE_AFTER
+        return [self._record(r) for r in self._db.all(sql, {"after": after, "limit": limit})]
+
+    def set_status(self, party_id: str, status: PartyStatus, now: datetime) -> bool:
+        suspended_at = self._t(now) if status is PartyStatus.SUSPENDED else None
+        params = {"id": party_id, "status": status.value, "suspended_at": suspended_at}
+        return self._db.count(_SET_STATUS, params) == 1
+
+    def delete(self, party_id: str, now: datetime) -> bool:
+        return self._db.count(_DELETE, {"id": party_id, "now": self._t(now)}) == 1
+
+    def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
+        api_key = new_secret_token(API_KEY_PREFIX)
+        params = {
+            "id": party_id,
+            "digest": self._digest(api_key),
+            "expires_at": self._t(now + overlap),
+        }
+        return api_key if self._db.count(_ROTATE, params) == 1 else None
 
     def failures_since(self, party_id: str, since: datetime) -> int:
         row = self._db.one(_FAILURES, {"party_id": party_id, "since": self._t(since)})
@@ -90,7 +144,23 @@ class RelyingPartyRepository(Repository):
     def purge_failures(self, before: datetime, limit: int) -> int:
         return self._db.count(_PURGE_FAILURES, {"before": self._t(before), "limit": limit})
 
+    def _record(self, row: Row) -> PartyRecord:
+        return PartyRecord(
+            party=_party(row),
+            created_at=self._read_t(row[8]),
+            suspended_at=None if row[9] is None else self._read_t(row[9]),
+            previous_key_expires_at=None if row[10] is None else self._read_t(row[10]),
+        )
 
-def _to_domain(row: Row) -> RelyingParty:
-    scopes = frozenset(Attribute(v) for v in row[2].split(",") if v)
-    return RelyingParty(id=row[0], name=row[1], scopes=scopes)
+
+def _party(row: Row) -> RelyingParty:
+    return RelyingParty(
+        id=row[0],
+        name=row[1],
+        scopes=frozenset(Attribute(v) for v in row[2].split(",") if v),
+        modes=frozenset(VerifyMode(v) for v in row[3].split(",") if v),
+        status=PartyStatus(row[4]),
+        contact=row[5],
+        rate_per_minute=row[6],
+        citizen_rate_per_minute=row[7],
+    )

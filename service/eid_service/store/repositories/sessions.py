@@ -6,10 +6,12 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import (
+    AccountView,
     IssuedTokens,
     LiveSession,
     Reused,
@@ -29,8 +31,9 @@ _INSERT = Sql(
     " :access, :access_until, :refresh, :refresh_until, :device, :now, :now)"
 )
 _BY_ACCESS = Sql(
-    "SELECT id, account_id FROM sessions WHERE access_digest = :digest"
-    " AND access_expires_at > :now AND revoked_at IS NULL"
+    "SELECT s.id, s.account_id, a.personal_id_index, a.level, a.state FROM sessions s"
+    " JOIN accounts a ON a.id = s.account_id WHERE s.access_digest = :digest"
+    " AND s.access_expires_at > :now AND s.revoked_at IS NULL"
 )
 _ROTATE = Sql(
     "UPDATE sessions SET access_digest = :access, access_expires_at = :access_until,"
@@ -104,10 +107,16 @@ class SessionRepository(Repository):
         )
         return tokens
 
-    def by_access_token(self, token: str, now: datetime) -> LiveSession | None:
+    def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         digest = self._p.hasher.digest(ACCESS_PURPOSE, token)
         row = self._db.one(_BY_ACCESS, {"digest": digest, "now": self._t(now)})
-        return None if row is None else LiveSession(str(row[0]), str(row[1]))
+        if row is None:
+            return None
+        session = LiveSession(str(row[0]), str(row[1]))
+        account = AccountView(
+            session.account_id, bytes(row[2]), AccountLevel(row[3]), AccountState(row[4]), {}
+        )
+        return session, account
 
     def rotate(self, refresh_token: str, now: datetime, lifetimes: SessionLifetimes) -> Rotation:
         old = self._p.hasher.digest(REFRESH_PURPOSE, refresh_token)

@@ -1,0 +1,147 @@
+"""`eid-server party`: relying parties onboarded, listed, shown, suspended,
+resumed, deleted and given new API keys by an operator. An API key is
+printed once, bare on the last line of stdout (scripts take it with
+`tail -n1`); only its keyed digest is stored."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+
+from rich.console import Console
+from rich.markup import escape
+
+from eid_service.app import Runtime, bootstrap
+from eid_service.cli_party_views import (
+    describe_change,
+    duration,
+    party_table,
+    party_view,
+    show_key,
+)
+from eid_service.config import Settings
+from eid_service.domain.errors import InvalidInput, NotFound
+from eid_service.use_cases import parties
+from eid_service.use_cases.pages import MAX_PAGE_SIZE
+from eid_service.use_cases.party_cache import TTL_SECONDS
+
+_TTL = f"{TTL_SECONDS:g} s"
+_OPTION_OF_FIELD = {
+    "name": "--name",
+    "contact": "--contact",
+    "modes": "--modes",
+    "rate_per_minute": "--rate-limit",
+    "citizen_rate_per_minute": "--citizen-rate-limit",
+    "overlap": "--overlap",
+    "party_id": "PARTY_ID",
+}
+Action = Callable[[Runtime, argparse.Namespace, Console], Awaitable[int]]
+
+
+async def _create(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    cmd = parties.NewParty(
+        args.name,
+        args.scopes,
+        args.contact,
+        args.modes,
+        args.rate_limit,
+        args.citizen_rate_limit,
+    )
+    created = await parties.create_party(runtime.uow, runtime.context, cmd)
+    console.print(party_view(created.record, "created"))
+    show_key(console, created.api_key)
+    return 0
+
+
+async def _list(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    records, token = [], ""
+    while True:
+        page = await parties.list_parties(runtime.uow, MAX_PAGE_SIZE, token)
+        records.extend(page.parties)
+        token = page.next_page_token
+        if not token:
+            break
+    console.print(party_table(records))
+    return 0
+
+
+async def _show(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    console.print(party_view(await parties.show_party(runtime.uow, args.party_id)))
+    return 0
+
+
+async def _suspend(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    change = await parties.suspend_party(runtime.uow, runtime.context, args.party_id)
+    console.print(describe_change(change))
+    return 0
+
+
+async def _resume(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    change = await parties.resume_party(runtime.uow, runtime.context, args.party_id)
+    console.print(describe_change(change))
+    return 0
+
+
+async def _delete(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            console.print("[red]not deleted[/red]: confirm with --yes (stdin is not a terminal)")
+            return 2
+        party = (await parties.show_party(runtime.uow, args.party_id)).party
+        answer = console.input(
+            f"Delete [bold]{party.id}[/bold] ({escape(party.name)})? Its API keys stop working"
+            f" within {_TTL}; this cannot be undone. Type yes to delete: "
+        )
+        if answer.strip().lower() != "yes":
+            console.print("not deleted")
+            return 1
+    gone = await parties.delete_party(runtime.uow, runtime.context, args.party_id)
+    console.print(
+        f"relying party {gone.party.id} ({escape(gone.party.name)}) deleted: its API keys"
+        f" stop working within {_TTL}"
+    )
+    return 0
+
+
+async def _rotate_key(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    rotated = await parties.rotate_party_key(
+        runtime.uow, runtime.context, args.party_id, args.overlap
+    )
+    until = rotated.old_key_expires_at.isoformat(timespec="seconds")
+    if args.overlap:
+        console.print(f"the old API key keeps working until {until} ({duration(args.overlap)})")
+    else:
+        console.print(f"the old API key stops working now (servers: within {_TTL})")
+    if rotated.cut_short:
+        console.print("[yellow]the key an earlier rotation replaced stopped working now[/yellow]")
+    show_key(console, rotated.api_key)
+    return 0
+
+
+_ACTIONS: dict[str, Action] = {
+    "create": _create,
+    "list": _list,
+    "show": _show,
+    "suspend": _suspend,
+    "resume": _resume,
+    "delete": _delete,
+    "rotate-key": _rotate_key,
+}
+
+
+async def run_party_command(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    """0 done, 1 no such party (or not confirmed), 2 invalid input."""
+    runtime = bootstrap(settings)
+    try:
+        return await _ACTIONS[args.party_command](runtime, args, console)
+    except NotFound as missing:
+        console.print(f"[red]{escape(missing.message)}[/red] (see eid-server party list)")
+        return 1
+    except InvalidInput as bad:
+        for v in bad.violations:
+            option = _OPTION_OF_FIELD.get(v.field, v.field)
+            console.print(f"[red]{option}[/red]: {escape(v.description)}")
+        return 2
+    finally:
+        await runtime.close()

@@ -1,0 +1,140 @@
+"""`eid-server party`'s arguments: actions, options, their types and its
+help with examples (cli_parties.py runs the actions)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import timedelta
+
+from eid_service.domain.errors import InvalidInput
+from eid_service.domain.party import (
+    DEFAULT_CITIZEN_RATE_PER_MINUTE,
+    DEFAULT_KEY_OVERLAP,
+    DEFAULT_MODES,
+    DEFAULT_RATE_PER_MINUTE,
+    VerifyMode,
+    check_key_overlap,
+    parse_modes,
+    parse_scopes,
+)
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.party_cache import TTL_SECONDS
+
+DEFAULT_SCOPES = "basic,id_number"
+MODES_BY_DEFAULT = ",".join(sorted(m.value for m in DEFAULT_MODES))
+_TTL = f"{TTL_SECONDS:g} s"
+_RAW = argparse.RawDescriptionHelpFormatter
+
+PARTY_EXAMPLES = f"""\
+examples:
+  eid-server party create --name "Demo Bank" --contact "it-security@demobank.vn"
+                                  onboard a party; prints its API key once (last line)
+  eid-server party create --name "Clinic" --scopes basic --modes qr_share,one_time_code \\
+      --rate-limit 120 --citizen-rate-limit 5
+  eid-server party create --name "Tax portal" --modes password,qr_share
+                                  password verification is for trusted services only
+  eid-server party list           id, name, status, scopes, modes, limits, created
+  eid-server party show rp_3f2a9c0d1e4b5a67
+  eid-server party suspend rp_3f2a9c0d1e4b5a67    its calls get PERMISSION_DENIED
+  eid-server party resume rp_3f2a9c0d1e4b5a67     (PARTY_SUSPENDED) until resumed
+  eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 7d
+                                  a new key; the old one works 7 more days (0 for a leak)
+  eid-server party delete rp_3f2a9c0d1e4b5a67 --yes
+
+scopes: basic (full_name, birth_date, gender), id_number (personal_id), or those
+attribute names themselves. modes: password, one_time_code, approval, demographic,
+qr_share (default: all but password). Servers see a change within {_TTL}.
+"""
+
+_DURATION = re.compile(r"(\d{1,7})([smhd]?)")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def _scopes(text: str) -> frozenset[Attribute]:
+    try:
+        return parse_scopes(text)
+    except InvalidInput as bad:
+        raise argparse.ArgumentTypeError(bad.message) from None
+
+
+def _modes(text: str) -> frozenset[VerifyMode]:
+    try:
+        return parse_modes(text)
+    except InvalidInput as bad:
+        raise argparse.ArgumentTypeError(bad.message) from None
+
+
+def parse_overlap(text: str) -> timedelta:
+    """30m, 24h, 7d (or 0): how long a rotated-out key keeps working."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None or (found.group(2) == "" and found.group(1) != "0"):
+        raise argparse.ArgumentTypeError("a duration such as 30m, 24h or 7d (0: at once)")
+    overlap = timedelta(**{_UNIT[found.group(2) or "s"]: int(found.group(1))})
+    try:
+        return check_key_overlap(overlap)
+    except InvalidInput as bad:
+        raise argparse.ArgumentTypeError(bad.message) from None
+
+
+def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        return actions.add_parser(name, help=text, epilog=PARTY_EXAMPLES, formatter_class=_RAW)
+
+    party = commands.add_parser(
+        "party",
+        help="administer relying parties (create, list, show, suspend, rotate-key, ...)",
+        description="Relying parties: the third-party systems that verify citizens.",
+        epilog=PARTY_EXAMPLES,
+        formatter_class=_RAW,
+    )
+    actions = party.add_subparsers(dest="party_command", required=True, metavar="ACTION")
+    create = action("create", "onboard a relying party; prints its API key once")
+    create.add_argument("--name", required=True, help="display name, e.g. 'Demo Bank'")
+    create.add_argument("--contact", default="", help="who runs it: a team's email or phone")
+    create.add_argument(
+        "--scopes",
+        type=_scopes,
+        default=parse_scopes(DEFAULT_SCOPES),
+        help=f"what it may read: scopes or attribute names (default {DEFAULT_SCOPES})",
+    )
+    create.add_argument(
+        "--modes",
+        type=_modes,
+        default=DEFAULT_MODES,
+        help=f"Verify modes it may use (default {MODES_BY_DEFAULT}; add password explicitly)",
+    )
+    create.add_argument(
+        "--rate-limit",
+        type=int,
+        default=DEFAULT_RATE_PER_MINUTE,
+        metavar="N",
+        help=f"Verify calls a minute, whole party (default {DEFAULT_RATE_PER_MINUTE})",
+    )
+    create.add_argument(
+        "--citizen-rate-limit",
+        type=int,
+        default=DEFAULT_CITIZEN_RATE_PER_MINUTE,
+        metavar="N",
+        help=f"... about one citizen (default {DEFAULT_CITIZEN_RATE_PER_MINUTE})",
+    )
+    action("list", "list parties: id, name, status, scopes, modes, limits, created")
+    for name, text in (
+        ("show", "show one party, with its contact and key rotation"),
+        ("suspend", f"refuse its calls (PERMISSION_DENIED) within {_TTL}, until resumed"),
+        ("resume", "serve a suspended party again"),
+    ):
+        action(name, text).add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    delete = action("delete", "delete a party for good: its keys stop working")
+    delete.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    delete.add_argument("--yes", action="store_true", help="do not ask (needed without a TTY)")
+    rotate = action("rotate-key", "give a party a new API key; prints it once")
+    rotate.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    rotate.add_argument(
+        "--overlap",
+        type=parse_overlap,
+        default=DEFAULT_KEY_OVERLAP,
+        metavar="DURATION",
+        help="how long the old key keeps working: 30m, 24h, 7d, at most 30d, 0 for a leaked"
+        " key (default 24h)",
+    )

@@ -1,0 +1,45 @@
+"""A citizen's access history: who verified them or tried to, when, how, what
+was released, and the signed receipt the party got. Only the citizen reads
+it (with their session); no party reads any history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from eid_service.use_cases import pages
+from eid_service.use_cases.auth import citizen_of_session, session_missing
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import AccessRecord, Repositories, UnitOfWork
+
+_EVENT_ID = re.compile(r"evt_[0-9a-f]{20}")
+
+
+@dataclass(frozen=True)
+class AccessPage:
+    records: list[AccessRecord]
+    next_page_token: str = field(default="")
+
+
+async def list_access_history(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    session_token: str | None,
+    page_size: int,
+    page_token: str,
+) -> AccessPage:
+    if not session_token:
+        raise session_missing()
+    size = pages.page_size(page_size)
+    after = pages.after_id(page_token, _EVENT_ID)
+    now = ctx.clock()
+
+    def read(r: Repositories) -> AccessPage:
+        citizen = citizen_of_session(r, session_token, now)
+        # One more than asked tells whether another page follows.
+        found = r.receipts.history(citizen.id, after, size + 1)
+        shown = found[:size]
+        more = len(found) > size
+        return AccessPage(shown, pages.next_page_token(shown[-1].verification_id) if more else "")
+
+    return await uow.read(read)

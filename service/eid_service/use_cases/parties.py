@@ -1,0 +1,173 @@
+"""Relying-party administration, as an operator does it (`eid-server party`).
+
+Every write is one transaction. Suspending a suspended party, or resuming an
+active one, is a success that changes nothing (`StatusChange.changed` is
+False), so a retried command is harmless. Running servers see a change
+within party_cache.TTL_SECONDS (see auth.authenticate_party)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from eid_service.domain.errors import NotFound
+from eid_service.domain.party import (
+    DEFAULT_CITIZEN_RATE_PER_MINUTE,
+    DEFAULT_KEY_OVERLAP,
+    DEFAULT_MODES,
+    DEFAULT_RATE_PER_MINUTE,
+    PARTY_ID_PATTERN,
+    PartyStatus,
+    VerifyMode,
+    check_key_overlap,
+    new_party,
+    parse_party_id,
+)
+from eid_service.domain.share import Attribute
+from eid_service.use_cases import pages
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import PartyRecord, Repositories, UnitOfWork
+
+
+@dataclass(frozen=True)
+class NewParty:
+    name: str
+    scopes: frozenset[Attribute]
+    contact: str = ""
+    modes: frozenset[VerifyMode] = DEFAULT_MODES
+    rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
+    citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE
+
+
+@dataclass(frozen=True)
+class CreatedParty:
+    record: PartyRecord
+    api_key: str  # shown once: only its keyed digest is stored
+
+
+@dataclass(frozen=True)
+class PartyPage:
+    parties: list[PartyRecord]
+    next_page_token: str = field(default="")
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    record: PartyRecord  # as it is now
+    changed: bool  # False: the party had that status already
+
+
+@dataclass(frozen=True)
+class RotatedKey:
+    api_key: str  # shown once
+    # The key it replaces works until then (at once, for an overlap of 0).
+    old_key_expires_at: datetime
+    # A key from an earlier rotation was still in its overlap: it stopped now.
+    cut_short: bool
+
+
+def party_not_found(party_id: str) -> NotFound:
+    return NotFound(reason="PARTY_NOT_FOUND", message=f"no relying party has the id {party_id}")
+
+
+def _found(r: Repositories, party_id: str) -> PartyRecord:
+    found = r.parties.get(parse_party_id(party_id, "party_id"))
+    if found is None:
+        raise party_not_found(party_id)
+    return found
+
+
+async def create_party(uow: UnitOfWork, ctx: UseCaseContext, cmd: NewParty) -> CreatedParty:
+    """Onboards an ACTIVE party; InvalidInput names a bad field."""
+    party = new_party(
+        cmd.name,
+        cmd.scopes,
+        contact=cmd.contact,
+        modes=cmd.modes,
+        rate_per_minute=cmd.rate_per_minute,
+        citizen_rate_per_minute=cmd.citizen_rate_per_minute,
+    )
+    now = ctx.clock()
+    api_key = await uow.atomically(lambda r: r.parties.create(party, now))
+    return CreatedParty(PartyRecord(party, now, None, None), api_key)
+
+
+async def show_party(uow: UnitOfWork, party_id: str) -> PartyRecord:
+    return await uow.read(lambda r: _found(r, party_id))
+
+
+async def list_parties(uow: UnitOfWork, page_size: int, page_token: str) -> PartyPage:
+    """Undeleted parties, oldest first (AIP-158 pages)."""
+    size = pages.page_size(page_size)
+    after = pages.after_id(page_token, PARTY_ID_PATTERN)
+
+    def page(r: Repositories) -> PartyPage:
+        found = r.parties.list_page(after, size + 1)
+        shown = found[:size]
+        more = len(found) > size
+        return PartyPage(shown, pages.next_page_token(shown[-1].party.id) if more else "")
+
+    return await uow.read(page)
+
+
+async def _set_status(
+    uow: UnitOfWork, ctx: UseCaseContext, party_id: str, status: PartyStatus
+) -> StatusChange:
+    now = ctx.clock()
+
+    def change(r: Repositories) -> StatusChange:
+        found = _found(r, party_id)
+        if found.party.status is status:
+            return StatusChange(found, changed=False)
+        r.parties.set_status(found.party.id, status, now)
+        suspended_at = now if status is PartyStatus.SUSPENDED else None
+        changed = replace(found, party=replace(found.party, status=status))
+        return StatusChange(replace(changed, suspended_at=suspended_at), changed=True)
+
+    return await uow.atomically(change)
+
+
+async def suspend_party(uow: UnitOfWork, ctx: UseCaseContext, party_id: str) -> StatusChange:
+    """Its calls are refused (PARTY_SUSPENDED) until it is resumed; idempotent."""
+    return await _set_status(uow, ctx, party_id, PartyStatus.SUSPENDED)
+
+
+async def resume_party(uow: UnitOfWork, ctx: UseCaseContext, party_id: str) -> StatusChange:
+    """A suspended party is ACTIVE again; resuming an active one changes nothing."""
+    return await _set_status(uow, ctx, party_id, PartyStatus.ACTIVE)
+
+
+async def delete_party(uow: UnitOfWork, ctx: UseCaseContext, party_id: str) -> PartyRecord:
+    """Its keys stop working for good; the row stays (audit events and shares
+    name it), found by nothing else. The party as it was."""
+    now = ctx.clock()
+
+    def delete(r: Repositories) -> PartyRecord:
+        found = _found(r, party_id)
+        r.parties.delete(found.party.id, now)
+        return found
+
+    return await uow.atomically(delete)
+
+
+async def rotate_party_key(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party_id: str,
+    overlap: timedelta = DEFAULT_KEY_OVERLAP,
+) -> RotatedKey:
+    """A new API key; the current one keeps working for `overlap` (0 to 30
+    days; 0 for a leaked key), so the party can switch without downtime. A
+    key still in the overlap of an earlier rotation stops at once."""
+    check_key_overlap(overlap)
+    now = ctx.clock()
+
+    def rotate(r: Repositories) -> RotatedKey:
+        found = _found(r, party_id)
+        api_key = r.parties.rotate_key(found.party.id, overlap, now)
+        if api_key is None:  # deleted meanwhile (the store serialises writes)
+            raise party_not_found(party_id)
+        earlier = found.previous_key_expires_at
+        return RotatedKey(api_key, now + overlap, earlier is not None and earlier > now)
+
+    return await uow.atomically(rotate)

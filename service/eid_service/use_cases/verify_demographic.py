@@ -1,0 +1,111 @@
+"""Verify by demographic data: a relying party claims a citizen's name, birth
+date and/or gender for an ID number and is told, per attribute, whether the
+claim fits the registered data (like Aadhaar's demographic authentication).
+Nothing stored is returned and nothing is released: the party learns only
+what it already claimed. An ID number without an active account answers
+"no match" for every claimed attribute, as a wrong claim does, after the same
+work, so the answer does not tell who has an account."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date
+
+from eid_service.domain.account import AccountState
+from eid_service.domain.citizen import Gender
+from eid_service.domain.demographic import (
+    AttributeMatch,
+    DemographicClaim,
+    DemographicResult,
+    StoredDemographics,
+    check_claim,
+    match_demographics,
+)
+from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.personal_id import parse_personal_id
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.validation import Violations
+from eid_service.use_cases.verified import (
+    Verification,
+    party_caller,
+    record_failure,
+    record_verified,
+    require_mode,
+    throttled,
+)
+
+_COMPARED = frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER})
+# Compared with when no active account has the ID number, so that case costs
+# what a real comparison does; its verdicts are then discarded.
+_DECOY = StoredDemographics("Nguyễn Văn Thử Nghiệm", date(1990, 1, 1), Gender.FEMALE)
+
+
+@dataclass(frozen=True)
+class DemographicCommand:
+    personal_id: str = field(repr=False)
+    claim: DemographicClaim
+
+
+def _no_match(claim: DemographicClaim) -> DemographicResult:
+    def verdict(claimed: object) -> AttributeMatch:
+        return AttributeMatch.NOT_CLAIMED if claimed is None else AttributeMatch.NO_MATCH
+
+    return DemographicResult(
+        verdict(claim.full_name), 0, verdict(claim.birth_date), verdict(claim.gender)
+    )
+
+
+async def verify_demographic(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    cmd: DemographicCommand,
+    reply: Reply[Verification, Answer],
+) -> Answer:
+    require_mode(party, VerifyMode.DEMOGRAPHIC)
+    now = ctx.clock()
+    v = Violations()
+    pid = v.check(lambda: parse_personal_id(cmd.personal_id, "demographic.personal_id"))
+    v.check(lambda: check_claim(cmd.claim, now.date()))
+    v.raise_if_any()
+    assert pid is not None
+    keys = await ctx.signing_keys.current(uow)
+    caller = party_caller(party)
+    method = VerifyMode.DEMOGRAPHIC
+
+    def check(r: Repositories) -> Answer:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        throttled(r, party, now)
+        cred = r.accounts.credential(pid.value)
+        view = None if cred.account_id is None else r.accounts.view(cred.account_id, _COMPARED)
+        if view is not None and view.state is AccountState.ACTIVE:
+            stored = StoredDemographics(
+                view.values[Attribute.FULL_NAME],
+                date.fromisoformat(view.values[Attribute.BIRTH_DATE]),
+                Gender(view.values[Attribute.GENDER]),
+            )
+            result = match_demographics(cmd.claim, stored)
+        else:
+            match_demographics(cmd.claim, _DECOY)
+            result = _no_match(cmd.claim)
+        if view is not None and result.matched:
+            # Nothing is released: the party learns only what it claimed.
+            bare = dataclasses.replace(view, values={})
+            done = record_verified(r, ctx, keys, party, bare, method, now, demographic=result)
+            return reply.finish(r, caller, done, now)
+        record_failure(r, party, now)
+        event_id = r.audit.append(
+            AuditEntry(
+                cred.subject, cred.account_id, party.id, "verify.demographic", "rejected", now
+            )
+        )
+        done = Verification(False, method, now, verification_id=event_id, demographic=result)
+        return reply.finish(r, caller, done, now)
+
+    return await once(uow, reply, caller, check)

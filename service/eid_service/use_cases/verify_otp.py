@@ -1,0 +1,150 @@
+"""Verify by one-time code: a relying party asks for a code to be sent to the
+citizen's registered phone, the citizen reads it out or types it into the
+party's form, and the party verifies with it. The party never learns the
+phone number; the SMS names the party, so a citizen who did not ask can tell.
+
+RequestOtp answers alike whether or not the ID number has an active account
+with a phone, so it tells nothing about who has an account. A code is bound
+to the party that asked for it, lasts `OTP_TTL`, is single use and allows
+`MAX_ACTIVATION_ATTEMPTS` wrong guesses, like activation codes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from eid_service.domain.account import AccountState, require_state_active
+from eid_service.domain.activation import (
+    ACCOUNT_CODE_TTL,
+    CodePurpose,
+    new_activation_code,
+)
+from eid_service.domain.errors import DomainError, InvalidInput
+from eid_service.domain.notices import verify_code_notice
+from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.personal_id import parse_personal_id
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.one_time_codes import hit_limits, spend_code
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, answer_once
+from eid_service.use_cases.verified import (
+    Verification,
+    party_caller,
+    record_failure,
+    record_verified,
+    require_mode,
+    throttled,
+    wanted_attributes,
+)
+
+OTP_TTL = ACCOUNT_CODE_TTL
+_CODE = re.compile(r"[0-9]{6}")
+
+
+@dataclass(frozen=True)
+class OtpSent:
+    """What the party is told, whatever happened."""
+
+    expires_at: datetime
+
+
+async def request_otp(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    personal_id: str,
+    reply: Reply[OtpSent, Answer],
+) -> Answer:
+    require_mode(party, VerifyMode.ONE_TIME_CODE)
+    pid = parse_personal_id(personal_id, "personal_id").value
+    now = ctx.clock()
+    code = new_activation_code()
+    caller = party_caller(party)
+    limits = ctx.send_limits
+    answer = OtpSent(now + OTP_TTL)
+
+    def send(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        refused = hit_limits(
+            r,
+            now,
+            [
+                (limits.otp_per_party_citizen, f"{party.id}:{pid}"),
+                (limits.otp_per_citizen, pid),
+            ],
+        )
+        if refused is not None:
+            return refused  # committed: the hits count
+        subject = r.accounts.credential(pid).subject
+        account = r.accounts.find_by_personal_id(pid)
+        if account is None or account.state is not AccountState.ACTIVE or not account.phone:
+            account_id = None if account is None else account.id
+            r.audit.append(
+                AuditEntry(subject, account_id, party.id, "request_otp", "not_sent", now)
+            )
+            return reply.finish(r, caller, answer, now)
+        r.activation_codes.add(
+            account.id, code, now, now + OTP_TTL, CodePurpose.VERIFY, party_id=party.id
+        )
+        notice = verify_code_notice(code, party.name, OTP_TTL, ctx.language)
+        r.outbox.add("sms", account.phone, notice, now)
+        r.audit.append(AuditEntry(subject, account.id, party.id, "request_otp", "sent", now))
+        return reply.finish(r, caller, answer, now)
+
+    return await answer_once(uow, reply, caller, send)
+
+
+async def verify_one_time_code(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    personal_id: str,
+    code: str,
+    requested: frozenset[Attribute] | None,
+    reply: Reply[Verification, Answer],
+) -> Answer:
+    """A wrong, expired or used code and an unknown ID number answer
+    `verified: false` alike; a right code for an account that is no longer
+    active is told why (the party has proved the citizen is there)."""
+    require_mode(party, VerifyMode.ONE_TIME_CODE)
+    pid = parse_personal_id(personal_id, "one_time_code.personal_id").value
+    if not _CODE.fullmatch(code):
+        raise InvalidInput.of(
+            "one_time_code.code", "ONE_TIME_CODE_MALFORMED", "a one-time code is 6 digits"
+        )
+    wanted = wanted_attributes(party, requested)
+    keys = await ctx.signing_keys.current(uow)
+    caller = party_caller(party)
+    now = ctx.clock()
+    method = VerifyMode.ONE_TIME_CODE
+
+    def check(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        throttled(r, party, now)
+        cred = r.accounts.credential(pid)
+        action = f"verify.{method.value}"
+        if not spend_code(r, cred.account_id, CodePurpose.VERIFY, code, now, party_id=party.id):
+            record_failure(r, party, now)
+            event_id = r.audit.append(
+                AuditEntry(cred.subject, cred.account_id, party.id, action, "rejected", now)
+            )
+            result = Verification(False, method, now, verification_id=event_id)
+            return reply.finish(r, caller, result, now)
+        assert cred.account_id is not None
+        view = r.accounts.view(cred.account_id, wanted)
+        assert view is not None
+        try:
+            require_state_active(view.state)
+        except DomainError as refused:
+            outcome = refused.reason.lower()
+            r.audit.append(AuditEntry(view.subject, view.id, party.id, action, outcome, now))
+            return reply.refuse(r, caller, refused, now)
+        return reply.finish(r, caller, record_verified(r, ctx, keys, party, view, method, now), now)
+
+    return await answer_once(uow, reply, caller, check)

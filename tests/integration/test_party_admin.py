@@ -1,0 +1,111 @@
+"""Relying-party administration as a party's calls meet it, through a real
+gRPC server on each database: suspended, resumed, deleted, a rotated key.
+
+Servers cache parties for party_cache.TTL_SECONDS; the harness's clock moves
+that cache too, so each test outwaits it by moving the clock, not by sleeping."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TypeVar
+
+import grpc
+import pytest
+
+from eid_client.client import EidClient
+from eid_client.errors import EidError
+from eid_service.domain.citizen import Demographics
+from eid_service.use_cases import parties
+from eid_service.use_cases.party_cache import TTL_SECONDS
+from tests.integration.conftest import Party
+from tests.integration.flows import PASSWORD, register_and_activate
+from tests.integration.harness import ServerHarness
+
+T = TypeVar("T")
+PAST_TTL = timedelta(seconds=TTL_SECONDS + 1)
+
+
+@pytest.fixture
+def active(harness: ServerHarness, citizen_app: EidClient, adult: Demographics) -> Demographics:
+    register_and_activate(harness, citizen_app, adult)
+    return adult
+
+
+def _admin(harness: ServerHarness, action: Callable[..., Awaitable[T]], *args: object) -> T:
+    """A use case as `eid-server party` runs it, against the server's store."""
+    return harness.run(action(harness.runtime.uow, harness.runtime.context, *args))
+
+
+def _outcome(harness: ServerHarness, api_key: str, citizen: Demographics) -> str:
+    """ "verified", or the status code and ErrorInfo reason the party's Verify meets."""
+    with EidClient(harness.target, api_key=api_key) as client:
+        try:
+            result = client.verify_password(personal_id=citizen.personal_id, password=PASSWORD)
+        except EidError as refused:
+            return f"{refused.code.name} {refused.reason}"
+    return "verified" if result.verified else "not verified"
+
+
+def test_a_suspended_party_is_denied_once_the_cache_lapses_and_served_when_resumed(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    assert _outcome(harness, bank.api_key, active) == "verified"  # now cached
+
+    change = _admin(harness, parties.suspend_party, bank.party.id)
+    assert change.changed
+    # Within the cache TTL the server still serves the party it remembers.
+    assert _outcome(harness, bank.api_key, active) == "verified"
+    harness.clock.advance(PAST_TTL)
+    assert _outcome(harness, bank.api_key, active) == "PERMISSION_DENIED PARTY_SUSPENDED"
+    with pytest.raises(EidError) as caught:
+        bank.client.verify_password(personal_id=active.personal_id, password=PASSWORD)
+    assert caught.value.code == grpc.StatusCode.PERMISSION_DENIED
+    assert "suspended" in caught.value.message
+
+    assert not _admin(harness, parties.suspend_party, bank.party.id).changed  # idempotent
+    assert _admin(harness, parties.resume_party, bank.party.id).changed
+    harness.clock.advance(PAST_TTL)
+    assert _outcome(harness, bank.api_key, active) == "verified"
+
+
+def test_a_deleted_party_is_unauthenticated(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    _, other_key = harness.create_party("Other Bank")
+    _admin(harness, parties.delete_party, bank.party.id)
+    harness.clock.advance(PAST_TTL)
+    assert _outcome(harness, bank.api_key, active) == "UNAUTHENTICATED API_KEY_INVALID"
+    assert _outcome(harness, other_key, active) == "verified"
+    # The row stays (audit events name the party), marked deleted.
+    rows = [
+        r
+        for r in harness.rows("SELECT id, disabled_at FROM relying_parties")
+        if r[0] == bank.party.id
+    ]
+    assert len(rows) == 1 and rows[0][1] is not None
+
+
+def test_a_rotated_key_and_the_old_one_both_work_during_the_overlap_only(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    rotated = _admin(harness, parties.rotate_party_key, bank.party.id, timedelta(hours=1))
+    harness.clock.advance(PAST_TTL)  # nothing cached: each key is looked up
+    assert _outcome(harness, bank.api_key, active) == "verified"
+    assert _outcome(harness, rotated.api_key, active) == "verified"
+
+    harness.clock.advance(timedelta(hours=1))
+    assert _outcome(harness, bank.api_key, active) == "UNAUTHENTICATED API_KEY_INVALID"
+    assert _outcome(harness, rotated.api_key, active) == "verified"
+
+
+def test_a_second_rotation_inside_the_overlap_stops_the_first_old_key(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    second = _admin(harness, parties.rotate_party_key, bank.party.id, timedelta(hours=1))
+    third = _admin(harness, parties.rotate_party_key, bank.party.id, timedelta(hours=1))
+    assert third.cut_short
+    harness.clock.advance(PAST_TTL)
+    assert _outcome(harness, bank.api_key, active) == "UNAUTHENTICATED API_KEY_INVALID"
+    assert _outcome(harness, second.api_key, active) == "verified"
+    assert _outcome(harness, third.api_key, active) == "verified"

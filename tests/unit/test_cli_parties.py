@@ -1,0 +1,147 @@
+"""`eid-server party`: its help, argument parsing and output, without a store
+(tests/e2e/test_party_cli_e2e.py runs the real commands)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rich.console import Console
+
+from eid_service.cli import build_parser, main
+from eid_service.cli_party_args import parse_overlap
+from eid_service.cli_party_views import describe_change, duration, party_table, party_view
+from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.parties import StatusChange
+from eid_service.use_cases.ports import PartyRecord
+
+AT = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
+BANK = RelyingParty(
+    "rp_3f2a9c0d1e4b5a67",
+    "Demo [bold]Bank[/bold]",
+    frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER, Attribute.PERSONAL_ID}),
+    frozenset({VerifyMode.QR_SHARE, VerifyMode.ONE_TIME_CODE}),
+    contact="it@demobank.vn",
+)
+
+
+def _text(renderable: object) -> str:
+    console = Console(width=200, record=True)
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_help_shows_real_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["party", "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    for action in ("create", "list", "show", "suspend", "resume", "delete", "rotate-key"):
+        assert action in shown
+    for example in (
+        'eid-server party create --name "Demo Bank"',
+        "eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 7d",
+        "eid-server party delete rp_3f2a9c0d1e4b5a67 --yes",
+        "default: all but password",
+    ):
+        assert example in shown
+
+
+def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
+    args = build_parser().parse_args(["party", "create", "--name", "Bench"])
+    assert args.scopes == frozenset(Attribute)
+    assert args.modes == frozenset(VerifyMode) - {VerifyMode.PASSWORD}
+    assert (args.rate_limit, args.citizen_rate_limit, args.contact) == (600, 10, "")
+    args = build_parser().parse_args(
+        ["party", "create", "--name", "B", "--scopes", "basic", "--modes", "password,qr_share"]
+    )
+    assert Attribute.PERSONAL_ID not in args.scopes
+    assert args.modes == {VerifyMode.PASSWORD, VerifyMode.QR_SHARE}
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["create", "--name", "B", "--scopes", "basic,contact"], "unknown scope 'contact'"),
+        (["create", "--name", "B", "--modes", "sms"], "unknown Verify mode 'sms'"),
+        (["rotate-key", "rp_1", "--overlap", "31d"], "0 to 30 days"),
+        (["rotate-key", "rp_1", "--overlap", "24"], "such as 30m, 24h or 7d"),
+        (["delete"], "PARTY_ID"),
+    ],
+)
+def test_bad_arguments_are_explained(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["party", *argv])
+    assert done.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_overlaps_are_written_as_operators_write_them() -> None:
+    assert parse_overlap("30m") == timedelta(minutes=30)
+    assert parse_overlap("24h") == timedelta(hours=24)
+    assert parse_overlap(" 7D ") == timedelta(days=7)
+    assert parse_overlap("0") == timedelta(0)
+    assert parse_overlap("90s") == timedelta(seconds=90)
+    assert [duration(parse_overlap(t)) for t in ("30m", "24h", "7d", "90s", "0")] == [
+        "30m",
+        "1d",
+        "7d",
+        "90s",
+        "0s",
+    ]
+
+
+def test_a_party_is_shown_with_its_fields_and_its_name_escaped() -> None:
+    record = PartyRecord(BANK, AT, None, AT + timedelta(days=3650))
+    shown = _text(party_view(record, "created"))
+    for text in (
+        "Relying party rp_3f2a9c0d1e4b5a67 created",
+        "Demo [bold]Bank[/bold]",  # as typed, not as markup
+        "active",
+        "it@demobank.vn",
+        "basic, id_number (birth_date, full_name, gender, personal_id)",
+        "one_time_code, qr_share",
+        "600/min, 10/min per citizen",
+        "2026-11-24T08:30:00+00:00",
+        "works until 2036",
+    ):
+        assert text in shown
+
+
+def test_the_list_shows_status_scopes_modes_and_limits() -> None:
+    clinic = RelyingParty(
+        "rp_2", "Clinic", frozenset({Attribute.BIRTH_DATE}), status=PartyStatus.SUSPENDED
+    )
+    shown = _text(
+        party_table([PartyRecord(BANK, AT, None, None), PartyRecord(clinic, AT, AT, None)])
+    )
+    assert "Relying parties (2)" in shown
+    lines = shown.splitlines()
+    first = next(n for n, line in enumerate(lines) if "rp_2" in line)
+    row = "\n".join(lines[first:])
+    for text in (
+        "Clinic",
+        "suspended",
+        "birth_date",
+        "approval",
+        "qr_share",
+        "600/10",
+        "2026-11-24",
+    ):
+        assert text in row
+    assert "Demo [bold]Bank[/bold]" in shown
+    assert "basic" in shown and "id_number" in shown
+
+
+def test_status_changes_say_what_happens_and_when() -> None:
+    record = PartyRecord(BANK, AT, None, None)
+    assert "nothing changed" in describe_change(StatusChange(record, changed=False))
+    suspended = PartyRecord(
+        RelyingParty(BANK.id, "Bank", BANK.scopes, status=PartyStatus.SUSPENDED), AT, AT, None
+    )
+    said = describe_change(StatusChange(suspended, changed=True))
+    assert "PERMISSION_DENIED (PARTY_SUSPENDED) within 10 s" in said
+    assert "eid-server party resume rp_3f2a9c0d1e4b5a67" in said
