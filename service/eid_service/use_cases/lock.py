@@ -36,6 +36,7 @@ from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.status_events import StatusChange, publish_status_change
 from eid_service.use_cases.validation import Violations
 
 
@@ -90,6 +91,7 @@ def _lock(
         r.shares.revoke_all(account_id, now)
         account = _account(r, account_id)
         _notify(r, account, NoticeKind.ACCOUNT_LOCKED, ctx, now)
+        publish_status_change(r, account_id, StatusChange.LOCKED, now)
         r.audit.append(AuditEntry(subject, account_id, None, "lock", f"ok_{proof.value}", now))
         return StateChange(account, changed=True)
     account = _account(r, account_id)
@@ -241,6 +243,7 @@ def _unlock(
         return PreconditionFailed(reason="ACCOUNT_NOT_LOCKED", message="the account is not locked")
     account = _account(r, account_id)
     _notify(r, account, NoticeKind.ACCOUNT_UNLOCKED, ctx, now)
+    publish_status_change(r, account_id, StatusChange.UNLOCKED, now)
     actor = None if officer is None else officer.id
     r.audit.append(AuditEntry(subject, account_id, None, "unlock", f"ok_{how}", now, actor))
     return StateChange(account, changed=True)
