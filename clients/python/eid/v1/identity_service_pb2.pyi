@@ -122,6 +122,8 @@ class _VerificationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ve
     """ID number and a one-time code sent to the registered phone."""
     VERIFICATION_METHOD_DEMOGRAPHIC: _VerificationMethod.ValueType  # 4
     """ID number and claimed demographic data compared with the registered data."""
+    VERIFICATION_METHOD_APPROVAL: _VerificationMethod.ValueType  # 5
+    """The citizen approved the party's request on their signed-in device."""
 
 class VerificationMethod(_VerificationMethod, metaclass=_VerificationMethodEnumTypeWrapper):
     """How a verification was carried out."""
@@ -133,6 +135,8 @@ VERIFICATION_METHOD_ONE_TIME_CODE: VerificationMethod.ValueType  # 3
 """ID number and a one-time code sent to the registered phone."""
 VERIFICATION_METHOD_DEMOGRAPHIC: VerificationMethod.ValueType  # 4
 """ID number and claimed demographic data compared with the registered data."""
+VERIFICATION_METHOD_APPROVAL: VerificationMethod.ValueType  # 5
+"""The citizen approved the party's request on their signed-in device."""
 Global___VerificationMethod: _TypeAlias = VerificationMethod  # noqa: Y015
 
 class _Scope:
@@ -260,6 +264,66 @@ DELIVERY_CHANNEL_UNSPECIFIED: DeliveryChannel.ValueType  # 0
 DELIVERY_CHANNEL_SMS: DeliveryChannel.ValueType  # 1
 DELIVERY_CHANNEL_EMAIL: DeliveryChannel.ValueType  # 2
 Global___DeliveryChannel: _TypeAlias = DeliveryChannel  # noqa: Y015
+
+class _ApprovalState:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ApprovalStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ApprovalState.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    APPROVAL_STATE_UNSPECIFIED: _ApprovalState.ValueType  # 0
+    """Not used."""
+    APPROVAL_STATE_PENDING: _ApprovalState.ValueType  # 1
+    """Waiting for the citizen's decision."""
+    APPROVAL_STATE_APPROVED: _ApprovalState.ValueType  # 2
+    """The citizen approved it."""
+    APPROVAL_STATE_DECLINED: _ApprovalState.ValueType  # 3
+    """The citizen declined it."""
+    APPROVAL_STATE_VOIDED: _ApprovalState.ValueType  # 4
+    """Voided after too many wrong verification codes."""
+    APPROVAL_STATE_EXPIRED: _ApprovalState.ValueType  # 5
+    """Nobody decided it in time."""
+
+class ApprovalState(_ApprovalState, metaclass=_ApprovalStateEnumTypeWrapper):
+    """Where an approval request stands."""
+
+APPROVAL_STATE_UNSPECIFIED: ApprovalState.ValueType  # 0
+"""Not used."""
+APPROVAL_STATE_PENDING: ApprovalState.ValueType  # 1
+"""Waiting for the citizen's decision."""
+APPROVAL_STATE_APPROVED: ApprovalState.ValueType  # 2
+"""The citizen approved it."""
+APPROVAL_STATE_DECLINED: ApprovalState.ValueType  # 3
+"""The citizen declined it."""
+APPROVAL_STATE_VOIDED: ApprovalState.ValueType  # 4
+"""Voided after too many wrong verification codes."""
+APPROVAL_STATE_EXPIRED: ApprovalState.ValueType  # 5
+"""Nobody decided it in time."""
+Global___ApprovalState: _TypeAlias = ApprovalState  # noqa: Y015
+
+class _ApprovalDecision:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ApprovalDecisionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ApprovalDecision.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    APPROVAL_DECISION_UNSPECIFIED: _ApprovalDecision.ValueType  # 0
+    """Refused when sent."""
+    APPROVAL_DECISION_APPROVE: _ApprovalDecision.ValueType  # 1
+    """Verify the citizen to the party and release the attributes asked for."""
+    APPROVAL_DECISION_DECLINE: _ApprovalDecision.ValueType  # 2
+    """Refuse: the party is told APPROVAL_DECLINED."""
+
+class ApprovalDecision(_ApprovalDecision, metaclass=_ApprovalDecisionEnumTypeWrapper):
+    """What the citizen decides on an approval request."""
+
+APPROVAL_DECISION_UNSPECIFIED: ApprovalDecision.ValueType  # 0
+"""Refused when sent."""
+APPROVAL_DECISION_APPROVE: ApprovalDecision.ValueType  # 1
+"""Verify the citizen to the party and release the attributes asked for."""
+APPROVAL_DECISION_DECLINE: ApprovalDecision.ValueType  # 2
+"""Refuse: the party is told APPROVAL_DECLINED."""
+Global___ApprovalDecision: _TypeAlias = ApprovalDecision  # noqa: Y015
 
 class _ShareMode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -814,6 +878,46 @@ class DemographicResult(_message.Message):
 Global___DemographicResult: _TypeAlias = DemographicResult  # noqa: Y015
 
 @_typing.final
+class ApprovalCredential(_message.Message):
+    """Collects the citizen's decision on an approval request from StartApproval.
+    While the request is pending, Verify waits for the decision, at most
+    max_wait, until the request expires, or until shortly before the call's
+    deadline, whichever comes first; then a still pending request is answered
+    UNAVAILABLE with reason APPROVAL_PENDING: call again (the same request_id
+    may be reused, whatever the wait). Approved: verified, once (a second Verify
+    with another request_id is refused, APPROVAL_ALREADY_USED). Declined:
+    PERMISSION_DENIED APPROVAL_DECLINED; voided by wrong codes: PERMISSION_DENIED
+    APPROVAL_WRONG_CODE; expired: FAILED_PRECONDITION APPROVAL_EXPIRED; another
+    party's request: NOT_FOUND APPROVAL_NOT_FOUND.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_ID_FIELD_NUMBER: _builtins.int
+    MAX_WAIT_FIELD_NUMBER: _builtins.int
+    approval_id: _builtins.str
+    """The approval_id StartApproval returned."""
+    @_builtins.property
+    def max_wait(self) -> _duration_pb2.Duration:
+        """How long to wait for a pending request's decision; unset: until the
+        request expires or the call's deadline; zero: answer at once.
+        """
+
+    def __init__(
+        self,
+        *,
+        approval_id: _builtins.str = ...,
+        max_wait: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_wait", b"max_wait"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "max_wait", b"max_wait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalCredential: _TypeAlias = ApprovalCredential  # noqa: Y015
+
+@_typing.final
 class VerifyRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -821,6 +925,7 @@ class VerifyRequest(_message.Message):
     QR_SHARE_FIELD_NUMBER: _builtins.int
     ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
     DEMOGRAPHIC_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_SCOPES_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
@@ -846,6 +951,10 @@ class VerifyRequest(_message.Message):
         """ID number and claimed demographic data."""
 
     @_builtins.property
+    def approval(self) -> Global___ApprovalCredential:
+        """The outcome of an approval request from StartApproval."""
+
+    @_builtins.property
     def requested_scopes(self) -> _containers.RepeatedScalarFieldContainer[Global___Scope.ValueType]:
         """The scopes the party asks for in this call; empty: all the scopes it is
         allowed. Asking for a scope it is not allowed is refused (SCOPE_NOT_ALLOWED).
@@ -858,14 +967,15 @@ class VerifyRequest(_message.Message):
         qr_share: Global___QrShareCredential | None = ...,
         one_time_code: Global___OneTimeCodeCredential | None = ...,
         demographic: Global___DemographicCredential | None = ...,
+        approval: Global___ApprovalCredential | None = ...,
         request_id: _builtins.str = ...,
         requested_scopes: _abc.Iterable[Global___Scope.ValueType] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id", "requested_scopes", b"requested_scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id", "requested_scopes", b"requested_scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share", "one_time_code", "demographic"]  # noqa: Y015
+    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share", "one_time_code", "demographic", "approval"]  # noqa: Y015
     _WhichOneofArgType_credential: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_credential) -> _WhichOneofReturnType_credential | None: ...
 
@@ -1082,6 +1192,317 @@ class ListAccessHistoryResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAccessHistoryResponse: _TypeAlias = ListAccessHistoryResponse  # noqa: Y015
+
+@_typing.final
+class StartApprovalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_SCOPES_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    IMAGE_FORMAT_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the calling
+    party: a retry gets the same approval_id and code, not a second request.
+    """
+    personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number; empty: the QR variant (the
+    answer carries a token to show as a QR code, which the citizen scans).
+    """
+    message: _builtins.str
+    """A short note the app shows with the request, e.g. "Sign in to Demo Bank
+    online banking": at most 100 printable characters. Optional.
+    """
+    image_format: Global___QrImageFormat.ValueType
+    """QR variant: whether to return a QR image of the token, and in which
+    format (default none). Refused with a personal_id.
+    """
+    @_builtins.property
+    def requested_scopes(self) -> _containers.RepeatedScalarFieldContainer[Global___Scope.ValueType]:
+        """The scopes the party asks the citizen to release; empty: all the scopes
+        it is allowed. The app shows them; approving releases them.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        personal_id: _builtins.str = ...,
+        requested_scopes: _abc.Iterable[Global___Scope.ValueType] | None = ...,
+        message: _builtins.str = ...,
+        image_format: Global___QrImageFormat.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_format", b"image_format", "message", b"message", "personal_id", b"personal_id", "request_id", b"request_id", "requested_scopes", b"requested_scopes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartApprovalRequest: _TypeAlias = StartApprovalRequest  # noqa: Y015
+
+@_typing.final
+class StartApprovalResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_ID_FIELD_NUMBER: _builtins.int
+    VERIFICATION_CODE_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    QR_TOKEN_FIELD_NUMBER: _builtins.int
+    QR_PNG_FIELD_NUMBER: _builtins.int
+    QR_SVG_FIELD_NUMBER: _builtins.int
+    approval_id: _builtins.str
+    """The request's id, for Verify (credential `approval`)."""
+    verification_code: _builtins.str
+    """Four digits to show the citizen beside the request; the app shows the same."""
+    qr_token: _builtins.str
+    """QR variant: the token to show as a QR code for the citizen's app."""
+    qr_png: _builtins.bytes
+    """The token as a QR code, PNG image (when image_format is PNG)."""
+    qr_svg: _builtins.bytes
+    """The token as a QR code, SVG document in UTF-8 (when image_format is SVG)."""
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the request expires (2 minutes after it started)."""
+
+    def __init__(
+        self,
+        *,
+        approval_id: _builtins.str = ...,
+        verification_code: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        qr_token: _builtins.str = ...,
+        qr_png: _builtins.bytes = ...,
+        qr_svg: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "expire_time", b"expire_time", "qr_png", b"qr_png", "qr_svg", b"qr_svg", "qr_token", b"qr_token", "verification_code", b"verification_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartApprovalResponse: _TypeAlias = StartApprovalResponse  # noqa: Y015
+
+@_typing.final
+class ApprovalRequest(_message.Message):
+    """An approval request as the citizen's app shows it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_ID_FIELD_NUMBER: _builtins.int
+    PARTY_ID_FIELD_NUMBER: _builtins.int
+    PARTY_NAME_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    VERIFICATION_CODE_FIELD_NUMBER: _builtins.int
+    VERIFICATION_CODE_CHOICES_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    approval_id: _builtins.str
+    """The request's id, for DecideApproval."""
+    party_id: _builtins.str
+    """The relying party asking."""
+    party_name: _builtins.str
+    """Its name, to show the citizen."""
+    verification_code: _builtins.str
+    """The code the party shows; the citizen checks it is the same and confirms
+    it in DecideApproval.
+    """
+    message: _builtins.str
+    """The party's note, if it gave one."""
+    state: Global___ApprovalState.ValueType
+    """Where it stands."""
+    @_builtins.property
+    def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
+        """The attributes approving releases to the party."""
+
+    @_builtins.property
+    def verification_code_choices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Three codes, the real one among them, in an order fixed per request: an
+        app may ask the citizen to pick the one the party shows rather than
+        showing verification_code.
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the party started it."""
+
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When it expires."""
+
+    def __init__(
+        self,
+        *,
+        approval_id: _builtins.str = ...,
+        party_id: _builtins.str = ...,
+        party_name: _builtins.str = ...,
+        attributes: _abc.Iterable[Global___Attribute.ValueType] | None = ...,
+        verification_code: _builtins.str = ...,
+        verification_code_choices: _abc.Iterable[_builtins.str] | None = ...,
+        message: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
+        state: Global___ApprovalState.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "attributes", b"attributes", "create_time", b"create_time", "expire_time", b"expire_time", "message", b"message", "party_id", b"party_id", "party_name", b"party_name", "state", b"state", "verification_code", b"verification_code", "verification_code_choices", b"verification_code_choices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApprovalRequest: _TypeAlias = ApprovalRequest  # noqa: Y015
+
+@_typing.final
+class ListApprovalRequestsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many requests per page: default 20, at most 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApprovalRequestsRequest: _TypeAlias = ListApprovalRequestsRequest  # noqa: Y015
+
+@_typing.final
+class ListApprovalRequestsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_REQUESTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def approval_requests(self) -> _containers.RepeatedCompositeFieldContainer[Global___ApprovalRequest]:
+        """The pending requests, newest first."""
+
+    def __init__(
+        self,
+        *,
+        approval_requests: _abc.Iterable[Global___ApprovalRequest] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_requests", b"approval_requests", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListApprovalRequestsResponse: _TypeAlias = ListApprovalRequestsResponse  # noqa: Y015
+
+@_typing.final
+class DecideApprovalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    APPROVAL_ID_FIELD_NUMBER: _builtins.int
+    DECISION_FIELD_NUMBER: _builtins.int
+    VERIFICATION_CODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    approval_id: _builtins.str
+    """The request's id from ListApprovalRequests or ClaimApproval."""
+    decision: Global___ApprovalDecision.ValueType
+    """Approve or decline."""
+    verification_code: _builtins.str
+    """The 4-digit code the party shows; required to approve, ignored when declining."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        approval_id: _builtins.str = ...,
+        decision: Global___ApprovalDecision.ValueType = ...,
+        verification_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_id", b"approval_id", "decision", b"decision", "request_id", b"request_id", "verification_code", b"verification_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideApprovalRequest: _TypeAlias = DecideApprovalRequest  # noqa: Y015
+
+@_typing.final
+class DecideApprovalResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_REQUEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def approval_request(self) -> Global___ApprovalRequest:
+        """The request as it now stands."""
+
+    def __init__(
+        self,
+        *,
+        approval_request: Global___ApprovalRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_request", b"approval_request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_request", b"approval_request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DecideApprovalResponse: _TypeAlias = DecideApprovalResponse  # noqa: Y015
+
+@_typing.final
+class ClaimApprovalRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    token: _builtins.str
+    """The token scanned from the party's QR code."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimApprovalRequest: _TypeAlias = ClaimApprovalRequest  # noqa: Y015
+
+@_typing.final
+class ClaimApprovalResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    APPROVAL_REQUEST_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def approval_request(self) -> Global___ApprovalRequest:
+        """The request, now the citizen's, pending their decision."""
+
+    def __init__(
+        self,
+        *,
+        approval_request: Global___ApprovalRequest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval_request", b"approval_request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval_request", b"approval_request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ClaimApprovalResponse: _TypeAlias = ClaimApprovalResponse  # noqa: Y015
 
 @_typing.final
 class ShareViaQRRequest(_message.Message):

@@ -76,6 +76,26 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryResponse.FromString,
                 _registered_method=True)
+        self.StartApproval = channel.unary_unary(
+                '/eid.v1.IdentityService/StartApproval',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.StartApprovalRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.StartApprovalResponse.FromString,
+                _registered_method=True)
+        self.ListApprovalRequests = channel.unary_unary(
+                '/eid.v1.IdentityService/ListApprovalRequests',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ListApprovalRequestsRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListApprovalRequestsResponse.FromString,
+                _registered_method=True)
+        self.DecideApproval = channel.unary_unary(
+                '/eid.v1.IdentityService/DecideApproval',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.DecideApprovalRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.DecideApprovalResponse.FromString,
+                _registered_method=True)
+        self.ClaimApproval = channel.unary_unary(
+                '/eid.v1.IdentityService/ClaimApproval',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ClaimApprovalRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ClaimApprovalResponse.FromString,
+                _registered_method=True)
         self.ShareViaQR = channel.unary_unary(
                 '/eid.v1.IdentityService/ShareViaQR',
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ShareViaQRRequest.SerializeToString,
@@ -183,8 +203,9 @@ class IdentityServiceServicer:
     def Verify(self, request, context):
         """Checks a citizen on behalf of an approved relying party, in one of the
         modes the party is allowed: ID number and password, ID number and a
-        one-time code from RequestOtp, a QR share redeemed once, or demographic
-        (claimed name, birth date, gender answered match or no match). Returns a
+        one-time code from RequestOtp, a QR share redeemed once, demographic
+        (claimed name, birth date, gender answered match or no match), or the
+        citizen's approval on their device (StartApproval). Returns a
         verdict, the account level, the citizen's pairwise subject for this party,
         a signed receipt, and only the attributes the party asked for, may read
         and the citizen agreed to (none in demographic mode).
@@ -207,6 +228,52 @@ class IdentityServiceServicer:
         """A signed-in citizen's access history, newest first: which party verified
         or tried to verify them, when, how, and which attributes were released,
         with the signed receipt of each successful verification.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartApproval(self, request, context):
+        """Relying party: asks the citizen to approve a verification on their
+        signed-in device, so the party never handles the citizen's password
+        (like Smart-ID or BankID). With an ID number the request goes to that
+        citizen's app; without one, the answer carries a QR token for the citizen
+        to scan in the app (ClaimApproval). Show the verification code beside the
+        request: the app shows the same code, and the citizen confirms it. The
+        party learns the outcome with Verify (credential `approval`), which waits
+        for the decision. A request expires after 2 minutes. The answer is the
+        same whether or not the ID number has an active account (a request for
+        one that has none is shown to nobody and expires). At most 3 requests per
+        party and citizen every 2 minutes (RESOURCE_EXHAUSTED with RetryInfo).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApprovalRequests(self, request, context):
+        """Citizen: the approval requests waiting for the signed-in citizen's
+        decision, newest first, with the party's name, the attributes it asks
+        for and the verification code. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecideApproval(self, request, context):
+        """Citizen: approves (with the verification code the party shows) or
+        declines a pending approval request. A wrong code is refused
+        (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+        Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimApproval(self, request, context):
+        """Citizen: takes an approval request whose QR token the app scanned (one
+        started without an ID number) as the signed-in citizen's, to be approved
+        or declined with DecideApproval. A request is claimed once. Needs a
+        citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -353,6 +420,26 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListAccessHistory,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryResponse.SerializeToString,
+            ),
+            'StartApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartApproval,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.StartApprovalRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.StartApprovalResponse.SerializeToString,
+            ),
+            'ListApprovalRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApprovalRequests,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListApprovalRequestsRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ListApprovalRequestsResponse.SerializeToString,
+            ),
+            'DecideApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecideApproval,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.DecideApprovalRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.DecideApprovalResponse.SerializeToString,
+            ),
+            'ClaimApproval': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimApproval,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ClaimApprovalRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ClaimApprovalResponse.SerializeToString,
             ),
             'ShareViaQR': grpc.unary_unary_rpc_method_handler(
                     servicer.ShareViaQR,
@@ -589,6 +676,114 @@ class IdentityService:
             '/eid.v1.IdentityService/ListAccessHistory',
             eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.ListAccessHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/StartApproval',
+            eid_dot_v1_dot_identity__service__pb2.StartApprovalRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.StartApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApprovalRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ListApprovalRequests',
+            eid_dot_v1_dot_identity__service__pb2.ListApprovalRequestsRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ListApprovalRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecideApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/DecideApproval',
+            eid_dot_v1_dot_identity__service__pb2.DecideApprovalRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.DecideApprovalResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimApproval(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ClaimApproval',
+            eid_dot_v1_dot_identity__service__pb2.ClaimApprovalRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ClaimApprovalResponse.FromString,
             options,
             channel_credentials,
             insecure,

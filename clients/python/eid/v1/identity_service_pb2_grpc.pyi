@@ -63,8 +63,9 @@ class IdentityServiceStub:
     Verify: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyRequest, _identity_service_pb2.VerifyResponse]
     """Checks a citizen on behalf of an approved relying party, in one of the
     modes the party is allowed: ID number and password, ID number and a
-    one-time code from RequestOtp, a QR share redeemed once, or demographic
-    (claimed name, birth date, gender answered match or no match). Returns a
+    one-time code from RequestOtp, a QR share redeemed once, demographic
+    (claimed name, birth date, gender answered match or no match), or the
+    citizen's approval on their device (StartApproval). Returns a
     verdict, the account level, the citizen's pairwise subject for this party,
     a signed receipt, and only the attributes the party asked for, may read
     and the citizen agreed to (none in demographic mode).
@@ -79,6 +80,36 @@ class IdentityServiceStub:
     """A signed-in citizen's access history, newest first: which party verified
     or tried to verify them, when, how, and which attributes were released,
     with the signed receipt of each successful verification.
+    """
+    StartApproval: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.StartApprovalRequest, _identity_service_pb2.StartApprovalResponse]
+    """Relying party: asks the citizen to approve a verification on their
+    signed-in device, so the party never handles the citizen's password
+    (like Smart-ID or BankID). With an ID number the request goes to that
+    citizen's app; without one, the answer carries a QR token for the citizen
+    to scan in the app (ClaimApproval). Show the verification code beside the
+    request: the app shows the same code, and the citizen confirms it. The
+    party learns the outcome with Verify (credential `approval`), which waits
+    for the decision. A request expires after 2 minutes. The answer is the
+    same whether or not the ID number has an active account (a request for
+    one that has none is shown to nobody and expires). At most 3 requests per
+    party and citizen every 2 minutes (RESOURCE_EXHAUSTED with RetryInfo).
+    """
+    ListApprovalRequests: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListApprovalRequestsRequest, _identity_service_pb2.ListApprovalRequestsResponse]
+    """Citizen: the approval requests waiting for the signed-in citizen's
+    decision, newest first, with the party's name, the attributes it asks
+    for and the verification code. Needs a citizen session.
+    """
+    DecideApproval: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.DecideApprovalRequest, _identity_service_pb2.DecideApprovalResponse]
+    """Citizen: approves (with the verification code the party shows) or
+    declines a pending approval request. A wrong code is refused
+    (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+    Needs a citizen session.
+    """
+    ClaimApproval: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ClaimApprovalRequest, _identity_service_pb2.ClaimApprovalResponse]
+    """Citizen: takes an approval request whose QR token the app scanned (one
+    started without an ID number) as the signed-in citizen's, to be approved
+    or declined with DecideApproval. A request is claimed once. Needs a
+    citizen session.
     """
     ShareViaQR: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]
     """Issues a signed, expiring share of chosen attributes as a QR payload
@@ -174,8 +205,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     Verify: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.VerifyRequest, _identity_service_pb2.VerifyResponse]  # type: ignore[assignment]
     """Checks a citizen on behalf of an approved relying party, in one of the
     modes the party is allowed: ID number and password, ID number and a
-    one-time code from RequestOtp, a QR share redeemed once, or demographic
-    (claimed name, birth date, gender answered match or no match). Returns a
+    one-time code from RequestOtp, a QR share redeemed once, demographic
+    (claimed name, birth date, gender answered match or no match), or the
+    citizen's approval on their device (StartApproval). Returns a
     verdict, the account level, the citizen's pairwise subject for this party,
     a signed receipt, and only the attributes the party asked for, may read
     and the citizen agreed to (none in demographic mode).
@@ -190,6 +222,36 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """A signed-in citizen's access history, newest first: which party verified
     or tried to verify them, when, how, and which attributes were released,
     with the signed receipt of each successful verification.
+    """
+    StartApproval: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.StartApprovalRequest, _identity_service_pb2.StartApprovalResponse]  # type: ignore[assignment]
+    """Relying party: asks the citizen to approve a verification on their
+    signed-in device, so the party never handles the citizen's password
+    (like Smart-ID or BankID). With an ID number the request goes to that
+    citizen's app; without one, the answer carries a QR token for the citizen
+    to scan in the app (ClaimApproval). Show the verification code beside the
+    request: the app shows the same code, and the citizen confirms it. The
+    party learns the outcome with Verify (credential `approval`), which waits
+    for the decision. A request expires after 2 minutes. The answer is the
+    same whether or not the ID number has an active account (a request for
+    one that has none is shown to nobody and expires). At most 3 requests per
+    party and citizen every 2 minutes (RESOURCE_EXHAUSTED with RetryInfo).
+    """
+    ListApprovalRequests: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListApprovalRequestsRequest, _identity_service_pb2.ListApprovalRequestsResponse]  # type: ignore[assignment]
+    """Citizen: the approval requests waiting for the signed-in citizen's
+    decision, newest first, with the party's name, the attributes it asks
+    for and the verification code. Needs a citizen session.
+    """
+    DecideApproval: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.DecideApprovalRequest, _identity_service_pb2.DecideApprovalResponse]  # type: ignore[assignment]
+    """Citizen: approves (with the verification code the party shows) or
+    declines a pending approval request. A wrong code is refused
+    (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+    Needs a citizen session.
+    """
+    ClaimApproval: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ClaimApprovalRequest, _identity_service_pb2.ClaimApprovalResponse]  # type: ignore[assignment]
+    """Citizen: takes an approval request whose QR token the app scanned (one
+    started without an ID number) as the signed-in citizen's, to be approved
+    or declined with DecideApproval. A request is claimed once. Needs a
+    citizen session.
     """
     ShareViaQR: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]  # type: ignore[assignment]
     """Issues a signed, expiring share of chosen attributes as a QR payload
@@ -306,8 +368,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.VerifyResponse, _abc.Awaitable[_identity_service_pb2.VerifyResponse]]:
         """Checks a citizen on behalf of an approved relying party, in one of the
         modes the party is allowed: ID number and password, ID number and a
-        one-time code from RequestOtp, a QR share redeemed once, or demographic
-        (claimed name, birth date, gender answered match or no match). Returns a
+        one-time code from RequestOtp, a QR share redeemed once, demographic
+        (claimed name, birth date, gender answered match or no match), or the
+        citizen's approval on their device (StartApproval). Returns a
         verdict, the account level, the citizen's pairwise subject for this party,
         a signed receipt, and only the attributes the party asked for, may read
         and the citizen agreed to (none in demographic mode).
@@ -334,6 +397,60 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """A signed-in citizen's access history, newest first: which party verified
         or tried to verify them, when, how, and which attributes were released,
         with the signed receipt of each successful verification.
+        """
+
+    @_abc_1.abstractmethod
+    def StartApproval(
+        self,
+        request: _identity_service_pb2.StartApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.StartApprovalResponse, _abc.Awaitable[_identity_service_pb2.StartApprovalResponse]]:
+        """Relying party: asks the citizen to approve a verification on their
+        signed-in device, so the party never handles the citizen's password
+        (like Smart-ID or BankID). With an ID number the request goes to that
+        citizen's app; without one, the answer carries a QR token for the citizen
+        to scan in the app (ClaimApproval). Show the verification code beside the
+        request: the app shows the same code, and the citizen confirms it. The
+        party learns the outcome with Verify (credential `approval`), which waits
+        for the decision. A request expires after 2 minutes. The answer is the
+        same whether or not the ID number has an active account (a request for
+        one that has none is shown to nobody and expires). At most 3 requests per
+        party and citizen every 2 minutes (RESOURCE_EXHAUSTED with RetryInfo).
+        """
+
+    @_abc_1.abstractmethod
+    def ListApprovalRequests(
+        self,
+        request: _identity_service_pb2.ListApprovalRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListApprovalRequestsResponse, _abc.Awaitable[_identity_service_pb2.ListApprovalRequestsResponse]]:
+        """Citizen: the approval requests waiting for the signed-in citizen's
+        decision, newest first, with the party's name, the attributes it asks
+        for and the verification code. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def DecideApproval(
+        self,
+        request: _identity_service_pb2.DecideApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.DecideApprovalResponse, _abc.Awaitable[_identity_service_pb2.DecideApprovalResponse]]:
+        """Citizen: approves (with the verification code the party shows) or
+        declines a pending approval request. A wrong code is refused
+        (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+        Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def ClaimApproval(
+        self,
+        request: _identity_service_pb2.ClaimApprovalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ClaimApprovalResponse, _abc.Awaitable[_identity_service_pb2.ClaimApprovalResponse]]:
+        """Citizen: takes an approval request whose QR token the app scanned (one
+        started without an ID number) as the signed-in citizen's, to be approved
+        or declined with DecideApproval. A request is claimed once. Needs a
+        citizen session.
         """
 
     @_abc_1.abstractmethod
