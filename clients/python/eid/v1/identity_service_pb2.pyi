@@ -74,6 +74,11 @@ class _AccountStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountS
     """Activated; may sign in and be verified."""
     ACCOUNT_STATE_LOCKED: _AccountState.ValueType  # 3
     """Temporarily locked by the citizen or the police."""
+    ACCOUNT_STATE_DEACTIVATED: _AccountState.ValueType  # 4
+    """For good: the population registry records the citizen's death. No
+    sign-in; Verify fails with CITIZEN_DECEASED (told only to a party that
+    proved a credential).
+    """
 
 class AccountState(_AccountState, metaclass=_AccountStateEnumTypeWrapper):
     """The lifecycle state of an account."""
@@ -85,6 +90,11 @@ ACCOUNT_STATE_ACTIVE: AccountState.ValueType  # 2
 """Activated; may sign in and be verified."""
 ACCOUNT_STATE_LOCKED: AccountState.ValueType  # 3
 """Temporarily locked by the citizen or the police."""
+ACCOUNT_STATE_DEACTIVATED: AccountState.ValueType  # 4
+"""For good: the population registry records the citizen's death. No
+sign-in; Verify fails with CITIZEN_DECEASED (told only to a party that
+proved a credential).
+"""
 Global___AccountState: _TypeAlias = AccountState  # noqa: Y015
 
 class _Attribute:
@@ -2421,3 +2431,172 @@ class UnlockAccountResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnlockAccountResponse: _TypeAlias = UnlockAccountResponse  # noqa: Y015
+
+@_typing.final
+class VerifyModeLock(_message.Message):
+    """One lockable verification mode of the citizen, as it is now."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODE_FIELD_NUMBER: _builtins.int
+    LOCKED_FIELD_NUMBER: _builtins.int
+    RELOCK_TIME_FIELD_NUMBER: _builtins.int
+    mode: Global___VerificationMethod.ValueType
+    """The mode (PASSWORD, ONE_TIME_CODE, APPROVAL or DEMOGRAPHIC)."""
+    locked: _builtins.bool
+    """True when Verify in this mode is refused now."""
+    @_builtins.property
+    def relock_time(self) -> _timestamp_pb2.Timestamp:
+        """Set while temporarily unlocked: when the mode locks again."""
+
+    def __init__(
+        self,
+        *,
+        mode: Global___VerificationMethod.ValueType = ...,
+        locked: _builtins.bool = ...,
+        relock_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["relock_time", b"relock_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["locked", b"locked", "mode", b"mode", "relock_time", b"relock_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyModeLock: _TypeAlias = VerifyModeLock  # noqa: Y015
+
+@_typing.final
+class LockVerifyModeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    mode: Global___VerificationMethod.ValueType
+    """The mode to lock; QR_SHARE cannot be locked (MODE_NOT_LOCKABLE)."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        mode: Global___VerificationMethod.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LockVerifyModeRequest: _TypeAlias = LockVerifyModeRequest  # noqa: Y015
+
+@_typing.final
+class LockVerifyModeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def modes(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerifyModeLock]:
+        """Every lockable mode after the call."""
+
+    def __init__(
+        self,
+        *,
+        modes: _abc.Iterable[Global___VerifyModeLock] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modes", b"modes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LockVerifyModeResponse: _TypeAlias = LockVerifyModeResponse  # noqa: Y015
+
+@_typing.final
+class UnlockVerifyModeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    UNLOCK_FOR_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    mode: Global___VerificationMethod.ValueType
+    """The mode to unlock."""
+    @_builtins.property
+    def unlock_for(self) -> _duration_pb2.Duration:
+        """Unset: unlocked for good. Set (1 minute to 24 hours): usable for that
+        long, then locked again, whether or not it was locked before.
+        """
+
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        mode: Global___VerificationMethod.ValueType = ...,
+        unlock_for: _duration_pb2.Duration | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unlock_for", b"unlock_for"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "request_id", b"request_id", "unlock_for", b"unlock_for"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockVerifyModeRequest: _TypeAlias = UnlockVerifyModeRequest  # noqa: Y015
+
+@_typing.final
+class UnlockVerifyModeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def modes(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerifyModeLock]:
+        """Every lockable mode after the call."""
+
+    def __init__(
+        self,
+        *,
+        modes: _abc.Iterable[Global___VerifyModeLock] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modes", b"modes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlockVerifyModeResponse: _TypeAlias = UnlockVerifyModeResponse  # noqa: Y015
+
+@_typing.final
+class GetVerifyModeLocksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerifyModeLocksRequest: _TypeAlias = GetVerifyModeLocksRequest  # noqa: Y015
+
+@_typing.final
+class GetVerifyModeLocksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def modes(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerifyModeLock]:
+        """Every lockable mode: PASSWORD, ONE_TIME_CODE, APPROVAL, DEMOGRAPHIC."""
+
+    def __init__(
+        self,
+        *,
+        modes: _abc.Iterable[Global___VerifyModeLock] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["modes", b"modes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetVerifyModeLocksResponse: _TypeAlias = GetVerifyModeLocksResponse  # noqa: Y015

@@ -156,6 +156,21 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountResponse.FromString,
                 _registered_method=True)
+        self.LockVerifyMode = channel.unary_unary(
+                '/eid.v1.IdentityService/LockVerifyMode',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.LockVerifyModeRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.LockVerifyModeResponse.FromString,
+                _registered_method=True)
+        self.UnlockVerifyMode = channel.unary_unary(
+                '/eid.v1.IdentityService/UnlockVerifyMode',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.UnlockVerifyModeRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlockVerifyModeResponse.FromString,
+                _registered_method=True)
+        self.GetVerifyModeLocks = channel.unary_unary(
+                '/eid.v1.IdentityService/GetVerifyModeLocks',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -388,6 +403,35 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LockVerifyMode(self, request, context):
+        """Locks one verification mode of the signed-in citizen's account (password,
+        one-time code, approval or demographic; QR shares are the citizen's own
+        act, so that mode cannot be locked). While locked, Verify in that mode
+        fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
+        the credential (a right password or code); other parties get the answer
+        of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlockVerifyMode(self, request, context):
+        """Unlocks one verification mode: for good, or with `unlock_for` for that
+        long (1 minute to 24 hours), after which it is locked again. Needs a
+        citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVerifyModeLocks(self, request, context):
+        """The signed-in citizen's lockable verification modes, each locked or not.
+        Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -500,6 +544,21 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.UnlockAccount,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.UnlockAccountResponse.SerializeToString,
+            ),
+            'LockVerifyMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.LockVerifyMode,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.LockVerifyModeRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.LockVerifyModeResponse.SerializeToString,
+            ),
+            'UnlockVerifyMode': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlockVerifyMode,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlockVerifyModeRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.UnlockVerifyModeResponse.SerializeToString,
+            ),
+            'GetVerifyModeLocks': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVerifyModeLocks,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1108,6 +1167,87 @@ class IdentityService:
             '/eid.v1.IdentityService/UnlockAccount',
             eid_dot_v1_dot_identity__service__pb2.UnlockAccountRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.UnlockAccountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LockVerifyMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/LockVerifyMode',
+            eid_dot_v1_dot_identity__service__pb2.LockVerifyModeRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.LockVerifyModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlockVerifyMode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/UnlockVerifyMode',
+            eid_dot_v1_dot_identity__service__pb2.UnlockVerifyModeRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.UnlockVerifyModeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVerifyModeLocks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/GetVerifyModeLocks',
+            eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -169,6 +169,23 @@ class IdentityServiceStub:
     has checked the citizen in person, or by the citizen with a code from
     SendAccountCode and the password. Recorded in the audit log with who did it.
     """
+    LockVerifyMode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.LockVerifyModeRequest, _identity_service_pb2.LockVerifyModeResponse]
+    """Locks one verification mode of the signed-in citizen's account (password,
+    one-time code, approval or demographic; QR shares are the citizen's own
+    act, so that mode cannot be locked). While locked, Verify in that mode
+    fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
+    the credential (a right password or code); other parties get the answer
+    of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+    """
+    UnlockVerifyMode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnlockVerifyModeRequest, _identity_service_pb2.UnlockVerifyModeResponse]
+    """Unlocks one verification mode: for good, or with `unlock_for` for that
+    long (1 minute to 24 hours), after which it is locked again. Needs a
+    citizen session.
+    """
+    GetVerifyModeLocks: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerifyModeLocksRequest, _identity_service_pb2.GetVerifyModeLocksResponse]
+    """The signed-in citizen's lockable verification modes, each locked or not.
+    Needs a citizen session.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -310,6 +327,23 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Unlocks a LOCKED account: by a registration officer (x-officer-key) who
     has checked the citizen in person, or by the citizen with a code from
     SendAccountCode and the password. Recorded in the audit log with who did it.
+    """
+    LockVerifyMode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.LockVerifyModeRequest, _identity_service_pb2.LockVerifyModeResponse]  # type: ignore[assignment]
+    """Locks one verification mode of the signed-in citizen's account (password,
+    one-time code, approval or demographic; QR shares are the citizen's own
+    act, so that mode cannot be locked). While locked, Verify in that mode
+    fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
+    the credential (a right password or code); other parties get the answer
+    of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+    """
+    UnlockVerifyMode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnlockVerifyModeRequest, _identity_service_pb2.UnlockVerifyModeResponse]  # type: ignore[assignment]
+    """Unlocks one verification mode: for good, or with `unlock_for` for that
+    long (1 minute to 24 hours), after which it is locked again. Needs a
+    citizen session.
+    """
+    GetVerifyModeLocks: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerifyModeLocksRequest, _identity_service_pb2.GetVerifyModeLocksResponse]  # type: ignore[assignment]
+    """The signed-in citizen's lockable verification modes, each locked or not.
+    Needs a citizen session.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -581,6 +615,41 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Unlocks a LOCKED account: by a registration officer (x-officer-key) who
         has checked the citizen in person, or by the citizen with a code from
         SendAccountCode and the password. Recorded in the audit log with who did it.
+        """
+
+    @_abc_1.abstractmethod
+    def LockVerifyMode(
+        self,
+        request: _identity_service_pb2.LockVerifyModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.LockVerifyModeResponse, _abc.Awaitable[_identity_service_pb2.LockVerifyModeResponse]]:
+        """Locks one verification mode of the signed-in citizen's account (password,
+        one-time code, approval or demographic; QR shares are the citizen's own
+        act, so that mode cannot be locked). While locked, Verify in that mode
+        fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
+        the credential (a right password or code); other parties get the answer
+        of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def UnlockVerifyMode(
+        self,
+        request: _identity_service_pb2.UnlockVerifyModeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.UnlockVerifyModeResponse, _abc.Awaitable[_identity_service_pb2.UnlockVerifyModeResponse]]:
+        """Unlocks one verification mode: for good, or with `unlock_for` for that
+        long (1 minute to 24 hours), after which it is locked again. Needs a
+        citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def GetVerifyModeLocks(
+        self,
+        request: _identity_service_pb2.GetVerifyModeLocksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetVerifyModeLocksResponse, _abc.Awaitable[_identity_service_pb2.GetVerifyModeLocksResponse]]:
+        """The signed-in citizen's lockable verification modes, each locked or not.
+        Needs a citizen session.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
