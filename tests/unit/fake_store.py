@@ -18,7 +18,7 @@ import secrets
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from eid_service.domain.account import Account, AccountState
@@ -31,6 +31,7 @@ from eid_service.domain.credential_policy import (
     wait_before_next_try,
 )
 from eid_service.domain.errors import InvalidInput
+from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer, new_officer_id
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
@@ -68,6 +69,7 @@ from eid_service.use_cases.ports import (
     StoredSigningKey,
     Subject,
     VerificationRecord,
+    WebhookTarget,
 )
 from eid_service.use_cases.signing_keys import SigningKeyCache
 
@@ -185,6 +187,8 @@ class AttemptRow:
 @dataclass
 class FakeState:
     registry: dict[str, Demographics] = field(default_factory=dict)
+    deaths: dict[str, date] = field(default_factory=dict)  # personal id -> date of death
+    mode_locks: dict[tuple[str, VerifyMode], ModeLock] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
     codes: dict[str, CodeRow] = field(default_factory=dict)
     parties: dict[str, PartyRow] = field(default_factory=dict)
@@ -203,6 +207,7 @@ class FakeState:
     officers: dict[str, tuple[Officer, bytes]] = field(default_factory=dict)  # with key digest
     signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
     receipts: dict[str, VerificationRecord] = field(default_factory=dict)
+    webhooks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # party -> (url, at)
 
 
 def _purge(
@@ -228,7 +233,15 @@ class _Repository:
 
 class FakeRegistry(_Repository):
     def find(self, personal_id: str) -> Demographics | None:
+        if personal_id in self._s.deaths:
+            return None
         return self._s.registry.get(personal_id)
+
+    def mark_deceased(self, personal_id: str, died_on: date) -> bool:
+        if self.find(personal_id) is None:
+            return False
+        self._s.deaths[personal_id] = died_on
+        return True
 
     def put(self, citizen: Demographics) -> bool:
         if citizen.personal_id in self._s.registry:
@@ -255,11 +268,14 @@ class FakeAccounts(_Repository):
         found = self._find(personal_id)
         return None if found is None else replace(found)
 
-    def credential(self, personal_id: str) -> StoredCredential:
+    def credential(self, personal_id: str, mode: VerifyMode | None = None) -> StoredCredential:
         found = self._find(personal_id)
         if found is None:
             return StoredCredential(subject_of(personal_id), None, None, None)
-        return StoredCredential(subject_of(personal_id), found.id, found.state, found.password_hash)
+        lock = None if mode is None else self._s.mode_locks.get((found.id, mode))
+        return StoredCredential(
+            subject_of(personal_id), found.id, found.state, found.password_hash, lock
+        )
 
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
         found = self._s.accounts.get(account_id)
@@ -292,9 +308,36 @@ class FakeAccounts(_Repository):
         stored.state = AccountState.ACTIVE
         return True
 
+    def deactivate(self, account_id: str, now: datetime) -> bool:
+        stored = self._s.accounts.get(account_id)
+        if stored is None or stored.state is AccountState.DEACTIVATED:
+            return False
+        stored.state = AccountState.DEACTIVATED
+        return True
+
     def _find(self, personal_id: str) -> Account | None:
         found = (a for a in self._s.accounts.values() if a.demographics.personal_id == personal_id)
         return next(found, None)
+
+
+class FakeModeLocks(_Repository):
+    def of_account(self, account_id: str) -> list[ModeLock]:
+        return [lock for (a, _), lock in self._s.mode_locks.items() if a == account_id]
+
+    def lock(self, account_id: str, mode: VerifyMode, now: datetime) -> None:
+        self._require_account(account_id)
+        self._s.mode_locks[(account_id, mode)] = ModeLock(mode)
+
+    def unlock(self, account_id: str, mode: VerifyMode, until: datetime | None) -> None:
+        self._require_account(account_id)
+        if until is None:
+            self._s.mode_locks.pop((account_id, mode), None)
+        else:
+            self._s.mode_locks[(account_id, mode)] = ModeLock(mode, until)
+
+    def _require_account(self, account_id: str) -> None:
+        if account_id not in self._s.accounts:
+            raise IntegrityViolation("verify_mode_locks.account_id")
 
 
 def _code_digest(
@@ -1014,6 +1057,28 @@ class FakeReceipts(_Repository):
         )
 
 
+class FakePartyWebhooks(_Repository):
+    def set(self, party_id: str, url: str, now: datetime) -> None:
+        if party_id not in self._s.parties:
+            raise IntegrityViolation("party_webhooks.party_id")
+        self._s.webhooks[party_id] = (url, now)
+
+    def clear(self, party_id: str) -> bool:
+        return self._s.webhooks.pop(party_id, None) is not None
+
+    def get(self, party_id: str) -> WebhookTarget | None:
+        found = self._s.webhooks.get(party_id)
+        row = self._s.parties.get(party_id)
+        if found is None or row is None or row.disabled_at is not None:
+            return None
+        suspended = row.party.status is PartyStatus.SUSPENDED
+        return WebhookTarget(party_id, found[0], suspended, found[1])
+
+    def subscribers(self, account_id: str) -> list[str]:
+        verified = {r.party_id for r in self._s.receipts.values() if r.account_id == account_id}
+        return sorted(p for p in verified & self._s.webhooks.keys() if self.get(p) is not None)
+
+
 class FakeRepositories:
     """The repositories of one transaction, all over the same state."""
 
@@ -1032,6 +1097,8 @@ class FakeRepositories:
         self.officers = FakeOfficers(state)
         self.signing_keys = FakeSigningKeys(state)
         self.receipts = FakeReceipts(state)
+        self.mode_locks = FakeModeLocks(state)
+        self.webhooks = FakePartyWebhooks(state)
 
 
 class FakeUnitOfWork:

@@ -127,7 +127,7 @@ def test_levels_are_ordered() -> None:
 
 
 def test_state_values() -> None:
-    assert [s.value for s in AccountState] == ["pending", "active", "locked"]
+    assert [s.value for s in AccountState] == ["pending", "active", "locked", "deactivated"]
 
 
 def test_new_account_id_is_opaque_and_unique() -> None:

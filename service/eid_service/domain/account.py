@@ -1,6 +1,8 @@
 """A citizen's e-identity account and its state machine.
 
-PENDING (registered, awaiting activation) -> ACTIVE (password set) <-> LOCKED.
+PENDING (registered, awaiting activation) -> ACTIVE (password set) <-> LOCKED;
+any of them -> DEACTIVATED when the population registry records the citizen's
+death (final: nothing leaves it).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ class AccountState(enum.Enum):
     PENDING = "pending"
     ACTIVE = "active"
     LOCKED = "locked"
+    # The registry recorded the citizen's death (the only cause today, so its
+    # refusal says CITIZEN_DECEASED; another cause would need its own reason).
+    DEACTIVATED = "deactivated"
 
 
 class AccountLevel(enum.IntEnum):
@@ -30,6 +35,13 @@ def account_locked() -> PreconditionFailed:
     return PreconditionFailed(
         reason="ACCOUNT_LOCKED",
         message="the account is locked; unlocking requires proof of identity",
+    )
+
+
+def citizen_deceased() -> PreconditionFailed:
+    return PreconditionFailed(
+        reason="CITIZEN_DECEASED",
+        message="the population registry records this citizen as deceased",
     )
 
 
@@ -53,8 +65,8 @@ class Account:
             raise PreconditionFailed(
                 reason="ACCOUNT_ALREADY_ACTIVE", message="the account is already active"
             )
-        if self.state is AccountState.LOCKED:
-            raise account_locked()
+        if self.state is not AccountState.PENDING:
+            require_state_active(self.state)
         if not password_hash:
             raise ValueError("an account cannot be activated without a password hash")
         self.password_hash = password_hash
@@ -75,6 +87,8 @@ def require_state_active(state: AccountState) -> None:
         )
     if state is AccountState.LOCKED:
         raise account_locked()
+    if state is AccountState.DEACTIVATED:
+        raise citizen_deceased()
 
 
 def new_account_id() -> str:

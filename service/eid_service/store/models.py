@@ -63,6 +63,8 @@ class RegistryCitizenRow(Base):
     full_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     birth_date_enc: Mapped[bytes] = mapped_column(LargeBinary)
     gender: Mapped[str] = mapped_column(String(8))
+    # Set (encrypted) once the registry records the citizen's death.
+    death_date_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AccountRow(Base):
@@ -82,6 +84,21 @@ class AccountRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the account became DEACTIVATED (the registry recorded a death).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class VerifyModeLockRow(Base):
+    """A citizen's lock on one Verify mode (domain/mode_locks.py); no row: unlocked.
+    Read with the account in the credential look-up of every Verify."""
+
+    __tablename__ = "verify_mode_locks"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16), primary_key=True)
+    locked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A temporary unlock: usable until then, locked again from then on.
+    unlocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ActivationCodeRow(Base):
@@ -234,6 +251,34 @@ class ShareRow(Base):
     last_redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class ApprovalRequestRow(Base):
+    """A relying party's request for the citizen's approval on their device
+    (domain/approval.py). Only a keyed digest of the QR token is kept; the
+    verification code and the party's note are sealed."""
+
+    __tablename__ = "approval_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    party_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.id"))
+    # Whom it is shown to: NULL for an ID number with no active account (shown
+    # to nobody) and for a QR request nobody has claimed yet.
+    account_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # The person's blind index, for their audit chain (NULL until known).
+    subject: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    token_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    attributes: Mapped[str] = mapped_column(String(200))
+    code_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    message_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # pending, approved, declined or voided (too many wrong codes).
+    state: Mapped[str] = mapped_column(String(16))
+    code_attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the party's Verify took the outcome (once).
+    collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class SigningKeyRow(Base):
     """Ed25519 keys that sign share payloads; the private half encrypted with
     the field cipher. `is_current` is TRUE for the one key that signs and NULL
@@ -349,3 +394,19 @@ class VerificationReceiptRow(Base):
     party_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.id"))
     attributes: Mapped[str] = mapped_column(String(200))
     receipt: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        # The parties that verified an account (who hears of its status changes).
+        Index("ix_verification_receipts_account_id_party_id", "account_id", "party_id"),
+    )
+
+
+class PartyWebhookRow(Base):
+    """Where a relying party's status events go: its webhook URL, sealed (it
+    may carry the party's own token)."""
+
+    __tablename__ = "party_webhooks"
+
+    party_id: Mapped[str] = mapped_column(ForeignKey("relying_parties.id"), primary_key=True)
+    url_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -29,10 +29,13 @@ from eid_service.store.database import (
     sqlite_path,
 )
 from eid_service.store.protection import DataProtection
-from eid_service.store.repositories.accounts import AccountRepository, ActivationCodeRepository
+from eid_service.store.repositories.accounts import AccountRepository
+from eid_service.store.repositories.activation_codes import ActivationCodeRepository
+from eid_service.store.repositories.approvals import ApprovalRepository
 from eid_service.store.repositories.attempts import CredentialAttemptRepository
 from eid_service.store.repositories.audit import AuditLog
 from eid_service.store.repositories.idempotency import IdempotencyRepository
+from eid_service.store.repositories.mode_locks import ModeLockRepository
 from eid_service.store.repositories.officers import OfficerRepository
 from eid_service.store.repositories.outbox import OutboxRepository
 from eid_service.store.repositories.parties import RelyingPartyRepository
@@ -42,6 +45,7 @@ from eid_service.store.repositories.registry import PopulationRegistry
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
 from eid_service.store.repositories.signing_keys import SigningKeyRepository
+from eid_service.store.repositories.webhooks import PartyWebhookRepository
 from eid_service.store.sql import Driver, Observer
 from eid_service.store.writer import BatchWriter
 from eid_service.use_cases.ports import Repositories
@@ -59,9 +63,11 @@ class SqlRepositories:
     __slots__ = (
         "accounts",
         "activation_codes",
+        "approvals",
         "attempts",
         "audit",
         "idempotency",
+        "mode_locks",
         "officers",
         "outbox",
         "parties",
@@ -71,6 +77,7 @@ class SqlRepositories:
         "sessions",
         "shares",
         "signing_keys",
+        "webhooks",
     )
 
     def __init__(
@@ -91,6 +98,9 @@ class SqlRepositories:
         self.officers = OfficerRepository(db, protection)
         self.signing_keys = SigningKeyRepository(db, protection)
         self.receipts = ReceiptRepository(db, protection)
+        self.approvals = ApprovalRepository(db, protection)
+        self.mode_locks = ModeLockRepository(db, protection)
+        self.webhooks = PartyWebhookRepository(db, protection)
 
 
 class SqlUnitOfWork:

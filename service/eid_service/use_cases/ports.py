@@ -12,12 +12,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol, TypeVar
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.activation import CodePurpose
+from eid_service.domain.approval import ApprovalRequest, ApprovalState
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
@@ -43,6 +45,11 @@ class StoredCredential:
     account_id: str | None
     state: AccountState | None
     password_hash: str | None = field(repr=False)
+    # The citizen's lock on the Verify mode asked about (credential(..., mode)).
+    mode_lock: ModeLock | None = None
+
+    def mode_locked(self, now: datetime) -> bool:
+        return self.mode_lock is not None and self.mode_lock.holds(now)
 
 
 @dataclass(frozen=True)
@@ -232,6 +239,11 @@ class Registry(Protocol):
         """Adds a citizen unless present; True when added."""
         ...
 
+    def mark_deceased(self, personal_id: str, died_on: date) -> bool:
+        """Records the citizen's death; False if no living citizen has the ID
+        number. `find` no longer finds them."""
+        ...
+
 
 class Accounts(Protocol):
     def add(self, account: Account) -> Subject: ...
@@ -242,9 +254,10 @@ class Accounts(Protocol):
 
     def find_by_personal_id(self, personal_id: str) -> Account | None: ...
 
-    def credential(self, personal_id: str) -> StoredCredential:
+    def credential(self, personal_id: str, mode: VerifyMode | None = None) -> StoredCredential:
         """The stored password of the account an ID number names, or an empty
-        credential for an unknown number: the same query either way."""
+        credential for an unknown number: the same query either way. With a
+        Verify mode, also the citizen's lock on it, in that same query."""
         ...
 
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
@@ -261,6 +274,24 @@ class Accounts(Protocol):
 
     def unlock(self, account_id: str) -> bool:
         """LOCKED -> ACTIVE; False if it was not LOCKED."""
+        ...
+
+    def deactivate(self, account_id: str, now: datetime) -> bool:
+        """Any state -> DEACTIVATED; False if it was DEACTIVATED already."""
+        ...
+
+
+class ModeLocks(Protocol):
+    """The citizen's locks on single Verify modes (domain/mode_locks.py)."""
+
+    def of_account(self, account_id: str) -> list[ModeLock]: ...
+
+    def lock(self, account_id: str, mode: VerifyMode, now: datetime) -> None:
+        """Locks the mode, ending any temporary unlock of it."""
+        ...
+
+    def unlock(self, account_id: str, mode: VerifyMode, until: datetime | None) -> None:
+        """Unlocks the mode for good (None), or until `until` and locked from then on."""
         ...
 
 
@@ -621,6 +652,92 @@ class Receipts(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where a party's status events go, as set by the party or an operator."""
+
+    party_id: str
+    url: str = field(repr=False)  # may carry the party's own token
+    suspended: bool  # its party is suspended: events wait
+    updated_at: datetime
+
+
+class PartyWebhooks(Protocol):
+    """Relying parties' status webhooks (one URL per party, sealed at rest)."""
+
+    def set(self, party_id: str, url: str, now: datetime) -> None:
+        """Sets or replaces the party's URL."""
+        ...
+
+    def clear(self, party_id: str) -> bool:
+        """False if the party had none."""
+        ...
+
+    def get(self, party_id: str) -> WebhookTarget | None:
+        """None when the party has no webhook or is deleted."""
+        ...
+
+    def subscribers(self, account_id: str) -> list[str]:
+        """Ids of the undeleted parties with a webhook that hold a receipt of a
+        successful verification of the account, in id order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ListedApproval:
+    """A pending approval request as the citizen's app lists it."""
+
+    request: ApprovalRequest
+    party_name: str
+
+
+class Approvals(Protocol):
+    """Approval requests on the citizen's device (domain/approval.py); every
+    change of state is one conditional UPDATE, so concurrent decisions,
+    claims and collections have one winner across processes."""
+
+    def add(self, request: ApprovalRequest, token: str | None) -> None:
+        """Keeps a new request; `token` (QR variant) only as a keyed digest."""
+        ...
+
+    def get(self, approval_id: str) -> ApprovalRequest | None: ...
+
+    def by_token(self, token: str) -> ApprovalRequest | None: ...
+
+    def claim(self, token: str, account_id: str, subject: Subject, now: datetime) -> str | None:
+        """Binds an unclaimed, pending, unexpired QR request to the account;
+        its id, or None."""
+        ...
+
+    def decide(
+        self, approval_id: str, account_id: str, state: ApprovalState, now: datetime
+    ) -> bool:
+        """PENDING -> `state` for the account's unexpired request; False if it
+        was not pending (decided meanwhile) or has expired."""
+        ...
+
+    def count_wrong_code(self, approval_id: str, max_attempts: int, now: datetime) -> int | None:
+        """Counts a wrong verification code on a pending, unexpired request,
+        voiding it at `max_attempts`; the attempts left, or None if it was not
+        pending."""
+        ...
+
+    def collect(self, approval_id: str, party_id: str, now: datetime) -> ApprovalRequest | None:
+        """Marks the party's decided (or expired) request collected, once; the
+        request as it was decided, or None (pending, collected already, or not
+        this party's)."""
+        ...
+
+    def pending_for(
+        self, account_id: str, now: datetime, after: str | None, limit: int
+    ) -> list[ListedApproval]:
+        """The account's pending, unexpired requests of live, active parties,
+        newest first, after the request with id `after`."""
+        ...
+
+    def purge_expired(self, before: datetime, limit: int) -> int: ...
+
+
 class Repositories(Protocol):
     """The repositories of one transaction."""
 
@@ -652,6 +769,12 @@ class Repositories(Protocol):
     def signing_keys(self) -> SigningKeys: ...
     @property
     def receipts(self) -> Receipts: ...
+    @property
+    def approvals(self) -> Approvals: ...
+    @property
+    def mode_locks(self) -> ModeLocks: ...
+    @property
+    def webhooks(self) -> PartyWebhooks: ...
 
 
 class UnitOfWork(Protocol):

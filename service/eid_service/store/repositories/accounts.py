@@ -1,21 +1,20 @@
-"""Accounts and their activation codes. Single-use and counted things change
+"""Accounts (their one-time codes: activation_codes.py). State changes go
 through one conditional UPDATE, never read-then-write, because several
 workers and replicas share the database."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import date, datetime
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
-from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.mode_locks import ModeLock
+from eid_service.domain.party import VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Row, Sql
 from eid_service.use_cases.ports import (
     AccountView,
-    ActivationCodeRecord,
     StoredCredential,
     Subject,
 )
@@ -36,6 +35,16 @@ _BY_INDEX = Sql(
 )
 _EXISTS = Sql("SELECT 1 FROM accounts WHERE personal_id_index = :index")
 _CREDENTIAL = Sql("SELECT id, state, password_hash FROM accounts WHERE personal_id_index = :index")
+# The same, with the citizen's lock on one Verify mode (its primary key): no extra round trip.
+_CREDENTIAL_AND_LOCK = Sql(
+    "SELECT a.id, a.state, a.password_hash, l.mode, l.unlocked_until FROM accounts a"
+    " LEFT JOIN verify_mode_locks l ON l.account_id = a.id AND l.mode = :mode"
+    " WHERE a.personal_id_index = :index"
+)
+_DEACTIVATE = Sql(
+    "UPDATE accounts SET state = :deactivated, deactivated_at = :now"
+    " WHERE id = :id AND state <> :deactivated"
+)
 _LOCK = Sql(
     "UPDATE accounts SET state = :locked, locked_at = :now WHERE id = :id AND state = :active"
 )
@@ -47,6 +56,7 @@ _MARK_ACTIVE = Sql(
     " activated_at = :activated_at WHERE id = :id AND state = :pending"
 )
 _STATES = {"active": AccountState.ACTIVE.value, "locked": AccountState.LOCKED.value}
+_DEACTIVATED = AccountState.DEACTIVATED.value
 # The encrypted column and its AAD label per attribute; gender is stored plain.
 _ENCRYPTED = {
     Attribute.PERSONAL_ID: "personal_id",
@@ -104,12 +114,18 @@ class AccountRepository(Repository):
         row = self._db.one(_BY_INDEX, {"index": self._p.hasher.blind_index(personal_id)})
         return None if row is None else self._to_domain(row)
 
-    def credential(self, personal_id: str) -> StoredCredential:
+    def credential(self, personal_id: str, mode: VerifyMode | None = None) -> StoredCredential:
         index = self._p.hasher.blind_index(personal_id)
-        row = self._db.one(_CREDENTIAL, {"index": index})
+        if mode is None:
+            row = self._db.one(_CREDENTIAL, {"index": index})
+        else:
+            row = self._db.one(_CREDENTIAL_AND_LOCK, {"index": index, "mode": mode.value})
         if row is None:
             return StoredCredential(index, None, None, None)
-        return StoredCredential(index, row[0], AccountState(row[1]), row[2])
+        lock = None
+        if mode is not None and row[3] is not None:
+            lock = ModeLock(mode, self._db.read_time(row[4]))
+        return StoredCredential(index, row[0], AccountState(row[1]), row[2], lock)
 
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
         wanted = tuple(a for a in _ENCRYPTED if a in attributes)
@@ -150,6 +166,10 @@ class AccountRepository(Repository):
     def unlock(self, account_id: str) -> bool:
         return self._db.count(_UNLOCK, {"id": account_id, **_STATES}) == 1
 
+    def deactivate(self, account_id: str, now: datetime) -> bool:
+        params = {"id": account_id, "now": self._t(now), "deactivated": _DEACTIVATED}
+        return self._db.count(_DEACTIVATE, params) == 1
+
     def _to_domain(self, r: Row) -> Account:
         p, ctx = self._p, f"account:{r[0]}"
         return Account(
@@ -168,115 +188,3 @@ class AccountRepository(Repository):
             created_at=self._read_t(r[10]),
             activated_at=None if r[11] is None else self._read_t(r[11]),
         )
-
-
-_CODE_INSERT = Sql(
-    "INSERT INTO activation_codes (id, account_id, purpose, code_digest, created_at, expires_at,"
-    " attempts, party_id) VALUES (:id, :account_id, :purpose, :digest, :created_at, :expires_at,"
-    " 0, :party_id)"
-)
-_LATEST = (
-    "SELECT id, code_digest, expires_at, attempts, consumed_at FROM activation_codes"
-    " WHERE account_id = :account_id AND purpose = :purpose"
-)
-_NEWEST = " ORDER BY created_at DESC, id DESC LIMIT 1"
-_CODE_LATEST = Sql(_LATEST + " AND party_id IS NULL" + _NEWEST)
-_CODE_LATEST_FOR_PARTY = Sql(_LATEST + " AND party_id = :party_id" + _NEWEST)
-_CODE_CONSUMED_MATCH = Sql(
-    "SELECT 1 FROM activation_codes WHERE account_id = :account_id AND code_digest = :digest"
-    " AND consumed_at IS NOT NULL"
-)
-_CODE_WRONG = Sql(
-    "UPDATE activation_codes SET attempts = attempts + 1 WHERE id = :id AND attempts < :max"
-)
-_CODE_CONSUME = Sql(
-    "UPDATE activation_codes SET consumed_at = :now, attempts = attempts + 1"
-    " WHERE id = :id AND consumed_at IS NULL AND expires_at > :now AND attempts < :max"
-)
-
-
-_CODE_PURGE = Sql(
-    "DELETE FROM activation_codes WHERE id IN (SELECT id FROM activation_codes"
-    " WHERE expires_at < :before ORDER BY id LIMIT :limit)"
-)
-
-
-class ActivationCodeRepository(Repository):
-    PURPOSE = "activation-code"
-
-    def add(
-        self,
-        account_id: str,
-        code: str,
-        now: datetime,
-        expires_at: datetime,
-        purpose: CodePurpose = CodePurpose.ACTIVATION,
-        *,
-        party_id: str | None = None,
-    ) -> str:
-        code_id = "act_" + secrets.token_hex(8)
-        self._db.count(
-            _CODE_INSERT,
-            {
-                "id": code_id,
-                "account_id": account_id,
-                "purpose": purpose.value,
-                "digest": self._digest(account_id, code, purpose),
-                "created_at": self._t(now),
-                "expires_at": self._t(expires_at),
-                "party_id": party_id,
-            },
-        )
-        return code_id
-
-    def latest_for(
-        self,
-        account_id: str,
-        purpose: CodePurpose = CodePurpose.ACTIVATION,
-        *,
-        party_id: str | None = None,
-    ) -> ActivationCodeRecord | None:
-        params = {"account_id": account_id, "purpose": purpose.value}
-        if party_id is None:
-            row = self._db.one(_CODE_LATEST, params)
-        else:
-            row = self._db.one(_CODE_LATEST_FOR_PARTY, {**params, "party_id": party_id})
-        if row is None:
-            return None
-        consumed = None if row[4] is None else self._read_t(row[4])
-        return ActivationCodeRecord(
-            row[0], account_id, purpose, bytes(row[1]), self._read_t(row[2]), row[3], consumed
-        )
-
-    def matches(self, record: ActivationCodeRecord, code: str) -> bool:
-        return self._p.hasher.matches(
-            record.code_digest, self.PURPOSE, _bound(record.account_id, code, record.purpose)
-        )
-
-    def any_consumed_matches(self, account_id: str, code: str) -> bool:
-        params = {"account_id": account_id, "digest": self._digest(account_id, code)}
-        return self._db.one(_CODE_CONSUMED_MATCH, params) is not None
-
-    def count_wrong_guess(self, code_id: str, max_attempts: int) -> bool:
-        return self._db.count(_CODE_WRONG, {"id": code_id, "max": max_attempts}) == 1
-
-    def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
-        params = {"id": code_id, "now": self._t(now), "max": max_attempts}
-        return self._db.count(_CODE_CONSUME, params) == 1
-
-    def purge_expired(self, before: datetime, limit: int) -> int:
-        return self._db.count(_CODE_PURGE, {"before": self._t(before), "limit": limit})
-
-    def _digest(
-        self, account_id: str, code: str, purpose: CodePurpose = CodePurpose.ACTIVATION
-    ) -> bytes:
-        return self._p.hasher.digest(self.PURPOSE, _bound(account_id, code, purpose))
-
-
-def _bound(account_id: str, code: str, purpose: CodePurpose) -> str:
-    """Binding the account and purpose stops a digest from matching another
-    account's code, or a lock code from activating (activation codes keep the
-    form they had before purposes existed)."""
-    if purpose is CodePurpose.ACTIVATION:
-        return f"{account_id}:{code}"
-    return f"{account_id}:{purpose.value}:{code}"

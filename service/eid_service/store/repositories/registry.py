@@ -1,4 +1,5 @@
-"""The national population registry, as far as registration needs it."""
+"""The national population registry, as far as registration needs it: the
+living citizens (a recorded death hides the record from `find`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from eid_service.store.sql import Sql
 
 _FIND = Sql(
     "SELECT personal_id_enc, full_name_enc, birth_date_enc, gender FROM registry_citizens"
-    " WHERE personal_id_index = :index"
+    " WHERE personal_id_index = :index AND death_date_enc IS NULL"
+)
+_MARK_DECEASED = Sql(
+    "UPDATE registry_citizens SET death_date_enc = :died_on"
+    " WHERE personal_id_index = :index AND death_date_enc IS NULL"
 )
 _INSERT = Sql(
     "INSERT INTO registry_citizens"
@@ -48,3 +53,8 @@ class PopulationRegistry(Repository):
             },
         )
         return added == 1
+
+    def mark_deceased(self, personal_id: str, died_on: date) -> bool:
+        index = self._p.hasher.blind_index(personal_id)
+        sealed = self._p.seal(died_on.isoformat(), f"registry:{index.hex()}:death_date")
+        return self._db.count(_MARK_DECEASED, {"index": index, "died_on": sealed}) == 1
