@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -19,9 +20,11 @@ from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.config import Settings
 from eid_service.notify.dispatcher import OutboxDispatcher
+from eid_service.notify.party_webhook import PartyWebhookSender
 from eid_service.notify.senders import (
     ALL_CHANNELS,
     EMAIL,
+    PARTY_WEBHOOK,
     SMS,
     ConsoleSender,
     FileSender,
@@ -41,6 +44,7 @@ from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.purge import purge_expired
 from eid_service.use_cases.signing_keys import SigningKeyCache, ensure_signing_key
+from eid_service.use_cases.status_events import prepare_delivery
 
 log = logging.getLogger("eid.server")
 
@@ -104,6 +108,10 @@ def bootstrap(
         send_limits=settings.send_limits,
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
+    if not any(isinstance(s, Route) and PARTY_WEBHOOK in s.channels for s in chosen):
+        # Parties set their own URLs: this route always runs.
+        prepare = partial(prepare_delivery, uow, ctx)
+        chosen.append(Route(PARTY_WEBHOOK, frozenset({PARTY_WEBHOOK}), PartyWebhookSender(prepare)))
     dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)
     return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring)
 

@@ -24,6 +24,8 @@ class NoticeKind(enum.Enum):
     VERIFY_CODE = "verify_code"
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_UNLOCKED = "account_unlocked"
+    # Not a citizen's notice: a relying party's status event (use_cases/status_events.py).
+    STATUS_EVENT = "status_event"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from functools import partial
 
 from eid_service.notify.backoff import retry_delay
 from eid_service.notify.failures import Undeliverable, describe
-from eid_service.notify.senders import ALL_CHANNELS, Route, Sender, routes_of
+from eid_service.notify.senders import ROUTED_CHANNELS, Route, Sender, routes_of
 from eid_service.notify.settings import DeliverySettings
 from eid_service.use_cases.ports import ClaimedDelivery, Repositories, UnitOfWork
 
@@ -59,7 +59,7 @@ class OutboxDispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         served = {c for r in self._routes for c in r.channels}
-        for channel in sorted(ALL_CHANNELS - served):
+        for channel in sorted(ROUTED_CHANNELS - served):
             # Nothing could deliver them: the purge erases them after a day, unsent.
             log.warning("no sender for %s: those messages are erased unsent after a day", channel)
         if not self._routes:
@@ -88,7 +88,7 @@ class OutboxDispatcher:
                 await aclose()
 
     async def _route_new(self) -> None:
-        for channel in sorted(ALL_CHANNELS):
+        for channel in sorted(ROUTED_CHANNELS):
             names = [r.name for r in self._routes if channel in r.channels]
             if not names:
                 continue

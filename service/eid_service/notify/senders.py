@@ -3,7 +3,8 @@ to a file (the "phone" a developer reads the activation code from); SMTP
 (smtp.py) and an SMS gateway webhook (webhook.py) deliver them for real.
 
 Each sender has a route: a stable name, under which the outbox records its
-deliveries, and the channels it takes ("sms", "email")."""
+deliveries, and the channels it takes ("sms", "email"; "party_webhook" is
+the relying parties' status events, notify/party_webhook.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,15 @@ from typing import Protocol, TextIO
 
 from eid_service.domain.contact import mask_phone
 from eid_service.use_cases.ports import OutgoingMessage
+from eid_service.use_cases.status_events import STATUS_EVENT_CHANNEL
 
 SMS = "sms"
 EMAIL = "email"
+# The citizen's channels (what a sender takes unless told otherwise).
 ALL_CHANNELS = frozenset({SMS, EMAIL})
+# Relying parties' status events, sent by the party webhook route alone.
+PARTY_WEBHOOK = STATUS_EVENT_CHANNEL
+ROUTED_CHANNELS = ALL_CHANNELS | {PARTY_WEBHOOK}
 
 
 class Sender(Protocol):

@@ -57,6 +57,35 @@ def signature_is_valid(
     return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
 
 
+def quiet_client(
+    timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """An HTTP client that does not log URLs: httpx logs each request's URL
+    at INFO (and httpcore its headers at DEBUG), and a URL may carry a token."""
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+    """POSTs; returns on a 2xx, raises DeliveryFailed to try again later
+    (408, 429, 5xx, timeouts, connection errors) or Undeliverable (any other
+    status; redirects are not followed)."""
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except httpx.TimeoutException:
+        raise DeliveryFailed("timeout") from None
+    except httpx.HTTPError as error:
+        # Never str(error): it names the URL, which may carry a token.
+        raise DeliveryFailed(type(error).__name__) from None
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status in RETRIED_STATUSES or status >= 500:
+        raise DeliveryFailed(f"HTTP {status}")
+    raise Undeliverable(f"HTTP {status}")
+
+
 class WebhookSender:
     def __init__(
         self,
@@ -66,10 +95,6 @@ class WebhookSender:
     ) -> None:
         self._s = settings
         self._clock = clock
-        # httpx logs each request's URL at INFO (and httpcore its headers at
-        # DEBUG): the URL may carry the gateway's token. Only problems, please.
-        for name in ("httpx", "httpcore"):
-            logging.getLogger(name).setLevel(logging.WARNING)
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -93,22 +118,8 @@ class WebhookSender:
             SIGNATURE_HEADER: sign(self._s.secret, timestamp, body),
         }
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._s.timeout_seconds, transport=self._transport
-            )
-        try:
-            response = await self._client.post(self._s.url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            raise DeliveryFailed("timeout") from None
-        except httpx.HTTPError as error:
-            # Never str(error): it names the URL, which may carry a token.
-            raise DeliveryFailed(type(error).__name__) from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        if status in RETRIED_STATUSES or status >= 500:
-            raise DeliveryFailed(f"HTTP {status}")
-        raise Undeliverable(f"HTTP {status}")
+            self._client = quiet_client(self._s.timeout_seconds, self._transport)
+        await post(self._client, self._s.url, body, headers)
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from eid_client import receipts
+from eid_client import receipts, status_events
 from eid_client.offline import (
     CredentialClaims,
     KeySet,
@@ -94,6 +94,12 @@ class SigningKeySet:
     def sign_receipt(self, claims: ReceiptClaims) -> str:
         """The signed receipt (compact JWS) of a verification, by the current key."""
         return receipts.sign_receipt(claims, self.current_key_id, self._current.private_key)
+
+    def sign_status_event(self, body: bytes, signed_at: datetime) -> str:
+        """The X-Eid-Signature of a party's status event, by the current key."""
+        return status_events.sign_status_event(
+            body, self.current_key_id, self._current.private_key, signed_at
+        )
 
     def read(self, payload: str) -> PayloadClaims:
         """The claims of a genuine payload of either mode, expired or not;
