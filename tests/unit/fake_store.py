@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from eid_service.domain.account import Account, AccountState
 from eid_service.domain.activation import CodePurpose
+from eid_service.domain.approval import ApprovalRequest, ApprovalState
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.credential_policy import (
     SOURCE_WINDOW,
@@ -54,6 +55,7 @@ from eid_service.use_cases.ports import (
     ClaimedDelivery,
     DeadLetter,
     IssuedTokens,
+    ListedApproval,
     LiveSession,
     OutgoingMessage,
     PartyRecord,
@@ -208,6 +210,8 @@ class FakeState:
     signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
     receipts: dict[str, VerificationRecord] = field(default_factory=dict)
     webhooks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # party -> (url, at)
+    # approval id -> (request, keyed digest of its QR token)
+    approvals: dict[str, tuple[ApprovalRequest, bytes | None]] = field(default_factory=dict)
 
 
 def _purge(
@@ -1079,6 +1083,103 @@ class FakePartyWebhooks(_Repository):
         return sorted(p for p in verified & self._s.webhooks.keys() if self.get(p) is not None)
 
 
+class FakeApprovals(_Repository):
+    def add(self, request: ApprovalRequest, token: str | None) -> None:
+        digest = None if token is None else keyed_digest("approval-token", token)
+        taken = [d for _, d in self._s.approvals.values() if d is not None]
+        if request.id in self._s.approvals or (digest is not None and digest in taken):
+            raise IntegrityViolation("approval_requests")
+        if self._s.parties.get(request.party_id) is None:
+            raise IntegrityViolation("approval_requests.party_id")
+        self._s.approvals[request.id] = (request, digest)
+
+    def get(self, approval_id: str) -> ApprovalRequest | None:
+        found = self._s.approvals.get(approval_id)
+        return None if found is None else found[0]
+
+    def _by_digest(self, token: str) -> ApprovalRequest | None:
+        digest = keyed_digest("approval-token", token)
+        return next((a for a, d in self._s.approvals.values() if d == digest), None)
+
+    def by_token(self, token: str) -> ApprovalRequest | None:
+        return self._by_digest(token)
+
+    def _put(self, request: ApprovalRequest) -> None:
+        self._s.approvals[request.id] = (request, self._s.approvals[request.id][1])
+
+    def claim(self, token: str, account_id: str, subject: Subject, now: datetime) -> str | None:
+        a = self._by_digest(token)
+        if a is None or a.account_id is not None or a.status(now) is not ApprovalState.PENDING:
+            return None
+        self._put(replace(a, account_id=account_id, subject=subject))
+        return a.id
+
+    def decide(
+        self, approval_id: str, account_id: str, state: ApprovalState, now: datetime
+    ) -> bool:
+        a = self.get(approval_id)
+        if a is None or a.account_id != account_id or a.status(now) is not ApprovalState.PENDING:
+            return False
+        self._put(replace(a, state=state, decided_at=now))
+        return True
+
+    def count_wrong_code(self, approval_id: str, max_attempts: int, now: datetime) -> int | None:
+        a = self.get(approval_id)
+        if a is None or a.status(now) is not ApprovalState.PENDING:
+            return None
+        attempts = a.code_attempts + 1
+        voided = attempts >= max_attempts
+        self._put(
+            replace(
+                a,
+                code_attempts=attempts,
+                state=ApprovalState.VOIDED if voided else a.state,
+                decided_at=now if voided else a.decided_at,
+            )
+        )
+        return max(0, max_attempts - attempts)
+
+    def collect(self, approval_id: str, party_id: str, now: datetime) -> ApprovalRequest | None:
+        a = self.get(approval_id)
+        if a is None or a.party_id != party_id or a.collected_at is not None:
+            return None
+        if a.state is ApprovalState.PENDING and now < a.expires_at:
+            return None
+        collected = replace(a, collected_at=now)
+        self._put(collected)
+        return collected
+
+    def pending_for(
+        self, account_id: str, now: datetime, after: str | None, limit: int
+    ) -> list[ListedApproval]:
+        names = {
+            party_id: row.party.name
+            for party_id, row in self._s.parties.items()
+            if row.disabled_at is None and row.party.status is PartyStatus.ACTIVE
+        }
+        found = [
+            ListedApproval(a, names[a.party_id])
+            for a, _ in self._s.approvals.values()
+            if a.account_id == account_id
+            and a.status(now) is ApprovalState.PENDING
+            and a.party_id in names
+        ]
+        found.sort(key=lambda f: (f.request.created_at, f.request.id), reverse=True)
+        if after is not None:
+            pivot = self.get(after)
+            if pivot is None:
+                return []
+            found = [
+                f
+                for f in found
+                if (f.request.created_at, f.request.id) < (pivot.created_at, pivot.id)
+            ]
+        return found[:limit]
+
+    def purge_expired(self, before: datetime, limit: int) -> int:
+        return _purge(self._s.approvals, lambda row: row[0].expires_at <= before, limit)
+
+
 class FakeRepositories:
     """The repositories of one transaction, all over the same state."""
 
@@ -1097,6 +1198,7 @@ class FakeRepositories:
         self.officers = FakeOfficers(state)
         self.signing_keys = FakeSigningKeys(state)
         self.receipts = FakeReceipts(state)
+        self.approvals = FakeApprovals(state)
         self.mode_locks = FakeModeLocks(state)
         self.webhooks = FakePartyWebhooks(state)
 

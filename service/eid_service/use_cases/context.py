@@ -13,6 +13,7 @@ from eid_service.domain.share import SharePolicy
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.signing_keys import SigningKeyCache
+from eid_service.use_cases.wakeups import Wakeups
 
 # Failed verifications per relying party (per one-minute window) before it is paused.
 MAX_PARTY_FAILURES = 100
@@ -49,3 +50,6 @@ class UseCaseContext:
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.
     password_checks: KeyedLocks = field(default_factory=KeyedLocks)
+    # Wakes Verify calls waiting on an approval request when this process
+    # decides it (other processes' decisions are found by polling).
+    approval_wakeups: Wakeups = field(default_factory=Wakeups)

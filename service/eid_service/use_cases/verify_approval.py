@@ -1,0 +1,169 @@
+"""Verify by the citizen's approval: the party collects the outcome of its
+request (approvals.py), waiting while the citizen has not decided.
+
+The wait holds no connection and no transaction: it reads the request, naps
+(`POLL_SECONDS`, or less when this process decides the request: the
+in-process wake-up), and reads again, so a decision made by any server
+process is seen within a nap. A cancelled or timed-out wait leaves nothing
+behind. The outcome is collected once, in one conditional UPDATE: approved,
+the first Verify verifies (a retry with its request_id gets the same answer,
+another Verify APPROVAL_ALREADY_USED); declined, voided or expired, it is
+told so, and the first collection is audited and counted as a failure."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from eid_service.domain.account import require_state_active
+from eid_service.domain.approval import (
+    APPROVAL_TTL,
+    REFUSALS,
+    ApprovalRequest,
+    ApprovalState,
+    approval_expired,
+    approval_not_found,
+    approval_pending,
+    approval_used,
+    parse_approval_id,
+)
+from eid_service.domain.errors import DomainError
+from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.share import Attribute
+from eid_service.security.signing_keys import SigningKeySet
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, answer_once
+from eid_service.use_cases.verified import (
+    Verification,
+    party_caller,
+    record_failure,
+    record_verified,
+    require_mode,
+    throttled,
+    wanted_attributes,
+)
+
+# Between two reads of a pending request (a decision in another process is
+# seen this late at most).
+POLL_SECONDS = 0.15
+# An approval decided just before the request expired may still be collected
+# this long after (a party polling every few seconds must not miss it).
+COLLECT_GRACE = timedelta(minutes=1)
+_METHOD = VerifyMode.APPROVAL
+_ACTION = f"verify.{_METHOD.value}"
+
+
+async def verify_approval(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    approval_id: str,
+    requested: frozenset[Attribute] | None,
+    reply: Reply[Verification, Answer],
+    *,
+    wait_seconds: float = 0.0,
+) -> Answer:
+    """Waits at most `wait_seconds` (capped at the request's expiry) for a
+    pending request; still pending then: UNAVAILABLE APPROVAL_PENDING."""
+    require_mode(party, _METHOD)
+    parse_approval_id(approval_id, "approval.approval_id")
+    wanted = wanted_attributes(party, requested)
+    keys = await ctx.signing_keys.current(uow)
+    caller = party_caller(party)
+    give_up = time.monotonic() + min(wait_seconds, APPROVAL_TTL.total_seconds())
+
+    def first_look(r: Repositories) -> tuple[Answer | None, ApprovalRequest | None]:
+        earlier = reply.replay(r, caller)
+        return (earlier, None) if earlier is not None else (None, look(r))
+
+    def look(r: Repositories) -> ApprovalRequest:
+        request = r.approvals.get(approval_id)
+        if request is None or request.party_id != party.id:
+            raise approval_not_found()  # another party's request is none of this one's business
+        return request
+
+    earlier, found = await uow.read(first_look)
+    if earlier is not None:
+        return earlier
+    assert found is not None
+    request = found
+    while request.collected_at is None and request.status(ctx.clock()) is ApprovalState.PENDING:
+        left = min(give_up - time.monotonic(), _until(request.expires_at, ctx.clock()))
+        if left <= 0:
+            raise approval_pending(request.expires_at)
+        await ctx.approval_wakeups.nap(approval_id, min(POLL_SECONDS, left))
+        request = await uow.read(look)
+    return await _collect(uow, ctx, keys, party, approval_id, wanted, reply)
+
+
+def _until(moment: datetime, now: datetime) -> float:
+    return (moment - now).total_seconds()
+
+
+async def _collect(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    keys: SigningKeySet,
+    party: RelyingParty,
+    approval_id: str,
+    wanted: frozenset[Attribute],
+    reply: Reply[Verification, Answer],
+) -> Answer:
+    caller = party_caller(party)
+    now = ctx.clock()
+
+    def collect(r: Repositories) -> Answer | DomainError:
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        throttled(r, party, now)
+        request = r.approvals.collect(approval_id, party.id, now)
+        if request is None:
+            raise _collected_before(r, approval_id, party, now)
+        status = request.status(now)
+        if status is ApprovalState.APPROVED and now >= request.expires_at + COLLECT_GRACE:
+            status = ApprovalState.EXPIRED
+        if status is not ApprovalState.APPROVED:
+            record_failure(r, party, now)
+            _audit(r, request, party, status.value, now)
+            return reply.refuse(r, caller, REFUSALS[status](), now)
+        assert request.account_id is not None  # only the citizen it is shown to approves
+        view = r.accounts.view(request.account_id, request.attributes & wanted)
+        assert view is not None
+        try:
+            require_state_active(view.state)
+        except DomainError as refused:
+            _audit(r, request, party, refused.reason.lower(), now)
+            return reply.refuse(r, caller, refused, now)
+        return reply.finish(
+            r, caller, record_verified(r, ctx, keys, party, view, _METHOD, now), now
+        )
+
+    return await answer_once(uow, reply, caller, collect)
+
+
+def _collected_before(
+    r: Repositories, approval_id: str, party: RelyingParty, now: datetime
+) -> DomainError:
+    """Why the request could not be collected: an earlier Verify took it (or
+    it is still pending, when the clocks of two processes disagree)."""
+    request = r.approvals.get(approval_id)
+    if request is None or request.party_id != party.id:
+        return approval_not_found()
+    status = request.status(now)
+    if status is ApprovalState.PENDING:
+        return approval_pending(request.expires_at)
+    if status is ApprovalState.APPROVED:
+        return approval_used()
+    return REFUSALS.get(status, approval_expired)()
+
+
+def _audit(
+    r: Repositories, request: ApprovalRequest, party: RelyingParty, outcome: str, now: datetime
+) -> None:
+    # A QR request nobody claimed names nobody: there is no chain to append to.
+    if request.subject is not None:
+        r.audit.append(
+            AuditEntry(request.subject, request.account_id, party.id, _ACTION, outcome, now)
+        )
