@@ -22,7 +22,7 @@ from eid_service.cli_party_views import (
 )
 from eid_service.config import Settings
 from eid_service.domain.errors import InvalidInput, NotFound
-from eid_service.use_cases import parties
+from eid_service.use_cases import parties, party_webhooks
 from eid_service.use_cases.pages import MAX_PAGE_SIZE
 from eid_service.use_cases.party_cache import TTL_SECONDS
 
@@ -35,6 +35,7 @@ _OPTION_OF_FIELD = {
     "citizen_rate_per_minute": "--citizen-rate-limit",
     "overlap": "--overlap",
     "party_id": "PARTY_ID",
+    "url": "--url",
 }
 Action = Callable[[Runtime, argparse.Namespace, Console], Awaitable[int]]
 
@@ -119,6 +120,29 @@ async def _rotate_key(runtime: Runtime, args: argparse.Namespace, console: Conso
     return 0
 
 
+async def _webhook(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    party_id = args.party_id
+    if args.clear:
+        had = await party_webhooks.clear_webhook(runtime.uow, party_id)
+        console.print(
+            f"status webhook of {party_id} removed: events not yet sent will not be delivered"
+            if had
+            else f"{party_id} had no status webhook"
+        )
+        return 0
+    if args.url is not None:
+        hook = await party_webhooks.set_webhook(runtime.uow, runtime.context, party_id, args.url)
+        console.print(f"status events of {party_id} now go to {escape(hook.url)}")
+        return 0
+    shown = await party_webhooks.show_webhook(runtime.uow, party_id)
+    if shown is None:
+        console.print(f"{party_id} has no status webhook (set one with --url)")
+    else:
+        at = shown.updated_at.isoformat(timespec="seconds")
+        console.print(f"status webhook of {party_id}: {escape(shown.url)} (set {at})")
+    return 0
+
+
 _ACTIONS: dict[str, Action] = {
     "create": _create,
     "list": _list,
@@ -127,6 +151,7 @@ _ACTIONS: dict[str, Action] = {
     "resume": _resume,
     "delete": _delete,
     "rotate-key": _rotate_key,
+    "webhook": _webhook,
 }
 
 

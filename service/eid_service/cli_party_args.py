@@ -41,6 +41,10 @@ examples:
   eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 7d
                                   a new key; the old one works 7 more days (0 for a leak)
   eid-server party delete rp_3f2a9c0d1e4b5a67 --yes
+  eid-server party webhook rp_3f2a9c0d1e4b5a67 --url https://bank.example/eid/events
+                                  signed status events (account locked, unlocked,
+                                  deactivated) of citizens it verified go there
+  eid-server party webhook rp_3f2a9c0d1e4b5a67           show it (--clear: remove it)
 
 scopes: basic (full_name, birth_date, gender), id_number (personal_id), or those
 attribute names themselves. modes: password, one_time_code, approval, demographic,
@@ -128,6 +132,14 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     delete = action("delete", "delete a party for good: its keys stop working")
     delete.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
     delete.add_argument("--yes", action="store_true", help="do not ask (needed without a TTY)")
+    webhook = action("webhook", "show, set (--url) or remove (--clear) its status webhook")
+    webhook.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    change = webhook.add_mutually_exclusive_group()
+    change.add_argument(
+        "--url",
+        help="https URL (http only to localhost) that receives the party's status events",
+    )
+    change.add_argument("--clear", action="store_true", help="stop sending it status events")
     rotate = action("rotate-key", "give a party a new API key; prints it once")
     rotate.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
     rotate.add_argument(

@@ -1,0 +1,133 @@
+"""Status events through a real server to a real webhook (a local HTTP
+server): a citizen locks their account with LockAccount and the bank that
+verified them receives a signed POST, which the SDK verifies with the keys
+GetVerificationKeys publishes; a 500 is retried with the same event id; a
+party that never verified the citizen gets nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from eid_client.client import EidClient
+from eid_client.status_events import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    StatusEventVerificationError,
+    verify_status_event,
+)
+from eid_service.cli import main
+from eid_service.domain.citizen import Demographics
+from eid_service.security.keys import save_key_ring
+from tests.integration.conftest import Party
+from tests.integration.event_receiver import EventReceiver, Post, event_receiver
+from tests.integration.flows import PASSWORD, register_and_activate
+from tests.integration.harness import ServerHarness
+
+EVENTS = "SELECT id FROM outbox WHERE channel = 'party_webhook'"
+
+
+def _operator_sets_webhook(
+    harness: ServerHarness,
+    party_id: str,
+    url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`eid-server party webhook PARTY_ID --url URL` on the server's database."""
+    keys = tmp_path / "keys.json"
+    if not keys.exists():
+        save_key_ring(harness.key_ring, keys)
+    monkeypatch.setenv("EID_DATABASE_URL", harness.database_url)
+    monkeypatch.setenv("EID_KEYS_FILE", str(keys))
+    assert main(["party", "webhook", party_id, "--url", url]) == 0
+
+
+def _verified_then_locked(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, adult: Demographics
+) -> str:
+    """The adult registers, the bank verifies them, they lock their account;
+    the subject the bank knows them by."""
+    register_and_activate(harness, citizen_app, adult)
+    verdict = bank.client.verify_password(personal_id=adult.personal_id, password=PASSWORD)
+    assert verdict.verified
+    citizen_app.lock_account(personal_id=adult.personal_id, password=PASSWORD)
+    return verdict.subject
+
+
+def _headers(post: Post) -> dict[str, str]:
+    return {k.lower(): v for k, v in post.headers.items()}
+
+
+def test_a_locked_citizen_reaches_the_bank_signed_and_a_stranger_gets_nothing(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    bank: Party,
+    adult: Demographics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stranger, _ = harness.create_party("Never verified them")
+    with event_receiver() as hooks:
+        _operator_sets_webhook(harness, bank.party.id, hooks.url("/bank"), tmp_path, monkeypatch)
+        _operator_sets_webhook(harness, stranger.id, hooks.url("/other"), tmp_path, monkeypatch)
+        subject = _verified_then_locked(harness, citizen_app, bank, adult)
+
+        (post,) = hooks.wait_for(1, "/bank")
+        keys = bank.client.verification_keys()
+        event = verify_status_event(post.body, post.headers, keys, audience=bank.party.id)
+        assert (event.type, event.subject, event.issuer) == ("account.locked", subject, "eid.vn")
+        headers = _headers(post)
+        assert headers["content-type"] == "application/json"
+        assert headers[IDEMPOTENCY_HEADER.lower()] == event.id
+        body = json.loads(post.body)
+        assert body["specversion"] == "1.0" and body["id"] == event.id
+        assert adult.personal_id not in post.body.decode()
+
+        # Only the bank's event was ever written: the stranger has nothing coming.
+        assert len(harness.rows(EVENTS)) == 1
+        harness.run(harness.runtime.dispatcher.deliver_pending())
+        assert hooks.posts("/other") == []
+
+        # What the bank must refuse: another party's audience, a changed body.
+        with pytest.raises(StatusEventVerificationError) as caught:
+            verify_status_event(post.body, post.headers, keys, audience=stranger.id)
+        assert caught.value.reason == "EVENT_AUDIENCE_MISMATCH"
+        forged = post.body.replace(b"account.locked", b"account.unlocked")
+        with pytest.raises(StatusEventVerificationError) as caught:
+            verify_status_event(forged, post.headers, keys)
+        assert caught.value.reason == "EVENT_SIGNATURE_INVALID"
+
+
+def test_a_webhook_answering_500_gets_the_same_event_again(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    bank: Party,
+    adult: Demographics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with event_receiver(EventReceiver(script=[500])) as hooks:
+        _operator_sets_webhook(harness, bank.party.id, hooks.url("/bank"), tmp_path, monkeypatch)
+        _verified_then_locked(harness, citizen_app, bank, adult)
+        hooks.wait_for(1)
+        harness.clock.advance(timedelta(minutes=10))  # past the outbox's backoff
+        harness.runtime.dispatcher.wake()
+        first, second = hooks.wait_for(2)
+
+        keys = bank.client.verification_keys()
+        events = [verify_status_event(p.body, p.headers, keys) for p in (first, second)]
+        assert events[0].id == events[1].id
+        assert first.body == second.body  # the same event, signed afresh
+        assert [_headers(p)[IDEMPOTENCY_HEADER.lower()] for p in (first, second)] == [
+            events[0].id
+        ] * 2
+        assert all(SIGNATURE_HEADER.lower() in _headers(p) for p in (first, second))
+        ((state, attempts),) = harness.rows(
+            "SELECT d.state, d.attempts FROM outbox_deliveries d JOIN outbox o"
+            " ON o.id = d.message_id WHERE o.channel = 'party_webhook'"
+        )
+        assert (state, attempts) == ("sent", 2)
