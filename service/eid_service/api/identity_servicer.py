@@ -11,6 +11,8 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_service.api import convert
 from eid_service.api.account_rpcs import AccountLifeRpcs
+from eid_service.api.approval_rpcs import ApprovalRpcs
+from eid_service.api.mode_lock_rpcs import ModeLockRpcs
 from eid_service.api.servicer_base import Context
 from eid_service.api.share_rpcs import ShareRpcs
 from eid_service.api.verify_rpcs import VerifyRpcs
@@ -21,10 +23,19 @@ from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.sign_in import sign_in
 
 
-class IdentityServicer(AccountLifeRpcs, ShareRpcs, VerifyRpcs, pb_grpc.IdentityServiceServicer):
+class IdentityServicer(
+    AccountLifeRpcs,
+    ApprovalRpcs,
+    ModeLockRpcs,
+    ShareRpcs,
+    VerifyRpcs,
+    pb_grpc.IdentityServiceServicer,
+):
     """Registration, activation and sign-in; the account's life after
-    activation (sessions, codes, lock) is in AccountLifeRpcs, QR shares and
-    their keys in ShareRpcs, verification by relying parties in VerifyRpcs."""
+    activation (sessions, codes, lock) is in AccountLifeRpcs, the citizen's
+    Verify mode locks in ModeLockRpcs, QR shares and their keys in
+    ShareRpcs, verification by relying parties in VerifyRpcs, approval
+    requests on the citizen's device in ApprovalRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from eid_service.domain.account import AccountState
 from eid_service.domain.errors import DomainError, InvalidInput, TooManyAttempts, Unauthenticated
+from eid_service.domain.party import VerifyMode
 from eid_service.domain.password_policy import MAX_PASSWORD_LENGTH
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
@@ -68,11 +69,13 @@ async def check_password(
     field_name: str,
     then: Callable[[PasswordCheck], Awaitable[Outcome]],
     before: Callable[[Repositories], T | None] = lambda _: None,
+    mode: VerifyMode | None = None,
 ) -> Outcome | T:
     """Counts the attempt, compares, and hands the check to `then` (which
     records the outcome). `before` runs first in the counting transaction; if
     it returns something (an earlier answer to replay), that is returned and
-    nothing is counted or compared.
+    nothing is counted or compared. With a Verify `mode`, the credential
+    carries the citizen's lock on it (read in the same query).
 
     Once counted, the comparison and `then` run to the end even if the caller
     goes away (a deadline, a cancelled call), and the caller's queue place
@@ -93,7 +96,7 @@ async def check_password(
         earlier = before(r)
         if earlier is not None:
             return earlier, None, 0.0
-        credential = r.accounts.credential(pid)
+        credential = r.accounts.credential(pid, mode)
         wait = r.attempts.reserve(credential.subject, source, now)
         return None, credential, 0.0 if wait is None else wait.total_seconds()
 

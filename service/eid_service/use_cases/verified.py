@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from eid_client.receipts import ReceiptClaims
-from eid_service.domain.account import AccountLevel
+from eid_service.domain.account import AccountLevel, AccountState, require_state_active
 from eid_service.domain.demographic import DemographicResult
-from eid_service.domain.errors import PermissionDenied, TooManyAttempts
+from eid_service.domain.errors import DomainError, PermissionDenied, TooManyAttempts
+from eid_service.domain.mode_locks import mode_locked
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.signing_keys import SigningKeySet
@@ -71,6 +72,23 @@ def throttled(r: Repositories, party: RelyingParty, now: datetime) -> None:
 def record_failure(r: Repositories, party: RelyingParty, now: datetime) -> None:
     """Counts a failed verification against the party's throttle."""
     r.parties.record_failure(party.id, _bucket(now))
+
+
+def refusal_after_proof(
+    state: AccountState, mode_is_locked: bool, mode: VerifyMode
+) -> DomainError | None:
+    """Why a party that proved the credential (a right password or code) is
+    still not told `verified`: the account is not active (locked, pending,
+    the citizen deceased), or the citizen locked this mode. Parties that
+    proved nothing are told `verified: false` instead, as for a wrong guess."""
+    if state is not AccountState.ACTIVE:
+        try:
+            require_state_active(state)
+        except DomainError as refused:
+            return refused
+    if mode_is_locked:
+        return mode_locked(mode)
+    return None
 
 
 def wanted_attributes(

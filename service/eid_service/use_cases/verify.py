@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from eid_service.domain.account import AccountState, account_locked, require_state_active
+from eid_service.domain.account import AccountState, citizen_deceased, require_state_active
 from eid_service.domain.errors import DomainError
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute, released_attributes
@@ -24,6 +24,7 @@ from eid_service.use_cases.verified import (
     party_caller,
     record_failure,
     record_verified,
+    refusal_after_proof,
     require_mode,
     throttled,
     wanted_attributes,
@@ -40,7 +41,9 @@ async def verify_password(
     requested: frozenset[Attribute] | None = None,
 ) -> Answer:
     """A wrong password, an unknown ID number and an account that is not
-    active all answer `verified: false`, the same way, at the same cost."""
+    active all answer `verified: false`, the same way, at the same cost. A
+    right password for an account that is not active, or whose citizen
+    locked the password mode, is told why (the caller knows the password)."""
     require_mode(party, VerifyMode.PASSWORD)
     wanted = wanted_attributes(party, requested)
     keys = await ctx.signing_keys.current(uow)
@@ -58,19 +61,22 @@ async def verify_password(
     async def record_outcome(check: PasswordCheck) -> Answer | DomainError:
         cred = check.credential
         now = ctx.clock()
-        usable = check.verified and cred.state is AccountState.ACTIVE
+        refusal = None
+        if check.verified and cred.state is not None:
+            refusal = refusal_after_proof(cred.state, cred.mode_locked(now), VerifyMode.PASSWORD)
 
         def record(r: Repositories) -> Answer | DomainError:
-            if check.verified and cred.state is AccountState.LOCKED:
+            if refusal is not None:
                 # Told only to who has the password; kept, so a retry is told alike.
                 check.record_success(r)
+                outcome = refusal.reason.lower()
                 r.audit.append(
                     AuditEntry(
-                        cred.subject, cred.account_id, party.id, "verify.password", "locked", now
+                        cred.subject, cred.account_id, party.id, "verify.password", outcome, now
                     )
                 )
-                return reply.refuse(r, caller, account_locked(), now)
-            if not usable:
+                return reply.refuse(r, caller, refusal, now)
+            if not check.verified:
                 record_failure(r, party, now)
                 event_id = r.audit.append(
                     AuditEntry(
@@ -98,6 +104,7 @@ async def verify_password(
             field_name="password.personal_id",
             then=record_outcome,
             before=replay_or_throttle,
+            mode=VerifyMode.PASSWORD,
         )
     if isinstance(done, DomainError):
         raise done
@@ -158,6 +165,9 @@ def _why_not(r: Repositories, share_id: str, party: RelyingParty, now: datetime)
     if grant is None:
         return unknown_share()
     owner = r.accounts.view(grant.account_id, frozenset())
+    if owner is not None and owner.state is AccountState.DEACTIVATED:
+        # Deactivation withdrew the share; the payload is the party's proof.
+        return citizen_deceased()
     locked = owner is not None and owner.state is AccountState.LOCKED
     try:
         grant.check_redeemable_by(party.id, now, account_locked=locked)

@@ -4,7 +4,13 @@ claim fits the registered data (like Aadhaar's demographic authentication).
 Nothing stored is returned and nothing is released: the party learns only
 what it already claimed. An ID number without an active account answers
 "no match" for every claimed attribute, as a wrong claim does, after the same
-work, so the answer does not tell who has an account."""
+work, so the answer does not tell who has an account.
+
+So does an account whose citizen locked the demographic mode (or that is
+locked, pending or deactivated): a claim is no credential (name, birth date
+and gender are printed on the ID card, and the ID number itself encodes the
+gender and birth year), so a matching claim proves nothing that would let
+the party be told why."""
 
 from __future__ import annotations
 
@@ -82,9 +88,10 @@ async def verify_demographic(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
-        cred = r.accounts.credential(pid.value)
+        cred = r.accounts.credential(pid.value, method)
         view = None if cred.account_id is None else r.accounts.view(cred.account_id, _COMPARED)
-        if view is not None and view.state is AccountState.ACTIVE:
+        locked = cred.mode_locked(now)
+        if view is not None and view.state is AccountState.ACTIVE and not locked:
             stored = StoredDemographics(
                 view.values[Attribute.FULL_NAME],
                 date.fromisoformat(view.values[Attribute.BIRTH_DATE]),
@@ -100,10 +107,10 @@ async def verify_demographic(
             done = record_verified(r, ctx, keys, party, bare, method, now, demographic=result)
             return reply.finish(r, caller, done, now)
         record_failure(r, party, now)
+        # The citizen's log says why; the party's answer does not.
+        outcome = "auth_mode_locked" if locked else "rejected"
         event_id = r.audit.append(
-            AuditEntry(
-                cred.subject, cred.account_id, party.id, "verify.demographic", "rejected", now
-            )
+            AuditEntry(cred.subject, cred.account_id, party.id, "verify.demographic", outcome, now)
         )
         done = Verification(False, method, now, verification_id=event_id, demographic=result)
         return reply.finish(r, caller, done, now)

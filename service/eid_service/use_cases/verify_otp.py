@@ -4,7 +4,8 @@ party's form, and the party verifies with it. The party never learns the
 phone number; the SMS names the party, so a citizen who did not ask can tell.
 
 RequestOtp answers alike whether or not the ID number has an active account
-with a phone, so it tells nothing about who has an account. A code is bound
+with a phone, so it tells nothing about who has an account; a citizen who
+locked the one-time-code mode is sent nothing, and answered alike. A code is bound
 to the party that asked for it, lasts `OTP_TTL`, is single use and allows
 `MAX_ACTIVATION_ATTEMPTS` wrong guesses, like activation codes."""
 
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from eid_service.domain.account import AccountState, require_state_active
+from eid_service.domain.account import AccountState
 from eid_service.domain.activation import (
     ACCOUNT_CODE_TTL,
     CodePurpose,
@@ -34,6 +35,7 @@ from eid_service.use_cases.verified import (
     party_caller,
     record_failure,
     record_verified,
+    refusal_after_proof,
     require_mode,
     throttled,
     wanted_attributes,
@@ -79,9 +81,15 @@ async def request_otp(
         )
         if refused is not None:
             return refused  # committed: the hits count
-        subject = r.accounts.credential(pid).subject
+        cred = r.accounts.credential(pid, VerifyMode.ONE_TIME_CODE)
+        subject = cred.subject
         account = r.accounts.find_by_personal_id(pid)
-        if account is None or account.state is not AccountState.ACTIVE or not account.phone:
+        if (
+            account is None
+            or account.state is not AccountState.ACTIVE
+            or not account.phone
+            or cred.mode_locked(now)
+        ):
             account_id = None if account is None else account.id
             r.audit.append(
                 AuditEntry(subject, account_id, party.id, "request_otp", "not_sent", now)
@@ -108,8 +116,10 @@ async def verify_one_time_code(
     reply: Reply[Verification, Answer],
 ) -> Answer:
     """A wrong, expired or used code and an unknown ID number answer
-    `verified: false` alike; a right code for an account that is no longer
-    active is told why (the party has proved the citizen is there)."""
+    `verified: false` alike (so does any code while the mode is locked: none
+    was sent); a right code for an account that is no longer active, or
+    whose citizen locked the mode since it was sent, is told why (the party
+    has proved the citizen is there)."""
     require_mode(party, VerifyMode.ONE_TIME_CODE)
     pid = parse_personal_id(personal_id, "one_time_code.personal_id").value
     if not _CODE.fullmatch(code):
@@ -127,7 +137,7 @@ async def verify_one_time_code(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
-        cred = r.accounts.credential(pid)
+        cred = r.accounts.credential(pid, method)
         action = f"verify.{method.value}"
         if not spend_code(r, cred.account_id, CodePurpose.VERIFY, code, now, party_id=party.id):
             record_failure(r, party, now)
@@ -139,9 +149,8 @@ async def verify_one_time_code(
         assert cred.account_id is not None
         view = r.accounts.view(cred.account_id, wanted)
         assert view is not None
-        try:
-            require_state_active(view.state)
-        except DomainError as refused:
+        refused = refusal_after_proof(view.state, cred.mode_locked(now), method)
+        if refused is not None:
             outcome = refused.reason.lower()
             r.audit.append(AuditEntry(view.subject, view.id, party.id, action, outcome, now))
             return reply.refuse(r, caller, refused, now)
