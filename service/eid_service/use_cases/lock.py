@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from eid_service.domain.account import Account, AccountState
+from eid_service.domain.account import Account, AccountState, citizen_deceased
 from eid_service.domain.activation import (
     MAX_LOCK_CODE_ATTEMPTS,
     CodePurpose,
@@ -97,6 +97,8 @@ def _lock(
     account = _account(r, account_id)
     if account.state is AccountState.LOCKED:
         return StateChange(account, changed=False)
+    if account.state is AccountState.DEACTIVATED:
+        return citizen_deceased()
     return PreconditionFailed(
         reason="ACCOUNT_NOT_ACTIVE", message="the account has not been activated yet"
     )
@@ -240,6 +242,8 @@ def _unlock(
     officer: Officer | None = None,
 ) -> StateChange | DomainError:
     if not r.accounts.unlock(account_id):
+        if _account(r, account_id).state is AccountState.DEACTIVATED:
+            return citizen_deceased()
         return PreconditionFailed(reason="ACCOUNT_NOT_LOCKED", message="the account is not locked")
     account = _account(r, account_id)
     _notify(r, account, NoticeKind.ACCOUNT_UNLOCKED, ctx, now)
