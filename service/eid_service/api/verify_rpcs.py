@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_service.api import convert, metadata
+from eid_service.api.approval_convert import approval_wait
 from eid_service.api.servicer_base import Context, ServicerBase
 from eid_service.domain.demographic import (
     DEFAULT_NAME_THRESHOLD,
@@ -23,6 +24,7 @@ from eid_service.use_cases.access_history import AccessPage, list_access_history
 from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.verified import Verification
 from eid_service.use_cases.verify import redeem_share, verify_password
+from eid_service.use_cases.verify_approval import verify_approval
 from eid_service.use_cases.verify_demographic import DemographicCommand, verify_demographic
 from eid_service.use_cases.verify_otp import OtpSent, request_otp, verify_one_time_code
 
@@ -31,6 +33,7 @@ METHOD_TO_PB = {
     VerifyMode.QR_SHARE: pb.VERIFICATION_METHOD_QR_SHARE,
     VerifyMode.ONE_TIME_CODE: pb.VERIFICATION_METHOD_ONE_TIME_CODE,
     VerifyMode.DEMOGRAPHIC: pb.VERIFICATION_METHOD_DEMOGRAPHIC,
+    VerifyMode.APPROVAL: pb.VERIFICATION_METHOD_APPROVAL,
 }
 SCOPE_FROM_PB = {pb.SCOPE_BASIC: Scope.BASIC, pb.SCOPE_ID_NUMBER: Scope.ID_NUMBER}
 MATCH_TO_PB = {
@@ -46,7 +49,9 @@ NAME_STRATEGY_FROM_PB = {
 ATTRIBUTE_TO_PB = {v: k for k, v in convert.ATTRIBUTE_FROM_PB.items()}
 
 
-def requested_attributes(request: pb.VerifyRequest) -> frozenset[Attribute] | None:
+def requested_attributes(
+    request: pb.VerifyRequest | pb.StartApprovalRequest,
+) -> frozenset[Attribute] | None:
     """The attributes of the scopes asked for; None when none were named."""
     if not request.requested_scopes:
         return None
@@ -154,10 +159,23 @@ class VerifyRpcs(ServicerBase):
         if which == "demographic":
             cmd = demographic_command(request.demographic)
             return await verify_demographic(uow, ctx, party, cmd, reply)
+        if which == "approval":
+            # How long to wait is how the party asks, not what it asks: a poll
+            # may reuse its request_id with another wait.
+            asked = pb.VerifyRequest()
+            asked.CopyFrom(request)
+            asked.approval.ClearField("max_wait")
+            reply = self._reply(
+                "verify", asked, request.request_id, pb.VerifyResponse, verification_pb
+            )
+            wait = approval_wait(request.approval, context)
+            return await verify_approval(
+                uow, ctx, party, request.approval.approval_id, requested, reply, wait_seconds=wait
+            )
         raise InvalidInput.of(
             "credential",
             "CREDENTIAL_MISSING",
-            "set one of password, qr_share, one_time_code or demographic",
+            "set one of password, qr_share, one_time_code, demographic or approval",
         )
 
     async def RequestOtp(
