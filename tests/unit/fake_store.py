@@ -36,6 +36,7 @@ from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer, new_officer_id
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBucket
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute, SharePolicy, attribute_values
 from eid_service.domain.share_grant import ShareGrant
@@ -207,6 +208,8 @@ class FakeState:
         default_factory=dict
     )
     officers: dict[str, tuple[Officer, bytes]] = field(default_factory=dict)  # with key digest
+    # Token buckets by key: (tokens, refilled at, in epoch seconds).
+    rate_buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
     receipts: dict[str, VerificationRecord] = field(default_factory=dict)
     webhooks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # party -> (url, at)
@@ -263,6 +266,9 @@ class FakeAccounts(_Repository):
 
     def exists(self, personal_id: str) -> bool:
         return self._find(personal_id) is not None
+
+    def subject_of(self, personal_id: str) -> Subject:
+        return subject_of(personal_id)
 
     def get(self, account_id: str) -> Account | None:
         found = self._s.accounts.get(account_id)
@@ -879,6 +885,9 @@ def _canonical(e: AuditEvent, prev: bytes | None) -> str:
         e.seq,
         prev,
         e.actor,
+        e.reason,
+        e.request_id,
+        e.trace_id,
     )
     return repr(fields)
 
@@ -895,6 +904,9 @@ class FakeAudit(_Repository):
             created_at=entry.at,
             seq=seq + 1,
             actor=entry.actor,
+            reason=entry.reason,
+            request_id=entry.request_id,
+            trace_id=entry.trace_id,
         )
         digest = keyed_digest("audit", _canonical(event, prev))
         chain = self._s.audit_events.setdefault(entry.subject, [])
@@ -985,6 +997,28 @@ class FakeCredentialAttempts(_Repository):
         row.window_start = now if lapsed else row.window_start
         row.last_failure_at = now
         return row.failures
+
+
+class FakeRateBuckets(_Repository):
+    """store/repositories/rate_buckets.py: the same arithmetic, in memory."""
+
+    def take(
+        self, buckets: Sequence[TokenBucket], now: datetime
+    ) -> list[tuple[TokenBucket, float]]:
+        at = now.timestamp()
+        refused = []
+        for bucket in buckets:
+            tokens, refilled_at = self._s.rate_buckets.get(bucket.key, (bucket.capacity, at))
+            available = bucket.available(tokens, refilled_at, at)
+            if available >= WHOLE_TOKEN:
+                self._s.rate_buckets[bucket.key] = (available - 1, at)
+            else:
+                refused.append((bucket, bucket.wait(tokens, refilled_at, at)))
+        return refused
+
+    def purge_full(self, now: datetime, limit: int) -> int:
+        before = now.timestamp() - 2 * REFILL_SECONDS
+        return _purge(self._s.rate_buckets, lambda row: row[1] <= before, limit)
 
 
 class FakeRateLimits(_Repository):
@@ -1195,6 +1229,7 @@ class FakeRepositories:
         self.audit = FakeAudit(state)
         self.attempts = FakeCredentialAttempts(state)
         self.rate_limits = FakeRateLimits(state)
+        self.rate_buckets = FakeRateBuckets(state)
         self.officers = FakeOfficers(state)
         self.signing_keys = FakeSigningKeys(state)
         self.receipts = FakeReceipts(state)

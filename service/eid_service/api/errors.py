@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
@@ -85,7 +87,8 @@ def to_status(error: DomainError) -> tuple[grpc.StatusCode, status_pb2.Status]:
     if retry_after is not None:
         # Clients and gateways honour the standard detail, not our metadata key.
         retry = error_details_pb2.RetryInfo()
-        retry.retry_delay.FromSeconds(int(retry_after))
+        # Whole seconds, or decimal ones ("0.250") where the wait is that precise.
+        retry.retry_delay.FromNanoseconds(int(Decimal(retry_after) * 1_000_000_000))
         details.append(_pack(retry))
     return code, rich_status(
         code, error.reason, error.message, details=details, metadata=error.metadata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import urllib.parse
 from typing import Any
 
@@ -11,6 +12,9 @@ from grpc import aio
 API_KEY_HEADER = "x-api-key"
 AUTHORIZATION_HEADER = "authorization"
 OFFICER_KEY_HEADER = "x-officer-key"
+TRACEPARENT_HEADER = "traceparent"
+# Version 00 has exactly these fields; later versions may append more.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 
 
 def _header(context: aio.ServicerContext[Any, Any], name: str) -> str | None:
@@ -18,6 +22,23 @@ def _header(context: aio.ServicerContext[Any, Any], name: str) -> str | None:
         if key == name:
             return value if isinstance(value, str) else value.decode("ascii", "replace")
     return None
+
+
+def trace_id(context: aio.ServicerContext[Any, Any]) -> str | None:
+    """The trace id of a W3C `traceparent` header the caller sent
+    ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"), for the audit
+    log; None without one, or for one that is not well formed. (The server
+    has no tracing of its own yet: this is the caller's trace.)"""
+    value = _header(context, TRACEPARENT_HEADER)
+    if value is None:
+        return None
+    found = _TRACEPARENT.fullmatch(value.strip().lower())
+    if found is None:
+        return None
+    version, trace, parent, _, more = found.groups()
+    if version == "ff" or (version == "00" and more) or trace == "0" * 32 or parent == "0" * 16:
+        return None
+    return trace
 
 
 def api_key(context: aio.ServicerContext[Any, Any]) -> str | None:

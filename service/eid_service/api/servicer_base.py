@@ -45,7 +45,10 @@ class ServicerBase:
         request_id: str,
         response_type: type[M],
         present: Callable[[R], M],
+        context: Context | None = None,
     ) -> Reply[R, M]:
+        """With the call's `context`, the reply also carries the caller's
+        trace id (for audit entries)."""
         return Reply(
             rpc=rpc,
             request_id=request_id,
@@ -54,4 +57,5 @@ class ServicerBase:
             encode=lambda m: m.SerializeToString(),
             decode=response_type.FromString,
             fingerprint=self._ctx.fingerprint,
+            trace_id=None if context is None else metadata.trace_id(context),
         )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -217,6 +218,20 @@ class RateCounterRow(Base):
     hits: Mapped[int] = mapped_column(Integer)
 
 
+class TokenBucketRow(Base):
+    """Relying parties' token buckets (domain/party_limits.py), one per party
+    and per (party, citizen) by keyed digest, shared by every server process.
+    Times are epoch seconds, which both databases do arithmetic on alike."""
+
+    __tablename__ = "token_buckets"
+
+    key: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Double())
+    refilled_at: Mapped[float] = mapped_column(Double(), index=True)
+    capacity: Mapped[float] = mapped_column(Double())
+    per_second: Mapped[float] = mapped_column(Double())
+
+
 class OfficerRow(Base):
     """Registration officers (the police counter), created by an operator;
     they may unlock accounts after checking the citizen in person."""
@@ -375,6 +390,11 @@ class AuditEventRow(Base):
     seq: Mapped[int] = mapped_column(Integer)
     prev_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # A stable reason for an outcome that is not a success, and the call's
+    # request id and W3C trace id (events from before migration 0011 have none).
+    reason: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         Index("ix_audit_events_subject_seq", "subject", "seq", unique=True),

@@ -39,6 +39,7 @@ from eid_service.store.repositories.mode_locks import ModeLockRepository
 from eid_service.store.repositories.officers import OfficerRepository
 from eid_service.store.repositories.outbox import OutboxRepository
 from eid_service.store.repositories.parties import RelyingPartyRepository
+from eid_service.store.repositories.rate_buckets import RateBucketRepository
 from eid_service.store.repositories.rate_limits import RateLimitRepository
 from eid_service.store.repositories.receipts import ReceiptRepository
 from eid_service.store.repositories.registry import PopulationRegistry
@@ -71,6 +72,7 @@ class SqlRepositories:
         "officers",
         "outbox",
         "parties",
+        "rate_buckets",
         "rate_limits",
         "receipts",
         "registry",
@@ -95,6 +97,7 @@ class SqlRepositories:
         self.audit = AuditLog(db, protection)
         self.attempts = CredentialAttemptRepository(db, protection)
         self.rate_limits = RateLimitRepository(db, protection)
+        self.rate_buckets = RateBucketRepository(db, protection)
         self.officers = OfficerRepository(db, protection)
         self.signing_keys = SigningKeyRepository(db, protection)
         self.receipts = ReceiptRepository(db, protection)

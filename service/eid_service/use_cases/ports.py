@@ -23,6 +23,7 @@ from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import Officer
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.party_limits import TokenBucket
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
@@ -188,6 +189,13 @@ class AuditEntry:
     at: datetime
     # Who acted when it was neither the citizen nor a party (an officer's id).
     actor: str | None = None
+    # Why, for an outcome that is not a success: a stable reason such as
+    # ONE_TIME_CODE_INVALID (never personal data).
+    reason: str | None = None
+    # The call's client-chosen request id and its W3C trace id, to find the
+    # call in the party's and in our own logs.
+    request_id: str | None = None
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +208,9 @@ class AuditEvent:
     created_at: datetime
     seq: int
     actor: str | None = None
+    reason: str | None = None
+    request_id: str | None = None
+    trace_id: str | None = None
 
 
 class BreakKind(enum.Enum):
@@ -253,6 +264,11 @@ class Accounts(Protocol):
     def get(self, account_id: str) -> Account | None: ...
 
     def find_by_personal_id(self, personal_id: str) -> Account | None: ...
+
+    def subject_of(self, personal_id: str) -> Subject:
+        """The subject an ID number names (its keyed blind index), computed:
+        no statement, and the same for numbers with and without an account."""
+        ...
 
     def credential(self, personal_id: str, mode: VerifyMode | None = None) -> StoredCredential:
         """The stored password of the account an ID number names, or an empty
@@ -614,6 +630,24 @@ class RateLimits(Protocol):
     def purge_lapsed(self, now: datetime, limit: int) -> int: ...
 
 
+class RateBuckets(Protocol):
+    """Token buckets shared by every server process (domain/party_limits.py)."""
+
+    def take(
+        self, buckets: Sequence[TokenBucket], now: datetime
+    ) -> list[tuple[TokenBucket, float]]:
+        """Takes a token from each bucket that has one, in one statement; the
+        buckets that had none, each with the seconds until its next token
+        (empty when every bucket gave one). A caller refused by any raises,
+        so that its transaction gives back what the others gave."""
+        ...
+
+    def purge_full(self, now: datetime, limit: int) -> int:
+        """Forgets at most `limit` buckets idle long enough to be full again
+        (a missing bucket is a full one)."""
+        ...
+
+
 @dataclass(frozen=True)
 class VerificationRecord:
     """What is kept of a successful verification besides its audit event."""
@@ -763,6 +797,8 @@ class Repositories(Protocol):
     def attempts(self) -> CredentialAttempts: ...
     @property
     def rate_limits(self) -> RateLimits: ...
+    @property
+    def rate_buckets(self) -> RateBuckets: ...
     @property
     def officers(self) -> Officers: ...
     @property

@@ -1,6 +1,6 @@
 """Forget what has expired: sessions, shares, idempotency records, old counters
-(credential attempts, party failures, rate limits), one-time codes, and
-outbox messages (erased when no sender ever took them)."""
+(credential attempts, party failures, rate limits), one-time codes, outbox
+messages (erased when no sender ever took them) and approval requests."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ CODES_KEPT_AFTER_EXPIRY = timedelta(days=1)
 # stale: its code long expired. Erased messages are kept a week for operators.
 UNSENT_MESSAGES_KEPT = timedelta(days=1)
 MESSAGES_KEPT = timedelta(days=7)
+# An approval request past its expiry still answers APPROVAL_EXPIRED (not
+# NOT_FOUND) to a late Verify for a day.
+APPROVALS_KEPT_AFTER_EXPIRY = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,10 @@ class Purged:
     # Messages no sender ever took, erased; messages whose contents are gone, forgotten.
     messages_erased: int
     messages: int
+    # Approval requests a day past their expiry.
+    approvals: int = 0
+    # Relying parties' token buckets idle long enough to be full again.
+    rate_buckets: int = 0
 
 
 # Rows deleted per transaction: a backlog must not hold the writer for long.
@@ -70,4 +77,8 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> Purged:
             lambda r: r.outbox.erase_unrouted(now - UNSENT_MESSAGES_KEPT, now, PURGE_BATCH)
         ),
         messages=await drain(lambda r: r.outbox.purge_erased(now - MESSAGES_KEPT, PURGE_BATCH)),
+        approvals=await drain(
+            lambda r: r.approvals.purge_expired(now - APPROVALS_KEPT_AFTER_EXPIRY, PURGE_BATCH)
+        ),
+        rate_buckets=await drain(lambda r: r.rate_buckets.purge_full(now, PURGE_BATCH)),
     )

@@ -67,6 +67,8 @@ class Reply(Generic[Result, Answer]):
     encode: Callable[[Answer], bytes]
     decode: Callable[[bytes], Answer]
     fingerprint: Callable[[bytes], bytes]
+    # The caller's W3C trace id, kept with the call's audit entries.
+    trace_id: str | None = None
 
     def __post_init__(self) -> None:
         # Parsed first, so a bad request id is refused before anything happens.

@@ -102,6 +102,9 @@ class AccountRepository(Repository):
         )
         return subject
 
+    def subject_of(self, personal_id: str) -> bytes:
+        return self._p.hasher.blind_index(personal_id)
+
     def exists(self, personal_id: str) -> bool:
         index = self._p.hasher.blind_index(personal_id)
         return self._db.one(_EXISTS, {"index": index}) is not None

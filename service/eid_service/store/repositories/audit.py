@@ -45,8 +45,12 @@ def _canonical(e: AuditEvent, prev: bytes | None) -> str:
             str(e.seq),
             (prev or b"").hex(),
         ]
-        # Events from before actors existed keep the digest they were given.
+        # Events from before actors (reasons, request and trace ids) existed
+        # keep the digest they were given: a field is hashed only when set.
         + ([f"actor={e.actor}"] if e.actor else [])
+        + ([f"reason={e.reason}"] if e.reason else [])
+        + ([f"request_id={e.request_id}"] if e.request_id else [])
+        + ([f"trace_id={e.trace_id}"] if e.trace_id else [])
     )
 
 
@@ -56,19 +60,21 @@ _BUMP = Sql(
 )
 _INSERT = Sql(
     "INSERT INTO audit_events (id, subject, account_id, party_id, actor, action, outcome,"
-    " created_at, seq, prev_digest, digest) VALUES (:id, :subject, :account_id, :party_id,"
-    " :actor, :action, :outcome, :created_at, :seq, :prev, :digest)"
+    " created_at, seq, prev_digest, digest, reason, request_id, trace_id) VALUES (:id,"
+    " :subject, :account_id, :party_id, :actor, :action, :outcome, :created_at, :seq, :prev,"
+    " :digest, :reason, :request_id, :trace_id)"
 )
 _SET_HEAD = Sql("UPDATE audit_chains SET head = :head WHERE subject = :subject")
 _EVENTS = Sql(
     "SELECT id, account_id, party_id, action, outcome, created_at, seq, prev_digest, digest,"
-    " actor FROM audit_events WHERE subject = :subject ORDER BY seq"
+    " actor, reason, request_id, trace_id FROM audit_events WHERE subject = :subject ORDER BY seq"
 )
 # The head and every event in one statement (one snapshot); one row with no
 # event when the subject has none. Columns from the third on are _EVENTS's.
 _CHAIN = Sql(
     "SELECT c.seq, c.head, e.id, e.account_id, e.party_id, e.action, e.outcome, e.created_at,"
-    " e.seq, e.prev_digest, e.digest, e.actor FROM (SELECT :subject AS subject) AS s"
+    " e.seq, e.prev_digest, e.digest, e.actor, e.reason, e.request_id, e.trace_id"
+    " FROM (SELECT :subject AS subject) AS s"
     " LEFT JOIN audit_chains AS c ON c.subject = s.subject"
     " LEFT JOIN audit_events AS e ON e.subject = s.subject ORDER BY e.seq"
 )
@@ -100,6 +106,9 @@ class AuditLog(Repository):
             created_at=entry.at,
             seq=seq,
             actor=entry.actor,
+            reason=entry.reason,
+            request_id=entry.request_id,
+            trace_id=entry.trace_id,
         )
         digest = self._p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev))
         self._db.count(
@@ -116,6 +125,9 @@ class AuditLog(Repository):
                 "seq": seq,
                 "prev": prev,
                 "digest": digest,
+                "reason": entry.reason,
+                "request_id": entry.request_id,
+                "trace_id": entry.trace_id,
             },
         )
         self._db.count(_SET_HEAD, {"head": digest, "subject": entry.subject})
@@ -165,7 +177,9 @@ class AuditLog(Repository):
         return [self._link(r) for r in self._db.all(_EVENTS, {"subject": subject})]
 
     def _link(self, r: Sequence[Any]) -> Link:
-        event = AuditEvent(r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6], r[9])
+        event = AuditEvent(
+            r[0], r[1], r[2], r[3], r[4], self._read_t(r[5]), r[6], r[9], r[10], r[11], r[12]
+        )
         return event, _blob(r[7]), bytes(r[8])
 
 
