@@ -2,7 +2,8 @@
 server): a citizen locks their account with LockAccount and the bank that
 verified them receives a signed POST, which the SDK verifies with the keys
 GetVerificationKeys publishes; a 500 is retried with the same event id; a
-party that never verified the citizen gets nothing."""
+party that never verified the citizen gets nothing. A party sets, reads and
+removes its own webhook with its API key."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 import pytest
 
 from eid_client.client import EidClient
+from eid_client.errors import EidError
 from eid_client.status_events import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -131,3 +134,31 @@ def test_a_webhook_answering_500_gets_the_same_event_again(
             " ON o.id = d.message_id WHERE o.channel = 'party_webhook'"
         )
         assert (state, attempts) == ("sent", 2)
+
+
+def test_a_party_keeps_its_own_webhook_with_its_api_key(
+    harness: ServerHarness, bank: Party
+) -> None:
+    url = "https://bank.example/eid/events?token=abc"
+    hook = bank.client.set_status_webhook(url)
+    assert hook.url == url and hook.HasField("update_time")
+    assert bank.client.status_webhook() == hook
+
+    with pytest.raises(EidError) as refused:
+        bank.client.set_status_webhook("http://127.0.0.1:8080/hook")
+    assert (refused.value.code, refused.value.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "WEBHOOK_URL_NOT_PUBLIC",
+    )
+    assert refused.value.field_violations[0][0] == "url"
+    with EidClient(harness.target, api_key="eidk_not-a-key") as stranger:
+        with pytest.raises(EidError) as refused:
+            stranger.status_webhook()
+        assert refused.value.code == grpc.StatusCode.UNAUTHENTICATED
+
+    other, key = harness.create_party("Other")
+    with EidClient(harness.target, api_key=key) as client:
+        assert client.status_webhook() is None  # one party's webhook is its own
+    del other
+    bank.client.clear_status_webhook()
+    assert bank.client.status_webhook() is None

@@ -22,13 +22,14 @@ from eid_client._base import DEFAULT_TARGET, ChannelOptions
 from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
 from eid_client._verify_calls import AsyncVerifyCalls
+from eid_client._webhook_calls import AsyncWebhookCalls
 from eid_client.errors import error_from_rpc_error
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class AsyncEidClient(AsyncShareCalls, AsyncVerifyCalls):
+class AsyncEidClient(AsyncShareCalls, AsyncVerifyCalls, AsyncWebhookCalls):
     """The same API as :class:`~eid_client.EidClient` over ``grpc.aio``; create it
     inside a running loop."""
 

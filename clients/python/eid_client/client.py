@@ -5,7 +5,8 @@ Both expose the same methods with the same arguments; every failed call raises
 :class:`~eid_client.errors.EidError`. Relying-party calls send the ``x-api-key``
 header, citizen calls send ``authorization: Bearer <session token>`` and
 registration officers' calls send ``x-officer-key``. The share calls are in
-``_share_calls``, Verify's (every mode) and the access history in ``_verify_calls``.
+``_share_calls``, Verify's (every mode) and the access history in ``_verify_calls``,
+a party's status webhook in ``_webhook_calls``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from eid_client._base import DEFAULT_TARGET, ChannelOptions
 from eid_client._pages import follow_pages
 from eid_client._share_calls import ShareCalls
 from eid_client._verify_calls import VerifyCalls
+from eid_client._webhook_calls import WebhookCalls
 from eid_client.async_client import AsyncEidClient
 from eid_client.errors import error_from_rpc_error
 
@@ -35,7 +37,7 @@ _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class EidClient(ShareCalls, VerifyCalls):
+class EidClient(ShareCalls, VerifyCalls, WebhookCalls):
     """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`."""
 
     def __init__(

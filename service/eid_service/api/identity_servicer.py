@@ -16,6 +16,7 @@ from eid_service.api.mode_lock_rpcs import ModeLockRpcs
 from eid_service.api.servicer_base import Context
 from eid_service.api.share_rpcs import ShareRpcs
 from eid_service.api.verify_rpcs import VerifyRpcs
+from eid_service.api.webhook_rpcs import WebhookRpcs
 from eid_service.domain.account import Account
 from eid_service.use_cases.activate import ActivateCommand, activate
 from eid_service.use_cases.register import RegisterCommand, register
@@ -29,13 +30,15 @@ class IdentityServicer(
     ModeLockRpcs,
     ShareRpcs,
     VerifyRpcs,
+    WebhookRpcs,
     pb_grpc.IdentityServiceServicer,
 ):
     """Registration, activation and sign-in; the account's life after
     activation (sessions, codes, lock) is in AccountLifeRpcs, the citizen's
     Verify mode locks in ModeLockRpcs, QR shares and their keys in
     ShareRpcs, verification by relying parties in VerifyRpcs, approval
-    requests on the citizen's device in ApprovalRpcs."""
+    requests on the citizen's device in ApprovalRpcs, a party's status
+    webhook in WebhookRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(

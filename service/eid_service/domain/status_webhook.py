@@ -6,7 +6,15 @@ subject), and over plain http anyone on the path could read them and see
 when a citizen's account changes. Plain http is accepted only to a loopback
 host (a developer's machine, the tests), where nothing crosses a network.
 Sign-in details in the URL are refused: proxies and logs keep URLs, and the
-service's signature on every event is what proves it to the party."""
+service's signature on every event is what proves it to the party.
+
+A party setting its own URL (SetStatusWebhook) gets a stricter rule: https
+to a host that is not localhost nor a private, loopback, link-local or
+reserved address, so that a party cannot make the service POST into the
+service's own network. An operator, who vets the party, may set any URL the
+first rule allows (a party on a private link, a developer's machine). Host
+names are not resolved here: a name pointing inside is for an egress proxy
+to stop (README, "Status events")."""
 
 from __future__ import annotations
 
@@ -52,4 +60,27 @@ def parse_webhook_url(text: str, field: str) -> str:
         raise _refuse(field, "no user name or password in the URL: the events are signed")
     if parts.fragment:
         raise _refuse(field, "no #fragment: it is never sent")
+    return url
+
+
+def _private_name(host: str) -> bool:
+    return host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+
+
+def parse_public_webhook_url(text: str, field: str) -> str:
+    """`parse_webhook_url`, and https to a public host only (a party's own
+    choice); InvalidInput WEBHOOK_URL_NOT_PUBLIC otherwise."""
+    url = parse_webhook_url(text, field)
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    try:
+        public = ipaddress.ip_address(host).is_global
+    except ValueError:
+        public = not _private_name(host)
+    if parts.scheme != "https" or not public:
+        raise InvalidInput.of(
+            field,
+            "WEBHOOK_URL_NOT_PUBLIC",
+            "an https URL on a public host (an operator can set a private one)",
+        )
     return url

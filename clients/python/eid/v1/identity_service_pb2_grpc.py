@@ -171,6 +171,16 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksResponse.FromString,
                 _registered_method=True)
+        self.SetStatusWebhook = channel.unary_unary(
+                '/eid.v1.IdentityService/SetStatusWebhook',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.SetStatusWebhookRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.SetStatusWebhookResponse.FromString,
+                _registered_method=True)
+        self.GetStatusWebhook = channel.unary_unary(
+                '/eid.v1.IdentityService/GetStatusWebhook',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -432,6 +442,26 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetStatusWebhook(self, request, context):
+        """Relying party: sets where the service POSTs its status events: signed
+        JSON saying that a citizen the party has verified was locked, unlocked
+        or deactivated, naming the citizen by the party's pairwise subject,
+        retried until the webhook answers 2xx (README, "Status events"). The URL
+        must be https to a public host: localhost and private addresses are
+        refused (WEBHOOK_URL_NOT_PUBLIC; an operator can set one with
+        `eid-server party webhook`). An empty url removes the webhook.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStatusWebhook(self, request, context):
+        """Relying party: its status webhook, if it has one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -559,6 +589,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetVerifyModeLocks,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksResponse.SerializeToString,
+            ),
+            'SetStatusWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetStatusWebhook,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.SetStatusWebhookRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.SetStatusWebhookResponse.SerializeToString,
+            ),
+            'GetStatusWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatusWebhook,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1248,6 +1288,60 @@ class IdentityService:
             '/eid.v1.IdentityService/GetVerifyModeLocks',
             eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.GetVerifyModeLocksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetStatusWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/SetStatusWebhook',
+            eid_dot_v1_dot_identity__service__pb2.SetStatusWebhookRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.SetStatusWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatusWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/GetStatusWebhook',
+            eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

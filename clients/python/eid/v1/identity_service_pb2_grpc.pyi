@@ -186,6 +186,17 @@ class IdentityServiceStub:
     """The signed-in citizen's lockable verification modes, each locked or not.
     Needs a citizen session.
     """
+    SetStatusWebhook: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SetStatusWebhookRequest, _identity_service_pb2.SetStatusWebhookResponse]
+    """Relying party: sets where the service POSTs its status events: signed
+    JSON saying that a citizen the party has verified was locked, unlocked
+    or deactivated, naming the citizen by the party's pairwise subject,
+    retried until the webhook answers 2xx (README, "Status events"). The URL
+    must be https to a public host: localhost and private addresses are
+    refused (WEBHOOK_URL_NOT_PUBLIC; an operator can set one with
+    `eid-server party webhook`). An empty url removes the webhook.
+    """
+    GetStatusWebhook: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetStatusWebhookRequest, _identity_service_pb2.GetStatusWebhookResponse]
+    """Relying party: its status webhook, if it has one."""
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -345,6 +356,17 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """The signed-in citizen's lockable verification modes, each locked or not.
     Needs a citizen session.
     """
+    SetStatusWebhook: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SetStatusWebhookRequest, _identity_service_pb2.SetStatusWebhookResponse]  # type: ignore[assignment]
+    """Relying party: sets where the service POSTs its status events: signed
+    JSON saying that a citizen the party has verified was locked, unlocked
+    or deactivated, naming the citizen by the party's pairwise subject,
+    retried until the webhook answers 2xx (README, "Status events"). The URL
+    must be https to a public host: localhost and private addresses are
+    refused (WEBHOOK_URL_NOT_PUBLIC; an operator can set one with
+    `eid-server party webhook`). An empty url removes the webhook.
+    """
+    GetStatusWebhook: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetStatusWebhookRequest, _identity_service_pb2.GetStatusWebhookResponse]  # type: ignore[assignment]
+    """Relying party: its status webhook, if it has one."""
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """IdentityService is the citizen- and relying-party-facing API of eid.
@@ -651,5 +673,28 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """The signed-in citizen's lockable verification modes, each locked or not.
         Needs a citizen session.
         """
+
+    @_abc_1.abstractmethod
+    def SetStatusWebhook(
+        self,
+        request: _identity_service_pb2.SetStatusWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.SetStatusWebhookResponse, _abc.Awaitable[_identity_service_pb2.SetStatusWebhookResponse]]:
+        """Relying party: sets where the service POSTs its status events: signed
+        JSON saying that a citizen the party has verified was locked, unlocked
+        or deactivated, naming the citizen by the party's pairwise subject,
+        retried until the webhook answers 2xx (README, "Status events"). The URL
+        must be https to a public host: localhost and private addresses are
+        refused (WEBHOOK_URL_NOT_PUBLIC; an operator can set one with
+        `eid-server party webhook`). An empty url removes the webhook.
+        """
+
+    @_abc_1.abstractmethod
+    def GetStatusWebhook(
+        self,
+        request: _identity_service_pb2.GetStatusWebhookRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.GetStatusWebhookResponse, _abc.Awaitable[_identity_service_pb2.GetStatusWebhookResponse]]:
+        """Relying party: its status webhook, if it has one."""
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
