@@ -16,6 +16,7 @@ from eid_service.cli_keys import add_keys_commands, run_keys_command
 from eid_service.cli_outbox import OUTBOX_EXAMPLES, run_outbox_command
 from eid_service.cli_parties import run_party_command
 from eid_service.cli_party_args import add_party_commands
+from eid_service.cli_registry import add_registry_commands, run_registry_command
 from eid_service.config import Settings
 from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.security.keys import generate_key_ring, save_key_ring
@@ -35,6 +36,9 @@ examples:
   eid-server party create --name "Demo Bank" --modes password,qr_share,one_time_code
                                       onboard a relying party; prints its API key once
                                       (party list|show|suspend|resume|rotate-key|delete)
+  eid-server registry mark-deceased --id 001190791514 --date 2026-03-01
+                                      the registry records a death: the account is
+                                      deactivated at once (no sign-in, no Verify)
   eid-server officer create --name "Công an phường Bến Nghé, counter 2"
                                       a registration officer key (unlocks accounts); shown once
   eid-server officer disable off_3f2a9c0d1e4b5a67
@@ -67,7 +71,7 @@ settings (environment variables):
 """
 
 # Commands that open the store: its fields are encrypted and its digests keyed.
-NEEDS_KEYS = {"serve", "load-demo", "party", "officer", "outbox", "keys", "audit"}
+NEEDS_KEYS = {"serve", "load-demo", "party", "officer", "outbox", "keys", "audit", "registry"}
 
 
 async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None:
@@ -185,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_outbox_commands(commands)
     add_keys_commands(commands)
     add_audit_commands(commands)
+    add_registry_commands(commands)
     return parser
 
 
@@ -255,4 +260,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_keys_command(settings, args, console))
     elif args.command == "audit":
         return asyncio.run(run_audit_command(settings, args, console))
+    elif args.command == "registry":
+        return asyncio.run(run_registry_command(settings, args, console))
     return 0

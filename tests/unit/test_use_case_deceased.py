@@ -87,8 +87,11 @@ async def test_a_code_sent_before_the_death_is_told_it_and_no_new_one_is_sent(
     code = world.newest_code(LAN.phone, NoticeKind.VERIFY_CODE)
     await _record(world, pid)
 
-    reply = world.reply(Verification, "verify", (pid, code), "")
-    error = await refused(verify_one_time_code(world.uow, world.ctx, bank, pid, code, None, reply))
+    async def verify() -> Verification:
+        reply = world.reply(Verification, "verify", (pid, code), "")
+        return await verify_one_time_code(world.uow, world.ctx, bank, pid, code, None, reply)
+
+    error = await refused(verify())
     assert error.reason == "CITIZEN_DECEASED"
     world.clock.advance(timedelta(minutes=1))  # one code a minute per party and citizen
     await request()

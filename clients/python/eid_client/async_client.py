@@ -18,7 +18,9 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _health
 from eid_client import _requests as req
+from eid_client._approval_calls_async import AsyncApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._mode_lock_calls import AsyncModeLockCalls
 from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
 from eid_client._verify_calls import AsyncVerifyCalls
@@ -29,7 +31,9 @@ _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class AsyncEidClient(AsyncShareCalls, AsyncVerifyCalls, AsyncWebhookCalls):
+class AsyncEidClient(
+    AsyncApprovalCalls, AsyncModeLockCalls, AsyncShareCalls, AsyncVerifyCalls, AsyncWebhookCalls
+):
     """The same API as :class:`~eid_client.EidClient` over ``grpc.aio``; create it
     inside a running loop."""
 
@@ -81,9 +85,11 @@ class AsyncEidClient(AsyncShareCalls, AsyncVerifyCalls, AsyncWebhookCalls):
         method: aio.UnaryUnaryMultiCallable[_Req, _Resp],
         request: _Req,
         metadata: req.Metadata = (),
+        deadline: float | None = None,
     ) -> _Resp:
         try:
-            return await method(request, timeout=self.timeout, metadata=metadata)
+            timeout = self.timeout if deadline is None else deadline
+            return await method(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as e:
             raise error_from_rpc_error(e) from e
 

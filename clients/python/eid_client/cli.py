@@ -11,9 +11,11 @@ from eid_client import (
     _account_cli,
     _commands,
     _history_cli,
+    _mode_lock_cli,
     _receipt_cli,
     _share_cli,
     _verify_cli,
+    _webhook_cli,
 )
 from eid_client._cli_common import (
     Handler,
@@ -32,7 +34,8 @@ Command-line client for eid, the electronic-identity service.
 
 Citizens register, activate, sign in and share data by QR code (online or
 offline), list and revoke their shares, list and end their sessions, read who
-verified them (history), and lock or unlock their account; relying parties
+verified them (history), lock or unlock their account or single Verify modes
+(modes, lock-mode, unlock-mode); relying parties
 (banks, telcos, ...) verify a citizen with their API key by password, by a
 one-time code texted to the citizen, by a demographic claim or by redeeming a
 scanned QR share, and get a signed receipt; anyone checks an offline share's QR
@@ -60,8 +63,12 @@ examples:
   eid keys --out keys.json                 # once, with the server reachable
   eid verify-qr share.png --keys keys.json # then offline, with no server
   eid verify-receipt eyJhbGciOiJFZERTQSIs... --keys keys.json --audience rp_0123456789abcdef
+  EID_API_KEY=... eid webhook --url https://bank.example/eid/events   # status events
   eid resend-code --id 001190791514 --phone 0912345678
   eid history                              # who verified you, with the session
+  eid lock-mode one_time_code              # no party may text you a code to verify you
+  eid unlock-mode one_time_code --minutes 10   # ... except for the next 10 minutes
+  eid modes
   eid sessions
   eid revoke-session <SESSION_ID>
   eid lock                                 # with the session in EID_SESSION
@@ -143,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     _share_cli.add_citizen_commands(sub)
     _share_cli.add_verifier_commands(sub)
     _receipt_cli.add_commands(sub)
+    _webhook_cli.add_commands(sub)  # webhook, verify-event
     _history_cli.add_commands(sub)
+    _mode_lock_cli.add_commands(sub)
 
     _account_cli.add_commands(sub)
 

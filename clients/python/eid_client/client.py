@@ -6,7 +6,9 @@ Both expose the same methods with the same arguments; every failed call raises
 header, citizen calls send ``authorization: Bearer <session token>`` and
 registration officers' calls send ``x-officer-key``. The share calls are in
 ``_share_calls``, Verify's (every mode) and the access history in ``_verify_calls``,
-a party's status webhook in ``_webhook_calls``.
+the citizen's Verify-mode locks in ``_mode_lock_calls``, a party's status
+webhook in ``_webhook_calls``, the approval flow (a party asks, the citizen
+approves on their phone) in ``_approval_calls``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _health
 from eid_client import _requests as req
+from eid_client._approval_calls import ApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._mode_lock_calls import ModeLockCalls
 from eid_client._pages import follow_pages
 from eid_client._share_calls import ShareCalls
 from eid_client._verify_calls import VerifyCalls
@@ -37,7 +41,7 @@ _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
 
-class EidClient(ShareCalls, VerifyCalls, WebhookCalls):
+class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCalls):
     """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`."""
 
     def __init__(
@@ -88,9 +92,11 @@ class EidClient(ShareCalls, VerifyCalls, WebhookCalls):
         method: grpc.UnaryUnaryMultiCallable[_Req, _Resp],
         request: _Req,
         metadata: req.Metadata = (),
+        deadline: float | None = None,
     ) -> _Resp:
         try:
-            return method(request, timeout=self.timeout, metadata=metadata)
+            timeout = self.timeout if deadline is None else deadline
+            return method(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as e:
             raise error_from_rpc_error(e) from e
 
