@@ -37,6 +37,8 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "ListShares": (pb.ListSharesRequest, pb.ListSharesResponse),
     "RevokeShare": (pb.RevokeShareRequest, pb.RevokeShareResponse),
     "GetVerificationKeys": (pb.GetVerificationKeysRequest, pb.GetVerificationKeysResponse),
+    "SetStatusWebhook": (pb.SetStatusWebhookRequest, pb.SetStatusWebhookResponse),
+    "GetStatusWebhook": (pb.GetStatusWebhookRequest, pb.GetStatusWebhookResponse),
 }
 
 
