@@ -16,7 +16,6 @@ from eid_client import (
     _share_cli,
     _verify_cli,
     _webhook_cli,
-    _webhook_cli,
 )
 from eid_client._cli_common import (
     Handler,
@@ -64,7 +63,6 @@ examples:
   eid keys --out keys.json                 # once, with the server reachable
   eid verify-qr share.png --keys keys.json # then offline, with no server
   eid verify-receipt eyJhbGciOiJFZERTQSIs... --keys keys.json --audience rp_0123456789abcdef
-  EID_API_KEY=... eid webhook --url https://bank.example/eid/events   # status events
   EID_API_KEY=... eid webhook --url https://bank.example/eid/events   # status events
   eid resend-code --id 001190791514 --phone 0912345678
   eid history                              # who verified you, with the session
@@ -152,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     _share_cli.add_citizen_commands(sub)
     _share_cli.add_verifier_commands(sub)
     _receipt_cli.add_commands(sub)
-    _webhook_cli.add_commands(sub)  # webhook, verify-event
     _webhook_cli.add_commands(sub)  # webhook, verify-event
     _history_cli.add_commands(sub)
     _mode_lock_cli.add_commands(sub)
