@@ -16,10 +16,12 @@ from eid_service.use_cases.mode_locks import ModeLockChange, change_mode_lock, v
 from eid_service.use_cases.verified import Verification
 from eid_service.use_cases.verify_demographic import DemographicCommand, verify_demographic
 from eid_service.use_cases.verify_otp import OtpSent, request_otp, verify_one_time_code
+from tests.unit.approval_kit import pending, start
 from tests.unit.test_use_case_verify_demographic import _lan_claim
 from tests.unit.use_case_kit import (
     LAN,
     PASSWORD,
+    STRANGER,
     WRONG_PASSWORD,
     World,
     as_seen,
@@ -218,3 +220,19 @@ async def test_changes_need_a_live_session(world: World) -> None:
     assert (await refused(verify_mode_locks(world.uow, world.ctx, token))).reason == (
         "SESSION_INVALID"
     )
+
+
+async def test_a_locked_approval_mode_shows_the_citizen_no_prompt(world: World) -> None:
+    token = await _signed_in(world)
+    bank = world.party()
+    await _change(world, token, VerifyMode.APPROVAL)
+
+    started = await start(world, bank, LAN)
+    stranger = await start(world, bank, STRANGER)
+    assert (len(started.code), started.token) == (len(stranger.code), stranger.token)
+    assert (await pending(world, token)).approvals == []
+    assert world.history(LAN)[-1] == ("approval.started", "not_shown", bank.id)
+
+    await _change(world, token, VerifyMode.APPROVAL, unlock=True, minutes=5)
+    await start(world, bank, LAN)
+    assert len((await pending(world, token)).approvals) == 1

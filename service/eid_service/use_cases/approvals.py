@@ -4,8 +4,10 @@ decides requests. The party collects the outcome with Verify
 (verify_approval.py).
 
 StartApproval answers alike for any well-formed ID number: a request for one
-with no ACTIVE account is kept, counted and expires like any other, but is
-shown to nobody, so a stranger learns nothing about who has an account."""
+with no ACTIVE account, or whose citizen locked the approval mode, is kept,
+counted and expires like any other, but is shown to nobody, so a stranger
+learns nothing about who has an account or a lock. (A QR request the citizen
+scans and claims is their own act: a lock does not stop it.)"""
 
 from __future__ import annotations
 
@@ -133,8 +135,13 @@ async def start_approval(
             refused = hit_limits(r, now, hits)
             if refused is not None:
                 return refused  # committed: the hits count
-            cred = r.accounts.credential(pid)
-            shown = cred.account_id is not None and cred.state is AccountState.ACTIVE
+            cred = r.accounts.credential(pid, VerifyMode.APPROVAL)
+            # A citizen who locked the approval mode is not prompted (mode_locks.py).
+            shown = (
+                cred.account_id is not None
+                and cred.state is AccountState.ACTIVE
+                and not cred.mode_locked(now)
+            )
             kept = replace(
                 request, account_id=cred.account_id if shown else None, subject=cred.subject
             )
