@@ -11,6 +11,8 @@ from eid_service.domain.errors import InvalidInput, NotFound
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.deceased import ACTOR, DeathRecorded, record_death
+from eid_service.use_cases.party_webhooks import set_webhook
+from eid_service.use_cases.status_events import STATUS_EVENT_CHANNEL
 from eid_service.use_cases.verified import Verification
 from eid_service.use_cases.verify_otp import OtpSent, request_otp, verify_one_time_code
 from tests.unit.use_case_kit import (
@@ -143,3 +145,20 @@ async def test_a_second_run_deactivates_an_account_the_first_did_not_see(world: 
     done = await _record(world, LAN.personal_id)
     assert (done.newly_recorded, done.deactivated_account_id is not None) == (False, True)
     assert world.state_of(LAN) is AccountState.DEACTIVATED
+
+
+async def test_parties_that_verified_the_citizen_hear_of_the_deactivation(world: World) -> None:
+    await world.active(LAN)
+    bank, telco = world.party("Bank"), world.party("Telco")
+    for party in (bank, telco):
+        await set_webhook(world.uow, world.ctx, party.id, "https://example.vn/eid/events")
+    assert (await world.verify(bank, LAN.personal_id, PASSWORD)).verified
+
+    await _record(world, LAN.personal_id)
+
+    events = [
+        (m.destination, m.notice.subject)
+        for m in world.uow.state.outbox.values()
+        if m.channel == STATUS_EVENT_CHANNEL and m.notice is not None
+    ]
+    assert events == [(bank.id, "account.deactivated")]  # telco never verified LAN
