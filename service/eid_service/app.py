@@ -20,7 +20,7 @@ from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.config import Settings
 from eid_service.notify.dispatcher import OutboxDispatcher
-from eid_service.notify.party_webhook import PartyWebhookSender
+from eid_service.notify.party_webhook import PartyWebhookSender, party_delivery
 from eid_service.notify.senders import (
     ALL_CHANNELS,
     EMAIL,
@@ -111,7 +111,9 @@ def bootstrap(
     if not any(isinstance(s, Route) and PARTY_WEBHOOK in s.channels for s in chosen):
         # Parties set their own URLs: this route always runs.
         prepare = partial(prepare_delivery, uow, ctx)
-        chosen.append(Route(PARTY_WEBHOOK, frozenset({PARTY_WEBHOOK}), PartyWebhookSender(prepare)))
+        sender = PartyWebhookSender(prepare)
+        delivery = party_delivery(settings.delivery)
+        chosen.append(Route(PARTY_WEBHOOK, frozenset({PARTY_WEBHOOK}), sender, delivery))
     dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)
     return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring)
 

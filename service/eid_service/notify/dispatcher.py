@@ -96,9 +96,12 @@ class OutboxDispatcher:
             if ids:
                 await self._uow.atomically(partial(_route, ids, names, self._clock()))
 
+    def _settings(self, route: Route) -> DeliverySettings:
+        return route.delivery or self._s
+
     async def _deliver_due(self, route: Route) -> int:
         now = self._clock()
-        limit = self._s.max_attempts
+        limit = self._settings(route).max_attempts
         buried = await self._uow.atomically(partial(_bury, route.name, now, limit))
         if buried:
             log.warning("%d deliveries via %s dead: out of attempts", buried, route.name)
@@ -112,6 +115,7 @@ class OutboxDispatcher:
         return sum(await asyncio.gather(*(one(i) for i in ids)))
 
     async def _deliver(self, route: Route, message_id: str) -> bool:
+        s = self._settings(route)
         # A fresh clock per claim: earlier slow sends must not shorten this one.
         claimed_at = self._clock()
         claim = partial(
@@ -119,27 +123,29 @@ class OutboxDispatcher:
             message_id,
             route.name,
             claimed_at,
-            claimed_at + self._s.claim_for,
-            self._s.max_attempts,
+            claimed_at + s.claim_for,
+            s.max_attempts,
         )
         delivery = await self._uow.atomically(claim)
         if delivery is None:
             return False  # another worker has it, or it is done
         try:
             # Bounded well inside the claim, so no other worker can take it meanwhile.
-            async with asyncio.timeout(self._s.send_timeout_seconds):
+            async with asyncio.timeout(s.send_timeout_seconds):
                 await route.sender.send(delivery.message)
         except Exception as error:
-            await self._failed(delivery, error)
+            await self._failed(s, delivery, error)
             return False
         await self._uow.atomically(partial(_sent, message_id, route.name, self._clock()))
         return True
 
-    async def _failed(self, delivery: ClaimedDelivery, error: Exception) -> None:
+    async def _failed(
+        self, s: DeliverySettings, delivery: ClaimedDelivery, error: Exception
+    ) -> None:
         reason = describe(error)
         message_id, sender, attempt = delivery.message.id, delivery.sender, delivery.attempt
         now = self._clock()
-        if isinstance(error, Undeliverable) or attempt >= self._s.max_attempts:
+        if isinstance(error, Undeliverable) or attempt >= s.max_attempts:
             log.warning(
                 "delivery of %s via %s dead after %d attempts: %s",
                 message_id,
@@ -151,8 +157,8 @@ class OutboxDispatcher:
             return
         wait = retry_delay(
             attempt,
-            timedelta(seconds=self._s.retry_base_seconds),
-            timedelta(seconds=self._s.retry_max_seconds),
+            timedelta(seconds=s.retry_base_seconds),
+            timedelta(seconds=s.retry_max_seconds),
         )
         log.info(
             "delivery of %s via %s failed (attempt %d, %s); again in %.0fs",

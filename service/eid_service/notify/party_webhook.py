@@ -8,8 +8,9 @@ message POSTed to the URL its party has at the time of sending.
 
 (eid_client.status_events describes the body and checks the signature.)
 A 2xx is delivered; 408, 429 and 5xx, timeouts and refused connections are
-tried again with the outbox's backoff, then the delivery is dead (listed and
-retried by `eid-server outbox`); any other status is dead at once. A party
+tried again (`party_delivery`: for hours, longer than an SMS), then the
+delivery is dead (listed and retried by `eid-server outbox`); any other
+status is dead at once. A party
 without a webhook (removed, or the party deleted) gets nothing: the event is
 dead at once. A suspended party's events wait, retried like a failure."""
 
@@ -17,17 +18,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
 
 from eid_client.status_events import IDEMPOTENCY_HEADER, SIGNATURE_HEADER
 from eid_service.notify.failures import DeliveryFailed, Undeliverable
+from eid_service.notify.settings import DeliverySettings
 from eid_service.notify.webhook import post, quiet_client
 from eid_service.use_cases.ports import OutgoingMessage
 from eid_service.use_cases.status_events import Held, PreparedEvent
 
 TIMEOUT_SECONDS = 10.0
+# A party's receiver may be down for a deploy or a night, longer than an SMS
+# gateway: 18 attempts, 10 s apart doubling to an hour, last 5 to 9 hours
+# (jitter) before an event is a dead letter.
+MAX_ATTEMPTS = 18
+RETRY_BASE_SECONDS = 10.0
+RETRY_MAX_SECONDS = 3600.0
+
+
+def party_delivery(outbox: DeliverySettings) -> DeliverySettings:
+    """The party webhooks' retry schedule (the outbox's claim time)."""
+    return replace(
+        outbox,
+        max_attempts=MAX_ATTEMPTS,
+        retry_base_seconds=RETRY_BASE_SECONDS,
+        retry_max_seconds=RETRY_MAX_SECONDS,
+    )
+
+
 Prepare = Callable[[OutgoingMessage, datetime], Awaitable[PreparedEvent | Held]]
 
 

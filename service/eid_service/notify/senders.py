@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from eid_service.domain.contact import mask_phone
+from eid_service.notify.settings import DeliverySettings
 from eid_service.use_cases.ports import OutgoingMessage
 from eid_service.use_cases.status_events import STATUS_EVENT_CHANNEL
 
@@ -39,11 +40,13 @@ class Sender(Protocol):
 
 @dataclass(frozen=True)
 class Route:
-    """A sender, the name its deliveries are stored under, and its channels."""
+    """A sender, the name its deliveries are stored under, and its channels;
+    `delivery`, when given, is its own retry schedule (else the outbox's)."""
 
     name: str
     channels: frozenset[str]
     sender: Sender
+    delivery: DeliverySettings | None = None
 
 
 def routes_of(senders: Iterable[Sender | Route]) -> list[Route]:
