@@ -220,7 +220,7 @@ def test_a_cancelled_wait_leaves_nothing_behind(
         stub = pb_grpc.IdentityServiceStub(channel)
         call = stub.Verify.future(request, timeout=60, metadata=_as(bank))
         _until(lambda: _waiters(harness) == 1)
-        call.cancel()
+        call.cancel()  # type: ignore[no-untyped-call]  # untyped in grpc-stubs
         _until(lambda: _waiters(harness) == 0)
     phone.approve(started.approval_id, started.verification_code)
     assert bank.client.verify_approval(started.approval_id).verified

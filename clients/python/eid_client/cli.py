@@ -9,6 +9,7 @@ import grpc
 
 from eid_client import (
     _account_cli,
+    _approval_cli,
     _commands,
     _history_cli,
     _mode_lock_cli,
@@ -37,9 +38,11 @@ offline), list and revoke their shares, list and end their sessions, read who
 verified them (history), lock or unlock their account or single Verify modes
 (modes, lock-mode, unlock-mode); relying parties
 (banks, telcos, ...) verify a citizen with their API key by password, by a
-one-time code texted to the citizen, by a demographic claim or by redeeming a
-scanned QR share, and get a signed receipt; anyone checks an offline share's QR
-image or a verification receipt with the published keys and no call to eid;
+one-time code texted to the citizen, by a demographic claim, by redeeming a
+scanned QR share or by the citizen's approval on their phone (approval start,
+approval wait; the citizen's approvals, approve, decline, claim), and get a
+signed receipt; anyone checks an offline share's QR image or a verification
+receipt with the published keys and no call to eid;
 registration officers unlock accounts. Passwords are read from --password or
 --password-stdin, else $EID_PASSWORD, else prompted for (never echoed, never
 printed).
@@ -60,6 +63,9 @@ examples:
   EID_API_KEY=... eid verify --id 001190791514 --otp 123456 --scopes basic
   EID_API_KEY=... eid verify --id 001190791514 --demographic --birth-date 1990 --gender female
   EID_API_KEY=... eid redeem <token>
+  EID_API_KEY=... eid approval start --id 001190791514 --wait   # the citizen approves:
+  eid approvals                            # ... in their app, with the session,
+  eid approve <APPROVAL_ID> --code 4821    # ... confirming the code the party shows
   eid keys --out keys.json                 # once, with the server reachable
   eid verify-qr share.png --keys keys.json # then offline, with no server
   eid verify-receipt eyJhbGciOiJFZERTQSIs... --keys keys.json --audience rp_0123456789abcdef
@@ -147,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     _verify_cli.add_commands(sub)  # request-otp, verify, redeem
+    _approval_cli.add_commands(sub)  # approval start|wait, approvals, approve, decline, claim
     _share_cli.add_citizen_commands(sub)
     _share_cli.add_verifier_commands(sub)
     _receipt_cli.add_commands(sub)
