@@ -5,6 +5,7 @@ citizen by the party's pairwise subject and verifies with the published keys."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from eid_client.status_events import (
 )
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.party import RelyingParty
-from eid_service.use_cases.lock import LockProof
+from eid_service.use_cases.lock import LockProof, StateChange
 from eid_service.use_cases.parties import delete_party, suspend_party
 from eid_service.use_cases.party_webhooks import clear_webhook, set_webhook
 from eid_service.use_cases.ports import OutgoingMessage
@@ -179,3 +180,17 @@ async def test_queued_events_follow_the_party_url_and_wait_while_it_is_suspended
     assert await _prepared(world, message_id) is Held.PARTY_SUSPENDED
     await clear_webhook(world.uow, bank.id)
     assert await _prepared(world, message_id) is Held.NO_WEBHOOK
+
+
+async def test_sixteen_concurrent_locks_tell_each_party_once(world: World) -> None:
+    await world.active(LAN)
+    bank = await _subscribed(world, "Bank")
+    assert (await world.verify(bank, LAN.personal_id, PASSWORD)).verified
+    session = await world.sign_in(LAN)
+    token = session.tokens.access_token
+    done = await asyncio.gather(
+        *(world.lock(LockProof.SESSION, access_token=token) for _ in range(16)),
+        return_exceptions=True,
+    )
+    assert sum(1 for d in done if isinstance(d, StateChange) and d.changed) == 1
+    assert _types(world) == [(bank.id, StatusChange.LOCKED.value)]
