@@ -19,7 +19,7 @@ from eid_service.app import RunningServer, Runtime, bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Language
-from eid_service.domain.party import RelyingParty, new_party_id
+from eid_service.domain.party import MAX_RATE_PER_MINUTE, RelyingParty, new_party_id
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import KeyRing, generate_key_ring
@@ -175,10 +175,23 @@ class ServerHarness:
         self.run(self.runtime.uow.atomically(add))
 
     def create_party(
-        self, name: str = "Test Bank", scopes: Iterable[Attribute] = tuple(Attribute)
+        self,
+        name: str = "Test Bank",
+        scopes: Iterable[Attribute] = tuple(Attribute),
+        *,
+        rate: int = MAX_RATE_PER_MINUTE,
+        citizen_rate: int = MAX_RATE_PER_MINUTE,
     ) -> tuple[RelyingParty, str]:
-        """A party allowed every Verify mode (password too)."""
-        party = RelyingParty(new_party_id(), name, frozenset(scopes))
+        """A party allowed every Verify mode (password too). Its rate limits
+        are the highest an operator can set, as suites call about one citizen
+        many times; the limits' own tests pass tighter ones."""
+        party = RelyingParty(
+            new_party_id(),
+            name,
+            frozenset(scopes),
+            rate_per_minute=rate,
+            citizen_rate_per_minute=citizen_rate,
+        )
         key = self.run(self.runtime.uow.atomically(lambda r: r.parties.create(party, self.clock())))
         return party, key
 

@@ -54,6 +54,8 @@ async def test_a_month_later_the_expired_things_are_forgotten_and_the_rest_kept(
         one_time_codes=1,
         messages_erased=1,
         messages=1,
+        # The verification's token buckets (the party's, the party-citizen's).
+        rate_buckets=2,
     )
     # In batches, one short transaction per kind here.
     assert world.uow.writes == writes + len(NOTHING.__dataclass_fields__)
@@ -89,7 +91,8 @@ async def test_a_backlog_is_purged_in_batches(
     purged = await purge_expired(world.uow, world.clock() + timedelta(days=2))
     assert purged.idempotency_records == 5
     # 3 transactions for the 5 records (2 + 2 + 1), one each for the (empty)
-    # sessions, shares, rate counters, codes, unsent and erased messages and the
-    # party's failure count, and 2 for the 2 attempt counters (a full batch is
-    # followed by one more look).
-    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2
+    # sessions, shares, rate counters, codes, unsent and erased messages, the
+    # party's failure count and approval requests, and 2 each for the 2
+    # attempt counters and the 2 token buckets (a full batch is followed by
+    # one more look).
+    assert world.uow.writes - writes == 3 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 2 + 1 + 2

@@ -19,7 +19,7 @@ from eid_service.domain.contact import parse_email, parse_vn_mobile
 from eid_service.domain.errors import DomainError
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.officer import Officer
-from eid_service.domain.party import RelyingParty, new_party_id
+from eid_service.domain.party import MAX_RATE_PER_MINUTE, RelyingParty, new_party_id
 from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import Attribute, ShareMode
@@ -413,10 +413,23 @@ class World:
     # ---- relying parties -----------------------------------------------------
 
     def party(
-        self, name: str = "Demo Bank", scopes: frozenset[Attribute] = EVERYTHING
+        self,
+        name: str = "Demo Bank",
+        scopes: frozenset[Attribute] = EVERYTHING,
+        *,
+        rate: int = MAX_RATE_PER_MINUTE,
+        citizen_rate: int = MAX_RATE_PER_MINUTE,
     ) -> RelyingParty:
-        """A party allowed every Verify mode (password too)."""
-        party = RelyingParty(new_party_id(), name, scopes)
+        """A party allowed every Verify mode (password too). Its rate limits
+        are the highest an operator can set, as suites call about one citizen
+        many times; the limits' own tests pass tighter ones."""
+        party = RelyingParty(
+            new_party_id(),
+            name,
+            scopes,
+            rate_per_minute=rate,
+            citizen_rate_per_minute=citizen_rate,
+        )
         self.api_keys[party.id] = self.uow.run_now(lambda r: r.parties.create(party, self.clock()))
         return party
 

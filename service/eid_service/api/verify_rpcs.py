@@ -139,7 +139,7 @@ class VerifyRpcs(ServicerBase):
     async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResponse:
         party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
         reply = self._reply(
-            "verify", request, request.request_id, pb.VerifyResponse, verification_pb
+            "verify", request, request.request_id, pb.VerifyResponse, verification_pb, context
         )
         requested = requested_attributes(request)
         uow, ctx = self._uow, self._ctx
@@ -166,7 +166,7 @@ class VerifyRpcs(ServicerBase):
             asked.CopyFrom(request)
             asked.approval.ClearField("max_wait")
             reply = self._reply(
-                "verify", asked, request.request_id, pb.VerifyResponse, verification_pb
+                "verify", asked, request.request_id, pb.VerifyResponse, verification_pb, context
             )
             wait = approval_wait(request.approval, context)
             return await verify_approval(
@@ -187,7 +187,7 @@ class VerifyRpcs(ServicerBase):
             return pb.RequestOtpResponse(expire_time=convert.timestamp(sent.expires_at))
 
         reply = self._reply(
-            "request_otp", request, request.request_id, pb.RequestOtpResponse, present
+            "request_otp", request, request.request_id, pb.RequestOtpResponse, present, context
         )
         response = await request_otp(self._uow, self._ctx, party, request.personal_id, reply)
         self.on_outbox_write()

@@ -70,12 +70,15 @@ async def check_password(
     then: Callable[[PasswordCheck], Awaitable[Outcome]],
     before: Callable[[Repositories], T | None] = lambda _: None,
     mode: VerifyMode | None = None,
+    on_wait: Callable[[Repositories, StoredCredential], None] = lambda *_: None,
 ) -> Outcome | T:
     """Counts the attempt, compares, and hands the check to `then` (which
     records the outcome). `before` runs first in the counting transaction; if
     it returns something (an earlier answer to replay), that is returned and
     nothing is counted or compared. With a Verify `mode`, the credential
-    carries the citizen's lock on it (read in the same query).
+    carries the citizen's lock on it (read in the same query). `on_wait`
+    runs in the counting transaction when the source must wait (to audit
+    the refusal).
 
     Once counted, the comparison and `then` run to the end even if the caller
     goes away (a deadline, a cancelled call), and the caller's queue place
@@ -98,7 +101,10 @@ async def check_password(
             return earlier, None, 0.0
         credential = r.accounts.credential(pid, mode)
         wait = r.attempts.reserve(credential.subject, source, now)
-        return None, credential, 0.0 if wait is None else wait.total_seconds()
+        if not wait:
+            return None, credential, 0.0
+        on_wait(r, credential)
+        return None, credential, wait.total_seconds()
 
     earlier, credential, wait = await uow.atomically(count)
     if earlier is not None:

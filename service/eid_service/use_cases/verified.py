@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from eid_client.receipts import ReceiptClaims
 from eid_service.domain.account import AccountLevel, AccountState, require_state_active
@@ -15,8 +16,10 @@ from eid_service.domain.mode_locks import mode_locked
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.signing_keys import SigningKeySet
+from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import MAX_PARTY_FAILURES, PARTY_FAILURE_WINDOW, UseCaseContext
 from eid_service.use_cases.ports import AccountView, AuditEntry, Repositories, VerificationRecord
+from eid_service.use_cases.replies import Reply
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,17 @@ def record_verified(
     method: VerifyMode,
     now: datetime,
     demographic: DemographicResult | None = None,
+    *,
+    reply: Reply[Any, Any] | None = None,
 ) -> Verification:
     """Audits a successful verification of `view` (whose values are what is
-    released) and signs its receipt, inside the caller's transaction."""
-    event_id = r.audit.append(
-        AuditEntry(view.subject, view.id, party.id, f"verify.{method.value}", "verified", now)
-    )
+    released) and signs its receipt, inside the caller's transaction. The
+    call's `reply` gives the audit entry its request and trace ids."""
+    action = f"verify.{method.value}"
+    entry = AuditEntry(view.subject, view.id, party.id, action, "verified", now)
+    if reply is not None:
+        entry = call_entry(reply, view.subject, view.id, party.id, action, "verified", now)
+    event_id = r.audit.append(entry)
     subject = ctx.pairwise_subject(party.id, view.id)
     released = sorted(a.value for a in view.values)
     receipt = keys.sign_receipt(

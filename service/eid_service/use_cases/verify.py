@@ -8,6 +8,8 @@ from datetime import datetime
 from eid_service.domain.account import AccountState, citizen_deceased, require_state_active
 from eid_service.domain.errors import DomainError
 from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.party_limits import PARTY_CITIZEN_RATE_LIMITED, PARTY_RATE_LIMITED
+from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.share import Attribute, released_attributes
 from eid_service.domain.share_grant import (
     expired_share,
@@ -15,9 +17,11 @@ from eid_service.domain.share_grant import (
     replayed_share,
     unknown_share,
 )
+from eid_service.use_cases.call_audit import WRONG_PASSWORD, call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
-from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.party_limits import admit
+from eid_service.use_cases.ports import Repositories, StoredCredential, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.verified import (
     Verification,
@@ -45,18 +49,37 @@ async def verify_password(
     right password for an account that is not active, or whose citizen
     locked the password mode, is told why (the caller knows the password)."""
     require_mode(party, VerifyMode.PASSWORD)
+    pid = parse_personal_id(personal_id, "password.personal_id").value
     wanted = wanted_attributes(party, requested)
     keys = await ctx.signing_keys.current(uow)
     caller = party_caller(party)
     source = caller
     now = ctx.clock()
+    action = "verify.password"
 
     def replay_or_throttle(r: Repositories) -> Answer | None:
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
         throttled(r, party, now)
+        admit(r, party, now, citizen=r.accounts.subject_of(pid))
         return None
+
+    def audit_wait(r: Repositories, cred: StoredCredential) -> None:
+        # Too many wrong passwords from this party for this ID number.
+        refused = "TOO_MANY_FAILED_ATTEMPTS"
+        r.audit.append(
+            call_entry(
+                reply,
+                cred.subject,
+                cred.account_id,
+                party.id,
+                action,
+                "rejected",
+                now,
+                reason=refused,
+            )
+        )
 
     async def record_outcome(check: PasswordCheck) -> Answer | DomainError:
         cred = check.credential
@@ -71,16 +94,30 @@ async def verify_password(
                 check.record_success(r)
                 outcome = refusal.reason.lower()
                 r.audit.append(
-                    AuditEntry(
-                        cred.subject, cred.account_id, party.id, "verify.password", outcome, now
+                    call_entry(
+                        reply,
+                        cred.subject,
+                        cred.account_id,
+                        party.id,
+                        action,
+                        outcome,
+                        now,
+                        reason=refusal.reason,
                     )
                 )
                 return reply.refuse(r, caller, refusal, now)
             if not check.verified:
                 record_failure(r, party, now)
                 event_id = r.audit.append(
-                    AuditEntry(
-                        cred.subject, cred.account_id, party.id, "verify.password", "rejected", now
+                    call_entry(
+                        reply,
+                        cred.subject,
+                        cred.account_id,
+                        party.id,
+                        action,
+                        "rejected",
+                        now,
+                        reason=WRONG_PASSWORD,
                     )
                 )
                 result = Verification(False, VerifyMode.PASSWORD, now, verification_id=event_id)
@@ -89,23 +126,25 @@ async def verify_password(
             check.record_success(r)
             view = r.accounts.view(cred.account_id, wanted)
             assert view is not None
-            done = record_verified(r, ctx, keys, party, view, VerifyMode.PASSWORD, now)
+            done = record_verified(r, ctx, keys, party, view, VerifyMode.PASSWORD, now, reply=reply)
             return reply.finish(r, caller, done, now)
 
         return await once(uow, reply, caller, record)
 
-    async with one_check_at_a_time(ctx, personal_id, source):
-        done = await check_password(
-            uow,
-            ctx,
-            personal_id,
-            password,
-            source=source,
-            field_name="password.personal_id",
-            then=record_outcome,
-            before=replay_or_throttle,
-            mode=VerifyMode.PASSWORD,
-        )
+    with ctx.party_gate.guard(party, now):
+        async with one_check_at_a_time(ctx, personal_id, source):
+            done = await check_password(
+                uow,
+                ctx,
+                personal_id,
+                password,
+                source=source,
+                field_name="password.personal_id",
+                then=record_outcome,
+                before=replay_or_throttle,
+                mode=VerifyMode.PASSWORD,
+                on_wait=audit_wait,
+            )
     if isinstance(done, DomainError):
         raise done
     return done
@@ -150,14 +189,19 @@ async def redeem_share(
         view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
         assert view is not None  # shares reference accounts by foreign key
         require_state_active(view.state)
-        done = record_verified(r, ctx, keys, party, view, VerifyMode.QR_SHARE, now)
+        done = record_verified(r, ctx, keys, party, view, VerifyMode.QR_SHARE, now, reply=reply)
+        # Last: the party's bucket is a hot row, locked until the commit. A
+        # refusal rolls the redemption back; the share can be redeemed later.
+        admit(r, party, now, citizen=view.subject)
         return reply.finish(r, caller, done, now)
 
-    try:
-        return await once(uow, reply, caller, redeem)
-    except DomainError as refused:
-        await _audit_refusal(uow, claims.share_id, party, refused, now)
-        raise
+    with ctx.party_gate.guard(party, now):
+        try:
+            return await once(uow, reply, caller, redeem)
+        except DomainError as refused:
+            if refused.reason not in (PARTY_RATE_LIMITED, PARTY_CITIZEN_RATE_LIMITED):
+                await _audit_refusal(uow, claims.share_id, party, refused, now, reply)
+            raise
 
 
 def _why_not(r: Repositories, share_id: str, party: RelyingParty, now: datetime) -> DomainError:
@@ -177,16 +221,35 @@ def _why_not(r: Repositories, share_id: str, party: RelyingParty, now: datetime)
 
 
 async def _audit_refusal(
-    uow: UnitOfWork, share_id: str, party: RelyingParty, refused: DomainError, now: datetime
+    uow: UnitOfWork,
+    share_id: str,
+    party: RelyingParty,
+    refused: DomainError,
+    now: datetime,
+    reply: Reply[Verification, Answer],
 ) -> None:
+    """A refused redemption of a genuine payload (rolled back) is audited in
+    the citizen's history and counts against the party's limits, here, as
+    the refusal path has no transaction left to do it in. Over a limit, the
+    party is told so instead."""
+
     def record(r: Repositories) -> None:
         grant = r.shares.get(share_id)
         view = None if grant is None else r.accounts.view(grant.account_id, frozenset())
+        admit(r, party, now, citizen=None if view is None else view.subject)
         if view is None:
             return
+        outcome = refused.reason.lower()
         r.audit.append(
-            AuditEntry(
-                view.subject, view.id, party.id, "verify.qr_share", refused.reason.lower(), now
+            call_entry(
+                reply,
+                view.subject,
+                view.id,
+                party.id,
+                "verify.qr_share",
+                outcome,
+                now,
+                reason=refused.reason,
             )
         )
 

@@ -31,8 +31,10 @@ from eid_service.domain.demographic import (
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.call_audit import DEMOGRAPHIC_MISMATCH, NOT_ACTIVE, call_entry
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.party_limits import admit
+from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.validation import Violations
 from eid_service.use_cases.verified import (
@@ -88,6 +90,7 @@ async def verify_demographic(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
+        admit(r, party, now, citizen=r.accounts.subject_of(pid.value))
         cred = r.accounts.credential(pid.value, method)
         view = None if cred.account_id is None else r.accounts.view(cred.account_id, _COMPARED)
         locked = cred.mode_locked(now)
@@ -104,15 +107,33 @@ async def verify_demographic(
         if view is not None and result.matched:
             # Nothing is released: the party learns only what it claimed.
             bare = dataclasses.replace(view, values={})
-            done = record_verified(r, ctx, keys, party, bare, method, now, demographic=result)
+            done = record_verified(
+                r, ctx, keys, party, bare, method, now, demographic=result, reply=reply
+            )
             return reply.finish(r, caller, done, now)
         record_failure(r, party, now)
         # The citizen's log says why; the party's answer does not.
         outcome = "auth_mode_locked" if locked else "rejected"
+        if locked:
+            why = "AUTH_MODE_LOCKED"
+        elif view is None or view.state is not AccountState.ACTIVE:
+            why = NOT_ACTIVE
+        else:
+            why = DEMOGRAPHIC_MISMATCH
         event_id = r.audit.append(
-            AuditEntry(cred.subject, cred.account_id, party.id, "verify.demographic", outcome, now)
+            call_entry(
+                reply,
+                cred.subject,
+                cred.account_id,
+                party.id,
+                "verify.demographic",
+                outcome,
+                now,
+                reason=why,
+            )
         )
         done = Verification(False, method, now, verification_id=event_id, demographic=result)
         return reply.finish(r, caller, done, now)
 
-    return await once(uow, reply, caller, check)
+    with ctx.party_gate.guard(party, now):
+        return await once(uow, reply, caller, check)

@@ -26,9 +26,15 @@ from eid_service.domain.notices import verify_code_notice
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.call_audit import (
+    NO_ACTIVE_ACCOUNT_WITH_PHONE,
+    ONE_TIME_CODE_INVALID,
+    call_entry,
+)
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.one_time_codes import hit_limits, spend_code
-from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.party_limits import admit
+from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.verified import (
     Verification,
@@ -66,11 +72,14 @@ async def request_otp(
     caller = party_caller(party)
     limits = ctx.send_limits
     answer = OtpSent(now + OTP_TTL)
+    action = "request_otp"
 
     def send(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
+        subject = r.accounts.subject_of(pid)
+        admit(r, party, now, citizen=subject)
         refused = hit_limits(
             r,
             now,
@@ -80,19 +89,24 @@ async def request_otp(
             ],
         )
         if refused is not None:
+            r.audit.append(
+                call_entry(
+                    reply, subject, None, party.id, action, "refused", now, reason=refused.reason
+                )
+            )
             return refused  # committed: the hits count
         cred = r.accounts.credential(pid, VerifyMode.ONE_TIME_CODE)
-        subject = cred.subject
         account = r.accounts.find_by_personal_id(pid)
-        if (
-            account is None
-            or account.state is not AccountState.ACTIVE
-            or not account.phone
-            or cred.mode_locked(now)
-        ):
+        usable = (
+            account is not None and account.state is AccountState.ACTIVE and bool(account.phone)
+        )
+        if account is None or not usable or cred.mode_locked(now):
             account_id = None if account is None else account.id
+            why = NO_ACTIVE_ACCOUNT_WITH_PHONE if not usable else "AUTH_MODE_LOCKED"
             r.audit.append(
-                AuditEntry(subject, account_id, party.id, "request_otp", "not_sent", now)
+                call_entry(
+                    reply, subject, account_id, party.id, action, "not_sent", now, reason=why
+                )
             )
             return reply.finish(r, caller, answer, now)
         r.activation_codes.add(
@@ -100,10 +114,11 @@ async def request_otp(
         )
         notice = verify_code_notice(code, party.name, OTP_TTL, ctx.language)
         r.outbox.add("sms", account.phone, notice, now)
-        r.audit.append(AuditEntry(subject, account.id, party.id, "request_otp", "sent", now))
+        r.audit.append(call_entry(reply, subject, account.id, party.id, action, "sent", now))
         return reply.finish(r, caller, answer, now)
 
-    return await answer_once(uow, reply, caller, send)
+    with ctx.party_gate.guard(party, now):
+        return await answer_once(uow, reply, caller, send)
 
 
 async def verify_one_time_code(
@@ -137,12 +152,22 @@ async def verify_one_time_code(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
+        admit(r, party, now, citizen=r.accounts.subject_of(pid))
         cred = r.accounts.credential(pid, method)
         action = f"verify.{method.value}"
         if not spend_code(r, cred.account_id, CodePurpose.VERIFY, code, now, party_id=party.id):
             record_failure(r, party, now)
             event_id = r.audit.append(
-                AuditEntry(cred.subject, cred.account_id, party.id, action, "rejected", now)
+                call_entry(
+                    reply,
+                    cred.subject,
+                    cred.account_id,
+                    party.id,
+                    action,
+                    "rejected",
+                    now,
+                    reason=ONE_TIME_CODE_INVALID,
+                )
             )
             result = Verification(False, method, now, verification_id=event_id)
             return reply.finish(r, caller, result, now)
@@ -152,8 +177,21 @@ async def verify_one_time_code(
         refused = refusal_after_proof(view.state, cred.mode_locked(now), method)
         if refused is not None:
             outcome = refused.reason.lower()
-            r.audit.append(AuditEntry(view.subject, view.id, party.id, action, outcome, now))
+            r.audit.append(
+                call_entry(
+                    reply,
+                    view.subject,
+                    view.id,
+                    party.id,
+                    action,
+                    outcome,
+                    now,
+                    reason=refused.reason,
+                )
+            )
             return reply.refuse(r, caller, refused, now)
-        return reply.finish(r, caller, record_verified(r, ctx, keys, party, view, method, now), now)
+        done = record_verified(r, ctx, keys, party, view, method, now, reply=reply)
+        return reply.finish(r, caller, done, now)
 
-    return await answer_once(uow, reply, caller, check)
+    with ctx.party_gate.guard(party, now):
+        return await answer_once(uow, reply, caller, check)
