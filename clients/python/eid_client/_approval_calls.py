@@ -45,6 +45,20 @@ def next_wait(give_up: float, poll: float, last: EidError | None) -> float:
     return min(poll, left, areq.MAX_WAIT_SECONDS)
 
 
+def pause_after(pending: EidError, began: float, wait: float, give_up: float) -> float:
+    """How long to sleep before asking again: nothing when the server waited
+    as asked; its RetryInfo delay (at most a second) when it answered early,
+    so a server that cannot wait is not asked in a tight loop."""
+    elapsed = time.monotonic() - began
+    if elapsed >= wait / 2:
+        return 0.0
+    try:
+        delay = float(pending.metadata.get("retry_after_seconds", "1"))
+    except ValueError:
+        delay = 1.0
+    return max(0.0, min(delay, 1.0, give_up - time.monotonic()))
+
+
 class ApprovalCalls(Credentials):
     """Mixed into :class:`~eid_client.EidClient`, which supplies ``_stub`` and ``_call``."""
 
@@ -119,6 +133,7 @@ class ApprovalCalls(Credentials):
         last: EidError | None = None
         while True:
             wait = next_wait(give_up, poll, last)
+            began = time.monotonic()
             try:
                 return self.verify_approval(
                     approval_id, wait=wait, requested_scopes=requested_scopes, request_id=rid
@@ -127,6 +142,7 @@ class ApprovalCalls(Credentials):
                 if e.reason != PENDING:
                     raise
                 last = e
+            time.sleep(pause_after(last, began, wait, give_up))
 
     def list_approval_requests(
         self, page_size: int = 0, page_token: str = "", session_token: str | None = None

@@ -3,6 +3,7 @@ arguments of :class:`eid_client._approval_calls.ApprovalCalls` as coroutines."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TypeVar
@@ -14,7 +15,13 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client import _approval_requests as areq
 from eid_client import _requests as req
-from eid_client._approval_calls import DEFAULT_WAIT_SECONDS, PENDING, POLL_SECONDS, next_wait
+from eid_client._approval_calls import (
+    DEFAULT_WAIT_SECONDS,
+    PENDING,
+    POLL_SECONDS,
+    next_wait,
+    pause_after,
+)
 from eid_client._base import Credentials
 from eid_client._pages import follow_pages_async
 from eid_client._verify_requests import Scopes
@@ -88,6 +95,7 @@ class AsyncApprovalCalls(Credentials):
         last: EidError | None = None
         while True:
             wait = next_wait(give_up, poll, last)
+            began = time.monotonic()
             try:
                 return await self.verify_approval(
                     approval_id, wait=wait, requested_scopes=requested_scopes, request_id=rid
@@ -96,6 +104,7 @@ class AsyncApprovalCalls(Credentials):
                 if e.reason != PENDING:
                     raise
                 last = e
+            await asyncio.sleep(pause_after(last, began, wait, give_up))
 
     async def list_approval_requests(
         self, page_size: int = 0, page_token: str = "", session_token: str | None = None
