@@ -8,6 +8,7 @@ input, a ``google.rpc.BadRequest`` (the offending fields).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,6 +52,9 @@ class EidError(Exception):
         self.domain = domain
         self.field_violations: list[tuple[str, str]] = list(field_violations)
         self.metadata: dict[str, str] = dict(metadata or {})
+        # How long to wait before retrying (``google.rpc.RetryInfo``), when
+        # the server said: e.g. RESOURCE_EXHAUSTED PARTY_RATE_LIMITED.
+        self.retry_delay: datetime.timedelta | None = None
 
     def __str__(self) -> str:
         head = self.code.name if self.reason is None else f"{self.code.name} {self.reason}"
@@ -122,6 +126,7 @@ def _apply_details(error: EidError, status: status_pb2.Status) -> None:
     for detail in status.details:
         info = error_details_pb2.ErrorInfo()
         bad_request = error_details_pb2.BadRequest()
+        retry = error_details_pb2.RetryInfo()
         if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
             if error.reason is None:  # the first ErrorInfo is authoritative
                 error.reason = info.reason or None
@@ -131,3 +136,5 @@ def _apply_details(error: EidError, status: status_pb2.Status) -> None:
             error.field_violations.extend(
                 (v.field, v.description) for v in bad_request.field_violations
             )
+        elif detail.Is(retry.DESCRIPTOR) and detail.Unpack(retry):
+            error.retry_delay = retry.retry_delay.ToTimedelta()
