@@ -44,9 +44,9 @@ def _claim(
             personal_id=citizen.personal_id, full_name=citizen.full_name
         ),
     )
-    metadata = [("x-api-key", key)]
+    metadata: tuple[tuple[str, str | bytes], ...] = (("x-api-key", key),)
     if traceparent is not None:
-        metadata.append(("traceparent", traceparent))
+        metadata += (("traceparent", traceparent),)
     try:
         answer: pb.VerifyResponse = stub.Verify(request, metadata=metadata)
     except grpc.RpcError as e:
