@@ -270,3 +270,15 @@ async def test_requests_are_purged_a_day_after_they_expire(world: World) -> None
     world.clock.advance(timedelta(hours=1))
     assert (await purge_expired(world.uow, world.clock())).approvals == 1
     assert world.uow.state.approvals == {}
+
+
+async def test_starting_counts_against_the_partys_rate_limits(world: World) -> None:
+    await world.active(LAN)
+    probe = world.party("Probe", citizen_rate=1)
+    await start(world, probe, STRANGER)
+    again = await refused(start(world, probe, STRANGER))
+    assert (type(again), again.reason) == (TooManyAttempts, "PARTY_CITIZEN_RATE_LIMITED")
+    await start(world, probe, LAN)  # another citizen is not held up
+    kiosk = world.party("Kiosk", rate=1)
+    await start(world, kiosk)
+    assert (await refused(start(world, kiosk))).reason == "PARTY_RATE_LIMITED"

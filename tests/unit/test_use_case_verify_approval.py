@@ -93,14 +93,18 @@ async def test_why_not_verified(
     else:
         world.clock.advance(APPROVAL_TTL)
 
-    first = await refused(collect(world, bank, started.approval_id, wait=30))  # no wait
-    assert isinstance(first, kind) and first.reason == reason
+    first = await refused(collect(world, bank, started.approval_id, wait=30, request_id="v-1"))
+    assert isinstance(first, kind) and first.reason == reason  # decided: no wait
     again = await refused(collect(world, bank, started.approval_id))
     assert as_seen(again) == as_seen(first)
     # Audited once, as a failed verification in the citizen's access history.
-    assert [h for h in world.history(LAN) if h[0] == "verify.approval"] == [
-        ("verify.approval", outcome, bank.id)
-    ]
+    [event] = [e for e in world.audit_events(LAN) if e.action == "verify.approval"]
+    assert (event.outcome, event.party_id, event.reason, event.request_id) == (
+        outcome,
+        bank.id,
+        reason,
+        "v-1",
+    )
 
 
 async def test_a_request_for_nobody_expires_like_any_other(world: World) -> None:

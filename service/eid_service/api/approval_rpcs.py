@@ -51,7 +51,12 @@ class ApprovalRpcs(ServicerBase):
         image = _image(request)
         cmd = StartCommand(request.personal_id, requested_attributes(request), request.message)
         reply = self._reply(
-            "start_approval", request, request.request_id, pb.StartApprovalResponse, show.started_pb
+            "start_approval",
+            request,
+            request.request_id,
+            pb.StartApprovalResponse,
+            show.started_pb,
+            context,
         )
         response = await start_approval(self._uow, self._ctx, party, cmd, reply)
         # Drawn after the transaction and off the event loop (as ShareViaQR does).
@@ -88,6 +93,7 @@ class ApprovalRpcs(ServicerBase):
             request.request_id,
             pb.DecideApprovalResponse,
             lambda view: pb.DecideApprovalResponse(approval_request=show.approval_request_pb(view)),
+            context,
         )
         return await decide_approval(
             self._uow, self._ctx, metadata.bearer_token(context), decision, reply
@@ -102,6 +108,7 @@ class ApprovalRpcs(ServicerBase):
             request.request_id,
             pb.ClaimApprovalResponse,
             lambda view: pb.ClaimApprovalResponse(approval_request=show.approval_request_pb(view)),
+            context,
         )
         return await claim_approval(
             self._uow, self._ctx, metadata.bearer_token(context), request.token, reply

@@ -44,9 +44,11 @@ from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.share import Attribute
 from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
+from eid_service.use_cases.call_audit import NOT_ACTIVE, call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.one_time_codes import hit_limits
-from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.party_limits import admit
+from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.sessions import token_scope
 from eid_service.use_cases.validation import Violations
@@ -130,7 +132,11 @@ async def start_approval(
         if earlier is not None:
             return earlier
         kept = request
-        if pid is not None:
+        if pid is None:
+            admit(r, party, now)
+        else:
+            # Before the look-up: an ID number without an account counts alike.
+            admit(r, party, now, citizen=r.accounts.subject_of(pid))
             hits = [(PER_PARTY_CITIZEN, f"{party.id}:{pid}"), (PER_CITIZEN, pid)]
             refused = hit_limits(r, now, hits)
             if refused is not None:
@@ -146,9 +152,17 @@ async def start_approval(
                 request, account_id=cred.account_id if shown else None, subject=cred.subject
             )
             outcome = "shown" if shown else "not_shown"
+            why = None if shown else "AUTH_MODE_LOCKED" if cred.mode_locked(now) else NOT_ACTIVE
             r.audit.append(
-                AuditEntry(
-                    cred.subject, cred.account_id, party.id, "approval.started", outcome, now
+                call_entry(
+                    reply,
+                    cred.subject,
+                    cred.account_id,
+                    party.id,
+                    "approval.started",
+                    outcome,
+                    now,
+                    reason=why,
                 )
             )
         r.approvals.add(kept, token)
@@ -229,23 +243,24 @@ async def decide_approval(
                 raise approval_not_found()
             if left == 0:
                 r.audit.append(
-                    AuditEntry(
+                    call_entry(
+                        reply,
                         citizen.subject,
                         citizen.id,
                         request.party_id,
                         "approval.voided",
                         "wrong_code",
                         now,
+                        reason="VERIFICATION_CODE_WRONG",
                     )
                 )
             return reply.refuse(r, caller, wrong_code(left), now)
         if not r.approvals.decide(approval_id, citizen.id, state, now):
             _require_pending(r.approvals.get(approval_id), now)
             raise approval_not_found()
+        action = f"approval.{state.value}"
         r.audit.append(
-            AuditEntry(
-                citizen.subject, citizen.id, request.party_id, f"approval.{state.value}", "ok", now
-            )
+            call_entry(reply, citizen.subject, citizen.id, request.party_id, action, "ok", now)
         )
         decided = replace(request, state=state, decided_at=now)
         return reply.finish(r, caller, _view(r, ctx, decided, now), now)
@@ -291,10 +306,9 @@ async def claim_approval(
         if request is None:
             raise approval_not_found()
         if claimed is not None:
+            action = "approval.claimed"
             r.audit.append(
-                AuditEntry(
-                    citizen.subject, citizen.id, request.party_id, "approval.claimed", "ok", now
-                )
+                call_entry(reply, citizen.subject, citizen.id, request.party_id, action, "ok", now)
             )
         elif request.account_id != citizen.id:
             if request.status(now) is ApprovalState.EXPIRED:

@@ -31,8 +31,10 @@ from eid_service.domain.errors import DomainError
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.signing_keys import SigningKeySet
+from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
+from eid_service.use_cases.party_limits import admit
+from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.verified import (
     Verification,
@@ -94,7 +96,7 @@ async def verify_approval(
             raise approval_pending(request.expires_at)
         await ctx.approval_wakeups.nap(approval_id, min(POLL_SECONDS, left))
         request = await uow.read(look)
-    return await _collect(uow, ctx, keys, party, approval_id, wanted, reply)
+    return await _collect(uow, ctx, keys, party, request, wanted, reply)
 
 
 def _until(moment: datetime, now: datetime) -> float:
@@ -106,18 +108,21 @@ async def _collect(
     ctx: UseCaseContext,
     keys: SigningKeySet,
     party: RelyingParty,
-    approval_id: str,
+    seen: ApprovalRequest,
     wanted: frozenset[Attribute],
     reply: Reply[Verification, Answer],
 ) -> Answer:
     caller = party_caller(party)
     now = ctx.clock()
+    approval_id = seen.id
 
     def collect(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
         throttled(r, party, now)
+        # Polling takes no token: only the call that collects the outcome.
+        admit(r, party, now, citizen=seen.subject)
         request = r.approvals.collect(approval_id, party.id, now)
         if request is None:
             raise _collected_before(r, approval_id, party, now)
@@ -125,19 +130,20 @@ async def _collect(
         if status is ApprovalState.APPROVED and now >= request.expires_at + COLLECT_GRACE:
             status = ApprovalState.EXPIRED
         if status is not ApprovalState.APPROVED:
+            refusal = REFUSALS[status]()
             record_failure(r, party, now)
-            _audit(r, request, party, status.value, now)
-            return reply.refuse(r, caller, REFUSALS[status](), now)
+            _audit(r, reply, request, party, status.value, refusal.reason, now)
+            return reply.refuse(r, caller, refusal, now)
         assert request.account_id is not None  # only the citizen it is shown to approves
         view = r.accounts.view(request.account_id, request.attributes & wanted)
         assert view is not None
         try:
             require_state_active(view.state)
         except DomainError as refused:
-            _audit(r, request, party, refused.reason.lower(), now)
+            _audit(r, reply, request, party, refused.reason.lower(), refused.reason, now)
             return reply.refuse(r, caller, refused, now)
         return reply.finish(
-            r, caller, record_verified(r, ctx, keys, party, view, _METHOD, now), now
+            r, caller, record_verified(r, ctx, keys, party, view, _METHOD, now, reply=reply), now
         )
 
     return await answer_once(uow, reply, caller, collect)
@@ -160,10 +166,18 @@ def _collected_before(
 
 
 def _audit(
-    r: Repositories, request: ApprovalRequest, party: RelyingParty, outcome: str, now: datetime
+    r: Repositories,
+    reply: Reply[Verification, Answer],
+    request: ApprovalRequest,
+    party: RelyingParty,
+    outcome: str,
+    reason: str,
+    now: datetime,
 ) -> None:
     # A QR request nobody claimed names nobody: there is no chain to append to.
     if request.subject is not None:
-        r.audit.append(
-            AuditEntry(request.subject, request.account_id, party.id, _ACTION, outcome, now)
+        subject, account_id = request.subject, request.account_id
+        entry = call_entry(
+            reply, subject, account_id, party.id, _ACTION, outcome, now, reason=reason
         )
+        r.audit.append(entry)
