@@ -218,3 +218,14 @@ async def test_sixteen_duplicate_decisions_have_one_outcome(world: World) -> Non
     assert [h for h in world.history(LAN) if h[0] == "approval.approved"] == [
         ("approval.approved", "ok", bank.id)
     ]
+
+
+async def test_a_wait_that_sees_the_request_expire_is_told_expired(world: World) -> None:
+    await world.active(LAN)
+    bank = world.party()
+    started = await start(world, bank, LAN)
+    waiting = asyncio.create_task(collect(world, bank, started.approval_id, wait=60))
+    await asyncio.sleep(0.01)
+    world.clock.advance(APPROVAL_TTL)
+    expired = await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), 10)
+    assert isinstance(expired[0], PreconditionFailed) and expired[0].reason == "APPROVAL_EXPIRED"

@@ -91,10 +91,12 @@ async def verify_approval(
     assert found is not None
     request = found
     while request.collected_at is None and request.status(ctx.clock()) is ApprovalState.PENDING:
-        left = min(give_up - time.monotonic(), _until(request.expires_at, ctx.clock()))
-        if left <= 0:
+        patience = give_up - time.monotonic()
+        if patience <= 0:
             raise approval_pending(request.expires_at)
-        await ctx.approval_wakeups.nap(approval_id, min(POLL_SECONDS, left))
+        # Up to the expiry, then once more: the next look finds it expired.
+        until_expiry = max(0.0, _until(request.expires_at, ctx.clock()))
+        await ctx.approval_wakeups.nap(approval_id, min(POLL_SECONDS, patience, until_expiry))
         request = await uow.read(look)
     return await _collect(uow, ctx, keys, party, request, wanted, reply)
 
