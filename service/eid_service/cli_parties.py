@@ -84,6 +84,21 @@ async def _resume(runtime: Runtime, args: argparse.Namespace, console: Console) 
     return 0
 
 
+async def _set_limits(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    if args.rate_limit is None and args.citizen_rate_limit is None:
+        console.print("[red]nothing to change[/red]: give --rate-limit and/or --citizen-rate-limit")
+        return 2
+    record = await parties.set_party_limits(
+        runtime.uow, args.party_id, args.rate_limit, args.citizen_rate_limit
+    )
+    party = record.party
+    console.print(
+        f"rate limits of {party.id}: {party.rate_per_minute} calls a minute,"
+        f" {party.citizen_rate_per_minute} about one citizen (servers: within {_TTL})"
+    )
+    return 0
+
+
 async def _delete(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
@@ -149,6 +164,7 @@ _ACTIONS: dict[str, Action] = {
     "show": _show,
     "suspend": _suspend,
     "resume": _resume,
+    "set-limits": _set_limits,
     "delete": _delete,
     "rotate-key": _rotate_key,
     "webhook": _webhook,

@@ -38,6 +38,8 @@ examples:
   eid-server party show rp_3f2a9c0d1e4b5a67
   eid-server party suspend rp_3f2a9c0d1e4b5a67    its calls get PERMISSION_DENIED
   eid-server party resume rp_3f2a9c0d1e4b5a67     (PARTY_SUSPENDED) until resumed
+  eid-server party set-limits rp_3f2a9c0d1e4b5a67 --rate-limit 1200 --citizen-rate-limit 20
+                                  calls a minute (whole party, about one citizen)
   eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 7d
                                   a new key; the old one works 7 more days (0 for a leak)
   eid-server party delete rp_3f2a9c0d1e4b5a67 --yes
@@ -129,6 +131,17 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         ("resume", "serve a suspended party again"),
     ):
         action(name, text).add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    limits = action("set-limits", "change a party's rate limits (Verify and RequestOtp calls)")
+    limits.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    limits.add_argument(
+        "--rate-limit", type=int, metavar="N", help="calls a minute, whole party (1 to 100000)"
+    )
+    limits.add_argument(
+        "--citizen-rate-limit",
+        type=int,
+        metavar="N",
+        help="... about one citizen (1 to the party's limit)",
+    )
     delete = action("delete", "delete a party for good: its keys stop working")
     delete.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
     delete.add_argument("--yes", action="store_true", help="do not ask (needed without a TTY)")

@@ -6,6 +6,7 @@ not twice as often, and the refusals carry RetryInfo."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -57,7 +58,8 @@ def replicas(tmp_path: Path, database_url: str) -> Iterator[list[Deployment]]:
                 deployment.server.wait()
 
 
-def _party(deployment: Deployment, rate: int, citizen_rate: int) -> str:
+def _party(deployment: Deployment, rate: int, citizen_rate: int) -> tuple[str, str]:
+    """A new party allowed the demographic mode: its id and API key."""
     out = deployment.admin(
         "party",
         "create",
@@ -70,7 +72,9 @@ def _party(deployment: Deployment, rate: int, citizen_rate: int) -> str:
         "--citizen-rate-limit",
         str(citizen_rate),
     )
-    return out.strip().splitlines()[-1]
+    found = re.search(r"rp_[0-9a-f]{16}", out)
+    assert found is not None, out
+    return found.group(0), out.strip().splitlines()[-1]
 
 
 def _claim(device: Device, api_key: str, personal_id: str) -> pb.VerifyResponse | EidError:
@@ -101,7 +105,7 @@ def _alternately(
 def test_a_party_limit_holds_across_two_server_processes(replicas: list[Deployment]) -> None:
     devices = [Device(d.target) for d in replicas]
     try:
-        api_key = _party(replicas[0], rate=6, citizen_rate=6)
+        party_id, api_key = _party(replicas[0], rate=6, citizen_rate=6)
         # Every call about another citizen: only the party's bucket can refuse.
         ids = [c.personal_id for c in demo_citizens()[:16]]
         admitted, refusals, took = _alternately(devices, api_key, ids)
@@ -115,6 +119,10 @@ def test_a_party_limit_holds_across_two_server_processes(replicas: list[Deployme
             e.retry_delay is not None and timedelta(0) < e.retry_delay <= timedelta(seconds=10)
             for e in refusals
         )
+        # An operator raises the limit; servers count by it within the party cache TTL.
+        said = replicas[0].admin("party", "set-limits", party_id, "--rate-limit", "600")
+        assert "600 calls a minute, 6 about one citizen" in said
+        assert "600" in replicas[1].admin("party", "show", party_id)
     finally:
         for device in devices:
             device.channel.close()
@@ -125,7 +133,7 @@ def test_a_citizen_limit_holds_across_two_server_processes_and_spares_the_others
 ) -> None:
     devices = [Device(d.target) for d in replicas]
     try:
-        api_key = _party(replicas[1], rate=120, citizen_rate=3)
+        _, api_key = _party(replicas[1], rate=120, citizen_rate=3)
         probed, other = (c.personal_id for c in demo_citizens()[:2])
         admitted, refusals, took = _alternately(devices, api_key, [probed] * 10)
         # One token every 20 seconds besides the burst of 3.

@@ -16,6 +16,8 @@ from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client.errors import EidError, error_from_rpc_error
 from eid_service.domain.citizen import Demographics
+from eid_service.use_cases import parties
+from eid_service.use_cases.party_cache import TTL_SECONDS
 from tests.integration.harness import ServerHarness
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -135,3 +137,20 @@ def test_the_audit_entry_keeps_reason_request_id_and_trace_id_and_no_personal_da
     ]
     stored = " ".join(str(v) for row in harness.rows("SELECT * FROM audit_events") for v in row)
     assert citizen.personal_id not in stored and citizen.full_name not in stored
+
+
+def test_changed_limits_are_counted_once_the_party_cache_lapses(
+    harness: ServerHarness, stub: pb_grpc.IdentityServiceStub, adults: list[Demographics]
+) -> None:
+    party, key = harness.create_party("Growing", rate=2, citizen_rate=2)
+    _claim(stub, key, adults[0])
+    _claim(stub, key, adults[1])
+    assert _refusal(_claim(stub, key, adults[2]))[1] == "PARTY_RATE_LIMITED"
+
+    harness.run(parties.set_party_limits(harness.runtime.uow, party.id, 600, None))
+    # Within the cache TTL the server still counts by the party it remembers.
+    assert _refusal(_claim(stub, key, adults[2]))[1] == "PARTY_RATE_LIMITED"
+    harness.clock.advance(timedelta(seconds=TTL_SECONDS + 1))
+    # 11 seconds at 600 a minute refilled 110 tokens (a bucket holds up to 600).
+    for citizen in adults[2:8]:
+        assert isinstance(_claim(stub, key, citizen), pb.VerifyResponse)

@@ -483,6 +483,17 @@ class FakeParties(_Repository):
         row.disabled_at = now
         return True
 
+    def set_limits(self, party_id: str, rate_per_minute: int, citizen_rate_per_minute: int) -> bool:
+        row = self._row(party_id)
+        if row is None:
+            return False
+        row.party = replace(
+            row.party,
+            rate_per_minute=rate_per_minute,
+            citizen_rate_per_minute=citizen_rate_per_minute,
+        )
+        return True
+
     def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
         row = self._row(party_id)
         if row is None:

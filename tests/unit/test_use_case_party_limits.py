@@ -9,9 +9,10 @@ from dataclasses import replace
 from datetime import timedelta
 
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
-from eid_service.domain.errors import TooManyAttempts
+from eid_service.domain.errors import InvalidInput, TooManyAttempts
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.parties import set_party_limits
 from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.verified import Verification
 from eid_service.use_cases.verify import verify_password
@@ -255,4 +256,25 @@ async def test_a_throttled_password_attempt_is_audited_with_its_reason(world: Wo
         "verify.password",
         "rejected",
         "TOO_MANY_FAILED_ATTEMPTS",
+    )
+
+
+async def test_an_operator_changes_a_party_s_limits(world: World) -> None:
+    bank = world.party(rate=600, citizen_rate=10)
+    changed = await set_party_limits(world.uow, bank.id, 1200, None)
+    assert (changed.party.rate_per_minute, changed.party.citizen_rate_per_minute) == (1200, 10)
+    stored = world.uow.run_now(lambda r: r.parties.get(bank.id))
+    assert stored is not None and stored.party == changed.party
+
+    too_many = await refused(set_party_limits(world.uow, bank.id, 5, None))
+    assert isinstance(too_many, InvalidInput)
+    assert (too_many.reason, too_many.violations[0].field) == (
+        "CITIZEN_RATE_LIMIT_INVALID",
+        "citizen_rate_per_minute",
+    )
+    assert (await refused(set_party_limits(world.uow, bank.id, 0, 0))).reason == (
+        "RATE_LIMIT_INVALID"
+    )
+    assert (await refused(set_party_limits(world.uow, "rp_nobody", 5, 5))).reason == (
+        "PARTY_NOT_FOUND"
     )

@@ -109,6 +109,21 @@ def new_party(
         )
     if not modes:
         raise InvalidInput.of("modes", "MODES_EMPTY", "allow the party at least one Verify mode")
+    check_rate_limits(rate_per_minute, citizen_rate_per_minute)
+    return RelyingParty(
+        id=new_party_id(),
+        name=name,
+        scopes=scopes,
+        modes=modes,
+        contact=contact,
+        rate_per_minute=rate_per_minute,
+        citizen_rate_per_minute=citizen_rate_per_minute,
+    )
+
+
+def check_rate_limits(rate_per_minute: int, citizen_rate_per_minute: int) -> None:
+    """A party's limits: 1 to MAX_RATE_PER_MINUTE calls a minute, and 1 to
+    that a minute about one citizen."""
     if not 1 <= rate_per_minute <= MAX_RATE_PER_MINUTE:
         raise InvalidInput.of(
             "rate_per_minute",
@@ -121,15 +136,6 @@ def new_party(
             "CITIZEN_RATE_LIMIT_INVALID",
             f"the per-citizen rate limit is 1 to the party's own ({rate_per_minute}) a minute",
         )
-    return RelyingParty(
-        id=new_party_id(),
-        name=name,
-        scopes=scopes,
-        modes=modes,
-        contact=contact,
-        rate_per_minute=rate_per_minute,
-        citizen_rate_per_minute=citizen_rate_per_minute,
-    )
 
 
 def _names(text: str) -> list[str]:

@@ -20,6 +20,7 @@ from eid_service.domain.party import (
     PartyStatus,
     VerifyMode,
     check_key_overlap,
+    check_rate_limits,
     new_party,
     parse_party_id,
 )
@@ -135,6 +136,31 @@ async def suspend_party(uow: UnitOfWork, ctx: UseCaseContext, party_id: str) -> 
 async def resume_party(uow: UnitOfWork, ctx: UseCaseContext, party_id: str) -> StatusChange:
     """A suspended party is ACTIVE again; resuming an active one changes nothing."""
     return await _set_status(uow, ctx, party_id, PartyStatus.ACTIVE)
+
+
+async def set_party_limits(
+    uow: UnitOfWork, party_id: str, rate_per_minute: int | None, citizen_rate_per_minute: int | None
+) -> PartyRecord:
+    """New rate limits (None keeps one as it is); InvalidInput names a bad
+    one. Servers count by them once their cached copy of the party lapses;
+    the tokens a bucket holds are capped by the new limit at once."""
+
+    def change(r: Repositories) -> PartyRecord:
+        found = _found(r, party_id)
+        party = replace(
+            found.party,
+            rate_per_minute=found.party.rate_per_minute
+            if rate_per_minute is None
+            else rate_per_minute,
+            citizen_rate_per_minute=found.party.citizen_rate_per_minute
+            if citizen_rate_per_minute is None
+            else citizen_rate_per_minute,
+        )
+        check_rate_limits(party.rate_per_minute, party.citizen_rate_per_minute)
+        r.parties.set_limits(party.id, party.rate_per_minute, party.citizen_rate_per_minute)
+        return replace(found, party=party)
+
+    return await uow.atomically(change)
 
 
 async def delete_party(uow: UnitOfWork, ctx: UseCaseContext, party_id: str) -> PartyRecord:

@@ -395,6 +395,10 @@ class Parties(Protocol):
         """False if no party has that id."""
         ...
 
+    def set_limits(self, party_id: str, rate_per_minute: int, citizen_rate_per_minute: int) -> bool:
+        """New rate limits; False if no party has that id."""
+        ...
+
     def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
         """A new current key (to be shown once); the current one becomes the
         previous key until now + overlap, replacing any previous one. None if

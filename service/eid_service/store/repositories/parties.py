@@ -45,6 +45,10 @@ _SET_STATUS = Sql(
     "UPDATE relying_parties SET status = :status, suspended_at = :suspended_at"
     " WHERE id = :id AND disabled_at IS NULL AND status <> :status"
 )
+_SET_LIMITS = Sql(
+    "UPDATE relying_parties SET rate_per_minute = :rate, citizen_rate_per_minute = :citizen_rate"
+    " WHERE id = :id AND disabled_at IS NULL"
+)
 _DELETE = Sql(
     "UPDATE relying_parties SET disabled_at = :now WHERE id = :id AND disabled_at IS NULL"
 )
@@ -114,6 +118,10 @@ class RelyingPartyRepository(Repository):
         suspended_at = self._t(now) if status is PartyStatus.SUSPENDED else None
         params = {"id": party_id, "status": status.value, "suspended_at": suspended_at}
         return self._db.count(_SET_STATUS, params) == 1
+
+    def set_limits(self, party_id: str, rate_per_minute: int, citizen_rate_per_minute: int) -> bool:
+        params = {"id": party_id, "rate": rate_per_minute, "citizen_rate": citizen_rate_per_minute}
+        return self._db.count(_SET_LIMITS, params) == 1
 
     def delete(self, party_id: str, now: datetime) -> bool:
         return self._db.count(_DELETE, {"id": party_id, "now": self._t(now)}) == 1
