@@ -71,7 +71,6 @@ async def verify_approval(
     require_mode(party, _METHOD)
     parse_approval_id(approval_id, "approval.approval_id")
     wanted = wanted_attributes(party, requested)
-    keys = await ctx.signing_keys.current(uow)
     caller = party_caller(party)
     give_up = time.monotonic() + min(wait_seconds, APPROVAL_TTL.total_seconds())
 
@@ -98,6 +97,8 @@ async def verify_approval(
         until_expiry = max(0.0, _until(request.expires_at, ctx.clock()))
         await ctx.approval_wakeups.nap(approval_id, min(POLL_SECONDS, patience, until_expiry))
         request = await uow.read(look)
+    # The keys after the wait: they may have rotated meanwhile (a cached read).
+    keys = await ctx.signing_keys.current(uow)
     return await _collect(uow, ctx, keys, party, request, wanted, reply)
 
 
