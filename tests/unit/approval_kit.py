@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from eid_service.domain.party import RelyingParty
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.approval_decisions import Decision, claim_approval, decide_approval
 from eid_service.use_cases.approvals import (
     ApprovalPage,
     ApprovalView,
-    Decision,
     StartCommand,
     StartedApproval,
-    claim_approval,
-    decide_approval,
     list_approval_requests,
     start_approval,
 )

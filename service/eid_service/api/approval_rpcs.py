@@ -14,13 +14,11 @@ from eid_service.api.qr import qr_png, qr_svg
 from eid_service.api.servicer_base import Context, ServicerBase
 from eid_service.api.verify_rpcs import requested_attributes
 from eid_service.domain.errors import InvalidInput
+from eid_service.use_cases.approval_decisions import Decision, claim_approval, decide_approval
 from eid_service.use_cases.approvals import (
     ApprovalPage,
     ApprovalView,
-    Decision,
     StartCommand,
-    claim_approval,
-    decide_approval,
     list_approval_requests,
     start_approval,
 )
