@@ -64,9 +64,10 @@ async def _story(uow: UnitOfWork) -> list[object]:
         except TooManyAttempts as refused:
             seen.append((refused.reason, refused.metadata["retry_after_seconds"]))
 
-    async def raw(at: datetime, which: Callable[[], list[TokenBucket]]) -> None:
+    async def raw(at: datetime, which: Callable[[], list[TokenBucket]], count: int = 1) -> None:
         def take(r: Repositories) -> object:
-            return [(b.reason, round(w, 3)) for b, w in r.rate_buckets.take(which(), at)]
+            refused = r.rate_buckets.take(which(), at, count)
+            return [(b.reason, round(w, 3)) for b, w in refused]
 
         seen.append(await uow.atomically(take))
 
@@ -84,6 +85,11 @@ async def _story(uow: UnitOfWork) -> list[object]:
     lowered = RelyingParty("rp_bank", "Bank", frozenset(), rate_per_minute=1)
     await raw(T0 + timedelta(seconds=200), lambda: [party_bucket(lowered)])
     await raw(T0 + timedelta(seconds=200), lambda: [party_bucket(lowered)])
+    # A lease: 40 of a bucket of 60 at once, then 40 more is too many.
+    big = RelyingParty("rp_big", "Big", frozenset(), rate_per_minute=60)
+    await raw(T0 + timedelta(seconds=200), lambda: [party_bucket(big)], 40)
+    await raw(T0 + timedelta(seconds=210), lambda: [party_bucket(big)], 40)
+    await raw(T0 + timedelta(seconds=230), lambda: [party_bucket(big)], 40)
     seen.append(await uow.atomically(lambda r: r.rate_buckets.purge_full(T0, 100)))
     seen.append(
         await uow.atomically(lambda r: r.rate_buckets.purge_full(T0 + timedelta(hours=1), 100))
@@ -111,7 +117,15 @@ def test_the_sql_buckets_answer_as_the_fake_ones_do(database_url: str) -> None:
         [],
     ]
     assert stored[9] == [(PARTY_CITIZEN_RATE_LIMITED, 60.0)]
-    assert stored[10:] == [[], [(PARTY_RATE_LIMITED, 60.0)], 0, 3]
+    assert stored[10:] == [
+        [],
+        [(PARTY_RATE_LIMITED, 60.0)],
+        [],
+        [(PARTY_RATE_LIMITED, 0.0)],  # 30 there: a whole token, not 40
+        [],  # 20 + 30 * 1 = 50
+        0,
+        4,
+    ]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

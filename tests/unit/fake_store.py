@@ -1014,15 +1014,17 @@ class FakeRateBuckets(_Repository):
     """store/repositories/rate_buckets.py: the same arithmetic, in memory."""
 
     def take(
-        self, buckets: Sequence[TokenBucket], now: datetime
+        self, buckets: Sequence[TokenBucket], now: datetime, count: int = 1
     ) -> list[tuple[TokenBucket, float]]:
+        if any(count > bucket.capacity for bucket in buckets):
+            raise ValueError("more tokens asked for than a bucket holds")
         at = now.timestamp()
         refused = []
         for bucket in buckets:
             tokens, refilled_at = self._s.rate_buckets.get(bucket.key, (bucket.capacity, at))
             available = bucket.available(tokens, refilled_at, at)
-            if available >= WHOLE_TOKEN:
-                self._s.rate_buckets[bucket.key] = (available - 1, at)
+            if available >= count - 1 + WHOLE_TOKEN:
+                self._s.rate_buckets[bucket.key] = (available - count, at)
             else:
                 refused.append((bucket, bucket.wait(tokens, refilled_at, at)))
         return refused

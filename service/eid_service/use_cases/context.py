@@ -12,7 +12,7 @@ from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import SharePolicy
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
-from eid_service.use_cases.party_limits import PartyGate
+from eid_service.use_cases.party_gate import PartyGate
 from eid_service.use_cases.signing_keys import SigningKeyCache
 from eid_service.use_cases.wakeups import Wakeups
 
@@ -51,7 +51,8 @@ class UseCaseContext:
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.
     password_checks: KeyedLocks = field(default_factory=KeyedLocks)
-    # Parties this process knows to be over their rate limit, until when.
+    # Each party's tokens leased by this process, and parties it knows to be
+    # over their rate limit, until when.
     party_gate: PartyGate = field(default_factory=PartyGate)
     # Wakes Verify calls waiting on an approval request when this process
     # decides it (other processes' decisions are found by polling).

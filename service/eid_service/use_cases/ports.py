@@ -638,12 +638,12 @@ class RateBuckets(Protocol):
     """Token buckets shared by every server process (domain/party_limits.py)."""
 
     def take(
-        self, buckets: Sequence[TokenBucket], now: datetime
+        self, buckets: Sequence[TokenBucket], now: datetime, count: int = 1
     ) -> list[tuple[TokenBucket, float]]:
-        """Takes a token from each bucket that has one, in one statement; the
-        buckets that had none, each with the seconds until its next token
-        (empty when every bucket gave one). A caller refused by any raises,
-        so that its transaction gives back what the others gave."""
+        """Takes `count` tokens from each bucket that has them, in one
+        statement; the buckets that had not, each with the seconds until its
+        next token (empty when every bucket gave). A caller refused by any
+        raises, so that its transaction gives back what the others gave."""
         ...
 
     def purge_full(self, now: datetime, limit: int) -> int:

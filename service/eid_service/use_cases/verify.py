@@ -20,6 +20,7 @@ from eid_service.domain.share_grant import (
 from eid_service.use_cases.call_audit import WRONG_PASSWORD, call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, check_password, one_check_at_a_time
+from eid_service.use_cases.party_gate import Ticket
 from eid_service.use_cases.party_limits import admit
 from eid_service.use_cases.ports import Repositories, StoredCredential, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
@@ -51,7 +52,6 @@ async def verify_password(
     require_mode(party, VerifyMode.PASSWORD)
     pid = parse_personal_id(personal_id, "password.personal_id").value
     wanted = wanted_attributes(party, requested)
-    keys = await ctx.signing_keys.current(uow)
     caller = party_caller(party)
     source = caller
     now = ctx.clock()
@@ -62,7 +62,7 @@ async def verify_password(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
-        admit(r, party, now, citizen=r.accounts.subject_of(pid))
+        admit(r, party, now, citizen=r.accounts.subject_of(pid), ticket=ticket)
         return None
 
     def audit_wait(r: Repositories, cred: StoredCredential) -> None:
@@ -131,20 +131,24 @@ async def verify_password(
 
         return await once(uow, reply, caller, record)
 
-    with ctx.party_gate.guard(party, now):
-        async with one_check_at_a_time(ctx, personal_id, source):
-            done = await check_password(
-                uow,
-                ctx,
-                personal_id,
-                password,
-                source=source,
-                field_name="password.personal_id",
-                then=record_outcome,
-                before=replay_or_throttle,
-                mode=VerifyMode.PASSWORD,
-                on_wait=audit_wait,
-            )
+    async with (
+        ctx.party_gate.enter(uow, party, now) as ticket,
+        one_check_at_a_time(ctx, personal_id, source),
+    ):
+        # After the gate: a party refused from memory costs not even this read.
+        keys = await ctx.signing_keys.current(uow)
+        done = await check_password(
+            uow,
+            ctx,
+            personal_id,
+            password,
+            source=source,
+            field_name="password.personal_id",
+            then=record_outcome,
+            before=replay_or_throttle,
+            mode=VerifyMode.PASSWORD,
+            on_wait=audit_wait,
+        )
     if isinstance(done, DomainError):
         raise done
     return done
@@ -192,15 +196,15 @@ async def redeem_share(
         done = record_verified(r, ctx, keys, party, view, VerifyMode.QR_SHARE, now, reply=reply)
         # Last: the party's bucket is a hot row, locked until the commit. A
         # refusal rolls the redemption back; the share can be redeemed later.
-        admit(r, party, now, citizen=view.subject)
+        admit(r, party, now, citizen=view.subject, ticket=ticket)
         return reply.finish(r, caller, done, now)
 
-    with ctx.party_gate.guard(party, now):
+    async with ctx.party_gate.enter(uow, party, now) as ticket:
         try:
             return await once(uow, reply, caller, redeem)
         except DomainError as refused:
             if refused.reason not in (PARTY_RATE_LIMITED, PARTY_CITIZEN_RATE_LIMITED):
-                await _audit_refusal(uow, claims.share_id, party, refused, now, reply)
+                await _audit_refusal(uow, claims.share_id, party, refused, now, reply, ticket)
             raise
 
 
@@ -227,6 +231,7 @@ async def _audit_refusal(
     refused: DomainError,
     now: datetime,
     reply: Reply[Verification, Answer],
+    ticket: Ticket,
 ) -> None:
     """A refused redemption of a genuine payload (rolled back) is audited in
     the citizen's history and counts against the party's limits, here, as
@@ -236,7 +241,7 @@ async def _audit_refusal(
     def record(r: Repositories) -> None:
         grant = r.shares.get(share_id)
         view = None if grant is None else r.accounts.view(grant.account_id, frozenset())
-        admit(r, party, now, citizen=None if view is None else view.subject)
+        admit(r, party, now, citizen=None if view is None else view.subject, ticket=ticket)
         if view is None:
             return
         outcome = refused.reason.lower()

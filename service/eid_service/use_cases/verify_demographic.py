@@ -81,7 +81,6 @@ async def verify_demographic(
     v.check(lambda: check_claim(cmd.claim, now.date()))
     v.raise_if_any()
     assert pid is not None
-    keys = await ctx.signing_keys.current(uow)
     caller = party_caller(party)
     method = VerifyMode.DEMOGRAPHIC
 
@@ -90,7 +89,7 @@ async def verify_demographic(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
-        admit(r, party, now, citizen=r.accounts.subject_of(pid.value))
+        admit(r, party, now, citizen=r.accounts.subject_of(pid.value), ticket=ticket)
         cred = r.accounts.credential(pid.value, method)
         view = None if cred.account_id is None else r.accounts.view(cred.account_id, _COMPARED)
         locked = cred.mode_locked(now)
@@ -135,5 +134,7 @@ async def verify_demographic(
         done = Verification(False, method, now, verification_id=event_id, demographic=result)
         return reply.finish(r, caller, done, now)
 
-    with ctx.party_gate.guard(party, now):
+    async with ctx.party_gate.enter(uow, party, now) as ticket:
+        # After the gate: a party refused from memory costs not even this read.
+        keys = await ctx.signing_keys.current(uow)
         return await once(uow, reply, caller, check)

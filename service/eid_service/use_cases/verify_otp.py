@@ -79,7 +79,7 @@ async def request_otp(
         if earlier is not None:
             return earlier
         subject = r.accounts.subject_of(pid)
-        admit(r, party, now, citizen=subject)
+        admit(r, party, now, citizen=subject, ticket=ticket)
         refused = hit_limits(
             r,
             now,
@@ -117,7 +117,7 @@ async def request_otp(
         r.audit.append(call_entry(reply, subject, account.id, party.id, action, "sent", now))
         return reply.finish(r, caller, answer, now)
 
-    with ctx.party_gate.guard(party, now):
+    async with ctx.party_gate.enter(uow, party, now) as ticket:
         return await answer_once(uow, reply, caller, send)
 
 
@@ -142,7 +142,6 @@ async def verify_one_time_code(
             "one_time_code.code", "ONE_TIME_CODE_MALFORMED", "a one-time code is 6 digits"
         )
     wanted = wanted_attributes(party, requested)
-    keys = await ctx.signing_keys.current(uow)
     caller = party_caller(party)
     now = ctx.clock()
     method = VerifyMode.ONE_TIME_CODE
@@ -152,7 +151,7 @@ async def verify_one_time_code(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
-        admit(r, party, now, citizen=r.accounts.subject_of(pid))
+        admit(r, party, now, citizen=r.accounts.subject_of(pid), ticket=ticket)
         cred = r.accounts.credential(pid, method)
         action = f"verify.{method.value}"
         if not spend_code(r, cred.account_id, CodePurpose.VERIFY, code, now, party_id=party.id):
@@ -193,5 +192,7 @@ async def verify_one_time_code(
         done = record_verified(r, ctx, keys, party, view, method, now, reply=reply)
         return reply.finish(r, caller, done, now)
 
-    with ctx.party_gate.guard(party, now):
+    async with ctx.party_gate.enter(uow, party, now) as ticket:
+        # After the gate: a party refused from memory costs not even this read.
+        keys = await ctx.signing_keys.current(uow)
         return await answer_once(uow, reply, caller, check)

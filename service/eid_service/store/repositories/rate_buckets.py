@@ -32,15 +32,15 @@ _FILLED = "token_buckets.tokens + (:now - token_buckets.refilled_at) * excluded.
 _AVAILABLE = f"CASE WHEN {_FILLED} < excluded.capacity THEN {_FILLED} ELSE excluded.capacity END"
 
 
-def _take_sql(count: int) -> Sql:
-    rows = ", ".join(
-        f"(:key{i}, :capacity{i} - 1, :now, :capacity{i}, :rate{i})" for i in range(count)
+def _take_sql(rows: int) -> Sql:
+    values = ", ".join(
+        f"(:key{i}, :capacity{i} - :count, :now, :capacity{i}, :rate{i})" for i in range(rows)
     )
     return Sql(
         "INSERT INTO token_buckets (key, tokens, refilled_at, capacity, per_second)"  # noqa: S608
-        f" VALUES {rows} ON CONFLICT (key) DO UPDATE SET tokens = {_AVAILABLE} - 1,"
+        f" VALUES {values} ON CONFLICT (key) DO UPDATE SET tokens = {_AVAILABLE} - :count,"
         " refilled_at = :now, capacity = excluded.capacity, per_second = excluded.per_second"
-        f" WHERE {_AVAILABLE} >= :whole RETURNING key"
+        f" WHERE {_AVAILABLE} >= :need RETURNING key"
     )
 
 
@@ -60,14 +60,17 @@ _PURGE = Sql(
 
 class RateBucketRepository(Repository):
     def take(
-        self, buckets: Sequence[TokenBucket], now: datetime
+        self, buckets: Sequence[TokenBucket], now: datetime, count: int = 1
     ) -> list[tuple[TokenBucket, float]]:
+        if any(count > bucket.capacity for bucket in buckets):
+            raise ValueError("more tokens asked for than a bucket holds")
         keyed = sorted(
             ((self._p.hasher.digest(BUCKET_PURPOSE, b.key), b) for b in buckets),
             key=lambda pair: pair[0],
         )
         at = now.timestamp()
-        params: dict[str, Any] = {"now": at, "whole": WHOLE_TOKEN}
+        # Refills are float sums: `count` tokens are there when this much is.
+        params: dict[str, Any] = {"now": at, "count": count, "need": count - 1 + WHOLE_TOKEN}
         for i, (digest, bucket) in enumerate(keyed):
             params[f"key{i}"] = digest
             params[f"capacity{i}"] = bucket.capacity
