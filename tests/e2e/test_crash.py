@@ -50,7 +50,10 @@ def test_no_acknowledged_redemption_is_lost_to_a_sigkill(tmp_path: Path) -> None
     d = Deployment(tmp_path, env["EID_LISTEN"], env, server)
     try:
         wait_serving(d)
-        api_key = d.admin("party", "create", "--name", "Bank").strip().splitlines()[-1]
+        # 240 redemptions of one citizen's shares in a minute: past the default
+        # per-citizen limit (10 a minute), which is not what this test is about.
+        created = d.admin("party", "create", "--name", "Bank", "--citizen-rate-limit", "600")
+        api_key = created.strip().splitlines()[-1]
         today = datetime.now(UTC).date()
         citizen = next(c for c in demo_citizens() if age_on(c.birth_date, today) >= 18)
         with EidClient(d.target) as app:
