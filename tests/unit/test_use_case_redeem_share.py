@@ -118,7 +118,7 @@ async def test_a_retried_redemption_gets_the_same_attributes(world: World) -> No
 async def test_a_retried_redemption_after_the_token_expired_gets_the_same_attributes(
     world: World,
 ) -> None:
-    """The answer is kept 24 hours for retries (use_cases/verify.py), so a
+    """The answer is kept 24 hours for retries (use_cases/verify_share.py), so a
     response lost just before the share expired can still be fetched, and
     the citizen is not told that a redeemed share was refused as expired."""
     await world.active(LAN)

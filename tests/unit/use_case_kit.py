@@ -56,7 +56,8 @@ from eid_service.use_cases.share import (
 from eid_service.use_cases.sign_in import SignedIn, sign_in
 from eid_service.use_cases.signing_keys import key_set, new_current_key
 from eid_service.use_cases.verified import Verification
-from eid_service.use_cases.verify import redeem_share, verify_password
+from eid_service.use_cases.verify import verify_password
+from eid_service.use_cases.verify_share import redeem_share
 from tests.unit.fake_store import FakeClock, FakePasswordHashing, FakeUnitOfWork, fake_context
 
 T = TypeVar("T")

@@ -23,10 +23,11 @@ from eid_service.domain.share import Attribute
 from eid_service.use_cases.access_history import AccessPage, list_access_history
 from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.verified import Verification
-from eid_service.use_cases.verify import redeem_share, verify_password
+from eid_service.use_cases.verify import verify_password
 from eid_service.use_cases.verify_approval import verify_approval
 from eid_service.use_cases.verify_demographic import DemographicCommand, verify_demographic
 from eid_service.use_cases.verify_otp import OtpSent, request_otp, verify_one_time_code
+from eid_service.use_cases.verify_share import redeem_share
 
 METHOD_TO_PB = {
     VerifyMode.PASSWORD: pb.VERIFICATION_METHOD_PASSWORD,

@@ -1,0 +1,138 @@
+"""Verify a citizen for a relying party by redeeming a scanned QR share
+(either mode: an online reference or an offline credential)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eid_service.domain.account import AccountState, citizen_deceased, require_state_active
+from eid_service.domain.errors import DomainError
+from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.party_limits import PARTY_CITIZEN_RATE_LIMITED, PARTY_RATE_LIMITED
+from eid_service.domain.share import Attribute, released_attributes
+from eid_service.domain.share_grant import (
+    expired_share,
+    payload_refusal,
+    replayed_share,
+    unknown_share,
+)
+from eid_service.use_cases.call_audit import call_entry
+from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.party_gate import Ticket
+from eid_service.use_cases.party_limits import admit
+from eid_service.use_cases.ports import Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.verified import (
+    Verification,
+    party_caller,
+    record_verified,
+    require_mode,
+    wanted_attributes,
+)
+
+
+async def redeem_share(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    party: RelyingParty,
+    payload: str,
+    reply: Reply[Verification, Answer],
+    requested: frozenset[Attribute] | None = None,
+) -> Answer:
+    """Redeems a scanned payload of either mode and releases what the share
+    offers and the party may read; a single-use share is consumed. A retry
+    with the same request id gets the same attributes again (kept encrypted
+    for 24 hours). Refusals of genuine payloads are in the citizen's history."""
+    require_mode(party, VerifyMode.QR_SHARE)
+    wanted = wanted_attributes(party, requested)
+    caller = party_caller(party)
+    now = ctx.clock()
+    keys = await ctx.signing_keys.current(uow)
+    # Damaged, foreign or revoked-key payloads stop here; nothing names a share yet.
+    claims = keys.read(payload)
+    if claims.issued_at > now + ctx.share_policy.clock_skew:
+        raise payload_refusal("SHARE_NOT_YET_VALID")
+
+    def redeem(r: Repositories) -> Answer:
+        # An earlier answer first: a retry after the share expired still gets it.
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        if now >= claims.expires_at:
+            raise expired_share()
+        share = r.shares.redeem(claims.share_id, party.id, now)
+        if share is None:
+            # A concurrent duplicate may have redeemed it for this very request.
+            earlier = reply.replay(r, caller)
+            if earlier is not None:
+                return earlier
+            raise _why_not(r, claims.share_id, party, now)
+        view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
+        assert view is not None  # shares reference accounts by foreign key
+        require_state_active(view.state)
+        done = record_verified(r, ctx, keys, party, view, VerifyMode.QR_SHARE, now, reply=reply)
+        # Last: the party's bucket is a hot row, locked until the commit. A
+        # refusal rolls the redemption back; the share can be redeemed later.
+        admit(r, party, now, citizen=view.subject, ticket=ticket)
+        return reply.finish(r, caller, done, now)
+
+    async with ctx.party_gate.enter(uow, party, now) as ticket:
+        try:
+            return await once(uow, reply, caller, redeem)
+        except DomainError as refused:
+            if refused.reason not in (PARTY_RATE_LIMITED, PARTY_CITIZEN_RATE_LIMITED):
+                await _audit_refusal(uow, claims.share_id, party, refused, now, reply, ticket)
+            raise
+
+
+def _why_not(r: Repositories, share_id: str, party: RelyingParty, now: datetime) -> DomainError:
+    grant = r.shares.get(share_id)
+    if grant is None:
+        return unknown_share()
+    owner = r.accounts.view(grant.account_id, frozenset())
+    if owner is not None and owner.state is AccountState.DEACTIVATED:
+        # Deactivation withdrew the share; the payload is the party's proof.
+        return citizen_deceased()
+    locked = owner is not None and owner.state is AccountState.LOCKED
+    try:
+        grant.check_redeemable_by(party.id, now, account_locked=locked)
+    except DomainError as refused:
+        return refused
+    return replayed_share()
+
+
+async def _audit_refusal(
+    uow: UnitOfWork,
+    share_id: str,
+    party: RelyingParty,
+    refused: DomainError,
+    now: datetime,
+    reply: Reply[Verification, Answer],
+    ticket: Ticket,
+) -> None:
+    """A refused redemption of a genuine payload (rolled back) is audited in
+    the citizen's history and counts against the party's limits, here, as
+    the refusal path has no transaction left to do it in. Over a limit, the
+    party is told so instead."""
+
+    def record(r: Repositories) -> None:
+        grant = r.shares.get(share_id)
+        view = None if grant is None else r.accounts.view(grant.account_id, frozenset())
+        admit(r, party, now, citizen=None if view is None else view.subject, ticket=ticket)
+        if view is None:
+            return
+        outcome = refused.reason.lower()
+        r.audit.append(
+            call_entry(
+                reply,
+                view.subject,
+                view.id,
+                party.id,
+                "verify.qr_share",
+                outcome,
+                now,
+                reason=refused.reason,
+            )
+        )
+
+    await uow.atomically(record)
