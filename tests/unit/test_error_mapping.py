@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import grpc
 import pytest
@@ -82,3 +84,23 @@ def test_raw_driver_errors_map_like_wrapped_ones() -> None:
     taken = store_error(sqlite3.IntegrityError("UNIQUE constraint failed: shares.id"))
     assert isinstance(taken, Aborted)
     assert store_error(sqlite3.OperationalError("no such column: x")) is None
+
+
+def test_an_sqlite_server_never_loads_psycopg() -> None:
+    """A worker on embedded SQLite keeps PostgreSQL's driver (about 20 MB)
+    out of its memory; the store still maps PostgreSQL's errors once loaded."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, eid_service.serve; print('psycopg' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "False"
+
+
+def test_postgresql_errors_are_mapped_once_psycopg_is_loaded() -> None:
+    import psycopg
+
+    busy = store_error(psycopg.OperationalError("server closed the connection"))
+    assert isinstance(busy, Unavailable)
+    assert busy.reason == "STORE_BUSY"

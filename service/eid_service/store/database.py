@@ -9,9 +9,9 @@ name the asyncio drivers of earlier releases (`sqlite+aiosqlite`,
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
@@ -76,12 +76,17 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-# Raised by the drivers themselves (repositories run SQL on them directly).
-DRIVER_INTEGRITY_ERRORS: tuple[type[Exception], ...] = (
-    sqlite3.IntegrityError,
-    psycopg.IntegrityError,
-    IntegrityError,
-)
+def _psycopg() -> Any:
+    """psycopg if something loaded it (a PostgreSQL engine does); an SQLite
+    server never imports it, which keeps about 20 MB out of every worker."""
+    return sys.modules.get("psycopg")
+
+
+def driver_integrity_errors() -> tuple[type[Exception], ...]:
+    """Raised by the drivers themselves (repositories run SQL on them directly)."""
+    psycopg = _psycopg()
+    loaded = (psycopg.IntegrityError,) if psycopg is not None else ()
+    return (sqlite3.IntegrityError, IntegrityError, *loaded)
 
 
 def is_unique_violation(error: BaseException) -> bool:
@@ -96,7 +101,7 @@ def is_unique_violation(error: BaseException) -> bool:
 def store_error(error: BaseException) -> DomainError | None:
     """A store failure that is a condition of the service, as a domain error;
     None if it is a defect."""
-    if isinstance(error, DRIVER_INTEGRITY_ERRORS) and is_unique_violation(error):
+    if isinstance(error, driver_integrity_errors()) and is_unique_violation(error):
         # A unique key taken by a concurrent call between our read and write.
         return Aborted(
             reason="CONCURRENT_REQUEST", message="a concurrent request changed the same data; retry"
@@ -105,12 +110,13 @@ def store_error(error: BaseException) -> DomainError | None:
     invalidated = isinstance(error, DBAPIError) and error.connection_invalidated
     text = str(driver_error).lower()
     sqlstate = getattr(driver_error, "sqlstate", None)
+    psycopg = _psycopg()
     # SQLite: busy timeout passed. PostgreSQL: serialization failure, deadlock,
     # or the server going away.
     if (
         (isinstance(driver_error, sqlite3.OperationalError) and "database is locked" in text)
         or sqlstate in {"40001", "40P01"}
-        or isinstance(driver_error, psycopg.OperationalError)
+        or (psycopg is not None and isinstance(driver_error, psycopg.OperationalError))
         or invalidated
     ):
         return Unavailable(reason="STORE_BUSY", message="the store is busy; retry shortly")

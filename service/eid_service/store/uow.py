@@ -22,8 +22,8 @@ from sqlalchemy import Connection
 
 from eid_service.domain.errors import Conflict
 from eid_service.store.database import (
-    DRIVER_INTEGRITY_ERRORS,
     create_engine,
+    driver_integrity_errors,
     is_sqlite,
     is_unique_violation,
     sqlite_path,
@@ -158,7 +158,7 @@ class SqlUnitOfWork:
     def _guarded(self, work: Callable[[Repositories], T], connection: Connection) -> T:
         try:
             return work(self._repositories(connection))
-        except DRIVER_INTEGRITY_ERRORS as taken:
+        except driver_integrity_errors() as taken:
             if not is_unique_violation(taken):
                 raise
             # A unique key a concurrent transaction committed first.
