@@ -72,7 +72,7 @@ def test_offline_share_round_trip_verified_with_no_server_call_then_redeemed_onc
 ) -> None:
     issued = signed_in.share_via_qr(attributes=BASIC, mode="offline")
     assert issued.mode == pb.SHARE_MODE_OFFLINE and issued.key_id
-    assert not issued.token.startswith("eid1.") and issued.qr_png == b""
+    assert not issued.token.startswith("eid2.") and issued.qr_png == b""
     scanned = through_png(issued.token, tmp_path / "offline.png")
     assert scanned == issued.token
 
@@ -115,7 +115,7 @@ def test_online_share_round_trip_is_redeemed_online_only(
     signed_in: EidClient, verifier: EidClient, bank: Party, adult: Demographics, tmp_path: Path
 ) -> None:
     issued = signed_in.share_via_qr(attributes=["full_name"])
-    assert issued.mode == pb.SHARE_MODE_ONLINE and issued.token.startswith("eid1.")
+    assert issued.mode == pb.SHARE_MODE_ONLINE and issued.token.startswith("eid2.")
     scanned = through_png(issued.token, tmp_path / "online.png")
     with pytest.raises(OfflineVerificationError) as refused:
         verifier.verify_offline(scanned)

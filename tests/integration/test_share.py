@@ -41,7 +41,7 @@ def test_share_redeems_once_with_chosen_attributes(
     signed_in: EidClient, bank: Party, adult: Demographics
 ) -> None:
     issued = share(signed_in)
-    assert issued.token.startswith("eid1.")
+    assert issued.token.startswith("eid2.")
     assert issued.qr_png == b""  # no image unless asked: drawing it is the slow part
     assert issued.expire_time.seconds > 0
     result = bank.client.redeem_share(issued.token)

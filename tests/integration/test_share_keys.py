@@ -4,13 +4,14 @@ key, a share or the account stops redemption at once."""
 
 from __future__ import annotations
 
-import base64
 import json
 
 import grpc
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+import pytest
 
 from eid.v1 import identity_service_pb2 as pb
+from eid_client.keys_cache import key_set_from_response
+from eid_client.offline import OfflineVerificationError, verify_offline
 from eid_service.domain.citizen import Demographics
 from eid_service.use_cases.signing_keys import revoke_signing_key, rotate_signing_key
 from tests.integration.account_life_kit import Refusal, Wire, activated, bearer, wire
@@ -49,7 +50,8 @@ def test_keys_are_published_to_anyone_as_keys_and_jwks(
     activated(harness, adult)
     with wire(harness) as w:
         token = w.sign_in(adult).session_token
-        issued = _share(w, token)
+        issued = _share(w, token, mode=pb.SHARE_MODE_OFFLINE)
+        online = _share(w, token)
         published = _keys(w)
 
     # The key ring's old key came along, retired, when the server first started.
@@ -65,10 +67,14 @@ def test_keys_are_published_to_anyone_as_keys_and_jwks(
         "Ed25519",
         "EdDSA",
     )
-    # The published key checks the online token's signature.
-    head, body, signature = issued.token.split(".")
-    raw = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-    Ed25519PublicKey.from_public_bytes(key.public_key).verify(raw, f"{head}.{body}".encode())
+    # The published keys check an offline credential with no server...
+    keys = key_set_from_response(published)
+    assert verify_offline(issued.token, keys).share_id == issued.share_id
+    # ...and cannot check an online token: it is opaque, redeemed only through Verify.
+    with pytest.raises(OfflineVerificationError) as refused:
+        verify_offline(online.token, keys)
+    assert refused.value.reason == "SHARE_ONLINE_ONLY"
+    assert online.key_id == key.key_id
     assert published.issuer == "eid.vn"
 
 
@@ -140,7 +146,7 @@ def test_payload_refusals_each_have_their_reason(
         cases = {
             "x" * 4097: ("INVALID_ARGUMENT", "SHARE_PAYLOAD_TOO_LARGE"),
             "HC1:" + offline: ("INVALID_ARGUMENT", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
-            "eid2." + online[5:]: ("INVALID_ARGUMENT", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
+            "eid3." + online[5:]: ("INVALID_ARGUMENT", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
             offline[:-6]: ("INVALID_ARGUMENT", "SHARE_PAYLOAD_MALFORMED"),
             online[:-2] + ("AA" if not online.endswith("AA") else "QA"): (
                 "INVALID_ARGUMENT",

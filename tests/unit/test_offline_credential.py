@@ -311,7 +311,8 @@ def test_a_decompression_bomb_is_too_large() -> None:
         ("eidx.abc", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
         ("eid1.e30.c2ln", "SHARE_ONLINE_ONLY"),
         ("eid1.", "SHARE_ONLINE_ONLY"),
-        ("eid2.e30.c2ln", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
+        ("eid2.e30.c2ln", "SHARE_ONLINE_ONLY"),
+        ("eid3.e30.c2ln", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
         ("eid10.abc", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
         ("eid01.abc", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
         ("eid\u0661.abc", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),  # Arabic-Indic digit one

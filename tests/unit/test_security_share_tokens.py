@@ -1,19 +1,22 @@
 """Online QR share tokens: round trip, forgery and tamper rejection with the
-reason of the first failed check, revoked keys, rotation, offline check."""
+reason of the first failed check, revoked keys, rotation, tokens of the
+earlier Ed25519 format, and what the published keys can and cannot do."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eid_service.domain.errors import InvalidInput, PreconditionFailed
 from eid_service.security.keys import KeyRing, generate_key_ring, rotate
-from eid_service.security.share_tokens import ShareClaims, ShareTokenSigner
+from eid_service.security.share_tokens import ShareClaims, ShareTokenSigner, mac_key
 
 ISSUED = datetime(2026, 11, 23, 9, 30, 15, 987654, tzinfo=UTC)
 EXPIRES = ISSUED + timedelta(minutes=10)
@@ -33,7 +36,15 @@ def _claims(audience: str | None = "bank-vcb") -> ShareClaims:
 
 
 def _sign_raw(ring: KeyRing, payload: bytes) -> str:
-    """A correctly signed token around an arbitrary payload (to test checks after the signature)."""
+    """A correctly tagged token around an arbitrary payload (to test checks after the tag)."""
+    kid = ring.active_signing_key_id
+    signing_input = "eid2." + _b64(payload)
+    key = mac_key(ring.signing_keys[kid], kid)
+    return signing_input + "." + _b64(hmac.digest(key, signing_input.encode(), "sha256")[:16])
+
+
+def _sign_legacy(ring: KeyRing, payload: bytes) -> str:
+    """A token of the earlier format: "eid1.", the payload signed with Ed25519."""
     signing_input = "eid1." + _b64(payload)
     signature = ring.signing_keys[ring.active_signing_key_id].sign(signing_input.encode())
     return signing_input + "." + _b64(signature)
@@ -53,9 +64,7 @@ def _payload(ring: KeyRing, **changes: Any) -> bytes:
 
 def signer_of(ring: KeyRing, revoked: frozenset[str] = frozenset()) -> ShareTokenSigner:
     """A signer with the ring's active key that verifies with every ring key."""
-    public = {key_id: key.public_key() for key_id, key in ring.signing_keys.items()}
-    active = ring.active_signing_key_id
-    return ShareTokenSigner(active, ring.signing_keys[active], public, revoked)
+    return ShareTokenSigner(ring.active_signing_key_id, ring.signing_keys, revoked)
 
 
 _INVALID_REASONS = {
@@ -109,9 +118,9 @@ def test_token_is_compact_and_self_describing(ring: KeyRing, signer: ShareTokenS
     token = signer.issue(_claims())
 
     prefix, payload, signature = token.split(".")
-    assert prefix == "eid1"
+    assert prefix == "eid2"
     assert "=" not in token
-    assert len(_unb64(signature)) == 64
+    assert len(_unb64(signature)) == 16  # a 128-bit tag
     assert (
         _unb64(payload)
         == json.dumps(
@@ -126,13 +135,13 @@ def test_token_is_compact_and_self_describing(ring: KeyRing, signer: ShareTokenS
             sort_keys=True,
         ).encode()
     )
-    assert len(token) < 300  # fits a small QR code
+    assert len(token) < 200  # fits a small QR code
 
 
 def test_extending_the_expiry_breaks_the_signature(ring: KeyRing, signer: ShareTokenSigner) -> None:
     token = signer.issue(_claims())
     _, _, signature = token.split(".")
-    forged = "eid1." + _b64(_payload(ring, exp=int(EXPIRES.timestamp()) + 86400)) + "." + signature
+    forged = "eid2." + _b64(_payload(ring, exp=int(EXPIRES.timestamp()) + 86400)) + "." + signature
 
     _assert_invalid(signer, forged, "SHARE_SIGNATURE_INVALID")
 
@@ -142,8 +151,8 @@ def test_changing_the_share_or_audience_breaks_the_signature(
 ) -> None:
     signature = signer.issue(_claims()).split(".")[2]
 
-    forged_share = "eid1." + _b64(_payload(ring, sid="other-share")) + "." + signature
-    forged_audience = "eid1." + _b64(_payload(ring, aud="telco-x")) + "." + signature
+    forged_share = "eid2." + _b64(_payload(ring, sid="other-share")) + "." + signature
+    forged_audience = "eid2." + _b64(_payload(ring, aud="telco-x")) + "." + signature
     _assert_invalid(signer, forged_share, "SHARE_SIGNATURE_INVALID")
     _assert_invalid(signer, forged_audience, "SHARE_SIGNATURE_INVALID")
 
@@ -185,7 +194,7 @@ def test_a_revoked_key_fails_after_its_signature_checks_out(ring: KeyRing) -> No
         revoked.read(token)
     assert excinfo.value.reason == "SHARE_KEY_REVOKED"
     # A forgery naming the revoked key is still a bad signature, not "revoked".
-    forged = "eid1." + _b64(_payload(ring, sid="other")) + "." + token.split(".")[2]
+    forged = "eid2." + _b64(_payload(ring, sid="other")) + "." + token.split(".")[2]
     _assert_invalid(revoked, forged, "SHARE_SIGNATURE_INVALID")
 
 
@@ -201,9 +210,11 @@ def _garbage(ring: KeyRing, valid: str) -> list[Any]:
     head, payload, signature = valid.split(".")
     return [
         pytest.param("", id="empty"),
-        pytest.param("eid1", id="prefix-only"),
-        pytest.param("eid1..", id="empty-parts"),
-        pytest.param("eid1.a.b", id="short-parts"),
+        pytest.param("eid2", id="prefix-only"),
+        pytest.param("eid2..", id="empty-parts"),
+        pytest.param("eid2.a.b", id="short-parts"),
+        pytest.param("eid1." + payload + "." + signature, id="tag-as-legacy-signature"),
+        pytest.param(_sign_legacy(ring, payload.encode())[:-4], id="legacy-short-signature"),
         pytest.param(valid + ".", id="extra-part"),
         pytest.param(valid + "=", id="padding"),
         pytest.param(valid + "\n", id="trailing-newline"),
@@ -244,7 +255,7 @@ def test_garbage_is_rejected_as_invalid(token: str) -> None:
     ("token", "reason"),
     [
         ("x" * 4097, "SHARE_PAYLOAD_TOO_LARGE"),
-        ("eid2.e30.AAAA", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
+        ("eid3.e30.AAAA", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
         ("eid10.e30.AAAA", "SHARE_PAYLOAD_VERSION_UNSUPPORTED"),
         ("HC1:NCFOXN", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
         (" eid1.e30.AAAA", "SHARE_PAYLOAD_PREFIX_UNKNOWN"),
@@ -269,15 +280,31 @@ def test_rotation_keeps_old_tokens_valid(ring: KeyRing) -> None:
     _assert_invalid(signer_of(ring), new_token, "SHARE_KEY_UNKNOWN")
 
 
-def test_a_public_key_alone_verifies_a_token(ring: KeyRing) -> None:
+def test_the_published_keys_can_neither_check_nor_forge_a_token(ring: KeyRing) -> None:
+    # Online tokens are opaque to everyone but the service: the MAC key is
+    # derived from the private key, so the public key is no help to a forger.
     token = signer_of(ring).issue(_claims())
-    public = ring.signing_keys[ring.active_signing_key_id].public_key()
+    public = ring.signing_keys[ring.active_signing_key_id].public_key().public_bytes_raw()
+    head, payload, _ = token.split(".")
+    guessed = hmac.digest(public, f"{head}.{payload}".encode(), hashlib.sha256)[:16]
 
-    head, payload, signature = token.split(".")
-    # What a relying party can do with the published key; raises if the signature is wrong.
-    Ed25519PublicKey.from_public_bytes(public.public_bytes_raw()).verify(
-        _unb64(signature), f"{head}.{payload}".encode()
+    _assert_invalid(signer_of(ring), f"{head}.{payload}.{_b64(guessed)}", "SHARE_SIGNATURE_INVALID")
+
+
+def test_tokens_of_the_earlier_ed25519_format_are_still_read(ring: KeyRing) -> None:
+    # Issued before "eid2": redeemable until they expire, rotation and revocation alike.
+    legacy = _sign_legacy(ring, _payload(ring))
+    rotated_ring = rotate(ring)
+
+    assert signer_of(rotated_ring).read(legacy) == signer_of(ring).read(
+        _sign_raw(ring, _payload(ring))
     )
+    flipped = legacy[:-3] + ("A" if legacy[-3] != "A" else "B") + legacy[-2:]
+    _assert_invalid(signer_of(ring), flipped, "SHARE_SIGNATURE_INVALID")
+    revoked = signer_of(ring, revoked=frozenset({ring.active_signing_key_id}))
+    with pytest.raises(PreconditionFailed) as excinfo:
+        revoked.read(legacy)
+    assert excinfo.value.reason == "SHARE_KEY_REVOKED"
 
 
 @pytest.mark.parametrize(

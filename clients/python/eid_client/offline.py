@@ -83,6 +83,8 @@ _MESSAGES = {
 REASONS = frozenset(_MESSAGES)
 
 _ONLINE = re.compile(r"eid([0-9]+)\.", re.ASCII)
+# "eid2." tokens; "eid1." ones, issued before, are redeemed until they expire.
+_ONLINE_VERSIONS = ("1", "2")
 _SHARE_ID = re.compile(r"shr_((?:[0-9a-f]{2}){8,32})", re.ASCII)
 _PERSONAL_ID = re.compile(r"[0-9]{12}", re.ASCII)
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -384,7 +386,9 @@ def _unpack(payload: str) -> tuple[bytes, int, int, int, int, str]:
         if online is None:
             raise _refuse("SHARE_PAYLOAD_PREFIX_UNKNOWN")
         raise _refuse(
-            "SHARE_ONLINE_ONLY" if online[1] == "1" else "SHARE_PAYLOAD_VERSION_UNSUPPORTED"
+            "SHARE_ONLINE_ONLY"
+            if online[1] in _ONLINE_VERSIONS
+            else "SHARE_PAYLOAD_VERSION_UNSUPPORTED"
         )
     try:
         compressed = b45decode(payload)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eid_client import receipts, status_events
 from eid_client.offline import (
@@ -73,12 +73,11 @@ class SigningKeySet:
             )
             for k in everything
         )
-        public: dict[str, Ed25519PublicKey] = {
-            k.record.key_id: k.private_key.public_key() for k in everything
-        }
         revoked = frozenset(k.record.key_id for k in everything if k.record.revoked_at)
         self._online = ShareTokenSigner(
-            self._current.record.key_id, self._current.private_key, public, revoked
+            self._current.record.key_id,
+            {k.record.key_id: k.private_key for k in everything},
+            revoked,
         )
 
     @property
