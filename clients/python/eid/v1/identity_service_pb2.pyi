@@ -28,15 +28,27 @@ class _Gender:
 class _GenderEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Gender.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     GENDER_UNSPECIFIED: _Gender.ValueType  # 0
+    """Not given. Register refuses it (GENDER_UNSPECIFIED); in a demographic
+    claim it means the gender is not claimed; in released attributes it means
+    the gender was not released.
+    """
     GENDER_MALE: _Gender.ValueType  # 1
+    """Male."""
     GENDER_FEMALE: _Gender.ValueType  # 2
+    """Female."""
 
 class Gender(_Gender, metaclass=_GenderEnumTypeWrapper):
     """Gender as recorded in the population registry and encoded in the ID number."""
 
 GENDER_UNSPECIFIED: Gender.ValueType  # 0
+"""Not given. Register refuses it (GENDER_UNSPECIFIED); in a demographic
+claim it means the gender is not claimed; in released attributes it means
+the gender was not released.
+"""
 GENDER_MALE: Gender.ValueType  # 1
+"""Male."""
 GENDER_FEMALE: Gender.ValueType  # 2
+"""Female."""
 Global___Gender: _TypeAlias = Gender  # noqa: Y015
 
 class _AccountLevel:
@@ -46,6 +58,7 @@ class _AccountLevel:
 class _AccountLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountLevel.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ACCOUNT_LEVEL_UNSPECIFIED: _AccountLevel.ValueType  # 0
+    """Not set: the citizen was not verified (VerifyResponse.level)."""
     ACCOUNT_LEVEL_1: _AccountLevel.ValueType  # 1
     """Registered self-service with demographic data and phone."""
     ACCOUNT_LEVEL_2: _AccountLevel.ValueType  # 2
@@ -55,6 +68,7 @@ class AccountLevel(_AccountLevel, metaclass=_AccountLevelEnumTypeWrapper):
     """The assurance level of an account."""
 
 ACCOUNT_LEVEL_UNSPECIFIED: AccountLevel.ValueType  # 0
+"""Not set: the citizen was not verified (VerifyResponse.level)."""
 ACCOUNT_LEVEL_1: AccountLevel.ValueType  # 1
 """Registered self-service with demographic data and phone."""
 ACCOUNT_LEVEL_2: AccountLevel.ValueType  # 2
@@ -68,6 +82,7 @@ class _AccountState:
 class _AccountStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountState.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ACCOUNT_STATE_UNSPECIFIED: _AccountState.ValueType  # 0
+    """Never set on an account the service returns."""
     ACCOUNT_STATE_PENDING: _AccountState.ValueType  # 1
     """Created, waiting for activation with the code that was sent."""
     ACCOUNT_STATE_ACTIVE: _AccountState.ValueType  # 2
@@ -84,6 +99,7 @@ class AccountState(_AccountState, metaclass=_AccountStateEnumTypeWrapper):
     """The lifecycle state of an account."""
 
 ACCOUNT_STATE_UNSPECIFIED: AccountState.ValueType  # 0
+"""Never set on an account the service returns."""
 ACCOUNT_STATE_PENDING: AccountState.ValueType  # 1
 """Created, waiting for activation with the code that was sent."""
 ACCOUNT_STATE_ACTIVE: AccountState.ValueType  # 2
@@ -104,19 +120,29 @@ class _Attribute:
 class _AttributeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Attribute.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ATTRIBUTE_UNSPECIFIED: _Attribute.ValueType  # 0
+    """Not an attribute; refused in a share (ATTRIBUTE_UNSPECIFIED)."""
     ATTRIBUTE_PERSONAL_ID: _Attribute.ValueType  # 1
+    """The 12-digit personal ID number (scope ID_NUMBER)."""
     ATTRIBUTE_FULL_NAME: _Attribute.ValueType  # 2
+    """The full name as registered (scope BASIC)."""
     ATTRIBUTE_BIRTH_DATE: _Attribute.ValueType  # 3
+    """The date of birth (scope BASIC)."""
     ATTRIBUTE_GENDER: _Attribute.ValueType  # 4
+    """The gender (scope BASIC)."""
 
 class Attribute(_Attribute, metaclass=_AttributeEnumTypeWrapper):
     """A citizen attribute that can be shared or released to a relying party."""
 
 ATTRIBUTE_UNSPECIFIED: Attribute.ValueType  # 0
+"""Not an attribute; refused in a share (ATTRIBUTE_UNSPECIFIED)."""
 ATTRIBUTE_PERSONAL_ID: Attribute.ValueType  # 1
+"""The 12-digit personal ID number (scope ID_NUMBER)."""
 ATTRIBUTE_FULL_NAME: Attribute.ValueType  # 2
+"""The full name as registered (scope BASIC)."""
 ATTRIBUTE_BIRTH_DATE: Attribute.ValueType  # 3
+"""The date of birth (scope BASIC)."""
 ATTRIBUTE_GENDER: Attribute.ValueType  # 4
+"""The gender (scope BASIC)."""
 Global___Attribute: _TypeAlias = Attribute  # noqa: Y015
 
 class _VerificationMethod:
@@ -126,8 +152,13 @@ class _VerificationMethod:
 class _VerificationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VerificationMethod.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     VERIFICATION_METHOD_UNSPECIFIED: _VerificationMethod.ValueType  # 0
+    """Not set. As a mode to lock or unlock it is refused (MODE_UNSPECIFIED)."""
     VERIFICATION_METHOD_PASSWORD: _VerificationMethod.ValueType  # 1
+    """ID number and password (Verify's `password` credential)."""
     VERIFICATION_METHOD_QR_SHARE: _VerificationMethod.ValueType  # 2
+    """A QR share the citizen showed, redeemed once (Verify's `qr_share`); it
+    cannot be locked (MODE_NOT_LOCKABLE): sharing is the citizen's own act.
+    """
     VERIFICATION_METHOD_ONE_TIME_CODE: _VerificationMethod.ValueType  # 3
     """ID number and a one-time code sent to the registered phone."""
     VERIFICATION_METHOD_DEMOGRAPHIC: _VerificationMethod.ValueType  # 4
@@ -139,8 +170,13 @@ class VerificationMethod(_VerificationMethod, metaclass=_VerificationMethodEnumT
     """How a verification was carried out."""
 
 VERIFICATION_METHOD_UNSPECIFIED: VerificationMethod.ValueType  # 0
+"""Not set. As a mode to lock or unlock it is refused (MODE_UNSPECIFIED)."""
 VERIFICATION_METHOD_PASSWORD: VerificationMethod.ValueType  # 1
+"""ID number and password (Verify's `password` credential)."""
 VERIFICATION_METHOD_QR_SHARE: VerificationMethod.ValueType  # 2
+"""A QR share the citizen showed, redeemed once (Verify's `qr_share`); it
+cannot be locked (MODE_NOT_LOCKABLE): sharing is the citizen's own act.
+"""
 VERIFICATION_METHOD_ONE_TIME_CODE: VerificationMethod.ValueType  # 3
 """ID number and a one-time code sent to the registered phone."""
 VERIFICATION_METHOD_DEMOGRAPHIC: VerificationMethod.ValueType  # 4
@@ -264,15 +300,21 @@ class _DeliveryChannel:
 class _DeliveryChannelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DeliveryChannel.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     DELIVERY_CHANNEL_UNSPECIFIED: _DeliveryChannel.ValueType  # 0
+    """Never set on a delivery the service returns."""
     DELIVERY_CHANNEL_SMS: _DeliveryChannel.ValueType  # 1
+    """A text message to the registered mobile number."""
     DELIVERY_CHANNEL_EMAIL: _DeliveryChannel.ValueType  # 2
+    """An email to the registered address."""
 
 class DeliveryChannel(_DeliveryChannel, metaclass=_DeliveryChannelEnumTypeWrapper):
     """The channel an activation code was sent through."""
 
 DELIVERY_CHANNEL_UNSPECIFIED: DeliveryChannel.ValueType  # 0
+"""Never set on a delivery the service returns."""
 DELIVERY_CHANNEL_SMS: DeliveryChannel.ValueType  # 1
+"""A text message to the registered mobile number."""
 DELIVERY_CHANNEL_EMAIL: DeliveryChannel.ValueType  # 2
+"""An email to the registered address."""
 Global___DeliveryChannel: _TypeAlias = DeliveryChannel  # noqa: Y015
 
 class _ApprovalState:
@@ -374,6 +416,7 @@ class _ShareState:
 class _ShareStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ShareState.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     SHARE_STATE_UNSPECIFIED: _ShareState.ValueType  # 0
+    """Never set on a share the service returns."""
     SHARE_STATE_ACTIVE: _ShareState.ValueType  # 1
     """May be redeemed."""
     SHARE_STATE_REDEEMED: _ShareState.ValueType  # 2
@@ -387,6 +430,7 @@ class ShareState(_ShareState, metaclass=_ShareStateEnumTypeWrapper):
     """Where a share stands."""
 
 SHARE_STATE_UNSPECIFIED: ShareState.ValueType  # 0
+"""Never set on a share the service returns."""
 SHARE_STATE_ACTIVE: ShareState.ValueType  # 1
 """May be redeemed."""
 SHARE_STATE_REDEEMED: ShareState.ValueType  # 2
@@ -404,6 +448,7 @@ class _VerificationKeyState:
 class _VerificationKeyStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_VerificationKeyState.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     VERIFICATION_KEY_STATE_UNSPECIFIED: _VerificationKeyState.ValueType  # 0
+    """Never set on a key the service returns."""
     VERIFICATION_KEY_STATE_CURRENT: _VerificationKeyState.ValueType  # 1
     """Signs new payloads."""
     VERIFICATION_KEY_STATE_RETIRED: _VerificationKeyState.ValueType  # 2
@@ -415,6 +460,7 @@ class VerificationKeyState(_VerificationKeyState, metaclass=_VerificationKeyStat
     """Where a verification key stands."""
 
 VERIFICATION_KEY_STATE_UNSPECIFIED: VerificationKeyState.ValueType  # 0
+"""Never set on a key the service returns."""
 VERIFICATION_KEY_STATE_CURRENT: VerificationKeyState.ValueType  # 1
 """Signs new payloads."""
 VERIFICATION_KEY_STATE_RETIRED: VerificationKeyState.ValueType  # 2
@@ -430,6 +476,7 @@ class _AccountCodePurpose:
 class _AccountCodePurposeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountCodePurpose.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ACCOUNT_CODE_PURPOSE_UNSPECIFIED: _AccountCodePurpose.ValueType  # 0
+    """Refused when sent (PURPOSE_UNSPECIFIED)."""
     ACCOUNT_CODE_PURPOSE_LOCK: _AccountCodePurpose.ValueType  # 1
     """Lock an ACTIVE account (LockAccountRequest.one_time_code)."""
     ACCOUNT_CODE_PURPOSE_UNLOCK: _AccountCodePurpose.ValueType  # 2
@@ -439,6 +486,7 @@ class AccountCodePurpose(_AccountCodePurpose, metaclass=_AccountCodePurposeEnumT
     """What a code is for."""
 
 ACCOUNT_CODE_PURPOSE_UNSPECIFIED: AccountCodePurpose.ValueType  # 0
+"""Refused when sent (PURPOSE_UNSPECIFIED)."""
 ACCOUNT_CODE_PURPOSE_LOCK: AccountCodePurpose.ValueType  # 1
 """Lock an ACTIVE account (LockAccountRequest.one_time_code)."""
 ACCOUNT_CODE_PURPOSE_UNLOCK: AccountCodePurpose.ValueType  # 2
@@ -458,9 +506,13 @@ class CitizenAttributes(_message.Message):
     personal_id: _builtins.str
     """The 12-digit personal identification number."""
     full_name: _builtins.str
+    """The full name as registered (Unicode NFC, Vietnamese diacritics kept,
+    single spaces), at most 100 characters.
+    """
     birth_date: _builtins.str
     """Date of birth, ISO 8601 calendar date (YYYY-MM-DD)."""
     gender: Global___Gender.ValueType
+    """The gender as registered; UNSPECIFIED when not released."""
     def __init__(
         self,
         *,
@@ -491,11 +543,19 @@ class Account(_message.Message):
     account_id: _builtins.str
     """Opaque, stable account identifier."""
     level: Global___AccountLevel.ValueType
+    """The assurance level (level 1 for self-registered accounts)."""
     state: Global___AccountState.ValueType
+    """Where the account is in its life: PENDING until activated, ACTIVE,
+    LOCKED, or DEACTIVATED for good.
+    """
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the account was registered."""
+
     @_builtins.property
-    def activate_time(self) -> _timestamp_pb2.Timestamp: ...
+    def activate_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was activated; unset while PENDING."""
+
     def __init__(
         self,
         *,
@@ -523,10 +583,13 @@ class ActivationDelivery(_message.Message):
     MASKED_DESTINATION_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     channel: Global___DeliveryChannel.ValueType
+    """How the code is sent: SMS to the phone or email to the address given."""
     masked_destination: _builtins.str
     """The destination with most digits hidden, e.g. "+84 *** *** 678"."""
     @_builtins.property
-    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the code stops working (10 minutes after it was sent)."""
+
     def __init__(
         self,
         *,
@@ -544,6 +607,11 @@ Global___ActivationDelivery: _TypeAlias = ActivationDelivery  # noqa: Y015
 
 @_typing.final
 class RegisterRequest(_message.Message):
+    """Register's request: the citizen's declared data, checked against the
+    population registry, and where to send the activation code. Needs no
+    authentication; limited per source and per phone (TOO_MANY_REQUESTS).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -560,9 +628,13 @@ class RegisterRequest(_message.Message):
     personal_id: _builtins.str
     """The 12-digit personal identification number (CCCD number)."""
     full_name: _builtins.str
+    """The full name as on the ID card, at most 100 characters: letters
+    (diacritics count), spaces, hyphens, apostrophes and periods.
+    """
     birth_date: _builtins.str
     """Date of birth, ISO 8601 calendar date (YYYY-MM-DD)."""
     gender: Global___Gender.ValueType
+    """The gender as registered; required."""
     phone_number: _builtins.str
     """Vietnamese mobile number, national ("0912345678") or E.164 ("+84912345678")."""
     email: _builtins.str
@@ -588,14 +660,20 @@ Global___RegisterRequest: _TypeAlias = RegisterRequest  # noqa: Y015
 
 @_typing.final
 class RegisterResponse(_message.Message):
+    """Register's answer: the new account and where its activation code went."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     DELIVERY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def account(self) -> Global___Account: ...
+    def account(self) -> Global___Account:
+        """The new account, PENDING until Activate."""
+
     @_builtins.property
-    def delivery(self) -> Global___ActivationDelivery: ...
+    def delivery(self) -> Global___ActivationDelivery:
+        """Where the activation code was sent and when it expires."""
+
     def __init__(
         self,
         *,
@@ -612,6 +690,10 @@ Global___RegisterResponse: _TypeAlias = RegisterResponse  # noqa: Y015
 
 @_typing.final
 class ActivateRequest(_message.Message):
+    """Activate's request: the code Register sent and the first password. Needs
+    no authentication.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -621,6 +703,7 @@ class ActivateRequest(_message.Message):
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters)."""
     personal_id: _builtins.str
+    """The 12-digit personal ID number the account was registered with."""
     activation_code: _builtins.str
     """The 6-digit one-time activation code that was sent."""
     new_password: _builtins.str
@@ -643,11 +726,15 @@ Global___ActivateRequest: _TypeAlias = ActivateRequest  # noqa: Y015
 
 @_typing.final
 class ActivateResponse(_message.Message):
+    """Activate's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def account(self) -> Global___Account: ...
+    def account(self) -> Global___Account:
+        """The account, now ACTIVE: the citizen can SignIn."""
+
     def __init__(
         self,
         *,
@@ -663,13 +750,20 @@ Global___ActivateResponse: _TypeAlias = ActivateResponse  # noqa: Y015
 
 @_typing.final
 class SignInRequest(_message.Message):
+    """SignIn's request: the citizen's ID number and password. Needs no
+    authentication; wrong passwords are counted per ID number and source
+    (TOO_MANY_FAILED_ATTEMPTS).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     DEVICE_NAME_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
+    """The 12-digit personal ID number."""
     password: _builtins.str
+    """The account's password (at most 128 characters)."""
     device_name: _builtins.str
     """A name for this device the citizen will recognise in ListSessions
     (e.g. "Pixel 8"), at most 64 printable characters. Optional.
@@ -691,6 +785,8 @@ Global___SignInRequest: _TypeAlias = SignInRequest  # noqa: Y015
 
 @_typing.final
 class SignInResponse(_message.Message):
+    """SignIn's answer: the new session's tokens."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_TOKEN_FIELD_NUMBER: _builtins.int
@@ -710,7 +806,9 @@ class SignInResponse(_message.Message):
         """When the access token expires (15 minutes)."""
 
     @_builtins.property
-    def account(self) -> Global___Account: ...
+    def account(self) -> Global___Account:
+        """The signed-in citizen's account."""
+
     @_builtins.property
     def refresh_expire_time(self) -> _timestamp_pb2.Timestamp:
         """When the refresh token expires (30 days, renewed by each refresh)."""
@@ -742,7 +840,11 @@ class PasswordCredential(_message.Message):
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
     password: _builtins.str
+    """The citizen's password. Wrong ID number or password: verified false,
+    without saying which.
+    """
     def __init__(
         self,
         *,
@@ -929,6 +1031,12 @@ Global___ApprovalCredential: _TypeAlias = ApprovalCredential  # noqa: Y015
 
 @_typing.final
 class VerifyRequest(_message.Message):
+    """Verify's request: one credential, an idempotency key and the scopes
+    wanted. Needs the party's `x-api-key`. Calls count against the party's
+    rate limits, overall and per citizen (PARTY_RATE_LIMITED,
+    PARTY_CITIZEN_RATE_LIMITED); a retried request_id counts once.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PASSWORD_FIELD_NUMBER: _builtins.int
@@ -993,6 +1101,8 @@ Global___VerifyRequest: _TypeAlias = VerifyRequest  # noqa: Y015
 
 @_typing.final
 class VerifyResponse(_message.Message):
+    """Verify's answer: the verdict and, when verified, what the party may know."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VERIFIED_FIELD_NUMBER: _builtins.int
@@ -1009,6 +1119,7 @@ class VerifyResponse(_message.Message):
     false without saying which was wrong.
     """
     method: Global___VerificationMethod.ValueType
+    """The mode the call verified in (that of the credential sent)."""
     level: Global___AccountLevel.ValueType
     """The account level; unset when not verified."""
     verification_id: _builtins.str
@@ -1027,7 +1138,9 @@ class VerifyResponse(_message.Message):
         """The attributes released to the calling party; empty when not verified."""
 
     @_builtins.property
-    def verify_time(self) -> _timestamp_pb2.Timestamp: ...
+    def verify_time(self) -> _timestamp_pb2.Timestamp:
+        """When the verification was made."""
+
     @_builtins.property
     def demographic(self) -> Global___DemographicResult:
         """Demographic mode: the verdict per claimed attribute."""
@@ -1055,6 +1168,11 @@ Global___VerifyResponse: _TypeAlias = VerifyResponse  # noqa: Y015
 
 @_typing.final
 class RequestOtpRequest(_message.Message):
+    """RequestOtp's request. Needs the party's `x-api-key`; by default at most one
+    code per party and citizen a minute and 10 per citizen a day
+    (TOO_MANY_REQUESTS, with RetryInfo).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -1079,6 +1197,10 @@ Global___RequestOtpRequest: _TypeAlias = RequestOtpRequest  # noqa: Y015
 
 @_typing.final
 class RequestOtpResponse(_message.Message):
+    """RequestOtp's answer: the same whether or not a code was sent, so it tells
+    nothing about the ID number.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
@@ -1155,6 +1277,10 @@ Global___AccessRecord: _TypeAlias = AccessRecord  # noqa: Y015
 
 @_typing.final
 class ListAccessHistoryRequest(_message.Message):
+    """ListAccessHistory's request: a page of the signed-in citizen's history.
+    Needs a citizen session (`authorization: Bearer`).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
@@ -1179,6 +1305,8 @@ Global___ListAccessHistoryRequest: _TypeAlias = ListAccessHistoryRequest  # noqa
 
 @_typing.final
 class ListAccessHistoryResponse(_message.Message):
+    """A page of the citizen's access history."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     RECORDS_FIELD_NUMBER: _builtins.int
@@ -1205,6 +1333,8 @@ Global___ListAccessHistoryResponse: _TypeAlias = ListAccessHistoryResponse  # no
 
 @_typing.final
 class StartApprovalRequest(_message.Message):
+    """StartApproval's request. Needs the party's `x-api-key`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -1253,6 +1383,10 @@ Global___StartApprovalRequest: _TypeAlias = StartApprovalRequest  # noqa: Y015
 
 @_typing.final
 class StartApprovalResponse(_message.Message):
+    """StartApproval's answer: the request to show the citizen, the same
+    whether or not the ID number has an active account.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     APPROVAL_ID_FIELD_NUMBER: _builtins.int
@@ -1366,6 +1500,10 @@ Global___ApprovalRequest: _TypeAlias = ApprovalRequest  # noqa: Y015
 
 @_typing.final
 class ListApprovalRequestsRequest(_message.Message):
+    """ListApprovalRequests' request: a page of the signed-in citizen's pending
+    approval requests. Needs a citizen session.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
@@ -1390,6 +1528,8 @@ Global___ListApprovalRequestsRequest: _TypeAlias = ListApprovalRequestsRequest  
 
 @_typing.final
 class ListApprovalRequestsResponse(_message.Message):
+    """A page of pending approval requests."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     APPROVAL_REQUESTS_FIELD_NUMBER: _builtins.int
@@ -1416,6 +1556,10 @@ Global___ListApprovalRequestsResponse: _TypeAlias = ListApprovalRequestsResponse
 
 @_typing.final
 class DecideApprovalRequest(_message.Message):
+    """DecideApproval's request: the citizen's decision on one of their pending
+    requests. Needs a citizen session.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -1448,6 +1592,8 @@ Global___DecideApprovalRequest: _TypeAlias = DecideApprovalRequest  # noqa: Y015
 
 @_typing.final
 class DecideApprovalResponse(_message.Message):
+    """DecideApproval's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     APPROVAL_REQUEST_FIELD_NUMBER: _builtins.int
@@ -1470,6 +1616,10 @@ Global___DecideApprovalResponse: _TypeAlias = DecideApprovalResponse  # noqa: Y0
 
 @_typing.final
 class ClaimApprovalRequest(_message.Message):
+    """ClaimApproval's request: a scanned QR token of a request started without
+    an ID number. Needs a citizen session.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -1494,6 +1644,8 @@ Global___ClaimApprovalRequest: _TypeAlias = ClaimApprovalRequest  # noqa: Y015
 
 @_typing.final
 class ClaimApprovalResponse(_message.Message):
+    """ClaimApproval's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     APPROVAL_REQUEST_FIELD_NUMBER: _builtins.int
@@ -1516,6 +1668,10 @@ Global___ClaimApprovalResponse: _TypeAlias = ClaimApprovalResponse  # noqa: Y015
 
 @_typing.final
 class ShareViaQRRequest(_message.Message):
+    """ShareViaQR's request: what to share, with whom, for how long and in which
+    mode. Needs a citizen session.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -1570,6 +1726,8 @@ Global___ShareViaQRRequest: _TypeAlias = ShareViaQRRequest  # noqa: Y015
 
 @_typing.final
 class ShareViaQRResponse(_message.Message):
+    """ShareViaQR's answer: the payload to show as a QR code."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SHARE_ID_FIELD_NUMBER: _builtins.int
@@ -1580,6 +1738,7 @@ class ShareViaQRResponse(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     KEY_ID_FIELD_NUMBER: _builtins.int
     share_id: _builtins.str
+    """The share's id, for ListShares and RevokeShare."""
     token: _builtins.str
     """The signed QR payload (draw it in QR alphanumeric mode when it is
     Base45, i.e. in OFFLINE mode).
@@ -1593,7 +1752,11 @@ class ShareViaQRResponse(_message.Message):
     key_id: _builtins.str
     """The id of the key that signed the payload (see GetVerificationKeys)."""
     @_builtins.property
-    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When the share stops being redeemable: now plus ttl (5 minutes by
+        default).
+        """
+
     def __init__(
         self,
         *,
@@ -1631,12 +1794,15 @@ class Share(_message.Message):
     LAST_REDEEM_TIME_FIELD_NUMBER: _builtins.int
     REVOKE_TIME_FIELD_NUMBER: _builtins.int
     share_id: _builtins.str
+    """The share's id, as ShareViaQR returned it."""
     mode: Global___ShareMode.ValueType
+    """What its payload carries: a reference (ONLINE) or the attributes (OFFLINE)."""
     audience_party_id: _builtins.str
     """The only party that may redeem it; empty when any approved party may."""
     multi_use: _builtins.bool
     """See ShareViaQRRequest.multi_use."""
     state: Global___ShareState.ValueType
+    """Where it stands now."""
     redeem_count: _builtins.int
     """Successful online redemptions so far."""
     @_builtins.property
@@ -1644,9 +1810,13 @@ class Share(_message.Message):
         """The attributes the share offers."""
 
     @_builtins.property
-    def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was issued."""
+
     @_builtins.property
-    def expire_time(self) -> _timestamp_pb2.Timestamp: ...
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When it stops being redeemable."""
+
     @_builtins.property
     def last_redeem_time(self) -> _timestamp_pb2.Timestamp:
         """When it was last redeemed online; unset if never."""
@@ -1680,6 +1850,10 @@ Global___Share: _TypeAlias = Share  # noqa: Y015
 
 @_typing.final
 class ListSharesRequest(_message.Message):
+    """ListShares' request: a page of the signed-in citizen's shares. Needs a
+    citizen session.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
@@ -1704,6 +1878,8 @@ Global___ListSharesRequest: _TypeAlias = ListSharesRequest  # noqa: Y015
 
 @_typing.final
 class ListSharesResponse(_message.Message):
+    """A page of the citizen's shares."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SHARES_FIELD_NUMBER: _builtins.int
@@ -1730,6 +1906,8 @@ Global___ListSharesResponse: _TypeAlias = ListSharesResponse  # noqa: Y015
 
 @_typing.final
 class RevokeShareRequest(_message.Message):
+    """RevokeShare's request. Needs a citizen session."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -1754,6 +1932,8 @@ Global___RevokeShareRequest: _TypeAlias = RevokeShareRequest  # noqa: Y015
 
 @_typing.final
 class RevokeShareResponse(_message.Message):
+    """RevokeShare's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SHARE_FIELD_NUMBER: _builtins.int
@@ -1778,6 +1958,10 @@ Global___RevokeShareResponse: _TypeAlias = RevokeShareResponse  # noqa: Y015
 
 @_typing.final
 class GetVerificationKeysRequest(_message.Message):
+    """GetVerificationKeys' request: nothing to say. Needs no authentication;
+    cache the answer and fetch it again on an unknown key id.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -1810,6 +1994,9 @@ class VerificationKey(_message.Message):
     public_key: _builtins.bytes
     """The raw 32-byte Ed25519 public key."""
     state: Global___VerificationKeyState.ValueType
+    """Whether it signs now (CURRENT), only verifies (RETIRED) or must not be
+    trusted (REVOKED).
+    """
     @_builtins.property
     def not_before(self) -> _timestamp_pb2.Timestamp:
         """When the key began signing."""
@@ -1840,6 +2027,8 @@ Global___VerificationKey: _TypeAlias = VerificationKey  # noqa: Y015
 
 @_typing.final
 class GetVerificationKeysResponse(_message.Message):
+    """The keys that verify share payloads and receipts."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KEYS_FIELD_NUMBER: _builtins.int
@@ -1870,6 +2059,10 @@ Global___GetVerificationKeysResponse: _TypeAlias = GetVerificationKeysResponse  
 
 @_typing.final
 class ResendActivationCodeRequest(_message.Message):
+    """ResendActivationCode's request: the ID number and one registered contact.
+    Needs no authentication.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
@@ -1904,6 +2097,8 @@ Global___ResendActivationCodeRequest: _TypeAlias = ResendActivationCodeRequest  
 
 @_typing.final
 class ResendActivationCodeResponse(_message.Message):
+    """ResendActivationCode's answer, the same whether the details match or not."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DELIVERY_FIELD_NUMBER: _builtins.int
@@ -1928,6 +2123,10 @@ Global___ResendActivationCodeResponse: _TypeAlias = ResendActivationCodeResponse
 
 @_typing.final
 class SendAccountCodeRequest(_message.Message):
+    """SendAccountCode's request: what the code is for, the ID number and one
+    registered contact. Needs no authentication.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PURPOSE_FIELD_NUMBER: _builtins.int
@@ -1966,6 +2165,8 @@ Global___SendAccountCodeRequest: _TypeAlias = SendAccountCodeRequest  # noqa: Y0
 
 @_typing.final
 class SendAccountCodeResponse(_message.Message):
+    """SendAccountCode's answer, the same whether the details match or not."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DELIVERY_FIELD_NUMBER: _builtins.int
@@ -1988,6 +2189,10 @@ Global___SendAccountCodeResponse: _TypeAlias = SendAccountCodeResponse  # noqa: 
 
 @_typing.final
 class RefreshSessionRequest(_message.Message):
+    """RefreshSession's request: the refresh token is the credential; needs no
+    other authentication.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2014,6 +2219,8 @@ Global___RefreshSessionRequest: _TypeAlias = RefreshSessionRequest  # noqa: Y015
 
 @_typing.final
 class RefreshSessionResponse(_message.Message):
+    """RefreshSession's answer: the session's next pair of tokens."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_TOKEN_FIELD_NUMBER: _builtins.int
@@ -2054,6 +2261,10 @@ Global___RefreshSessionResponse: _TypeAlias = RefreshSessionResponse  # noqa: Y0
 
 @_typing.final
 class SignOutRequest(_message.Message):
+    """SignOut's request. Needs the citizen session to end
+    (`authorization: Bearer`).
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2074,6 +2285,8 @@ Global___SignOutRequest: _TypeAlias = SignOutRequest  # noqa: Y015
 
 @_typing.final
 class SignOutResponse(_message.Message):
+    """SignOut's answer: nothing to say; the session has ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -2137,6 +2350,10 @@ Global___Session: _TypeAlias = Session  # noqa: Y015
 
 @_typing.final
 class ListSessionsRequest(_message.Message):
+    """ListSessions' request: a page of the citizen's live sessions. Needs a
+    citizen session.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
@@ -2161,6 +2378,8 @@ Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
 
 @_typing.final
 class ListSessionsResponse(_message.Message):
+    """A page of the citizen's live sessions."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSIONS_FIELD_NUMBER: _builtins.int
@@ -2187,6 +2406,8 @@ Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
 
 @_typing.final
 class RevokeSessionRequest(_message.Message):
+    """RevokeSession's request. Needs a citizen session."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2211,6 +2432,8 @@ Global___RevokeSessionRequest: _TypeAlias = RevokeSessionRequest  # noqa: Y015
 
 @_typing.final
 class RevokeSessionResponse(_message.Message):
+    """RevokeSession's answer: nothing to say; the session has ended."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -2233,7 +2456,9 @@ class LockWithPassword(_message.Message):
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
     password: _builtins.str
+    """The account's password."""
     def __init__(
         self,
         *,
@@ -2257,6 +2482,7 @@ class LockWithCode(_message.Message):
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
     one_time_code: _builtins.str
     """The 6-digit code."""
     def __init__(
@@ -2275,6 +2501,10 @@ Global___LockWithCode: _TypeAlias = LockWithCode  # noqa: Y015
 
 @_typing.final
 class LockAccountRequest(_message.Message):
+    """LockAccount's request: how the caller proves it is the citizen. Needs no
+    other authentication when a proof is set.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2283,9 +2513,15 @@ class LockAccountRequest(_message.Message):
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters)."""
     @_builtins.property
-    def password(self) -> Global___LockWithPassword: ...
+    def password(self) -> Global___LockWithPassword:
+        """The ID number and password."""
+
     @_builtins.property
-    def one_time_code(self) -> Global___LockWithCode: ...
+    def one_time_code(self) -> Global___LockWithCode:
+        """The ID number and a lock code (SendAccountCode, purpose LOCK), e.g.
+        after losing the phone but keeping the number on a new SIM.
+        """
+
     def __init__(
         self,
         *,
@@ -2305,6 +2541,8 @@ Global___LockAccountRequest: _TypeAlias = LockAccountRequest  # noqa: Y015
 
 @_typing.final
 class LockAccountResponse(_message.Message):
+    """LockAccount's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
@@ -2339,6 +2577,7 @@ class UnlockByOfficer(_message.Message):
 
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
+    """The 12-digit personal ID number of the citizen checked in person."""
     def __init__(
         self,
         *,
@@ -2362,9 +2601,11 @@ class UnlockByCitizen(_message.Message):
     ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
     one_time_code: _builtins.str
     """The 6-digit code."""
     password: _builtins.str
+    """The account's password."""
     def __init__(
         self,
         *,
@@ -2382,6 +2623,8 @@ Global___UnlockByCitizen: _TypeAlias = UnlockByCitizen  # noqa: Y015
 
 @_typing.final
 class UnlockAccountRequest(_message.Message):
+    """UnlockAccount's request: who unlocks and their proof."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2390,9 +2633,13 @@ class UnlockAccountRequest(_message.Message):
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters)."""
     @_builtins.property
-    def officer(self) -> Global___UnlockByOfficer: ...
+    def officer(self) -> Global___UnlockByOfficer:
+        """A registration officer, with `x-officer-key` in the metadata."""
+
     @_builtins.property
-    def citizen(self) -> Global___UnlockByCitizen: ...
+    def citizen(self) -> Global___UnlockByCitizen:
+        """The citizen, with an unlock code and the password."""
+
     def __init__(
         self,
         *,
@@ -2412,6 +2659,8 @@ Global___UnlockAccountRequest: _TypeAlias = UnlockAccountRequest  # noqa: Y015
 
 @_typing.final
 class UnlockAccountResponse(_message.Message):
+    """UnlockAccount's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
@@ -2466,6 +2715,8 @@ Global___VerifyModeLock: _TypeAlias = VerifyModeLock  # noqa: Y015
 
 @_typing.final
 class LockVerifyModeRequest(_message.Message):
+    """LockVerifyMode's request. Needs a citizen session."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2490,6 +2741,8 @@ Global___LockVerifyModeRequest: _TypeAlias = LockVerifyModeRequest  # noqa: Y015
 
 @_typing.final
 class LockVerifyModeResponse(_message.Message):
+    """LockVerifyMode's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MODES_FIELD_NUMBER: _builtins.int
@@ -2512,6 +2765,8 @@ Global___LockVerifyModeResponse: _TypeAlias = LockVerifyModeResponse  # noqa: Y0
 
 @_typing.final
 class UnlockVerifyModeRequest(_message.Message):
+    """UnlockVerifyMode's request. Needs a citizen session."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2544,6 +2799,8 @@ Global___UnlockVerifyModeRequest: _TypeAlias = UnlockVerifyModeRequest  # noqa: 
 
 @_typing.final
 class UnlockVerifyModeResponse(_message.Message):
+    """UnlockVerifyMode's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MODES_FIELD_NUMBER: _builtins.int
@@ -2566,6 +2823,8 @@ Global___UnlockVerifyModeResponse: _TypeAlias = UnlockVerifyModeResponse  # noqa
 
 @_typing.final
 class GetVerifyModeLocksRequest(_message.Message):
+    """GetVerifyModeLocks' request: nothing to say. Needs a citizen session."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -2581,6 +2840,8 @@ Global___GetVerifyModeLocksRequest: _TypeAlias = GetVerifyModeLocksRequest  # no
 
 @_typing.final
 class GetVerifyModeLocksResponse(_message.Message):
+    """GetVerifyModeLocks' answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MODES_FIELD_NUMBER: _builtins.int
@@ -2631,6 +2892,8 @@ Global___StatusWebhook: _TypeAlias = StatusWebhook  # noqa: Y015
 
 @_typing.final
 class SetStatusWebhookRequest(_message.Message):
+    """SetStatusWebhook's request. Needs the party's `x-api-key`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
@@ -2657,6 +2920,8 @@ Global___SetStatusWebhookRequest: _TypeAlias = SetStatusWebhookRequest  # noqa: 
 
 @_typing.final
 class SetStatusWebhookResponse(_message.Message):
+    """SetStatusWebhook's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     WEBHOOK_FIELD_NUMBER: _builtins.int
@@ -2679,6 +2944,8 @@ Global___SetStatusWebhookResponse: _TypeAlias = SetStatusWebhookResponse  # noqa
 
 @_typing.final
 class GetStatusWebhookRequest(_message.Message):
+    """GetStatusWebhook's request: nothing to say. Needs the party's `x-api-key`."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     def __init__(
@@ -2694,6 +2961,8 @@ Global___GetStatusWebhookRequest: _TypeAlias = GetStatusWebhookRequest  # noqa: 
 
 @_typing.final
 class GetStatusWebhookResponse(_message.Message):
+    """GetStatusWebhook's answer."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     WEBHOOK_FIELD_NUMBER: _builtins.int

@@ -28,345 +28,542 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ERROR_REASON_UNSPECIFIED: _ErrorReason.ValueType  # 0
     """Not a reason; never sent."""
     INTERNAL: _ErrorReason.ValueType  # 1
-    """Any RPC.
+    """Malformed requests, retries and paging.
 
     INTERNAL: an unexpected failure on the server. ErrorInfo.metadata
     "incident" names the log entry to quote to the operator.
+    Returned by: every RPC.
     """
     REQUEST_UNDECODABLE: _ErrorReason.ValueType  # 2
     """INVALID_ARGUMENT: the request bytes are not a valid message of the
     method (malformed protobuf, or a string field that is not UTF-8).
+    Returned by: every RPC.
     """
     INVALID_FIELDS: _ErrorReason.ValueType  # 3
     """INVALID_ARGUMENT: more than one field is invalid; each is listed in
     BadRequest with its own reason.
+    Returned by: Register, Activate, Verify, StartApproval, ShareViaQR,
+    ResendActivationCode, SendAccountCode, LockAccount.
     """
     STORE_BUSY: _ErrorReason.ValueType  # 4
-    """UNAVAILABLE: the database is busy; retry shortly with the same request_id."""
+    """UNAVAILABLE: the database is busy; retry shortly with the same request_id.
+    Returned by: every RPC.
+    """
     CONCURRENT_REQUEST: _ErrorReason.ValueType  # 5
     """ABORTED: a concurrent call changed the same data; retry with the same
     request_id to get the real answer.
+    Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
+    DecideApproval, ClaimApproval, ShareViaQR, RevokeShare,
+    ResendActivationCode, SendAccountCode, RefreshSession, SignOut,
+    RevokeSession, LockAccount, UnlockAccount, LockVerifyMode, UnlockVerifyMode,
+    SetStatusWebhook.
     """
     REQUEST_ID_INVALID: _ErrorReason.ValueType  # 6
     """INVALID_ARGUMENT: request_id is not 1 to 64 characters of letters,
     digits and . _ : -.
+    Returned by: every RPC with a request_id.
     """
     REQUEST_ID_REUSED: _ErrorReason.ValueType  # 7
     """INVALID_ARGUMENT: this request_id was already used, by the same caller,
     for a request with different content.
+    Returned by: every RPC with a request_id.
     """
     PAGE_SIZE_NEGATIVE: _ErrorReason.ValueType  # 8
-    """INVALID_ARGUMENT: page_size is negative."""
+    """INVALID_ARGUMENT: page_size is negative.
+    Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
+    ListSessions.
+    """
     PAGE_TOKEN_INVALID: _ErrorReason.ValueType  # 9
-    """INVALID_ARGUMENT: page_token is not a next_page_token of an earlier page."""
+    """INVALID_ARGUMENT: page_token is not a next_page_token of an earlier page.
+    Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
+    ListSessions.
+    """
     API_KEY_MISSING: _ErrorReason.ValueType  # 10
     """Callers' credentials in metadata.
 
     UNAUTHENTICATED: a relying-party call came without `x-api-key`.
+    Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+    GetStatusWebhook.
     """
     API_KEY_INVALID: _ErrorReason.ValueType  # 11
-    """UNAUTHENTICATED: the `x-api-key` is not a current key of any party."""
+    """UNAUTHENTICATED: the `x-api-key` is not a current key of any party.
+    Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+    GetStatusWebhook.
+    """
     PARTY_SUSPENDED: _ErrorReason.ValueType  # 12
-    """PERMISSION_DENIED: the calling relying party is suspended by the operator."""
+    """PERMISSION_DENIED: the calling relying party is suspended by the operator.
+    Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+    GetStatusWebhook.
+    """
     SESSION_MISSING: _ErrorReason.ValueType  # 13
-    """UNAUTHENTICATED: a citizen call came without `authorization: Bearer`."""
+    """UNAUTHENTICATED: a citizen call came without `authorization: Bearer`.
+    Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
+    ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
+    RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
+    GetVerifyModeLocks.
+    """
     SESSION_INVALID: _ErrorReason.ValueType  # 14
     """UNAUTHENTICATED: the access token is not valid, has expired or its
     session ended; refresh it (RefreshSession) or sign in again.
+    Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
+    ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
+    RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
+    GetVerifyModeLocks.
     """
     OFFICER_KEY_INVALID: _ErrorReason.ValueType  # 15
-    """UNAUTHENTICATED: an officer unlock came without a valid `x-officer-key`."""
+    """UNAUTHENTICATED: an officer unlock came without a valid `x-officer-key`.
+    Returned by: UnlockAccount.
+    """
     PERSONAL_ID_MALFORMED: _ErrorReason.ValueType  # 16
     """Citizen data in requests.
 
     INVALID_ARGUMENT: the ID number is not 12 digits.
+    Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
+    ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
     """
     PERSONAL_ID_UNKNOWN_PROVINCE: _ErrorReason.ValueType  # 17
-    """INVALID_ARGUMENT: the ID number does not start with a known province code."""
+    """INVALID_ARGUMENT: the ID number does not start with a known province code.
+    Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
+    ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
+    """
     PERSONAL_ID_INCONSISTENT: _ErrorReason.ValueType  # 18
     """INVALID_ARGUMENT: the ID number disagrees with the declared birth date
     and gender (it encodes the century of birth, gender and year).
+    Returned by: Register.
     """
     FULL_NAME_INVALID: _ErrorReason.ValueType  # 19
     """INVALID_ARGUMENT: the full name is empty, too long or has characters a
     name cannot have.
+    Returned by: Register.
     """
     BIRTH_DATE_INVALID: _ErrorReason.ValueType  # 20
     """INVALID_ARGUMENT: the birth date is not a valid YYYY-MM-DD date between
     1900-01-01 and today (demographic claims also accept a year alone).
+    Returned by: Register, Verify.
     """
     GENDER_UNSPECIFIED: _ErrorReason.ValueType  # 21
-    """INVALID_ARGUMENT: Register without a gender."""
+    """INVALID_ARGUMENT: Register without a gender.
+    Returned by: Register.
+    """
     PHONE_NUMBER_INVALID: _ErrorReason.ValueType  # 22
-    """INVALID_ARGUMENT: the phone number is not a Vietnamese mobile number."""
+    """INVALID_ARGUMENT: the phone number is not a Vietnamese mobile number.
+    Returned by: Register, ResendActivationCode, SendAccountCode.
+    """
     EMAIL_INVALID: _ErrorReason.ValueType  # 23
-    """INVALID_ARGUMENT: the email address is not valid or too long."""
+    """INVALID_ARGUMENT: the email address is not valid or too long.
+    Returned by: Register, ResendActivationCode, SendAccountCode.
+    """
     PASSWORD_TOO_SHORT: _ErrorReason.ValueType  # 24
-    """INVALID_ARGUMENT: the new password is shorter than 10 characters."""
+    """INVALID_ARGUMENT: the new password is shorter than 10 characters.
+    Returned by: Activate.
+    """
     PASSWORD_TOO_LONG: _ErrorReason.ValueType  # 25
-    """INVALID_ARGUMENT: the password is longer than 128 characters."""
+    """INVALID_ARGUMENT: the password is longer than 128 characters.
+    Returned by: Activate, SignIn, Verify, LockAccount, UnlockAccount.
+    """
     PASSWORD_TOO_WEAK: _ErrorReason.ValueType  # 26
     """INVALID_ARGUMENT: the new password is too easy to guess (the message
     says why).
+    Returned by: Activate.
     """
     DEVICE_NAME_INVALID: _ErrorReason.ValueType  # 27
     """INVALID_ARGUMENT: device_name is not printable or longer than 64
     characters.
+    Returned by: SignIn.
     """
     REGISTRY_MISMATCH: _ErrorReason.ValueType  # 28
     """Registration and activation.
 
     FAILED_PRECONDITION: the ID number and declared data do not match the
     population registry (also when the ID number is not in it).
+    Returned by: Register.
     """
     AGE_BELOW_MINIMUM: _ErrorReason.ValueType  # 29
     """FAILED_PRECONDITION: the citizen is under the self-registration age
     (metadata "minimum_age").
+    Returned by: Register.
     """
     ACCOUNT_PENDING: _ErrorReason.ValueType  # 30
     """ALREADY_EXISTS: an account for this ID number awaits activation; ask for
     a new code with ResendActivationCode.
+    Returned by: Register.
     """
     ACCOUNT_ALREADY_EXISTS: _ErrorReason.ValueType  # 31
-    """ALREADY_EXISTS: an account exists for this ID number."""
+    """ALREADY_EXISTS: an account exists for this ID number.
+    Returned by: Register.
+    """
     ACTIVATION_CODE_MALFORMED: _ErrorReason.ValueType  # 32
-    """INVALID_ARGUMENT: the activation code is not 6 digits."""
+    """INVALID_ARGUMENT: the activation code is not 6 digits.
+    Returned by: Activate, LockAccount, UnlockAccount.
+    """
     ACTIVATION_CODE_INVALID: _ErrorReason.ValueType  # 33
-    """INVALID_ARGUMENT: the activation code is not correct."""
+    """INVALID_ARGUMENT: the activation code is not correct.
+    Returned by: Activate.
+    """
     ACTIVATION_CODE_ALREADY_USED: _ErrorReason.ValueType  # 34
-    """FAILED_PRECONDITION: the activation code was already used."""
+    """FAILED_PRECONDITION: the activation code was already used.
+    Returned by: Activate.
+    """
     ACTIVATION_CODE_EXPIRED: _ErrorReason.ValueType  # 35
-    """FAILED_PRECONDITION: the activation code has expired; request a new one."""
+    """FAILED_PRECONDITION: the activation code has expired; request a new one.
+    Returned by: Activate.
+    """
     ACTIVATION_ATTEMPTS_EXCEEDED: _ErrorReason.ValueType  # 36
-    """RESOURCE_EXHAUSTED: too many wrong activation codes; request a new one."""
+    """RESOURCE_EXHAUSTED: too many wrong activation codes; request a new one.
+    Returned by: Activate.
+    """
     ACCOUNT_ALREADY_ACTIVE: _ErrorReason.ValueType  # 37
-    """FAILED_PRECONDITION: the account is active already."""
+    """FAILED_PRECONDITION: the account is active already.
+    Returned by: Activate.
+    """
     ACCOUNT_NOT_ACTIVE: _ErrorReason.ValueType  # 38
     """Account state.
 
     FAILED_PRECONDITION: the account has not been activated yet.
+    Returned by: SignIn, Verify, RefreshSession, LockAccount.
     """
     ACCOUNT_LOCKED: _ErrorReason.ValueType  # 39
     """FAILED_PRECONDITION: the account is locked (a share of a locked account
     is withdrawn); unlocking needs proof of identity.
+    Returned by: Activate, SignIn, Verify, RefreshSession.
     """
     CITIZEN_DECEASED: _ErrorReason.ValueType  # 40
     """FAILED_PRECONDITION: the population registry records the citizen as
     deceased; the account is deactivated for good.
+    Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
+    UnlockAccount.
     """
     ACCOUNT_NOT_LOCKED: _ErrorReason.ValueType  # 41
-    """FAILED_PRECONDITION: UnlockAccount of an account that is not locked."""
+    """FAILED_PRECONDITION: UnlockAccount of an account that is not locked.
+    Returned by: UnlockAccount.
+    """
     ACCOUNT_NOT_FOUND: _ErrorReason.ValueType  # 42
-    """NOT_FOUND: an officer's UnlockAccount names an ID number without an account."""
+    """NOT_FOUND: an officer's UnlockAccount names an ID number without an account.
+    Returned by: UnlockAccount.
+    """
     UNLOCK_MISSING: _ErrorReason.ValueType  # 43
-    """INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set."""
+    """INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set.
+    Returned by: UnlockAccount.
+    """
     INVALID_CREDENTIALS: _ErrorReason.ValueType  # 44
     """Passwords, codes and sessions.
 
     UNAUTHENTICATED: the ID number or password is not correct (which one is
     not said).
+    Returned by: SignIn, LockAccount, UnlockAccount.
     """
     TOO_MANY_FAILED_ATTEMPTS: _ErrorReason.ValueType  # 45
     """RESOURCE_EXHAUSTED: too many wrong passwords for this ID number from
     this source; RetryInfo says when to try again.
+    Returned by: SignIn, Verify, LockAccount, UnlockAccount.
     """
     TOO_MANY_REQUESTS: _ErrorReason.ValueType  # 46
     """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
     this ID number, contact or source; RetryInfo says when to try again.
+    Returned by: Register, RequestOtp, StartApproval, ResendActivationCode,
+    SendAccountCode.
     """
     CONTACT_MISSING: _ErrorReason.ValueType  # 47
     """INVALID_ARGUMENT: neither a phone number nor an email was given to find
     the account by.
+    Returned by: ResendActivationCode, SendAccountCode.
     """
     CONTACT_AMBIGUOUS: _ErrorReason.ValueType  # 48
-    """INVALID_ARGUMENT: both a phone number and an email were given; give one."""
+    """INVALID_ARGUMENT: both a phone number and an email were given; give one.
+    Returned by: ResendActivationCode, SendAccountCode.
+    """
     PURPOSE_UNSPECIFIED: _ErrorReason.ValueType  # 49
-    """INVALID_ARGUMENT: SendAccountCode without a purpose."""
+    """INVALID_ARGUMENT: SendAccountCode without a purpose.
+    Returned by: SendAccountCode.
+    """
     ONE_TIME_CODE_MALFORMED: _ErrorReason.ValueType  # 50
-    """INVALID_ARGUMENT: the one-time code is not 6 digits."""
+    """INVALID_ARGUMENT: the one-time code is not 6 digits.
+    Returned by: Verify.
+    """
     ONE_TIME_CODE_INVALID: _ErrorReason.ValueType  # 51
     """INVALID_ARGUMENT: the one-time code is wrong, has expired or was used;
     ask for a new one.
+    Returned by: LockAccount, UnlockAccount.
     """
     REFRESH_TOKEN_MISSING: _ErrorReason.ValueType  # 52
-    """INVALID_ARGUMENT: RefreshSession without a refresh token."""
+    """INVALID_ARGUMENT: RefreshSession without a refresh token.
+    Returned by: RefreshSession.
+    """
     REFRESH_TOKEN_INVALID: _ErrorReason.ValueType  # 53
     """UNAUTHENTICATED: the refresh token is not valid, has expired or was
     revoked; sign in again.
+    Returned by: RefreshSession.
     """
     REFRESH_TOKEN_REUSED: _ErrorReason.ValueType  # 54
     """UNAUTHENTICATED: the refresh token was used before, so it may be stolen:
     its session has been ended; sign in again.
+    Returned by: RefreshSession.
     """
     SESSION_ID_INVALID: _ErrorReason.ValueType  # 55
-    """INVALID_ARGUMENT: session_id is not an id from ListSessions."""
+    """INVALID_ARGUMENT: session_id is not an id from ListSessions.
+    Returned by: RevokeSession.
+    """
     SESSION_NOT_FOUND: _ErrorReason.ValueType  # 56
-    """NOT_FOUND: no live session of the caller has this id."""
+    """NOT_FOUND: no live session of the caller has this id.
+    Returned by: RevokeSession.
+    """
     CREDENTIAL_MISSING: _ErrorReason.ValueType  # 57
     """Verify: what a relying party may do.
 
     INVALID_ARGUMENT: Verify without a credential.
+    Returned by: Verify.
     """
     MODE_NOT_ALLOWED: _ErrorReason.ValueType  # 58
-    """PERMISSION_DENIED: the party is not allowed to verify in this mode."""
+    """PERMISSION_DENIED: the party is not allowed to verify in this mode.
+    Returned by: Verify, RequestOtp, StartApproval.
+    """
     SCOPE_UNKNOWN: _ErrorReason.ValueType  # 59
-    """INVALID_ARGUMENT: requested_scopes holds an unknown scope."""
+    """INVALID_ARGUMENT: requested_scopes holds an unknown scope.
+    Returned by: Verify, StartApproval.
+    """
     SCOPE_NOT_ALLOWED: _ErrorReason.ValueType  # 60
-    """PERMISSION_DENIED: the party asked for scopes it is not allowed."""
+    """PERMISSION_DENIED: the party asked for scopes it is not allowed.
+    Returned by: Verify, StartApproval.
+    """
     PARTY_THROTTLED: _ErrorReason.ValueType  # 61
     """RESOURCE_EXHAUSTED: too many failed verifications from this party
     lately; slow down (RetryInfo).
+    Returned by: Verify.
     """
     PARTY_RATE_LIMITED: _ErrorReason.ValueType  # 62
     """RESOURCE_EXHAUSTED: the party is over its rate limit (calls a minute);
     RetryInfo says, to the millisecond, when a call is admitted again.
+    Returned by: Verify, RequestOtp, StartApproval.
     """
     PARTY_CITIZEN_RATE_LIMITED: _ErrorReason.ValueType  # 63
     """RESOURCE_EXHAUSTED: the party is over its rate limit for this one
     citizen; other citizens are still served (RetryInfo).
+    Returned by: Verify, RequestOtp, StartApproval.
     """
     AUTH_MODE_LOCKED: _ErrorReason.ValueType  # 64
     """FAILED_PRECONDITION: the citizen has locked verification in this mode
     (metadata "mode"); verify them another way.
+    Returned by: Verify.
     """
     DEMOGRAPHIC_CLAIM_EMPTY: _ErrorReason.ValueType  # 65
     """Verify by demographics.
 
     INVALID_ARGUMENT: a demographic claim claims none of name, birth date
     and gender.
+    Returned by: Verify.
     """
     NAME_INVALID: _ErrorReason.ValueType  # 66
     """INVALID_ARGUMENT: the claimed name is empty after trimming, too long or
     has control characters.
+    Returned by: Verify.
     """
     NAME_MATCH_UNKNOWN: _ErrorReason.ValueType  # 67
-    """INVALID_ARGUMENT: name_match is not a known strategy."""
+    """INVALID_ARGUMENT: name_match is not a known strategy.
+    Returned by: Verify.
+    """
     NAME_THRESHOLD_INVALID: _ErrorReason.ValueType  # 68
-    """INVALID_ARGUMENT: a PARTIAL name threshold outside 1-100."""
+    """INVALID_ARGUMENT: a PARTIAL name threshold outside 1-100.
+    Returned by: Verify.
+    """
     GENDER_UNKNOWN: _ErrorReason.ValueType  # 69
-    """INVALID_ARGUMENT: the claimed gender is not MALE or FEMALE."""
+    """INVALID_ARGUMENT: the claimed gender is not MALE or FEMALE.
+    Returned by: Verify.
+    """
     APPROVAL_ID_INVALID: _ErrorReason.ValueType  # 70
     """Approval on the citizen's device.
 
     INVALID_ARGUMENT: approval_id is not an id StartApproval returned.
+    Returned by: Verify, DecideApproval.
     """
     APPROVAL_TOKEN_MALFORMED: _ErrorReason.ValueType  # 71
     """INVALID_ARGUMENT: the scanned approval token is not one (it starts with
     "eidapr1.").
+    Returned by: ClaimApproval.
     """
     APPROVAL_MESSAGE_INVALID: _ErrorReason.ValueType  # 72
-    """INVALID_ARGUMENT: the note is longer than 100 characters or not printable."""
+    """INVALID_ARGUMENT: the note is longer than 100 characters or not printable.
+    Returned by: StartApproval.
+    """
     MAX_WAIT_INVALID: _ErrorReason.ValueType  # 73
-    """INVALID_ARGUMENT: max_wait is negative or not a valid duration."""
+    """INVALID_ARGUMENT: max_wait is negative or not a valid duration.
+    Returned by: Verify.
+    """
     APPROVAL_DECISION_UNSPECIFIED: _ErrorReason.ValueType  # 74
-    """INVALID_ARGUMENT: DecideApproval without a decision."""
+    """INVALID_ARGUMENT: DecideApproval without a decision.
+    Returned by: DecideApproval.
+    """
     VERIFICATION_CODE_MALFORMED: _ErrorReason.ValueType  # 75
-    """INVALID_ARGUMENT: the verification code is not 4 digits."""
+    """INVALID_ARGUMENT: the verification code is not 4 digits.
+    Returned by: DecideApproval.
+    """
     VERIFICATION_CODE_WRONG: _ErrorReason.ValueType  # 76
     """INVALID_ARGUMENT: approving with a code that is not the one the party
     shows; too many void the request.
+    Returned by: DecideApproval.
     """
     IMAGE_FORMAT_UNKNOWN: _ErrorReason.ValueType  # 77
-    """INVALID_ARGUMENT: image_format is not a known format."""
+    """INVALID_ARGUMENT: image_format is not a known format.
+    Returned by: StartApproval, ShareViaQR.
+    """
     IMAGE_FORMAT_NEEDS_QR: _ErrorReason.ValueType  # 78
     """INVALID_ARGUMENT: a QR image was asked for an approval request with a
     personal_id (only the QR variant has a token to draw).
+    Returned by: StartApproval.
     """
     APPROVAL_NOT_FOUND: _ErrorReason.ValueType  # 79
-    """NOT_FOUND: no approval request of the caller has this id."""
+    """NOT_FOUND: no approval request of the caller has this id.
+    Returned by: Verify, DecideApproval, ClaimApproval.
+    """
     APPROVAL_PENDING: _ErrorReason.ValueType  # 80
     """UNAVAILABLE: the citizen has not decided yet; call Verify again with the
     same request_id (RetryInfo; metadata "expire_time").
+    Returned by: Verify.
     """
     APPROVAL_DECLINED: _ErrorReason.ValueType  # 81
-    """PERMISSION_DENIED: the citizen declined the request."""
+    """PERMISSION_DENIED: the citizen declined the request.
+    Returned by: Verify.
+    """
     APPROVAL_WRONG_CODE: _ErrorReason.ValueType  # 82
     """PERMISSION_DENIED: the citizen confirmed a wrong code too often and the
     request is void; start a new one.
+    Returned by: Verify.
     """
     APPROVAL_EXPIRED: _ErrorReason.ValueType  # 83
-    """FAILED_PRECONDITION: the request expired before it was decided."""
+    """FAILED_PRECONDITION: the request expired before it was decided.
+    Returned by: Verify, DecideApproval, ClaimApproval.
+    """
     APPROVAL_ALREADY_USED: _ErrorReason.ValueType  # 84
-    """FAILED_PRECONDITION: an earlier Verify collected this approval already."""
+    """FAILED_PRECONDITION: an earlier Verify collected this approval already.
+    Returned by: Verify.
+    """
     APPROVAL_ALREADY_DECIDED: _ErrorReason.ValueType  # 85
-    """FAILED_PRECONDITION: the request was decided already (metadata "state")."""
+    """FAILED_PRECONDITION: the request was decided already (metadata "state").
+    Returned by: DecideApproval.
+    """
     APPROVAL_ALREADY_CLAIMED: _ErrorReason.ValueType  # 86
-    """FAILED_PRECONDITION: another device claimed the request first."""
+    """FAILED_PRECONDITION: another device claimed the request first.
+    Returned by: ClaimApproval.
+    """
     SHARE_ATTRIBUTES_EMPTY: _ErrorReason.ValueType  # 87
     """QR shares.
 
     INVALID_ARGUMENT: a share with no attributes.
+    Returned by: ShareViaQR.
     """
     ATTRIBUTE_UNSPECIFIED: _ErrorReason.ValueType  # 88
-    """INVALID_ARGUMENT: an attribute of a share is unspecified."""
+    """INVALID_ARGUMENT: an attribute of a share is unspecified.
+    Returned by: ShareViaQR.
+    """
     SHARE_TTL_OUT_OF_RANGE: _ErrorReason.ValueType  # 89
     """INVALID_ARGUMENT: the share's lifetime is outside 30 seconds to 24 hours
     (or the operator's lower cap).
+    Returned by: ShareViaQR.
     """
     SHARE_MODE_UNKNOWN: _ErrorReason.ValueType  # 90
-    """INVALID_ARGUMENT: mode is not a known share mode."""
+    """INVALID_ARGUMENT: mode is not a known share mode.
+    Returned by: ShareViaQR.
+    """
     PARTY_ID_INVALID: _ErrorReason.ValueType  # 91
-    """INVALID_ARGUMENT: audience_party_id is not a well-formed party id."""
+    """INVALID_ARGUMENT: audience_party_id is not a well-formed party id.
+    Returned by: ShareViaQR.
+    """
     AUDIENCE_PARTY_NOT_FOUND: _ErrorReason.ValueType  # 92
-    """NOT_FOUND: no approved relying party has the audience_party_id."""
+    """NOT_FOUND: no approved relying party has the audience_party_id.
+    Returned by: ShareViaQR.
+    """
     SHARE_ID_INVALID: _ErrorReason.ValueType  # 93
-    """INVALID_ARGUMENT: share_id is not an id from ListShares."""
+    """INVALID_ARGUMENT: share_id is not an id from ListShares.
+    Returned by: RevokeShare.
+    """
     SHARE_NOT_FOUND: _ErrorReason.ValueType  # 94
     """NOT_FOUND: no share matches (the scanned payload, or the caller's
     share_id).
+    Returned by: Verify, RevokeShare.
     """
     SHARE_PAYLOAD_TOO_LARGE: _ErrorReason.ValueType  # 95
-    """INVALID_ARGUMENT: the scanned payload is longer than 4096 characters."""
+    """INVALID_ARGUMENT: the scanned payload is longer than 4096 characters.
+    Returned by: Verify.
+    """
     SHARE_PAYLOAD_PREFIX_UNKNOWN: _ErrorReason.ValueType  # 96
-    """INVALID_ARGUMENT: the scanned payload is not an eid share (unknown prefix)."""
+    """INVALID_ARGUMENT: the scanned payload is not an eid share (unknown prefix).
+    Returned by: Verify.
+    """
     SHARE_PAYLOAD_VERSION_UNSUPPORTED: _ErrorReason.ValueType  # 97
-    """INVALID_ARGUMENT: the payload's format version is not supported."""
+    """INVALID_ARGUMENT: the payload's format version is not supported.
+    Returned by: Verify.
+    """
     SHARE_PAYLOAD_MALFORMED: _ErrorReason.ValueType  # 98
-    """INVALID_ARGUMENT: the payload is damaged or incomplete."""
+    """INVALID_ARGUMENT: the payload is damaged or incomplete.
+    Returned by: Verify.
+    """
     SHARE_KEY_UNKNOWN: _ErrorReason.ValueType  # 99
-    """INVALID_ARGUMENT: the payload names a signing key eid does not have."""
+    """INVALID_ARGUMENT: the payload names a signing key eid does not have.
+    Returned by: Verify.
+    """
     SHARE_SIGNATURE_INVALID: _ErrorReason.ValueType  # 100
-    """INVALID_ARGUMENT: the payload's signature does not verify."""
+    """INVALID_ARGUMENT: the payload's signature does not verify.
+    Returned by: Verify.
+    """
     SHARE_ISSUER_MISMATCH: _ErrorReason.ValueType  # 101
     """INVALID_ARGUMENT: never from the server; the SDKs' offline verification
     refuses a credential of another issuer with it.
+    Returned by: no RPC.
     """
     SHARE_ONLINE_ONLY: _ErrorReason.ValueType  # 102
     """INVALID_ARGUMENT: never from the server; the SDKs' offline verification
     refuses an online share (only Verify can redeem it) with it.
+    Returned by: no RPC.
     """
     SHARE_KEY_REVOKED: _ErrorReason.ValueType  # 103
-    """FAILED_PRECONDITION: the key that signed the payload was revoked."""
+    """FAILED_PRECONDITION: the key that signed the payload was revoked.
+    Returned by: Verify.
+    """
     SHARE_EXPIRED: _ErrorReason.ValueType  # 104
-    """FAILED_PRECONDITION: the share has expired."""
+    """FAILED_PRECONDITION: the share has expired.
+    Returned by: Verify.
+    """
     SHARE_NOT_YET_VALID: _ErrorReason.ValueType  # 105
     """FAILED_PRECONDITION: the payload was issued in the future (check the
     clock).
+    Returned by: Verify.
     """
     SHARE_ALREADY_REDEEMED: _ErrorReason.ValueType  # 106
-    """FAILED_PRECONDITION: a single-use share was redeemed already."""
+    """FAILED_PRECONDITION: a single-use share was redeemed already.
+    Returned by: Verify.
+    """
     SHARE_REVOKED: _ErrorReason.ValueType  # 107
-    """FAILED_PRECONDITION: the citizen withdrew the share (RevokeShare)."""
+    """FAILED_PRECONDITION: the citizen withdrew the share (RevokeShare).
+    Returned by: Verify.
+    """
     SHARE_AUDIENCE_MISMATCH: _ErrorReason.ValueType  # 108
-    """PERMISSION_DENIED: the share is bound to another relying party."""
+    """PERMISSION_DENIED: the share is bound to another relying party.
+    Returned by: Verify.
+    """
     MODE_UNSPECIFIED: _ErrorReason.ValueType  # 109
     """Locks on verification modes.
 
     INVALID_ARGUMENT: no verification mode named.
+    Returned by: LockVerifyMode, UnlockVerifyMode.
     """
     MODE_NOT_LOCKABLE: _ErrorReason.ValueType  # 110
-    """INVALID_ARGUMENT: this mode cannot be locked (revoke shares instead)."""
+    """INVALID_ARGUMENT: this mode cannot be locked (revoke shares instead).
+    Returned by: LockVerifyMode, UnlockVerifyMode.
+    """
     UNLOCK_DURATION_OUT_OF_RANGE: _ErrorReason.ValueType  # 111
-    """INVALID_ARGUMENT: a temporary unlock outside 1 minute to 24 hours."""
+    """INVALID_ARGUMENT: a temporary unlock outside 1 minute to 24 hours.
+    Returned by: UnlockVerifyMode.
+    """
     WEBHOOK_URL_INVALID: _ErrorReason.ValueType  # 112
     """Status webhooks.
 
     INVALID_ARGUMENT: the URL is not a usable https URL (the message says
     why).
+    Returned by: SetStatusWebhook.
     """
     WEBHOOK_URL_NOT_PUBLIC: _ErrorReason.ValueType  # 113
     """INVALID_ARGUMENT: the URL's host is not public (only an operator can
     set a private one).
+    Returned by: SetStatusWebhook.
     """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
@@ -386,344 +583,541 @@ class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
 ERROR_REASON_UNSPECIFIED: ErrorReason.ValueType  # 0
 """Not a reason; never sent."""
 INTERNAL: ErrorReason.ValueType  # 1
-"""Any RPC.
+"""Malformed requests, retries and paging.
 
 INTERNAL: an unexpected failure on the server. ErrorInfo.metadata
 "incident" names the log entry to quote to the operator.
+Returned by: every RPC.
 """
 REQUEST_UNDECODABLE: ErrorReason.ValueType  # 2
 """INVALID_ARGUMENT: the request bytes are not a valid message of the
 method (malformed protobuf, or a string field that is not UTF-8).
+Returned by: every RPC.
 """
 INVALID_FIELDS: ErrorReason.ValueType  # 3
 """INVALID_ARGUMENT: more than one field is invalid; each is listed in
 BadRequest with its own reason.
+Returned by: Register, Activate, Verify, StartApproval, ShareViaQR,
+ResendActivationCode, SendAccountCode, LockAccount.
 """
 STORE_BUSY: ErrorReason.ValueType  # 4
-"""UNAVAILABLE: the database is busy; retry shortly with the same request_id."""
+"""UNAVAILABLE: the database is busy; retry shortly with the same request_id.
+Returned by: every RPC.
+"""
 CONCURRENT_REQUEST: ErrorReason.ValueType  # 5
 """ABORTED: a concurrent call changed the same data; retry with the same
 request_id to get the real answer.
+Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
+DecideApproval, ClaimApproval, ShareViaQR, RevokeShare,
+ResendActivationCode, SendAccountCode, RefreshSession, SignOut,
+RevokeSession, LockAccount, UnlockAccount, LockVerifyMode, UnlockVerifyMode,
+SetStatusWebhook.
 """
 REQUEST_ID_INVALID: ErrorReason.ValueType  # 6
 """INVALID_ARGUMENT: request_id is not 1 to 64 characters of letters,
 digits and . _ : -.
+Returned by: every RPC with a request_id.
 """
 REQUEST_ID_REUSED: ErrorReason.ValueType  # 7
 """INVALID_ARGUMENT: this request_id was already used, by the same caller,
 for a request with different content.
+Returned by: every RPC with a request_id.
 """
 PAGE_SIZE_NEGATIVE: ErrorReason.ValueType  # 8
-"""INVALID_ARGUMENT: page_size is negative."""
+"""INVALID_ARGUMENT: page_size is negative.
+Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
+ListSessions.
+"""
 PAGE_TOKEN_INVALID: ErrorReason.ValueType  # 9
-"""INVALID_ARGUMENT: page_token is not a next_page_token of an earlier page."""
+"""INVALID_ARGUMENT: page_token is not a next_page_token of an earlier page.
+Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
+ListSessions.
+"""
 API_KEY_MISSING: ErrorReason.ValueType  # 10
 """Callers' credentials in metadata.
 
 UNAUTHENTICATED: a relying-party call came without `x-api-key`.
+Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+GetStatusWebhook.
 """
 API_KEY_INVALID: ErrorReason.ValueType  # 11
-"""UNAUTHENTICATED: the `x-api-key` is not a current key of any party."""
+"""UNAUTHENTICATED: the `x-api-key` is not a current key of any party.
+Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+GetStatusWebhook.
+"""
 PARTY_SUSPENDED: ErrorReason.ValueType  # 12
-"""PERMISSION_DENIED: the calling relying party is suspended by the operator."""
+"""PERMISSION_DENIED: the calling relying party is suspended by the operator.
+Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+GetStatusWebhook.
+"""
 SESSION_MISSING: ErrorReason.ValueType  # 13
-"""UNAUTHENTICATED: a citizen call came without `authorization: Bearer`."""
+"""UNAUTHENTICATED: a citizen call came without `authorization: Bearer`.
+Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
+ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
+RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
+GetVerifyModeLocks.
+"""
 SESSION_INVALID: ErrorReason.ValueType  # 14
 """UNAUTHENTICATED: the access token is not valid, has expired or its
 session ended; refresh it (RefreshSession) or sign in again.
+Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
+ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
+RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
+GetVerifyModeLocks.
 """
 OFFICER_KEY_INVALID: ErrorReason.ValueType  # 15
-"""UNAUTHENTICATED: an officer unlock came without a valid `x-officer-key`."""
+"""UNAUTHENTICATED: an officer unlock came without a valid `x-officer-key`.
+Returned by: UnlockAccount.
+"""
 PERSONAL_ID_MALFORMED: ErrorReason.ValueType  # 16
 """Citizen data in requests.
 
 INVALID_ARGUMENT: the ID number is not 12 digits.
+Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
+ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
 """
 PERSONAL_ID_UNKNOWN_PROVINCE: ErrorReason.ValueType  # 17
-"""INVALID_ARGUMENT: the ID number does not start with a known province code."""
+"""INVALID_ARGUMENT: the ID number does not start with a known province code.
+Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
+ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
+"""
 PERSONAL_ID_INCONSISTENT: ErrorReason.ValueType  # 18
 """INVALID_ARGUMENT: the ID number disagrees with the declared birth date
 and gender (it encodes the century of birth, gender and year).
+Returned by: Register.
 """
 FULL_NAME_INVALID: ErrorReason.ValueType  # 19
 """INVALID_ARGUMENT: the full name is empty, too long or has characters a
 name cannot have.
+Returned by: Register.
 """
 BIRTH_DATE_INVALID: ErrorReason.ValueType  # 20
 """INVALID_ARGUMENT: the birth date is not a valid YYYY-MM-DD date between
 1900-01-01 and today (demographic claims also accept a year alone).
+Returned by: Register, Verify.
 """
 GENDER_UNSPECIFIED: ErrorReason.ValueType  # 21
-"""INVALID_ARGUMENT: Register without a gender."""
+"""INVALID_ARGUMENT: Register without a gender.
+Returned by: Register.
+"""
 PHONE_NUMBER_INVALID: ErrorReason.ValueType  # 22
-"""INVALID_ARGUMENT: the phone number is not a Vietnamese mobile number."""
+"""INVALID_ARGUMENT: the phone number is not a Vietnamese mobile number.
+Returned by: Register, ResendActivationCode, SendAccountCode.
+"""
 EMAIL_INVALID: ErrorReason.ValueType  # 23
-"""INVALID_ARGUMENT: the email address is not valid or too long."""
+"""INVALID_ARGUMENT: the email address is not valid or too long.
+Returned by: Register, ResendActivationCode, SendAccountCode.
+"""
 PASSWORD_TOO_SHORT: ErrorReason.ValueType  # 24
-"""INVALID_ARGUMENT: the new password is shorter than 10 characters."""
+"""INVALID_ARGUMENT: the new password is shorter than 10 characters.
+Returned by: Activate.
+"""
 PASSWORD_TOO_LONG: ErrorReason.ValueType  # 25
-"""INVALID_ARGUMENT: the password is longer than 128 characters."""
+"""INVALID_ARGUMENT: the password is longer than 128 characters.
+Returned by: Activate, SignIn, Verify, LockAccount, UnlockAccount.
+"""
 PASSWORD_TOO_WEAK: ErrorReason.ValueType  # 26
 """INVALID_ARGUMENT: the new password is too easy to guess (the message
 says why).
+Returned by: Activate.
 """
 DEVICE_NAME_INVALID: ErrorReason.ValueType  # 27
 """INVALID_ARGUMENT: device_name is not printable or longer than 64
 characters.
+Returned by: SignIn.
 """
 REGISTRY_MISMATCH: ErrorReason.ValueType  # 28
 """Registration and activation.
 
 FAILED_PRECONDITION: the ID number and declared data do not match the
 population registry (also when the ID number is not in it).
+Returned by: Register.
 """
 AGE_BELOW_MINIMUM: ErrorReason.ValueType  # 29
 """FAILED_PRECONDITION: the citizen is under the self-registration age
 (metadata "minimum_age").
+Returned by: Register.
 """
 ACCOUNT_PENDING: ErrorReason.ValueType  # 30
 """ALREADY_EXISTS: an account for this ID number awaits activation; ask for
 a new code with ResendActivationCode.
+Returned by: Register.
 """
 ACCOUNT_ALREADY_EXISTS: ErrorReason.ValueType  # 31
-"""ALREADY_EXISTS: an account exists for this ID number."""
+"""ALREADY_EXISTS: an account exists for this ID number.
+Returned by: Register.
+"""
 ACTIVATION_CODE_MALFORMED: ErrorReason.ValueType  # 32
-"""INVALID_ARGUMENT: the activation code is not 6 digits."""
+"""INVALID_ARGUMENT: the activation code is not 6 digits.
+Returned by: Activate, LockAccount, UnlockAccount.
+"""
 ACTIVATION_CODE_INVALID: ErrorReason.ValueType  # 33
-"""INVALID_ARGUMENT: the activation code is not correct."""
+"""INVALID_ARGUMENT: the activation code is not correct.
+Returned by: Activate.
+"""
 ACTIVATION_CODE_ALREADY_USED: ErrorReason.ValueType  # 34
-"""FAILED_PRECONDITION: the activation code was already used."""
+"""FAILED_PRECONDITION: the activation code was already used.
+Returned by: Activate.
+"""
 ACTIVATION_CODE_EXPIRED: ErrorReason.ValueType  # 35
-"""FAILED_PRECONDITION: the activation code has expired; request a new one."""
+"""FAILED_PRECONDITION: the activation code has expired; request a new one.
+Returned by: Activate.
+"""
 ACTIVATION_ATTEMPTS_EXCEEDED: ErrorReason.ValueType  # 36
-"""RESOURCE_EXHAUSTED: too many wrong activation codes; request a new one."""
+"""RESOURCE_EXHAUSTED: too many wrong activation codes; request a new one.
+Returned by: Activate.
+"""
 ACCOUNT_ALREADY_ACTIVE: ErrorReason.ValueType  # 37
-"""FAILED_PRECONDITION: the account is active already."""
+"""FAILED_PRECONDITION: the account is active already.
+Returned by: Activate.
+"""
 ACCOUNT_NOT_ACTIVE: ErrorReason.ValueType  # 38
 """Account state.
 
 FAILED_PRECONDITION: the account has not been activated yet.
+Returned by: SignIn, Verify, RefreshSession, LockAccount.
 """
 ACCOUNT_LOCKED: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: the account is locked (a share of a locked account
 is withdrawn); unlocking needs proof of identity.
+Returned by: Activate, SignIn, Verify, RefreshSession.
 """
 CITIZEN_DECEASED: ErrorReason.ValueType  # 40
 """FAILED_PRECONDITION: the population registry records the citizen as
 deceased; the account is deactivated for good.
+Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
+UnlockAccount.
 """
 ACCOUNT_NOT_LOCKED: ErrorReason.ValueType  # 41
-"""FAILED_PRECONDITION: UnlockAccount of an account that is not locked."""
+"""FAILED_PRECONDITION: UnlockAccount of an account that is not locked.
+Returned by: UnlockAccount.
+"""
 ACCOUNT_NOT_FOUND: ErrorReason.ValueType  # 42
-"""NOT_FOUND: an officer's UnlockAccount names an ID number without an account."""
+"""NOT_FOUND: an officer's UnlockAccount names an ID number without an account.
+Returned by: UnlockAccount.
+"""
 UNLOCK_MISSING: ErrorReason.ValueType  # 43
-"""INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set."""
+"""INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set.
+Returned by: UnlockAccount.
+"""
 INVALID_CREDENTIALS: ErrorReason.ValueType  # 44
 """Passwords, codes and sessions.
 
 UNAUTHENTICATED: the ID number or password is not correct (which one is
 not said).
+Returned by: SignIn, LockAccount, UnlockAccount.
 """
 TOO_MANY_FAILED_ATTEMPTS: ErrorReason.ValueType  # 45
 """RESOURCE_EXHAUSTED: too many wrong passwords for this ID number from
 this source; RetryInfo says when to try again.
+Returned by: SignIn, Verify, LockAccount, UnlockAccount.
 """
 TOO_MANY_REQUESTS: ErrorReason.ValueType  # 46
 """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
 this ID number, contact or source; RetryInfo says when to try again.
+Returned by: Register, RequestOtp, StartApproval, ResendActivationCode,
+SendAccountCode.
 """
 CONTACT_MISSING: ErrorReason.ValueType  # 47
 """INVALID_ARGUMENT: neither a phone number nor an email was given to find
 the account by.
+Returned by: ResendActivationCode, SendAccountCode.
 """
 CONTACT_AMBIGUOUS: ErrorReason.ValueType  # 48
-"""INVALID_ARGUMENT: both a phone number and an email were given; give one."""
+"""INVALID_ARGUMENT: both a phone number and an email were given; give one.
+Returned by: ResendActivationCode, SendAccountCode.
+"""
 PURPOSE_UNSPECIFIED: ErrorReason.ValueType  # 49
-"""INVALID_ARGUMENT: SendAccountCode without a purpose."""
+"""INVALID_ARGUMENT: SendAccountCode without a purpose.
+Returned by: SendAccountCode.
+"""
 ONE_TIME_CODE_MALFORMED: ErrorReason.ValueType  # 50
-"""INVALID_ARGUMENT: the one-time code is not 6 digits."""
+"""INVALID_ARGUMENT: the one-time code is not 6 digits.
+Returned by: Verify.
+"""
 ONE_TIME_CODE_INVALID: ErrorReason.ValueType  # 51
 """INVALID_ARGUMENT: the one-time code is wrong, has expired or was used;
 ask for a new one.
+Returned by: LockAccount, UnlockAccount.
 """
 REFRESH_TOKEN_MISSING: ErrorReason.ValueType  # 52
-"""INVALID_ARGUMENT: RefreshSession without a refresh token."""
+"""INVALID_ARGUMENT: RefreshSession without a refresh token.
+Returned by: RefreshSession.
+"""
 REFRESH_TOKEN_INVALID: ErrorReason.ValueType  # 53
 """UNAUTHENTICATED: the refresh token is not valid, has expired or was
 revoked; sign in again.
+Returned by: RefreshSession.
 """
 REFRESH_TOKEN_REUSED: ErrorReason.ValueType  # 54
 """UNAUTHENTICATED: the refresh token was used before, so it may be stolen:
 its session has been ended; sign in again.
+Returned by: RefreshSession.
 """
 SESSION_ID_INVALID: ErrorReason.ValueType  # 55
-"""INVALID_ARGUMENT: session_id is not an id from ListSessions."""
+"""INVALID_ARGUMENT: session_id is not an id from ListSessions.
+Returned by: RevokeSession.
+"""
 SESSION_NOT_FOUND: ErrorReason.ValueType  # 56
-"""NOT_FOUND: no live session of the caller has this id."""
+"""NOT_FOUND: no live session of the caller has this id.
+Returned by: RevokeSession.
+"""
 CREDENTIAL_MISSING: ErrorReason.ValueType  # 57
 """Verify: what a relying party may do.
 
 INVALID_ARGUMENT: Verify without a credential.
+Returned by: Verify.
 """
 MODE_NOT_ALLOWED: ErrorReason.ValueType  # 58
-"""PERMISSION_DENIED: the party is not allowed to verify in this mode."""
+"""PERMISSION_DENIED: the party is not allowed to verify in this mode.
+Returned by: Verify, RequestOtp, StartApproval.
+"""
 SCOPE_UNKNOWN: ErrorReason.ValueType  # 59
-"""INVALID_ARGUMENT: requested_scopes holds an unknown scope."""
+"""INVALID_ARGUMENT: requested_scopes holds an unknown scope.
+Returned by: Verify, StartApproval.
+"""
 SCOPE_NOT_ALLOWED: ErrorReason.ValueType  # 60
-"""PERMISSION_DENIED: the party asked for scopes it is not allowed."""
+"""PERMISSION_DENIED: the party asked for scopes it is not allowed.
+Returned by: Verify, StartApproval.
+"""
 PARTY_THROTTLED: ErrorReason.ValueType  # 61
 """RESOURCE_EXHAUSTED: too many failed verifications from this party
 lately; slow down (RetryInfo).
+Returned by: Verify.
 """
 PARTY_RATE_LIMITED: ErrorReason.ValueType  # 62
 """RESOURCE_EXHAUSTED: the party is over its rate limit (calls a minute);
 RetryInfo says, to the millisecond, when a call is admitted again.
+Returned by: Verify, RequestOtp, StartApproval.
 """
 PARTY_CITIZEN_RATE_LIMITED: ErrorReason.ValueType  # 63
 """RESOURCE_EXHAUSTED: the party is over its rate limit for this one
 citizen; other citizens are still served (RetryInfo).
+Returned by: Verify, RequestOtp, StartApproval.
 """
 AUTH_MODE_LOCKED: ErrorReason.ValueType  # 64
 """FAILED_PRECONDITION: the citizen has locked verification in this mode
 (metadata "mode"); verify them another way.
+Returned by: Verify.
 """
 DEMOGRAPHIC_CLAIM_EMPTY: ErrorReason.ValueType  # 65
 """Verify by demographics.
 
 INVALID_ARGUMENT: a demographic claim claims none of name, birth date
 and gender.
+Returned by: Verify.
 """
 NAME_INVALID: ErrorReason.ValueType  # 66
 """INVALID_ARGUMENT: the claimed name is empty after trimming, too long or
 has control characters.
+Returned by: Verify.
 """
 NAME_MATCH_UNKNOWN: ErrorReason.ValueType  # 67
-"""INVALID_ARGUMENT: name_match is not a known strategy."""
+"""INVALID_ARGUMENT: name_match is not a known strategy.
+Returned by: Verify.
+"""
 NAME_THRESHOLD_INVALID: ErrorReason.ValueType  # 68
-"""INVALID_ARGUMENT: a PARTIAL name threshold outside 1-100."""
+"""INVALID_ARGUMENT: a PARTIAL name threshold outside 1-100.
+Returned by: Verify.
+"""
 GENDER_UNKNOWN: ErrorReason.ValueType  # 69
-"""INVALID_ARGUMENT: the claimed gender is not MALE or FEMALE."""
+"""INVALID_ARGUMENT: the claimed gender is not MALE or FEMALE.
+Returned by: Verify.
+"""
 APPROVAL_ID_INVALID: ErrorReason.ValueType  # 70
 """Approval on the citizen's device.
 
 INVALID_ARGUMENT: approval_id is not an id StartApproval returned.
+Returned by: Verify, DecideApproval.
 """
 APPROVAL_TOKEN_MALFORMED: ErrorReason.ValueType  # 71
 """INVALID_ARGUMENT: the scanned approval token is not one (it starts with
 "eidapr1.").
+Returned by: ClaimApproval.
 """
 APPROVAL_MESSAGE_INVALID: ErrorReason.ValueType  # 72
-"""INVALID_ARGUMENT: the note is longer than 100 characters or not printable."""
+"""INVALID_ARGUMENT: the note is longer than 100 characters or not printable.
+Returned by: StartApproval.
+"""
 MAX_WAIT_INVALID: ErrorReason.ValueType  # 73
-"""INVALID_ARGUMENT: max_wait is negative or not a valid duration."""
+"""INVALID_ARGUMENT: max_wait is negative or not a valid duration.
+Returned by: Verify.
+"""
 APPROVAL_DECISION_UNSPECIFIED: ErrorReason.ValueType  # 74
-"""INVALID_ARGUMENT: DecideApproval without a decision."""
+"""INVALID_ARGUMENT: DecideApproval without a decision.
+Returned by: DecideApproval.
+"""
 VERIFICATION_CODE_MALFORMED: ErrorReason.ValueType  # 75
-"""INVALID_ARGUMENT: the verification code is not 4 digits."""
+"""INVALID_ARGUMENT: the verification code is not 4 digits.
+Returned by: DecideApproval.
+"""
 VERIFICATION_CODE_WRONG: ErrorReason.ValueType  # 76
 """INVALID_ARGUMENT: approving with a code that is not the one the party
 shows; too many void the request.
+Returned by: DecideApproval.
 """
 IMAGE_FORMAT_UNKNOWN: ErrorReason.ValueType  # 77
-"""INVALID_ARGUMENT: image_format is not a known format."""
+"""INVALID_ARGUMENT: image_format is not a known format.
+Returned by: StartApproval, ShareViaQR.
+"""
 IMAGE_FORMAT_NEEDS_QR: ErrorReason.ValueType  # 78
 """INVALID_ARGUMENT: a QR image was asked for an approval request with a
 personal_id (only the QR variant has a token to draw).
+Returned by: StartApproval.
 """
 APPROVAL_NOT_FOUND: ErrorReason.ValueType  # 79
-"""NOT_FOUND: no approval request of the caller has this id."""
+"""NOT_FOUND: no approval request of the caller has this id.
+Returned by: Verify, DecideApproval, ClaimApproval.
+"""
 APPROVAL_PENDING: ErrorReason.ValueType  # 80
 """UNAVAILABLE: the citizen has not decided yet; call Verify again with the
 same request_id (RetryInfo; metadata "expire_time").
+Returned by: Verify.
 """
 APPROVAL_DECLINED: ErrorReason.ValueType  # 81
-"""PERMISSION_DENIED: the citizen declined the request."""
+"""PERMISSION_DENIED: the citizen declined the request.
+Returned by: Verify.
+"""
 APPROVAL_WRONG_CODE: ErrorReason.ValueType  # 82
 """PERMISSION_DENIED: the citizen confirmed a wrong code too often and the
 request is void; start a new one.
+Returned by: Verify.
 """
 APPROVAL_EXPIRED: ErrorReason.ValueType  # 83
-"""FAILED_PRECONDITION: the request expired before it was decided."""
+"""FAILED_PRECONDITION: the request expired before it was decided.
+Returned by: Verify, DecideApproval, ClaimApproval.
+"""
 APPROVAL_ALREADY_USED: ErrorReason.ValueType  # 84
-"""FAILED_PRECONDITION: an earlier Verify collected this approval already."""
+"""FAILED_PRECONDITION: an earlier Verify collected this approval already.
+Returned by: Verify.
+"""
 APPROVAL_ALREADY_DECIDED: ErrorReason.ValueType  # 85
-"""FAILED_PRECONDITION: the request was decided already (metadata "state")."""
+"""FAILED_PRECONDITION: the request was decided already (metadata "state").
+Returned by: DecideApproval.
+"""
 APPROVAL_ALREADY_CLAIMED: ErrorReason.ValueType  # 86
-"""FAILED_PRECONDITION: another device claimed the request first."""
+"""FAILED_PRECONDITION: another device claimed the request first.
+Returned by: ClaimApproval.
+"""
 SHARE_ATTRIBUTES_EMPTY: ErrorReason.ValueType  # 87
 """QR shares.
 
 INVALID_ARGUMENT: a share with no attributes.
+Returned by: ShareViaQR.
 """
 ATTRIBUTE_UNSPECIFIED: ErrorReason.ValueType  # 88
-"""INVALID_ARGUMENT: an attribute of a share is unspecified."""
+"""INVALID_ARGUMENT: an attribute of a share is unspecified.
+Returned by: ShareViaQR.
+"""
 SHARE_TTL_OUT_OF_RANGE: ErrorReason.ValueType  # 89
 """INVALID_ARGUMENT: the share's lifetime is outside 30 seconds to 24 hours
 (or the operator's lower cap).
+Returned by: ShareViaQR.
 """
 SHARE_MODE_UNKNOWN: ErrorReason.ValueType  # 90
-"""INVALID_ARGUMENT: mode is not a known share mode."""
+"""INVALID_ARGUMENT: mode is not a known share mode.
+Returned by: ShareViaQR.
+"""
 PARTY_ID_INVALID: ErrorReason.ValueType  # 91
-"""INVALID_ARGUMENT: audience_party_id is not a well-formed party id."""
+"""INVALID_ARGUMENT: audience_party_id is not a well-formed party id.
+Returned by: ShareViaQR.
+"""
 AUDIENCE_PARTY_NOT_FOUND: ErrorReason.ValueType  # 92
-"""NOT_FOUND: no approved relying party has the audience_party_id."""
+"""NOT_FOUND: no approved relying party has the audience_party_id.
+Returned by: ShareViaQR.
+"""
 SHARE_ID_INVALID: ErrorReason.ValueType  # 93
-"""INVALID_ARGUMENT: share_id is not an id from ListShares."""
+"""INVALID_ARGUMENT: share_id is not an id from ListShares.
+Returned by: RevokeShare.
+"""
 SHARE_NOT_FOUND: ErrorReason.ValueType  # 94
 """NOT_FOUND: no share matches (the scanned payload, or the caller's
 share_id).
+Returned by: Verify, RevokeShare.
 """
 SHARE_PAYLOAD_TOO_LARGE: ErrorReason.ValueType  # 95
-"""INVALID_ARGUMENT: the scanned payload is longer than 4096 characters."""
+"""INVALID_ARGUMENT: the scanned payload is longer than 4096 characters.
+Returned by: Verify.
+"""
 SHARE_PAYLOAD_PREFIX_UNKNOWN: ErrorReason.ValueType  # 96
-"""INVALID_ARGUMENT: the scanned payload is not an eid share (unknown prefix)."""
+"""INVALID_ARGUMENT: the scanned payload is not an eid share (unknown prefix).
+Returned by: Verify.
+"""
 SHARE_PAYLOAD_VERSION_UNSUPPORTED: ErrorReason.ValueType  # 97
-"""INVALID_ARGUMENT: the payload's format version is not supported."""
+"""INVALID_ARGUMENT: the payload's format version is not supported.
+Returned by: Verify.
+"""
 SHARE_PAYLOAD_MALFORMED: ErrorReason.ValueType  # 98
-"""INVALID_ARGUMENT: the payload is damaged or incomplete."""
+"""INVALID_ARGUMENT: the payload is damaged or incomplete.
+Returned by: Verify.
+"""
 SHARE_KEY_UNKNOWN: ErrorReason.ValueType  # 99
-"""INVALID_ARGUMENT: the payload names a signing key eid does not have."""
+"""INVALID_ARGUMENT: the payload names a signing key eid does not have.
+Returned by: Verify.
+"""
 SHARE_SIGNATURE_INVALID: ErrorReason.ValueType  # 100
-"""INVALID_ARGUMENT: the payload's signature does not verify."""
+"""INVALID_ARGUMENT: the payload's signature does not verify.
+Returned by: Verify.
+"""
 SHARE_ISSUER_MISMATCH: ErrorReason.ValueType  # 101
 """INVALID_ARGUMENT: never from the server; the SDKs' offline verification
 refuses a credential of another issuer with it.
+Returned by: no RPC.
 """
 SHARE_ONLINE_ONLY: ErrorReason.ValueType  # 102
 """INVALID_ARGUMENT: never from the server; the SDKs' offline verification
 refuses an online share (only Verify can redeem it) with it.
+Returned by: no RPC.
 """
 SHARE_KEY_REVOKED: ErrorReason.ValueType  # 103
-"""FAILED_PRECONDITION: the key that signed the payload was revoked."""
+"""FAILED_PRECONDITION: the key that signed the payload was revoked.
+Returned by: Verify.
+"""
 SHARE_EXPIRED: ErrorReason.ValueType  # 104
-"""FAILED_PRECONDITION: the share has expired."""
+"""FAILED_PRECONDITION: the share has expired.
+Returned by: Verify.
+"""
 SHARE_NOT_YET_VALID: ErrorReason.ValueType  # 105
 """FAILED_PRECONDITION: the payload was issued in the future (check the
 clock).
+Returned by: Verify.
 """
 SHARE_ALREADY_REDEEMED: ErrorReason.ValueType  # 106
-"""FAILED_PRECONDITION: a single-use share was redeemed already."""
+"""FAILED_PRECONDITION: a single-use share was redeemed already.
+Returned by: Verify.
+"""
 SHARE_REVOKED: ErrorReason.ValueType  # 107
-"""FAILED_PRECONDITION: the citizen withdrew the share (RevokeShare)."""
+"""FAILED_PRECONDITION: the citizen withdrew the share (RevokeShare).
+Returned by: Verify.
+"""
 SHARE_AUDIENCE_MISMATCH: ErrorReason.ValueType  # 108
-"""PERMISSION_DENIED: the share is bound to another relying party."""
+"""PERMISSION_DENIED: the share is bound to another relying party.
+Returned by: Verify.
+"""
 MODE_UNSPECIFIED: ErrorReason.ValueType  # 109
 """Locks on verification modes.
 
 INVALID_ARGUMENT: no verification mode named.
+Returned by: LockVerifyMode, UnlockVerifyMode.
 """
 MODE_NOT_LOCKABLE: ErrorReason.ValueType  # 110
-"""INVALID_ARGUMENT: this mode cannot be locked (revoke shares instead)."""
+"""INVALID_ARGUMENT: this mode cannot be locked (revoke shares instead).
+Returned by: LockVerifyMode, UnlockVerifyMode.
+"""
 UNLOCK_DURATION_OUT_OF_RANGE: ErrorReason.ValueType  # 111
-"""INVALID_ARGUMENT: a temporary unlock outside 1 minute to 24 hours."""
+"""INVALID_ARGUMENT: a temporary unlock outside 1 minute to 24 hours.
+Returned by: UnlockVerifyMode.
+"""
 WEBHOOK_URL_INVALID: ErrorReason.ValueType  # 112
 """Status webhooks.
 
 INVALID_ARGUMENT: the URL is not a usable https URL (the message says
 why).
+Returned by: SetStatusWebhook.
 """
 WEBHOOK_URL_NOT_PUBLIC: ErrorReason.ValueType  # 113
 """INVALID_ARGUMENT: the URL's host is not public (only an operator can
 set a private one).
+Returned by: SetStatusWebhook.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
