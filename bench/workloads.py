@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc import aio
 
 from bench.stack import CHANNEL_OPTIONS, BenchError, EidServer, connections_per_worker
-from eid_client import AsyncEidClient
+from eid_client import AsyncEidClient, RetryPolicy
 from eid_client.loadgen import LoadResult, NotVerifiedError, channel_options, run_load
 from eid_client.offline import (
     CredentialClaims,
@@ -218,6 +218,8 @@ class EidLoad:
                 api_key=s.api_key,
                 timeout=CALL_TIMEOUT_SECONDS,
                 options=_channel_options(),
+                # A retried failure would count as a slow success.
+                retry=RetryPolicy.off(),
             )
             for _ in range(self.channels)
         ]

@@ -5,8 +5,9 @@ messages."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -20,15 +21,19 @@ from eid_client import _health
 from eid_client import _requests as req
 from eid_client._approval_calls_async import AsyncApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
 from eid_client._mode_lock_calls import AsyncModeLockCalls
 from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
 from eid_client._verify_calls import AsyncVerifyCalls
 from eid_client._webhook_calls import AsyncWebhookCalls
 from eid_client.errors import error_from_rpc_error
+from eid_client.retry import Attempts, RetryPolicy
+from eid_client.tls import Tls, credentials_for
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
+_T = TypeVar("_T")
 
 
 class AsyncEidClient(
@@ -45,23 +50,28 @@ class AsyncEidClient(
         session_token: str | None = None,
         refresh_token: str | None = None,
         officer_key: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        timeouts: Mapping[str, float] | None = None,
+        retry: RetryPolicy | None = None,
+        tls: Tls | bool = False,
         credentials: grpc.ChannelCredentials | None = None,
         options: ChannelOptions | None = None,
     ) -> None:
+        self._settings = CallSettings(timeout, timeouts, retry)
         super().__init__(
             api_key=api_key,
             session_token=session_token,
             refresh_token=refresh_token,
             officer_key=officer_key,
-            timeout=timeout,
+            timeout=self._settings.timeout,
         )
         # host:port, which also names the offline-verification key cache.
         self.target = target
         opts = list(options or [])
+        secure = credentials_for(tls, credentials)
         self._channel = (
-            aio.secure_channel(target, credentials, opts)
-            if credentials is not None
+            aio.secure_channel(target, secure, opts)
+            if secure is not None
             else aio.insecure_channel(target, opts)
         )
         self._stub = pb_grpc.IdentityServiceStub(self._channel)
@@ -87,11 +97,22 @@ class AsyncEidClient(
         metadata: req.Metadata = (),
         deadline: float | None = None,
     ) -> _Resp:
-        try:
-            timeout = self.timeout if deadline is None else deadline
-            return await method(request, timeout=timeout, metadata=metadata)
-        except grpc.RpcError as e:
-            raise error_from_rpc_error(e) from e
+        attempts = self._settings.attempts(request, deadline)
+        return await self._attempt(
+            attempts, lambda t: method(request, timeout=t, metadata=metadata)
+        )
+
+    async def _attempt(self, attempts: Attempts, send: Callable[[float], Awaitable[_T]]) -> _T:
+        """:meth:`EidClient._attempt <eid_client.EidClient._attempt>`, awaiting."""
+        while True:
+            try:
+                return await send(attempts.timeout())
+            except grpc.RpcError as e:
+                error = error_from_rpc_error(e)
+                pause = attempts.pause_after(error)
+                if pause is None:
+                    raise error from e
+            await asyncio.sleep(pause)
 
     async def register(
         self,
@@ -276,8 +297,7 @@ class AsyncEidClient(
     async def health(self, service: str = "") -> str:
         """The ``grpc.health.v1`` status name, e.g. ``"SERVING"``."""
         check = self._channel.unary_unary(_health.HEALTH_CHECK_METHOD, None, None)
-        try:
-            raw: bytes = await check(_health.encode_request(service), timeout=self.timeout)
-        except grpc.RpcError as e:
-            raise error_from_rpc_error(e) from e
+        body = _health.encode_request(service)
+        attempts = self._settings.attempts(None)
+        raw: bytes = await self._attempt(attempts, lambda t: check(body, timeout=t))
         return _health.decode_status(raw)

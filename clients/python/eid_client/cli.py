@@ -27,6 +27,7 @@ from eid_client._cli_common import (
     subcommand,
 )
 from eid_client._output import Output
+from eid_client.cli_args import tls_from_args
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 
@@ -83,7 +84,8 @@ examples:
   eid sign-out
   eid --json health
 
-environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION, XDG_CACHE_HOME (keys cache)
+environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION, XDG_CACHE_HOME (keys cache),
+  EID_TLS, EID_CA_CERT, EID_CLIENT_CERT, EID_CLIENT_KEY (TLS)
 """
 
 
@@ -186,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Output(as_json=args.json)
     handler: Handler = args.handler
     try:
-        with EidClient(args.target, api_key=args.api_key, timeout=args.timeout) as client:
+        tls = tls_from_args(args)
+        with EidClient(args.target, api_key=args.api_key, timeout=args.timeout, tls=tls) as client:
             return handler(args, client, out)
     except _commands.UsageError as e:
         out.error(f"error: {e}")

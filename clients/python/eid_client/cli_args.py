@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 
 from eid_client.client import DEFAULT_TARGET
+from eid_client.tls import Tls
 
 Default = Callable[[object], object]
 
@@ -39,7 +40,7 @@ def add_connection_options(
     api_key_help: str,
     json_help: str,
 ) -> None:
-    """--target, --api-key, --timeout and --json, read from EID_* where set."""
+    """--target, --api-key, --timeout, TLS and --json, read from EID_* where set."""
     group.add_argument(
         "--target",
         metavar="HOST:PORT",
@@ -60,3 +61,36 @@ def add_connection_options(
         help=f"deadline of each call (default {timeout:g})",
     )
     group.add_argument("--json", action="store_true", default=default(False), help=json_help)
+    add_tls_options(group, default)
+
+
+def add_tls_options(group: argparse._ArgumentGroup, default: Default) -> None:
+    """--tls, --ca-cert, --client-cert and --client-key (env EID_TLS, EID_CA_CERT, ...)."""
+    env = os.environ.get
+    group.add_argument(
+        "--tls",
+        action="store_true",
+        default=default(env("EID_TLS", "").strip().lower() in {"1", "true", "yes", "on"}),
+        help="connect over TLS, trusting the system's roots (env EID_TLS=1; implied by"
+        " --ca-cert or --client-cert)",
+    )
+    for flag, var, what in (
+        ("--ca-cert", "EID_CA_CERT", "PEM root certificate(s) to trust instead of the system's"),
+        ("--client-cert", "EID_CLIENT_CERT", "PEM client certificate, for a server that asks"),
+        ("--client-key", "EID_CLIENT_KEY", "PEM private key of --client-cert"),
+    ):
+        group.add_argument(
+            flag, metavar="FILE", default=default(env(var)), help=f"{what} (env {var})"
+        )
+
+
+def tls_from_args(args: argparse.Namespace) -> Tls | bool:
+    """The clients' ``tls=`` for the parsed TLS options (ValueError: a
+    certificate without its key, or the reverse)."""
+    if args.ca_cert or args.client_cert or args.client_key:
+        return Tls(
+            root_certificates=args.ca_cert or None,
+            client_certificate=args.client_cert or None,
+            client_key=args.client_key or None,
+        )
+    return bool(args.tls)

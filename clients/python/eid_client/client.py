@@ -14,7 +14,8 @@ approves on their phone) in ``_approval_calls``.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -27,6 +28,7 @@ from eid_client import _health
 from eid_client import _requests as req
 from eid_client._approval_calls import ApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
+from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
 from eid_client._mode_lock_calls import ModeLockCalls
 from eid_client._pages import follow_pages
 from eid_client._share_calls import ShareCalls
@@ -34,11 +36,14 @@ from eid_client._verify_calls import VerifyCalls
 from eid_client._webhook_calls import WebhookCalls
 from eid_client.async_client import AsyncEidClient
 from eid_client.errors import error_from_rpc_error
+from eid_client.retry import Attempts, RetryPolicy
+from eid_client.tls import Tls, credentials_for
 
 __all__ = ["DEFAULT_TARGET", "AsyncEidClient", "ChannelOptions", "EidClient"]
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
+_T = TypeVar("_T")
 
 
 class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCalls):
@@ -52,23 +57,28 @@ class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCa
         session_token: str | None = None,
         refresh_token: str | None = None,
         officer_key: str | None = None,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        timeouts: Mapping[str, float] | None = None,
+        retry: RetryPolicy | None = None,
+        tls: Tls | bool = False,
         credentials: grpc.ChannelCredentials | None = None,
         options: ChannelOptions | None = None,
     ) -> None:
+        self._settings = CallSettings(timeout, timeouts, retry)
         super().__init__(
             api_key=api_key,
             session_token=session_token,
             refresh_token=refresh_token,
             officer_key=officer_key,
-            timeout=timeout,
+            timeout=self._settings.timeout,
         )
         # host:port, which also names the offline-verification key cache.
         self.target = target
         opts = list(options or [])
+        secure = credentials_for(tls, credentials)
         self._channel = (
-            grpc.secure_channel(target, credentials, opts)
-            if credentials is not None
+            grpc.secure_channel(target, secure, opts)
+            if secure is not None
             else grpc.insecure_channel(target, opts)
         )
         self._stub = pb_grpc.IdentityServiceStub(self._channel)
@@ -94,11 +104,21 @@ class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCa
         metadata: req.Metadata = (),
         deadline: float | None = None,
     ) -> _Resp:
-        try:
-            timeout = self.timeout if deadline is None else deadline
-            return method(request, timeout=timeout, metadata=metadata)
-        except grpc.RpcError as e:
-            raise error_from_rpc_error(e) from e
+        attempts = self._settings.attempts(request, deadline)
+        return self._attempt(attempts, lambda t: method(request, timeout=t, metadata=metadata))
+
+    def _attempt(self, attempts: Attempts, send: Callable[[float], _T]) -> _T:
+        """``send(timeout)`` until it succeeds or the policy gives up; the same
+        request each time, so a write keeps its first attempt's request_id."""
+        while True:
+            try:
+                return send(attempts.timeout())
+            except grpc.RpcError as e:
+                error = error_from_rpc_error(e)
+                pause = attempts.pause_after(error)
+                if pause is None:
+                    raise error from e
+            time.sleep(pause)
 
     def register(
         self,
@@ -283,8 +303,6 @@ class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCa
     def health(self, service: str = "") -> str:
         """The ``grpc.health.v1`` status name, e.g. ``"SERVING"``."""
         check = self._channel.unary_unary(_health.HEALTH_CHECK_METHOD, None, None)
-        try:
-            raw: bytes = check(_health.encode_request(service), timeout=self.timeout)
-        except grpc.RpcError as e:
-            raise error_from_rpc_error(e) from e
+        body = _health.encode_request(service)
+        raw: bytes = self._attempt(self._settings.attempts(None), lambda t: check(body, timeout=t))
         return _health.decode_status(raw)

@@ -23,16 +23,24 @@ from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
 )
 from grpc_status import rpc_status
 
+from eid.errors.v1 import error_reason_pb2
+
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+ERROR_DOMAIN = "eid.v1"
+ErrorReason = error_reason_pb2.ErrorReason
 
 
 class EidError(Exception):
     """A call to eid failed.
 
     Branch on ``code`` for the broad class of failure and on ``reason`` (e.g.
-    ``"REGISTRY_MISMATCH"``) for the exact cause; ``message`` is for humans and
-    may change. ``reason`` is ``None`` when the failure did not come from eid itself
-    (e.g. ``UNAVAILABLE`` when the server cannot be reached).
+    ``"REGISTRY_MISMATCH"``, or ``reason_enum``, the same as an
+    ``eid.errors.v1.ErrorReason`` value) for the exact cause; ``message`` is for
+    humans and may change. ``reason`` is ``None`` when the failure did not come
+    from eid itself (e.g. ``UNAVAILABLE`` when the server cannot be reached).
+    ``field_violations`` lists ``(field, description)`` for invalid input, and
+    ``violation_reasons`` each field's own reason; ``retry_delay`` is the
+    server's ``google.rpc.RetryInfo``: how long to wait before trying again.
     """
 
     def __init__(
@@ -51,10 +59,24 @@ class EidError(Exception):
         self.reason = reason
         self.domain = domain
         self.field_violations: list[tuple[str, str]] = list(field_violations)
+        # field -> its own reason, e.g. "PHONE_NUMBER_INVALID" under INVALID_FIELDS.
+        self.violation_reasons: dict[str, str] = {}
         self.metadata: dict[str, str] = dict(metadata or {})
         # How long to wait before retrying (``google.rpc.RetryInfo``), when
         # the server said: e.g. RESOURCE_EXHAUSTED PARTY_RATE_LIMITED.
         self.retry_delay: datetime.timedelta | None = None
+
+    @property
+    def reason_enum(self) -> error_reason_pb2.ErrorReason.ValueType:
+        """``reason`` as an ErrorReason value; ``ERROR_REASON_UNSPECIFIED`` when
+        there is none, or it comes from a newer server (branch on ``code``) or
+        from another domain than eid's (a proxy's)."""
+        if self.reason is None or self.domain not in (None, ERROR_DOMAIN):
+            return ErrorReason.ERROR_REASON_UNSPECIFIED
+        try:
+            return ErrorReason.Value(self.reason)
+        except ValueError:
+            return ErrorReason.ERROR_REASON_UNSPECIFIED
 
     def __str__(self) -> str:
         head = self.code.name if self.reason is None else f"{self.code.name} {self.reason}"
@@ -135,6 +157,9 @@ def _apply_details(error: EidError, status: status_pb2.Status) -> None:
         elif detail.Is(bad_request.DESCRIPTOR) and detail.Unpack(bad_request):
             error.field_violations.extend(
                 (v.field, v.description) for v in bad_request.field_violations
+            )
+            error.violation_reasons.update(
+                (v.field, v.reason) for v in bad_request.field_violations if v.reason
             )
         elif detail.Is(retry.DESCRIPTOR) and detail.Unpack(retry):
             error.retry_delay = retry.retry_delay.ToTimedelta()

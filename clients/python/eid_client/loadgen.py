@@ -48,9 +48,15 @@ from rich.table import Table
 from rich.text import Text
 
 from eid_client._commands import UsageError, resolve_password
-from eid_client.cli_args import add_connection_options, defaults_for, positive_int
+from eid_client.cli_args import (
+    add_connection_options,
+    defaults_for,
+    positive_int,
+    tls_from_args,
+)
 from eid_client.client import AsyncEidClient
 from eid_client.errors import EidError
+from eid_client.retry import RetryPolicy
 
 # A share must outlive the run that redeems it; the server allows up to 24 hours.
 SHARE_TTL = datetime.timedelta(hours=1)
@@ -434,7 +440,13 @@ async def _run(args: argparse.Namespace, progress: bool) -> dict[str, LoadResult
         raise UsageError("Verify is a relying-party call: pass --api-key or set EID_API_KEY")
     clients = [
         AsyncEidClient(
-            args.target, api_key=args.api_key, timeout=args.timeout, options=channel_options()
+            args.target,
+            api_key=args.api_key,
+            timeout=args.timeout,
+            options=channel_options(),
+            tls=tls_from_args(args),
+            # Every failure is counted, not hidden by a retry's extra latency.
+            retry=RetryPolicy.off(),
         )
         for _ in range(args.channels)
     ]
