@@ -17,7 +17,7 @@ from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
 from grpc_status import rpc_status
 
 from eid.v1 import identity_service_pb2 as pb
-from eid_client import AsyncEidClient, EidClient, EidError, error_from_rpc_error
+from eid_client import AsyncEidClient, EidClient, EidError, ErrorReason, error_from_rpc_error
 from eid_client.errors import status_from_trailer
 
 SERVICE = "eid.v1.IdentityService"
@@ -95,6 +95,7 @@ REGISTRATION = {
 def assert_mismatch(error: EidError) -> None:
     assert error.code == grpc.StatusCode.FAILED_PRECONDITION
     assert error.reason == "REGISTRY_MISMATCH"
+    assert error.reason_enum == ErrorReason.REGISTRY_MISMATCH
     assert error.domain == "eid.v1"
     assert error.message == MISMATCH_MESSAGE
     assert error.metadata == {"registry": "national"}
@@ -187,3 +188,63 @@ def test_bare_rpc_error_is_unknown() -> None:
     assert error.code == grpc.StatusCode.UNKNOWN
     assert error.reason is None
     assert str(error) == "UNKNOWN: UNKNOWN"
+
+
+def reject_several_fields(
+    request: pb.RegisterRequest, context: grpc.ServicerContext
+) -> pb.RegisterResponse:
+    violation = error_details_pb2.BadRequest.FieldViolation
+    bad_request = error_details_pb2.BadRequest(
+        field_violations=[
+            violation(
+                field="phone_number", description="not a phone", reason="PHONE_NUMBER_INVALID"
+            ),
+            violation(field="email", description="not an email", reason="EMAIL_INVALID"),
+        ]
+    )
+    info = error_details_pb2.ErrorInfo(reason="INVALID_FIELDS", domain="eid.v1")
+    status = status_pb2.Status(
+        code=grpc.StatusCode.INVALID_ARGUMENT.value[0],
+        message="2 fields are invalid",
+        details=[_pack(info), _pack(bad_request)],
+    )
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+def test_each_invalid_field_has_its_own_reason() -> None:
+    with (
+        serve_register(reject_several_fields) as target,
+        EidClient(target) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.register(**REGISTRATION)
+    error = caught.value
+    assert (error.code, error.reason_enum) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ErrorReason.INVALID_FIELDS,
+    )
+    assert error.field_violations == [
+        ("phone_number", "not a phone"),
+        ("email", "not an email"),
+    ]
+    assert error.violation_reasons == {
+        "phone_number": "PHONE_NUMBER_INVALID",
+        "email": "EMAIL_INVALID",
+    }
+    assert ErrorReason.Value(error.violation_reasons["email"]) == ErrorReason.EMAIL_INVALID
+
+
+@pytest.mark.parametrize(
+    ("reason", "domain"),
+    [
+        (None, None),  # not from eid: e.g. the server could not be reached
+        ("REASON_FROM_A_NEWER_SERVER", "eid.v1"),
+        ("REGISTRY_MISMATCH", "proxy.example.com"),  # the same word, someone else's meaning
+    ],
+)
+def test_a_reason_the_enum_does_not_know_is_unspecified(
+    reason: str | None, domain: str | None
+) -> None:
+    error = EidError(grpc.StatusCode.UNAVAILABLE, "x", reason=reason, domain=domain)
+    assert error.reason_enum == ErrorReason.ERROR_REASON_UNSPECIFIED
+    assert error.reason == reason  # the string stays, for logs and newer reasons

@@ -1,0 +1,216 @@
+"""Both clients send a failed call again, against a real in-process server that
+counts the attempts: the same request_id each time, only the failures worth
+another attempt, never a call that could act twice, never past the deadline."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
+    error_details_pb2,
+    status_pb2,
+)
+from grpc_status import rpc_status
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client import AsyncEidClient, EidClient, EidError, RetryPolicy
+from tests.unit.test_client_calls import SIGNED_IN, FakeEid
+
+REGISTRATION = {
+    "personal_id": "001090001234",
+    "full_name": "Nguyen Van An",
+    "birth_date": "1990-05-17",
+    "gender": "male",
+    "phone_number": "0912345678",
+}
+# Short pauses keep the tests fast; the shape of the policy is the default's.
+QUICK = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
+REGISTERED = pb.RegisterResponse()
+
+
+def failing(
+    times: int,
+    code: grpc.StatusCode,
+    reason: str = "",
+    retry_after: float | None = None,
+    then: Message = REGISTERED,
+) -> Any:
+    """A responder that fails `times` times with `code` (ErrorInfo `reason`,
+    RetryInfo `retry_after` seconds when given), then answers `then`."""
+    failed = 0
+
+    def respond(request: Message, context: grpc.ServicerContext) -> Message:
+        nonlocal failed
+        if failed >= times:
+            return then
+        failed += 1
+        details = []
+        if reason:
+            info = any_pb2.Any()
+            info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="eid.v1"))
+            details.append(info)
+        if retry_after is not None:
+            retry = error_details_pb2.RetryInfo()
+            retry.retry_delay.FromTimedelta(datetime.timedelta(seconds=retry_after))
+            packed = any_pb2.Any()
+            packed.Pack(retry)
+            details.append(packed)
+        status = status_pb2.Status(code=code.value[0], message="try again", details=details)
+        context.abort_with_status(rpc_status.to_status(status))
+        raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
+
+    return respond
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED])
+def test_a_write_is_retried_with_its_first_request_id(code: grpc.StatusCode) -> None:
+    fake = FakeEid(Register=failing(3, code, "STORE_BUSY"))
+    with fake.serve() as target, EidClient(target, retry=QUICK) as client:
+        client.register(**REGISTRATION)
+    ids = [c.request.request_id for c in fake.calls]
+    assert len(ids) == 4 and len(set(ids)) == 1 and len(ids[0]) == 36
+
+
+async def test_the_async_client_retries_a_write_with_its_first_request_id() -> None:
+    fake = FakeEid(Register=failing(2, grpc.StatusCode.UNAVAILABLE))
+    with fake.serve() as target:
+        async with AsyncEidClient(target, retry=QUICK) as client:
+            await client.register(**REGISTRATION, request_id="order-42")
+    assert [c.request.request_id for c in fake.calls] == ["order-42"] * 3
+
+
+def test_attempts_stop_at_max_attempts_with_the_last_error() -> None:
+    fake = FakeEid(Register=failing(100, grpc.StatusCode.UNAVAILABLE, "STORE_BUSY"))
+    policy = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.01)
+    with (
+        fake.serve() as target,
+        EidClient(target, retry=policy) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.register(**REGISTRATION)
+    assert (caught.value.code, caught.value.reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_BUSY")
+    assert len(fake.calls) == 3
+
+
+def test_retries_off_sends_once() -> None:
+    fake = FakeEid(Register=failing(1, grpc.StatusCode.UNAVAILABLE))
+    with (
+        fake.serve() as target,
+        EidClient(target, retry=RetryPolicy.off()) as client,
+        pytest.raises(EidError),
+    ):
+        client.register(**REGISTRATION)
+    assert len(fake.calls) == 1
+
+
+def test_sign_in_has_no_request_id_and_is_never_sent_twice() -> None:
+    fake = FakeEid(SignIn=failing(1, grpc.StatusCode.UNAVAILABLE, then=SIGNED_IN))
+    with (
+        fake.serve() as target,
+        EidClient(target, retry=QUICK) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.sign_in(personal_id="001090001234", password="correct horse")
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert len(fake.calls) == 1  # a second session would be the retry's doing
+
+
+def test_a_read_without_request_id_is_retried() -> None:
+    fake = FakeEid(
+        ListSessions=failing(2, grpc.StatusCode.UNAVAILABLE, then=pb.ListSessionsResponse())
+    )
+    with fake.serve() as target, EidClient(target, session_token="s", retry=QUICK) as client:
+        client.list_sessions()
+    assert len(fake.calls) == 3
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (grpc.StatusCode.INVALID_ARGUMENT, "PHONE_NUMBER_INVALID"),
+        (grpc.StatusCode.FAILED_PRECONDITION, "REGISTRY_MISMATCH"),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, ""),
+        (grpc.StatusCode.UNAVAILABLE, "APPROVAL_PENDING"),  # an answer wait_for_approval polls
+        # Throttles on people: the wait is minutes, and hiding them helps nobody.
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_FAILED_ATTEMPTS"),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_REQUESTS"),
+    ],
+)
+def test_other_failures_are_raised_at_once(code: grpc.StatusCode, reason: str) -> None:
+    fake = FakeEid(Register=failing(1, code, reason, retry_after=0.01))
+    with (
+        fake.serve() as target,
+        EidClient(target, retry=QUICK) as client,
+        pytest.raises(EidError) as caught,
+    ):
+        client.register(**REGISTRATION)
+    assert caught.value.code == code
+    assert len(fake.calls) == 1
+
+
+def test_a_party_rate_limit_is_waited_out_as_retry_info_says() -> None:
+    fake = FakeEid(
+        Register=failing(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "PARTY_RATE_LIMITED", 0.3)
+    )
+    with fake.serve() as target, EidClient(target, retry=QUICK) as client:
+        began = time.monotonic()
+        client.register(**REGISTRATION)
+        took = time.monotonic() - began
+    assert len(fake.calls) == 2
+    assert took >= 0.3  # the backoff alone would be at most 0.01 s
+
+
+def test_a_rate_limit_without_retry_info_is_raised() -> None:
+    fake = FakeEid(Register=failing(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "PARTY_RATE_LIMITED"))
+    with (
+        fake.serve() as target,
+        EidClient(target, retry=QUICK) as client,
+        pytest.raises(EidError),
+    ):
+        client.register(**REGISTRATION)
+    assert len(fake.calls) == 1
+
+
+def test_a_server_delay_past_the_deadline_is_raised_without_waiting() -> None:
+    fake = FakeEid(
+        Register=failing(1, grpc.StatusCode.RESOURCE_EXHAUSTED, "PARTY_CITIZEN_RATE_LIMITED", 3)
+    )
+    with fake.serve() as target, EidClient(target, timeout=1.0, retry=QUICK) as client:
+        began = time.monotonic()
+        with pytest.raises(EidError) as caught:
+            client.register(**REGISTRATION)
+        took = time.monotonic() - began
+    assert caught.value.retry_delay == datetime.timedelta(seconds=3)
+    assert len(fake.calls) == 1 and took < 0.5
+
+
+def test_all_attempts_together_stay_within_the_call_deadline() -> None:
+    """The timeout bounds the call, not each attempt: each attempt gets
+    what is left of it, and no attempt starts once it has passed."""
+    remaining: list[float] = []
+    fail = failing(10**6, grpc.StatusCode.UNAVAILABLE)
+
+    def respond(request: Message, context: grpc.ServicerContext) -> Message:
+        remaining.append(context.time_remaining() or 0.0)
+        return fail(request, context)  # type: ignore[no-any-return]
+
+    fake = FakeEid(Register=respond)
+    policy = RetryPolicy(max_attempts=1000, initial_backoff=0.05, max_backoff=0.1)
+    with fake.serve() as target, EidClient(target, timeout=0.8, retry=policy) as client:
+        began = time.monotonic()
+        with pytest.raises(EidError) as caught:
+            client.register(**REGISTRATION)
+        took = time.monotonic() - began
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert 0.6 < took < 1.0, took
+    assert len(remaining) >= 5
+    # Later attempts get what is left, not a fresh 0.8 s each (the server's
+    # reading of the grpc-timeout header may exceed ours by a millisecond).
+    assert max(remaining) <= 0.81 and min(remaining) < 0.3
+    assert remaining[-1] < remaining[0] - 0.3

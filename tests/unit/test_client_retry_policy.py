@@ -1,0 +1,144 @@
+"""The retry policy's arithmetic (backoff bounds, full jitter, the deadline
+budget) on a fake clock, and the default deadlines every call gets."""
+
+from __future__ import annotations
+
+import datetime
+import random
+import threading
+import time
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client import EidClient, EidError, RetryPolicy
+from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
+from eid_client.retry import READ_REQUESTS, Attempts, is_idempotent
+from tests.unit.test_client_calls import FakeEid
+from tests.unit.test_client_retries import REGISTRATION
+
+UNAVAILABLE = EidError(grpc.StatusCode.UNAVAILABLE, "down")
+
+
+def test_backoff_caps_grow_exponentially_up_to_the_maximum() -> None:
+    policy = RetryPolicy(initial_backoff=0.1, max_backoff=2.0, multiplier=2.0)
+    caps = [policy.backoff_cap(n) for n in range(1, 8)]
+    assert caps == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0])
+    assert policy.backoff_cap(10_000) == 2.0  # no overflow on absurd counts
+
+
+def test_pauses_are_full_jitter_between_zero_and_the_cap() -> None:
+    policy = RetryPolicy(max_attempts=100)
+    rng = random.Random(7)
+    for retry in (1, 3, 6):
+        cap = policy.backoff_cap(retry)
+        pauses = [policy.pause(UNAVAILABLE, retry, rng) for _ in range(2000)]
+        assert all(p is not None and 0.0 <= p <= cap for p in pauses)
+        # Spread over the whole range, not bunched at the cap (plain
+        # exponential backoff) or at zero.
+        spread = sorted(p for p in pauses if p is not None)
+        assert spread[100] < 0.1 * cap and spread[-100] > 0.9 * cap
+
+
+def test_a_server_delay_is_a_floor_and_a_long_one_is_not_waited() -> None:
+    policy = RetryPolicy(max_backoff=0.5, max_server_delay=5.0)
+    busy = EidError(grpc.StatusCode.UNAVAILABLE, "busy")
+    busy.retry_delay = datetime.timedelta(seconds=1.5)
+    rng = random.Random(1)
+    assert all(policy.pause(busy, 1, rng) == 1.5 for _ in range(50))
+    busy.retry_delay = datetime.timedelta(seconds=6)
+    assert policy.pause(busy, 1, rng) is None
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_attempts_share_one_deadline() -> None:
+    clock = FakeClock()
+    policy = RetryPolicy(max_attempts=10, initial_backoff=1.0, max_backoff=1.0)
+    attempts = Attempts(policy, 3.0, idempotent=True, clock=clock, rng=random.Random(3))
+    assert attempts.timeout() == 3.0
+    clock.now += 1.0  # the first attempt took a second
+    pause = attempts.pause_after(UNAVAILABLE)
+    assert pause is not None and 0 <= pause <= 1.0
+    clock.now += pause
+    assert attempts.timeout() == pytest.approx(2.0 - pause)
+    clock.now = 102.9  # too late for any pause to leave time for an attempt
+    never = [attempts.pause_after(UNAVAILABLE) for _ in range(20)]
+    assert never.count(None) >= 18  # only a pause under 0.1 s would still fit
+
+
+def test_a_call_that_could_act_twice_gets_no_pause() -> None:
+    attempts = Attempts(RetryPolicy(), 10.0, idempotent=False)
+    attempts.timeout()
+    assert attempts.pause_after(UNAVAILABLE) is None
+
+
+def test_every_rpc_is_classified_for_retries() -> None:
+    """A new RPC must carry a request_id or be listed as a read; SignIn
+    (a new session per call) is the one that is neither."""
+    service = pb.DESCRIPTOR.services_by_name["IdentityService"]
+    unclassified = [
+        m.name
+        for m in service.methods
+        if "request_id" not in m.input_type.fields_by_name
+        and m.input_type.name not in READ_REQUESTS
+    ]
+    assert unclassified == ["SignIn"]
+    assert not is_idempotent(pb.SignInRequest())
+    assert not is_idempotent(pb.RegisterRequest())  # no request id: never retried
+    assert is_idempotent(pb.RegisterRequest(request_id="r-1"))
+    assert is_idempotent(pb.ListSessionsRequest())
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"timeout": 0},
+        {"timeout": -1.0},
+        {"timeout": float("inf")},
+        {"timeout": None},
+        {"timeouts": {"Verify": 0.0}},
+        {"timeouts": {"Verfy": 1.0}},
+    ],
+)
+def test_no_call_can_be_told_to_wait_forever(settings: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        EidClient("127.0.0.1:1", **settings)  # type: ignore[arg-type]
+
+
+def test_per_rpc_timeouts_override_the_default() -> None:
+    settings = CallSettings(timeouts={"Verify": 3.0})
+    assert settings.timeout == DEFAULT_TIMEOUT == 10.0
+    assert settings.timeout_of(pb.VerifyRequest()) == 3.0
+    assert settings.timeout_of(pb.RegisterRequest()) == 10.0
+    assert settings.timeout_of(None) == 10.0  # health
+
+
+def test_a_hanging_server_costs_the_deadline_not_forever() -> None:
+    released = threading.Event()
+
+    def hang(request: Message, context: grpc.ServicerContext) -> Message:
+        released.wait(10)
+        return pb.RegisterResponse()
+
+    fake = FakeEid(Register=hang)
+    try:
+        with fake.serve() as target, EidClient(target, timeouts={"Register": 0.4}) as client:
+            began = time.monotonic()
+            with pytest.raises(EidError) as caught:
+                client.register(**REGISTRATION)
+            took = time.monotonic() - began
+            released.set()
+    finally:
+        released.set()
+    assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert 0.35 < took < 1.5
+    assert len(fake.calls) == 1  # the deadline is spent: no retry after it
