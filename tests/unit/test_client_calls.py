@@ -82,7 +82,8 @@ class FakeEid:
         return bytes([0x08, self.health_status])  # HealthCheckResponse{status}
 
     @contextlib.contextmanager
-    def serve(self) -> Iterator[str]:
+    def serve(self, tls: grpc.ServerCredentials | None = None) -> Iterator[str]:
+        """Serves on an ephemeral port of 127.0.0.1 (over TLS with ``tls``)."""
         eid = {name: self._handler(name) for name in _METHODS}
         health = {"Check": grpc.unary_unary_rpc_method_handler(self._health)}
         executor = futures.ThreadPoolExecutor(max_workers=4)
@@ -93,7 +94,10 @@ class FakeEid:
                 grpc.method_handlers_generic_handler("grpc.health.v1.Health", health),
             ],
         )
-        port = server.add_insecure_port("127.0.0.1:0")
+        if tls is None:
+            port = server.add_insecure_port("127.0.0.1:0")
+        else:
+            port = server.add_secure_port("127.0.0.1:0", tls)
         server.start()
         try:
             yield f"127.0.0.1:{port}"
