@@ -61,7 +61,56 @@ fmt: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) check-gen lint ## Run lint and the whole test suite (unit, integration on SQLite and PostgreSQL, end-to-end)
+# Java stubs and SDK (clients/java), built with Debian's grpc-java (the Maven
+# registry is out of reach): protoc + grpc_java_plugin, then javac against the
+# jars in /usr/share/java. google.rpc comes from the venv's googleapis-common-protos
+# (Debian's proto-google-common-protos 1.16 lacks ErrorInfo).
+JAVA_DIR := clients/java
+JAVA_BUILD := $(JAVA_DIR)/build
+JAVA_STAMP := $(JAVA_BUILD)/.built
+JAVA_SRC := $(shell find $(JAVA_DIR)/src $(JAVA_DIR)/examples -name '*.java' 2>/dev/null)
+JAVA_TOOLS := java javac protoc grpc_java_plugin
+JAVA_RUN_JARS := protobuf grpc-api grpc-context grpc-core grpc-stub grpc-protobuf \
+	grpc-protobuf-lite grpc-netty guava perfmark-api gson netty-buffer netty-codec \
+	netty-codec-http netty-codec-http2 netty-codec-socks netty-common netty-handler \
+	netty-handler-proxy netty-resolver netty-transport
+# Compile-time annotations only: javax.annotation.Generated on the gRPC stubs,
+# Error Prone's on grpc-java's own classes (javac warns without them).
+JAVA_COMPILE_JARS := $(JAVA_RUN_JARS) geronimo-annotation-1.3-spec error_prone_annotations
+java_cp = $(subst $(eval) ,:,$(patsubst %,/usr/share/java/%.jar,$(1)))
+# The apt packages that provide the above (.ci/run installs them).
+JAVA_APT := openjdk-17-jdk-headless protobuf-compiler protobuf-compiler-grpc-java-plugin \
+	libprotobuf-java libgrpc-java libnetty-java libperfmark-java libgoogle-gson-java \
+	libguava-java liberror-prone-java libgeronimo-annotation-1.3-spec-java
+
+$(JAVA_STAMP): $(STAMP) $(PROTOS) $(JAVA_SRC)
+	@rm -rf $(JAVA_BUILD) && mkdir -p $(JAVA_BUILD)/gen $(JAVA_BUILD)/classes
+	@echo "protoc --java_out --grpc-java_out: $(PROTOS) google/rpc/{status,error_details}.proto"
+	@rpc="$$($(PY) -c 'import google.rpc.status_pb2 as m, pathlib; print(pathlib.Path(m.__file__).parents[2])')" && \
+	protoc -I protos -I "$$rpc" --plugin=protoc-gen-grpc-java="$$(command -v grpc_java_plugin)" \
+		--java_out=$(JAVA_BUILD)/gen --grpc-java_out=$(JAVA_BUILD)/gen \
+		$(PROTOS) google/rpc/status.proto google/rpc/error_details.proto
+	@echo "javac (Java 8 bytecode) $(JAVA_BUILD)/gen, then -Xlint:all -Werror $(JAVA_SRC)"
+	@javac --release 8 -encoding UTF-8 -nowarn -d $(JAVA_BUILD)/classes \
+		-cp $(call java_cp,$(JAVA_COMPILE_JARS)) $$(find $(JAVA_BUILD)/gen -name '*.java')
+	@javac --release 8 -encoding UTF-8 -Xlint:all,-options -Werror -d $(JAVA_BUILD)/classes \
+		-cp $(JAVA_BUILD)/classes:$(call java_cp,$(JAVA_COMPILE_JARS)) $(JAVA_SRC)
+	@printf '%s' '$(call java_cp,$(JAVA_RUN_JARS))' > $(JAVA_BUILD)/runtime-classpath
+	@touch $@
+
+java-client: ## Java stubs + SDK + examples into clients/java/build (JDK and Debian's grpc-java)
+	@missing="$$(for t in $(JAVA_TOOLS); do command -v $$t >/dev/null || printf ' %s' $$t; done; \
+		for j in $(JAVA_COMPILE_JARS); do test -e /usr/share/java/$$j.jar || printf ' %s.jar' $$j; done)"; \
+	if [ -n "$$missing" ]; then \
+		echo "java-client: missing$$missing (apt-get install $(JAVA_APT))"; \
+		if [ -n "$(JAVA_OPTIONAL)" ]; then echo "java-client: skipped; the Java interop test will skip"; exit 0; fi; \
+		exit 1; \
+	fi; \
+	$(MAKE) --no-print-directory $(JAVA_STAMP)
+
+# Outside CI, a machine without a JDK still runs the rest of the suite.
+test: JAVA_OPTIONAL = $(if $(filter true,$(CI)),,1)
+test: $(STAMP) check-gen lint java-client ## Run lint and the whole test suite (unit, integration on SQLite and PostgreSQL, end-to-end)
 	$(BIN)/pytest
 
 run: export EID_OUTBOX_FILE ?= var/outbox.log
@@ -82,4 +131,4 @@ soak: $(STAMP) ## Long crash runs (30 SIGKILLs during outbox deliveries); not pa
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var node_modules
 
-.PHONY: help venv gen check-gen buf-lint buf-breaking lint fmt test run bench clean soak
+.PHONY: help venv gen check-gen buf-lint buf-breaking lint fmt test run bench clean soak java-client

@@ -1,0 +1,256 @@
+package eid.client;
+
+import eid.v1.IdentityServiceGrpc;
+import eid.v1.IdentityServiceGrpc.IdentityServiceBlockingStub;
+import eid.v1.IdentityServiceOuterClass.ActivateRequest;
+import eid.v1.IdentityServiceOuterClass.ActivateResponse;
+import eid.v1.IdentityServiceOuterClass.RegisterRequest;
+import eid.v1.IdentityServiceOuterClass.RegisterResponse;
+import eid.v1.IdentityServiceOuterClass.ShareViaQRRequest;
+import eid.v1.IdentityServiceOuterClass.ShareViaQRResponse;
+import eid.v1.IdentityServiceOuterClass.SignInRequest;
+import eid.v1.IdentityServiceOuterClass.SignInResponse;
+import eid.v1.IdentityServiceOuterClass.VerifyRequest;
+import eid.v1.IdentityServiceOuterClass.VerifyResponse;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.MetadataUtils;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/**
+ * A typed wrapper over the generated {@link IdentityServiceGrpc} stubs: it sends the caller's
+ * credentials as eid expects them (a relying party's {@code x-api-key}, a citizen session's
+ * {@code authorization: Bearer}, an officer's {@code x-officer-key}), puts a deadline on every
+ * call, fills in a fresh {@code request_id} when a mutating request has none, and turns every
+ * failure into an {@link EidException}.
+ *
+ * <p>Any RPC is reachable through {@link #anonymous}, {@link #asParty}, {@link #asCitizen} and
+ * {@link #asOfficer}: {@code client.asParty(stub -> stub.getVerificationKeys(request))}. The stub
+ * they hand over already carries the default deadline; {@code stub.withDeadlineAfter(...)}
+ * overrides it for one call.
+ */
+public final class EidClient implements AutoCloseable {
+  public static final Metadata.Key<String> API_KEY =
+      Metadata.Key.of("x-api-key", Metadata.ASCII_STRING_MARSHALLER);
+  public static final Metadata.Key<String> AUTHORIZATION =
+      Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+  public static final Metadata.Key<String> OFFICER_KEY =
+      Metadata.Key.of("x-officer-key", Metadata.ASCII_STRING_MARSHALLER);
+  public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final String apiKey;
+  private final String officerKey;
+  private final Duration deadline;
+  private volatile String sessionToken;
+  private volatile String refreshToken;
+
+  private EidClient(Builder b, ManagedChannel channel, boolean ownsChannel) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.apiKey = b.apiKey;
+    this.officerKey = b.officerKey;
+    this.deadline = b.deadline;
+    this.sessionToken = b.sessionToken;
+  }
+
+  /** A client of the server at {@code target}, e.g. {@code "eid.example.vn:443"}. */
+  public static Builder builder(String target) {
+    return new Builder(target);
+  }
+
+  public static final class Builder {
+    private final String target;
+    private String apiKey;
+    private String officerKey;
+    private String sessionToken;
+    private Duration deadline = DEFAULT_DEADLINE;
+    private boolean plaintext;
+    private ManagedChannel channel;
+
+    private Builder(String target) {
+      this.target = target;
+    }
+
+    /** The relying party's API key, sent on {@link #verify} and {@link #asParty} calls. */
+    public Builder apiKey(String apiKey) {
+      this.apiKey = apiKey;
+      return this;
+    }
+
+    /** A registration officer's key, sent on {@link #asOfficer} calls. */
+    public Builder officerKey(String officerKey) {
+      this.officerKey = officerKey;
+      return this;
+    }
+
+    /** Reuse a citizen session's access token instead of calling {@link #signIn}. */
+    public Builder sessionToken(String sessionToken) {
+      this.sessionToken = sessionToken;
+      return this;
+    }
+
+    /** Each call's deadline (default 10 s). */
+    public Builder deadline(Duration deadline) {
+      this.deadline = deadline;
+      return this;
+    }
+
+    /** No TLS: for a local development server only (`make run`). */
+    public Builder usePlaintext() {
+      this.plaintext = true;
+      return this;
+    }
+
+    /**
+     * Use a channel built elsewhere, e.g. a NettyChannelBuilder with a private CA or a client
+     * certificate; the caller keeps ownership (close() leaves it open).
+     */
+    public Builder channel(ManagedChannel channel) {
+      this.channel = channel;
+      return this;
+    }
+
+    public EidClient build() {
+      if (channel != null) {
+        return new EidClient(this, channel, false);
+      }
+      ManagedChannelBuilder<?> made = ManagedChannelBuilder.forTarget(target);
+      if (plaintext) {
+        made.usePlaintext();
+      }
+      return new EidClient(this, made.build(), true);
+    }
+  }
+
+  /** Calls made before any sign-in: Register, Activate, SignIn, GetVerificationKeys. */
+  public <T> T anonymous(Function<IdentityServiceBlockingStub, T> call) {
+    return run(new Metadata(), call);
+  }
+
+  /** Calls of a relying party, with its {@code x-api-key}. */
+  public <T> T asParty(Function<IdentityServiceBlockingStub, T> call) {
+    return run(credential(API_KEY, require(apiKey, "no API key: set Builder.apiKey")), call);
+  }
+
+  /** Calls of the signed-in citizen, with {@code authorization: Bearer <session token>}. */
+  public <T> T asCitizen(Function<IdentityServiceBlockingStub, T> call) {
+    String token = require(sessionToken, "no citizen session: call signIn() first");
+    return run(credential(AUTHORIZATION, "Bearer " + token), call);
+  }
+
+  /** Calls of a registration officer, with its {@code x-officer-key}. */
+  public <T> T asOfficer(Function<IdentityServiceBlockingStub, T> call) {
+    return run(credential(OFFICER_KEY, require(officerKey, "no officer key")), call);
+  }
+
+  public RegisterResponse register(RegisterRequest request) {
+    RegisterRequest sent =
+        request.getRequestId().isEmpty()
+            ? request.toBuilder().setRequestId(newRequestId()).build()
+            : request;
+    return anonymous(stub -> stub.register(sent));
+  }
+
+  public ActivateResponse activate(ActivateRequest request) {
+    ActivateRequest sent =
+        request.getRequestId().isEmpty()
+            ? request.toBuilder().setRequestId(newRequestId()).build()
+            : request;
+    return anonymous(stub -> stub.activate(sent));
+  }
+
+  /** Signs the citizen in and keeps the session for {@link #asCitizen} calls. */
+  public SignInResponse signIn(String personalId, String password) {
+    SignInRequest request =
+        SignInRequest.newBuilder().setPersonalId(personalId).setPassword(password).build();
+    SignInResponse session = anonymous(stub -> stub.signIn(request));
+    sessionToken = session.getSessionToken();
+    refreshToken = session.getRefreshToken();
+    return session;
+  }
+
+  /** The kept session's access token (null before signIn). */
+  public String sessionToken() {
+    return sessionToken;
+  }
+
+  /** The kept session's refresh token, for RefreshSession (null before signIn). */
+  public String refreshToken() {
+    return refreshToken;
+  }
+
+  /** Issues a QR share of the signed-in citizen's chosen attributes. */
+  public ShareViaQRResponse shareViaQr(ShareViaQRRequest request) {
+    ShareViaQRRequest sent =
+        request.getRequestId().isEmpty()
+            ? request.toBuilder().setRequestId(newRequestId()).build()
+            : request;
+    return asCitizen(stub -> stub.shareViaQR(sent));
+  }
+
+  /**
+   * Verifies a citizen as the relying party. To retry after UNAVAILABLE or ABORTED, send the same
+   * request again with the request_id the first attempt had: the server answers it once.
+   */
+  public VerifyResponse verify(VerifyRequest request) {
+    VerifyRequest sent =
+        request.getRequestId().isEmpty()
+            ? request.toBuilder().setRequestId(newRequestId()).build()
+            : request;
+    return asParty(stub -> stub.verify(sent));
+  }
+
+  /** A fresh idempotency key; reuse it when retrying a call. */
+  public static String newRequestId() {
+    return UUID.randomUUID().toString();
+  }
+
+  /** Closes the channel this client built (waiting up to 5 s for calls in flight). */
+  @Override
+  public void close() {
+    if (!ownsChannel) {
+      return;
+    }
+    channel.shutdown();
+    try {
+      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+        channel.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      channel.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private <T> T run(Metadata headers, Function<IdentityServiceBlockingStub, T> call) {
+    IdentityServiceBlockingStub stub =
+        IdentityServiceGrpc.newBlockingStub(channel)
+            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
+            .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    try {
+      return call.apply(stub);
+    } catch (StatusRuntimeException e) {
+      throw EidException.from(e);
+    }
+  }
+
+  private static Metadata credential(Metadata.Key<String> key, String value) {
+    Metadata headers = new Metadata();
+    headers.put(key, value);
+    return headers;
+  }
+
+  private static String require(String value, String missing) {
+    if (value == null || value.isEmpty()) {
+      throw new IllegalStateException(missing);
+    }
+    return value;
+  }
+}

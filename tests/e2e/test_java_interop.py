@@ -1,0 +1,138 @@
+"""The Java SDK (clients/java, built by `make java-client` from protos/ with
+Debian's grpc-java) against a real `eid-server`: a JVM integrator's whole
+first day, and its errors decoded from the rich error model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Deployment
+from tests.e2e.test_walkthrough import BORN, ID, NAME, PASSWORD, PHONE, PHONE_E164
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "clients" / "java" / "build"
+IN_CI = os.environ.get("CI") == "true"
+# A party allowed one call a minute (about one citizen too).
+LIMIT_ONE = ("--rate-limit", "1", "--citizen-rate-limit", "1")
+# Short-lived JVMs: the C1 compiler alone starts them sooner.
+JAVA = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+
+
+@pytest.fixture(scope="module")
+def classpath() -> str:
+    """The built SDK's classpath, after `make java-client` (a no-op when it is
+    current). Without a JDK or Debian's grpc-java, skip outside CI (with the
+    reason) and fail in CI, where .ci/run installs them."""
+    done = subprocess.run(
+        ["make", "--no-print-directory", "java-client", *([] if IN_CI else ["JAVA_OPTIONAL=1"])],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"make java-client failed:\n{done.stdout}\n{done.stderr}")
+    if not (BUILD / ".built").exists():
+        pytest.skip(f"Java client not built: {done.stdout.strip()}")
+    return f"{BUILD / 'classes'}:{(BUILD / 'runtime-classpath').read_text()}"
+
+
+def _java(classpath: str, main: str, *args: str, **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*JAVA, "-cp", classpath, main, *args],
+        # UTF-8 arguments and output whatever this machine's locale is.
+        env={**os.environ, "LC_ALL": "C.UTF-8", **env},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+
+
+def _new_party(d: Deployment, *options: str) -> str:
+    return d.admin("party", "create", "--name", "Java Bank", *options).strip().splitlines()[-1]
+
+
+def test_java_client_registers_activates_verifies_and_redeems(
+    classpath: str, deployment: Deployment
+) -> None:
+    d = deployment
+    keys = {
+        "EID_TARGET": d.target,
+        "EID_API_KEY": _new_party(d, "--modes", "password,qr_share"),
+        "EID_LIMITED_API_KEY": _new_party(d, "--modes", "password", *LIMIT_ONE),
+    }
+    program = _java(classpath, "eid.interop.Interop", ID, NAME, BORN, PHONE, PASSWORD, **keys)
+    watchdog = threading.Timer(60, program.kill)
+    watchdog.start()
+    try:
+        assert program.stdout is not None and program.stdin is not None
+        first = [program.stdout.readline(), program.stdout.readline()]
+        assert first[1] == "need-code\n", (first, program.stderr and program.stderr.read())
+        program.stdin.write(d.latest_code(PHONE_E164) + "\n")
+        program.stdin.flush()
+        out, err = program.communicate()
+    finally:
+        watchdog.cancel()
+    assert program.returncode == 0, err
+    lines = [line.rstrip("\n") for line in first] + out.splitlines()
+    steps = {line.split("\t")[0]: line.split("\t")[1:] for line in lines}
+
+    assert steps["registered"] == ["ACCOUNT_STATE_PENDING"]
+    assert steps["activated"] == ["ACCOUNT_STATE_ACTIVE"]
+    assert steps["verified"] == ["true", NAME]
+    # The share carried the name and birth date only.
+    assert steps["redeemed"] == ["true", BORN, "[]"]
+    # Errors: code, reason, ErrorReason value, field violations, retry delay (ms).
+    assert steps["again"] == [
+        "FAILED_PRECONDITION",
+        "SHARE_ALREADY_REDEEMED",
+        "SHARE_ALREADY_REDEEMED",
+        "",
+        "-",
+    ]
+    assert steps["invalid"] == [
+        "INVALID_ARGUMENT",
+        "PERSONAL_ID_MALFORMED",
+        "PERSONAL_ID_MALFORMED",
+        "personal_id: PERSONAL_ID_MALFORMED",
+        "-",
+    ]
+    assert steps["first"] == ["OK"]
+    code, reason, value, fields, delay = steps["limited"]
+    assert (code, reason, value, fields) == (
+        "RESOURCE_EXHAUSTED",
+        "PARTY_CITIZEN_RATE_LIMITED",
+        "PARTY_CITIZEN_RATE_LIMITED",
+        "",
+    )
+    assert 0 < int(delay) <= 60_000  # one call a minute
+    # A reason from a newer server: the enum says UNSPECIFIED, the string keeps it.
+    assert steps["unknown"] == [
+        "FAILED_PRECONDITION",
+        "A_REASON_FROM_THE_FUTURE",
+        "ERROR_REASON_UNSPECIFIED",
+        "",
+        "-",
+    ]
+    # A garbled trailer leaves the status code alone.
+    assert steps["garbled"] == ["FAILED_PRECONDITION", "null", "ERROR_REASON_UNSPECIFIED", "", "-"]
+
+    example = _java(
+        classpath,
+        "eid.examples.VerifyCitizen",
+        ID,
+        PASSWORD,
+        EID_TARGET=d.target,
+        EID_API_KEY=keys["EID_API_KEY"],
+    )
+    out, err = example.communicate(timeout=30)
+    assert (example.returncode, out) == (0, f"verified: {NAME} (ACCOUNT_LEVEL_1)\n"), err
