@@ -27,14 +27,15 @@ venv: $(STAMP) ## Create the virtual environment with the server, client and too
 $(BUF):
 	npm install --no-audit --no-fund --silent
 
-gen: $(STAMP) ## Generate Python stubs (+ .pyi) from protos/ into clients/python
+gen: $(STAMP) ## Generate Python stubs (+ .pyi) into clients/python and the API reference (docs/api) from protos/
 	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m grpc_tools.protoc -I protos \
 		--python_out=$(GEN_OUT) --mypy_out=$(GEN_OUT) \
 		--grpc_python_out=$(GEN_OUT) --mypy_grpc_out=$(GEN_OUT) $(PROTOS)
+	$(PY) -m tools.api_reference docs/api/reference.md
 
-check-gen: gen ## Fail if the committed stubs differ from what protos/ generates
-	@git diff --exit-code -- $(GEN_OUT)/eid || { echo "stubs are stale: run 'make gen' and commit"; exit 1; }
-	@test -z "$$(git status --porcelain -- $(GEN_OUT)/eid)" || { echo "untracked generated files: run 'make gen' and commit"; exit 1; }
+check-gen: gen ## Fail if the committed stubs or API reference differ from what protos/ generates
+	@git diff --exit-code -- $(GEN_OUT)/eid docs/api || { echo "stubs or API reference are stale: run 'make gen' and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- $(GEN_OUT)/eid docs/api)" || { echo "untracked generated files: run 'make gen' and commit"; exit 1; }
 
 buf-lint: $(BUF) ## Lint the protos with buf (STANDARD and COMMENTS rules)
 	$(BUF) lint
