@@ -219,17 +219,21 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ACCOUNT_NOT_ACTIVE: _ErrorReason.ValueType  # 38
     """Account state.
 
-    FAILED_PRECONDITION: the account has not been activated yet.
+    FAILED_PRECONDITION: the account has not been activated yet (Verify
+    tells it only to a party that proved the credential).
     Returned by: SignIn, Verify, RefreshSession, LockAccount.
     """
     ACCOUNT_LOCKED: _ErrorReason.ValueType  # 39
     """FAILED_PRECONDITION: the account is locked (a share of a locked account
-    is withdrawn); unlocking needs proof of identity.
+    is withdrawn); unlocking needs proof of identity. Verify tells it only to
+    a party that proved the credential or holds a share; others get
+    `verified: false`.
     Returned by: Activate, SignIn, Verify, RefreshSession.
     """
     CITIZEN_DECEASED: _ErrorReason.ValueType  # 40
     """FAILED_PRECONDITION: the population registry records the citizen as
-    deceased; the account is deactivated for good.
+    deceased; the account is deactivated for good (Verify tells it only to a
+    party that proved the credential).
     Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
     UnlockAccount.
     """
@@ -342,7 +346,9 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     AUTH_MODE_LOCKED: _ErrorReason.ValueType  # 64
     """FAILED_PRECONDITION: the citizen has locked verification in this mode
-    (metadata "mode"); verify them another way.
+    (metadata "mode"); verify them another way. Told only to a party that
+    proved the credential (a right password or code); others get
+    `verified: false`.
     Returned by: Verify.
     """
     DEMOGRAPHIC_CLAIM_EMPTY: _ErrorReason.ValueType  # 65
@@ -774,17 +780,21 @@ Returned by: Activate.
 ACCOUNT_NOT_ACTIVE: ErrorReason.ValueType  # 38
 """Account state.
 
-FAILED_PRECONDITION: the account has not been activated yet.
+FAILED_PRECONDITION: the account has not been activated yet (Verify
+tells it only to a party that proved the credential).
 Returned by: SignIn, Verify, RefreshSession, LockAccount.
 """
 ACCOUNT_LOCKED: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: the account is locked (a share of a locked account
-is withdrawn); unlocking needs proof of identity.
+is withdrawn); unlocking needs proof of identity. Verify tells it only to
+a party that proved the credential or holds a share; others get
+`verified: false`.
 Returned by: Activate, SignIn, Verify, RefreshSession.
 """
 CITIZEN_DECEASED: ErrorReason.ValueType  # 40
 """FAILED_PRECONDITION: the population registry records the citizen as
-deceased; the account is deactivated for good.
+deceased; the account is deactivated for good (Verify tells it only to a
+party that proved the credential).
 Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
 UnlockAccount.
 """
@@ -897,7 +907,9 @@ Returned by: Verify, RequestOtp, StartApproval.
 """
 AUTH_MODE_LOCKED: ErrorReason.ValueType  # 64
 """FAILED_PRECONDITION: the citizen has locked verification in this mode
-(metadata "mode"); verify them another way.
+(metadata "mode"); verify them another way. Told only to a party that
+proved the credential (a right password or code); others get
+`verified: false`.
 Returned by: Verify.
 """
 DEMOGRAPHIC_CLAIM_EMPTY: ErrorReason.ValueType  # 65
