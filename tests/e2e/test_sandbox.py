@@ -1,0 +1,89 @@
+"""eid_client.sandbox as an integrator uses it in their own tests: one real
+eid-server process for the module, a party's API key, the demo registry,
+codes read from the outbox, and a clean stop, an exception included."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from eid_client import EidError
+from eid_client.sandbox import Sandbox, SandboxError
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    """As the sandbox's documentation tells integrators to write it."""
+    with Sandbox() as sb:
+        yield sb
+
+
+def test_it_serves_a_party_and_the_demo_registry(sandbox: Sandbox) -> None:
+    assert sandbox.running and re.fullmatch(r"127\.0\.0\.1:\d+", sandbox.target)
+    assert sandbox.api_key.startswith("eidk_")
+    assert re.fullmatch(r"rp_[0-9a-f]{16}", sandbox.party_id)
+    assert sandbox.citizens[0].personal_id == "001190791514"
+    with sandbox.client() as eid:
+        assert eid.health() == "SERVING"
+    assert "Sandbox Bank" in sandbox.eid_server("party", "show", sandbox.party_id)
+
+
+def test_a_citizen_registers_activates_and_is_verified(sandbox: Sandbox) -> None:
+    citizen = sandbox.activate_citizen(password=PASSWORD)
+    with sandbox.client() as eid:
+        right = eid.verify_password(personal_id=citizen.personal_id, password=PASSWORD)
+        wrong = eid.verify_password(personal_id=citizen.personal_id, password="not the password")
+    assert (right.verified, wrong.verified) == (True, False)
+    assert [m.kind for m in sandbox.messages()][:1] == ["activation_code"]
+
+
+def test_one_time_codes_are_read_from_the_outbox(sandbox: Sandbox) -> None:
+    citizen = sandbox.activate_citizen(password=PASSWORD, phone="0987654321")
+    with sandbox.client() as eid:
+        sent = len(sandbox.messages())
+        eid.request_otp(personal_id=citizen.personal_id)
+        code = sandbox.latest_code("+84987654321", after=sent)
+        verified = eid.verify_one_time_code(citizen.personal_id, code)
+    assert verified.verified
+    with pytest.raises(LookupError, match="no message"):
+        sandbox.latest_code("0987654321", after=len(sandbox.messages()), timeout=0.2)
+
+
+def test_errors_come_back_as_eid_errors(sandbox: Sandbox) -> None:
+    stranger = sandbox.citizens[-1]
+    with sandbox.client(api_key="eidk_not-a-key") as eid, pytest.raises(EidError) as caught:
+        eid.verify_password(personal_id=stranger.personal_id, password=PASSWORD)
+    assert (caught.value.code, caught.value.reason) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "API_KEY_INVALID",
+    )
+
+
+def test_a_failed_set_up_says_why_and_leaves_nothing_behind() -> None:
+    broken = Sandbox(env={"EID_LANGUAGE": "klingon"})
+    with pytest.raises(SandboxError, match="bad settings") as caught:
+        broken.start()
+    assert "EID_LANGUAGE" in str(caught.value) or "language" in str(caught.value)
+    assert not broken.running and not broken.workdir.exists()
+
+
+def test_an_exception_in_the_block_stops_the_server_and_deletes_its_folder(
+    sandbox: Sandbox,
+) -> None:
+    """Last in the module: it ends the module's sandbox (the fixture's own
+    stop is then a no-op)."""
+    pid, workdir = sandbox.pid, sandbox.workdir
+    assert pid is not None and workdir.is_dir()
+    with pytest.raises(RuntimeError, match="the integrator's assertion"), sandbox:
+        raise RuntimeError("the integrator's assertion failed")
+    assert not sandbox.running and not workdir.exists()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
