@@ -6,10 +6,10 @@ import eid.v1.IdentityServiceOuterClass.PasswordCredential;
 import eid.v1.IdentityServiceOuterClass.QrShareCredential;
 import eid.v1.IdentityServiceOuterClass.VerifyRequest;
 import eid.v1.IdentityServiceOuterClass.VerifyResponse;
-import io.grpc.ManagedChannel;
-import io.grpc.netty.GrpcSslContexts;
-import io.grpc.netty.NettyChannelBuilder;
+import io.grpc.ChannelCredentials;
+import io.grpc.TlsChannelCredentials;
 import java.io.File;
+import java.io.IOException;
 
 /**
  * A relying party's first call: verify a citizen by ID number and password, or redeem a scanned
@@ -20,8 +20,10 @@ import java.io.File;
  * EID_API_KEY=eidk_... java -cp ... eid.examples.VerifyCitizen --share eid2....
  * </pre>
  *
- * EID_TARGET is the server (default 127.0.0.1:50051, plaintext); with EID_TLS_CA (a PEM file of
- * the CA that signed the server's certificate) the call goes over TLS.
+ * EID_TARGET is the server (default 127.0.0.1:50051, plaintext). With EID_CA_CERT (a PEM file of
+ * the CA that signed the server's certificate) the call goes over TLS, and with EID_CLIENT_CERT and
+ * EID_CLIENT_KEY (PEM; the key PKCS#8, as {@code openssl pkcs8 -topk8 -nocrypt} writes it) it
+ * presents a client certificate: the variables the {@code eid} CLI reads.
  */
 public final class VerifyCitizen {
   private VerifyCitizen() {}
@@ -32,25 +34,18 @@ public final class VerifyCitizen {
       System.exit(2);
     }
     String target = System.getenv().getOrDefault("EID_TARGET", "127.0.0.1:50051");
-    String ca = System.getenv("EID_TLS_CA");
-    ManagedChannel tls =
-        ca == null
-            ? null
-            : NettyChannelBuilder.forTarget(target)
-                .sslContext(GrpcSslContexts.forClient().trustManager(new File(ca)).build())
-                .build();
     EidClient.Builder builder = EidClient.builder(target).apiKey(System.getenv("EID_API_KEY"));
+    if (System.getenv("EID_CA_CERT") == null) {
+      builder.usePlaintext();
+    } else {
+      builder.credentials(tls());
+    }
     VerifyRequest.Builder request = VerifyRequest.newBuilder();
     if (args[0].equals("--share")) {
       request.setQrShare(QrShareCredential.newBuilder().setToken(args[1]));
     } else {
       request.setPassword(
           PasswordCredential.newBuilder().setPersonalId(args[0]).setPassword(args[1]));
-    }
-    if (tls == null) {
-      builder.usePlaintext();
-    } else {
-      builder.channel(tls);
     }
     try (EidClient bank = builder.build()) {
       VerifyResponse answer = bank.verify(request.build());
@@ -73,10 +68,16 @@ public final class VerifyCitizen {
       }
       e.retryDelay().ifPresent(d -> System.err.println("retry in " + d.toMillis() + " ms"));
       System.exit(1);
-    } finally {
-      if (tls != null) {
-        tls.shutdownNow();
-      }
     }
+  }
+
+  private static ChannelCredentials tls() throws IOException {
+    TlsChannelCredentials.Builder tls =
+        TlsChannelCredentials.newBuilder().trustManager(new File(System.getenv("EID_CA_CERT")));
+    String cert = System.getenv("EID_CLIENT_CERT");
+    if (cert != null) {
+      tls.keyManager(new File(cert), new File(System.getenv("EID_CLIENT_KEY")));
+    }
+    return tls.build();
   }
 }

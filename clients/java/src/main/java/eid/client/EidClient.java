@@ -12,10 +12,13 @@ import eid.v1.IdentityServiceOuterClass.SignInRequest;
 import eid.v1.IdentityServiceOuterClass.SignInResponse;
 import eid.v1.IdentityServiceOuterClass.VerifyRequest;
 import eid.v1.IdentityServiceOuterClass.VerifyResponse;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
 import java.util.UUID;
@@ -71,7 +74,7 @@ public final class EidClient implements AutoCloseable {
     private String officerKey;
     private String sessionToken;
     private Duration deadline = DEFAULT_DEADLINE;
-    private boolean plaintext;
+    private ChannelCredentials credentials = TlsChannelCredentials.create();
     private ManagedChannel channel;
 
     private Builder(String target) {
@@ -104,14 +107,21 @@ public final class EidClient implements AutoCloseable {
 
     /** No TLS: for a local development server only (`make run`). */
     public Builder usePlaintext() {
-      this.plaintext = true;
+      this.credentials = InsecureChannelCredentials.create();
       return this;
     }
 
     /**
-     * Use a channel built elsewhere, e.g. a NettyChannelBuilder with a private CA or a client
-     * certificate; the caller keeps ownership (close() leaves it open).
+     * The channel's credentials; the default is TLS trusting the JVM's CAs. A private CA or a
+     * client certificate: {@code TlsChannelCredentials.newBuilder().trustManager(caPem)
+     * .keyManager(certPem, pkcs8KeyPem).build()}.
      */
+    public Builder credentials(ChannelCredentials credentials) {
+      this.credentials = credentials;
+      return this;
+    }
+
+    /** Use a channel built elsewhere; the caller keeps ownership (close() leaves it open). */
     public Builder channel(ManagedChannel channel) {
       this.channel = channel;
       return this;
@@ -121,11 +131,7 @@ public final class EidClient implements AutoCloseable {
       if (channel != null) {
         return new EidClient(this, channel, false);
       }
-      ManagedChannelBuilder<?> made = ManagedChannelBuilder.forTarget(target);
-      if (plaintext) {
-        made.usePlaintext();
-      }
-      return new EidClient(this, made.build(), true);
+      return new EidClient(this, Grpc.newChannelBuilder(target, credentials).build(), true);
     }
   }
 
