@@ -34,20 +34,15 @@ test the real ones.
 from __future__ import annotations
 
 import atexit
-import importlib.util
-import json
 import os
-import re
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from eid_client import _sandbox_process as proc
 from eid_client._sandbox_data import (
     DemoCitizen,
     OutboxMessage,
@@ -55,27 +50,11 @@ from eid_client._sandbox_data import (
     read_outbox,
     wait_for_code,
 )
+from eid_client._sandbox_process import SandboxError
 from eid_client.client import EidClient
-from eid_client.errors import EidError
-from eid_client.retry import RetryPolicy
 
 __all__ = ["DemoCitizen", "OutboxMessage", "Sandbox", "SandboxError"]
 
-NOT_INSTALLED = (
-    "the sandbox runs the eid server, which is not installed here: install the eid-service"
-    " package (pip install ./service from the eid repository) into this environment"
-)
-_ALL_MODES = "password,qr_share,one_time_code,demographic,approval"
-# Runs eid-server's commands in turn: eid_service.cli.main(argv) is what the
-# eid-server script calls.
-_SET_UP = """
-import json, sys
-from eid_service.cli import main
-for argv in json.loads(sys.argv[1]):
-    status = main(argv)
-    if status:
-        sys.exit(status)
-"""
 # Tests register and ask for codes far more often than people do.
 _RELAXED_LIMITS = {
     "EID_REGISTER_PER_SOURCE_PER_HOUR": "10000",
@@ -84,36 +63,6 @@ _RELAXED_LIMITS = {
     "EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE": "10000",
     "EID_OTP_PER_CITIZEN_PER_DAY": "10000",
 }
-
-
-class SandboxError(RuntimeError):
-    """The sandbox could not start: the server is not installed, or a set-up
-    step or the server failed (the message ends with its last output)."""
-
-
-class _PortTaken(SandboxError):
-    pass
-
-
-def _server_command() -> list[str]:
-    if importlib.util.find_spec("eid_service") is None:
-        raise SandboxError(NOT_INSTALLED)
-    # This interpreter's own installation, never another one found on PATH.
-    script = Path(sys.executable).parent / "eid-server"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from eid_service.cli import main; sys.exit(main())"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 class Sandbox:
@@ -133,7 +82,7 @@ class Sandbox:
         self._overrides = dict(env or {})
         self._party_name = party_name
         self._startup_timeout = startup_timeout
-        self._command = _server_command()
+        self._command = proc.server_command()
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._used = 0  # demo citizens handed out by activate_citizen()
@@ -176,19 +125,17 @@ class Sandbox:
         atexit.register(self.stop)
         try:
             env = self._environment()
-            created = self._set_up(env)
-            self.api_key = created.strip().splitlines()[-1]
-            found = re.search(r"rp_[0-9a-f]{16}", created)
-            self.party_id = found.group(0) if found else ""
+            self.api_key, self.party_id = proc.set_up(self.workdir, env, self._party_name)
             for attempt in range(3):
                 try:
-                    self._serve(env)
+                    self._process = proc.serve(
+                        self._command, self.workdir, env, self._startup_timeout
+                    )
                     break
-                except _PortTaken:
-                    # Another process took the free port first: pick another.
+                except proc.PortTaken:
                     if attempt == 2:
                         raise
-                    self.target = ""
+                    self.target = ""  # another process took it first: pick another
                     env = self._environment()
         except BaseException:
             self.stop()
@@ -196,62 +143,20 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after a grace period) and
-        delete its folder. Safe to call twice."""
+        """Stop the server (SIGTERM, then SIGKILL after 10 seconds) and delete
+        its folder. Safe to call twice."""
         atexit.unregister(self.stop)
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            proc.stop(process)
         if self._folder is not None:
             self._folder.cleanup()
             self._folder = None
 
-    def eid_server(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+    def eid_server(self, *args: str) -> str:
         """Run an ``eid-server`` admin command on the sandbox's database
         (e.g. ``"party", "suspend", sb.party_id``); returns its output."""
-        # This environment's own eid-server, with the caller's arguments.
-        done = subprocess.run(  # noqa: S603
-            [*self._command, *args],
-            cwd=self.workdir,
-            env=dict(env or self._environment()),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise SandboxError(f"eid-server {args[0]} failed:\n{_tail(done.stdout + done.stderr)}")
-        return done.stdout
-
-    def _set_up(self, env: dict[str, str]) -> str:
-        """``make run``'s steps and the party, in one interpreter (each
-        ``eid-server`` start costs most of a second); returns their output."""
-        steps = [
-            ["init-dev"],
-            ["migrate"],
-            ["load-demo"],
-            ["party", "create", "--name", self._party_name, "--modes", _ALL_MODES,
-             "--rate-limit", "100000", "--citizen-rate-limit", "100000"],
-        ]  # fmt: skip
-        done = subprocess.run(  # noqa: S603 (this interpreter, our own script)
-            [sys.executable, "-c", _SET_UP, json.dumps(steps)],
-            cwd=self.workdir,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise SandboxError(
-                f"setting up the sandbox failed:\n{_tail(done.stdout + done.stderr)}"
-            )
-        return done.stdout
+        return proc.run([*self._command, *args], self.workdir, self._environment(), args[0])
 
     def client(self, **kwargs: Any) -> EidClient:
         """An :class:`~eid_client.EidClient` on the sandbox with the party's
@@ -300,7 +205,7 @@ class Sandbox:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EID_")}
         env.update(
             {
-                "EID_LISTEN": self.target or f"127.0.0.1:{_free_port()}",
+                "EID_LISTEN": self.target or f"127.0.0.1:{proc.free_port()}",
                 "EID_DATABASE_URL": f"sqlite:///{self.workdir / 'eid.db'}",
                 "EID_KEYS_FILE": str(self.workdir / "keys.json"),
                 "EID_OUTBOX_FILE": str(self.outbox),
@@ -314,34 +219,3 @@ class Sandbox:
         env.update(self._overrides)
         self.target = env["EID_LISTEN"]
         return env
-
-    def _serve(self, env: dict[str, str]) -> None:
-        log = self.workdir / "server.log"
-        with log.open("wb") as out:
-            self._process = subprocess.Popen(  # noqa: S603 (our own eid-server)
-                [*self._command, "serve"],
-                cwd=self.workdir,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + self._startup_timeout
-        with EidClient(self.target, timeout=1.0, retry=RetryPolicy.off()) as probe:
-            while True:
-                if self._process.poll() is not None:
-                    said = _tail(log.read_text("utf-8", errors="replace"))
-                    failure = (
-                        _PortTaken if "address already in use" in said.lower() else SandboxError
-                    )
-                    raise failure(f"eid-server serve exited during start-up:\n{said}")
-                try:
-                    if probe.health() == "SERVING":
-                        return
-                except EidError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SandboxError(
-                        f"eid-server was not SERVING within {self._startup_timeout:g} s"
-                    )
-                time.sleep(0.1)
