@@ -125,10 +125,12 @@ $(NODE_STAMP): $(NODE_DEPS) $(PROTOS) $(NODE_SRC) $(NODE_DIR)/buf.gen.yaml $(NOD
 	@touch $@
 
 node-client: ## Node/TypeScript stubs + client + example into clients/node/dist (node and npm)
-	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node-client: node or npm is missing (apt-get install nodejs npm)"; \
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+		echo "node-client: node or npm is missing (apt-get install nodejs npm)"; \
 		if [ -n "$(NODE_OPTIONAL)" ]; then echo "node-client: skipped; the Node interop test will skip"; exit 0; fi; \
-		exit 1; }
-	@$(MAKE) --no-print-directory $(NODE_STAMP)
+		exit 1; \
+	fi; \
+	$(MAKE) --no-print-directory $(NODE_STAMP)
 
 # Outside CI, a machine without a JDK (or Node) still runs the rest of the suite.
 test: JAVA_OPTIONAL = $(if $(filter true,$(CI)),,1)
