@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from eid_client import _account_commands as commands
 from eid_client._cli_common import (
+    SESSION_EXAMPLE,
     Subparsers,
     contact_options,
     id_option,
@@ -63,9 +64,9 @@ def add_commands(sub: Subparsers) -> None:
         "sessions",
         commands.sessions,
         "List your signed-in devices (live sessions), newest first; * marks this one.",
-        """
+        f"""
           eid sessions                              # the session in EID_SESSION
-          eid sessions --session $TOKEN
+          eid sessions --session {SESSION_EXAMPLE}
           eid --json sessions | jq -r '.sessions[].session_id'
         """,
     )
@@ -83,9 +84,9 @@ def add_commands(sub: Subparsers) -> None:
         "revoke-session",
         commands.revoke_session,
         "End one of your sessions, on this device or another (IDs from `eid sessions`).",
-        """
-          eid revoke-session 6f1c2a...
-          eid revoke-session 6f1c2a... --session $TOKEN
+        f"""
+          eid revoke-session ses_3be3fdb613b4cdec6cf8bfa9
+          eid revoke-session ses_3be3fdb613b4cdec6cf8bfa9 --session {SESSION_EXAMPLE}
         """,
     )
     p.add_argument("session_id", metavar="SESSION_ID", help="the session to end")
@@ -97,9 +98,9 @@ def add_commands(sub: Subparsers) -> None:
         "sign-out",
         commands.sign_out,
         "End this session: its access and refresh tokens stop working.",
-        """
+        f"""
           eid sign-out && unset EID_SESSION
-          eid sign-out --session $TOKEN
+          eid sign-out --session {SESSION_EXAMPLE}
         """,
         aliases=("signout",),
     )
@@ -140,7 +141,8 @@ def add_commands(sub: Subparsers) -> None:
           eid send-code unlock --id 001190791514 --phone 0912345678
           eid unlock --id 001190791514 --code 123456            # prompts for the password
           eid unlock --id 001190791514 --code 123456 --password-stdin < pw.txt
-          EID_OFFICER_KEY=... eid unlock --id 001190791514 --officer-key-env EID_OFFICER_KEY
+          export EID_OFFICER_KEY=$(eid-server officer create --name "Desk 2" | tail -n1)
+          eid unlock --id 001190791514 --officer-key-env EID_OFFICER_KEY   # an officer
         """,
         details="""
             The citizen gives an unlock code from `eid send-code unlock` and the

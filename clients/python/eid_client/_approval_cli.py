@@ -32,7 +32,7 @@ def add_commands(sub: Subparsers) -> None:
         "Relying party: ask a citizen to approve on their phone (start, wait; needs --api-key).",
         """
           eid --api-key $KEY approval start --id 001190791514 --message "Sign in to Demo Bank"
-          eid --api-key $KEY approval wait apr_0123456789abcdef01234567
+          eid --api-key $KEY approval wait apr_01b5ccfcb355081658966085
           eid --api-key $KEY approval start --id 001190791514 --scopes basic --wait
           eid --api-key $KEY approval start --qr --png login.png --wait
         """,
@@ -72,8 +72,8 @@ def add_commands(sub: Subparsers) -> None:
         commands.wait,
         "Wait for the citizen's decision; prints the verification, or why not (exit 1).",
         """
-          eid --api-key $KEY approval wait apr_0123456789abcdef01234567
-          eid --api-key $KEY --json approval wait apr_0123456789abcdef01234567 --scopes basic
+          eid --api-key $KEY approval wait apr_01b5ccfcb355081658966085
+          eid --api-key $KEY --json approval wait apr_01b5ccfcb355081658966085 --scopes basic
         """,
         details="""
             Waits until the citizen decides or the request expires (or --within
@@ -106,8 +106,8 @@ def _add_citizen_commands(sub: Subparsers) -> None:
         "Citizen: the approval requests waiting for your decision, newest first.",
         """
           eid approvals                       # the session in EID_SESSION
-          eid approve apr_0123456789abcdef01234567 --code 4821
-          eid decline apr_0123456789abcdef01234567
+          eid approve apr_01b5ccfcb355081658966085 --code 4821
+          eid decline apr_01b5ccfcb355081658966085
         """,
     )
     session_option(p)
@@ -122,7 +122,7 @@ def _add_citizen_commands(sub: Subparsers) -> None:
         commands.approve,
         "Citizen: approve a request, confirming the code the relying party shows.",
         """
-          eid approve apr_0123456789abcdef01234567 --code 4821
+          eid approve apr_01b5ccfcb355081658966085 --code 4821
         """,
         details="""
             Check that the party's screen shows the same code as `eid approvals`,
@@ -141,7 +141,7 @@ def _add_citizen_commands(sub: Subparsers) -> None:
         commands.decline,
         "Citizen: decline a request (the party is told APPROVAL_DECLINED).",
         """
-          eid decline apr_0123456789abcdef01234567
+          eid decline apr_01b5ccfcb355081658966085
         """,
     )
     p.add_argument("approval_id", metavar="APPROVAL_ID", help="from `eid approvals`")
@@ -155,7 +155,7 @@ def _add_citizen_commands(sub: Subparsers) -> None:
         "Citizen: take the request of a relying party's QR code as yours, to approve it.",
         """
           eid claim --image login.png
-          eid claim eidapr1.4b0c...
+          eid claim eidapr1.qa0yvDpVjj7pregwur-rJyGDqnpZZ6OD
         """,
     )
     scanned = p.add_mutually_exclusive_group(required=True)

@@ -13,6 +13,12 @@ from eid_client.cli_args import add_connection_options, defaults_for
 from eid_client.client import EidClient
 
 Handler = Callable[[argparse.Namespace, EidClient, Output], int]
+# Help examples show values as the server makes them (from a throw-away server).
+SHARE_EXAMPLE = (
+    "eid2.eyJhdWQiOm51bGwsImV4cCI6MTc5NTUzMDYzOCwiaWF0IjoxNzk1NTMwMzM4LCJraWQiOiJrNmNucXoiLCJz"
+    "aWQiOiJzaHJfYzE4YjRmYzUyZmZkZTMyZWM0ZjY2MjI4Njc4NzhhZGYifQ.Kq_vHfWk4Q6N7Djy5lzAtw"
+)
+SESSION_EXAMPLE = "eids_xVIqfID238v6IhHrT6kkD2CS1Teg9sGMWryzVQZ7m7g"
 # A string: _SubParsersAction is generic only to type checkers.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 

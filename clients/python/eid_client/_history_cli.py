@@ -23,7 +23,7 @@ def add_commands(sub: Subparsers) -> None:
         "Citizen: who verified you (or tried to), when, how and what they got; newest first.",
         """
           eid history                                # the session in EID_SESSION
-          eid history --page-token <the token printed under the previous page>
+          eid history --page-token ZXZ0X2U5NGE0YWU2ZTE5NDIzMzZlYTUy   # printed under a page
           eid history --all
           eid --json history --all | jq -r '.records[] | select(.verified) | .receipt'
         """,

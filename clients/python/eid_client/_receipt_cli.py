@@ -35,7 +35,7 @@ def add_commands(sub: Subparsers) -> None:
         "Check a Verify's signed receipt with the published keys and no call to eid.",
         """
           eid --api-key $KEY --json verify --id 001190791514 | jq -r .receipt > receipt.jws
-          eid verify-receipt "$(cat receipt.jws)" --audience rp_0123456789abcdef --issuer eid.vn
+          eid verify-receipt "$(cat receipt.jws)" --audience rp_7b2b3ca8aeb00826 --issuer eid.vn
           eid verify-receipt eyJhbGciOiJFZERTQSIsImtpZCI6Ims3cW14MiIs... --keys keys.json
           eid --json verify-receipt - < receipt.jws | jq -r .result
         """,

@@ -26,7 +26,7 @@ def add_citizen_commands(sub: Subparsers) -> None:
         "Citizen: share chosen attributes as a signed, expiring QR code.",
         """
           eid share --id 001190791514 --attributes full_name,birth_date
-          eid share --session $EID_SESSION --audience rp_0123456789abcdef --ttl 120 --png share.png
+          eid share --session $EID_SESSION --audience rp_7b2b3ca8aeb00826 --ttl 120 --png share.png
           eid share --offline --attributes personal_id,full_name,birth_date,gender --png share.png
           eid share --multi-use --ttl 3600 --svg share.svg
         """,
@@ -102,7 +102,7 @@ def add_citizen_commands(sub: Subparsers) -> None:
         commands.revoke_share,
         "Withdraw one of your QR shares (IDs from `eid share` or `eid shares`).",
         """
-          eid revoke-share shr_0123456789abcdef0123456789abcdef
+          eid revoke-share shr_c18b4fc52ffde32ec4f6622867878adf
         """,
         details="""
             Redeeming it online fails at once with SHARE_REVOKED. An OFFLINE share's QR
@@ -144,7 +144,7 @@ def add_verifier_commands(sub: Subparsers) -> None:
         """
           eid verify-qr share.png                       # keys cached from --target
           eid verify-qr share.png --keys keys.json      # no server at all
-          eid verify-qr photo.jpg --audience rp_0123456789abcdef --json
+          eid verify-qr photo.jpg --audience rp_7b2b3ca8aeb00826 --json
         """,
         details="""
             The image (PNG, JPEG, ...) is decoded with zxing-cpp and the payload checked

@@ -8,6 +8,7 @@ import argparse
 
 from eid_client import _verify_output as show
 from eid_client._cli_common import (
+    SHARE_EXAMPLE,
     Subparsers,
     id_option,
     password_option,
@@ -108,9 +109,9 @@ def add_commands(sub: Subparsers) -> None:
         "redeem",
         redeem,
         "Relying party: redeem a scanned QR share token, once (needs --api-key).",
-        """
-          eid --api-key $KEY redeem eyJ...
-          eid --api-key $KEY redeem eyJ... --scopes basic
+        f"""
+          eid --api-key $KEY redeem {SHARE_EXAMPLE}
+          eid --api-key $KEY redeem "$TOKEN" --scopes basic   # the token, read from the QR
         """,
     )
     p.add_argument("token", help="the token read from the citizen's QR code")

@@ -59,7 +59,7 @@ def add_commands(sub: Subparsers) -> None:
         verify_event,
         "Check a status event your webhook received, with the published keys.",
         """
-          eid verify-event body.json --signature "$SIG" --audience rp_0123456789abcdef
+          eid verify-event body.json --signature "$SIG" --audience rp_7b2b3ca8aeb00826
           eid verify-event - --signature "$SIG" --keys keys.json < body.json
           eid --json verify-event body.json --signature "$SIG" --max-age 86400
         """,

@@ -19,6 +19,7 @@ from eid_client import (
     _webhook_cli,
 )
 from eid_client._cli_common import (
+    SHARE_EXAMPLE,
     Handler,
     global_options,
     id_option,
@@ -49,7 +50,7 @@ registration officers unlock accounts. Passwords are read from --password or
 printed).
 """
 
-_EPILOG = """\
+_EPILOG = f"""\
 examples:
   eid register --id 001190791514 --name "Nguyễn Thị Lan" --birth-date 1990-05-17 \\
       --gender female --phone 0912345678
@@ -58,31 +59,34 @@ examples:
   eid share --attributes full_name,birth_date --png share.png
   eid share --offline --attributes personal_id,full_name,birth_date,gender --png share.png
   eid shares
-  eid revoke-share <SHARE_ID>
-  EID_API_KEY=... eid verify --id 001190791514
-  EID_API_KEY=... eid request-otp --id 001190791514
-  EID_API_KEY=... eid verify --id 001190791514 --otp 123456 --scopes basic
-  EID_API_KEY=... eid verify --id 001190791514 --demographic --birth-date 1990 --gender female
-  EID_API_KEY=... eid redeem <token>
-  EID_API_KEY=... eid approval start --id 001190791514 --wait   # the citizen approves:
+  eid revoke-share shr_c18b4fc52ffde32ec4f6622867878adf
+  export EID_API_KEY=$(eid-server party create --name "Demo Bank" | tail -n1)   # a party
+  eid verify --id 001190791514
+  eid request-otp --id 001190791514
+  eid verify --id 001190791514 --otp 123456 --scopes basic
+  eid verify --id 001190791514 --demographic --birth-date 1990 --gender female
+  eid redeem {SHARE_EXAMPLE}
+  eid approval start --id 001190791514 --wait   # the citizen approves:
   eid approvals                            # ... in their app, with the session,
-  eid approve <APPROVAL_ID> --code 4821    # ... confirming the code the party shows
+  eid approve apr_01b5ccfcb355081658966085 --code 4821    # ... confirming the code the party shows
   eid keys --out keys.json                 # once, with the server reachable
   eid verify-qr share.png --keys keys.json # then offline, with no server
-  eid verify-receipt eyJhbGciOiJFZERTQSIs... --keys keys.json --audience rp_0123456789abcdef
-  EID_API_KEY=... eid webhook --url https://bank.example/eid/events   # status events
+  eid verify-receipt eyJhbGciOiJFZERTQSIs... --keys keys.json --audience rp_7b2b3ca8aeb00826
+  eid webhook --url https://bank.example/eid/events   # status events
   eid resend-code --id 001190791514 --phone 0912345678
   eid history                              # who verified you, with the session
   eid lock-mode one_time_code              # no party may text you a code to verify you
   eid unlock-mode one_time_code --minutes 10   # ... except for the next 10 minutes
   eid modes
   eid sessions
-  eid revoke-session <SESSION_ID>
+  eid revoke-session ses_3be3fdb613b4cdec6cf8bfa9
   eid lock                                 # with the session in EID_SESSION
   eid send-code unlock --id 001190791514 --phone 0912345678
   eid unlock --id 001190791514 --code 123456
   eid sign-out
   eid --json health
+  eid --target eid.example.vn:443 --ca-cert ca.pem --client-cert bank.pem \\
+      --client-key bank.key health   # TLS, and a client certificate for mTLS
 
 environment: EID_TARGET, EID_API_KEY, EID_PASSWORD, EID_SESSION, XDG_CACHE_HOME (keys cache),
   EID_TLS, EID_CA_CERT, EID_CLIENT_CERT, EID_CLIENT_KEY (TLS)
