@@ -14,7 +14,10 @@ PROTOS := $(shell find protos -name '*.proto')
 export EID_LISTEN ?= 127.0.0.1:50051
 
 help: ## Show this help
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+	@# Colour only on a terminal (and not under NO_COLOR): a pipe or a log gets plain text.
+	@if [ -t 1 ] && [ -z "$${NO_COLOR:-}" ]; then on=$$'\033[36m' off=$$'\033[0m'; else on= off=; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) \
+		| awk -v on="$$on" -v off="$$off" 'BEGIN{FS=":.*?## "}{printf "  %s%-12s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): clients/python/pyproject.toml service/pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -145,6 +148,10 @@ run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve o
 	$(BIN)/eid-server migrate
 	$(BIN)/eid-server load-demo
 	@echo "Serving on $(EID_LISTEN). In another terminal: source .venv/bin/activate, then follow README.md's walkthrough."
+	@# The clients default to 127.0.0.1:50051: elsewhere, say where to point them.
+	@target=$$(echo "$(EID_LISTEN)" | sed -e 's/^0\.0\.0\.0:/127.0.0.1:/' -e 's/^\[::\]:/[::1]:/'); \
+	case "$$target" in 127.0.0.1:50051|localhost:50051) ;; \
+	*) echo "The clients' default address is 127.0.0.1:50051; point them here first: export EID_TARGET=$$target";; esac
 	$(BIN)/eid-server serve
 
 bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo and a bare durable write, with targets
