@@ -1,0 +1,60 @@
+"""One run end to end: prepare the items, run the plan in one process or several,
+merge the results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+
+from eid_client._commands import UsageError
+from eid_client.loadgen.plan import RunPlan, needs, shares
+from eid_client.loadgen.prepare import prepare
+from eid_client.loadgen.processes import connect, merge, run_processes, run_share
+from eid_client.loadgen.result import LoadResult
+from eid_client.loadgen.workloads import WORKLOADS
+
+
+@dataclass
+class Outcome:
+    result: LoadResult
+    warmup_calls: int
+    exhausted: bool
+    prepared_items: int
+    prepare_seconds: float
+
+
+async def _prepare(
+    plan: RunPlan, args: argparse.Namespace, count: int | None, progress: bool
+) -> list[object]:
+    async with connect(plan) as client:
+        return await prepare(plan.workload, args, client, count, progress)
+
+
+async def _alone() -> None:
+    """The barrier of a run in one process: nobody to wait for."""
+
+
+def execute(plan: RunPlan, args: argparse.Namespace, progress: bool) -> Outcome:
+    workload = WORKLOADS[plan.workload]
+    count = None
+    if workload.consumes:
+        sizes = needs(plan)
+        if any(size is None for size in sizes):
+            raise UsageError(
+                f"{workload.name} uses up one prepared item per call: with --duration and "
+                "no --rps, say how many to prepare (--prepare N) or give --total"
+            )
+        count = sum(size or 0 for size in sizes)
+    started = time.perf_counter()
+    items = asyncio.run(_prepare(plan, args, count, progress))
+    prepare_seconds = time.perf_counter() - started
+    parts = shares(plan, items, workload.consumes)
+    if plan.processes == 1:
+        done = [asyncio.run(run_share(plan, parts[0], sync=_alone, progress=progress))]
+    else:
+        done = run_processes(plan, parts, progress)
+    result, warmup_calls, exhausted = merge(done)
+    prepared = len(items) if workload.consumes else 0
+    return Outcome(result, warmup_calls, exhausted, prepared, prepare_seconds)
