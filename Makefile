@@ -161,6 +161,6 @@ soak: $(STAMP) ## Long crash runs (30 SIGKILLs during outbox deliveries); not pa
 	EID_SOAK=1 $(BIN)/pytest -m soak -s
 
 clean: ## Remove the virtual environment and local data
-	rm -rf $(VENV) var node_modules $(NODE_DIR)/node_modules $(NODE_DIR)/dist $(NODE_DIR)/src/gen
+	rm -rf $(VENV) var node_modules $(NODE_DIR)/node_modules $(NODE_DIR)/dist $(NODE_DIR)/src/gen $(JAVA_BUILD)
 
 .PHONY: help venv gen check-gen buf-lint buf-breaking lint fmt test run bench clean soak java-client node-client
