@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import time
+from collections import Counter
+from typing import Any
 
 import grpc
 import pytest
 
 from eid_client.errors import EidError
-from eid_client.loadgen import LoadResult, error_kind, main, percentile, run_load
+from eid_client.loadgen import (
+    LoadResult,
+    NotVerifiedError,
+    error_kind,
+    main,
+    percentile,
+    run_load,
+)
 
 
 async def test_makes_each_call_once_and_times_every_success() -> None:
@@ -131,3 +142,92 @@ def test_cli_without_api_key_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -
 def test_cli_help_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify-token", "--help"]) == 0
     assert "--session" in capsys.readouterr().out
+
+
+async def test_fixed_rate_sends_each_call_when_due_and_not_before() -> None:
+    sent: list[float] = []
+
+    async def call(_: int) -> None:
+        sent.append(time.perf_counter())
+
+    started = time.perf_counter()
+    result = await run_load(call, total=20, rps=200)
+
+    assert result.count == result.ok == 20
+    # Call i is due i/200 s after the start: the last one, 95 ms in.
+    assert sent[-1] - started >= 19 / 200
+    assert all(b >= a for a, b in itertools.pairwise(sent))
+
+
+async def test_fixed_rate_times_calls_from_when_they_were_due() -> None:
+    # One call at a time, each taking 30 ms, due every 10 ms: they queue, and the
+    # queueing counts (the fifth, due at 40 ms, ends at 150 ms: 110 ms late).
+    async def call(_: int) -> None:
+        await asyncio.sleep(0.03)
+
+    result = await run_load(call, total=5, rps=100, concurrency=1)
+
+    assert min(result.latencies) >= 0.03
+    assert max(result.latencies) >= 0.1
+
+
+async def test_duration_stops_starting_calls_when_time_is_up() -> None:
+    async def call(_: int) -> None:
+        await asyncio.sleep(0.01)
+
+    result = await run_load(call, duration=0.2, concurrency=2)
+
+    assert 2 <= result.count <= 2 * 20 + 2
+    assert result.elapsed >= 0.2
+    # Every call began before the deadline and ended one call's time after it at most.
+    assert max(result.offsets) < 0.2 + 0.1
+    assert len(result.offsets) == result.ok
+
+
+async def test_total_ends_a_duration_run_early() -> None:
+    async def call(_: int) -> None:
+        pass
+
+    result = await run_load(call, total=7, duration=30, rps=1000)
+
+    assert result.count == 7
+    assert result.elapsed < 5
+
+
+async def test_errors_keep_their_place_on_the_timeline() -> None:
+    async def call(i: int) -> None:
+        if i % 2:
+            raise NotVerifiedError
+
+    result = await run_load(call, total=10, concurrency=1)
+
+    assert len(result.error_offsets) == result.errors == 5
+    assert result.error_kinds == {"OK NOT_VERIFIED": 5}
+    assert len(result.offsets) == result.ok == 5
+
+
+def test_merge_pools_raw_latencies_and_adds_counts() -> None:
+    a = LoadResult(3, 1, 1.0, [0.001, 0.002], Counter({"UNAVAILABLE": 1}), [0.5, 0.9], [0.7])
+    b = LoadResult(4, 0, 1.5, [0.010, 0.020, 0.030, 0.040], Counter(), [0.2, 0.4, 0.6, 1.4])
+
+    merged = LoadResult.merge([a.shifted(0.25), b])
+
+    assert (merged.count, merged.errors, merged.ok) == (7, 1, 6)
+    assert merged.elapsed == 1.5  # b ended last; a, started 0.25 s later, at 1.25
+    assert merged.offsets[:2] == [0.75, 1.15]
+    assert merged.error_offsets == [0.95]
+    # Percentiles of the pooled calls, not an average of each run's.
+    assert merged.p50_ms == pytest.approx(percentile(a.latencies + b.latencies, 50) * 1000)
+    assert merged.error_kinds == {"UNAVAILABLE": 1}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"total": 1, "rps": 0.0}, {"duration": 0.0}, {"total": 1, "concurrency": 0}],
+)
+async def test_rejects_runs_without_an_end_or_a_rate(kwargs: dict[str, Any]) -> None:
+    async def call(_: int) -> None:
+        pass
+
+    with pytest.raises(ValueError, match=r"must be|give total"):
+        await run_load(call, **kwargs)
