@@ -4,6 +4,7 @@ loop) or at a fixed rate (open loop), for a number of calls or a duration."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -90,7 +91,12 @@ async def run_load(
         raise ValueError("concurrency must be >= 1")
     if rps is not None and rps <= 0:
         raise ValueError("rps must be > 0")
-    with progress_bar(label, total=total, duration=duration, enabled=progress) as advance:
+    # The bar counts calls when their number is known, else it counts time.
+    expected = total
+    if duration is not None:
+        due = None if rps is None else math.ceil(duration * rps - offset * rps)
+        expected = None if due is None else min(due, total if total is not None else due)
+    with progress_bar(label, total=expected, duration=duration, enabled=progress) as advance:
 
         def on_call() -> None:
             advance()
