@@ -867,8 +867,9 @@ class QrShareCredential(_message.Message):
 
     TOKEN_FIELD_NUMBER: _builtins.int
     token: _builtins.str
-    """The scanned text, of either mode: an online reference ("eid1.") or an
-    offline Claim 169 credential (Base45). At most 4096 characters.
+    """The scanned text, of either mode: an online reference ("eid2.", or "eid1."
+    until those expire) or an offline Claim 169 credential (Base45). At most
+    4096 characters.
     """
     def __init__(
         self,
