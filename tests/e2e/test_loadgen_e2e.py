@@ -11,7 +11,7 @@ import json
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from bench.stack import ProcessSet, start_eid_server
-from bench.workloads import PASSWORD, EidLoad
+from bench.workloads import PASSWORD, EidLoad, _enrolled_phone, registrable_citizens
+from eid_client.loadgen import main
 
 LOADGEN = Path(sys.executable).with_name("eid-loadgen")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -45,6 +46,7 @@ REPORT_KEYS = {
     "timeline_width_s",
     "timeline",
 }
+REGISTRABLE = 5  # registry citizens without an account, for Register
 WRONG_PASSWORD_KINDS = {("OK", "NOT_VERIFIED"), ("RESOURCE_EXHAUSTED", "TOO_MANY_FAILED_ATTEMPTS")}
 
 
@@ -53,13 +55,14 @@ class Server:
     address: str
     api_key: str
     ids: list[str]  # ACTIVE citizens whose password is PASSWORD
+    outbox: Path
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("loadgen")
     with ProcessSet() as procs:
-        eid = start_eid_server(procs, workdir / "eid", workers=1)
+        eid = start_eid_server(procs, workdir / "eid", workers=1, synthetic=REGISTRABLE)
 
         async def enroll() -> list[str]:
             # Its channels belong to the loop that makes them.
@@ -71,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             return [c.personal_id for c in load.citizens]
 
         ids = asyncio.run(enroll())
-        yield Server(eid.address, eid.api_key, ids)
+        yield Server(eid.address, eid.api_key, ids, eid.outbox)
 
 
 def loadgen(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
@@ -188,3 +191,47 @@ def test_terminal_report_has_percentiles_histogram_and_errors(
     assert "█" in out
     assert "NOT_VERIFIED" in out or "TOO_MANY_FAILED_ATTEMPTS" in out
     assert PASSWORD not in out + done.stderr
+
+
+def write_csv(path: Path, rows: Sequence[tuple[str, ...]]) -> Path:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+@pytest.mark.e2e
+def test_each_workload_makes_its_calls(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every workload but the two above, in this process (no start-up cost)."""
+    registrable = [
+        (c.personal_id, c.full_name, c.birth_date.isoformat(), c.gender.value, f"0981{i:06d}")
+        for i, c in enumerate(registrable_citizens(REGISTRABLE))
+    ]
+    unregistered = write_csv(
+        tmp_path / "register.csv",
+        [("personal_id", "full_name", "birth_date", "gender", "phone"), *registrable],
+    )
+    # One-time codes go to the enrolled citizens' phones, read back from the outbox.
+    otp = write_csv(
+        tmp_path / "otp.csv",
+        [("personal_id", "phone")] + [(server.ids[i], _enrolled_phone(i)[0]) for i in (1, 2, 3)],
+    )
+    citizen = ("--id", server.ids[0], "--password", PASSWORD)
+    runs = {
+        "register": (REGISTRABLE, ["register", "--citizens", str(unregistered)]),
+        "verify-otp": (3, ["verify-otp", "--citizens", str(otp), "--outbox", str(server.outbox)]),
+        "sign-in": (4, ["sign-in", *citizen]),
+        "share-via-qr": (20, ["share-via-qr", *citizen]),
+        "verify-demographic": (
+            20,
+            ["verify-demographic", "--id", server.ids[0], "--gender", "female", "--partial"],
+        ),
+    }
+    for name, (calls, argv) in runs.items():
+        common = ["--target", server.address, "--api-key", server.api_key, "--json"]
+        status = main([*common, "--total", str(calls), "--concurrency", "2", *argv])
+        report = json.loads(capsys.readouterr().out)
+        assert status == 0, (name, report["errors"])
+        assert report["workload"] == name
+        assert (report["summary"]["count"], report["summary"]["ok"]) == (calls, calls), name

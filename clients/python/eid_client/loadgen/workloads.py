@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eid_client.async_client import AsyncEidClient
@@ -29,7 +29,7 @@ class NotServingError(Exception):
 class Session:
     """A citizen's session token and the attributes each share carries."""
 
-    token: str
+    token: str = field(repr=False)
     attributes: tuple[str, ...]
 
 
