@@ -28,7 +28,7 @@ import grpc
 
 from bench.durable_write_server import METHOD as DURABLE_WRITE_METHOD
 from bench.echo_server import METHOD as ECHO_METHOD
-from eid_client import EidClient, EidError
+from eid_client import EidClient, EidError, RetryPolicy
 
 LOOPBACK = "127.0.0.1"
 # Loopback must never go through an HTTP proxy from the environment.
@@ -287,7 +287,10 @@ def start_eid_server(
         log=log,
     )
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    with EidClient(address, timeout=1.0, options=CHANNEL_OPTIONS) as client:
+    # A probe: each health check answers at once, not after retries.
+    with EidClient(
+        address, timeout=1.0, options=CHANNEL_OPTIONS, retry=RetryPolicy.off()
+    ) as client:
         while True:
             procs.check_alive()
             try:

@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import AsyncEidClient, EidClient, EidError, RetryPolicy
+from eid_client.cli import main
 from tests.unit.test_client_calls import SIGNED_IN, FakeEid
 
 REGISTRATION = {
@@ -214,3 +215,26 @@ def test_all_attempts_together_stay_within_the_call_deadline() -> None:
     # reading of the grpc-timeout header may exceed ours by a millisecond).
     assert max(remaining) <= 0.81 and min(remaining) < 0.3
     assert remaining[-1] < remaining[0] - 0.3
+
+
+def test_health_is_retried_by_the_library_but_eid_health_is_a_probe_sent_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    checks = 0
+
+    def down(request: bytes, context: grpc.ServicerContext) -> bytes:
+        nonlocal checks
+        checks += 1
+        context.abort(grpc.StatusCode.UNAVAILABLE, "starting")
+        raise AssertionError("abort returns only by raising")  # pragma: no cover
+
+    fake = FakeEid()
+    fake._health = down  # type: ignore[method-assign]
+    with fake.serve() as target:
+        with EidClient(target, retry=QUICK) as client, pytest.raises(EidError):
+            client.health()
+        assert checks == QUICK.max_attempts
+        checks = 0
+        assert main(["--target", target, "health"]) == 1
+    assert checks == 1
+    assert "UNAVAILABLE" in capsys.readouterr().err

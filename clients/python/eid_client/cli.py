@@ -31,6 +31,7 @@ from eid_client._output import Output
 from eid_client.cli_args import tls_from_args
 from eid_client.client import EidClient
 from eid_client.errors import EidError
+from eid_client.retry import RetryPolicy
 
 _DESCRIPTION = """\
 Command-line client for eid, the electronic-identity service.
@@ -173,12 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "health",
         _commands.health,
-        "Print the server's health (SERVING, NOT_SERVING, ...); exit status 1 unless SERVING.",
+        "Print the server's health (SERVING, NOT_SERVING, ...); exit status 1 unless SERVING."
+        " Sent once, never retried: it is a probe.",
         """
           eid --target eid.example.vn:443 health
         """,
     )
     p.add_argument("--service", default="", help="service name to check (default: the server)")
+    # A readiness probe wants the state now, not after a retry's backoff.
+    p.set_defaults(retry=RetryPolicy.off())
     return parser
 
 
@@ -193,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         tls = tls_from_args(args)
-        with EidClient(args.target, api_key=args.api_key, timeout=args.timeout, tls=tls) as client:
+        retry: RetryPolicy | None = getattr(args, "retry", None)
+        with EidClient(
+            args.target, api_key=args.api_key, timeout=args.timeout, tls=tls, retry=retry
+        ) as client:
             return handler(args, client, out)
     except _commands.UsageError as e:
         out.error(f"error: {e}")
