@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import AsyncEidClient, EidClient, EidError, RetryPolicy
 from eid_client.cli import main
-from tests.unit.test_client_calls import SIGNED_IN, FakeEid
+from tests.unit.test_client_calls import SIGNED_IN, VERIFIED, FakeEid
 
 REGISTRATION = {
     "personal_id": "001090001234",
@@ -238,3 +238,21 @@ def test_health_is_retried_by_the_library_but_eid_health_is_a_probe_sent_once(
         assert main(["--target", target, "health"]) == 1
     assert checks == 1
     assert "UNAVAILABLE" in capsys.readouterr().err
+
+
+def test_wait_for_approval_polls_again_after_the_retry_info_delay() -> None:
+    """APPROVAL_PENDING is not retried by the policy: wait_for_approval asks
+    again, after the server's RetryInfo delay when it answered early."""
+    asked: list[float] = []
+    pending = failing(1, grpc.StatusCode.UNAVAILABLE, "APPROVAL_PENDING", 0.3, then=VERIFIED)
+
+    def verify(request: Message, context: grpc.ServicerContext) -> Message:
+        asked.append(time.monotonic())
+        return pending(request, context)  # type: ignore[no-any-return]
+
+    fake = FakeEid(Verify=verify)
+    with fake.serve() as target, EidClient(target, api_key="k", retry=QUICK) as party:
+        assert party.wait_for_approval("apr_01b5ccfcb355081658966085", poll=2.0).verified
+    assert len(asked) == 2
+    # RetryInfo's 0.3 s, not the 1 s used when a server gives no delay.
+    assert 0.3 <= asked[1] - asked[0] < 0.9

@@ -52,10 +52,13 @@ def pause_after(pending: EidError, began: float, wait: float, give_up: float) ->
     elapsed = time.monotonic() - began
     if elapsed >= wait / 2:
         return 0.0
-    try:
-        delay = float(pending.metadata.get("retry_after_seconds", "1"))
-    except ValueError:
-        delay = 1.0
+    if pending.retry_delay is not None:  # google.rpc.RetryInfo, the standard detail
+        delay = pending.retry_delay.total_seconds()
+    else:
+        try:
+            delay = float(pending.metadata.get("retry_after_seconds", "1"))
+        except ValueError:
+            delay = 1.0
     return max(0.0, min(delay, 1.0, give_up - time.monotonic()))
 
 
