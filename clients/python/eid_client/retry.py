@@ -43,6 +43,10 @@ READ_REQUESTS = frozenset(
 )
 
 
+# Jitter needs spread, not secrecy; one generator, not one seeded per call.
+_JITTER = random.Random()  # noqa: S311
+
+
 @dataclasses.dataclass(frozen=True)
 class RetryPolicy:
     """Which failed calls are sent again, how often and after how long.
@@ -140,8 +144,7 @@ class Attempts:
         self._clock = clock
         self._deadline = clock() + timeout
         self._idempotent = idempotent
-        # Jitter needs no secrecy, only spread.
-        self._rng = rng or random.Random()  # noqa: S311
+        self._rng = rng or _JITTER
         self.made = 0
 
     def timeout(self) -> float:
