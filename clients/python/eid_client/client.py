@@ -47,7 +47,11 @@ _T = TypeVar("_T")
 
 
 class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCalls):
-    """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`."""
+    """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`.
+
+    ``timeout`` bounds each call, all its attempts together (``timeouts``: per
+    RPC, ``{"Verify": 5.0}``); ``retry`` says which failures are sent again
+    (:class:`~eid_client.RetryPolicy`); ``tls=True`` or ``tls=Tls(...)`` for TLS and mTLS."""
 
     def __init__(
         self,
@@ -108,8 +112,7 @@ class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCa
         return self._attempt(attempts, lambda t: method(request, timeout=t, metadata=metadata))
 
     def _attempt(self, attempts: Attempts, send: Callable[[float], _T]) -> _T:
-        """``send(timeout)`` until it succeeds or the policy gives up; the same
-        request each time, so a write keeps its first attempt's request_id."""
+        """``send(timeout)`` until it succeeds or the policy gives up (same request each time)."""
         while True:
             try:
                 return send(attempts.timeout())
