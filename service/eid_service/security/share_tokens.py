@@ -132,7 +132,8 @@ def mac_key(private_key: Ed25519PrivateKey, key_id: str) -> bytes:
 
 
 def _tag(key: bytes, signing_input: str) -> bytes:
-    return hmac.digest(key, signing_input.encode("ascii"), hashlib.sha256)[:_TAG_BYTES]
+    # Not hmac.digest, which releases the GIL (see KeyedHasher.digest).
+    return hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()[:_TAG_BYTES]
 
 
 class ShareTokenSigner:
