@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.personal_id import make_personal_id
@@ -19,7 +19,7 @@ from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
 from eid_service.store import database
 from eid_service.store.database import create_engine, sqlite_path, store_error
-from eid_service.store.migrate import alembic_config
+from eid_service.store.migrate import alembic_config, upgrade
 from eid_service.store.models import Base
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import SqlUnitOfWork
@@ -43,6 +43,22 @@ def _schema_diff(url: str) -> list[object]:
             return _diff(connection)
     finally:
         engine.dispose()
+
+
+def _table_names(url: str) -> list[str]:
+    engine = create_engine(url)
+    try:
+        return inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_migrations_build_the_schema_from_scratch(empty_database_url: str) -> None:
+    # Other tests copy a database migrated once per session; this one runs them all.
+    assert _table_names(empty_database_url) == []
+    upgrade(empty_database_url)
+    assert _schema_diff(empty_database_url) == []
+    assert "alembic_version" in _table_names(empty_database_url)
 
 
 def test_migrations_match_the_models_and_downgrade_cleanly(database_url: str) -> None:
