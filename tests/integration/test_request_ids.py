@@ -58,6 +58,25 @@ def test_a_lost_redemption_answer_is_replayed_with_its_attributes(
     assert caught.value.reason == "SHARE_ALREADY_REDEEMED"
 
 
+def test_a_retried_multi_use_redemption_is_answered_once_and_counted_once(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, session: str
+) -> None:
+    token = citizen_app.share_via_qr(attributes=["birth_date"], multi_use=True).token
+    first = bank.client.redeem_share(token, request_id="scan-0001")
+    # The share would redeem again, but this request already has its answer.
+    again = bank.client.redeem_share(token, request_id="scan-0001")
+    assert again == first
+    (listed,) = citizen_app.iter_shares()
+    assert listed.redeem_count == 1
+    history = list(citizen_app.iter_access_history())
+    assert [h.verification_id for h in history] == [first.verification_id]
+    # A fresh request id redeems it again.
+    assert bank.client.redeem_share(token, request_id="scan-0002").verification_id not in (
+        first.verification_id,
+        "",
+    )
+
+
 def test_request_ids_are_scoped_to_the_party(
     harness: ServerHarness, citizen_app: EidClient, bank: Party, session: str
 ) -> None:

@@ -120,7 +120,8 @@ async def once(
     caller: str,
     work: Callable[[Repositories], Done],
 ) -> Done | Answer:
-    """Runs `work` (which begins with `reply.replay` and ends with
+    """Runs `work` (which looks for `reply.replay` before it changes anything,
+    or after a change that only a first call can make, and ends with
     `reply.finish`) in one transaction. If it is refused, a concurrent
     duplicate may have committed meanwhile and caused the refusal (a taken
     key, a used code, an account that now exists): then its answer is ours.

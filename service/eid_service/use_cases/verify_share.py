@@ -54,18 +54,22 @@ async def redeem_share(
         raise payload_refusal("SHARE_NOT_YET_VALID")
 
     def redeem(r: Repositories) -> Answer:
-        # An earlier answer first: a retry after the share expired still gets it.
-        earlier = reply.replay(r, caller)
-        if earlier is not None:
-            return earlier
-        if now >= claims.expires_at:
-            raise expired_share()
-        share = r.shares.redeem(claims.share_id, party.id, now)
+        # Redeem first, look for an earlier answer only when that fails: a
+        # first call (nearly every call) saves the lookup. A retry of a
+        # single-use share finds it redeemed, then its answer; a retry of a
+        # multi-use one redeems again, its answer's key is taken at `finish`,
+        # the redemption rolls back and `once` replays the earlier answer.
+        share = (
+            None if now >= claims.expires_at else r.shares.redeem(claims.share_id, party.id, now)
+        )
         if share is None:
-            # A concurrent duplicate may have redeemed it for this very request.
+            # Ours already (a retry, or a concurrent duplicate of this very
+            # request), even after the share expired.
             earlier = reply.replay(r, caller)
             if earlier is not None:
                 return earlier
+            if now >= claims.expires_at:
+                raise expired_share()
             raise _why_not(r, claims.share_id, party, now)
         view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
         assert view is not None  # shares reference accounts by foreign key
