@@ -41,6 +41,7 @@ from eid_service.security.passwords import PasswordHasher
 from eid_service.store.database import store_error
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import SqlUnitOfWork
+from eid_service.telemetry.setup import Telemetry
 from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.purge import purge_expired
 from eid_service.use_cases.signing_keys import SigningKeyCache, ensure_signing_key
@@ -62,11 +63,16 @@ class Runtime:
     dispatcher: OutboxDispatcher
     passwords: PasswordHasher
     key_ring: KeyRing
+    # This process's OpenTelemetry (telemetry/setup.py), None when off.
+    telemetry: Telemetry | None = None
 
     async def close(self) -> None:
         await self.dispatcher.close()
         self.passwords.close()
         await asyncio.to_thread(self.uow.close)
+        if self.telemetry is not None:
+            # Last, so the spans of the calls that drained are exported too.
+            await asyncio.to_thread(self.telemetry.shutdown)
 
 
 def default_senders(settings: Settings) -> list[Route]:
@@ -90,6 +96,7 @@ def bootstrap(
     clock: Callable[[], datetime] = utc_now,
     senders: Sequence[Sender | Route] | None = None,
     passwords: PasswordHasher | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Runtime:
     ring = key_ring if key_ring is not None else load_key_ring(settings.keys_file)
     hasher = KeyedHasher(ring.hmac_key)
@@ -115,7 +122,7 @@ def bootstrap(
         delivery = party_delivery(settings.delivery)
         chosen.append(Route(PARTY_WEBHOOK, frozenset({PARTY_WEBHOOK}), sender, delivery))
     dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)
-    return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring)
+    return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring, telemetry)
 
 
 @dataclass
@@ -151,12 +158,13 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
     """Builds and starts the server; returns it with the bound port (use
     "127.0.0.1:0" in tests for an ephemeral port)."""
     s = runtime.settings
+    observer = None if runtime.telemetry is None else runtime.telemetry.rpc
     # Before the first call: every share needs a current signing key.
     await ensure_signing_key(
         runtime.uow, dict(runtime.key_ring.signing_keys), runtime.context.clock()
     )
     server = aio.server(
-        interceptors=[ErrorMappingInterceptor(store_error)],
+        interceptors=[ErrorMappingInterceptor(store_error, observer=observer)],
         maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         options=[
             ("grpc.so_reuseport", 1),

@@ -224,10 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     try:
         settings = Settings.from_env()
+        configure_logging()
     except ValueError as bad:
         console.print(f"[red]bad settings[/red]: {bad}")
         return 2
-    configure_logging()
     needs_keys = args.command in NEEDS_KEYS
     if needs_keys and not settings.keys_file.exists():
         console.print(

@@ -15,7 +15,9 @@ from multiprocessing.process import BaseProcess
 
 from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
+from eid_service.logs import configure_logging
 from eid_service.store.migrate import schema_is_current
+from eid_service.telemetry import setup
 
 log = logging.getLogger("eid.server")
 
@@ -27,7 +29,7 @@ class NotMigrated(RuntimeError):
 async def serve_one(settings: Settings, stop_requested: Callable[[], bool] = lambda: False) -> None:
     """Serves until SIGTERM or SIGINT. `stop_requested` tells whether one came
     while the process was still starting (see _worker_main)."""
-    runtime = bootstrap(settings)
+    runtime = bootstrap(settings, telemetry=setup.start())
     if not await asyncio.to_thread(schema_is_current, runtime.uow.engine, settings.database_url):
         await runtime.close()
         raise NotMigrated("the database schema is not current: run `eid-server migrate`")
@@ -70,6 +72,11 @@ def _worker_main(settings: Settings) -> None:
 
 def serve(settings: Settings) -> int:
     """Runs `settings.workers` processes; returns an exit status."""
+    try:
+        setup.settings_from_env()  # each worker starts its own; a bad setting stops all here
+    except ValueError as bad:
+        log.error("bad telemetry settings: %s", bad)
+        return 2
     if settings.workers <= 1:
         try:
             asyncio.run(serve_one(settings))
@@ -113,11 +120,4 @@ def serve(settings: Settings) -> int:
     return status
 
 
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=os.environ.get("EID_LOG_LEVEL", "INFO").upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(process)d %(levelname)s %(name)s %(message)s",
-    )
-    # Alembic narrates every schema check at INFO; only its problems matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+__all__ = ["NotMigrated", "configure_logging", "serve", "serve_one"]

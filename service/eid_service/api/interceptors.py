@@ -1,7 +1,9 @@
-"""Cross-cutting behaviour of every RPC: error mapping and access logging.
+"""Cross-cutting behaviour of every RPC: error mapping, the access log
+(access_log.py) and, when on, telemetry (telemetry/rpc.py).
 
 Logs carry the method, status code, reason and duration, never a request
-field, so no ID number, name, code, password or token reaches them."""
+field (but the client's request id), so no ID number, name, code, password
+or token reaches them."""
 
 from __future__ import annotations
 
@@ -14,8 +16,14 @@ from typing import TYPE_CHECKING, Any, cast
 import grpc
 from grpc import aio
 
+from eid_service.api.access_log import AccessLog
 from eid_service.api.errors import STATUS_DETAILS_KEY, rich_status, to_status
 from eid_service.domain.errors import DomainError, InvalidInput
+from eid_service.logs import traceback_fields
+from eid_service.telemetry import calls
+
+if TYPE_CHECKING:
+    from eid_service.telemetry.rpc import RpcObserver
 
 log = logging.getLogger("eid.rpc")
 
@@ -63,12 +71,18 @@ class ErrorMappingInterceptor(_Interceptor):
     an unexpected exception into INTERNAL with an incident id (details logged).
 
     `classify` lets the composition root name infrastructure failures that are
-    really domain-level conditions (e.g. a busy store is UNAVAILABLE)."""
+    really domain-level conditions (e.g. a busy store is UNAVAILABLE). With an
+    `observer` (telemetry on) each call runs inside its span; without one,
+    tracing costs nothing here: the choice is made once per method."""
 
     def __init__(
-        self, classify: Callable[[BaseException], DomainError | None] = lambda _: None
+        self,
+        classify: Callable[[BaseException], DomainError | None] = lambda _: None,
+        *,
+        observer: RpcObserver | None = None,
     ) -> None:
         self._classify = classify
+        self._observer = observer
         # Wrapped once per method, not per call: this runs on every RPC.
         self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -94,9 +108,14 @@ class ErrorMappingInterceptor(_Interceptor):
     ) -> grpc.RpcMethodHandler[Any, Any]:
         # grpc-stubs types the sync signature; under grpc.aio it is a coroutine function.
         behaviour = cast(Behaviour, handler.unary_unary)
+        access = AccessLog(method, handler.request_deserializer)
+        # Observed, the observer has made the call's record; else the access
+        # log makes one if it will write a line.
+        begin = access.begin if self._observer is None else calls.current
 
         async def mapped(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
+            call = begin()
             try:
                 if request is UNDECODABLE:
                     raise _undecodable_request()
@@ -106,38 +125,60 @@ class ErrorMappingInterceptor(_Interceptor):
             except Exception as raised:
                 error = raised if isinstance(raised, DomainError) else self._classify(raised)
                 if error is None:
-                    await _abort_internal(method, raised, context)
+                    incident = _log_internal(method, raised)
+                    if call is not None:
+                        access.finish(
+                            call,
+                            grpc.StatusCode.INTERNAL,
+                            "INTERNAL",
+                            started,
+                            request,
+                            context,
+                            incident=incident,
+                        )
+                    await _abort_internal(incident, context)
                     raise  # abort raises; this line is for the type checker
                 code, status = to_status(error)
-                _log(method, code, error.reason, started)
+                if call is not None:
+                    access.finish(call, code, error.reason, started, request, context)
                 await context.abort(
                     code,
                     status.message,
                     trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
                 )
             else:
-                _log(method, grpc.StatusCode.OK, "", started)
+                if call is not None:
+                    access.finish(call, grpc.StatusCode.OK, "", started, request, context)
                 return response
 
+        serve = mapped if self._observer is None else self._observer.wrap(method, mapped)
         return grpc.unary_unary_rpc_method_handler(
-            mapped,
+            serve,
             request_deserializer=_tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
 
 
-async def _abort_internal(
-    method: str, error: BaseException, context: aio.ServicerContext[Any, Any]
-) -> None:
+def _log_internal(method: str, error: BaseException) -> str:
+    """Logs an unexpected failure; returns its incident id."""
     incident = secrets.token_hex(6)
-    # The exception's message may quote data; log its type and place only.
+    # The exception's message may quote data: its type, place and traceback
+    # frames only.
     log.error(
         "rpc failed method=%s incident=%s error=%s at=%s",
         method,
         incident,
         type(error).__name__,
         _where(error),
+        extra={
+            "fields": {"rpc": method, "incident": incident, "error": type(error).__name__},
+            **traceback_fields(error),
+        },
     )
+    return incident
+
+
+async def _abort_internal(incident: str, context: aio.ServicerContext[Any, Any]) -> None:
     code = grpc.StatusCode.INTERNAL
     status = rich_status(code, "INTERNAL", "internal error", metadata={"incident": incident})
     await context.abort(
@@ -145,12 +186,6 @@ async def _abort_internal(
         f"internal error (incident {incident})",
         trailing_metadata=((STATUS_DETAILS_KEY, status.SerializeToString()),),
     )
-
-
-def _log(method: str, code: grpc.StatusCode, reason: str, started: float) -> None:
-    if log.isEnabledFor(logging.INFO):
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("rpc method=%s code=%s reason=%s ms=%.1f", method, code.name, reason, elapsed_ms)
 
 
 def _where(error: BaseException) -> str:

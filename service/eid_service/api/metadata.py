@@ -24,21 +24,28 @@ def _header(context: aio.ServicerContext[Any, Any], name: str) -> str | None:
     return None
 
 
-def trace_id(context: aio.ServicerContext[Any, Any]) -> str | None:
-    """The trace id of a W3C `traceparent` header the caller sent
-    ("00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>"), for the audit
-    log; None without one, or for one that is not well formed. (The server
-    has no tracing of its own yet: this is the caller's trace.)"""
+def traceparent(context: aio.ServicerContext[Any, Any]) -> tuple[str, str, str] | None:
+    """The trace id, parent span id and flags (lowercase hex) of the W3C
+    `traceparent` header the caller sent ("00-<32 hex trace id>-<16 hex
+    parent id>-<2 hex flags>"); None without one, or for one that is not well
+    formed."""
     value = _header(context, TRACEPARENT_HEADER)
     if value is None:
         return None
     found = _TRACEPARENT.fullmatch(value.strip().lower())
     if found is None:
         return None
-    version, trace, parent, _, more = found.groups()
+    version, trace, parent, flags, more = found.groups()
     if version == "ff" or (version == "00" and more) or trace == "0" * 32 or parent == "0" * 16:
         return None
-    return trace
+    return trace, parent, flags
+
+
+def trace_id(context: aio.ServicerContext[Any, Any]) -> str | None:
+    """The caller's trace id (see `traceparent`), for the audit log and the
+    access log. Traced, the server's span joins this trace."""
+    found = traceparent(context)
+    return None if found is None else found[0]
 
 
 def api_key(context: aio.ServicerContext[Any, Any]) -> str | None:

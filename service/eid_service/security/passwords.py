@@ -17,6 +17,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 import argon2
 from argon2.exceptions import VerificationError
 
+from eid_service.telemetry import spans
+
 
 def _normalise(password: str) -> str:
     # Vietnamese keyboards produce either precomposed or combining diacritics
@@ -65,7 +67,8 @@ class PasswordHasher:
     async def hash(self, password: str) -> str:
         """The encoded Argon2id hash ("$argon2id$v=19$m=...") of `password`."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.hash_sync, password)
+        with spans.span("eid.password.hash"):
+            return await loop.run_in_executor(self._executor, self.hash_sync, password)
 
     def _verify_sync(self, stored_hash: str, password: str) -> bool:
         try:
@@ -83,7 +86,9 @@ class PasswordHasher:
         """
         target = self._dummy_hash if stored_hash is None else stored_hash
         loop = asyncio.get_running_loop()
-        ok = await loop.run_in_executor(self._executor, self._verify_sync, target, password)
+        # The same span for a dummy check: a trace must not tell whether the account exists.
+        with spans.span("eid.password.verify"):
+            ok = await loop.run_in_executor(self._executor, self._verify_sync, target, password)
         return ok and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:

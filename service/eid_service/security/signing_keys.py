@@ -28,6 +28,7 @@ from eid_service.security.share_tokens import (
     ShareTokenSigner,
     is_online_token,
 )
+from eid_service.telemetry import spans
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,13 @@ class SigningKeySet:
         return self._online.issue(claims)
 
     def issue_offline(self, claims: CredentialClaims) -> str:
-        return issue_credential(claims, self.current_key_id, self._current.private_key)
+        with spans.span("eid.sign.offline_credential"):
+            return issue_credential(claims, self.current_key_id, self._current.private_key)
 
     def sign_receipt(self, claims: ReceiptClaims) -> str:
         """The signed receipt (compact JWS) of a verification, by the current key."""
-        return receipts.sign_receipt(claims, self.current_key_id, self._current.private_key)
+        with spans.span("eid.sign.receipt"):
+            return receipts.sign_receipt(claims, self.current_key_id, self._current.private_key)
 
     def sign_status_event(self, body: bytes, signed_at: datetime) -> str:
         """The X-Eid-Signature of a party's status event, by the current key."""
