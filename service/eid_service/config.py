@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from eid_service import settings_values as values
 from eid_service.domain.notices import Language, parse_language
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import SharePolicy
@@ -24,10 +25,6 @@ DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DATA_DIR = Path("var")
 
 
-def _flag(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything the server can be told. Defaults suit `make run` on a laptop."""
@@ -40,6 +37,8 @@ class Settings:
     # one-time codes included, go to stdout and are appended to this file.
     outbox_file: Path | None = None
     console_sender: bool = False
+    # EID_ENV=production: reflection off unless asked for, no development senders.
+    production: bool = False
     reflection: bool = True
     grace_seconds: float = 10.0
     max_concurrent_rpcs: int = 2000
@@ -62,28 +61,37 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Raises SettingError, naming the variable, for a value it cannot use."""
         env = os.environ if env is None else env
         base = cls()
-        outbox = env.get("EID_OUTBOX_FILE")
+        production = _environment(env)
+        outbox = env.get("EID_OUTBOX_FILE", "").strip()
+        console_sender = values.flag(env, "EID_CONSOLE_SENDER", False)
+        if production and (outbox or console_sender):
+            dev = "EID_OUTBOX_FILE" if outbox else "EID_CONSOLE_SENDER"
+            raise values.SettingError(
+                dev, "is a development sender (it shows one-time codes): not in production"
+            )
         return cls(
-            listen=env.get("EID_LISTEN", base.listen),
-            database_url=env.get("EID_DATABASE_URL", base.database_url),
-            keys_file=Path(env.get("EID_KEYS_FILE", str(base.keys_file))),
-            workers=int(env.get("EID_WORKERS", str(base.workers))),
+            listen=values.listen_address(env, "EID_LISTEN", base.listen),
+            database_url=values.database_url(env, "EID_DATABASE_URL", base.database_url),
+            keys_file=Path(env.get("EID_KEYS_FILE", "").strip() or base.keys_file),
+            workers=values.integer(env, "EID_WORKERS", base.workers, minimum=1),
             outbox_file=Path(outbox) if outbox else None,
-            console_sender=_flag(env.get("EID_CONSOLE_SENDER", "false")),
-            reflection=_flag(env.get("EID_REFLECTION", "true")),
-            grace_seconds=float(env.get("EID_GRACE_SECONDS", str(base.grace_seconds))),
-            max_concurrent_rpcs=int(
-                env.get("EID_MAX_CONCURRENT_RPCS", str(base.max_concurrent_rpcs))
+            console_sender=console_sender,
+            production=production,
+            # Reflection describes every RPC to anyone: a production server keeps it
+            # unless told otherwise.
+            reflection=values.flag(env, "EID_REFLECTION", not production),
+            grace_seconds=values.number(env, "EID_GRACE_SECONDS", base.grace_seconds),
+            max_concurrent_rpcs=values.integer(
+                env, "EID_MAX_CONCURRENT_RPCS", base.max_concurrent_rpcs, minimum=1
             ),
-            trusted_proxies=frozenset(
-                p.strip() for p in env.get("EID_TRUSTED_PROXIES", "").split(",") if p.strip()
+            trusted_proxies=values.ip_addresses(env, "EID_TRUSTED_PROXIES"),
+            purge_interval_seconds=values.number(
+                env, "EID_PURGE_INTERVAL_SECONDS", base.purge_interval_seconds, above=True
             ),
-            purge_interval_seconds=float(
-                env.get("EID_PURGE_INTERVAL_SECONDS", str(base.purge_interval_seconds))
-            ),
-            language=parse_language(env.get("EID_LANGUAGE", base.language.value)),
+            language=_language(env, base.language),
             send_limits=_send_limits(env, base.send_limits),
             smtp=smtp_from_env(env),
             sms_webhook=webhook_from_env(env),
@@ -92,10 +100,26 @@ class Settings:
         )
 
 
+def _environment(env: Mapping[str, str]) -> bool:
+    """EID_ENV: development (the default) or production; True for production."""
+    kind = env.get("EID_ENV", "").strip().lower() or "development"
+    if kind not in {"development", "production"}:
+        raise values.SettingError("EID_ENV", f"must be development or production, not {kind!r}")
+    return kind == "production"
+
+
+def _language(env: Mapping[str, str], default: Language) -> Language:
+    try:
+        return parse_language(env.get("EID_LANGUAGE", default.value))
+    except ValueError as bad:
+        raise values.SettingError("EID_LANGUAGE", f"is not usable: {bad}") from None
+
+
 def _share_policy(env: Mapping[str, str], base: SharePolicy) -> SharePolicy:
     def seconds(name: str, default: timedelta) -> timedelta:
-        raw = env.get(name)
-        return default if raw is None else timedelta(seconds=int(raw))
+        if not env.get(name, "").strip():
+            return default
+        return timedelta(seconds=values.integer(env, name, 0))
 
     return SharePolicy(
         issuer=env.get("EID_CREDENTIAL_ISSUER", base.issuer),
@@ -110,13 +134,7 @@ def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
     and EID_OTP_PER_CITIZEN_PER_DAY change the defaults' counts."""
 
     def count(name: str, limit: Limit) -> Limit:
-        raw = env.get(name)
-        if raw is None:
-            return limit
-        hits = int(raw)
-        if hits < 1:
-            raise ValueError(f"{name} must be at least 1")
-        return replace(limit, hits=hits)
+        return replace(limit, hits=values.integer(env, name, limit.hits, minimum=1))
 
     return replace(
         base,

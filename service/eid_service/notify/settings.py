@@ -11,11 +11,9 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from eid_service import settings_values as values
+
 MIN_SECRET_LENGTH = 16
-
-
-def _flag(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _is_loopback(host: str) -> bool:
@@ -103,14 +101,14 @@ class WebhookSettings:
 def delivery_from_env(env: Mapping[str, str]) -> DeliverySettings:
     base = DeliverySettings()
     return DeliverySettings(
-        max_attempts=int(env.get("EID_OUTBOX_MAX_ATTEMPTS", str(base.max_attempts))),
-        retry_base_seconds=float(
-            env.get("EID_OUTBOX_RETRY_BASE_SECONDS", str(base.retry_base_seconds))
+        max_attempts=values.integer(env, "EID_OUTBOX_MAX_ATTEMPTS", base.max_attempts),
+        retry_base_seconds=values.number(
+            env, "EID_OUTBOX_RETRY_BASE_SECONDS", base.retry_base_seconds
         ),
-        retry_max_seconds=float(
-            env.get("EID_OUTBOX_RETRY_MAX_SECONDS", str(base.retry_max_seconds))
+        retry_max_seconds=values.number(
+            env, "EID_OUTBOX_RETRY_MAX_SECONDS", base.retry_max_seconds
         ),
-        claim_seconds=float(env.get("EID_OUTBOX_CLAIM_SECONDS", str(base.claim_seconds))),
+        claim_seconds=values.number(env, "EID_OUTBOX_CLAIM_SECONDS", base.claim_seconds),
     )
 
 
@@ -122,11 +120,11 @@ def smtp_from_env(env: Mapping[str, str]) -> SmtpSettings | None:
     return SmtpSettings(
         host=host,
         from_address=env.get("EID_SMTP_FROM", "").strip(),
-        port=int(env.get("EID_SMTP_PORT", "587")),
-        starttls=_flag(env.get("EID_SMTP_STARTTLS", "true")),
+        port=values.integer(env, "EID_SMTP_PORT", 587, minimum=1),
+        starttls=values.flag(env, "EID_SMTP_STARTTLS", True),
         username=env.get("EID_SMTP_USERNAME") or None,
         password=env.get("EID_SMTP_PASSWORD") or None,
-        timeout_seconds=float(env.get("EID_SMTP_TIMEOUT_SECONDS", "10")),
+        timeout_seconds=values.number(env, "EID_SMTP_TIMEOUT_SECONDS", 10.0, above=True),
         message_id_domain=env.get("EID_SMTP_MESSAGE_ID_DOMAIN", "eid.local").strip(),
         ca_file=Path(ca_file) if ca_file else None,
     )
@@ -139,5 +137,5 @@ def webhook_from_env(env: Mapping[str, str]) -> WebhookSettings | None:
     return WebhookSettings(
         url=url,
         secret=env.get("EID_SMS_WEBHOOK_SECRET", ""),
-        timeout_seconds=float(env.get("EID_SMS_WEBHOOK_TIMEOUT_SECONDS", "10")),
+        timeout_seconds=values.number(env, "EID_SMS_WEBHOOK_TIMEOUT_SECONDS", 10.0),
     )
