@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
+from eid_service.logs import traceback_fields
 from eid_service.notify.backoff import retry_delay
-from eid_service.notify.failures import Undeliverable, describe
+from eid_service.notify.failures import DeliveryFailed, Undeliverable, describe
 from eid_service.notify.senders import ROUTED_CHANNELS, Route, Sender, routes_of
 from eid_service.notify.settings import DeliverySettings
 from eid_service.use_cases.ports import ClaimedDelivery, Repositories, UnitOfWork
@@ -69,7 +70,10 @@ class OutboxDispatcher:
             try:
                 await self.deliver_pending()
             except Exception as error:  # keep delivering after a transient fault
-                log.error("outbox pass failed: %s", type(error).__name__)
+                # Frames and types only: a message may quote an address or a code.
+                log.error(
+                    "outbox pass failed: %s", type(error).__name__, extra=traceback_fields(error)
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL_SECONDS)
             self._wakeup.clear()
@@ -145,6 +149,15 @@ class OutboxDispatcher:
         reason = describe(error)
         message_id, sender, attempt = delivery.message.id, delivery.sender, delivery.attempt
         now = self._clock()
+        if not isinstance(error, DeliveryFailed | TimeoutError):
+            # Not a failure the sender reported but a defect: where it happened.
+            log.error(
+                "sender %s raised %s on %s",
+                sender,
+                type(error).__name__,
+                message_id,
+                extra=traceback_fields(error),
+            )
         if isinstance(error, Undeliverable) or attempt >= s.max_attempts:
             log.warning(
                 "delivery of %s via %s dead after %d attempts: %s",
