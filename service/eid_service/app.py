@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,12 +13,12 @@ from functools import partial
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
-from grpc_reflection.v1alpha import reflection
 
 from eid.v1 import identity_service_pb2, identity_service_pb2_grpc
+from eid_service.api.health import DrainingHealth
 from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
+from eid_service.api.reflection import enable_reflection
 from eid_service.config import Settings
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.party_webhook import PartyWebhookSender, party_delivery
@@ -46,11 +47,14 @@ from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.purge import purge_expired
 from eid_service.use_cases.signing_keys import SigningKeyCache, ensure_signing_key
 from eid_service.use_cases.status_events import prepare_delivery
+from eid_service.use_cases.wakeups import Wakeups
 
 log = logging.getLogger("eid.server")
 
 SERVICE_NAME = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 REQUEST_FINGERPRINT_PURPOSE = "request"
+# Long polls answer this long (a quarter of a short grace) before the drain's grace ends.
+DRAIN_MARGIN_SECONDS = 1.0
 
 
 @dataclass
@@ -129,13 +133,18 @@ def bootstrap(
 class RunningServer:
     server: aio.Server
     port: int
-    health: health_aio.HealthServicer
+    health: DrainingHealth
     tasks: list[asyncio.Task[None]]
     stop_tasks: asyncio.Event
+    long_polls: Wakeups
 
     async def stop(self, grace: float | None) -> None:
-        """Stops taking calls, lets calls in flight finish for `grace` seconds."""
-        await self.health.enter_graceful_shutdown()
+        """Health says NOT_SERVING, new calls are refused, calls in flight have
+        `grace` seconds to finish (long polls answer before it runs out); then
+        the outbox dispatcher and the purge stop."""
+        self.health.enter_graceful_shutdown()
+        margin = 0.0 if grace is None else min(DRAIN_MARGIN_SECONDS, grace / 4)
+        self.long_polls.drain(time.monotonic() + (grace or 0.0) - margin)
         await self.server.stop(grace)
         self.stop_tasks.set()
         for task in self.tasks:
@@ -154,9 +163,12 @@ async def _purge_periodically(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), runtime.settings.purge_interval_seconds)
 
 
-async def create_server(runtime: Runtime, listen: str | None = None) -> RunningServer:
+async def create_server(
+    runtime: Runtime, listen: str | None = None, *, reuse_port: bool = True
+) -> RunningServer:
     """Builds and starts the server; returns it with the bound port (use
-    "127.0.0.1:0" in tests for an ephemeral port)."""
+    "127.0.0.1:0" in tests for an ephemeral port). `reuse_port` lets other
+    processes bind the port too: our own workers (serve.py claims the port)."""
     s = runtime.settings
     observer = None if runtime.telemetry is None else runtime.telemetry.rpc
     # Before the first call: every share needs a current signing key.
@@ -167,7 +179,8 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
         interceptors=[ErrorMappingInterceptor(store_error, observer=observer)],
         maximum_concurrent_rpcs=s.max_concurrent_rpcs,
         options=[
-            ("grpc.so_reuseport", 1),
+            # gRPC sets SO_REUSEPORT unless told not to.
+            ("grpc.so_reuseport", int(reuse_port)),
             ("grpc.max_receive_message_length", s.max_message_bytes),
             ("grpc.max_send_message_length", s.max_message_bytes),
         ],
@@ -176,21 +189,20 @@ async def create_server(runtime: Runtime, listen: str | None = None) -> RunningS
     servicer.on_outbox_write = runtime.dispatcher.wake
     identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
 
-    health_servicer = health_aio.HealthServicer()
+    health_servicer = DrainingHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if s.reflection:
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-        )
+        enable_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
     port = server.add_insecure_port(listen or s.listen)
     if port == 0:
         raise RuntimeError("could not bind the listen address")
     await server.start()
     for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(runtime.dispatcher.run(stop), name="outbox-dispatcher"),
         asyncio.create_task(_purge_periodically(runtime, stop), name="purge"),
     ]
-    return RunningServer(server, port, health_servicer, tasks, stop)
+    long_polls = runtime.context.approval_wakeups
+    return RunningServer(server, port, health_servicer, tasks, stop, long_polls)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 
 from tests.integration.harness import ServerHarness
 
@@ -18,13 +19,55 @@ def test_health_reports_serving(harness: ServerHarness) -> None:
             assert response.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def test_reflection_lists_the_services(harness: ServerHarness) -> None:
-    with grpc.insecure_channel(harness.target) as channel:
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        request = reflection_pb2.ServerReflectionRequest(list_services="")
-        responses = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
-    names = {s.name for s in responses[0].list_services_response.service}
+REFLECTION_VERSIONS = ("grpc.reflection.v1", "grpc.reflection.v1alpha")
+
+
+def _reflect(
+    target: str, package: str, *requests: reflection_pb2.ServerReflectionRequest
+) -> list[reflection_pb2.ServerReflectionResponse]:
+    """Asks the reflection service of `package`. v1's messages are v1alpha's
+    under another name: the same bytes, so v1alpha's classes speak both."""
+    with grpc.insecure_channel(target) as channel:
+        info = channel.stream_stream(
+            f"/{package}.ServerReflection/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        return list(info(iter(requests), timeout=5))
+
+
+@pytest.mark.parametrize("package", REFLECTION_VERSIONS)
+def test_reflection_lists_the_services(harness: ServerHarness, package: str) -> None:
+    [listed] = _reflect(
+        harness.target, package, reflection_pb2.ServerReflectionRequest(list_services="")
+    )
+    names = {s.name for s in listed.list_services_response.service}
     assert {"eid.v1.IdentityService", "grpc.health.v1.Health"} <= names
+    assert {f"{v}.ServerReflection" for v in REFLECTION_VERSIONS} <= names
+
+
+@pytest.mark.parametrize("package", REFLECTION_VERSIONS)
+def test_reflection_describes_the_api_and_itself(harness: ServerHarness, package: str) -> None:
+    ask = reflection_pb2.ServerReflectionRequest
+    answers = _reflect(
+        harness.target,
+        package,
+        ask(file_containing_symbol="eid.v1.IdentityService"),
+        ask(file_containing_symbol=f"{package}.ServerReflection"),
+    )
+    files = [
+        [
+            descriptor_pb2.FileDescriptorProto.FromString(b)
+            for b in a.file_descriptor_response.file_descriptor_proto
+        ]
+        for a in answers
+    ]
+    assert "Verify" in [
+        m.name for f in files[0] if f.package == "eid.v1" for s in f.service for m in s.method
+    ]
+    [itself] = [f for f in files[1] if f.package == package]
+    assert [s.name for s in itself.service] == ["ServerReflection"]
+    assert itself.service[0].method[0].input_type == f".{package}.ServerReflectionRequest"
 
 
 def test_unknown_method_is_unimplemented(harness: ServerHarness) -> None:

@@ -6,6 +6,7 @@ or let the request expire."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -198,6 +199,21 @@ async def test_a_wait_ends_pending_when_its_time_is_up(world: World) -> None:
     assert pending.metadata["expire_time"] == started.expires_at.isoformat()
     assert world.uow.reads - before >= 2  # it looked again before giving up
     assert len(world.ctx.approval_wakeups) == 0
+
+
+async def test_a_draining_server_ends_waits_pending_before_its_grace_runs_out(
+    world: World,
+) -> None:
+    await world.active(LAN)
+    bank = world.party()
+    started = await start(world, bank, LAN)
+    waiting = asyncio.create_task(collect(world, bank, started.approval_id, wait=60))
+    await asyncio.sleep(0.05)
+    began = time.monotonic()
+    world.ctx.approval_wakeups.drain(began + 0.3)
+    pending = await refused(asyncio.wait_for(waiting, 5))
+    assert pending.reason == "APPROVAL_PENDING"
+    assert 0.2 < time.monotonic() - began < 1  # by the drain's time, not the wait's 60 s
 
 
 async def test_sixteen_duplicate_decisions_have_one_outcome(world: World) -> None:

@@ -90,7 +90,8 @@ async def verify_approval(
     assert found is not None
     request = found
     while request.collected_at is None and request.status(ctx.clock()) is ApprovalState.PENDING:
-        patience = give_up - time.monotonic()
+        # A draining server answers before its grace runs out: the party asks again elsewhere.
+        patience = min(give_up, ctx.approval_wakeups.end_by) - time.monotonic()
         if patience <= 0:
             raise approval_pending(request.expires_at)
         # Up to the expiry, then once more: the next look finds it expired.

@@ -8,11 +8,18 @@ Nothing is left behind by a waiter that times out or is cancelled."""
 from __future__ import annotations
 
 import asyncio
+import math
 
 
 class Wakeups:
     def __init__(self) -> None:
         self._waiting: dict[str, set[asyncio.Future[None]]] = {}
+        # When the server drains: waits must have ended by then (time.monotonic()).
+        self.end_by = math.inf
+
+    def drain(self, end_by: float) -> None:
+        """Waiters give up by `end_by`, answering before the drain's grace runs out."""
+        self.end_by = min(self.end_by, end_by)
 
     async def nap(self, key: str, seconds: float) -> bool:
         """Sleeps at most `seconds`; True if woken by `notify(key)`."""

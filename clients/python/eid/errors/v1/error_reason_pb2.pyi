@@ -571,6 +571,35 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     set a private one).
     Returned by: SetStatusWebhook.
     """
+    SERVER_BUSY: _ErrorReason.ValueType  # 114
+    """Server limits (what one client may hold of a server; README, Operations).
+
+    UNAVAILABLE: the server is working on as many calls as it takes at
+    once; nothing was done, so any call may be retried (RetryInfo).
+    Returned by: every RPC.
+    """
+    PASSWORD_CHECKS_BUSY: _ErrorReason.ValueType  # 115
+    """UNAVAILABLE: the server is checking as many passwords as it can at
+    once; nothing was read or counted, so retry (RetryInfo). The same
+    whatever account the ID number names.
+    Returned by: Activate, SignIn, Verify, LockAccount, UnlockAccount.
+    """
+    REQUEST_TOO_LARGE: _ErrorReason.ValueType  # 116
+    """RESOURCE_EXHAUSTED: the request is larger than this method takes
+    (metadata "max_bytes"); only Register takes biometric-sized requests.
+    Returned by: every RPC.
+    """
+    REQUEST_NOT_RECEIVED: _ErrorReason.ValueType  # 117
+    """DEADLINE_EXCEEDED: the request message did not arrive soon enough
+    after the call's headers (a stalled or half-open stream).
+    Returned by: every RPC.
+    """
+    DEADLINE_CAPPED: _ErrorReason.ValueType  # 118
+    """DEADLINE_EXCEEDED: the call ran for as long as the server lets any call
+    run (metadata "max_deadline_seconds"), whatever deadline it asked for;
+    retry with the same request_id to learn what it did.
+    Returned by: every RPC.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -1131,5 +1160,34 @@ WEBHOOK_URL_NOT_PUBLIC: ErrorReason.ValueType  # 113
 """INVALID_ARGUMENT: the URL's host is not public (only an operator can
 set a private one).
 Returned by: SetStatusWebhook.
+"""
+SERVER_BUSY: ErrorReason.ValueType  # 114
+"""Server limits (what one client may hold of a server; README, Operations).
+
+UNAVAILABLE: the server is working on as many calls as it takes at
+once; nothing was done, so any call may be retried (RetryInfo).
+Returned by: every RPC.
+"""
+PASSWORD_CHECKS_BUSY: ErrorReason.ValueType  # 115
+"""UNAVAILABLE: the server is checking as many passwords as it can at
+once; nothing was read or counted, so retry (RetryInfo). The same
+whatever account the ID number names.
+Returned by: Activate, SignIn, Verify, LockAccount, UnlockAccount.
+"""
+REQUEST_TOO_LARGE: ErrorReason.ValueType  # 116
+"""RESOURCE_EXHAUSTED: the request is larger than this method takes
+(metadata "max_bytes"); only Register takes biometric-sized requests.
+Returned by: every RPC.
+"""
+REQUEST_NOT_RECEIVED: ErrorReason.ValueType  # 117
+"""DEADLINE_EXCEEDED: the request message did not arrive soon enough
+after the call's headers (a stalled or half-open stream).
+Returned by: every RPC.
+"""
+DEADLINE_CAPPED: ErrorReason.ValueType  # 118
+"""DEADLINE_EXCEEDED: the call ran for as long as the server lets any call
+run (metadata "max_deadline_seconds"), whatever deadline it asked for;
+retry with the same request_id to learn what it did.
+Returned by: every RPC.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -1,0 +1,44 @@
+"""Health on a real gRPC server: a drain tells watchers NOT_SERVING and
+releases them, so a load balancer's watch does not hold the drain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from eid_service.api.health import DrainingHealth
+
+Status = health_pb2.HealthCheckResponse
+
+
+async def test_a_drain_tells_watchers_and_does_not_wait_for_them() -> None:
+    server = aio.server()
+    health = DrainingHealth()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    health.set("eid.v1.IdentityService", Status.SERVING)
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        listed = await stub.List(health_pb2.HealthListRequest(), timeout=5)
+        assert dict(listed.statuses) == {
+            "": Status(status=Status.SERVING),
+            "eid.v1.IdentityService": Status(status=Status.SERVING),
+        }
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+        assert (await watch.read()).status == Status.SERVING
+
+        started = time.monotonic()
+        health.enter_graceful_shutdown()
+        stopping = asyncio.ensure_future(server.stop(20))
+        seen = []
+        while (said := await watch.read()) is not aio.EOF:  # type: ignore[attr-defined]
+            seen.append(said.status)
+        assert seen == [Status.NOT_SERVING]
+        assert await watch.code() == grpc.StatusCode.OK
+        await stopping
+    assert time.monotonic() - started < 5  # not the 20 s grace
