@@ -15,6 +15,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from eid.v1 import identity_service_pb2, identity_service_pb2_grpc
+from eid_service.api.call_limits import CallLimits
 from eid_service.api.health import DrainingHealth
 from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
@@ -43,6 +44,7 @@ from eid_service.store.database import store_error
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.telemetry.setup import Telemetry
+from eid_service.use_cases.admission import Admission
 from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.purge import purge_expired
 from eid_service.use_cases.signing_keys import SigningKeyCache, ensure_signing_key
@@ -117,6 +119,7 @@ def bootstrap(
         clock=clock,
         language=settings.language,
         send_limits=settings.send_limits,
+        password_admission=Admission(settings.limits.max_password_checks),
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
     if not any(isinstance(s, Route) and PARTY_WEBHOOK in s.channels for s in chosen):
@@ -176,13 +179,17 @@ async def create_server(
         runtime.uow, dict(runtime.key_ring.signing_keys), runtime.context.clock()
     )
     server = aio.server(
-        interceptors=[ErrorMappingInterceptor(store_error, observer=observer)],
-        maximum_concurrent_rpcs=s.max_concurrent_rpcs,
+        interceptors=[
+            ErrorMappingInterceptor(store_error, observer=observer, limits=CallLimits(s.limits))
+        ],
+        # Counted by CallLimits once a call's request has arrived instead:
+        # gRPC's own count takes in half-open streams, so a few connections
+        # holding them would lock everyone out.
+        maximum_concurrent_rpcs=None,
         options=[
             # gRPC sets SO_REUSEPORT unless told not to.
             ("grpc.so_reuseport", int(reuse_port)),
-            ("grpc.max_receive_message_length", s.max_message_bytes),
-            ("grpc.max_send_message_length", s.max_message_bytes),
+            *s.limits.server_options(),
         ],
     )
     servicer = IdentityServicer(runtime.uow, runtime.context, trusted_proxies=s.trusted_proxies)

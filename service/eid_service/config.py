@@ -12,6 +12,7 @@ from eid_service import settings_values as values
 from eid_service.domain.notices import Language, parse_language
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import SharePolicy
+from eid_service.limits import Limits, limits_from_env
 from eid_service.notify.settings import (
     DeliverySettings,
     SmtpSettings,
@@ -41,8 +42,8 @@ class Settings:
     production: bool = False
     reflection: bool = True
     grace_seconds: float = 10.0
-    max_concurrent_rpcs: int = 2000
-    max_message_bytes: int = 1 << 20
+    # Streams, message sizes, deadlines, keepalive, concurrency (limits.py).
+    limits: Limits = field(default_factory=Limits)
     # Peers whose x-forwarded-for names the real client (load balancers).
     trusted_proxies: frozenset[str] = frozenset()
     # How often expired sessions, shares and request ids are purged.
@@ -84,9 +85,7 @@ class Settings:
             # unless told otherwise.
             reflection=values.flag(env, "EID_REFLECTION", not production),
             grace_seconds=values.number(env, "EID_GRACE_SECONDS", base.grace_seconds),
-            max_concurrent_rpcs=values.integer(
-                env, "EID_MAX_CONCURRENT_RPCS", base.max_concurrent_rpcs, minimum=1
-            ),
+            limits=limits_from_env(env),
             trusted_proxies=values.ip_addresses(env, "EID_TRUSTED_PROXIES"),
             purge_interval_seconds=values.number(
                 env, "EID_PURGE_INTERVAL_SECONDS", base.purge_interval_seconds, above=True

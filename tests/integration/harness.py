@@ -22,6 +22,7 @@ from eid_service.domain.notices import Language
 from eid_service.domain.party import MAX_RATE_PER_MINUTE, RelyingParty, new_party_id
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import Attribute
+from eid_service.limits import Limits
 from eid_service.security.keys import KeyRing, generate_key_ring
 from eid_service.security.passwords import PasswordHasher
 from eid_service.use_cases.party_cache import PartyCache
@@ -81,8 +82,10 @@ class ServerHarness:
         key_ring: KeyRing | None = None,
         send_limits: SendLimits = ROOMY_LIMITS,
         language: Language = Language.VIETNAMESE,
+        limits: Limits | None = None,
     ) -> None:
         self.database_url = database_url
+        self.limits = limits or Limits()
         self.send_limits = send_limits
         self.language = language
         self.key_ring = key_ring or generate_key_ring()
@@ -108,6 +111,7 @@ class ServerHarness:
             trusted_proxies=frozenset({"127.0.0.1"}),
             send_limits=self.send_limits,
             language=self.language,
+            limits=self.limits,
         )
 
         async def up() -> None:

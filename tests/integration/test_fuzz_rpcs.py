@@ -54,7 +54,8 @@ FORBIDDEN = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
 DETAILS_KEY = "grpc-status-details-bin"
-MAX_MESSAGE_BYTES = Settings().max_message_bytes
+# Larger requests are refused by the transport itself, without an ErrorInfo.
+MAX_MESSAGE_BYTES = Settings().limits.max_receive_bytes
 # Tables whose row count only a successful call may change. Refusals may
 # count themselves in rate_counters, credential_attempts, party_failures,
 # idempotency_records and audit_events/audit_chains, and update

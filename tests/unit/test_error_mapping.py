@@ -15,11 +15,13 @@ from eid_service.api.errors import to_status
 from eid_service.domain.errors import (
     Aborted,
     AlreadyExists,
+    DeadlineExceeded,
     DomainError,
     InvalidInput,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    TooLarge,
     TooManyAttempts,
     Unauthenticated,
     Unavailable,
@@ -38,6 +40,8 @@ from eid_service.store.database import store_error
         (PermissionDenied("R", "m"), grpc.StatusCode.PERMISSION_DENIED),
         (TooManyAttempts("R", "m"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (Unavailable("R", "m"), grpc.StatusCode.UNAVAILABLE),
+        (TooLarge("R", "m"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (DeadlineExceeded("R", "m"), grpc.StatusCode.DEADLINE_EXCEEDED),
     ],
 )
 def test_each_kind_has_its_status_and_error_info(error: DomainError, code: grpc.StatusCode) -> None:

@@ -59,6 +59,8 @@ KIND_STATUS = {
     "Unauthenticated": "UNAUTHENTICATED",
     "PermissionDenied": "PERMISSION_DENIED",
     "TooManyAttempts": "RESOURCE_EXHAUSTED",
+    "TooLarge": "RESOURCE_EXHAUSTED",
+    "DeadlineExceeded": "DEADLINE_EXCEEDED",
     "Unavailable": "UNAVAILABLE",
     "Aborted": "ABORTED",
 }

@@ -11,11 +11,13 @@ from google.rpc import error_details_pb2, status_pb2
 from eid_service.domain.errors import (
     Aborted,
     AlreadyExists,
+    DeadlineExceeded,
     DomainError,
     InvalidInput,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    TooLarge,
     TooManyAttempts,
     Unauthenticated,
     Unavailable,
@@ -32,6 +34,8 @@ _CODES: list[tuple[type[DomainError], grpc.StatusCode]] = [
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
     (TooManyAttempts, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (TooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (Unavailable, grpc.StatusCode.UNAVAILABLE),
     (Aborted, grpc.StatusCode.ABORTED),
 ]

@@ -1,5 +1,6 @@
 """Cross-cutting behaviour of every RPC: error mapping, the access log
-(access_log.py) and, when on, telemetry (telemetry/rpc.py).
+(access_log.py), the per-call limits (call_limits.py) and, when on,
+telemetry (telemetry/rpc.py).
 
 Logs carry the method, status code, reason and duration, never a request
 field (but the client's request id), so no ID number, name, code, password
@@ -17,8 +18,10 @@ import grpc
 from grpc import aio
 
 from eid_service.api.access_log import AccessLog
+from eid_service.api.call_limits import CallLimits, Refused
 from eid_service.api.errors import STATUS_DETAILS_KEY, rich_status, to_status
-from eid_service.domain.errors import DomainError, InvalidInput
+from eid_service.domain.errors import DomainError, InvalidInput, TooLarge
+from eid_service.limits import Limits
 from eid_service.logs import traceback_fields
 from eid_service.telemetry import calls
 
@@ -36,13 +39,6 @@ else:  # not subscriptable at run time
     _Interceptor = aio.ServerInterceptor
 
 
-class _Undecodable:
-    """Stands in for a request whose bytes are not a valid message."""
-
-
-UNDECODABLE = _Undecodable()
-
-
 def _undecodable_request() -> InvalidInput:
     return InvalidInput(
         reason="REQUEST_UNDECODABLE",
@@ -51,13 +47,28 @@ def _undecodable_request() -> InvalidInput:
     )
 
 
-def _tolerant(deserialize: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
-    """A deserializer that returns UNDECODABLE instead of raising, so the bad
-    request gets a precise status from the handler rather than gRPC's UNKNOWN."""
+UNDECODABLE = Refused(_undecodable_request)
+
+
+def _tolerant(
+    deserialize: Callable[[bytes], Any] | None, max_bytes: int
+) -> Callable[[bytes], Any] | None:
+    """A deserializer that returns a Refused request instead of raising, so
+    the bad request gets a precise status from the handler rather than
+    gRPC's UNKNOWN; and refuses one over the method's size without parsing it."""
     if deserialize is None:
         return None
+    too_large = Refused(
+        lambda: TooLarge(
+            reason="REQUEST_TOO_LARGE",
+            message=f"this method takes requests of at most {max_bytes} bytes",
+            metadata={"max_bytes": str(max_bytes)},
+        )
+    )
 
     def parse(data: bytes) -> Any:
+        if len(data) > max_bytes:
+            return too_large
         try:
             return deserialize(data)
         except Exception:
@@ -73,16 +84,19 @@ class ErrorMappingInterceptor(_Interceptor):
     `classify` lets the composition root name infrastructure failures that are
     really domain-level conditions (e.g. a busy store is UNAVAILABLE). With an
     `observer` (telemetry on) each call runs inside its span; without one,
-    tracing costs nothing here: the choice is made once per method."""
+    tracing costs nothing here: the choice is made once per method. `limits`
+    (one per server: it counts the calls at work) bounds each call."""
 
     def __init__(
         self,
         classify: Callable[[BaseException], DomainError | None] = lambda _: None,
         *,
         observer: RpcObserver | None = None,
+        limits: CallLimits | None = None,
     ) -> None:
         self._classify = classify
         self._observer = observer
+        self._limits = limits or CallLimits(Limits())
         # Wrapped once per method, not per call: this runs on every RPC.
         self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler[Any, Any]] = {}
 
@@ -107,7 +121,7 @@ class ErrorMappingInterceptor(_Interceptor):
         self, method: str, handler: grpc.RpcMethodHandler[Any, Any]
     ) -> grpc.RpcMethodHandler[Any, Any]:
         # grpc-stubs types the sync signature; under grpc.aio it is a coroutine function.
-        behaviour = cast(Behaviour, handler.unary_unary)
+        behaviour = self._limits.capped(cast(Behaviour, handler.unary_unary))
         access = AccessLog(method, handler.request_deserializer)
         # Observed, the observer has made the call's record; else the access
         # log makes one if it will write a line.
@@ -117,8 +131,8 @@ class ErrorMappingInterceptor(_Interceptor):
             started = time.perf_counter()
             call = begin()
             try:
-                if request is UNDECODABLE:
-                    raise _undecodable_request()
+                if request.__class__ is Refused:
+                    raise request.make()
                 response = await behaviour(request, context)
             except aio.AbortError:
                 raise
@@ -152,10 +166,10 @@ class ErrorMappingInterceptor(_Interceptor):
                 return response
 
         serve = mapped if self._observer is None else self._observer.wrap(method, mapped)
-        return grpc.unary_unary_rpc_method_handler(
+        return self._limits.handler(
             serve,
-            request_deserializer=_tolerant(handler.request_deserializer),
-            response_serializer=handler.response_serializer,
+            _tolerant(handler.request_deserializer, self._limits.limits.message_limit(method)),
+            handler.response_serializer,
         )
 
 

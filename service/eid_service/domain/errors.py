@@ -70,6 +70,15 @@ class TooManyAttempts(DomainError):
     """A throttle or attempt limit was reached (RESOURCE_EXHAUSTED)."""
 
 
+class TooLarge(DomainError):
+    """The request is larger than the method takes (RESOURCE_EXHAUSTED, as gRPC
+    itself answers a message over the transport's limit)."""
+
+
+class DeadlineExceeded(DomainError):
+    """The call ran out of the time the server gives it (DEADLINE_EXCEEDED)."""
+
+
 class Unavailable(DomainError):
     """Cannot be done right now, but a retry may succeed (UNAVAILABLE)."""
 

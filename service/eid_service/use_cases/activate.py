@@ -125,7 +125,8 @@ async def activate(
     if not isinstance(checked, _RightCode):
         return checked
     record = checked.record
-    password_hash = await ctx.passwords.hash(cmd.new_password)
+    with ctx.password_admission.held():
+        password_hash = await ctx.passwords.hash(cmd.new_password)
     now = ctx.clock()
 
     def consume(r: Repositories) -> Answer:

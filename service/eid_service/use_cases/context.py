@@ -10,6 +10,8 @@ from typing import Protocol
 from eid_service.domain.notices import Language
 from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import SharePolicy
+from eid_service.limits import Limits
+from eid_service.use_cases.admission import Admission
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.party_gate import PartyGate
@@ -51,6 +53,10 @@ class UseCaseContext:
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.
     password_checks: KeyedLocks = field(default_factory=KeyedLocks)
+    # How many password checks this process takes on at once (admission.py).
+    password_admission: Admission = field(
+        default_factory=lambda: Admission(Limits().max_password_checks)
+    )
     # Each party's tokens leased by this process, and parties it knows to be
     # over their rate limit, until when.
     party_gate: PartyGate = field(default_factory=PartyGate)

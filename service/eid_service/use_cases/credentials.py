@@ -72,13 +72,14 @@ async def check_password(
     mode: VerifyMode | None = None,
     on_wait: Callable[[Repositories, StoredCredential], None] = lambda *_: None,
 ) -> Outcome | T:
-    """Counts the attempt, compares, and hands the check to `then` (which
-    records the outcome). `before` runs first in the counting transaction; if
-    it returns something (an earlier answer to replay), that is returned and
-    nothing is counted or compared. With a Verify `mode`, the credential
-    carries the citizen's lock on it (read in the same query). `on_wait`
-    runs in the counting transaction when the source must wait (to audit
-    the refusal).
+    """Takes a place among this process's password checks (admission.py;
+    none free: PASSWORD_CHECKS_BUSY), counts the attempt, compares, and
+    hands the check to `then` (which records the outcome). `before` runs
+    first in the counting transaction; if it returns something (an earlier
+    answer to replay), that is returned and nothing is counted or compared.
+    With a Verify `mode`, the credential carries the citizen's lock on it
+    (read in the same query). `on_wait` runs in the counting transaction
+    when the source must wait (to audit the refusal).
 
     Once counted, the comparison and `then` run to the end even if the caller
     goes away (a deadline, a cancelled call), and the caller's queue place
@@ -93,6 +94,10 @@ async def check_password(
             "PASSWORD_TOO_LONG",
             f"a password has at most {MAX_PASSWORD_LENGTH} characters",
         )
+    # Before the account is looked up or the attempt counted: a refusal for
+    # want of hash threads is the same for every ID number and costs no attempt.
+    admission = ctx.password_admission
+    admission.enter()
     now = ctx.clock()
 
     def count(r: Repositories) -> tuple[T | None, StoredCredential | None, float]:
@@ -106,7 +111,13 @@ async def check_password(
         on_wait(r, credential)
         return None, credential, wait.total_seconds()
 
-    earlier, credential, wait = await uow.atomically(count)
+    try:
+        earlier, credential, wait = await uow.atomically(count)
+    except BaseException:
+        admission.leave()
+        raise
+    if earlier is not None or wait:
+        admission.leave()
     if earlier is not None:
         return earlier
     assert credential is not None
@@ -116,7 +127,10 @@ async def check_password(
     usable = credential.password_hash if credential.state is not AccountState.PENDING else None
 
     async def compare_and_record() -> Outcome:
-        verified = await ctx.passwords.verify(usable, password)
+        try:
+            verified = await ctx.passwords.verify(usable, password)
+        finally:
+            admission.leave()
         return await then(PasswordCheck(credential, source, verified))
 
     counted = asyncio.ensure_future(compare_and_record())

@@ -1,0 +1,49 @@
+"""Admission of password work: a process takes on so many password checks at
+once (each one Argon2id run, hashing or waiting for a hash thread), and
+refuses the next at once rather than queue it behind the rest. A flood of
+sign-ins then costs its senders fast refusals, and the hash threads can never
+hold a backlog that other calls wait behind.
+
+The refusal comes before anything is read or counted, so it is the same for
+every ID number, whether it names an account or not, and a refused check
+leaves no failed attempt behind."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from eid_service.domain.errors import Unavailable
+
+RETRY_AFTER_SECONDS = "1"
+
+
+def password_checks_busy() -> Unavailable:
+    return Unavailable(
+        reason="PASSWORD_CHECKS_BUSY",
+        message="this server is checking as many passwords as it can; retry shortly",
+        metadata={"retry_after_seconds": RETRY_AFTER_SECONDS},
+    )
+
+
+class Admission:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.admitted = 0
+
+    def enter(self) -> None:
+        """Takes a place, or raises PASSWORD_CHECKS_BUSY; `leave` gives it back."""
+        if self.admitted >= self.limit:
+            raise password_checks_busy()
+        self.admitted += 1
+
+    def leave(self) -> None:
+        self.admitted -= 1
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.enter()
+        try:
+            yield
+        finally:
+            self.leave()
