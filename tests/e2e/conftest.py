@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,9 @@ import grpc
 import pytest
 
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
-from eid_client.errors import error_from_rpc_error
+from eid_client.client import EidClient
+from eid_client.errors import EidError, error_from_rpc_error
+from eid_client.retry import RetryPolicy
 
 BIN = Path(sys.executable).parent
 
@@ -86,21 +89,30 @@ class Deployment:
         raise AssertionError("no SMS with a code in var/outbox.log")
 
 
+def _serving(target: str) -> bool:
+    # A new channel each time: a channel refused once backs off for a second or more.
+    with EidClient(target, timeout=1.0, retry=RetryPolicy.off()) as probe:
+        try:
+            return probe.health() == "SERVING"
+        except EidError:
+            return False
+
+
 def wait_serving(deployment: Deployment, timeout: float = 30) -> None:
+    """Until the standard health check answers SERVING (asked in-process:
+    starting an `eid health` process per poll cost more than the wait)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if deployment.server.poll() is not None:
             raise AssertionError("the server exited during start-up")
-        if deployment.eid("health", check=False).returncode == 0:
+        if _serving(deployment.target):
             return
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("the server did not become SERVING")
 
 
-def prepare(workdir: Path, **settings: str) -> dict[str, str]:
-    """`make run`'s set-up steps in `workdir`, on a free port; returns the
-    environment to serve with (`settings` adds or overrides EID_* values)."""
-    env = {
+def _environment(**settings: str) -> dict[str, str]:
+    return {
         **os.environ,
         "EID_LISTEN": f"127.0.0.1:{free_port()}",
         "EID_CONSOLE_SENDER": "false",
@@ -108,6 +120,12 @@ def prepare(workdir: Path, **settings: str) -> dict[str, str]:
         "EID_GRACE_SECONDS": "5",
         **settings,
     }
+
+
+def prepare(workdir: Path, **settings: str) -> dict[str, str]:
+    """`make run`'s set-up steps in `workdir`, on a free port; returns the
+    environment to serve with (`settings` adds or overrides EID_* values)."""
+    env = _environment(**settings)
     for step in ("init-dev", "migrate", "load-demo"):
         subprocess.run(
             [str(BIN / "eid-server"), step],
@@ -120,10 +138,21 @@ def prepare(workdir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where `make run`'s set-up steps ran (keys, migrated
+    database, demo registry): they take three processes, about 2 s."""
+    workdir = tmp_path_factory.mktemp("prepared")
+    prepare(workdir)
+    return workdir
+
+
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
-    """`make run`'s steps in a fresh directory, then `serve` with two workers."""
-    env = prepare(tmp_path)
+def deployment(tmp_path: Path, prepared: Path) -> Iterator[Deployment]:
+    """A copy of the `make run` set-up (no process has it open, so its files
+    are the whole of it), then `serve` with two workers on a free port."""
+    shutil.copytree(prepared / "var", tmp_path / "var")
+    env = _environment()
     server = subprocess.Popen(
         [str(BIN / "eid-server"), "serve", "--workers", "2"],
         cwd=tmp_path,
