@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from eid_service.cli_parties import run_party_command
 from eid_service.cli_party_args import add_party_commands
 from eid_service.cli_registry import add_registry_commands, run_registry_command
 from eid_service.config import Settings
+from eid_service.config_view import MASK, settings_lines
 from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.security.keys import generate_key_ring, save_key_ring
 from eid_service.serve import configure_logging, serve
@@ -33,6 +35,7 @@ examples:
   eid-server load-demo --synthetic 5000
                                       ... plus 5000 synthetic adults, for load tests
   eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
+  eid-server config                   the effective settings, secrets masked
   eid-server party create --name "Demo Bank" --modes password,qr_share,one_time_code
                                       onboard a relying party; prints its API key once
                                       (party list|show|suspend|resume|rotate-key|delete)
@@ -59,7 +62,9 @@ settings (environment variables):
   EID_OUTBOX_FILE    development "phone": messages, codes included, are appended here
                      (unset by default; `make run` sets var/outbox.log)
   EID_CONSOLE_SENDER development: also print messages to stdout (default false)
-  EID_REFLECTION     serve gRPC reflection (default true)
+  EID_ENV            development (default) or production: no reflection unless
+                     EID_REFLECTION=true, no development senders
+  EID_REFLECTION     serve gRPC reflection (default true; false in production)
   EID_GRACE_SECONDS  how long in-flight calls may finish on SIGTERM (default 10)
   EID_TRUSTED_PROXIES  load balancers whose x-forwarded-for names the client (comma-separated IPs)
   EID_SMTP_HOST      email through this SMTP relay (with EID_SMTP_FROM; README: Senders)
@@ -136,6 +141,15 @@ def _init_dev(settings: Settings, console: Console) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
 
 
+def _print_config(settings: Settings) -> None:
+    for name, value in settings_lines(settings):
+        print(f"{name} = {value}")
+    # Read by the logging and telemetry set-up, not Settings.
+    for name in sorted(n for n in os.environ if n.startswith(("EID_LOG_", "OTEL_"))):
+        value = MASK if "HEADERS" in name else os.environ[name]  # may carry credentials
+        print(f"{name} = {value}")
+
+
 def _print_demo_citizens(console: Console) -> None:
     table = Table(title="Demo population registry (synthetic)")
     for column in ("personal_id", "full_name", "birth_date", "gender", "age"):
@@ -164,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cmd = commands.add_parser("serve", help="serve gRPC until SIGTERM/SIGINT")
     serve_cmd.add_argument("--listen", help="host:port (default $EID_LISTEN or 127.0.0.1:50051)")
     serve_cmd.add_argument("--workers", type=int, help="processes sharing the port (default: CPUs)")
+    commands.add_parser("config", help="print the effective settings, secrets masked")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("init-dev", help="create development keys and data folder if missing")
     load = commands.add_parser("load-demo", help="load the demo population registry (idempotent)")
@@ -241,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers:
             settings = replace(settings, workers=args.workers)
         return serve(settings)
-    if args.command == "migrate":
+    if args.command == "config":
+        _print_config(settings)
+    elif args.command == "migrate":
         upgrade(settings.database_url)
         console.print("database schema is up to date")
     elif args.command == "init-dev":

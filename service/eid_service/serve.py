@@ -1,4 +1,5 @@
-"""Serving: one asyncio process per core, all on one port (SO_REUSEPORT),
+"""Serving: one asyncio process per core, all on one port (SO_REUSEPORT,
+claimed first so no second instance shares it), supervised (supervisor.py),
 drained gracefully on SIGTERM or SIGINT."""
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from multiprocessing.process import BaseProcess
 
 from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.logs import configure_logging
+from eid_service.port_claim import PortTaken, claim_port
 from eid_service.store.migrate import schema_is_current
+from eid_service.supervisor import CANNOT_START, Supervisor, stop_with_parent, watch_parent
 from eid_service.telemetry import setup
 
 log = logging.getLogger("eid.server")
@@ -26,20 +30,27 @@ class NotMigrated(RuntimeError):
     pass
 
 
-async def serve_one(settings: Settings, stop_requested: Callable[[], bool] = lambda: False) -> None:
-    """Serves until SIGTERM or SIGINT. `stop_requested` tells whether one came
-    while the process was still starting (see _worker_main)."""
+async def serve_one(
+    settings: Settings,
+    stop_requested: Callable[[], bool] = lambda: False,
+    parent_pid: int | None = None,
+) -> None:
+    """Serves until SIGTERM or SIGINT, or until the parent `parent_pid` (a
+    worker's) is gone. `stop_requested` tells whether a stop came while the
+    process was still starting (see _worker_main)."""
     runtime = bootstrap(settings, telemetry=setup.start())
     if not await asyncio.to_thread(schema_is_current, runtime.uow.engine, settings.database_url):
         await runtime.close()
         raise NotMigrated("the database schema is not current: run `eid-server migrate`")
-    running = await create_server(runtime)
+    running = await create_server(runtime, reuse_port=parent_pid is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if stop_requested():
         stop.set()
+    if parent_pid is not None:
+        watching = asyncio.create_task(watch_parent(parent_pid, stop), name="parent-watch")
     log.info("serving eid.v1 on %s (pid %d)", settings.listen, os.getpid())
     if settings.console_sender or settings.outbox_file is not None:
         log.warning(
@@ -53,9 +64,14 @@ async def serve_one(settings: Settings, stop_requested: Callable[[], bool] = lam
     log.info("draining for up to %.0fs (pid %d)", settings.grace_seconds, os.getpid())
     await running.stop(settings.grace_seconds)
     await runtime.close()
+    if parent_pid is not None:
+        await watching
+    log.info("stopped: calls drained, outbox dispatcher and purge ended (pid %d)", os.getpid())
 
 
-def _worker_main(settings: Settings) -> None:
+def _worker_main(settings: Settings, parent_pid: int) -> None:
+    if not stop_with_parent(parent_pid):
+        return  # the parent died before this worker got going
     configure_logging()
     # The parent decides when we stop; a terminal's Ctrl-C reaches us via it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -64,10 +80,10 @@ def _worker_main(settings: Settings) -> None:
     early_stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: early_stop.set())
     try:
-        asyncio.run(serve_one(settings, early_stop.is_set))
+        asyncio.run(serve_one(settings, early_stop.is_set, parent_pid))
     except NotMigrated as e:
         log.error("%s", e)
-        sys.exit(2)
+        sys.exit(CANNOT_START)
 
 
 def serve(settings: Settings) -> int:
@@ -77,6 +93,18 @@ def serve(settings: Settings) -> int:
     except ValueError as bad:
         log.error("bad telemetry settings: %s", bad)
         return 2
+    try:
+        claim = claim_port(settings.listen)
+    except PortTaken as taken:
+        log.error("%s", taken)
+        return 2
+    try:
+        return _serve_claimed(settings)
+    finally:
+        claim.release()
+
+
+def _serve_claimed(settings: Settings) -> int:
     if settings.workers <= 1:
         try:
             asyncio.run(serve_one(settings))
@@ -87,37 +115,16 @@ def serve(settings: Settings) -> int:
     if settings.listen.endswith(":0"):
         log.error("several workers need a fixed port, not :0")
         return 2
+    return Supervisor(
+        settings.workers, partial(_worker, settings, os.getpid()), settings.grace_seconds
+    ).run()
+
+
+def _worker(settings: Settings, parent_pid: int, index: int) -> BaseProcess:
     spawn = multiprocessing.get_context("spawn")
-    workers: list[BaseProcess] = []
-    stopping = threading.Event()
-
-    def forward(signum: int, _frame: object) -> None:
-        stopping.set()
-        for w in workers:
-            if w.is_alive() and w.pid is not None:
-                os.kill(w.pid, signal.SIGTERM)
-
-    # Before the first worker starts, so a stop asked for meanwhile is not lost.
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for index in range(settings.workers):
-        if stopping.is_set():
-            break
-        worker = spawn.Process(target=_worker_main, args=(settings,), name=f"eid-worker-{index}")
-        worker.start()
-        workers.append(worker)
-    if stopping.is_set():
-        forward(signal.SIGTERM, None)
-    status = 0
-    for w in workers:
-        w.join()
-        code = w.exitcode or 0
-        # A worker still importing when we asked it to stop dies of that very
-        # signal: it stopped as asked.
-        if code == -signal.SIGTERM and stopping.is_set():
-            code = 0
-        status = status or code
-    return status
+    return spawn.Process(
+        target=_worker_main, args=(settings, parent_pid), name=f"eid-worker-{index}"
+    )
 
 
 __all__ = ["NotMigrated", "configure_logging", "serve", "serve_one"]

@@ -1,0 +1,112 @@
+"""Supervised workers, as an operator sees them: a killed worker is replaced
+and the port keeps answering; workers do not outlive their parent; a second
+instance on a served port refuses to start, naming the port; a bad setting
+stops the start, naming the setting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from eid_client.client import EidClient
+from eid_client.errors import EidError
+from tests.e2e.conftest import BIN
+from tests.e2e.served import Served, gone, serving_env, workdir_from
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def served(tmp_path: Path, prepared: Path) -> Iterator[Served]:
+    server = Served(workdir_from(prepared, tmp_path), serving_env(EID_GRACE_SECONDS="3"))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _serve_again(served: Served, workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "eid-server"), "serve", "--workers", "1"],
+        cwd=workdir,
+        env={**served.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def _answers(target: str, times: int) -> bool:
+    """`times` new connections (spread over the workers) all answer SERVING."""
+    for _ in range(times):
+        with EidClient(target, timeout=5) as client:
+            if client.health() != "SERVING":
+                return False
+    return True
+
+
+def test_a_killed_worker_is_replaced_and_a_second_instance_is_refused(
+    served: Served, tmp_path: Path
+) -> None:
+    first, second = sorted(served.serving_pids(2))
+    assert _answers(served.target, 4)
+    port = served.target.rpartition(":")[2]
+
+    again = _serve_again(served, tmp_path)
+    assert again.returncode == 2
+    assert f"port {port} is already served by another eid-server" in again.stderr
+    # Another lock directory (another checkout, another version): the bind
+    # without SO_REUSEPORT still finds the port in use.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    probed = _serve_again(served, tmp_path, TMPDIR=str(elsewhere))
+    assert probed.returncode == 2
+    assert f"port {port} is already in use" in probed.stderr
+
+    os.kill(first, signal.SIGKILL)
+    served.wait_for(rf"worker \d \(pid {first}\) was killed by SIGKILL after [\d.]+ s: replacing")
+    replacement = served.serving_pids(3) - {first, second}
+    assert len(replacement) == 1 and gone(first) and not gone(second)
+    assert _answers(served.target, 6)
+    assert served.process.poll() is None
+
+
+def test_workers_stop_when_their_parent_is_killed(served: Served) -> None:
+    workers = served.serving_pids(2)
+    served.process.send_signal(signal.SIGKILL)
+    give_up = time.monotonic() + 5
+    while not all(gone(pid) for pid in workers):
+        assert time.monotonic() < give_up, "orphaned workers still running after 5 s"
+        time.sleep(0.1)
+    served.wait_for(r"the serving process \(pid \d+\) is gone|draining for up to")
+    with EidClient(served.target, timeout=2) as client, pytest.raises(EidError):
+        client.health()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("EID_WORKERS", "abc", "EID_WORKERS must be a whole number, not 'abc'"),
+        ("EID_GRACE_SECONDS", "-1", "EID_GRACE_SECONDS must be at least 0, not -1"),
+        ("EID_DATABASE_URL", "mysql://eid:pw@db/eid", "EID_DATABASE_URL must be a sqlite or"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_naming_it(
+    tmp_path: Path, setting: str, value: str, message: str
+) -> None:
+    done = subprocess.run(
+        [str(BIN / "eid-server"), "serve"],
+        cwd=tmp_path,
+        env={**serving_env(), setting: value},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert message in " ".join(done.stdout.split())  # as printed, whatever the width
