@@ -16,6 +16,7 @@ from pathlib import Path
 from tests.e2e.conftest import BIN, free_port
 
 SERVING = re.compile(r"serving eid\.v1 on \S+ \(pid (\d+)\)")
+STARTED = re.compile(r"worker \d+ started \(pid (\d+)\)")
 
 
 def workdir_from(prepared: Path, workdir: Path) -> Path:
@@ -89,14 +90,20 @@ class Served:
 
     def serving_pids(self, count: int, timeout: float = 30) -> set[int]:
         """Once `count` workers have said they serve: their pids (all so far)."""
+        return set(self.pids(SERVING, count, timeout))
+
+    def pids(self, said: re.Pattern[str], count: int, timeout: float = 30) -> list[int]:
+        """Once `count` lines match `said` (its group 1 a pid): the pids, in order."""
         give_up = time.monotonic() + timeout
         while True:
             with self._grown:
-                pids = {int(m.group(1)) for line in self.lines if (m := SERVING.search(line))}
+                pids = [int(m.group(1)) for line in self.lines if (m := said.search(line))]
             if len(pids) >= count:
                 return pids
             if time.monotonic() > give_up:
-                raise AssertionError("workers did not serve:\n" + "\n".join(self.lines))
+                raise AssertionError(
+                    f"not {count} lines {said.pattern!r}:\n" + "\n".join(self.lines)
+                )
             time.sleep(0.05)
 
     def close(self) -> None:

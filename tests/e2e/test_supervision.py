@@ -17,7 +17,7 @@ import pytest
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from tests.e2e.conftest import BIN
-from tests.e2e.served import Served, gone, serving_env, workdir_from
+from tests.e2e.served import STARTED, Served, gone, serving_env, workdir_from
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +74,21 @@ def test_a_killed_worker_is_replaced_and_a_second_instance_is_refused(
     replacement = served.serving_pids(3) - {first, second}
     assert len(replacement) == 1 and gone(first) and not gone(second)
     assert _answers(served.target, 6)
+
+    # Dying young again and again (within 10 s of its start; the first one
+    # may have too): replaced after a pause that grows, and said so.
+    [young] = replacement
+    os.kill(young, signal.SIGKILL)
+    served.wait_for(rf"\(pid {young}\) was killed by SIGKILL after [\d.]+ s: replacing it")
+    younger = served.pids(STARTED, 4)[-1]  # two at the start, two replacements
+    os.kill(younger, signal.SIGKILL)
+    served.wait_for(
+        rf"\(pid {younger}\) was killed by SIGKILL after [\d.]+ s:"
+        r" replacing it in (0\.5 s \(2|1\.0 s \(3) young deaths in a row\)"
+    )
+    latest = served.pids(STARTED, 5)[-1]
+    served.wait_for(rf"serving eid\.v1 on \S+ \(pid {latest}\)")
+    assert _answers(served.target, 4)
     assert served.process.poll() is None
 
 
