@@ -41,13 +41,14 @@ class Limits:
     max_concurrent_rpcs: int = 1000
     # Request size per call, and for the methods biometric templates travel in.
     max_message_bytes: int = 64 * KIB
-    max_biometric_message_bytes: int = 4 * MIB
+    max_biometric_message_bytes: int = 1 * MIB
     # Responses (QR images, history pages) are ours and may be larger.
     max_send_message_bytes: int = 4 * MIB
     # Password checks (one Argon2id run each) admitted at once per worker,
     # hashing or waiting for a hash thread (four per thread: a check waits
     # for three others at most); more are refused at once with UNAVAILABLE
-    # PASSWORD_CHECKS_BUSY, whatever account they name.
+    # PASSWORD_CHECKS_BUSY, whatever account they name. A quarter of them
+    # is kept for relying parties' Verify (sign-ins are anyone's).
     max_password_checks: int = field(default_factory=lambda: 4 * _hash_threads())
     # The server pings a connection this long quiet and drops it when the
     # ping is not answered within the timeout (a peer gone without a word).
@@ -95,6 +96,11 @@ class Limits:
 
         return [
             ("grpc.max_concurrent_streams", self.max_streams_per_connection),
+            # Plain HTTP/2 accounting of streams: with gRPC's "overload
+            # protection" a client's next stream, sent as a finished one's
+            # slot frees, could be refused (UNAVAILABLE) instead of queued.
+            # A client over the limit is refused streams either way.
+            ("grpc.http.overload_protection", 0),
             ("grpc.max_receive_message_length", self.max_receive_bytes),
             ("grpc.max_send_message_length", self.max_send_message_bytes),
             ("grpc.keepalive_time_ms", ms(self.keepalive_time_seconds)),

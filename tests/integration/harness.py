@@ -8,7 +8,6 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -93,7 +92,7 @@ class ServerHarness:
         self.sender = RecordingSender()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.hasher = CountingHasher(ThreadPoolExecutor(4))
+        self.hasher = CountingHasher(threads=4)
         self.statements = 0
         self._runtime: Runtime | None = None
         self._running: RunningServer | None = None

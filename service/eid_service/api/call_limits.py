@@ -76,12 +76,51 @@ class _CappedContext:
         return left if own is None else min(own, left)
 
 
+class _Reads:
+    """The calls waiting for their request, swept every quarter of the
+    timeout instead of each timed on its own (a timer per call cost a tenth
+    of a cheap call's throughput): a stalled read is cancelled between 1 and
+    1.25 timeouts after it began."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        # In the order they began (a dict keeps it), so a sweep stops at the first young one.
+        self._began: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self._sweeping = False
+
+    def begin(self, task: asyncio.Task[Any]) -> None:
+        self._began[task] = time.monotonic()
+        if not self._sweeping:
+            self._sweeping = True
+            asyncio.get_running_loop().call_later(self._timeout / 4, self._sweep)
+
+    def end(self, task: asyncio.Task[Any]) -> None:
+        self._began.pop(task, None)
+
+    def _sweep(self) -> None:
+        too_old = time.monotonic() - self._timeout
+        stale = []
+        for task, began in self._began.items():
+            if began > too_old:
+                break
+            stale.append(task)
+        for task in stale:
+            del self._began[task]
+            self.expired.add(task)
+            task.cancel()
+        self._sweeping = bool(self._began)
+        if self._sweeping:
+            asyncio.get_running_loop().call_later(self._timeout / 4, self._sweep)
+
+
 class CallLimits:
     """One per server (worker process): it counts the calls being worked on."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.active = 0
+        self._reads = _Reads(limits.request_timeout_seconds)
         waited = limits.request_timeout_seconds
         self._not_received = Refused(
             lambda: DeadlineExceeded(
@@ -131,20 +170,28 @@ class CallLimits:
     ) -> grpc.RpcMethodHandler[Any, Any]:
         """`serve` (a unary method behind the error mapping) as a handler
         that reads its request within the timeout and counts it as work."""
-        waited = self.limits.request_timeout_seconds
         most = self.limits.max_concurrent_rpcs
         not_received = self._not_received
+        reads = self._reads
 
         async def guarded(_requests: Any, context: Context) -> Any:
             request: Any
+            task = asyncio.current_task()
+            assert task is not None
+            reads.begin(task)
             try:
-                async with asyncio.timeout(waited):
-                    request = await context.read()
-            except TimeoutError:
+                request = await context.read()
+            except asyncio.CancelledError:
+                if task not in reads.expired:
+                    raise  # the client went away
+                reads.expired.discard(task)
+                task.uncancel()
                 request = not_received
             else:
                 if request is _EOF:
                     request = NO_REQUEST
+            finally:
+                reads.end(task)
             if self.active >= most:
                 request = BUSY
             self.active += 1

@@ -29,11 +29,15 @@ def password_checks_busy() -> Unavailable:
 class Admission:
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        # A quarter of the places only relying parties' checks (Verify) may
+        # take: parties are known and rate limited, anyone may sign in, so a
+        # flood of sign-ins cannot keep a party's Verify out.
+        self.kept_for_parties = limit // 4
         self.admitted = 0
 
-    def enter(self) -> None:
+    def enter(self, *, party: bool = False) -> None:
         """Takes a place, or raises PASSWORD_CHECKS_BUSY; `leave` gives it back."""
-        if self.admitted >= self.limit:
+        if self.admitted >= (self.limit if party else self.limit - self.kept_for_parties):
             raise password_checks_busy()
         self.admitted += 1
 

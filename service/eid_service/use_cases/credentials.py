@@ -97,7 +97,7 @@ async def check_password(
     # Before the account is looked up or the attempt counted: a refusal for
     # want of hash threads is the same for every ID number and costs no attempt.
     admission = ctx.password_admission
-    admission.enter()
+    admission.enter(party=mode is not None)  # a mode: a relying party's Verify
     now = ctx.clock()
 
     def count(r: Repositories) -> tuple[T | None, StoredCredential | None, float]:
