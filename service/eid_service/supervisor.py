@@ -75,7 +75,8 @@ class Supervisor:
 
         def stop(_signum: int, _frame: object) -> None:
             self._stopping = True
-            with contextlib.suppress(BlockingIOError):
+            # Full, or closed once run() has returned: nothing left to wake.
+            with contextlib.suppress(OSError):
                 os.write(wake_write, b".")
 
         # Before the first worker starts, so a stop asked for meanwhile is not lost.
