@@ -57,7 +57,7 @@ def test_sigterm_drains_in_flight_calls_and_refuses_new_ones(
     tmp_path: Path, prepared: Path
 ) -> None:
     workdir = workdir_from(prepared, tmp_path)
-    env = serving_env(EID_GRACE_SECONDS=str(GRACE))
+    env = serving_env(EID_GRACE_SECONDS=str(GRACE), TMPDIR=str(tmp_path))
     api_key = _party_key(workdir, env)
     served = Served(workdir, env)
     citizen = demo_citizens()[0].personal_id

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def served(tmp_path: Path, prepared: Path) -> Iterator[Served]:
-    server = Served(workdir_from(prepared, tmp_path), serving_env(EID_GRACE_SECONDS="3"))
+    # The port's lock file in the test's folder: a SIGKILLed server leaves it behind.
+    env = serving_env(EID_GRACE_SECONDS="3", TMPDIR=str(tmp_path))
+    server = Served(workdir_from(prepared, tmp_path), env)
     try:
         yield server
     finally:
