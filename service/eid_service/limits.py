@@ -17,6 +17,7 @@ from eid_service.settings_values import SettingError
 
 KIB = 1024
 MIB = 1024 * KIB
+PENDING_CALLS = 20_000
 # Methods whose requests carry biometric templates (a portrait, fingerprints).
 BIOMETRIC_METHODS = frozenset({"/eid.v1.IdentityService/Register"})
 
@@ -101,6 +102,12 @@ class Limits:
             # slot frees, could be refused (UNAVAILABLE) instead of queued.
             # A client over the limit is refused streams either way.
             ("grpc.http.overload_protection", 0),
+            # Calls gRPC has received and the event loop has not yet picked
+            # up: past 1000 (gRPC's default) it refused new ones, anyone's, as
+            # a burst of streams was being picked up (RESOURCE_EXHAUSTED "too
+            # many pending requests"). Picked up, they meet the limits above.
+            ("grpc.server.max_pending_requests", PENDING_CALLS),
+            ("grpc.server.max_pending_requests_hard_limit", 2 * PENDING_CALLS),
             ("grpc.max_receive_message_length", self.max_receive_bytes),
             ("grpc.max_send_message_length", self.max_send_message_bytes),
             ("grpc.keepalive_time_ms", ms(self.keepalive_time_seconds)),

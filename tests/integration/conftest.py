@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from eid_client.client import EidClient
 from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import Demographics, age_on
 from eid_service.domain.party import RelyingParty
+from eid_service.limits import Limits
 from tests.integration.harness import ServerHarness
 
 
@@ -23,6 +26,30 @@ def harness(database_url: str) -> Iterator[ServerHarness]:
         yield h
     finally:
         h.stop()
+
+
+@pytest.fixture
+def start_server(
+    sqlite_template: Path, tmp_path: Path
+) -> Iterator[Callable[[Limits], ServerHarness]]:
+    """Starts servers with the limits given, on SQLite only: what the limits
+    guard (connections, streams, the event loop, the hash threads) does not
+    depend on the database."""
+    started: list[ServerHarness] = []
+
+    def start(limits: Limits) -> ServerHarness:
+        path = tmp_path / f"eid-{len(started)}.db"
+        shutil.copyfile(sqlite_template, path)
+        server = ServerHarness(f"sqlite:///{path}", limits=limits).start()
+        started.append(server)
+        server.add_citizens(demo_citizens())
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
 
 
 def _today() -> datetime:

@@ -66,6 +66,12 @@ class RawConnection:
     def close(self) -> None:
         self.sock.close()
 
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
@@ -97,12 +103,13 @@ class RawConnection:
     def ping(self, count: int = 1) -> None:
         self.send(b"".join(frame(PING, 0, 0, struct.pack(">Q", n)) for n in range(count)))
 
-    def read(self, timeout: float) -> list[Frame]:
+    def read(self, timeout: float, *, first: bool = False) -> list[Frame]:
         """Frames received within `timeout` (answering SETTINGS, and PINGs
-        if it answers them); stops early once the server closes."""
+        if it answers them); stops early once the server closes, or, with
+        `first`, once some arrived."""
         give_up = time.monotonic() + timeout
         new: list[Frame] = []
-        while not self.closed and time.monotonic() < give_up:
+        while not self.closed and time.monotonic() < give_up and not (first and new):
             self.sock.settimeout(max(0.01, give_up - time.monotonic()))
             try:
                 chunk = self.sock.recv(65536)
@@ -125,7 +132,7 @@ class RawConnection:
                 return seen
         give_up = time.monotonic() + timeout
         while not self.closed and time.monotonic() < give_up:
-            for got in self.read(min(0.2, give_up - time.monotonic())):
+            for got in self.read(give_up - time.monotonic(), first=True):
                 if wanted(got):
                     return got
         return None
