@@ -34,6 +34,7 @@ from types import FrameType
 from rich.console import Console
 from rich.text import Text
 
+from bench import password_flood
 from bench.durable_write_server import METHOD as DURABLE_WRITE_METHOD
 from bench.echo_server import METHOD as ECHO_METHOD
 from bench.plan import WORKLOAD_KEYS, Plan
@@ -99,6 +100,11 @@ them. The gRPC calls go round-robin over --channels connections per server
 (eid's workers share one port, and the kernel spreads connections, not calls,
 over them, at random: the bench reconnects until they are spread evenly enough).
 
+After the rounds, the password-flood row (bench/password_flood.py): health and
+Verify(token) on the main eid while eid-loadgen floods it with SignIns of unknown
+ID numbers at three times what its Argon2id threads check; target p99 <= 100 ms
+for both (--no-password-flood skips it).
+
 The durable write server also runs on its own:
   .venv/bin/python bench/durable_write_server.py --port 50101 --public-key HEX --dir /tmp/dw
 """
@@ -158,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help=f"JSON results file (default {DEFAULT_OUT})",
     )
+    password_flood.add_argument(parser)
     return parser
 
 
@@ -294,7 +301,7 @@ def _eid_logs(workdir: Path) -> str:
     return "\n".join(tails)
 
 
-def run(plan: Plan, out: Path, say: _Say) -> int:
+def run(plan: Plan, out: Path, say: _Say, *, flood: bool = True) -> int:
     started = datetime.datetime.now(datetime.UTC)
     with contextlib.ExitStack() as stack:
         SCRATCH_PARENT.mkdir(parents=True, exist_ok=True)
@@ -335,6 +342,7 @@ def run(plan: Plan, out: Path, say: _Say) -> int:
         servers = Servers(echo, durable[0], durable[1], eid, eid_scaled)
         try:
             measured = asyncio.run(measure(plan, servers, signer, say))
+            flooded = asyncio.run(password_flood.measure(plan, eid, say)) if flood else None
         except (EidError, BenchError) as e:
             procs.check_alive()  # a dead server explains more than the failed call
             raise BenchError(f"{e}\n{_eid_logs(workdir)}") from e
@@ -344,12 +352,19 @@ def run(plan: Plan, out: Path, say: _Say) -> int:
     if fs in {"tmpfs", "ramfs"}:
         measured.notes.append(f"the SQLite files are on {fs}: commits cost no fsync")
     report = build_report(plan, measured, memory, started, fs)
+    if flooded is not None:
+        report["password_flood"] = flooded
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     # Piped or captured, rich would wrap the per-round table at 80 columns.
-    print_report(report, Console(highlight=False, width=None if sys.stdout.isatty() else 200))
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    print_report(report, console)
+    if flooded is not None:
+        password_flood.print_row(flooded, console)
     say(f"results written to {out}")
     failed = {k: w["errors"] for k, w in report["workloads"].items() if w["errors"]}
+    if password_flood.errors(flooded):
+        failed["password_flood"] = password_flood.errors(flooded)
     if failed:
         say(f"some calls failed: {failed} (error kinds are in {out})")
         return 1
@@ -362,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     say = _Say()
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return run(plan, args.out, say)
+        return run(plan, args.out, say, flood=args.password_flood)
     except BenchError as e:
         Console(stderr=True, highlight=False).print(Text(f"bench failed: {e}", style="red"))
         return 1

@@ -87,7 +87,17 @@ def test_quick_bench_reports_every_ratio_with_target_and_verdict(tmp_path: Path)
     assert all(p["rss_mb"] > 0 for p in workers), memory
     assert memory["limit_mb"] == 150
 
+    # Health and Verify(token) while SignIns of unknown ID numbers flood the hash threads.
+    flood = report["password_flood"]
+    assert flood["flood_answers"]["PASSWORD_CHECKS_BUSY"] > 0, flood
+    assert set(flood["flood_answers"]) == {"PASSWORD_CHECKS_BUSY", "INVALID_CREDENTIALS"}
+    assert flood["flood_outlasted_probes"], flood
+    for probe in ("health", "verify_token"):
+        assert flood[probe]["errors"] == 0 and flood[probe]["p99_ms"] > 0, flood
+    assert flood["verdict"] in {"PASS", "FAIL"}
+
     for name in ("bare durable write (commit per call)", "eid Verify (token), 2 workers"):
         assert name in done.stdout
+    assert "password flood" in done.stdout
     for key in TARGETED_RATIOS:
         assert key in done.stdout
