@@ -244,3 +244,11 @@ async def test_off_no_span_and_no_call_record_is_made(
     assert fields["trace_id"] == TRACE  # the caller's, as the audit log keeps it
     assert fields["request_id"] == "req-1"
     assert SECRET not in line.getMessage()
+
+
+async def test_work_outside_a_call_makes_no_span(traced: Probe) -> None:
+    # The outbox dispatcher's and the purge's transactions: no lone root spans.
+    with spans.span("eid.db.read"):
+        await asyncio.sleep(0)
+    assert traced.finished("eid.db.read") == []
+    assert traced.spans.get_finished_spans() == ()
