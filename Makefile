@@ -157,10 +157,13 @@ run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve o
 bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo and a bare durable write, with targets
 	$(PY) -m bench
 
+bench-tracing: $(STAMP) ## Telemetry's cost: eid with traces and metrics exported (OTLP) beside eid without, ratios on/off
+	$(PY) -m bench.tracing
+
 soak: $(STAMP) ## Long crash runs (30 SIGKILLs during outbox deliveries); not part of make test
 	EID_SOAK=1 $(BIN)/pytest -m soak -s
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var node_modules $(NODE_DIR)/node_modules $(NODE_DIR)/dist $(NODE_DIR)/src/gen $(JAVA_BUILD)
 
-.PHONY: help venv gen check-gen buf-lint buf-breaking lint fmt test run bench clean soak java-client node-client
+.PHONY: help venv gen check-gen buf-lint buf-breaking lint fmt test run bench bench-tracing clean soak java-client node-client

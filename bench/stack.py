@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -128,8 +128,9 @@ class ProcessSet:
 
 
 def _clean_env(**overrides: str) -> dict[str, str]:
-    # The user's own EID_* settings must not leak into the measured server.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EID_")}
+    # The user's own EID_* (and telemetry OTEL_*) settings must not leak into
+    # the measured server.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EID_", "OTEL_"))}
     env.update(overrides)
     return env
 
@@ -212,10 +213,12 @@ def start_eid_server(
     workers: int,
     database_url: str | None = None,
     synthetic: int = 0,
+    settings: Mapping[str, str] | None = None,
 ) -> EidServer:
     """Sets up a fresh eid in ``workdir`` the way ``make run`` does (plus ``synthetic``
     registrable citizens: ``load-demo --synthetic N``), serves it with ``workers``
-    processes, and returns once it reports SERVING."""
+    processes, and returns once it reports SERVING. ``settings`` adds environment
+    variables (bench/tracing.py: OTEL_*)."""
     name = f"eid ({workers} worker{'s' if workers > 1 else ''})"
     port = free_port()
     address = f"{LOOPBACK}:{port}"
@@ -237,6 +240,7 @@ def start_eid_server(
         EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE="100000000",
         EID_OTP_PER_CITIZEN_PER_DAY="100000000",
     )
+    env.update(settings or {})
     eid_server = eid_server_command()
     load_demo = ["load-demo", *(["--synthetic", str(synthetic)] if synthetic else [])]
     api_key = ""

@@ -78,10 +78,19 @@ class ReceivedSpan:
 class OtlpReceiver:
     """Listens on 127.0.0.1 (an ephemeral port by default) until stopped."""
 
-    def __init__(self, port: int = 0, on_export: Callable[[Message], None] | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        on_export: Callable[[Message], None] | None = None,
+        *,
+        keep: bool = True,
+    ) -> None:
+        """`keep=False` only counts the spans received (a bench's long runs)."""
         self._lock = threading.Lock()
         self._exports: list[Message] = []
         self._on_export = on_export
+        self._keep = keep
+        self.span_count = 0
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self._server.add_generic_rpc_handlers(
             [
@@ -109,8 +118,13 @@ class OtlpReceiver:
         self._server.stop(None)
 
     def keep(self, export: Message) -> None:
+        spans = 0
+        if isinstance(export, ExportTraceServiceRequest):
+            spans = sum(len(s.spans) for r in export.resource_spans for s in r.scope_spans)
         with self._lock:
-            self._exports.append(export)
+            self.span_count += spans
+            if self._keep:
+                self._exports.append(export)
         if self._on_export is not None:
             self._on_export(export)
 
