@@ -142,6 +142,8 @@ class RpcObserver:
 
 
 def _describe(span: Span, call: calls.Call) -> None:
+    if not span.is_recording():  # a call the sampler left out
+        return
     code = call.code or grpc.StatusCode.UNKNOWN
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if call.party_id:
