@@ -22,7 +22,6 @@ from eid_service.use_cases.approvals import (
     list_approval_requests,
     start_approval,
 )
-from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.replies import Reply
 
 
@@ -45,7 +44,7 @@ class ApprovalRpcs(ServicerBase):
     async def StartApproval(
         self, request: pb.StartApprovalRequest, context: Context
     ) -> pb.StartApprovalResponse:
-        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
+        party = await self._party(context)
         image = _image(request)
         cmd = StartCommand(request.personal_id, requested_attributes(request), request.message)
         reply = self._reply(

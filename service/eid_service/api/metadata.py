@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import urllib.parse
 from typing import Any
 
 from grpc import aio
+
+from eid_service.security.tls import certificate_sha256
 
 API_KEY_HEADER = "x-api-key"
 AUTHORIZATION_HEADER = "authorization"
@@ -62,6 +65,24 @@ def bearer_token(context: aio.ServicerContext[Any, Any]) -> str | None:
         return None
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+# The certificate grpc verified, as PEM; absent on plaintext and server-only TLS.
+_PEER_CERTIFICATE = "x509_pem_cert"
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(pem: bytes) -> bytes:
+    # A party's connections show the same PEM call after call: parse it once.
+    return certificate_sha256(pem)
+
+
+def client_certificate_sha256(context: aio.ServicerContext[Any, Any]) -> bytes | None:
+    """SHA-256 (of the DER) of the client certificate this call's TLS
+    connection was verified with; None without one."""
+    for pem in context.auth_context().get(_PEER_CERTIFICATE, ()):
+        return _fingerprint(pem)
+    return None
 
 
 def client_address(context: aio.ServicerContext[Any, Any], trusted_proxies: frozenset[str]) -> str:

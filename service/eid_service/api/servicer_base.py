@@ -5,12 +5,15 @@ result's response message, kept for retried request ids) is made."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 from grpc import aio
 
 from eid_service.api import metadata
+from eid_service.domain.party import RelyingParty
+from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import UnitOfWork
 from eid_service.use_cases.replies import Reply
@@ -33,6 +36,14 @@ class ServicerBase:
         self._trusted_proxies = trusted_proxies
         # Called after each commit that queued a message, so delivery is prompt.
         self.on_outbox_write: Callable[[], None] = lambda: None
+
+    async def _party(self, context: Context) -> RelyingParty:
+        """The calling relying party, by its API key and, if it is bound to
+        one, its client certificate (see auth.authenticate_party)."""
+        certificate = partial(metadata.client_certificate_sha256, context)
+        return await authenticate_party(
+            self._uow, self._ctx, metadata.api_key(context), certificate
+        )
 
     def _source(self, context: Context) -> str:
         """Where the call comes from, for per-source limits."""

@@ -21,7 +21,6 @@ from eid_service.domain.errors import InvalidInput
 from eid_service.domain.party import Scope, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.access_history import AccessPage, list_access_history
-from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.verified import Verification
 from eid_service.use_cases.verify import verify_password
 from eid_service.use_cases.verify_approval import verify_approval
@@ -138,7 +137,7 @@ def access_page_pb(page: AccessPage) -> pb.ListAccessHistoryResponse:
 
 class VerifyRpcs(ServicerBase):
     async def Verify(self, request: pb.VerifyRequest, context: Context) -> pb.VerifyResponse:
-        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
+        party = await self._party(context)
         reply = self._reply(
             "verify", request, request.request_id, pb.VerifyResponse, verification_pb, context
         )
@@ -182,7 +181,7 @@ class VerifyRpcs(ServicerBase):
     async def RequestOtp(
         self, request: pb.RequestOtpRequest, context: Context
     ) -> pb.RequestOtpResponse:
-        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
+        party = await self._party(context)
 
         def present(sent: OtpSent) -> pb.RequestOtpResponse:
             return pb.RequestOtpResponse(expire_time=convert.timestamp(sent.expires_at))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from eid.v1 import identity_service_pb2 as pb
-from eid_service.api import convert, metadata
+from eid_service.api import convert
 from eid_service.api.servicer_base import Context, ServicerBase
-from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.party_webhooks import own_webhook, set_own_webhook
 from eid_service.use_cases.ports import WebhookTarget
 from eid_service.use_cases.replies import Reply
@@ -21,7 +20,7 @@ class WebhookRpcs(ServicerBase):
     async def SetStatusWebhook(
         self, request: pb.SetStatusWebhookRequest, context: Context
     ) -> pb.SetStatusWebhookResponse:
-        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
+        party = await self._party(context)
         reply: Reply[WebhookTarget | None, pb.SetStatusWebhookResponse] = self._reply(
             "set_status_webhook",
             request,
@@ -34,5 +33,5 @@ class WebhookRpcs(ServicerBase):
     async def GetStatusWebhook(
         self, request: pb.GetStatusWebhookRequest, context: Context
     ) -> pb.GetStatusWebhookResponse:
-        party = await authenticate_party(self._uow, self._ctx, metadata.api_key(context))
+        party = await self._party(context)
         return pb.GetStatusWebhookResponse(webhook=_webhook_pb(await own_webhook(self._uow, party)))

@@ -79,6 +79,9 @@ class RelyingParty:
     # Verify calls a minute: of the whole party, and of the party about one citizen.
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
     citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE
+    # SHA-256 of the DER client certificate its calls must come with (mutual
+    # TLS), or None: the API key alone authenticates it.
+    client_cert_sha256: bytes | None = None
 
 
 def new_party_id() -> str:
@@ -93,6 +96,7 @@ def new_party(
     modes: frozenset[VerifyMode] = DEFAULT_MODES,
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE,
     citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE,
+    client_cert_sha256: bytes | None = None,
 ) -> RelyingParty:
     """A party to onboard, ACTIVE, with a new id; InvalidInput names the bad field."""
     name = name.strip()
@@ -118,6 +122,7 @@ def new_party(
         contact=contact,
         rate_per_minute=rate_per_minute,
         citizen_rate_per_minute=citizen_rate_per_minute,
+        client_cert_sha256=client_cert_sha256,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Callable
 from datetime import datetime
 
 from eid_service.domain.account import require_state_active
@@ -11,13 +13,28 @@ from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, LiveSession, Repositories, UnitOfWork
 
 
+def _no_certificate() -> bytes | None:
+    return None
+
+
 async def authenticate_party(
-    uow: UnitOfWork, ctx: UseCaseContext, api_key: str | None
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    api_key: str | None,
+    client_certificate: Callable[[], bytes | None] = _no_certificate,
 ) -> RelyingParty:
     """The ACTIVE party whose API key (current, or previous within its
     rotation overlap) this is. An unknown or deleted party's key is
     UNAUTHENTICATED (API_KEY_INVALID); a SUSPENDED party is known but refused,
     PERMISSION_DENIED (PARTY_SUSPENDED).
+
+    A party bound to a client certificate must also call with it (mutual
+    TLS): `client_certificate` gives the SHA-256 of the call's verified
+    certificate (DER), or None; it is asked only for bound parties, as
+    reading the TLS peer costs more than the rest of this check. Without a
+    certificate: UNAUTHENTICATED (CLIENT_CERTIFICATE_REQUIRED); with another:
+    PERMISSION_DENIED (CLIENT_CERTIFICATE_MISMATCH). Both come before the
+    suspension check, so a stolen key alone learns nothing about the party.
 
     Parties are cached by key, suspended or not, for party_cache.TTL_SECONDS
     (10 s): a suspension, resumption, deletion or the end of a key's overlap
@@ -33,12 +50,28 @@ async def authenticate_party(
         if party is None:
             raise Unauthenticated(reason="API_KEY_INVALID", message="the API key is not valid")
         ctx.parties.put(api_key, party)
+    if party.client_cert_sha256 is not None:
+        _require_certificate(party.client_cert_sha256, client_certificate())
     if party.status is PartyStatus.SUSPENDED:
         raise PermissionDenied(
             reason="PARTY_SUSPENDED",
             message="this relying party is suspended; ask the eid operator to resume it",
         )
     return party
+
+
+def _require_certificate(bound: bytes, presented: bytes | None) -> None:
+    if presented is None:
+        raise Unauthenticated(
+            reason="CLIENT_CERTIFICATE_REQUIRED",
+            message="this relying party is bound to a client certificate: call the"
+            " mutual-TLS address with it",
+        )
+    if not hmac.compare_digest(bound, presented):
+        raise PermissionDenied(
+            reason="CLIENT_CERTIFICATE_MISMATCH",
+            message="the client certificate is not the one this relying party is bound to",
+        )
 
 
 def session_missing() -> Unauthenticated:

@@ -600,6 +600,20 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     retry with the same request_id to learn what it did.
     Returned by: every RPC.
     """
+    CLIENT_CERTIFICATE_REQUIRED: _ErrorReason.ValueType  # 119
+    """Client certificates (mutual TLS).
+
+    UNAUTHENTICATED: the relying party is bound to a client certificate and
+    the call came without one; call the server's mutual-TLS address with it.
+    Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+    GetStatusWebhook.
+    """
+    CLIENT_CERTIFICATE_MISMATCH: _ErrorReason.ValueType  # 120
+    """PERMISSION_DENIED: the call's client certificate is not the one the
+    relying party is bound to.
+    Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+    GetStatusWebhook.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -1189,5 +1203,19 @@ DEADLINE_CAPPED: ErrorReason.ValueType  # 118
 run (metadata "max_deadline_seconds"), whatever deadline it asked for;
 retry with the same request_id to learn what it did.
 Returned by: every RPC.
+"""
+CLIENT_CERTIFICATE_REQUIRED: ErrorReason.ValueType  # 119
+"""Client certificates (mutual TLS).
+
+UNAUTHENTICATED: the relying party is bound to a client certificate and
+the call came without one; call the server's mutual-TLS address with it.
+Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+GetStatusWebhook.
+"""
+CLIENT_CERTIFICATE_MISMATCH: ErrorReason.ValueType  # 120
+"""PERMISSION_DENIED: the call's client certificate is not the one the
+relying party is bound to.
+Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
+GetStatusWebhook.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
