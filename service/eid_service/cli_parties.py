@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from eid_service.app import Runtime, bootstrap
 from eid_service.cli_party_views import (
+    client_cert_text,
     describe_change,
     duration,
     party_table,
@@ -48,6 +49,7 @@ async def _create(runtime: Runtime, args: argparse.Namespace, console: Console) 
         args.modes,
         args.rate_limit,
         args.citizen_rate_limit,
+        args.client_cert,
     )
     created = await parties.create_party(runtime.uow, runtime.context, cmd)
     console.print(party_view(created.record, "created"))
@@ -158,6 +160,28 @@ async def _webhook(runtime: Runtime, args: argparse.Namespace, console: Console)
     return 0
 
 
+async def _client_cert(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    if args.client_cert is None and not args.clear:
+        party = (await parties.show_party(runtime.uow, args.party_id)).party
+        text = f"client certificate of {party.id}: {client_cert_text(party)}"
+        console.print(text, soft_wrap=True)
+        return 0
+    record = await parties.bind_client_certificate(runtime.uow, args.party_id, args.client_cert)
+    party = record.party
+    if party.client_cert_sha256 is None:
+        console.print(
+            f"{party.id} is no longer bound to a client certificate (servers: within {_TTL})"
+        )
+    else:
+        console.print(
+            f"{party.id} is bound to the client certificate with"
+            f" {client_cert_text(party)}: its calls without it are refused (servers: within"
+            f" {_TTL})",
+            soft_wrap=True,
+        )
+    return 0
+
+
 _ACTIONS: dict[str, Action] = {
     "create": _create,
     "list": _list,
@@ -168,6 +192,7 @@ _ACTIONS: dict[str, Action] = {
     "delete": _delete,
     "rotate-key": _rotate_key,
     "webhook": _webhook,
+    "client-cert": _client_cert,
 }
 
 

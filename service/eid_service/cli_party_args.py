@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 from datetime import timedelta
+from pathlib import Path
 
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.party import (
@@ -19,6 +20,7 @@ from eid_service.domain.party import (
     parse_scopes,
 )
 from eid_service.domain.share import Attribute
+from eid_service.security.tls import certificate_sha256
 from eid_service.use_cases.party_cache import TTL_SECONDS
 
 DEFAULT_SCOPES = "basic,id_number"
@@ -47,6 +49,10 @@ examples:
                                   signed status events (account locked, unlocked,
                                   deactivated) of citizens it verified go there
   eid-server party webhook rp_3f2a9c0d1e4b5a67           show it (--clear: remove it)
+  eid-server party client-cert rp_3f2a9c0d1e4b5a67 --client-cert bank.crt
+                                  its calls must come with that certificate over
+                                  mutual TLS (EID_MTLS_LISTEN); or give the SHA-256
+                                  with --client-cert-sha256; --clear unbinds it
 
 scopes: basic (full_name, birth_date, gender), id_number (personal_id), or those
 attribute names themselves. modes: password, one_time_code, approval, demographic,
@@ -69,6 +75,50 @@ def _modes(text: str) -> frozenset[VerifyMode]:
         return parse_modes(text)
     except InvalidInput as bad:
         raise argparse.ArgumentTypeError(bad.message) from None
+
+
+_HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def client_cert_file(text: str) -> bytes:
+    """--client-cert FILE: the SHA-256 of the PEM certificate in it."""
+    try:
+        return certificate_sha256(Path(text).read_bytes())
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot read {text} ({error.strerror})") from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} holds no PEM certificate") from None
+
+
+def client_cert_sha256(text: str) -> bytes:
+    """--client-cert-sha256: 64 hex digits, colons allowed, as
+    `openssl x509 -noout -fingerprint -sha256` prints them (its
+    "sha256 Fingerprint=" prefix too)."""
+    digits = re.sub(r"[\s:]", "", text.rpartition("=")[2]).lower()
+    if _HEX_SHA256.fullmatch(digits) is None:
+        raise argparse.ArgumentTypeError(
+            "a SHA-256 fingerprint: 64 hex digits, colons allowed (AB:CD:...)"
+        )
+    return bytes.fromhex(digits)
+
+
+def _certificate_options(parser: argparse.ArgumentParser) -> argparse._MutuallyExclusiveGroup:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--client-cert",
+        type=client_cert_file,
+        dest="client_cert",
+        metavar="FILE",
+        help="bind it to this PEM client certificate: its calls must come with it (mutual TLS)",
+    )
+    group.add_argument(
+        "--client-cert-sha256",
+        type=client_cert_sha256,
+        dest="client_cert",
+        metavar="HEX",
+        help="... or to the certificate with this SHA-256 fingerprint",
+    )
+    return group
 
 
 def parse_overlap(text: str) -> timedelta:
@@ -124,6 +174,7 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         metavar="N",
         help=f"... about one citizen (default {DEFAULT_CITIZEN_RATE_PER_MINUTE})",
     )
+    _certificate_options(create)
     action("list", "list parties: id, name, status, scopes, modes, limits, created")
     for name, text in (
         ("show", "show one party, with its contact and key rotation"),
@@ -153,6 +204,11 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="https URL (http only to localhost) that receives the party's status events",
     )
     change.add_argument("--clear", action="store_true", help="stop sending it status events")
+    bind = action("client-cert", "show, bind (--client-cert) or unbind (--clear) its certificate")
+    bind.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    _certificate_options(bind).add_argument(
+        "--clear", action="store_true", help="its API key alone authenticates it again"
+    )
     rotate = action("rotate-key", "give a party a new API key; prints it once")
     rotate.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
     rotate.add_argument(

@@ -42,6 +42,13 @@ def limits_text(party: RelyingParty) -> str:
     return f"{party.rate_per_minute}/min, {party.citizen_rate_per_minute}/min per citizen"
 
 
+def client_cert_text(party: RelyingParty) -> str:
+    """The SHA-256 a bound party's certificate must have, as openssl prints it."""
+    if party.client_cert_sha256 is None:
+        return "- (API key alone)"
+    return f"sha256 {party.client_cert_sha256.hex(':').upper()} (mutual TLS required)"
+
+
 def _status(record: PartyRecord) -> str:
     if record.party.status is PartyStatus.SUSPENDED and record.suspended_at is not None:
         return f"[red]suspended[/red] since {_at(record.suspended_at)}"
@@ -60,7 +67,8 @@ def party_view(record: PartyRecord, done: str = "") -> Table:
     p = record.party
     table = Table(title=f"Relying party {p.id} {done}".strip(), show_header=False)
     table.add_column("field", style="bold")
-    table.add_column("value")
+    # Folded, not cut: a certificate's fingerprint must be shown whole.
+    table.add_column("value", overflow="fold")
     attributes = ", ".join(sorted(a.value for a in p.scopes)) or "-"
     for field, value in (
         ("id", p.id),
@@ -72,6 +80,7 @@ def party_view(record: PartyRecord, done: str = "") -> Table:
         ("limits", limits_text(p)),
         ("created", _at(record.created_at)),
         ("previous key", _previous_key(record, utc_now())),
+        ("client certificate", client_cert_text(p)),
     ):
         table.add_row(field, value)
     return table

@@ -494,6 +494,13 @@ class FakeParties(_Repository):
         )
         return True
 
+    def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
+        row = self._row(party_id)
+        if row is None:
+            return False
+        row.party = replace(row.party, client_cert_sha256=sha256)
+        return True
+
     def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
         row = self._row(party_id)
         if row is None:

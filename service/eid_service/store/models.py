@@ -147,6 +147,9 @@ class RelyingPartyRow(Base):
         LargeBinary(32), unique=True, index=True
     )
     previous_key_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # SHA-256 of the DER client certificate the party must call with (mutual
+    # TLS); NULL: its API key alone.
+    client_cert_sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
 
 class PartyFailureRow(Base):

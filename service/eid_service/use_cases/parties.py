@@ -38,6 +38,8 @@ class NewParty:
     modes: frozenset[VerifyMode] = DEFAULT_MODES
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE
     citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE
+    # SHA-256 of the DER client certificate its calls must come with.
+    client_cert_sha256: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ async def create_party(uow: UnitOfWork, ctx: UseCaseContext, cmd: NewParty) -> C
         modes=cmd.modes,
         rate_per_minute=cmd.rate_per_minute,
         citizen_rate_per_minute=cmd.citizen_rate_per_minute,
+        client_cert_sha256=cmd.client_cert_sha256,
     )
     now = ctx.clock()
     api_key = await uow.atomically(lambda r: r.parties.create(party, now))
@@ -159,6 +162,21 @@ async def set_party_limits(
         check_rate_limits(party.rate_per_minute, party.citizen_rate_per_minute)
         r.parties.set_limits(party.id, party.rate_per_minute, party.citizen_rate_per_minute)
         return replace(found, party=party)
+
+    return await uow.atomically(change)
+
+
+async def bind_client_certificate(
+    uow: UnitOfWork, party_id: str, sha256: bytes | None
+) -> PartyRecord:
+    """From now on the party's calls must come with the client certificate
+    whose DER has this SHA-256, over mutual TLS (None: its API key alone
+    again). Servers apply it once their cached copy of the party lapses."""
+
+    def change(r: Repositories) -> PartyRecord:
+        found = _found(r, party_id)
+        r.parties.set_client_certificate(found.party.id, sha256)
+        return replace(found, party=replace(found.party, client_cert_sha256=sha256))
 
     return await uow.atomically(change)
 

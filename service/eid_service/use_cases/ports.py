@@ -399,6 +399,11 @@ class Parties(Protocol):
         """New rate limits; False if no party has that id."""
         ...
 
+    def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
+        """Binds the party to the client certificate with this SHA-256 (of its
+        DER), or unbinds it (None); False if no party has that id."""
+        ...
+
     def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
         """A new current key (to be shown once); the current one becomes the
         previous key until now + overlap, replacing any previous one. None if

@@ -19,13 +19,14 @@ FAILURE_SHARDS = 8
 
 _PARTY = (
     "SELECT id, name, scopes, modes, status, contact, rate_per_minute,"
-    " citizen_rate_per_minute, created_at, suspended_at, previous_key_expires_at"
-    " FROM relying_parties WHERE disabled_at IS NULL"
+    " citizen_rate_per_minute, created_at, suspended_at, previous_key_expires_at,"
+    " client_cert_sha256 FROM relying_parties WHERE disabled_at IS NULL"
 )
 _INSERT = Sql(
     "INSERT INTO relying_parties (id, name, api_key_digest, scopes, modes, status, contact,"
-    " rate_per_minute, citizen_rate_per_minute, created_at) VALUES (:id, :name, :digest,"
-    " :scopes, :modes, :status, :contact, :rate, :citizen_rate, :created_at)"
+    " rate_per_minute, citizen_rate_per_minute, created_at, client_cert_sha256) VALUES (:id,"
+    " :name, :digest, :scopes, :modes, :status, :contact, :rate, :citizen_rate, :created_at,"
+    " :client_cert)"
 )
 # The current key, or the previous one until it expires.
 _BY_KEY = Sql(
@@ -47,6 +48,10 @@ _SET_STATUS = Sql(
 )
 _SET_LIMITS = Sql(
     "UPDATE relying_parties SET rate_per_minute = :rate, citizen_rate_per_minute = :citizen_rate"
+    " WHERE id = :id AND disabled_at IS NULL"
+)
+_SET_CLIENT_CERT = Sql(
+    "UPDATE relying_parties SET client_cert_sha256 = :client_cert"
     " WHERE id = :id AND disabled_at IS NULL"
 )
 _DELETE = Sql(
@@ -95,6 +100,7 @@ class RelyingPartyRepository(Repository):
                 "rate": party.rate_per_minute,
                 "citizen_rate": party.citizen_rate_per_minute,
                 "created_at": self._t(now),
+                "client_cert": party.client_cert_sha256,
             },
         )
         return api_key
@@ -122,6 +128,10 @@ class RelyingPartyRepository(Repository):
     def set_limits(self, party_id: str, rate_per_minute: int, citizen_rate_per_minute: int) -> bool:
         params = {"id": party_id, "rate": rate_per_minute, "citizen_rate": citizen_rate_per_minute}
         return self._db.count(_SET_LIMITS, params) == 1
+
+    def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
+        params = {"id": party_id, "client_cert": sha256}
+        return self._db.count(_SET_CLIENT_CERT, params) == 1
 
     def delete(self, party_id: str, now: datetime) -> bool:
         return self._db.count(_DELETE, {"id": party_id, "now": self._t(now)}) == 1
@@ -171,4 +181,5 @@ def _party(row: Row) -> RelyingParty:
         contact=row[5],
         rate_per_minute=row[6],
         citizen_rate_per_minute=row[7],
+        client_cert_sha256=None if row[11] is None else bytes(row[11]),
     )
