@@ -9,6 +9,7 @@ from datetime import datetime
 from eid_service.domain.account import require_state_active
 from eid_service.domain.errors import PermissionDenied, Unauthenticated
 from eid_service.domain.party import PartyStatus, RelyingParty
+from eid_service.telemetry import calls
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, LiveSession, Repositories, UnitOfWork
 
@@ -50,6 +51,9 @@ async def authenticate_party(
         if party is None:
             raise Unauthenticated(reason="API_KEY_INVALID", message="the API key is not valid")
         ctx.parties.put(api_key, party)
+    # For the call's log line and telemetry (a refusal below included: which
+    # party's key came without its certificate is worth an operator's eye).
+    calls.note_party(party.id)
     if party.client_cert_sha256 is not None:
         _require_certificate(party.client_cert_sha256, client_certificate())
     if party.status is PartyStatus.SUSPENDED:
