@@ -44,6 +44,7 @@ from eid_service.store.database import store_error
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.telemetry.setup import Telemetry
+from eid_service.transport import add_ports
 from eid_service.use_cases.admission import Admission
 from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.purge import purge_expired
@@ -140,6 +141,8 @@ class RunningServer:
     tasks: list[asyncio.Task[None]]
     stop_tasks: asyncio.Event
     long_polls: Wakeups
+    # The mutual-TLS port (EID_MTLS_LISTEN), if the settings open one.
+    mtls_port: int | None = None
 
     async def stop(self, grace: float | None) -> None:
         """Health says NOT_SERVING, new calls are refused, calls in flight have
@@ -200,9 +203,7 @@ async def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if s.reflection:
         enable_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
-    port = server.add_insecure_port(listen or s.listen)
-    if port == 0:
-        raise RuntimeError("could not bind the listen address")
+    port, mtls_port = add_ports(server, s, listen or s.listen)
     await server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -212,4 +213,4 @@ async def create_server(
         asyncio.create_task(_purge_periodically(runtime, stop), name="purge"),
     ]
     long_polls = runtime.context.approval_wakeups
-    return RunningServer(server, port, health_servicer, tasks, stop, long_polls)
+    return RunningServer(server, port, health_servicer, tasks, stop, long_polls, mtls_port)

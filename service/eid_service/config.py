@@ -21,6 +21,7 @@ from eid_service.notify.settings import (
     smtp_from_env,
     webhook_from_env,
 )
+from eid_service.security.tls import TlsSettings, tls_from_env
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DATA_DIR = Path("var")
@@ -59,6 +60,12 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # Offline credentials' issuer, the longest share lifetime, clock skew.
     shares: SharePolicy = field(default_factory=SharePolicy)
+    # TLS on `listen` and, for parties bound to client certificates, mutual
+    # TLS on a port of its own (security/tls.py); None: plaintext.
+    tls: TlsSettings | None = None
+    # Plaintext on an address other than loopback (behind a proxy that
+    # terminates TLS): refused at start unless this is set.
+    allow_insecure: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +103,8 @@ class Settings:
             sms_webhook=webhook_from_env(env),
             delivery=delivery_from_env(env),
             shares=_share_policy(env, base.shares),
+            tls=tls_from_env(env),
+            allow_insecure=values.flag(env, "EID_ALLOW_INSECURE", False),
         )
 
 

@@ -22,6 +22,7 @@ from eid_service.port_claim import PortTaken, claim_port
 from eid_service.store.migrate import schema_is_current
 from eid_service.supervisor import CANNOT_START, Supervisor, stop_with_parent, watch_parent
 from eid_service.telemetry import setup
+from eid_service.transport import check_transport
 
 log = logging.getLogger("eid.server")
 
@@ -92,6 +93,10 @@ def serve(settings: Settings) -> int:
         setup.settings_from_env()  # each worker starts its own; a bad setting stops all here
     except ValueError as bad:
         log.error("bad telemetry settings: %s", bad)
+        return 2
+    refusal = check_transport(settings)
+    if refusal is not None:
+        log.error("not serving: %s", refusal)
         return 2
     try:
         claim = claim_port(settings.listen)

@@ -24,6 +24,7 @@ from eid_service.domain.share import Attribute
 from eid_service.limits import Limits
 from eid_service.security.keys import KeyRing, generate_key_ring
 from eid_service.security.passwords import PasswordHasher
+from eid_service.security.tls import TlsSettings
 from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.ports import OutgoingMessage, Repositories
 
@@ -82,8 +83,10 @@ class ServerHarness:
         send_limits: SendLimits = ROOMY_LIMITS,
         language: Language = Language.VIETNAMESE,
         limits: Limits | None = None,
+        tls: TlsSettings | None = None,
     ) -> None:
         self.database_url = database_url
+        self.tls = tls
         self.limits = limits or Limits()
         self.send_limits = send_limits
         self.language = language
@@ -97,6 +100,7 @@ class ServerHarness:
         self._runtime: Runtime | None = None
         self._running: RunningServer | None = None
         self.port = 0
+        self.mtls_port: int | None = None
 
     def start(self) -> ServerHarness:
         self._thread.start()
@@ -111,6 +115,7 @@ class ServerHarness:
             send_limits=self.send_limits,
             language=self.language,
             limits=self.limits,
+            tls=self.tls,
         )
 
         async def up() -> None:
@@ -128,6 +133,7 @@ class ServerHarness:
             self._runtime.uow.observe = self._count_statement
             self._running = await create_server(self._runtime)
             self.port = self._running.port
+            self.mtls_port = self._running.mtls_port
 
         self.run(up())
         return self

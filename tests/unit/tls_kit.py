@@ -1,5 +1,5 @@
 """A throw-away PKI for TLS tests, made at run time (no key is committed): a
-CA, a server certificate for 127.0.0.1 and localhost, a client certificate
+CA, a server certificate for 127.0.0.1 and localhost, two client certificates
 from the same CA, and one from a CA the server does not trust."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Pki:
     ca: Path  # the CA certificate clients and the server trust
     server: Issued
     client: Issued
+    colleague: Issued  # another client certificate from the same CA
     stranger: Issued  # a client certificate from another CA
 
     def ca_pem(self) -> bytes:
@@ -113,5 +114,6 @@ def make_pki(folder: Path) -> Pki:
         ca=ca_path,
         server=_issue(ca, "server", folder, server=True),
         client=_issue(ca, "bank-client", folder, server=False),
+        colleague=_issue(ca, "clinic-client", folder, server=False),
         stranger=_issue(_ca("another CA"), "stranger", folder, server=False),
     )

@@ -19,6 +19,8 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from eid_service import settings_values as values
+
 CERT_FILE = "EID_TLS_CERT_FILE"
 KEY_FILE = "EID_TLS_KEY_FILE"
 CLIENT_CA_FILE = "EID_TLS_CLIENT_CA_FILE"
@@ -43,25 +45,26 @@ class TlsMaterial:
 
 
 class TlsSettingError(ValueError):
-    """A TLS setting that cannot be served with; the message names it."""
+    """A TLS file that cannot be served with; the message names its setting."""
 
 
 def tls_from_env(env: Mapping[str, str]) -> TlsSettings | None:
-    """None (plaintext) when no TLS setting is given; ValueError names a
-    setting that needs another."""
+    """None (plaintext) when no TLS setting is given; SettingError names a
+    setting that needs another. The files are read at start (load_tls)."""
     cert, key = env.get(CERT_FILE, "").strip(), env.get(KEY_FILE, "").strip()
-    ca, mtls = env.get(CLIENT_CA_FILE, "").strip(), env.get(MTLS_LISTEN, "").strip()
+    ca = env.get(CLIENT_CA_FILE, "").strip()
+    mtls = values.listen_address(env, MTLS_LISTEN, "") if env.get(MTLS_LISTEN, "").strip() else ""
     if not (cert or key):
         if ca or mtls:
             given = CLIENT_CA_FILE if ca else MTLS_LISTEN
-            raise ValueError(f"{given} needs TLS: set {CERT_FILE} and {KEY_FILE} too")
+            raise values.SettingError(given, f"needs TLS: set {CERT_FILE} and {KEY_FILE} too")
         return None
     if not (cert and key):
         missing, given = (KEY_FILE, CERT_FILE) if cert else (CERT_FILE, KEY_FILE)
-        raise ValueError(f"{given} is set but {missing} is not: TLS needs both")
+        raise values.SettingError(given, f"is set but {missing} is not: TLS needs both")
     if bool(ca) != bool(mtls):
         missing, given = (MTLS_LISTEN, CLIENT_CA_FILE) if ca else (CLIENT_CA_FILE, MTLS_LISTEN)
-        raise ValueError(f"{given} is set but {missing} is not: mutual TLS needs both")
+        raise values.SettingError(given, f"is set but {missing} is not: mutual TLS needs both")
     return TlsSettings(Path(cert), Path(key), Path(ca) if ca else None, mtls or None)
 
 
