@@ -35,7 +35,15 @@ BANK = RelyingParty(
     citizen_rate_per_minute=20,
 )
 CLINIC = RelyingParty("rp_clinic", "Clinic", frozenset({Attribute.BIRTH_DATE}))
-TELCO = RelyingParty("rp_telco", "Telco", frozenset(), frozenset({VerifyMode.DEMOGRAPHIC}))
+# Bound to a client certificate (mutual TLS) from the start.
+TELCO = RelyingParty(
+    "rp_telco",
+    "Telco",
+    frozenset(),
+    frozenset({VerifyMode.DEMOGRAPHIC}),
+    client_cert_sha256=bytes(range(32)),
+)
+CERT = bytes(range(32, 64))
 
 
 def _new_uow(url: str) -> SqlUnitOfWork:
@@ -83,12 +91,18 @@ async def _story(uow: UnitOfWork) -> list[object]:
     again = await uow.atomically(lambda r: r.parties.rotate_key(CLINIC.id, timedelta(0), T0))
     await do(opens(rotated, T0))  # the overlap was 0
     await do(opens(again, T0))
+    await do(lambda r: r.parties.by_api_key(keys[2], T0))
+    await do(lambda r: r.parties.set_client_certificate(BANK.id, CERT))
+    await do(lambda r: r.parties.by_api_key(keys[0], T0))
+    await do(lambda r: r.parties.set_client_certificate(BANK.id, None))
+    await do(lambda r: r.parties.get(BANK.id))
     await do(lambda r: r.parties.delete(TELCO.id, T0))
     await do(lambda r: r.parties.delete(TELCO.id, T0))
     await do(lambda r: r.parties.get(TELCO.id))
     await do(opens(keys[2], T0))
     await do(lambda r: r.parties.rotate_key(TELCO.id, timedelta(0), T0))
     await do(lambda r: r.parties.set_status(TELCO.id, PartyStatus.SUSPENDED, T0))
+    await do(lambda r: r.parties.set_client_certificate(TELCO.id, CERT))
     await do(lambda r: [p.party.id for p in r.parties.list_page(None, 10)])
     await do(lambda r: [p.party.id for p in r.parties.list_page(BANK.id, 1)])
     await do(lambda r: [p.party.id for p in r.parties.list_page(TELCO.id, 10)])
@@ -107,6 +121,8 @@ def test_the_sql_repository_answers_as_the_fake_does(database_url: str) -> None:
     first = stored[0]
     assert isinstance(first, PartyRecord) and first.party == BANK
     assert stored[-4] == [BANK.id, CLINIC.id]
+    bound = [s for s in stored if isinstance(s, RelyingParty)]
+    assert [p.client_cert_sha256 for p in bound] == [TELCO.client_cert_sha256, CERT]
 
 
 def test_the_migration_keeps_earlier_parties_active_with_password_and_qr_share(

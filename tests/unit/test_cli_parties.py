@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -13,8 +15,10 @@ from eid_service.cli_party_args import parse_overlap
 from eid_service.cli_party_views import describe_change, duration, party_table, party_view
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
+from eid_service.security.tls import certificate_sha256
 from eid_service.use_cases.parties import StatusChange
 from eid_service.use_cases.ports import PartyRecord
+from tests.unit.tls_kit import make_pki
 
 AT = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
 BANK = RelyingParty(
@@ -145,3 +149,27 @@ def test_status_changes_say_what_happens_and_when() -> None:
     said = describe_change(StatusChange(suspended, changed=True))
     assert "PERMISSION_DENIED (PARTY_SUSPENDED) within 10 s" in said
     assert "eid-server party resume rp_3f2a9c0d1e4b5a67" in said
+
+
+def test_a_party_is_bound_by_certificate_file_or_fingerprint(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path)
+    digest = certificate_sha256(pki.client.cert.read_bytes())
+    parse = build_parser().parse_args
+    assert parse(["party", "create", "--name", "B"]).client_cert is None
+    by_file = parse(["party", "create", "--name", "B", "--client-cert", str(pki.client.cert)])
+    by_hash = parse(["party", "client-cert", "rp_1", "--client-cert-sha256", digest.hex(":")])
+    assert by_file.client_cert == by_hash.client_cert == digest
+    cleared = parse(["party", "client-cert", "rp_1", "--clear"])
+    assert (cleared.client_cert, cleared.clear) == (None, True)
+    with pytest.raises(SystemExit):
+        parse(["party", "client-cert", "rp_1", "--clear", "--client-cert-sha256", digest.hex()])
+
+
+def test_a_bound_partys_fingerprint_is_shown_whole_on_a_narrow_terminal() -> None:
+    bound = replace(BANK, client_cert_sha256=bytes(range(32)))
+    console = Console(width=80, record=True)
+    console.print(party_view(PartyRecord(bound, AT, None, None)))
+    # Folded over lines inside the table's borders.
+    shown = "".join(console.export_text().replace("│", " ").split())
+    assert bytes(range(32)).hex(":").upper() in shown
+    assert "(APIkeyalone)" in "".join(_text(party_view(PartyRecord(BANK, AT, None, None))).split())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from eid_service.domain.errors import Unauthenticated
+from eid_service.domain.errors import PermissionDenied, Unauthenticated
+from eid_service.domain.party import PartyStatus
 from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.party_cache import TTL_SECONDS
 from tests.unit.use_case_kit import World, refused
@@ -63,3 +64,50 @@ async def test_a_disabled_party_is_refused_once_its_cache_entry_lapses(world: Wo
     world.clock.advance(JUST_PAST_TTL)
     error = await refused(authenticate_party(world.uow, world.ctx, key))
     assert error.reason == "API_KEY_INVALID"
+
+
+CERT = bytes(range(32))
+
+
+def _bind(world: World, party_id: str, sha256: bytes) -> None:
+    world.uow.run_now(lambda r: r.parties.set_client_certificate(party_id, sha256))
+
+
+async def test_a_bound_party_needs_its_client_certificate(world: World) -> None:
+    bank = world.party()
+    _bind(world, bank.id, CERT)
+    key = world.api_keys[bank.id]
+
+    served = await authenticate_party(world.uow, world.ctx, key, lambda: CERT)
+    without = await refused(authenticate_party(world.uow, world.ctx, key, lambda: None))
+    other = await refused(authenticate_party(world.uow, world.ctx, key, lambda: b"\x00" * 32))
+    default = await refused(authenticate_party(world.uow, world.ctx, key))
+
+    assert served.id == bank.id and served.client_cert_sha256 == CERT
+    assert isinstance(without, Unauthenticated)
+    assert without.reason == default.reason == "CLIENT_CERTIFICATE_REQUIRED"
+    assert isinstance(other, PermissionDenied) and other.reason == "CLIENT_CERTIFICATE_MISMATCH"
+
+
+async def test_the_certificate_is_read_only_for_bound_parties(world: World) -> None:
+    bank = world.party()
+
+    def unread() -> bytes | None:
+        raise AssertionError("an unbound party's call read the TLS peer")
+
+    assert await authenticate_party(world.uow, world.ctx, world.api_keys[bank.id], unread) == bank
+
+
+async def test_a_suspended_bound_party_without_its_certificate_learns_nothing(
+    world: World,
+) -> None:
+    bank = world.party()
+    _bind(world, bank.id, CERT)
+    world.uow.run_now(lambda r: r.parties.set_status(bank.id, PartyStatus.SUSPENDED, world.clock()))
+    key = world.api_keys[bank.id]
+
+    stolen_key = await refused(authenticate_party(world.uow, world.ctx, key))
+    with_cert = await refused(authenticate_party(world.uow, world.ctx, key, lambda: CERT))
+
+    assert stolen_key.reason == "CLIENT_CERTIFICATE_REQUIRED"
+    assert with_cert.reason == "PARTY_SUSPENDED"
