@@ -55,6 +55,10 @@ examples:
 
 settings (environment variables):
   EID_LISTEN         host:port to serve on (default 127.0.0.1:50051)
+  EID_TLS_CERT_FILE, EID_TLS_KEY_FILE  serve TLS (PEM files); without them, an address
+                     other than loopback needs EID_ALLOW_INSECURE=true
+  EID_TLS_CLIENT_CA_FILE, EID_MTLS_LISTEN  mutual TLS for parties bound to a client
+                     certificate (party client-cert), on a port of its own
   EID_DATABASE_URL   sqlite:///var/eid.db (default) or
                      postgresql://user@host:5432/dbname
   EID_KEYS_FILE      key ring file (default var/keys.json)
