@@ -129,6 +129,12 @@ class _AttributeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Attribute.V
     """The date of birth (scope BASIC)."""
     ATTRIBUTE_GENDER: _Attribute.ValueType  # 4
     """The gender (scope BASIC)."""
+    ATTRIBUTE_PHONE_NUMBER: _Attribute.ValueType  # 5
+    """The registered mobile phone number, E.164 (scope CONTACT)."""
+    ATTRIBUTE_EMAIL: _Attribute.ValueType  # 6
+    """The registered email address (scope CONTACT); released only when the
+    citizen registered one.
+    """
 
 class Attribute(_Attribute, metaclass=_AttributeEnumTypeWrapper):
     """A citizen attribute that can be shared or released to a relying party."""
@@ -143,6 +149,12 @@ ATTRIBUTE_BIRTH_DATE: Attribute.ValueType  # 3
 """The date of birth (scope BASIC)."""
 ATTRIBUTE_GENDER: Attribute.ValueType  # 4
 """The gender (scope BASIC)."""
+ATTRIBUTE_PHONE_NUMBER: Attribute.ValueType  # 5
+"""The registered mobile phone number, E.164 (scope CONTACT)."""
+ATTRIBUTE_EMAIL: Attribute.ValueType  # 6
+"""The registered email address (scope CONTACT); released only when the
+citizen registered one.
+"""
 Global___Attribute: _TypeAlias = Attribute  # noqa: Y015
 
 class _VerificationMethod:
@@ -197,6 +209,10 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     """Full name, birth date and gender."""
     SCOPE_ID_NUMBER: _Scope.ValueType  # 2
     """The personal ID number."""
+    SCOPE_CONTACT: _Scope.ValueType  # 3
+    """The registered phone number and email address (the email only when the
+    citizen registered one). Never granted by default.
+    """
 
 class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
     """Groups of attributes a relying party may be allowed to read and may ask for."""
@@ -207,6 +223,10 @@ SCOPE_BASIC: Scope.ValueType  # 1
 """Full name, birth date and gender."""
 SCOPE_ID_NUMBER: Scope.ValueType  # 2
 """The personal ID number."""
+SCOPE_CONTACT: Scope.ValueType  # 3
+"""The registered phone number and email address (the email only when the
+citizen registered one). Never granted by default.
+"""
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
 
 class _NameMatchStrategy:
@@ -503,6 +523,8 @@ class CitizenAttributes(_message.Message):
     FULL_NAME_FIELD_NUMBER: _builtins.int
     BIRTH_DATE_FIELD_NUMBER: _builtins.int
     GENDER_FIELD_NUMBER: _builtins.int
+    PHONE_NUMBER_FIELD_NUMBER: _builtins.int
+    EMAIL_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
     """The 12-digit personal identification number."""
     full_name: _builtins.str
@@ -513,6 +535,12 @@ class CitizenAttributes(_message.Message):
     """Date of birth, ISO 8601 calendar date (YYYY-MM-DD)."""
     gender: Global___Gender.ValueType
     """The gender as registered; UNSPECIFIED when not released."""
+    phone_number: _builtins.str
+    """The registered mobile phone number in E.164 form ("+84912345678")."""
+    email: _builtins.str
+    """The registered email address (domain in lower case); empty when not
+    released or when the citizen registered none.
+    """
     def __init__(
         self,
         *,
@@ -520,10 +548,12 @@ class CitizenAttributes(_message.Message):
         full_name: _builtins.str = ...,
         birth_date: _builtins.str = ...,
         gender: Global___Gender.ValueType = ...,
+        phone_number: _builtins.str = ...,
+        email: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "full_name", b"full_name", "gender", b"gender", "personal_id", b"personal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "personal_id", b"personal_id", "phone_number", b"phone_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
