@@ -54,9 +54,10 @@ examples:
                                   mutual TLS (EID_MTLS_LISTEN); or give the SHA-256
                                   with --client-cert-sha256; --clear unbinds it
 
-scopes: basic (full_name, birth_date, gender), id_number (personal_id), or those
-attribute names themselves. modes: password, one_time_code, approval, demographic,
-qr_share (default: all but password). Servers see a change within {_TTL}.
+scopes: basic (full_name, birth_date, gender), id_number (personal_id), contact
+(phone_number, email; never by default), or those attribute names themselves.
+modes: password, one_time_code, approval, demographic, qr_share
+(default: all but password). Servers see a change within {_TTL}.
 """
 
 _DURATION = re.compile(r"(\d{1,7})([smhd]?)")

@@ -54,7 +54,8 @@ def test_help_shows_real_examples(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     args = build_parser().parse_args(["party", "create", "--name", "Bench"])
-    assert args.scopes == frozenset(Attribute)
+    # Contact (phone, email) is never granted by default.
+    assert args.scopes == frozenset(Attribute) - {Attribute.PHONE_NUMBER, Attribute.EMAIL}
     assert args.modes == frozenset(VerifyMode) - {VerifyMode.PASSWORD}
     assert (args.rate_limit, args.citizen_rate_limit, args.contact) == (600, 10, "")
     args = build_parser().parse_args(
@@ -62,12 +63,16 @@ def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     )
     assert Attribute.PERSONAL_ID not in args.scopes
     assert args.modes == {VerifyMode.PASSWORD, VerifyMode.QR_SHARE}
+    args = build_parser().parse_args(
+        ["party", "create", "--name", "Telco", "--scopes", "basic,id_number,contact"]
+    )
+    assert args.scopes == frozenset(Attribute)
 
 
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["create", "--name", "B", "--scopes", "basic,contact"], "unknown scope 'contact'"),
+        (["create", "--name", "B", "--scopes", "basic,documents"], "unknown scope 'documents'"),
         (["create", "--name", "B", "--modes", "sms"], "unknown Verify mode 'sms'"),
         (["rotate-key", "rp_1", "--overlap", "31d"], "0 to 30 days"),
         (["rotate-key", "rp_1", "--overlap", "24"], "such as 30m, 24h or 7d"),

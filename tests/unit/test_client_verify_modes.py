@@ -73,6 +73,8 @@ def test_both_verify_mixins_have_the_same_methods_and_arguments() -> None:
         ("id_number", [pb.SCOPE_ID_NUMBER]),  # one name, not its letters
         (["SCOPE_ID_NUMBER", " Basic "], [pb.SCOPE_ID_NUMBER, pb.SCOPE_BASIC]),
         ([pb.SCOPE_BASIC, "basic", pb.SCOPE_ID_NUMBER], [pb.SCOPE_BASIC, pb.SCOPE_ID_NUMBER]),
+        ("contact", [pb.SCOPE_CONTACT]),
+        (["basic", "Contact", 3], [pb.SCOPE_BASIC, pb.SCOPE_CONTACT]),
     ],
 )
 def test_password_and_share_verification_send_the_requested_scopes(
@@ -90,7 +92,7 @@ def test_password_and_share_verification_send_the_requested_scopes(
     assert {c.metadata["x-api-key"] for c in fake.calls} == {"rp-key"}
 
 
-@pytest.mark.parametrize("scope", ["blood_type", "", "SCOPE_UNSPECIFIED", 0, 3])
+@pytest.mark.parametrize("scope", ["blood_type", "", "SCOPE_UNSPECIFIED", 0, 4])
 def test_unknown_scopes_are_rejected_before_calling(scope: str | int) -> None:
     fake = FakeEid(Verify=VERIFIED)
     with fake.serve() as target, EidClient(target, api_key="rp") as client:

@@ -127,6 +127,23 @@ def test_verify_by_code_prints_the_verdict_subject_and_receipt_last(
     assert len(request.request_id) == 36
 
 
+def test_verify_with_the_contact_scope_prints_the_phone_and_email(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    contact = pb.CitizenAttributes(phone_number="+84912345678", email="lan@example.vn")
+    answer = pb.VerifyResponse(verified=True, attributes=contact, subject=SUBJECT)
+    eid = FakeEid(Verify=answer)
+    with eid.serve() as target:
+        assert run(target, "verify", "--id", PID, "--otp", "123456", "--scopes", "contact") == 0
+        out = capsys.readouterr().out
+        for expected in ("Phone number", "+84912345678", "Email", "lan@example.vn"):
+            assert expected in out
+        assert run(target, "--json", "verify", "--id", PID, "--otp", "123456") == 0
+        released = json.loads(capsys.readouterr().out)["attributes"]
+        assert (released["phone_number"], released["email"]) == ("+84912345678", "lan@example.vn")
+    assert [list(c.request.requested_scopes) for c in eid.calls] == [[pb.SCOPE_CONTACT], []]
+
+
 def test_the_printed_receipt_checks_offline(
     fake: tuple[FakeEid, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

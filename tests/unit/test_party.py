@@ -24,6 +24,8 @@ from eid_service.domain.party import (
 from eid_service.domain.share import Attribute
 
 BASIC = frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER})
+CONTACT = frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL})
+BASIC_AND_ID = BASIC | {Attribute.PERSONAL_ID}
 
 
 def _refusal(call: object, *args: object, **kwargs: object) -> tuple[str, str, str]:
@@ -44,7 +46,12 @@ def test_the_mode_and_scope_names_are_the_published_ones() -> None:
     ]
     assert Scope.BASIC.attributes == BASIC
     assert Scope.ID_NUMBER.attributes == {Attribute.PERSONAL_ID}
-    assert [s.value for s in Scope] == ["basic", "id_number"]
+    assert Scope.CONTACT.attributes == CONTACT
+    assert [s.value for s in Scope] == ["basic", "id_number", "contact"]
+    # Every attribute is in exactly one scope.
+    assert sorted(a.value for s in Scope for a in s.attributes) == sorted(
+        a.value for a in Attribute
+    )
 
 
 def test_a_new_party_is_active_with_every_mode_but_password_and_default_limits() -> None:
@@ -104,8 +111,11 @@ def test_the_limits_of_each_field_are_allowed() -> None:
 
 
 def test_scopes_are_scope_names_and_attribute_names() -> None:
-    assert parse_scopes("basic,id_number") == frozenset(Attribute)
-    assert parse_scopes(" Basic , personal_id ") == frozenset(Attribute)
+    assert parse_scopes("basic,id_number") == BASIC_AND_ID
+    assert parse_scopes(" Basic , personal_id ") == BASIC_AND_ID
+    assert parse_scopes("basic,id_number,contact") == frozenset(Attribute)
+    assert parse_scopes("contact") == CONTACT
+    assert parse_scopes("basic,email") == BASIC | {Attribute.EMAIL}
     assert parse_scopes("birth_date") == {Attribute.BIRTH_DATE}
     assert parse_scopes("basic,full_name,basic") == BASIC
 
@@ -115,8 +125,8 @@ def test_scopes_are_scope_names_and_attribute_names() -> None:
     [
         ("", "SCOPES_EMPTY", "at least one"),
         (" , ", "SCOPES_EMPTY", "at least one"),
-        ("basic,contact", "SCOPE_UNKNOWN", "'contact'"),
-        ("documents", "SCOPE_UNKNOWN", "basic, id_number"),
+        ("basic,documents", "SCOPE_UNKNOWN", "'documents'"),
+        ("documents", "SCOPE_UNKNOWN", "basic, id_number, contact"),
     ],
 )
 def test_a_bad_scope_list_is_explained(text: str, reason: str, named: str) -> None:
@@ -128,7 +138,9 @@ def test_a_bad_scope_list_is_explained(text: str, reason: str, named: str) -> No
 
 
 def test_scope_names_show_whole_scopes_then_loose_attributes() -> None:
-    assert scope_names(frozenset(Attribute)) == ["basic", "id_number"]
+    assert scope_names(frozenset(Attribute)) == ["basic", "id_number", "contact"]
+    assert scope_names(BASIC_AND_ID) == ["basic", "id_number"]
+    assert scope_names(BASIC | {Attribute.PHONE_NUMBER}) == ["basic", "phone_number"]
     assert scope_names(BASIC) == ["basic"]
     assert scope_names(frozenset({Attribute.PERSONAL_ID, Attribute.BIRTH_DATE})) == [
         "id_number",

@@ -88,6 +88,10 @@ def test_attributes_are_deduplicated() -> None:
         ({A.PERSONAL_ID}, {A.FULL_NAME, A.GENDER}, set()),
         (set(), set(A), set()),
         ({A.GENDER, A.BIRTH_DATE}, {A.BIRTH_DATE, A.PERSONAL_ID}, {A.BIRTH_DATE}),
+        # Contact: shared, but the party lacks the scope; the scope, but not shared.
+        ({A.PHONE_NUMBER, A.EMAIL, A.FULL_NAME}, {A.FULL_NAME, A.GENDER}, {A.FULL_NAME}),
+        ({A.FULL_NAME}, set(A), {A.FULL_NAME}),
+        ({A.EMAIL, A.GENDER}, {A.PHONE_NUMBER, A.EMAIL}, {A.EMAIL}),
     ],
 )
 def test_released_is_what_both_allow(
@@ -97,14 +101,25 @@ def test_released_is_what_both_allow(
 
 
 def test_attribute_values_of_everything() -> None:
-    values = attribute_values(LAN, reversed(list(A)))
+    values = attribute_values(LAN, reversed(list(A)), phone="+84912345678", email="lan@example.vn")
     assert values == {
         A.PERSONAL_ID: "001190791514",
         A.FULL_NAME: "Nguyễn Thị Lan",
         A.BIRTH_DATE: "1990-05-17",
         A.GENDER: "female",
+        A.PHONE_NUMBER: "+84912345678",
+        A.EMAIL: "lan@example.vn",
     }
     assert list(values) == list(A)  # declaration order, whatever the input order
+
+
+def test_an_attribute_without_a_value_is_not_released() -> None:
+    # No email registered (and no phone given): asked for, but nothing to release.
+    assert attribute_values(LAN, [A.EMAIL, A.PHONE_NUMBER, A.GENDER]) == {A.GENDER: "female"}
+    assert attribute_values(LAN, [A.EMAIL], phone="+84912345678") == {}
+    assert attribute_values(LAN, [A.PHONE_NUMBER], phone="+84912345678") == {
+        A.PHONE_NUMBER: "+84912345678"
+    }
 
 
 @pytest.mark.parametrize(

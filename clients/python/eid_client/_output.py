@@ -259,4 +259,8 @@ def _released(attributes: pb.CitizenAttributes) -> Rows:
         rows.append(("Birth date", attributes.birth_date))
     if attributes.gender != pb.GENDER_UNSPECIFIED:
         rows.append(("Gender", _enum(pb.Gender.Name(attributes.gender), "GENDER_").lower()))
+    if attributes.phone_number:
+        rows.append(("Phone number", attributes.phone_number))
+    if attributes.email:
+        rows.append(("Email", attributes.email))
     return rows

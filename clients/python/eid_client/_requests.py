@@ -64,7 +64,7 @@ def parse_gender(value: str | int) -> pb.Gender.ValueType:
     return pb.Gender.Value(name)
 
 
-ATTRIBUTE_NAMES = ("personal_id", "full_name", "birth_date", "gender")
+ATTRIBUTE_NAMES = ("personal_id", "full_name", "birth_date", "gender", "phone_number", "email")
 
 
 def parse_attribute(value: str | int) -> pb.Attribute.ValueType:

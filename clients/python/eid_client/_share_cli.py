@@ -45,8 +45,8 @@ def add_citizen_commands(sub: Subparsers) -> None:
     p.add_argument(
         "--attributes",
         default="full_name,birth_date,gender",
-        help="comma-separated: personal_id, full_name, birth_date, gender "
-        "(default full_name,birth_date,gender)",
+        help="comma-separated: personal_id, full_name, birth_date, gender, phone_number, "
+        "email (default full_name,birth_date,gender)",
     )
     p.add_argument("--audience", default="", metavar="PARTY_ID", help="only this party may redeem")
     p.add_argument(

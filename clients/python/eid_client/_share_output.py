@@ -188,6 +188,8 @@ def _attribute_values(credential: OfflineCredential) -> list[tuple[str, str | No
         ("Full name", credential.full_name),
         ("Birth date", credential.birth_date),
         ("Gender", credential.gender),
+        ("Phone number", credential.phone_number),
+        ("Email", credential.email),
     ]
 
 
@@ -200,6 +202,8 @@ def credential_json(credential: OfflineCredential) -> dict[str, object]:
             ("full_name", credential.full_name),
             ("birth_date", credential.birth_date),
             ("gender", credential.gender),
+            ("phone_number", credential.phone_number),
+            ("email", credential.email),
         )
         if value is not None
     }

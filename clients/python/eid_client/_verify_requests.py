@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from eid.v1 import identity_service_pb2 as pb
 from eid_client._requests import iso_date, new_request_id, parse_gender
 
-SCOPES = {"basic": pb.SCOPE_BASIC, "id_number": pb.SCOPE_ID_NUMBER}
+SCOPES = {"basic": pb.SCOPE_BASIC, "id_number": pb.SCOPE_ID_NUMBER, "contact": pb.SCOPE_CONTACT}
 
 # A scope name or the enum number, or several of them.
 Scopes = Iterable[str | int] | str
 
 
 def parse_scope(value: str | int) -> pb.Scope.ValueType:
-    """Accept ``"basic"``/``"id_number"``, ``"SCOPE_BASIC"`` or the enum number."""
+    """Accept ``"basic"``/``"id_number"``/``"contact"``, ``"SCOPE_BASIC"`` or the enum number."""
     if isinstance(value, int):
         if value not in SCOPES.values():
             raise ValueError(f"unknown scope value {value}")
@@ -26,7 +26,7 @@ def parse_scope(value: str | int) -> pb.Scope.ValueType:
     try:
         return SCOPES[name]
     except KeyError:
-        raise ValueError(f"unknown scope {value!r}: use 'basic' or 'id_number'") from None
+        raise ValueError(f"unknown scope {value!r}: use one of {', '.join(SCOPES)}") from None
 
 
 def parse_scopes(values: Scopes) -> list[pb.Scope.ValueType]:

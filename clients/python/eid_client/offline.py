@@ -6,7 +6,8 @@ key id as `kid` in the protected header, an empty unprotected header) whose
 payload is a CWT: 1 iss, 3 aud (only when bound to one party), 4 exp, 6 iat,
 7 cti (the share id: "shr_" + hex of 10 random bytes) and 169, the Claim 169
 map: 1 ID, 4 full name (NFC), 8 date of birth ("YYYYMMDD"), 9 gender (1 male,
-2 female, 3 other). Attributes the citizen did not choose are not in the map.
+2 female, 3 other), 11 email, 12 phone (E.164). Attributes the citizen did not
+choose are not in the map.
 
 Size: with iss "eid.vn", a 6-character kid and a 10-byte cti, a basic-scope
 credential (ID, name, birth date, gender) fits a QR of version 10 at error
@@ -14,7 +15,8 @@ correction M (311 alphanumeric characters) for names of up to 48 UTF-8 bytes
 (Vietnamese letters with diacritics take 2 or 3 bytes; a 40-byte name such as
 "Tôn Nữ Hoàng Phương Thảo Nguyên" gives 299 characters). Binding the share to
 a party costs the party id: with an "rp_" + 16 hex digits audience, names of
-up to 27 bytes fit version 10, longer ones need version 11.
+up to 27 bytes fit version 10, longer ones need version 11. A phone number
+adds about 24 characters, an email about 1.5 per byte of the address.
 
 Claim 169 readers read these credentials (the tests check the claim169
 reference decoder does). This verifier is stricter: it reads only what this
@@ -92,7 +94,11 @@ _GENDERS = {"male": 1, "female": 2, "other": 3}
 _GENDER_NAMES = {v: k for k, v in _GENDERS.items()}
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 _CLAIM_KEYS = frozenset({1, 3, 4, 6, 7, 169})
-_C169_KEYS = frozenset({1, 4, 8, 9})
+_C169_KEYS = frozenset({1, 4, 8, 9, 11, 12})
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+# What an issuer would put in key 11: one "@", a dot in the domain, no spaces.
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+_MAX_EMAIL_CHARS = 254
 _PROTECTED_PREFIX = b"\xa2\x01\x27\x04"  # {1: -8 (EdDSA), 4: kid}
 _OTHER_COSE_TAGS = frozenset({16, 17, 96, 97, 98})  # Encrypt0, Mac0, Encrypt, Mac, Sign
 _SIG1_CONTEXT = b"\x84\x6aSignature1"  # array(4), "Signature1"
@@ -124,6 +130,8 @@ class CredentialClaims:
     full_name: str | None = None
     birth_date: str | None = None  # ISO "YYYY-MM-DD"
     gender: str | None = None  # "male", "female" or "other"
+    phone_number: str | None = None  # E.164, "+84912345678"
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +148,9 @@ class OfflineCredential:
     full_name: str | None
     birth_date: str | None  # ISO "YYYY-MM-DD"
     gender: str | None
+    # Last, with defaults: credentials without them read as before.
+    phone_number: str | None = None  # E.164
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,10 +193,17 @@ def issue_credential(claims: CredentialClaims, key_id: str, private_key: Ed25519
         if claims.gender not in _GENDERS:
             raise ValueError("gender must be male, female or other")
         attributes[9] = _GENDERS[claims.gender]
+    if claims.email is not None:
+        attributes[11] = claims.email
+    if claims.phone_number is not None:
+        attributes[12] = claims.phone_number
     try:
         _attributes(attributes)  # the verifier's rules, applied before signing
     except OfflineVerificationError:
-        raise ValueError("personal_id must be 12 digits, full_name NFC text") from None
+        raise ValueError(
+            "personal_id must be 12 digits, full_name NFC text, phone_number E.164,"
+            " email an address"
+        ) from None
     cwt: dict[int, object] = {1: claims.issuer}
     if claims.audience is not None:
         cwt[3] = claims.audience
@@ -446,11 +464,19 @@ def _key_id(protected: bytes) -> str:
 
 def _attributes(
     c169: Mapping[int, object],
-) -> tuple[str | None, str | None, str | None, str | None]:
-    """(ID, name, ISO birth date, gender) of a Claim 169 map; the refusal if ill-formed."""
+) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
+    """(ID, name, ISO birth date, gender, phone, email) of a Claim 169 map; the
+    refusal if ill-formed."""
     if not c169.keys() <= _C169_KEYS:
         raise _refuse()
     pid, name, dob, gender = c169.get(1), c169.get(4), c169.get(8), c169.get(9)
+    phone, email = c169.get(12), c169.get(11)
+    if phone is not None and not (isinstance(phone, str) and _E164.fullmatch(phone)):
+        raise _refuse()
+    if email is not None and not (
+        isinstance(email, str) and len(email) <= _MAX_EMAIL_CHARS and _EMAIL.fullmatch(email)
+    ):
+        raise _refuse()
     if pid is not None and not (isinstance(pid, str) and _PERSONAL_ID.fullmatch(pid)):
         raise _refuse()
     if name is not None and not (
@@ -468,7 +494,7 @@ def _attributes(
         if type(gender) is not int or gender not in _GENDER_NAMES:
             raise _refuse()
         gender = _GENDER_NAMES[gender]
-    return pid, name, dob, gender
+    return pid, name, dob, gender, phone, email
 
 
 def _read(payload: str, keys: KeySet) -> tuple[OfflineCredential, VerificationKey, int, int]:
@@ -513,10 +539,21 @@ def _read(payload: str, keys: KeySet) -> tuple[OfflineCredential, VerificationKe
         raise _refuse()
     if not isinstance(cti, bytes) or not 8 <= len(cti) <= 32 or not isinstance(c169, dict):
         raise _refuse()
-    pid, name, dob, gender = _attributes(c169)
+    pid, name, dob, gender, phone, email = _attributes(c169)
     issued_at, expires_at = datetime.fromtimestamp(iat, UTC), datetime.fromtimestamp(exp, UTC)
     credential = OfflineCredential(
-        "shr_" + cti.hex(), iss, kid, issued_at, expires_at, aud, pid, name, dob, gender
+        "shr_" + cti.hex(),
+        iss,
+        kid,
+        issued_at,
+        expires_at,
+        aud,
+        pid,
+        name,
+        dob,
+        gender,
+        phone,
+        email,
     )
     return credential, key, iat, exp
 

@@ -32,6 +32,8 @@ ATTRIBUTE_FROM_PB = {
     pb.ATTRIBUTE_FULL_NAME: Attribute.FULL_NAME,
     pb.ATTRIBUTE_BIRTH_DATE: Attribute.BIRTH_DATE,
     pb.ATTRIBUTE_GENDER: Attribute.GENDER,
+    pb.ATTRIBUTE_PHONE_NUMBER: Attribute.PHONE_NUMBER,
+    pb.ATTRIBUTE_EMAIL: Attribute.EMAIL,
 }
 
 
@@ -112,6 +114,10 @@ def fill_attributes(attrs: pb.CitizenAttributes, released: dict[Attribute, str])
             attrs.birth_date = value
         elif attribute is Attribute.GENDER:
             attrs.gender = GENDER_TO_PB[Gender(value)]
+        elif attribute is Attribute.PHONE_NUMBER:
+            attrs.phone_number = value
+        elif attribute is Attribute.EMAIL:
+            attrs.email = value
 
 
 def delivery_pb(

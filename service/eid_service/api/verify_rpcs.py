@@ -35,7 +35,11 @@ METHOD_TO_PB = {
     VerifyMode.DEMOGRAPHIC: pb.VERIFICATION_METHOD_DEMOGRAPHIC,
     VerifyMode.APPROVAL: pb.VERIFICATION_METHOD_APPROVAL,
 }
-SCOPE_FROM_PB = {pb.SCOPE_BASIC: Scope.BASIC, pb.SCOPE_ID_NUMBER: Scope.ID_NUMBER}
+SCOPE_FROM_PB = {
+    pb.SCOPE_BASIC: Scope.BASIC,
+    pb.SCOPE_ID_NUMBER: Scope.ID_NUMBER,
+    pb.SCOPE_CONTACT: Scope.CONTACT,
+}
 MATCH_TO_PB = {
     AttributeMatch.NOT_CLAIMED: pb.ATTRIBUTE_MATCH_UNSPECIFIED,
     AttributeMatch.MATCH: pb.ATTRIBUTE_MATCH_MATCH,
@@ -60,7 +64,9 @@ def requested_attributes(
         found = SCOPE_FROM_PB.get(scope)
         if found is None:
             raise InvalidInput.of(
-                "requested_scopes", "SCOPE_UNKNOWN", "requested_scopes must be BASIC or ID_NUMBER"
+                "requested_scopes",
+                "SCOPE_UNKNOWN",
+                "requested_scopes must be BASIC, ID_NUMBER or CONTACT",
             )
         wanted |= found.attributes
     return frozenset(wanted)

@@ -53,6 +53,8 @@ class Scope(enum.Enum):
 
     BASIC = "basic"
     ID_NUMBER = "id_number"
+    # Never in the defaults: a party is granted the citizen's phone and email explicitly.
+    CONTACT = "contact"
 
     @property
     def attributes(self) -> frozenset[Attribute]:
@@ -62,6 +64,7 @@ class Scope(enum.Enum):
 _SCOPE_ATTRIBUTES = {
     Scope.BASIC: frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER}),
     Scope.ID_NUMBER: frozenset({Attribute.PERSONAL_ID}),
+    Scope.CONTACT: frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL}),
 }
 
 
@@ -148,8 +151,8 @@ def _names(text: str) -> list[str]:
 
 
 def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
-    """Attributes from comma-separated scope names (basic, id_number) and/or
-    attribute names (full_name, ...): "basic,personal_id"."""
+    """Attributes from comma-separated scope names (basic, id_number, contact)
+    and/or attribute names (full_name, ...): "basic,personal_id"."""
     names = _names(text)
     if not names:
         raise InvalidInput.of(field, "SCOPES_EMPTY", "name at least one scope or attribute")

@@ -24,6 +24,9 @@ class Attribute(enum.Enum):
     FULL_NAME = "full_name"
     BIRTH_DATE = "birth_date"
     GENDER = "gender"
+    # Contact: the registered phone (E.164) and email (none when not registered).
+    PHONE_NUMBER = "phone_number"
+    EMAIL = "email"
 
 
 DEFAULT_SHARE_TTL = timedelta(minutes=5)
@@ -99,16 +102,25 @@ def released_attributes(
     return frozenset(shared) & frozenset(party_scopes)
 
 
-def attribute_values(d: Demographics, attrs: Iterable[Attribute]) -> dict[Attribute, str]:
-    """String values of exactly the given attributes, in declaration order."""
+def attribute_values(
+    d: Demographics,
+    attrs: Iterable[Attribute],
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+) -> dict[Attribute, str]:
+    """String values of the given attributes, in declaration order; one with
+    no value (no email registered) is left out: nothing is released for it."""
     wanted = frozenset(attrs)
     values = {
         Attribute.PERSONAL_ID: d.personal_id,
         Attribute.FULL_NAME: d.full_name,
         Attribute.BIRTH_DATE: d.birth_date.isoformat(),
         Attribute.GENDER: d.gender.value,
+        Attribute.PHONE_NUMBER: phone,
+        Attribute.EMAIL: email,
     }
-    return {a: v for a, v in values.items() if a in wanted}
+    return {a: v for a, v in values.items() if a in wanted and v is not None}
 
 
 # Random bytes in a share id. An online share's id is the whole secret of an

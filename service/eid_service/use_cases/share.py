@@ -130,6 +130,8 @@ def _credential_claims(
         full_name=values.get(Attribute.FULL_NAME),
         birth_date=values.get(Attribute.BIRTH_DATE),
         gender=values.get(Attribute.GENDER),
+        phone_number=values.get(Attribute.PHONE_NUMBER),
+        email=values.get(Attribute.EMAIL),
     )
 
 

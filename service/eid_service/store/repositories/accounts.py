@@ -62,6 +62,8 @@ _ENCRYPTED = {
     Attribute.PERSONAL_ID: "personal_id",
     Attribute.FULL_NAME: "full_name",
     Attribute.BIRTH_DATE: "birth_date",
+    Attribute.PHONE_NUMBER: "phone",
+    Attribute.EMAIL: "email",
 }
 _VIEWS: dict[tuple[Attribute, ...], Sql] = {}
 
@@ -137,6 +139,8 @@ class AccountRepository(Repository):
             return None
         values: dict[Attribute, str] = {}
         for attribute, blob in zip(wanted, row[4:], strict=True):
+            if blob is None:  # no email registered: nothing to release
+                continue
             label = _ENCRYPTED[attribute]
             values[attribute] = self._p.open(blob, f"account:{account_id}:{label}")
         if Attribute.GENDER in attributes:
