@@ -57,8 +57,8 @@ class VerifyCalls(Credentials):
     ) -> pb.VerifyResponse:
         """Relying party: check a citizen's ID number and password. Retry a
         lost answer with the same ``request_id`` to get the same verdict.
-        ``requested_scopes`` (``"basic"``, ``"id_number"`` or the ``Scope``
-        enum) narrows what is released; none: all the party may read."""
+        ``requested_scopes`` (``"basic"``, ``"id_number"``, ``"contact"`` or
+        the ``Scope`` enum) narrows what is released; none: all the party may read."""
         request = vreq.verify_password_request(
             personal_id=personal_id,
             password=password,
