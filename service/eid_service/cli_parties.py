@@ -19,6 +19,7 @@ from eid_service.cli_party_views import (
     duration,
     party_table,
     party_view,
+    scopes_text,
     show_key,
 )
 from eid_service.config import Settings
@@ -31,6 +32,7 @@ _TTL = f"{TTL_SECONDS:g} s"
 _OPTION_OF_FIELD = {
     "name": "--name",
     "contact": "--contact",
+    "scopes": "--scopes",
     "modes": "--modes",
     "rate_per_minute": "--rate-limit",
     "citizen_rate_per_minute": "--citizen-rate-limit",
@@ -97,6 +99,14 @@ async def _set_limits(runtime: Runtime, args: argparse.Namespace, console: Conso
     console.print(
         f"rate limits of {party.id}: {party.rate_per_minute} calls a minute,"
         f" {party.citizen_rate_per_minute} about one citizen (servers: within {_TTL})"
+    )
+    return 0
+
+
+async def _set_scopes(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
+    record = await parties.set_party_scopes(runtime.uow, args.party_id, args.scopes)
+    console.print(
+        f"scopes of {record.party.id}: {scopes_text(record.party)} (servers: within {_TTL})"
     )
     return 0
 
@@ -189,6 +199,7 @@ _ACTIONS: dict[str, Action] = {
     "suspend": _suspend,
     "resume": _resume,
     "set-limits": _set_limits,
+    "set-scopes": _set_scopes,
     "delete": _delete,
     "rotate-key": _rotate_key,
     "webhook": _webhook,

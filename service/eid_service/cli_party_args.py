@@ -42,6 +42,8 @@ examples:
   eid-server party resume rp_3f2a9c0d1e4b5a67     (PARTY_SUSPENDED) until resumed
   eid-server party set-limits rp_3f2a9c0d1e4b5a67 --rate-limit 1200 --citizen-rate-limit 20
                                   calls a minute (whole party, about one citizen)
+  eid-server party set-scopes rp_3f2a9c0d1e4b5a67 --scopes basic,id_number,contact
+                                  what it may read from now on (here: plus phone, email)
   eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 7d
                                   a new key; the old one works 7 more days (0 for a leak)
   eid-server party delete rp_3f2a9c0d1e4b5a67 --yes
@@ -193,6 +195,14 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         type=int,
         metavar="N",
         help="... about one citizen (1 to the party's limit)",
+    )
+    scopes = action("set-scopes", "change what a party may read (grant or take away contact, ...)")
+    scopes.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
+    scopes.add_argument(
+        "--scopes",
+        type=_scopes,
+        required=True,
+        help="what it may read from now on: scopes or attribute names, e.g. basic,contact",
     )
     delete = action("delete", "delete a party for good: its keys stop working")
     delete.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -26,11 +27,13 @@ from eid_service.domain.citizen import Demographics
 from eid_service.domain.share import Attribute
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keys import save_key_ring
+from eid_service.use_cases.party_cache import TTL_SECONDS
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, phone_of, register
 from tests.integration.harness import ServerHarness
 
 EMAIL = "lan.nguyen@example.vn"
+PAST_TTL = timedelta(seconds=TTL_SECONDS + 1)
 BASIC_AND_ID = (Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER, Attribute.PERSONAL_ID)
 CONTACT = pb.CitizenAttributes
 
@@ -81,7 +84,11 @@ def _fields(contexts: list[str]) -> set[str]:
 
 
 def _password(party: Party, citizen: Demographics, *scopes: str) -> pb.VerifyResponse:
-    return party.client.verify_password(
+    return _password_as(party.client, citizen, *scopes)
+
+
+def _password_as(client: EidClient, citizen: Demographics, *scopes: str) -> pb.VerifyResponse:
+    return client.verify_password(
         personal_id=citizen.personal_id, password=PASSWORD, requested_scopes=scopes
     )
 
@@ -225,7 +232,7 @@ def test_an_approval_shows_and_releases_the_contact_asked_for(
     assert refused.value.reason == "SCOPE_NOT_ALLOWED"
 
 
-def test_party_create_grants_contact_with_the_scopes_option(
+def test_eid_server_party_create_and_set_scopes_grant_and_take_away_contact(
     harness: ServerHarness,
     active: Demographics,
     tmp_path: Path,
@@ -234,16 +241,41 @@ def test_party_create_grants_contact_with_the_scopes_option(
     keys_file = tmp_path / "keys.json"
     save_key_ring(harness.key_ring, keys_file)
     settings = Settings(database_url=harness.database_url, keys_file=keys_file)
-    argv = ["party", "create", "--name", "Telco", "--scopes", "basic,id_number,contact"]
-    args = build_parser().parse_args([*argv, "--modes", "password"])
-    shown = io.StringIO()
 
-    assert asyncio.run(run_party_command(settings, args, Console(file=shown, width=200))) == 0
+    def admin(*argv: str) -> str:
+        """`eid-server party ...` against the server's database: what it printed."""
+        shown = io.StringIO()
+        args = build_parser().parse_args(["party", *argv])
+        assert asyncio.run(run_party_command(settings, args, Console(file=shown, width=200))) == 0
+        return shown.getvalue()
 
-    assert "basic, id_number, contact" in shown.getvalue()
+    def contact_of(client: EidClient) -> str:
+        """The released phone and email, or the reason asking for them is refused."""
+        try:
+            answer = _password_as(client, active, "contact")
+        except EidError as refused:
+            return str(refused.reason)
+        return f"{answer.attributes.phone_number} {answer.attributes.email}"
+
+    granted = "basic, id_number, contact"
+    created = admin(
+        "create", "--name", "Telco", "--scopes", granted.replace(" ", ""), "--modes", "password"
+    )
+    assert granted in created
+    party_id = created.split("Relying party ")[1].split()[0]
     api_key = capsys.readouterr().out.strip().splitlines()[-1]
     with EidClient(harness.target, api_key=api_key) as client:
-        answer = client.verify_password(
-            personal_id=active.personal_id, password=PASSWORD, requested_scopes="contact"
-        )
-    assert answer.attributes == CONTACT(phone_number=phone_of(active)[1], email=EMAIL)
+        assert contact_of(client) == f"{phone_of(active)[1]} {EMAIL}"
+
+        said = admin("set-scopes", party_id, "--scopes", "basic")
+        assert f"scopes of {party_id}: basic (servers: within" in said
+        harness.clock.advance(PAST_TTL)  # the server's cached copy of the party lapses
+        assert contact_of(client) == "SCOPE_NOT_ALLOWED"
+        basic = _password_as(client, active).attributes
+        assert basic.full_name == active.full_name and (basic.phone_number, basic.email) == ("", "")
+
+        admin("set-scopes", party_id, "--scopes", "basic,email")
+        harness.clock.advance(PAST_TTL)
+        assert contact_of(client) == "SCOPE_NOT_ALLOWED"  # contact is phone and email
+        released = _password_as(client, active).attributes
+        assert (released.email, released.phone_number) == (EMAIL, "")

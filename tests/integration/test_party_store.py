@@ -96,6 +96,8 @@ async def _story(uow: UnitOfWork) -> list[object]:
     await do(lambda r: r.parties.by_api_key(keys[0], T0))
     await do(lambda r: r.parties.set_client_certificate(BANK.id, None))
     await do(lambda r: r.parties.get(BANK.id))
+    await do(lambda r: r.parties.set_scopes(CLINIC.id, frozenset(Attribute)))  # contact too
+    await do(lambda r: r.parties.get(CLINIC.id))
     await do(lambda r: r.parties.delete(TELCO.id, T0))
     await do(lambda r: r.parties.delete(TELCO.id, T0))
     await do(lambda r: r.parties.get(TELCO.id))
@@ -103,6 +105,7 @@ async def _story(uow: UnitOfWork) -> list[object]:
     await do(lambda r: r.parties.rotate_key(TELCO.id, timedelta(0), T0))
     await do(lambda r: r.parties.set_status(TELCO.id, PartyStatus.SUSPENDED, T0))
     await do(lambda r: r.parties.set_client_certificate(TELCO.id, CERT))
+    await do(lambda r: r.parties.set_scopes(TELCO.id, frozenset(Attribute)))
     await do(lambda r: [p.party.id for p in r.parties.list_page(None, 10)])
     await do(lambda r: [p.party.id for p in r.parties.list_page(BANK.id, 1)])
     await do(lambda r: [p.party.id for p in r.parties.list_page(TELCO.id, 10)])
@@ -123,6 +126,8 @@ def test_the_sql_repository_answers_as_the_fake_does(database_url: str) -> None:
     assert stored[-4] == [BANK.id, CLINIC.id]
     bound = [s for s in stored if isinstance(s, RelyingParty)]
     assert [p.client_cert_sha256 for p in bound] == [TELCO.client_cert_sha256, CERT]
+    clinic = [s.party for s in stored if isinstance(s, PartyRecord) and s.party.id == CLINIC.id]
+    assert clinic[-1].scopes == frozenset(Attribute)  # the contact attributes read back
 
 
 def test_the_migration_keeps_earlier_parties_active_with_password_and_qr_share(

@@ -494,6 +494,13 @@ class FakeParties(_Repository):
         )
         return True
 
+    def set_scopes(self, party_id: str, scopes: frozenset[Attribute]) -> bool:
+        row = self._row(party_id)
+        if row is None:
+            return False
+        row.party = replace(row.party, scopes=scopes)
+        return True
+
     def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
         row = self._row(party_id)
         if row is None:

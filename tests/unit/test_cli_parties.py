@@ -69,11 +69,20 @@ def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     assert args.scopes == frozenset(Attribute)
 
 
+def test_set_scopes_takes_the_party_and_the_new_scopes() -> None:
+    argv = ["party", "set-scopes", "rp_3f2a9c0d1e4b5a67", "--scopes", "contact,full_name"]
+    args = build_parser().parse_args(argv)
+    assert args.party_id == "rp_3f2a9c0d1e4b5a67"
+    assert args.scopes == {Attribute.PHONE_NUMBER, Attribute.EMAIL, Attribute.FULL_NAME}
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
         (["create", "--name", "B", "--scopes", "basic,documents"], "unknown scope 'documents'"),
         (["create", "--name", "B", "--modes", "sms"], "unknown Verify mode 'sms'"),
+        (["set-scopes", "rp_1"], "--scopes"),
+        (["set-scopes", "rp_1", "--scopes", "phone"], "unknown scope 'phone'"),
         (["rotate-key", "rp_1", "--overlap", "31d"], "0 to 30 days"),
         (["rotate-key", "rp_1", "--overlap", "24"], "such as 30m, 24h or 7d"),
         (["delete"], "PARTY_ID"),

@@ -18,6 +18,7 @@ from eid_service.use_cases.parties import (
     list_parties,
     resume_party,
     rotate_party_key,
+    set_party_scopes,
     show_party,
     suspend_party,
 )
@@ -148,6 +149,30 @@ async def test_suspending_twice_or_resuming_an_active_party_changes_nothing(
     await resume_party(world.uow, world.ctx, party_id)
     assert not (await resume_party(world.uow, world.ctx, party_id)).changed
     assert (await show_party(world.uow, party_id)).party.status is PartyStatus.ACTIVE
+
+
+async def test_set_scopes_grants_or_takes_away_what_the_party_reads(world: World) -> None:
+    created = await _created(world)
+    party_id = created.record.party.id
+    contact = frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL})
+
+    changed = await set_party_scopes(world.uow, party_id, BASIC | contact)
+
+    assert changed.party.scopes == BASIC | contact
+    assert (await show_party(world.uow, party_id)).party.scopes == BASIC | contact
+    world.clock.advance(PAST_TTL)  # servers see it once their cached copy lapses
+    assert (await authenticate_party(world.uow, world.ctx, created.api_key)).scopes == (
+        BASIC | contact
+    )
+    await set_party_scopes(world.uow, party_id, contact)
+    assert (await show_party(world.uow, party_id)).party.scopes == contact
+    empty = await refused(set_party_scopes(world.uow, party_id, frozenset()))
+    assert (empty.reason, world.uow.state.parties[party_id].party.scopes) == (
+        "SCOPES_EMPTY",
+        contact,
+    )
+    missing = await refused(set_party_scopes(world.uow, "rp_nobody", BASIC))
+    assert missing.reason == "PARTY_NOT_FOUND"
 
 
 async def test_a_deleted_party_is_gone_but_its_row_stays(world: World) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from eid_service.domain.errors import NotFound
+from eid_service.domain.errors import InvalidInput, NotFound
 from eid_service.domain.party import (
     DEFAULT_CITIZEN_RATE_PER_MINUTE,
     DEFAULT_KEY_OVERLAP,
@@ -162,6 +162,23 @@ async def set_party_limits(
         check_rate_limits(party.rate_per_minute, party.citizen_rate_per_minute)
         r.parties.set_limits(party.id, party.rate_per_minute, party.citizen_rate_per_minute)
         return replace(found, party=party)
+
+    return await uow.atomically(change)
+
+
+async def set_party_scopes(
+    uow: UnitOfWork, party_id: str, scopes: frozenset[Attribute]
+) -> PartyRecord:
+    """What the party may read from now on (granting contact, say, or taking
+    it away). Servers apply it once their cached copy of the party lapses; a
+    share or approval it collects later releases only what the new scopes allow."""
+    if not scopes:
+        raise InvalidInput.of("scopes", "SCOPES_EMPTY", "name at least one scope or attribute")
+
+    def change(r: Repositories) -> PartyRecord:
+        found = _found(r, party_id)
+        r.parties.set_scopes(found.party.id, scopes)
+        return replace(found, party=replace(found.party, scopes=scopes))
 
     return await uow.atomically(change)
 

@@ -399,6 +399,10 @@ class Parties(Protocol):
         """New rate limits; False if no party has that id."""
         ...
 
+    def set_scopes(self, party_id: str, scopes: frozenset[Attribute]) -> bool:
+        """The attributes it may read from now on; False if no party has that id."""
+        ...
+
     def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
         """Binds the party to the client certificate with this SHA-256 (of its
         DER), or unbinds it (None); False if no party has that id."""

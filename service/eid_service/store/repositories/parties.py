@@ -50,6 +50,9 @@ _SET_LIMITS = Sql(
     "UPDATE relying_parties SET rate_per_minute = :rate, citizen_rate_per_minute = :citizen_rate"
     " WHERE id = :id AND disabled_at IS NULL"
 )
+_SET_SCOPES = Sql(
+    "UPDATE relying_parties SET scopes = :scopes WHERE id = :id AND disabled_at IS NULL"
+)
 _SET_CLIENT_CERT = Sql(
     "UPDATE relying_parties SET client_cert_sha256 = :client_cert"
     " WHERE id = :id AND disabled_at IS NULL"
@@ -128,6 +131,9 @@ class RelyingPartyRepository(Repository):
     def set_limits(self, party_id: str, rate_per_minute: int, citizen_rate_per_minute: int) -> bool:
         params = {"id": party_id, "rate": rate_per_minute, "citizen_rate": citizen_rate_per_minute}
         return self._db.count(_SET_LIMITS, params) == 1
+
+    def set_scopes(self, party_id: str, scopes: frozenset[Attribute]) -> bool:
+        return self._db.count(_SET_SCOPES, {"id": party_id, "scopes": _join(scopes)}) == 1
 
     def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
         params = {"id": party_id, "client_cert": sha256}
