@@ -142,7 +142,7 @@ def test_only_a_party_granted_contact_reads_phone_and_email_decrypted_only_then(
         assert phone not in stored and EMAIL not in stored
 
 
-def test_a_one_time_code_releases_the_contact_asked_for(
+def test_a_one_time_code_releases_the_contact_asked_for_a_demographic_claim_nothing(
     harness: ServerHarness, telco: Party, active: Demographics
 ) -> None:
     seen = len(harness.sender.messages)
@@ -155,6 +155,9 @@ def test_a_one_time_code_releases_the_contact_asked_for(
 
     assert answer.verified and answer.method == pb.VERIFICATION_METHOD_ONE_TIME_CODE
     assert answer.attributes == CONTACT(phone_number=phone_of(active)[1], email=EMAIL)
+    # A demographic claim releases nothing, contact scope or not.
+    claim = telco.client.verify_demographic(active.personal_id, full_name=active.full_name)
+    assert claim.verified and claim.attributes == CONTACT()
 
 
 def test_without_a_registered_email_only_the_phone_is_released_and_named(
