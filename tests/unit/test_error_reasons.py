@@ -98,7 +98,8 @@ def _scan(paths: list[Path]) -> tuple[set[str], dict[str, set[str]]]:
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             text = _text(node)
-            if text and SNAKE.fullmatch(text) and not text.startswith("EID_"):
+            # Environment variable names (ours and OpenTelemetry's) are not reasons.
+            if text and SNAKE.fullmatch(text) and not text.startswith(("EID_", "OTEL_")):
                 found.add(text)
             if not isinstance(node, ast.Call):
                 continue
