@@ -4,6 +4,7 @@ sender settings that refuse to start half configured."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -160,6 +161,20 @@ async def test_without_a_sender_for_its_channel_a_message_waits() -> None:
     await worker.deliver_pending()
     row = uow.state.outbox[message_id]
     assert (row.routed_at, row.deliveries, row.notice is not None) == (None, {}, True)
+
+
+async def test_a_stop_ends_the_dispatcher_without_waiting_out_its_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A poll interval far longer than the wait below: only the stop can end it.
+    monkeypatch.setattr("eid_service.notify.dispatcher.POLL_INTERVAL_SECONDS", 600.0)
+    uow, clock = FakeUnitOfWork(), Clock()
+    worker = OutboxDispatcher(uow, [Route("sms", frozenset({"sms"}), Phone())], clock, POLICY)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop))
+    await asyncio.sleep(0.05)  # into its poll
+    stop.set()
+    await asyncio.wait_for(running, 30)
 
 
 def test_sender_names_are_unique() -> None:

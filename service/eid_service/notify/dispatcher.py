@@ -66,17 +66,29 @@ class OutboxDispatcher:
         if not self._routes:
             await stop.wait()
             return
-        while not stop.is_set():
-            try:
-                await self.deliver_pending()
-            except Exception as error:  # keep delivering after a transient fault
-                # Frames and types only: a message may quote an address or a code.
-                log.error(
-                    "outbox pass failed: %s", type(error).__name__, extra=traceback_fields(error)
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL_SECONDS)
-            self._wakeup.clear()
+        # A stop wakes the poll at once, not at its next interval (a drain
+        # would otherwise wait up to POLL_INTERVAL_SECONDS for it).
+        stop_watch = asyncio.create_task(self._wake_when(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    await self.deliver_pending()
+                except Exception as error:  # keep delivering after a transient fault
+                    # Frames and types only: a message may quote an address or a code.
+                    log.error(
+                        "outbox pass failed: %s",
+                        type(error).__name__,
+                        extra=traceback_fields(error),
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL_SECONDS)
+                self._wakeup.clear()
+        finally:
+            stop_watch.cancel()
+
+    async def _wake_when(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._wakeup.set()
 
     async def deliver_pending(self) -> int:
         """One pass: routes new messages, then sends every due delivery;
