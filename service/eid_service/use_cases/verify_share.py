@@ -59,16 +59,15 @@ async def redeem_share(
         # single-use share finds it redeemed, then its answer; a retry of a
         # multi-use one redeems again, its answer's key is taken at `finish`,
         # the redemption rolls back and `once` replays the earlier answer.
-        share = (
-            None if now >= claims.expires_at else r.shares.redeem(claims.share_id, party.id, now)
-        )
+        expired = now >= claims.expires_at
+        share = None if expired else r.shares.redeem(claims.share_id, party.id, now)
         if share is None:
             # Ours already (a retry, or a concurrent duplicate of this very
             # request), even after the share expired.
             earlier = reply.replay(r, caller)
             if earlier is not None:
                 return earlier
-            if now >= claims.expires_at:
+            if expired:
                 raise expired_share()
             raise _why_not(r, claims.share_id, party, now)
         view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
