@@ -38,6 +38,7 @@ from eid_service.domain.officer import Officer, new_officer_id
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBucket
 from eid_service.domain.rate_limits import Limit
+from eid_service.domain.registry_person import RegistryDocument, RegistryPerson
 from eid_service.domain.share import Attribute, SharePolicy, attribute_values
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.domain.signing_key import KeyState
@@ -189,7 +190,7 @@ class AttemptRow:
 
 @dataclass
 class FakeState:
-    registry: dict[str, Demographics] = field(default_factory=dict)
+    registry: dict[str, RegistryPerson] = field(default_factory=dict)
     deaths: dict[str, date] = field(default_factory=dict)  # personal id -> date of death
     mode_locks: dict[tuple[str, VerifyMode], ModeLock] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
@@ -240,9 +241,33 @@ class _Repository:
 
 class FakeRegistry(_Repository):
     def find(self, personal_id: str) -> Demographics | None:
+        person = self.person(personal_id)
+        return None if person is None else person.demographics
+
+    def person(self, personal_id: str) -> RegistryPerson | None:
         if personal_id in self._s.deaths:
             return None
         return self._s.registry.get(personal_id)
+
+    def person_by_passport(self, nationality: str, passport_number: str) -> RegistryPerson | None:
+        for pid, person in self._s.registry.items():
+            p = person.passport
+            if p and (p.nationality, p.number) == (nationality, passport_number):
+                return self.person(pid)
+        return None
+
+    def wards(self, guardian_id: str) -> list[str]:
+        return sorted(
+            pid
+            for pid, person in self._s.registry.items()
+            if guardian_id in person.guardians and pid not in self._s.deaths
+        )
+
+    def documents(self, personal_id: str) -> list[RegistryDocument]:
+        person = self._s.registry.get(personal_id)
+        if person is None:
+            return []
+        return sorted(person.documents, key=lambda d: (d.doc_type.value, d.number))
 
     def mark_deceased(self, personal_id: str, died_on: date) -> bool:
         if self.find(personal_id) is None:
@@ -251,9 +276,13 @@ class FakeRegistry(_Repository):
         return True
 
     def put(self, citizen: Demographics) -> bool:
-        if citizen.personal_id in self._s.registry:
+        return self.put_person(RegistryPerson(citizen))
+
+    def put_person(self, person: RegistryPerson) -> bool:
+        pid = person.demographics.personal_id
+        if pid in self._s.registry:
             return False
-        self._s.registry[citizen.personal_id] = citizen
+        self._s.registry[pid] = person
         return True
 
 

@@ -11,6 +11,7 @@ from eid_service.domain.errors import InvalidInput
 from eid_service.domain.personal_id import (
     PersonalId,
     check_consistent,
+    make_foreigner_id,
     make_personal_id,
     parse_personal_id,
     province_codes,
@@ -190,3 +191,15 @@ def test_province_codes_are_loaded_once_and_read_only() -> None:
     assert province_codes() is codes
     with pytest.raises(TypeError):
         codes["000"] = "Nowhere"  # type: ignore[index]
+
+
+def test_a_foreigners_assigned_number_parses_and_says_nothing_of_birth() -> None:
+    foreigner = make_foreigner_id(4_217)
+    assert foreigner.value == "900000004217"
+    parsed = parse_personal_id(foreigner.value)
+    assert parsed.is_foreigner and not parse_personal_id(LAN).is_foreigner
+    # Any birth date and gender agree with it: the registry assigned it.
+    check_consistent(parsed, date(1961, 12, 31), Gender.MALE)
+    check_consistent(parsed, date(2004, 1, 1), Gender.FEMALE)
+    with pytest.raises(ValueError, match="serial"):
+        make_foreigner_id(1_000_000_000)

@@ -2,6 +2,10 @@
 
 Layout: 3 digits province of birth registration, 1 digit century and gender,
 2 digits year of birth, 6 random digits.
+
+Foreigners living in Viet Nam hold a 12-digit identification number too,
+assigned by the registry; ours begin with 900 (no province code does: they run
+001-096) and encode neither birth date nor gender.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ _PATTERN = re.compile(r"[0-9]{12}")
 _FIRST_CENTURY = 1900
 _LAST_YEAR = 2399
 _MAX_SERIAL = 999_999
+FOREIGNER_ID_PREFIX = "900"
+_MAX_FOREIGNER_SERIAL = 999_999_999
 
 
 @functools.cache
@@ -43,6 +49,10 @@ class PersonalId:
     def __post_init__(self) -> None:
         if not _PATTERN.fullmatch(self.value):
             raise ValueError("a PersonalId must be 12 ASCII digits")
+
+    @property
+    def is_foreigner(self) -> bool:
+        return self.value.startswith(FOREIGNER_ID_PREFIX)
 
     @property
     def province_code(self) -> str:
@@ -69,7 +79,7 @@ def parse_personal_id(raw: str, field: str = "personal_id") -> PersonalId:
     text = raw.strip()
     if not _PATTERN.fullmatch(text):
         raise InvalidInput.of(field, "PERSONAL_ID_MALFORMED", "the ID number is not 12 digits")
-    if text[:3] not in province_codes():
+    if text[:3] not in province_codes() and not text.startswith(FOREIGNER_ID_PREFIX):
         raise InvalidInput.of(
             field,
             "PERSONAL_ID_UNKNOWN_PROVINCE",
@@ -81,7 +91,10 @@ def parse_personal_id(raw: str, field: str = "personal_id") -> PersonalId:
 def check_consistent(
     pid: PersonalId, birth_date: date, gender: Gender, field: str = "personal_id"
 ) -> None:
-    """The ID number's century/gender digit and year must agree with the person."""
+    """The ID number's century/gender digit and year must agree with the person
+    (a foreigner's assigned number says nothing about either)."""
+    if pid.is_foreigner:
+        return
     if pid.gender is not gender or pid.birth_year != birth_date.year:
         raise InvalidInput.of(
             field,
@@ -103,3 +116,10 @@ def make_personal_id(
     century_index, year_in_century = divmod(birth_date.year - _FIRST_CENTURY, 100)
     digit = century_index * 2 + (0 if gender is Gender.MALE else 1)
     return PersonalId(f"{province_code}{digit}{year_in_century:02d}{serial:06d}")
+
+
+def make_foreigner_id(serial: int) -> PersonalId:
+    """A foreigner's identification number (for generated data and tests)."""
+    if not 0 <= serial <= _MAX_FOREIGNER_SERIAL:
+        raise ValueError("the serial must be between 0 and 999999999")
+    return PersonalId(f"{FOREIGNER_ID_PREFIX}{serial:09d}")

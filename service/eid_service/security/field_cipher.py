@@ -67,6 +67,11 @@ class FieldCipher:
     def __repr__(self) -> str:
         return f"FieldCipher(active_key_id={self._active_key_id!r})"
 
+    @property
+    def active_key_id(self) -> str:
+        """The key new blobs are sealed with (stored beside rows that track theirs)."""
+        return self._active_key_id
+
     def encrypt(self, plaintext: str, *, context: str) -> bytes:
         """Encrypt `plaintext`, bound to `context` (which must be given again to decrypt)."""
         _check_context(context)

@@ -66,6 +66,42 @@ class RegistryCitizenRow(Base):
     gender: Mapped[str] = mapped_column(String(8))
     # Set (encrypted) once the registry records the citizen's death.
     death_date_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # "citizen" or "foreigner" (found by passport too; see domain/registry_person.py).
+    kind: Mapped[str] = mapped_column(String(12), server_default="citizen")
+    # The encryption key of this row's blobs (NULL: written before keys were
+    # tracked per row); `rotate-keys` finds the rows to re-encrypt by it.
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    # Foreigners: blind index of nationality + passport number, and the sealed passport.
+    passport_index: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    passport_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The enrolled portrait and fingerprint templates, sealed.
+    portrait_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fingerprints_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    # An index, not a constraint: SQLite cannot add a constraint to a table in place.
+    __table_args__ = (Index("uq_registry_citizens_passport_index", "passport_index", unique=True),)
+
+
+class RegistryGuardianRow(Base):
+    """A child's parent or guardian as the registry records them (by blind index)."""
+
+    __tablename__ = "registry_guardians"
+
+    child_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    guardian_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+
+
+class RegistryDocumentRow(Base):
+    """A document an issuing registry recorded for a person; the number is found
+    by blind index and sealed with the rest of the record."""
+
+    __tablename__ = "registry_documents"
+
+    doc_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    holder_index: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    record_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class AccountRow(Base):

@@ -25,6 +25,7 @@ from eid_service.domain.officer import Officer
 from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import TokenBucket
 from eid_service.domain.rate_limits import Limit
+from eid_service.domain.registry_person import RegistryDocument, RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.domain.signing_key import SigningKeyRecord
@@ -246,8 +247,28 @@ class ChainCheck:
 class Registry(Protocol):
     def find(self, personal_id: str) -> Demographics | None: ...
 
+    def person(self, personal_id: str) -> RegistryPerson | None:
+        """Everything the registry holds on a living person (no documents)."""
+        ...
+
+    def person_by_passport(self, nationality: str, passport_number: str) -> RegistryPerson | None:
+        """The living foreigner holding this passport."""
+        ...
+
+    def wards(self, guardian_id: str) -> list[str]:
+        """ID numbers of the living children recorded under this guardian."""
+        ...
+
+    def documents(self, personal_id: str) -> list[RegistryDocument]:
+        """The documents issued to a person."""
+        ...
+
     def put(self, citizen: Demographics) -> bool:
         """Adds a citizen unless present; True when added."""
+        ...
+
+    def put_person(self, person: RegistryPerson) -> bool:
+        """Adds a person with guardians and documents unless present; True when added."""
         ...
 
     def mark_deceased(self, personal_id: str, died_on: date) -> bool:

@@ -614,6 +614,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
     GetStatusWebhook.
     """
+    BIOMETRIC_TEMPLATE_INVALID: _ErrorReason.ValueType  # 121
+    """Biometrics.
+
+    INVALID_ARGUMENT: a biometric template is not the documented number of
+    little-endian float32 values (128 for a face, 64 for a fingerprint), has
+    a value that is not a finite number, or is all zeros.
+    Returned by: Register.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -1217,5 +1225,13 @@ CLIENT_CERTIFICATE_MISMATCH: ErrorReason.ValueType  # 120
 relying party is bound to.
 Returned by: Verify, RequestOtp, StartApproval, SetStatusWebhook,
 GetStatusWebhook.
+"""
+BIOMETRIC_TEMPLATE_INVALID: ErrorReason.ValueType  # 121
+"""Biometrics.
+
+INVALID_ARGUMENT: a biometric template is not the documented number of
+little-endian float32 values (128 for a face, 64 for a fingerprint), has
+a value that is not a finite number, or is all zeros.
+Returned by: Register.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
