@@ -1,0 +1,457 @@
+"""What a crash run (tests/e2e/crash_harness.py) must leave behind.
+
+Each check raises AssertionError naming what broke and returns a line for
+the summary. The database is read directly, read-only; the server is asked
+again through the API; the receivers say what was delivered.
+
+The outbox guarantee asserted: every message the database holds is
+delivered by every sender of its channel (none pending, none dead), nothing
+reaches a receiver that the database does not hold, and a message may
+arrive more than once only with the same id (the webhook's Idempotency-Key,
+the email's Message-ID) and the same contents, and only across a kill (a
+worker killed between the send and recording it; its claim lapses and
+another sends it again). A receiver that drops ids it has seen thus gets
+every message exactly once: at-least-once delivery, effectively once."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import subprocess
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import Message
+
+from eid.v1 import identity_service_pb2 as pb
+from eid_client.errors import EidError
+from tests.e2e.conftest import BIN
+from tests.e2e.crash_harness import Acked, Life, Run, integrity
+
+# A request the killed worker had sent may be read by the receiver a moment
+# after the kill.
+ARRIVAL_SLACK_SECONDS = 1.0
+DRAIN_SECONDS = 60.0
+
+
+class Db:
+    """Plain SQL on either database, read-only."""
+
+    def __init__(self, url: str) -> None:
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg: Any = None
+        if url.startswith("sqlite:///"):
+            path = url.removeprefix("sqlite:///")
+            self._sqlite = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        else:
+            import psycopg
+
+            self._pg = psycopg.connect(url, autocommit=True)
+            self._pg.execute("SET default_transaction_read_only = on")
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self._sqlite is not None:
+            return [tuple(r) for r in self._sqlite.execute(sql).fetchall()]
+        return [tuple(r) for r in self._pg.execute(sql).fetchall()]
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+        if self._pg is not None:
+            self._pg.close()
+
+
+@contextmanager
+def database(url: str) -> Iterator[Db]:
+    db = Db(url)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def _ok(answer: Message | EidError) -> bool:
+    return not isinstance(answer, EidError)
+
+
+def _registered(run: Run) -> list[Life]:
+    return [x for x in run.ledger.lives if x.registered is not None and _ok(x.registered.answer)]
+
+
+# --- during the load ----------------------------------------------------------------
+
+
+def check_races(run: Run) -> str:
+    """Every race had one winner and the losers the refusal of a used thing."""
+    problems = run.ledger.problems
+    assert not problems, f"{len(problems)} rules broken under load:\n" + "\n".join(problems[:20])
+    return "every race had exactly one winner (activation codes, shares, locks)"
+
+
+# --- asked again ----------------------------------------------------------------------
+
+
+def _all_acked(run: Run) -> list[Acked]:
+    calls: list[Acked] = []
+    for life in _registered(run):
+        assert life.registered is not None
+        calls.append(life.registered)
+        calls.extend(life.activations)
+        calls.extend(life.locks)
+        for share in life.shares:
+            calls.append(share.issued)
+            calls.extend(done for _, done in share.redemptions)
+    return calls
+
+
+def _again(call: Acked) -> Message | EidError:
+    for _ in range(50):
+        try:
+            return call.again()
+        except EidError as error:
+            if error.reason not in ("PASSWORD_CHECKS_BUSY", "SERVER_BUSY"):
+                return error
+        time.sleep(0.1)
+    raise AssertionError(f"{call.rpc} {call.request_id}: the server stayed busy")
+
+
+def check_replays(run: Run) -> str:
+    """Every call sent again with its request id gets the answer it got:
+    the same account, activation, share, verification (receipt and all) or
+    lock; a refused one the same refusal."""
+    calls = _all_acked(run)
+    with ThreadPoolExecutor(8) as pool:
+        agains = list(pool.map(_again, calls))
+    differ: list[str] = []
+    for call, again in zip(calls, agains, strict=True):
+        if isinstance(call.answer, EidError):
+            same = isinstance(again, EidError) and again.reason == call.answer.reason
+        else:
+            same = again == call.answer
+        if not same:
+            got = again.reason if isinstance(again, EidError) else "another answer"
+            differ.append(f"{call.rpc} {call.request_id}: {got}")
+    assert not differ, f"{len(differ)} of {len(calls)} replays differ:\n" + "\n".join(differ[:20])
+    per_rpc = Counter(c.rpc for c in calls)
+    listed = ", ".join(f"{rpc} {n}" for rpc, n in sorted(per_rpc.items()))
+    return f"{len(calls)} request ids sent again got their first answers ({listed})"
+
+
+# --- in the database ----------------------------------------------------------------
+
+
+def check_accounts(run: Run, db: Db) -> str:
+    """Exactly the accounts the clients were told of, in the state their
+    answers imply; one activation code each, consumed once if activated."""
+    lives = {x.account_id: x for x in _registered(run)}
+    rows = {r[0]: r[1:] for r in db.rows("SELECT id, state, activated_at FROM accounts")}
+    lost = set(lives) - set(rows)
+    assert not lost, f"{len(lost)} acknowledged registrations lost: {sorted(lost)[:5]}"
+    unheard = set(rows) - set(lives)
+    assert not unheard, f"{len(unheard)} accounts no client was told of: {sorted(unheard)[:5]}"
+    wrong: list[str] = []
+    for account_id, life in lives.items():
+        state, activated_at = rows[account_id]
+        expected = "PENDING" if life.password is None else "LOCKED" if life.locked else "ACTIVE"
+        if state.upper() != expected or (activated_at is None) != (life.password is None):
+            wrong.append(f"{account_id}: {state}, expected {expected}")
+    assert not wrong, f"{len(wrong)} accounts in the wrong state:\n" + "\n".join(wrong[:10])
+
+    codes = db.rows(
+        "SELECT account_id, COUNT(*), COUNT(consumed_at) FROM activation_codes"
+        " WHERE purpose = 'activation' GROUP BY account_id"
+    )
+    activated = {a for a, x in lives.items() if x.password is not None}
+    assert all(n == 1 for _, n, _ in codes) and {a for a, _, _ in codes} == set(lives), (
+        "not one activation code per account"
+    )
+    used = {a: consumed for a, _, consumed in codes}
+    twice = [a for a, consumed in used.items() if consumed > 1]
+    assert not twice, f"activation codes consumed twice: {twice}"
+    assert {a for a, consumed in used.items() if consumed == 1} == activated, (
+        "consumed activation codes do not match the acknowledged activations"
+    )
+    locked = sum(1 for x in lives.values() if x.locked)
+    return (
+        f"{len(lives)} accounts exactly as acknowledged ({len(activated)} activated,"
+        f" {locked} locked); each activation code consumed at most once"
+    )
+
+
+def check_audit_events(run: Run, db: Db) -> str:
+    """Each acknowledged change audited once in the citizen's chain."""
+    lives = {x.account_id: x for x in _registered(run)}
+    counted: Counter[tuple[str, str, str]] = Counter()
+    for account_id, action, outcome in db.rows(
+        "SELECT account_id, action, outcome FROM audit_events WHERE account_id IS NOT NULL"
+    ):
+        counted[account_id, action, "ok" if outcome.startswith("ok") else outcome] += 1
+    wrong: list[str] = []
+    for account_id, life in lives.items():
+        redeemed = sum(1 for s in life.shares if _winner(s.redemptions) is not None)
+        expected = {
+            ("register", "ok"): 1,
+            ("activate", "ok"): int(life.password is not None),
+            ("lock", "ok"): int(life.locked),
+            ("verify.qr_share", "verified"): redeemed,
+        }
+        for (action, outcome), n in expected.items():
+            if counted[account_id, action, outcome] != n:
+                got = counted[account_id, action, outcome]
+                wrong.append(f"{account_id}: {got} {action} {outcome}, expected {n}")
+        if counted[account_id, "sign_in", "ok"] < len(life.sessions):
+            wrong.append(f"{account_id}: fewer sign_in events than acknowledged sign-ins")
+    assert not wrong, "audit events do not match:\n" + "\n".join(wrong[:10])
+    return "every acknowledged change audited exactly once"
+
+
+def check_sessions(run: Run, db: Db) -> str:
+    """Every acknowledged sign-in's session, ended only by the lock."""
+    rows = {
+        r[0]: r[1:]
+        for r in db.rows("SELECT id, account_id, revoked_at, revoked_reason FROM sessions")
+    }
+    acked = 0
+    for life in _registered(run):
+        for session in life.sessions:
+            acked += 1
+            assert session.session_id in rows, f"acknowledged session {session.session_id} lost"
+            account_id, revoked_at, reason = rows[session.session_id]
+            assert account_id == life.account_id, f"session {session.session_id}: another account"
+            if life.locked:
+                assert reason == "account_locked", (
+                    f"session {session.session_id}: not ended by lock"
+                )
+            else:
+                assert revoked_at is None, f"session {session.session_id} ended ({reason})"
+    signed_in_doubt = run.ledger.in_doubt["SignIn"]
+    unheard = len(rows) - acked
+    assert 0 <= unheard <= signed_in_doubt, (
+        f"{unheard} sessions no client heard of, but only {signed_in_doubt} SignIns in doubt"
+    )
+    return f"{acked} acknowledged sessions present ({unheard} more from sign-ins cut off)"
+
+
+def _winner(redemptions: list[tuple[int, Acked]]) -> tuple[int, Acked] | None:
+    won = {
+        (party, done.request_id): (party, done)
+        for party, done in redemptions
+        if isinstance(done.answer, pb.VerifyResponse) and done.answer.verified
+    }
+    assert len(won) <= 1, "a share redeemed by two requests"
+    return next(iter(won.values()), None)
+
+
+def check_shares(run: Run, db: Db) -> str:
+    """Exactly the shares issued; each redeemed once at most, by the party
+    that was told so, before any lock; the verification it was told of kept."""
+    party_ids = [p.party_id for p in run.parties]
+    rows = {
+        r[0]: r[1:]
+        for r in db.rows(
+            "SELECT id, account_id, redeemed_at, redeemed_by, revoked_at, redeem_count FROM shares"
+        )
+    }
+    receipts = {
+        r[0]: r[1:] for r in db.rows("SELECT id, party_id, account_id FROM verification_receipts")
+    }
+    issued = redeemed = 0
+    for life in _registered(run):
+        for share in life.shares:
+            issued += 1
+            assert share.share_id in rows, f"acknowledged share {share.share_id} lost"
+            account_id, redeemed_at, redeemed_by, revoked_at, count = rows[share.share_id]
+            assert account_id == life.account_id, f"share {share.share_id}: another account"
+            won = _winner(share.redemptions)
+            if won is None:
+                assert redeemed_at is None and count == 0, f"share {share.share_id} redeemed unseen"
+                revoked = revoked_at is not None
+                assert revoked == life.locked, (
+                    f"share {share.share_id}: revoked {revoked}, its account locked {life.locked}"
+                )
+                continue
+            redeemed += 1
+            party, done = won
+            assert isinstance(done.answer, pb.VerifyResponse)
+            assert redeemed_by == party_ids[party] and count == 1, (
+                f"share {share.share_id}: redeemed {count} times, by {redeemed_by}"
+            )
+            receipt = receipts.get(done.answer.verification_id)
+            assert receipt == (party_ids[party], life.account_id), (
+                f"verification {done.answer.verification_id} lost"
+            )
+    unheard = set(rows) - {s.share_id for x in _registered(run) for s in x.shares}
+    assert not unheard, f"{len(unheard)} shares no client was told of"
+    assert len(receipts) == redeemed, f"{len(receipts)} verifications for {redeemed} redemptions"
+    ((late,),) = db.rows(
+        "SELECT COUNT(*) FROM shares s JOIN accounts a ON a.id = s.account_id"
+        " WHERE s.redeemed_at IS NOT NULL AND a.locked_at IS NOT NULL"
+        " AND s.redeemed_at > a.locked_at"
+    )
+    assert late == 0, f"{late} shares redeemed after their account was locked"
+    return f"{issued} shares exactly as issued, {redeemed} redeemed once each, none after a lock"
+
+
+# --- the outbox and what the receivers got -----------------------------------------
+
+
+def _drained(db: Db) -> bool:
+    ((unsettled,),) = db.rows("SELECT COUNT(*) FROM outbox_deliveries WHERE state <> 'sent'")
+    ((unrouted,),) = db.rows("SELECT COUNT(*) FROM outbox WHERE routed_at IS NULL")
+    return bool(unsettled == 0 and unrouted == 0)
+
+
+def _explained_by_kills(arrivals: list[float], kills: list[float]) -> bool:
+    """Each arrival after the first follows a kill that the one before it preceded."""
+    return all(
+        any(earlier - ARRIVAL_SLACK_SECONDS <= k <= later for k in kills)
+        for earlier, later in itertools.pairwise(arrivals)
+    )
+
+
+def check_outbox(run: Run, db: Db) -> str:
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while not _drained(db):
+        if time.monotonic() > deadline:
+            states = db.rows(
+                "SELECT sender, state, COUNT(*) FROM outbox_deliveries GROUP BY sender, state"
+            )
+            raise AssertionError(f"the outbox did not drain in {DRAIN_SECONDS:.0f} s: {states}")
+        time.sleep(0.2)
+    messages = {
+        r[0]: (r[1], r[2], r[3] is None and r[4] is None)
+        for r in db.rows("SELECT id, channel, kind, destination_enc, body_enc FROM outbox")
+    }
+    deliveries: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for message_id, sender, state in db.rows(
+        "SELECT message_id, sender, state FROM outbox_deliveries"
+    ):
+        deliveries[message_id].append((sender, state))
+    route = {"sms": "webhook", "email": "smtp"}
+    for message_id, (channel, _, erased) in messages.items():
+        assert deliveries[message_id] == [(route[channel], "sent")], (
+            f"{message_id} ({channel}): deliveries {deliveries[message_id]}"
+        )
+        assert erased, f"{message_id}: contents kept after delivery"
+    sms = {m for m, (channel, _, _) in messages.items() if channel == "sms"}
+    email = {m for m, (channel, _, _) in messages.items() if channel == "email"}
+
+    # The SMS gateway: what the database says was sent, no more, duplicates alike.
+    hooks: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+    for arrived, hook in run.gateway.timed():
+        assert hook.signature_ok and hook.payload["id"] == hook.idempotency_key
+        hooks[hook.idempotency_key].append((arrived, hook.payload))
+    assert set(hooks) == sms, (
+        f"SMS: {len(sms - set(hooks))} sent but never received,"
+        f" {len(set(hooks) - sms)} received but not in the outbox"
+    )
+    # The SMTP server: the same by Message-ID.
+    mails: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+    for mail in run.mailbox.timed():
+        message_id = mail.message_id.strip("<>").split("@")[0]
+        contents = {"to": mail.to, "subject": mail.subject, "body": mail.body}
+        mails[message_id].append((mail.arrived, contents))
+    assert set(mails) == email, (
+        f"email: {len(email - set(mails))} sent but never received,"
+        f" {len(set(mails) - email)} received but not in the outbox"
+    )
+    repeated = 0
+    for channel, received in (("SMS", hooks), ("email", mails)):
+        for message_id, arrivals in received.items():
+            if len(arrivals) == 1:
+                continue
+            repeated += len(arrivals) - 1
+            assert all(a[1] == arrivals[0][1] for a in arrivals), (
+                f"{channel} {message_id} sent twice with other contents"
+            )
+            assert _explained_by_kills([a[0] for a in arrivals], run.server.kill_times), (
+                f"{channel} {message_id} sent {len(arrivals)} times, not across a kill"
+            )
+
+    # What the acknowledged calls imply: one code per registration, one
+    # notice per lock (to the phone, and to the email registered).
+    per_phone: Counter[tuple[str, str]] = Counter()
+    for arrivals in hooks.values():
+        payload = arrivals[0][1]
+        per_phone[payload["to"], payload["kind"]] += 1
+    per_email = Counter(arrivals[0][1]["to"] for arrivals in mails.values())
+    lives = _registered(run)
+    for life in lives:
+        assert per_phone[life.e164, "activation_code"] == 1, "not one activation SMS"
+        assert per_phone[life.e164, "account_locked"] == int(life.locked), "not one locked SMS"
+        if life.email:
+            assert per_email[life.email] == int(life.locked), "not one locked email"
+    locked = sum(1 for x in lives if x.locked)
+    assert len(sms) == len(lives) + locked, f"{len(sms)} SMS for {len(lives)} + {locked}"
+    return (
+        f"outbox: {len(sms)} SMS and {len(email)} emails, each delivered and received"
+        f" (effectively once: {repeated} repeats, each after a kill, same id and contents)"
+    )
+
+
+# --- tools ------------------------------------------------------------------------------
+
+
+def check_audit_chains(run: Run) -> str:
+    done = subprocess.run(
+        [str(BIN / "eid-server"), "audit", "verify"],
+        cwd=run.server.workdir,
+        env={**run.server.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"eid-server audit verify:\n{done.stdout}\n{done.stderr}"
+    last = done.stdout.strip().splitlines()[-1]
+    assert "every audit chain is intact" in last, last
+    return f"eid-server audit verify: {last}"
+
+
+def check_integrity(run: Run, path: Path) -> str:
+    """Once the server has stopped (after each kill, the drive checked it too)."""
+    found = integrity(path)
+    assert found == [("ok",)], f"PRAGMA integrity_check: {found[:10]}"
+    return (
+        f"PRAGMA integrity_check: ok after each of {run.checked_after_kills} kills and at the end"
+    )
+
+
+def check_all(run: Run) -> list[str]:
+    """Everything but the integrity check (done once the server has stopped)."""
+    passed = [check_races(run), check_replays(run)]
+    with database(run.database_url) as db:
+        passed += [
+            check_accounts(run, db),
+            check_sessions(run, db),
+            check_shares(run, db),
+            check_audit_events(run, db),
+            check_outbox(run, db),
+        ]
+    passed.append(check_audit_chains(run))
+    return passed
+
+
+def summary(run: Run, label: str, passed: list[str]) -> str:
+    ledger = run.ledger
+
+    def listed(tally: Counter[str]) -> str:
+        return ", ".join(f"{k} {n}" for k, n in sorted(tally.items())) or "none"
+
+    return "\n".join(
+        [
+            f"crash harness [{label}]: seed {run.plan.seed}, {len(run.server.kill_times)} kills"
+            f" in {run.load_seconds:.1f} s of load, {time.monotonic() - run.started:.1f} s in all",
+            f"  acknowledged: {listed(ledger.acked)}",
+            f"  refused (race losers): {listed(ledger.refused)}",
+            f"  cut off in flight by a kill: {listed(ledger.cut_off)}",
+            f"  sent again (cut off, server down or busy): {listed(ledger.in_doubt)}",
+            "  checks passed:",
+            *(f"    - {line}" for line in passed),
+        ]
+    )
