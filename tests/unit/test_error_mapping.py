@@ -105,6 +105,50 @@ def test_an_sqlite_server_never_loads_psycopg() -> None:
 def test_postgresql_errors_are_mapped_once_psycopg_is_loaded() -> None:
     import psycopg
 
-    busy = store_error(psycopg.OperationalError("server closed the connection"))
-    assert isinstance(busy, Unavailable)
-    assert busy.reason == "STORE_BUSY"
+    gone = store_error(psycopg.OperationalError("server closed the connection"))
+    assert isinstance(gone, Unavailable)
+    assert gone.reason == "STORE_UNAVAILABLE"
+
+
+def _reason(error: BaseException) -> str | None:
+    mapped = store_error(error)
+    assert mapped is None or isinstance(mapped, Unavailable)
+    return None if mapped is None else mapped.reason
+
+
+def test_a_database_that_went_away_is_store_unavailable_with_retry_info() -> None:
+    """Refused, lost or ended connections, and a server stopping or starting,
+    are told apart from contention: the outage may last, so RetryInfo says 1 s."""
+    import psycopg
+    from psycopg import errors
+
+    gone = [
+        psycopg.OperationalError("connection failed: Connection refused"),
+        psycopg.OperationalError("the connection is lost"),
+        errors.AdminShutdown("terminating connection due to administrator command"),
+        errors.CrashShutdown("terminating connection because of crash of another process"),
+        errors.CannotConnectNow("the database system is starting up"),
+        errors.ConnectionFailure("connection failure"),
+        # SQLAlchemy saw a disconnect (whatever the error it came with).
+        OperationalError("SELECT 1", {}, errors.QueryCanceled("x"), connection_invalidated=True),
+    ]
+    assert [_reason(e) for e in gone] == ["STORE_UNAVAILABLE"] * len(gone)
+    refused = store_error(gone[0])
+    assert refused is not None
+    code, status = to_status(refused)
+    assert code is grpc.StatusCode.UNAVAILABLE
+    retry = error_details_pb2.RetryInfo()
+    assert any(detail.Unpack(retry) for detail in status.details)
+    assert retry.retry_delay.seconds == 1
+
+
+def test_contention_on_a_database_that_is_up_is_store_busy() -> None:
+    from psycopg import errors
+
+    busy = [
+        errors.SerializationFailure("could not serialize access"),
+        errors.DeadlockDetected("deadlock detected"),
+        errors.LockNotAvailable("could not obtain lock"),
+        errors.QueryCanceled("canceling statement due to statement timeout"),
+    ]
+    assert [_reason(e) for e in busy] == ["STORE_BUSY"] * len(busy)

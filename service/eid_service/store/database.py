@@ -98,6 +98,35 @@ def is_unique_violation(error: BaseException) -> bool:
     return getattr(driver_error, "sqlstate", None) == "23505"
 
 
+# PostgreSQL's SQLSTATEs for a connection that failed or was ended by the
+# server: class 08 (connection exception), and a server shutting down (57P01
+# admin, 57P02 crash) or not yet accepting connections (57P03).
+_GONE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# Seconds a client should wait before retrying (RetryInfo): a restart takes longer.
+STORE_UNAVAILABLE_RETRY_SECONDS = "1"
+
+
+def store_unavailable() -> Unavailable:
+    return Unavailable(
+        reason="STORE_UNAVAILABLE",
+        message="the database cannot be reached; retry shortly",
+        metadata={"retry_after_seconds": STORE_UNAVAILABLE_RETRY_SECONDS},
+    )
+
+
+def _connection_lost(driver_error: BaseException | None, invalidated: bool) -> bool:
+    """The database went away: the connection failed, was lost, or the server
+    refuses connections while it stops or starts."""
+    psycopg = _psycopg()
+    if invalidated:  # SQLAlchemy saw a disconnect
+        return True
+    if psycopg is None or not isinstance(driver_error, psycopg.OperationalError):
+        return False
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    # No SQLSTATE: the driver's own (connection refused, lost or closed).
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _GONE_SQLSTATES
+
+
 def store_error(error: BaseException) -> DomainError | None:
     """A store failure that is a condition of the service, as a domain error;
     None if it is a defect."""
@@ -108,16 +137,18 @@ def store_error(error: BaseException) -> DomainError | None:
         )
     driver_error = error.orig if isinstance(error, DBAPIError) else error
     invalidated = isinstance(error, DBAPIError) and error.connection_invalidated
+    if _connection_lost(driver_error, invalidated):
+        return store_unavailable()
     text = str(driver_error).lower()
     sqlstate = getattr(driver_error, "sqlstate", None)
     psycopg = _psycopg()
     # SQLite: busy timeout passed. PostgreSQL: serialization failure, deadlock,
-    # or the server going away.
+    # or another operational condition of a database that is up (a lock not
+    # available, a statement cancelled, out of connections).
     if (
         (isinstance(driver_error, sqlite3.OperationalError) and "database is locked" in text)
         or sqlstate in {"40001", "40P01"}
         or (psycopg is not None and isinstance(driver_error, psycopg.OperationalError))
-        or invalidated
     ):
         return Unavailable(reason="STORE_BUSY", message="the store is busy; retry shortly")
     return None

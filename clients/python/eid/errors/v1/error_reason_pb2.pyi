@@ -622,6 +622,17 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     a value that is not a finite number, or is all zeros.
     Returned by: Register.
     """
+    STORE_UNAVAILABLE: _ErrorReason.ValueType  # 122
+    """The database.
+
+    UNAVAILABLE: the server cannot reach its database (stopped, restarting
+    or unreachable), and refuses at once rather than hold the call until
+    its deadline. Retry after the RetryInfo delay with the same request_id:
+    a write whose answer was lost as the database went away is answered as
+    it was, never made twice. Unlike STORE_BUSY (contention, over in
+    milliseconds), this lasts as long as the database's outage.
+    Returned by: every RPC.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -1233,5 +1244,16 @@ INVALID_ARGUMENT: a biometric template is not the documented number of
 little-endian float32 values (128 for a face, 64 for a fingerprint), has
 a value that is not a finite number, or is all zeros.
 Returned by: Register.
+"""
+STORE_UNAVAILABLE: ErrorReason.ValueType  # 122
+"""The database.
+
+UNAVAILABLE: the server cannot reach its database (stopped, restarting
+or unreachable), and refuses at once rather than hold the call until
+its deadline. Retry after the RetryInfo delay with the same request_id:
+a write whose answer was lost as the database went away is answered as
+it was, never made twice. Unlike STORE_BUSY (contention, over in
+milliseconds), this lasts as long as the database's outage.
+Returned by: every RPC.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
