@@ -8,6 +8,7 @@ name the asyncio drivers of earlier releases (`sqlite+aiosqlite`,
 
 from __future__ import annotations
 
+import select
 import sqlite3
 import sys
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from eid_service.domain.errors import Aborted, DomainError, Unavailable
 
@@ -51,10 +52,42 @@ def create_engine(
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "postgresql":
         # synchronous_commit stays at its default (on): a commit is durable.
-        return sa_create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+        engine = sa_create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
+        _replace_ended_connections(engine)
+        return engine
     engine = sa_create_engine(parsed, connect_args={"check_same_thread": False})
     _configure_sqlite(engine, immediate=not sqlite_reads)
     return engine
+
+
+def _replace_ended_connections(engine: Engine) -> None:
+    """A pooled connection that PostgreSQL ended while it sat idle (the
+    server stopped or restarted, or ended the session) is replaced when taken
+    from the pool, instead of failing the transaction given it: the first
+    call after the database comes back works. A server that ends a session
+    says so (an error message, then the end of the stream), so the socket of
+    an idle connection is readable: one poll(2), no round trip (SQLAlchemy's
+    pool_pre_ping would send a query before every transaction)."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _ended(dbapi_connection):
+            # The pool discards it and connects anew (failing as
+            # STORE_UNAVAILABLE if the database is still down).
+            raise DisconnectionError("the database ended this pooled connection")
+
+
+def _ended(connection: Any) -> bool:
+    """Whether an idle psycopg connection is closed, broken, or has heard
+    from the server (which an idle session never does unless it is ended)."""
+    if connection.closed or connection.broken:
+        return True
+    poller = select.poll()
+    try:
+        poller.register(connection.fileno(), select.POLLIN)
+    except (OSError, ValueError, _psycopg().Error):
+        return True
+    return bool(poller.poll(0))
 
 
 def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
