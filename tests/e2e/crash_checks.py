@@ -5,13 +5,15 @@ the summary. The database is read directly, read-only; the server is asked
 again through the API; the receivers say what was delivered.
 
 The outbox guarantee asserted: every message the database holds is
-delivered by every sender of its channel (none pending, none dead), nothing
-reaches a receiver that the database does not hold, and a message may
-arrive more than once only with the same id (the webhook's Idempotency-Key,
-the email's Message-ID) and the same contents, and only across a kill (a
-worker killed between the send and recording it; its claim lapses and
-another sends it again). A receiver that drops ids it has seen thus gets
-every message exactly once: at-least-once delivery, effectively once."""
+delivered by the sender of its channel (none pending, none dead), nothing
+reaches a receiver that the database does not hold, each acknowledged call
+caused exactly the messages it implies, and a message may arrive more than
+once only with the same id (the SMS webhook's and the status webhook's
+Idempotency-Key, the email's Message-ID), the same contents, and only
+across a kill (a worker killed between the send and recording it; its claim
+lapses and another sends it again). A receiver that drops ids it has seen
+thus gets every message exactly once: at-least-once delivery by design,
+effectively once."""
 
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ from typing import Any
 from google.protobuf.message import Message
 
 from eid.v1 import identity_service_pb2 as pb
+from eid_client.client import EidClient
 from eid_client.errors import EidError
+from eid_client.status_events import IDEMPOTENCY_HEADER, verify_status_event
 from tests.e2e.conftest import BIN
 from tests.e2e.crash_harness import Acked, Life, Run, integrity
 
@@ -314,7 +318,13 @@ def _explained_by_kills(arrivals: list[float], kills: list[float]) -> bool:
     )
 
 
-def check_outbox(run: Run, db: Db) -> str:
+Arrivals = dict[str, list[tuple[float, Any]]]
+
+
+def _settled(db: Db) -> dict[str, str]:
+    """Once every message is routed and every delivery sent: message id ->
+    channel. Each message was delivered by the one sender of its channel,
+    and its destination and text were erased."""
     deadline = time.monotonic() + DRAIN_SECONDS
     while not _drained(db):
         if time.monotonic() > deadline:
@@ -323,74 +333,124 @@ def check_outbox(run: Run, db: Db) -> str:
             )
             raise AssertionError(f"the outbox did not drain in {DRAIN_SECONDS:.0f} s: {states}")
         time.sleep(0.2)
-    messages = {
-        r[0]: (r[1], r[2], r[3] is None and r[4] is None)
-        for r in db.rows("SELECT id, channel, kind, destination_enc, body_enc FROM outbox")
-    }
     deliveries: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for message_id, sender, state in db.rows(
         "SELECT message_id, sender, state FROM outbox_deliveries"
     ):
         deliveries[message_id].append((sender, state))
-    route = {"sms": "webhook", "email": "smtp"}
-    for message_id, (channel, _, erased) in messages.items():
+    route = {"sms": "webhook", "email": "smtp", "party_webhook": "party_webhook"}
+    channels: dict[str, str] = {}
+    for message_id, channel, destination, body in db.rows(
+        "SELECT id, channel, destination_enc, body_enc FROM outbox"
+    ):
         assert deliveries[message_id] == [(route[channel], "sent")], (
             f"{message_id} ({channel}): deliveries {deliveries[message_id]}"
         )
-        assert erased, f"{message_id}: contents kept after delivery"
-    sms = {m for m, (channel, _, _) in messages.items() if channel == "sms"}
-    email = {m for m, (channel, _, _) in messages.items() if channel == "email"}
+        assert destination is None and body is None, f"{message_id}: contents kept after delivery"
+        channels[message_id] = channel
+    return channels
 
-    # The SMS gateway: what the database says was sent, no more, duplicates alike.
-    hooks: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+
+def _repeats(what: str, received: Arrivals, kills: list[float]) -> int:
+    """Repeated deliveries, each the same contents and each across a kill."""
+    repeated = 0
+    for key, arrivals in received.items():
+        repeated += len(arrivals) - 1
+        assert all(a[1] == arrivals[0][1] for a in arrivals), (
+            f"{what} {key} sent twice with other contents"
+        )
+        assert _explained_by_kills([a[0] for a in arrivals], kills), (
+            f"{what} {key} sent {len(arrivals)} times, not across a kill"
+        )
+    return repeated
+
+
+def _sms(run: Run, sent: set[str]) -> Arrivals:
+    hooks: Arrivals = defaultdict(list)
     for arrived, hook in run.gateway.timed():
         assert hook.signature_ok and hook.payload["id"] == hook.idempotency_key
         hooks[hook.idempotency_key].append((arrived, hook.payload))
-    assert set(hooks) == sms, (
-        f"SMS: {len(sms - set(hooks))} sent but never received,"
-        f" {len(set(hooks) - sms)} received but not in the outbox"
+    assert set(hooks) == sent, (
+        f"SMS: {len(sent - set(hooks))} sent but never received,"
+        f" {len(set(hooks) - sent)} received but not in the outbox"
     )
-    # The SMTP server: the same by Message-ID.
-    mails: dict[str, list[tuple[float, dict[str, Any]]]] = defaultdict(list)
+    return hooks
+
+
+def _emails(run: Run, sent: set[str]) -> Arrivals:
+    mails: Arrivals = defaultdict(list)
     for mail in run.mailbox.timed():
         message_id = mail.message_id.strip("<>").split("@")[0]
         contents = {"to": mail.to, "subject": mail.subject, "body": mail.body}
         mails[message_id].append((mail.arrived, contents))
-    assert set(mails) == email, (
-        f"email: {len(email - set(mails))} sent but never received,"
-        f" {len(set(mails) - email)} received but not in the outbox"
+    assert set(mails) == sent, (
+        f"email: {len(sent - set(mails))} sent but never received,"
+        f" {len(set(mails) - sent)} received but not in the outbox"
     )
-    repeated = 0
-    for channel, received in (("SMS", hooks), ("email", mails)):
-        for message_id, arrivals in received.items():
-            if len(arrivals) == 1:
-                continue
-            repeated += len(arrivals) - 1
-            assert all(a[1] == arrivals[0][1] for a in arrivals), (
-                f"{channel} {message_id} sent twice with other contents"
-            )
-            assert _explained_by_kills([a[0] for a in arrivals], run.server.kill_times), (
-                f"{channel} {message_id} sent {len(arrivals)} times, not across a kill"
-            )
+    return mails
+
+
+def _status_events(run: Run, sent: int) -> tuple[Arrivals, Counter[tuple[str, str]]]:
+    """The bank's webhook: every POST signed by the published keys for the
+    bank, under its event id; the events by (type, subject)."""
+    bank = run.parties[0].party_id
+    with EidClient(run.server.target) as anyone:
+        keys = anyone.verification_keys()
+    posts: Arrivals = defaultdict(list)
+    kinds: Counter[tuple[str, str]] = Counter()
+    for arrived, wall, post in run.events.timed():
+        assert post.path == "/bank", f"a status event POSTed to {post.path}"
+        event = verify_status_event(post.body, post.headers, keys, audience=bank, now=wall)
+        headers = {k.lower(): v for k, v in post.headers.items()}
+        assert headers[IDEMPOTENCY_HEADER.lower()] == event.id
+        if event.id not in posts:
+            kinds[event.type, event.subject] += 1
+        posts[event.id].append((arrived, post.body))
+    assert len(posts) == sent, f"{sent} status events sent, {len(posts)} received"
+    return posts, kinds
+
+
+def check_outbox(run: Run, db: Db) -> str:
+    channels = _settled(db)
+    sent = {
+        c: {m for m, channel in channels.items() if channel == c} for c in set(channels.values())
+    }
+    sms = _sms(run, sent["sms"])
+    mails = _emails(run, sent["email"])
+    events, kinds = _status_events(run, len(sent["party_webhook"]))
+    kills = run.server.kill_times
+    repeated = _repeats("SMS", sms, kills) + _repeats("email", mails, kills)
+    repeated += _repeats("status event", events, kills)
 
     # What the acknowledged calls imply: one code per registration, one
-    # notice per lock (to the phone, and to the email registered).
-    per_phone: Counter[tuple[str, str]] = Counter()
-    for arrivals in hooks.values():
-        payload = arrivals[0][1]
-        per_phone[payload["to"], payload["kind"]] += 1
-    per_email = Counter(arrivals[0][1]["to"] for arrivals in mails.values())
+    # notice per lock (to the phone, and to the email registered), one
+    # status event per lock of a citizen the bank had verified.
+    per_phone = Counter((a[0][1]["to"], a[0][1]["kind"]) for a in sms.values())
+    per_email = Counter(a[0][1]["to"] for a in mails.values())
+    expected_events: Counter[tuple[str, str]] = Counter()
     lives = _registered(run)
     for life in lives:
         assert per_phone[life.e164, "activation_code"] == 1, "not one activation SMS"
         assert per_phone[life.e164, "account_locked"] == int(life.locked), "not one locked SMS"
         if life.email:
             assert per_email[life.email] == int(life.locked), "not one locked email"
+        subjects = {
+            won[1].answer.subject
+            for share in life.shares
+            if (won := _winner(share.redemptions)) is not None
+            and won[0] == 0
+            and isinstance(won[1].answer, pb.VerifyResponse)
+        }
+        if life.locked and subjects:
+            (subject,) = subjects
+            expected_events["account.locked", subject] += 1
+    assert kinds == expected_events, "the bank's status events are not one per verified lock"
     locked = sum(1 for x in lives if x.locked)
     assert len(sms) == len(lives) + locked, f"{len(sms)} SMS for {len(lives)} + {locked}"
     return (
-        f"outbox: {len(sms)} SMS and {len(email)} emails, each delivered and received"
-        f" (effectively once: {repeated} repeats, each after a kill, same id and contents)"
+        f"outbox: {len(sms)} SMS, {len(mails)} emails and {len(events)} status events, each"
+        " delivered, received and implied by an acknowledged call (effectively once:"
+        f" {repeated} repeats, each after a kill, same id and contents)"
     )
 
 

@@ -13,8 +13,10 @@ committed is eventually acknowledged and the clients' ledger must match the
 database exactly. Meanwhile the main thread kills the server's whole process
 group (seeded RNG, seed printed) and restarts it, again and again.
 
-The final checks are in tests/e2e/crash_checks.py; the SMS gateway and the
-SMTP server are the test receivers of tests/integration/receivers.py."""
+Messages leave through real senders to receivers the test runs: the SMS
+gateway and the SMTP server of tests/integration/receivers.py, and the first
+party's status webhook (tests/integration/event_receiver.py), told when a
+citizen it verified is locked. The final checks are in crash_checks.py."""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from eid_client.retry import RetryPolicy
 from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.domain.citizen import Demographics, age_on
 from tests.e2e.conftest import BIN, Deployment, prepare, wait_serving
+from tests.integration.event_receiver import EventReceiver, Post, event_receiver
 from tests.integration.flows import PASSWORD, register
 from tests.integration.receivers import (
     WEBHOOK_SECRET,
@@ -125,6 +128,23 @@ class TimedGateway(SmsGateway):
                     return code_in(hook.payload["body"])
             time.sleep(0.02)
         raise AssertionError(f"no activation SMS within {timeout:.0f} s")
+
+
+@dataclass
+class TimedEvents(EventReceiver):
+    """A relying party's status webhook; arrivals with monotonic and wall time
+    (the wall time judges each attempt's signature)."""
+
+    arrivals: list[tuple[float, datetime, Post]] = field(default_factory=list)
+
+    def answer(self, post: Post) -> int:
+        with self.lock:
+            self.arrivals.append((time.monotonic(), datetime.now(UTC), post))
+        return super().answer(post)
+
+    def timed(self) -> list[tuple[float, datetime, Post]]:
+        with self.lock:
+            return list(self.arrivals)
 
 
 @dataclass(frozen=True)
@@ -672,6 +692,8 @@ class Run:
     server: Server
     gateway: TimedGateway
     mailbox: TimedMailbox
+    # The first party's status webhook (the second has none).
+    events: TimedEvents
     parties: list[Party]
     ledger: Ledger
     database_url: str
@@ -681,12 +703,14 @@ class Run:
     checked_after_kills: int = 0
 
 
-def _party(d: Deployment, name: str) -> Party:
+def _party(d: Deployment, name: str, webhook: str = "") -> Party:
     out = d.admin(
         "party", "create", "--name", name, "--rate-limit", "100000", "--citizen-rate-limit", "10000"
     )
     found = re.search(r"rp_[0-9a-f]{16}", out)
     assert found is not None, "party create printed no party id"
+    if webhook:
+        d.admin("party", "webhook", found.group(0), "--url", webhook)
     return Party(found.group(0), out.strip().splitlines()[-1])
 
 
@@ -697,8 +721,13 @@ def crash_run(workdir: Path, database_url: str, plan: CrashPlan) -> Iterator[Run
     the server up and the load stopped, for the checks; stops it all after."""
     print(f"\ncrash harness: seed {plan.seed} (EID_CRASH_SEED={plan.seed} to replay), {plan}")
     started = time.monotonic()
-    with sms_gateway(TimedGateway()) as gw, smtp_server(TimedMailbox()) as box:
+    with (
+        sms_gateway(TimedGateway()) as gw,
+        smtp_server(TimedMailbox()) as box,
+        event_receiver(TimedEvents()) as events,
+    ):
         assert isinstance(gw, TimedGateway) and isinstance(box, TimedMailbox)
+        assert isinstance(events, TimedEvents)
         env = prepare(
             workdir,
             EID_DATABASE_URL=database_url,
@@ -719,14 +748,16 @@ def crash_run(workdir: Path, database_url: str, plan: CrashPlan) -> Iterator[Run
         ledger = Ledger()
         try:
             d = server.deployment
-            # While the server starts: more citizens, and two parties.
+            # While the server starts: more citizens, and two parties, the
+            # first told of its citizens' locks on its webhook.
             with ThreadPoolExecutor(3) as admin:
                 more = admin.submit(d.admin, "load-demo", "--synthetic", str(plan.citizens))
-                made = [admin.submit(_party, d, name) for name in ("Crash Bank", "Crash Clinic")]
+                bank = admin.submit(_party, d, "Crash Bank", events.url("/bank"))
+                clinic = admin.submit(_party, d, "Crash Clinic")
                 more.result()
-                parties = [m.result() for m in made]
+                parties = [bank.result(), clinic.result()]
             server.wait_serving()
-            run = Run(plan, server, gw, box, parties, ledger, database_url, started)
+            run = Run(plan, server, gw, box, events, parties, ledger, database_url, started)
             citizens = registrable(plan.citizens)
             load = Load(server, plan, gw, parties, citizens, ledger)
             _drive(run, load)
@@ -755,7 +786,7 @@ def _drive(run: Run, load: Load) -> None:
     for t in threads:
         t.start()
     try:
-        for _ in range(run.plan.kills):
+        for kill in range(1, run.plan.kills + 1):
             if failures or (load.pool_ran_out and not any(t.is_alive() for t in threads)):
                 break
             time.sleep(rng.uniform(*run.plan.load_seconds))
@@ -765,6 +796,10 @@ def _drive(run: Run, load: Load) -> None:
                 assert found == [("ok",)], f"PRAGMA integrity_check after a kill: {found[:10]}"
                 run.checked_after_kills += 1
             run.server.restart()
+            if kill % 10 == 0:
+                acked = sum(run.ledger.acked.values())
+                took = time.monotonic() - began
+                print(f"  {kill} kills in {took:.0f} s, {acked} calls acknowledged", flush=True)
         # A last stretch of load on the restarted server, then every client
         # finishes the citizen it is on.
         time.sleep(rng.uniform(*run.plan.load_seconds))

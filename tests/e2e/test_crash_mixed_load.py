@@ -40,5 +40,5 @@ def test_sigkills_under_mixed_load_lose_no_acknowledged_write(
 @pytest.mark.timeout(1500)
 @pytest.mark.skipif(os.environ.get("EID_SOAK") != "1", reason="long: `make soak` runs it")
 def test_a_hundred_sigkills_under_mixed_load(tmp_path: Path, database_url: str) -> None:
-    plan = CrashPlan.from_env(kills=100, load_seconds=(0.05, 3.0), citizens=4000)
+    plan = CrashPlan.from_env(kills=100, load_seconds=(0.05, 3.0), citizens=6000)
     _crash(tmp_path, database_url, plan)
