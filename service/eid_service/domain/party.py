@@ -175,18 +175,18 @@ def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
     names = _names(text)
     if not names:
         raise InvalidInput.of(field, "SCOPES_EMPTY", "name at least one scope or attribute")
-    scopes = {s.value: s.attributes for s in Scope}
-    grants = {g.value: frozenset[Attribute]() for g in Grant}
+    grants = [g.value for g in Grant]
+    scopes = {s.value: s.attributes for s in Scope} | {g: frozenset[Attribute]() for g in grants}
     attributes = {a.value: frozenset({a}) for a in Attribute}
-    unknown = [n for n in names if n not in scopes and n not in grants and n not in attributes]
+    unknown = [n for n in names if n not in scopes and n not in attributes]
     if unknown:
         raise InvalidInput.of(
             field,
             "SCOPE_UNKNOWN",
-            f"unknown scope {unknown[0]!r}: use scopes ({', '.join([*scopes, *grants])})"
+            f"unknown scope {unknown[0]!r}: use scopes ({', '.join(scopes)})"
             f" or attributes ({', '.join(attributes)})",
         )
-    return frozenset().union(*(scopes.get(n) or grants.get(n) or attributes[n] for n in names))
+    return frozenset().union(*(scopes[n] if n in scopes else attributes[n] for n in names))
 
 
 def parse_grants(text: str) -> frozenset[Grant]:
