@@ -25,7 +25,6 @@ from eid_client.errors import EidError, error_from_rpc_error
 from eid_client.registration_office import RegistrationOfficeClient, capture_pb
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger
-from eid_service.domain.citizen import Demographics
 from eid_service.domain.officer import OfficerRole
 from eid_service.domain.party import MAX_RATE_PER_MINUTE, Grant, RelyingParty, new_party_id
 from eid_service.domain.registry_person import RegistryPerson
@@ -33,7 +32,13 @@ from eid_service.domain.share import Attribute
 from eid_service.store.database import create_engine
 from tests.biometric_kit import adult, at_similarity, capture_of, enrolled_person
 from tests.integration.account_life_kit import messages_to
-from tests.integration.flows import PASSWORD, phone_of, register_and_activate
+from tests.integration.flows import (
+    PASSWORD,
+    phone_of,
+    register_and_activate,
+    register_level2,
+    register_level2_and_activate,
+)
 from tests.integration.harness import ServerHarness
 
 RIGHT, LEFT = Finger.RIGHT_INDEX, Finger.LEFT_INDEX
@@ -71,20 +76,8 @@ class Office:
         )
         return officer.id, key
 
-    def register(
-        self, person: RegistryPerson, capture: BiometricCapture, request_id: str | None = None
-    ) -> pb.RegisterLevel2Response:
-        d = person.demographics
-        return self.client.register_level2(
-            personal_id=d.personal_id,
-            full_name=d.full_name,
-            birth_date=d.birth_date,
-            gender=d.gender.value,
-            phone_number=phone_of(d)[0],
-            portrait=capture.portrait.packed,
-            fingerprints={f.name.lower(): t.packed for f, t in capture.fingerprints.items()},
-            request_id=request_id,
-        )
+    def register(self, person: RegistryPerson, capture: BiometricCapture) -> Any:
+        return register_level2(self.client, person, capture)
 
     def upgrade(self, person: RegistryPerson, capture: BiometricCapture) -> Any:
         return self.client.upgrade_to_level2(
@@ -128,13 +121,6 @@ def bank(harness: ServerHarness) -> Iterator[EidClient]:
         yield client
 
 
-def _activate(harness: ServerHarness, citizen: Demographics, after: int) -> None:
-    """The citizen types the SMS code into the app."""
-    code = harness.wait_for_code(phone_of(citizen)[1], after=after)
-    with EidClient(harness.target) as app:
-        app.activate(personal_id=citizen.personal_id, activation_code=code, new_password=PASSWORD)
-
-
 def _verify(
     bank: EidClient, person: RegistryPerson, capture: BiometricCapture, finger: Finger | None = None
 ) -> ipb.VerifyResponse:
@@ -175,14 +161,14 @@ def test_registered_at_the_counter_activated_in_the_app_verified_by_biometrics(
 ) -> None:
     person = office.person(401, seed=41)
     d = person.demographics
-    seen = len(harness.sender.messages)
 
-    registered = office.register(person, capture_of(person, seed=1))
+    registered = register_level2_and_activate(
+        harness, office.client, person, capture_of(person, seed=1)
+    )
 
     assert registered.account.level == ipb.ACCOUNT_LEVEL_2
-    assert registered.account.state == ipb.ACCOUNT_STATE_PENDING
+    assert registered.account.state == ipb.ACCOUNT_STATE_PENDING  # until the app activated it
     assert registered.delivery.channel == ipb.DELIVERY_CHANNEL_SMS
-    _activate(harness, d, after=seen)
 
     verified = _verify(bank, person, capture_of(person, seed=2), finger=RIGHT)
     assert verified.verified and verified.level == ipb.ACCOUNT_LEVEL_2
@@ -284,9 +270,7 @@ def test_the_thresholds_at_the_counter_and_in_verify(
         assert refusal == Refusal(grpc.StatusCode.FAILED_PRECONDITION, "REGISTRY_MISMATCH")
     assert _count(harness, "accounts") == 0
     counter = capture(0.805, 0.805)
-    seen = len(harness.sender.messages)
-    office.register(person, counter)
-    _activate(harness, person.demographics, after=seen)
+    register_level2_and_activate(harness, office.client, person, counter)
 
     # Verify compares with what the counter kept.
     for face, finger, verified in (
@@ -339,9 +323,7 @@ def test_a_party_without_the_scope_is_refused_and_an_unknown_id_looks_like_a_mis
     harness: ServerHarness, office: Office, bank: EidClient
 ) -> None:
     person = office.person(406, seed=46)
-    seen = len(harness.sender.messages)
-    office.register(person, capture_of(person, seed=13))
-    _activate(harness, person.demographics, after=seen)
+    register_level2_and_activate(harness, office.client, person, capture_of(person, seed=13))
     probe = capture_of(person, seed=14)
     with EidClient(harness.target, api_key=_party(harness, frozenset())) as plain:
         refused = _refused(lambda: _verify(plain, person, probe))
