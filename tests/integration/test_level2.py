@@ -7,6 +7,7 @@ is audited under the officer's id; and no template is stored in clear."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,7 @@ def test_registered_at_the_counter_activated_in_the_app_verified_by_biometrics(
     assert 0.95 < verified.biometric.portrait_score <= 1
     assert 0.95 < verified.biometric.fingerprint_score <= 1
     assert verified.attributes.full_name == d.full_name and verified.receipt
+    assert re.fullmatch(r"sub_[a-z2-7]{32}", verified.subject)  # the pairwise subject
 
     with EidClient(harness.target) as app:
         app.sign_in(personal_id=d.personal_id, password=PASSWORD)

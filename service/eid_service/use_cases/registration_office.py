@@ -117,9 +117,9 @@ def _fingerprint(v: Violations, raw: bytes, where: str) -> Template | None:
 
 def parse_capture(
     v: Violations, raw: CaptureInput, field_name: str = "capture"
-) -> BiometricCapture:
-    """The checked capture; its problems go to `v` (then the result is a stand-in
-    the caller never uses: `v.raise_if_any()` comes first)."""
+) -> BiometricCapture | None:
+    """The checked capture; its problems go to `v` (None for a bad portrait:
+    `v.raise_if_any()` comes before it is used)."""
     portrait = v.check(
         lambda: parse_template(raw.portrait, FACE_DIMENSIONS, f"{field_name}.portrait")
     )
@@ -133,7 +133,7 @@ def parse_capture(
         if finger is not None and parsed is not None:
             prints[finger] = parsed
     v.check(lambda: check_counter_fingers(fingers, f"{field_name}.fingerprints"))
-    return BiometricCapture(portrait or Template(b""), prints)
+    return None if portrait is None else BiometricCapture(portrait, prints)
 
 
 def registry_mismatch() -> PreconditionFailed:
@@ -207,7 +207,7 @@ async def register_level2(
     email = v.check(lambda: parse_email(cmd.email))
     capture = parse_capture(v, cmd.capture)
     v.raise_if_any()
-    assert pid and name and birth and cmd.gender and phone
+    assert pid and name and birth and cmd.gender and phone and capture
     check_consistent(pid, birth, cmd.gender)
     require_self_registration_age(birth, now.date())
     declared = Demographics(pid.value, name, birth, cmd.gender)
@@ -289,7 +289,7 @@ async def upgrade_to_level2(
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
     capture = parse_capture(v, cmd.capture)
     v.raise_if_any()
-    assert pid is not None
+    assert pid is not None and capture is not None
 
     def upgrade(r: Repositories) -> Answer | DomainError:
         c = _Call(r, officer, reply, r.accounts.subject_of(pid.value), UPGRADE_ACTION, now)
