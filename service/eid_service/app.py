@@ -14,12 +14,18 @@ from functools import partial
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from eid.v1 import identity_service_pb2, identity_service_pb2_grpc
+from eid.v1 import (
+    identity_service_pb2,
+    identity_service_pb2_grpc,
+    registration_office_service_pb2,
+    registration_office_service_pb2_grpc,
+)
 from eid_service.api.call_limits import CallLimits
 from eid_service.api.health import DrainingHealth
 from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.api.reflection import enable_reflection
+from eid_service.api.registration_office_servicer import RegistrationOfficeServicer
 from eid_service.config import Settings
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.party_webhook import PartyWebhookSender, party_delivery
@@ -55,6 +61,9 @@ from eid_service.use_cases.wakeups import Wakeups
 log = logging.getLogger("eid.server")
 
 SERVICE_NAME = identity_service_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+OFFICE_SERVICE_NAME = registration_office_service_pb2.DESCRIPTOR.services_by_name[
+    "RegistrationOfficeService"
+].full_name
 REQUEST_FINGERPRINT_PURPOSE = "request"
 # Long polls answer this long (a quarter of a short grace) before the drain's grace ends.
 DRAIN_MARGIN_SECONDS = 1.0
@@ -121,6 +130,7 @@ def bootstrap(
         language=settings.language,
         send_limits=settings.send_limits,
         password_admission=Admission(settings.limits.max_password_checks),
+        biometric_thresholds=settings.biometric_thresholds,
     )
     chosen = list(senders) if senders is not None else default_senders(settings)
     if not any(isinstance(s, Route) and PARTY_WEBHOOK in s.channels for s in chosen):
@@ -198,14 +208,21 @@ async def create_server(
     servicer = IdentityServicer(runtime.uow, runtime.context, trusted_proxies=s.trusted_proxies)
     servicer.on_outbox_write = runtime.dispatcher.wake
     identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
+    office = RegistrationOfficeServicer(
+        runtime.uow, runtime.context, trusted_proxies=s.trusted_proxies
+    )
+    office.on_outbox_write = runtime.dispatcher.wake
+    registration_office_service_pb2_grpc.add_RegistrationOfficeServiceServicer_to_server(
+        office, server
+    )
 
     health_servicer = DrainingHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if s.reflection:
-        enable_reflection(server, (SERVICE_NAME, health.SERVICE_NAME))
+        enable_reflection(server, (SERVICE_NAME, OFFICE_SERVICE_NAME, health.SERVICE_NAME))
     port, mtls_port = add_ports(server, s, listen or s.listen)
     await server.start()
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, OFFICE_SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     stop = asyncio.Event()
     tasks = [

@@ -21,6 +21,8 @@ from eid_service.cli_registry import add_registry_commands, run_registry_command
 from eid_service.config import Settings
 from eid_service.config_view import MASK, settings_lines
 from eid_service.demo import demo_citizens, synthetic_citizens
+from eid_service.domain.errors import InvalidInput
+from eid_service.domain.officer import DEFAULT_ROLES, OfficerRole, parse_roles
 from eid_service.security.keys import generate_key_ring, save_key_ring
 from eid_service.serve import configure_logging, serve
 from eid_service.store.migrate import upgrade
@@ -43,7 +45,10 @@ examples:
                                       the registry records a death: the account is
                                       deactivated at once (no sign-in, no Verify)
   eid-server officer create --name "Công an phường Bến Nghé, counter 2"
-                                      a registration officer key (unlocks accounts); shown once
+                                      a registration officer key (registers level 2, unlocks
+                                      accounts; --roles unlock for fewer); shown once
+  eid-server officer set-roles off_3f2a9c0d1e4b5a67 --roles registration,unlock
+                                      what the officer may do from now on
   eid-server officer disable off_3f2a9c0d1e4b5a67
                                       that key stops working at once
   eid-server keys rotate              a new key signs QR shares; the old one verifies until
@@ -102,9 +107,25 @@ async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None
     console.print("All of them: eid-server demo-citizens")
 
 
-async def _create_officer(runtime: Runtime, name: str, console: Console) -> None:
-    officer, key = await runtime.uow.atomically(lambda r: r.officers.create(name, utc_now()))
-    console.print(f"registration officer [bold]{officer.id}[/bold] ({officer.name})")
+def _roles_text(roles: frozenset[OfficerRole]) -> str:
+    return ", ".join(r.value for r in OfficerRole if r in roles)
+
+
+def _roles(text: str) -> frozenset[OfficerRole]:
+    try:
+        return parse_roles(text)
+    except InvalidInput as bad:
+        raise argparse.ArgumentTypeError(bad.message) from None
+
+
+async def _create_officer(
+    runtime: Runtime, name: str, roles: frozenset[OfficerRole], console: Console
+) -> None:
+    officer, key = await runtime.uow.atomically(lambda r: r.officers.create(name, utc_now(), roles))
+    console.print(
+        f"registration officer [bold]{officer.id}[/bold] ({officer.name}),"
+        f" roles: {_roles_text(officer.roles)}"
+    )
     console.print("key (shown once, store it now; send it as the x-officer-key header):")
     print(key)  # bare on its own line so scripts can capture it
 
@@ -118,6 +139,17 @@ async def _disable_officer(runtime: Runtime, officer_id: str, console: Console) 
     return 0
 
 
+async def _set_officer_roles(
+    runtime: Runtime, officer_id: str, roles: frozenset[OfficerRole], console: Console
+) -> int:
+    done = await runtime.uow.atomically(lambda r: r.officers.set_roles(officer_id, roles))
+    if not done:
+        console.print(f"[red]no enabled officer has the id {officer_id}[/red]")
+        return 1
+    console.print(f"officer {officer_id} roles: {_roles_text(roles)} (from the next call on)")
+    return 0
+
+
 async def _with_runtime(settings: Settings, action: str, args: argparse.Namespace) -> int:
     """Runs one admin action with the runtime; its exit status."""
     console = Console()
@@ -126,9 +158,11 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
         if action == "load-demo":
             await _load_demo(runtime, args.synthetic, console)
         elif action == "officer-create":
-            await _create_officer(runtime, args.name, console)
+            await _create_officer(runtime, args.name, args.roles, console)
         elif action == "officer-disable":
             return await _disable_officer(runtime, args.officer_id, console)
+        elif action == "officer-set-roles":
+            return await _set_officer_roles(runtime, args.officer_id, args.roles, console)
     finally:
         await runtime.close()
     return 0
@@ -198,9 +232,21 @@ def build_parser() -> argparse.ArgumentParser:
     officer = commands.add_parser("officer", help="administer registration officers")
     officer_cmds = officer.add_subparsers(dest="officer_command", required=True, metavar="ACTION")
     hire = officer_cmds.add_parser(
-        "create", help="create an officer who may unlock accounts; prints the key once"
+        "create",
+        help="create an officer who may register level 2 and unlock accounts; prints the key once",
     )
     hire.add_argument("--name", required=True, help="who and where, e.g. a police counter")
+    hire.add_argument(
+        "--roles",
+        type=_roles,
+        default=DEFAULT_ROLES,
+        help="registration (level 2), unlock, or both (the default), comma-separated",
+    )
+    roles = officer_cmds.add_parser("set-roles", help="change what an officer may do")
+    roles.add_argument("officer_id", metavar="OFFICER_ID", help="off_… (as create printed)")
+    roles.add_argument(
+        "--roles", type=_roles, required=True, help="registration, unlock, or both: comma-separated"
+    )
     retire = officer_cmds.add_parser(
         "disable", help="stop an officer's key at once (a leaked key, a transfer)"
     )

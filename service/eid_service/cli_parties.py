@@ -52,6 +52,7 @@ async def _create(runtime: Runtime, args: argparse.Namespace, console: Console) 
         args.rate_limit,
         args.citizen_rate_limit,
         args.client_cert,
+        args.grants,
     )
     created = await parties.create_party(runtime.uow, runtime.context, cmd)
     console.print(party_view(created.record, "created"))
@@ -104,7 +105,7 @@ async def _set_limits(runtime: Runtime, args: argparse.Namespace, console: Conso
 
 
 async def _set_scopes(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
-    record = await parties.set_party_scopes(runtime.uow, args.party_id, args.scopes)
+    record = await parties.set_party_scopes(runtime.uow, args.party_id, args.scopes, args.grants)
     console.print(
         f"scopes of {record.party.id}: {scopes_text(record.party)} (servers: within {_TTL})"
     )

@@ -16,10 +16,10 @@ from eid_service.domain.party import (
     DEFAULT_RATE_PER_MINUTE,
     VerifyMode,
     check_key_overlap,
+    parse_grants,
     parse_modes,
     parse_scopes,
 )
-from eid_service.domain.share import Attribute
 from eid_service.security.tls import certificate_sha256
 from eid_service.use_cases.party_cache import TTL_SECONDS
 
@@ -57,7 +57,9 @@ examples:
                                   with --client-cert-sha256; --clear unbinds it
 
 scopes: basic (full_name, birth_date, gender), id_number (personal_id), contact
-(phone_number, email; never by default), or those attribute names themselves.
+(phone_number, email; never by default), or those attribute names themselves;
+biometric_match (biometric Verify of level-2 accounts; releases nothing, never
+by default).
 modes: password, one_time_code, approval, demographic, qr_share
 (default: all but password). Servers see a change within {_TTL}.
 """
@@ -66,11 +68,23 @@ _DURATION = re.compile(r"(\d{1,7})([smhd]?)")
 _UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def _scopes(text: str) -> frozenset[Attribute]:
-    try:
-        return parse_scopes(text)
-    except InvalidInput as bad:
-        raise argparse.ArgumentTypeError(bad.message) from None
+class _Scopes(argparse.Action):
+    """--scopes: the attributes it names (args.scopes) and the grants, such
+    as biometric_match (args.grants)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        try:
+            setattr(namespace, self.dest, parse_scopes(text))
+        except InvalidInput as bad:
+            raise argparse.ArgumentError(self, bad.message) from None
+        namespace.grants = parse_grants(text)
 
 
 def _modes(text: str) -> frozenset[VerifyMode]:
@@ -153,10 +167,12 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     create.add_argument("--contact", default="", help="who runs it: a team's email or phone")
     create.add_argument(
         "--scopes",
-        type=_scopes,
+        action=_Scopes,
         default=parse_scopes(DEFAULT_SCOPES),
-        help=f"what it may read: scopes or attribute names (default {DEFAULT_SCOPES})",
+        help=f"what it may read: scopes or attribute names (default {DEFAULT_SCOPES});"
+        " biometric_match allows biometric Verify",
     )
+    create.set_defaults(grants=frozenset())
     create.add_argument(
         "--modes",
         type=_modes,
@@ -200,10 +216,12 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     scopes.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
     scopes.add_argument(
         "--scopes",
-        type=_scopes,
+        action=_Scopes,
         required=True,
-        help="what it may read from now on: scopes or attribute names, e.g. basic,contact",
+        help="what it may read from now on: scopes or attribute names, e.g. basic,contact"
+        " (and biometric_match, to allow biometric Verify)",
     )
+    scopes.set_defaults(grants=frozenset())
     delete = action("delete", "delete a party for good: its keys stop working")
     delete.add_argument("party_id", metavar="PARTY_ID", help="rp_… as listed")
     delete.add_argument("--yes", action="store_true", help="do not ask (needed without a TTY)")

@@ -31,7 +31,7 @@ def duration(span: timedelta) -> str:
 
 
 def scopes_text(party: RelyingParty) -> str:
-    return ", ".join(scope_names(party.scopes)) or "-"
+    return ", ".join(scope_names(party.scopes, party.grants)) or "-"
 
 
 def modes_text(party: RelyingParty) -> str:
@@ -104,7 +104,7 @@ def party_table(records: list[PartyRecord]) -> Table:
             p.id,
             escape(p.name),
             "[red]suspended[/red]" if p.status is PartyStatus.SUSPENDED else p.status.value,
-            "\n".join(scope_names(p.scopes)) or "-",
+            "\n".join(scope_names(p.scopes, p.grants)) or "-",
             "\n".join(sorted(m.value for m in p.modes)),
             f"{p.rate_per_minute}/{p.citizen_rate_per_minute}",
             r.created_at.date().isoformat(),

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from eid_service import settings_values as values
+from eid_service.domain.biometric_match import MatchThresholds
 from eid_service.domain.notices import Language, parse_language
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import SharePolicy
@@ -66,6 +67,10 @@ class Settings:
     # Plaintext on an address other than loopback (behind a proxy that
     # terminates TLS): refused at start unless this is set.
     allow_insecure: bool = False
+    # Level 2 at the counter and biometric Verify: the cosine similarity a
+    # portrait and a fingerprint must reach (EID_FACE_MATCH_THRESHOLD,
+    # EID_FINGERPRINT_MATCH_THRESHOLD).
+    biometric_thresholds: MatchThresholds = field(default_factory=MatchThresholds)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +110,7 @@ class Settings:
             shares=_share_policy(env, base.shares),
             tls=tls_from_env(env),
             allow_insecure=values.flag(env, "EID_ALLOW_INSECURE", False),
+            biometric_thresholds=_biometric_thresholds(env, base.biometric_thresholds),
         )
 
 
@@ -121,6 +127,21 @@ def _language(env: Mapping[str, str], default: Language) -> Language:
         return parse_language(env.get("EID_LANGUAGE", default.value))
     except ValueError as bad:
         raise values.SettingError("EID_LANGUAGE", f"is not usable: {bad}") from None
+
+
+def _biometric_thresholds(env: Mapping[str, str], base: MatchThresholds) -> MatchThresholds:
+    """EID_FACE_MATCH_THRESHOLD and EID_FINGERPRINT_MATCH_THRESHOLD: more than 0, at most 1."""
+
+    def threshold(name: str, default: float) -> float:
+        value = values.number(env, name, default, above=True)
+        if value > 1:
+            raise values.SettingError(name, f"must be at most 1 (a cosine similarity), not {value}")
+        return value
+
+    return MatchThresholds(
+        face=threshold("EID_FACE_MATCH_THRESHOLD", base.face),
+        fingerprint=threshold("EID_FINGERPRINT_MATCH_THRESHOLD", base.fingerprint),
+    )
 
 
 def _share_policy(env: Mapping[str, str], base: SharePolicy) -> SharePolicy:

@@ -18,7 +18,11 @@ from eid_service.settings_values import SettingError
 KIB = 1024
 MIB = 1024 * KIB
 PENDING_CALLS = 20_000
-# Methods whose requests carry biometric templates (a portrait, fingerprints).
+# Methods whose requests may exceed max_message_bytes (biometric-sized).
+# The registration office's RPCs and biometric Verify carry templates too, but
+# a portrait and ten fingerprints are 3 KiB (their largest valid request is
+# under 5 KiB): max_message_bytes holds them; more would only let anyone send
+# them more before the officer's or party's key is checked.
 BIOMETRIC_METHODS = frozenset({"/eid.v1.IdentityService/Register"})
 
 

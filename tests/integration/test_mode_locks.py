@@ -61,6 +61,7 @@ def test_a_locked_mode_is_refused_after_proof_and_other_modes_still_work(
         (pb.VERIFICATION_METHOD_ONE_TIME_CODE, False),
         (pb.VERIFICATION_METHOD_APPROVAL, False),
         (pb.VERIFICATION_METHOD_DEMOGRAPHIC, False),
+        (pb.VERIFICATION_METHOD_BIOMETRIC, False),
     ]
 
     with pytest.raises(EidError) as refused:

@@ -14,7 +14,7 @@ from tests.integration.harness import ServerHarness
 def test_health_reports_serving(harness: ServerHarness) -> None:
     with grpc.insecure_channel(harness.target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        for service in ("", "eid.v1.IdentityService"):
+        for service in ("", "eid.v1.IdentityService", "eid.v1.RegistrationOfficeService"):
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert response.status == health_pb2.HealthCheckResponse.SERVING
 
@@ -42,7 +42,11 @@ def test_reflection_lists_the_services(harness: ServerHarness, package: str) -> 
         harness.target, package, reflection_pb2.ServerReflectionRequest(list_services="")
     )
     names = {s.name for s in listed.list_services_response.service}
-    assert {"eid.v1.IdentityService", "grpc.health.v1.Health"} <= names
+    assert {
+        "eid.v1.IdentityService",
+        "eid.v1.RegistrationOfficeService",
+        "grpc.health.v1.Health",
+    } <= names
     assert {f"{v}.ServerReflection" for v in REFLECTION_VERSIONS} <= names
 
 

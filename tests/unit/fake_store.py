@@ -21,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
-from eid_service.domain.account import Account, AccountState
+from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.activation import CodePurpose
 from eid_service.domain.approval import ApprovalRequest, ApprovalState
+from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.credential_policy import (
     SOURCE_WINDOW,
@@ -34,8 +35,8 @@ from eid_service.domain.credential_policy import (
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
-from eid_service.domain.officer import Officer, new_officer_id
-from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer_id
+from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBucket
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.registry_person import RegistryDocument, RegistryPerson
@@ -216,6 +217,8 @@ class FakeState:
     webhooks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # party -> (url, at)
     # approval id -> (request, keyed digest of its QR token)
     approvals: dict[str, tuple[ApprovalRequest, bytes | None]] = field(default_factory=dict)
+    # account id -> (enrolled templates, enrolled at)
+    biometrics: dict[str, tuple[BiometricCapture, datetime]] = field(default_factory=dict)
 
 
 def _purge(
@@ -354,9 +357,27 @@ class FakeAccounts(_Repository):
         stored.state = AccountState.DEACTIVATED
         return True
 
+    def raise_level(self, account_id: str, level: AccountLevel) -> bool:
+        stored = self._s.accounts.get(account_id)
+        if stored is None or stored.state is not AccountState.ACTIVE or stored.level >= level:
+            return False
+        stored.level = level
+        return True
+
     def _find(self, personal_id: str) -> Account | None:
         found = (a for a in self._s.accounts.values() if a.demographics.personal_id == personal_id)
         return next(found, None)
+
+
+class FakeAccountBiometrics(_Repository):
+    def enrol(self, account_id: str, capture: BiometricCapture, now: datetime) -> None:
+        if account_id not in self._s.accounts:
+            raise IntegrityViolation("account_biometrics.account_id")
+        self._s.biometrics[account_id] = (capture, now)
+
+    def of_account(self, account_id: str) -> BiometricCapture | None:
+        found = self._s.biometrics.get(account_id)
+        return None if found is None else found[0]
 
 
 class FakeModeLocks(_Repository):
@@ -523,11 +544,13 @@ class FakeParties(_Repository):
         )
         return True
 
-    def set_scopes(self, party_id: str, scopes: frozenset[Attribute]) -> bool:
+    def set_scopes(
+        self, party_id: str, scopes: frozenset[Attribute], grants: frozenset[Grant] = frozenset()
+    ) -> bool:
         row = self._row(party_id)
         if row is None:
             return False
-        row.party = replace(row.party, scopes=scopes)
+        row.party = replace(row.party, scopes=scopes, grants=grants)
         return True
 
     def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
@@ -1093,11 +1116,20 @@ class FakeRateLimits(_Repository):
 
 
 class FakeOfficers(_Repository):
-    def create(self, name: str, now: datetime) -> tuple[Officer, str]:
-        officer = Officer(new_officer_id(), name)
+    def create(
+        self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
+    ) -> tuple[Officer, str]:
+        officer = Officer(new_officer_id(), name, roles)
         key = new_secret_token("eido")
         self._s.officers[officer.id] = (officer, keyed_digest("officer-key", key))
         return officer, key
+
+    def set_roles(self, officer_id: str, roles: frozenset[OfficerRole]) -> bool:
+        found = self._s.officers.get(officer_id)
+        if found is None:
+            return False
+        self._s.officers[officer_id] = (replace(found[0], roles=roles), found[1])
+        return True
 
     def by_key(self, key: str) -> Officer | None:
         digest = keyed_digest("officer-key", key)
@@ -1292,6 +1324,7 @@ class FakeRepositories:
         self.approvals = FakeApprovals(state)
         self.mode_locks = FakeModeLocks(state)
         self.webhooks = FakePartyWebhooks(state)
+        self.biometrics = FakeAccountBiometrics(state)
 
 
 class FakeUnitOfWork:

@@ -25,6 +25,9 @@ def test_defaults_are_small_requests_and_bounded_connections() -> None:
     assert limits.message_limit("/eid.v1.IdentityService/Verify") == 64 * 1024
     assert limits.message_limit("/grpc.health.v1.Health/Check") == 64 * 1024
     assert limits.message_limit("/eid.v1.IdentityService/Register") == 1024 * 1024
+    office = "/eid.v1.RegistrationOfficeService/"
+    assert limits.message_limit(office + "RegisterLevel2") == 64 * 1024
+    assert limits.message_limit(office + "UpgradeToLevel2") == 64 * 1024
     options = dict(limits.server_options())
     assert options["grpc.max_concurrent_streams"] == 100
     assert options["grpc.max_receive_message_length"] == 1024 * 1024

@@ -56,7 +56,9 @@ def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     args = build_parser().parse_args(["party", "create", "--name", "Bench"])
     # Contact (phone, email) is never granted by default.
     assert args.scopes == frozenset(Attribute) - {Attribute.PHONE_NUMBER, Attribute.EMAIL}
-    assert args.modes == frozenset(VerifyMode) - {VerifyMode.PASSWORD}
+    # Biometric Verify is allowed by the biometric_match scope, not as a mode.
+    assert args.modes == frozenset(VerifyMode) - {VerifyMode.PASSWORD, VerifyMode.BIOMETRIC}
+    assert args.grants == frozenset()
     assert (args.rate_limit, args.citizen_rate_limit, args.contact) == (600, 10, "")
     args = build_parser().parse_args(
         ["party", "create", "--name", "B", "--scopes", "basic", "--modes", "password,qr_share"]

@@ -59,6 +59,7 @@ def test_both_verify_mixins_have_the_same_methods_and_arguments() -> None:
         "request_otp",
         "verify_one_time_code",
         "verify_demographic",
+        "verify_biometric",
         "list_access_history",
         "iter_access_history",
     } == sync.keys()
@@ -92,7 +93,7 @@ def test_password_and_share_verification_send_the_requested_scopes(
     assert {c.metadata["x-api-key"] for c in fake.calls} == {"rp-key"}
 
 
-@pytest.mark.parametrize("scope", ["blood_type", "", "SCOPE_UNSPECIFIED", 0, 4])
+@pytest.mark.parametrize("scope", ["blood_type", "", "SCOPE_UNSPECIFIED", 0, 99])
 def test_unknown_scopes_are_rejected_before_calling(scope: str | int) -> None:
     fake = FakeEid(Verify=VERIFIED)
     with fake.serve() as target, EidClient(target, api_key="rp") as client:

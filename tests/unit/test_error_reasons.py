@@ -42,10 +42,15 @@ NOT_OVER_GRPC = {
     "PARTY_NOT_FOUND",
     # eid-server keys revoke
     "SIGNING_KEY_NOT_FOUND",
+    # eid-server officer create / set-roles
+    "ROLES_EMPTY",
+    "ROLE_UNKNOWN",
     # audit entries of `verified: false` answers and of RequestOtp
     "WRONG_PASSWORD",
     "DEMOGRAPHIC_MISMATCH",
     "NO_ACTIVE_ACCOUNT_WITH_PHONE",
+    "BIOMETRIC_MISMATCH",
+    "NO_LEVEL_2_TEMPLATES",
 }
 # Declared for the SDKs' offline verification, which refuses with them.
 SDK_ONLY = {"SHARE_ISSUER_MISMATCH", "SHARE_ONLINE_ONLY"}

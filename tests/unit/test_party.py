@@ -11,6 +11,7 @@ from eid_service.domain.errors import InvalidInput
 from eid_service.domain.party import (
     DEFAULT_MODES,
     PARTY_ID_PATTERN,
+    Grant,
     PartyStatus,
     RelyingParty,
     Scope,
@@ -43,7 +44,9 @@ def test_the_mode_and_scope_names_are_the_published_ones() -> None:
         "approval",
         "demographic",
         "qr_share",
+        "biometric",
     ]
+    assert [g.value for g in Grant] == ["biometric_match"]
     assert Scope.BASIC.attributes == BASIC
     assert Scope.ID_NUMBER.attributes == {Attribute.PERSONAL_ID}
     assert Scope.CONTACT.attributes == CONTACT
@@ -59,7 +62,9 @@ def test_a_new_party_is_active_with_every_mode_but_password_and_default_limits()
     assert PARTY_ID_PATTERN.fullmatch(party.id) and party.id.startswith("rp_")
     assert (party.name, party.contact, party.scopes) == ("Demo Bank", "it@demobank.vn", BASIC)
     assert party.status is PartyStatus.ACTIVE
-    assert party.modes == DEFAULT_MODES == frozenset(VerifyMode) - {VerifyMode.PASSWORD}
+    # Biometric Verify is allowed by the biometric_match scope, not as a mode.
+    assert party.modes == DEFAULT_MODES
+    assert frozenset(VerifyMode) - {VerifyMode.PASSWORD, VerifyMode.BIOMETRIC} == DEFAULT_MODES
     assert (party.rate_per_minute, party.citizen_rate_per_minute) == (600, 10)
     assert new_party("Tax", BASIC, modes=frozenset({VerifyMode.PASSWORD})).modes == {
         VerifyMode.PASSWORD

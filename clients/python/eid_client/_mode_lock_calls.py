@@ -28,6 +28,7 @@ LOCKABLE_MODES = {
     "one_time_code": pb.VERIFICATION_METHOD_ONE_TIME_CODE,
     "approval": pb.VERIFICATION_METHOD_APPROVAL,
     "demographic": pb.VERIFICATION_METHOD_DEMOGRAPHIC,
+    "biometric": pb.VERIFICATION_METHOD_BIOMETRIC,
 }
 _ALIASES = {"otp": "one_time_code", "one-time-code": "one_time_code"}
 

@@ -19,7 +19,7 @@ from eid_client.client import EidClient
 
 _MODES = ", ".join(LOCKABLE_MODES)
 _DETAILS = """
-    Lockable modes: password, one_time_code (or otp), approval, demographic.
+    Lockable modes: password, one_time_code (or otp), approval, demographic, biometric.
     While a mode is locked, a relying party that proves the credential in it
     (a right password or code) is refused with AUTH_MODE_LOCKED, anyone else
     gets the answer of a wrong credential, and no one-time code is sent. QR

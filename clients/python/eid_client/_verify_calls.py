@@ -26,6 +26,7 @@ from eid_client import _verify_requests as vreq
 from eid_client._base import Credentials
 from eid_client._pages import follow_pages, follow_pages_async
 from eid_client._verify_requests import Scopes
+from eid_client.biometrics import Finger, Template
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
@@ -127,6 +128,29 @@ class VerifyCalls(Credentials):
             partial=partial,
             threshold=threshold,
             request_id=request_id,
+        )
+        return self._verify(request)
+
+    def verify_biometric(
+        self,
+        personal_id: str,
+        *,
+        portrait: Template,
+        fingerprint: tuple[Finger, Template] | None = None,
+        requested_scopes: Scopes = (),
+        request_id: str | None = None,
+    ) -> pb.VerifyResponse:
+        """Relying party (with the ``biometric_match`` scope): are this
+        portrait template (128 floats or their 512 bytes) and, optionally, this
+        ``(finger, template)`` fingerprint the level-2 citizen's ``personal_id``
+        names? ``response.biometric`` says, with the scores on a match.
+        Attributes are released as for a password."""
+        request = vreq.biometric_request(
+            personal_id=personal_id,
+            portrait=portrait,
+            fingerprint=fingerprint,
+            request_id=request_id,
+            requested_scopes=requested_scopes,
         )
         return self._verify(request)
 
@@ -234,6 +258,25 @@ class AsyncVerifyCalls(Credentials):
             partial=partial,
             threshold=threshold,
             request_id=request_id,
+        )
+        return await self._verify(request)
+
+    async def verify_biometric(
+        self,
+        personal_id: str,
+        *,
+        portrait: Template,
+        fingerprint: tuple[Finger, Template] | None = None,
+        requested_scopes: Scopes = (),
+        request_id: str | None = None,
+    ) -> pb.VerifyResponse:
+        """See :meth:`eid_client.EidClient.verify_biometric`."""
+        request = vreq.biometric_request(
+            personal_id=personal_id,
+            portrait=portrait,
+            fingerprint=fingerprint,
+            request_id=request_id,
+            requested_scopes=requested_scopes,
         )
         return await self._verify(request)
 

@@ -9,8 +9,20 @@ from collections.abc import Iterable
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client._requests import iso_date, new_request_id, parse_gender
+from eid_client.biometrics import (
+    PORTRAIT_DIMENSIONS,
+    Finger,
+    Template,
+    fingerprint_pb,
+    pack_template,
+)
 
-SCOPES = {"basic": pb.SCOPE_BASIC, "id_number": pb.SCOPE_ID_NUMBER, "contact": pb.SCOPE_CONTACT}
+SCOPES = {
+    "basic": pb.SCOPE_BASIC,
+    "id_number": pb.SCOPE_ID_NUMBER,
+    "contact": pb.SCOPE_CONTACT,
+    "biometric_match": pb.SCOPE_BIOMETRIC_MATCH,
+}
 
 # A scope name or the enum number, or several of them.
 Scopes = Iterable[str | int] | str
@@ -97,6 +109,26 @@ def demographic_request(
         gender=parse_gender(gender) if gender is not None else pb.GENDER_UNSPECIFIED,
     )
     return pb.VerifyRequest(demographic=claim, request_id=new_request_id(request_id))
+
+
+def biometric_request(
+    *,
+    personal_id: str,
+    portrait: Template,
+    fingerprint: tuple[Finger, Template] | None,
+    request_id: str | None,
+    requested_scopes: Scopes,
+) -> pb.VerifyRequest:
+    credential = pb.BiometricCredential(
+        personal_id=personal_id, portrait=pack_template(portrait, PORTRAIT_DIMENSIONS)
+    )
+    if fingerprint is not None:
+        credential.fingerprint.CopyFrom(fingerprint_pb(*fingerprint))
+    return pb.VerifyRequest(
+        biometric=credential,
+        request_id=new_request_id(request_id),
+        requested_scopes=parse_scopes(requested_scopes),
+    )
 
 
 def request_otp_request(personal_id: str, request_id: str | None) -> pb.RequestOtpRequest:

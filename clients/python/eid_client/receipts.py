@@ -43,7 +43,7 @@ __all__ = [
 
 MAX_RECEIPT_CHARS = 4096
 RECEIPT_TYPE = "eid-receipt+jwt"
-MODES = frozenset({"password", "one_time_code", "approval", "demographic", "qr_share"})
+MODES = frozenset({"password", "one_time_code", "approval", "demographic", "qr_share", "biometric"})
 _MESSAGES = {
     "RECEIPT_TOO_LARGE": "the receipt is too large",
     "RECEIPT_MALFORMED": "the receipt is damaged, incomplete or not an eid receipt",

@@ -46,7 +46,9 @@ class ApprovalRpcs(ServicerBase):
     ) -> pb.StartApprovalResponse:
         party = await self._party(context)
         image = _image(request)
-        cmd = StartCommand(request.personal_id, requested_attributes(request), request.message)
+        cmd = StartCommand(
+            request.personal_id, requested_attributes(request, party), request.message
+        )
         reply = self._reply(
             "start_approval",
             request,

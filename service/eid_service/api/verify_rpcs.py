@@ -8,6 +8,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_service.api import convert, metadata
 from eid_service.api.approval_convert import approval_wait
 from eid_service.api.servicer_base import Context, ServicerBase
+from eid_service.domain.biometric_match import ProbeResult
 from eid_service.domain.demographic import (
     DEFAULT_NAME_THRESHOLD,
     GENDER_FIELD,
@@ -18,12 +19,13 @@ from eid_service.domain.demographic import (
     parse_claimed_birth_date,
 )
 from eid_service.domain.errors import InvalidInput
-from eid_service.domain.party import Scope, VerifyMode
+from eid_service.domain.party import Grant, RelyingParty, Scope, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.access_history import AccessPage, list_access_history
-from eid_service.use_cases.verified import Verification
+from eid_service.use_cases.verified import Verification, require_grants
 from eid_service.use_cases.verify import verify_password
 from eid_service.use_cases.verify_approval import verify_approval
+from eid_service.use_cases.verify_biometric import BiometricCommand, verify_biometric
 from eid_service.use_cases.verify_demographic import DemographicCommand, verify_demographic
 from eid_service.use_cases.verify_otp import OtpSent, request_otp, verify_one_time_code
 from eid_service.use_cases.verify_share import redeem_share
@@ -34,12 +36,15 @@ METHOD_TO_PB = {
     VerifyMode.ONE_TIME_CODE: pb.VERIFICATION_METHOD_ONE_TIME_CODE,
     VerifyMode.DEMOGRAPHIC: pb.VERIFICATION_METHOD_DEMOGRAPHIC,
     VerifyMode.APPROVAL: pb.VERIFICATION_METHOD_APPROVAL,
+    VerifyMode.BIOMETRIC: pb.VERIFICATION_METHOD_BIOMETRIC,
 }
 SCOPE_FROM_PB = {
     pb.SCOPE_BASIC: Scope.BASIC,
     pb.SCOPE_ID_NUMBER: Scope.ID_NUMBER,
     pb.SCOPE_CONTACT: Scope.CONTACT,
 }
+# Scopes that release no attribute: held or not (require_grants).
+GRANT_FROM_PB = {pb.SCOPE_BIOMETRIC_MATCH: Grant.BIOMETRIC_MATCH}
 MATCH_TO_PB = {
     AttributeMatch.NOT_CLAIMED: pb.ATTRIBUTE_MATCH_UNSPECIFIED,
     AttributeMatch.MATCH: pb.ATTRIBUTE_MATCH_MATCH,
@@ -54,22 +59,47 @@ ATTRIBUTE_TO_PB = {v: k for k, v in convert.ATTRIBUTE_FROM_PB.items()}
 
 
 def requested_attributes(
-    request: pb.VerifyRequest | pb.StartApprovalRequest,
+    request: pb.VerifyRequest | pb.StartApprovalRequest, party: RelyingParty
 ) -> frozenset[Attribute] | None:
-    """The attributes of the scopes asked for; None when none were named."""
+    """The attributes of the scopes asked for; None when none were named.
+    BIOMETRIC_MATCH releases none, and is refused unless the party holds it."""
     if not request.requested_scopes:
         return None
     wanted: set[Attribute] = set()
+    grants: set[Grant] = set()
     for scope in request.requested_scopes:
         found = SCOPE_FROM_PB.get(scope)
-        if found is None:
+        grant = GRANT_FROM_PB.get(scope)
+        if grant is not None:
+            grants.add(grant)
+        elif found is None:
             raise InvalidInput.of(
                 "requested_scopes",
                 "SCOPE_UNKNOWN",
-                "requested_scopes must be BASIC, ID_NUMBER or CONTACT",
+                "requested_scopes must be BASIC, ID_NUMBER, CONTACT or BIOMETRIC_MATCH",
             )
-        wanted |= found.attributes
+        else:
+            wanted |= found.attributes
+    require_grants(party, frozenset(grants))
     return frozenset(wanted)
+
+
+def biometric_command(credential: pb.BiometricCredential) -> BiometricCommand:
+    has_fingerprint = credential.HasField("fingerprint")
+    return BiometricCommand(
+        personal_id=credential.personal_id,
+        portrait=credential.portrait,
+        finger=int(credential.fingerprint.finger) if has_fingerprint else None,
+        fingerprint=credential.fingerprint.template,
+    )
+
+
+def biometric_pb(result: ProbeResult) -> pb.BiometricResult:
+    return pb.BiometricResult(
+        match=result.matched,
+        portrait_score=result.portrait_score,
+        fingerprint_score=result.fingerprint_score,
+    )
 
 
 def demographic_command(credential: pb.DemographicCredential) -> DemographicCommand:
@@ -118,6 +148,8 @@ def verification_pb(v: Verification) -> pb.VerifyResponse:
         out.level = convert.LEVEL_TO_PB[v.level]
     if v.demographic is not None:
         out.demographic.CopyFrom(demographic_pb(v.demographic))
+    if v.biometric is not None:
+        out.biometric.CopyFrom(biometric_pb(v.biometric))
     convert.fill_attributes(out.attributes, v.released)
     return out
 
@@ -147,7 +179,7 @@ class VerifyRpcs(ServicerBase):
         reply = self._reply(
             "verify", request, request.request_id, pb.VerifyResponse, verification_pb, context
         )
-        requested = requested_attributes(request)
+        requested = requested_attributes(request, party)
         uow, ctx = self._uow, self._ctx
         which = request.WhichOneof("credential")
         if which == "password":
@@ -165,6 +197,9 @@ class VerifyRpcs(ServicerBase):
         if which == "demographic":
             cmd = demographic_command(request.demographic)
             return await verify_demographic(uow, ctx, party, cmd, reply)
+        if which == "biometric":
+            cmd_b = biometric_command(request.biometric)
+            return await verify_biometric(uow, ctx, party, cmd_b, reply, requested)
         if which == "approval":
             # How long to wait is how the party asks, not what it asks: a poll
             # may reuse its request_id with another wait.
@@ -181,7 +216,7 @@ class VerifyRpcs(ServicerBase):
         raise InvalidInput.of(
             "credential",
             "CREDENTIAL_MISSING",
-            "set one of password, qr_share, one_time_code, demographic or approval",
+            "set one of password, qr_share, one_time_code, demographic, approval or biometric",
         )
 
     async def RequestOtp(

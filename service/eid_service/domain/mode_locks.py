@@ -28,6 +28,7 @@ LOCKABLE_MODES = (
     VerifyMode.ONE_TIME_CODE,
     VerifyMode.APPROVAL,
     VerifyMode.DEMOGRAPHIC,
+    VerifyMode.BIOMETRIC,
 )
 MIN_TEMPORARY_UNLOCK = timedelta(minutes=1)
 MAX_TEMPORARY_UNLOCK = timedelta(hours=24)

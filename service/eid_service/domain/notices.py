@@ -24,6 +24,8 @@ class NoticeKind(enum.Enum):
     VERIFY_CODE = "verify_code"
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_UNLOCKED = "account_unlocked"
+    # An officer raised the account to level 2 (biometrics enrolled at the counter).
+    ACCOUNT_LEVEL_2 = "account_level_2"
     # Not a citizen's notice: a relying party's status event (use_cases/status_events.py).
     STATUS_EVENT = "status_event"
 
@@ -128,6 +130,20 @@ _STATE_TEXTS = {
             " contact your nearest police office.",
         ),
     },
+    NoticeKind.ACCOUNT_LEVEL_2: {
+        Language.VIETNAMESE: (
+            "Tài khoản định danh điện tử đã được nâng lên mức độ 2",
+            "eid: Tài khoản định danh điện tử của bạn đã được nâng lên mức độ 2 tại cơ quan"
+            " công an, với ảnh chân dung và vân tay của bạn. Nếu không phải bạn, hãy liên hệ"
+            " cơ quan công an nơi gần nhất.",
+        ),
+        Language.ENGLISH: (
+            "Your e-identity account is now level 2",
+            "eid: your e-identity account was raised to level 2 at a police registration office,"
+            " with your portrait and fingerprints. If this was not you, contact your nearest"
+            " police office.",
+        ),
+    },
 }
 
 
@@ -148,6 +164,6 @@ def verify_code_notice(
 
 
 def state_notice(kind: NoticeKind, language: Language) -> Notice:
-    """The account was locked or unlocked."""
+    """The account was locked, unlocked or raised to level 2."""
     subject, body = _STATE_TEXTS[kind][language]
     return Notice(kind, subject, body)

@@ -37,10 +37,15 @@ class VerifyMode(enum.Enum):
     APPROVAL = "approval"
     DEMOGRAPHIC = "demographic"
     QR_SHARE = "qr_share"
+    # Allowed by the biometric_match scope (Grant.BIOMETRIC_MATCH), not as a
+    # mode: one switch an operator turns, which no mode list can contradict.
+    BIOMETRIC = "biometric"
 
 
+# The modes an operator allows with --modes.
+GRANTABLE_MODES = frozenset(VerifyMode) - {VerifyMode.BIOMETRIC}
 # Password verification is for trusted internal services: allowed explicitly only.
-DEFAULT_MODES = frozenset(VerifyMode) - {VerifyMode.PASSWORD}
+DEFAULT_MODES = GRANTABLE_MODES - {VerifyMode.PASSWORD}
 
 
 class PartyStatus(enum.Enum):
@@ -68,6 +73,14 @@ _SCOPE_ATTRIBUTES = {
 }
 
 
+class Grant(enum.Enum):
+    """Scopes that release no attribute but allow a kind of answer; granted
+    with --scopes like the others, never by default."""
+
+    # Biometric Verify: whether templates the party captured are the citizen's.
+    BIOMETRIC_MATCH = "biometric_match"
+
+
 @dataclass(frozen=True)
 class RelyingParty:
     id: str
@@ -85,6 +98,8 @@ class RelyingParty:
     # SHA-256 of the DER client certificate its calls must come with (mutual
     # TLS), or None: the API key alone authenticates it.
     client_cert_sha256: bytes | None = None
+    # Scopes beyond attributes (biometric Verify), granted with the scopes.
+    grants: frozenset[Grant] = frozenset()
 
 
 def new_party_id() -> str:
@@ -100,6 +115,7 @@ def new_party(
     rate_per_minute: int = DEFAULT_RATE_PER_MINUTE,
     citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE,
     client_cert_sha256: bytes | None = None,
+    grants: frozenset[Grant] = frozenset(),
 ) -> RelyingParty:
     """A party to onboard, ACTIVE, with a new id; InvalidInput names the bad field."""
     name = name.strip()
@@ -126,6 +142,7 @@ def new_party(
         rate_per_minute=rate_per_minute,
         citizen_rate_per_minute=citizen_rate_per_minute,
         client_cert_sha256=client_cert_sha256,
+        grants=grants,
     )
 
 
@@ -152,11 +169,14 @@ def _names(text: str) -> list[str]:
 
 def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
     """Attributes from comma-separated scope names (basic, id_number, contact)
-    and/or attribute names (full_name, ...): "basic,personal_id"."""
+    and/or attribute names (full_name, ...): "basic,personal_id". Grant names
+    (biometric_match) are known scopes too, releasing no attribute: see
+    `parse_grants`."""
     names = _names(text)
     if not names:
         raise InvalidInput.of(field, "SCOPES_EMPTY", "name at least one scope or attribute")
-    scopes = {s.value: s.attributes for s in Scope}
+    grants = [g.value for g in Grant]
+    scopes = {s.value: s.attributes for s in Scope} | {g: frozenset[Attribute]() for g in grants}
     attributes = {a.value: frozenset({a}) for a in Attribute}
     unknown = [n for n in names if n not in scopes and n not in attributes]
     if unknown:
@@ -166,15 +186,24 @@ def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
             f"unknown scope {unknown[0]!r}: use scopes ({', '.join(scopes)})"
             f" or attributes ({', '.join(attributes)})",
         )
-    return frozenset().union(*(scopes.get(n) or attributes[n] for n in names))
+    return frozenset().union(*(scopes[n] if n in scopes else attributes[n] for n in names))
 
 
-def scope_names(attributes: frozenset[Attribute]) -> list[str]:
-    """The attributes as an operator grants them: whole scopes, then loose attributes."""
+def parse_grants(text: str) -> frozenset[Grant]:
+    """The grants among comma-separated scope names (the rest: `parse_scopes`)."""
+    known = {g.value: g for g in Grant}
+    return frozenset(known[n] for n in _names(text) if n in known)
+
+
+def scope_names(
+    attributes: frozenset[Attribute], grants: frozenset[Grant] = frozenset()
+) -> list[str]:
+    """The attributes as an operator grants them: whole scopes, then loose
+    attributes, then grants."""
     whole = [s for s in Scope if s.attributes <= attributes]
     covered = frozenset().union(*(s.attributes for s in whole))
     loose = [a.value for a in Attribute if a in attributes and a not in covered]
-    return [s.value for s in whole] + loose
+    return [s.value for s in whole] + loose + [g.value for g in Grant if g in grants]
 
 
 def parse_modes(text: str, field: str = "modes") -> frozenset[VerifyMode]:
@@ -182,7 +211,13 @@ def parse_modes(text: str, field: str = "modes") -> frozenset[VerifyMode]:
     names = _names(text)
     if not names:
         raise InvalidInput.of(field, "MODES_EMPTY", "allow the party at least one Verify mode")
-    known = {m.value: m for m in VerifyMode}
+    if VerifyMode.BIOMETRIC.value in names:
+        raise InvalidInput.of(
+            field,
+            "MODE_UNKNOWN",
+            "biometric Verify is allowed by a scope, not a mode: --scopes ...,biometric_match",
+        )
+    known = {m.value: m for m in VerifyMode if m in GRANTABLE_MODES}
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InvalidInput.of(

@@ -125,6 +125,19 @@ class AccountRow(Base):
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class AccountBiometricsRow(Base):
+    """The portrait and fingerprint templates an officer captured for a
+    level-2 account (RegisterLevel2, UpgradeToLevel2), sealed in one blob;
+    biometric Verify compares with them. `key_id`: the key that sealed it."""
+
+    __tablename__ = "account_biometrics"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    templates_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class VerifyModeLockRow(Base):
     """A citizen's lock on one Verify mode (domain/mode_locks.py); no row: unlocked.
     Read with the account in the credential look-up of every Verify."""
@@ -165,7 +178,8 @@ class RelyingPartyRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     api_key_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    # Comma-separated Attribute values the party may read.
+    # Comma-separated Attribute values the party may read, and Grant values
+    # (biometric_match) it holds.
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -273,7 +287,8 @@ class TokenBucketRow(Base):
 
 class OfficerRow(Base):
     """Registration officers (the police counter), created by an operator;
-    they may unlock accounts after checking the citizen in person."""
+    after checking the citizen in person they may register level 2 and
+    unlock accounts, as their roles allow."""
 
     __tablename__ = "officers"
 
@@ -282,6 +297,8 @@ class OfficerRow(Base):
     key_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Comma-separated OfficerRole values: registration (level 2), unlock.
+    roles: Mapped[str] = mapped_column(String(64), server_default="unlock")
 
 
 class ShareRow(Base):

@@ -29,6 +29,7 @@ from eid_service.store.database import (
     sqlite_path,
 )
 from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.account_biometrics import AccountBiometricsRepository
 from eid_service.store.repositories.accounts import AccountRepository
 from eid_service.store.repositories.activation_codes import ActivationCodeRepository
 from eid_service.store.repositories.approvals import ApprovalRepository
@@ -68,6 +69,7 @@ class SqlRepositories:
         "approvals",
         "attempts",
         "audit",
+        "biometrics",
         "idempotency",
         "mode_locks",
         "officers",
@@ -105,6 +107,7 @@ class SqlRepositories:
         self.approvals = ApprovalRepository(db, protection)
         self.mode_locks = ModeLockRepository(db, protection)
         self.webhooks = PartyWebhookRepository(db, protection)
+        self.biometrics = AccountBiometricsRepository(db, protection)
 
 
 class SqlUnitOfWork:

@@ -20,6 +20,11 @@ WRONG_PASSWORD = "WRONG_PASSWORD"  # noqa: S105 (a reason's name, not a secret)
 NOT_ACTIVE = "ACCOUNT_NOT_ACTIVE"  # the right credential, but no active account
 ONE_TIME_CODE_INVALID = "ONE_TIME_CODE_INVALID"  # wrong, expired, used or never sent
 DEMOGRAPHIC_MISMATCH = "DEMOGRAPHIC_MISMATCH"
+# Biometric Verify: templates that did not reach the thresholds, and an ID
+# number with no level-2 templates to compare with (no account, a level-1 one
+# whose citizen locked the mode or that is not active).
+BIOMETRIC_MISMATCH = "BIOMETRIC_MISMATCH"
+NO_LEVEL_2_TEMPLATES = "NO_LEVEL_2_TEMPLATES"
 # RequestOtp that sent nothing: no active account with a phone.
 NO_ACTIVE_ACCOUNT_WITH_PHONE = "NO_ACTIVE_ACCOUNT_WITH_PHONE"
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from eid_service.domain.biometric_match import MatchThresholds
 from eid_service.domain.notices import Language
 from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import SharePolicy
@@ -63,3 +64,5 @@ class UseCaseContext:
     # Wakes Verify calls waiting on an approval request when this process
     # decides it (other processes' decisions are found by polling).
     approval_wakeups: Wakeups = field(default_factory=Wakeups)
+    # Level 2 and biometric Verify: the lowest cosine similarity that matches.
+    biometric_thresholds: MatchThresholds = field(default_factory=MatchThresholds)

@@ -24,14 +24,18 @@ from eid_service.domain.errors import (
     DomainError,
     NotFound,
     PreconditionFailed,
-    Unauthenticated,
 )
 from eid_service.domain.notices import NoticeKind, state_notice
-from eid_service.domain.officer import Officer
+from eid_service.domain.officer import Officer, OfficerRole
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.auth import citizen_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.credentials import PasswordCheck, as_citizen, too_many_attempts
+from eid_service.use_cases.officer_auth import (
+    officer_caller,
+    officer_key_invalid,
+    officer_with_role,
+)
 from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -253,13 +257,6 @@ def _unlock(
     return StateChange(account, changed=True)
 
 
-def officer_key_invalid() -> Unauthenticated:
-    return Unauthenticated(
-        reason="OFFICER_KEY_INVALID",
-        message="send a registration officer's key as x-officer-key",
-    )
-
-
 async def unlock_by_officer(
     uow: UnitOfWork,
     ctx: UseCaseContext,
@@ -267,18 +264,19 @@ async def unlock_by_officer(
     personal_id: str,
     reply: Reply[StateChange, Answer],
 ) -> Answer:
-    """An officer, having checked the citizen in person, unlocks the account.
-    Officers are trusted with the account's state: they get precise answers."""
+    """An officer with the unlock role, having checked the citizen in person,
+    unlocks the account. Officers are trusted with the account's state: they
+    get precise answers."""
     if not officer_key:
         raise officer_key_invalid()
     pid = parse_personal_id(personal_id, "officer.personal_id").value
     now = ctx.clock()
 
     def unlock(r: Repositories) -> Answer | DomainError:
-        officer = r.officers.by_key(officer_key)
-        if officer is None:
-            return officer_key_invalid()
-        caller = f"officer:{officer.id}"
+        officer = officer_with_role(r, officer_key, OfficerRole.UNLOCK)
+        if isinstance(officer, DomainError):
+            return officer
+        caller = officer_caller(officer)
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier

@@ -17,6 +17,7 @@ from eid_service.domain.party import (
     DEFAULT_MODES,
     DEFAULT_RATE_PER_MINUTE,
     PARTY_ID_PATTERN,
+    Grant,
     PartyStatus,
     VerifyMode,
     check_key_overlap,
@@ -40,6 +41,8 @@ class NewParty:
     citizen_rate_per_minute: int = DEFAULT_CITIZEN_RATE_PER_MINUTE
     # SHA-256 of the DER client certificate its calls must come with.
     client_cert_sha256: bytes | None = None
+    # Scopes beyond attributes: biometric_match.
+    grants: frozenset[Grant] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ async def create_party(uow: UnitOfWork, ctx: UseCaseContext, cmd: NewParty) -> C
         rate_per_minute=cmd.rate_per_minute,
         citizen_rate_per_minute=cmd.citizen_rate_per_minute,
         client_cert_sha256=cmd.client_cert_sha256,
+        grants=cmd.grants,
     )
     now = ctx.clock()
     api_key = await uow.atomically(lambda r: r.parties.create(party, now))
@@ -167,18 +171,23 @@ async def set_party_limits(
 
 
 async def set_party_scopes(
-    uow: UnitOfWork, party_id: str, scopes: frozenset[Attribute]
+    uow: UnitOfWork,
+    party_id: str,
+    scopes: frozenset[Attribute],
+    grants: frozenset[Grant] = frozenset(),
 ) -> PartyRecord:
     """What the party may read from now on (granting contact, say, or taking
-    it away). Servers apply it once their cached copy of the party lapses; a
-    share or approval it collects later releases only what the new scopes allow."""
-    if not scopes:
+    it away), and the grants it holds (biometric_match: all of them are
+    replaced too). Servers apply it once their cached copy of the party
+    lapses; a share or approval it collects later releases only what the new
+    scopes allow."""
+    if not scopes and not grants:
         raise InvalidInput.of("scopes", "SCOPES_EMPTY", "name at least one scope or attribute")
 
     def change(r: Repositories) -> PartyRecord:
         found = _found(r, party_id)
-        r.parties.set_scopes(found.party.id, scopes)
-        return replace(found, party=replace(found.party, scopes=scopes))
+        r.parties.set_scopes(found.party.id, scopes, grants)
+        return replace(found, party=replace(found.party, scopes=scopes, grants=grants))
 
     return await uow.atomically(change)
 

@@ -18,11 +18,12 @@ from typing import Protocol, TypeVar
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.activation import CodePurpose
 from eid_service.domain.approval import ApprovalRequest, ApprovalState
+from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
-from eid_service.domain.officer import Officer
-from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole
+from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import TokenBucket
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.registry_person import RegistryDocument, RegistryPerson
@@ -317,6 +318,24 @@ class Accounts(Protocol):
         """Any state -> DEACTIVATED; False if it was DEACTIVATED already."""
         ...
 
+    def raise_level(self, account_id: str, level: AccountLevel) -> bool:
+        """An ACTIVE account below `level` -> `level`; False otherwise (not
+        active, or at that level already, meanwhile too)."""
+        ...
+
+
+class AccountBiometrics(Protocol):
+    """The biometric templates enrolled on level-2 accounts at a counter,
+    sealed at rest; read only to compare with (they never leave the service)."""
+
+    def enrol(self, account_id: str, capture: BiometricCapture, now: datetime) -> None:
+        """Keeps the account's templates, replacing any it had."""
+        ...
+
+    def of_account(self, account_id: str) -> BiometricCapture | None:
+        """The account's enrolled templates; None when it has none."""
+        ...
+
 
 class ModeLocks(Protocol):
     """The citizen's locks on single Verify modes (domain/mode_locks.py)."""
@@ -420,8 +439,11 @@ class Parties(Protocol):
         """New rate limits; False if no party has that id."""
         ...
 
-    def set_scopes(self, party_id: str, scopes: frozenset[Attribute]) -> bool:
-        """The attributes it may read from now on; False if no party has that id."""
+    def set_scopes(
+        self, party_id: str, scopes: frozenset[Attribute], grants: frozenset[Grant] = frozenset()
+    ) -> bool:
+        """The attributes it may read (and the grants it holds) from now on;
+        False if no party has that id."""
         ...
 
     def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
@@ -614,8 +636,14 @@ class CredentialAttempts(Protocol):
 
 
 class Officers(Protocol):
-    def create(self, name: str, now: datetime) -> tuple[Officer, str]:
+    def create(
+        self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
+    ) -> tuple[Officer, str]:
         """A new officer and its key (shown once; stored only as a digest)."""
+        ...
+
+    def set_roles(self, officer_id: str, roles: frozenset[OfficerRole]) -> bool:
+        """The enabled officer's roles from now on; False if no enabled officer has the id."""
         ...
 
     def by_key(self, key: str) -> Officer | None:
@@ -845,6 +873,8 @@ class Repositories(Protocol):
     def mode_locks(self) -> ModeLocks: ...
     @property
     def webhooks(self) -> PartyWebhooks: ...
+    @property
+    def biometrics(self) -> AccountBiometrics: ...
 
 
 class UnitOfWork(Protocol):

@@ -10,10 +10,11 @@ from typing import Any
 
 from eid_client.receipts import ReceiptClaims
 from eid_service.domain.account import AccountLevel, AccountState, require_state_active
+from eid_service.domain.biometric_match import ProbeResult
 from eid_service.domain.demographic import DemographicResult
 from eid_service.domain.errors import DomainError, PermissionDenied, TooManyAttempts
 from eid_service.domain.mode_locks import mode_locked
-from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.party import Grant, RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.signing_keys import SigningKeySet
 from eid_service.use_cases.call_audit import call_entry
@@ -35,6 +36,7 @@ class Verification:
     # The signed receipt of a successful verification.
     receipt: str = field(default="", repr=False)
     demographic: DemographicResult | None = None
+    biometric: ProbeResult | None = None
 
 
 def party_caller(party: RelyingParty) -> str:
@@ -94,6 +96,19 @@ def refusal_after_proof(
     return None
 
 
+def require_grants(party: RelyingParty, grants: frozenset[Grant]) -> None:
+    """Scopes that release no attribute (biometric_match) are held or not:
+    asking for, or using, one the party does not hold is refused."""
+    missing = grants - party.grants
+    if missing:
+        names = ", ".join(sorted(g.value for g in missing))
+        raise PermissionDenied(
+            reason="SCOPE_NOT_ALLOWED",
+            message=f"this relying party is not allowed the {names} scope",
+            metadata={"scope": names},
+        )
+
+
 def wanted_attributes(
     party: RelyingParty, requested: frozenset[Attribute] | None
 ) -> frozenset[Attribute]:
@@ -121,6 +136,7 @@ def record_verified(
     demographic: DemographicResult | None = None,
     *,
     reply: Reply[Any, Any] | None = None,
+    biometric: ProbeResult | None = None,
 ) -> Verification:
     """Audits a successful verification of `view` (whose values are what is
     released) and signs its receipt, inside the caller's transaction. The
@@ -156,4 +172,5 @@ def record_verified(
         subject=subject,
         receipt=receipt,
         demographic=demographic,
+        biometric=biometric,
     )

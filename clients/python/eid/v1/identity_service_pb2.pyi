@@ -177,6 +177,10 @@ class _VerificationMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Ve
     """ID number and claimed demographic data compared with the registered data."""
     VERIFICATION_METHOD_APPROVAL: _VerificationMethod.ValueType  # 5
     """The citizen approved the party's request on their signed-in device."""
+    VERIFICATION_METHOD_BIOMETRIC: _VerificationMethod.ValueType  # 6
+    """ID number and a face template (optionally a fingerprint) compared with
+    the templates enrolled at a registration office (level 2).
+    """
 
 class VerificationMethod(_VerificationMethod, metaclass=_VerificationMethodEnumTypeWrapper):
     """How a verification was carried out."""
@@ -195,6 +199,10 @@ VERIFICATION_METHOD_DEMOGRAPHIC: VerificationMethod.ValueType  # 4
 """ID number and claimed demographic data compared with the registered data."""
 VERIFICATION_METHOD_APPROVAL: VerificationMethod.ValueType  # 5
 """The citizen approved the party's request on their signed-in device."""
+VERIFICATION_METHOD_BIOMETRIC: VerificationMethod.ValueType  # 6
+"""ID number and a face template (optionally a fingerprint) compared with
+the templates enrolled at a registration office (level 2).
+"""
 Global___VerificationMethod: _TypeAlias = VerificationMethod  # noqa: Y015
 
 class _Scope:
@@ -213,6 +221,10 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     """The registered phone number and email address (the email only when the
     citizen registered one). Never granted by default.
     """
+    SCOPE_BIOMETRIC_MATCH: _Scope.ValueType  # 4
+    """Releases no attribute: allows biometric Verify (a match verdict and its
+    similarity scores). Never granted by default.
+    """
 
 class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
     """Groups of attributes a relying party may be allowed to read and may ask for."""
@@ -226,6 +238,10 @@ SCOPE_ID_NUMBER: Scope.ValueType  # 2
 SCOPE_CONTACT: Scope.ValueType  # 3
 """The registered phone number and email address (the email only when the
 citizen registered one). Never granted by default.
+"""
+SCOPE_BIOMETRIC_MATCH: Scope.ValueType  # 4
+"""Releases no attribute: allows biometric Verify (a match verdict and its
+similarity scores). Never granted by default.
 """
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
 
@@ -512,6 +528,62 @@ ACCOUNT_CODE_PURPOSE_LOCK: AccountCodePurpose.ValueType  # 1
 ACCOUNT_CODE_PURPOSE_UNLOCK: AccountCodePurpose.ValueType  # 2
 """Unlock a LOCKED account (UnlockAccountRequest.citizen)."""
 Global___AccountCodePurpose: _TypeAlias = AccountCodePurpose  # noqa: Y015
+
+class _Finger:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FingerEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Finger.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FINGER_UNSPECIFIED: _Finger.ValueType  # 0
+    """Not a finger; refused (FINGER_INVALID)."""
+    FINGER_RIGHT_THUMB: _Finger.ValueType  # 1
+    """The right thumb."""
+    FINGER_RIGHT_INDEX: _Finger.ValueType  # 2
+    """The right index finger."""
+    FINGER_RIGHT_MIDDLE: _Finger.ValueType  # 3
+    """The right middle finger."""
+    FINGER_RIGHT_RING: _Finger.ValueType  # 4
+    """The right ring finger."""
+    FINGER_RIGHT_LITTLE: _Finger.ValueType  # 5
+    """The right little finger."""
+    FINGER_LEFT_THUMB: _Finger.ValueType  # 6
+    """The left thumb."""
+    FINGER_LEFT_INDEX: _Finger.ValueType  # 7
+    """The left index finger."""
+    FINGER_LEFT_MIDDLE: _Finger.ValueType  # 8
+    """The left middle finger."""
+    FINGER_LEFT_RING: _Finger.ValueType  # 9
+    """The left ring finger."""
+    FINGER_LEFT_LITTLE: _Finger.ValueType  # 10
+    """The left little finger."""
+
+class Finger(_Finger, metaclass=_FingerEnumTypeWrapper):
+    """A finger, numbered as ISO/IEC 19794-2 numbers finger positions."""
+
+FINGER_UNSPECIFIED: Finger.ValueType  # 0
+"""Not a finger; refused (FINGER_INVALID)."""
+FINGER_RIGHT_THUMB: Finger.ValueType  # 1
+"""The right thumb."""
+FINGER_RIGHT_INDEX: Finger.ValueType  # 2
+"""The right index finger."""
+FINGER_RIGHT_MIDDLE: Finger.ValueType  # 3
+"""The right middle finger."""
+FINGER_RIGHT_RING: Finger.ValueType  # 4
+"""The right ring finger."""
+FINGER_RIGHT_LITTLE: Finger.ValueType  # 5
+"""The right little finger."""
+FINGER_LEFT_THUMB: Finger.ValueType  # 6
+"""The left thumb."""
+FINGER_LEFT_INDEX: Finger.ValueType  # 7
+"""The left index finger."""
+FINGER_LEFT_MIDDLE: Finger.ValueType  # 8
+"""The left middle finger."""
+FINGER_LEFT_RING: Finger.ValueType  # 9
+"""The left ring finger."""
+FINGER_LEFT_LITTLE: Finger.ValueType  # 10
+"""The left little finger."""
+Global___Finger: _TypeAlias = Finger  # noqa: Y015
 
 @_typing.final
 class CitizenAttributes(_message.Message):
@@ -1075,6 +1147,7 @@ class VerifyRequest(_message.Message):
     ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
     DEMOGRAPHIC_FIELD_NUMBER: _builtins.int
     APPROVAL_FIELD_NUMBER: _builtins.int
+    BIOMETRIC_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     REQUESTED_SCOPES_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
@@ -1104,6 +1177,12 @@ class VerifyRequest(_message.Message):
         """The outcome of an approval request from StartApproval."""
 
     @_builtins.property
+    def biometric(self) -> Global___BiometricCredential:
+        """ID number and biometric templates captured by the party (needs the
+        biometric_match scope).
+        """
+
+    @_builtins.property
     def requested_scopes(self) -> _containers.RepeatedScalarFieldContainer[Global___Scope.ValueType]:
         """The scopes the party asks for in this call; empty: all the scopes it is
         allowed. Asking for a scope it is not allowed is refused (SCOPE_NOT_ALLOWED).
@@ -1117,14 +1196,15 @@ class VerifyRequest(_message.Message):
         one_time_code: Global___OneTimeCodeCredential | None = ...,
         demographic: Global___DemographicCredential | None = ...,
         approval: Global___ApprovalCredential | None = ...,
+        biometric: Global___BiometricCredential | None = ...,
         request_id: _builtins.str = ...,
         requested_scopes: _abc.Iterable[Global___Scope.ValueType] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "biometric", b"biometric", "credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id", "requested_scopes", b"requested_scopes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "biometric", b"biometric", "credential", b"credential", "demographic", b"demographic", "one_time_code", b"one_time_code", "password", b"password", "qr_share", b"qr_share", "request_id", b"request_id", "requested_scopes", b"requested_scopes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share", "one_time_code", "demographic", "approval"]  # noqa: Y015
+    _WhichOneofReturnType_credential: _TypeAlias = _typing.Literal["password", "qr_share", "one_time_code", "demographic", "approval", "biometric"]  # noqa: Y015
     _WhichOneofArgType_credential: _TypeAlias = _typing.Literal["credential", b"credential"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_credential) -> _WhichOneofReturnType_credential | None: ...
 
@@ -1145,6 +1225,7 @@ class VerifyResponse(_message.Message):
     SUBJECT_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
     DEMOGRAPHIC_FIELD_NUMBER: _builtins.int
+    BIOMETRIC_FIELD_NUMBER: _builtins.int
     verified: _builtins.bool
     """True when the credential checked out. A wrong ID number or password gives
     false without saying which was wrong.
@@ -1176,6 +1257,10 @@ class VerifyResponse(_message.Message):
     def demographic(self) -> Global___DemographicResult:
         """Demographic mode: the verdict per claimed attribute."""
 
+    @_builtins.property
+    def biometric(self) -> Global___BiometricResult:
+        """Biometric mode: the match verdict and, on a match, its scores."""
+
     def __init__(
         self,
         *,
@@ -1188,10 +1273,11 @@ class VerifyResponse(_message.Message):
         subject: _builtins.str = ...,
         receipt: _builtins.str = ...,
         demographic: Global___DemographicResult | None = ...,
+        biometric: Global___BiometricResult | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "demographic", b"demographic", "verify_time", b"verify_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "biometric", b"biometric", "demographic", b"demographic", "verify_time", b"verify_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "demographic", b"demographic", "level", b"level", "method", b"method", "receipt", b"receipt", "subject", b"subject", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "biometric", b"biometric", "demographic", b"demographic", "level", b"level", "method", b"method", "receipt", b"receipt", "subject", b"subject", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2722,7 +2808,7 @@ class VerifyModeLock(_message.Message):
     LOCKED_FIELD_NUMBER: _builtins.int
     RELOCK_TIME_FIELD_NUMBER: _builtins.int
     mode: Global___VerificationMethod.ValueType
-    """The mode (PASSWORD, ONE_TIME_CODE, APPROVAL or DEMOGRAPHIC)."""
+    """The mode (PASSWORD, ONE_TIME_CODE, APPROVAL, DEMOGRAPHIC or BIOMETRIC)."""
     locked: _builtins.bool
     """True when Verify in this mode is refused now."""
     @_builtins.property
@@ -2878,7 +2964,9 @@ class GetVerifyModeLocksResponse(_message.Message):
     MODES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def modes(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerifyModeLock]:
-        """Every lockable mode: PASSWORD, ONE_TIME_CODE, APPROVAL, DEMOGRAPHIC."""
+        """Every lockable mode: PASSWORD, ONE_TIME_CODE, APPROVAL, DEMOGRAPHIC,
+        BIOMETRIC.
+        """
 
     def __init__(
         self,
@@ -3013,3 +3101,116 @@ class GetStatusWebhookResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetStatusWebhookResponse: _TypeAlias = GetStatusWebhookResponse  # noqa: Y015
+
+@_typing.final
+class FingerprintTemplate(_message.Message):
+    """One finger's fingerprint template, as a capture device's feature extractor
+    produces it (never an image).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FINGER_FIELD_NUMBER: _builtins.int
+    TEMPLATE_FIELD_NUMBER: _builtins.int
+    finger: Global___Finger.ValueType
+    """Which finger it is."""
+    template: _builtins.bytes
+    """64 little-endian IEEE 754 float32 values (256 bytes), finite and not all
+    zero (BIOMETRIC_TEMPLATE_INVALID otherwise).
+    """
+    def __init__(
+        self,
+        *,
+        finger: Global___Finger.ValueType = ...,
+        template: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["finger", b"finger", "template", b"template"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FingerprintTemplate: _TypeAlias = FingerprintTemplate  # noqa: Y015
+
+@_typing.final
+class BiometricCredential(_message.Message):
+    """Asks whether biometric templates the party captured (at its counter, its
+    kiosk) are the citizen's an ID number names, compared by cosine similarity
+    with the templates enrolled when the citizen was registered at level 2.
+    Needs the biometric_match scope (SCOPE_NOT_ALLOWED otherwise); an active
+    level-1 account is refused FAILED_PRECONDITION LEVEL_2_REQUIRED. A
+    template that does not match and an ID number without level-2 templates
+    answer `verified: false` alike, and count against the party as a wrong
+    password does (TOO_MANY_FAILED_ATTEMPTS); templates that match an account
+    that is not active, or whose citizen locked the biometric mode, are
+    refused with the reason (as a right password is). The enrolled templates
+    are never returned.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    PORTRAIT_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    """The citizen's 12-digit personal ID number."""
+    portrait: _builtins.bytes
+    """The face template: 128 little-endian IEEE 754 float32 values (512 bytes),
+    finite and not all zero. Required.
+    """
+    @_builtins.property
+    def fingerprint(self) -> Global___FingerprintTemplate:
+        """Optionally one fingerprint too: then both must match."""
+
+    def __init__(
+        self,
+        *,
+        personal_id: _builtins.str = ...,
+        portrait: _builtins.bytes = ...,
+        fingerprint: Global___FingerprintTemplate | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint", b"fingerprint", "personal_id", b"personal_id", "portrait", b"portrait"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BiometricCredential: _TypeAlias = BiometricCredential  # noqa: Y015
+
+@_typing.final
+class BiometricResult(_message.Message):
+    """The answer to a biometric credential. Scores are given only on a match: a
+    score below the threshold would guide a forger's next attempt.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MATCH_FIELD_NUMBER: _builtins.int
+    PORTRAIT_SCORE_FIELD_NUMBER: _builtins.int
+    FINGERPRINT_SCORE_FIELD_NUMBER: _builtins.int
+    match: _builtins.bool
+    """True when the portrait (and the fingerprint, if one was sent) matched
+    the enrolled templates.
+    """
+    portrait_score: _builtins.float
+    """On a match, the portrait's cosine similarity with the enrolled one
+    (the server's threshold to 1); 0 otherwise.
+    """
+    fingerprint_score: _builtins.float
+    """On a match with a fingerprint, its cosine similarity with the enrolled
+    template of that finger; 0 otherwise.
+    """
+    def __init__(
+        self,
+        *,
+        match: _builtins.bool = ...,
+        portrait_score: _builtins.float = ...,
+        fingerprint_score: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fingerprint_score", b"fingerprint_score", "match", b"match", "portrait_score", b"portrait_score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BiometricResult: _TypeAlias = BiometricResult  # noqa: Y015

@@ -64,8 +64,11 @@ class IdentityServiceStub:
     """Checks a citizen on behalf of an approved relying party, in one of the
     modes the party is allowed: ID number and password, ID number and a
     one-time code from RequestOtp, a QR share redeemed once, demographic
-    (claimed name, birth date, gender answered match or no match), or the
-    citizen's approval on their device (StartApproval). Returns a
+    (claimed name, birth date, gender answered match or no match), the
+    citizen's approval on their device (StartApproval), or biometric (a face
+    template and optionally a fingerprint, compared with the templates
+    enrolled at a registration office; parties holding the biometric_match
+    scope, level-2 accounts only). Returns a
     verdict, the account level, the citizen's pairwise subject for this party,
     a signed receipt, and only the attributes the party asked for, may read
     and the citizen agreed to (none in demographic mode).
@@ -171,11 +174,12 @@ class IdentityServiceStub:
     """
     LockVerifyMode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.LockVerifyModeRequest, _identity_service_pb2.LockVerifyModeResponse]
     """Locks one verification mode of the signed-in citizen's account (password,
-    one-time code, approval or demographic; QR shares are the citizen's own
-    act, so that mode cannot be locked). While locked, Verify in that mode
-    fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
-    the credential (a right password or code); other parties get the answer
-    of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+    one-time code, approval, demographic or biometric; QR shares are the
+    citizen's own act, so that mode cannot be locked). While locked, Verify
+    in that mode fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party
+    that proved the credential (a right password or code); other parties get
+    the answer of a wrong credential, and RequestOtp sends no code. Needs a
+    citizen session.
     """
     UnlockVerifyMode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnlockVerifyModeRequest, _identity_service_pb2.UnlockVerifyModeResponse]
     """Unlocks one verification mode: for good, or with `unlock_for` for that
@@ -234,8 +238,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Checks a citizen on behalf of an approved relying party, in one of the
     modes the party is allowed: ID number and password, ID number and a
     one-time code from RequestOtp, a QR share redeemed once, demographic
-    (claimed name, birth date, gender answered match or no match), or the
-    citizen's approval on their device (StartApproval). Returns a
+    (claimed name, birth date, gender answered match or no match), the
+    citizen's approval on their device (StartApproval), or biometric (a face
+    template and optionally a fingerprint, compared with the templates
+    enrolled at a registration office; parties holding the biometric_match
+    scope, level-2 accounts only). Returns a
     verdict, the account level, the citizen's pairwise subject for this party,
     a signed receipt, and only the attributes the party asked for, may read
     and the citizen agreed to (none in demographic mode).
@@ -341,11 +348,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     LockVerifyMode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.LockVerifyModeRequest, _identity_service_pb2.LockVerifyModeResponse]  # type: ignore[assignment]
     """Locks one verification mode of the signed-in citizen's account (password,
-    one-time code, approval or demographic; QR shares are the citizen's own
-    act, so that mode cannot be locked). While locked, Verify in that mode
-    fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
-    the credential (a right password or code); other parties get the answer
-    of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+    one-time code, approval, demographic or biometric; QR shares are the
+    citizen's own act, so that mode cannot be locked). While locked, Verify
+    in that mode fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party
+    that proved the credential (a right password or code); other parties get
+    the answer of a wrong credential, and RequestOtp sends no code. Needs a
+    citizen session.
     """
     UnlockVerifyMode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnlockVerifyModeRequest, _identity_service_pb2.UnlockVerifyModeResponse]  # type: ignore[assignment]
     """Unlocks one verification mode: for good, or with `unlock_for` for that
@@ -425,8 +433,11 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Checks a citizen on behalf of an approved relying party, in one of the
         modes the party is allowed: ID number and password, ID number and a
         one-time code from RequestOtp, a QR share redeemed once, demographic
-        (claimed name, birth date, gender answered match or no match), or the
-        citizen's approval on their device (StartApproval). Returns a
+        (claimed name, birth date, gender answered match or no match), the
+        citizen's approval on their device (StartApproval), or biometric (a face
+        template and optionally a fingerprint, compared with the templates
+        enrolled at a registration office; parties holding the biometric_match
+        scope, level-2 accounts only). Returns a
         verdict, the account level, the citizen's pairwise subject for this party,
         a signed receipt, and only the attributes the party asked for, may read
         and the citizen agreed to (none in demographic mode).
@@ -646,11 +657,12 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.LockVerifyModeResponse, _abc.Awaitable[_identity_service_pb2.LockVerifyModeResponse]]:
         """Locks one verification mode of the signed-in citizen's account (password,
-        one-time code, approval or demographic; QR shares are the citizen's own
-        act, so that mode cannot be locked). While locked, Verify in that mode
-        fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party that proved
-        the credential (a right password or code); other parties get the answer
-        of a wrong credential, and RequestOtp sends no code. Needs a citizen session.
+        one-time code, approval, demographic or biometric; QR shares are the
+        citizen's own act, so that mode cannot be locked). While locked, Verify
+        in that mode fails with FAILED_PRECONDITION AUTH_MODE_LOCKED for a party
+        that proved the credential (a right password or code); other parties get
+        the answer of a wrong credential, and RequestOtp sends no code. Needs a
+        citizen session.
         """
 
     @_abc_1.abstractmethod

@@ -55,6 +55,9 @@ _MARK_ACTIVE = Sql(
     "UPDATE accounts SET state = :state, password_hash = :password_hash,"
     " activated_at = :activated_at WHERE id = :id AND state = :pending"
 )
+_RAISE_LEVEL = Sql(
+    "UPDATE accounts SET level = :level WHERE id = :id AND level < :level AND state = :active"
+)
 _STATES = {"active": AccountState.ACTIVE.value, "locked": AccountState.LOCKED.value}
 _DEACTIVATED = AccountState.DEACTIVATED.value
 # The encrypted column and its AAD label per attribute; gender is stored plain.
@@ -176,6 +179,10 @@ class AccountRepository(Repository):
     def deactivate(self, account_id: str, now: datetime) -> bool:
         params = {"id": account_id, "now": self._t(now), "deactivated": _DEACTIVATED}
         return self._db.count(_DEACTIVATE, params) == 1
+
+    def raise_level(self, account_id: str, level: AccountLevel) -> bool:
+        params = {"id": account_id, "level": int(level), "active": AccountState.ACTIVE.value}
+        return self._db.count(_RAISE_LEVEL, params) == 1
 
     def _to_domain(self, r: Row) -> Account:
         p, ctx = self._p, f"account:{r[0]}"

@@ -1,10 +1,10 @@
-"""Registration officers and their keys (stored only as keyed digests)."""
+"""Registration officers, their roles and their keys (stored only as keyed digests)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from eid_service.domain.officer import Officer, new_officer_id
+from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer_id
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
@@ -13,16 +13,25 @@ OFFICER_KEY_PURPOSE = "officer-key"
 OFFICER_KEY_PREFIX = "eido"
 
 _INSERT = Sql(
-    "INSERT INTO officers (id, name, key_digest, created_at)"
-    " VALUES (:id, :name, :digest, :created_at)"
+    "INSERT INTO officers (id, name, key_digest, created_at, roles)"
+    " VALUES (:id, :name, :digest, :created_at, :roles)"
 )
 _DISABLE = Sql("UPDATE officers SET disabled_at = :now WHERE id = :id AND disabled_at IS NULL")
-_BY_KEY = Sql("SELECT id, name FROM officers WHERE key_digest = :digest AND disabled_at IS NULL")
+_SET_ROLES = Sql("UPDATE officers SET roles = :roles WHERE id = :id AND disabled_at IS NULL")
+_BY_KEY = Sql(
+    "SELECT id, name, roles FROM officers WHERE key_digest = :digest AND disabled_at IS NULL"
+)
+
+
+def _join(roles: frozenset[OfficerRole]) -> str:
+    return ",".join(sorted(r.value for r in roles))
 
 
 class OfficerRepository(Repository):
-    def create(self, name: str, now: datetime) -> tuple[Officer, str]:
-        officer = Officer(new_officer_id(), name)
+    def create(
+        self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
+    ) -> tuple[Officer, str]:
+        officer = Officer(new_officer_id(), name, roles)
         key = new_secret_token(OFFICER_KEY_PREFIX)
         self._db.count(
             _INSERT,
@@ -31,13 +40,20 @@ class OfficerRepository(Repository):
                 "name": name,
                 "digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key),
                 "created_at": self._t(now),
+                "roles": _join(roles),
             },
         )
         return officer, key
 
     def by_key(self, key: str) -> Officer | None:
         row = self._db.one(_BY_KEY, {"digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key)})
-        return None if row is None else Officer(str(row[0]), str(row[1]))
+        if row is None:
+            return None
+        roles = frozenset(OfficerRole(v) for v in str(row[2]).split(",") if v)
+        return Officer(str(row[0]), str(row[1]), roles)
+
+    def set_roles(self, officer_id: str, roles: frozenset[OfficerRole]) -> bool:
+        return self._db.count(_SET_ROLES, {"id": officer_id, "roles": _join(roles)}) == 1
 
     def disable(self, officer_id: str, now: datetime) -> bool:
         return self._db.count(_DISABLE, {"id": officer_id, "now": self._t(now)}) == 1

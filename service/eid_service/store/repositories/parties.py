@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.store.repositories.base import Repository
@@ -86,6 +86,14 @@ def _join(values: frozenset[Attribute] | frozenset[VerifyMode]) -> str:
     return ",".join(sorted(v.value for v in values))
 
 
+def _scopes(attributes: frozenset[Attribute], grants: frozenset[Grant]) -> str:
+    """The scopes column: attribute names and grant names (biometric_match)."""
+    return ",".join(sorted([*(a.value for a in attributes), *(g.value for g in grants)]))
+
+
+_GRANTS = {g.value: g for g in Grant}
+
+
 class RelyingPartyRepository(Repository):
     def create(self, party: RelyingParty, now: datetime) -> str:
         """Stores the party; its API key, shown once and never stored."""
@@ -96,7 +104,7 @@ class RelyingPartyRepository(Repository):
                 "id": party.id,
                 "name": party.name,
                 "digest": self._digest(api_key),
-                "scopes": _join(party.scopes),
+                "scopes": _scopes(party.scopes, party.grants),
                 "modes": _join(party.modes),
                 "status": party.status.value,
                 "contact": party.contact,
@@ -132,8 +140,11 @@ class RelyingPartyRepository(Repository):
         params = {"id": party_id, "rate": rate_per_minute, "citizen_rate": citizen_rate_per_minute}
         return self._db.count(_SET_LIMITS, params) == 1
 
-    def set_scopes(self, party_id: str, scopes: frozenset[Attribute]) -> bool:
-        return self._db.count(_SET_SCOPES, {"id": party_id, "scopes": _join(scopes)}) == 1
+    def set_scopes(
+        self, party_id: str, scopes: frozenset[Attribute], grants: frozenset[Grant] = frozenset()
+    ) -> bool:
+        params = {"id": party_id, "scopes": _scopes(scopes, grants)}
+        return self._db.count(_SET_SCOPES, params) == 1
 
     def set_client_certificate(self, party_id: str, sha256: bytes | None) -> bool:
         params = {"id": party_id, "client_cert": sha256}
@@ -178,10 +189,12 @@ class RelyingPartyRepository(Repository):
 
 
 def _party(row: Row) -> RelyingParty:
+    names = [v for v in row[2].split(",") if v]
     return RelyingParty(
         id=row[0],
         name=row[1],
-        scopes=frozenset(Attribute(v) for v in row[2].split(",") if v),
+        scopes=frozenset(Attribute(v) for v in names if v not in _GRANTS),
+        grants=frozenset(_GRANTS[v] for v in names if v in _GRANTS),
         modes=frozenset(VerifyMode(v) for v in row[3].split(",") if v),
         status=PartyStatus(row[4]),
         contact=row[5],

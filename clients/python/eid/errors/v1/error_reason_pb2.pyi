@@ -43,7 +43,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: more than one field is invalid; each is listed in
     BadRequest with its own reason.
     Returned by: Register, Activate, Verify, StartApproval, ShareViaQR,
-    ResendActivationCode, SendAccountCode, LockAccount.
+    ResendActivationCode, SendAccountCode, LockAccount, RegisterLevel2,
+    UpgradeToLevel2.
     """
     STORE_BUSY: _ErrorReason.ValueType  # 4
     """UNAVAILABLE: the database is busy; retry shortly with the same request_id.
@@ -56,7 +57,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     DecideApproval, ClaimApproval, ShareViaQR, RevokeShare,
     ResendActivationCode, SendAccountCode, RefreshSession, SignOut,
     RevokeSession, LockAccount, UnlockAccount, LockVerifyMode, UnlockVerifyMode,
-    SetStatusWebhook.
+    SetStatusWebhook, RegisterLevel2, UpgradeToLevel2.
     """
     REQUEST_ID_INVALID: _ErrorReason.ValueType  # 6
     """INVALID_ARGUMENT: request_id is not 1 to 64 characters of letters,
@@ -111,47 +112,52 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     GetVerifyModeLocks.
     """
     OFFICER_KEY_INVALID: _ErrorReason.ValueType  # 15
-    """UNAUTHENTICATED: an officer unlock came without a valid `x-officer-key`.
-    Returned by: UnlockAccount.
+    """UNAUTHENTICATED: an officer's call came without a valid `x-officer-key`
+    (none, an unknown one, or the key of an officer an operator disabled).
+    Returned by: UnlockAccount, RegisterLevel2, UpgradeToLevel2.
     """
     PERSONAL_ID_MALFORMED: _ErrorReason.ValueType  # 16
     """Citizen data in requests.
 
     INVALID_ARGUMENT: the ID number is not 12 digits.
     Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
-    ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
+    ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
+    RegisterLevel2, UpgradeToLevel2.
     """
     PERSONAL_ID_UNKNOWN_PROVINCE: _ErrorReason.ValueType  # 17
     """INVALID_ARGUMENT: the ID number does not start with a known province code.
     Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
-    ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
+    ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
+    RegisterLevel2, UpgradeToLevel2.
     """
     PERSONAL_ID_INCONSISTENT: _ErrorReason.ValueType  # 18
     """INVALID_ARGUMENT: the ID number disagrees with the declared birth date
     and gender (it encodes the century of birth, gender and year).
-    Returned by: Register.
+    Returned by: Register, RegisterLevel2.
     """
     FULL_NAME_INVALID: _ErrorReason.ValueType  # 19
     """INVALID_ARGUMENT: the full name is empty, too long or has characters a
     name cannot have.
-    Returned by: Register.
+    Returned by: Register, RegisterLevel2.
     """
     BIRTH_DATE_INVALID: _ErrorReason.ValueType  # 20
     """INVALID_ARGUMENT: the birth date is not a valid YYYY-MM-DD date between
     1900-01-01 and today (demographic claims also accept a year alone).
-    Returned by: Register, Verify.
+    Returned by: Register, Verify, RegisterLevel2.
     """
     GENDER_UNSPECIFIED: _ErrorReason.ValueType  # 21
     """INVALID_ARGUMENT: Register without a gender.
-    Returned by: Register.
+    Returned by: Register, RegisterLevel2.
     """
     PHONE_NUMBER_INVALID: _ErrorReason.ValueType  # 22
     """INVALID_ARGUMENT: the phone number is not a Vietnamese mobile number.
-    Returned by: Register, ResendActivationCode, SendAccountCode.
+    Returned by: Register, ResendActivationCode, SendAccountCode,
+    RegisterLevel2.
     """
     EMAIL_INVALID: _ErrorReason.ValueType  # 23
     """INVALID_ARGUMENT: the email address is not valid or too long.
-    Returned by: Register, ResendActivationCode, SendAccountCode.
+    Returned by: Register, ResendActivationCode, SendAccountCode,
+    RegisterLevel2.
     """
     PASSWORD_TOO_SHORT: _ErrorReason.ValueType  # 24
     """INVALID_ARGUMENT: the new password is shorter than 10 characters.
@@ -175,22 +181,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Registration and activation.
 
     FAILED_PRECONDITION: the ID number and declared data do not match the
-    population registry (also when the ID number is not in it).
-    Returned by: Register.
+    population registry (also when the ID number is not in it); at the
+    counter, also when the portrait or a fingerprint captured there does not
+    match the one the registry enrolled (which is not said).
+    Returned by: Register, RegisterLevel2, UpgradeToLevel2.
     """
     AGE_BELOW_MINIMUM: _ErrorReason.ValueType  # 29
     """FAILED_PRECONDITION: the citizen is under the self-registration age
     (metadata "minimum_age").
-    Returned by: Register.
+    Returned by: Register, RegisterLevel2.
     """
     ACCOUNT_PENDING: _ErrorReason.ValueType  # 30
     """ALREADY_EXISTS: an account for this ID number awaits activation; ask for
     a new code with ResendActivationCode.
-    Returned by: Register.
+    Returned by: Register, RegisterLevel2.
     """
     ACCOUNT_ALREADY_EXISTS: _ErrorReason.ValueType  # 31
     """ALREADY_EXISTS: an account exists for this ID number.
-    Returned by: Register.
+    Returned by: Register, RegisterLevel2.
     """
     ACTIVATION_CODE_MALFORMED: _ErrorReason.ValueType  # 32
     """INVALID_ARGUMENT: the activation code is not 6 digits.
@@ -221,29 +229,30 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
 
     FAILED_PRECONDITION: the account has not been activated yet (Verify
     tells it only to a party that proved the credential).
-    Returned by: SignIn, Verify, RefreshSession, LockAccount.
+    Returned by: SignIn, Verify, RefreshSession, LockAccount, UpgradeToLevel2.
     """
     ACCOUNT_LOCKED: _ErrorReason.ValueType  # 39
     """FAILED_PRECONDITION: the account is locked (a share of a locked account
     is withdrawn); unlocking needs proof of identity. Verify tells it only to
     a party that proved the credential or holds a share; others get
     `verified: false`.
-    Returned by: Activate, SignIn, Verify, RefreshSession.
+    Returned by: Activate, SignIn, Verify, RefreshSession, UpgradeToLevel2.
     """
     CITIZEN_DECEASED: _ErrorReason.ValueType  # 40
     """FAILED_PRECONDITION: the population registry records the citizen as
     deceased; the account is deactivated for good (Verify tells it only to a
     party that proved the credential).
     Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
-    UnlockAccount.
+    UnlockAccount, UpgradeToLevel2.
     """
     ACCOUNT_NOT_LOCKED: _ErrorReason.ValueType  # 41
     """FAILED_PRECONDITION: UnlockAccount of an account that is not locked.
     Returned by: UnlockAccount.
     """
     ACCOUNT_NOT_FOUND: _ErrorReason.ValueType  # 42
-    """NOT_FOUND: an officer's UnlockAccount names an ID number without an account.
-    Returned by: UnlockAccount.
+    """NOT_FOUND: an officer's UnlockAccount or UpgradeToLevel2 names an ID
+    number without an account.
+    Returned by: UnlockAccount, UpgradeToLevel2.
     """
     UNLOCK_MISSING: _ErrorReason.ValueType  # 43
     """INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set.
@@ -257,15 +266,16 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: SignIn, LockAccount, UnlockAccount.
     """
     TOO_MANY_FAILED_ATTEMPTS: _ErrorReason.ValueType  # 45
-    """RESOURCE_EXHAUSTED: too many wrong passwords for this ID number from
-    this source; RetryInfo says when to try again.
+    """RESOURCE_EXHAUSTED: too many wrong passwords (or, in biometric Verify,
+    templates that did not match) for this ID number from this source;
+    RetryInfo says when to try again.
     Returned by: SignIn, Verify, LockAccount, UnlockAccount.
     """
     TOO_MANY_REQUESTS: _ErrorReason.ValueType  # 46
     """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
     this ID number, contact or source; RetryInfo says when to try again.
     Returned by: Register, RequestOtp, StartApproval, ResendActivationCode,
-    SendAccountCode.
+    SendAccountCode, RegisterLevel2.
     """
     CONTACT_MISSING: _ErrorReason.ValueType  # 47
     """INVALID_ARGUMENT: neither a phone number nor an email was given to find
@@ -326,7 +336,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: Verify, StartApproval.
     """
     SCOPE_NOT_ALLOWED: _ErrorReason.ValueType  # 60
-    """PERMISSION_DENIED: the party asked for scopes it is not allowed.
+    """PERMISSION_DENIED: the party asked for scopes it is not allowed (in
+    biometric Verify: it does not hold the biometric_match scope).
     Returned by: Verify, StartApproval.
     """
     PARTY_THROTTLED: _ErrorReason.ValueType  # 61
@@ -586,7 +597,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     REQUEST_TOO_LARGE: _ErrorReason.ValueType  # 116
     """RESOURCE_EXHAUSTED: the request is larger than this method takes
-    (metadata "max_bytes"); only Register takes biometric-sized requests.
+    (metadata "max_bytes"); only Register takes requests beyond 64 KiB.
     Returned by: every RPC.
     """
     REQUEST_NOT_RECEIVED: _ErrorReason.ValueType  # 117
@@ -620,7 +631,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     INVALID_ARGUMENT: a biometric template is not the documented number of
     little-endian float32 values (128 for a face, 64 for a fingerprint), has
     a value that is not a finite number, or is all zeros.
-    Returned by: Register.
+    Returned by: Register, Verify, RegisterLevel2, UpgradeToLevel2.
     """
     STORE_UNAVAILABLE: _ErrorReason.ValueType  # 122
     """The database.
@@ -632,6 +643,42 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     it was, never made twice. Unlike STORE_BUSY (contention, over in
     milliseconds), this lasts as long as the database's outage.
     Returned by: every RPC.
+    """
+    OFFICER_REQUIRED: _ErrorReason.ValueType  # 130
+    """Level 2 at the registration office, and biometric Verify.
+
+    PERMISSION_DENIED: a registration office call came with a citizen
+    session or a relying party's key instead of a registration officer's
+    `x-officer-key`: only officers may register or upgrade level 2.
+    Returned by: RegisterLevel2, UpgradeToLevel2.
+    """
+    OFFICER_ROLE_MISSING: _ErrorReason.ValueType  # 131
+    """PERMISSION_DENIED: the officer's key is valid but the officer lacks the
+    role the call needs (metadata "role": "registration" for level 2,
+    "unlock" for UnlockAccount); an operator grants it with
+    `eid-server officer set-roles`.
+    Returned by: RegisterLevel2, UpgradeToLevel2, UnlockAccount.
+    """
+    LEVEL_2_REQUIRED: _ErrorReason.ValueType  # 132
+    """FAILED_PRECONDITION: biometric Verify of an active level-1 account: it
+    has no templates to compare with until the citizen is enrolled at a
+    registration office (level 2). Other ID numbers without level-2
+    templates answer `verified: false`, as a template that does not match.
+    Returned by: Verify.
+    """
+    FINGERPRINT_COUNT_INVALID: _ErrorReason.ValueType  # 133
+    """INVALID_ARGUMENT: fewer than 2 or more than 10 fingerprints were captured.
+    Returned by: RegisterLevel2, UpgradeToLevel2.
+    """
+    FINGER_INVALID: _ErrorReason.ValueType  # 134
+    """INVALID_ARGUMENT: a fingerprint names no finger (or not one of the ten),
+    or names a finger already given.
+    Returned by: RegisterLevel2, UpgradeToLevel2, Verify.
+    """
+    ACCOUNT_ALREADY_LEVEL_2: _ErrorReason.ValueType  # 135
+    """FAILED_PRECONDITION: UpgradeToLevel2 of an account that is level 2
+    already.
+    Returned by: UpgradeToLevel2.
     """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
@@ -666,7 +713,8 @@ INVALID_FIELDS: ErrorReason.ValueType  # 3
 """INVALID_ARGUMENT: more than one field is invalid; each is listed in
 BadRequest with its own reason.
 Returned by: Register, Activate, Verify, StartApproval, ShareViaQR,
-ResendActivationCode, SendAccountCode, LockAccount.
+ResendActivationCode, SendAccountCode, LockAccount, RegisterLevel2,
+UpgradeToLevel2.
 """
 STORE_BUSY: ErrorReason.ValueType  # 4
 """UNAVAILABLE: the database is busy; retry shortly with the same request_id.
@@ -679,7 +727,7 @@ Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
 DecideApproval, ClaimApproval, ShareViaQR, RevokeShare,
 ResendActivationCode, SendAccountCode, RefreshSession, SignOut,
 RevokeSession, LockAccount, UnlockAccount, LockVerifyMode, UnlockVerifyMode,
-SetStatusWebhook.
+SetStatusWebhook, RegisterLevel2, UpgradeToLevel2.
 """
 REQUEST_ID_INVALID: ErrorReason.ValueType  # 6
 """INVALID_ARGUMENT: request_id is not 1 to 64 characters of letters,
@@ -734,47 +782,52 @@ RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
 GetVerifyModeLocks.
 """
 OFFICER_KEY_INVALID: ErrorReason.ValueType  # 15
-"""UNAUTHENTICATED: an officer unlock came without a valid `x-officer-key`.
-Returned by: UnlockAccount.
+"""UNAUTHENTICATED: an officer's call came without a valid `x-officer-key`
+(none, an unknown one, or the key of an officer an operator disabled).
+Returned by: UnlockAccount, RegisterLevel2, UpgradeToLevel2.
 """
 PERSONAL_ID_MALFORMED: ErrorReason.ValueType  # 16
 """Citizen data in requests.
 
 INVALID_ARGUMENT: the ID number is not 12 digits.
 Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
-ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
+ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
+RegisterLevel2, UpgradeToLevel2.
 """
 PERSONAL_ID_UNKNOWN_PROVINCE: ErrorReason.ValueType  # 17
 """INVALID_ARGUMENT: the ID number does not start with a known province code.
 Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
-ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount.
+ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
+RegisterLevel2, UpgradeToLevel2.
 """
 PERSONAL_ID_INCONSISTENT: ErrorReason.ValueType  # 18
 """INVALID_ARGUMENT: the ID number disagrees with the declared birth date
 and gender (it encodes the century of birth, gender and year).
-Returned by: Register.
+Returned by: Register, RegisterLevel2.
 """
 FULL_NAME_INVALID: ErrorReason.ValueType  # 19
 """INVALID_ARGUMENT: the full name is empty, too long or has characters a
 name cannot have.
-Returned by: Register.
+Returned by: Register, RegisterLevel2.
 """
 BIRTH_DATE_INVALID: ErrorReason.ValueType  # 20
 """INVALID_ARGUMENT: the birth date is not a valid YYYY-MM-DD date between
 1900-01-01 and today (demographic claims also accept a year alone).
-Returned by: Register, Verify.
+Returned by: Register, Verify, RegisterLevel2.
 """
 GENDER_UNSPECIFIED: ErrorReason.ValueType  # 21
 """INVALID_ARGUMENT: Register without a gender.
-Returned by: Register.
+Returned by: Register, RegisterLevel2.
 """
 PHONE_NUMBER_INVALID: ErrorReason.ValueType  # 22
 """INVALID_ARGUMENT: the phone number is not a Vietnamese mobile number.
-Returned by: Register, ResendActivationCode, SendAccountCode.
+Returned by: Register, ResendActivationCode, SendAccountCode,
+RegisterLevel2.
 """
 EMAIL_INVALID: ErrorReason.ValueType  # 23
 """INVALID_ARGUMENT: the email address is not valid or too long.
-Returned by: Register, ResendActivationCode, SendAccountCode.
+Returned by: Register, ResendActivationCode, SendAccountCode,
+RegisterLevel2.
 """
 PASSWORD_TOO_SHORT: ErrorReason.ValueType  # 24
 """INVALID_ARGUMENT: the new password is shorter than 10 characters.
@@ -798,22 +851,24 @@ REGISTRY_MISMATCH: ErrorReason.ValueType  # 28
 """Registration and activation.
 
 FAILED_PRECONDITION: the ID number and declared data do not match the
-population registry (also when the ID number is not in it).
-Returned by: Register.
+population registry (also when the ID number is not in it); at the
+counter, also when the portrait or a fingerprint captured there does not
+match the one the registry enrolled (which is not said).
+Returned by: Register, RegisterLevel2, UpgradeToLevel2.
 """
 AGE_BELOW_MINIMUM: ErrorReason.ValueType  # 29
 """FAILED_PRECONDITION: the citizen is under the self-registration age
 (metadata "minimum_age").
-Returned by: Register.
+Returned by: Register, RegisterLevel2.
 """
 ACCOUNT_PENDING: ErrorReason.ValueType  # 30
 """ALREADY_EXISTS: an account for this ID number awaits activation; ask for
 a new code with ResendActivationCode.
-Returned by: Register.
+Returned by: Register, RegisterLevel2.
 """
 ACCOUNT_ALREADY_EXISTS: ErrorReason.ValueType  # 31
 """ALREADY_EXISTS: an account exists for this ID number.
-Returned by: Register.
+Returned by: Register, RegisterLevel2.
 """
 ACTIVATION_CODE_MALFORMED: ErrorReason.ValueType  # 32
 """INVALID_ARGUMENT: the activation code is not 6 digits.
@@ -844,29 +899,30 @@ ACCOUNT_NOT_ACTIVE: ErrorReason.ValueType  # 38
 
 FAILED_PRECONDITION: the account has not been activated yet (Verify
 tells it only to a party that proved the credential).
-Returned by: SignIn, Verify, RefreshSession, LockAccount.
+Returned by: SignIn, Verify, RefreshSession, LockAccount, UpgradeToLevel2.
 """
 ACCOUNT_LOCKED: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: the account is locked (a share of a locked account
 is withdrawn); unlocking needs proof of identity. Verify tells it only to
 a party that proved the credential or holds a share; others get
 `verified: false`.
-Returned by: Activate, SignIn, Verify, RefreshSession.
+Returned by: Activate, SignIn, Verify, RefreshSession, UpgradeToLevel2.
 """
 CITIZEN_DECEASED: ErrorReason.ValueType  # 40
 """FAILED_PRECONDITION: the population registry records the citizen as
 deceased; the account is deactivated for good (Verify tells it only to a
 party that proved the credential).
 Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
-UnlockAccount.
+UnlockAccount, UpgradeToLevel2.
 """
 ACCOUNT_NOT_LOCKED: ErrorReason.ValueType  # 41
 """FAILED_PRECONDITION: UnlockAccount of an account that is not locked.
 Returned by: UnlockAccount.
 """
 ACCOUNT_NOT_FOUND: ErrorReason.ValueType  # 42
-"""NOT_FOUND: an officer's UnlockAccount names an ID number without an account.
-Returned by: UnlockAccount.
+"""NOT_FOUND: an officer's UnlockAccount or UpgradeToLevel2 names an ID
+number without an account.
+Returned by: UnlockAccount, UpgradeToLevel2.
 """
 UNLOCK_MISSING: ErrorReason.ValueType  # 43
 """INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set.
@@ -880,15 +936,16 @@ not said).
 Returned by: SignIn, LockAccount, UnlockAccount.
 """
 TOO_MANY_FAILED_ATTEMPTS: ErrorReason.ValueType  # 45
-"""RESOURCE_EXHAUSTED: too many wrong passwords for this ID number from
-this source; RetryInfo says when to try again.
+"""RESOURCE_EXHAUSTED: too many wrong passwords (or, in biometric Verify,
+templates that did not match) for this ID number from this source;
+RetryInfo says when to try again.
 Returned by: SignIn, Verify, LockAccount, UnlockAccount.
 """
 TOO_MANY_REQUESTS: ErrorReason.ValueType  # 46
 """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
 this ID number, contact or source; RetryInfo says when to try again.
 Returned by: Register, RequestOtp, StartApproval, ResendActivationCode,
-SendAccountCode.
+SendAccountCode, RegisterLevel2.
 """
 CONTACT_MISSING: ErrorReason.ValueType  # 47
 """INVALID_ARGUMENT: neither a phone number nor an email was given to find
@@ -949,7 +1006,8 @@ SCOPE_UNKNOWN: ErrorReason.ValueType  # 59
 Returned by: Verify, StartApproval.
 """
 SCOPE_NOT_ALLOWED: ErrorReason.ValueType  # 60
-"""PERMISSION_DENIED: the party asked for scopes it is not allowed.
+"""PERMISSION_DENIED: the party asked for scopes it is not allowed (in
+biometric Verify: it does not hold the biometric_match scope).
 Returned by: Verify, StartApproval.
 """
 PARTY_THROTTLED: ErrorReason.ValueType  # 61
@@ -1209,7 +1267,7 @@ Returned by: Activate, SignIn, Verify, LockAccount, UnlockAccount.
 """
 REQUEST_TOO_LARGE: ErrorReason.ValueType  # 116
 """RESOURCE_EXHAUSTED: the request is larger than this method takes
-(metadata "max_bytes"); only Register takes biometric-sized requests.
+(metadata "max_bytes"); only Register takes requests beyond 64 KiB.
 Returned by: every RPC.
 """
 REQUEST_NOT_RECEIVED: ErrorReason.ValueType  # 117
@@ -1243,7 +1301,7 @@ BIOMETRIC_TEMPLATE_INVALID: ErrorReason.ValueType  # 121
 INVALID_ARGUMENT: a biometric template is not the documented number of
 little-endian float32 values (128 for a face, 64 for a fingerprint), has
 a value that is not a finite number, or is all zeros.
-Returned by: Register.
+Returned by: Register, Verify, RegisterLevel2, UpgradeToLevel2.
 """
 STORE_UNAVAILABLE: ErrorReason.ValueType  # 122
 """The database.
@@ -1255,5 +1313,41 @@ a write whose answer was lost as the database went away is answered as
 it was, never made twice. Unlike STORE_BUSY (contention, over in
 milliseconds), this lasts as long as the database's outage.
 Returned by: every RPC.
+"""
+OFFICER_REQUIRED: ErrorReason.ValueType  # 130
+"""Level 2 at the registration office, and biometric Verify.
+
+PERMISSION_DENIED: a registration office call came with a citizen
+session or a relying party's key instead of a registration officer's
+`x-officer-key`: only officers may register or upgrade level 2.
+Returned by: RegisterLevel2, UpgradeToLevel2.
+"""
+OFFICER_ROLE_MISSING: ErrorReason.ValueType  # 131
+"""PERMISSION_DENIED: the officer's key is valid but the officer lacks the
+role the call needs (metadata "role": "registration" for level 2,
+"unlock" for UnlockAccount); an operator grants it with
+`eid-server officer set-roles`.
+Returned by: RegisterLevel2, UpgradeToLevel2, UnlockAccount.
+"""
+LEVEL_2_REQUIRED: ErrorReason.ValueType  # 132
+"""FAILED_PRECONDITION: biometric Verify of an active level-1 account: it
+has no templates to compare with until the citizen is enrolled at a
+registration office (level 2). Other ID numbers without level-2
+templates answer `verified: false`, as a template that does not match.
+Returned by: Verify.
+"""
+FINGERPRINT_COUNT_INVALID: ErrorReason.ValueType  # 133
+"""INVALID_ARGUMENT: fewer than 2 or more than 10 fingerprints were captured.
+Returned by: RegisterLevel2, UpgradeToLevel2.
+"""
+FINGER_INVALID: ErrorReason.ValueType  # 134
+"""INVALID_ARGUMENT: a fingerprint names no finger (or not one of the ten),
+or names a finger already given.
+Returned by: RegisterLevel2, UpgradeToLevel2, Verify.
+"""
+ACCOUNT_ALREADY_LEVEL_2: ErrorReason.ValueType  # 135
+"""FAILED_PRECONDITION: UpgradeToLevel2 of an account that is level 2
+already.
+Returned by: UpgradeToLevel2.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
