@@ -33,7 +33,7 @@ from eid_client.offline import (
     issue_credential,
     verify_offline,
 )
-from eid_service.demo import demo_citizens, synthetic_citizens
+from eid_service.demo import demo_citizens, portrait_capture, synthetic_citizens
 from eid_service.domain.citizen import Demographics, age_on
 
 PASSWORD = "bench-Passw0rd-2024"  # noqa: S105 (throwaway accounts in a temporary database)
@@ -246,6 +246,7 @@ class EidLoad:
                 birth_date=c.birth_date,
                 gender=c.gender.value,
                 phone_number=national,
+                portrait=portrait_capture(c.personal_id),
             )
             code = await activation_code(self.server.outbox, e164)
             await setup.activate(
@@ -339,6 +340,7 @@ class EidLoad:
                 birth_date=c.birth_date,
                 gender=c.gender.value,
                 phone_number=national,
+                portrait=portrait_capture(c.personal_id),
             )
             code = await activation_code(self.server.outbox, e164)
             await setup.activate(
@@ -394,6 +396,8 @@ class EidLoad:
         succeeds, an account, an outbox row and an audit entry are written)."""
         first = self.registered
         self.registered += len(citizens)
+        # The app's captures of their faces, made before the clock starts.
+        portraits = [portrait_capture(c.personal_id) for c in citizens]
 
         async def call(i: int) -> None:
             c = citizens[i]
@@ -403,6 +407,7 @@ class EidLoad:
                 birth_date=c.birth_date,
                 gender=c.gender.value,
                 phone_number=_registered_phone(first + i),
+                portrait=portraits[i],
             )
 
         return await self._run(call, len(citizens), "Register")

@@ -122,6 +122,7 @@ def bootstrap(
         passwords=password_hasher,
         signing_keys=SigningKeyCache(settings.shares),
         share_policy=settings.shares,
+        portrait_policy=settings.portrait,
         fingerprint=lambda payload: hasher.digest(REQUEST_FINGERPRINT_PURPOSE, payload.hex()),
         pairwise_subject=lambda party_id, account_id: pairwise_subject(
             hasher, party_id, account_id

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from eid_service.app import Runtime, bootstrap
 from eid_service.cli_audit import add_audit_commands, run_audit_command
+from eid_service.cli_demo import add_demo_portrait_command, run_demo_portrait
 from eid_service.cli_keys import add_keys_commands, run_keys_command
 from eid_service.cli_outbox import OUTBOX_EXAMPLES, run_outbox_command
 from eid_service.cli_parties import run_party_command
@@ -20,7 +21,7 @@ from eid_service.cli_party_args import add_party_commands
 from eid_service.cli_registry import add_registry_commands, run_registry_command
 from eid_service.config import Settings
 from eid_service.config_view import MASK, settings_lines
-from eid_service.demo import demo_citizens, synthetic_citizens
+from eid_service.demo import demo_citizens, demo_foreigners, demo_people
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.officer import DEFAULT_ROLES, OfficerRole, parse_roles
 from eid_service.security.keys import generate_key_ring, save_key_ring
@@ -36,6 +37,9 @@ examples:
   eid-server load-demo                load the demo population registry
   eid-server load-demo --synthetic 5000
                                       ... plus 5000 synthetic adults, for load tests
+  eid-server demo-portrait --id 001190791514 --out face.f32
+                                      a face capture matching that demo person's enrolled
+                                      portrait, for `eid register --portrait face.f32`
   eid-server serve --workers 2        serve on $EID_LISTEN (default 127.0.0.1:50051)
   eid-server config                   the effective settings, secrets masked
   eid-server party create --name "Demo Bank" --modes password,qr_share,one_time_code
@@ -81,6 +85,8 @@ settings (environment variables):
   EID_CREDENTIAL_ISSUER  the `iss` of offline QR credentials (default eid.vn)
   EID_SHARE_MAX_TTL_SECONDS  the longest a QR share may live (default 86400)
   EID_SHARE_CLOCK_SKEW_SECONDS  clock skew allowed to verifiers (default 60)
+  EID_PORTRAIT_MATCH_THRESHOLD  cosine similarity a level-1 registrant's portrait needs
+                     with the enrolled one (default 0.60; 0.30 to below 1)
   EID_LOG_LEVEL      INFO by default
 """
 
@@ -90,14 +96,17 @@ NEEDS_KEYS = {"serve", "load-demo", "party", "officer", "outbox", "keys", "audit
 
 async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None:
     citizens = demo_citizens()
-    extra = synthetic_citizens(synthetic) if synthetic else []
+    people = demo_people(synthetic)
 
     def put_all(r: Repositories) -> int:
-        return sum(r.registry.put(c) for c in [*citizens, *extra])
+        return sum(r.registry.put_person(p) for p in people)
 
     added = await runtime.uow.atomically(put_all)
-    total = len(citizens) + len(extra)
-    console.print(f"demo registry: {added} citizens added, {total - added} already there")
+    total = len(people)
+    console.print(
+        f"demo registry: {added} people added, {total - added} already there"
+        " (each with an enrolled portrait: eid-server demo-portrait)"
+    )
     table = Table(title="Some demo citizens (all synthetic) to register with")
     for column in ("personal_id", "full_name", "birth_date", "gender"):
         table.add_column(column)
@@ -203,6 +212,18 @@ def _print_demo_citizens(console: Console) -> None:
             c.personal_id, c.full_name, c.birth_date.isoformat(), c.gender.value, str(age)
         )
     console.print(table)
+    foreign = Table(title="Demo foreigners (synthetic): register with the passport")
+    for column in ("assigned ID", "full_name", "birth_date", "gender", "passport"):
+        foreign.add_column(column)
+    for f in demo_foreigners():
+        d, p = f.demographics, f.passport
+        assert p is not None
+        passport = f"{p.nationality} {p.number}, {p.issue_date.isoformat()}, {p.issue_place}"
+        foreign.add_row(
+            d.personal_id, d.full_name, d.birth_date.isoformat(), d.gender.value, passport
+        )
+    console.print(foreign)
+    console.print("A matching portrait capture: eid-server demo-portrait --id ID --out face.f32")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also load N synthetic adults (for load tests: each Register needs its own citizen)",
     )
     commands.add_parser("demo-citizens", help="list the demo population registry")
+    add_demo_portrait_command(commands)
     add_party_commands(commands)
     officer = commands.add_parser("officer", help="administer registration officers")
     officer_cmds = officer.add_subparsers(dest="officer_command", required=True, metavar="ACTION")
@@ -315,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         _init_dev(settings, console)
     elif args.command == "demo-citizens":
         _print_demo_citizens(console)
+    elif args.command == "demo-portrait":
+        return run_demo_portrait(settings, args, console)
     elif args.command == "load-demo":
         asyncio.run(_with_runtime(settings, "load-demo", args))
     elif args.command == "party":

@@ -56,8 +56,8 @@ examples:
                                   mutual TLS (EID_MTLS_LISTEN); or give the SHA-256
                                   with --client-cert-sha256; --clear unbinds it
 
-scopes: basic (full_name, birth_date, gender), id_number (personal_id), contact
-(phone_number, email; never by default), or those attribute names themselves;
+scopes: basic (full_name, birth_date, gender, nationality), id_number (personal_id),
+contact (phone_number, email; never by default), or those attribute names themselves;
 biometric_match (biometric Verify of level-2 accounts; releases nothing, never
 by default).
 modes: password, one_time_code, approval, demographic, qr_share

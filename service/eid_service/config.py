@@ -11,6 +11,7 @@ from pathlib import Path
 from eid_service import settings_values as values
 from eid_service.domain.biometric_match import MatchThresholds
 from eid_service.domain.notices import Language, parse_language
+from eid_service.domain.portrait import PortraitPolicy
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import SharePolicy
 from eid_service.limits import Limits, limits_from_env
@@ -61,6 +62,8 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # Offline credentials' issuer, the longest share lifetime, clock skew.
     shares: SharePolicy = field(default_factory=SharePolicy)
+    # The level-1 portrait check's cosine-similarity threshold (domain/portrait.py).
+    portrait: PortraitPolicy = field(default_factory=PortraitPolicy)
     # TLS on `listen` and, for parties bound to client certificates, mutual
     # TLS on a port of its own (security/tls.py); None: plaintext.
     tls: TlsSettings | None = None
@@ -108,6 +111,7 @@ class Settings:
             sms_webhook=webhook_from_env(env),
             delivery=delivery_from_env(env),
             shares=_share_policy(env, base.shares),
+            portrait=_portrait_policy(env, base.portrait),
             tls=tls_from_env(env),
             allow_insecure=values.flag(env, "EID_ALLOW_INSECURE", False),
             biometric_thresholds=_biometric_thresholds(env, base.biometric_thresholds),
@@ -155,6 +159,17 @@ def _share_policy(env: Mapping[str, str], base: SharePolicy) -> SharePolicy:
         max_ttl=seconds("EID_SHARE_MAX_TTL_SECONDS", base.max_ttl),
         clock_skew=seconds("EID_SHARE_CLOCK_SKEW_SECONDS", base.clock_skew),
     )
+
+
+def _portrait_policy(env: Mapping[str, str], base: PortraitPolicy) -> PortraitPolicy:
+    """EID_PORTRAIT_MATCH_THRESHOLD: the cosine similarity a level-1 capture
+    needs with the enrolled portrait (0.30 to below 1; default 0.60)."""
+    name = "EID_PORTRAIT_MATCH_THRESHOLD"
+    threshold = values.number(env, name, base.threshold)
+    try:
+        return PortraitPolicy(threshold)
+    except ValueError as bad:
+        raise values.SettingError(name, f"is not usable: {bad}") from None
 
 
 def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:

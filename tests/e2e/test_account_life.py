@@ -12,6 +12,7 @@ import pytest
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.errors import EidError
+from eid_service.demo import portrait_capture
 from tests.e2e.conftest import Deployment, Device
 
 pytestmark = pytest.mark.e2e
@@ -30,6 +31,7 @@ def _register(device: Device) -> None:
             birth_date=BORN,
             gender=pb.GENDER_FEMALE,
             phone_number=PHONE,
+            portrait=portrait_capture(ID),
         ),
     )
     assert not isinstance(done, EidError), done

@@ -10,7 +10,7 @@ import pytest
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, portrait_capture
 from eid_service.domain.citizen import Demographics, age_on
 from tests.e2e.conftest import Deployment
 from tests.integration.flows import PASSWORD, phone_of
@@ -30,6 +30,7 @@ def test_concurrent_registrations_and_activations_all_succeed(deployment: Deploy
                 birth_date=c.birth_date,
                 gender=c.gender.value,
                 phone_number=phone_of(c)[0],
+                portrait=portrait_capture(c.personal_id),
             ).account.state
 
     def activate(c: Demographics) -> int:

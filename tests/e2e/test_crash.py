@@ -21,7 +21,7 @@ import pytest
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_client.errors import EidError
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, portrait_capture
 from eid_service.domain.citizen import age_on
 from tests.e2e.conftest import BIN, Deployment, prepare, wait_serving
 from tests.integration.flows import PASSWORD, phone_of
@@ -63,6 +63,7 @@ def test_no_acknowledged_redemption_is_lost_to_a_sigkill(tmp_path: Path) -> None
                 birth_date=citizen.birth_date,
                 gender=citizen.gender.value,
                 phone_number=phone_of(citizen)[0],
+                portrait=portrait_capture(citizen.personal_id),
             )
             code = d.latest_code(phone_of(citizen)[1])
             app.activate(

@@ -70,7 +70,11 @@ def test_java_client_registers_activates_verifies_and_redeems(
         "EID_API_KEY": _new_party(d, "--modes", "password,qr_share"),
         "EID_LIMITED_API_KEY": _new_party(d, "--modes", "password", *LIMIT_ONE),
     }
-    program = _java(classpath, "eid.interop.Interop", ID, NAME, BORN, PHONE, PASSWORD, **keys)
+    d.admin("demo-portrait", "--id", ID, "--out", "face.f32")
+    portrait = str(d.workdir / "face.f32")
+    program = _java(
+        classpath, "eid.interop.Interop", ID, NAME, BORN, PHONE, PASSWORD, portrait, **keys
+    )
     watchdog = threading.Timer(60, program.kill)
     watchdog.start()
     try:
@@ -86,7 +90,7 @@ def test_java_client_registers_activates_verifies_and_redeems(
     lines = [line.rstrip("\n") for line in first] + out.splitlines()
     steps = {line.split("\t")[0]: line.split("\t")[1:] for line in lines}
 
-    assert steps["registered"] == ["ACCOUNT_STATE_PENDING"]
+    assert steps["registered"] == ["ACCOUNT_STATE_PENDING", ID]
     assert steps["activated"] == ["ACCOUNT_STATE_ACTIVE"]
     assert steps["verified"] == ["true", NAME]
     # The share carried the name and birth date only.

@@ -6,6 +6,7 @@ fixed rate, and several processes merged exactly."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import json
 import struct
@@ -21,6 +22,7 @@ import pytest
 from bench.stack import ProcessSet, start_eid_server
 from bench.workloads import PASSWORD, EidLoad, _enrolled_phone, registrable_citizens
 from eid_client.loadgen import main
+from eid_service.demo import portrait_capture
 
 LOADGEN = Path(sys.executable).with_name("eid-loadgen")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -205,12 +207,19 @@ def test_each_workload_makes_its_calls(
 ) -> None:
     """Every workload but the two above, in this process (no start-up cost)."""
     registrable = [
-        (c.personal_id, c.full_name, c.birth_date.isoformat(), c.gender.value, f"0981{i:06d}")
+        (
+            c.personal_id,
+            c.full_name,
+            c.birth_date.isoformat(),
+            c.gender.value,
+            f"0981{i:06d}",
+            base64.b64encode(portrait_capture(c.personal_id)).decode(),
+        )
         for i, c in enumerate(registrable_citizens(REGISTRABLE))
     ]
     unregistered = write_csv(
         tmp_path / "register.csv",
-        [("personal_id", "full_name", "birth_date", "gender", "phone"), *registrable],
+        [("personal_id", "full_name", "birth_date", "gender", "phone", "portrait"), *registrable],
     )
     # One-time codes go to the enrolled citizens' phones, read back from the outbox.
     otp = write_csv(

@@ -60,6 +60,7 @@ def test_node_client_registers_activates_verifies_and_redeems(deployment: Deploy
     dist = _built()
     d = deployment
     api_key = _new_party(d, "--modes", "password,qr_share")
+    d.admin("demo-portrait", "--id", "001190791514", "--out", "face.f32")
     done = _node(
         dist / "test" / "interop.js",
         EID_TARGET=d.target,
@@ -68,6 +69,7 @@ def test_node_client_registers_activates_verifies_and_redeems(deployment: Deploy
             d, "--modes", "demographic", "--rate-limit", "1", "--citizen-rate-limit", "1"
         ),
         EID_OUTBOX_FILE=str(d.workdir / "var" / "outbox.log"),
+        EID_PORTRAIT_FILE=str(d.workdir / "face.f32"),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines() == [

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from eid_client.client import EidClient
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, portrait_capture
 from eid_service.domain.citizen import age_on
 from eid_service.domain.notices import Language, NoticeKind, state_notice
 from eid_service.security.field_cipher import FieldCipher
@@ -96,6 +96,7 @@ def _register_and_activate(d: Deployment, gateway: SmsGateway) -> str:
             birth_date=citizen.birth_date,
             gender=citizen.gender.value,
             phone_number=national,
+            portrait=portrait_capture(citizen.personal_id),
         )
         (hook,) = gateway.wait_for(1)
         assert hook.signature_ok and hook.payload["to"] == e164

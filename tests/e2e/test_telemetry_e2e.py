@@ -8,6 +8,7 @@ and the secrets of the run: none may appear."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import signal
@@ -21,6 +22,7 @@ import pytest
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.errors import EidError
+from eid_service.demo import portrait_capture
 from tests.e2e.conftest import BIN, Deployment, Device, prepare, wait_serving
 from tools.otlp_receiver import OtlpReceiver, ReceivedSpan, attributes
 
@@ -38,6 +40,7 @@ REGISTERED: dict[str, Any] = {
     "gender": pb.GENDER_FEMALE,
     "phone_number": PHONE,
     "email": EMAIL,
+    "portrait": portrait_capture(ID),
 }
 SERVER_ERROR = 2  # opentelemetry.proto.trace.v1.Status.STATUS_CODE_ERROR
 
@@ -79,6 +82,9 @@ def _calls(d: Deployment, app: Device, api_key: str, run: Run) -> None:
     )
     _ok(registered)
     code = run.secrets["activation code"] = d.latest_code(PHONE_E164)
+    portrait = REGISTERED["portrait"]
+    run.secrets["portrait (hex)"] = portrait.hex()
+    run.secrets["portrait (base64)"] = base64.b64encode(portrait).decode()
     _ok(
         app(
             "Activate",
@@ -297,3 +303,6 @@ def test_no_personal_data_or_secret_reaches_spans_metrics_or_logs(run: Run) -> N
         escaped = json.dumps(value)[1:-1]  # as JSON would write it, non-ASCII escaped
         assert value.encode() not in exported, what
         assert value not in run.output and escaped not in run.output, what
+    # The captured face, as bytes too (its text forms are among the secrets).
+    portrait = REGISTERED["portrait"]
+    assert portrait[:32] not in exported and portrait[-32:] not in exported

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1.registration_office_service_pb2 import RegisterLevel2Response
 from eid_client.client import EidClient
 from eid_client.registration_office import RegistrationOfficeClient
+from eid_service.demo import portrait_capture
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.registry_person import RegistryPerson
@@ -22,13 +24,17 @@ def phone_of(citizen: Demographics) -> tuple[str, str]:
     return "09" + eight, "+849" + eight
 
 
-def register(client: EidClient, citizen: Demographics, **overrides: str) -> pb.RegisterResponse:
-    fields = {
+def register(client: EidClient, citizen: Demographics, **overrides: Any) -> pb.RegisterResponse:
+    """Registers as the citizen's app would: declared data and a capture of
+    the citizen's face that matches the portrait the demo registry enrolled
+    (harness.add_citizens enrols one for every citizen it adds)."""
+    fields: dict[str, Any] = {
         "personal_id": citizen.personal_id,
         "full_name": citizen.full_name,
         "birth_date": citizen.birth_date.isoformat(),
         "gender": citizen.gender.value,
         "phone_number": phone_of(citizen)[0],
+        "portrait": portrait_capture(citizen.personal_id),
     }
     fields.update(overrides)
     return client.register(**fields)

@@ -16,10 +16,13 @@ from sqlalchemy import text
 
 from eid_service.app import RunningServer, Runtime, bootstrap, create_server
 from eid_service.config import Settings
+from eid_service.demo import demo_person
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Language
 from eid_service.domain.party import MAX_RATE_PER_MINUTE, RelyingParty, new_party_id
+from eid_service.domain.portrait import PortraitPolicy
 from eid_service.domain.rate_limits import Limit, SendLimits
+from eid_service.domain.registry_person import RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.limits import Limits
 from eid_service.security.keys import KeyRing, generate_key_ring
@@ -84,8 +87,10 @@ class ServerHarness:
         language: Language = Language.VIETNAMESE,
         limits: Limits | None = None,
         tls: TlsSettings | None = None,
+        portrait: PortraitPolicy | None = None,
     ) -> None:
         self.database_url = database_url
+        self.portrait = portrait or PortraitPolicy()
         self.tls = tls
         self.limits = limits or Limits()
         self.send_limits = send_limits
@@ -116,6 +121,7 @@ class ServerHarness:
             language=self.language,
             limits=self.limits,
             tls=self.tls,
+            portrait=self.portrait,
         )
 
         async def up() -> None:
@@ -187,11 +193,17 @@ class ServerHarness:
     # --- data set-up, as an operator would do it -------------------------
 
     def add_citizens(self, citizens: Iterable[Demographics]) -> None:
-        chosen = list(citizens)
+        """Citizens in the registry, each with their demo enrolled portrait
+        (flows.register sends a capture that matches it)."""
+        self.add_people(demo_person(c) for c in citizens)
+
+    def add_people(self, people: Iterable[RegistryPerson]) -> None:
+        """Registry people as given: foreigners, people with no portrait."""
+        chosen = list(people)
 
         def add(r: Repositories) -> None:
-            for c in chosen:
-                r.registry.put(c)
+            for p in chosen:
+                r.registry.put_person(p)
 
         self.run(self.runtime.uow.atomically(add))
 

@@ -84,10 +84,11 @@ def test_the_party_waits_while_the_citizen_approves_on_their_phone(
         started.verification_code,
         "Sign in to Test Bank",
     )
-    assert list(shown.attributes) == [
+    assert list(shown.attributes) == [  # the basic scope (a foreigner's nationality too)
         pb.ATTRIBUTE_FULL_NAME,
         pb.ATTRIBUTE_BIRTH_DATE,
         pb.ATTRIBUTE_GENDER,
+        pb.ATTRIBUTE_NATIONALITY,
     ]
     assert started.verification_code in shown.verification_code_choices
 

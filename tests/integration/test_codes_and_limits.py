@@ -9,7 +9,7 @@ import grpc
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, portrait_capture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Language
 from eid_service.domain.rate_limits import Limit, SendLimits
@@ -141,6 +141,7 @@ def _register_request(
         birth_date=citizen.birth_date.isoformat(),
         gender=pb.GENDER_MALE if citizen.gender.value == "male" else pb.GENDER_FEMALE,
         phone_number=phone,
+        portrait=portrait_capture(citizen.personal_id),
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_client.errors import EidError
+from eid_service.demo import portrait_capture
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.personal_id import make_personal_id
 from tests.integration.flows import phone_of, register, register_and_activate
@@ -31,7 +32,9 @@ def test_register_creates_pending_account_and_sends_code(
         gender=adult.gender.value,
         phone_number=national,
         email="citizen@example.com",
+        portrait=portrait_capture(adult.personal_id),
     )
+    assert response.personal_id == adult.personal_id  # the username
     assert response.account.state == pb.ACCOUNT_STATE_PENDING
     assert response.account.level == pb.ACCOUNT_LEVEL_1
     assert response.account.account_id
@@ -85,7 +88,7 @@ def test_unknown_id_number_is_answered_as_a_mismatch(
     assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.reason == "REGISTRY_MISMATCH"
     assert caught.value.message == (
-        "the ID number and declared data do not match the population registry"
+        "the declared data and portrait do not match the population registry"
     )
     assert stranger.personal_id not in str(caught.value)
 

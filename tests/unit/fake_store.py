@@ -324,7 +324,9 @@ class FakeAccounts(_Repository):
         if found is None:
             return None
         d = found.demographics
-        values = attribute_values(d, attributes, phone=found.phone, email=found.email)
+        values = attribute_values(
+            d, attributes, phone=found.phone, email=found.email, nationality=found.nationality
+        )
         return AccountView(found.id, subject_of(d.personal_id), found.level, found.state, values)
 
     def mark_active(self, account: Account) -> bool:

@@ -13,7 +13,7 @@ from rich.console import Console
 from eid_service.cli import build_parser, main
 from eid_service.cli_party_args import parse_overlap
 from eid_service.cli_party_views import describe_change, duration, party_table, party_view
-from eid_service.domain.party import PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.party import PartyStatus, RelyingParty, Scope, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.tls import certificate_sha256
 from eid_service.use_cases.parties import StatusChange
@@ -24,7 +24,7 @@ AT = datetime(2026, 11, 24, 8, 30, tzinfo=UTC)
 BANK = RelyingParty(
     "rp_3f2a9c0d1e4b5a67",
     "Demo [bold]Bank[/bold]",
-    frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER, Attribute.PERSONAL_ID}),
+    frozenset(Scope.BASIC.attributes | {Attribute.PERSONAL_ID}),
     frozenset({VerifyMode.QR_SHARE, VerifyMode.ONE_TIME_CODE}),
     contact="it@demobank.vn",
 )
@@ -122,7 +122,7 @@ def test_a_party_is_shown_with_its_fields_and_its_name_escaped() -> None:
         "Demo [bold]Bank[/bold]",  # as typed, not as markup
         "active",
         "it@demobank.vn",
-        "basic, id_number (birth_date, full_name, gender, personal_id)",
+        "basic, id_number (birth_date, full_name, gender, nationality, personal_id)",
         "one_time_code, qr_share",
         "600/min, 10/min per citizen",
         "2026-11-24T08:30:00+00:00",

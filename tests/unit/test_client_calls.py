@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import struct
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from typing import Any
@@ -14,9 +15,11 @@ import pytest
 from google.protobuf.message import Message
 
 from eid.v1 import identity_service_pb2 as pb
-from eid_client import AsyncEidClient, EidClient, _health
+from eid_client import AsyncEidClient, EidClient, Passport, _health
 
 Responder = Message | Callable[[Any, grpc.ServicerContext], Message]
+# A captured face as the app's extractor renders it: 128 float32 values.
+PORTRAIT = struct.pack("<128f", *[0.5] * 128)
 
 _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "Register": (pb.RegisterRequest, pb.RegisterResponse),
@@ -120,6 +123,7 @@ def test_register_builds_the_request_and_sends_no_credentials() -> None:
             birth_date=datetime.datetime(1990, 5, 17, 8, 30),
             gender="Female",
             phone_number="0912345678",
+            portrait=PORTRAIT,
         )
         client.register(
             personal_id="001090001234",
@@ -128,6 +132,7 @@ def test_register_builds_the_request_and_sends_no_credentials() -> None:
             gender=pb.GENDER_MALE,
             phone_number="0912345678",
             email="an@example.vn",
+            portrait=PORTRAIT,
             request_id="retry-me",
         )
     first, second = (c.request for c in fake.calls)
@@ -138,9 +143,30 @@ def test_register_builds_the_request_and_sends_no_credentials() -> None:
         "retry-me",
         "an@example.vn",
     )
+    assert first.portrait == PORTRAIT and not first.HasField("passport")
     for call in fake.calls:
         assert "x-api-key" not in call.metadata
         assert "authorization" not in call.metadata
+
+
+def test_a_foreigner_registers_with_a_passport_and_no_id_number() -> None:
+    fake = FakeEid(Register=pb.RegisterResponse(personal_id="900000100001"))
+    with fake.serve() as target, EidClient(target) as client:
+        answer = client.register(
+            full_name="Kim Min-jun",
+            birth_date="1988-07-21",
+            gender="male",
+            phone_number="0912000111",
+            portrait=PORTRAIT,
+            passport=Passport("M12345678", "KOR", datetime.date(2019, 3, 4), "Seoul"),
+        )
+    sent = fake.calls[0].request
+    assert answer.personal_id == "900000100001"
+    assert sent.personal_id == ""
+    assert sent.passport == pb.Passport(
+        number="M12345678", nationality="KOR", issue_date="2019-03-04", issue_place="Seoul"
+    )
+    assert "M12345678" not in repr(Passport("M12345678", "KOR", "2019-03-04", "Seoul"))
 
 
 @pytest.mark.parametrize("gender", ["other", "GENDER_UNSPECIFIED", 0, 7])
@@ -157,6 +183,7 @@ def test_unknown_gender_is_rejected_before_calling(gender: str | int) -> None:
             birth_date="1990-05-17",
             gender=gender,
             phone_number="0912345678",
+            portrait=PORTRAIT,
         )
     assert fake.calls == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,15 +56,20 @@ REGISTER_ARGS = [
     "male",
     "--phone",
     "0912345678",
+    "--portrait",
+    "face.f32",  # written by _clean_env into the test's own folder
 ]
+PORTRAIT = struct.pack("<128f", *[0.25] * 128)
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
         monkeypatch.delenv(name, raising=False)
     # No person at the keyboard unless a test says so.
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "face.f32").write_bytes(PORTRAIT)
 
 
 @pytest.fixture
@@ -89,6 +95,56 @@ def test_register_prints_a_table(
         assert expected in out
     request = eid.only("Register").request
     assert (request.gender, request.email) == (pb.GENDER_MALE, "an@example.vn")
+    assert request.portrait == PORTRAIT  # the file's bytes, as they are
+
+
+FOREIGNER_ARGS = [
+    "register",
+    "--passport",
+    "m12345678",
+    "--nationality",
+    "KOR",
+    "--passport-issue-date",
+    "2019-03-04",
+    "--passport-issue-place",
+    "Seoul",
+    *REGISTER_ARGS[3:],
+]
+
+
+def test_a_foreigner_registers_with_a_passport_and_is_told_the_username(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    eid = FakeEid(Register=pb.RegisterResponse(personal_id="900000100001"))
+    with eid.serve() as target:
+        assert main(["--target", target, *FOREIGNER_ARGS]) == 0
+    said = capsys.readouterr()
+    assert "900000100001" in said.out
+    assert "eid activate --id 900000100001" in said.err
+    request = eid.only("Register").request
+    assert request.personal_id == ""
+    assert (request.passport.number, request.passport.nationality) == ("m12345678", "KOR")
+    assert (request.passport.issue_date, request.passport.issue_place) == ("2019-03-04", "Seoul")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["register", "--id", "001090001234", *FOREIGNER_ARGS[1:]], "not both"),
+        (FOREIGNER_ARGS[:3] + FOREIGNER_ARGS[5:], "--passport needs --nationality"),
+        (["register", "--nationality", "KOR", *REGISTER_ARGS[3:]], "go with --passport"),
+        (["register", *REGISTER_ARGS[3:]], "give --id (citizens) or --passport"),
+        ([*REGISTER_ARGS[:-1], "missing.f32"], "cannot read the portrait missing.f32"),
+    ],
+)
+def test_register_usage_errors_are_explained(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eid = FakeEid(Register=REGISTERED)
+    with eid.serve() as target:
+        assert main(["--target", target, *args]) == 2
+    assert said in capsys.readouterr().err
+    assert eid.calls == []
 
 
 def test_json_output_parses(fake: tuple[FakeEid, str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from typing import Any
 
 import grpc
 import pytest
@@ -83,12 +85,13 @@ def reject_plainly(
     context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down")
 
 
-REGISTRATION = {
+REGISTRATION: dict[str, Any] = {
     "personal_id": "001090001234",
     "full_name": "Nguyen Van An",
     "birth_date": "1990-05-17",
     "gender": "male",
     "phone_number": "0912345678",
+    "portrait": struct.pack("<128f", *[1.0] * 128),
 }
 
 

@@ -5,6 +5,7 @@ another attempt, never a call that could act twice, never past the deadline."""
 from __future__ import annotations
 
 import datetime
+import struct
 import time
 from typing import Any
 
@@ -23,12 +24,13 @@ from eid_client import AsyncEidClient, EidClient, EidError, RetryPolicy
 from eid_client.cli import main
 from tests.unit.test_client_calls import SIGNED_IN, VERIFIED, FakeEid
 
-REGISTRATION = {
+REGISTRATION: dict[str, Any] = {
     "personal_id": "001090001234",
     "full_name": "Nguyen Van An",
     "birth_date": "1990-05-17",
     "gender": "male",
     "phone_number": "0912345678",
+    "portrait": struct.pack("<128f", *[1.0] * 128),
 }
 # Short pauses keep the tests fast; the shape of the policy is the default's.
 QUICK = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)

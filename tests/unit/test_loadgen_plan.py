@@ -4,8 +4,10 @@ its options, the report's histogram and timeline, the citizens file, usage error
 from __future__ import annotations
 
 import argparse
+import base64
 import itertools
 import json
+import struct
 from collections import Counter
 from pathlib import Path
 
@@ -167,6 +169,32 @@ def test_citizens_file(tmp_path: Path) -> None:
         read_citizens(bad)
     with pytest.raises(UsageError, match="cannot read"):
         read_citizens(tmp_path / "missing.csv")
+
+
+def test_register_needs_a_base64_portrait_per_citizen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = "personal_id,full_name,birth_date,gender,phone"
+    row = "001190791514,Nguyễn Thị Lan,1990-05-17,female,0912345678"
+    without = tmp_path / "without.csv"
+    without.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{header},portrait\n{row},not base64!\n", encoding="utf-8")
+    for path, says in ((without, "1 citizen(s) have no portrait"), (bad, "not base64")):
+        argv = ["--target", "127.0.0.1:9", "--total", "1", "register", "--citizens", str(path)]
+        assert main(argv) == 2
+        assert says in capsys.readouterr().err
+    portrait = struct.pack("<128f", *[0.5] * 128)
+    (citizen,) = read_citizens(_written(tmp_path, header, row, portrait))
+    assert citizen.portrait_bytes() == portrait
+    assert "portrait" not in repr(citizen)  # never in a log line
+
+
+def _written(tmp_path: Path, header: str, row: str, portrait: bytes) -> Path:
+    path = tmp_path / "good.csv"
+    encoded = base64.b64encode(portrait).decode()
+    path.write_text(f"{header},portrait\n{row},{encoded}\n", encoding="utf-8")
+    return path
 
 
 def test_phones_as_the_outbox_writes_them() -> None:

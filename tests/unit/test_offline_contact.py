@@ -86,7 +86,9 @@ def test_issuing_refuses_a_malformed_phone_or_email(change: dict[str, Any]) -> N
         {**GENUINE_C169, 12: "0912345678"},
         {**GENUINE_C169, 11: "no-at-sign"},
         {**GENUINE_C169, 11: b"lan@example.vn"},
-        {**GENUINE_C169, 13: "VNM"},  # nationality: a key we do not issue
+        {**GENUINE_C169, 13: "Korea"},  # nationality: not ISO 3166-1 alpha-3
+        {**GENUINE_C169, 13: 410},  # nationality: a number, not text
+        {**GENUINE_C169, 14: 1},  # marital status: a key we do not issue
     ],
 )
 def test_a_genuine_credential_with_an_ill_formed_contact_is_refused(

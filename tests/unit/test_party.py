@@ -24,7 +24,9 @@ from eid_service.domain.party import (
 )
 from eid_service.domain.share import Attribute
 
-BASIC = frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER})
+BASIC = frozenset(
+    {Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER, Attribute.NATIONALITY}
+)
 CONTACT = frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL})
 BASIC_AND_ID = BASIC | {Attribute.PERSONAL_ID}
 

@@ -101,7 +101,9 @@ def test_released_is_what_both_allow(
 
 
 def test_attribute_values_of_everything() -> None:
-    values = attribute_values(LAN, reversed(list(A)), phone="+84912345678", email="lan@example.vn")
+    values = attribute_values(
+        LAN, reversed(list(A)), phone="+84912345678", email="lan@example.vn", nationality="KOR"
+    )
     assert values == {
         A.PERSONAL_ID: "001190791514",
         A.FULL_NAME: "Nguyễn Thị Lan",
@@ -109,6 +111,7 @@ def test_attribute_values_of_everything() -> None:
         A.GENDER: "female",
         A.PHONE_NUMBER: "+84912345678",
         A.EMAIL: "lan@example.vn",
+        A.NATIONALITY: "KOR",
     }
     assert list(values) == list(A)  # declaration order, whatever the input order
 

@@ -167,7 +167,7 @@ def _limited(per_source: int = 20, per_phone: int = 3) -> World:
             register_per_phone=Limit("register-phone", per_phone, DAY),
         )
     )
-    world.uow.run_now(lambda r: r.registry.put(HUNG.demographics))
+    world.enrol(HUNG)
     return world
 
 
@@ -250,7 +250,7 @@ async def test_by_default_three_registrations_a_day_may_send_to_one_phone(world:
         replace(HUNG.demographics, personal_id=make_personal_id("079", born, Gender.MALE, 1).value),
         HUNG.phone,
     )
-    world.uow.run_now(lambda r: [r.registry.put(c.demographics) for c in (HUNG, thu)])
+    world.enrol(HUNG, thu)
     for citizen in (LAN, MINH, HUNG):
         await world.register(citizen, phone_number="0977000111")
 

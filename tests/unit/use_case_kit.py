@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from eid_service.demo import demo_person, portrait_capture
 from eid_service.domain.account import Account, AccountState
 from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Demographics, Gender
@@ -148,8 +149,14 @@ class World:
         if send_limits is not None:
             self.ctx = replace(self.ctx, send_limits=send_limits)
         self.api_keys: dict[str, str] = {}
-        self.uow.run_now(lambda r: [r.registry.put(c.demographics) for c in (LAN, MINH, CHILD)])
+        self.enrol(LAN, MINH, CHILD)
         self.uow.run_now(lambda r: new_current_key(r, self.clock()))
+
+    def enrol(self, *citizens: Citizen) -> None:
+        """Adds citizens to the registry, each with their (demo) enrolled portrait."""
+        self.uow.run_now(
+            lambda r: [r.registry.put_person(demo_person(c.demographics)) for c in citizens]
+        )
 
     async def keys(self) -> SigningKeySet:
         """The share-signing keys the use cases see now."""
@@ -215,6 +222,8 @@ class World:
             gender=d.gender,
             phone_number=citizen.phone,
             email=citizen.email,
+            # The app's capture of the citizen's face: it matches the enrolled one.
+            portrait=portrait_capture(d.personal_id),
         )
         return replace(cmd, **changes)
 

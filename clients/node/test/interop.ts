@@ -4,7 +4,9 @@
 //
 // Environment: EID_TARGET, EID_API_KEY (a party allowed password and
 // qr_share), EID_LIMITED_API_KEY (a party allowed one call a minute about a
-// citizen), EID_OUTBOX_FILE (the server's development SMS sink).
+// citizen), EID_OUTBOX_FILE (the server's development SMS sink),
+// EID_PORTRAIT_FILE (the app's capture of the citizen's face: 128 float32
+// values, as `eid-server demo-portrait` writes them for a demo citizen).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -67,6 +69,7 @@ async function failure(call: Promise<unknown>): Promise<EidError> {
 async function main(): Promise<void> {
   const eid = new EidClient(env("EID_TARGET"), { timeoutMs: 20_000 });
   const party = eid.withCaller({ apiKey: env("EID_API_KEY") });
+  const portrait = readFileSync(env("EID_PORTRAIT_FILE"));
   try {
     const registered = await eid.register({
       personalId: ID,
@@ -74,8 +77,10 @@ async function main(): Promise<void> {
       birthDate: BORN,
       gender: Gender.GENDER_FEMALE,
       phoneNumber: PHONE,
+      portrait,
     });
     assert.equal(registered.account?.state, AccountState.ACCOUNT_STATE_PENDING);
+    assert.equal(registered.personalId, ID); // the username to sign in with
     console.log("registered");
 
     const code = await latestCode(env("EID_OUTBOX_FILE"), PHONE_E164);
@@ -121,7 +126,14 @@ async function main(): Promise<void> {
 
     // Invalid input: BadRequest names the field.
     const invalid = await failure(
-      eid.register({ personalId: "12345", fullName: NAME, birthDate: BORN, gender: Gender.GENDER_FEMALE, phoneNumber: PHONE }),
+      eid.register({
+        personalId: "12345",
+        fullName: NAME,
+        birthDate: BORN,
+        gender: Gender.GENDER_FEMALE,
+        phoneNumber: PHONE,
+        portrait,
+      }),
     );
     assert.equal(invalid.code, status.INVALID_ARGUMENT);
     assert.ok(invalid.fieldViolations.some((v) => v.field === "personal_id" && v.reason !== ""), invalid.toString());

@@ -12,6 +12,7 @@ request id (:class:`RetryPolicy`); ``tls=Tls(...)`` connects over TLS or mTLS;
 :mod:`eid_client.sandbox` runs a throw-away server for your tests.
 """
 
+from eid_client._requests import Passport
 from eid_client.client import AsyncEidClient, EidClient
 from eid_client.errors import EidError, ErrorReason, error_from_rpc_error
 from eid_client.retry import RetryPolicy
@@ -22,6 +23,7 @@ __all__ = [
     "EidClient",
     "EidError",
     "ErrorReason",
+    "Passport",
     "RetryPolicy",
     "Tls",
     "error_from_rpc_error",

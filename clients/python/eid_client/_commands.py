@@ -6,9 +6,11 @@ import argparse
 import getpass
 import os
 import sys
+from pathlib import Path
 
 from eid_client import _output
 from eid_client._output import Output
+from eid_client._requests import Passport
 from eid_client.client import EidClient
 
 
@@ -64,7 +66,34 @@ def require_api_key(client: EidClient, command: str) -> None:
         raise UsageError(f"{command} is a relying-party call: pass --api-key or set EID_API_KEY")
 
 
+def _passport(args: argparse.Namespace) -> Passport | None:
+    """The foreigner's passport from --passport and its companions, or None."""
+    details = (args.nationality, args.passport_issue_date, args.passport_issue_place)
+    if args.passport is None:
+        if any(d is not None for d in details):
+            raise UsageError("--nationality and --passport-issue-* go with --passport (foreigners)")
+        if not args.id:
+            raise UsageError("give --id (citizens) or --passport (foreigners)")
+        return None
+    if args.id:
+        raise UsageError("give --id (citizens) or --passport (foreigners), not both")
+    if any(d is None for d in details):
+        raise UsageError(
+            "--passport needs --nationality, --passport-issue-date and --passport-issue-place"
+        )
+    return Passport(args.passport, args.nationality, *details[1:])
+
+
+def read_portrait(path: str) -> bytes:
+    """The raw bytes of a portrait file (the server checks their form)."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read the portrait {path}: {e.strerror}") from None
+
+
 def register(args: argparse.Namespace, client: EidClient, out: Output) -> int:
+    passport = _passport(args)
     response = client.register(
         personal_id=args.id,
         full_name=args.name,
@@ -72,10 +101,13 @@ def register(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         gender=args.gender,
         phone_number=args.phone,
         email=args.email,
+        portrait=read_portrait(args.portrait),
+        passport=passport,
         request_id=args.request_id,
     )
     out.result(response, "Registered", _output.register_rows(response))
-    out.hint(f"Next: eid activate --id {args.id} --code <the code you received>")
+    username = response.personal_id or args.id
+    out.hint(f"Next: eid activate --id {username} --code <the code you received>")
     return 0
 
 

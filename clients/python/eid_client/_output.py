@@ -171,7 +171,9 @@ def delivery_rows(delivery: pb.ActivationDelivery) -> Rows:
 
 
 def register_rows(response: pb.RegisterResponse) -> Rows:
-    return [*account_rows(response.account), *delivery_rows(response.delivery)]
+    # The username to activate and sign in with (a foreigner's assigned number).
+    username = [("Personal ID", response.personal_id)] if response.personal_id else []
+    return [*username, *account_rows(response.account), *delivery_rows(response.delivery)]
 
 
 def lock_rows(response: pb.LockAccountResponse) -> Rows:
@@ -263,4 +265,6 @@ def _released(attributes: pb.CitizenAttributes) -> Rows:
         rows.append(("Phone number", attributes.phone_number))
     if attributes.email:
         rows.append(("Email", attributes.email))
+    if attributes.nationality:
+        rows.append(("Nationality", attributes.nationality))
     return rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from google.protobuf import duration_pb2
 
@@ -64,7 +65,15 @@ def parse_gender(value: str | int) -> pb.Gender.ValueType:
     return pb.Gender.Value(name)
 
 
-ATTRIBUTE_NAMES = ("personal_id", "full_name", "birth_date", "gender", "phone_number", "email")
+ATTRIBUTE_NAMES = (
+    "personal_id",
+    "full_name",
+    "birth_date",
+    "gender",
+    "phone_number",
+    "email",
+    "nationality",
+)
 
 
 def parse_attribute(value: str | int) -> pb.Attribute.ValueType:
@@ -89,6 +98,26 @@ def iso_date(value: datetime.date | str) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class Passport:
+    """A foreigner's passport, declared at :meth:`~eid_client.EidClient.register`
+    instead of an ID number: ``number`` as printed, ``nationality`` as ISO
+    3166-1 alpha-3 (``"KOR"``), the date and place of issue."""
+
+    number: str = field(repr=False)
+    nationality: str
+    issue_date: datetime.date | str = field(repr=False)
+    issue_place: str = field(repr=False)
+
+    def to_pb(self) -> pb.Passport:
+        return pb.Passport(
+            number=self.number,
+            nationality=self.nationality,
+            issue_date=iso_date(self.issue_date),
+            issue_place=self.issue_place,
+        )
+
+
 def register_request(
     *,
     personal_id: str,
@@ -97,9 +126,11 @@ def register_request(
     gender: str | int,
     phone_number: str,
     email: str,
+    portrait: bytes,
+    passport: Passport | pb.Passport | None,
     request_id: str | None,
 ) -> pb.RegisterRequest:
-    return pb.RegisterRequest(
+    request = pb.RegisterRequest(
         request_id=new_request_id(request_id),
         personal_id=personal_id,
         full_name=full_name,
@@ -107,7 +138,11 @@ def register_request(
         gender=parse_gender(gender),
         phone_number=phone_number,
         email=email,
+        portrait=bytes(portrait),
     )
+    if passport is not None:
+        request.passport.CopyFrom(passport.to_pb() if isinstance(passport, Passport) else passport)
+    return request
 
 
 def activate_request(

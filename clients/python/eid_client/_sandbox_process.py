@@ -22,6 +22,8 @@ NOT_INSTALLED = (
     " package (pip install ./service from the eid repository) into this environment"
 )
 ALL_MODES = "password,qr_share,one_time_code,demographic,approval"
+# Where set_up writes a capture of every demo person's face, in the sandbox folder.
+PORTRAITS = "portraits"
 # eid-server's commands in turn, in one interpreter (each eid-server start
 # costs most of a second): eid_service.cli.main(argv) is what the script calls.
 _SET_UP = """
@@ -88,6 +90,8 @@ def set_up(workdir: Path, env: Mapping[str, str], party_name: str) -> tuple[str,
         ["init-dev"],
         ["migrate"],
         ["load-demo"],
+        # A capture of each demo person's face, for Register (Sandbox.portrait).
+        ["demo-portrait", "--all", "--out", PORTRAITS],
         ["party", "create", "--name", party_name, "--modes", ALL_MODES,
          "--rate-limit", "100000", "--citizen-rate-limit", "100000"],
     ]  # fmt: skip

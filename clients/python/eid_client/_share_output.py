@@ -190,6 +190,7 @@ def _attribute_values(credential: OfflineCredential) -> list[tuple[str, str | No
         ("Gender", credential.gender),
         ("Phone number", credential.phone_number),
         ("Email", credential.email),
+        ("Nationality", credential.nationality),
     ]
 
 
@@ -204,6 +205,7 @@ def credential_json(credential: OfflineCredential) -> dict[str, object]:
             ("gender", credential.gender),
             ("phone_number", credential.phone_number),
             ("email", credential.email),
+            ("nationality", credential.nationality),
         )
         if value is not None
     }

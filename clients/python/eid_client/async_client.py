@@ -117,15 +117,24 @@ class AsyncEidClient(
     async def register(
         self,
         *,
-        personal_id: str,
+        personal_id: str = "",
         full_name: str,
         birth_date: datetime.date | str,
         gender: str | int,
         phone_number: str,
         email: str = "",
+        portrait: bytes,
+        passport: req.Passport | pb.Passport | None = None,
         request_id: str | None = None,
     ) -> pb.RegisterResponse:
-        """Register a level-1 account; the activation code goes to ``phone_number``."""
+        """Register a level-1 account; the activation code goes to ``phone_number``.
+
+        A citizen gives ``personal_id``; a foreigner gives ``passport``
+        (:class:`~eid_client.Passport`) instead, and signs in afterwards with
+        the number the registry assigned them: the answer's ``personal_id``.
+        ``portrait`` is the face the app captured, as its feature extractor
+        renders it: 128 little-endian float32 values (512 bytes); it is
+        compared with the registry's enrolled portrait and never stored."""
         request = req.register_request(
             personal_id=personal_id,
             full_name=full_name,
@@ -133,6 +142,8 @@ class AsyncEidClient(
             gender=gender,
             phone_number=phone_number,
             email=email,
+            portrait=portrait,
+            passport=passport,
             request_id=request_id,
         )
         return await self._call(self._stub.Register, request)

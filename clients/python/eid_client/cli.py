@@ -54,7 +54,7 @@ printed).
 _EPILOG = f"""\
 examples:
   eid register --id 001190791514 --name "Nguyễn Thị Lan" --birth-date 1990-05-17 \\
-      --gender female --phone 0912345678
+      --gender female --phone 0912345678 --portrait face.f32
   eid activate --id 001190791514 --code 123456
   export EID_SESSION=$(eid signin --id 001190791514)
   eid share --attributes full_name,birth_date --png share.png
@@ -111,11 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
         "Register a level-1 account; an activation code is sent to the phone.",
         """
           eid register --id 001190791514 --name "Nguyễn Thị Lan" --birth-date 1990-05-17 \\
-              --gender female --phone 0912345678 --email lan@example.vn
+              --gender female --phone 0912345678 --email lan@example.vn --portrait face.f32
+          eid register --passport M12345678 --nationality KOR --passport-issue-date 2019-03-04 \\
+              --passport-issue-place Seoul --name "Kim Min Jun" --birth-date 1988-07-21 \\
+              --gender male --phone 0912000111 --portrait face.f32
+        """,
+        details="""
+          --portrait is the face the app captured, as its feature extractor renders it:
+          a file of 128 little-endian float32 values (512 bytes). It is compared with the
+          portrait the population registry enrolled and never stored. For a demo
+          citizen, `eid-server demo-portrait --id ID --out face.f32` writes one that
+          matches (development servers only).
+          Foreigners give their passport instead of --id and sign in afterwards with
+          the 12-digit number the registry assigned them, printed as "Personal ID".
         """,
     )
-    id_option(p, "12-digit personal ID number (CCCD)")
-    p.add_argument("--name", required=True, help="full name as on the ID card")
+    p.add_argument(
+        "--id", "--personal-id", dest="id", default="", help="12-digit personal ID number (CCCD)"
+    )
+    p.add_argument("--passport", metavar="NUMBER", help="a foreigner's passport number")
+    p.add_argument("--nationality", metavar="ISO3", help="with --passport: e.g. KOR, USA")
+    p.add_argument("--passport-issue-date", metavar="YYYY-MM-DD", help="with --passport")
+    p.add_argument("--passport-issue-place", metavar="PLACE", help="with --passport")
+    p.add_argument(
+        "--portrait",
+        required=True,
+        metavar="FILE",
+        help="the captured face: 128 little-endian float32 values (512 bytes)",
+    )
+    p.add_argument("--name", required=True, help="full name as on the ID card or passport")
     p.add_argument("--birth-date", required=True, metavar="YYYY-MM-DD", help="date of birth")
     p.add_argument("--gender", required=True, choices=["male", "female"])
     p.add_argument("--phone", required=True, help="mobile number, 0912345678 or +84912345678")

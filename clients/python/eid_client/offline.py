@@ -6,8 +6,8 @@ key id as `kid` in the protected header, an empty unprotected header) whose
 payload is a CWT: 1 iss, 3 aud (only when bound to one party), 4 exp, 6 iat,
 7 cti (the share id: "shr_" + hex of 10 random bytes) and 169, the Claim 169
 map: 1 ID, 4 full name (NFC), 8 date of birth ("YYYYMMDD"), 9 gender (1 male,
-2 female, 3 other), 11 email, 12 phone (E.164). Attributes the citizen did not
-choose are not in the map.
+2 female, 3 other), 11 email, 12 phone (E.164), 13 nationality (a foreigner's,
+ISO 3166-1 alpha-3). Attributes the citizen did not choose are not in the map.
 
 Size: with iss "eid.vn", a 6-character kid and a 10-byte cti, a basic-scope
 credential (ID, name, birth date, gender) fits a QR of version 10 at error
@@ -94,8 +94,9 @@ _GENDERS = {"male": 1, "female": 2, "other": 3}
 _GENDER_NAMES = {v: k for k, v in _GENDERS.items()}
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 _CLAIM_KEYS = frozenset({1, 3, 4, 6, 7, 169})
-_C169_KEYS = frozenset({1, 4, 8, 9, 11, 12})
+_C169_KEYS = frozenset({1, 4, 8, 9, 11, 12, 13})
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+_NATIONALITY = re.compile(r"[A-Z]{3}", re.ASCII)  # ISO 3166-1 alpha-3
 # What an issuer would put in key 11: one "@", a dot in the domain, no spaces.
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 _MAX_EMAIL_CHARS = 254
@@ -132,6 +133,7 @@ class CredentialClaims:
     gender: str | None = None  # "male", "female" or "other"
     phone_number: str | None = None  # E.164, "+84912345678"
     email: str | None = None
+    nationality: str | None = None  # a foreigner's, ISO 3166-1 alpha-3 ("KOR")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,7 @@ class OfflineCredential:
     # Last, with defaults: credentials without them read as before.
     phone_number: str | None = None  # E.164
     email: str | None = None
+    nationality: str | None = None  # a foreigner's, ISO 3166-1 alpha-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +200,14 @@ def issue_credential(claims: CredentialClaims, key_id: str, private_key: Ed25519
         attributes[11] = claims.email
     if claims.phone_number is not None:
         attributes[12] = claims.phone_number
+    if claims.nationality is not None:
+        attributes[13] = claims.nationality
     try:
         _attributes(attributes)  # the verifier's rules, applied before signing
     except OfflineVerificationError:
         raise ValueError(
             "personal_id must be 12 digits, full_name NFC text, phone_number E.164,"
-            " email an address"
+            " email an address, nationality ISO 3166-1 alpha-3"
         ) from None
     cwt: dict[int, object] = {1: claims.issuer}
     if claims.audience is not None:
@@ -464,13 +469,17 @@ def _key_id(protected: bytes) -> str:
 
 def _attributes(
     c169: Mapping[int, object],
-) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None]:
-    """(ID, name, ISO birth date, gender, phone, email) of a Claim 169 map; the
-    refusal if ill-formed."""
+) -> tuple[str | None, str | None, str | None, str | None, str | None, str | None, str | None]:
+    """(ID, name, ISO birth date, gender, phone, email, nationality) of a Claim
+    169 map; the refusal if ill-formed."""
     if not c169.keys() <= _C169_KEYS:
         raise _refuse()
     pid, name, dob, gender = c169.get(1), c169.get(4), c169.get(8), c169.get(9)
-    phone, email = c169.get(12), c169.get(11)
+    phone, email, nationality = c169.get(12), c169.get(11), c169.get(13)
+    if nationality is not None and not (
+        isinstance(nationality, str) and _NATIONALITY.fullmatch(nationality)
+    ):
+        raise _refuse()
     if phone is not None and not (isinstance(phone, str) and _E164.fullmatch(phone)):
         raise _refuse()
     if email is not None and not (
@@ -494,7 +503,7 @@ def _attributes(
         if type(gender) is not int or gender not in _GENDER_NAMES:
             raise _refuse()
         gender = _GENDER_NAMES[gender]
-    return pid, name, dob, gender, phone, email
+    return pid, name, dob, gender, phone, email, nationality
 
 
 def _read(payload: str, keys: KeySet) -> tuple[OfflineCredential, VerificationKey, int, int]:
@@ -539,7 +548,7 @@ def _read(payload: str, keys: KeySet) -> tuple[OfflineCredential, VerificationKe
         raise _refuse()
     if not isinstance(cti, bytes) or not 8 <= len(cti) <= 32 or not isinstance(c169, dict):
         raise _refuse()
-    pid, name, dob, gender, phone, email = _attributes(c169)
+    pid, name, dob, gender, phone, email, nationality = _attributes(c169)
     issued_at, expires_at = datetime.fromtimestamp(iat, UTC), datetime.fromtimestamp(exp, UTC)
     credential = OfflineCredential(
         "shr_" + cti.hex(),
@@ -554,6 +563,7 @@ def _read(payload: str, keys: KeySet) -> tuple[OfflineCredential, VerificationKe
         gender,
         phone,
         email,
+        nationality,
     )
     return credential, key, iat, exp
 

@@ -174,6 +174,13 @@ class Sandbox:
         ``after`` (``len(sb.messages())`` before the call that sends it)."""
         return wait_for_code(self.outbox, to, after=after, timeout=timeout)
 
+    def portrait(self, citizen: DemoCitizen | str) -> bytes:
+        """A capture of a demo citizen's face that matches the portrait the
+        sandbox's registry enrolled: the ``portrait`` to :meth:`EidClient.register`
+        them with (demo portraits only; ``eid-server demo-portrait``)."""
+        pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        return (self.workdir / proc.PORTRAITS / f"{pid}.f32").read_bytes()
+
     def activate_citizen(
         self,
         citizen: DemoCitizen | None = None,
@@ -193,6 +200,7 @@ class Sandbox:
                 birth_date=citizen.birth_date,
                 gender=citizen.gender,
                 phone_number=phone,
+                portrait=self.portrait(citizen),
             )
             code = self.latest_code(phone, after=sent)
             eid.activate(

@@ -34,6 +34,7 @@ ATTRIBUTE_FROM_PB = {
     pb.ATTRIBUTE_GENDER: Attribute.GENDER,
     pb.ATTRIBUTE_PHONE_NUMBER: Attribute.PHONE_NUMBER,
     pb.ATTRIBUTE_EMAIL: Attribute.EMAIL,
+    pb.ATTRIBUTE_NATIONALITY: Attribute.NATIONALITY,
 }
 
 
@@ -101,6 +102,7 @@ def registered_pb(done: Registered) -> pb.RegisterResponse:
     return pb.RegisterResponse(
         account=account_pb(done.account),
         delivery=delivery_pb(done.channel, done.masked_destination, done.code_expires_at),
+        personal_id=done.account.demographics.personal_id,
     )
 
 
@@ -118,6 +120,8 @@ def fill_attributes(attrs: pb.CitizenAttributes, released: dict[Attribute, str])
             attrs.phone_number = value
         elif attribute is Attribute.EMAIL:
             attrs.email = value
+        elif attribute is Attribute.NATIONALITY:
+            attrs.nationality = value
 
 
 def delivery_pb(

@@ -19,9 +19,16 @@ from eid_service.api.verify_rpcs import VerifyRpcs
 from eid_service.api.webhook_rpcs import WebhookRpcs
 from eid_service.domain.account import Account
 from eid_service.use_cases.activate import ActivateCommand, activate
-from eid_service.use_cases.register import RegisterCommand, register
+from eid_service.use_cases.register import PassportDeclaration, RegisterCommand, register
 from eid_service.use_cases.replies import Reply
 from eid_service.use_cases.sign_in import sign_in
+
+
+def _passport(request: pb.RegisterRequest) -> PassportDeclaration | None:
+    if not request.HasField("passport"):
+        return None
+    p = request.passport
+    return PassportDeclaration(p.number, p.nationality, p.issue_date, p.issue_place)
 
 
 class IdentityServicer(
@@ -48,6 +55,8 @@ class IdentityServicer(
             gender=convert.GENDER_FROM_PB.get(request.gender),
             phone_number=request.phone_number,
             email=request.email,
+            portrait=request.portrait,
+            passport=_passport(request),
         )
         reply = self._reply(
             "register", request, request.request_id, pb.RegisterResponse, convert.registered_pb

@@ -58,6 +58,9 @@ class Account:
     created_at: datetime
     activated_at: datetime | None = None
     password_hash: str | None = field(default=None, repr=False)
+    # A foreigner's nationality (ISO 3166-1 alpha-3), from the registry; None
+    # for a citizen.
+    nationality: str | None = field(default=None, repr=False)
 
     def activate(self, password_hash: str, now: datetime) -> None:
         """PENDING -> ACTIVE with the first password; any other state is refused."""

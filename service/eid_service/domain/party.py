@@ -67,7 +67,10 @@ class Scope(enum.Enum):
 
 
 _SCOPE_ATTRIBUTES = {
-    Scope.BASIC: frozenset({Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER}),
+    # A foreigner's nationality is basic data too (citizens have none).
+    Scope.BASIC: frozenset(
+        {Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER, Attribute.NATIONALITY}
+    ),
     Scope.ID_NUMBER: frozenset({Attribute.PERSONAL_ID}),
     Scope.CONTACT: frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL}),
 }

@@ -27,6 +27,8 @@ class Attribute(enum.Enum):
     # Contact: the registered phone (E.164) and email (none when not registered).
     PHONE_NUMBER = "phone_number"
     EMAIL = "email"
+    # A foreigner's nationality (ISO 3166-1 alpha-3); citizens have none to release.
+    NATIONALITY = "nationality"
 
 
 DEFAULT_SHARE_TTL = timedelta(minutes=5)
@@ -108,9 +110,11 @@ def attribute_values(
     *,
     phone: str | None = None,
     email: str | None = None,
+    nationality: str | None = None,
 ) -> dict[Attribute, str]:
     """String values of the given attributes, in declaration order; one with
-    no value (no email registered) is left out: nothing is released for it."""
+    no value (no email registered, a citizen's nationality) is left out:
+    nothing is released for it."""
     wanted = frozenset(attrs)
     values = {
         Attribute.PERSONAL_ID: d.personal_id,
@@ -119,6 +123,7 @@ def attribute_values(
         Attribute.GENDER: d.gender.value,
         Attribute.PHONE_NUMBER: phone,
         Attribute.EMAIL: email,
+        Attribute.NATIONALITY: nationality,
     }
     return {a: v for a, v in values.items() if a in wanted and v is not None}
 

@@ -123,6 +123,8 @@ class AccountRow(Base):
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # When the account became DEACTIVATED (the registry recorded a death).
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A foreigner's nationality (sealed); NULL for citizens.
+    nationality_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class AccountBiometricsRow(Base):

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from eid_service.domain.biometric_match import MatchThresholds
 from eid_service.domain.notices import Language
+from eid_service.domain.portrait import PortraitPolicy
 from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import SharePolicy
 from eid_service.limits import Limits
@@ -50,6 +51,8 @@ class UseCaseContext:
     language: Language = Language.VIETNAMESE
     send_limits: SendLimits = field(default_factory=SendLimits)
     share_policy: SharePolicy = field(default_factory=SharePolicy)
+    # How close a level-1 registrant's portrait must be to the enrolled one.
+    portrait_policy: PortraitPolicy = field(default_factory=PortraitPolicy)
     parties: PartyCache = field(default_factory=PartyCache)
     # Password checks of one (subject, source) run one at a time in a process,
     # so a retried or duplicated call sees the first one's outcome.

@@ -132,6 +132,7 @@ def _credential_claims(
         gender=values.get(Attribute.GENDER),
         phone_number=values.get(Attribute.PHONE_NUMBER),
         email=values.get(Attribute.EMAIL),
+        nationality=values.get(Attribute.NATIONALITY),
     )
 
 

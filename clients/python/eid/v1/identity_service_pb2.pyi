@@ -135,6 +135,10 @@ class _AttributeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Attribute.V
     """The registered email address (scope CONTACT); released only when the
     citizen registered one.
     """
+    ATTRIBUTE_NATIONALITY: _Attribute.ValueType  # 7
+    """A foreigner's nationality, ISO 3166-1 alpha-3 (scope BASIC); released
+    only for foreigners: citizens have none to release.
+    """
 
 class Attribute(_Attribute, metaclass=_AttributeEnumTypeWrapper):
     """A citizen attribute that can be shared or released to a relying party."""
@@ -154,6 +158,10 @@ ATTRIBUTE_PHONE_NUMBER: Attribute.ValueType  # 5
 ATTRIBUTE_EMAIL: Attribute.ValueType  # 6
 """The registered email address (scope CONTACT); released only when the
 citizen registered one.
+"""
+ATTRIBUTE_NATIONALITY: Attribute.ValueType  # 7
+"""A foreigner's nationality, ISO 3166-1 alpha-3 (scope BASIC); released
+only for foreigners: citizens have none to release.
 """
 Global___Attribute: _TypeAlias = Attribute  # noqa: Y015
 
@@ -214,7 +222,7 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     SCOPE_UNSPECIFIED: _Scope.ValueType  # 0
     """Not a scope; refused when sent."""
     SCOPE_BASIC: _Scope.ValueType  # 1
-    """Full name, birth date and gender."""
+    """Full name, birth date and gender (and a foreigner's nationality)."""
     SCOPE_ID_NUMBER: _Scope.ValueType  # 2
     """The personal ID number."""
     SCOPE_CONTACT: _Scope.ValueType  # 3
@@ -232,7 +240,7 @@ class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
 SCOPE_UNSPECIFIED: Scope.ValueType  # 0
 """Not a scope; refused when sent."""
 SCOPE_BASIC: Scope.ValueType  # 1
-"""Full name, birth date and gender."""
+"""Full name, birth date and gender (and a foreigner's nationality)."""
 SCOPE_ID_NUMBER: Scope.ValueType  # 2
 """The personal ID number."""
 SCOPE_CONTACT: Scope.ValueType  # 3
@@ -597,6 +605,7 @@ class CitizenAttributes(_message.Message):
     GENDER_FIELD_NUMBER: _builtins.int
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    NATIONALITY_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
     """The 12-digit personal identification number."""
     full_name: _builtins.str
@@ -613,6 +622,10 @@ class CitizenAttributes(_message.Message):
     """The registered email address (domain in lower case); empty when not
     released or when the citizen registered none.
     """
+    nationality: _builtins.str
+    """A foreigner's nationality, ISO 3166-1 alpha-3 upper case ("KOR"); empty
+    when not released and for citizens of Viet Nam.
+    """
     def __init__(
         self,
         *,
@@ -622,10 +635,11 @@ class CitizenAttributes(_message.Message):
         gender: Global___Gender.ValueType = ...,
         phone_number: _builtins.str = ...,
         email: _builtins.str = ...,
+        nationality: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "personal_id", b"personal_id", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "nationality", b"nationality", "personal_id", b"personal_id", "phone_number", b"phone_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -709,9 +723,11 @@ Global___ActivationDelivery: _TypeAlias = ActivationDelivery  # noqa: Y015
 
 @_typing.final
 class RegisterRequest(_message.Message):
-    """Register's request: the citizen's declared data, checked against the
-    population registry, and where to send the activation code. Needs no
-    authentication; limited per source and per phone (TOO_MANY_REQUESTS).
+    """Register's request: the person's declared data and portrait, checked
+    against the population registry, and where to send the activation code.
+    A citizen gives `personal_id`; a foreigner gives `passport` instead
+    (exactly one of the two). Needs no authentication; limited per source and
+    per phone (TOO_MANY_REQUESTS).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -723,12 +739,16 @@ class RegisterRequest(_message.Message):
     GENDER_FIELD_NUMBER: _builtins.int
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
+    PORTRAIT_FIELD_NUMBER: _builtins.int
+    PASSPORT_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters). A retried call with the
     same key and the same content returns the first response.
     """
     personal_id: _builtins.str
-    """The 12-digit personal identification number (CCCD number)."""
+    """A citizen's 12-digit personal identification number (CCCD number).
+    Empty for a foreigner, who gives `passport`.
+    """
     full_name: _builtins.str
     """The full name as on the ID card, at most 100 characters: letters
     (diacritics count), spaces, hyphens, apostrophes and periods.
@@ -741,6 +761,25 @@ class RegisterRequest(_message.Message):
     """Vietnamese mobile number, national ("0912345678") or E.164 ("+84912345678")."""
     email: _builtins.str
     """Optional email address."""
+    portrait: _builtins.bytes
+    """Required: the registrant's face, as the app's feature extractor renders
+    the portrait it captured: exactly 128 little-endian IEEE 754 float32
+    values (512 bytes), finite and not all zero; the scale does not matter.
+    It is compared by cosine similarity with the portrait the population
+    registry enrolled, and must reach the server's threshold
+    (EID_PORTRAIT_MATCH_THRESHOLD); a person with no enrolled portrait
+    cannot register in the app. At level 1 the portrait is a check, not an
+    enrolment: it is neither stored nor logged nor returned. Missing:
+    PORTRAIT_REQUIRED; malformed: BIOMETRIC_TEMPLATE_INVALID; not matching:
+    REGISTRY_MISMATCH.
+    """
+    @_builtins.property
+    def passport(self) -> Global___Passport:
+        """A foreigner's passport, instead of `personal_id`. The registry finds
+        the foreigner by nationality and passport number; the other details must
+        match too.
+        """
+
     def __init__(
         self,
         *,
@@ -751,14 +790,61 @@ class RegisterRequest(_message.Message):
         gender: Global___Gender.ValueType = ...,
         phone_number: _builtins.str = ...,
         email: _builtins.str = ...,
+        portrait: _builtins.bytes = ...,
+        passport: Global___Passport | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["passport", b"passport"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "personal_id", b"personal_id", "phone_number", b"phone_number", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "passport", b"passport", "personal_id", b"personal_id", "phone_number", b"phone_number", "portrait", b"portrait", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisterRequest: _TypeAlias = RegisterRequest  # noqa: Y015
+
+@_typing.final
+class Passport(_message.Message):
+    """A foreigner's passport (or other international travel document) as
+    declared at registration.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NUMBER_FIELD_NUMBER: _builtins.int
+    NATIONALITY_FIELD_NUMBER: _builtins.int
+    ISSUE_DATE_FIELD_NUMBER: _builtins.int
+    ISSUE_PLACE_FIELD_NUMBER: _builtins.int
+    number: _builtins.str
+    """The document number as printed: 6 to 9 letters and digits (ICAO 9303),
+    case and surrounding spaces ignored.
+    """
+    nationality: _builtins.str
+    """The holder's nationality as ISO 3166-1 alpha-3 ("KOR", "USA"), case
+    ignored; not "VNM": a citizen of Viet Nam registers with the ID number.
+    """
+    issue_date: _builtins.str
+    """The date of issue, ISO 8601 calendar date (YYYY-MM-DD), not before the
+    birth date and not in the future.
+    """
+    issue_place: _builtins.str
+    """The place of issue as printed (an authority or a city), at most 100
+    characters; case, spacing and the Unicode composition form are ignored
+    when compared.
+    """
+    def __init__(
+        self,
+        *,
+        number: _builtins.str = ...,
+        nationality: _builtins.str = ...,
+        issue_date: _builtins.str = ...,
+        issue_place: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issue_date", b"issue_date", "issue_place", b"issue_place", "nationality", b"nationality", "number", b"number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Passport: _TypeAlias = Passport  # noqa: Y015
 
 @_typing.final
 class RegisterResponse(_message.Message):
@@ -768,6 +854,13 @@ class RegisterResponse(_message.Message):
 
     ACCOUNT_FIELD_NUMBER: _builtins.int
     DELIVERY_FIELD_NUMBER: _builtins.int
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    personal_id: _builtins.str
+    """The 12-digit number the account is known by: the username to Activate,
+    SignIn and be verified with. A citizen's ID number; for a foreigner, the
+    identification number the population registry assigned (it starts with
+    900), which the foreigner may not know before registering.
+    """
     @_builtins.property
     def account(self) -> Global___Account:
         """The new account, PENDING until Activate."""
@@ -781,10 +874,11 @@ class RegisterResponse(_message.Message):
         *,
         account: Global___Account | None = ...,
         delivery: Global___ActivationDelivery | None = ...,
+        personal_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "delivery", b"delivery"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "delivery", b"delivery"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "delivery", b"delivery", "personal_id", b"personal_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -199,10 +199,12 @@ class IdentityServiceServicer:
     """
 
     def Register(self, request, context):
-        """Registers a level-1 account for a citizen aged 14 or over. The declared
-        data must match the national population registry; on a match a PENDING
-        account is created and a one-time activation code is sent to the phone.
-        Nothing is created when anything fails to match.
+        """Registers a level-1 account for a person aged 14 or over: a citizen by
+        ID number, a foreigner living in Viet Nam by passport. The declared data
+        and the portrait captured by the app must match the national population
+        registry; on a match a PENDING account is created and a one-time
+        activation code is sent to the phone. Nothing is created when anything
+        fails to match, and the answer does not say which part failed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

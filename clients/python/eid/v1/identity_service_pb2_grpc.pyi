@@ -46,10 +46,12 @@ class IdentityServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> IdentityServiceAsyncStub: ...
     Register: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RegisterRequest, _identity_service_pb2.RegisterResponse]
-    """Registers a level-1 account for a citizen aged 14 or over. The declared
-    data must match the national population registry; on a match a PENDING
-    account is created and a one-time activation code is sent to the phone.
-    Nothing is created when anything fails to match.
+    """Registers a level-1 account for a person aged 14 or over: a citizen by
+    ID number, a foreigner living in Viet Nam by passport. The declared data
+    and the portrait captured by the app must match the national population
+    registry; on a match a PENDING account is created and a one-time
+    activation code is sent to the phone. Nothing is created when anything
+    fails to match, and the answer does not say which part failed.
     """
     Activate: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ActivateRequest, _identity_service_pb2.ActivateResponse]
     """Activates a PENDING account with the one-time code it was sent and sets
@@ -220,10 +222,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Register: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RegisterRequest, _identity_service_pb2.RegisterResponse]  # type: ignore[assignment]
-    """Registers a level-1 account for a citizen aged 14 or over. The declared
-    data must match the national population registry; on a match a PENDING
-    account is created and a one-time activation code is sent to the phone.
-    Nothing is created when anything fails to match.
+    """Registers a level-1 account for a person aged 14 or over: a citizen by
+    ID number, a foreigner living in Viet Nam by passport. The declared data
+    and the portrait captured by the app must match the national population
+    registry; on a match a PENDING account is created and a one-time
+    activation code is sent to the phone. Nothing is created when anything
+    fails to match, and the answer does not say which part failed.
     """
     Activate: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ActivateRequest, _identity_service_pb2.ActivateResponse]  # type: ignore[assignment]
     """Activates a PENDING account with the one-time code it was sent and sets
@@ -397,10 +401,12 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.RegisterRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.RegisterResponse, _abc.Awaitable[_identity_service_pb2.RegisterResponse]]:
-        """Registers a level-1 account for a citizen aged 14 or over. The declared
-        data must match the national population registry; on a match a PENDING
-        account is created and a one-time activation code is sent to the phone.
-        Nothing is created when anything fails to match.
+        """Registers a level-1 account for a person aged 14 or over: a citizen by
+        ID number, a foreigner living in Viet Nam by passport. The declared data
+        and the portrait captured by the app must match the national population
+        registry; on a match a PENDING account is created and a one-time
+        activation code is sent to the phone. Nothing is created when anything
+        fails to match, and the answer does not say which part failed.
         """
 
     @_abc_1.abstractmethod

@@ -3,13 +3,14 @@ row) or from ``--id`` options."""
 
 from __future__ import annotations
 
+import base64
 import csv
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from eid_client._commands import UsageError
 
-COLUMNS = ("personal_id", "password", "full_name", "birth_date", "gender", "phone")
+COLUMNS = ("personal_id", "password", "full_name", "birth_date", "gender", "phone", "portrait")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class Citizen:
     birth_date: str = field(default="", repr=False)
     gender: str = field(default="", repr=False)
     phone: str = field(default="", repr=False)
+    # Register's captured face: base64 of the 512-byte float32 vector.
+    portrait: str = field(default="", repr=False)
+
+    def portrait_bytes(self) -> bytes:
+        """The portrait as Register sends it; ValueError if not base64."""
+        return base64.b64decode(self.portrait, validate=True)
 
 
 def read_citizens(path: Path) -> list[Citizen]:
@@ -67,12 +74,7 @@ def citizens_from(
 
 def with_password(citizens: list[Citizen], password: str) -> list[Citizen]:
     """Each citizen with ``password`` where the file gave none."""
-    return [
-        c
-        if c.password
-        else Citizen(c.personal_id, password, c.full_name, c.birth_date, c.gender, c.phone)
-        for c in citizens
-    ]
+    return [c if c.password else replace(c, password=password) for c in citizens]
 
 
 def e164(phone: str) -> str:

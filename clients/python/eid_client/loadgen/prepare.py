@@ -48,8 +48,9 @@ async def prepare(
     if name == "verify-demographic":
         return [(c, args.partial) for c in _demographic_citizens(args)]
     if name == "register":
-        need = ("full_name", "birth_date", "gender", "phone")
-        return _enough(citizens_from(args.citizens, None, need=need), count, "register")
+        need = ("full_name", "birth_date", "gender", "phone", "portrait")
+        citizens = citizens_from(args.citizens, None, need=need)
+        return [(c, _portrait(c, i)) for i, c in enumerate(_enough(citizens, count, "register"))]
     if name == "share-via-qr":
         return [await _session(args, client)]
     assert count is not None  # the remaining workloads consume their items
@@ -59,6 +60,13 @@ async def prepare(
         citizens = citizens_from(args.citizens, None, need=("phone",))
         return await _otp_codes(args, client, _enough(citizens, count, "verify-otp"))
     raise AssertionError(f"no preparation for {name}")
+
+
+def _portrait(citizen: Citizen, row: int) -> bytes:
+    try:
+        return citizen.portrait_bytes()
+    except ValueError:
+        raise UsageError(f"citizen {row + 1}: the portrait column is not base64") from None
 
 
 def _enough(citizens: list[Citizen], count: int | None, name: str) -> list[Citizen]:

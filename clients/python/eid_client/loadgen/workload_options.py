@@ -14,7 +14,7 @@ from eid_client.loadgen.workloads import WORKLOADS
 ID = "001190791514"
 CSV_HELP = (
     "a CSV file with a header row naming some of personal_id, password, full_name, "
-    "birth_date, gender, phone (one citizen per row)"
+    "birth_date, gender, phone, portrait (one citizen per row)"
 )
 EXAMPLES = {
     "health": """
@@ -61,8 +61,10 @@ NOTES = {
     "the citizen): the file needs personal_id and phone (an ACTIVE account's), and the "
     "codes are read from the development outbox file of a server on this machine.",
     "register": "Each call registers one citizen of the population registry that has no "
-    "account yet: the file needs personal_id, full_name, birth_date, gender and phone "
-    "(`eid-server load-demo --synthetic N` adds N registrable citizens).",
+    "account yet: the file needs personal_id, full_name, birth_date, gender, phone and "
+    "portrait, the captured face as base64 of its 512 bytes (128 float32 values; for demo "
+    "citizens, `eid-server demo-portrait --id ID --out FILE` writes one; `eid-server "
+    "load-demo --synthetic N` adds N registrable citizens).",
     "start-approval": "Without --id, the QR variant (no citizen); with --id, requests pushed "
     "to those citizens (limited per citizen). The party needs the approval mode.",
 }

@@ -68,13 +68,15 @@ async def _verify_demographic(client: AsyncEidClient, item: tuple[Citizen, bool]
         raise NotVerifiedError
 
 
-async def _register(client: AsyncEidClient, c: Citizen) -> None:
+async def _register(client: AsyncEidClient, item: tuple[Citizen, bytes]) -> None:
+    c, portrait = item
     await client.register(
         personal_id=c.personal_id,
         full_name=c.full_name,
         birth_date=c.birth_date,
         gender=c.gender,
         phone_number=c.phone,
+        portrait=portrait,
     )
 
 

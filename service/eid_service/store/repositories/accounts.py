@@ -21,13 +21,14 @@ from eid_service.use_cases.ports import (
 
 _COLUMNS = (
     "id, personal_id_enc, full_name_enc, birth_date_enc, gender, phone_enc, email_enc,"
-    " level, state, password_hash, created_at, activated_at"
+    " level, state, password_hash, created_at, activated_at, nationality_enc"
 )
 _INSERT = Sql(
     "INSERT INTO accounts (id, personal_id_index, personal_id_enc, full_name_enc,"
     " birth_date_enc, gender, phone_enc, email_enc, level, state, password_hash, created_at,"
-    " activated_at) VALUES (:id, :index, :personal_id, :full_name, :birth_date, :gender, :phone,"
-    " :email, :level, :state, :password_hash, :created_at, :activated_at)"
+    " activated_at, nationality_enc) VALUES (:id, :index, :personal_id, :full_name, :birth_date,"
+    " :gender, :phone, :email, :level, :state, :password_hash, :created_at, :activated_at,"
+    " :nationality)"
 )
 _BY_ID = Sql(f"SELECT {_COLUMNS} FROM accounts WHERE id = :id")  # noqa: S608 (constants)
 _BY_INDEX = Sql(
@@ -67,6 +68,7 @@ _ENCRYPTED = {
     Attribute.BIRTH_DATE: "birth_date",
     Attribute.PHONE_NUMBER: "phone",
     Attribute.EMAIL: "email",
+    Attribute.NATIONALITY: "nationality",
 }
 _VIEWS: dict[tuple[Attribute, ...], Sql] = {}
 
@@ -103,6 +105,11 @@ class AccountRepository(Repository):
                 "password_hash": account.password_hash,
                 "created_at": self._t(account.created_at),
                 "activated_at": self._t(account.activated_at),
+                "nationality": (
+                    None
+                    if account.nationality is None
+                    else p.seal(account.nationality, f"{ctx}:nationality")
+                ),
             },
         )
         return subject
@@ -142,7 +149,7 @@ class AccountRepository(Repository):
             return None
         values: dict[Attribute, str] = {}
         for attribute, blob in zip(wanted, row[4:], strict=True):
-            if blob is None:  # no email registered: nothing to release
+            if blob is None:  # no email registered, a citizen: nothing to release
                 continue
             label = _ENCRYPTED[attribute]
             values[attribute] = self._p.open(blob, f"account:{account_id}:{label}")
@@ -201,4 +208,5 @@ class AccountRepository(Repository):
             password_hash=r[9],
             created_at=self._read_t(r[10]),
             activated_at=None if r[11] is None else self._read_t(r[11]),
+            nationality=None if r[12] is None else p.open(r[12], f"{ctx}:nationality"),
         )

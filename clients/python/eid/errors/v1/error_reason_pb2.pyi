@@ -180,10 +180,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     REGISTRY_MISMATCH: _ErrorReason.ValueType  # 28
     """Registration and activation.
 
-    FAILED_PRECONDITION: the ID number and declared data do not match the
-    population registry (also when the ID number is not in it); at the
-    counter, also when the portrait or a fingerprint captured there does not
-    match the one the registry enrolled (which is not said).
+    FAILED_PRECONDITION: the ID number (or passport), the declared data or
+    the portrait do not match the population registry (also when the person
+    is not in it or has no enrolled portrait); at the counter, also when a
+    fingerprint captured there does not match the enrolled one. One reason
+    for all of them: the answer does not tell which part failed.
     Returned by: Register, RegisterLevel2, UpgradeToLevel2.
     """
     AGE_BELOW_MINIMUM: _ErrorReason.ValueType  # 29
@@ -680,6 +681,37 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     already.
     Returned by: UpgradeToLevel2.
     """
+    PASSPORT_NUMBER_INVALID: _ErrorReason.ValueType  # 123
+    """Level-1 registration: portrait and foreigners.
+
+    INVALID_ARGUMENT: a passport number is not 6 to 9 letters and digits.
+    Returned by: Register.
+    """
+    NATIONALITY_INVALID: _ErrorReason.ValueType  # 124
+    """INVALID_ARGUMENT: a nationality is not an ISO 3166-1 alpha-3 code, or is
+    VNM (a citizen of Viet Nam registers with the ID number).
+    Returned by: Register.
+    """
+    PASSPORT_ISSUE_DATE_INVALID: _ErrorReason.ValueType  # 125
+    """INVALID_ARGUMENT: a passport's issue date is not a valid YYYY-MM-DD date,
+    is in the future or is before the birth date.
+    Returned by: Register.
+    """
+    PASSPORT_ISSUE_PLACE_INVALID: _ErrorReason.ValueType  # 126
+    """INVALID_ARGUMENT: a passport's place of issue is empty, longer than 100
+    characters or has no letter or characters a place name cannot have.
+    Returned by: Register.
+    """
+    PERSONAL_ID_AND_PASSPORT: _ErrorReason.ValueType  # 127
+    """INVALID_ARGUMENT: both an ID number and a passport were given; a citizen
+    gives the ID number, a foreigner the passport.
+    Returned by: Register.
+    """
+    PORTRAIT_REQUIRED: _ErrorReason.ValueType  # 128
+    """INVALID_ARGUMENT: no portrait was given; level-1 registration compares
+    the registrant's portrait with the enrolled one.
+    Returned by: Register.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -850,10 +882,11 @@ Returned by: SignIn.
 REGISTRY_MISMATCH: ErrorReason.ValueType  # 28
 """Registration and activation.
 
-FAILED_PRECONDITION: the ID number and declared data do not match the
-population registry (also when the ID number is not in it); at the
-counter, also when the portrait or a fingerprint captured there does not
-match the one the registry enrolled (which is not said).
+FAILED_PRECONDITION: the ID number (or passport), the declared data or
+the portrait do not match the population registry (also when the person
+is not in it or has no enrolled portrait); at the counter, also when a
+fingerprint captured there does not match the enrolled one. One reason
+for all of them: the answer does not tell which part failed.
 Returned by: Register, RegisterLevel2, UpgradeToLevel2.
 """
 AGE_BELOW_MINIMUM: ErrorReason.ValueType  # 29
@@ -1349,5 +1382,36 @@ ACCOUNT_ALREADY_LEVEL_2: ErrorReason.ValueType  # 135
 """FAILED_PRECONDITION: UpgradeToLevel2 of an account that is level 2
 already.
 Returned by: UpgradeToLevel2.
+"""
+PASSPORT_NUMBER_INVALID: ErrorReason.ValueType  # 123
+"""Level-1 registration: portrait and foreigners.
+
+INVALID_ARGUMENT: a passport number is not 6 to 9 letters and digits.
+Returned by: Register.
+"""
+NATIONALITY_INVALID: ErrorReason.ValueType  # 124
+"""INVALID_ARGUMENT: a nationality is not an ISO 3166-1 alpha-3 code, or is
+VNM (a citizen of Viet Nam registers with the ID number).
+Returned by: Register.
+"""
+PASSPORT_ISSUE_DATE_INVALID: ErrorReason.ValueType  # 125
+"""INVALID_ARGUMENT: a passport's issue date is not a valid YYYY-MM-DD date,
+is in the future or is before the birth date.
+Returned by: Register.
+"""
+PASSPORT_ISSUE_PLACE_INVALID: ErrorReason.ValueType  # 126
+"""INVALID_ARGUMENT: a passport's place of issue is empty, longer than 100
+characters or has no letter or characters a place name cannot have.
+Returned by: Register.
+"""
+PERSONAL_ID_AND_PASSPORT: ErrorReason.ValueType  # 127
+"""INVALID_ARGUMENT: both an ID number and a passport were given; a citizen
+gives the ID number, a foreigner the passport.
+Returned by: Register.
+"""
+PORTRAIT_REQUIRED: ErrorReason.ValueType  # 128
+"""INVALID_ARGUMENT: no portrait was given; level-1 registration compares
+the registrant's portrait with the enrolled one.
+Returned by: Register.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

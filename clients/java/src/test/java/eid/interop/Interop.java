@@ -1,6 +1,7 @@
 package eid.interop;
 
 import com.google.protobuf.Any;
+import com.google.protobuf.ByteString;
 import com.google.rpc.ErrorInfo;
 import eid.client.EidClient;
 import eid.client.EidException;
@@ -10,6 +11,7 @@ import eid.v1.IdentityServiceOuterClass.Gender;
 import eid.v1.IdentityServiceOuterClass.PasswordCredential;
 import eid.v1.IdentityServiceOuterClass.QrShareCredential;
 import eid.v1.IdentityServiceOuterClass.RegisterRequest;
+import eid.v1.IdentityServiceOuterClass.RegisterResponse;
 import eid.v1.IdentityServiceOuterClass.ShareViaQRRequest;
 import eid.v1.IdentityServiceOuterClass.VerifyRequest;
 import eid.v1.IdentityServiceOuterClass.VerifyResponse;
@@ -19,6 +21,8 @@ import io.grpc.StatusRuntimeException;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.stream.Collectors;
 
 /**
@@ -26,7 +30,9 @@ import java.util.stream.Collectors;
  * tab-separated line per step on stdout, which the test checks. The activation code comes on
  * stdin once the program prints {@code need-code} (the test reads it from the server's outbox).
  *
- * <p>Arguments: personal ID, full name, birth date, phone, password. Environment: EID_TARGET,
+ * <p>Arguments: personal ID, full name, birth date, phone, password, and the file holding the
+ * app's capture of the citizen's face (128 little-endian float32 values, as {@code eid-server
+ * demo-portrait} writes them for a demo citizen). Environment: EID_TARGET,
  * EID_API_KEY (a party allowed password and qr_share), EID_LIMITED_API_KEY (a party allowed
  * password and one call a minute).
  */
@@ -47,8 +53,10 @@ public final class Interop {
               .setBirthDate(args[2])
               .setGender(Gender.GENDER_FEMALE)
               .setPhoneNumber(args[3])
+              .setPortrait(ByteString.copyFrom(Files.readAllBytes(Path.of(args[5]))))
               .build();
-      say("registered", app.register(register).getAccount().getState());
+      RegisterResponse registered = app.register(register);
+      say("registered", registered.getAccount().getState(), registered.getPersonalId());
       say("need-code");
       String code =
           new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
