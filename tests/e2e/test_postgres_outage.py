@@ -40,7 +40,7 @@ import pytest
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_client.retry import RetryPolicy
-from eid_service.demo import demo_citizens
+from eid_service.demo import demo_citizens, portrait_capture
 from eid_service.domain.citizen import Demographics, age_on
 from tests.e2e.conftest import BIN, prepare
 from tests.e2e.served import Served
@@ -207,6 +207,7 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting]:
                 birth_date=lan.birth_date,
                 gender=lan.gender.value,
                 phone_number=phone_of(lan)[0],
+                portrait=portrait_capture(lan.personal_id),
             )
             code = _first_code(workdir, lan)
             app.activate(personal_id=lan.personal_id, activation_code=code, new_password=PASSWORD)
@@ -290,6 +291,7 @@ class Load:
                 birth_date=citizen.birth_date,
                 gender=citizen.gender.value,
                 phone_number=phone_of(citizen)[0],
+                portrait=portrait_capture(citizen.personal_id),
                 request_id=request_id,
             )
             return citizen.personal_id
@@ -443,6 +445,7 @@ def test_calls_fail_fast_while_postgres_is_down_and_succeed_once_it_is_back(
                     birth_date=citizen.birth_date,
                     gender=citizen.gender.value,
                     phone_number=phone_of(citizen)[0],
+                    portrait=portrait_capture(citizen.personal_id),
                     request_id=uuid.uuid4().hex,
                 )
             assert again.value.reason == "ACCOUNT_PENDING"
