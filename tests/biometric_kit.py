@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable
 from datetime import date
 
+from eid_service.demo import enrolled_portrait
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import (
     FACE_DIMENSIONS,
@@ -62,10 +63,12 @@ def at_similarity(enrolled: Template, similarity: float, seed: int) -> Template:
 
 
 def enrolled_person(demographics: Demographics, seed: int) -> RegistryPerson:
-    """A person with a portrait and all ten fingerprints enrolled."""
+    """A person with a portrait and all ten fingerprints enrolled. The portrait
+    is the demo registry's for the ID number, so the app's level-1 Register
+    (flows.register, World.register) matches it too."""
     return RegistryPerson(
         demographics,
-        portrait=random_template(seed),
+        portrait=enrolled_portrait(demographics.personal_id),
         fingerprints={
             finger: random_template(seed * 100 + finger.value, FINGERPRINT_DIMENSIONS)
             for finger in Finger

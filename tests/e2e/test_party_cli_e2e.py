@@ -76,7 +76,12 @@ def test_an_operator_creates_shows_suspends_resumes_rotates_and_deletes_a_party(
     assert "approval, demographic, one_time_code, qr_share" in created  # no password
 
     shown = _ok(party("show", party_id))
-    for text in ("E2E Bank", "ops@e2e.vn", "active", "basic (birth_date, full_name, gender)"):
+    for text in (
+        "E2E Bank",
+        "ops@e2e.vn",
+        "active",
+        "basic (birth_date, full_name, gender, nationality)",
+    ):
         assert text in shown
     assert key not in shown
     listed = _ok(party("list"))

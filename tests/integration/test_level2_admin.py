@@ -92,13 +92,13 @@ def test_a_party_is_granted_biometric_match_with_its_scopes(
     party_id = re.search(r"rp_[0-9a-f]{16}", created)
     assert party_id is not None and "biometric_match" in created
     [(scopes, modes)] = _rows(operator, "SELECT scopes, modes FROM relying_parties")
-    assert scopes == "biometric_match,birth_date,full_name,gender"
+    assert scopes == "biometric_match,birth_date,full_name,gender,nationality"
     assert "biometric" not in str(modes).split(",")  # a scope, not a mode
 
     assert main(["party", "set-scopes", party_id[0], "--scopes", "basic"]) == 0
     assert "biometric_match" not in capsys.readouterr().out
     assert _rows(operator, "SELECT scopes FROM relying_parties") == [
-        ("birth_date,full_name,gender",)
+        ("birth_date,full_name,gender,nationality",)
     ]
     assert main(["party", "set-scopes", party_id[0], "--scopes", "biometric_match"]) == 0
     assert _rows(operator, "SELECT scopes FROM relying_parties") == [("biometric_match",)]
