@@ -34,6 +34,7 @@ from eid_service.store.repositories.activation_codes import ActivationCodeReposi
 from eid_service.store.repositories.approvals import ApprovalRepository
 from eid_service.store.repositories.attempts import CredentialAttemptRepository
 from eid_service.store.repositories.audit import AuditLog
+from eid_service.store.repositories.dependants import DependantRepository
 from eid_service.store.repositories.idempotency import IdempotencyRepository
 from eid_service.store.repositories.mode_locks import ModeLockRepository
 from eid_service.store.repositories.officers import OfficerRepository
@@ -68,6 +69,7 @@ class SqlRepositories:
         "approvals",
         "attempts",
         "audit",
+        "dependants",
         "idempotency",
         "mode_locks",
         "officers",
@@ -105,6 +107,7 @@ class SqlRepositories:
         self.approvals = ApprovalRepository(db, protection)
         self.mode_locks = ModeLockRepository(db, protection)
         self.webhooks = PartyWebhookRepository(db, protection)
+        self.dependants = DependantRepository(db, protection)
 
 
 class SqlUnitOfWork:
