@@ -53,6 +53,7 @@ from eid_service.telemetry.setup import Telemetry
 from eid_service.transport import add_ports
 from eid_service.use_cases.admission import Admission
 from eid_service.use_cases.context import UseCaseContext, utc_now
+from eid_service.use_cases.dependants import notice_coming_of_age
 from eid_service.use_cases.purge import purge_expired
 from eid_service.use_cases.signing_keys import SigningKeyCache, ensure_signing_key
 from eid_service.use_cases.status_events import prepare_delivery
@@ -180,6 +181,21 @@ async def _purge_periodically(runtime: Runtime, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), runtime.settings.purge_interval_seconds)
 
 
+async def _notice_coming_of_age_periodically(runtime: Runtime, stop: asyncio.Event) -> None:
+    """Tells guardians of dependants who turned 14, as often as the purge runs."""
+    while not stop.is_set():
+        try:
+            told = await notice_coming_of_age(runtime.uow, runtime.context)
+            log.debug("told %d guardians of dependants who turned 14", told)
+        except Exception as error:  # try again next time
+            log.warning("coming-of-age sweep failed: %s", type(error).__name__)
+        else:
+            if told:
+                runtime.dispatcher.wake()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), runtime.settings.purge_interval_seconds)
+
+
 async def create_server(
     runtime: Runtime, listen: str | None = None, *, reuse_port: bool = True
 ) -> RunningServer:
@@ -229,6 +245,9 @@ async def create_server(
     tasks = [
         asyncio.create_task(runtime.dispatcher.run(stop), name="outbox-dispatcher"),
         asyncio.create_task(_purge_periodically(runtime, stop), name="purge"),
+        asyncio.create_task(
+            _notice_coming_of_age_periodically(runtime, stop), name="coming-of-age"
+        ),
     ]
     long_polls = runtime.context.approval_wakeups
     return RunningServer(server, port, health_servicer, tasks, stop, long_polls, mtls_port)

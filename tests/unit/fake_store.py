@@ -32,6 +32,7 @@ from eid_service.domain.credential_policy import (
     source_budget,
     wait_before_next_try,
 )
+from eid_service.domain.dependant import Dependant, take_over_date
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
@@ -190,11 +191,21 @@ class AttemptRow:
 
 
 @dataclass
+class DependantLink:
+    """The guardian-link columns of a dependant's account row."""
+
+    guardian_account_id: str
+    notified_at: datetime | None = None
+    taken_over_at: datetime | None = None
+
+
+@dataclass
 class FakeState:
     registry: dict[str, RegistryPerson] = field(default_factory=dict)
     deaths: dict[str, date] = field(default_factory=dict)  # personal id -> date of death
     mode_locks: dict[tuple[str, VerifyMode], ModeLock] = field(default_factory=dict)
     accounts: dict[str, Account] = field(default_factory=dict)
+    dependants: dict[str, DependantLink] = field(default_factory=dict)  # by account id
     codes: dict[str, CodeRow] = field(default_factory=dict)
     parties: dict[str, PartyRow] = field(default_factory=dict)
     party_failures: dict[tuple[str, datetime], int] = field(default_factory=dict)
@@ -324,8 +335,13 @@ class FakeAccounts(_Repository):
         if found is None:
             return None
         d = found.demographics
+        # A dependant has no phone (kept empty): nothing to release.
         values = attribute_values(
-            d, attributes, phone=found.phone, email=found.email, nationality=found.nationality
+            d,
+            attributes,
+            phone=found.phone or None,
+            email=found.email,
+            nationality=found.nationality,
         )
         return AccountView(found.id, subject_of(d.personal_id), found.level, found.state, values)
 
@@ -380,6 +396,89 @@ class FakeAccountBiometrics(_Repository):
     def of_account(self, account_id: str) -> BiometricCapture | None:
         found = self._s.biometrics.get(account_id)
         return None if found is None else found[0]
+
+
+class FakeDependants(_Repository):
+    def add(self, dependant: Dependant) -> Subject:
+        subject = FakeAccounts(self._s).add(dependant.account)
+        self._s.dependants[dependant.account.id] = DependantLink(dependant.guardian_account_id)
+        return subject
+
+    def get(self, account_id: str) -> Dependant | None:
+        link = self._s.dependants.get(account_id)
+        account = self._s.accounts.get(account_id)
+        if link is None or account is None:
+            return None
+        return Dependant(
+            account=replace(account),
+            guardian_account_id=link.guardian_account_id,
+            take_over_on=take_over_date(account.demographics.birth_date),
+            notified_at=link.notified_at,
+            taken_over_at=link.taken_over_at,
+        )
+
+    def of_guardian(
+        self, guardian_account_id: str, after: str | None, limit: int
+    ) -> list[Dependant]:
+        found = [
+            d
+            for account_id, link in self._s.dependants.items()
+            if link.guardian_account_id == guardian_account_id and link.taken_over_at is None
+            for d in [self.get(account_id)]
+            if d is not None
+        ]
+        found.sort(key=lambda d: (d.account.created_at, d.account.id))
+        if after is not None:
+            cursor = self._s.accounts.get(after)
+            if cursor is None:
+                return []
+            found = [
+                d
+                for d in found
+                if (d.account.created_at, d.account.id) > (cursor.created_at, cursor.id)
+            ]
+        return found[:limit]
+
+    def due(self, days: Sequence[date], limit: int) -> list[Dependant]:
+        wanted = set(days)
+        found = [
+            d
+            for account_id, link in sorted(self._s.dependants.items())
+            if link.notified_at is None
+            for d in [self.get(account_id)]
+            if d is not None
+            and d.account.state is AccountState.DEPENDANT
+            and d.take_over_on in wanted
+        ]
+        return found[:limit]
+
+    def mark_notified(self, account_id: str, now: datetime) -> bool:
+        link = self._s.dependants.get(account_id)
+        account = self._s.accounts.get(account_id)
+        if link is None or account is None or account.state is not AccountState.DEPENDANT:
+            return False
+        if link.notified_at is not None:
+            return False
+        link.notified_at = now
+        return True
+
+    def start_take_over(
+        self, account_id: str, phone: str, email: str | None, now: datetime
+    ) -> bool:
+        account = self._s.accounts.get(account_id)
+        if account is None or account.state is not AccountState.DEPENDANT:
+            return False
+        account.state = AccountState.PENDING
+        account.phone = phone
+        account.email = email
+        return True
+
+    def finish_take_over(self, account_id: str, now: datetime) -> str | None:
+        link = self._s.dependants.get(account_id)
+        if link is None or link.taken_over_at is not None:
+            return None
+        link.taken_over_at = now
+        return link.guardian_account_id
 
 
 class FakeModeLocks(_Repository):
@@ -705,7 +804,7 @@ class FakeShares(_Repository):
             redeem_count=g.redeem_count + 1,
             last_redeemed_at=now,
         )
-        return RedeemedShare(g.id, g.account_id, g.attributes)
+        return RedeemedShare(g.id, g.account_id, g.attributes, g.issued_by)
 
     def revoke_all(self, account_id: str, now: datetime) -> int:
         doomed = [
@@ -1182,6 +1281,7 @@ class FakeReceipts(_Repository):
             attributes=frozenset() if kept is None else kept.attributes,
             at=e.created_at,
             receipt="" if kept is None else kept.receipt,
+            guardian_account_id=e.actor or "",
         )
 
 
@@ -1327,6 +1427,7 @@ class FakeRepositories:
         self.mode_locks = FakeModeLocks(state)
         self.webhooks = FakePartyWebhooks(state)
         self.biometrics = FakeAccountBiometrics(state)
+        self.dependants = FakeDependants(state)
 
 
 class FakeUnitOfWork:

@@ -127,7 +127,13 @@ def test_levels_are_ordered() -> None:
 
 
 def test_state_values() -> None:
-    assert [s.value for s in AccountState] == ["pending", "active", "locked", "deactivated"]
+    assert [s.value for s in AccountState] == [
+        "pending",
+        "active",
+        "locked",
+        "deactivated",
+        "dependant",
+    ]
 
 
 def test_new_account_id_is_opaque_and_unique() -> None:

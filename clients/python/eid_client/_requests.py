@@ -145,6 +145,29 @@ def register_request(
     return request
 
 
+def register_dependant_request(
+    *,
+    personal_id: str,
+    full_name: str,
+    birth_date: datetime.date | str,
+    gender: str | int,
+    request_id: str | None,
+) -> pb.RegisterDependantRequest:
+    return pb.RegisterDependantRequest(
+        request_id=new_request_id(request_id),
+        personal_id=personal_id,
+        full_name=full_name,
+        birth_date=iso_date(birth_date),
+        gender=parse_gender(gender),
+    )
+
+
+def list_dependants_request(page_size: int, page_token: str) -> pb.ListDependantsRequest:
+    if page_size < 0:
+        raise ValueError("page_size must be 0 (the server default) or more")
+    return pb.ListDependantsRequest(page_size=page_size, page_token=page_token)
+
+
 def activate_request(
     *, personal_id: str, activation_code: str, new_password: str, request_id: str | None
 ) -> pb.ActivateRequest:
@@ -195,6 +218,7 @@ def share_request(
     image_format: str = "none",
     mode: str | int = "online",
     multi_use: bool = False,
+    dependant_account_id: str = "",
 ) -> pb.ShareViaQRRequest:
     request = pb.ShareViaQRRequest(
         request_id=new_request_id(request_id),
@@ -203,6 +227,7 @@ def share_request(
         image_format=parse_image_format(image_format),
         mode=parse_share_mode(mode),
         multi_use=multi_use,
+        dependant_account_id=dependant_account_id,
     )
     if ttl is not None:  # unset means the server default (5 minutes)
         duration = duration_pb2.Duration()

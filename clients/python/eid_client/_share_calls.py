@@ -59,13 +59,16 @@ class ShareCalls(Credentials):
         image_format: str = "none",
         mode: str | int = "online",
         multi_use: bool = False,
+        dependant_account_id: str = "",
     ) -> pb.ShareViaQRResponse:
         """Citizen: share the chosen attributes as a signed, expiring QR payload.
         ``mode="online"`` (default): a reference a party redeems with
         :meth:`redeem_share`; ``"offline"``: the attributes themselves, signed, for
         :meth:`verify_offline` with no network call. ``multi_use=True``: parties may
         redeem it online until it expires. ``image_format="png"`` or ``"svg"`` also
-        returns the QR image (any QR library draws it faster on the client)."""
+        returns the QR image (any QR library draws it faster on the client). A
+        guardian shares a dependant's attributes with ``dependant_account_id``
+        (from :meth:`list_dependants`)."""
         request = req.share_request(
             attributes=attributes,
             audience_party_id=audience_party_id,
@@ -74,6 +77,7 @@ class ShareCalls(Credentials):
             image_format=image_format,
             mode=mode,
             multi_use=multi_use,
+            dependant_account_id=dependant_account_id,
         )
         return self._call(self._stub.ShareViaQR, request, self._session(session_token))
 
@@ -179,6 +183,7 @@ class AsyncShareCalls(Credentials):
         image_format: str = "none",
         mode: str | int = "online",
         multi_use: bool = False,
+        dependant_account_id: str = "",
     ) -> pb.ShareViaQRResponse:
         """See :meth:`eid_client.EidClient.share_via_qr`."""
         request = req.share_request(
@@ -189,6 +194,7 @@ class AsyncShareCalls(Credentials):
             image_format=image_format,
             mode=mode,
             multi_use=multi_use,
+            dependant_account_id=dependant_account_id,
         )
         return await self._call(self._stub.ShareViaQR, request, self._session(session_token))
 

@@ -155,11 +155,17 @@ class VerifyCalls(Credentials):
         return self._verify(request)
 
     def list_access_history(
-        self, page_size: int = 0, page_token: str = "", session_token: str | None = None
+        self,
+        page_size: int = 0,
+        page_token: str = "",
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> pb.ListAccessHistoryResponse:
         """Citizen: one page of who verified you (or tried), newest first; see
-        :meth:`iter_access_history`."""
-        request = vreq.list_access_history_request(page_size, page_token)
+        :meth:`iter_access_history`. A guardian passes ``dependant_account_id``
+        (from :meth:`list_dependants`) for a dependant's history."""
+        request = vreq.list_access_history_request(page_size, page_token, dependant_account_id)
         return self._call(self._stub.ListAccessHistory, request, self._session(session_token))
 
     def iter_access_history(
@@ -281,10 +287,15 @@ class AsyncVerifyCalls(Credentials):
         return await self._verify(request)
 
     async def list_access_history(
-        self, page_size: int = 0, page_token: str = "", session_token: str | None = None
+        self,
+        page_size: int = 0,
+        page_token: str = "",
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> pb.ListAccessHistoryResponse:
         """See :meth:`eid_client.EidClient.list_access_history`."""
-        request = vreq.list_access_history_request(page_size, page_token)
+        request = vreq.list_access_history_request(page_size, page_token, dependant_account_id)
         return await self._call(self._stub.ListAccessHistory, request, self._session(session_token))
 
     def iter_access_history(

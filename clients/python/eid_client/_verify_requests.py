@@ -135,7 +135,11 @@ def request_otp_request(personal_id: str, request_id: str | None) -> pb.RequestO
     return pb.RequestOtpRequest(request_id=new_request_id(request_id), personal_id=personal_id)
 
 
-def list_access_history_request(page_size: int, page_token: str) -> pb.ListAccessHistoryRequest:
+def list_access_history_request(
+    page_size: int, page_token: str, dependant_account_id: str = ""
+) -> pb.ListAccessHistoryRequest:
     if page_size < 0:
         raise ValueError("page_size must be 0 (the server default) or more")
-    return pb.ListAccessHistoryRequest(page_size=page_size, page_token=page_token)
+    return pb.ListAccessHistoryRequest(
+        page_size=page_size, page_token=page_token, dependant_account_id=dependant_account_id
+    )

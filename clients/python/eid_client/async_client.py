@@ -22,6 +22,7 @@ from eid_client import _requests as req
 from eid_client._approval_calls_async import AsyncApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
 from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
+from eid_client._dependant_calls import AsyncDependantCalls
 from eid_client._mode_lock_calls import AsyncModeLockCalls
 from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
@@ -37,7 +38,12 @@ _T = TypeVar("_T")
 
 
 class AsyncEidClient(
-    AsyncApprovalCalls, AsyncModeLockCalls, AsyncShareCalls, AsyncVerifyCalls, AsyncWebhookCalls
+    AsyncApprovalCalls,
+    AsyncDependantCalls,
+    AsyncModeLockCalls,
+    AsyncShareCalls,
+    AsyncVerifyCalls,
+    AsyncWebhookCalls,
 ):
     """The same API as :class:`~eid_client.EidClient` over ``grpc.aio``; create it
     inside a running loop."""

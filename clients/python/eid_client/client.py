@@ -29,6 +29,7 @@ from eid_client import _requests as req
 from eid_client._approval_calls import ApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
 from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
+from eid_client._dependant_calls import DependantCalls
 from eid_client._mode_lock_calls import ModeLockCalls
 from eid_client._pages import follow_pages
 from eid_client._share_calls import ShareCalls
@@ -46,7 +47,9 @@ _Resp = TypeVar("_Resp", bound=Message)
 _T = TypeVar("_T")
 
 
-class EidClient(ApprovalCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCalls):
+class EidClient(
+    ApprovalCalls, DependantCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCalls
+):
     """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`.
 
     ``timeout`` bounds each call, all its attempts together (``timeouts``: per

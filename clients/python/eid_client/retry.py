@@ -34,6 +34,7 @@ READ_REQUESTS = frozenset(
     {
         "ListAccessHistoryRequest",
         "ListApprovalRequestsRequest",
+        "ListDependantsRequest",
         "ListSharesRequest",
         "ListSessionsRequest",
         "GetVerificationKeysRequest",

@@ -12,6 +12,7 @@ from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_service.api import convert
 from eid_service.api.account_rpcs import AccountLifeRpcs
 from eid_service.api.approval_rpcs import ApprovalRpcs
+from eid_service.api.dependant_rpcs import DependantRpcs
 from eid_service.api.mode_lock_rpcs import ModeLockRpcs
 from eid_service.api.servicer_base import Context
 from eid_service.api.share_rpcs import ShareRpcs
@@ -34,6 +35,7 @@ def _passport(request: pb.RegisterRequest) -> PassportDeclaration | None:
 class IdentityServicer(
     AccountLifeRpcs,
     ApprovalRpcs,
+    DependantRpcs,
     ModeLockRpcs,
     ShareRpcs,
     VerifyRpcs,
@@ -45,7 +47,7 @@ class IdentityServicer(
     Verify mode locks in ModeLockRpcs, QR shares and their keys in
     ShareRpcs, verification by relying parties in VerifyRpcs, approval
     requests on the citizen's device in ApprovalRpcs, a party's status
-    webhook in WebhookRpcs."""
+    webhook in WebhookRpcs, a guardian's dependants in DependantRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(

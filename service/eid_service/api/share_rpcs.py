@@ -105,6 +105,7 @@ class ShareRpcs(ServicerBase):
             ttl=convert.share_ttl(request),
             mode=_mode(request.mode),
             multi_use=request.multi_use,
+            dependant_account_id=request.dependant_account_id,
         )
         image = convert.image_format(request)
         reply = self._reply("share", request, request.request_id, pb.ShareViaQRResponse, _issued_pb)

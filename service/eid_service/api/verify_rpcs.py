@@ -166,6 +166,7 @@ def access_page_pb(page: AccessPage) -> pb.ListAccessHistoryResponse:
                 attributes=sorted(ATTRIBUTE_TO_PB[a] for a in record.attributes),
                 verify_time=convert.timestamp(record.at),
                 receipt=record.receipt,
+                guardian_account_id=record.guardian_account_id,
             )
             for record in page.records
         ],
@@ -243,5 +244,6 @@ class VerifyRpcs(ServicerBase):
             metadata.bearer_token(context),
             request.page_size,
             request.page_token,
+            request.dependant_account_id,
         )
         return access_page_pb(page)

@@ -2,7 +2,10 @@
 
 PENDING (registered, awaiting activation) -> ACTIVE (password set) <-> LOCKED;
 any of them -> DEACTIVATED when the population registry records the citizen's
-death (final: nothing leaves it).
+death (final: nothing leaves it). A child under 14 registered by a guardian
+is DEPENDANT (no password, no phone) until, at 14 or over, it takes the
+account over: DEPENDANT -> PENDING (Register with its own phone) -> ACTIVE
+(domain/dependant.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ class AccountState(enum.Enum):
     # The registry recorded the citizen's death (the only cause today, so its
     # refusal says CITIZEN_DECEASED; another cause would need its own reason).
     DEACTIVATED = "deactivated"
+    # A child's account managed by a guardian: no sign-in, no password;
+    # verified only through QR shares the guardian makes (domain/dependant.py).
+    DEPENDANT = "dependant"
 
 
 class AccountLevel(enum.IntEnum):
@@ -92,6 +98,12 @@ def require_state_active(state: AccountState) -> None:
         raise account_locked()
     if state is AccountState.DEACTIVATED:
         raise citizen_deceased()
+    if state is AccountState.DEPENDANT:
+        raise PreconditionFailed(
+            reason="ACCOUNT_NOT_ACTIVE",
+            message="the account is a dependant's, managed by a guardian; the child takes it"
+            " over at 14 by registering with its own phone",
+        )
 
 
 def new_account_id() -> str:

@@ -28,6 +28,11 @@ class NoticeKind(enum.Enum):
     ACCOUNT_LEVEL_2 = "account_level_2"
     # Not a citizen's notice: a relying party's status event (use_cases/status_events.py).
     STATUS_EVENT = "status_event"
+    # To a guardian, about a dependant (domain/dependant.py): the child
+    # turned 14, started taking the account over, completed it.
+    DEPENDANT_OF_AGE = "dependant_of_age"
+    DEPENDANT_TAKE_OVER_STARTED = "dependant_take_over_started"
+    DEPENDANT_TAKEN_OVER = "dependant_taken_over"
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,58 @@ _STATE_TEXTS = {
         ),
     },
 }
+
+
+# To the guardian: no name or ID number (the app's dependants list says
+# which child), as every notice leaves personal data out.
+_DEPENDANT_TEXTS = {
+    NoticeKind.DEPENDANT_OF_AGE: {
+        Language.VIETNAMESE: (
+            "Người phụ thuộc của bạn đã đủ 14 tuổi",
+            "eid: Một người phụ thuộc trong tài khoản định danh điện tử của bạn đã đủ 14 tuổi"
+            " và có thể tự quản lý tài khoản: hãy giúp con đăng ký bằng số điện thoại của"
+            " mình và kích hoạt tài khoản. Xem danh sách người phụ thuộc trong ứng dụng.",
+        ),
+        Language.ENGLISH: (
+            "Your dependant has turned 14",
+            "eid: a dependant on your e-identity account has turned 14 and can now manage"
+            " their own account: help them register with their own phone number and"
+            " activate it. Your dependants are listed in the app.",
+        ),
+    },
+    NoticeKind.DEPENDANT_TAKE_OVER_STARTED: {
+        Language.VIETNAMESE: (
+            "Người phụ thuộc của bạn đang tự đăng ký tài khoản",
+            "eid: Một người phụ thuộc trong tài khoản của bạn đã đăng ký tài khoản bằng số"
+            " điện thoại của mình; bạn không thể chia sẻ thông tin của con nữa. Nếu không"
+            " phải con bạn, hãy liên hệ cơ quan công an nơi gần nhất.",
+        ),
+        Language.ENGLISH: (
+            "Your dependant is taking over their account",
+            "eid: a dependant on your account has registered with their own phone number;"
+            " you can no longer share their data. If this was not your child, contact"
+            " your nearest police office.",
+        ),
+    },
+    NoticeKind.DEPENDANT_TAKEN_OVER: {
+        Language.VIETNAMESE: (
+            "Người phụ thuộc của bạn đã tự quản lý tài khoản",
+            "eid: Một người phụ thuộc trong tài khoản của bạn đã kích hoạt tài khoản riêng"
+            " và từ nay tự quản lý tài khoản.",
+        ),
+        Language.ENGLISH: (
+            "Your dependant now manages their own account",
+            "eid: a dependant on your account has activated their own account and"
+            " manages it from now on.",
+        ),
+    },
+}
+
+
+def dependant_notice(kind: NoticeKind, language: Language) -> Notice:
+    """To a guardian: a dependant turned 14, or is taking or took the account over."""
+    subject, body = _DEPENDANT_TEXTS[kind][language]
+    return Notice(kind, subject, body)
 
 
 def code_notice(kind: NoticeKind, code: str, valid_for: timedelta, language: Language) -> Notice:

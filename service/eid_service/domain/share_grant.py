@@ -40,6 +40,9 @@ class ShareGrant:
     multi_use: bool = False
     redeem_count: int = 0
     last_redeemed_at: datetime | None = None
+    # The guardian's account when a guardian made it for a dependant
+    # (`account_id` is the child's).
+    issued_by: str | None = None
 
     def state(self, now: datetime) -> ShareState:
         if self.revoked_at is not None:

@@ -126,6 +126,15 @@ class AccountRow(Base):
     # A foreigner's nationality (sealed); NULL for citizens.
     nationality_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
 
+    # A dependant's (domain/dependant.py): the guardian's account, kept after
+    # the take-over as a record of who managed it; a keyed index of the day the
+    # child turns 14 (no date in clear); when the guardian was told of it; when
+    # the child completed the take-over.
+    guardian_account_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    take_over_index: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    of_age_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    taken_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
 
 class AccountBiometricsRow(Base):
     """The portrait and fingerprint templates an officer captured for a
@@ -322,6 +331,9 @@ class ShareRow(Base):
     multi_use: Mapped[bool] = mapped_column(Boolean, server_default="0")
     redeem_count: Mapped[int] = mapped_column(Integer, server_default="0")
     last_redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The guardian's account when a guardian made it for a dependant (the
+    # share's account_id is the child's).
+    issued_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class ApprovalRequestRow(Base):

@@ -35,6 +35,7 @@ from eid_service.store.repositories.activation_codes import ActivationCodeReposi
 from eid_service.store.repositories.approvals import ApprovalRepository
 from eid_service.store.repositories.attempts import CredentialAttemptRepository
 from eid_service.store.repositories.audit import AuditLog
+from eid_service.store.repositories.dependants import DependantRepository
 from eid_service.store.repositories.idempotency import IdempotencyRepository
 from eid_service.store.repositories.mode_locks import ModeLockRepository
 from eid_service.store.repositories.officers import OfficerRepository
@@ -70,6 +71,7 @@ class SqlRepositories:
         "attempts",
         "audit",
         "biometrics",
+        "dependants",
         "idempotency",
         "mode_locks",
         "officers",
@@ -108,6 +110,7 @@ class SqlRepositories:
         self.mode_locks = ModeLockRepository(db, protection)
         self.webhooks = PartyWebhookRepository(db, protection)
         self.biometrics = AccountBiometricsRepository(db, protection)
+        self.dependants = DependantRepository(db, protection)
 
 
 class SqlUnitOfWork:

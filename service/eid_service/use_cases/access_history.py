@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.dependants import acting_for
 from eid_service.use_cases.ports import AccessRecord, Repositories, UnitOfWork
 
 _EVENT_ID = re.compile(r"evt_[0-9a-f]{20}")
@@ -27,7 +28,10 @@ async def list_access_history(
     session_token: str | None,
     page_size: int,
     page_token: str,
+    dependant_account_id: str = "",
 ) -> AccessPage:
+    """The signed-in citizen's history or, for a guardian naming one of their
+    dependants, the child's (while the guardian still acts for it)."""
     if not session_token:
         raise session_missing()
     size = pages.page_size(page_size)
@@ -36,8 +40,11 @@ async def list_access_history(
 
     def read(r: Repositories) -> AccessPage:
         citizen = citizen_of_session(r, session_token, now)
+        whose = citizen.id
+        if dependant_account_id:
+            whose = acting_for(r, citizen, dependant_account_id).account.id
         # One more than asked tells whether another page follows.
-        found = r.receipts.history(citizen.id, after, size + 1)
+        found = r.receipts.history(whose, after, size + 1)
         shown = found[:size]
         more = len(found) > size
         return AccessPage(shown, pages.next_page_token(shown[-1].verification_id) if more else "")

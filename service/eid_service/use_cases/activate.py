@@ -15,6 +15,7 @@ from eid_service.domain.errors import (
 from eid_service.domain.password_policy import check_new_password
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.dependants import finish_take_over
 from eid_service.use_cases.ports import (
     ActivationCodeRecord,
     AuditEntry,
@@ -151,6 +152,8 @@ async def activate(
         if not r.accounts.mark_active(account):
             raise _already_used()
         r.audit.append(AuditEntry(checked.subject, account.id, None, "activate", "ok", now))
+        # A child taking over the account a guardian registered: the guardian's part ends.
+        finish_take_over(r, ctx, checked.subject, account.id, now)
         return reply.finish(r, CALLER, account, now)
 
     return await once(uow, reply, CALLER, consume)

@@ -20,6 +20,7 @@ from eid_service.domain.activation import CodePurpose
 from eid_service.domain.approval import ApprovalRequest, ApprovalState
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.dependant import Dependant
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole
@@ -126,6 +127,8 @@ class RedeemedShare:
     id: str
     account_id: str
     attributes: frozenset[Attribute]
+    # The guardian's account when a guardian made the share for a dependant.
+    issued_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +337,50 @@ class AccountBiometrics(Protocol):
 
     def of_account(self, account_id: str) -> BiometricCapture | None:
         """The account's enrolled templates; None when it has none."""
+        ...
+
+
+class Dependants(Protocol):
+    """Children's accounts under a guardian's (domain/dependant.py). A
+    dependant is an account (Accounts finds it too) plus its guardian link;
+    the day it turns 14 is looked up by a keyed index, never stored in clear."""
+
+    def add(self, dependant: Dependant) -> Subject:
+        """Stores the DEPENDANT account and its link to the guardian."""
+        ...
+
+    def get(self, account_id: str) -> Dependant | None:
+        """The account with its guardian link; None for an account no guardian
+        registered."""
+        ...
+
+    def of_guardian(
+        self, guardian_account_id: str, after: str | None, limit: int
+    ) -> list[Dependant]:
+        """The guardian's dependants not taken over yet, oldest registration
+        first, after the dependant with account id `after`."""
+        ...
+
+    def due(self, days: Sequence[date], limit: int) -> list[Dependant]:
+        """DEPENDANT accounts whose 14th birthday is one of `days` and whose
+        guardian has not been told yet."""
+        ...
+
+    def mark_notified(self, account_id: str, now: datetime) -> bool:
+        """Records that the guardian was told, once (a conditional UPDATE:
+        False when another worker did it first)."""
+        ...
+
+    def start_take_over(
+        self, account_id: str, phone: str, email: str | None, now: datetime
+    ) -> bool:
+        """DEPENDANT -> PENDING with the child's own phone and email; False if
+        it was no longer DEPENDANT."""
+        ...
+
+    def finish_take_over(self, account_id: str, now: datetime) -> str | None:
+        """Ends the guardian's link once the child activated the account; the
+        guardian's account id, or None if no guardian managed it."""
         ...
 
 
@@ -733,6 +780,9 @@ class AccessRecord:
     attributes: frozenset[Attribute]
     at: datetime
     receipt: str = field(repr=False)
+    # The guardian's account, when the guardian made the share redeemed (a
+    # dependant's): the audit event's actor.
+    guardian_account_id: str = ""
 
 
 class Receipts(Protocol):
@@ -875,6 +925,8 @@ class Repositories(Protocol):
     def webhooks(self) -> PartyWebhooks: ...
     @property
     def biometrics(self) -> AccountBiometrics: ...
+    @property
+    def dependants(self) -> Dependants: ...
 
 
 class UnitOfWork(Protocol):

@@ -40,6 +40,7 @@ from eid_service.domain.personal_id import PersonalId, check_consistent, parse_p
 from eid_service.domain.portrait import PortraitPolicy, parse_portrait
 from eid_service.domain.registry_person import Passport, PersonKind, RegistryPerson
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.dependants import start_take_over
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -209,25 +210,32 @@ async def register(
                 message="an account for this ID number is awaiting activation;"
                 " ask for a new code with ResendActivationCode",
             )
-        if existing.account_id is not None:
+        if existing.account_id is not None and existing.state is not AccountState.DEPENDANT:
             return AlreadyExists(
                 reason="ACCOUNT_ALREADY_EXISTS", message="an account exists for this ID number"
             )
         refused = hit_limits(r, now, [(limits.register_per_phone, phone)])
         if refused is not None:
             return refused
-        # The registry's spelling is authoritative once the match succeeded.
-        account = Account(
-            id=new_account_id(),
-            demographics=registered,
-            phone=phone,
-            email=email,
-            level=AccountLevel.LEVEL_1,
-            state=AccountState.PENDING,
-            created_at=now,
-            nationality=None if person.passport is None else person.passport.nationality,
-        )
-        subject = r.accounts.add(account)
+        if existing.account_id is not None:
+            # A child of 14 or over (checked above) takes over the account a
+            # guardian registered for it: it becomes the child's, PENDING.
+            subject = existing.subject
+            taken = start_take_over(r, ctx, subject, existing.account_id, phone, email, now)
+            account = taken.account
+        else:
+            # The registry's spelling is authoritative once the match succeeded.
+            account = Account(
+                id=new_account_id(),
+                demographics=registered,
+                phone=phone,
+                email=email,
+                level=AccountLevel.LEVEL_1,
+                state=AccountState.PENDING,
+                created_at=now,
+                nationality=None if person.passport is None else person.passport.nationality,
+            )
+            subject = r.accounts.add(account)
         r.activation_codes.add(account.id, code, now, expires_at)
         notice = code_notice(NoticeKind.ACTIVATION_CODE, code, ACTIVATION_CODE_TTL, ctx.language)
         r.outbox.add("sms", phone, notice, now)

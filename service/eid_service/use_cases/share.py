@@ -22,6 +22,7 @@ from eid_service.security.share_tokens import ShareClaims
 from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.dependants import acted_by_guardian, acting_for
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.sessions import token_scope
@@ -38,6 +39,8 @@ class ShareCommand:
     ttl: timedelta | None
     mode: ShareMode = ShareMode.ONLINE
     multi_use: bool = False
+    # A guardian sharing a dependant's attributes: the child's account id.
+    dependant_account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,28 +93,36 @@ async def share_via_qr(
         if earlier is not None:
             return earlier
         citizen = citizen_of_session(r, session_token, now)
+        owner, issued_by = citizen.id, None
+        if cmd.dependant_account_id:
+            # A guardian's share of a dependant's attributes: the child's share.
+            dependant = acting_for(r, citizen, cmd.dependant_account_id)
+            owner, issued_by = dependant.account.id, citizen.id
         if audience is not None and r.parties.get(audience) is None:
             raise NotFound(
                 reason="AUDIENCE_PARTY_NOT_FOUND", message="no approved relying party has this id"
             )
         grant = ShareGrant(
             id=share_id,
-            account_id=citizen.id,
+            account_id=owner,
             attributes=attrs,
             audience_party_id=audience,
             created_at=now,
             expires_at=now + ttl,
             mode=cmd.mode,
             multi_use=cmd.multi_use,
+            issued_by=issued_by,
         )
         token = online_token
         if token is None:
             # The offline credential holds the values, so it is signed here,
             # where they are read.
-            view = r.accounts.view(citizen.id, attrs)
+            view = r.accounts.view(owner, attrs)
             assert view is not None
             token = keys.issue_offline(_credential_claims(grant, view.values, keys.issuer))
         r.shares.add(grant)
+        if issued_by is not None:
+            acted_by_guardian(r, dependant, "share_for_dependant", issued_by, now)
         return reply.finish(r, caller, IssuedShare(grant, token, keys.current_key_id), now)
 
     return await once(uow, reply, caller, issue)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from eid_service.domain.account import AccountState, citizen_deceased, require_state_active
@@ -72,8 +73,11 @@ async def redeem_share(
             raise _why_not(r, claims.share_id, party, now)
         view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
         assert view is not None  # shares reference accounts by foreign key
-        require_state_active(view.state)
-        done = record_verified(r, ctx, keys, party, view, VerifyMode.QR_SHARE, now, reply=reply)
+        if view.state is not AccountState.DEPENDANT:  # a child's: its guardian shared it
+            require_state_active(view.state)
+        done = record_verified(
+            r, ctx, keys, party, view, VerifyMode.QR_SHARE, now, reply=reply, actor=share.issued_by
+        )
         # Last: the party's bucket is a hot row, locked until the commit. A
         # refusal rolls the redemption back; the share can be redeemed later.
         admit(r, party, now, citizen=view.subject, ticket=ticket)
@@ -125,17 +129,17 @@ async def _audit_refusal(
         if view is None:
             return
         outcome = refused.reason.lower()
-        r.audit.append(
-            call_entry(
-                reply,
-                view.subject,
-                view.id,
-                party.id,
-                "verify.qr_share",
-                outcome,
-                now,
-                reason=refused.reason,
-            )
+        entry = call_entry(
+            reply,
+            view.subject,
+            view.id,
+            party.id,
+            "verify.qr_share",
+            outcome,
+            now,
+            reason=refused.reason,
         )
+        # A dependant's share: its guardian made it.
+        r.audit.append(dataclasses.replace(entry, actor=None if grant is None else grant.issued_by))
 
     await uow.atomically(record)

@@ -94,6 +94,12 @@ class _AccountStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccountS
     sign-in; Verify fails with CITIZEN_DECEASED (told only to a party that
     proved a credential).
     """
+    ACCOUNT_STATE_DEPENDANT: _AccountState.ValueType  # 5
+    """A child under 14 registered by a guardian (RegisterDependant): no
+    password and no phone, so no sign-in; verified only through QR shares
+    the guardian makes. At 14 the child takes it over with Register and
+    Activate (PENDING, then ACTIVE).
+    """
 
 class AccountState(_AccountState, metaclass=_AccountStateEnumTypeWrapper):
     """The lifecycle state of an account."""
@@ -110,6 +116,12 @@ ACCOUNT_STATE_DEACTIVATED: AccountState.ValueType  # 4
 """For good: the population registry records the citizen's death. No
 sign-in; Verify fails with CITIZEN_DECEASED (told only to a party that
 proved a credential).
+"""
+ACCOUNT_STATE_DEPENDANT: AccountState.ValueType  # 5
+"""A child under 14 registered by a guardian (RegisterDependant): no
+password and no phone, so no sign-in; verified only through QR shares
+the guardian makes. At 14 the child takes it over with Register and
+Activate (PENDING, then ACTIVE).
 """
 Global___AccountState: _TypeAlias = AccountState  # noqa: Y015
 
@@ -656,6 +668,7 @@ class Account(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     ACTIVATE_TIME_FIELD_NUMBER: _builtins.int
+    GUARDIAN_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     account_id: _builtins.str
     """Opaque, stable account identifier."""
     level: Global___AccountLevel.ValueType
@@ -663,6 +676,10 @@ class Account(_message.Message):
     state: Global___AccountState.ValueType
     """Where the account is in its life: PENDING until activated, ACTIVE,
     LOCKED, or DEACTIVATED for good.
+    """
+    guardian_account_id: _builtins.str
+    """A dependant's account: the account of the guardian who manages it
+    (RegisterDependant); empty for an account its citizen manages.
     """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
@@ -680,10 +697,11 @@ class Account(_message.Message):
         state: Global___AccountState.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         activate_time: _timestamp_pb2.Timestamp | None = ...,
+        guardian_account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["activate_time", b"activate_time", "create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activate_time", b"activate_time", "create_time", b"create_time", "level", b"level", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "activate_time", b"activate_time", "create_time", b"create_time", "guardian_account_id", b"guardian_account_id", "level", b"level", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1446,6 +1464,7 @@ class AccessRecord(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _builtins.int
     VERIFY_TIME_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
+    GUARDIAN_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     verification_id: _builtins.str
     """The verification id (Verify's verification_id)."""
     party_id: _builtins.str
@@ -1458,6 +1477,10 @@ class AccessRecord(_message.Message):
     """Whether the citizen was verified."""
     receipt: _builtins.str
     """The signed receipt the party got (successful verifications)."""
+    guardian_account_id: _builtins.str
+    """Set when the citizen's guardian acted for them: the guardian's account
+    made the QR share redeemed here (a dependant's share).
+    """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
         """The attributes released."""
@@ -1477,10 +1500,11 @@ class AccessRecord(_message.Message):
         attributes: _abc.Iterable[Global___Attribute.ValueType] | None = ...,
         verify_time: _timestamp_pb2.Timestamp | None = ...,
         receipt: _builtins.str = ...,
+        guardian_account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["verify_time", b"verify_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "method", b"method", "party_id", b"party_id", "party_name", b"party_name", "receipt", b"receipt", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "guardian_account_id", b"guardian_account_id", "method", b"method", "party_id", b"party_id", "party_name", b"party_name", "receipt", b"receipt", "verification_id", b"verification_id", "verified", b"verified", "verify_time", b"verify_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1496,19 +1520,25 @@ class ListAccessHistoryRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    DEPENDANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many records per page: default 20, at most 100."""
     page_token: _builtins.str
     """The next_page_token of the previous page; empty for the first page."""
+    dependant_account_id: _builtins.str
+    """A guardian reading the history of one of their dependants: the
+    dependant's account id (ListDependants); empty: the signed-in citizen's.
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        dependant_account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependant_account_id", b"dependant_account_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1892,6 +1922,7 @@ class ShareViaQRRequest(_message.Message):
     IMAGE_FORMAT_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     MULTI_USE_FIELD_NUMBER: _builtins.int
+    DEPENDANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters)."""
     audience_party_id: _builtins.str
@@ -1907,6 +1938,13 @@ class ShareViaQRRequest(_message.Message):
     multi_use: _builtins.bool
     """False (the default): the first successful online redemption consumes the
     share. True: parties may redeem it until it expires or is revoked.
+    """
+    dependant_account_id: _builtins.str
+    """A guardian sharing a dependant's attributes: the dependant's account id
+    (ListDependants); empty: the signed-in citizen's own. The share is the
+    child's (its redemptions are in the child's history, made by the
+    guardian); refused once the child has taken the account over
+    (DEPENDANT_TAKEN_OVER).
     """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
@@ -1926,10 +1964,11 @@ class ShareViaQRRequest(_message.Message):
         image_format: Global___QrImageFormat.ValueType = ...,
         mode: Global___ShareMode.ValueType = ...,
         multi_use: _builtins.bool = ...,
+        dependant_account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "image_format", b"image_format", "mode", b"mode", "multi_use", b"multi_use", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attributes", b"attributes", "audience_party_id", b"audience_party_id", "dependant_account_id", b"dependant_account_id", "image_format", b"image_format", "mode", b"mode", "multi_use", b"multi_use", "request_id", b"request_id", "ttl", b"ttl"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -3308,3 +3347,172 @@ class BiometricResult(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___BiometricResult: _TypeAlias = BiometricResult  # noqa: Y015
+
+@_typing.final
+class RegisterDependantRequest(_message.Message):
+    """RegisterDependant's request: the child's declared data, checked against the
+    population registry. Needs the guardian's citizen session.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    BIRTH_DATE_FIELD_NUMBER: _builtins.int
+    GENDER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    personal_id: _builtins.str
+    """The child's 12-digit personal identification number."""
+    full_name: _builtins.str
+    """The child's full name as registered, at most 100 characters."""
+    birth_date: _builtins.str
+    """The child's date of birth, ISO 8601 calendar date (YYYY-MM-DD); the
+    child must be under 14.
+    """
+    gender: Global___Gender.ValueType
+    """The child's gender as registered; required."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        personal_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        birth_date: _builtins.str = ...,
+        gender: Global___Gender.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "full_name", b"full_name", "gender", b"gender", "personal_id", b"personal_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterDependantRequest: _TypeAlias = RegisterDependantRequest  # noqa: Y015
+
+@_typing.final
+class RegisterDependantResponse(_message.Message):
+    """RegisterDependant's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPENDANT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def dependant(self) -> Global___Dependant:
+        """The new dependant."""
+
+    def __init__(
+        self,
+        *,
+        dependant: Global___Dependant | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dependant", b"dependant"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependant", b"dependant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterDependantResponse: _TypeAlias = RegisterDependantResponse  # noqa: Y015
+
+@_typing.final
+class Dependant(_message.Message):
+    """A child's account as its guardian sees it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACCOUNT_FIELD_NUMBER: _builtins.int
+    ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    TAKE_OVER_DATE_FIELD_NUMBER: _builtins.int
+    CAN_TAKE_OVER_FIELD_NUMBER: _builtins.int
+    take_over_date: _builtins.str
+    """The day the child turns 14 and may take the account over, YYYY-MM-DD
+    (1 March of a common year for a child born on 29 February).
+    """
+    can_take_over: _builtins.bool
+    """Whether the child is 14 or over: it may take the account over with
+    Register (its own data and phone) and Activate.
+    """
+    @_builtins.property
+    def account(self) -> Global___Account:
+        """The child's account: DEPENDANT while the guardian manages it, PENDING
+        once the child has started taking it over; guardian_account_id is the
+        guardian's.
+        """
+
+    @_builtins.property
+    def attributes(self) -> Global___CitizenAttributes:
+        """The child's personal ID number, full name, birth date and gender as the
+        registry records them.
+        """
+
+    def __init__(
+        self,
+        *,
+        account: Global___Account | None = ...,
+        attributes: Global___CitizenAttributes | None = ...,
+        take_over_date: _builtins.str = ...,
+        can_take_over: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "attributes", b"attributes"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account", b"account", "attributes", b"attributes", "can_take_over", b"can_take_over", "take_over_date", b"take_over_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Dependant: _TypeAlias = Dependant  # noqa: Y015
+
+@_typing.final
+class ListDependantsRequest(_message.Message):
+    """ListDependants' request: a page of the signed-in citizen's dependants.
+    Needs a citizen session.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many dependants per page: default 20, at most 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDependantsRequest: _TypeAlias = ListDependantsRequest  # noqa: Y015
+
+@_typing.final
+class ListDependantsResponse(_message.Message):
+    """A page of the guardian's dependants."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEPENDANTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def dependants(self) -> _containers.RepeatedCompositeFieldContainer[Global___Dependant]:
+        """Oldest registration first."""
+
+    def __init__(
+        self,
+        *,
+        dependants: _abc.Iterable[Global___Dependant] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependants", b"dependants", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDependantsResponse: _TypeAlias = ListDependantsResponse  # noqa: Y015

@@ -181,6 +181,16 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookResponse.FromString,
                 _registered_method=True)
+        self.RegisterDependant = channel.unary_unary(
+                '/eid.v1.IdentityService/RegisterDependant',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.RegisterDependantRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.RegisterDependantResponse.FromString,
+                _registered_method=True)
+        self.ListDependants = channel.unary_unary(
+                '/eid.v1.IdentityService/ListDependants',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -468,6 +478,33 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterDependant(self, request, context):
+        """Guardian: registers a child under 14 as a dependant of the signed-in
+        citizen's account. The child's declared data must match the population
+        registry, which must record the signed-in citizen as the child's parent
+        or guardian (GUARDIAN_NOT_RECORDED otherwise, the same whether or not the
+        ID number exists); a child of 14 or over registers themself
+        (DEPENDANT_AGE_EXCEEDED). The dependant's account (state DEPENDANT) has
+        no password and no phone: it cannot sign in, and relying parties verify
+        the child only through QR shares the guardian makes for it (ShareViaQR
+        with dependant_account_id). When the child turns 14 the guardian is told
+        by SMS and email; the child then takes the account over with Register
+        (its own data and phone) and Activate, after which the guardian no longer
+        acts for it. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDependants(self, request, context):
+        """Guardian: the signed-in citizen's dependants, oldest registration first,
+        until each child has taken its account over (one taking it over is
+        listed PENDING until it activates). Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -605,6 +642,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetStatusWebhook,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookResponse.SerializeToString,
+            ),
+            'RegisterDependant': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDependant,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.RegisterDependantRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.RegisterDependantResponse.SerializeToString,
+            ),
+            'ListDependants': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDependants,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1348,6 +1395,60 @@ class IdentityService:
             '/eid.v1.IdentityService/GetStatusWebhook',
             eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.GetStatusWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterDependant(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/RegisterDependant',
+            eid_dot_v1_dot_identity__service__pb2.RegisterDependantRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.RegisterDependantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDependants(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ListDependants',
+            eid_dot_v1_dot_identity__service__pb2.ListDependantsRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ListDependantsResponse.FromString,
             options,
             channel_credentials,
             insecure,

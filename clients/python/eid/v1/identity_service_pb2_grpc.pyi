@@ -203,6 +203,25 @@ class IdentityServiceStub:
     """
     GetStatusWebhook: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetStatusWebhookRequest, _identity_service_pb2.GetStatusWebhookResponse]
     """Relying party: its status webhook, if it has one."""
+    RegisterDependant: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RegisterDependantRequest, _identity_service_pb2.RegisterDependantResponse]
+    """Guardian: registers a child under 14 as a dependant of the signed-in
+    citizen's account. The child's declared data must match the population
+    registry, which must record the signed-in citizen as the child's parent
+    or guardian (GUARDIAN_NOT_RECORDED otherwise, the same whether or not the
+    ID number exists); a child of 14 or over registers themself
+    (DEPENDANT_AGE_EXCEEDED). The dependant's account (state DEPENDANT) has
+    no password and no phone: it cannot sign in, and relying parties verify
+    the child only through QR shares the guardian makes for it (ShareViaQR
+    with dependant_account_id). When the child turns 14 the guardian is told
+    by SMS and email; the child then takes the account over with Register
+    (its own data and phone) and Activate, after which the guardian no longer
+    acts for it. Needs a citizen session.
+    """
+    ListDependants: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListDependantsRequest, _identity_service_pb2.ListDependantsResponse]
+    """Guardian: the signed-in citizen's dependants, oldest registration first,
+    until each child has taken its account over (one taking it over is
+    listed PENDING until it activates). Needs a citizen session.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -379,6 +398,25 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     GetStatusWebhook: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetStatusWebhookRequest, _identity_service_pb2.GetStatusWebhookResponse]  # type: ignore[assignment]
     """Relying party: its status webhook, if it has one."""
+    RegisterDependant: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RegisterDependantRequest, _identity_service_pb2.RegisterDependantResponse]  # type: ignore[assignment]
+    """Guardian: registers a child under 14 as a dependant of the signed-in
+    citizen's account. The child's declared data must match the population
+    registry, which must record the signed-in citizen as the child's parent
+    or guardian (GUARDIAN_NOT_RECORDED otherwise, the same whether or not the
+    ID number exists); a child of 14 or over registers themself
+    (DEPENDANT_AGE_EXCEEDED). The dependant's account (state DEPENDANT) has
+    no password and no phone: it cannot sign in, and relying parties verify
+    the child only through QR shares the guardian makes for it (ShareViaQR
+    with dependant_account_id). When the child turns 14 the guardian is told
+    by SMS and email; the child then takes the account over with Register
+    (its own data and phone) and Activate, after which the guardian no longer
+    acts for it. Needs a citizen session.
+    """
+    ListDependants: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListDependantsRequest, _identity_service_pb2.ListDependantsResponse]  # type: ignore[assignment]
+    """Guardian: the signed-in citizen's dependants, oldest registration first,
+    until each child has taken its account over (one taking it over is
+    listed PENDING until it activates). Needs a citizen session.
+    """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     """IdentityService is the citizen- and relying-party-facing API of eid.
@@ -714,5 +752,36 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.GetStatusWebhookResponse, _abc.Awaitable[_identity_service_pb2.GetStatusWebhookResponse]]:
         """Relying party: its status webhook, if it has one."""
+
+    @_abc_1.abstractmethod
+    def RegisterDependant(
+        self,
+        request: _identity_service_pb2.RegisterDependantRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.RegisterDependantResponse, _abc.Awaitable[_identity_service_pb2.RegisterDependantResponse]]:
+        """Guardian: registers a child under 14 as a dependant of the signed-in
+        citizen's account. The child's declared data must match the population
+        registry, which must record the signed-in citizen as the child's parent
+        or guardian (GUARDIAN_NOT_RECORDED otherwise, the same whether or not the
+        ID number exists); a child of 14 or over registers themself
+        (DEPENDANT_AGE_EXCEEDED). The dependant's account (state DEPENDANT) has
+        no password and no phone: it cannot sign in, and relying parties verify
+        the child only through QR shares the guardian makes for it (ShareViaQR
+        with dependant_account_id). When the child turns 14 the guardian is told
+        by SMS and email; the child then takes the account over with Register
+        (its own data and phone) and Activate, after which the guardian no longer
+        acts for it. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDependants(
+        self,
+        request: _identity_service_pb2.ListDependantsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListDependantsResponse, _abc.Awaitable[_identity_service_pb2.ListDependantsResponse]]:
+        """Guardian: the signed-in citizen's dependants, oldest registration first,
+        until each child has taken its account over (one taking it over is
+        listed PENDING until it activates). Needs a citizen session.
+        """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

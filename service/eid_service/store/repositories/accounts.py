@@ -23,6 +23,8 @@ _COLUMNS = (
     "id, personal_id_enc, full_name_enc, birth_date_enc, gender, phone_enc, email_enc,"
     " level, state, password_hash, created_at, activated_at, nationality_enc"
 )
+# What `to_domain` reads, in order (dependants.py selects them too).
+ACCOUNT_COLUMNS = _COLUMNS
 _INSERT = Sql(
     "INSERT INTO accounts (id, personal_id_index, personal_id_enc, full_name_enc,"
     " birth_date_enc, gender, phone_enc, email_enc, level, state, password_hash, created_at,"
@@ -123,11 +125,11 @@ class AccountRepository(Repository):
 
     def get(self, account_id: str) -> Account | None:
         row = self._db.one(_BY_ID, {"id": account_id})
-        return None if row is None else self._to_domain(row)
+        return None if row is None else self.to_domain(row)
 
     def find_by_personal_id(self, personal_id: str) -> Account | None:
         row = self._db.one(_BY_INDEX, {"index": self._p.hasher.blind_index(personal_id)})
-        return None if row is None else self._to_domain(row)
+        return None if row is None else self.to_domain(row)
 
     def credential(self, personal_id: str, mode: VerifyMode | None = None) -> StoredCredential:
         index = self._p.hasher.blind_index(personal_id)
@@ -152,7 +154,9 @@ class AccountRepository(Repository):
             if blob is None:  # no email registered, a citizen: nothing to release
                 continue
             label = _ENCRYPTED[attribute]
-            values[attribute] = self._p.open(blob, f"account:{account_id}:{label}")
+            value = self._p.open(blob, f"account:{account_id}:{label}")
+            if value:  # a dependant has no phone (stored empty): nothing to release
+                values[attribute] = value
         if Attribute.GENDER in attributes:
             values[Attribute.GENDER] = row[3]
         return AccountView(
@@ -191,7 +195,7 @@ class AccountRepository(Repository):
         params = {"id": account_id, "level": int(level), "active": AccountState.ACTIVE.value}
         return self._db.count(_RAISE_LEVEL, params) == 1
 
-    def _to_domain(self, r: Row) -> Account:
+    def to_domain(self, r: Row) -> Account:
         p, ctx = self._p, f"account:{r[0]}"
         return Account(
             id=r[0],

@@ -18,7 +18,7 @@ _GET = Sql("SELECT receipt FROM verification_receipts WHERE id = :id")
 # Verify attempts are the audit actions "verify.<mode>".
 _HISTORY = (
     "SELECT e.id, e.party_id, p.name, e.action, e.outcome, e.created_at, r.attributes,"
-    " r.receipt FROM audit_events e LEFT JOIN relying_parties p ON p.id = e.party_id"
+    " r.receipt, e.actor FROM audit_events e LEFT JOIN relying_parties p ON p.id = e.party_id"
     " LEFT JOIN verification_receipts r ON r.id = e.id"
     " WHERE e.account_id = :account_id AND e.action LIKE :verify_actions"
 )
@@ -68,4 +68,5 @@ class ReceiptRepository(Repository):
             attributes=attributes,
             at=self._read_t(row[5]),
             receipt=row[7] or "",
+            guardian_account_id=row[8] or "",
         )

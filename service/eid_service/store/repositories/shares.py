@@ -14,12 +14,12 @@ from eid_service.use_cases.ports import RedeemedShare
 
 _COLUMNS = (
     "id, account_id, attributes, audience_party_id, created_at, expires_at, redeemed_at,"
-    " revoked_at, mode, multi_use, redeem_count, last_redeemed_at"
+    " revoked_at, mode, multi_use, redeem_count, last_redeemed_at, issued_by"
 )
 _INSERT = Sql(
     "INSERT INTO shares (id, account_id, attributes, audience_party_id, created_at, expires_at,"
-    " mode, multi_use) VALUES (:id, :account_id, :attributes, :audience, :created_at,"
-    " :expires_at, :mode, :multi_use)"
+    " mode, multi_use, issued_by) VALUES (:id, :account_id, :attributes, :audience,"
+    " :created_at, :expires_at, :mode, :multi_use, :issued_by)"
 )
 # The first redemption is remembered (redeemed_at, redeemed_by); every one counts.
 _REDEEM = Sql(
@@ -28,7 +28,7 @@ _REDEEM = Sql(
     " last_redeemed_at = :now"
     " WHERE id = :id AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL"
     " AND expires_at > :now AND (audience_party_id IS NULL OR audience_party_id = :party_id)"
-    " RETURNING account_id, attributes"
+    " RETURNING account_id, attributes, issued_by"
 )
 _REVOKE_ALL = Sql(
     "UPDATE shares SET revoked_at = :now WHERE account_id = :account_id"
@@ -70,12 +70,15 @@ class ShareRepository(Repository):
                 "expires_at": self._t(grant.expires_at),
                 "mode": grant.mode.value,
                 "multi_use": grant.multi_use,
+                "issued_by": grant.issued_by,
             },
         )
 
     def redeem(self, share_id: str, party_id: str, now: datetime) -> RedeemedShare | None:
         row = self._db.one(_REDEEM, {"id": share_id, "party_id": party_id, "now": self._t(now)})
-        return None if row is None else RedeemedShare(share_id, row[0], _attributes(row[1]))
+        if row is None:
+            return None
+        return RedeemedShare(share_id, row[0], _attributes(row[1]), row[2])
 
     def revoke_all(self, account_id: str, now: datetime) -> int:
         return self._db.count(_REVOKE_ALL, {"account_id": account_id, "now": self._t(now)})
@@ -108,6 +111,7 @@ class ShareRepository(Repository):
             multi_use=bool(row[9]),
             redeem_count=int(row[10]),
             last_redeemed_at=None if row[11] is None else self._read_t(row[11]),
+            issued_by=row[12],
         )
 
     def purge_expired(self, before: datetime, limit: int) -> int:

@@ -712,6 +712,31 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     the registrant's portrait with the enrolled one.
     Returned by: Register.
     """
+    DEPENDANT_AGE_EXCEEDED: _ErrorReason.ValueType  # 140
+    """Dependants under 14 (RegisterDependant also answers Register's reasons
+    for the child's declared data, REGISTRY_MISMATCH for a ward whose data do
+    not match the registry, ACCOUNT_ALREADY_EXISTS for a child with an
+    account, and the session reasons).
+
+    FAILED_PRECONDITION: the child is 14 or over (by the declared birth
+    date): a child of that age registers themself with Register.
+    Returned by: RegisterDependant.
+    """
+    GUARDIAN_NOT_RECORDED: _ErrorReason.ValueType  # 141
+    """PERMISSION_DENIED: the population registry does not record the
+    signed-in citizen as this child's parent or guardian (the same answer
+    whether or not anyone has the ID number).
+    Returned by: RegisterDependant.
+    """
+    DEPENDANT_NOT_FOUND: _ErrorReason.ValueType  # 142
+    """NOT_FOUND: no dependant of the signed-in citizen has this account id.
+    Returned by: ShareViaQR, ListAccessHistory.
+    """
+    DEPENDANT_TAKEN_OVER: _ErrorReason.ValueType  # 143
+    """FAILED_PRECONDITION: the child has taken the account over (Register with
+    its own phone, then Activate): the guardian no longer acts for it.
+    Returned by: ShareViaQR, ListAccessHistory.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -1413,5 +1438,30 @@ PORTRAIT_REQUIRED: ErrorReason.ValueType  # 128
 """INVALID_ARGUMENT: no portrait was given; level-1 registration compares
 the registrant's portrait with the enrolled one.
 Returned by: Register.
+"""
+DEPENDANT_AGE_EXCEEDED: ErrorReason.ValueType  # 140
+"""Dependants under 14 (RegisterDependant also answers Register's reasons
+for the child's declared data, REGISTRY_MISMATCH for a ward whose data do
+not match the registry, ACCOUNT_ALREADY_EXISTS for a child with an
+account, and the session reasons).
+
+FAILED_PRECONDITION: the child is 14 or over (by the declared birth
+date): a child of that age registers themself with Register.
+Returned by: RegisterDependant.
+"""
+GUARDIAN_NOT_RECORDED: ErrorReason.ValueType  # 141
+"""PERMISSION_DENIED: the population registry does not record the
+signed-in citizen as this child's parent or guardian (the same answer
+whether or not anyone has the ID number).
+Returned by: RegisterDependant.
+"""
+DEPENDANT_NOT_FOUND: ErrorReason.ValueType  # 142
+"""NOT_FOUND: no dependant of the signed-in citizen has this account id.
+Returned by: ShareViaQR, ListAccessHistory.
+"""
+DEPENDANT_TAKEN_OVER: ErrorReason.ValueType  # 143
+"""FAILED_PRECONDITION: the child has taken the account over (Register with
+its own phone, then Activate): the guardian no longer acts for it.
+Returned by: ShareViaQR, ListAccessHistory.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
