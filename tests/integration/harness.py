@@ -84,8 +84,11 @@ class ServerHarness:
         language: Language = Language.VIETNAMESE,
         limits: Limits | None = None,
         tls: TlsSettings | None = None,
+        purge_interval_seconds: float = Settings().purge_interval_seconds,
     ) -> None:
         self.database_url = database_url
+        # How often the purge and the coming-of-age sweep run.
+        self.purge_interval_seconds = purge_interval_seconds
         self.tls = tls
         self.limits = limits or Limits()
         self.send_limits = send_limits
@@ -116,6 +119,7 @@ class ServerHarness:
             language=self.language,
             limits=self.limits,
             tls=self.tls,
+            purge_interval_seconds=self.purge_interval_seconds,
         )
 
         async def up() -> None:
