@@ -175,7 +175,7 @@ def test_a_guardian_registers_a_ward_and_shares_its_attributes_by_qr(
 
 
 def test_refusals_name_what_the_guardian_may_know(
-    family: ServerHarness, guardian: Guardian, harness: ServerHarness
+    family: ServerHarness, guardian: Guardian, harness: ServerHarness, bank: Party
 ) -> None:
     not_mine = _refusal(lambda: _register_dependant(guardian.client, NEIGHBOUR))
     nobody = _person("Vô Danh", NEIGHBOUR.birth_date, Gender.FEMALE, 699999)
@@ -218,10 +218,15 @@ def test_refusals_name_what_the_guardian_may_know(
             "DEPENDANT_NOT_FOUND",
         )
 
-    # A guardian whose account is not ACTIVE has no session: locking ends it.
+    # A guardian whose account is not ACTIVE has no session: locking ends it,
+    # and the shares it made for its dependants.
+    shared = guardian.client.share_via_qr(
+        attributes=["full_name"], dependant_account_id=sister.account.account_id
+    )
     token = guardian.client.session_token
     assert token is not None
     guardian.client.lock_account()
+    assert _refusal(lambda: bank.client.redeem_share(shared.token)).reason == "SHARE_REVOKED"
     locked = _refusal(lambda: _register_dependant(guardian.client, BABY, session_token=token))
     assert (locked.code, locked.reason) == (grpc.StatusCode.UNAUTHENTICATED, "SESSION_INVALID")
     assert family.rows("SELECT count(*) FROM accounts WHERE state = 'dependant'") == [(1,)]

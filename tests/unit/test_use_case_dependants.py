@@ -33,6 +33,7 @@ from eid_service.use_cases.dependants import (
     notice_coming_of_age,
     register_dependant,
 )
+from eid_service.use_cases.lock import LockProof
 from eid_service.use_cases.share import IssuedShare, ShareCommand, share_via_qr
 from tests.unit.fake_store import START
 from tests.unit.use_case_kit import LAN, MINH, PASSWORD, Citizen, World, as_seen, refused
@@ -386,3 +387,19 @@ async def test_a_second_take_over_is_an_ordinary_pending_registration(family: Wo
     await family.register(KID)
     error: DomainError = await refused(family.register(KID))
     assert isinstance(error, AlreadyExists) and error.reason == "ACCOUNT_PENDING"
+
+
+async def test_locking_the_guardians_account_ends_the_shares_it_made_for_dependants(
+    family: World,
+) -> None:
+    session = await _signed_in(family, LAN)
+    dependant = await _register(family, session, KID)
+    bank = family.party()
+    issued = await _share_for(family, session, dependant.account.id, [A.FULL_NAME])
+
+    await family.lock(LockProof.SESSION, access_token=session)
+
+    error = await refused(family.redeem(bank, issued.token))
+    assert isinstance(error, PreconditionFailed) and error.reason == "SHARE_REVOKED"
+    # The child's account itself is untouched.
+    assert family.state_of(KID) is AccountState.DEPENDANT
