@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import grpc
 import pytest
+from sqlalchemy import inspect
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
@@ -163,6 +164,11 @@ def test_a_guardian_registers_a_ward_and_shares_its_attributes_by_qr(
         ("verify.qr_share", guardian.account_id),
         ("share_for_dependant", guardian.account_id),
     ]
+    # Nothing about the child is stored in clear, its 14th birthday included.
+    secrets = (KID.personal_id, KID.full_name, KID.birth_date.isoformat(), dependant.take_over_date)
+    for table in inspect(family.runtime.uow.engine).get_table_names():
+        dumped = repr(family.rows(f"SELECT * FROM {table}"))  # noqa: S608 (table names)
+        assert not [s for s in secrets if s in dumped], table
     # Only the guardian's QR shares verify the child: it has no password, and
     # a demographic check finds no (active) account, as for anyone unknown.
     assert not bank.client.verify_password(personal_id=KID.personal_id, password=PASSWORD).verified
