@@ -67,9 +67,12 @@ def demo_foreigners() -> list[RegistryPerson]:
     ]
 
 
-def demo_person(citizen: Demographics) -> RegistryPerson:
-    """A demo citizen as the registry holds them: with their enrolled portrait."""
-    return RegistryPerson(citizen, portrait=enrolled_portrait(citizen.personal_id))
+def demo_person(citizen: Demographics, guardians: tuple[str, ...] = ()) -> RegistryPerson:
+    """A demo citizen as the registry holds them: with their enrolled portrait
+    (and, for a child, the parents or guardians the registry records)."""
+    return RegistryPerson(
+        citizen, portrait=enrolled_portrait(citizen.personal_id), guardians=guardians
+    )
 
 
 def demo_people(synthetic: int = 0) -> list[RegistryPerson]:

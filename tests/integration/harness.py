@@ -88,9 +88,12 @@ class ServerHarness:
         limits: Limits | None = None,
         tls: TlsSettings | None = None,
         portrait: PortraitPolicy | None = None,
+        purge_interval_seconds: float = Settings().purge_interval_seconds,
     ) -> None:
         self.database_url = database_url
         self.portrait = portrait or PortraitPolicy()
+        # How often the purge and the coming-of-age sweep run.
+        self.purge_interval_seconds = purge_interval_seconds
         self.tls = tls
         self.limits = limits or Limits()
         self.send_limits = send_limits
@@ -122,6 +125,7 @@ class ServerHarness:
             limits=self.limits,
             tls=self.tls,
             portrait=self.portrait,
+            purge_interval_seconds=self.purge_interval_seconds,
         )
 
         async def up() -> None:

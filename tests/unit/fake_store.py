@@ -819,6 +819,19 @@ class FakeShares(_Repository):
             self._s.shares[g.id] = replace(g, revoked_at=now)
         return len(doomed)
 
+    def revoke_issued_by(self, account_id: str, now: datetime) -> int:
+        doomed = [
+            g
+            for g in self._s.shares.values()
+            if g.issued_by == account_id
+            and (g.redeemed_at is None or g.multi_use)
+            and g.revoked_at is None
+            and g.expires_at > now
+        ]
+        for g in doomed:
+            self._s.shares[g.id] = replace(g, revoked_at=now)
+        return len(doomed)
+
     def revoke(self, share_id: str, account_id: str, now: datetime) -> ShareGrant | None:
         g = self._s.shares.get(share_id)
         if g is None or g.account_id != account_id:

@@ -42,6 +42,8 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "GetVerificationKeys": (pb.GetVerificationKeysRequest, pb.GetVerificationKeysResponse),
     "SetStatusWebhook": (pb.SetStatusWebhookRequest, pb.SetStatusWebhookResponse),
     "GetStatusWebhook": (pb.GetStatusWebhookRequest, pb.GetStatusWebhookResponse),
+    "RegisterDependant": (pb.RegisterDependantRequest, pb.RegisterDependantResponse),
+    "ListDependants": (pb.ListDependantsRequest, pb.ListDependantsResponse),
 }
 
 

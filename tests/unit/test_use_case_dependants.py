@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from eid_service.demo import demo_person
 from eid_service.domain.account import AccountState
 from eid_service.domain.citizen import Demographics, Gender, age_on
 from eid_service.domain.dependant import Dependant, take_over_date
@@ -23,7 +24,6 @@ from eid_service.domain.errors import (
 )
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.personal_id import make_personal_id
-from eid_service.domain.registry_person import RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.access_history import list_access_history
 from eid_service.use_cases.dependants import (
@@ -33,6 +33,7 @@ from eid_service.use_cases.dependants import (
     notice_coming_of_age,
     register_dependant,
 )
+from eid_service.use_cases.lock import LockProof
 from eid_service.use_cases.share import IssuedShare, ShareCommand, share_via_qr
 from tests.unit.fake_store import START
 from tests.unit.use_case_kit import LAN, MINH, PASSWORD, Citizen, World, as_seen, refused
@@ -60,8 +61,8 @@ def family(world: World) -> World:
     """LAN is the registry's guardian of KID, SISTER, BABY, LEAP and TEEN
     (14 already); MINH is MINHS's."""
 
-    people = [RegistryPerson(k.demographics, guardians=(LAN.personal_id,)) for k in WARDS]
-    people.append(RegistryPerson(MINHS.demographics, guardians=(MINH.personal_id,)))
+    people = [demo_person(k.demographics, guardians=(LAN.personal_id,)) for k in WARDS]
+    people.append(demo_person(MINHS.demographics, guardians=(MINH.personal_id,)))
     world.uow.run_now(lambda r: [r.registry.put_person(p) for p in people])
     return world
 
@@ -386,3 +387,19 @@ async def test_a_second_take_over_is_an_ordinary_pending_registration(family: Wo
     await family.register(KID)
     error: DomainError = await refused(family.register(KID))
     assert isinstance(error, AlreadyExists) and error.reason == "ACCOUNT_PENDING"
+
+
+async def test_locking_the_guardians_account_ends_the_shares_it_made_for_dependants(
+    family: World,
+) -> None:
+    session = await _signed_in(family, LAN)
+    dependant = await _register(family, session, KID)
+    bank = family.party()
+    issued = await _share_for(family, session, dependant.account.id, [A.FULL_NAME])
+
+    await family.lock(LockProof.SESSION, access_token=session)
+
+    error = await refused(family.redeem(bank, issued.token))
+    assert isinstance(error, PreconditionFailed) and error.reason == "SHARE_REVOKED"
+    # The child's account itself is untouched.
+    assert family.state_of(KID) is AccountState.DEPENDANT

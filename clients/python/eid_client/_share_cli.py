@@ -50,6 +50,12 @@ def add_citizen_commands(sub: Subparsers) -> None:
     )
     p.add_argument("--audience", default="", metavar="PARTY_ID", help="only this party may redeem")
     p.add_argument(
+        "--dependant",
+        default="",
+        metavar="ACCOUNT_ID",
+        help="a guardian sharing a dependant's attributes (account ID from `eid dependants`)",
+    )
+    p.add_argument(
         "--ttl",
         type=int,
         metavar="SECONDS",

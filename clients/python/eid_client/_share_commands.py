@@ -45,6 +45,7 @@ def share(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         session_token=session,
         mode="offline" if args.offline else "online",
         multi_use=args.multi_use,
+        dependant_account_id=args.dependant,
     )
     # Drawn here, not by the server: no image crosses the network.
     written: list[Path] = []

@@ -333,7 +333,7 @@ class ShareRow(Base):
     last_redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The guardian's account when a guardian made it for a dependant (the
     # share's account_id is the child's).
-    issued_by: Mapped[str | None] = mapped_column(String(40))
+    issued_by: Mapped[str | None] = mapped_column(String(40), index=True)
 
 
 class ApprovalRequestRow(Base):

@@ -67,6 +67,7 @@ async def record_death(
         r.accounts.deactivate(account_id, now)
         ended = r.sessions.revoke_all(account_id, now, "account_deactivated")
         r.shares.revoke_all(account_id, now)
+        r.shares.revoke_issued_by(account_id, now)  # a guardian's, for dependants
         publish_status_change(r, account_id, StatusChange.DEACTIVATED, now)
         r.audit.append(
             AuditEntry(cred.subject, account_id, None, "death", "account_deactivated", now, ACTOR)

@@ -93,6 +93,8 @@ def _lock(
     if r.accounts.lock(account_id, now):
         r.sessions.revoke_all(account_id, now, "account_locked")
         r.shares.revoke_all(account_id, now)
+        # What the lost device shared for the citizen's dependants ends too.
+        r.shares.revoke_issued_by(account_id, now)
         account = _account(r, account_id)
         _notify(r, account, NoticeKind.ACCOUNT_LOCKED, ctx, now)
         publish_status_change(r, account_id, StatusChange.LOCKED, now)

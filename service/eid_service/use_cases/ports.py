@@ -560,6 +560,11 @@ class Shares(Protocol):
         """Ends every unredeemed, unexpired share of the account."""
         ...
 
+    def revoke_issued_by(self, account_id: str, now: datetime) -> int:
+        """Ends every unredeemed, unexpired share the account made as a
+        guardian, for its dependants."""
+        ...
+
     def revoke(self, share_id: str, account_id: str, now: datetime) -> ShareGrant | None:
         """Revokes the account's share if it is not revoked yet; returns it as
         it now is, or None if the account has no such share."""

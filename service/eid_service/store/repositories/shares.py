@@ -34,6 +34,10 @@ _REVOKE_ALL = Sql(
     "UPDATE shares SET revoked_at = :now WHERE account_id = :account_id"
     " AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL AND expires_at > :now"
 )
+_REVOKE_ISSUED_BY = Sql(
+    "UPDATE shares SET revoked_at = :now WHERE issued_by = :account_id"
+    " AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL AND expires_at > :now"
+)
 _REVOKE = Sql(
     "UPDATE shares SET revoked_at = :now"
     " WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL"
@@ -82,6 +86,9 @@ class ShareRepository(Repository):
 
     def revoke_all(self, account_id: str, now: datetime) -> int:
         return self._db.count(_REVOKE_ALL, {"account_id": account_id, "now": self._t(now)})
+
+    def revoke_issued_by(self, account_id: str, now: datetime) -> int:
+        return self._db.count(_REVOKE_ISSUED_BY, {"account_id": account_id, "now": self._t(now)})
 
     def revoke(self, share_id: str, account_id: str, now: datetime) -> ShareGrant | None:
         self._db.count(_REVOKE, {"id": share_id, "account_id": account_id, "now": self._t(now)})

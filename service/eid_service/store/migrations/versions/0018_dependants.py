@@ -9,8 +9,9 @@ A child under 14 is registered under a guardian's account (state
 the day the child turns 14 (equality look-ups by day; no date in clear),
 when the guardian was told of it and when the child took the account over.
 `shares` gains the guardian's account id for a share a guardian made for a
-dependant. No foreign keys and only nullable columns, so SQLite adds them in
-place (account ids are never deleted).
+dependant (indexed: locking the guardian's account ends those shares). No
+foreign keys and only nullable columns, so SQLite adds them in place
+(account ids are never deleted).
 
 Written on a branch beside 0016: re-chain down_revision after it on merge.
 """
@@ -42,9 +43,11 @@ def upgrade() -> None:
         op.f("ix_accounts_take_over_index"), "accounts", ["take_over_index"], unique=False
     )
     op.add_column("shares", sa.Column("issued_by", sa.String(length=40), nullable=True))
+    op.create_index(op.f("ix_shares_issued_by"), "shares", ["issued_by"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_shares_issued_by"), table_name="shares")
     with op.batch_alter_table("shares", schema=None) as batch_op:
         batch_op.drop_column("issued_by")
     op.drop_index(op.f("ix_accounts_take_over_index"), table_name="accounts")
