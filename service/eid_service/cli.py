@@ -18,7 +18,11 @@ from eid_service.cli_keys import add_keys_commands, run_keys_command
 from eid_service.cli_outbox import OUTBOX_EXAMPLES, run_outbox_command
 from eid_service.cli_parties import run_party_command
 from eid_service.cli_party_args import add_party_commands
-from eid_service.cli_registry import add_registry_commands, run_registry_command
+from eid_service.cli_registry import (
+    add_registry_commands,
+    registry_needs_store,
+    run_registry_command,
+)
 from eid_service.config import Settings
 from eid_service.config_view import MASK, settings_lines
 from eid_service.demo import demo_citizens, demo_foreigners, demo_people
@@ -316,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]bad settings[/red]: {bad}")
         return 2
     needs_keys = args.command in NEEDS_KEYS
+    if args.command == "registry":
+        needs_keys = registry_needs_store(args)
     if needs_keys and not settings.keys_file.exists():
         console.print(
             f"[red]no key ring at {settings.keys_file}[/red]: run `eid-server init-dev` for "

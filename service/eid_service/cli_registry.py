@@ -1,17 +1,30 @@
-"""`eid-server registry`: what a population-registry operator records. Today
-one thing: a citizen's death, which deactivates their account at once
-(use_cases/deceased.py)."""
+"""`eid-server registry`: what a population-registry operator does: record a
+citizen's death, which deactivates their account at once
+(use_cases/deceased.py); generate a synthetic registry and import registry
+files in bulk (registry_tools/)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import date
+from pathlib import Path
 
 from rich.console import Console
 
 from eid_service.app import bootstrap
 from eid_service.config import Settings
 from eid_service.domain.errors import InvalidInput, NotFound
+from eid_service.registry_tools.generator import MAX_COUNT
+from eid_service.registry_tools.pipeline import (
+    DEFAULT_BATCH,
+    format_bad_row,
+    generate_registry,
+    import_registry,
+    write_bad_rows,
+)
+from eid_service.registry_tools.records import file_format
+from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.deceased import record_death
 
 REGISTRY_EXAMPLES = """\
@@ -23,6 +36,19 @@ examples:
         parties that verified the citizen get an account.deactivated event.
         Running it again for the same citizen changes nothing (exit 1), except
         deactivating an account still active.
+  eid-server registry generate --count 100000
+        a synthetic registry of 100,000 people straight into the database:
+        households with children under 14 and their guardians, 1% foreigners
+        with passports, portraits, fingerprints, documents (--seed: another
+        registry; the same seed and count: the same people)
+  eid-server registry generate --count 1000000 --out var/registry.jsonl
+        ... written to a file instead (.jsonl or .csv), to import later
+        (add --load to do both)
+  eid-server registry import var/registry.jsonl
+        import a registry file (JSON Lines or CSV, UTF-8; README: "The
+        population registry" has the fields); a bad row is reported with its
+        line number and reason, the others are imported; importing the same
+        file again adds nothing (exit 1 if any row was bad)
 """
 
 
@@ -36,7 +62,7 @@ def _iso_date(text: str) -> date:
 def add_registry_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     registry = commands.add_parser(
         "registry",
-        help="record changes in the population registry (a citizen's death)",
+        help="the population registry: record a death, generate, import",
         description="What a population-registry operator records.",
         epilog=REGISTRY_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,11 +85,208 @@ def add_registry_commands(commands: argparse._SubParsersAction[argparse.Argument
         metavar="YYYY-MM-DD",
         help="the date of death (not ahead of today, not before the birth date)",
     )
+    _add_bulk_commands(actions)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 < value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"between 1 and {MAX_COUNT:,}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("0 (in this process) or more")
+    return value
+
+
+def _add_bulk_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="processes that make or read and seal people (default: the CPU count; "
+        "0: this process alone)",
+    )
+    parser.add_argument(
+        "--batch",
+        type=_count,
+        default=DEFAULT_BATCH,
+        metavar="N",
+        help=f"people per write transaction (default {DEFAULT_BATCH:,})",
+    )
+
+
+def _add_bulk_commands(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    generate = actions.add_parser(
+        "generate",
+        help="make a synthetic registry: into the database, or a file with --out",
+        epilog=REGISTRY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    generate.add_argument(
+        "--count", type=_count, required=True, metavar="N", help="how many people"
+    )
+    generate.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="which registry (default 0)"
+    )
+    generate.add_argument(
+        "--as-of",
+        dest="as_of",
+        type=_iso_date,
+        metavar="YYYY-MM-DD",
+        help="the day ages are counted on (default today): the same seed, count and "
+        "day make the same registry",
+    )
+    generate.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the people to FILE (.jsonl or .csv)"
+    )
+    generate.add_argument(
+        "--format", choices=("jsonl", "csv"), help="the file's format (default: its extension)"
+    )
+    generate.add_argument(
+        "--load",
+        action="store_true",
+        help="with --out: load them into the database too (without --out, they are)",
+    )
+    _add_bulk_options(generate)
+    load = actions.add_parser(
+        "import",
+        help="import a registry file (JSON Lines or CSV); bad rows are reported, not fatal",
+        epilog=REGISTRY_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    load.add_argument("file", type=Path, metavar="FILE", help="the .jsonl or .csv file")
+    load.add_argument(
+        "--format", choices=("jsonl", "csv"), help="the file's format (default: its extension)"
+    )
+    load.add_argument(
+        "--errors",
+        type=Path,
+        metavar="FILE",
+        help="write every bad row (line, field, reason) to FILE as CSV",
+    )
+    _add_bulk_options(load)
+
+
+def registry_needs_store(args: argparse.Namespace) -> bool:
+    """False for `registry generate --out FILE` without --load: a file alone
+    needs neither keys nor a database."""
+    if args.registry_command != "generate":
+        return True
+    return args.out is None or args.load
+
+
+# Bad rows printed; all of them go to --errors FILE.
+SHOWN_BAD_ROWS = 50
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
+
+
+async def _generate(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    fmt = None
+    if args.out is not None:
+        try:
+            fmt = file_format(args.out.name, args.format)
+        except ValueError as bad:
+            console.print(f"[red]{bad}[/red]")
+            return 2
+    as_of = args.as_of or utc_now().date()
+    runtime = bootstrap(settings) if registry_needs_store(args) else None
+    try:
+        done = await generate_registry(
+            count=args.count,
+            seed=args.seed,
+            as_of=as_of,
+            out=args.out,
+            fmt=fmt,
+            uow=None if runtime is None else runtime.uow,
+            ring=None if runtime is None else runtime.key_ring,
+            workers=args.workers,
+            batch=args.batch,
+            console=console,
+        )
+    finally:
+        if runtime is not None:
+            await runtime.close()
+    console.print(
+        f"generated {done.people:,} people (seed {args.seed}, as of {as_of.isoformat()}):"
+        f" {done.foreigners:,} foreigners with passports, {done.children:,} children under 14"
+        f" with their guardians, {done.documents:,} documents;"
+        f" {done.seconds:.1f} s, {done.rate:,.0f} people/s"
+    )
+    if args.out is not None:
+        console.print(f"wrote {args.out} ({_size(done.file_bytes)}, {fmt})")
+    if runtime is not None:
+        console.print(
+            f"registry: {done.added:,} added, {done.people - done.added:,} already present"
+        )
+    return 0
+
+
+async def _import(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    try:
+        fmt = file_format(args.file.name, args.format)
+    except ValueError as bad:
+        console.print(f"[red]{bad}[/red]")
+        return 2
+    if not args.file.is_file():
+        console.print(f"[red]no such file: {args.file}[/red]")
+        return 2
+    runtime = bootstrap(settings)
+    try:
+        done = await import_registry(
+            path=args.file,
+            fmt=fmt,
+            uow=runtime.uow,
+            ring=runtime.key_ring,
+            workers=args.workers,
+            today=utc_now().date(),
+            batch=args.batch,
+            console=console,
+        )
+    except (ValueError, UnicodeDecodeError) as bad:
+        console.print(f"[red]{args.file} cannot be imported[/red]: {bad}")
+        return 2
+    finally:
+        await runtime.close()
+    for bad_row in done.bad[:SHOWN_BAD_ROWS]:
+        console.print(format_bad_row(bad_row), highlight=False)
+    if len(done.bad) > SHOWN_BAD_ROWS:
+        more = len(done.bad) - SHOWN_BAD_ROWS
+        where = f" (all in {args.errors})" if args.errors else " (--errors FILE lists them all)"
+        console.print(f"... and {more:,} more bad rows{where}")
+    if args.errors is not None:
+        write_bad_rows(done.bad, args.errors)
+    console.print(
+        f"read {done.rows:,} rows in {done.seconds:.1f} s ({done.rate:,.0f} rows/s):"
+        f" {done.added:,} added, {done.present:,} already present, {len(done.bad):,} bad"
+    )
+    return 1 if done.bad else 0
 
 
 async def run_registry_command(
     settings: Settings, args: argparse.Namespace, console: Console
 ) -> int:
+    if args.registry_command == "generate":
+        return await _generate(settings, args, console)
+    if args.registry_command == "import":
+        return await _import(settings, args, console)
     runtime = bootstrap(settings)
     try:
         try:

@@ -16,7 +16,7 @@ SQLite stores SQLAlchemy's text form of a UTC datetime, PostgreSQL a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,19 @@ class Sql:
             raise ValueError("no literals or % in statements: pass values as :parameters")
         self.sqlite = " ".join(text.split())
         self.postgres = _NAMED.sub(r"%(\1)s", self.sqlite)
+
+
+class Rows:
+    """One statement with `?` placeholders, run once per tuple (executemany):
+    bulk loads, where a dict per row would cost more than the row."""
+
+    __slots__ = ("postgres", "sqlite")
+
+    def __init__(self, text: str) -> None:
+        if "'" in text or "%" in text or ":" in text:
+            raise ValueError("no literals, % or :names in a Rows statement: use ? placeholders")
+        self.sqlite = " ".join(text.split())
+        self.postgres = self.sqlite.replace("?", "%s")
 
 
 class Driver:
@@ -71,6 +84,20 @@ class Driver:
         """Runs a write; the number of rows it changed."""
         changed: int = self._run(sql, params).rowcount
         return changed
+
+    def many(self, sql: Rows, rows: Sequence[Sequence[Any]]) -> int:
+        """Runs a write once per row; the number of rows it changed in all."""
+        if not rows:
+            return 0
+        if self._observe is not None:
+            self._observe(sql.sqlite)
+        if self.postgres:
+            with self._raw.cursor() as cursor:
+                cursor.executemany(sql.postgres, rows)
+                changed: int = cursor.rowcount
+                return changed
+        written: int = self._raw.executemany(sql.sqlite, rows).rowcount
+        return written
 
     def time(self, value: datetime | None) -> Any:
         if value is None:

@@ -5,13 +5,22 @@ their enrolled biometric templates, children's guardians and documents.
 Every personal value is sealed (AES-GCM) with a context naming the row's
 blind index and the field, so a blob moved to another row fails to open;
 ID numbers, passports and document numbers are found by keyed blind index.
+Templates are sealed as raw float32 bytes (fingerprints: per finger, its
+ISO position, its length in values and the values).
+
+Bulk loads (`eid-server registry generate|import`) seal people with
+`seal_people`, which needs no database (worker processes run it), and write
+them with `PopulationRegistry.put_sealed`, a few executemany statements.
 """
 
 from __future__ import annotations
 
-import base64
 import json
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from eid_service.domain.biometrics import Finger, Template
 from eid_service.domain.citizen import Demographics, Gender
@@ -22,8 +31,10 @@ from eid_service.domain.registry_person import (
     RegistryDocument,
     RegistryPerson,
 )
+from eid_service.security.keyed_hash import BLIND_INDEX_PURPOSE
+from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.base import Repository
-from eid_service.store.sql import Row, Sql
+from eid_service.store.sql import Row, Rows, Sql
 
 PASSPORT_INDEX_PURPOSE = "passport"
 DOCUMENT_INDEX_PURPOSE = "document-number"
@@ -56,27 +67,33 @@ _DOCUMENTS = Sql(
     "SELECT doc_type, number_index, record_enc FROM registry_documents"
     " WHERE holder_index = :index ORDER BY doc_type, number_index"
 )
+_PRESENT = Sql("SELECT 1 FROM registry_citizens WHERE personal_id_index = :index")
 _MARK_DECEASED = Sql(
     "UPDATE registry_citizens SET death_date_enc = :died_on"
     " WHERE personal_id_index = :index AND death_date_enc IS NULL"
 )
-_INSERT = Sql(
+# KiB of page cache on a connection that loads in bulk, and SQLite's default.
+_BULK_CACHE = Sql("PRAGMA cache_size = -524288")
+_DEFAULT_CACHE = Sql("PRAGMA cache_size = -2000")
+# Positional, for executemany over the tuples `seal_people` makes.
+_INSERT = Rows(
     "INSERT INTO registry_citizens"
     " (personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender, kind, key_id,"
     " passport_index, passport_enc, portrait_enc, fingerprints_enc)"
-    " VALUES (:index, :personal_id, :full_name, :birth_date, :gender, :kind, :key_id,"
-    " :passport_index, :passport, :portrait, :fingerprints)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
 )
-_INSERT_GUARDIAN = Sql(
-    "INSERT INTO registry_guardians (child_index, guardian_index) VALUES (:child, :guardian)"
+_INSERT_GUARDIAN = Rows(
+    "INSERT INTO registry_guardians (child_index, guardian_index) VALUES (?, ?)"
     " ON CONFLICT DO NOTHING"
 )
-_INSERT_DOCUMENT = Sql(
+_INSERT_DOCUMENT = Rows(
     "INSERT INTO registry_documents (doc_type, number_index, holder_index, record_enc, key_id)"
-    " VALUES (:doc_type, :number_index, :holder, :record, :key_id)"
+    " VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
 )
+# A fingerprint in its sealed form: ISO finger position, length in values.
+_FINGER_HEADER = struct.Struct("<BH")
 
 
 def _context(index: bytes, name: str) -> str:
@@ -142,47 +159,33 @@ class PopulationRegistry(Repository):
     def put_person(self, person: RegistryPerson) -> bool:
         """Adds a person (with guardians and documents) unless present; True when added.
         Guardians must be in the registry already (parents before children)."""
-        d = person.demographics
-        index = self._p.hasher.blind_index(d.personal_id)
-        passport = person.passport
-        added = self._db.count(
-            _INSERT,
-            {
-                "index": index,
-                "personal_id": self._p.seal(d.personal_id, _context(index, "personal_id")),
-                "full_name": self._p.seal(d.full_name, _context(index, "full_name")),
-                "birth_date": self._p.seal(d.birth_date.isoformat(), _context(index, "birth_date")),
-                "gender": d.gender.value,
-                "kind": person.kind.value,
-                "key_id": self._p.cipher.active_key_id,
-                "passport_index": (
-                    None
-                    if passport is None
-                    else self.passport_index(passport.nationality, passport.number)
-                ),
-                "passport": None if passport is None else self._seal_passport(index, passport),
-                "portrait": (
-                    None
-                    if person.portrait is None
-                    else self._p.seal_bytes(person.portrait.packed, _context(index, "portrait"))
-                ),
-                "fingerprints": (
-                    self._seal_fingerprints(index, person.fingerprints)
-                    if person.fingerprints
-                    else None
-                ),
-            },
-        )
-        if added != 1:
+        sealed = seal_people(self._p, [person])
+        if self._db.many(_INSERT, sealed.citizens) != 1:
             return False
-        for guardian in person.guardians:
-            self._db.count(
-                _INSERT_GUARDIAN,
-                {"child": index, "guardian": self._p.hasher.blind_index(guardian)},
-            )
-        for document in person.documents:
-            self._put_document(index, document)
+        self._db.many(_INSERT_GUARDIAN, sealed.guardians)
+        self._db.many(_INSERT_DOCUMENT, sealed.documents)
         return True
+
+    def put_sealed(self, sealed: SealedPeople) -> int:
+        """Adds the people of a sealed batch that are not present yet, with
+        their guardians and documents (those present already are left as they
+        are); how many people were added. The bulk path of `put_person`."""
+        added = self._db.many(_INSERT, sealed.citizens)
+        self._db.many(_INSERT_GUARDIAN, sealed.guardians)
+        self._db.many(_INSERT_DOCUMENT, sealed.documents)
+        return added
+
+    def bulk_load_mode(self, on: bool) -> None:
+        """SQLite: while on, this connection's page cache holds a whole batch's
+        index pages (the blind indexes are random, so a batch touches every
+        page of them, and a small cache writes each out again and again); the
+        default again when off. PostgreSQL: nothing to do."""
+        if not self._db.postgres:
+            self._db.count(_BULK_CACHE if on else _DEFAULT_CACHE, {})
+
+    def present(self, index: bytes) -> bool:
+        """Whether the registry holds a person (living or not) of this blind index."""
+        return self._db.one(_PRESENT, {"index": index}) is not None
 
     def mark_deceased(self, personal_id: str, died_on: date) -> bool:
         index = self._p.hasher.blind_index(personal_id)
@@ -190,50 +193,7 @@ class PopulationRegistry(Repository):
         return self._db.count(_MARK_DECEASED, {"index": index, "died_on": sealed}) == 1
 
     def passport_index(self, nationality: str, passport_number: str) -> bytes:
-        return self._p.hasher.digest(PASSPORT_INDEX_PURPOSE, f"{nationality}:{passport_number}")
-
-    def _put_document(self, holder_index: bytes, document: RegistryDocument) -> None:
-        doc_type = document.doc_type.value
-        number_index = self._p.hasher.digest(
-            DOCUMENT_INDEX_PURPOSE, f"{doc_type}:{document.number}"
-        )
-        record = {
-            "number": document.number,
-            "issuer": document.issuer,
-            "valid_from": document.valid_from.isoformat(),
-            "valid_until": None
-            if document.valid_until is None
-            else document.valid_until.isoformat(),
-        }
-        self._db.count(
-            _INSERT_DOCUMENT,
-            {
-                "doc_type": doc_type,
-                "number_index": number_index,
-                "holder": holder_index,
-                "record": self._p.seal(
-                    json.dumps(record, ensure_ascii=False),
-                    _document_context(doc_type, number_index),
-                ),
-                "key_id": self._p.cipher.active_key_id,
-            },
-        )
-
-    def _seal_passport(self, index: bytes, passport: Passport) -> bytes:
-        record = {
-            "number": passport.number,
-            "nationality": passport.nationality,
-            "issue_date": passport.issue_date.isoformat(),
-            "issue_place": passport.issue_place,
-        }
-        return self._p.seal(json.dumps(record, ensure_ascii=False), _context(index, "passport"))
-
-    def _seal_fingerprints(self, index: bytes, prints: dict[Finger, Template]) -> bytes:
-        packed = {
-            str(finger.value): base64.b64encode(t.packed).decode("ascii")
-            for finger, t in sorted(prints.items(), key=lambda item: item[0].value)
-        }
-        return self._p.seal(json.dumps(packed), _context(index, "fingerprints"))
+        return passport_index(self._p, nationality, passport_number)
 
     def _person(self, row: Row) -> RegistryPerson:
         index: bytes = row[0]
@@ -254,14 +214,12 @@ class PopulationRegistry(Repository):
             )
         portrait = None
         if row[7] is not None:
-            portrait = Template(self._p.open_bytes(row[7], _context(index, "portrait")))
+            portrait = Template(self._p.open_raw(row[7], _context(index, "portrait")))
         fingerprints: dict[Finger, Template] = {}
         if row[8] is not None:
-            opened = json.loads(self._p.open(row[8], _context(index, "fingerprints")))
-            fingerprints = {
-                Finger(int(number)): Template(base64.b64decode(packed))
-                for number, packed in opened.items()
-            }
+            fingerprints = _unpack_fingerprints(
+                self._p.open_raw(row[8], _context(index, "fingerprints"))
+            )
         guardians = tuple(
             sorted(
                 self._p.open(r[0], _context(r[1], "personal_id"))
@@ -276,3 +234,126 @@ class PopulationRegistry(Repository):
             fingerprints=fingerprints,
             guardians=guardians,
         )
+
+
+@dataclass
+class SealedPeople:
+    """People sealed for `PopulationRegistry.put_sealed`: the rows of the
+    registry's three tables, nothing in clear. Picklable, so worker processes
+    make them and the one that writes only writes."""
+
+    citizens: list[tuple[Any, ...]] = field(default_factory=list)
+    guardians: list[tuple[bytes, bytes]] = field(default_factory=list)
+    documents: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def extend(self, other: SealedPeople) -> None:
+        self.citizens.extend(other.citizens)
+        self.guardians.extend(other.guardians)
+        self.documents.extend(other.documents)
+
+    def sort(self) -> None:
+        """Rows in key order: a batch written in order touches each index page
+        once (sorting a concatenation of sorted batches costs little)."""
+        self.citizens.sort(key=_first)
+        self.guardians.sort()
+        self.documents.sort(key=_document_key)
+
+    def __len__(self) -> int:
+        return len(self.citizens)
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+def _document_key(row: tuple[Any, ...]) -> tuple[Any, Any]:
+    return row[0], row[1]
+
+
+def passport_index(p: DataProtection, nationality: str, passport_number: str) -> bytes:
+    """The blind index a foreigner is found by (nationality and passport number)."""
+    return p.hasher.digest(PASSPORT_INDEX_PURPOSE, f"{nationality}:{passport_number}")
+
+
+def seal_people(p: DataProtection, people: Iterable[RegistryPerson]) -> SealedPeople:
+    """The rows that record these people (no database needed: bulk loads seal
+    in worker processes). Guardians are rows of their own; that they are in
+    the registry is the caller's to check. The contexts are `_context`'s and
+    `_document_context`'s, spelt as bytes."""
+    sealed = SealedPeople()
+    citizens, guardians, documents = sealed.citizens, sealed.guardians, sealed.documents
+    key_id = p.cipher.active_key_id
+    seal = p.cipher.sealer()
+    index_of = p.hasher.digester(BLIND_INDEX_PURPOSE)
+    passport_of = p.hasher.digester(PASSPORT_INDEX_PURPOSE)
+    number_of = p.hasher.digester(DOCUMENT_INDEX_PURPOSE)
+    encode_json = json.JSONEncoder(ensure_ascii=False).encode
+    for person in people:
+        d = person.demographics
+        index = index_of(d.personal_id.encode())
+        prefix = b"registry:" + index.hex().encode() + b":"
+        passport = person.passport
+        passport_index = passport_sealed = None
+        if passport is not None:
+            passport_index = passport_of(f"{passport.nationality}:{passport.number}".encode())
+            record: dict[str, str | None] = {
+                "number": passport.number,
+                "nationality": passport.nationality,
+                "issue_date": passport.issue_date.isoformat(),
+                "issue_place": passport.issue_place,
+            }
+            passport_sealed = seal(encode_json(record).encode(), prefix + b"passport")
+        citizens.append(
+            (
+                index,
+                seal(d.personal_id.encode(), prefix + b"personal_id"),
+                seal(d.full_name.encode(), prefix + b"full_name"),
+                seal(d.birth_date.isoformat().encode(), prefix + b"birth_date"),
+                d.gender.value,
+                person.kind.value,
+                key_id,
+                passport_index,
+                passport_sealed,
+                None
+                if person.portrait is None
+                else seal(person.portrait.packed, prefix + b"portrait"),
+                seal(_pack_fingerprints(person.fingerprints), prefix + b"fingerprints")
+                if person.fingerprints
+                else None,
+            )
+        )
+        for guardian in person.guardians:
+            guardians.append((index, index_of(guardian.encode())))
+        for document in person.documents:
+            doc_type = document.doc_type.value
+            number_index = number_of(f"{doc_type}:{document.number}".encode())
+            until = document.valid_until
+            record = {
+                "number": document.number,
+                "issuer": document.issuer,
+                "valid_from": document.valid_from.isoformat(),
+                "valid_until": None if until is None else until.isoformat(),
+            }
+            context = f"registry-document:{doc_type}:{number_index.hex()}".encode()
+            documents.append(
+                (doc_type, number_index, index, seal(encode_json(record).encode(), context), key_id)
+            )
+    return sealed
+
+
+def _pack_fingerprints(prints: dict[Finger, Template]) -> bytes:
+    return b"".join(
+        _FINGER_HEADER.pack(finger.value, template.dimensions) + template.packed
+        for finger, template in sorted(prints.items(), key=lambda item: item[0].value)
+    )
+
+
+def _unpack_fingerprints(raw: bytes) -> dict[Finger, Template]:
+    prints: dict[Finger, Template] = {}
+    at = 0
+    while at < len(raw):
+        position, dimensions = _FINGER_HEADER.unpack_from(raw, at)
+        at += _FINGER_HEADER.size
+        prints[Finger(position)] = Template(raw[at : at + 4 * dimensions])
+        at += 4 * dimensions
+    return prints

@@ -1,0 +1,561 @@
+"""Bulk loads of the population registry: `eid-server registry generate` and
+`eid-server registry import`.
+
+The work is split by what it costs. Making people (or parsing and checking
+rows), then sealing every field (AES-GCM) and computing the blind indexes
+(HMAC) is CPU-bound Python: it runs in chunks on worker processes, one per
+core. Writing is SQLite's single writer: the main process only takes sealed
+rows, in file order, and writes them with a few executemany statements per
+transaction of `batch` people, through the unit of work (so a running server
+shares the database as usual, each transaction holding the write lock for a
+fraction of a second per thousand people). While one transaction commits,
+the workers make the next chunks. Every commit is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from multiprocessing.pool import AsyncResult, Pool
+from pathlib import Path
+from typing import TypeVar
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from eid_service.domain.citizen import MIN_SELF_REGISTRATION_AGE, age_on
+from eid_service.domain.registry_person import PersonKind
+from eid_service.registry_tools.generator import chunks, generate_chunk
+from eid_service.registry_tools.records import (
+    BadRow,
+    csv_header,
+    csv_lines,
+    jsonl_lines,
+    parse_header,
+    read_chunk,
+)
+from eid_service.security.field_cipher import FieldCipher
+from eid_service.security.keyed_hash import KeyedHasher
+from eid_service.security.keys import KeyRing, key_ring_from_json, key_ring_to_json
+from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.registry import PopulationRegistry, SealedPeople, seal_people
+from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.ports import Repositories
+
+# People per write transaction (about 2 s of holding SQLite's write lock).
+DEFAULT_BATCH = 100_000
+# Bytes of a registry file read as one task (whole lines).
+CHUNK_BYTES = 4 << 20
+T = TypeVar("T")
+R = TypeVar("R")
+
+# A worker process's keys (set by _init_worker; in-process runs set it too).
+_protection: DataProtection | None = None
+
+
+def _use_keys(ring_json: str | None) -> None:
+    global _protection  # one per process, set once
+    if ring_json is not None:
+        ring = key_ring_from_json(ring_json)
+        _protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+
+
+def _init_worker(ring_json: str | None) -> None:
+    # Chunks make millions of small objects and no reference cycles: the
+    # cyclic collector would scan them again and again (it doubled the time).
+    gc.disable()
+    _use_keys(ring_json)
+
+
+def _sealer() -> DataProtection:
+    assert _protection is not None, "no keys in this process"
+    return _protection
+
+
+def _registry(r: Repositories) -> PopulationRegistry:
+    registry = r.registry
+    assert isinstance(registry, PopulationRegistry), "bulk loads need the SQL store"
+    return registry
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """The main process holds a batch's rows (tuples by the million, no cycles)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class Runner:
+    """Runs tasks in order: on `workers` processes, or here when 0. At most a
+    few results wait for the caller at any time (memory stays flat)."""
+
+    def __init__(self, workers: int, ring: KeyRing | None) -> None:
+        ring_json = None if ring is None else key_ring_to_json(ring)
+        self._pool: Pool | None = None
+        self.workers = workers
+        if workers > 0:
+            # spawn, not fork: the parent may run threads (progress, the store).
+            context = multiprocessing.get_context("spawn")
+            self._pool = context.Pool(workers, _init_worker, (ring_json,))
+        else:
+            _use_keys(ring_json)
+
+    async def map(self, func: Callable[[T], R], tasks: Iterable[T]) -> AsyncIterator[R]:
+        if self._pool is None:
+            for task in tasks:
+                yield func(task)
+                await asyncio.sleep(0)  # let a commit in flight proceed
+            return
+        window: deque[AsyncResult[R]] = deque()
+        for task in tasks:
+            window.append(self._pool.apply_async(func, (task,)))
+            if len(window) > 2 * self.workers:
+                yield await asyncio.to_thread(window.popleft().get)
+        while window:
+            yield await asyncio.to_thread(window.popleft().get)
+
+    def close(self, *, failed: bool = False) -> None:
+        if self._pool is not None:
+            if failed:
+                self._pool.terminate()
+            else:
+                self._pool.close()
+            self._pool.join()
+
+
+class Loader:
+    """Writes sealed people in transactions of `batch`, one commit in flight
+    while the next batch fills."""
+
+    def __init__(self, uow: SqlUnitOfWork, batch: int) -> None:
+        self._uow = uow
+        self._batch = batch
+        self._pending = SealedPeople()
+        self._inflight: asyncio.Task[int] | None = None
+        self._tuned = False
+        self.added = 0
+        self.written = 0
+
+    async def add(self, sealed: SealedPeople) -> None:
+        self._pending.extend(sealed)
+        if len(self._pending) >= self._batch:
+            await self._start()
+
+    async def _start(self) -> None:
+        await self._wait()
+        batch, self._pending = self._pending, SealedPeople()
+        batch.sort()
+        tune = not self._tuned
+        self._tuned = True
+
+        def write(r: Repositories) -> int:
+            registry = _registry(r)
+            if tune:
+                registry.bulk_load_mode(True)
+            return registry.put_sealed(batch)
+
+        self._inflight = asyncio.create_task(self._uow.atomically(write))
+        self.written += len(batch)
+
+    async def _wait(self) -> None:
+        if self._inflight is not None:
+            task, self._inflight = self._inflight, None
+            self.added += await task
+
+    async def finish(self) -> None:
+        if len(self._pending):
+            await self._start()
+        await self._wait()
+        await self._untune()
+
+    async def cancel(self) -> None:
+        """After a failure: let a commit in flight end (it is whole or nothing)."""
+        if self._inflight is not None:
+            task, self._inflight = self._inflight, None
+            with contextlib.suppress(Exception):  # the failure reported is the first one
+                await task
+        with contextlib.suppress(Exception):
+            await self._untune()
+
+    async def _untune(self) -> None:
+        if self._tuned:
+            self._tuned = False
+            await self._uow.atomically(lambda r: _registry(r).bulk_load_mode(False))
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:>10,} people"),
+        TextColumn("{task.fields[rate]:>8,.0f}/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _sorted(sealed: SealedPeople) -> SealedPeople:
+    sealed.sort()  # here, where it is parallel; the writer's sort then merges runs
+    return sealed
+
+
+# -- generate --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GenerateTask:
+    seed: int
+    chunk: int
+    count: int
+    as_of: date
+    fmt: str | None  # csv, jsonl: the chunk's lines too
+    seal: bool
+
+
+@dataclass
+class GeneratedChunk:
+    text: str | None
+    sealed: SealedPeople | None
+    people: int
+    foreigners: int
+    children: int  # under 14
+    documents: int
+
+
+def generate_task(task: GenerateTask) -> GeneratedChunk:
+    people = generate_chunk(task.seed, task.chunk, task.count, task.as_of)
+    text = None
+    if task.fmt == "jsonl":
+        text = jsonl_lines(people)
+    elif task.fmt == "csv":
+        text = csv_lines(people)
+    return GeneratedChunk(
+        text=text,
+        sealed=_sorted(seal_people(_sealer(), people)) if task.seal else None,
+        people=len(people),
+        foreigners=sum(p.kind is PersonKind.FOREIGNER for p in people),
+        children=sum(
+            age_on(p.demographics.birth_date, task.as_of) < MIN_SELF_REGISTRATION_AGE
+            for p in people
+        ),
+        documents=sum(len(p.documents) for p in people),
+    )
+
+
+@dataclass
+class Generated:
+    people: int = 0
+    foreigners: int = 0
+    children: int = 0
+    documents: int = 0
+    added: int = 0
+    file_bytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.people / self.seconds if self.seconds else 0.0
+
+
+async def generate_registry(
+    *,
+    count: int,
+    seed: int,
+    as_of: date,
+    out: Path | None,
+    fmt: str | None,
+    uow: SqlUnitOfWork | None,
+    ring: KeyRing | None,
+    workers: int,
+    batch: int = DEFAULT_BATCH,
+    console: Console,
+) -> Generated:
+    """Makes `count` people; writes them to `out` (as `fmt`) and/or into the
+    registry of `uow` (sealed with `ring`)."""
+    with _no_cyclic_gc():
+        return await _generate(count, seed, as_of, out, fmt, uow, ring, workers, batch, console)
+
+
+async def _generate(
+    count: int,
+    seed: int,
+    as_of: date,
+    out: Path | None,
+    fmt: str | None,
+    uow: SqlUnitOfWork | None,
+    ring: KeyRing | None,
+    workers: int,
+    batch: int,
+    console: Console,
+) -> Generated:
+    started = time.perf_counter()
+    total = chunks(count)
+    runner = Runner(min(workers, total - 1), ring if uow is not None else None)
+    loader = None if uow is None else Loader(uow, batch)
+    done = Generated()
+    failed = True
+    sink = None if out is None else out.open("w", encoding="utf-8", newline="")
+    try:
+        if sink is not None and fmt == "csv":
+            sink.write(csv_header())
+        tasks = (
+            GenerateTask(seed, c, count, as_of, fmt if sink else None, loader is not None)
+            for c in range(total)
+        )
+        with progress_bar(console) as progress:
+            bar = progress.add_task("generating", total=count, rows=0, rate=0.0)
+            async for result in runner.map(generate_task, tasks):
+                if sink is not None and result.text is not None:
+                    sink.write(result.text)
+                if loader is not None and result.sealed is not None:
+                    await loader.add(result.sealed)
+                done.people += result.people
+                done.foreigners += result.foreigners
+                done.children += result.children
+                done.documents += result.documents
+                rate = done.people / (time.perf_counter() - started)
+                progress.update(bar, advance=result.people, rows=done.people, rate=rate)
+            if loader is not None:
+                await loader.finish()
+                done.added = loader.added
+        failed = False
+    finally:
+        if failed and loader is not None:
+            await loader.cancel()
+        runner.close(failed=failed)
+        if sink is not None:
+            sink.flush()
+            os.fsync(sink.fileno())
+            done.file_bytes = sink.tell()
+            sink.close()
+    done.seconds = time.perf_counter() - started
+    return done
+
+
+# -- import ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    path: str
+    start: int
+    end: int
+    fmt: str
+    header: list[str] | None
+    today: date
+
+
+@dataclass
+class ReadResult:
+    sealed: SealedPeople
+    lines: list[int]  # of each person in `sealed`, counted from 0 in the chunk
+    guardians: list[list[bytes]]  # blind indexes of each person's guardians
+    bad: list[BadRow]
+    line_count: int
+    size: int
+
+
+def read_task(task: ReadTask) -> ReadResult:
+    with open(task.path, "rb") as f:
+        f.seek(task.start)
+        data = f.read(task.end - task.start)
+    chunk = read_chunk(data, task.fmt, task.header, task.today, at_start=task.start == 0)
+    p = _sealer()
+    return ReadResult(
+        sealed=seal_people(p, chunk.people),  # in file order: lines[i] is citizens[i]'s
+        lines=chunk.lines,
+        guardians=[[p.hasher.blind_index(g) for g in person.guardians] for person in chunk.people],
+        bad=chunk.bad,
+        line_count=chunk.line_count,
+        size=len(data),
+    )
+
+
+def chunk_bounds(
+    path: Path, start: int, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[tuple[int, int]]:
+    """Byte ranges of about `chunk_bytes` from `start`, each ending at a line's end."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        while start < size:
+            f.seek(min(start + chunk_bytes, size))
+            f.readline()
+            end = min(f.tell(), size)
+            yield start, end
+            start = end
+
+
+@dataclass
+class Imported:
+    rows: int = 0
+    added: int = 0
+    bad: list[BadRow] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def present(self) -> int:
+        """Good rows whose person the registry held already."""
+        return self.rows - len(self.bad) - self.added
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+GUARDIAN_UNKNOWN = "a guardian is neither in the registry nor in this file"
+
+
+class _Guardians:
+    """Checks that every guardian is in the registry or anywhere in the file:
+    a child whose guardian is not known yet waits, rows and all, until the
+    end of the file."""
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self.seen: set[bytes] = set()
+        self.waiting: list[tuple[int, SealedPeople, list[bytes]]] = []
+
+    async def admit(self, result: ReadResult, first_line: int) -> SealedPeople:
+        """The rows of `result` that may be written now."""
+        sealed = result.sealed
+        people = sealed.citizens
+        self.seen.update(row[0] for row in people)
+        unknown = {g for gs in result.guardians for g in gs if g not in self.seen}
+        if unknown:
+            known = await self._uow.read(lambda r: {g for g in unknown if _registry(r).present(g)})
+            self.seen |= known
+            unknown -= known
+        if not unknown:
+            return sealed
+        later = {
+            people[i][0]: i
+            for i, gs in enumerate(result.guardians)
+            if any(g in unknown for g in gs)
+        }
+        now = SealedPeople()
+        held = {index: SealedPeople() for index in later}
+        for row in people:
+            (held[row[0]].citizens if row[0] in held else now.citizens).append(row)
+        for g_row in sealed.guardians:
+            (held[g_row[0]].guardians if g_row[0] in held else now.guardians).append(g_row)
+        for d_row in sealed.documents:
+            (held[d_row[2]].documents if d_row[2] in held else now.documents).append(d_row)
+        for index, i in later.items():
+            self.waiting.append((first_line + result.lines[i], held[index], result.guardians[i]))
+        return now
+
+    def settle(self) -> tuple[SealedPeople, list[BadRow]]:
+        """At the end of the file: the children whose guardians turned up, and
+        the others as bad rows."""
+        admitted, bad = SealedPeople(), []
+        for line, rows, guardians in self.waiting:
+            if all(g in self.seen for g in guardians):
+                admitted.extend(rows)
+            else:
+                bad.append(BadRow(line, "guardians", GUARDIAN_UNKNOWN))
+        return admitted, bad
+
+
+async def import_registry(
+    *,
+    path: Path,
+    fmt: str,
+    uow: SqlUnitOfWork,
+    ring: KeyRing,
+    workers: int,
+    today: date,
+    batch: int = DEFAULT_BATCH,
+    chunk_bytes: int = CHUNK_BYTES,
+    console: Console,
+) -> Imported:
+    """Imports a registry file; ValueError if the file cannot be read at all
+    (unknown CSV columns), bad rows are reported in the result."""
+    with _no_cyclic_gc():
+        return await _import(path, fmt, uow, ring, workers, today, batch, chunk_bytes, console)
+
+
+async def _import(
+    path: Path,
+    fmt: str,
+    uow: SqlUnitOfWork,
+    ring: KeyRing,
+    workers: int,
+    today: date,
+    batch: int,
+    chunk_bytes: int,
+    console: Console,
+) -> Imported:
+    started = time.perf_counter()
+    header: list[str] | None = None
+    start, first_line = 0, 1
+    if fmt == "csv":
+        with path.open("rb") as f:
+            header = parse_header(f.readline())
+            start, first_line = f.tell(), 2
+    bounds = list(chunk_bounds(path, start, chunk_bytes))
+    size = bounds[-1][1] if bounds else start
+    runner = Runner(min(workers, max(len(bounds) - 1, 0)), ring)
+    loader = Loader(uow, batch)
+    guardians = _Guardians(uow)
+    done = Imported()
+    failed = True
+    try:
+        tasks = (ReadTask(str(path), a, b, fmt, header, today) for a, b in bounds)
+        with progress_bar(console) as progress:
+            bar = progress.add_task("importing", total=size, rows=0, rate=0.0)
+            progress.update(bar, advance=start)
+            async for result in runner.map(read_task, tasks):
+                done.rows += len(result.lines) + len(result.bad)
+                done.bad.extend(BadRow(first_line + b.line, b.field, b.reason) for b in result.bad)
+                await loader.add(await guardians.admit(result, first_line))
+                first_line += result.line_count
+                rate = done.rows / (time.perf_counter() - started)
+                progress.update(bar, advance=result.size, rows=done.rows, rate=rate)
+            admitted, late_bad = guardians.settle()
+            await loader.add(admitted)
+            done.bad.extend(late_bad)
+            await loader.finish()
+        done.added = loader.added
+        failed = False
+    finally:
+        if failed:
+            await loader.cancel()
+        runner.close(failed=failed)
+    done.bad.sort(key=lambda b: b.line)
+    done.seconds = time.perf_counter() - started
+    return done
+
+
+def format_bad_row(bad: BadRow) -> str:
+    return f"line {bad.line}: {bad.field}: {bad.reason}"
+
+
+def write_bad_rows(bad: list[BadRow], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        f.write("line,field,reason\n")
+        for b in bad:
+            reason = b.reason.replace('"', '""')
+            f.write(f'{b.line},{b.field},"{reason}"\n')

@@ -1,0 +1,285 @@
+"""`registry generate` and `registry import` into each database: people come
+back as they were made, a bad row is reported with its line and does not stop
+the others, importing the same file again changes nothing, a guardian may come
+later in the file but must come, and nothing is written in clear."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+from sqlalchemy import text
+
+from eid_service.domain.citizen import age_on
+from eid_service.domain.registry_person import PersonKind, RegistryPerson
+from eid_service.registry_tools.generator import generate
+from eid_service.registry_tools.pipeline import (
+    GUARDIAN_UNKNOWN,
+    Imported,
+    generate_registry,
+    import_registry,
+)
+from eid_service.registry_tools.records import csv_header, csv_lines, jsonl_lines, person_record
+from eid_service.security.field_cipher import FieldCipher
+from eid_service.security.keyed_hash import KeyedHasher
+from eid_service.security.keys import KeyRing, generate_key_ring
+from eid_service.store.database import create_engine
+from eid_service.store.protection import DataProtection
+from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.ports import Repositories
+
+TODAY = date(2026, 11, 24)
+PEOPLE = generate(5, 300, TODAY)
+QUIET = Console(quiet=True)
+
+
+@pytest.fixture
+def ring() -> KeyRing:
+    return generate_key_ring()
+
+
+@pytest.fixture
+def uow(database_url: str, ring: KeyRing) -> Iterator[SqlUnitOfWork]:
+    made = SqlUnitOfWork(
+        database_url, DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+    )
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _dump(url: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows: list[tuple[Any, ...]] = []
+            for table in ("registry_citizens", "registry_guardians", "registry_documents"):
+                query = text(f"SELECT * FROM {table}")  # noqa: S608 (our table names)
+                rows.extend((table, *map(_plain, r)) for r in connection.execute(query))
+            return sorted(rows, key=repr)
+    finally:
+        engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+async def _read_all(uow: SqlUnitOfWork, people: list[RegistryPerson]) -> list[Any]:
+    def read(r: Repositories) -> list[Any]:
+        return [r.registry.person(p.demographics.personal_id) for p in people]
+
+    return await uow.read(read)
+
+
+async def _import(uow: SqlUnitOfWork, ring: KeyRing, path: Path, fmt: str, **kw: Any) -> Imported:
+    options: dict[str, Any] = {"workers": 0, "today": TODAY, "console": QUIET, **kw}
+    return await import_registry(path=path, fmt=fmt, uow=uow, ring=ring, **options)
+
+
+def _expected(person: RegistryPerson) -> RegistryPerson:
+    """What `person()` gives back: everything but the documents."""
+    return RegistryPerson(
+        person.demographics,
+        kind=person.kind,
+        passport=person.passport,
+        portrait=person.portrait,
+        fingerprints=person.fingerprints,
+        guardians=tuple(sorted(person.guardians)),
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_generated_registry_loads_and_reads_back(
+    uow: SqlUnitOfWork, ring: KeyRing, database_url: str
+) -> None:
+    done = await generate_registry(
+        count=len(PEOPLE),
+        seed=5,
+        as_of=TODAY,
+        out=None,
+        fmt=None,
+        uow=uow,
+        ring=ring,
+        workers=0,
+        console=QUIET,
+    )
+    assert (done.people, done.added) == (300, 300)
+    assert done.children == sum(age_on(p.demographics.birth_date, TODAY) < 14 for p in PEOPLE)
+    assert await _read_all(uow, PEOPLE) == [_expected(p) for p in PEOPLE]
+    parent = next(p for p in PEOPLE if p.guardians)
+    guardian = parent.guardians[0]
+    wards = await uow.read(lambda r: r.registry.wards(guardian))
+    assert parent.demographics.personal_id in wards
+    adult = next(p for p in PEOPLE if p.documents)
+    documents = await uow.read(lambda r: r.registry.documents(adult.demographics.personal_id))
+    assert sorted(documents, key=repr) == sorted(adult.documents, key=repr)
+    foreigner = next(p for p in PEOPLE if p.kind is PersonKind.FOREIGNER)
+    assert foreigner.passport is not None
+    found = await uow.read(
+        lambda r: r.registry.person_by_passport(
+            foreigner.passport.nationality,  # type: ignore[union-attr]
+            foreigner.passport.number,  # type: ignore[union-attr]
+        )
+    )
+    assert found == _expected(foreigner)
+    # Generating the same registry again adds nobody.
+    before = _dump(database_url)
+    again = await generate_registry(
+        count=len(PEOPLE),
+        seed=5,
+        as_of=TODAY,
+        out=None,
+        fmt=None,
+        uow=uow,
+        ring=ring,
+        workers=0,
+        console=QUIET,
+    )
+    assert again.added == 0
+    assert _dump(database_url) == before
+    # Nothing identifying in clear.
+    dump = repr(before).encode()
+    for person in PEOPLE[:50]:
+        assert person.demographics.personal_id.encode() not in dump
+        assert person.demographics.full_name.encode() not in dump
+        for doc in person.documents:
+            assert doc.number.encode() not in dump
+    assert foreigner.passport.number.encode() not in dump
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.asyncio
+async def test_import_reports_bad_rows_by_line_and_is_idempotent(
+    uow: SqlUnitOfWork, ring: KeyRing, database_url: str, tmp_path: Path, fmt: str
+) -> None:
+    people = PEOPLE[:120]
+    if fmt == "jsonl":
+        lines = jsonl_lines(people).splitlines()
+        bad_name = json.dumps({**person_record(people[0]), "full_name": "X Æ A-12"})
+        bad_date = json.dumps({**person_record(people[1]), "birth_date": "2030-02-30"})
+    else:
+        lines = [csv_header().strip(), *csv_lines(people).splitlines()]
+        bad_name = lines[1].replace(people[0].demographics.full_name, "X Æ A-12")
+        bad_date = lines[2].replace(people[1].demographics.birth_date.isoformat(), "2030-02-30")
+    # Two bad rows among the good ones, at known lines.
+    lines.insert(10, bad_name)
+    lines.insert(50, bad_date)
+    path = tmp_path / f"registry.{fmt}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = await _import(uow, ring, path, fmt)
+    assert [(b.line, b.field) for b in done.bad] == [(11, "full_name"), (51, "birth_date")]
+    assert done.bad[1].reason == "the birth date is not a valid calendar date"
+    assert (done.rows, done.added, done.present) == (122, 120, 0)
+    assert await _read_all(uow, people) == [_expected(p) for p in people]
+    before = _dump(database_url)
+    again = await _import(uow, ring, path, fmt)
+    assert (again.rows, again.added, again.present) == (122, 0, 120)
+    assert [(b.line, b.field) for b in again.bad] == [(11, "full_name"), (51, "birth_date")]
+    assert _dump(database_url) == before
+
+
+@pytest.mark.asyncio
+async def test_a_guardian_may_come_later_in_the_file_but_must_come(
+    uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path
+) -> None:
+    child = next(p for p in PEOPLE if age_on(p.demographics.birth_date, TODAY) < 14)
+    parents = [p for p in PEOPLE if p.demographics.personal_id in child.guardians]
+    stranger = next(p for p in PEOPLE if p not in parents and p is not child and not p.guardians)
+    # Another child, whose guardian (a valid number) is nowhere.
+    orphan = {
+        **person_record(child),
+        "personal_id": child.demographics.personal_id[:6] + "999998",
+        "guardians": ["001190000001"],
+    }
+    path = tmp_path / "family.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(person_record(child)),  # before the parents
+                json.dumps(person_record(stranger)),
+                *(json.dumps(person_record(p)) for p in parents),
+                json.dumps(orphan),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    done = await _import(uow, ring, path, "jsonl")
+    last = 3 + len(parents)
+    assert [(b.line, b.field, b.reason) for b in done.bad] == [
+        (last, "guardians", GUARDIAN_UNKNOWN)
+    ]
+    assert done.added == 2 + len(parents)
+    (got,) = await _read_all(uow, [child])
+    assert got == _expected(child)
+    # A guardian already in the registry counts.
+    path2 = tmp_path / "child-only.jsonl"
+    sibling = {**person_record(child), "personal_id": child.demographics.personal_id[:6] + "999999"}
+    path2.write_text(json.dumps(sibling) + "\n", encoding="utf-8")
+    later = await _import(uow, ring, path2, "jsonl")
+    assert (later.added, later.bad) == (1, [])
+
+
+@pytest.mark.asyncio
+async def test_workers_split_the_file_and_agree_with_one_process(
+    ring: KeyRing, sqlite_template: Path, tmp_path: Path
+) -> None:
+    # How the file is split does not depend on the database: SQLite alone.
+    shutil.copyfile(sqlite_template, tmp_path / "eid.db")
+    protection = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+    uow = SqlUnitOfWork(f"sqlite:///{tmp_path / 'eid.db'}", protection)
+    try:
+        await _split_import(uow, ring, tmp_path)
+    finally:
+        uow.close()
+
+
+async def _split_import(uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path) -> None:
+    people = generate(9, 2_000, TODAY)
+    lines = jsonl_lines(people).splitlines()
+    lines.insert(1500, "{}")
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # ~80 chunks of 40 kB over 2 processes, in transactions of 300 people.
+    done = await _import(uow, ring, path, "jsonl", workers=2, chunk_bytes=40_000, batch=300)
+    assert (done.added, done.present) == (2_000, 0)
+    assert [(b.line, b.field) for b in done.bad] == [(1501, "personal_id")]
+    sample = people[::97]
+    assert await _read_all(uow, sample) == [_expected(p) for p in sample]
+
+
+@pytest.mark.asyncio
+async def test_generate_writes_a_file_that_import_reads_back(
+    uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path
+) -> None:
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"made.{fmt}"
+        made = await generate_registry(
+            count=len(PEOPLE),
+            seed=5,
+            as_of=TODAY,
+            out=out,
+            fmt=fmt,
+            uow=None,
+            ring=None,
+            workers=0,
+            console=QUIET,
+        )
+        assert made.file_bytes == out.stat().st_size
+        if fmt == "jsonl":
+            assert out.read_text("utf-8") == jsonl_lines(PEOPLE)
+        else:
+            assert out.read_text("utf-8") == csv_header() + csv_lines(PEOPLE)
+    done = await _import(uow, ring, tmp_path / "made.csv", "csv")
+    assert (done.added, done.bad) == (len(PEOPLE), [])
+    again = await _import(uow, ring, tmp_path / "made.jsonl", "jsonl")
+    assert (again.added, again.present, again.bad) == (0, len(PEOPLE), [])
+    assert await _read_all(uow, PEOPLE[:40]) == [_expected(p) for p in PEOPLE[:40]]
