@@ -42,6 +42,8 @@ from eid_service.notify.senders import (
 from eid_service.notify.smtp import SmtpSender
 from eid_service.notify.webhook import WebhookSender
 from eid_service.security.field_cipher import FieldCipher
+from eid_service.security.key_watch import RELOAD_SECONDS as KEY_RELOAD_SECONDS
+from eid_service.security.key_watch import KeyRingWatcher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, load_key_ring
 from eid_service.security.pairwise import pairwise_subject
@@ -82,6 +84,8 @@ class Runtime:
     key_ring: KeyRing
     # This process's OpenTelemetry (telemetry/setup.py), None when off.
     telemetry: Telemetry | None = None
+    # Follows the key ring file (rotate-keys), when the ring came from one.
+    key_watch: KeyRingWatcher | None = None
 
     async def close(self) -> None:
         await self.dispatcher.close()
@@ -117,7 +121,12 @@ def bootstrap(
 ) -> Runtime:
     ring = key_ring if key_ring is not None else load_key_ring(settings.keys_file)
     hasher = KeyedHasher(ring.hmac_key)
-    uow = SqlUnitOfWork(settings.database_url, DataProtection(FieldCipher(ring), hasher))
+    cipher = FieldCipher(ring)
+    key_watch = None
+    if key_ring is None:
+        key_watch = KeyRingWatcher(settings.keys_file, cipher, ring.hmac_key)
+        cipher.on_unknown_key = key_watch.check
+    uow = SqlUnitOfWork(settings.database_url, DataProtection(cipher, hasher))
     password_hasher = passwords if passwords is not None else PasswordHasher()
     ctx = UseCaseContext(
         passwords=password_hasher,
@@ -142,7 +151,7 @@ def bootstrap(
         delivery = party_delivery(settings.delivery)
         chosen.append(Route(PARTY_WEBHOOK, frozenset({PARTY_WEBHOOK}), sender, delivery))
     dispatcher = OutboxDispatcher(uow, chosen, clock, settings.delivery)
-    return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring, telemetry)
+    return Runtime(settings, uow, ctx, dispatcher, password_hasher, ring, telemetry, key_watch)
 
 
 @dataclass
@@ -194,6 +203,16 @@ async def _notice_coming_of_age_periodically(runtime: Runtime, stop: asyncio.Eve
                 runtime.dispatcher.wake()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), runtime.settings.purge_interval_seconds)
+
+
+async def _follow_key_ring(watch: KeyRingWatcher, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            watch.check()
+        except Exception as error:  # try again next time
+            log.warning("key ring check failed: %s", type(error).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), KEY_RELOAD_SECONDS)
 
 
 async def create_server(
@@ -249,5 +268,9 @@ async def create_server(
             _notice_coming_of_age_periodically(runtime, stop), name="coming-of-age"
         ),
     ]
+    if runtime.key_watch is not None:
+        tasks.append(
+            asyncio.create_task(_follow_key_ring(runtime.key_watch, stop), name="key-ring")
+        )
     long_polls = runtime.context.approval_wakeups
     return RunningServer(server, port, health_servicer, tasks, stop, long_polls, mtls_port)

@@ -23,6 +23,7 @@ from eid_service.cli_registry import (
     registry_needs_store,
     run_registry_command,
 )
+from eid_service.cli_rotate_keys import add_rotate_keys_command, run_rotate_keys
 from eid_service.config import Settings
 from eid_service.config_view import MASK, settings_lines
 from eid_service.demo import demo_citizens, demo_foreigners, demo_people
@@ -61,6 +62,8 @@ examples:
                                       that key stops working at once
   eid-server keys rotate              a new key signs QR shares; the old one verifies until
                                       what it signed expires (keys list, keys revoke KEY_ID)
+  eid-server rotate-keys              a new key encrypts personal data at rest; every sealed
+                                      field moves to it while serving (--remove-old after)
   eid-server outbox dead              deliveries given up on (no destination or text shown)
   eid-server outbox retry --all       send them again, once the gateway or relay is fixed
   eid-server audit verify             check the tamper-evident audit chains; exit 1 and a
@@ -95,7 +98,17 @@ settings (environment variables):
 """
 
 # Commands that open the store: its fields are encrypted and its digests keyed.
-NEEDS_KEYS = {"serve", "load-demo", "party", "officer", "outbox", "keys", "audit", "registry"}
+NEEDS_KEYS = {
+    "serve",
+    "load-demo",
+    "party",
+    "officer",
+    "outbox",
+    "keys",
+    "audit",
+    "registry",
+    "rotate-keys",
+}
 
 
 async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None:
@@ -281,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands)
     add_audit_commands(commands)
     add_registry_commands(commands)
+    add_rotate_keys_command(commands)
     return parser
 
 
@@ -359,4 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_audit_command(settings, args, console))
     elif args.command == "registry":
         return asyncio.run(run_registry_command(settings, args, console))
+    elif args.command == "rotate-keys":
+        return asyncio.run(run_rotate_keys(settings, args, console))
     return 0

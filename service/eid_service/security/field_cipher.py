@@ -69,7 +69,7 @@ class FieldCipher:
 
     def __init__(self, ring: KeyRing) -> None:
         self._keys: tuple[str, dict[str, AESGCM]] = ("", {})
-        self.on_unknown_key: Callable[[], None] | None = None
+        self.on_unknown_key: Callable[[], object] | None = None
         self.install(ring)
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
 import re
@@ -127,6 +128,37 @@ def rotate(ring: KeyRing) -> KeyRing:
     )
 
 
+def add_encryption_key(ring: KeyRing) -> KeyRing:
+    """A ring with a new active encryption key; every other key stays (the old
+    encryption keys for reading until `eid-server rotate-keys` moved their
+    blobs). The HMAC and signing keys are untouched."""
+    key_id = _new_key_id(set(ring.encryption_keys) | set(ring.signing_keys))
+    return KeyRing(
+        hmac_key=ring.hmac_key,
+        encryption_keys={**ring.encryption_keys, key_id: secrets.token_bytes(ENCRYPTION_KEY_BYTES)},
+        active_encryption_key_id=key_id,
+        signing_keys=ring.signing_keys,
+        active_signing_key_id=ring.active_signing_key_id,
+    )
+
+
+def retired_encryption_keys(ring: KeyRing) -> list[str]:
+    """The encryption keys other than the active one."""
+    return sorted(k for k in ring.encryption_keys if k != ring.active_encryption_key_id)
+
+
+def without_retired_encryption_keys(ring: KeyRing) -> KeyRing:
+    """The ring with its active encryption key only (once no blob needs another)."""
+    active = ring.active_encryption_key_id
+    return KeyRing(
+        hmac_key=ring.hmac_key,
+        encryption_keys={active: ring.encryption_keys[active]},
+        active_encryption_key_id=active,
+        signing_keys=ring.signing_keys,
+        active_signing_key_id=ring.active_signing_key_id,
+    )
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
@@ -223,6 +255,26 @@ def save_key_ring(ring: KeyRing, path: Path) -> None:
         os.link(tmp_name, path)  # raises FileExistsError if someone else won the race
     finally:
         os.unlink(tmp_name)
+    _fsync_dir(path.parent)
+
+
+def replace_key_ring(ring: KeyRing, path: Path) -> None:
+    """Replace the ring at `path` atomically (mode 0600): readers see the old
+    file or the new one, whole. For rotations, whose new ring holds every key
+    the old one did that may still be needed."""
+    data = key_ring_to_json(ring).encode("utf-8")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            os.fchmod(tmp.fileno(), 0o600)
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
     _fsync_dir(path.parent)
 
 

@@ -45,6 +45,7 @@ from eid_service.store.repositories.rate_buckets import RateBucketRepository
 from eid_service.store.repositories.rate_limits import RateLimitRepository
 from eid_service.store.repositories.receipts import ReceiptRepository
 from eid_service.store.repositories.registry import PopulationRegistry
+from eid_service.store.repositories.sealed_blobs import SealedBlobs
 from eid_service.store.repositories.sessions import SessionRepository
 from eid_service.store.repositories.shares import ShareRepository
 from eid_service.store.repositories.signing_keys import SigningKeyRepository
@@ -81,6 +82,7 @@ class SqlRepositories:
         "rate_limits",
         "receipts",
         "registry",
+        "sealed_blobs",
         "sessions",
         "shares",
         "signing_keys",
@@ -111,6 +113,8 @@ class SqlRepositories:
         self.webhooks = PartyWebhookRepository(db, protection)
         self.biometrics = AccountBiometricsRepository(db, protection)
         self.dependants = DependantRepository(db, protection)
+        # Store-level (rotate-keys), not a port of the use cases.
+        self.sealed_blobs = SealedBlobs(db, protection)
 
 
 class SqlUnitOfWork:

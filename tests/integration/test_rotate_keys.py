@@ -1,0 +1,258 @@
+"""Key rotation on each database: after `reencrypt_all` under a ring with a
+new active key, every sealed blob of every table (registry, accounts and their
+biometrics, sessions' device names, approvals, signing keys, outbox,
+idempotency records, webhooks) is under the new key, still bound to its own
+row and column, and a server whose ring no longer has the old key reads all
+of it. Which columns hold blobs is checked against the schema, so a new one
+cannot be forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from eid_client.client import EidClient
+from eid_service.demo import demo_citizens, demo_foreigners, demo_person, portrait_capture
+from eid_service.domain.biometric_match import BiometricCapture
+from eid_service.domain.biometrics import Finger, template_of
+from eid_service.domain.citizen import age_on
+from eid_service.domain.notices import Notice, NoticeKind
+from eid_service.key_rotation import reencrypt_all
+from eid_service.registry_tools.generator import generate
+from eid_service.security.field_cipher import FieldCipher, blob_key_id, blob_prefix
+from eid_service.security.keyed_hash import KeyedHasher
+from eid_service.security.keys import (
+    KeyRing,
+    add_encryption_key,
+    generate_key_ring,
+    without_retired_encryption_keys,
+)
+from eid_service.store.database import create_engine
+from eid_service.store.models import Base
+from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.sealed_blobs import SEALED_TABLES, SealedTable
+from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.ports import Repositories
+from tests.integration.flows import PASSWORD, phone_of, register_and_activate
+from tests.integration.harness import ServerHarness
+from tests.integration.test_register_level1 import register_foreigner
+
+TODAY = date(2026, 11, 24)
+DEVICE = "Điện thoại của Lan"
+APPROVAL_NOTE = "Đăng nhập Ngân hàng Thử nghiệm"
+WEBHOOK = "https://bank.example/eid/events?token=s3cret"
+
+
+def test_every_sealed_column_of_the_schema_is_rotated() -> None:
+    in_schema = {
+        (table.name, column.name)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if column.name.endswith("_enc")
+    }
+    rotated = {(spec.table, column) for spec in SEALED_TABLES for column in spec.columns}
+    assert rotated == in_schema
+
+
+def _uow(url: str, ring: KeyRing) -> SqlUnitOfWork:
+    return SqlUnitOfWork(url, DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key)))
+
+
+def _blobs(url: str) -> dict[tuple[str, str], list[tuple[tuple[Any, ...], bytes]]]:
+    """Every non-NULL blob: (table, column) -> [(row key, blob)]."""
+    found: dict[tuple[str, str], list[tuple[tuple[Any, ...], bytes]]] = {}
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            for spec in SEALED_TABLES:
+                keys = ", ".join(spec.key)
+                query = text(f"SELECT {keys}, {', '.join(spec.columns)} FROM {spec.table}")  # noqa: S608
+                for row in connection.execute(query):
+                    key = tuple(_plain(v) for v in row[: len(spec.key)])
+                    for column, blob in zip(spec.columns, row[len(spec.key) :], strict=True):
+                        if blob is not None:
+                            found.setdefault((spec.table, column), []).append((key, bytes(blob)))
+    finally:
+        engine.dispose()
+    return found
+
+
+def _plain(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+def _key_ids(url: str, table: str) -> set[str | None]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text(f"SELECT key_id FROM {table}"))  # noqa: S608
+            return {r[0] for r in rows}
+    finally:
+        engine.dispose()
+
+
+def _spec(table: str) -> SealedTable:
+    return next(s for s in SEALED_TABLES if s.table == table)
+
+
+@pytest.fixture
+def populated(database_url: str) -> tuple[str, KeyRing, dict[str, Any]]:
+    """A database where every sealed column holds a blob, written through the
+    API and the repositories under `ring`."""
+    ring = generate_key_ring()
+    harness = ServerHarness(database_url, key_ring=ring).start()
+    facts: dict[str, Any] = {}
+    try:
+        citizens = demo_citizens()
+        harness.add_citizens(citizens)
+        people = generate(3, 80, TODAY)
+        harness.add_people(people)
+        facts["people"] = people
+        adult = next(c for c in citizens if age_on(c.birth_date, TODAY) >= 18)
+        facts["adult"] = adult
+        _, api_key = harness.create_party("Ngân hàng Thử nghiệm")
+        facts["api_key"] = api_key
+        with EidClient(harness.target) as app, EidClient(harness.target, api_key=api_key) as bank:
+            seen = len(harness.sender.messages)
+            app.register(
+                personal_id=adult.personal_id,
+                full_name=adult.full_name,
+                birth_date=adult.birth_date.isoformat(),
+                gender=adult.gender.value,
+                phone_number=phone_of(adult)[0],
+                email="lan@example.vn",
+                portrait=portrait_capture(adult.personal_id),
+                request_id="register-1",
+            )
+            code = harness.wait_for_code(phone_of(adult)[1], after=seen)
+            app.activate(personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD)
+            app.sign_in(personal_id=adult.personal_id, password=PASSWORD, device_name=DEVICE)
+            bank.start_approval(adult.personal_id, message=APPROVAL_NOTE)
+            bank.set_status_webhook(WEBHOOK)
+            verdict = bank.verify_password(
+                personal_id=adult.personal_id, password=PASSWORD, request_id="verify-1"
+            )
+            facts["verified_name"] = verdict.attributes.full_name
+        other = next(c for c in citizens[1:] if age_on(c.birth_date, TODAY) >= 18)
+        foreigner = demo_foreigners()[0]
+        harness.add_people([foreigner])
+        with EidClient(harness.target) as app:
+            register_and_activate(harness, app, other)
+            register_foreigner(app, foreigner)  # an account with a nationality
+        account = harness.in_uow(lambda r: r.accounts.find_by_personal_id(adult.personal_id))
+        assert account is not None
+        account_id = account.id
+        facts["account_id"] = account_id
+        capture = BiometricCapture(
+            template_of([((i * 7) % 5) - 2.0 for i in range(128)]),
+            {Finger.RIGHT_INDEX: template_of([float(i % 3 + 1) for i in range(64)])},
+        )
+        facts["capture"] = capture
+        harness.run(
+            harness.runtime.uow.atomically(
+                lambda r: r.biometrics.enrol(account_id, capture, harness.clock())
+            )
+        )
+        dead = people[0].demographics.personal_id
+        harness.run(harness.runtime.uow.atomically(lambda r: r.registry.mark_deceased(dead, TODAY)))
+    finally:
+        harness.stop()
+    # A message still to be sent (the running dispatcher erased the others' contents).
+    uow = _uow(database_url, ring)
+    try:
+        notice = Notice(NoticeKind.ACTIVATION_CODE, "Mã kích hoạt", "Mã của bạn là 123456")
+        asyncio.run(
+            uow.atomically(lambda r: r.outbox.add("sms", "+84912345678", notice, harness.clock()))
+        )
+    finally:
+        uow.close()
+    return database_url, ring, facts
+
+
+def test_rotation_moves_every_blob_and_the_old_key_can_go(
+    populated: tuple[str, KeyRing, dict[str, Any]],
+) -> None:
+    url, old_ring, facts = populated
+    before = _blobs(url)
+    expected = {(spec.table, column) for spec in SEALED_TABLES for column in spec.columns}
+    assert set(before) == expected, f"no blob in {sorted(expected - set(before))}"
+    old_key = old_ring.active_encryption_key_id
+    assert all(blob_key_id(b) == old_key for blobs in before.values() for _, b in blobs)
+
+    ring = add_encryption_key(old_ring)
+    uow = _uow(url, ring)
+    try:
+        # Small pages: many transactions per table, as beside a busy server.
+        done = asyncio.run(reencrypt_all(uow, page=7))
+        assert done.done and done.unreadable == {}
+        assert sum(done.blobs.values()) == sum(len(b) for b in before.values())
+        again = asyncio.run(reencrypt_all(uow, page=7))
+        assert sum(again.blobs.values()) == sum(again.rows.values()) == 0
+    finally:
+        uow.close()
+
+    after = _blobs(url)
+    new_key = ring.active_encryption_key_id
+    prefix = blob_prefix(new_key)
+    for place, blobs in after.items():
+        assert len(blobs) == len(before[place]), place
+        assert all(b.startswith(prefix) for _, b in blobs), place
+        assert not {b for _, b in blobs} & {b for _, b in before[place]}, place
+    for table in ("registry_citizens", "registry_documents", "account_biometrics"):
+        assert _key_ids(url, table) == {new_key}
+
+    # Each blob opens with the new key alone, in its own row and column only.
+    only_new = without_retired_encryption_keys(ring)
+    cipher = FieldCipher(only_new)
+    for (table, column), blobs in after.items():
+        spec = _spec(table)
+        for key, blob in blobs:
+            cipher.decrypt_bytes(blob, context=spec.context(key, column))
+
+    # A server whose ring has lost the old key serves everything.
+    adult = facts["adult"]
+    harness = ServerHarness(url, key_ring=only_new).start()
+    try:
+        with (
+            EidClient(harness.target) as app,
+            EidClient(harness.target, api_key=facts["api_key"]) as bank,
+        ):
+            app.sign_in(personal_id=adult.personal_id, password=PASSWORD, device_name="laptop")
+            devices = {s.device_name for s in app.list_sessions().sessions}
+            assert DEVICE in devices
+            verdict = bank.verify_password(
+                personal_id=adult.personal_id, password=PASSWORD, request_id="verify-1"
+            )
+            assert verdict.verified
+            assert verdict.attributes.full_name == facts["verified_name"] == adult.full_name
+            hook = bank.status_webhook()
+            assert hook is not None and hook.url == WEBHOOK
+
+        def read(r: Repositories) -> tuple[Any, ...]:
+            people = facts["people"]
+            living = people[1]
+            return (
+                r.registry.person(living.demographics.personal_id),
+                r.registry.documents(
+                    next(p for p in people if p.documents).demographics.personal_id
+                ),
+                r.registry.person(demo_citizens()[0].personal_id),
+                r.biometrics.of_account(facts["account_id"]),
+                r.accounts.find_by_personal_id(adult.personal_id),
+            )
+
+        living, documents, demo, capture, account = harness.in_uow(read)
+        person = facts["people"][1]
+        assert living.demographics == person.demographics
+        assert living.portrait == person.portrait
+        issued = next(p for p in facts["people"] if p.documents).documents
+        assert sorted(documents, key=repr) == sorted(issued, key=repr)
+        assert demo == demo_person(demo_citizens()[0])
+        assert capture == facts["capture"]
+        assert account.email == "lan@example.vn"
+    finally:
+        harness.stop()
