@@ -22,7 +22,7 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
+import java.nio.file.Paths;
 import java.util.stream.Collectors;
 
 /**
@@ -53,7 +53,7 @@ public final class Interop {
               .setBirthDate(args[2])
               .setGender(Gender.GENDER_FEMALE)
               .setPhoneNumber(args[3])
-              .setPortrait(ByteString.copyFrom(Files.readAllBytes(Path.of(args[5]))))
+              .setPortrait(ByteString.copyFrom(Files.readAllBytes(Paths.get(args[5]))))
               .build();
       RegisterResponse registered = app.register(register);
       say("registered", registered.getAccount().getState(), registered.getPersonalId());
