@@ -9,13 +9,16 @@ cannot be forgotten."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from eid_client.client import EidClient
+from eid_service.cli import main
 from eid_service.demo import demo_citizens, demo_foreigners, demo_person, portrait_capture
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger, template_of
@@ -29,6 +32,9 @@ from eid_service.security.keys import (
     KeyRing,
     add_encryption_key,
     generate_key_ring,
+    load_key_ring,
+    replace_key_ring,
+    save_key_ring,
     without_retired_encryption_keys,
 )
 from eid_service.store.database import create_engine
@@ -36,6 +42,7 @@ from eid_service.store.models import Base
 from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.sealed_blobs import SEALED_TABLES, SealedTable
 from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.ports import Repositories
 from tests.integration.flows import PASSWORD, phone_of, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -256,3 +263,53 @@ def test_rotation_moves_every_blob_and_the_old_key_can_go(
         assert account.email == "lan@example.vn"
     finally:
         harness.stop()
+
+
+def test_the_command_resumes_and_refuses_to_drop_a_key_still_needed(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    keys_file = tmp_path / "keys.json"
+    ring = generate_key_ring()
+    save_key_ring(ring, keys_file)
+    monkeypatch.setenv("EID_KEYS_FILE", str(keys_file))
+    monkeypatch.setenv("EID_DATABASE_URL", database_url)
+    assert main(["registry", "generate", "--count", "120", "--workers", "0"]) == 0
+    # A rotation stopped right after the new key joined the ring.
+    replace_key_ring(add_encryption_key(ring), keys_file)
+    capsys.readouterr()
+
+    assert main(["rotate-keys", "--remove-old"]) == 1
+    out = capsys.readouterr().out
+    assert "refused" in out and "registry_citizens" in out
+    assert len(load_key_ring(keys_file).encryption_keys) == 2
+
+    assert main(["rotate-keys", "--status"]) == 0
+    assert re.search(r"registry_citizens\s+│\s+120", capsys.readouterr().out)
+
+    assert main(["rotate-keys", "--resume", "--page", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "every blob is under the active key" in out
+    assert main(["rotate-keys", "--remove-old"]) == 0
+    assert ring.active_encryption_key_id in capsys.readouterr().out
+    left = load_key_ring(keys_file)
+    assert ring.active_encryption_key_id not in left.encryption_keys
+
+    # A whole rotation: a key added, everything moved, nothing left due.
+    assert main(["rotate-keys", "--wait", "0"]) == 0
+    assert "every blob is under the active key" in capsys.readouterr().out
+    latest = load_key_ring(keys_file)
+    assert latest.active_encryption_key_id != left.active_encryption_key_id
+    assert main(["rotate-keys", "--remove-old"]) == 0
+    assert set(load_key_ring(keys_file).encryption_keys) == {latest.active_encryption_key_id}
+    uow = _uow(database_url, load_key_ring(keys_file))
+    try:
+        people = generate(0, 120, utc_now().date())
+        found = asyncio.run(
+            uow.read(lambda r: [r.registry.person(p.demographics.personal_id) for p in people])
+        )
+        assert [f.demographics if f else None for f in found] == [p.demographics for p in people]
+    finally:
+        uow.close()
