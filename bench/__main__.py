@@ -34,7 +34,7 @@ from types import FrameType
 from rich.console import Console
 from rich.text import Text
 
-from bench import password_flood
+from bench import password_flood, registry_scale
 from bench.durable_write_server import METHOD as DURABLE_WRITE_METHOD
 from bench.echo_server import METHOD as ECHO_METHOD
 from bench.plan import WORKLOAD_KEYS, Plan
@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"JSON results file (default {DEFAULT_OUT})",
     )
     password_flood.add_argument(parser)
+    registry_scale.add_arguments(parser)
     return parser
 
 
@@ -301,7 +302,9 @@ def _eid_logs(workdir: Path) -> str:
     return "\n".join(tails)
 
 
-def run(plan: Plan, out: Path, say: _Say, *, flood: bool = True) -> int:
+def run(
+    plan: Plan, out: Path, say: _Say, *, flood: bool = True, registry: int | None = None
+) -> int:
     started = datetime.datetime.now(datetime.UTC)
     with contextlib.ExitStack() as stack:
         SCRATCH_PARENT.mkdir(parents=True, exist_ok=True)
@@ -349,11 +352,18 @@ def run(plan: Plan, out: Path, say: _Say, *, flood: bool = True) -> int:
         procs.check_alive()
         memory = {server.name: eid_memory(server) for server in (eid, eid_scaled)}
         say("stopping the servers")
+    registry_rows = None
+    if registry is not None:
+        # After the servers: the registry rows use every CPU themselves.
+        with tempfile.TemporaryDirectory(prefix="eid-registry-", dir=SCRATCH_PARENT) as scratch:
+            registry_rows = registry_scale.measure(registry, Path(scratch).resolve(), say)
     if fs in {"tmpfs", "ramfs"}:
         measured.notes.append(f"the SQLite files are on {fs}: commits cost no fsync")
     report = build_report(plan, measured, memory, started, fs)
     if flooded is not None:
         report["password_flood"] = flooded
+    if registry_rows is not None:
+        report["registry"] = registry_rows
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     # Piped or captured, rich would wrap the per-round table at 80 columns.
@@ -361,6 +371,8 @@ def run(plan: Plan, out: Path, say: _Say, *, flood: bool = True) -> int:
     print_report(report, console)
     if flooded is not None:
         password_flood.print_row(flooded, console)
+    if registry_rows is not None:
+        registry_scale.print_rows(registry_rows, console)
     say(f"results written to {out}")
     failed = {k: w["errors"] for k, w in report["workloads"].items() if w["errors"]}
     if password_flood.errors(flooded):
@@ -377,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     say = _Say()
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        return run(plan, args.out, say, flood=args.password_flood)
+        registry = registry_scale.count_for(args) if args.registry else None
+        return run(plan, args.out, say, flood=args.password_flood, registry=registry)
     except BenchError as e:
         Console(stderr=True, highlight=False).print(Text(f"bench failed: {e}", style="red"))
         return 1

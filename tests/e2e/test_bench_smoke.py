@@ -96,8 +96,20 @@ def test_quick_bench_reports_every_ratio_with_target_and_verdict(tmp_path: Path)
         assert flood[probe]["errors"] == 0 and flood[probe]["p99_ms"] > 0, flood
     assert flood["verdict"] in {"PASS", "FAIL"}
 
+    # The registry made, imported and looked up in (a few thousand people with --quick).
+    registry = report["registry"]
+    assert registry["count"] == 3_000
+    for key in ("import", "generate_into_sqlite"):
+        assert registry[key]["people_per_second"] > 0 and registry[key]["verdict"] in {
+            "PASS",
+            "FAIL",
+        }, registry
+    assert set(registry["lookups"]) == {"person", "find"}
+    assert all(r["ratio_p50"] > 0 for r in registry["lookups"].values()), registry
+
     for name in ("bare durable write (commit per call)", "eid Verify (token), 2 workers"):
         assert name in done.stdout
     assert "password flood" in done.stdout
+    assert "registry look-ups" in done.stdout
     for key in TARGETED_RATIOS:
         assert key in done.stdout
