@@ -17,9 +17,19 @@ Every answer must be OK or a status other than INTERNAL, UNKNOWN and
 DATA_LOSS that carries a google.rpc.Status with an ErrorInfo (domain eid.v1,
 a reason) in grpc-status-details-bin; the only exception is gRPC's own
 RESOURCE_EXHAUSTED for a message over the server's size limit. After a
-refused call no row was added or removed in the tables that only successful
-calls may change (the counting tables - rate counters, credential attempts,
-party failures, idempotency records, audit events - may grow on refusals).
+refused call no row was added, removed or changed in the tables that only
+successful calls may change (accounts, codes, sessions, shares, parties,
+officers, registry, mode locks, approvals, keys, receipts; the outbox by
+count), but for the columns a refusal changes on purpose (a wrong code's
+attempt count, a session's last use, the session a reused refresh token
+ends, ...: REFUSAL_MAY_CHANGE*). The counting tables (rate counters,
+credential attempts, party failures, idempotency records, audit events) may
+grow on refusals.
+
+Every method must also be reached: answer OK or a refusal of its own, not
+only a decoding or credential refusal (SHALLOW_REASONS); a method the
+generated requests did not reach is sent plausible ones with valid
+credentials until it is (at most REACH_EXAMPLES).
 
 `make test` runs a few hundred examples per database; `make soak` (EID_SOAK=1)
 runs thousands."""
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,8 +49,9 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import registration_office_service_pb2 as office_pb
@@ -59,23 +71,69 @@ FORBIDDEN = frozenset(
 DETAILS_KEY = "grpc-status-details-bin"
 # Larger requests are refused by the transport itself, without an ErrorInfo.
 MAX_MESSAGE_BYTES = Settings().limits.max_receive_bytes
-# Tables whose row count only a successful call may change. Refusals may
-# count themselves in rate_counters, credential_attempts, party_failures,
-# idempotency_records and audit_events/audit_chains, and update
-# activation_codes.attempts (but not add or remove codes).
+# Tables whose rows only a successful call may add, remove or change.
+# Refusals may count themselves in rate_counters, credential_attempts,
+# party_failures, token_buckets, idempotency_records and audit_events/
+# audit_chains (not checked), and change the columns below.
 STRICT_TABLES = (
     "accounts",
     "activation_codes",
     "sessions",
     "spent_refresh_tokens",
     "shares",
-    "outbox",
     "officers",
     "relying_parties",
+    "party_webhooks",
     "registry_citizens",
+    "registry_guardians",
+    "registry_documents",
+    "verify_mode_locks",
+    "approval_requests",
+    "signing_keys",
+    "verification_receipts",
 )
-# The table names are the constants above.
-COUNT_SQL = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in STRICT_TABLES)  # noqa: S608
+# The outbox dispatcher marks messages routed and sent on its own schedule:
+# only the outbox's row count is compared.
+COUNT_SQL = "SELECT count(*) FROM outbox"
+# What a refusal may change in them: counts of wrong guesses, times of use.
+REFUSAL_MAY_CHANGE: dict[str, frozenset[str]] = {
+    "activation_codes": frozenset({"attempts"}),
+    "sessions": frozenset({"last_used_at"}),
+    "approval_requests": frozenset({"code_attempts"}),
+}
+# ... and, committed with certain refusals on purpose:
+REFUSAL_MAY_CHANGE_FOR_REASON: dict[str, dict[str, frozenset[str]]] = {
+    # A spent refresh token presented again ends its session (it was stolen).
+    "REFRESH_TOKEN_REUSED": {"sessions": frozenset({"revoked_at", "revoked_reason"})},
+    # The third wrong verification code voids the approval request.
+    "VERIFICATION_CODE_WRONG": {"approval_requests": frozenset({"state", "decided_at"})},
+}
+REFUSAL_MAY_CHANGE_FOR_METHOD: dict[str, dict[str, frozenset[str]]] = {
+    # A right one-time code, or an approval's outcome, is spent by a Verify
+    # then refused after proof (a locked account or mode): told once only.
+    "Verify": {
+        "activation_codes": frozenset({"consumed_at"}),
+        "approval_requests": frozenset({"collected_at"}),
+    },
+}
+# Answers from before a method's own work (the message could not be read,
+# the caller is not who may call it): a method that never got past them was
+# not reached.
+SHALLOW_REASONS = frozenset(
+    {
+        "REQUEST_UNDECODABLE",
+        "REQUEST_TOO_LARGE",
+        "REQUEST_ID_INVALID",
+        "SESSION_MISSING",
+        "SESSION_INVALID",
+        "API_KEY_MISSING",
+        "API_KEY_INVALID",
+        "OFFICER_KEY_INVALID",
+        "OFFICER_KEY_MISSING",
+        "TOO_MANY_REQUESTS",
+    }
+)
+REACH_EXAMPLES = 60
 
 SOAK = os.environ.get("EID_SOAK") == "1"
 EXAMPLES_PER_METHOD = 30
@@ -400,6 +458,10 @@ class World:
     values: Values = Values((), {})
     logs: list[logging.LogRecord] = field(default_factory=list)
     seen: dict[str, set[str]] = field(default_factory=dict)
+    # Methods that answered OK or a refusal of their own (not SHALLOW_REASONS).
+    reached: set[str] = field(default_factory=set)
+    # The strict tables after the last call (None: read them again).
+    last: Snapshot | None = None
 
     def sign_in(self) -> None:
         """A fresh session for the seeded citizen, unlocked first if a fuzzed
@@ -434,9 +496,62 @@ class World:
             return code, b"", tuple((str(m.key), m.value) for m in kept)
         return grpc.StatusCode.OK, answer, ()
 
-    def counts(self) -> dict[str, int]:
-        (row,) = self.harness.rows(COUNT_SQL)
-        return dict(zip(STRICT_TABLES, (int(n) for n in row), strict=True))
+    def snapshot(self) -> Snapshot:
+        """Every row of the strict tables, and the outbox's row count (one
+        round trip on PostgreSQL, where each costs most)."""
+        tables: dict[str, list[Row]] = {}
+        with self.harness.runtime.uow.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                found = connection.execute(text(PG_SNAPSHOT_SQL)).one()
+                for table, rows in zip(STRICT_TABLES, found[:-1], strict=True):
+                    tables[table] = [tuple(sorted(row.items())) for row in rows]
+                return Snapshot(tables, int(found[-1]))
+            for table in STRICT_TABLES:
+                # The table names are the constants above.
+                result = connection.execute(text(f"SELECT * FROM {table}"))  # noqa: S608
+                names = tuple(result.keys())
+                tables[table] = [tuple(zip(names, row, strict=True)) for row in result]
+            outbox = int(connection.execute(text(COUNT_SQL)).scalar_one())
+        return Snapshot(tables, outbox)
+
+
+# A row as (column, value) pairs.
+Row = tuple[tuple[str, Any], ...]
+# The table names are the constants above.
+_AGGREGATES = ", ".join(
+    f"(SELECT coalesce(json_agg(t), '[]') FROM {t} t)"  # noqa: S608
+    for t in STRICT_TABLES
+)
+PG_SNAPSHOT_SQL = f"SELECT {_AGGREGATES}, ({COUNT_SQL})"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    tables: dict[str, list[Row]]
+    outbox: int
+
+    def changes(self, after: Snapshot, method: str, reason: str) -> dict[str, int]:
+        """Rows added, removed or changed per table, beyond what a refusal
+        for this reason by this method may change."""
+        allowed: dict[str, set[str]] = {t: set(c) for t, c in REFUSAL_MAY_CHANGE.items()}
+        for extra in (
+            REFUSAL_MAY_CHANGE_FOR_REASON.get(reason, {}),
+            REFUSAL_MAY_CHANGE_FOR_METHOD.get(method, {}),
+        ):
+            for table, columns in extra.items():
+                allowed.setdefault(table, set()).update(columns)
+        changed: dict[str, int] = {}
+        for table, rows in self.tables.items():
+            skip = allowed.get(table, set())
+            old = Counter(tuple(kv for kv in row if kv[0] not in skip) for row in rows)
+            new = Counter(
+                tuple(kv for kv in row if kv[0] not in skip) for row in after.tables[table]
+            )
+            if old != new:
+                changed[table] = sum(((old - new) + (new - old)).values())
+        if after.outbox != self.outbox:
+            changed["outbox"] = after.outbox - self.outbox
+        return changed
 
 
 class _Collect(logging.Handler):
@@ -474,6 +589,18 @@ def world(
             session_token=w.session_token,
             audience_party_id=bank.party.id,
         )
+        # Approval requests for the citizen's app: one named, one by QR.
+        approvals = []
+        for started in (
+            pb.StartApprovalRequest(personal_id=active.personal_id),
+            pb.StartApprovalRequest(image_format=pb.QR_IMAGE_FORMAT_NONE),
+        ):
+            code_, answer, _ = w.raw(
+                "StartApproval", started.SerializeToString(), (("x-api-key", bank.api_key),)
+            )
+            assert code_ == grpc.StatusCode.OK, f"StartApproval answered {code_.name}"
+            approvals.append(pb.StartApprovalResponse.FromString(answer))
+        named, by_qr = approvals
         citizens = (active, pending, unregistered)
         ids = tuple(c.personal_id for c in citizens)
         phones = tuple(p for c in citizens for p in phone_of(c))
@@ -502,6 +629,9 @@ def world(
                 w.refresh_token,
                 w.session_id,
                 share.token,
+                share.share_id,
+                named.approval_id,
+                by_qr.qr_token,
                 bank.party.id,
                 "retry:1",
             ),
@@ -519,7 +649,10 @@ def world(
                 "request_id": request_ids,
                 "refresh_token": live("refresh_token"),
                 "session_id": live("session_id"),
-                "token": st.just(share.token),
+                "token": st.sampled_from((share.token, by_qr.qr_token)),
+                "share_id": st.just(share.share_id),
+                "approval_id": st.sampled_from((named.approval_id, by_qr.approval_id)),
+                "verification_code": st.sampled_from((named.verification_code, "00")),
                 "audience_party_id": st.sampled_from(("", bank.party.id)),
                 "page_token": st.just(""),
             },
@@ -552,15 +685,18 @@ def _check_call(
     world: World, method: MethodDescriptor, payload: bytes, headers: tuple[Header, ...], source: str
 ) -> None:
     metadata = (*(h.resolve(world) for h in headers), ("x-forwarded-for", source))
-    before = world.counts()
+    # Nothing but calls changes these tables: the last call's "after" is this one's "before".
+    before = world.last or world.snapshot()
     del world.logs[:]
     path = f"/{method.containing_service.full_name}/{method.name}"
     code, _, trailers = world.raw(path, payload, metadata)
-    after = world.counts()
+    after = world.last = world.snapshot()
     info = _error_info(trailers)
     world.seen.setdefault(method.name, set()).add(
         code.name if info is None else f"{code.name} {info.reason}"
     )
+    if code == grpc.StatusCode.OK or (info is not None and info.reason not in SHALLOW_REASONS):
+        world.reached.add(method.name)
 
     def explain() -> str:
         shown = payload if len(payload) <= 600 else payload[:600] + b"...(%d bytes)" % len(payload)
@@ -577,13 +713,14 @@ def _check_call(
     if code == grpc.StatusCode.OK:
         # Whatever it changed, the seeded session may be gone: sign in again.
         world.sign_in()
+        world.last = None
         return
     oversized = code == grpc.StatusCode.RESOURCE_EXHAUSTED and len(payload) > MAX_MESSAGE_BYTES
     if not oversized:
         assert info is not None, "no ErrorInfo in grpc-status-details-bin: " + explain()
         assert info.domain == "eid.v1" and info.reason, explain()
-    changed = {t: (before[t], after[t]) for t in STRICT_TABLES if before[t] != after[t]}
-    assert not changed, f"a refused call changed row counts {changed}: " + explain()
+    changed = before.changes(after, method.name, "" if info is None else info.reason)
+    assert not changed, f"a refused call changed rows {changed}: " + explain()
 
 
 def _fuzz(world: World, method: MethodDescriptor, examples: int) -> None:
@@ -607,11 +744,38 @@ def _fuzz(world: World, method: MethodDescriptor, examples: int) -> None:
     one()
 
 
+def _reach(world: World, method: MethodDescriptor) -> None:
+    """If no generated request got past decoding and the caller's credentials,
+    plausible requests with valid credentials until one does (checked alike)."""
+
+    @settings(
+        max_examples=REACH_EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        message=messages(method.input_type, world.values, False),
+        headers=VALID_HEADERS,
+        source=SOURCES,
+    )
+    def plausible(message: Message, headers: tuple[Header, ...], source: str) -> None:
+        if method.name not in world.reached:
+            _check_call(world, method, message.SerializeToString(), headers, source)
+
+    if method.name not in world.reached:
+        plausible()
+
+
 def _fuzz_every_method(world: World, examples: int) -> None:
     for method in METHODS:
         _fuzz(world, method, examples)
+        _reach(world, method)
     missing = {m.name for m in METHODS} - world.seen.keys()
     assert not missing, f"never called: {missing}"
+    shallow = {m.name for m in METHODS} - world.reached
+    assert not shallow, f"never past decoding and credentials: {shallow}"
     outcomes = {name: sorted(codes) for name, codes in sorted(world.seen.items())}
     print(f"{examples} examples per method; outcomes: {outcomes}")
 
