@@ -20,6 +20,7 @@ from eid_service.security.field_cipher import (
     blob_prefix,
 )
 from eid_service.security.key_watch import KeyRingWatcher
+from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import (
     add_encryption_key,
     generate_key_ring,
@@ -139,3 +140,11 @@ def test_a_ring_with_another_hmac_key_or_broken_is_not_taken(
         assert not watch.check()
     assert cipher.active_key_id == ring.active_encryption_key_id
     # The file is the operator's to fix; meanwhile the server keeps its keys.
+
+
+def test_the_bulk_digester_is_the_same_hmac() -> None:
+    hasher = KeyedHasher(generate_key_ring().hmac_key)
+    digest = hasher.digester("personal-id")
+    for value in ("001190791514", "900000000042", "", "Nguyễn" * 30):
+        assert digest(value.encode()) == hasher.blind_index(value)
+    assert hasher.digester("passport")(b"KOR:M1") == hasher.digest("passport", "KOR:M1")

@@ -224,7 +224,7 @@ def csv_lines(people: Iterable[RegistryPerson]) -> str:
 # -- reading -------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Parsed:
     """A row whose fields passed, its templates still to check (in bulk)."""
 
@@ -267,7 +267,8 @@ def _label(value: object, field: str) -> str:
 _CACHE_LIMIT = 500_000
 _labels: dict[str, str] = {}
 _names: dict[str, str] = {}
-_dates: dict[str, date] = {}
+_dates: dict[str, date] = {}  # any well-formed date
+_birth_dates: dict[str, date] = {}  # ... and between 1900 and today (one `today` a run)
 
 
 def _remember(cache: dict[str, T], key: str, value: T) -> None:
@@ -290,24 +291,32 @@ def _name(value: object) -> str:
 
 def _birth_date(value: object, today: date) -> date:
     raw = _text(value, "birth_date")
-    born = _dates.get(raw)
+    if _birth_dates.get("today") != today:  # checked against another day: start again
+        _birth_dates.clear()
+        _birth_dates["today"] = today
+    born = _birth_dates.get(raw)
     if born is None:
         try:
             born = parse_birth_date(raw, today)
         except InvalidInput as e:
             raise _invalid(e, "birth_date") from None
-        _remember(_dates, raw, born)
+        _remember(_birth_dates, raw, born)
     return born
 
 
 def _date(value: object, field: str) -> date:
     text = _text(value, field)
+    known = _dates.get(text)
+    if known is not None:
+        return known
     if not _ISO_DATE.fullmatch(text):
         raise Problem(field, "not a date written YYYY-MM-DD")
     try:
-        return date.fromisoformat(text)
+        parsed = date.fromisoformat(text)
     except ValueError:
         raise Problem(field, "not a calendar date") from None
+    _remember(_dates, text, parsed)
+    return parsed
 
 
 def _template(value: object, field: str, dimensions: int) -> bytes:

@@ -112,7 +112,7 @@ class FieldCipher:
         blobs, with less work per call. Seals with the key active now."""
         active, aeads = self._keys
         key_id = active.encode("ascii")
-        return BulkSealer(bytes([_VERSION, len(key_id)]) + key_id, aeads[active])
+        return _bulk_sealer(bytes([_VERSION, len(key_id)]) + key_id, aeads[active])
 
     def decrypt(self, blob: bytes, *, context: str) -> str:
         """The plaintext of `blob`; DecryptionError unless it is intact and bound to `context`."""
@@ -145,36 +145,34 @@ class FieldCipher:
         return _split(blob)[1] != self._keys[0]
 
 
-# Nonces a BulkSealer draws from the OS at once: a few at first, more as it
+# Nonces a bulk sealer draws from the OS at once: a few at first, more as it
 # seals more (so sealing one person does not draw thousands).
 _FIRST_NONCES = 16
 _MAX_NONCES = 4096
 
+BulkSealer = Callable[[bytes, bytes], bytes]
 
-class BulkSealer:
-    """Seals like `FieldCipher.encrypt_bytes`, the context given as bytes, and
-    the random nonces drawn from the OS a few thousand at a time (one thread)."""
 
-    __slots__ = ("_at", "_draw", "_encrypt", "_header", "_nonces")
+def _bulk_sealer(header: bytes, aead: AESGCM) -> BulkSealer:
+    """Seals like `FieldCipher.encrypt_bytes`, the context given as bytes, the
+    random nonces drawn from the OS a few thousand at a time (one thread)."""
+    encrypt = aead.encrypt
+    pool = b""
+    at = 0
+    draw = _FIRST_NONCES
 
-    def __init__(self, header: bytes, aead: AESGCM) -> None:
-        self._header = header
-        self._encrypt = aead.encrypt
-        self._nonces = b""
-        self._at = 0
-        self._draw = _FIRST_NONCES
-
-    def __call__(self, plaintext: bytes, context: bytes) -> bytes:
+    def seal(plaintext: bytes, context: bytes) -> bytes:
+        nonlocal pool, at, draw
         if not context:
             raise ValueError("an encryption context is required")
-        at = self._at
-        if at >= len(self._nonces):
-            self._nonces, at = os.urandom(self._draw * _NONCE_BYTES), 0
-            self._draw = min(4 * self._draw, _MAX_NONCES)
-        nonce = self._nonces[at : at + _NONCE_BYTES]
-        self._at = at + _NONCE_BYTES
-        header = self._header
-        return header + nonce + self._encrypt(nonce, plaintext, header + context)
+        if at >= len(pool):
+            pool, at = os.urandom(draw * _NONCE_BYTES), 0
+            draw = min(4 * draw, _MAX_NONCES)
+        nonce = pool[at : at + _NONCE_BYTES]
+        at += _NONCE_BYTES
+        return header + nonce + encrypt(nonce, plaintext, header + context)
+
+    return seal
 
 
 def blob_key_id(blob: bytes) -> str:

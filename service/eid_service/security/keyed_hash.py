@@ -22,6 +22,7 @@ from collections.abc import Callable
 BLIND_INDEX_PURPOSE = "personal-id"
 
 _MIN_KEY_BYTES = 32
+_SHA256_BLOCK = 64
 _MIN_TOKEN_BYTES = 16
 _PURPOSE_RE = re.compile(r"[a-z][a-z0-9-]{0,63}")
 _PREFIX_RE = re.compile(r"[a-z][a-z0-9]{0,15}")
@@ -59,10 +60,21 @@ class KeyedHasher:
         return hmac.new(self._purpose_key(purpose), value.encode("utf-8"), hashlib.sha256).digest()
 
     def digester(self, purpose: str) -> Callable[[bytes], bytes]:
-        """`digest` of bytes, for many values (bulk loads)."""
-        key = self._purpose_key(purpose)
-        sha256 = hashlib.sha256
-        return lambda value: hmac.new(key, value, sha256).digest()
+        """`digest` of bytes, for many values on one thread (bulk loads): the
+        same HMAC-SHA256, its two keyed SHA-256 states computed once and copied
+        per value (RFC 2104), which costs less than a new HMAC object each."""
+        key = self._purpose_key(purpose).ljust(_SHA256_BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+        def digest(value: bytes) -> bytes:
+            h = inner.copy()
+            h.update(value)
+            o = outer.copy()
+            o.update(h.digest())
+            return o.digest()
+
+        return digest
 
     def blind_index(self, personal_id: str) -> bytes:
         """The lookup key of a personal ID number (the caller normalises it first)."""
