@@ -15,15 +15,6 @@ from rich.console import Console
 from eid_service.app import bootstrap
 from eid_service.config import Settings
 from eid_service.domain.errors import InvalidInput, NotFound
-from eid_service.registry_tools.generator import MAX_COUNT
-from eid_service.registry_tools.pipeline import (
-    DEFAULT_BATCH,
-    format_bad_row,
-    generate_registry,
-    import_registry,
-    write_bad_rows,
-)
-from eid_service.registry_tools.records import file_format
 from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.deceased import record_death
 
@@ -86,6 +77,13 @@ def add_registry_commands(commands: argparse._SubParsersAction[argparse.Argument
         help="the date of death (not ahead of today, not before the birth date)",
     )
     _add_bulk_commands(actions)
+
+
+# As registry_tools/generator.py and pipeline.py set them; the tools (numpy,
+# worker processes) are imported when a bulk command runs, not by every
+# eid-server process (server workers start by importing this CLI).
+MAX_COUNT = 180_000_000
+DEFAULT_BATCH = 100_000
 
 
 def _count(text: str) -> int:
@@ -199,6 +197,9 @@ def _size(n: int) -> str:
 
 
 async def _generate(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from eid_service.registry_tools.pipeline import generate_registry
+    from eid_service.registry_tools.records import file_format
+
     fmt = None
     if args.out is not None:
         try:
@@ -240,6 +241,9 @@ async def _generate(settings: Settings, args: argparse.Namespace, console: Conso
 
 
 async def _import(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    from eid_service.registry_tools.pipeline import format_bad_row, import_registry, write_bad_rows
+    from eid_service.registry_tools.records import file_format
+
     try:
         fmt = file_format(args.file.name, args.format)
     except ValueError as bad:

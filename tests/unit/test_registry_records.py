@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import subprocess
+import sys
 import unicodedata
 from datetime import date
 from typing import Any
@@ -236,3 +238,15 @@ def test_the_format_comes_from_the_extension_unless_given() -> None:
     assert file_format("people.txt", "csv") == "csv"
     with pytest.raises(ValueError, match="--format"):
         file_format("people.txt")
+
+
+def test_the_cli_constants_are_the_tools_and_the_server_does_not_load_them() -> None:
+    from eid_service import cli_registry
+    from eid_service.registry_tools import generator, pipeline
+
+    assert cli_registry.MAX_COUNT == generator.MAX_COUNT
+    assert cli_registry.DEFAULT_BATCH == pipeline.DEFAULT_BATCH
+    # Server workers start by importing the CLI: no numpy, no bulk tools in them.
+    code = "import sys, eid_service.cli; print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
