@@ -154,7 +154,7 @@ run: $(STAMP) gen ## Generate stubs, migrate, load the demo registry and serve o
 	*) echo "The clients' default address is 127.0.0.1:50051; point them here first: export EID_TARGET=$$target";; esac
 	$(BIN)/eid-server serve
 
-bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo and a bare durable write, with targets
+bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo and a bare durable write, with targets; the registry at a million people
 	$(PY) -m bench
 
 bench-tracing: $(STAMP) ## Telemetry's cost: eid with traces and metrics exported (OTLP) beside eid without, ratios on/off
