@@ -32,7 +32,10 @@ generated requests did not reach is sent plausible ones with valid
 credentials until it is (at most REACH_EXAMPLES).
 
 `make test` runs a few hundred examples per database; `make soak` (EID_SOAK=1)
-runs thousands."""
+runs thousands. A failure shows the request's bytes and metadata, the answer
+and the server's log, and a `@reproduce_failure(...)` line: to replay it, put
+that line above `def one` in `_fuzz` and run the test with
+EID_FUZZ_METHOD=<the method>."""
 
 from __future__ import annotations
 
@@ -64,7 +67,11 @@ from tests.integration.harness import ServerHarness
 
 SERVICE = pb.DESCRIPTOR.services_by_name["IdentityService"]
 OFFICE = office_pb.DESCRIPTOR.services_by_name["RegistrationOfficeService"]
-METHODS: tuple[MethodDescriptor, ...] = (*SERVICE.methods, *OFFICE.methods)
+ALL_METHODS: tuple[MethodDescriptor, ...] = (*SERVICE.methods, *OFFICE.methods)
+# EID_FUZZ_METHOD=Verify,SignIn fuzzes only those (to replay a failure).
+_ONLY = {m for m in os.environ.get("EID_FUZZ_METHOD", "").split(",") if m}
+METHODS = tuple(m for m in ALL_METHODS if not _ONLY or m.name in _ONLY)
+assert METHODS, f"EID_FUZZ_METHOD names no method: {sorted(_ONLY)}"
 FORBIDDEN = frozenset(
     {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS}
 )
