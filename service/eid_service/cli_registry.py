@@ -207,6 +207,9 @@ async def _generate(settings: Settings, args: argparse.Namespace, console: Conso
         except ValueError as bad:
             console.print(f"[red]{bad}[/red]")
             return 2
+        if not args.out.parent.is_dir():
+            console.print(f"[red]no such folder: {args.out.parent}[/red]")
+            return 2
     as_of = args.as_of or utc_now().date()
     runtime = bootstrap(settings) if registry_needs_store(args) else None
     try:
