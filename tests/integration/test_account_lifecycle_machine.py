@@ -31,7 +31,7 @@ order), which makes expiry and fixed-window rate limits exact; its periodic
 purge is replaced by a rule that runs the same purge at chosen moments.
 
 `make test` runs 30 examples of up to 30 steps per database (~20 s each);
-`make soak` (EID_SOAK=1) runs 300 of up to 50 steps. A failure prints the
+`make soak` (EID_SOAK=1) runs 600 of up to 50 steps. A failure prints the
 steps that lead to it (shrunk: the shortest found) and a
 `@reproduce_failure(...)` line: put it above `class Lifecycle` to replay
 exactly that run."""
@@ -119,8 +119,11 @@ SHARE_STATES = {
 }
 # How far a rule moves the clock: across a minute's rate window, a share's,
 # a code's and an access token's lifetime, a day (purges), a refresh token's.
+# Short steps are drawn more often, so sessions live through more steps.
 CLOCK_STEPS = (
     timedelta(seconds=30),
+    timedelta(seconds=30),
+    timedelta(seconds=61),
     timedelta(seconds=61),
     timedelta(minutes=6),
     timedelta(minutes=11),
@@ -995,7 +998,29 @@ class Lifecycle(RuleBasedStateMachine):
         else:
             expect(answer, "ACCOUNT_NOT_LOCKED", "unlock an account that is not locked")
 
+    @precondition(lambda self: any(p.state is AccountState.LOCKED for p in self.people))
+    @rule(by=st.sampled_from(("officer", "citizen")), source=st.sampled_from(SOURCES))
+    def unlock_a_locked_account(self, by: str, source: str) -> None:
+        """The locked citizen goes to an officer, or asks for an unlock code
+        and unlocks with it and the password."""
+        i = next(i for i, p in enumerate(self.people) if p.state is AccountState.LOCKED)
+        if by == "citizen":
+            self.send_account_code(i, "unlock", right_phone=True)
+        self.unlock(i, by, right_code=True, right_password=True, source=source)
+
     # --- verify modes and verification ------------------------------------------------
+
+    @precondition(lambda self: any(p.live_session(self.now) for p in self.people))
+    @rule(mode=st.sampled_from(("password", "one_time_code")), party=party_keys)
+    def lock_a_mode_then_verify(self, mode: str, party: str) -> None:
+        """The citizen locks a mode, then a party tries it with the right credential."""
+        i = next(i for i, p in enumerate(self.people) if p.live_session(self.now))
+        self.change_mode_lock(i, 1, mode, "lock", 1)
+        if mode == "password":
+            self.verify_password(i, party, right=True)
+        else:
+            self.request_otp(i, party)
+            self.verify_otp(i, party, right=True)
 
     @precondition(lambda self: any(p.sessions for p in self.people))
     @rule(
@@ -1347,4 +1372,4 @@ def test_the_account_lifecycle_keeps_its_invariants(world: World) -> None:
 @pytest.mark.timeout(3600)
 @pytest.mark.skipif(not SOAK, reason="long: `make soak` runs it")
 def test_the_account_lifecycle_at_length(world: World) -> None:
-    _run(world, examples=300, steps=50)
+    _run(world, examples=600, steps=50)
