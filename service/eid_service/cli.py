@@ -56,6 +56,7 @@ examples:
   eid-server officer create --name "Công an phường Bến Nghé, counter 2"
                                       a registration officer key (registers level 2, unlocks
                                       accounts; --roles unlock for fewer); shown once
+  eid-server officer list             officers, their roles, enabled or disabled
   eid-server officer set-roles off_3f2a9c0d1e4b5a67 --roles registration,unlock
                                       what the officer may do from now on
   eid-server officer disable off_3f2a9c0d1e4b5a67
@@ -176,6 +177,33 @@ async def _set_officer_roles(
     return 0
 
 
+async def _list_officers(runtime: Runtime, console: Console) -> int:
+    listed = await runtime.uow.atomically(lambda r: r.officers.list_all())
+    if not listed:
+        console.print("no officers yet: eid-server officer create --name ...")
+        return 0
+    table = Table(title="Registration officers")
+    # Ids whole whatever the terminal's width: they are what set-roles and disable take.
+    table.add_column("id", no_wrap=True)
+    for column in ("name", "roles", "created", "state"):
+        table.add_column(column)
+    for entry in listed:
+        state = (
+            "enabled"
+            if entry.disabled_at is None
+            else f"disabled {entry.disabled_at.isoformat(timespec='seconds')}"
+        )
+        table.add_row(
+            entry.officer.id,
+            entry.officer.name,
+            _roles_text(entry.officer.roles),
+            entry.created_at.isoformat(timespec="seconds"),
+            state,
+        )
+    console.print(table)
+    return 0
+
+
 async def _with_runtime(settings: Settings, action: str, args: argparse.Namespace) -> int:
     """Runs one admin action with the runtime; its exit status."""
     console = Console()
@@ -185,6 +213,8 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
             await _load_demo(runtime, args.synthetic, console)
         elif action == "officer-create":
             await _create_officer(runtime, args.name, args.roles, console)
+        elif action == "officer-list":
+            return await _list_officers(runtime, console)
         elif action == "officer-disable":
             return await _disable_officer(runtime, args.officer_id, console)
         elif action == "officer-set-roles":
@@ -280,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_roles,
         default=DEFAULT_ROLES,
         help="registration (level 2), unlock, or both (the default), comma-separated",
+    )
+    officer_cmds.add_parser(
+        "list", help="every officer: id, name, roles, created, enabled or disabled (never keys)"
     )
     roles = officer_cmds.add_parser("set-roles", help="change what an officer may do")
     roles.add_argument("officer_id", metavar="OFFICER_ID", help="off_… (as create printed)")

@@ -64,6 +64,34 @@ def test_officers_are_created_with_roles_and_given_others(
     assert "no enabled officer" in capsys.readouterr().out
 
 
+def test_officers_are_listed_with_roles_and_state_but_never_a_key(
+    operator: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one table row a line
+    assert main(["officer", "list"]) == 0
+    assert "no officers yet" in capsys.readouterr().out
+
+    assert main(["officer", "create", "--name", "Quầy 2"]) == 0
+    first = capsys.readouterr().out
+    key = first.strip().splitlines()[-1]
+    assert main(["officer", "create", "--name", "Quầy 3", "--roles", "unlock"]) == 0
+    second = re.search(r"off_[0-9a-f]{16}", capsys.readouterr().out)
+    assert second is not None
+    assert main(["officer", "disable", second[0]]) == 0
+    capsys.readouterr()
+
+    assert main(["officer", "list"]) == 0
+    listed = capsys.readouterr().out
+    rows = [line for line in listed.splitlines() if "off_" in line]
+    assert len(rows) == 2
+    assert "Quầy 2" in rows[0] and "registration, unlock" in rows[0] and "enabled" in rows[0]
+    assert second[0] in rows[1] and "unlock" in rows[1] and "disabled 20" in rows[1]
+    assert key not in listed and "eido_" not in listed
+    # A disabled officer stays disabled: neither disabled again nor given roles.
+    assert main(["officer", "disable", second[0]]) == 1
+    assert main(["officer", "set-roles", second[0], "--roles", "registration"]) == 1
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [

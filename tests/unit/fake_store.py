@@ -61,6 +61,7 @@ from eid_service.use_cases.ports import (
     IssuedTokens,
     ListedApproval,
     LiveSession,
+    OfficerListing,
     OutgoingMessage,
     PartyRecord,
     RedeemedShare,
@@ -221,6 +222,8 @@ class FakeState:
         default_factory=dict
     )
     officers: dict[str, tuple[Officer, bytes]] = field(default_factory=dict)  # with key digest
+    # Every officer ever created: (created, disabled) times.
+    officer_times: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     # Token buckets by key: (tokens, refilled at, in epoch seconds).
     rate_buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
@@ -1236,11 +1239,12 @@ class FakeOfficers(_Repository):
         officer = Officer(new_officer_id(), name, roles)
         key = new_secret_token("eido")
         self._s.officers[officer.id] = (officer, keyed_digest("officer-key", key))
+        self._s.officer_times[officer.id] = (now, None)
         return officer, key
 
     def set_roles(self, officer_id: str, roles: frozenset[OfficerRole]) -> bool:
         found = self._s.officers.get(officer_id)
-        if found is None:
+        if found is None or self._s.officer_times[officer_id][1] is not None:
             return False
         self._s.officers[officer_id] = (replace(found[0], roles=roles), found[1])
         return True
@@ -1251,7 +1255,19 @@ class FakeOfficers(_Repository):
 
     def disable(self, officer_id: str, now: datetime) -> bool:
         # A disabled officer's key matches nothing: its digest is dropped.
-        return self._s.officers.pop(officer_id, None) is not None
+        if officer_id not in self._s.officers or self._s.officer_times[officer_id][1] is not None:
+            return False
+        officer, _ = self._s.officers[officer_id]
+        self._s.officers[officer_id] = (officer, b"")
+        self._s.officer_times[officer_id] = (self._s.officer_times[officer_id][0], now)
+        return True
+
+    def list_all(self) -> list[OfficerListing]:
+        listed = [
+            OfficerListing(officer, *self._s.officer_times[officer_id])
+            for officer_id, (officer, _) in self._s.officers.items()
+        ]
+        return sorted(listed, key=lambda e: (e.created_at, e.officer.id))
 
 
 class FakeReceipts(_Repository):

@@ -687,6 +687,16 @@ class CredentialAttempts(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OfficerListing:
+    """An officer as the operator's list shows it (never the key)."""
+
+    officer: Officer
+    created_at: datetime
+    # None while the key works.
+    disabled_at: datetime | None
+
+
 class Officers(Protocol):
     def create(
         self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
@@ -704,6 +714,10 @@ class Officers(Protocol):
 
     def disable(self, officer_id: str, now: datetime) -> bool:
         """The officer's key stops working at once; False if no enabled officer has the id."""
+        ...
+
+    def list_all(self) -> list[OfficerListing]:
+        """Every officer ever created, disabled ones too, oldest first."""
         ...
 
 

@@ -8,6 +8,7 @@ from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
+from eid_service.use_cases.ports import OfficerListing
 
 OFFICER_KEY_PURPOSE = "officer-key"
 OFFICER_KEY_PREFIX = "eido"
@@ -18,9 +19,14 @@ _INSERT = Sql(
 )
 _DISABLE = Sql("UPDATE officers SET disabled_at = :now WHERE id = :id AND disabled_at IS NULL")
 _SET_ROLES = Sql("UPDATE officers SET roles = :roles WHERE id = :id AND disabled_at IS NULL")
+_LIST = Sql("SELECT id, name, roles, created_at, disabled_at FROM officers ORDER BY created_at, id")
 _BY_KEY = Sql(
     "SELECT id, name, roles FROM officers WHERE key_digest = :digest AND disabled_at IS NULL"
 )
+
+
+def _split(stored: object) -> frozenset[OfficerRole]:
+    return frozenset(OfficerRole(v) for v in str(stored).split(",") if v)
 
 
 def _join(roles: frozenset[OfficerRole]) -> str:
@@ -49,11 +55,20 @@ class OfficerRepository(Repository):
         row = self._db.one(_BY_KEY, {"digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key)})
         if row is None:
             return None
-        roles = frozenset(OfficerRole(v) for v in str(row[2]).split(",") if v)
-        return Officer(str(row[0]), str(row[1]), roles)
+        return Officer(str(row[0]), str(row[1]), _split(row[2]))
 
     def set_roles(self, officer_id: str, roles: frozenset[OfficerRole]) -> bool:
         return self._db.count(_SET_ROLES, {"id": officer_id, "roles": _join(roles)}) == 1
 
     def disable(self, officer_id: str, now: datetime) -> bool:
         return self._db.count(_DISABLE, {"id": officer_id, "now": self._t(now)}) == 1
+
+    def list_all(self) -> list[OfficerListing]:
+        return [
+            OfficerListing(
+                Officer(str(row[0]), str(row[1]), _split(row[2])),
+                self._read_t(row[3]),
+                None if row[4] is None else self._read_t(row[4]),
+            )
+            for row in self._db.all(_LIST, {})
+        ]
