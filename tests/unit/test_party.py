@@ -176,3 +176,17 @@ def test_a_key_overlap_is_0_to_30_days() -> None:
     assert check_key_overlap(timedelta(days=30)) == timedelta(days=30)
     for bad in (timedelta(days=30, seconds=1), timedelta(seconds=-1)):
         assert _refusal(check_key_overlap, bad)[:2] == ("overlap", "KEY_OVERLAP_INVALID")
+
+
+def test_documents_are_granted_by_their_scopes_only() -> None:
+    assert parse_scopes("documents.tax_code, Documents.Driving_Licence") == {
+        Attribute.TAX_CODE,
+        Attribute.DRIVING_LICENCE,
+    }
+    with pytest.raises(InvalidInput) as loose:
+        parse_scopes("basic,tax_code")
+    assert loose.value.reason == "SCOPE_UNKNOWN" and "documents.tax_code" in loose.value.message
+    assert scope_names(BASIC | {Attribute.HEALTH_INSURANCE}) == [
+        "basic",
+        "documents.health_insurance",
+    ]
