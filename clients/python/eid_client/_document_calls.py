@@ -51,7 +51,7 @@ class DocumentCalls(Credentials):
     ) -> pb.LinkDocumentResponse:
         """Level 2: link the registry's document of this type (``"tax_code"``,
         ``"driving_licence"``, ...) and number to your (signed-in) account."""
-        request = req.link_document_request(document_type, number, request_id)
+        request = req.document_request(pb.LinkDocumentRequest, document_type, number, request_id)
         return self._call(self._stub.LinkDocument, request, self._session(session_token))
 
     def list_linked_documents(
@@ -82,7 +82,7 @@ class DocumentCalls(Credentials):
         session_token: str | None = None,
     ) -> pb.UnlinkDocumentResponse:
         """Unlink one of your linked documents: no party sees it from then on."""
-        request = req.unlink_document_request(document_type, number, request_id)
+        request = req.document_request(pb.UnlinkDocumentRequest, document_type, number, request_id)
         return self._call(self._stub.UnlinkDocument, request, self._session(session_token))
 
 
@@ -108,7 +108,7 @@ class AsyncDocumentCalls(Credentials):
         session_token: str | None = None,
     ) -> pb.LinkDocumentResponse:
         """See :meth:`eid_client.EidClient.link_document`."""
-        request = req.link_document_request(document_type, number, request_id)
+        request = req.document_request(pb.LinkDocumentRequest, document_type, number, request_id)
         return await self._call(self._stub.LinkDocument, request, self._session(session_token))
 
     async def list_linked_documents(
@@ -141,5 +141,5 @@ class AsyncDocumentCalls(Credentials):
         session_token: str | None = None,
     ) -> pb.UnlinkDocumentResponse:
         """See :meth:`eid_client.EidClient.unlink_document`."""
-        request = req.unlink_document_request(document_type, number, request_id)
+        request = req.document_request(pb.UnlinkDocumentRequest, document_type, number, request_id)
         return await self._call(self._stub.UnlinkDocument, request, self._session(session_token))

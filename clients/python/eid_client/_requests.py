@@ -12,6 +12,7 @@ import datetime
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from google.protobuf import duration_pb2
 
@@ -104,20 +105,14 @@ def parse_document_type(value: str | int) -> pb.DocumentType.ValueType:
     return pb.DocumentType.Value(name)
 
 
-def link_document_request(
-    document_type: str | int, number: str, request_id: str | None
-) -> pb.LinkDocumentRequest:
-    return pb.LinkDocumentRequest(
-        request_id=new_request_id(request_id),
-        type=parse_document_type(document_type),
-        number=number,
-    )
+_DocumentRequest = TypeVar("_DocumentRequest", pb.LinkDocumentRequest, pb.UnlinkDocumentRequest)
 
 
-def unlink_document_request(
-    document_type: str | int, number: str, request_id: str | None
-) -> pb.UnlinkDocumentRequest:
-    return pb.UnlinkDocumentRequest(
+def document_request(
+    kind: type[_DocumentRequest], document_type: str | int, number: str, request_id: str | None
+) -> _DocumentRequest:
+    """LinkDocument's or UnlinkDocument's request: a document by type and number."""
+    return kind(
         request_id=new_request_id(request_id),
         type=parse_document_type(document_type),
         number=number,

@@ -91,6 +91,21 @@ def link_from_registry(
     return document
 
 
+def _citizen_call(
+    ctx: UseCaseContext, session_token: str | None, cmd: DocumentCommand
+) -> tuple[str, DocumentType, str, datetime, str]:
+    """A signed-in citizen's call about one document, checked before any
+    work: the session token, the type, number, time and request-id scope."""
+    if not session_token:
+        raise session_missing()
+    v = Violations()
+    parsed = parse_document(cmd, v)
+    v.raise_if_any()
+    assert parsed is not None
+    now, caller = ctx.clock(), token_scope(ctx, "session", session_token)
+    return (session_token, *parsed, now, caller)
+
+
 async def link_document(
     uow: UnitOfWork,
     ctx: UseCaseContext,
@@ -100,21 +115,13 @@ async def link_document(
 ) -> Answer:
     """The signed-in level-2 citizen links one of their registry documents.
     Request ids are scoped to the session."""
-    if not session_token:
-        raise session_missing()
-    v = Violations()
-    parsed = parse_document(cmd, v)
-    v.raise_if_any()
-    assert parsed is not None
-    doc_type, number = parsed
-    now = ctx.clock()
-    caller = token_scope(ctx, "session", session_token)
+    token, doc_type, number, now, caller = _citizen_call(ctx, session_token, cmd)
 
     def work(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        citizen = citizen_of_session(r, session_token, now)
+        citizen = citizen_of_session(r, token, now)
         require_level_2(citizen.level)  # before anything is decrypted
         account = r.accounts.get(citizen.id)
         assert account is not None
@@ -161,21 +168,13 @@ async def unlink_document(
 ) -> Answer:
     """Unlinks one of the signed-in citizen's documents: no party sees it
     from then on."""
-    if not session_token:
-        raise session_missing()
-    v = Violations()
-    parsed = parse_document(cmd, v)
-    v.raise_if_any()
-    assert parsed is not None
-    doc_type, number = parsed
-    now = ctx.clock()
-    caller = token_scope(ctx, "session", session_token)
+    token, doc_type, number, now, caller = _citizen_call(ctx, session_token, cmd)
 
     def work(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        citizen = citizen_of_session(r, session_token, now)
+        citizen = citizen_of_session(r, token, now)
         removed = r.account_documents.remove(citizen.id, doc_type, number)
         if removed is None:
             raise linked_document_not_found()

@@ -371,8 +371,7 @@ async def link_document_for_citizen(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        cred = r.accounts.credential(pid.value)
-        account = None if cred.account_id is None else r.accounts.get(cred.account_id)
+        account = r.accounts.find_by_personal_id(pid.value)
         if account is None:
             return c.refuse(_account_not_found())
         inactive = None if account.state is AccountState.PENDING else _not_active(account.state)
