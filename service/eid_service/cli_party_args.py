@@ -59,7 +59,9 @@ examples:
 scopes: basic (full_name, birth_date, gender, nationality), id_number (personal_id),
 contact (phone_number, email; never by default), or those attribute names themselves;
 biometric_match (biometric Verify of level-2 accounts; releases nothing, never
-by default).
+by default); documents.driving_licence, documents.vehicle_registration,
+documents.health_insurance, documents.social_insurance, documents.tax_code (the
+citizen's linked documents of that type; never by default).
 modes: password, one_time_code, approval, demographic, qr_share
 (default: all but password). Servers see a change within {_TTL}.
 """
@@ -170,7 +172,8 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         action=_Scopes,
         default=parse_scopes(DEFAULT_SCOPES),
         help=f"what it may read: scopes or attribute names (default {DEFAULT_SCOPES});"
-        " biometric_match allows biometric Verify",
+        " biometric_match allows biometric Verify; documents.tax_code and the other"
+        " documents.* scopes release linked documents",
     )
     create.set_defaults(grants=frozenset())
     create.add_argument(

@@ -94,6 +94,7 @@ STRICT_TABLES = (
     "registry_citizens",
     "registry_guardians",
     "registry_documents",
+    "account_documents",
     "verify_mode_locks",
     "approval_requests",
     "signing_keys",

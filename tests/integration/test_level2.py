@@ -7,9 +7,11 @@ is audited under the officer's id; and no template is stored in clear."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger
 from eid_service.domain.officer import OfficerRole
 from eid_service.domain.party import MAX_RATE_PER_MINUTE, Grant, RelyingParty, new_party_id
-from eid_service.domain.registry_person import RegistryPerson
+from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.store.database import create_engine
 from tests.biometric_kit import adult, at_similarity, capture_of, enrolled_person
@@ -59,9 +61,11 @@ class Office:
     officer_id: str
     client: RegistrationOfficeClient
 
-    def person(self, serial: int, seed: int) -> RegistryPerson:
+    def person(
+        self, serial: int, seed: int, documents: tuple[RegistryDocument, ...] = ()
+    ) -> RegistryPerson:
         """A person the registry enrolled (portrait and ten fingerprints)."""
-        person = enrolled_person(adult(serial), seed)
+        person = dataclasses.replace(enrolled_person(adult(serial), seed), documents=documents)
         self.harness.run(
             self.harness.runtime.uow.atomically(lambda r: r.registry.put_person(person))
         )
@@ -373,9 +377,16 @@ def _dump(harness: ServerHarness, database_url: str) -> bytes:
 def test_no_template_is_stored_in_clear(
     harness: ServerHarness, office: Office, database_url: str
 ) -> None:
-    person = office.person(408, seed=48)
+    """Nor a linked document's number or issuer."""
+    tax = RegistryDocument(
+        DocumentType.TAX_CODE, "8040800048", "Cục Thuế Thành phố Huế", date(2016, 2, 3), None
+    )
+    person = office.person(408, seed=48, documents=(tax,))
     counter = capture_of(person, seed=17, fingers=list(Finger))
     office.register(person, counter)
+    office.client.link_document_for_citizen(
+        personal_id=person.demographics.personal_id, document_type="tax_code", number=tax.number
+    )
     templates = [counter.portrait, *counter.fingerprints.values()]
     assert person.portrait is not None
     templates += [person.portrait, *person.fingerprints.values()]
@@ -383,7 +394,8 @@ def test_no_template_is_stored_in_clear(
     dump = _dump(harness, database_url)
 
     assert len(dump) > 10_000
-    assert _count(harness, "account_biometrics") == 1
+    assert _count(harness, "account_biometrics") == _count(harness, "account_documents") == 1
+    assert tax.number.encode() not in dump and tax.issuer.encode() not in dump
     for template in templates:
         packed = template.packed
         for at in range(0, len(packed) - 16, 64):

@@ -1,6 +1,6 @@
 """Key rotation on each database: after `reencrypt_all` under a ring with a
 new active key, every sealed blob of every table (registry, accounts and their
-biometrics, sessions' device names, approvals, signing keys, outbox,
+biometrics and linked documents, sessions' device names, approvals, signing keys, outbox,
 idempotency records, webhooks) is under the new key, still bound to its own
 row and column, and a server whose ring no longer has the old key reads all
 of it. Which columns hold blobs is checked against the schema, so a new one
@@ -23,7 +23,9 @@ from eid_service.demo import demo_citizens, demo_foreigners, demo_person, portra
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger, template_of
 from eid_service.domain.citizen import age_on
+from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.notices import Notice, NoticeKind
+from eid_service.domain.registry_person import DocumentType
 from eid_service.key_rotation import reencrypt_all
 from eid_service.registry_tools.generator import generate
 from eid_service.security.field_cipher import FieldCipher, blob_key_id, blob_prefix
@@ -164,6 +166,19 @@ def populated(database_url: str) -> tuple[str, KeyRing, dict[str, Any]]:
                 lambda r: r.biometrics.enrol(account_id, capture, harness.clock())
             )
         )
+        linked = LinkedDocument(
+            DocumentType.TAX_CODE,
+            "8012345678",
+            "Cục Thuế Thành phố Hà Nội",
+            date(2020, 1, 2),
+            None,
+            harness.clock(),
+            "off_officer",
+        )
+        facts["linked"] = linked
+        harness.run(
+            harness.runtime.uow.atomically(lambda r: r.account_documents.add(account_id, linked))
+        )
         dead = people[0].demographics.personal_id
         harness.run(harness.runtime.uow.atomically(lambda r: r.registry.mark_deceased(dead, TODAY)))
     finally:
@@ -209,7 +224,12 @@ def test_rotation_moves_every_blob_and_the_old_key_can_go(
         assert len(blobs) == len(before[place]), place
         assert all(b.startswith(prefix) for _, b in blobs), place
         assert not {b for _, b in blobs} & {b for _, b in before[place]}, place
-    for table in ("registry_citizens", "registry_documents", "account_biometrics"):
+    for table in (
+        "registry_citizens",
+        "registry_documents",
+        "account_biometrics",
+        "account_documents",
+    ):
         assert _key_ids(url, table) == {new_key}
 
     # Each blob opens with the new key alone, in its own row and column only.
@@ -250,9 +270,10 @@ def test_rotation_moves_every_blob_and_the_old_key_can_go(
                 r.registry.person(demo_citizens()[0].personal_id),
                 r.biometrics.of_account(facts["account_id"]),
                 r.accounts.find_by_personal_id(adult.personal_id),
+                r.account_documents.of_account(facts["account_id"]),
             )
 
-        living, documents, demo, capture, account = harness.in_uow(read)
+        living, documents, demo, capture, account, linked = harness.in_uow(read)
         person = facts["people"][1]
         assert living.demographics == person.demographics
         assert living.portrait == person.portrait
@@ -261,6 +282,7 @@ def test_rotation_moves_every_blob_and_the_old_key_can_go(
         assert demo == demo_person(demo_citizens()[0])
         assert capture == facts["capture"]
         assert account.email == "lan@example.vn"
+        assert linked == [facts["linked"]]
     finally:
         harness.stop()
 

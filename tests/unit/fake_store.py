@@ -34,14 +34,15 @@ from eid_service.domain.credential_policy import (
 )
 from eid_service.domain.dependant import Dependant, take_over_date
 from eid_service.domain.errors import InvalidInput
+from eid_service.domain.linked_document import ATTRIBUTE_DOCUMENT, LinkedDocument
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer_id
 from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBucket
 from eid_service.domain.rate_limits import Limit
-from eid_service.domain.registry_person import RegistryDocument, RegistryPerson
-from eid_service.domain.share import Attribute, SharePolicy, attribute_values
+from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
+from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute, SharePolicy, attribute_values
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.domain.signing_key import KeyState
 from eid_service.security.keyed_hash import new_secret_token
@@ -59,6 +60,7 @@ from eid_service.use_cases.ports import (
     ClaimedDelivery,
     DeadLetter,
     IssuedTokens,
+    LinkedEntry,
     ListedApproval,
     LiveSession,
     OfficerListing,
@@ -233,6 +235,10 @@ class FakeState:
     approvals: dict[str, tuple[ApprovalRequest, bytes | None]] = field(default_factory=dict)
     # account id -> (enrolled templates, enrolled at)
     biometrics: dict[str, tuple[BiometricCapture, datetime]] = field(default_factory=dict)
+    # (account id, type, number) -> the linked document
+    account_documents: dict[tuple[str, DocumentType, str], LinkedDocument] = field(
+        default_factory=dict
+    )
 
 
 def _purge(
@@ -285,6 +291,13 @@ class FakeRegistry(_Repository):
         if person is None:
             return []
         return sorted(person.documents, key=lambda d: (d.doc_type.value, d.number))
+
+    def document(
+        self, holder_id: str, doc_type: DocumentType, number: str
+    ) -> RegistryDocument | None:
+        person = self._s.registry.get(holder_id)
+        held = () if person is None else person.documents
+        return next((d for d in held if (d.doc_type, d.number) == (doc_type, number)), None)
 
     def mark_deceased(self, personal_id: str, died_on: date) -> bool:
         if self.find(personal_id) is None:
@@ -346,7 +359,13 @@ class FakeAccounts(_Repository):
             email=found.email,
             nationality=found.nationality,
         )
-        return AccountView(found.id, subject_of(d.personal_id), found.level, found.state, values)
+        types = frozenset(ATTRIBUTE_DOCUMENT[a] for a in attributes & DOCUMENT_ATTRIBUTES)
+        documents = (
+            tuple(FakeAccountDocuments(self._s).of_account(account_id, types)) if types else ()
+        )
+        return AccountView(
+            found.id, subject_of(d.personal_id), found.level, found.state, values, documents
+        )
 
     def mark_active(self, account: Account) -> bool:
         stored = self._s.accounts.get(account.id)
@@ -1433,6 +1452,49 @@ class FakeApprovals(_Repository):
         return _purge(self._s.approvals, lambda row: row[0].expires_at <= before, limit)
 
 
+def _entry_key(account_id: str, doc_type: DocumentType, number: str) -> str:
+    """As the store's key: the type and an opaque digest of the number."""
+    digest = hashlib.sha256(f"{account_id}:{doc_type.value}:{number}".encode()).hexdigest()
+    return f"{doc_type.value}:{digest}"
+
+
+class FakeAccountDocuments(_Repository):
+    def add(self, account_id: str, document: LinkedDocument) -> bool:
+        if account_id not in self._s.accounts:
+            raise IntegrityViolation("account_documents.account_id")
+        key = (account_id, document.doc_type, document.number)
+        if key in self._s.account_documents:
+            return False
+        self._s.account_documents[key] = document
+        return True
+
+    def _entries(self, account_id: str) -> list[LinkedEntry]:
+        return sorted(
+            (
+                LinkedEntry(_entry_key(*key), document)
+                for key, document in self._s.account_documents.items()
+                if key[0] == account_id
+            ),
+            key=lambda e: e.key,
+        )
+
+    def of_account(
+        self, account_id: str, types: frozenset[DocumentType] | None = None
+    ) -> list[LinkedDocument]:
+        return [
+            e.document
+            for e in self._entries(account_id)
+            if types is None or e.document.doc_type in types
+        ]
+
+    def page_of(self, account_id: str, after: str | None, limit: int) -> list[LinkedEntry]:
+        entries = [e for e in self._entries(account_id) if after is None or e.key > after]
+        return entries[:limit]
+
+    def remove(self, account_id: str, doc_type: DocumentType, number: str) -> LinkedDocument | None:
+        return self._s.account_documents.pop((account_id, doc_type, number), None)
+
+
 class FakeRepositories:
     """The repositories of one transaction, all over the same state."""
 
@@ -1457,6 +1519,7 @@ class FakeRepositories:
         self.webhooks = FakePartyWebhooks(state)
         self.biometrics = FakeAccountBiometrics(state)
         self.dependants = FakeDependants(state)
+        self.account_documents = FakeAccountDocuments(state)
 
 
 class FakeUnitOfWork:

@@ -14,7 +14,7 @@ from eid_service.cli import build_parser, main
 from eid_service.cli_party_args import parse_overlap
 from eid_service.cli_party_views import describe_change, duration, party_table, party_view
 from eid_service.domain.party import PartyStatus, RelyingParty, Scope, VerifyMode
-from eid_service.domain.share import Attribute
+from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute
 from eid_service.security.tls import certificate_sha256
 from eid_service.use_cases.parties import StatusChange
 from eid_service.use_cases.ports import PartyRecord
@@ -54,8 +54,9 @@ def test_help_shows_real_examples(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     args = build_parser().parse_args(["party", "create", "--name", "Bench"])
-    # Contact (phone, email) is never granted by default.
-    assert args.scopes == frozenset(Attribute) - {Attribute.PHONE_NUMBER, Attribute.EMAIL}
+    # Contact (phone, email) and linked documents are never granted by default.
+    contact = {Attribute.PHONE_NUMBER, Attribute.EMAIL}
+    assert args.scopes == frozenset(Attribute) - contact - DOCUMENT_ATTRIBUTES
     # Biometric Verify is allowed by the biometric_match scope, not as a mode.
     assert args.modes == frozenset(VerifyMode) - {VerifyMode.PASSWORD, VerifyMode.BIOMETRIC}
     assert args.grants == frozenset()
@@ -68,7 +69,7 @@ def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     args = build_parser().parse_args(
         ["party", "create", "--name", "Telco", "--scopes", "basic,id_number,contact"]
     )
-    assert args.scopes == frozenset(Attribute)
+    assert args.scopes == frozenset(Attribute) - DOCUMENT_ATTRIBUTES
 
 
 def test_set_scopes_takes_the_party_and_the_new_scopes() -> None:

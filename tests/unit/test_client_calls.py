@@ -44,6 +44,9 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "GetStatusWebhook": (pb.GetStatusWebhookRequest, pb.GetStatusWebhookResponse),
     "RegisterDependant": (pb.RegisterDependantRequest, pb.RegisterDependantResponse),
     "ListDependants": (pb.ListDependantsRequest, pb.ListDependantsResponse),
+    "LinkDocument": (pb.LinkDocumentRequest, pb.LinkDocumentResponse),
+    "ListLinkedDocuments": (pb.ListLinkedDocumentsRequest, pb.ListLinkedDocumentsResponse),
+    "UnlinkDocument": (pb.UnlinkDocumentRequest, pb.UnlinkDocumentResponse),
 }
 
 

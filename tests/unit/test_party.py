@@ -22,12 +22,19 @@ from eid_service.domain.party import (
     parse_scopes,
     scope_names,
 )
-from eid_service.domain.share import Attribute
+from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute
 
 BASIC = frozenset(
     {Attribute.FULL_NAME, Attribute.BIRTH_DATE, Attribute.GENDER, Attribute.NATIONALITY}
 )
 CONTACT = frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL})
+DOCUMENT_SCOPES = [
+    "documents.driving_licence",
+    "documents.vehicle_registration",
+    "documents.health_insurance",
+    "documents.social_insurance",
+    "documents.tax_code",
+]
 BASIC_AND_ID = BASIC | {Attribute.PERSONAL_ID}
 
 
@@ -52,7 +59,7 @@ def test_the_mode_and_scope_names_are_the_published_ones() -> None:
     assert Scope.BASIC.attributes == BASIC
     assert Scope.ID_NUMBER.attributes == {Attribute.PERSONAL_ID}
     assert Scope.CONTACT.attributes == CONTACT
-    assert [s.value for s in Scope] == ["basic", "id_number", "contact"]
+    assert [s.value for s in Scope] == ["basic", "id_number", "contact", *DOCUMENT_SCOPES]
     # Every attribute is in exactly one scope.
     assert sorted(a.value for s in Scope for a in s.attributes) == sorted(
         a.value for a in Attribute
@@ -120,7 +127,7 @@ def test_the_limits_of_each_field_are_allowed() -> None:
 def test_scopes_are_scope_names_and_attribute_names() -> None:
     assert parse_scopes("basic,id_number") == BASIC_AND_ID
     assert parse_scopes(" Basic , personal_id ") == BASIC_AND_ID
-    assert parse_scopes("basic,id_number,contact") == frozenset(Attribute)
+    assert parse_scopes("basic,id_number,contact") == frozenset(Attribute) - DOCUMENT_ATTRIBUTES
     assert parse_scopes("contact") == CONTACT
     assert parse_scopes("basic,email") == BASIC | {Attribute.EMAIL}
     assert parse_scopes("birth_date") == {Attribute.BIRTH_DATE}
@@ -145,7 +152,7 @@ def test_a_bad_scope_list_is_explained(text: str, reason: str, named: str) -> No
 
 
 def test_scope_names_show_whole_scopes_then_loose_attributes() -> None:
-    assert scope_names(frozenset(Attribute)) == ["basic", "id_number", "contact"]
+    assert scope_names(frozenset(Attribute)) == ["basic", "id_number", "contact", *DOCUMENT_SCOPES]
     assert scope_names(BASIC_AND_ID) == ["basic", "id_number"]
     assert scope_names(BASIC | {Attribute.PHONE_NUMBER}) == ["basic", "phone_number"]
     assert scope_names(BASIC) == ["basic"]
@@ -169,3 +176,17 @@ def test_a_key_overlap_is_0_to_30_days() -> None:
     assert check_key_overlap(timedelta(days=30)) == timedelta(days=30)
     for bad in (timedelta(days=30, seconds=1), timedelta(seconds=-1)):
         assert _refusal(check_key_overlap, bad)[:2] == ("overlap", "KEY_OVERLAP_INVALID")
+
+
+def test_documents_are_granted_by_their_scopes_only() -> None:
+    assert parse_scopes("documents.tax_code, Documents.Driving_Licence") == {
+        Attribute.TAX_CODE,
+        Attribute.DRIVING_LICENCE,
+    }
+    with pytest.raises(InvalidInput) as loose:
+        parse_scopes("basic,tax_code")
+    assert loose.value.reason == "SCOPE_UNKNOWN" and "documents.tax_code" in loose.value.message
+    assert scope_names(BASIC | {Attribute.HEALTH_INSURANCE}) == [
+        "basic",
+        "documents.health_insurance",
+    ]

@@ -267,4 +267,17 @@ def _released(attributes: pb.CitizenAttributes) -> Rows:
         rows.append(("Email", attributes.email))
     if attributes.nationality:
         rows.append(("Nationality", attributes.nationality))
+    for document in attributes.documents:
+        rows.append((document_type(document.type), document_summary(document)))
     return rows
+
+
+def document_type(value: pb.DocumentType.ValueType) -> str:
+    """ "Tax code", "Driving licence"... for a DocumentType."""
+    return _enum(pb.DocumentType.Name(value), "DOCUMENT_TYPE_").replace("_", " ").capitalize()
+
+
+def document_summary(document: pb.LinkedDocument) -> str:
+    """The number, the issuer and the validity, on one line."""
+    until = document.valid_until or "no end"
+    return f"{document.number} ({document.issuer}; valid {document.valid_from} to {until})"

@@ -12,6 +12,7 @@ import datetime
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from google.protobuf import duration_pb2
 
@@ -73,7 +74,55 @@ ATTRIBUTE_NAMES = (
     "phone_number",
     "email",
     "nationality",
+    "driving_licence",
+    "vehicle_registration",
+    "health_insurance",
+    "social_insurance",
+    "tax_code",
 )
+
+DOCUMENT_TYPE_NAMES = (
+    "driving_licence",
+    "vehicle_registration",
+    "health_insurance",
+    "social_insurance",
+    "tax_code",
+)
+
+
+def parse_document_type(value: str | int) -> pb.DocumentType.ValueType:
+    """Accept ``"driving_licence"``, ``"DOCUMENT_TYPE_TAX_CODE"`` or the enum number."""
+    if isinstance(value, int):
+        if value not in pb.DocumentType.values() or value == pb.DOCUMENT_TYPE_UNSPECIFIED:
+            raise ValueError(f"unknown document type value {value}")
+        return pb.DocumentType.ValueType(value)
+    name = value.strip().upper().replace("-", "_")
+    name = name if name.startswith("DOCUMENT_TYPE_") else f"DOCUMENT_TYPE_{name}"
+    if name not in pb.DocumentType.DESCRIPTOR.values_by_name or name.endswith("_UNSPECIFIED"):
+        raise ValueError(
+            f"unknown document type {value!r}: use one of {', '.join(DOCUMENT_TYPE_NAMES)}"
+        )
+    return pb.DocumentType.Value(name)
+
+
+_DocumentRequest = TypeVar("_DocumentRequest", pb.LinkDocumentRequest, pb.UnlinkDocumentRequest)
+
+
+def document_request(
+    kind: type[_DocumentRequest], document_type: str | int, number: str, request_id: str | None
+) -> _DocumentRequest:
+    """LinkDocument's or UnlinkDocument's request: a document by type and number."""
+    return kind(
+        request_id=new_request_id(request_id),
+        type=parse_document_type(document_type),
+        number=number,
+    )
+
+
+def list_linked_documents_request(page_size: int, page_token: str) -> pb.ListLinkedDocumentsRequest:
+    if page_size < 0:
+        raise ValueError("page_size must be 0 (the server default) or more")
+    return pb.ListLinkedDocumentsRequest(page_size=page_size, page_token=page_token)
 
 
 def parse_attribute(value: str | int) -> pb.Attribute.ValueType:

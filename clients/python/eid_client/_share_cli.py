@@ -46,7 +46,9 @@ def add_citizen_commands(sub: Subparsers) -> None:
         "--attributes",
         default="full_name,birth_date,gender",
         help="comma-separated: personal_id, full_name, birth_date, gender, phone_number, "
-        "email, nationality (a foreigner's) (default full_name,birth_date,gender)",
+        "email, nationality (a foreigner's), and online only your linked driving_licence, "
+        "vehicle_registration, health_insurance, social_insurance, tax_code "
+        "(default full_name,birth_date,gender)",
     )
     p.add_argument("--audience", default="", metavar="PARTY_ID", help="only this party may redeem")
     p.add_argument(

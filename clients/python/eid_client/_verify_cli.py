@@ -67,10 +67,11 @@ def add_commands(sub: Subparsers) -> None:
             claim is answered MATCH or NO_MATCH, verified means every claim matched,
             and nothing is released. --scopes narrows what a password or code
             verification releases (basic: full name, birth date, gender, a foreigner's
-            nationality; id_number: the personal ID number); default: all your party
-            may read. A verified citizen comes with their pairwise subject for your
-            party and a signed receipt, printed last, to keep and to check offline:
-            `eid verify-receipt`.
+            nationality; id_number: the personal ID number; documents.tax_code and
+            the other documents.* scopes: the citizen's linked documents of that
+            type); default: all your party may read. A verified citizen comes with
+            their pairwise subject for your party and a signed receipt, printed last,
+            to keep and to check offline: `eid verify-receipt`.
         """,
     )
     id_option(p, "the citizen's 12-digit personal ID number")

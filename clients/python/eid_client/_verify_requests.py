@@ -22,6 +22,11 @@ SCOPES = {
     "id_number": pb.SCOPE_ID_NUMBER,
     "contact": pb.SCOPE_CONTACT,
     "biometric_match": pb.SCOPE_BIOMETRIC_MATCH,
+    "documents.driving_licence": pb.SCOPE_DOCUMENTS_DRIVING_LICENCE,
+    "documents.vehicle_registration": pb.SCOPE_DOCUMENTS_VEHICLE_REGISTRATION,
+    "documents.health_insurance": pb.SCOPE_DOCUMENTS_HEALTH_INSURANCE,
+    "documents.social_insurance": pb.SCOPE_DOCUMENTS_SOCIAL_INSURANCE,
+    "documents.tax_code": pb.SCOPE_DOCUMENTS_TAX_CODE,
 }
 
 # A scope name or the enum number, or several of them.
@@ -29,12 +34,15 @@ Scopes = Iterable[str | int] | str
 
 
 def parse_scope(value: str | int) -> pb.Scope.ValueType:
-    """Accept ``"basic"``/``"id_number"``/``"contact"``, ``"SCOPE_BASIC"`` or the enum number."""
+    """Accept ``"basic"``/``"id_number"``/``"contact"``/``"documents.tax_code"``...,
+    ``"SCOPE_BASIC"``/``"SCOPE_DOCUMENTS_TAX_CODE"`` or the enum number."""
     if isinstance(value, int):
         if value not in SCOPES.values():
             raise ValueError(f"unknown scope value {value}")
         return pb.Scope.ValueType(value)
     name = value.strip().lower().removeprefix("scope_")
+    if name.startswith("documents_"):  # the enum's spelling of documents.*
+        name = "documents." + name.removeprefix("documents_")
     try:
         return SCOPES[name]
     except KeyError:

@@ -23,6 +23,7 @@ from eid_client._approval_calls_async import AsyncApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
 from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
 from eid_client._dependant_calls import AsyncDependantCalls
+from eid_client._document_calls import AsyncDocumentCalls
 from eid_client._mode_lock_calls import AsyncModeLockCalls
 from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
@@ -40,6 +41,7 @@ _T = TypeVar("_T")
 class AsyncEidClient(
     AsyncApprovalCalls,
     AsyncDependantCalls,
+    AsyncDocumentCalls,
     AsyncModeLockCalls,
     AsyncShareCalls,
     AsyncVerifyCalls,

@@ -12,6 +12,7 @@ from eid_client import (
     _approval_cli,
     _commands,
     _dependant_cli,
+    _document_cli,
     _history_cli,
     _mode_lock_cli,
     _receipt_cli,
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _approval_cli.add_commands(sub)  # approval start|wait, approvals, approve, decline, claim
     _share_cli.add_citizen_commands(sub)
     _dependant_cli.add_commands(sub)  # dependant-add, dependants
+    _document_cli.add_commands(sub)  # documents link|list|unlink
     _share_cli.add_verifier_commands(sub)
     _receipt_cli.add_commands(sub)
     _webhook_cli.add_commands(sub)  # webhook, verify-event

@@ -30,6 +30,7 @@ from eid_client._approval_calls import ApprovalCalls
 from eid_client._base import DEFAULT_TARGET, ChannelOptions
 from eid_client._call_settings import DEFAULT_TIMEOUT, CallSettings
 from eid_client._dependant_calls import DependantCalls
+from eid_client._document_calls import DocumentCalls
 from eid_client._mode_lock_calls import ModeLockCalls
 from eid_client._pages import follow_pages
 from eid_client._share_calls import ShareCalls
@@ -48,7 +49,13 @@ _T = TypeVar("_T")
 
 
 class EidClient(
-    ApprovalCalls, DependantCalls, ModeLockCalls, ShareCalls, VerifyCalls, WebhookCalls
+    ApprovalCalls,
+    DependantCalls,
+    DocumentCalls,
+    ModeLockCalls,
+    ShareCalls,
+    VerifyCalls,
+    WebhookCalls,
 ):
     """Blocking client over a ``grpc.Channel``. Use as a context manager or call :meth:`close`.
 

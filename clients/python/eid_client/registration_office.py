@@ -155,3 +155,21 @@ class RegistrationOfficeClient:
             capture=capture_pb(portrait, fingerprints),
         )
         return self._call(self._stub.UpgradeToLevel2, request)
+
+    def link_document_for_citizen(
+        self,
+        *,
+        personal_id: str,
+        document_type: str | int,
+        number: str,
+        request_id: str | None = None,
+    ) -> pb.LinkDocumentForCitizenResponse:
+        """Link the registry's document of this type (``"driving_licence"``,
+        ``"tax_code"``, ...) and number to the citizen's level-2 account."""
+        request = pb.LinkDocumentForCitizenRequest(
+            request_id=req.new_request_id(request_id),
+            personal_id=personal_id,
+            type=req.parse_document_type(document_type),
+            number=number,
+        )
+        return self._call(self._stub.LinkDocumentForCitizen, request)

@@ -35,6 +35,7 @@ READ_REQUESTS = frozenset(
         "ListAccessHistoryRequest",
         "ListApprovalRequestsRequest",
         "ListDependantsRequest",
+        "ListLinkedDocumentsRequest",
         "ListSharesRequest",
         "ListSessionsRequest",
         "GetVerificationKeysRequest",

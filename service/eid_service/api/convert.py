@@ -12,6 +12,8 @@ from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.activation import CodePurpose
 from eid_service.domain.citizen import Gender
 from eid_service.domain.errors import InvalidInput
+from eid_service.domain.linked_document import LinkedDocument
+from eid_service.domain.registry_person import DocumentType
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.ports import IssuedTokens
 from eid_service.use_cases.register import Registered
@@ -36,7 +38,20 @@ ATTRIBUTE_FROM_PB = {
     pb.ATTRIBUTE_PHONE_NUMBER: Attribute.PHONE_NUMBER,
     pb.ATTRIBUTE_EMAIL: Attribute.EMAIL,
     pb.ATTRIBUTE_NATIONALITY: Attribute.NATIONALITY,
+    pb.ATTRIBUTE_DRIVING_LICENCE: Attribute.DRIVING_LICENCE,
+    pb.ATTRIBUTE_VEHICLE_REGISTRATION: Attribute.VEHICLE_REGISTRATION,
+    pb.ATTRIBUTE_HEALTH_INSURANCE: Attribute.HEALTH_INSURANCE,
+    pb.ATTRIBUTE_SOCIAL_INSURANCE: Attribute.SOCIAL_INSURANCE,
+    pb.ATTRIBUTE_TAX_CODE: Attribute.TAX_CODE,
 }
+DOCUMENT_TYPE_FROM_PB = {
+    pb.DOCUMENT_TYPE_DRIVING_LICENCE: DocumentType.DRIVING_LICENCE,
+    pb.DOCUMENT_TYPE_VEHICLE_REGISTRATION: DocumentType.VEHICLE_REGISTRATION,
+    pb.DOCUMENT_TYPE_HEALTH_INSURANCE: DocumentType.HEALTH_INSURANCE,
+    pb.DOCUMENT_TYPE_SOCIAL_INSURANCE: DocumentType.SOCIAL_INSURANCE,
+    pb.DOCUMENT_TYPE_TAX_CODE: DocumentType.TAX_CODE,
+}
+DOCUMENT_TYPE_TO_PB = {v: k for k, v in DOCUMENT_TYPE_FROM_PB.items()}
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -105,6 +120,29 @@ def registered_pb(done: Registered) -> pb.RegisterResponse:
         delivery=delivery_pb(done.channel, done.masked_destination, done.code_expires_at),
         personal_id=done.account.demographics.personal_id,
     )
+
+
+def document_type(value: int) -> DocumentType | None:
+    """The domain's type; None for UNSPECIFIED or a value this server does not know."""
+    found: DocumentType | None = DOCUMENT_TYPE_FROM_PB.get(value)  # type: ignore[call-overload]
+    return found
+
+
+def linked_document_pb(document: LinkedDocument) -> pb.LinkedDocument:
+    until = document.valid_until
+    return pb.LinkedDocument(
+        type=DOCUMENT_TYPE_TO_PB[document.doc_type],
+        number=document.number,
+        issuer=document.issuer,
+        valid_from=document.valid_from.isoformat(),
+        valid_until="" if until is None else until.isoformat(),
+        link_time=timestamp(document.linked_at),
+    )
+
+
+def fill_documents(attrs: pb.CitizenAttributes, documents: tuple[LinkedDocument, ...]) -> None:
+    """The released documents, by type (as the store lists them)."""
+    attrs.documents.extend(linked_document_pb(d) for d in documents)
 
 
 def fill_attributes(attrs: pb.CitizenAttributes, released: dict[Attribute, str]) -> None:

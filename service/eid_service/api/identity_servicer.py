@@ -13,6 +13,7 @@ from eid_service.api import convert
 from eid_service.api.account_rpcs import AccountLifeRpcs
 from eid_service.api.approval_rpcs import ApprovalRpcs
 from eid_service.api.dependant_rpcs import DependantRpcs
+from eid_service.api.document_rpcs import DocumentRpcs
 from eid_service.api.mode_lock_rpcs import ModeLockRpcs
 from eid_service.api.servicer_base import Context
 from eid_service.api.share_rpcs import ShareRpcs
@@ -36,6 +37,7 @@ class IdentityServicer(
     AccountLifeRpcs,
     ApprovalRpcs,
     DependantRpcs,
+    DocumentRpcs,
     ModeLockRpcs,
     ShareRpcs,
     VerifyRpcs,
@@ -47,7 +49,8 @@ class IdentityServicer(
     Verify mode locks in ModeLockRpcs, QR shares and their keys in
     ShareRpcs, verification by relying parties in VerifyRpcs, approval
     requests on the citizen's device in ApprovalRpcs, a party's status
-    webhook in WebhookRpcs, a guardian's dependants in DependantRpcs."""
+    webhook in WebhookRpcs, a guardian's dependants in DependantRpcs, a
+    level-2 citizen's linked documents in DocumentRpcs."""
 
     async def Register(self, request: pb.RegisterRequest, context: Context) -> pb.RegisterResponse:
         cmd = RegisterCommand(

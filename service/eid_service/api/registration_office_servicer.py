@@ -9,12 +9,16 @@ from eid.v1 import registration_office_service_pb2_grpc as pb_grpc
 from eid_service.api import convert, metadata
 from eid_service.api.servicer_base import Context, ServicerBase
 from eid_service.domain.account import Account
+from eid_service.domain.linked_document import LinkedDocument
+from eid_service.use_cases.linked_documents import DocumentCommand
 from eid_service.use_cases.officer_auth import OfficerCall
 from eid_service.use_cases.registration_office import (
     CaptureInput,
     Level2Registered,
+    OfficerLinkCommand,
     RegisterLevel2Command,
     UpgradeCommand,
+    link_document_for_citizen,
     register_level2,
     upgrade_to_level2,
 )
@@ -40,6 +44,10 @@ def registered_pb(done: Level2Registered) -> pb.RegisterLevel2Response:
 
 def upgraded_pb(account: Account) -> pb.UpgradeToLevel2Response:
     return pb.UpgradeToLevel2Response(account=convert.account_pb(account))
+
+
+def linked_pb(document: LinkedDocument) -> pb.LinkDocumentForCitizenResponse:
+    return pb.LinkDocumentForCitizenResponse(document=convert.linked_document_pb(document))
 
 
 class RegistrationOfficeServicer(ServicerBase, pb_grpc.RegistrationOfficeServiceServicer):
@@ -85,3 +93,22 @@ class RegistrationOfficeServicer(ServicerBase, pb_grpc.RegistrationOfficeService
         response = await upgrade_to_level2(self._uow, self._ctx, officer_call(context), cmd, reply)
         self.on_outbox_write()
         return response
+
+    async def LinkDocumentForCitizen(
+        self, request: pb.LinkDocumentForCitizenRequest, context: Context
+    ) -> pb.LinkDocumentForCitizenResponse:
+        cmd = OfficerLinkCommand(
+            request.personal_id,
+            DocumentCommand(convert.document_type(request.type), request.number),
+        )
+        reply = self._reply(
+            "link_document_for_citizen",
+            request,
+            request.request_id,
+            pb.LinkDocumentForCitizenResponse,
+            linked_pb,
+            context,
+        )
+        return await link_document_for_citizen(
+            self._uow, self._ctx, officer_call(context), cmd, reply
+        )

@@ -42,6 +42,11 @@ SCOPE_FROM_PB = {
     pb.SCOPE_BASIC: Scope.BASIC,
     pb.SCOPE_ID_NUMBER: Scope.ID_NUMBER,
     pb.SCOPE_CONTACT: Scope.CONTACT,
+    pb.SCOPE_DOCUMENTS_DRIVING_LICENCE: Scope.DOCUMENTS_DRIVING_LICENCE,
+    pb.SCOPE_DOCUMENTS_VEHICLE_REGISTRATION: Scope.DOCUMENTS_VEHICLE_REGISTRATION,
+    pb.SCOPE_DOCUMENTS_HEALTH_INSURANCE: Scope.DOCUMENTS_HEALTH_INSURANCE,
+    pb.SCOPE_DOCUMENTS_SOCIAL_INSURANCE: Scope.DOCUMENTS_SOCIAL_INSURANCE,
+    pb.SCOPE_DOCUMENTS_TAX_CODE: Scope.DOCUMENTS_TAX_CODE,
 }
 # Scopes that release no attribute: held or not (require_grants).
 GRANT_FROM_PB = {pb.SCOPE_BIOMETRIC_MATCH: Grant.BIOMETRIC_MATCH}
@@ -76,7 +81,8 @@ def requested_attributes(
             raise InvalidInput.of(
                 "requested_scopes",
                 "SCOPE_UNKNOWN",
-                "requested_scopes must be BASIC, ID_NUMBER, CONTACT or BIOMETRIC_MATCH",
+                "requested_scopes must be BASIC, ID_NUMBER, CONTACT, BIOMETRIC_MATCH or a"
+                " DOCUMENTS_* scope",
             )
         else:
             wanted |= found.attributes
@@ -151,6 +157,7 @@ def verification_pb(v: Verification) -> pb.VerifyResponse:
     if v.biometric is not None:
         out.biometric.CopyFrom(biometric_pb(v.biometric))
     convert.fill_attributes(out.attributes, v.released)
+    convert.fill_documents(out.attributes, v.documents)
     return out
 
 

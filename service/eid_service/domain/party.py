@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from eid_service.domain.errors import InvalidInput
-from eid_service.domain.share import Attribute
+from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute
 
 PARTY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
@@ -60,6 +60,12 @@ class Scope(enum.Enum):
     ID_NUMBER = "id_number"
     # Never in the defaults: a party is granted the citizen's phone and email explicitly.
     CONTACT = "contact"
+    # Linked documents, one scope per type; never in the defaults either.
+    DOCUMENTS_DRIVING_LICENCE = "documents.driving_licence"
+    DOCUMENTS_VEHICLE_REGISTRATION = "documents.vehicle_registration"
+    DOCUMENTS_HEALTH_INSURANCE = "documents.health_insurance"
+    DOCUMENTS_SOCIAL_INSURANCE = "documents.social_insurance"
+    DOCUMENTS_TAX_CODE = "documents.tax_code"
 
     @property
     def attributes(self) -> frozenset[Attribute]:
@@ -73,6 +79,11 @@ _SCOPE_ATTRIBUTES = {
     ),
     Scope.ID_NUMBER: frozenset({Attribute.PERSONAL_ID}),
     Scope.CONTACT: frozenset({Attribute.PHONE_NUMBER, Attribute.EMAIL}),
+    Scope.DOCUMENTS_DRIVING_LICENCE: frozenset({Attribute.DRIVING_LICENCE}),
+    Scope.DOCUMENTS_VEHICLE_REGISTRATION: frozenset({Attribute.VEHICLE_REGISTRATION}),
+    Scope.DOCUMENTS_HEALTH_INSURANCE: frozenset({Attribute.HEALTH_INSURANCE}),
+    Scope.DOCUMENTS_SOCIAL_INSURANCE: frozenset({Attribute.SOCIAL_INSURANCE}),
+    Scope.DOCUMENTS_TAX_CODE: frozenset({Attribute.TAX_CODE}),
 }
 
 
@@ -171,8 +182,9 @@ def _names(text: str) -> list[str]:
 
 
 def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
-    """Attributes from comma-separated scope names (basic, id_number, contact)
-    and/or attribute names (full_name, ...): "basic,personal_id". Grant names
+    """Attributes from comma-separated scope names (basic, id_number, contact,
+    documents.driving_licence, ...) and/or attribute names (full_name, ...):
+    "basic,personal_id". Grant names
     (biometric_match) are known scopes too, releasing no attribute: see
     `parse_grants`."""
     names = _names(text)
@@ -180,7 +192,8 @@ def parse_scopes(text: str, field: str = "scopes") -> frozenset[Attribute]:
         raise InvalidInput.of(field, "SCOPES_EMPTY", "name at least one scope or attribute")
     grants = [g.value for g in Grant]
     scopes = {s.value: s.attributes for s in Scope} | {g: frozenset[Attribute]() for g in grants}
-    attributes = {a.value: frozenset({a}) for a in Attribute}
+    # A document is granted by its documents.* scope only, under one name.
+    attributes = {a.value: frozenset({a}) for a in Attribute if a not in DOCUMENT_ATTRIBUTES}
     unknown = [n for n in names if n not in scopes and n not in attributes]
     if unknown:
         raise InvalidInput.of(

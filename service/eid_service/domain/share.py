@@ -29,6 +29,26 @@ class Attribute(enum.Enum):
     EMAIL = "email"
     # A foreigner's nationality (ISO 3166-1 alpha-3); citizens have none to release.
     NATIONALITY = "nationality"
+    # Linked documents (domain/linked_document.py), of one type each: released
+    # as documents, never as a string value, and only in online shares. The
+    # values are DocumentType's.
+    DRIVING_LICENCE = "driving_licence"
+    VEHICLE_REGISTRATION = "vehicle_registration"
+    HEALTH_INSURANCE = "health_insurance"
+    SOCIAL_INSURANCE = "social_insurance"
+    TAX_CODE = "tax_code"
+
+
+# The attributes that are linked documents.
+DOCUMENT_ATTRIBUTES = frozenset(
+    {
+        Attribute.DRIVING_LICENCE,
+        Attribute.VEHICLE_REGISTRATION,
+        Attribute.HEALTH_INSURANCE,
+        Attribute.SOCIAL_INSURANCE,
+        Attribute.TAX_CODE,
+    }
+)
 
 
 DEFAULT_SHARE_TTL = timedelta(minutes=5)
@@ -95,6 +115,21 @@ def check_share_attributes(
             field, "SHARE_ATTRIBUTES_EMPTY", "choose at least one attribute to share"
         )
     return chosen
+
+
+def check_offline_attributes(
+    attrs: frozenset[Attribute], mode: ShareMode, field: str = "attributes"
+) -> None:
+    """Linked documents are shared online only: online, a party sees them only
+    under the matching documents.* scope, which the service checks at
+    redemption; an offline credential is read without the service, by anyone
+    holding the QR, and cannot be withdrawn."""
+    if mode is ShareMode.OFFLINE and attrs & DOCUMENT_ATTRIBUTES:
+        raise InvalidInput.of(
+            field,
+            "SHARE_DOCUMENTS_ONLINE_ONLY",
+            "linked documents are shared in ONLINE mode only",
+        )
 
 
 def released_attributes(

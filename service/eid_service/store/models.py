@@ -149,6 +149,24 @@ class AccountBiometricsRow(Base):
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class AccountDocumentRow(Base):
+    """A document linked to a level-2 account (LinkDocument,
+    LinkDocumentForCitizen): the registry's keyed index of its number, its
+    record sealed as the registry had it when linked, `key_id` the key that
+    sealed it, and who linked it ("citizen" or the officer's id). One link
+    per account, type and number: the primary key."""
+
+    __tablename__ = "account_documents"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    doc_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    number_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    record_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    key_id: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    linked_by: Mapped[str] = mapped_column(String(40))
+
+
 class VerifyModeLockRow(Base):
     """A citizen's lock on one Verify mode (domain/mode_locks.py); no row: unlocked.
     Read with the account in the credential look-up of every Verify."""

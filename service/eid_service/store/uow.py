@@ -30,6 +30,7 @@ from eid_service.store.database import (
 )
 from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.account_biometrics import AccountBiometricsRepository
+from eid_service.store.repositories.account_documents import AccountDocumentRepository
 from eid_service.store.repositories.accounts import AccountRepository
 from eid_service.store.repositories.activation_codes import ActivationCodeRepository
 from eid_service.store.repositories.approvals import ApprovalRepository
@@ -66,6 +67,7 @@ class SqlRepositories:
     for every transaction on the hot path, so made plainly: no lazy lookups."""
 
     __slots__ = (
+        "account_documents",
         "accounts",
         "activation_codes",
         "approvals",
@@ -113,6 +115,7 @@ class SqlRepositories:
         self.webhooks = PartyWebhookRepository(db, protection)
         self.biometrics = AccountBiometricsRepository(db, protection)
         self.dependants = DependantRepository(db, protection)
+        self.account_documents = AccountDocumentRepository(db, protection)
         # Store-level (rotate-keys), not a port of the use cases.
         self.sealed_blobs = SealedBlobs(db, protection)
 

@@ -21,13 +21,14 @@ from eid_service.domain.approval import ApprovalRequest, ApprovalState
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.dependant import Dependant
+from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole
 from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import TokenBucket
 from eid_service.domain.rate_limits import Limit
-from eid_service.domain.registry_person import RegistryDocument, RegistryPerson
+from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareGrant
 from eid_service.domain.signing_key import SigningKeyRecord
@@ -65,6 +66,13 @@ class AccountView:
     level: AccountLevel
     state: AccountState
     values: dict[Attribute, str] = field(repr=False)
+    # The linked documents of the document attributes asked for.
+    documents: tuple[LinkedDocument, ...] = field(default=(), repr=False)
+
+    @property
+    def released(self) -> frozenset[Attribute]:
+        """The attributes this view holds a value of: what releasing it releases."""
+        return frozenset(self.values) | frozenset(d.attribute for d in self.documents)
 
 
 @dataclass(frozen=True)
@@ -267,6 +275,14 @@ class Registry(Protocol):
         """The documents issued to a person."""
         ...
 
+    def document(
+        self, holder_id: str, doc_type: DocumentType, number: str
+    ) -> RegistryDocument | None:
+        """The document of this type and number if the registry records it as
+        issued to the person with this ID number; None otherwise, whether no
+        such document exists or another person holds it."""
+        ...
+
     def put(self, citizen: Demographics) -> bool:
         """Adds a citizen unless present; True when added."""
         ...
@@ -337,6 +353,40 @@ class AccountBiometrics(Protocol):
 
     def of_account(self, account_id: str) -> BiometricCapture | None:
         """The account's enrolled templates; None when it has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class LinkedEntry:
+    """A linked document and its place in its account's list: an opaque key
+    (no document number in it) that pages go on after."""
+
+    key: str
+    document: LinkedDocument
+
+
+class AccountDocuments(Protocol):
+    """Documents linked to accounts (domain/linked_document.py), each found by
+    account, type and a keyed index of its number; the record sealed."""
+
+    def add(self, account_id: str, document: LinkedDocument) -> bool:
+        """Links the document; False when the account has it linked already
+        (a concurrent duplicate included: one of them links it)."""
+        ...
+
+    def of_account(
+        self, account_id: str, types: frozenset[DocumentType] | None = None
+    ) -> list[LinkedDocument]:
+        """The account's linked documents (of these types; None: all), in list order."""
+        ...
+
+    def page_of(self, account_id: str, after: str | None, limit: int) -> list[LinkedEntry]:
+        """At most `limit` of the account's linked documents, by type then
+        key, after the one whose key is `after`."""
+        ...
+
+    def remove(self, account_id: str, doc_type: DocumentType, number: str) -> LinkedDocument | None:
+        """Unlinks the document; what was linked, or None if it was not."""
         ...
 
 
@@ -946,6 +996,8 @@ class Repositories(Protocol):
     def biometrics(self) -> AccountBiometrics: ...
     @property
     def dependants(self) -> Dependants: ...
+    @property
+    def account_documents(self) -> AccountDocuments: ...
 
 
 class UnitOfWork(Protocol):

@@ -59,11 +59,18 @@ from eid_service.domain.errors import (
     NotFound,
     PreconditionFailed,
 )
+from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.notices import NoticeKind, code_notice, state_notice
 from eid_service.domain.officer import Officer, OfficerRole
 from eid_service.domain.personal_id import check_consistent, parse_personal_id
 from eid_service.domain.registry_person import RegistryPerson
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.linked_documents import (
+    LINK_ACTION,
+    DocumentCommand,
+    link_from_registry,
+    parse_document,
+)
 from eid_service.use_cases.officer_auth import OfficerCall, authenticate_officer, officer_caller
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
@@ -97,6 +104,12 @@ class RegisterLevel2Command:
 class UpgradeCommand:
     personal_id: str = field(repr=False)
     capture: CaptureInput
+
+
+@dataclass(frozen=True)
+class OfficerLinkCommand:
+    personal_id: str = field(repr=False)
+    document: DocumentCommand
 
 
 @dataclass(frozen=True)
@@ -299,11 +312,7 @@ async def upgrade_to_level2(
         cred = r.accounts.credential(pid.value)
         account = None if cred.account_id is None else r.accounts.get(cred.account_id)
         if account is None:
-            missing = NotFound(
-                reason="ACCOUNT_NOT_FOUND",
-                message="no account has this ID number: register it with RegisterLevel2",
-            )
-            return c.refuse(missing)
+            return c.refuse(_account_not_found())
         if account.level >= AccountLevel.LEVEL_2:
             already = PreconditionFailed(
                 reason="ACCOUNT_ALREADY_LEVEL_2", message="the account is level 2 already"
@@ -327,3 +336,54 @@ async def upgrade_to_level2(
         return reply.finish(r, caller, account, now)
 
     return await answer_once(uow, reply, caller, upgrade)
+
+
+def _account_not_found() -> NotFound:
+    return NotFound(
+        reason="ACCOUNT_NOT_FOUND",
+        message="no account has this ID number: register it with RegisterLevel2",
+    )
+
+
+async def link_document_for_citizen(
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    call: OfficerCall,
+    cmd: OfficerLinkCommand,
+    reply: Reply[LinkedDocument, Answer],
+) -> Answer:
+    """An officer links a registry document to the level-2 account of the
+    citizen before them: PENDING (registered at the counter, not activated
+    yet) or ACTIVE. Answers as LinkDocument does, audited under the officer."""
+    officer = await authenticate_officer(uow, call, OfficerRole.REGISTRATION)
+    caller = officer_caller(officer)
+    now = ctx.clock()
+    v = Violations()
+    pid = v.check(lambda: parse_personal_id(cmd.personal_id))
+    parsed = parse_document(cmd.document, v)
+    v.raise_if_any()
+    assert pid is not None and parsed is not None
+    doc_type, number = parsed
+    action = f"{LINK_ACTION}.{doc_type.value}"
+
+    def work(r: Repositories) -> Answer | DomainError:
+        c = _Call(r, officer, reply, r.accounts.subject_of(pid.value), action, now)
+        earlier = reply.replay(r, caller)
+        if earlier is not None:
+            return earlier
+        account = r.accounts.find_by_personal_id(pid.value)
+        if account is None:
+            return c.refuse(_account_not_found())
+        inactive = None if account.state is AccountState.PENDING else _not_active(account.state)
+        if inactive is not None:
+            return c.refuse(inactive, account.id)
+        try:
+            document = link_from_registry(
+                r, account.id, account.level, pid.value, doc_type, number, now, officer.id
+            )
+        except DomainError as refused:
+            return c.refuse(refused, account.id)
+        c.audit(account.id, "ok")
+        return reply.finish(r, caller, document, now)
+
+    return await answer_once(uow, reply, caller, work)

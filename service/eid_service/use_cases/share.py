@@ -13,6 +13,7 @@ from eid_service.domain.party import parse_party_id
 from eid_service.domain.share import (
     Attribute,
     ShareMode,
+    check_offline_attributes,
     check_share_attributes,
     check_share_ttl,
     new_share_id,
@@ -74,6 +75,8 @@ async def share_via_qr(
     ttl = v.check(lambda: check_share_ttl(cmd.ttl, cap=ctx.share_policy.max_ttl))
     if cmd.audience_party_id:
         v.check(lambda: parse_party_id(cmd.audience_party_id, "audience_party_id"))
+    if attrs is not None:
+        v.check(lambda: check_offline_attributes(attrs, cmd.mode))
     v.raise_if_any()
     assert attrs is not None and ttl is not None
     audience = cmd.audience_party_id or None

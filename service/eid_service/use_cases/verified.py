@@ -14,6 +14,7 @@ from eid_service.domain.account import AccountLevel, AccountState, require_state
 from eid_service.domain.biometric_match import ProbeResult
 from eid_service.domain.demographic import DemographicResult
 from eid_service.domain.errors import DomainError, PermissionDenied, TooManyAttempts
+from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.mode_locks import mode_locked
 from eid_service.domain.party import Grant, RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
@@ -38,6 +39,8 @@ class Verification:
     receipt: str = field(default="", repr=False)
     demographic: DemographicResult | None = None
     biometric: ProbeResult | None = None
+    # The linked documents released (documents.* scopes).
+    documents: tuple[LinkedDocument, ...] = field(default=(), repr=False)
 
 
 def party_caller(party: RelyingParty) -> str:
@@ -151,7 +154,7 @@ def record_verified(
         entry = dataclasses.replace(entry, actor=actor)
     event_id = r.audit.append(entry)
     subject = ctx.pairwise_subject(party.id, view.id)
-    released = sorted(a.value for a in view.values)
+    released = sorted(a.value for a in view.released)
     receipt = keys.sign_receipt(
         ReceiptClaims(
             issuer=keys.issuer,
@@ -165,7 +168,7 @@ def record_verified(
             verified=True,
         )
     )
-    r.receipts.add(VerificationRecord(event_id, view.id, party.id, frozenset(view.values), receipt))
+    r.receipts.add(VerificationRecord(event_id, view.id, party.id, view.released, receipt))
     return Verification(
         True,
         method,
@@ -177,4 +180,5 @@ def record_verified(
         receipt=receipt,
         demographic=demographic,
         biometric=biometric,
+        documents=view.documents,
     )

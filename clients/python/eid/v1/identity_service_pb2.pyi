@@ -151,6 +151,19 @@ class _AttributeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Attribute.V
     """A foreigner's nationality, ISO 3166-1 alpha-3 (scope BASIC); released
     only for foreigners: citizens have none to release.
     """
+    ATTRIBUTE_DRIVING_LICENCE: _Attribute.ValueType  # 8
+    """The linked driver's licences (scope DOCUMENTS_DRIVING_LICENCE), in
+    CitizenAttributes.documents; released only when one is linked. Not in
+    OFFLINE shares (SHARE_DOCUMENTS_ONLINE_ONLY), as for every document.
+    """
+    ATTRIBUTE_VEHICLE_REGISTRATION: _Attribute.ValueType  # 9
+    """The linked vehicle registrations (scope DOCUMENTS_VEHICLE_REGISTRATION)."""
+    ATTRIBUTE_HEALTH_INSURANCE: _Attribute.ValueType  # 10
+    """The linked health insurance cards (scope DOCUMENTS_HEALTH_INSURANCE)."""
+    ATTRIBUTE_SOCIAL_INSURANCE: _Attribute.ValueType  # 11
+    """The linked social insurance books (scope DOCUMENTS_SOCIAL_INSURANCE)."""
+    ATTRIBUTE_TAX_CODE: _Attribute.ValueType  # 12
+    """The linked tax codes (scope DOCUMENTS_TAX_CODE)."""
 
 class Attribute(_Attribute, metaclass=_AttributeEnumTypeWrapper):
     """A citizen attribute that can be shared or released to a relying party."""
@@ -175,6 +188,19 @@ ATTRIBUTE_NATIONALITY: Attribute.ValueType  # 7
 """A foreigner's nationality, ISO 3166-1 alpha-3 (scope BASIC); released
 only for foreigners: citizens have none to release.
 """
+ATTRIBUTE_DRIVING_LICENCE: Attribute.ValueType  # 8
+"""The linked driver's licences (scope DOCUMENTS_DRIVING_LICENCE), in
+CitizenAttributes.documents; released only when one is linked. Not in
+OFFLINE shares (SHARE_DOCUMENTS_ONLINE_ONLY), as for every document.
+"""
+ATTRIBUTE_VEHICLE_REGISTRATION: Attribute.ValueType  # 9
+"""The linked vehicle registrations (scope DOCUMENTS_VEHICLE_REGISTRATION)."""
+ATTRIBUTE_HEALTH_INSURANCE: Attribute.ValueType  # 10
+"""The linked health insurance cards (scope DOCUMENTS_HEALTH_INSURANCE)."""
+ATTRIBUTE_SOCIAL_INSURANCE: Attribute.ValueType  # 11
+"""The linked social insurance books (scope DOCUMENTS_SOCIAL_INSURANCE)."""
+ATTRIBUTE_TAX_CODE: Attribute.ValueType  # 12
+"""The linked tax codes (scope DOCUMENTS_TAX_CODE)."""
 Global___Attribute: _TypeAlias = Attribute  # noqa: Y015
 
 class _VerificationMethod:
@@ -245,6 +271,18 @@ class _ScopeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Scope.ValueType
     """Releases no attribute: allows biometric Verify (a match verdict and its
     similarity scores). Never granted by default.
     """
+    SCOPE_DOCUMENTS_DRIVING_LICENCE: _Scope.ValueType  # 5
+    """The citizen's linked driver's licences (`documents.driving_licence`).
+    Never granted by default, as every documents.* scope.
+    """
+    SCOPE_DOCUMENTS_VEHICLE_REGISTRATION: _Scope.ValueType  # 6
+    """The linked vehicle registrations (`documents.vehicle_registration`)."""
+    SCOPE_DOCUMENTS_HEALTH_INSURANCE: _Scope.ValueType  # 7
+    """The linked health insurance cards (`documents.health_insurance`)."""
+    SCOPE_DOCUMENTS_SOCIAL_INSURANCE: _Scope.ValueType  # 8
+    """The linked social insurance books (`documents.social_insurance`)."""
+    SCOPE_DOCUMENTS_TAX_CODE: _Scope.ValueType  # 9
+    """The linked tax codes (`documents.tax_code`)."""
 
 class Scope(_Scope, metaclass=_ScopeEnumTypeWrapper):
     """Groups of attributes a relying party may be allowed to read and may ask for."""
@@ -263,7 +301,55 @@ SCOPE_BIOMETRIC_MATCH: Scope.ValueType  # 4
 """Releases no attribute: allows biometric Verify (a match verdict and its
 similarity scores). Never granted by default.
 """
+SCOPE_DOCUMENTS_DRIVING_LICENCE: Scope.ValueType  # 5
+"""The citizen's linked driver's licences (`documents.driving_licence`).
+Never granted by default, as every documents.* scope.
+"""
+SCOPE_DOCUMENTS_VEHICLE_REGISTRATION: Scope.ValueType  # 6
+"""The linked vehicle registrations (`documents.vehicle_registration`)."""
+SCOPE_DOCUMENTS_HEALTH_INSURANCE: Scope.ValueType  # 7
+"""The linked health insurance cards (`documents.health_insurance`)."""
+SCOPE_DOCUMENTS_SOCIAL_INSURANCE: Scope.ValueType  # 8
+"""The linked social insurance books (`documents.social_insurance`)."""
+SCOPE_DOCUMENTS_TAX_CODE: Scope.ValueType  # 9
+"""The linked tax codes (`documents.tax_code`)."""
 Global___Scope: _TypeAlias = Scope  # noqa: Y015
+
+class _DocumentType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DocumentTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DocumentType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DOCUMENT_TYPE_UNSPECIFIED: _DocumentType.ValueType  # 0
+    """Not a document type; refused (DOCUMENT_TYPE_UNSPECIFIED)."""
+    DOCUMENT_TYPE_DRIVING_LICENCE: _DocumentType.ValueType  # 1
+    """A driver's licence (giấy phép lái xe)."""
+    DOCUMENT_TYPE_VEHICLE_REGISTRATION: _DocumentType.ValueType  # 2
+    """A vehicle registration (đăng ký xe); the number is the plate."""
+    DOCUMENT_TYPE_HEALTH_INSURANCE: _DocumentType.ValueType  # 3
+    """A health insurance card (thẻ bảo hiểm y tế)."""
+    DOCUMENT_TYPE_SOCIAL_INSURANCE: _DocumentType.ValueType  # 4
+    """A social insurance book (sổ bảo hiểm xã hội)."""
+    DOCUMENT_TYPE_TAX_CODE: _DocumentType.ValueType  # 5
+    """A personal tax code (mã số thuế)."""
+
+class DocumentType(_DocumentType, metaclass=_DocumentTypeEnumTypeWrapper):
+    """A kind of document a level-2 account may link (LinkDocument)."""
+
+DOCUMENT_TYPE_UNSPECIFIED: DocumentType.ValueType  # 0
+"""Not a document type; refused (DOCUMENT_TYPE_UNSPECIFIED)."""
+DOCUMENT_TYPE_DRIVING_LICENCE: DocumentType.ValueType  # 1
+"""A driver's licence (giấy phép lái xe)."""
+DOCUMENT_TYPE_VEHICLE_REGISTRATION: DocumentType.ValueType  # 2
+"""A vehicle registration (đăng ký xe); the number is the plate."""
+DOCUMENT_TYPE_HEALTH_INSURANCE: DocumentType.ValueType  # 3
+"""A health insurance card (thẻ bảo hiểm y tế)."""
+DOCUMENT_TYPE_SOCIAL_INSURANCE: DocumentType.ValueType  # 4
+"""A social insurance book (sổ bảo hiểm xã hội)."""
+DOCUMENT_TYPE_TAX_CODE: DocumentType.ValueType  # 5
+"""A personal tax code (mã số thuế)."""
+Global___DocumentType: _TypeAlias = DocumentType  # noqa: Y015
 
 class _NameMatchStrategy:
     ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -606,6 +692,54 @@ FINGER_LEFT_LITTLE: Finger.ValueType  # 10
 Global___Finger: _TypeAlias = Finger  # noqa: Y015
 
 @_typing.final
+class LinkedDocument(_message.Message):
+    """A document linked to a level-2 account, as the issuing agency's registry
+    recorded it when it was linked.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    ISSUER_FIELD_NUMBER: _builtins.int
+    VALID_FROM_FIELD_NUMBER: _builtins.int
+    VALID_UNTIL_FIELD_NUMBER: _builtins.int
+    LINK_TIME_FIELD_NUMBER: _builtins.int
+    type: Global___DocumentType.ValueType
+    """What kind of document it is."""
+    number: _builtins.str
+    """Its number as the registry records it: capital letters and digits."""
+    issuer: _builtins.str
+    """The agency that issued it, as the registry names it."""
+    valid_from: _builtins.str
+    """The first day it is valid, ISO 8601 calendar date (YYYY-MM-DD)."""
+    valid_until: _builtins.str
+    """The last day it is valid, YYYY-MM-DD; empty: valid without end (a tax
+    code, a motorbike licence).
+    """
+    @_builtins.property
+    def link_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was linked to the account."""
+
+    def __init__(
+        self,
+        *,
+        type: Global___DocumentType.ValueType = ...,
+        number: _builtins.str = ...,
+        issuer: _builtins.str = ...,
+        valid_from: _builtins.str = ...,
+        valid_until: _builtins.str = ...,
+        link_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["link_time", b"link_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issuer", b"issuer", "link_time", b"link_time", "number", b"number", "type", b"type", "valid_from", b"valid_from", "valid_until", b"valid_until"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkedDocument: _TypeAlias = LinkedDocument  # noqa: Y015
+
+@_typing.final
 class CitizenAttributes(_message.Message):
     """Citizen attributes. A field is set only when it was released."""
 
@@ -618,6 +752,7 @@ class CitizenAttributes(_message.Message):
     PHONE_NUMBER_FIELD_NUMBER: _builtins.int
     EMAIL_FIELD_NUMBER: _builtins.int
     NATIONALITY_FIELD_NUMBER: _builtins.int
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
     """The 12-digit personal identification number."""
     full_name: _builtins.str
@@ -638,6 +773,12 @@ class CitizenAttributes(_message.Message):
     """A foreigner's nationality, ISO 3166-1 alpha-3 upper case ("KOR"); empty
     when not released and for citizens of Viet Nam.
     """
+    @_builtins.property
+    def documents(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedDocument]:
+        """The linked documents of the types released (documents.* scopes), by
+        type; empty when none was released or none of those types is linked.
+        """
+
     def __init__(
         self,
         *,
@@ -648,10 +789,11 @@ class CitizenAttributes(_message.Message):
         phone_number: _builtins.str = ...,
         email: _builtins.str = ...,
         nationality: _builtins.str = ...,
+        documents: _abc.Iterable[Global___LinkedDocument] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "email", b"email", "full_name", b"full_name", "gender", b"gender", "nationality", b"nationality", "personal_id", b"personal_id", "phone_number", b"phone_number"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["birth_date", b"birth_date", "documents", b"documents", "email", b"email", "full_name", b"full_name", "gender", b"gender", "nationality", b"nationality", "personal_id", b"personal_id", "phone_number", b"phone_number"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1948,7 +2090,11 @@ class ShareViaQRRequest(_message.Message):
     """
     @_builtins.property
     def attributes(self) -> _containers.RepeatedScalarFieldContainer[Global___Attribute.ValueType]:
-        """The attributes to share; at least one."""
+        """The attributes to share; at least one. Linked documents (DRIVING_LICENCE
+        to TAX_CODE) are shared in ONLINE mode only, released at redemption to a
+        party holding the matching documents.* scope; OFFLINE is refused
+        (SHARE_DOCUMENTS_ONLINE_ONLY).
+        """
 
     @_builtins.property
     def ttl(self) -> _duration_pb2.Duration:
@@ -3516,3 +3662,175 @@ class ListDependantsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListDependantsResponse: _TypeAlias = ListDependantsResponse  # noqa: Y015
+
+@_typing.final
+class LinkDocumentRequest(_message.Message):
+    """LinkDocument's request: which of the registry's documents to link. Needs
+    a citizen session (a level-2 account).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session:
+    a retry gets the first answer.
+    """
+    type: Global___DocumentType.ValueType
+    """The document's type; required (DOCUMENT_TYPE_UNSPECIFIED)."""
+    number: _builtins.str
+    """The number on the document: 4 to 20 letters and digits; case, spaces,
+    hyphens and dots are ignored ("29A-123.45" is "29A12345").
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        type: Global___DocumentType.ValueType = ...,
+        number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkDocumentRequest: _TypeAlias = LinkDocumentRequest  # noqa: Y015
+
+@_typing.final
+class LinkDocumentResponse(_message.Message):
+    """LinkDocument's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def document(self) -> Global___LinkedDocument:
+        """The document as now linked."""
+
+    def __init__(
+        self,
+        *,
+        document: Global___LinkedDocument | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkDocumentResponse: _TypeAlias = LinkDocumentResponse  # noqa: Y015
+
+@_typing.final
+class ListLinkedDocumentsRequest(_message.Message):
+    """ListLinkedDocuments' request: a page of the signed-in citizen's linked
+    documents. Needs a citizen session.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many documents per page: default 20, at most 100."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page; empty for the first page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkedDocumentsRequest: _TypeAlias = ListLinkedDocumentsRequest  # noqa: Y015
+
+@_typing.final
+class ListLinkedDocumentsResponse(_message.Message):
+    """A page of the citizen's linked documents."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
+    @_builtins.property
+    def documents(self) -> _containers.RepeatedCompositeFieldContainer[Global___LinkedDocument]:
+        """By type, then in an order fixed per document."""
+
+    def __init__(
+        self,
+        *,
+        documents: _abc.Iterable[Global___LinkedDocument] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["documents", b"documents", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListLinkedDocumentsResponse: _TypeAlias = ListLinkedDocumentsResponse  # noqa: Y015
+
+@_typing.final
+class UnlinkDocumentRequest(_message.Message):
+    """UnlinkDocument's request: which linked document to unlink. Needs a
+    citizen session.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    type: Global___DocumentType.ValueType
+    """The document's type; required."""
+    number: _builtins.str
+    """Its number, as in LinkDocumentRequest.number."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        type: Global___DocumentType.ValueType = ...,
+        number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkDocumentRequest: _TypeAlias = UnlinkDocumentRequest  # noqa: Y015
+
+@_typing.final
+class UnlinkDocumentResponse(_message.Message):
+    """UnlinkDocument's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def document(self) -> Global___LinkedDocument:
+        """The document that was unlinked, as it was linked."""
+
+    def __init__(
+        self,
+        *,
+        document: Global___LinkedDocument | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnlinkDocumentResponse: _TypeAlias = UnlinkDocumentResponse  # noqa: Y015

@@ -191,6 +191,21 @@ class IdentityServiceStub:
                 request_serializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsRequest.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsResponse.FromString,
                 _registered_method=True)
+        self.LinkDocument = channel.unary_unary(
+                '/eid.v1.IdentityService/LinkDocument',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.LinkDocumentRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.LinkDocumentResponse.FromString,
+                _registered_method=True)
+        self.ListLinkedDocuments = channel.unary_unary(
+                '/eid.v1.IdentityService/ListLinkedDocuments',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.ListLinkedDocumentsRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.ListLinkedDocumentsResponse.FromString,
+                _registered_method=True)
+        self.UnlinkDocument = channel.unary_unary(
+                '/eid.v1.IdentityService/UnlinkDocument',
+                request_serializer=eid_dot_v1_dot_identity__service__pb2.UnlinkDocumentRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlinkDocumentResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -505,6 +520,39 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkDocument(self, request, context):
+        """Citizen, level 2: links a document the registry of its issuing agency
+        recorded for the signed-in citizen (driver's licence, vehicle
+        registration, health or social insurance, tax code), found by type and
+        number, "at home" after level 2. A level-1 account is refused
+        FAILED_PRECONDITION LEVEL_2_REQUIRED (the citizen goes to a registration
+        office first). A number the registry does not record for this citizen
+        answers DOCUMENT_NOT_FOUND whether it does not exist or is someone
+        else's; an expired document is refused (DOCUMENT_EXPIRED); one linked
+        already, DOCUMENT_ALREADY_LINKED. A linked document is released to
+        relying parties only under the matching documents.* scope (and in online
+        QR shares that name it). Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLinkedDocuments(self, request, context):
+        """Citizen: the documents linked to the signed-in citizen's account, by
+        type, then in an order fixed per document. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnlinkDocument(self, request, context):
+        """Citizen: unlinks one of the signed-in citizen's linked documents; from
+        then on it is released to nobody. Needs a citizen session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -652,6 +700,21 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListDependants,
                     request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsRequest.FromString,
                     response_serializer=eid_dot_v1_dot_identity__service__pb2.ListDependantsResponse.SerializeToString,
+            ),
+            'LinkDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkDocument,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.LinkDocumentRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.LinkDocumentResponse.SerializeToString,
+            ),
+            'ListLinkedDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLinkedDocuments,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.ListLinkedDocumentsRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.ListLinkedDocumentsResponse.SerializeToString,
+            ),
+            'UnlinkDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnlinkDocument,
+                    request_deserializer=eid_dot_v1_dot_identity__service__pb2.UnlinkDocumentRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_identity__service__pb2.UnlinkDocumentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1449,6 +1512,87 @@ class IdentityService:
             '/eid.v1.IdentityService/ListDependants',
             eid_dot_v1_dot_identity__service__pb2.ListDependantsRequest.SerializeToString,
             eid_dot_v1_dot_identity__service__pb2.ListDependantsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/LinkDocument',
+            eid_dot_v1_dot_identity__service__pb2.LinkDocumentRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.LinkDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLinkedDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/ListLinkedDocuments',
+            eid_dot_v1_dot_identity__service__pb2.ListLinkedDocumentsRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.ListLinkedDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnlinkDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.IdentityService/UnlinkDocument',
+            eid_dot_v1_dot_identity__service__pb2.UnlinkDocumentRequest.SerializeToString,
+            eid_dot_v1_dot_identity__service__pb2.UnlinkDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -222,6 +222,27 @@ class IdentityServiceStub:
     until each child has taken its account over (one taking it over is
     listed PENDING until it activates). Needs a citizen session.
     """
+    LinkDocument: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.LinkDocumentRequest, _identity_service_pb2.LinkDocumentResponse]
+    """Citizen, level 2: links a document the registry of its issuing agency
+    recorded for the signed-in citizen (driver's licence, vehicle
+    registration, health or social insurance, tax code), found by type and
+    number, "at home" after level 2. A level-1 account is refused
+    FAILED_PRECONDITION LEVEL_2_REQUIRED (the citizen goes to a registration
+    office first). A number the registry does not record for this citizen
+    answers DOCUMENT_NOT_FOUND whether it does not exist or is someone
+    else's; an expired document is refused (DOCUMENT_EXPIRED); one linked
+    already, DOCUMENT_ALREADY_LINKED. A linked document is released to
+    relying parties only under the matching documents.* scope (and in online
+    QR shares that name it). Needs a citizen session.
+    """
+    ListLinkedDocuments: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListLinkedDocumentsRequest, _identity_service_pb2.ListLinkedDocumentsResponse]
+    """Citizen: the documents linked to the signed-in citizen's account, by
+    type, then in an order fixed per document. Needs a citizen session.
+    """
+    UnlinkDocument: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.UnlinkDocumentRequest, _identity_service_pb2.UnlinkDocumentResponse]
+    """Citizen: unlinks one of the signed-in citizen's linked documents; from
+    then on it is released to nobody. Needs a citizen session.
+    """
 
 @_typing.type_check_only
 class IdentityServiceAsyncStub(IdentityServiceStub):
@@ -416,6 +437,27 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Guardian: the signed-in citizen's dependants, oldest registration first,
     until each child has taken its account over (one taking it over is
     listed PENDING until it activates). Needs a citizen session.
+    """
+    LinkDocument: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.LinkDocumentRequest, _identity_service_pb2.LinkDocumentResponse]  # type: ignore[assignment]
+    """Citizen, level 2: links a document the registry of its issuing agency
+    recorded for the signed-in citizen (driver's licence, vehicle
+    registration, health or social insurance, tax code), found by type and
+    number, "at home" after level 2. A level-1 account is refused
+    FAILED_PRECONDITION LEVEL_2_REQUIRED (the citizen goes to a registration
+    office first). A number the registry does not record for this citizen
+    answers DOCUMENT_NOT_FOUND whether it does not exist or is someone
+    else's; an expired document is refused (DOCUMENT_EXPIRED); one linked
+    already, DOCUMENT_ALREADY_LINKED. A linked document is released to
+    relying parties only under the matching documents.* scope (and in online
+    QR shares that name it). Needs a citizen session.
+    """
+    ListLinkedDocuments: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListLinkedDocumentsRequest, _identity_service_pb2.ListLinkedDocumentsResponse]  # type: ignore[assignment]
+    """Citizen: the documents linked to the signed-in citizen's account, by
+    type, then in an order fixed per document. Needs a citizen session.
+    """
+    UnlinkDocument: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.UnlinkDocumentRequest, _identity_service_pb2.UnlinkDocumentResponse]  # type: ignore[assignment]
+    """Citizen: unlinks one of the signed-in citizen's linked documents; from
+    then on it is released to nobody. Needs a citizen session.
     """
 
 class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -782,6 +824,45 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Guardian: the signed-in citizen's dependants, oldest registration first,
         until each child has taken its account over (one taking it over is
         listed PENDING until it activates). Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def LinkDocument(
+        self,
+        request: _identity_service_pb2.LinkDocumentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.LinkDocumentResponse, _abc.Awaitable[_identity_service_pb2.LinkDocumentResponse]]:
+        """Citizen, level 2: links a document the registry of its issuing agency
+        recorded for the signed-in citizen (driver's licence, vehicle
+        registration, health or social insurance, tax code), found by type and
+        number, "at home" after level 2. A level-1 account is refused
+        FAILED_PRECONDITION LEVEL_2_REQUIRED (the citizen goes to a registration
+        office first). A number the registry does not record for this citizen
+        answers DOCUMENT_NOT_FOUND whether it does not exist or is someone
+        else's; an expired document is refused (DOCUMENT_EXPIRED); one linked
+        already, DOCUMENT_ALREADY_LINKED. A linked document is released to
+        relying parties only under the matching documents.* scope (and in online
+        QR shares that name it). Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLinkedDocuments(
+        self,
+        request: _identity_service_pb2.ListLinkedDocumentsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.ListLinkedDocumentsResponse, _abc.Awaitable[_identity_service_pb2.ListLinkedDocumentsResponse]]:
+        """Citizen: the documents linked to the signed-in citizen's account, by
+        type, then in an order fixed per document. Needs a citizen session.
+        """
+
+    @_abc_1.abstractmethod
+    def UnlinkDocument(
+        self,
+        request: _identity_service_pb2.UnlinkDocumentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_service_pb2.UnlinkDocumentResponse, _abc.Awaitable[_identity_service_pb2.UnlinkDocumentResponse]]:
+        """Citizen: unlinks one of the signed-in citizen's linked documents; from
+        then on it is released to nobody. Needs a citizen session.
         """
 
 def add_IdentityServiceServicer_to_server(servicer: IdentityServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

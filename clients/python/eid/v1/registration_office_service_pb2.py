@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from eid.v1 import identity_service_pb2 as eid_dot_v1_dot_identity__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(eid/v1/registration_office_service.proto\x12\x06\x65id.v1\x1a\x1d\x65id/v1/identity_service.proto\"W\n\x10\x42iometricCapture\x12\x10\n\x08portrait\x18\x01 \x01(\x0c\x12\x31\n\x0c\x66ingerprints\x18\x02 \x03(\x0b\x32\x1b.eid.v1.FingerprintTemplate\"\xd7\x01\n\x15RegisterLevel2Request\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x1e\n\x06gender\x18\x05 \x01(\x0e\x32\x0e.eid.v1.Gender\x12\x14\n\x0cphone_number\x18\x06 \x01(\t\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12)\n\x07\x63\x61pture\x18\x08 \x01(\x0b\x32\x18.eid.v1.BiometricCapture\"h\n\x16RegisterLevel2Response\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\x12,\n\x08\x64\x65livery\x18\x02 \x01(\x0b\x32\x1a.eid.v1.ActivationDelivery\"l\n\x16UpgradeToLevel2Request\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12)\n\x07\x63\x61pture\x18\x03 \x01(\x0b\x32\x18.eid.v1.BiometricCapture\";\n\x17UpgradeToLevel2Response\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account2\xc0\x01\n\x19RegistrationOfficeService\x12O\n\x0eRegisterLevel2\x12\x1d.eid.v1.RegisterLevel2Request\x1a\x1e.eid.v1.RegisterLevel2Response\x12R\n\x0fUpgradeToLevel2\x12\x1e.eid.v1.UpgradeToLevel2Request\x1a\x1f.eid.v1.UpgradeToLevel2Responseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(eid/v1/registration_office_service.proto\x12\x06\x65id.v1\x1a\x1d\x65id/v1/identity_service.proto\"W\n\x10\x42iometricCapture\x12\x10\n\x08portrait\x18\x01 \x01(\x0c\x12\x31\n\x0c\x66ingerprints\x18\x02 \x03(\x0b\x32\x1b.eid.v1.FingerprintTemplate\"\xd7\x01\n\x15RegisterLevel2Request\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\x11\n\tfull_name\x18\x03 \x01(\t\x12\x12\n\nbirth_date\x18\x04 \x01(\t\x12\x1e\n\x06gender\x18\x05 \x01(\x0e\x32\x0e.eid.v1.Gender\x12\x14\n\x0cphone_number\x18\x06 \x01(\t\x12\r\n\x05\x65mail\x18\x07 \x01(\t\x12)\n\x07\x63\x61pture\x18\x08 \x01(\x0b\x32\x18.eid.v1.BiometricCapture\"h\n\x16RegisterLevel2Response\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\x12,\n\x08\x64\x65livery\x18\x02 \x01(\x0b\x32\x1a.eid.v1.ActivationDelivery\"l\n\x16UpgradeToLevel2Request\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12)\n\x07\x63\x61pture\x18\x03 \x01(\x0b\x32\x18.eid.v1.BiometricCapture\";\n\x17UpgradeToLevel2Response\x12 \n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32\x0f.eid.v1.Account\"|\n\x1dLinkDocumentForCitizenRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0bpersonal_id\x18\x02 \x01(\t\x12\"\n\x04type\x18\x03 \x01(\x0e\x32\x14.eid.v1.DocumentType\x12\x0e\n\x06number\x18\x04 \x01(\t\"J\n\x1eLinkDocumentForCitizenResponse\x12(\n\x08\x64ocument\x18\x01 \x01(\x0b\x32\x16.eid.v1.LinkedDocument2\xa9\x02\n\x19RegistrationOfficeService\x12O\n\x0eRegisterLevel2\x12\x1d.eid.v1.RegisterLevel2Request\x1a\x1e.eid.v1.RegisterLevel2Response\x12R\n\x0fUpgradeToLevel2\x12\x1e.eid.v1.UpgradeToLevel2Request\x1a\x1f.eid.v1.UpgradeToLevel2Response\x12g\n\x16LinkDocumentForCitizen\x12%.eid.v1.LinkDocumentForCitizenRequest\x1a&.eid.v1.LinkDocumentForCitizenResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,6 +42,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPGRADETOLEVEL2REQUEST']._serialized_end=604
   _globals['_UPGRADETOLEVEL2RESPONSE']._serialized_start=606
   _globals['_UPGRADETOLEVEL2RESPONSE']._serialized_end=665
-  _globals['_REGISTRATIONOFFICESERVICE']._serialized_start=668
-  _globals['_REGISTRATIONOFFICESERVICE']._serialized_end=860
+  _globals['_LINKDOCUMENTFORCITIZENREQUEST']._serialized_start=667
+  _globals['_LINKDOCUMENTFORCITIZENREQUEST']._serialized_end=791
+  _globals['_LINKDOCUMENTFORCITIZENRESPONSE']._serialized_start=793
+  _globals['_LINKDOCUMENTFORCITIZENRESPONSE']._serialized_end=867
+  _globals['_REGISTRATIONOFFICESERVICE']._serialized_start=870
+  _globals['_REGISTRATIONOFFICESERVICE']._serialized_end=1167
 # @@protoc_insertion_point(module_scope)

@@ -203,3 +203,63 @@ class UpgradeToLevel2Response(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UpgradeToLevel2Response: _TypeAlias = UpgradeToLevel2Response  # noqa: Y015
+
+@_typing.final
+class LinkDocumentForCitizenRequest(_message.Message):
+    """LinkDocumentForCitizen's request: whose account, and which document.
+    Needs a registration officer's `x-officer-key`.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    PERSONAL_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), scoped to the officer."""
+    personal_id: _builtins.str
+    """The 12-digit personal ID number of the citizen checked in person."""
+    type: _identity_service_pb2.DocumentType.ValueType
+    """The document's type; required."""
+    number: _builtins.str
+    """The number on the document, as in LinkDocumentRequest.number."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        personal_id: _builtins.str = ...,
+        type: _identity_service_pb2.DocumentType.ValueType = ...,
+        number: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["number", b"number", "personal_id", b"personal_id", "request_id", b"request_id", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkDocumentForCitizenRequest: _TypeAlias = LinkDocumentForCitizenRequest  # noqa: Y015
+
+@_typing.final
+class LinkDocumentForCitizenResponse(_message.Message):
+    """LinkDocumentForCitizen's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def document(self) -> _identity_service_pb2.LinkedDocument:
+        """The document as now linked."""
+
+    def __init__(
+        self,
+        *,
+        document: _identity_service_pb2.LinkedDocument | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LinkDocumentForCitizenResponse: _TypeAlias = LinkDocumentForCitizenResponse  # noqa: Y015

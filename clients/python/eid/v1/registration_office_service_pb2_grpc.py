@@ -59,6 +59,11 @@ class RegistrationOfficeServiceStub:
                 request_serializer=eid_dot_v1_dot_registration__office__service__pb2.UpgradeToLevel2Request.SerializeToString,
                 response_deserializer=eid_dot_v1_dot_registration__office__service__pb2.UpgradeToLevel2Response.FromString,
                 _registered_method=True)
+        self.LinkDocumentForCitizen = channel.unary_unary(
+                '/eid.v1.RegistrationOfficeService/LinkDocumentForCitizen',
+                request_serializer=eid_dot_v1_dot_registration__office__service__pb2.LinkDocumentForCitizenRequest.SerializeToString,
+                response_deserializer=eid_dot_v1_dot_registration__office__service__pb2.LinkDocumentForCitizenResponse.FromString,
+                _registered_method=True)
 
 
 class RegistrationOfficeServiceServicer:
@@ -106,6 +111,19 @@ class RegistrationOfficeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def LinkDocumentForCitizen(self, request, context):
+        """Links a document the registry of its issuing agency recorded for the
+        citizen to the citizen's level-2 account (PENDING or ACTIVE), as the
+        citizen can with IdentityService.LinkDocument. The same answers:
+        LEVEL_2_REQUIRED for a level-1 account, DOCUMENT_NOT_FOUND whether the
+        number does not exist or is someone else's, DOCUMENT_EXPIRED,
+        DOCUMENT_ALREADY_LINKED; ACCOUNT_NOT_FOUND when the ID number has no
+        account. Audited under the officer's id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RegistrationOfficeServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +136,11 @@ def add_RegistrationOfficeServiceServicer_to_server(servicer, server):
                     servicer.UpgradeToLevel2,
                     request_deserializer=eid_dot_v1_dot_registration__office__service__pb2.UpgradeToLevel2Request.FromString,
                     response_serializer=eid_dot_v1_dot_registration__office__service__pb2.UpgradeToLevel2Response.SerializeToString,
+            ),
+            'LinkDocumentForCitizen': grpc.unary_unary_rpc_method_handler(
+                    servicer.LinkDocumentForCitizen,
+                    request_deserializer=eid_dot_v1_dot_registration__office__service__pb2.LinkDocumentForCitizenRequest.FromString,
+                    response_serializer=eid_dot_v1_dot_registration__office__service__pb2.LinkDocumentForCitizenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +212,33 @@ class RegistrationOfficeService:
             '/eid.v1.RegistrationOfficeService/UpgradeToLevel2',
             eid_dot_v1_dot_registration__office__service__pb2.UpgradeToLevel2Request.SerializeToString,
             eid_dot_v1_dot_registration__office__service__pb2.UpgradeToLevel2Response.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LinkDocumentForCitizen(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/eid.v1.RegistrationOfficeService/LinkDocumentForCitizen',
+            eid_dot_v1_dot_registration__office__service__pb2.LinkDocumentForCitizenRequest.SerializeToString,
+            eid_dot_v1_dot_registration__office__service__pb2.LinkDocumentForCitizenResponse.FromString,
             options,
             channel_credentials,
             insecure,

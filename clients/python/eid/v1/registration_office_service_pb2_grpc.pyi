@@ -67,6 +67,15 @@ class RegistrationOfficeServiceStub:
     for biometric Verify, and the citizen is told by SMS (and email, if
     registered).
     """
+    LinkDocumentForCitizen: _grpc.UnaryUnaryMultiCallable[_registration_office_service_pb2.LinkDocumentForCitizenRequest, _registration_office_service_pb2.LinkDocumentForCitizenResponse]
+    """Links a document the registry of its issuing agency recorded for the
+    citizen to the citizen's level-2 account (PENDING or ACTIVE), as the
+    citizen can with IdentityService.LinkDocument. The same answers:
+    LEVEL_2_REQUIRED for a level-1 account, DOCUMENT_NOT_FOUND whether the
+    number does not exist or is someone else's, DOCUMENT_EXPIRED,
+    DOCUMENT_ALREADY_LINKED; ACCOUNT_NOT_FOUND when the ID number has no
+    account. Audited under the officer's id.
+    """
 
 @_typing.type_check_only
 class RegistrationOfficeServiceAsyncStub(RegistrationOfficeServiceStub):
@@ -106,6 +115,15 @@ class RegistrationOfficeServiceAsyncStub(RegistrationOfficeServiceStub):
     match against the registry; the captured templates are kept, sealed,
     for biometric Verify, and the citizen is told by SMS (and email, if
     registered).
+    """
+    LinkDocumentForCitizen: _aio.UnaryUnaryMultiCallable[_registration_office_service_pb2.LinkDocumentForCitizenRequest, _registration_office_service_pb2.LinkDocumentForCitizenResponse]  # type: ignore[assignment]
+    """Links a document the registry of its issuing agency recorded for the
+    citizen to the citizen's level-2 account (PENDING or ACTIVE), as the
+    citizen can with IdentityService.LinkDocument. The same answers:
+    LEVEL_2_REQUIRED for a level-1 account, DOCUMENT_NOT_FOUND whether the
+    number does not exist or is someone else's, DOCUMENT_EXPIRED,
+    DOCUMENT_ALREADY_LINKED; ACCOUNT_NOT_FOUND when the ID number has no
+    account. Audited under the officer's id.
     """
 
 class RegistrationOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -155,6 +173,21 @@ class RegistrationOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
         match against the registry; the captured templates are kept, sealed,
         for biometric Verify, and the citizen is told by SMS (and email, if
         registered).
+        """
+
+    @_abc_1.abstractmethod
+    def LinkDocumentForCitizen(
+        self,
+        request: _registration_office_service_pb2.LinkDocumentForCitizenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_registration_office_service_pb2.LinkDocumentForCitizenResponse, _abc.Awaitable[_registration_office_service_pb2.LinkDocumentForCitizenResponse]]:
+        """Links a document the registry of its issuing agency recorded for the
+        citizen to the citizen's level-2 account (PENDING or ACTIVE), as the
+        citizen can with IdentityService.LinkDocument. The same answers:
+        LEVEL_2_REQUIRED for a level-1 account, DOCUMENT_NOT_FOUND whether the
+        number does not exist or is someone else's, DOCUMENT_EXPIRED,
+        DOCUMENT_ALREADY_LINKED; ACCOUNT_NOT_FOUND when the ID number has no
+        account. Audited under the officer's id.
         """
 
 def add_RegistrationOfficeServiceServicer_to_server(servicer: RegistrationOfficeServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -8,9 +8,11 @@ from datetime import date, datetime
 
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.linked_document import ATTRIBUTE_DOCUMENT, LinkedDocument
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.party import VerifyMode
-from eid_service.domain.share import Attribute
+from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute
+from eid_service.store.repositories.account_documents import AccountDocumentRepository
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Row, Sql
 from eid_service.use_cases.ports import (
@@ -159,12 +161,18 @@ class AccountRepository(Repository):
                 values[attribute] = value
         if Attribute.GENDER in attributes:
             values[Attribute.GENDER] = row[3]
+        documents: tuple[LinkedDocument, ...] = ()
+        types = frozenset(ATTRIBUTE_DOCUMENT[a] for a in attributes & DOCUMENT_ATTRIBUTES)
+        if types:
+            linked = AccountDocumentRepository(self._db, self._p)
+            documents = tuple(linked.of_account(account_id, types))
         return AccountView(
             id=account_id,
             subject=bytes(row[0]),
             level=AccountLevel(row[1]),
             state=AccountState(row[2]),
             values=values,
+            documents=documents,
         )
 
     def mark_active(self, account: Account) -> bool:

@@ -15,6 +15,7 @@ them with `PopulationRegistry.put_sealed`, a few executemany statements.
 
 from __future__ import annotations
 
+import hmac
 import json
 import struct
 from collections.abc import Iterable
@@ -66,6 +67,10 @@ _WARDS = Sql(
 _DOCUMENTS = Sql(
     "SELECT doc_type, number_index, record_enc FROM registry_documents"
     " WHERE holder_index = :index ORDER BY doc_type, number_index"
+)
+_DOCUMENT = Sql(
+    "SELECT holder_index, record_enc FROM registry_documents"
+    " WHERE doc_type = :doc_type AND number_index = :number_index"
 )
 _PRESENT = Sql("SELECT 1 FROM registry_citizens WHERE personal_id_index = :index")
 _MARK_DECEASED = Sql(
@@ -138,20 +143,24 @@ class PopulationRegistry(Repository):
         found = []
         for doc_type, number_index, sealed in self._db.all(_DOCUMENTS, {"index": index}):
             record = json.loads(self._p.open(sealed, _document_context(doc_type, number_index)))
-            found.append(
-                RegistryDocument(
-                    doc_type=DocumentType(doc_type),
-                    number=record["number"],
-                    issuer=record["issuer"],
-                    valid_from=date.fromisoformat(record["valid_from"]),
-                    valid_until=(
-                        None
-                        if record["valid_until"] is None
-                        else date.fromisoformat(record["valid_until"])
-                    ),
-                )
-            )
+            found.append(_document(DocumentType(doc_type), record))
         return found
+
+    def document(
+        self, holder_id: str, doc_type: DocumentType, number: str
+    ) -> RegistryDocument | None:
+        """The document if it was issued to this person; None whether it does
+        not exist or another person holds it (nothing is opened then)."""
+        number_index = document_number_index(self._p, doc_type, number)
+        row = self._db.one(_DOCUMENT, {"doc_type": doc_type.value, "number_index": number_index})
+        holder = self._p.hasher.blind_index(holder_id)
+        if row is None or not hmac.compare_digest(bytes(row[0]), holder):
+            return None
+        sealed = row[1]
+        return _document(
+            doc_type,
+            json.loads(self._p.open(sealed, _document_context(doc_type.value, number_index))),
+        )
 
     def put(self, citizen: Demographics) -> bool:
         return self.put_person(RegistryPerson(citizen))
@@ -268,6 +277,23 @@ def _first(row: tuple[Any, ...]) -> Any:
 
 def _document_key(row: tuple[Any, ...]) -> tuple[Any, Any]:
     return row[0], row[1]
+
+
+def _document(doc_type: DocumentType, record: dict[str, Any]) -> RegistryDocument:
+    until = record["valid_until"]
+    return RegistryDocument(
+        doc_type=doc_type,
+        number=record["number"],
+        issuer=record["issuer"],
+        valid_from=date.fromisoformat(record["valid_from"]),
+        valid_until=None if until is None else date.fromisoformat(until),
+    )
+
+
+def document_number_index(p: DataProtection, doc_type: DocumentType, number: str) -> bytes:
+    """The keyed index a document is found by (its type and number), as
+    `seal_people` computes it."""
+    return p.hasher.digest(DOCUMENT_INDEX_PURPOSE, f"{doc_type.value}:{number}")
 
 
 def passport_index(p: DataProtection, nationality: str, passport_number: str) -> bytes:

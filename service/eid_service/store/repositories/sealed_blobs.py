@@ -89,6 +89,14 @@ SEALED_TABLES: tuple[SealedTable, ...] = (
         lambda k, c: f"account:{k[0]}:biometrics",
         key_id="key_id",
     ),
+    # repositories/account_documents.py: _context
+    SealedTable(
+        "account_documents",
+        ("account_id", "doc_type", "number_index"),
+        ("record_enc",),
+        lambda k, c: f"account-document:{k[0]}:{k[1]}:{_hex(k[2])}",
+        key_id="key_id",
+    ),
     # repositories/sessions.py
     SealedTable("sessions", ("id",), ("device_enc",), lambda k, c: f"session:{k[0]}:device"),
     # repositories/approvals.py

@@ -44,7 +44,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     BadRequest with its own reason.
     Returned by: Register, Activate, Verify, StartApproval, ShareViaQR,
     ResendActivationCode, SendAccountCode, LockAccount, RegisterLevel2,
-    UpgradeToLevel2.
+    UpgradeToLevel2, LinkDocument, UnlinkDocument, LinkDocumentForCitizen.
     """
     STORE_BUSY: _ErrorReason.ValueType  # 4
     """UNAVAILABLE: the database is busy; retry shortly with the same request_id.
@@ -57,7 +57,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     DecideApproval, ClaimApproval, ShareViaQR, RevokeShare,
     ResendActivationCode, SendAccountCode, RefreshSession, SignOut,
     RevokeSession, LockAccount, UnlockAccount, LockVerifyMode, UnlockVerifyMode,
-    SetStatusWebhook, RegisterLevel2, UpgradeToLevel2.
+    SetStatusWebhook, RegisterLevel2, UpgradeToLevel2, LinkDocument,
+    UnlinkDocument, LinkDocumentForCitizen.
     """
     REQUEST_ID_INVALID: _ErrorReason.ValueType  # 6
     """INVALID_ARGUMENT: request_id is not 1 to 64 characters of letters,
@@ -72,12 +73,12 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     PAGE_SIZE_NEGATIVE: _ErrorReason.ValueType  # 8
     """INVALID_ARGUMENT: page_size is negative.
     Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
-    ListSessions.
+    ListSessions, ListLinkedDocuments.
     """
     PAGE_TOKEN_INVALID: _ErrorReason.ValueType  # 9
     """INVALID_ARGUMENT: page_token is not a next_page_token of an earlier page.
     Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
-    ListSessions.
+    ListSessions, ListLinkedDocuments.
     """
     API_KEY_MISSING: _ErrorReason.ValueType  # 10
     """Callers' credentials in metadata.
@@ -101,7 +102,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
     ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
     RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-    GetVerifyModeLocks.
+    GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
     """
     SESSION_INVALID: _ErrorReason.ValueType  # 14
     """UNAUTHENTICATED: the access token is not valid, has expired or its
@@ -109,12 +110,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
     ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
     RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-    GetVerifyModeLocks.
+    GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
     """
     OFFICER_KEY_INVALID: _ErrorReason.ValueType  # 15
     """UNAUTHENTICATED: an officer's call came without a valid `x-officer-key`
     (none, an unknown one, or the key of an officer an operator disabled).
-    Returned by: UnlockAccount, RegisterLevel2, UpgradeToLevel2.
+    Returned by: UnlockAccount, RegisterLevel2, UpgradeToLevel2,
+    LinkDocumentForCitizen.
     """
     PERSONAL_ID_MALFORMED: _ErrorReason.ValueType  # 16
     """Citizen data in requests.
@@ -122,13 +124,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     INVALID_ARGUMENT: the ID number is not 12 digits.
     Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
     ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
-    RegisterLevel2, UpgradeToLevel2.
+    RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen.
     """
     PERSONAL_ID_UNKNOWN_PROVINCE: _ErrorReason.ValueType  # 17
     """INVALID_ARGUMENT: the ID number does not start with a known province code.
     Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
     ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
-    RegisterLevel2, UpgradeToLevel2.
+    RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen.
     """
     PERSONAL_ID_INCONSISTENT: _ErrorReason.ValueType  # 18
     """INVALID_ARGUMENT: the ID number disagrees with the declared birth date
@@ -230,21 +232,23 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
 
     FAILED_PRECONDITION: the account has not been activated yet (Verify
     tells it only to a party that proved the credential).
-    Returned by: SignIn, Verify, RefreshSession, LockAccount, UpgradeToLevel2.
+    Returned by: SignIn, Verify, RefreshSession, LockAccount, UpgradeToLevel2,
+    LinkDocumentForCitizen.
     """
     ACCOUNT_LOCKED: _ErrorReason.ValueType  # 39
     """FAILED_PRECONDITION: the account is locked (a share of a locked account
     is withdrawn); unlocking needs proof of identity. Verify tells it only to
     a party that proved the credential or holds a share; others get
     `verified: false`.
-    Returned by: Activate, SignIn, Verify, RefreshSession, UpgradeToLevel2.
+    Returned by: Activate, SignIn, Verify, RefreshSession, UpgradeToLevel2,
+    LinkDocumentForCitizen.
     """
     CITIZEN_DECEASED: _ErrorReason.ValueType  # 40
     """FAILED_PRECONDITION: the population registry records the citizen as
     deceased; the account is deactivated for good (Verify tells it only to a
     party that proved the credential).
     Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
-    UnlockAccount, UpgradeToLevel2.
+    UnlockAccount, UpgradeToLevel2, LinkDocumentForCitizen.
     """
     ACCOUNT_NOT_LOCKED: _ErrorReason.ValueType  # 41
     """FAILED_PRECONDITION: UnlockAccount of an account that is not locked.
@@ -253,7 +257,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     ACCOUNT_NOT_FOUND: _ErrorReason.ValueType  # 42
     """NOT_FOUND: an officer's UnlockAccount or UpgradeToLevel2 names an ID
     number without an account.
-    Returned by: UnlockAccount, UpgradeToLevel2.
+    Returned by: UnlockAccount, UpgradeToLevel2, LinkDocumentForCitizen.
     """
     UNLOCK_MISSING: _ErrorReason.ValueType  # 43
     """INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set.
@@ -651,21 +655,24 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     PERMISSION_DENIED: a registration office call came with a citizen
     session or a relying party's key instead of a registration officer's
     `x-officer-key`: only officers may register or upgrade level 2.
-    Returned by: RegisterLevel2, UpgradeToLevel2.
+    Returned by: RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen.
     """
     OFFICER_ROLE_MISSING: _ErrorReason.ValueType  # 131
     """PERMISSION_DENIED: the officer's key is valid but the officer lacks the
     role the call needs (metadata "role": "registration" for level 2,
     "unlock" for UnlockAccount); an operator grants it with
     `eid-server officer set-roles`.
-    Returned by: RegisterLevel2, UpgradeToLevel2, UnlockAccount.
+    Returned by: RegisterLevel2, UpgradeToLevel2, UnlockAccount,
+    LinkDocumentForCitizen.
     """
     LEVEL_2_REQUIRED: _ErrorReason.ValueType  # 132
     """FAILED_PRECONDITION: biometric Verify of an active level-1 account: it
     has no templates to compare with until the citizen is enrolled at a
     registration office (level 2). Other ID numbers without level-2
     templates answer `verified: false`, as a template that does not match.
-    Returned by: Verify.
+    Also LinkDocument and LinkDocumentForCitizen of a level-1 account:
+    only level 2 links documents.
+    Returned by: Verify, LinkDocument, LinkDocumentForCitizen.
     """
     FINGERPRINT_COUNT_INVALID: _ErrorReason.ValueType  # 133
     """INVALID_ARGUMENT: fewer than 2 or more than 10 fingerprints were captured.
@@ -737,6 +744,45 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     its own phone, then Activate): the guardian no longer acts for it.
     Returned by: ShareViaQR, ListAccessHistory.
     """
+    DOCUMENT_TYPE_UNSPECIFIED: _ErrorReason.ValueType  # 150
+    """Linked documents (level 2 only: LinkDocument and LinkDocumentForCitizen
+    of a level-1 account answer LEVEL_2_REQUIRED).
+
+    INVALID_ARGUMENT: no document type (or not one of the five) was given.
+    Returned by: LinkDocument, UnlinkDocument, LinkDocumentForCitizen.
+    """
+    DOCUMENT_NUMBER_INVALID: _ErrorReason.ValueType  # 151
+    """INVALID_ARGUMENT: the document number is not 4 to 20 letters and digits
+    (spaces, hyphens and dots aside).
+    Returned by: LinkDocument, UnlinkDocument, LinkDocumentForCitizen.
+    """
+    DOCUMENT_NOT_FOUND: _ErrorReason.ValueType  # 152
+    """NOT_FOUND: the issuing agency's registry records no document of this
+    type and number for this citizen: the same answer whether the number
+    does not exist or is someone else's.
+    Returned by: LinkDocument, LinkDocumentForCitizen.
+    """
+    DOCUMENT_ALREADY_LINKED: _ErrorReason.ValueType  # 153
+    """ALREADY_EXISTS: the document is linked to the account already.
+    Returned by: LinkDocument, LinkDocumentForCitizen.
+    """
+    DOCUMENT_EXPIRED: _ErrorReason.ValueType  # 154
+    """FAILED_PRECONDITION: the document's validity ended before today; link
+    the renewed one.
+    Returned by: LinkDocument, LinkDocumentForCitizen.
+    """
+    LINKED_DOCUMENT_NOT_FOUND: _ErrorReason.ValueType  # 155
+    """NOT_FOUND: no document of this type and number is linked to the
+    signed-in citizen's account.
+    Returned by: UnlinkDocument.
+    """
+    SHARE_DOCUMENTS_ONLINE_ONLY: _ErrorReason.ValueType  # 156
+    """INVALID_ARGUMENT: an OFFLINE share names a linked document: documents
+    are released only online, to a party holding the matching documents.*
+    scope, which an offline verifier's check cannot enforce. Share them in
+    ONLINE mode.
+    Returned by: ShareViaQR.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The reason of every error eid returns: google.rpc.ErrorInfo.reason, in the
@@ -771,7 +817,7 @@ INVALID_FIELDS: ErrorReason.ValueType  # 3
 BadRequest with its own reason.
 Returned by: Register, Activate, Verify, StartApproval, ShareViaQR,
 ResendActivationCode, SendAccountCode, LockAccount, RegisterLevel2,
-UpgradeToLevel2.
+UpgradeToLevel2, LinkDocument, UnlinkDocument, LinkDocumentForCitizen.
 """
 STORE_BUSY: ErrorReason.ValueType  # 4
 """UNAVAILABLE: the database is busy; retry shortly with the same request_id.
@@ -784,7 +830,8 @@ Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
 DecideApproval, ClaimApproval, ShareViaQR, RevokeShare,
 ResendActivationCode, SendAccountCode, RefreshSession, SignOut,
 RevokeSession, LockAccount, UnlockAccount, LockVerifyMode, UnlockVerifyMode,
-SetStatusWebhook, RegisterLevel2, UpgradeToLevel2.
+SetStatusWebhook, RegisterLevel2, UpgradeToLevel2, LinkDocument,
+UnlinkDocument, LinkDocumentForCitizen.
 """
 REQUEST_ID_INVALID: ErrorReason.ValueType  # 6
 """INVALID_ARGUMENT: request_id is not 1 to 64 characters of letters,
@@ -799,12 +846,12 @@ Returned by: every RPC with a request_id.
 PAGE_SIZE_NEGATIVE: ErrorReason.ValueType  # 8
 """INVALID_ARGUMENT: page_size is negative.
 Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
-ListSessions.
+ListSessions, ListLinkedDocuments.
 """
 PAGE_TOKEN_INVALID: ErrorReason.ValueType  # 9
 """INVALID_ARGUMENT: page_token is not a next_page_token of an earlier page.
 Returned by: ListAccessHistory, ListApprovalRequests, ListShares,
-ListSessions.
+ListSessions, ListLinkedDocuments.
 """
 API_KEY_MISSING: ErrorReason.ValueType  # 10
 """Callers' credentials in metadata.
@@ -828,7 +875,7 @@ SESSION_MISSING: ErrorReason.ValueType  # 13
 Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
 ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
 RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-GetVerifyModeLocks.
+GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
 """
 SESSION_INVALID: ErrorReason.ValueType  # 14
 """UNAUTHENTICATED: the access token is not valid, has expired or its
@@ -836,12 +883,13 @@ session ended; refresh it (RefreshSession) or sign in again.
 Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
 ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
 RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-GetVerifyModeLocks.
+GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
 """
 OFFICER_KEY_INVALID: ErrorReason.ValueType  # 15
 """UNAUTHENTICATED: an officer's call came without a valid `x-officer-key`
 (none, an unknown one, or the key of an officer an operator disabled).
-Returned by: UnlockAccount, RegisterLevel2, UpgradeToLevel2.
+Returned by: UnlockAccount, RegisterLevel2, UpgradeToLevel2,
+LinkDocumentForCitizen.
 """
 PERSONAL_ID_MALFORMED: ErrorReason.ValueType  # 16
 """Citizen data in requests.
@@ -849,13 +897,13 @@ PERSONAL_ID_MALFORMED: ErrorReason.ValueType  # 16
 INVALID_ARGUMENT: the ID number is not 12 digits.
 Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
 ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
-RegisterLevel2, UpgradeToLevel2.
+RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen.
 """
 PERSONAL_ID_UNKNOWN_PROVINCE: ErrorReason.ValueType  # 17
 """INVALID_ARGUMENT: the ID number does not start with a known province code.
 Returned by: Register, Activate, SignIn, Verify, RequestOtp, StartApproval,
 ResendActivationCode, SendAccountCode, LockAccount, UnlockAccount,
-RegisterLevel2, UpgradeToLevel2.
+RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen.
 """
 PERSONAL_ID_INCONSISTENT: ErrorReason.ValueType  # 18
 """INVALID_ARGUMENT: the ID number disagrees with the declared birth date
@@ -957,21 +1005,23 @@ ACCOUNT_NOT_ACTIVE: ErrorReason.ValueType  # 38
 
 FAILED_PRECONDITION: the account has not been activated yet (Verify
 tells it only to a party that proved the credential).
-Returned by: SignIn, Verify, RefreshSession, LockAccount, UpgradeToLevel2.
+Returned by: SignIn, Verify, RefreshSession, LockAccount, UpgradeToLevel2,
+LinkDocumentForCitizen.
 """
 ACCOUNT_LOCKED: ErrorReason.ValueType  # 39
 """FAILED_PRECONDITION: the account is locked (a share of a locked account
 is withdrawn); unlocking needs proof of identity. Verify tells it only to
 a party that proved the credential or holds a share; others get
 `verified: false`.
-Returned by: Activate, SignIn, Verify, RefreshSession, UpgradeToLevel2.
+Returned by: Activate, SignIn, Verify, RefreshSession, UpgradeToLevel2,
+LinkDocumentForCitizen.
 """
 CITIZEN_DECEASED: ErrorReason.ValueType  # 40
 """FAILED_PRECONDITION: the population registry records the citizen as
 deceased; the account is deactivated for good (Verify tells it only to a
 party that proved the credential).
 Returned by: Activate, SignIn, Verify, RefreshSession, LockAccount,
-UnlockAccount, UpgradeToLevel2.
+UnlockAccount, UpgradeToLevel2, LinkDocumentForCitizen.
 """
 ACCOUNT_NOT_LOCKED: ErrorReason.ValueType  # 41
 """FAILED_PRECONDITION: UnlockAccount of an account that is not locked.
@@ -980,7 +1030,7 @@ Returned by: UnlockAccount.
 ACCOUNT_NOT_FOUND: ErrorReason.ValueType  # 42
 """NOT_FOUND: an officer's UnlockAccount or UpgradeToLevel2 names an ID
 number without an account.
-Returned by: UnlockAccount, UpgradeToLevel2.
+Returned by: UnlockAccount, UpgradeToLevel2, LinkDocumentForCitizen.
 """
 UNLOCK_MISSING: ErrorReason.ValueType  # 43
 """INVALID_ARGUMENT: UnlockAccount with neither officer nor citizen set.
@@ -1378,21 +1428,24 @@ OFFICER_REQUIRED: ErrorReason.ValueType  # 130
 PERMISSION_DENIED: a registration office call came with a citizen
 session or a relying party's key instead of a registration officer's
 `x-officer-key`: only officers may register or upgrade level 2.
-Returned by: RegisterLevel2, UpgradeToLevel2.
+Returned by: RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen.
 """
 OFFICER_ROLE_MISSING: ErrorReason.ValueType  # 131
 """PERMISSION_DENIED: the officer's key is valid but the officer lacks the
 role the call needs (metadata "role": "registration" for level 2,
 "unlock" for UnlockAccount); an operator grants it with
 `eid-server officer set-roles`.
-Returned by: RegisterLevel2, UpgradeToLevel2, UnlockAccount.
+Returned by: RegisterLevel2, UpgradeToLevel2, UnlockAccount,
+LinkDocumentForCitizen.
 """
 LEVEL_2_REQUIRED: ErrorReason.ValueType  # 132
 """FAILED_PRECONDITION: biometric Verify of an active level-1 account: it
 has no templates to compare with until the citizen is enrolled at a
 registration office (level 2). Other ID numbers without level-2
 templates answer `verified: false`, as a template that does not match.
-Returned by: Verify.
+Also LinkDocument and LinkDocumentForCitizen of a level-1 account:
+only level 2 links documents.
+Returned by: Verify, LinkDocument, LinkDocumentForCitizen.
 """
 FINGERPRINT_COUNT_INVALID: ErrorReason.ValueType  # 133
 """INVALID_ARGUMENT: fewer than 2 or more than 10 fingerprints were captured.
@@ -1463,5 +1516,44 @@ DEPENDANT_TAKEN_OVER: ErrorReason.ValueType  # 143
 """FAILED_PRECONDITION: the child has taken the account over (Register with
 its own phone, then Activate): the guardian no longer acts for it.
 Returned by: ShareViaQR, ListAccessHistory.
+"""
+DOCUMENT_TYPE_UNSPECIFIED: ErrorReason.ValueType  # 150
+"""Linked documents (level 2 only: LinkDocument and LinkDocumentForCitizen
+of a level-1 account answer LEVEL_2_REQUIRED).
+
+INVALID_ARGUMENT: no document type (or not one of the five) was given.
+Returned by: LinkDocument, UnlinkDocument, LinkDocumentForCitizen.
+"""
+DOCUMENT_NUMBER_INVALID: ErrorReason.ValueType  # 151
+"""INVALID_ARGUMENT: the document number is not 4 to 20 letters and digits
+(spaces, hyphens and dots aside).
+Returned by: LinkDocument, UnlinkDocument, LinkDocumentForCitizen.
+"""
+DOCUMENT_NOT_FOUND: ErrorReason.ValueType  # 152
+"""NOT_FOUND: the issuing agency's registry records no document of this
+type and number for this citizen: the same answer whether the number
+does not exist or is someone else's.
+Returned by: LinkDocument, LinkDocumentForCitizen.
+"""
+DOCUMENT_ALREADY_LINKED: ErrorReason.ValueType  # 153
+"""ALREADY_EXISTS: the document is linked to the account already.
+Returned by: LinkDocument, LinkDocumentForCitizen.
+"""
+DOCUMENT_EXPIRED: ErrorReason.ValueType  # 154
+"""FAILED_PRECONDITION: the document's validity ended before today; link
+the renewed one.
+Returned by: LinkDocument, LinkDocumentForCitizen.
+"""
+LINKED_DOCUMENT_NOT_FOUND: ErrorReason.ValueType  # 155
+"""NOT_FOUND: no document of this type and number is linked to the
+signed-in citizen's account.
+Returned by: UnlinkDocument.
+"""
+SHARE_DOCUMENTS_ONLINE_ONLY: ErrorReason.ValueType  # 156
+"""INVALID_ARGUMENT: an OFFLINE share names a linked document: documents
+are released only online, to a party holding the matching documents.*
+scope, which an offline verifier's check cannot enforce. Share them in
+ONLINE mode.
+Returned by: ShareViaQR.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015
