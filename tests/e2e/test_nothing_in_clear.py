@@ -76,6 +76,7 @@ LAN = next(c for c in demo_citizens() if c.personal_id == "001190791514")
 # Tables a run fills: an empty or unread database cannot pass.
 FILLED = {
     "accounts": 6,
+    "account_documents": 1,
     "account_biometrics": 2,
     "approval_requests": 1,
     "audit_events": 30,
@@ -518,7 +519,41 @@ def fail_a_few_times(run: Run) -> None:
     )
 
 
-# Linked documents (issue 17) add their step here once their RPCs exist.
+def link_documents(run: Run) -> None:
+    """The counter citizen (level 2) links one document in the app, the officer
+    another; the bank, allowed every documents.* scope, is given both."""
+    c, app = run.cast.counter, run.app("counter")
+    today = _today().isoformat()
+    usable = [d for d in c.row["documents"] if (d["valid_until"] or "9999") > today]
+    assert usable, "the generated registry gave the counter citizen no valid document"
+    app.sign_in(personal_id=c.id, password=PASSWORD, device_name="Máy tính bảng")
+    first = usable[0]
+    app.link_document(first["type"], run.said(Kind.DOCUMENT_NUMBER, first["number"]))
+    linked = {first["number"]}
+    if len(usable) > 1:
+        second = usable[1]
+        run.counter.link_document_for_citizen(
+            personal_id=c.id,
+            document_type=second["type"],
+            number=run.said(Kind.DOCUMENT_NUMBER, second["number"]),
+        )
+        linked.add(second["number"])
+    listed = app.list_linked_documents().documents
+    assert {d.number for d in listed} == linked
+    released = run.bank.verify_password(personal_id=c.id, password=PASSWORD).attributes
+    assert {d.number for d in released.documents} == linked
+    _refused(
+        {"LEVEL_2_REQUIRED"},
+        lambda: run.app("lan").link_document(first["type"], first["number"]),
+    )
+
+
+DOCUMENT_SCOPES = (
+    "documents.driving_licence,documents.vehicle_registration,documents.health_insurance,"
+    "documents.social_insurance,documents.tax_code"
+)
+
+
 STEPS: list[Callable[[Run], None]] = [
     register_the_parent_in_the_app,
     register_a_demo_citizen_in_the_app,
@@ -534,6 +569,7 @@ STEPS: list[Callable[[Run], None]] = [
     register_a_dependant,
     lock_and_unlock,
     lock_a_verify_mode,
+    link_documents,
     fail_a_few_times,
 ]
 
@@ -682,7 +718,12 @@ def _start(d: Deployment) -> Run:
     ]
     created = d.admin(
         *("party", "create", "--name", PARTY, "--rate-limit", "6000"),
-        *("--citizen-rate-limit", "600", "--scopes", "basic,id_number,contact,biometric_match"),
+        *(
+            "--citizen-rate-limit",
+            "600",
+            "--scopes",
+            "basic,id_number,contact,biometric_match," + DOCUMENT_SCOPES,
+        ),
         *("--modes", "password,qr_share,one_time_code,demographic,approval"),
     )
     api_key = created.strip().splitlines()[-1]
