@@ -138,8 +138,10 @@ node-client: ## Node/TypeScript stubs + client + example into clients/node/dist 
 # Outside CI, a machine without a JDK (or Node) still runs the rest of the suite.
 test: JAVA_OPTIONAL = $(if $(filter true,$(CI)),,1)
 test: NODE_OPTIONAL = $(if $(filter true,$(CI)),,1)
+# Test processes (pytest-xdist); TEST_WORKERS=0 runs the suite in this one.
+TEST_WORKERS ?= 2
 test: $(STAMP) check-gen lint java-client node-client ## Run lint and the whole test suite (unit, integration on SQLite and PostgreSQL, end-to-end)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --durations=15
 
 run: export EID_OUTBOX_FILE ?= var/outbox.log
 run: export EID_CONSOLE_SENDER ?= true
