@@ -5,6 +5,7 @@ drained gracefully on SIGTERM or SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -26,6 +27,13 @@ from eid_service.transport import check_transport
 
 log = logging.getLogger("eid.server")
 
+# Tracked allocations (net) before a young collection; CPython's default is
+# 700. A call allocates a few dozen containers, and with 32 calls in flight
+# each collection of 700 found mostly live objects: it cost ~0.5 ms every
+# dozen calls and moved them to the older generations (measured on Verify by
+# token: about 9% of the process's CPU in collections).
+GC_YOUNG_THRESHOLD = 10_000
+
 
 class NotMigrated(RuntimeError):
     pass
@@ -44,6 +52,7 @@ async def serve_one(
         await runtime.close()
         raise NotMigrated("the database schema is not current: run `eid-server migrate`")
     running = await create_server(runtime, reuse_port=parent_pid is not None)
+    settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,6 +77,19 @@ async def serve_one(
     if parent_pid is not None:
         await watching
     log.info("stopped: calls drained, outbox dispatcher and purge ended (pid %d)", os.getpid())
+
+
+def settle_heap() -> None:
+    """Once the process is set up: its objects (modules, protobuf
+    descriptors, SQLAlchemy, the runtime; about 110,000) are moved out of the
+    collector's reach, so a full collection walks only what calls allocate
+    since (it walked them all: ~150 ms in the middle of calls, a p99 of its
+    own), and young collections come less often (GC_YOUNG_THRESHOLD). Cycles
+    made while serving are still collected."""
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def _worker_main(settings: Settings, parent_pid: int) -> None:
@@ -132,4 +154,4 @@ def _worker(settings: Settings, parent_pid: int, index: int) -> BaseProcess:
     )
 
 
-__all__ = ["NotMigrated", "configure_logging", "serve", "serve_one"]
+__all__ = ["NotMigrated", "configure_logging", "serve", "serve_one", "settle_heap"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 
 import pytest
@@ -24,6 +26,14 @@ def test_blind_index_is_stable_across_releases(hasher: KeyedHasher) -> None:
     assert hasher.digest("api-key", "eidk_test").hex() == (
         "fab465e00eb3fa1878008411b00b58d93e92c459cd6d4c83b113b2e8bb0a8a50"
     )
+
+
+@pytest.mark.parametrize("value", ["", "x", "Nguyễn Văn An", "ab" * 3000])
+def test_digest_is_hmac_sha256_with_the_purpose_key(hasher: KeyedHasher, value: str) -> None:
+    purpose_key = hmac.new(KEY, b"eid/keyed-hash/audit", hashlib.sha256).digest()
+    expected = hmac.new(purpose_key, value.encode(), hashlib.sha256).digest()
+    assert hasher.digest("audit", value) == expected
+    assert hasher.digester("audit")(value.encode()) == expected
 
 
 def test_blind_index_is_the_personal_id_purpose(hasher: KeyedHasher) -> None:

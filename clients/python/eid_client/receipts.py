@@ -19,6 +19,7 @@ the key's retirement, issuer, audience."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -151,6 +152,12 @@ def _valid(claims: ReceiptClaims) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=16)
+def _header_segment(key_id: str) -> str:
+    """The encoded header of a receipt signed by `key_id` (the same for all of its receipts)."""
+    return _b64(_json({"alg": "EdDSA", "kid": key_id, "typ": RECEIPT_TYPE}))
+
+
 def sign_receipt(claims: ReceiptClaims, key_id: str, private_key: Ed25519PrivateKey) -> str:
     """The compact JWS of `claims` signed with `private_key`; ValueError on bad
     claims (naive or fractional time, empty fields, unknown mode, attributes not
@@ -175,8 +182,7 @@ def sign_receipt(claims: ReceiptClaims, key_id: str, private_key: Ed25519Private
     }
     if claims.reason:
         payload["reason"] = claims.reason
-    header = {"alg": "EdDSA", "kid": key_id, "typ": RECEIPT_TYPE}
-    signing_input = f"{_b64(_json(header))}.{_b64(_json(payload))}"
+    signing_input = f"{_header_segment(key_id)}.{_b64(_json(payload))}"
     token = f"{signing_input}.{_b64(private_key.sign(signing_input.encode('ascii')))}"
     if len(token) > MAX_RECEIPT_CHARS:
         raise ValueError(f"the receipt would exceed {MAX_RECEIPT_CHARS} characters")

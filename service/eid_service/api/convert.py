@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -54,10 +54,18 @@ DOCUMENT_TYPE_FROM_PB = {
 DOCUMENT_TYPE_TO_PB = {v: k for k, v in DOCUMENT_TYPE_FROM_PB.items()}
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
+    """`value` as a Timestamp (as Timestamp.FromDatetime makes it, a third of
+    its cost: every Verify answer carries one)."""
+    if value.tzinfo is None:  # naive: FromDatetime's reading of it (UTC)
+        ts = Timestamp()
+        ts.FromDatetime(value)
+        return ts
+    since = value - _EPOCH
+    return Timestamp(seconds=since.days * 86_400 + since.seconds, nanos=since.microseconds * 1000)
 
 
 CHANNEL_TO_PB = {"sms": pb.DELIVERY_CHANNEL_SMS, "email": pb.DELIVERY_CHANNEL_EMAIL}

@@ -14,9 +14,9 @@ import hmac
 import math
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
-from fractions import Fraction
 
 from eid_service.domain.citizen import Gender, normalize_name, parse_birth_date, parse_full_name
 from eid_service.domain.errors import FieldViolation, InvalidInput
@@ -181,48 +181,60 @@ def normalise_name(name: str) -> tuple[str, ...]:
     )
 
 
-def _similarity(a: str, b: str) -> Fraction:
-    """1 - Levenshtein distance / longer length: 1 iff equal, 0 if nothing in common."""
+def _distance(a: str, b: str) -> int:
+    """The Levenshtein distance of two words."""
     previous = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         current = [i]
         for j, cb in enumerate(b, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
         previous = current
-    longest = max(len(a), len(b))
-    return Fraction(longest - previous[-1], longest)
+    return previous[-1]
 
 
 def name_score(claimed: str, stored: str) -> int:
     """How alike two names are, 0..100, ignoring case, diacritics and word order.
 
-    Words are paired greedily, most similar pair first (Levenshtein similarity);
-    the score is the Dice coefficient 2 * sum(similarity) / (claimed words +
-    stored words), so a missing or an extra word costs the same. 100 iff the
-    normalised words are equal as multisets. Expects names of registry size.
+    Words are paired greedily, most similar pair first (Levenshtein similarity:
+    1 - distance / longer length); the score is the Dice coefficient
+    2 * sum(similarity) / (claimed words + stored words), so a missing or an
+    extra word costs the same. 100 iff the normalised words are equal as
+    multisets. Expects names of registry size.
     """
-    # Greedy, not an optimal assignment: exact pairs (the usual case) go first
-    # anyway. Sorted words, and ties on (similarity, words) being between equal
-    # words, make the result depend on the word multisets alone: order-insensitive
-    # and symmetric.
+    # Greedy, not an optimal assignment. Equal words (similarity 1, more than
+    # any other pair) are paired first, as many of each word as both names
+    # have; the rest in order of (similarity, words), ties being between equal
+    # words: the result depends on the word multisets alone, order-insensitive
+    # and symmetric. A claim that fits (the usual case) computes no distance.
     a, b = sorted(normalise_name(claimed)), sorted(normalise_name(stored))
     if not a or not b:
         return 100 if a == b else 0
+    count_a, count_b = Counter(a), Counter(b)
+    rest_a = sorted((count_a - count_b).elements())
+    rest_b = sorted((count_b - count_a).elements())
+    exact = len(a) - len(rest_a)
+    # Similarities as integers over a common denominator: exact, like
+    # fractions, at a fraction of their cost.
+    scored = [
+        (i, j, x, y, max(len(x), len(y)), _distance(x, y))
+        for i, x in enumerate(rest_a)
+        for j, y in enumerate(rest_b)
+    ]
+    denominator = math.lcm(*(longest for *_, longest, _ in scored)) if scored else 1
     pairs = sorted(
-        (-_similarity(x, y), min(x, y), max(x, y), i, j)
-        for i, x in enumerate(a)
-        for j, y in enumerate(b)
+        (-(longest - distance) * (denominator // longest), min(x, y), max(x, y), i, j)
+        for i, j, x, y, longest, distance in scored
     )
     used_a: set[int] = set()
     used_b: set[int] = set()
-    total = Fraction(0)
+    total = exact * denominator
     for negated, _, _, i, j in pairs:
         if i not in used_a and j not in used_b:
             used_a.add(i)
             used_b.add(j)
             total -= negated
-    # Exact fractions and floor: nothing short of equal words can round up to 100.
-    return math.floor(100 * 2 * total / (len(a) + len(b)))
+    # Exact integers and floor: nothing short of equal words can round up to 100.
+    return (100 * 2 * total) // (denominator * (len(a) + len(b)))
 
 
 def _verdict(claimed: bool, matches: bool) -> AttributeMatch:

@@ -108,8 +108,9 @@ class Driver:
         if self.postgres:
             return utc
         # What SQLAlchemy's SQLite DateTime writes ("2026-11-24 04:15:40.256000"),
-        # so rows written either way compare as text.
-        return utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        # so rows written either way compare as text: the UTC text without its
+        # "+00:00" (cheaper than a naive copy; several a call).
+        return utc.isoformat(" ", "microseconds")[:-6]
 
     @staticmethod
     def read_time(value: Any) -> datetime | None:

@@ -39,6 +39,7 @@ def call_entry(
     at: datetime,
     *,
     reason: str | None = None,
+    actor: str | None = None,
 ) -> AuditEntry:
     """An audit entry of this call (`reply` carries its request and trace ids)."""
     return AuditEntry(
@@ -48,6 +49,7 @@ def call_entry(
         action,
         outcome,
         at,
+        actor=actor,
         reason=reason,
         request_id=reply.request_id or None,
         trace_id=reply.trace_id,

@@ -4,7 +4,6 @@ receipt the party keeps and the citizen can read in their access history."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -148,10 +147,12 @@ def record_verified(
     call's `reply` gives the audit entry its request and trace ids; `actor`
     is the guardian whose share of a dependant's was redeemed."""
     action = f"verify.{method.value}"
-    entry = AuditEntry(view.subject, view.id, party.id, action, "verified", now, actor)
-    if reply is not None:
-        entry = call_entry(reply, view.subject, view.id, party.id, action, "verified", now)
-        entry = dataclasses.replace(entry, actor=actor)
+    if reply is None:
+        entry = AuditEntry(view.subject, view.id, party.id, action, "verified", now, actor)
+    else:
+        entry = call_entry(
+            reply, view.subject, view.id, party.id, action, "verified", now, actor=actor
+        )
     event_id = r.audit.append(entry)
     subject = ctx.pairwise_subject(party.id, view.id)
     released = sorted(a.value for a in view.released)

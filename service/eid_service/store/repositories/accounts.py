@@ -66,6 +66,9 @@ _RAISE_LEVEL = Sql(
 _STATES = {"active": AccountState.ACTIVE.value, "locked": AccountState.LOCKED.value}
 _DEACTIVATED = AccountState.DEACTIVATED.value
 # The encrypted column and its AAD label per attribute; gender is stored plain.
+# Dicts, not AccountLevel(v) and AccountState(v): every Verify reads an account.
+_LEVELS = {int(level): level for level in AccountLevel}
+_STATES_BY_VALUE = {state.value: state for state in AccountState}
 _ENCRYPTED = {
     Attribute.PERSONAL_ID: "personal_id",
     Attribute.FULL_NAME: "full_name",
@@ -169,8 +172,8 @@ class AccountRepository(Repository):
         return AccountView(
             id=account_id,
             subject=bytes(row[0]),
-            level=AccountLevel(row[1]),
-            state=AccountState(row[2]),
+            level=_LEVELS[row[1]],
+            state=_STATES_BY_VALUE[row[2]],
             values=values,
             documents=documents,
         )

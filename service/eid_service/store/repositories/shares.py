@@ -57,8 +57,12 @@ _PURGE = Sql(
 )
 
 
+_ATTRIBUTES = {a.value: a for a in Attribute}
+
+
 def _attributes(text: str) -> frozenset[Attribute]:
-    return frozenset(Attribute(v) for v in text.split(",") if v)
+    # A dict, not Attribute(v): every redemption reads a share's attributes.
+    return frozenset([_ATTRIBUTES[v] for v in text.split(",") if v])
 
 
 class ShareRepository(Repository):
