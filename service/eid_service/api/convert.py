@@ -150,7 +150,8 @@ def linked_document_pb(document: LinkedDocument) -> pb.LinkedDocument:
 
 def fill_documents(attrs: pb.CitizenAttributes, documents: tuple[LinkedDocument, ...]) -> None:
     """The released documents, by type (as the store lists them)."""
-    attrs.documents.extend(linked_document_pb(d) for d in documents)
+    if documents:  # extending with nothing would still mark `attrs` as set
+        attrs.documents.extend(linked_document_pb(d) for d in documents)
 
 
 def fill_attributes(attrs: pb.CitizenAttributes, released: dict[Attribute, str]) -> None:
