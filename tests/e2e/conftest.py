@@ -73,7 +73,11 @@ class Deployment:
 
     def outbox_lines(self) -> list[str]:
         outbox = self.workdir / "var" / "outbox.log"
-        return outbox.read_text("utf-8").splitlines() if outbox.exists() else []
+        if not outbox.exists():
+            return []
+        lines = outbox.read_text("utf-8").split("\n")
+        # The last piece is "" after a whole line, else a line still being written.
+        return lines[:-1]
 
     def latest_code(self, phone_e164: str, timeout: float = 10, *, after: int = 0) -> str:
         """The code in the newest SMS to this phone that carries one, among
