@@ -102,7 +102,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
     ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
     RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-    GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
+    GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument,
+    RegisterDependant, ListDependants.
     """
     SESSION_INVALID: _ErrorReason.ValueType  # 14
     """UNAUTHENTICATED: the access token is not valid, has expired or its
@@ -110,7 +111,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
     ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
     RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-    GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
+    GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument,
+    RegisterDependant, ListDependants.
     """
     OFFICER_KEY_INVALID: _ErrorReason.ValueType  # 15
     """UNAUTHENTICATED: an officer's call came without a valid `x-officer-key`
@@ -875,7 +877,8 @@ SESSION_MISSING: ErrorReason.ValueType  # 13
 Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
 ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
 RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
+GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument,
+RegisterDependant, ListDependants.
 """
 SESSION_INVALID: ErrorReason.ValueType  # 14
 """UNAUTHENTICATED: the access token is not valid, has expired or its
@@ -883,7 +886,8 @@ session ended; refresh it (RefreshSession) or sign in again.
 Returned by: ListAccessHistory, ListApprovalRequests, DecideApproval,
 ClaimApproval, ShareViaQR, ListShares, RevokeShare, SignOut, ListSessions,
 RevokeSession, LockAccount, LockVerifyMode, UnlockVerifyMode,
-GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument.
+GetVerifyModeLocks, LinkDocument, ListLinkedDocuments, UnlinkDocument,
+RegisterDependant, ListDependants.
 """
 OFFICER_KEY_INVALID: ErrorReason.ValueType  # 15
 """UNAUTHENTICATED: an officer's call came without a valid `x-officer-key`
