@@ -7,12 +7,15 @@ id). Nothing identifying is in clear."""
 from __future__ import annotations
 
 import json
-from datetime import date
 
 from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.registry_person import DocumentType
 from eid_service.store.repositories.base import Repository
-from eid_service.store.repositories.registry import document_number_index
+from eid_service.store.repositories.registry import (
+    document_number_index,
+    document_record,
+    read_document,
+)
 from eid_service.store.sql import Row, Sql
 from eid_service.use_cases.ports import LinkedEntry
 
@@ -61,13 +64,7 @@ class AccountDocumentRepository(Repository):
     def add(self, account_id: str, document: LinkedDocument) -> bool:
         doc_type = document.doc_type.value
         index = document_number_index(self._p, document.doc_type, document.number)
-        until = document.valid_until
-        record = {
-            "number": document.number,
-            "issuer": document.issuer,
-            "valid_from": document.valid_from.isoformat(),
-            "valid_until": None if until is None else until.isoformat(),
-        }
+        record = document_record(document)
         sealed = self._p.seal(
             json.dumps(record, ensure_ascii=False), _context(account_id, doc_type, index)
         )
@@ -119,13 +116,13 @@ class AccountDocumentRepository(Repository):
     def _document(self, account_id: str, row: Row) -> LinkedDocument:
         doc_type, index = row[0], bytes(row[1])
         record = json.loads(self._p.open(row[2], _context(account_id, doc_type, index)))
-        until = record["valid_until"]
+        stored = read_document(DocumentType(doc_type), record)
         return LinkedDocument(
-            doc_type=DocumentType(doc_type),
-            number=record["number"],
-            issuer=record["issuer"],
-            valid_from=date.fromisoformat(record["valid_from"]),
-            valid_until=None if until is None else date.fromisoformat(until),
+            doc_type=stored.doc_type,
+            number=stored.number,
+            issuer=stored.issuer,
+            valid_from=stored.valid_from,
+            valid_until=stored.valid_until,
             linked_at=self._read_t(row[3]),
             linked_by=row[4],
         )

@@ -25,6 +25,7 @@ from typing import Any
 
 from eid_service.domain.biometrics import Finger, Template
 from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.registry_person import (
     DocumentType,
     Passport,
@@ -143,7 +144,7 @@ class PopulationRegistry(Repository):
         found = []
         for doc_type, number_index, sealed in self._db.all(_DOCUMENTS, {"index": index}):
             record = json.loads(self._p.open(sealed, _document_context(doc_type, number_index)))
-            found.append(_document(DocumentType(doc_type), record))
+            found.append(read_document(DocumentType(doc_type), record))
         return found
 
     def document(
@@ -157,7 +158,7 @@ class PopulationRegistry(Repository):
         if row is None or not hmac.compare_digest(bytes(row[0]), holder):
             return None
         sealed = row[1]
-        return _document(
+        return read_document(
             doc_type,
             json.loads(self._p.open(sealed, _document_context(doc_type.value, number_index))),
         )
@@ -279,7 +280,19 @@ def _document_key(row: tuple[Any, ...]) -> tuple[Any, Any]:
     return row[0], row[1]
 
 
-def _document(doc_type: DocumentType, record: dict[str, Any]) -> RegistryDocument:
+def document_record(document: RegistryDocument | LinkedDocument) -> dict[str, Any]:
+    """A document's sealed fields, as the JSON stored for the registry and for links."""
+    until = document.valid_until
+    return {
+        "number": document.number,
+        "issuer": document.issuer,
+        "valid_from": document.valid_from.isoformat(),
+        "valid_until": None if until is None else until.isoformat(),
+    }
+
+
+def read_document(doc_type: DocumentType, record: dict[str, Any]) -> RegistryDocument:
+    """The document a stored record (document_record) holds."""
     until = record["valid_until"]
     return RegistryDocument(
         doc_type=doc_type,
@@ -353,13 +366,7 @@ def seal_people(p: DataProtection, people: Iterable[RegistryPerson]) -> SealedPe
         for document in person.documents:
             doc_type = document.doc_type.value
             number_index = number_of(f"{doc_type}:{document.number}".encode())
-            until = document.valid_until
-            record = {
-                "number": document.number,
-                "issuer": document.issuer,
-                "valid_from": document.valid_from.isoformat(),
-                "valid_until": None if until is None else until.isoformat(),
-            }
+            record = document_record(document)
             context = f"registry-document:{doc_type}:{number_index.hex()}".encode()
             documents.append(
                 (doc_type, number_index, index, seal(encode_json(record).encode(), context), key_id)
