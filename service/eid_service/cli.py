@@ -119,7 +119,7 @@ async def _load_demo(runtime: Runtime, synthetic: int, console: Console) -> None
     def put_all(r: Repositories) -> int:
         return sum(r.registry.put_person(p) for p in people)
 
-    added = await runtime.uow.atomically(put_all)
+    added = await runtime.uow.atomically(put_all, long=True)
     total = len(people)
     console.print(
         f"demo registry: {added} people added, {total - added} already there"

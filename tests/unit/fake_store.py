@@ -1535,7 +1535,7 @@ class FakeUnitOfWork:
     def transactions(self) -> int:
         return self.writes + self.reads
 
-    async def atomically(self, work: Callable[[Repositories], T]) -> T:
+    async def atomically(self, work: Callable[[Repositories], T], *, long: bool = False) -> T:
         self.writes += 1
         await asyncio.sleep(0)  # a real store makes the caller wait
         return self.run_now(work)

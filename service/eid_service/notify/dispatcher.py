@@ -110,7 +110,7 @@ class OutboxDispatcher:
                 continue
             ids = await self._uow.read(partial(_unrouted, channel))
             if ids:
-                await self._uow.atomically(partial(_route, ids, names, self._clock()))
+                await self._uow.atomically(partial(_route, ids, names, self._clock()), long=True)
 
     def _settings(self, route: Route) -> DeliverySettings:
         return route.delivery or self._s
@@ -118,7 +118,7 @@ class OutboxDispatcher:
     async def _deliver_due(self, route: Route) -> int:
         now = self._clock()
         limit = self._settings(route).max_attempts
-        buried = await self._uow.atomically(partial(_bury, route.name, now, limit))
+        buried = await self._uow.atomically(partial(_bury, route.name, now, limit), long=True)
         if buried:
             log.warning("%d deliveries via %s dead: out of attempts", buried, route.name)
         ids = await self._uow.read(partial(_due, route.name, now, limit))

@@ -174,7 +174,7 @@ class Loader:
                 registry.bulk_load_mode(True)
             return registry.put_sealed(batch)
 
-        self._inflight = asyncio.create_task(self._uow.atomically(write))
+        self._inflight = asyncio.create_task(self._uow.atomically(write, long=True))
         self.written += len(batch)
 
     async def _wait(self) -> None:
@@ -200,7 +200,7 @@ class Loader:
     async def _untune(self) -> None:
         if self._tuned:
             self._tuned = False
-            await self._uow.atomically(lambda r: _registry(r).bulk_load_mode(False))
+            await self._uow.atomically(lambda r: _registry(r).bulk_load_mode(False), long=True)
 
 
 def progress_bar(console: Console) -> Progress:

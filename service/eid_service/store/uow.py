@@ -1,14 +1,16 @@
 """The unit of work over SQLAlchemy: the one place transactions begin and commit.
 
-SQLite: writes go to the process's writer thread (writer.py), which
-group-commits them durably. PostgreSQL: each write transaction runs on one
-of a few writer threads and commits on its own; the server flushes
-concurrent commits together, and a transaction stuck on a row lock holds up
-only itself. Few threads, because more mostly wait on the GIL (measured:
-2 threads served about 1.6x the redemptions 16 did). Reads run on a small
+SQLite: writes go to the process's writer (writer.py), which group-commits
+them durably, running their statements on the event loop and only the
+commit on a thread. PostgreSQL: each write transaction runs on one of a few
+writer threads and commits on its own; the server flushes concurrent
+commits together, and a transaction stuck on a row lock holds up only
+itself. Few threads, because more mostly wait on the GIL (measured: 2
+threads served about 1.6x the redemptions 16 did). Reads run on a small
 pool of read connections (on SQLite, WAL lets them proceed beside the
-writer). A transaction function runs to the end on a thread: a cancelled
-caller stops waiting, its transaction is still committed or rolled back whole.
+writer). A transaction function runs to the end once it has started: a
+cancelled caller stops waiting, its transaction is still committed or
+rolled back whole.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from eid_service.store.repositories.shares import ShareRepository
 from eid_service.store.repositories.signing_keys import SigningKeyRepository
 from eid_service.store.repositories.webhooks import PartyWebhookRepository
 from eid_service.store.sql import Driver, Observer
-from eid_service.store.writer import BatchWriter
+from eid_service.store.writer import SqliteWriter
 from eid_service.telemetry import spans
 from eid_service.use_cases.ports import Repositories
 
@@ -125,13 +127,13 @@ class SqlUnitOfWork:
 
     def __init__(self, url: str, protection: DataProtection) -> None:
         self.url = url
-        self._p = protection
+        self.protection = protection
         self.engine = create_engine(url)
-        self._writer: BatchWriter | None = None
+        self._writer: SqliteWriter | None = None
         self._writers: ThreadPoolExecutor | None = None
         if is_sqlite(url):
             self.read_engine = create_engine(url, sqlite_reads=True)
-            self._writer = BatchWriter(self.engine, sqlite_path(url) + ".writelock")
+            self._writer = SqliteWriter(self.engine, sqlite_path(url) + ".writelock")
         else:
             self.read_engine = self.engine
             self._writers = ThreadPoolExecutor(POSTGRES_WRITERS, thread_name_prefix="eid-write")
@@ -150,13 +152,13 @@ class SqlUnitOfWork:
         """Durable commits made by the SQLite writer (0 on PostgreSQL)."""
         return 0 if self._writer is None else self._writer.batches
 
-    async def atomically(self, work: Callable[[Repositories], T]) -> T:
+    async def atomically(self, work: Callable[[Repositories], T], *, long: bool = False) -> T:
         with spans.span("eid.db.write", self._write_span):
-            # On the writer thread, in this call's trace (a signature's span
-            # is a child of this one).
+            # Wherever the writer runs it, in this call's trace (a
+            # signature's span is a child of this one).
             work = spans.carry(work)
             if self._writer is not None:
-                result: T = await self._writer.run(lambda c: self._guarded(work, c))
+                result: T = await self._writer.run(lambda c: self._guarded(work, c), long=long)
                 return result
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writers, self._write_now, work)
@@ -174,7 +176,7 @@ class SqlUnitOfWork:
         if made is None or made[0] != key:
             made = connection.info["eid.repositories"] = (
                 key,
-                SqlRepositories(connection, self._p, self.observe),
+                SqlRepositories(connection, self.protection, self.observe),
             )
         repositories: SqlRepositories = made[1]
         return repositories

@@ -221,7 +221,7 @@ async def notice_coming_of_age(uow: UnitOfWork, ctx: UseCaseContext) -> int:
 
     told = 0
     while True:
-        found = await uow.atomically(batch)
+        found = await uow.atomically(batch, long=True)
         told += found
         if found < SWEEP_BATCH:
             return told

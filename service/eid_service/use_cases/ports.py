@@ -1007,9 +1007,12 @@ class UnitOfWork(Protocol):
     before it returns work's result, rolled back if work raises (the
     exception propagates; a unique key taken by a concurrent transaction
     comes out as domain.errors.Conflict). How commits become durable (group
-    commit, a write lock) is the implementation's business."""
+    commit, a write lock) is the implementation's business. `long` marks
+    a transaction that touches many rows (a bulk load, a sweep, a purge
+    page): the implementation keeps it from holding up the calls being
+    served (on SQLite it runs on the writer thread, not the event loop)."""
 
-    async def atomically(self, work: Callable[[Repositories], T]) -> T: ...
+    async def atomically(self, work: Callable[[Repositories], T], *, long: bool = False) -> T: ...
 
     async def read(self, work: Callable[[Repositories], T]) -> T:
         """Runs `work` in a read-only transaction."""

@@ -52,7 +52,7 @@ async def purge_expired(uow: UnitOfWork, now: datetime) -> Purged:
     async def drain(purge: Callable[[Repositories], int]) -> int:
         total = 0
         while True:
-            deleted = await uow.atomically(purge)
+            deleted = await uow.atomically(purge, long=True)
             total += deleted
             if deleted < PURGE_BATCH:
                 return total

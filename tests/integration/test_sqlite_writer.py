@@ -1,0 +1,282 @@
+"""SQLite's writer (store/writer.py): statements on the event loop, commits on
+a thread, and everything that cannot go that way (another process writing,
+a database held outside eid, a second event loop) handed to the writer
+thread, without blocking the loop and without losing or doubling a write."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eid_service.domain.citizen import Demographics
+from eid_service.store.database import sqlite_path
+from eid_service.store.uow import SqlUnitOfWork
+from eid_service.use_cases.ports import Repositories
+from tests.integration.test_store import _citizens, _new_uow
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    path = tmp_path / "eid.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def uow(sqlite_url: str) -> Iterator[SqlUnitOfWork]:
+    made = _new_uow(sqlite_url)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def _stored(uow: SqlUnitOfWork, citizens: list[Demographics]) -> list[bool]:
+    return asyncio.run(
+        uow.read(lambda r: [r.registry.find(c.personal_id) is not None for c in citizens])
+    )
+
+
+async def _write(uow: SqlUnitOfWork, citizen: Demographics) -> None:
+    await uow.atomically(lambda r: r.registry.put(citizen))
+
+
+async def _write_all(uow: SqlUnitOfWork, citizens: list[Demographics]) -> None:
+    await asyncio.gather(*(_write(uow, c) for c in citizens))
+
+
+async def _ticks_while(write: asyncio.Future[object], release: threading.Event) -> int:
+    """Counts the event loop's turns while `write` waits, then lets it go."""
+    ticks = 0
+    while ticks < 50:
+        await asyncio.sleep(0)
+        ticks += 1
+    assert not write.done()  # still waiting for its turn
+    release.set()
+    await write
+    return ticks
+
+
+async def _write_while_held(
+    uow: SqlUnitOfWork, citizen: Demographics, let_go: Callable[[], object]
+) -> bool:
+    """Writes `citizen` while something else holds the database, which
+    `let_go` releases (from another thread, once the loop has shown it still
+    turns); True once the write has landed."""
+    release = threading.Event()
+
+    def when_told() -> None:
+        release.wait(10)
+        let_go()
+
+    holder = threading.Thread(target=when_told)
+    holder.start()
+    write: asyncio.Future[object] = asyncio.ensure_future(_write(uow, citizen))
+    try:
+        return await _ticks_while(write, release) == 50
+    finally:
+        holder.join()
+
+
+def test_a_write_waits_for_another_process_without_blocking_the_loop(
+    uow: SqlUnitOfWork, sqlite_url: str
+) -> None:
+    """Another process holds the write lock: the write waits on the writer
+    thread, the event loop keeps serving, and the write lands afterwards."""
+    citizen = _citizens(1)[0]
+    fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as another eid process mid-commit
+    try:
+        assert asyncio.run(_write_while_held(uow, citizen, lambda: fcntl.flock(fd, fcntl.LOCK_UN)))
+    finally:
+        os.close(fd)
+    assert _stored(uow, [citizen]) == [True]
+
+
+def test_a_database_held_outside_eid_is_waited_for_off_the_loop(
+    uow: SqlUnitOfWork, sqlite_url: str
+) -> None:
+    """A connection that is not eid's (an operator's shell) holds the write
+    lock: the write is handed to the writer thread, which waits its busy
+    timeout; the loop keeps serving meanwhile."""
+    citizen = _citizens(1)[0]
+    path = sqlite_path(sqlite_url)
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        assert asyncio.run(_write_while_held(uow, citizen, lambda: blocker.execute("ROLLBACK")))
+    finally:
+        blocker.close()
+    assert _stored(uow, [citizen]) == [True]
+
+
+def test_two_writers_on_one_file_take_turns(sqlite_url: str) -> None:
+    """Two processes' writers (two units of work here, each with its own lock
+    descriptor) writing at once: every write lands once."""
+    first = _new_uow(sqlite_url)
+    second = SqlUnitOfWork(sqlite_url, first.protection)  # the same keys
+    citizens = _citizens(120)
+
+    async def both() -> None:
+        await asyncio.gather(_write_all(first, citizens[::2]), _write_all(second, citizens[1::2]))
+
+    try:
+        asyncio.run(both())
+        assert _stored(first, citizens) == [True] * len(citizens)
+        # Both went the fast way when the other was not writing, and waited
+        # on their thread when it was.
+        assert first.group_commits > 0 and second.group_commits > 0
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_second_event_loop_writes_through_the_writer_thread(uow: SqlUnitOfWork) -> None:
+    """The loop that wrote first owns the loop path; another thread's loop
+    writing at the same time is served by the writer thread."""
+    citizens = _citizens(80)
+    failures: list[BaseException] = []
+
+    def other_loop() -> None:
+        try:
+            asyncio.run(_write_all(uow, citizens[40:]))
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    async def main() -> None:
+        await uow.atomically(lambda r: r.registry.put(citizens[0]))  # owns the loop path
+        thread = threading.Thread(target=other_loop)
+        thread.start()
+        await _write_all(uow, citizens[1:40])
+        await asyncio.to_thread(thread.join)
+
+    asyncio.run(main())
+    assert failures == []
+    assert _stored(uow, citizens) == [True] * len(citizens)
+
+
+def test_a_new_event_loop_takes_over_after_the_first_closed(uow: SqlUnitOfWork) -> None:
+    """A command that runs asyncio.run twice writes in both."""
+    citizens = _citizens(20)
+    asyncio.run(_write_all(uow, citizens[:10]))
+    asyncio.run(_write_all(uow, citizens[10:]))
+    assert _stored(uow, citizens) == [True] * len(citizens)
+    assert 0 < uow.group_commits <= len(citizens)
+
+
+def test_a_long_transaction_runs_off_the_loop(uow: SqlUnitOfWork) -> None:
+    """A bulk load or sweep (`long`) holds the writer, not the event loop:
+    other work keeps being served while it runs."""
+    citizen = _citizens(1)[0]
+    release = threading.Event()
+
+    def bulk(r: Repositories) -> None:
+        release.wait(10)  # as a long load would take its time
+        r.registry.put(citizen)
+
+    async def scenario() -> int:
+        write: asyncio.Future[object] = asyncio.ensure_future(uow.atomically(bulk, long=True))
+        return await _ticks_while(write, release)
+
+    assert asyncio.run(scenario()) == 50
+    assert _stored(uow, [citizen]) == [True]
+
+
+def test_closing_answers_what_was_begun_and_refuses_the_rest(sqlite_url: str) -> None:
+    """The server closes its store from another thread while its loop still
+    serves: writes already queued are committed and answered, later ones are
+    refused (STORE_UNAVAILABLE), and the write lock is free afterwards."""
+    uow = _new_uow(sqlite_url)
+    citizens = _citizens(40)
+
+    async def scenario() -> tuple[list[BaseException | None], str]:
+        queued = [asyncio.ensure_future(_write(uow, c)) for c in citizens]
+        await asyncio.sleep(0)  # they are queued, the first batch has begun
+        await asyncio.to_thread(uow.close)
+        answers = await asyncio.gather(*queued, return_exceptions=True)
+        try:
+            await _write(uow, _citizens(41)[-1])
+            late = "written"
+        except Exception as refused:
+            late = getattr(refused, "reason", type(refused).__name__)
+        return answers, late
+
+    answers, late = asyncio.run(scenario())
+    assert answers == [None] * len(citizens)
+    assert late == "STORE_UNAVAILABLE"
+    fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises if still held
+    finally:
+        os.close(fd)
+    reopened = SqlUnitOfWork(sqlite_url, uow.protection)
+    try:
+        assert _stored(reopened, citizens) == [True] * len(citizens)
+    finally:
+        reopened.close()
+
+
+def test_loops_taking_over_at_once_each_write_once(uow: SqlUnitOfWork) -> None:
+    """After the owning loop closed, two threads' loops write at the same
+    time: one takes the loop path over, the other is served by the writer
+    thread; every write lands once and nobody's work is lost."""
+    citizens = _citizens(60)
+    asyncio.run(_write_all(uow, citizens[:1]))  # this loop owned it, and closed
+    failures: list[BaseException] = []
+    go = threading.Barrier(2)
+
+    def writer(part: list[Demographics]) -> None:
+        try:
+            go.wait(10)
+            asyncio.run(_write_all(uow, part))
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    threads = [
+        threading.Thread(target=writer, args=(citizens[1:30],)),
+        threading.Thread(target=writer, args=(citizens[30:],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert _stored(uow, citizens) == [True] * len(citizens)
+
+
+def test_a_lock_file_that_cannot_be_opened_fails_the_write_and_the_next(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A write that cannot take the lock (its file cannot be opened) is
+    answered with the error, and so is the next one: nothing hangs."""
+    uow = SqlUnitOfWork(sqlite_url, _new_uow(sqlite_url).protection)
+    # The lock file's directory is gone (as a deployment could get it wrong).
+    uow_writer: Any = uow._writer
+    uow_writer._lock_path = str(tmp_path / "missing" / "eid.db.writelock")
+    citizen = _citizens(1)[0]
+
+    async def twice() -> list[str]:
+        outcomes = []
+        for _ in range(2):
+            try:
+                await asyncio.wait_for(_write(uow, citizen), 10)
+                outcomes.append("written")
+            except TimeoutError:
+                outcomes.append("hung")
+            except OSError as error:
+                outcomes.append(type(error).__name__)
+        return outcomes
+
+    try:
+        assert asyncio.run(twice()) == ["FileNotFoundError", "FileNotFoundError"]
+    finally:
+        uow.close()
