@@ -38,6 +38,8 @@ examples:
                                     within {RELOAD_SECONDS:g} s)
   eid-server rotate-keys --resume   re-encrypt what is left under older keys (after an
                                     interrupted run, or a ring installed by other means)
+                                    and seal what rows written before revision 0020
+                                    hold in clear (gender)
   eid-server rotate-keys --status   the ring's encryption keys and the rows still due
   eid-server rotate-keys --remove-old
                                     once nothing is due: drop the older encryption keys
@@ -59,7 +61,7 @@ def add_rotate_keys_command(commands: argparse._SubParsersAction[argparse.Argume
     mode.add_argument(
         "--resume",
         action="store_true",
-        help="no new key: re-encrypt what is left under older keys",
+        help="no new key: re-encrypt what is left under older keys, seal what is in clear",
     )
     mode.add_argument(
         "--status",
@@ -113,7 +115,7 @@ async def run_rotate_keys(settings: Settings, args: argparse.Namespace, console:
             f"active encryption key [bold]{ring.active_encryption_key_id}[/bold];"
             f" older: {', '.join(retired_encryption_keys(ring)) or 'none'}"
         )
-        console.print(_due_table(due, "Rows with a blob under an older key"))
+        console.print(_due_table(due, "Rows with a blob under an older key or gender in clear"))
         return 0
     if not args.resume:
         ring = add_encryption_key(ring)
@@ -169,7 +171,7 @@ async def _reencrypt(settings: Settings, page: int, console: Console) -> int:
 
 def _summary(done: Rotation, seconds: float, console: Console) -> None:
     table = Table(title=f"Re-encrypted in {seconds:.1f} s ({done.passes} pass(es))")
-    for column in ("table", "blobs re-encrypted", "rows written", "rows still due"):
+    for column in ("table", "blobs (re-)sealed", "rows written", "rows still due"):
         table.add_column(column, justify="left" if column == "table" else "right")
     for name in done.left:
         table.add_row(
@@ -199,8 +201,8 @@ async def _remove_old(settings: Settings, console: Console) -> int:
     if any(due.values()):
         console.print(_due_table({k: v for k, v in due.items() if v}, "Still due"))
         console.print(
-            "[red]refused[/red]: rows still hold blobs under an older key;"
-            " run `eid-server rotate-keys --resume` first"
+            "[red]refused[/red]: rows still hold blobs under an older key (or gender in"
+            " clear); run `eid-server rotate-keys --resume` first"
         )
         return 1
     replace_key_ring(without_retired_encryption_keys(ring), settings.keys_file)

@@ -2,8 +2,9 @@
 rotate-keys`), in pages of short transactions beside running servers.
 
 A pass walks each table in key order, one page per transaction (read the
-due rows, seal their blobs again, write back only what did not change
-meanwhile). Rows written under an old key while the pass ran (by a server
+due rows, seal their blobs again, seal what rows written before it was
+sealed still hold in clear (gender, before revision 0020), write back only
+what did not change meanwhile). Rows written under an old key while the pass ran (by a server
 that had not yet reloaded the ring), or changed under it, are caught by the
 next pass; passes stop when nothing is due any more, or after MAX_PASSES.
 Stopped at any point, a run resumes where the data says: a blob under the
@@ -45,7 +46,8 @@ def _page(
 
 
 async def due_rows(uow: SqlUnitOfWork) -> dict[str, int]:
-    """Rows with a blob (or a key id) not under the active key, per table."""
+    """Rows with a blob (or a key id) not under the active key, or a value
+    still in clear that is now sealed, per table."""
     return {spec.table: await uow.read(_due(spec)) for spec in SEALED_TABLES}
 
 
@@ -54,7 +56,7 @@ class Rotation:
     """What a run did."""
 
     passes: int = 0
-    blobs: dict[str, int] = field(default_factory=dict)  # re-sealed, per table
+    blobs: dict[str, int] = field(default_factory=dict)  # (re-)sealed, per table
     rows: dict[str, int] = field(default_factory=dict)  # written, per table
     unreadable: dict[str, int] = field(default_factory=dict)  # "table.column" -> blobs
     left: dict[str, int] = field(default_factory=dict)  # rows still due, per table
@@ -70,8 +72,8 @@ async def reencrypt_all(
     page: int = DEFAULT_PAGE,
     progress: Callable[[str, int], None] | None = None,
 ) -> Rotation:
-    """Re-seals every due blob under the active key; `progress(table, rows)`
-    after each page."""
+    """Re-seals every due blob under the active key and seals the values
+    still in clear; `progress(table, rows)` after each page."""
     result = Rotation()
     for _ in range(MAX_PASSES):
         result.passes += 1
@@ -97,7 +99,7 @@ async def _pass(
 ) -> None:
     after = None
     while True:
-        done = await uow.atomically(_page(spec, after, page))
+        done = await uow.atomically(_page(spec, after, page), long=True)
         if done.last is None:
             return
         after = done.last

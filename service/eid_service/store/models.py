@@ -63,7 +63,10 @@ class RegistryCitizenRow(Base):
     personal_id_enc: Mapped[bytes] = mapped_column(LargeBinary)
     full_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     birth_date_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    gender: Mapped[str] = mapped_column(String(8))
+    # Gender, sealed; `gender` holds it in clear only in rows written before
+    # revision 0020 (`rotate-keys` seals those and sets it NULL).
+    gender_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    gender: Mapped[str | None] = mapped_column(String(8))
     # Set (encrypted) once the registry records the citizen's death.
     death_date_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     # "citizen" or "foreigner" (found by passport too; see domain/registry_person.py).
@@ -112,7 +115,10 @@ class AccountRow(Base):
     personal_id_enc: Mapped[bytes] = mapped_column(LargeBinary)
     full_name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     birth_date_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    gender: Mapped[str] = mapped_column(String(8))
+    # Gender, sealed; in clear in `gender` only in rows written before revision
+    # 0020 (`rotate-keys` seals those and sets it NULL).
+    gender_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    gender: Mapped[str | None] = mapped_column(String(8))
     phone_enc: Mapped[bytes] = mapped_column(LargeBinary)
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     level: Mapped[int] = mapped_column(Integer)

@@ -27,10 +27,36 @@ def _run_online() -> None:
     engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     try:
         with engine.connect() as connection:
-            _run(connection)
-            connection.commit()
+            if connection.dialect.name == "sqlite":
+                _run_sqlite(connection)
+            else:
+                _run(connection)
+                connection.commit()
     finally:
         engine.dispose()
+
+
+def _run_sqlite(connection: Connection) -> None:
+    """SQLite alters a column by rebuilding its table (batch mode: copy,
+    drop, rename), and dropping a table other rows reference fails while
+    foreign keys are enforced, even though the rebuilt table takes its place.
+    So enforcement is off during the migrations (SQLite ignores the pragma
+    inside a transaction: it is set before the first statement begins one),
+    every foreign key is checked before the commit, and it is on again after."""
+    raw = connection.connection.driver_connection
+    assert raw is not None and not connection.in_transaction()
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        _run(connection)
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            tables = sorted({str(row[0]) for row in broken})
+            raise RuntimeError(f"the migration broke foreign keys of {', '.join(tables)}")
+        connection.commit()
+    finally:
+        if connection.in_transaction():
+            connection.rollback()
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

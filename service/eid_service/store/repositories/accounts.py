@@ -12,6 +12,7 @@ from eid_service.domain.linked_document import ATTRIBUTE_DOCUMENT, LinkedDocumen
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.party import VerifyMode
 from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute
+from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.account_documents import AccountDocumentRepository
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Row, Sql
@@ -22,14 +23,14 @@ from eid_service.use_cases.ports import (
 )
 
 _COLUMNS = (
-    "id, personal_id_enc, full_name_enc, birth_date_enc, gender, phone_enc, email_enc,"
-    " level, state, password_hash, created_at, activated_at, nationality_enc"
+    "id, personal_id_enc, full_name_enc, birth_date_enc, gender_enc, phone_enc, email_enc,"
+    " level, state, password_hash, created_at, activated_at, nationality_enc, gender"
 )
 # What `to_domain` reads, in order (dependants.py selects them too).
 ACCOUNT_COLUMNS = _COLUMNS
 _INSERT = Sql(
     "INSERT INTO accounts (id, personal_id_index, personal_id_enc, full_name_enc,"
-    " birth_date_enc, gender, phone_enc, email_enc, level, state, password_hash, created_at,"
+    " birth_date_enc, gender_enc, phone_enc, email_enc, level, state, password_hash, created_at,"
     " activated_at, nationality_enc) VALUES (:id, :index, :personal_id, :full_name, :birth_date,"
     " :gender, :phone, :email, :level, :state, :password_hash, :created_at, :activated_at,"
     " :nationality)"
@@ -65,10 +66,11 @@ _RAISE_LEVEL = Sql(
 )
 _STATES = {"active": AccountState.ACTIVE.value, "locked": AccountState.LOCKED.value}
 _DEACTIVATED = AccountState.DEACTIVATED.value
-# The encrypted column and its AAD label per attribute; gender is stored plain.
+# The encrypted column and its AAD label per attribute (gender: see `gender_of`).
 # Dicts, not AccountLevel(v) and AccountState(v): every Verify reads an account.
 _LEVELS = {int(level): level for level in AccountLevel}
 _STATES_BY_VALUE = {state.value: state for state in AccountState}
+_GENDERS = {gender.value: gender for gender in Gender}
 _ENCRYPTED = {
     Attribute.PERSONAL_ID: "personal_id",
     Attribute.FULL_NAME: "full_name",
@@ -85,10 +87,20 @@ def _view_sql(wanted: tuple[Attribute, ...]) -> Sql:
     if sql is None:
         columns = "".join(f", {_ENCRYPTED[a]}_enc" for a in wanted)
         sql = _VIEWS[wanted] = Sql(
-            f"SELECT personal_id_index, level, state, gender{columns}"  # noqa: S608 (constants)
+            f"SELECT personal_id_index, level, state, gender_enc, gender{columns}"  # noqa: S608
             " FROM accounts WHERE id = :id"
         )
     return sql
+
+
+def gender_of(
+    p: DataProtection, sealed: bytes | None, clear: str | None, account_id: str
+) -> Gender:
+    """An account's gender: sealed in `gender_enc`, or in clear in `gender`
+    in a row written before revision 0020 that `rotate-keys` has not sealed yet."""
+    if sealed is not None:
+        return _GENDERS[p.open(sealed, f"account:{account_id}:gender")]
+    return Gender(clear)
 
 
 class AccountRepository(Repository):
@@ -104,7 +116,7 @@ class AccountRepository(Repository):
                 "personal_id": p.seal(d.personal_id, f"{ctx}:personal_id"),
                 "full_name": p.seal(d.full_name, f"{ctx}:full_name"),
                 "birth_date": p.seal(d.birth_date.isoformat(), f"{ctx}:birth_date"),
-                "gender": d.gender.value,
+                "gender": p.seal(d.gender.value, f"{ctx}:gender"),
                 "phone": p.seal(account.phone, f"{ctx}:phone"),
                 "email": None if account.email is None else p.seal(account.email, f"{ctx}:email"),
                 "level": int(account.level),
@@ -155,7 +167,7 @@ class AccountRepository(Repository):
         if row is None:
             return None
         values: dict[Attribute, str] = {}
-        for attribute, blob in zip(wanted, row[4:], strict=True):
+        for attribute, blob in zip(wanted, row[5:], strict=True):
             if blob is None:  # no email registered, a citizen: nothing to release
                 continue
             label = _ENCRYPTED[attribute]
@@ -163,7 +175,7 @@ class AccountRepository(Repository):
             if value:  # a dependant has no phone (stored empty): nothing to release
                 values[attribute] = value
         if Attribute.GENDER in attributes:
-            values[Attribute.GENDER] = row[3]
+            values[Attribute.GENDER] = gender_of(self._p, row[3], row[4], account_id).value
         documents: tuple[LinkedDocument, ...] = ()
         types = frozenset(ATTRIBUTE_DOCUMENT[a] for a in attributes & DOCUMENT_ATTRIBUTES)
         if types:
@@ -214,7 +226,7 @@ class AccountRepository(Repository):
                 personal_id=p.open(r[1], f"{ctx}:personal_id"),
                 full_name=p.open(r[2], f"{ctx}:full_name"),
                 birth_date=date.fromisoformat(p.open(r[3], f"{ctx}:birth_date")),
-                gender=Gender(r[4]),
+                gender=gender_of(p, r[4], r[13], r[0]),
             ),
             phone=p.open(r[5], f"{ctx}:phone"),
             email=None if r[6] is None else p.open(r[6], f"{ctx}:email"),

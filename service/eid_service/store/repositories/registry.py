@@ -3,7 +3,9 @@ living people (a recorded death hides the record from `find` and `person`),
 their enrolled biometric templates, children's guardians and documents.
 
 Every personal value is sealed (AES-GCM) with a context naming the row's
-blind index and the field, so a blob moved to another row fails to open;
+blind index and the field, so a blob moved to another row fails to open
+(gender too since revision 0020: rows written before hold it in clear until
+`rotate-keys` seals it);
 ID numbers, passports and document numbers are found by keyed blind index.
 Templates are sealed as raw float32 bytes (fingerprints: per finger, its
 ISO position, its length in values and the values).
@@ -42,17 +44,17 @@ PASSPORT_INDEX_PURPOSE = "passport"
 DOCUMENT_INDEX_PURPOSE = "document-number"
 
 _FIND = Sql(
-    "SELECT personal_id_enc, full_name_enc, birth_date_enc, gender FROM registry_citizens"
-    " WHERE personal_id_index = :index AND death_date_enc IS NULL"
+    "SELECT personal_id_enc, full_name_enc, birth_date_enc, gender_enc, gender"
+    " FROM registry_citizens WHERE personal_id_index = :index AND death_date_enc IS NULL"
 )
 _PERSON = Sql(
-    "SELECT personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender, kind,"
-    " passport_enc, portrait_enc, fingerprints_enc FROM registry_citizens"
+    "SELECT personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender_enc, kind,"
+    " passport_enc, portrait_enc, fingerprints_enc, gender FROM registry_citizens"
     " WHERE personal_id_index = :index AND death_date_enc IS NULL"
 )
 _PERSON_BY_PASSPORT = Sql(
-    "SELECT personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender, kind,"
-    " passport_enc, portrait_enc, fingerprints_enc FROM registry_citizens"
+    "SELECT personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender_enc, kind,"
+    " passport_enc, portrait_enc, fingerprints_enc, gender FROM registry_citizens"
     " WHERE passport_index = :index AND death_date_enc IS NULL"
 )
 _GUARDIANS = Sql(
@@ -84,7 +86,7 @@ _DEFAULT_CACHE = Sql("PRAGMA cache_size = -2000")
 # Positional, for executemany over the tuples `seal_people` makes.
 _INSERT = Rows(
     "INSERT INTO registry_citizens"
-    " (personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender, kind, key_id,"
+    " (personal_id_index, personal_id_enc, full_name_enc, birth_date_enc, gender_enc, kind, key_id,"
     " passport_index, passport_enc, portrait_enc, fingerprints_enc)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
@@ -98,6 +100,8 @@ _INSERT_DOCUMENT = Rows(
     " VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
 )
+# What `seal_people` seals of a gender.
+_GENDER_BYTES = {gender: gender.value.encode() for gender in Gender}
 # A fingerprint in its sealed form: ISO finger position, length in values.
 _FINGER_HEADER = struct.Struct("<BH")
 
@@ -120,7 +124,7 @@ class PopulationRegistry(Repository):
             personal_id=self._p.open(row[0], _context(index, "personal_id")),
             full_name=self._p.open(row[1], _context(index, "full_name")),
             birth_date=date.fromisoformat(self._p.open(row[2], _context(index, "birth_date"))),
-            gender=Gender(row[3]),
+            gender=self._gender(index, row[3], row[4]),
         )
 
     def person(self, personal_id: str) -> RegistryPerson | None:
@@ -205,13 +209,20 @@ class PopulationRegistry(Repository):
     def passport_index(self, nationality: str, passport_number: str) -> bytes:
         return passport_index(self._p, nationality, passport_number)
 
+    def _gender(self, index: bytes, sealed: bytes | None, clear: str | None) -> Gender:
+        """Sealed in `gender_enc`, or in clear in `gender` in a row written
+        before revision 0020 that `rotate-keys` has not sealed yet."""
+        if sealed is not None:
+            return Gender(self._p.open(sealed, _context(index, "gender")))
+        return Gender(clear)
+
     def _person(self, row: Row) -> RegistryPerson:
         index: bytes = row[0]
         demographics = Demographics(
             personal_id=self._p.open(row[1], _context(index, "personal_id")),
             full_name=self._p.open(row[2], _context(index, "full_name")),
             birth_date=date.fromisoformat(self._p.open(row[3], _context(index, "birth_date"))),
-            gender=Gender(row[4]),
+            gender=self._gender(index, row[4], row[9]),
         )
         passport = None
         if row[6] is not None:
@@ -348,7 +359,7 @@ def seal_people(p: DataProtection, people: Iterable[RegistryPerson]) -> SealedPe
                 seal(d.personal_id.encode(), prefix + b"personal_id"),
                 seal(d.full_name.encode(), prefix + b"full_name"),
                 seal(d.birth_date.isoformat().encode(), prefix + b"birth_date"),
-                d.gender.value,
+                seal(_GENDER_BYTES[d.gender], prefix + b"gender"),
                 person.kind.value,
                 key_id,
                 passport_index,

@@ -5,8 +5,11 @@ re-encryption under the active key, one page of rows per transaction.
 
 A row is due when one of its blobs names another key than the active one
 (the key id is in each blob's header, so the filter is a prefix comparison
-the database does) or, for the registry's tables, when its `key_id` column
-does. Each row is updated only if its blobs are still the ones read (a
+the database does), for the registry's tables when its `key_id` column
+does, or when it still holds a value in clear that is now sealed (gender,
+written in clear before revision 0020): that value is sealed into its
+column under the active key and the clear column set to NULL. Each row is
+updated only if its blobs (and clear values) are still the ones read (a
 server may have changed or erased one meanwhile): what changed is left for
 the next pass, never overwritten with an older value.
 """
@@ -41,6 +44,9 @@ class SealedTable:
     context: Callable[[tuple[Any, ...], str], str] = field(repr=False)
     # A column naming the key of the row's blobs, kept up to date.
     key_id: str | None = None
+    # (sealed column, clear column): values rows written before the sealed
+    # column existed hold in clear; sealed into it, the clear one set NULL.
+    clear: tuple[tuple[str, str], ...] = ()
 
 
 SEALED_TABLES: tuple[SealedTable, ...] = (
@@ -52,6 +58,7 @@ SEALED_TABLES: tuple[SealedTable, ...] = (
             "personal_id_enc",
             "full_name_enc",
             "birth_date_enc",
+            "gender_enc",
             "death_date_enc",
             "passport_enc",
             "portrait_enc",
@@ -59,6 +66,7 @@ SEALED_TABLES: tuple[SealedTable, ...] = (
         ),
         lambda k, c: f"registry:{_hex(k[0])}:{_field(c)}",
         key_id="key_id",
+        clear=(("gender_enc", "gender"),),
     ),
     SealedTable(
         "registry_documents",
@@ -75,11 +83,13 @@ SEALED_TABLES: tuple[SealedTable, ...] = (
             "personal_id_enc",
             "full_name_enc",
             "birth_date_enc",
+            "gender_enc",
             "phone_enc",
             "email_enc",
             "nationality_enc",
         ),
         lambda k, c: f"account:{k[0]}:{_field(c)}",
+        clear=(("gender_enc", "gender"),),
     ),
     # repositories/account_biometrics.py: _context
     SealedTable(
@@ -131,6 +141,11 @@ SEALED_TABLES: tuple[SealedTable, ...] = (
 )
 
 
+# What one UPDATE writes: the columns sealed again, the (sealed, clear)
+# columns sealed from clear, whether the key id too.
+_Shape = tuple[tuple[str, ...], tuple[tuple[str, str], ...], bool]
+
+
 @dataclass
 class Page:
     """What one page of a table did."""
@@ -153,7 +168,7 @@ class SealedBlobs(Repository):
 
     def reencrypt_page(self, spec: SealedTable, after: tuple[Any, ...] | None, limit: int) -> Page:
         """Seals the due rows after `after` (in key order, at most `limit`)
-        again under the active key."""
+        again under the active key, and seals their values still in clear."""
         params = self._filter_params()
         params["limit"] = limit
         if after is not None:
@@ -166,15 +181,27 @@ class SealedBlobs(Repository):
         active = cipher.active_key_id
         prefix = params["prefix"]
         width = len(spec.key)
+        at_clear = width + len(spec.columns)
+        clear_of = dict(spec.clear)
         page = Page(last=tuple(rows[-1][:width]), rows=len(rows))
-        updates: dict[tuple[tuple[str, ...], bool], list[tuple[Any, ...]]] = {}
+        updates: dict[_Shape, list[tuple[Any, ...]]] = {}
         for row in rows:
             key = tuple(row[:width])
-            blobs = row[width : width + len(spec.columns)]
+            blobs = row[width:at_clear]
+            # sealed column -> the value its row holds in clear
+            clear = dict(zip(clear_of, row[at_clear : at_clear + len(clear_of)], strict=True))
             changed: list[tuple[str, bytes, bytes]] = []
+            # (sealed column, clear column, its blob, the clear value)
+            sealed: list[tuple[str, str, bytes, Any]] = []
             whole = True  # every blob of the row opened
             for column, blob in zip(spec.columns, blobs, strict=True):
-                if blob is None or bytes(blob).startswith(prefix):
+                if blob is None:
+                    value = clear.get(column)
+                    if value is not None:
+                        new = cipher.encrypt(value, context=spec.context(key, column))
+                        sealed.append((column, clear_of[column], new, value))
+                    continue
+                if bytes(blob).startswith(prefix):
                     continue
                 old = bytes(blob)
                 try:
@@ -186,18 +213,28 @@ class SealedBlobs(Repository):
                 changed.append((column, new, old))
             # The row's key id says the active key once all its blobs are under it.
             set_key_id = spec.key_id is not None and whole
-            if not changed and not (set_key_id and row[-1] != active):
+            if not changed and not sealed and not (set_key_id and row[-1] != active):
                 continue
-            columns = tuple(c for c, _, _ in changed)
+            shape = (
+                tuple(c for c, _, _ in changed),
+                tuple((c, plain) for c, plain, _, _ in sealed),
+                set_key_id,
+            )
             values: list[Any] = [new for _, new, _ in changed]
+            values += [blob for _, _, blob, _ in sealed]
             if set_key_id:
                 values.append(active)
-            updates.setdefault((columns, set_key_id), []).append(
-                (*values, *key, *(old for _, _, old in changed))
+            updates.setdefault(shape, []).append(
+                (
+                    *values,
+                    *key,
+                    *(old for _, _, old in changed),
+                    *(value for _, _, _, value in sealed),
+                )
             )
-            page.blobs += len(changed)
-        for (written, with_key_id), batch in updates.items():
-            page.updated += self._db.many(_update_sql(spec, written, with_key_id), batch)
+            page.blobs += len(changed) + len(sealed)
+        for shape, batch in updates.items():
+            page.updated += self._db.many(_update_sql(spec, shape), batch)
         return page
 
     def _prefix_length(self) -> int:
@@ -210,6 +247,7 @@ class SealedBlobs(Repository):
 
 def _due(spec: SealedTable, prefix_length: int) -> str:
     tests = [f"substr({c}, 1, {prefix_length}) <> :prefix" for c in spec.columns]
+    tests += [f"({c} IS NULL AND {plain} IS NOT NULL)" for c, plain in spec.clear]
     if spec.key_id is not None:
         tests.append(f"{spec.key_id} IS NULL OR {spec.key_id} <> :active")
     return "(" + " OR ".join(tests) + ")"
@@ -232,7 +270,7 @@ def _page_sql(spec: SealedTable, prefix_length: int, after: bool) -> Sql:
     cache = ("page", spec.table, prefix_length, after)
     if cache not in _SQL:
         keys = ", ".join(spec.key)
-        columns = ", ".join(spec.columns)
+        columns = ", ".join((*spec.columns, *(plain for _, plain in spec.clear)))
         extra = f", {spec.key_id}" if spec.key_id else ""
         where = _due(spec, prefix_length)
         if after:
@@ -246,13 +284,19 @@ def _page_sql(spec: SealedTable, prefix_length: int, after: bool) -> Sql:
     return sql
 
 
-def _update_sql(spec: SealedTable, columns: tuple[str, ...], set_key_id: bool) -> Rows:
-    cache = ("update", spec.table, columns, set_key_id)
+def _update_sql(spec: SealedTable, shape: _Shape) -> Rows:
+    """The UPDATE of the rows of one shape: blobs sealed again (each only if
+    still the one read), values sealed from clear (only if still in clear and
+    the same), and the key id."""
+    cache = ("update", spec.table, shape)
     if cache not in _SQL:
+        columns, sealed, set_key_id = shape
         sets = [f"{c} = ?" for c in columns]
+        sets += [f"{c} = ?, {plain} = NULL" for c, plain in sealed]
         if set_key_id and spec.key_id is not None:
             sets.append(f"{spec.key_id} = ?")
         conditions = [f"{k} = ?" for k in spec.key] + [f"{c} = ?" for c in columns]
+        conditions += [f"{c} IS NULL AND {plain} = ?" for c, plain in sealed]
         _SQL[cache] = Rows(
             f"UPDATE {spec.table} SET {', '.join(sets)}"  # noqa: S608 (constants)
             f" WHERE {' AND '.join(conditions)}"
