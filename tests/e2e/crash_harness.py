@@ -50,6 +50,7 @@ from eid_client.errors import EidError
 from eid_client.retry import RetryPolicy
 from eid_service.demo import demo_citizens, synthetic_citizens
 from eid_service.domain.citizen import Demographics, age_on
+from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
 from tests.e2e.conftest import BIN, Deployment, prepare, wait_serving
 from tests.integration.event_receiver import EventReceiver, Post, event_receiver
 from tests.integration.flows import PASSWORD, register
@@ -332,6 +333,21 @@ class Acked:
     request_id: str
     answer: Message | EidError
     again: Callable[[], Message]
+    # Sends of it a kill cut off (the server died with the call in flight).
+    cut_offs: int = 0
+
+
+def _locked_out_by_kills(call: Acked) -> bool:
+    """A password is counted as an attempt before it is compared and the count
+    taken back after (so concurrent guesses cannot outrun the budget); a kill
+    in between leaves the count standing, like a failure. A call cut off as
+    many times as a source may fail can find its source out of tries: that is
+    the policy working, not a broken rule (and the citizen's other sources,
+    and their session, still work)."""
+    return (
+        outcome(call.answer) == "TOO_MANY_FAILED_ATTEMPTS"
+        and call.cut_offs >= MAX_FAILURES_PER_SOURCE
+    )
 
 
 def outcome(answer: Message | EidError) -> str:
@@ -460,8 +476,13 @@ class Load:
         """Sends the same request until it gets an answer: the answer, or the
         refusal it got. A failure that leaves the call's fate unknown is sent
         again; a call with no answer for OP_DEADLINE_SECONDS is a hang."""
+        return self._persist(rpc, send)[0]
+
+    def _persist(self, rpc: str, send: Callable[[], T]) -> tuple[T | EidError, int]:
+        """`persist`, and how many of its sends a kill cut off."""
         give_up = time.monotonic() + OP_DEADLINE_SECONDS
         resent = cut_off = False
+        cut_offs = 0
         while True:
             epoch = self.server.epoch
             try:
@@ -471,7 +492,9 @@ class Load:
                     answer = error
                 else:
                     resent = True
-                    cut_off = cut_off or self.server.epoch != epoch
+                    if self.server.epoch != epoch:
+                        cut_off = True
+                        cut_offs += 1
                     if time.monotonic() > give_up:
                         raise AssertionError(
                             f"{rpc} got no answer for {OP_DEADLINE_SECONDS:.0f} s (last:"
@@ -490,7 +513,7 @@ class Load:
             ledger.count(ledger.in_doubt, rpc)
         if cut_off:
             ledger.count(ledger.cut_off, rpc)
-        return answer
+        return answer, cut_offs
 
     def _in_doubt(self, error: EidError, epoch: int) -> bool:
         if error.reason is not None:
@@ -500,7 +523,8 @@ class Load:
         return error.code in CUT_OFF and self.server.epoch != epoch
 
     def acked(self, rpc: str, request_id: str, send: Callable[[], Message]) -> Acked:
-        return Acked(rpc, request_id, self.persist(rpc, send), send)
+        answer, cut_offs = self._persist(rpc, send)
+        return Acked(rpc, request_id, answer, send, cut_offs)
 
     def _next_citizen(self) -> tuple[int, Demographics] | None:
         with self._next_lock:
@@ -603,9 +627,13 @@ class Load:
             with self.client() as app:
                 return app.sign_in(personal_id=pid, password=password)
 
-        signed_in = self.persist("SignIn", sign_in)
+        signed_in, cut_offs = self._persist("SignIn", sign_in)
         if isinstance(signed_in, EidError):
-            self.ledger.problem(f"SignIn of account {life.account_id} refused: {signed_in.reason}")
+            call = Acked("SignIn", "", signed_in, sign_in, cut_offs)
+            if not _locked_out_by_kills(call):
+                self.ledger.problem(
+                    f"SignIn of account {life.account_id} refused: {signed_in.reason}"
+                )
             return
         life.sessions.append(signed_in)
         token = signed_in.session_token
@@ -711,9 +739,12 @@ class Load:
         losers_ok = all(
             isinstance(a.answer, pb.LockAccountResponse)
             or (a.request_id.endswith("-s") and outcome(a.answer) == "SESSION_INVALID")
+            or _locked_out_by_kills(a)
             for a in life.locks
         )
-        if len(newly) != 1 or not losers_ok:
+        # One lock took, unless kills left no try to the only one sent.
+        winners = 0 if all(_locked_out_by_kills(a) for a in life.locks) else 1
+        if len(newly) != winners or not losers_ok:
             outcomes = [outcome(a) for a in answers]
             self.ledger.problem(f"LockAccount of account {life.account_id}: {outcomes}")
 

@@ -1,6 +1,6 @@
 """A relying party's webhook, run by the tests: a stdlib HTTP server that
-records every POST (path, headers, exact body bytes) and answers each with
-the next scripted status (200 once the script runs out)."""
+records every whole POST (path, headers, exact body bytes) and answers each
+with the next scripted status (200 once the script runs out)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,15 @@ def event_receiver(receiver: EventReceiver | None = None) -> Iterator[EventRecei
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            length = int(self.headers.get("Content-Length", "0"))
+            body = self.rfile.read(length)
+            if len(body) < length:
+                # Cut off mid-request (the sender was killed between the
+                # headers and the body): never received, as any server would.
+                self.send_response(400)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             status = rx.answer(Post(self.path, dict(self.headers.items()), body))
             self.send_response(status)
             self.send_header("Content-Length", "0")

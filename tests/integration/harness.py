@@ -241,6 +241,17 @@ class ServerHarness:
         with self.runtime.uow.engine.connect() as connection:
             return [tuple(r) for r in connection.execute(text(sql)).all()]
 
+    def rows_become(
+        self, sql: str, wanted: list[tuple[Any, ...]], timeout: float = 10.0
+    ) -> list[tuple[Any, ...]]:
+        """The rows once they equal `wanted`, or the last ones read after
+        `timeout`: for state the dispatcher records on its own loop just after
+        the outside world has seen the effect (a webhook's 200)."""
+        deadline = time.monotonic() + timeout
+        while (found := self.rows(sql)) != wanted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
+
     def execute(self, sql: str) -> None:
         """A raw write, as an attacker with database access could do."""
         with self.runtime.uow.engine.begin() as connection:
