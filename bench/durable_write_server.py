@@ -127,7 +127,9 @@ async def serve(host: str, port: int, public_key: Ed25519PublicKey, writer: Writ
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "bad signature")
         return await writer.write()
 
-    server = aio.server()
+    # Alone on its port: gRPC would otherwise share it (SO_REUSEPORT) with an
+    # eid that listens there, and split that eid's connections with it.
+    server = aio.server(options=[("grpc.so_reuseport", 0)])
     method = grpc.unary_unary_rpc_method_handler(handle)
     server.add_generic_rpc_handlers(
         [grpc.method_handlers_generic_handler(SERVICE, {"Redeem": method})]

@@ -26,7 +26,9 @@ async def _echo(request: bytes, _context: aio.ServicerContext[bytes, bytes]) -> 
 
 
 async def serve(host: str, port: int) -> None:
-    server = aio.server()
+    # Alone on its port: gRPC would otherwise share it (SO_REUSEPORT) with an
+    # eid that listens there, and split that eid's connections with it.
+    server = aio.server(options=[("grpc.so_reuseport", 0)])
     # No (de)serializers: the handler sees and returns raw bytes.
     handler = grpc.method_handlers_generic_handler(
         SERVICE, {"Echo": grpc.unary_unary_rpc_method_handler(_echo)}

@@ -216,11 +216,14 @@ async def _follow_key_ring(watch: KeyRingWatcher, stop: asyncio.Event) -> None:
 
 
 async def create_server(
-    runtime: Runtime, listen: str | None = None, *, reuse_port: bool = True
+    runtime: Runtime, listen: str | None = None, *, reuse_port: bool = False
 ) -> RunningServer:
     """Builds and starts the server; returns it with the bound port (use
     "127.0.0.1:0" in tests for an ephemeral port). `reuse_port` lets other
-    processes bind the port too: our own workers (serve.py claims the port)."""
+    processes bind the port too: our own workers (serve.py claims the port).
+    Off by default: with it, an ephemeral port may be one another process
+    already listens on with SO_REUSEPORT, and the kernel then splits that
+    port's connections between the two (grpc/grpc#10755)."""
     s = runtime.settings
     observer = None if runtime.telemetry is None else runtime.telemetry.rpc
     # Before the first call: every share needs a current signing key.

@@ -68,6 +68,12 @@ def check_transport(settings: Settings) -> str | None:
     return None
 
 
+# gRPC sets SO_REUSEPORT unless told not to. A server that must be alone on
+# its port passes this option; with an ephemeral port ("host:0") it must, or
+# the kernel may hand it a port another process listens on (grpc/grpc#10755).
+ALONE_ON_PORT = ("grpc.so_reuseport", 0)
+
+
 def _bound(port: int, listen: str) -> int:
     if port == 0:
         raise RuntimeError(f"could not bind {listen}")

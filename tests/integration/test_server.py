@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
+from eid_service.app import create_server
 from tests.integration.harness import ServerHarness
 
 
@@ -84,3 +87,18 @@ def test_unknown_method_is_unimplemented(harness: ServerHarness) -> None:
         with pytest.raises(grpc.RpcError) as caught:
             call(b"", timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_a_port_another_process_listens_on_is_refused_not_shared(harness: ServerHarness) -> None:
+    """gRPC sets SO_REUSEPORT unless told not to, and two listeners with it
+    share a port: the kernel splits its connections between them, so a
+    client meant for one server meets the other (UNIMPLEMENTED for every
+    method it lacks). Outside `eid-server serve`'s own workers, eid's server
+    is alone on its port or does not start."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = f"127.0.0.1:{other.getsockname()[1]}"
+        with pytest.raises(RuntimeError, match=taken):
+            harness.run(create_server(harness.runtime, taken))

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import AsyncEidClient, EidClient, Passport, _health
+from eid_service.transport import ALONE_ON_PORT
 
 Responder = Message | Callable[[Any, grpc.ServicerContext], Message]
 # A captured face as the app's extractor renders it: 128 float32 values.
@@ -101,6 +102,7 @@ class FakeEid:
                 grpc.method_handlers_generic_handler("eid.v1.IdentityService", eid),
                 grpc.method_handlers_generic_handler("grpc.health.v1.Health", health),
             ],
+            options=[ALONE_ON_PORT],
         )
         if tls is None:
             port = server.add_insecure_port("127.0.0.1:0")

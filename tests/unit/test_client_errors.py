@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import AsyncEidClient, EidClient, EidError, ErrorReason, error_from_rpc_error
 from eid_client.errors import status_from_trailer
+from eid_service.transport import ALONE_ON_PORT
 
 SERVICE = "eid.v1.IdentityService"
 MISMATCH_MESSAGE = "the declared data does not match the population registry"
@@ -38,7 +39,9 @@ def serve_register(behaviour: Behaviour) -> Iterator[str]:
     )
     executor = futures.ThreadPoolExecutor(max_workers=2)
     server = grpc.server(
-        executor, handlers=[grpc.method_handlers_generic_handler(SERVICE, {"Register": handler})]
+        executor,
+        handlers=[grpc.method_handlers_generic_handler(SERVICE, {"Register": handler})],
+        options=[ALONE_ON_PORT],
     )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

@@ -11,12 +11,13 @@ from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from eid_service.api.health import DrainingHealth
+from eid_service.transport import ALONE_ON_PORT
 
 Status = health_pb2.HealthCheckResponse
 
 
 async def test_a_drain_tells_watchers_and_does_not_wait_for_them() -> None:
-    server = aio.server()
+    server = aio.server(options=[ALONE_ON_PORT])
     health = DrainingHealth()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     port = server.add_insecure_port("127.0.0.1:0")

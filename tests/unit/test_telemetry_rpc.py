@@ -27,6 +27,7 @@ from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.domain.errors import PermissionDenied
 from eid_service.telemetry import calls, spans
 from eid_service.telemetry.rpc import RpcObserver
+from eid_service.transport import ALONE_ON_PORT
 
 SERVICE = "test.v1.Probe"
 SECRET = "079123456789"  # stands for an ID number an exception message might quote
@@ -99,7 +100,9 @@ async def _serve(observer: RpcObserver | None) -> tuple[aio.Server, int]:
         )
         for name, fn in BEHAVIOURS.items()
     }
-    server = aio.server(interceptors=[ErrorMappingInterceptor(observer=observer)])
+    server = aio.server(
+        interceptors=[ErrorMappingInterceptor(observer=observer)], options=[ALONE_ON_PORT]
+    )
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
