@@ -37,7 +37,7 @@ from rich.text import Text
 from bench import password_flood, registry_scale
 from bench.durable_write_server import METHOD as DURABLE_WRITE_METHOD
 from bench.echo_server import METHOD as ECHO_METHOD
-from bench.plan import WORKLOAD_KEYS, Plan
+from bench.plan import POSTGRES_DURABLE_WRITE_THREADS, WORKLOAD_KEYS, Plan
 from bench.report import Measured, build_report, print_report, targets_help
 from bench.stack import (
     BenchError,
@@ -81,20 +81,24 @@ targets (ratios of median rps; p99 is the numerator's, median across rounds):
 {targets_help()}
 A ratio whose workloads had failed calls is a FAIL. The verdicts are printed
 and stored; they do not change the exit status, which is 1 only when calls
-failed or the bench could not run. The bare durable write always runs on SQLite
-(its own file), also with --postgres. The servers' files, SQLite included, go in
+failed or the bench could not run. The bare durable writes the targets use run
+on SQLite (their own files), also with --postgres; with --postgres a third one
+writes the same rows to PostgreSQL (a scratch database; a transaction per call
+on as many writer threads as eid uses there), for the informational
+verify_qr_vs_durable_write_postgres. The servers' files, SQLite included, go in
 a temporary folder under var/bench/ (on the disk var/ is on: /tmp may be a
 tmpfs, where a commit costs no fsync).
 
 Calls per round, from --calls N: 10*N echo; 2*N of each durable write; N
-ShareViaQR (measured, at --concurrency), then N Verify(token) redeeming exactly
-those tokens (issuing is not part of the Verify timing); N Verify(token) on the
-second eid (its tokens issued beforehand, not timed); N/4 Verify(password) over
-8 citizens and N/4 bare Argon2id (one thread per CPU, like eid's hasher), at
-least 4; N Register (each a distinct citizen the registry holds: the bench runs
-`eid-server load-demo --synthetic M` with M enough for every round and the
-warm-up); 20*N Ed25519; 20*N offline verifications (the SDK's verify_offline of
-a basic-scope offline credential, one thread, next to the bare Ed25519 check).
+ShareViaQR (measured, at --concurrency; the 8 enrolled citizens in turn), then N
+Verify(token) redeeming exactly those tokens (issuing is not part of the Verify
+timing); N Verify(token) on the second eid (its tokens issued beforehand, not
+timed); N/4 Verify(password) over 8 citizens and N/4 bare Argon2id (one thread
+per CPU, like eid's hasher), at least 4; N Register (each a distinct citizen the
+registry holds: the bench runs `eid-server load-demo --synthetic M` with M
+enough for every round and the warm-up); 20*N Ed25519; 20*N offline
+verifications (the SDK's verify_offline of a basic-scope offline credential, one
+thread, next to the bare Ed25519 check).
 Rounds interleave the workloads, so a slow spell of the machine touches all of
 them. The gRPC calls go round-robin over --channels connections per server
 (eid's workers share one port, and the kernel spreads connections, not calls,
@@ -107,6 +111,8 @@ for both (--no-password-flood skips it).
 
 The durable write server also runs on its own:
   .venv/bin/python bench/durable_write_server.py --port 50101 --public-key HEX --dir /tmp/dw
+  .venv/bin/python bench/durable_write_server.py --port 50102 --public-key HEX \
+      --postgres postgresql://postgres@127.0.0.1:5432/scratch --threads 4
 """
 
 
@@ -174,6 +180,7 @@ class Servers:
     echo: str
     durable_write: str
     durable_write_group: str
+    durable_write_postgres: str | None  # with --postgres
     eid: EidServer
     eid_scaled: EidServer
 
@@ -206,6 +213,12 @@ async def measure(plan: Plan, servers: Servers, signer: Signer, say: _Say) -> Me
         echo = raw(servers.echo, ECHO_METHOD, "echo")
         durable = raw(servers.durable_write, DURABLE_WRITE_METHOD, "durable_write")
         grouped = raw(servers.durable_write_group, DURABLE_WRITE_METHOD, "durable_write_group")
+        ceilings = [("durable_write", durable), ("durable_write_group", grouped)]
+        if servers.durable_write_postgres is not None:
+            on_postgres = raw(
+                servers.durable_write_postgres, DURABLE_WRITE_METHOD, "durable_write_postgres"
+            )
+            ceilings.append(("durable_write_postgres", on_postgres))
         eid = eid_load(servers.eid, plan.channels)
         scaled = eid_load(servers.eid_scaled, plan.scaled_channels)
 
@@ -254,7 +267,7 @@ async def measure(plan: Plan, servers: Servers, signer: Signer, say: _Say) -> Me
                     results[key].append(result)
 
             keep("echo", await echo.run([payload] * c["echo"], echoed=True, progress=progress))
-            for key, load in (("durable_write", durable), ("durable_write_group", grouped)):
+            for key, load in ceilings:
                 keep(key, await load.run(durable_requests(c[key]), progress=progress))
             shared, tokens = await eid.share_via_qr(c["share_via_qr"])
             keep("share_via_qr", shared)
@@ -312,9 +325,10 @@ def run(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-", dir=SCRATCH_PARENT))
         ).resolve()
         fs = filesystem_type(workdir)
-        databases: list[str | None] = [None, None]
+        databases: list[str | None] = [None, None, None]
         if plan.postgres:
-            databases = [stack.enter_context(scratch_postgres(plan.postgres)) for _ in range(2)]
+            # eid, the second eid, the bare durable write.
+            databases = [stack.enter_context(scratch_postgres(plan.postgres)) for _ in range(3)]
         procs = stack.enter_context(ProcessSet())
         signer = Signer()
         store = "PostgreSQL" if plan.postgres else "SQLite"
@@ -327,6 +341,16 @@ def run(
             )
             for group in (False, True)
         ]
+        durable_postgres = None
+        if databases[2] is not None:
+            durable_postgres = start_durable_write_server(
+                procs,
+                workdir,
+                public_key=signer.public_key_hex,
+                probe=probe,
+                postgres=databases[2],
+                threads=POSTGRES_DURABLE_WRITE_THREADS,
+            )
         say(
             f"starting eid ({plan.workers} worker(s), {store}, "
             f"{plan.synthetic_citizens} synthetic citizens to register)"
@@ -342,7 +366,7 @@ def run(
         eid_scaled = start_eid_server(
             procs, workdir / "eid-scaled", workers=plan.scaled_workers, database_url=databases[1]
         )
-        servers = Servers(echo, durable[0], durable[1], eid, eid_scaled)
+        servers = Servers(echo, durable[0], durable[1], durable_postgres, eid, eid_scaled)
         try:
             measured = asyncio.run(measure(plan, servers, signer, say))
             flooded = asyncio.run(password_flood.measure(plan, eid, say)) if flood else None

@@ -5,9 +5,13 @@ the signature, then on a writer thread with its own sqlite3 connection (WAL,
 synchronous=FULL) insert a single-use row, consume it with a conditional UPDATE,
 append an audit row and COMMIT; answer after the commit. ``--group-commit``: the
 writer runs every call queued since its last commit in a SAVEPOINT each, commits
-once, then answers them all.
+once, then answers them all. ``--postgres DSN``: the same write on PostgreSQL
+(synchronous_commit on), a transaction per call on one of ``--threads`` writer
+threads with a connection each, as eid runs its writes there.
 
     python bench/durable_write_server.py --port 50101 --public-key HEX --dir /tmp/dw
+    python bench/durable_write_server.py --port 50102 --public-key HEX \
+        --postgres postgresql://postgres@127.0.0.1:5432/scratch --threads 4
 """
 
 from __future__ import annotations
@@ -21,9 +25,12 @@ import sqlite3
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
+import psycopg
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from grpc import aio
@@ -37,6 +44,12 @@ PRAGMA synchronous=FULL;
 CREATE TABLE grants (id BLOB PRIMARY KEY, issued_at REAL NOT NULL, used_at REAL);
 CREATE TABLE audit (seq INTEGER PRIMARY KEY, grant_id BLOB NOT NULL, at REAL NOT NULL);
 """
+POSTGRES_SETUP = (
+    "CREATE TABLE grants (id bytea PRIMARY KEY, issued_at double precision NOT NULL,"
+    " used_at double precision)",
+    "CREATE TABLE audit (seq bigserial PRIMARY KEY, grant_id bytea NOT NULL,"
+    " at double precision NOT NULL)",
+)
 Job = asyncio.Future[bytes]
 
 
@@ -119,7 +132,48 @@ class Writer:
             future.get_loop().call_soon_threadsafe(settle, future, result)
 
 
-async def serve(host: str, port: int, public_key: Ed25519PublicKey, writer: Writer) -> None:
+class PostgresWriter:
+    """``threads`` threads, a psycopg connection each: a transaction and its
+    commit per call."""
+
+    def __init__(self, dsn: str, *, threads: int) -> None:
+        self._dsn = dsn
+        with psycopg.connect(dsn, autocommit=True) as setup:
+            for statement in POSTGRES_SETUP:
+                setup.execute(statement)
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[Any]] = []
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="writer")
+
+    async def write(self) -> bytes:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._redeem)
+
+    def _redeem(self) -> bytes:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = psycopg.connect(self._dsn)
+            self._connections.append(db)
+        grant_id, now = os.urandom(16), time.time()
+        with db.transaction():
+            db.execute("INSERT INTO grants (id, issued_at) VALUES (%s, %s)", (grant_id, now))
+            used = db.execute(
+                "UPDATE grants SET used_at = %s WHERE id = %s AND used_at IS NULL",
+                (now, grant_id),
+            )
+            if used.rowcount != 1:
+                raise RuntimeError("the single-use row was already consumed")
+            db.execute("INSERT INTO audit (grant_id, at) VALUES (%s, %s)", (grant_id, now))
+        return grant_id
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for db in self._connections:
+            db.close()
+
+
+async def serve(
+    host: str, port: int, public_key: Ed25519PublicKey, writer: Writer | PostgresWriter
+) -> None:
     async def handle(request: bytes, context: aio.ServicerContext[bytes, bytes]) -> bytes:
         try:
             public_key.verify(request[-SIGNATURE_BYTES:], request[:-SIGNATURE_BYTES])
@@ -149,12 +203,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--public-key", required=True, help="raw Ed25519 public key in hex")
-    parser.add_argument("--dir", type=Path, required=True, help="an empty folder for the database")
-    parser.add_argument("--group-commit", action="store_true", help="one commit per batch")
+    parser.add_argument("--dir", type=Path, help="an empty folder for the SQLite database")
+    parser.add_argument("--group-commit", action="store_true", help="SQLite: one commit per batch")
+    parser.add_argument(
+        "--postgres", metavar="DSN", help="write to this (empty) PostgreSQL database instead"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="PostgreSQL writer threads (default 4)"
+    )
     args = parser.parse_args(argv)
     public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(args.public_key))
-    args.dir.mkdir(parents=True, exist_ok=True)
-    writer = Writer(args.dir / "durable-write.db", group_commit=args.group_commit)
+    writer: Writer | PostgresWriter
+    if args.postgres:
+        writer = PostgresWriter(args.postgres, threads=args.threads)
+    elif args.dir is None:
+        parser.error("--dir or --postgres is required")
+    else:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        writer = Writer(args.dir / "durable-write.db", group_commit=args.group_commit)
     try:
         asyncio.run(serve(args.host, args.port, public_key, writer))
     finally:

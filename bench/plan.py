@@ -6,11 +6,14 @@ import argparse
 import os
 from dataclasses import dataclass
 
+from eid_service.store.uow import POSTGRES_WRITERS
+
 # Every workload, in the order a round measures them and the report lists them.
 WORKLOAD_KEYS = (
     "echo",
     "durable_write",
     "durable_write_group",
+    "durable_write_postgres",  # with --postgres only
     "share_via_qr",
     "verify_token",
     "verify_token_2_workers",
@@ -22,6 +25,9 @@ WORKLOAD_KEYS = (
     "ed25519",
     "offline_verify",
 )
+# Writer threads of the bare durable write on PostgreSQL: as many as eid's
+# (store/uow.py POSTGRES_WRITERS), so that both write alike.
+POSTGRES_DURABLE_WRITE_THREADS = POSTGRES_WRITERS
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Plan:
             "echo": 10 * n,
             "durable_write": 2 * n,
             "durable_write_group": 2 * n,
+            "durable_write_postgres": 2 * n,
             "share_via_qr": n,  # and Verify(token) redeems the tokens it issued
             "verify_token_2_workers": n,
             "verify_password": max(4, n // 4),
@@ -61,6 +68,7 @@ class Plan:
             "echo": 4 * c,
             "durable_write": 2 * c,
             "durable_write_group": 2 * c,
+            "durable_write_postgres": 2 * c,
             "share_via_qr": min(c, n),
             "verify_token_2_workers": min(c, n),
             "verify_password": 2 if args.quick else 8,
@@ -104,6 +112,9 @@ class Plan:
             "echo": "bare gRPC echo",
             "durable_write": "bare durable write (commit per call)",
             "durable_write_group": "bare durable write (group commit)",
+            "durable_write_postgres": (
+                f"bare durable write on PostgreSQL ({POSTGRES_DURABLE_WRITE_THREADS} threads)"
+            ),
             "share_via_qr": eid("ShareViaQR", self.workers),
             "verify_token": eid("Verify (token)", self.workers),
             "verify_token_2_workers": eid("Verify (token)", self.scaled_workers),

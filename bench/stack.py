@@ -168,16 +168,29 @@ def start_echo_server(procs: ProcessSet, workdir: Path) -> str:
 
 
 def start_durable_write_server(
-    procs: ProcessSet, workdir: Path, *, public_key: str, probe: bytes, group_commit: bool
+    procs: ProcessSet,
+    workdir: Path,
+    *,
+    public_key: str,
+    probe: bytes,
+    group_commit: bool = False,
+    postgres: str | None = None,
+    threads: int = 4,
 ) -> str:
-    """Starts a bare durable write server (its SQLite file in a folder of ``workdir``)
+    """Starts a bare durable write server (its SQLite file in a folder of ``workdir``,
+    or with ``postgres`` a DSN, in that database with ``threads`` writer threads)
     that checks signatures with ``public_key`` (raw, hex); returns its address once
     it has committed ``probe``, a signed request."""
-    name = "durable-write-group" if group_commit else "durable-write"
+    name = "durable-write-postgres" if postgres else "durable-write"
+    name += "-group" if group_commit else ""
     port = free_port()
     address = f"{LOOPBACK}:{port}"
     argv = [sys.executable, str(BENCH_DIR / "durable_write_server.py"), "--host", LOOPBACK]
-    argv += ["--port", str(port), "--public-key", public_key, "--dir", str(workdir / name)]
+    argv += ["--port", str(port), "--public-key", public_key]
+    if postgres:
+        argv += ["--postgres", postgres, "--threads", str(threads)]
+    else:
+        argv += ["--dir", str(workdir / name)]
     if group_commit:
         argv.append("--group-commit")
     label = f"{name.replace('-', ' ')} server"
