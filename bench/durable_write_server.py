@@ -150,7 +150,7 @@ class PostgresWriter:
 
     def _redeem(self) -> bytes:
         db = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or db.broken:  # first call on this thread, or the server ended it
             db = self._local.db = psycopg.connect(self._dsn)
             self._connections.append(db)
         grant_id, now = os.urandom(16), time.time()

@@ -33,6 +33,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from eid_service.transport import ALONE_ON_PORT
+
 TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 METRICS_SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 
@@ -91,7 +93,9 @@ class OtlpReceiver:
         self._on_export = on_export
         self._keep = keep
         self.span_count = 0
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=4), options=[ALONE_ON_PORT]
+        )
         self._server.add_generic_rpc_handlers(
             [
                 _service(

@@ -21,7 +21,8 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from eid_service.domain.errors import Aborted, DomainError, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-# The writer and the read threads (uow.READERS) each hold one connection.
+# The writer threads (uow.POSTGRES_WRITERS) and the read threads (uow.READERS)
+# each hold one connection.
 POSTGRES_POOL_SIZE = 8
 
 
