@@ -171,11 +171,17 @@ def build_report(
         for i in range(plan.rounds)
     ]
     # The p99 a target bounds is the numerator's (median across rounds).
-    p99 = {key: medians[RATIOS[key][0]]["p99_ms"] for key, t in TARGETS.items() if t.max_p99_ms}
+    p99 = {
+        key: medians[RATIOS[key][0]]["p99_ms"]
+        for key, t in TARGETS.items()
+        if t.max_p99_ms and RATIOS[key][0] in medians
+    }
     verdicts: dict[str, str] = {}
     for key, target in TARGETS.items():
         a, b = RATIOS[key]
-        met = target.met(ratios[key], p99.get(key)) and not errors[a] and not errors[b]
+        # A targeted workload the run did not measure is a FAIL, not a crash.
+        fine = key in ratios and not errors.get(a, 1) and not errors.get(b, 1)
+        met = fine and target.met(ratios[key], p99.get(key))
         verdicts[key] = "PASS" if met else "FAIL"
     mem = _memory_report(memory)
     verdicts[WORKER_RSS_KEY] = mem["verdict"]

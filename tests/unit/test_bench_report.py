@@ -1,0 +1,58 @@
+"""The bench's report over what a run measured: the PostgreSQL ceiling's ratios
+only when it ran, and a targeted workload that is missing is a FAIL, not a crash."""
+
+from __future__ import annotations
+
+import datetime
+
+from bench.__main__ import build_parser
+from bench.plan import WORKLOAD_KEYS, Plan
+from bench.report import TARGETS, Measured, build_report
+from bench.stack import ProcessMemory
+from eid_client.loadgen import LoadResult
+
+ROUNDS = 2
+
+
+def _plan(*args: str) -> Plan:
+    return Plan.from_args(build_parser().parse_args(["--rounds", str(ROUNDS), *args]))
+
+
+def _measured(rps: dict[str, float]) -> Measured:
+    """`rps[key]` calls a second in each round, every call 10 ms; keys absent: not run."""
+    results: dict[str, list[LoadResult]] = {key: [] for key in WORKLOAD_KEYS} | {
+        key: [LoadResult(count=int(r), errors=0, elapsed=1.0, latencies=[0.01] * int(r))] * ROUNDS
+        for key, r in rps.items()
+    }
+    return Measured(results, {}, [])
+
+
+def _report(plan: Plan, rps: dict[str, float]) -> dict[str, object]:
+    memory = {"eid (1 worker)": [ProcessMemory(1, "worker", 100.0)]}
+    started = datetime.datetime.now(datetime.UTC)
+    return build_report(plan, _measured(rps), memory, started, "ext4")
+
+
+EVERY_SQLITE_WORKLOAD = {key: 1000.0 for key in WORKLOAD_KEYS if key != "durable_write_postgres"}
+
+
+def test_the_postgres_ceiling_is_reported_only_when_it_ran() -> None:
+    sqlite = _report(_plan(), EVERY_SQLITE_WORKLOAD)
+    assert isinstance(sqlite["ratios"], dict) and isinstance(sqlite["workloads"], dict)
+    assert "durable_write_postgres" not in sqlite["workloads"]
+    assert "verify_qr_vs_durable_write_postgres" not in sqlite["ratios"]
+
+    rps = EVERY_SQLITE_WORKLOAD | {"durable_write_postgres": 2000.0}
+    postgres = _report(_plan("--postgres"), rps)
+    assert isinstance(postgres["ratios"], dict)
+    assert postgres["ratios"]["verify_qr_vs_durable_write_postgres"] == 0.5
+    assert postgres["ratios"]["durable_write_postgres_vs_echo"] == 2.0
+
+
+def test_a_targeted_workload_that_did_not_run_fails_its_row() -> None:
+    rps = {k: v for k, v in EVERY_SQLITE_WORKLOAD.items() if k != "verify_demographic"}
+    report = _report(_plan(), rps)
+    verdicts = report["verdicts"]
+    assert isinstance(verdicts, dict)
+    assert verdicts["verify_demographic_vs_echo"] == "FAIL"
+    assert set(verdicts) == set(TARGETS) | {"worker_rss_mb"}
