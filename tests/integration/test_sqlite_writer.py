@@ -1,7 +1,8 @@
 """SQLite's writer (store/writer.py): statements on the event loop, commits on
-a thread, and everything that cannot go that way (another process writing,
-a database held outside eid, a second event loop) handed to the writer
-thread, without blocking the loop and without losing or doubling a write."""
+a thread, the lock of another process writing awaited on that thread, and
+everything that cannot go that way (a database held outside eid, a second
+event loop, long transactions) handed to the writer thread, without
+blocking the loop and without losing or doubling a write."""
 
 from __future__ import annotations
 
@@ -90,8 +91,8 @@ async def _write_while_held(
 def test_a_write_waits_for_another_process_without_blocking_the_loop(
     uow: SqlUnitOfWork, sqlite_url: str
 ) -> None:
-    """Another process holds the write lock: the write waits on the writer
-    thread, the event loop keeps serving, and the write lands afterwards."""
+    """Another process holds the write lock: the write waits for it off the
+    loop, the event loop keeps serving, and the write lands afterwards."""
     citizen = _citizens(1)[0]
     fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)  # as another eid process mid-commit
@@ -100,6 +101,46 @@ def test_a_write_waits_for_another_process_without_blocking_the_loop(
     finally:
         os.close(fd)
     assert _stored(uow, [citizen]) == [True]
+
+
+def test_a_batch_that_waited_for_another_process_runs_on_the_loop(
+    uow: SqlUnitOfWork, sqlite_url: str
+) -> None:
+    """While another process writes, calls queue up; once its lock is free
+    they run together, on the event loop's thread (no GIL hand-over per
+    statement on a writer thread), in one commit."""
+    citizens = _citizens(2)
+    fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    async def scenario() -> tuple[int, set[int], int]:
+        ran_on: set[int] = set()
+
+        def put(citizen: Demographics) -> Callable[[Repositories], None]:
+            def work(r: Repositories) -> None:
+                ran_on.add(threading.get_ident())
+                r.registry.put(citizen)
+
+            return work
+
+        await uow.atomically(put(_citizens(3)[2]))  # the loop path is this loop's
+        ran_on.clear()
+        before = uow.group_commits
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as another eid process mid-commit
+        writes = [asyncio.ensure_future(uow.atomically(put(c))) for c in citizens]
+        for _ in range(50):
+            await asyncio.sleep(0)  # the loop turns while they wait
+        assert not any(w.done() for w in writes) and not ran_on
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await asyncio.gather(*writes)
+        return threading.get_ident(), ran_on, uow.group_commits - before
+
+    try:
+        loop_thread, ran_on, commits = asyncio.run(scenario())
+    finally:
+        os.close(fd)
+    assert ran_on == {loop_thread}
+    assert commits == 1
+    assert _stored(uow, citizens) == [True, True]
 
 
 def test_a_database_held_outside_eid_is_waited_for_off_the_loop(

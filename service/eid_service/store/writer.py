@@ -12,10 +12,13 @@ statements are short, and each one a thread runs hands the GIL back and
 forth with the event loop, which cost a token Verify about a fifth of its
 throughput. So `SqliteWriter` runs them on the event loop's own thread and
 sends only the COMMIT (the fsync, which releases the GIL) to a thread; the
-calls that arrive meanwhile form the next batch. A batch it cannot start at
-once (another process is writing, or a connection outside eid holds the
-database) goes to `BatchWriter`, a writer thread that waits for its turn
-without blocking the loop, as do calls from any other event loop and `long`
+calls that arrive meanwhile form the next batch. When another eid process
+is writing, the writer waits for the processes' lock (below) on that thread
+and then runs the batch on the loop as usual: with 2 workers on one file
+that is most batches, which on a thread would hand the GIL over at every
+statement again. A batch a connection outside eid holds the database from
+goes to `BatchWriter`, a writer thread that waits for its turn without
+blocking the loop, as do calls from any other event loop and `long`
 transactions (bulk loads, sweeps), which would keep the loop from serving.
 
 Several server processes may share the database file. They take turns with
@@ -306,11 +309,19 @@ class SqliteWriter:
             if not job.future.done():  # the caller gave up before its turn
                 jobs.append(job)
         if not jobs:
+            self._unlock()  # taken for callers that all gave up while it was awaited
             self._next()
             return
         try:
-            if not self._lock():  # another process is writing: wait on a thread
-                self._hand_over(jobs)
+            if not self._lock():
+                # Another process is writing: wait for its lock on the commit
+                # thread, then run the batch here with whatever came meanwhile.
+                self._pending.extendleft(reversed(jobs))
+                assert self._loop is not None and self._lock_fd is not None
+                waited = self._loop.run_in_executor(
+                    self._committer, fcntl.flock, self._lock_fd, fcntl.LOCK_EX
+                )
+                waited.add_done_callback(self._lock_taken)
                 return
             try:
                 connection, raw = self._begin()
@@ -354,6 +365,16 @@ class SqliteWriter:
         self._commits += 1
         _settle(jobs)
         self._next()
+
+    def _lock_taken(self, waited: asyncio.Future[None]) -> None:
+        error = asyncio.CancelledError() if waited.cancelled() else waited.exception()
+        if error is not None:
+            # The loop is closing, or the lock file failed: its callers hear so.
+            jobs = list(self._pending)
+            self._pending.clear()
+            self._fail(jobs, error)
+            return
+        self._start()  # holding the lock: `_lock` takes it again at once
 
     def _hand_over(self, jobs: list[_Job]) -> None:
         for job in jobs:
