@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from eid_service.domain.citizen import Demographics
+from eid_service.store import writer
 from eid_service.store.database import sqlite_path
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.ports import Repositories
@@ -141,6 +143,81 @@ def test_a_batch_that_waited_for_another_process_runs_on_the_loop(
     assert ran_on == {loop_thread}
     assert commits == 1
     assert _stored(uow, citizens) == [True, True]
+
+
+def _lock_is_free(sqlite_url: str, within: float = 5.0) -> bool:
+    """Whether another process could take the write lock within `within` s."""
+    fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.02)
+    finally:
+        os.close(fd)
+
+
+def test_a_caller_giving_up_while_its_batch_waits_leaves_no_lock_behind(
+    uow: SqlUnitOfWork, sqlite_url: str
+) -> None:
+    """A command's loop ends (its write timed out) while the batch waits for
+    another process: once that process lets go, the lock is free for anyone,
+    not kept for a loop that is gone."""
+    fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    async def give_up() -> None:
+        await uow.atomically(lambda r: r.registry.put(_citizens(2)[1]))  # this loop's path
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another process starts writing
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(_write(uow, _citizens(1)[0]), 0.1)
+
+    try:
+        asyncio.run(give_up())
+    finally:
+        os.close(fd)  # the other process is done
+    assert _lock_is_free(sqlite_url)
+
+
+def test_closing_while_a_batch_waits_for_another_process_does_not_wait_for_it(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server closes while another process holds the lock for long (a
+    bulk load): the waiting write is refused (STORE_UNAVAILABLE) and closing
+    returns after its own grace, not when the other process lets go."""
+    monkeypatch.setattr(writer, "CLOSE_WAIT_SECONDS", 0.5)
+    uow = _new_uow(sqlite_url)
+    fd = os.open(sqlite_path(sqlite_url) + ".writelock", os.O_RDWR | os.O_CREAT, 0o600)
+    released = threading.Timer(8.0, lambda: fcntl.flock(fd, fcntl.LOCK_UN))
+
+    async def scenario() -> tuple[float, str]:
+        await uow.atomically(lambda r: r.registry.put(_citizens(2)[1]))  # this loop's path
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        released.start()
+        waiting = asyncio.ensure_future(_write(uow, _citizens(1)[0]))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        await asyncio.to_thread(uow.close)
+        took = time.monotonic() - started
+        try:
+            await asyncio.wait_for(waiting, 10)
+            answer = "written"
+        except Exception as refused:
+            answer = getattr(refused, "reason", type(refused).__name__)
+        return took, answer
+
+    try:
+        took, answer = asyncio.run(scenario())
+    finally:
+        released.cancel()
+        released.join()
+        os.close(fd)
+    assert took < 4.0
+    assert answer == "STORE_UNAVAILABLE"
 
 
 def test_a_database_held_outside_eid_is_waited_for_off_the_loop(

@@ -13,8 +13,8 @@ forth with the event loop, which cost a token Verify about a fifth of its
 throughput. So `SqliteWriter` runs them on the event loop's own thread and
 sends only the COMMIT (the fsync, which releases the GIL) to a thread; the
 calls that arrive meanwhile form the next batch. When another eid process
-is writing, the writer waits for the processes' lock (below) on that thread
-and then runs the batch on the loop as usual: with 2 workers on one file
+is writing, a daemon thread tells the loop once the processes' lock (below)
+is free, and the batch runs on the loop as usual: with 2 workers on one file
 that is most batches, which on a thread would hand the GIL over at every
 statement again. A batch a connection outside eid holds the database from
 goes to `BatchWriter`, a writer thread that waits for its turn without
@@ -217,6 +217,56 @@ def _commit(raw: Any) -> None:
         raise
 
 
+class _LockWaiter:
+    """A daemon thread that tells the loop when another process has let go
+    of the write lock. It takes the lock on a file descriptor of its own and
+    lets go at once: nothing stays locked if the loop that asked is gone (a
+    command's asyncio.run returned, the server is closing), and nothing
+    waits for it at exit. The loop then takes the lock itself, and asks
+    again if another process was quicker."""
+
+    def __init__(self) -> None:
+        self._requests: queue.SimpleQueue[_Wait | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def ask(
+        self,
+        path: str,
+        loop: asyncio.AbstractEventLoop,
+        then: Callable[[BaseException | None], None],
+    ) -> None:
+        """Calls `then(None)` on `loop` once `path`'s lock is free, or
+        `then(error)` if it cannot be waited for. From the owning loop only."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="db-lock-wait", daemon=True)
+            self._thread.start()
+        self._requests.put(_Wait(path, loop, then))
+
+    def close(self) -> None:
+        self._requests.put(None)
+
+    def _run(self) -> None:
+        while (wait := self._requests.get()) is not None:
+            error: BaseException | None = None
+            try:
+                fd = os.open(wait.path, os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # sleeps in the kernel till it is free
+                finally:
+                    os.close(fd)  # lets go of it at once
+            except OSError as failed:
+                error = failed
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                wait.loop.call_soon_threadsafe(wait.then, error)
+
+
+@dataclass(frozen=True)
+class _Wait:
+    path: str
+    loop: asyncio.AbstractEventLoop
+    then: Callable[[BaseException | None], None]
+
+
 class SqliteWriter:
     """Group commit with the statements on the event loop (module docstring).
 
@@ -230,6 +280,8 @@ class SqliteWriter:
         self._lock_fd: int | None = None
         self._thread = BatchWriter(engine, lock_path)
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="db-commit")
+        self._waiter = _LockWaiter()
+        self._awaiting_lock = False  # the pending batch waits for another process
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owner = threading.Lock()  # one loop at a time takes the loop path over
         self._connection: Connection | None = None
@@ -270,6 +322,7 @@ class SqliteWriter:
         if loop is not None and loop is not calling and loop.is_running():
             with contextlib.suppress(Exception):  # the loop stopped meanwhile
                 asyncio.run_coroutine_threadsafe(self._idle(), loop).result(CLOSE_WAIT_SECONDS)
+        self._waiter.close()
         self._thread.close()
         self._committer.shutdown(wait=True)
         self._drop()
@@ -278,6 +331,8 @@ class SqliteWriter:
             self._lock_fd = None
 
     async def _idle(self) -> None:
+        if self._awaiting_lock:  # nothing of that batch has begun: refused now
+            self._lock_freed(store_unavailable())
         if self._busy:
             self._went_idle = asyncio.Event()
             await self._went_idle.wait()
@@ -298,6 +353,7 @@ class SqliteWriter:
             self._unlock()
             self._pending.clear()
             self._busy = False
+            self._awaiting_lock = False
             self._loop = loop
             return True
 
@@ -309,19 +365,16 @@ class SqliteWriter:
             if not job.future.done():  # the caller gave up before its turn
                 jobs.append(job)
         if not jobs:
-            self._unlock()  # taken for callers that all gave up while it was awaited
             self._next()
             return
         try:
             if not self._lock():
-                # Another process is writing: wait for its lock on the commit
-                # thread, then run the batch here with whatever came meanwhile.
+                # Another process is writing: told when its lock is free, run
+                # the batch here, with whatever came meanwhile.
                 self._pending.extendleft(reversed(jobs))
-                assert self._loop is not None and self._lock_fd is not None
-                waited = self._loop.run_in_executor(
-                    self._committer, fcntl.flock, self._lock_fd, fcntl.LOCK_EX
-                )
-                waited.add_done_callback(self._lock_taken)
+                assert self._loop is not None and self._lock_path is not None
+                self._awaiting_lock = True
+                self._waiter.ask(self._lock_path, self._loop, self._lock_freed)
                 return
             try:
                 connection, raw = self._begin()
@@ -366,15 +419,18 @@ class SqliteWriter:
         _settle(jobs)
         self._next()
 
-    def _lock_taken(self, waited: asyncio.Future[None]) -> None:
-        error = asyncio.CancelledError() if waited.cancelled() else waited.exception()
+    def _lock_freed(self, error: BaseException | None) -> None:
+        if not self._awaiting_lock:
+            return  # already refused: closing did not wait for the other process
+        self._awaiting_lock = False
+        if error is None and self._closing:
+            error = store_unavailable()  # closing refuses what has not begun
         if error is not None:
-            # The loop is closing, or the lock file failed: its callers hear so.
             jobs = list(self._pending)
             self._pending.clear()
             self._fail(jobs, error)
             return
-        self._start()  # holding the lock: `_lock` takes it again at once
+        self._start()  # takes the lock, or waits again if another was quicker
 
     def _hand_over(self, jobs: list[_Job]) -> None:
         for job in jobs:
