@@ -225,31 +225,30 @@ class _LockWaiter:
     waits for it at exit. The loop then takes the lock itself, and asks
     again if another process was quicker."""
 
-    def __init__(self) -> None:
+    def __init__(self, lock_path: str) -> None:
+        self._lock_path = lock_path
         self._requests: queue.SimpleQueue[_Wait | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def ask(
-        self,
-        path: str,
-        loop: asyncio.AbstractEventLoop,
-        then: Callable[[BaseException | None], None],
+        self, loop: asyncio.AbstractEventLoop, then: Callable[[BaseException | None], None]
     ) -> None:
-        """Calls `then(None)` on `loop` once `path`'s lock is free, or
+        """Calls `then(None)` on `loop` once the lock is free, or
         `then(error)` if it cannot be waited for. From the owning loop only."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="db-lock-wait", daemon=True)
             self._thread.start()
-        self._requests.put(_Wait(path, loop, then))
+        self._requests.put((loop, then))
 
     def close(self) -> None:
         self._requests.put(None)
 
     def _run(self) -> None:
         while (wait := self._requests.get()) is not None:
+            loop, then = wait
             error: BaseException | None = None
             try:
-                fd = os.open(wait.path, os.O_RDWR | os.O_CREAT, 0o600)
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX)  # sleeps in the kernel till it is free
                 finally:
@@ -257,14 +256,11 @@ class _LockWaiter:
             except OSError as failed:
                 error = failed
             with contextlib.suppress(RuntimeError):  # that loop has closed
-                wait.loop.call_soon_threadsafe(wait.then, error)
+                loop.call_soon_threadsafe(then, error)
 
 
-@dataclass(frozen=True)
-class _Wait:
-    path: str
-    loop: asyncio.AbstractEventLoop
-    then: Callable[[BaseException | None], None]
+# A wait asked for: the loop to tell, and what to call there.
+_Wait = tuple[asyncio.AbstractEventLoop, Callable[[BaseException | None], None]]
 
 
 class SqliteWriter:
@@ -280,7 +276,8 @@ class SqliteWriter:
         self._lock_fd: int | None = None
         self._thread = BatchWriter(engine, lock_path)
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="db-commit")
-        self._waiter = _LockWaiter()
+        # Without a lock file (one process) there is never a wait.
+        self._waiter = _LockWaiter(lock_path or "")
         self._awaiting_lock = False  # the pending batch waits for another process
         self._loop: asyncio.AbstractEventLoop | None = None
         self._owner = threading.Lock()  # one loop at a time takes the loop path over
@@ -372,9 +369,9 @@ class SqliteWriter:
                 # Another process is writing: told when its lock is free, run
                 # the batch here, with whatever came meanwhile.
                 self._pending.extendleft(reversed(jobs))
-                assert self._loop is not None and self._lock_path is not None
+                assert self._loop is not None
                 self._awaiting_lock = True
-                self._waiter.ask(self._lock_path, self._loop, self._lock_freed)
+                self._waiter.ask(self._loop, self._lock_freed)
                 return
             try:
                 connection, raw = self._begin()
