@@ -31,7 +31,6 @@ from eid_service.domain.errors import InvalidInput
 from eid_service.domain.officer import DEFAULT_ROLES, OfficerRole, parse_roles
 from eid_service.security.keys import generate_key_ring, save_key_ring
 from eid_service.serve import configure_logging, serve
-from eid_service.store.migrate import upgrade
 from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.ports import Repositories
 
@@ -384,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         _print_config(settings)
     elif args.command == "migrate":
+        # Here, not at the top: a server (this process, with one worker) never needs Alembic.
+        from eid_service.store.migrate import upgrade
+
         upgrade(settings.database_url)
         console.print("database schema is up to date")
     elif args.command == "init-dev":

@@ -20,7 +20,7 @@ from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.logs import configure_logging
 from eid_service.port_claim import PortTaken, claim_port
-from eid_service.store.migrate import schema_is_current
+from eid_service.store.schema_version import schema_is_current
 from eid_service.supervisor import CANNOT_START, Supervisor, stop_with_parent, watch_parent
 from eid_service.telemetry import setup
 from eid_service.transport import check_transport
@@ -48,7 +48,7 @@ async def serve_one(
     worker's) is gone. `stop_requested` tells whether a stop came while the
     process was still starting (see _worker_main)."""
     runtime = bootstrap(settings, telemetry=setup.start())
-    if not await asyncio.to_thread(schema_is_current, runtime.uow.engine, settings.database_url):
+    if not await asyncio.to_thread(schema_is_current, runtime.uow.engine):
         await runtime.close()
         raise NotMigrated("the database schema is not current: run `eid-server migrate`")
     running = await create_server(runtime, reuse_port=parent_pid is not None)

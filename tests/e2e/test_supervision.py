@@ -127,3 +127,22 @@ def test_a_bad_setting_stops_the_start_naming_it(
     )
     assert done.returncode == 2
     assert message in " ".join(done.stdout.split())  # as printed, whatever the width
+
+
+def test_a_database_without_the_shipped_schema_stops_the_start(
+    tmp_path: Path, prepared: Path
+) -> None:
+    workdir = workdir_from(prepared, tmp_path)
+    # Never migrated (the other case, one migration short of the newest, is
+    # in tests/integration/test_schema_version.py).
+    env = serving_env(EID_DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.db'}")
+    done = subprocess.run(
+        [str(BIN / "eid-server"), "serve", "--workers", "1"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "the database schema is not current: run `eid-server migrate`" in done.stderr

@@ -1,4 +1,6 @@
-"""Schema migrations (Alembic), run programmatically by `eid-server migrate`."""
+"""Schema migrations (Alembic), run programmatically by `eid-server migrate`.
+Servers only ask whether the schema is current (schema_version.py, without
+Alembic)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
 
 from eid_service.store.database import normalise_url
 
@@ -27,12 +27,8 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
-
-
-def schema_is_current(engine: Engine, database_url: str) -> bool:
-    """True when the database is migrated to the newest revision we ship."""
+def head_revision(database_url: str) -> str:
+    """The newest revision Alembic finds among the shipped migrations."""
     head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    with engine.connect() as connection:
-        return _current_revision(connection) == head
+    assert head is not None
+    return head
