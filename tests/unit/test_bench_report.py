@@ -1,13 +1,16 @@
 """The bench's report over what a run measured: the PostgreSQL ceiling's ratios
-only when it ran, and a targeted workload that is missing is a FAIL, not a crash."""
+only when it ran, a targeted workload that is missing is a FAIL, not a crash,
+and the ceilings' own p99 is printed beside the p99 bounds."""
 
 from __future__ import annotations
 
 import datetime
 
+from rich.console import Console
+
 from bench.__main__ import build_parser
 from bench.plan import WORKLOAD_KEYS, Plan
-from bench.report import TARGETS, Measured, build_report
+from bench.report import TARGETS, Measured, build_report, print_report
 from bench.stack import ProcessMemory
 from eid_client.loadgen import LoadResult
 
@@ -56,3 +59,19 @@ def test_a_targeted_workload_that_did_not_run_fails_its_row() -> None:
     assert isinstance(verdicts, dict)
     assert verdicts["verify_demographic_vs_echo"] == "FAIL"
     assert set(verdicts) == set(TARGETS) | {"worker_rss_mb"}
+
+
+def test_the_ceilings_own_p99_is_reported_beside_the_p99_bounds() -> None:
+    report = _report(_plan(), EVERY_SQLITE_WORKLOAD)
+    # Every call took 10 ms (see _measured); the PostgreSQL ceiling did not run.
+    assert report["ceiling_p99_ms"] == {
+        "echo": 10.0,
+        "durable_write": 10.0,
+        "durable_write_group": 10.0,
+    }
+    console = Console(record=True, width=400)
+    print_report(report, console)
+    assert (
+        "p99 bounds (25 ms) beside the ceilings' own p99 in this run (ms): bare gRPC echo 10.00,"
+        " bare durable write (commit per call) 10.00, bare durable write (group commit) 10.00"
+    ) in console.export_text()
