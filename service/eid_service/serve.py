@@ -20,7 +20,11 @@ from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.logs import configure_logging
 from eid_service.port_claim import PortTaken, claim_port
-from eid_service.store.schema_version import schema_is_current
+from eid_service.store.schema_version import (
+    ShippedMigrationsUnreadable,
+    schema_problem,
+    shipped_revisions,
+)
 from eid_service.supervisor import CANNOT_START, Supervisor, stop_with_parent, watch_parent
 from eid_service.telemetry import setup
 from eid_service.transport import check_transport
@@ -48,9 +52,15 @@ async def serve_one(
     worker's) is gone. `stop_requested` tells whether a stop came while the
     process was still starting (see _worker_main)."""
     runtime = bootstrap(settings, telemetry=setup.start())
-    if not await asyncio.to_thread(schema_is_current, runtime.uow.engine):
+    try:
+        # The read engine: on SQLite the write engine would wait for the write lock.
+        problem = await asyncio.to_thread(schema_problem, runtime.uow.read_engine)
+    except BaseException:
         await runtime.close()
-        raise NotMigrated("the database schema is not current: run `eid-server migrate`")
+        raise
+    if problem is not None:
+        await runtime.close()
+        raise NotMigrated(problem)
     running = await create_server(runtime, reuse_port=parent_pid is not None)
     settle_heap()
     stop = asyncio.Event()
@@ -116,6 +126,12 @@ def serve(settings: Settings) -> int:
     except ValueError as bad:
         log.error("bad telemetry settings: %s", bad)
         return 2
+    try:
+        # Here, once, not in each worker: a fault would have the supervisor replace them forever.
+        shipped_revisions()
+    except ShippedMigrationsUnreadable as unreadable:
+        log.error("this build's migrations cannot be read: %s", unreadable)
+        return CANNOT_START
     refusal = check_transport(settings)
     if refusal is not None:
         log.error("not serving: %s", refusal)

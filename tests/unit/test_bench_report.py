@@ -9,7 +9,7 @@ import datetime
 from rich.console import Console
 
 from bench.__main__ import build_parser
-from bench.plan import WORKLOAD_KEYS, Plan
+from bench.plan import POSTGRES_DURABLE_WRITE_THREADS, WORKLOAD_KEYS, Plan
 from bench.report import TARGETS, Measured, build_report, print_report
 from bench.stack import ProcessMemory
 from eid_client.loadgen import LoadResult
@@ -61,17 +61,33 @@ def test_a_targeted_workload_that_did_not_run_fails_its_row() -> None:
     assert set(verdicts) == set(TARGETS) | {"worker_rss_mb"}
 
 
+def _with_latency(rounds: list[LoadResult], seconds: float) -> list[LoadResult]:
+    return [LoadResult(r.count, 0, r.elapsed, [seconds] * r.count) for r in rounds]
+
+
 def test_the_ceilings_own_p99_is_reported_beside_the_p99_bounds() -> None:
-    report = _report(_plan(), EVERY_SQLITE_WORKLOAD)
-    # Every call took 10 ms (see _measured); the PostgreSQL ceiling did not run.
+    rps = EVERY_SQLITE_WORKLOAD | {"durable_write_postgres": 1000.0}
+    measured = _measured(rps)
+    for key, ms in (("echo", 4), ("durable_write", 11), ("durable_write_group", 9)):
+        measured.results[key] = _with_latency(measured.results[key], ms / 1000)
+    # Every call of the PostgreSQL ceiling failed: it has no latencies.
+    measured.results["durable_write_postgres"] = [
+        LoadResult(count=10, errors=10, elapsed=1.0, latencies=[])
+    ] * ROUNDS
+    memory = {"eid (1 worker)": [ProcessMemory(1, "worker", 100.0)]}
+    report = build_report(
+        _plan("--postgres"), measured, memory, datetime.datetime.now(datetime.UTC), "ext4"
+    )
     assert report["ceiling_p99_ms"] == {
-        "echo": 10.0,
-        "durable_write": 10.0,
-        "durable_write_group": 10.0,
+        "echo": 4.0,
+        "durable_write": 11.0,
+        "durable_write_group": 9.0,
+        "durable_write_postgres": None,
     }
     console = Console(record=True, width=400)
     print_report(report, console)
     assert (
-        "p99 bounds (25 ms) beside the ceilings' own p99 in this run (ms): bare gRPC echo 10.00,"
-        " bare durable write (commit per call) 10.00, bare durable write (group commit) 10.00"
+        "p99 bounds (25 ms) beside the ceilings' own p99 in this run (ms): bare gRPC echo 4.00,"
+        " bare durable write (commit per call) 11.00, bare durable write (group commit) 9.00,"
+        f" bare durable write on PostgreSQL ({POSTGRES_DURABLE_WRITE_THREADS} threads) -"
     ) in console.export_text()

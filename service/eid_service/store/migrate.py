@@ -8,7 +8,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from eid_service.store.database import normalise_url
 
@@ -25,10 +24,3 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
-
-
-def head_revision(database_url: str) -> str:
-    """The newest revision Alembic finds among the shipped migrations."""
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    assert head is not None
-    return head
