@@ -103,6 +103,13 @@ def _configure_sqlite(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: an acknowledged commit survives power loss, not only a crash.
         cursor.execute("PRAGMA synchronous=FULL")
+        # Savepoint (statement) journals in memory: they only undo a rolled-back
+        # savepoint inside a transaction, never after a crash (the WAL does),
+        # and on disk a group commit past 64 KiB of them created, wrote and
+        # deleted a temp file, on the event loop. A registry import's 100,000-
+        # person batch holds up to ~80 MB of them meanwhile (measured: peak
+        # 1.12 GB against 1.05 GB, no slower).
+        cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")
