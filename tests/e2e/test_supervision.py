@@ -33,15 +33,22 @@ def served(tmp_path: Path, prepared: Path) -> Iterator[Served]:
         server.close()
 
 
-def _serve_again(served: Served, workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def _serve_once(
+    workdir: Path, env: dict[str, str], *options: str
+) -> subprocess.CompletedProcess[str]:
+    """`eid-server serve` run to its end (a start that is refused)."""
     return subprocess.run(
-        [str(BIN / "eid-server"), "serve", "--workers", "1"],
+        [str(BIN / "eid-server"), "serve", *options],
         cwd=workdir,
-        env={**served.env, **env},
+        env=env,
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def _serve_again(served: Served, workdir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return _serve_once(workdir, {**served.env, **env}, "--workers", "1")
 
 
 def _answers(target: str, times: int) -> bool:
@@ -117,14 +124,7 @@ def test_workers_stop_when_their_parent_is_killed(served: Served) -> None:
 def test_a_bad_setting_stops_the_start_naming_it(
     tmp_path: Path, setting: str, value: str, message: str
 ) -> None:
-    done = subprocess.run(
-        [str(BIN / "eid-server"), "serve"],
-        cwd=tmp_path,
-        env={**serving_env(), setting: value},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = _serve_once(tmp_path, {**serving_env(), setting: value})
     assert done.returncode == 2
     assert message in " ".join(done.stdout.split())  # as printed, whatever the width
 
@@ -136,13 +136,6 @@ def test_a_database_without_the_shipped_schema_stops_the_start(
     # Never migrated (the other case, one migration short of the newest, is
     # in tests/integration/test_schema_version.py).
     env = serving_env(EID_DATABASE_URL=f"sqlite:///{tmp_path / 'never-migrated.db'}")
-    done = subprocess.run(
-        [str(BIN / "eid-server"), "serve", "--workers", "1"],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = _serve_once(workdir, env, "--workers", "1")
     assert done.returncode == 2
     assert "the database schema is not current: run `eid-server migrate`" in done.stderr
