@@ -37,7 +37,7 @@ from rich.text import Text
 from bench import password_flood, registry_scale
 from bench.durable_write_server import METHOD as DURABLE_WRITE_METHOD
 from bench.echo_server import METHOD as ECHO_METHOD
-from bench.plan import POSTGRES_DURABLE_WRITE_THREADS, WORKLOAD_KEYS, Plan
+from bench.plan import DEFAULT_CALLS, POSTGRES_DURABLE_WRITE_THREADS, WORKLOAD_KEYS, Plan
 from bench.report import Measured, build_report, print_report, targets_help
 from bench.stack import (
     BenchError,
@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--calls",
         type=positive_int,
         metavar="N",
-        help="Verify(token) calls per round; the others scale from it (default 300, quick 30)",
+        help="Verify(token) calls per round; the others scale from it "
+        f"(default {DEFAULT_CALLS}, quick 30)",
     )
     parser.add_argument(
         "--workers",

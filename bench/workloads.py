@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 import os
 import re
 import time
@@ -25,6 +24,7 @@ from grpc import aio
 
 from bench.stack import CHANNEL_OPTIONS, BenchError, EidServer, connections_per_worker
 from eid_client import AsyncEidClient, RetryPolicy
+from eid_client._sandbox_data import read_outbox
 from eid_client.loadgen import LoadResult, NotVerifiedError, channel_options, run_load
 from eid_client.offline import (
     CredentialClaims,
@@ -88,18 +88,10 @@ def _otp_phone(index: int) -> tuple[str, str]:
     return f"097{index:07d}", f"+8497{index:07d}"  # the one-time-code citizens' own range
 
 
-def _outbox_lines(outbox: Path) -> list[str]:
-    try:
-        return outbox.read_text("utf-8").splitlines()
-    except FileNotFoundError:  # nothing sent yet
-        return []
-
-
 def _latest_code(outbox: Path, phone_e164: str) -> str | None:
-    for line in reversed(_outbox_lines(outbox)):
-        message = json.loads(line)
-        found = CODE_PATTERN.search(message.get("body", ""))
-        if message.get("to") == phone_e164 and found:
+    for message in reversed(read_outbox(outbox)):
+        found = CODE_PATTERN.search(message.body)
+        if message.to == phone_e164 and found:
             return found.group(1)
     return None
 
@@ -107,11 +99,10 @@ def _latest_code(outbox: Path, phone_e164: str) -> str | None:
 def _codes_by_phone(outbox: Path) -> dict[str, list[str]]:
     """Every code in the development outbox file, per phone, oldest first."""
     codes: dict[str, list[str]] = {}
-    for line in _outbox_lines(outbox):
-        message = json.loads(line)
-        found = CODE_PATTERN.search(message.get("body", ""))
+    for message in read_outbox(outbox):
+        found = CODE_PATTERN.search(message.body)
         if found:
-            codes.setdefault(message.get("to", ""), []).append(found.group(1))
+            codes.setdefault(message.to, []).append(found.group(1))
     return codes
 
 
@@ -417,7 +408,7 @@ class EidLoad:
 
     def outbox_messages(self) -> int:
         """Messages in the development outbox file so far."""
-        return len(_outbox_lines(self.server.outbox))
+        return len(read_outbox(self.server.outbox))
 
     async def outbox_drained(self, expected: int) -> bool:
         """Waits until the development outbox file holds ``expected`` messages (the

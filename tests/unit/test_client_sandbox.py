@@ -66,3 +66,21 @@ def test_the_newest_code_to_that_phone_past_after_is_read(tmp_path: Path) -> Non
 
 def test_no_outbox_yet_is_no_messages(tmp_path: Path) -> None:
     assert read_outbox(tmp_path / "none.log") == []
+
+
+def test_a_message_still_being_written_is_left_for_the_next_read(tmp_path: Path) -> None:
+    # The server appends each message as one line; a read can land in the
+    # middle of one, here even in the middle of a character ("ễ").
+    outbox = tmp_path / "outbox.log"
+    _write(outbox, {"to": "+84912345678", "body": "Your code is 111111"})
+    message = {"to": "+84912345678", "body": "Mã của bạn là 222222: Nguyễn"}
+    line = json.dumps(message, ensure_ascii=False) + "\n"  # as the server writes it
+    raw = line.encode("utf-8")
+    cut = raw.index("ễ".encode()) + 1
+    with outbox.open("ab") as f:
+        f.write(raw[:cut])
+    assert [m.body for m in read_outbox(outbox)] == ["Your code is 111111"]
+    assert wait_for_code(outbox, "0912345678", after=0, timeout=0) == "111111"
+    with outbox.open("ab") as f:
+        f.write(raw[cut:])
+    assert wait_for_code(outbox, "0912345678", after=0, timeout=0) == "222222"

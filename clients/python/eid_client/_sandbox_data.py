@@ -54,10 +54,15 @@ def demo_citizens() -> list[DemoCitizen]:
 
 
 def read_outbox(path: Path) -> list[OutboxMessage]:
-    if not path.exists():
+    """The messages in the outbox file, oldest first. The server appends each
+    as one line; a line it is still writing (no newline yet, perhaps cut in
+    the middle of a character) is left for the next read."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:  # nothing sent yet
         return []
     messages = []
-    for line in path.read_text("utf-8").splitlines():
+    for line in data[: data.rfind(b"\n") + 1].decode("utf-8").splitlines():
         raw = json.loads(line)
         messages.append(
             OutboxMessage(
