@@ -25,11 +25,9 @@ WORKLOAD_KEYS = (
     "ed25519",
     "offline_verify",
 )
-# Verify(token) calls a round (the other workloads scale from it). Enough for
-# the steady state to dominate: the first and last calls of a round run with
-# fewer than `--concurrency` in flight, which costs a slow workload more than
-# the echo (at 300, a Verify round lasted ~0.15 s here and read 0.770x the
-# durable write; at 1,500 the same build read 0.872x).
+# Verify(token) calls a round (the other workloads scale from it). At 300 a
+# Verify round lasted ~0.15 s here: its p99 was its 3rd slowest call, and its
+# first and last calls ran with fewer than `--concurrency` in flight.
 DEFAULT_CALLS = 1500
 # Writer threads of the bare durable write on PostgreSQL: as many as eid's
 # (store/uow.py POSTGRES_WRITERS), so that both write alike.
