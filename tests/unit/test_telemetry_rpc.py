@@ -90,6 +90,15 @@ class Probe:
     def finished(self, name: str) -> list[ReadableSpan]:
         return [s for s in self.spans.get_finished_spans() if s.name == name]
 
+    async def ended(self, name: str) -> list[ReadableSpan]:
+        """`finished(name)` once there is one: a refused, failed or abandoned
+        call's status can reach the client before the server ends its span."""
+        for _ in range(100):
+            if self.finished(name):
+                break
+            await asyncio.sleep(0.02)
+        return self.finished(name)
+
 
 async def _serve(observer: RpcObserver | None) -> tuple[aio.Server, int]:
     handlers = {
@@ -160,7 +169,7 @@ async def test_without_traceparent_a_call_starts_its_own_trace(traced: Probe) ->
 
 async def test_a_refusal_carries_its_reason_but_is_not_a_server_error(traced: Probe) -> None:
     assert await traced.call("Refused") == grpc.StatusCode.PERMISSION_DENIED
-    [rpc] = traced.finished(f"{SERVICE}/Refused")
+    [rpc] = await traced.ended(f"{SERVICE}/Refused")
     assert rpc.attributes is not None
     assert rpc.attributes["rpc.grpc.status_code"] == grpc.StatusCode.PERMISSION_DENIED.value[0]
     assert rpc.attributes["error.type"] == "PARTY_SUSPENDED"
@@ -169,7 +178,7 @@ async def test_a_refusal_carries_its_reason_but_is_not_a_server_error(traced: Pr
 
 async def test_a_defect_is_an_error_span_without_the_exception_message(traced: Probe) -> None:
     assert await traced.call("Broken") == grpc.StatusCode.INTERNAL
-    [rpc] = traced.finished(f"{SERVICE}/Broken")
+    [rpc] = await traced.ended(f"{SERVICE}/Broken")
     assert rpc.status.status_code is StatusCode.ERROR
     assert rpc.attributes is not None and rpc.attributes["error.type"] == "INTERNAL"
     [db] = traced.finished("eid.db.write")
@@ -182,28 +191,35 @@ async def test_a_defect_is_an_error_span_without_the_exception_message(traced: P
 
 async def test_a_call_the_client_gives_up_on_is_cancelled(traced: Probe) -> None:
     assert await traced.call("Slow", deadline=0.2) == grpc.StatusCode.DEADLINE_EXCEEDED
-    for _ in range(100):  # the server learns of it a moment later
-        if traced.finished(f"{SERVICE}/Slow"):
-            break
-        await asyncio.sleep(0.02)
-    [rpc] = traced.finished(f"{SERVICE}/Slow")
+    [rpc] = await traced.ended(f"{SERVICE}/Slow")  # the server learns of it a moment later
     assert rpc.attributes is not None
     assert rpc.attributes["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+
+
+def _metric_points(traced: Probe) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+    """Each metric's data points so far, with their attributes."""
+    assert traced.metrics is not None
+    data = traced.metrics.get_metrics_data()
+    points: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+    for resource in data.resource_metrics if data is not None else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    points.setdefault(metric.name, []).append((dict(point.attributes or {}), point))
+    return points
 
 
 async def test_metrics_count_calls_and_failures_by_rpc_party_and_reason(traced: Probe) -> None:
     await traced.call("Ok")
     await traced.call("Ok")
     await traced.call("Refused")
-    assert traced.metrics is not None
-    data = traced.metrics.get_metrics_data()
-    assert data is not None
-    points: dict[str, list[tuple[dict[str, Any], Any]]] = {}
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    points.setdefault(metric.name, []).append((dict(point.attributes or {}), point))
+    # A refusal's status reaches the client as the server aborts, and the
+    # server counts the call a moment later, on its way out of the handler.
+    for _ in range(100):
+        points = _metric_points(traced)
+        if len(points.get("eid.rpc.server.requests", [])) >= 2:
+            break
+        await asyncio.sleep(0.02)
     requests = {
         (a["rpc.method"], a["rpc.grpc.status_code"]): p.value
         for a, p in points["eid.rpc.server.requests"]
