@@ -10,6 +10,7 @@ connections), so the figures are comparable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import os
 import re
@@ -24,7 +25,7 @@ from grpc import aio
 
 from bench.stack import CHANNEL_OPTIONS, BenchError, EidServer, connections_per_worker
 from eid_client import AsyncEidClient, RetryPolicy
-from eid_client._sandbox_data import read_outbox
+from eid_client._sandbox_data import read_outbox, wait_for_code
 from eid_client.loadgen import LoadResult, NotVerifiedError, channel_options, run_load
 from eid_client.offline import (
     CredentialClaims,
@@ -88,14 +89,6 @@ def _otp_phone(index: int) -> tuple[str, str]:
     return f"097{index:07d}", f"+8497{index:07d}"  # the one-time-code citizens' own range
 
 
-def _latest_code(outbox: Path, phone_e164: str) -> str | None:
-    for message in reversed(read_outbox(outbox)):
-        found = CODE_PATTERN.search(message.body)
-        if message.to == phone_e164 and found:
-            return found.group(1)
-    return None
-
-
 def _codes_by_phone(outbox: Path) -> dict[str, list[str]]:
     """Every code in the development outbox file, per phone, oldest first."""
     codes: dict[str, list[str]] = {}
@@ -125,9 +118,11 @@ async def activation_code(outbox: Path, phone_e164: str) -> str:
     try:
         async with asyncio.timeout(OUTBOX_WAIT_SECONDS):
             while True:
-                code = await asyncio.to_thread(_latest_code, outbox, phone_e164)
-                if code is not None:
-                    return code
+                # One look each time (timeout=0): the wait is here, holding no thread.
+                with contextlib.suppress(LookupError):
+                    return await asyncio.to_thread(
+                        wait_for_code, outbox, phone_e164, after=0, timeout=0
+                    )
                 await asyncio.sleep(0.1)
     except TimeoutError:
         raise BenchError(f"no activation code for {phone_e164} in {outbox}") from None

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -28,6 +28,8 @@ from eid_service.domain.errors import PermissionDenied
 from eid_service.telemetry import calls, spans
 from eid_service.telemetry.rpc import RpcObserver
 from eid_service.transport import ALONE_ON_PORT
+
+T = TypeVar("T")
 
 SERVICE = "test.v1.Probe"
 SECRET = "079123456789"  # stands for an ID number an exception message might quote
@@ -93,11 +95,18 @@ class Probe:
     async def ended(self, name: str) -> list[ReadableSpan]:
         """`finished(name)` once there is one: a refused, failed or abandoned
         call's status can reach the client before the server ends its span."""
-        for _ in range(100):
-            if self.finished(name):
-                break
-            await asyncio.sleep(0.02)
-        return self.finished(name)
+        return await _eventually(lambda: self.finished(name), bool)
+
+
+async def _eventually(read: Callable[[], T], done: Callable[[T], bool]) -> T:
+    """`read()` once `done` with it, or after 2 s: what the server records on
+    its way out of a call can come after the client has its answer."""
+    for _ in range(100):
+        value = read()
+        if done(value):
+            return value
+        await asyncio.sleep(0.02)
+    return read()
 
 
 async def _serve(observer: RpcObserver | None) -> tuple[aio.Server, int]:
@@ -213,13 +222,12 @@ async def test_metrics_count_calls_and_failures_by_rpc_party_and_reason(traced: 
     await traced.call("Ok")
     await traced.call("Ok")
     await traced.call("Refused")
-    # A refusal's status reaches the client as the server aborts, and the
-    # server counts the call a moment later, on its way out of the handler.
-    for _ in range(100):
-        points = _metric_points(traced)
-        if len(points.get("eid.rpc.server.requests", [])) >= 2:
-            break
-        await asyncio.sleep(0.02)
+    # A refusal's status reaches the client as the server aborts; the server
+    # counts the call on its way out of the handler.
+    points = await _eventually(
+        lambda: _metric_points(traced),
+        lambda p: len(p.get("eid.rpc.server.requests", [])) >= 2 and "eid.rpc.server.failures" in p,
+    )
     requests = {
         (a["rpc.method"], a["rpc.grpc.status_code"]): p.value
         for a, p in points["eid.rpc.server.requests"]
