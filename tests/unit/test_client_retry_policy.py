@@ -75,6 +75,20 @@ def test_attempts_share_one_deadline() -> None:
     assert never.count(None) >= 18  # only a pause under 0.1 s would still fit
 
 
+def test_no_retry_starts_that_could_not_finish_as_the_last_attempt_did() -> None:
+    # Started just before the deadline, a retry would end DEADLINE_EXCEEDED
+    # and hide the error that says why the call failed.
+    clock = FakeClock()
+    policy = RetryPolicy(max_attempts=10, initial_backoff=0.01, max_backoff=0.01)
+    attempts = Attempts(policy, 1.0, idempotent=True, clock=clock, rng=random.Random(3))
+    attempts.timeout()
+    clock.now += 0.3  # 0.7 s left: room for another 0.3 s attempt
+    assert attempts.pause_after(UNAVAILABLE) is not None
+    attempts.timeout()
+    clock.now += 0.4  # 0.3 s left, less than the 0.4 s this attempt took
+    assert attempts.pause_after(UNAVAILABLE) is None
+
+
 def test_a_call_that_could_act_twice_gets_no_pause() -> None:
     attempts = Attempts(RetryPolicy(), 10.0, idempotent=False)
     attempts.timeout()

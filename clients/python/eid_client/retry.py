@@ -147,12 +147,14 @@ class Attempts:
         self._deadline = clock() + timeout
         self._idempotent = idempotent
         self._rng = rng or _JITTER
+        self._began = self._clock()  # when the latest attempt started
         self.made = 0
 
     def timeout(self) -> float:
         """The time the next attempt may take; counts the attempt."""
         self.made += 1
-        return max(self._deadline - self._clock(), 0.0)
+        self._began = self._clock()
+        return max(self._deadline - self._began, 0.0)
 
     def pause_after(self, error: EidError) -> float | None:
         """How long to sleep before the next attempt; None: raise ``error``."""
@@ -161,7 +163,10 @@ class Attempts:
         pause = self._policy.pause(error, self.made, self._rng)
         if pause is None or not math.isfinite(pause):
             return None
-        # A retry that would start at or past the deadline could only fail.
-        if self._clock() + pause >= self._deadline:
+        # A retry that could not finish before the deadline could only fail,
+        # with DEADLINE_EXCEEDED in place of the error that explains why:
+        # it needs as long as the attempt before it took.
+        now = self._clock()
+        if now + pause + (now - self._began) >= self._deadline:
             return None
         return pause
