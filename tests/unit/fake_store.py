@@ -24,6 +24,7 @@ from typing import TypeVar
 from eid_service.domain.account import Account, AccountLevel, AccountState
 from eid_service.domain.activation import CodePurpose
 from eid_service.domain.approval import ApprovalRequest, ApprovalState
+from eid_service.domain.audit_event_id import new_event_id
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.credential_policy import (
@@ -1109,7 +1110,7 @@ class FakeAudit(_Repository):
     def append(self, entry: AuditEntry) -> str:
         seq, prev = self._s.audit_heads.get(entry.subject, (0, None))
         event = AuditEvent(
-            id="evt_" + secrets.token_hex(10),
+            id=new_event_id(),
             account_id=entry.account_id,
             party_id=entry.party_id,
             action=entry.action,

@@ -4,16 +4,14 @@ it (with their session); no party reads any history."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
+from eid_service.domain.audit_event_id import EVENT_ID
 from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.dependants import acting_for
 from eid_service.use_cases.ports import AccessRecord, Repositories, UnitOfWork
-
-_EVENT_ID = re.compile(r"evt_[0-9a-f]{20}")
 
 
 @dataclass(frozen=True)
@@ -35,7 +33,7 @@ async def list_access_history(
     if not session_token:
         raise session_missing()
     size = pages.page_size(page_size)
-    after = pages.after_id(page_token, _EVENT_ID)
+    after = pages.after_id(page_token, EVENT_ID)
     now = ctx.clock()
 
     def read(r: Repositories) -> AccessPage:

@@ -15,10 +15,10 @@ chains are per subject."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from eid_service.domain.audit_event_id import new_event_id
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import (
@@ -98,7 +98,7 @@ class AuditLog(Repository):
         assert bumped is not None
         seq, prev = bumped[0], None if bumped[1] is None else bytes(bumped[1])
         event = AuditEvent(
-            id="evt_" + secrets.token_hex(10),
+            id=new_event_id(),
             account_id=entry.account_id,
             party_id=entry.party_id,
             action=entry.action,
