@@ -3,9 +3,10 @@ naming ids from before still work."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from eid_service.domain import audit_event_id
 from eid_service.domain.audit_event_id import EVENT_ID, new_event_id
 from eid_service.domain.errors import InvalidInput
 from eid_service.use_cases import pages
@@ -14,9 +15,9 @@ OLD_STYLE = "evt_00112233445566778899"
 
 
 def test_ids_made_later_sort_after_earlier_ones(monkeypatch: pytest.MonkeyPatch) -> None:
-    made = []
+    made: list[str] = []
     for now_ms in (1_700_000_000_000, 1_700_000_000_001, 1_700_000_123_456, 2_000_000_000_000):
-        monkeypatch.setattr(audit_event_id.time, "time_ns", lambda t=now_ms: t * 1_000_000)
+        monkeypatch.setattr(time, "time_ns", lambda t=now_ms: t * 1_000_000)
         made.extend(new_event_id() for _ in range(50))
     assert [i[:16] for i in made] == sorted(i[:16] for i in made)
     assert made[::50] == sorted(made[::50])
@@ -25,7 +26,7 @@ def test_ids_made_later_sort_after_earlier_ones(monkeypatch: pytest.MonkeyPatch)
 def test_ids_of_the_same_millisecond_differ_in_their_random_part(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(audit_event_id.time, "time_ns", lambda: 1_700_000_000_000_000_000)
+    monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000_000_000)
     ids = {new_event_id() for _ in range(1000)}
     assert len(ids) == 1000
     assert len({i[16:] for i in ids}) == 1000  # 80 random bits each
