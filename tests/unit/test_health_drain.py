@@ -34,7 +34,7 @@ async def test_a_drain_tells_watchers_and_does_not_wait_for_them() -> None:
         assert (await watch.read()).status == Status.SERVING
 
         started = time.monotonic()
-        health.enter_graceful_shutdown()
+        await health.drain(within=1.0)
         stopping = asyncio.ensure_future(server.stop(20))
         seen = []
         while (said := await watch.read()) is not aio.EOF:  # type: ignore[attr-defined]
