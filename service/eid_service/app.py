@@ -169,13 +169,10 @@ class RunningServer:
         """Health says NOT_SERVING, new calls are refused, calls in flight have
         `grace` seconds to finish (long polls answer before it runs out); then
         the outbox dispatcher and the purge stop."""
-        started = time.monotonic()
+        self.health.enter_graceful_shutdown()
         margin = 0.0 if grace is None else min(DRAIN_MARGIN_SECONDS, grace / 4)
-        await self.health.drain(within=margin)
-        self.long_polls.drain(started + (grace or 0.0) - margin)
-        # The grace counts from the drain's start, watchers' farewells included.
-        left = None if grace is None else max(0.0, grace - (time.monotonic() - started))
-        await self.server.stop(left)
+        self.long_polls.drain(time.monotonic() + (grace or 0.0) - margin)
+        await self.server.stop(grace)
         self.stop_tasks.set()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):

@@ -3,14 +3,11 @@
 grpc_health's servicer keeps every Watch open until the server cancels it:
 a load balancer watching health would hold each drain for its whole grace
 period. Here a watcher is told NOT_SERVING and its stream ends (OK), so the
-drain waits only for real calls. The drain returns once the watchers have
-been told: a server stop begun while a watcher's last message was still
-being written ended that stream without it (seen once in CI)."""
+drain waits only for real calls."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import grpc
@@ -27,8 +24,6 @@ class DrainingHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         # Replaced on every change: a watcher waits on the one it saw.
         self._changed = asyncio.Event()
         self._draining = False
-        self._watchers = 0
-        self._released = asyncio.Event()  # set once draining and no watcher is left
 
     async def Check(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         status = self._status.get(request.service)
@@ -43,22 +38,18 @@ class DrainingHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         return response
 
     async def Watch(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        self._watchers += 1
-        try:
-            said = None
-            while True:
-                changed = self._changed
-                status = self._status.get(request.service, SERVICE_UNKNOWN)
-                if status != said:
-                    await context.write(health_pb2.HealthCheckResponse(status=status))
-                    said = status
-                if self._draining:
-                    return
-                await changed.wait()
-        finally:
-            self._watchers -= 1
-            if self._draining and not self._watchers:
-                self._released.set()
+        said = None
+        while True:
+            changed = self._changed
+            status = self._status.get(request.service, SERVICE_UNKNOWN)
+            if status != said:
+                await context.write(health_pb2.HealthCheckResponse(status=status))
+                said = status
+                # The status may have changed (a drain begun) during the write.
+                continue
+            if self._draining:
+                return
+            await changed.wait()
 
     def set(self, service: str, status: int) -> None:
         if self._draining:
@@ -66,17 +57,12 @@ class DrainingHealth(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
         self._status[service] = status
         self._notify()
 
-    async def drain(self, within: float) -> None:
-        """Every service NOT_SERVING from now on; watchers are told and
-        released. Returns once they all have been (or after `within` seconds),
-        so that the server's stop, next, does not cut their last message off."""
+    def enter_graceful_shutdown(self) -> None:
+        """Every service NOT_SERVING from now on; watchers are told and released."""
         self._draining = True
         for name in self._status:
             self._status[name] = NOT_SERVING
         self._notify()
-        if self._watchers:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._released.wait(), within)
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
