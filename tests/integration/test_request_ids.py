@@ -11,6 +11,7 @@ from typing import TypeVar
 import grpc
 import pytest
 
+from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
@@ -197,3 +198,53 @@ def test_duplicates_of_a_wrong_code_spend_one_attempt(
     assert harness.rows("SELECT attempts FROM activation_codes") == [(1,)]
     # The citizen, typing the right code, still gets in.
     citizen_app.activate(personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD)
+
+
+def test_sixteen_concurrent_duplicates_of_a_wrong_one_time_code_spend_one_attempt(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, adult: Demographics
+) -> None:
+    register_and_activate(harness, citizen_app, adult)
+    seen = len(harness.sender.messages)
+    bank.client.request_otp(adult.personal_id)
+    code = harness.wait_for_code(phone_of(adult)[1], after=seen)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    answers = _all_at_once(
+        lambda: bank.client.verify_one_time_code(adult.personal_id, wrong, request_id="otp-typo")
+    )
+
+    first = answers[0]
+    assert not isinstance(first, str | None) and not first.verified
+    assert all(a == first for a in answers), answers
+    # One attempt on the code, one failure against the party, one audit entry.
+    assert harness.rows("SELECT attempts FROM activation_codes WHERE purpose = 'verify'") == [(1,)]
+    assert harness.rows("SELECT SUM(failures) FROM party_failures") == [(1,)]
+    verifies = "SELECT count(*) FROM audit_events WHERE action = 'verify.one_time_code'"
+    assert harness.rows(verifies) == [(1,)]
+    assert bank.client.verify_one_time_code(adult.personal_id, code).verified
+
+
+def test_sixteen_concurrent_duplicate_demographic_claims_are_answered_and_counted_once(
+    harness: ServerHarness, citizen_app: EidClient, bank: Party, adult: Demographics
+) -> None:
+    register_and_activate(harness, citizen_app, adult)
+
+    def claim(name: str, request_id: str) -> pb.VerifyResponse:
+        return bank.client.verify_demographic(
+            adult.personal_id, full_name=name, request_id=request_id
+        )
+
+    matched = _all_at_once(lambda: claim(adult.full_name, "claim-1"))
+    mismatched = _all_at_once(lambda: claim(adult.full_name + " X", "claim-2"))
+
+    for answers, verified in ((matched, True), (mismatched, False)):
+        first = answers[0]
+        assert not isinstance(first, str | None) and first.verified is verified
+        assert all(a == first for a in answers), answers
+    verifies = "SELECT outcome, count(*) FROM audit_events WHERE action = 'verify.demographic'"
+    assert sorted(harness.rows(verifies + " GROUP BY outcome")) == [
+        ("rejected", 1),
+        ("verified", 1),
+    ]
+    assert harness.rows("SELECT count(*) FROM verification_receipts") == [(1,)]
+    assert harness.rows("SELECT SUM(failures) FROM party_failures") == [(1,)]

@@ -34,7 +34,7 @@ from eid_service.domain.credential_policy import (
     wait_before_next_try,
 )
 from eid_service.domain.dependant import Dependant, take_over_date
-from eid_service.domain.errors import InvalidInput
+from eid_service.domain.errors import Conflict, InvalidInput
 from eid_service.domain.linked_document import ATTRIBUTE_DOCUMENT, LinkedDocument
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
@@ -102,6 +102,11 @@ def subject_of(personal_id: str) -> Subject:
 class IntegrityViolation(Exception):
     """A taken unique key or a dangling reference: what the database refuses
     with sqlalchemy's IntegrityError (which is not a domain error)."""
+
+
+class UniqueViolation(IntegrityViolation):
+    """A taken unique key where the real unit of work says Conflict (a
+    concurrent transaction committed it first): `atomically` does the same."""
 
 
 # ---- the committed state: one table per dict ---------------------------------
@@ -1080,7 +1085,7 @@ class FakeIdempotency(_Repository):
 
     def save(self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime) -> None:
         if (key.scope, key.request_id) in self._s.idempotency:
-            raise IntegrityViolation("idempotency_records")
+            raise UniqueViolation("idempotency_records")
         stored = StoredResponse(key.fingerprint, response, expires_at)
         self._s.idempotency[(key.scope, key.request_id)] = stored
 
@@ -1539,7 +1544,10 @@ class FakeUnitOfWork:
     async def atomically(self, work: Callable[[Repositories], T], *, long: bool = False) -> T:
         self.writes += 1
         await asyncio.sleep(0)  # a real store makes the caller wait
-        return self.run_now(work)
+        try:
+            return self.run_now(work)
+        except UniqueViolation as taken:
+            raise Conflict() from taken
 
     async def read(self, work: Callable[[Repositories], T]) -> T:
         self.reads += 1

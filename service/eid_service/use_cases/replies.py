@@ -121,10 +121,12 @@ async def once(
     work: Callable[[Repositories], Done],
 ) -> Done | Answer:
     """Runs `work` (which looks for `reply.replay` before it changes anything,
-    or after a change that only a first call can make, and ends with
-    `reply.finish`) in one transaction. If it is refused, a concurrent
-    duplicate may have committed meanwhile and caused the refusal (a taken
-    key, a used code, an account that now exists): then its answer is ours.
+    or after a change that only a first call can make, or not at all when a
+    retry may redo everything: its answer's key, taken at `reply.finish` or
+    `reply.refuse`, then rolls all of it back) in one transaction. If it is
+    refused, a concurrent duplicate may have committed meanwhile and caused
+    the refusal (a taken key, a used code, an account that now exists): then
+    its answer is ours.
     That holds for a refusal `work` raises (rolled back) and for one it
     returns (committed, because it counted something)."""
     try:

@@ -85,9 +85,9 @@ async def verify_demographic(
     method = VerifyMode.DEMOGRAPHIC
 
     def check(r: Repositories) -> Answer:
-        earlier = reply.replay(r, caller)
-        if earlier is not None:
-            return earlier
+        # No look for an earlier answer first: a retry redoes the check, its
+        # answer's key is taken at `finish`, all of it rolls back (a counted
+        # code or failure too) and `once` replays the earlier answer.
         throttled(r, party, now)
         admit(r, party, now, citizen=r.accounts.subject_of(pid.value), ticket=ticket)
         cred = r.accounts.credential(pid.value, method)

@@ -147,9 +147,9 @@ async def verify_one_time_code(
     method = VerifyMode.ONE_TIME_CODE
 
     def check(r: Repositories) -> Answer | DomainError:
-        earlier = reply.replay(r, caller)
-        if earlier is not None:
-            return earlier
+        # No look for an earlier answer first: a retry redoes the check, its
+        # answer's key is taken at `finish`, all of it rolls back (a counted
+        # code or failure too) and `once` replays the earlier answer.
         throttled(r, party, now)
         admit(r, party, now, citizen=r.accounts.subject_of(pid), ticket=ticket)
         cred = r.accounts.credential(pid, method)
