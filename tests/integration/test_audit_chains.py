@@ -50,6 +50,11 @@ class Log:
     def check(self, subject: Subject) -> ChainCheck:
         return asyncio.run(self.uow.read(lambda r: r.audit.check_chain(subject)))
 
+    def read_value(self, sql: str, **params: Any) -> Any:
+        """One value, read in raw SQL."""
+        with self.uow.engine.connect() as connection:
+            return connection.execute(text(sql), params).scalar_one()
+
     def tamper(self, sql: str, **params: Any) -> int:
         with self.uow.engine.begin() as connection:
             return connection.execute(text(sql), params).rowcount
@@ -129,6 +134,26 @@ def test_the_first_broken_link_is_named(log: Log, tampering: str) -> None:
     assert report.broken == (BrokenLink(lan, seq, event_id, kind),)
     assert report.subjects == 2
     assert log.check(other) == ChainCheck(3, None)
+
+
+def test_an_append_is_two_statements_and_moves_the_head(log: Log) -> None:
+    lan = _subject()
+    log.append(lan)
+    seen: list[str] = []
+    log.uow.observe = seen.append
+    try:
+        second = log.append(lan, "rejected")
+    finally:
+        log.uow.observe = None
+    # The chain's bump and the event; the database moves the head (migration 0021).
+    assert [s.split(" (")[0] for s in seen] == [
+        "INSERT INTO audit_chains",
+        "INSERT INTO audit_events",
+    ]
+    head = log.read_value("SELECT head FROM audit_chains WHERE subject = :s", s=lan)
+    digest = log.read_value("SELECT digest FROM audit_events WHERE id = :i", i=second)
+    assert head == digest
+    assert log.check(lan) == ChainCheck(2, None)
 
 
 def test_an_unknown_subject_has_an_empty_intact_chain(log: Log) -> None:

@@ -5,7 +5,8 @@ event's digest is a keyed hash of its fields and the previous event's digest,
 so editing or deleting one breaks every later link. The chain's head lives in
 `audit_chains`: an append bumps it with one upsert that returns the previous
 head (and, on PostgreSQL, locks it until commit, which orders concurrent
-appends), so no event has to be read.
+appends), so no event has to be read; inserting the event sets the new head
+(a trigger, migration 0021), so an append is two statements.
 
 `check_chain` verifies a chain and its head in one statement, so on
 PostgreSQL (read committed) an append committing meanwhile cannot look like
@@ -64,7 +65,6 @@ _INSERT = Sql(
     " :subject, :account_id, :party_id, :actor, :action, :outcome, :created_at, :seq, :prev,"
     " :digest, :reason, :request_id, :trace_id)"
 )
-_SET_HEAD = Sql("UPDATE audit_chains SET head = :head WHERE subject = :subject")
 _EVENTS = Sql(
     "SELECT id, account_id, party_id, action, outcome, created_at, seq, prev_digest, digest,"
     " actor, reason, request_id, trace_id FROM audit_events WHERE subject = :subject ORDER BY seq"
@@ -130,7 +130,6 @@ class AuditLog(Repository):
                 "trace_id": entry.trace_id,
             },
         )
-        self._db.count(_SET_HEAD, {"head": digest, "subject": entry.subject})
         return event.id
 
     def history(self, subject: Subject) -> list[AuditEvent]:
