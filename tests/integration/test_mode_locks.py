@@ -17,6 +17,9 @@ from eid_client.cli import main as eid
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.party import VerifyMode
+from eid_service.domain.share import Attribute
+from eid_service.use_cases.ports import Repositories
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, phone_of, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -157,3 +160,33 @@ def test_the_cli_locks_lists_and_unlocks_modes(
     assert otp["locked"] is False and otp["relock_time"]
     assert eid([*target, "lock-mode", "qr_share"]) == 2
     assert "unlockable mode" in capsys.readouterr().err
+
+
+def test_a_demographic_claim_costs_the_same_statements_whoever_it_names(
+    harness: ServerHarness, bank: Party, citizen: EidClient, adult: Demographics
+) -> None:
+    def cost(personal_id: str) -> int:
+        statements = harness.statements
+        bank.client.verify_demographic(personal_id, full_name="Nguyen Van Khac")
+        return harness.statements - statements
+
+    cost(adult.personal_id)  # warm: the party and the signing keys are cached
+    active, stranger = cost(adult.personal_id), cost(STRANGER_ID)
+    citizen.lock_verify_mode("demographic")
+    locked = cost(adult.personal_id)
+    assert active == stranger == locked
+
+    # The one account query holds what credential() and view() would read.
+    mode, compared = VerifyMode.DEMOGRAPHIC, frozenset(Attribute)
+    for pid in (adult.personal_id, STRANGER_ID):
+
+        def read(r: Repositories, pid: str = pid) -> tuple[object, object, object]:
+            credential = r.accounts.credential(pid, mode)
+            view = None
+            if credential.account_id is not None:
+                view = r.accounts.view(credential.account_id, compared)
+            return r.accounts.credential_and_view(pid, mode, compared), credential, view
+
+        both, credential, view = harness.in_uow(read)
+        assert both == (credential, view)
+        assert (view is None) is (pid == STRANGER_ID)

@@ -373,6 +373,14 @@ class FakeAccounts(_Repository):
             found.id, subject_of(d.personal_id), found.level, found.state, values, documents
         )
 
+    def credential_and_view(
+        self, personal_id: str, mode: VerifyMode, attributes: frozenset[Attribute]
+    ) -> tuple[StoredCredential, AccountView | None]:
+        credential = self.credential(personal_id, mode)
+        if credential.account_id is None:
+            return credential, None
+        return credential, self.view(credential.account_id, attributes)
+
     def mark_active(self, account: Account) -> bool:
         stored = self._s.accounts.get(account.id)
         if stored is None or stored.state is not AccountState.PENDING:

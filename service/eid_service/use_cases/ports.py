@@ -321,6 +321,14 @@ class Accounts(Protocol):
         """Status and the decrypted values of exactly `attributes`."""
         ...
 
+    def credential_and_view(
+        self, personal_id: str, mode: VerifyMode, attributes: frozenset[Attribute]
+    ) -> tuple[StoredCredential, AccountView | None]:
+        """`credential(personal_id, mode)` and the `view` of its account
+        (None for an unknown ID number) in one query, for a check that
+        compares stored values: one round trip, known number or not."""
+        ...
+
     def mark_active(self, account: Account) -> bool:
         """Persists `account.activate(...)`; False if it was no longer PENDING."""
         ...

@@ -90,8 +90,7 @@ async def verify_demographic(
         # code or failure too) and `once` replays the earlier answer.
         throttled(r, party, now)
         admit(r, party, now, citizen=r.accounts.subject_of(pid.value), ticket=ticket)
-        cred = r.accounts.credential(pid.value, method)
-        view = None if cred.account_id is None else r.accounts.view(cred.account_id, _COMPARED)
+        cred, view = r.accounts.credential_and_view(pid.value, method, _COMPARED)
         locked = cred.mode_locked(now)
         if view is not None and view.state is AccountState.ACTIVE and not locked:
             stored = StoredDemographics(

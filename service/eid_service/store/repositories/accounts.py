@@ -93,6 +93,23 @@ def _view_sql(wanted: tuple[Attribute, ...]) -> Sql:
     return sql
 
 
+# credential_and_view: _CREDENTIAL_AND_LOCK's columns, then _view_sql's.
+_CREDENTIAL_VIEWS: dict[tuple[Attribute, ...], Sql] = {}
+
+
+def _credential_view_sql(wanted: tuple[Attribute, ...]) -> Sql:
+    sql = _CREDENTIAL_VIEWS.get(wanted)
+    if sql is None:
+        columns = "".join(f", a.{_ENCRYPTED[a]}_enc" for a in wanted)
+        sql = _CREDENTIAL_VIEWS[wanted] = Sql(
+            "SELECT a.id, a.state, a.password_hash, l.mode, l.unlocked_until,"  # noqa: S608
+            f" a.personal_id_index, a.level, a.state, a.gender_enc, a.gender{columns}"
+            " FROM accounts a LEFT JOIN verify_mode_locks l ON l.account_id = a.id"
+            " AND l.mode = :mode WHERE a.personal_id_index = :index"
+        )
+    return sql
+
+
 def gender_of(
     p: DataProtection, sealed: bytes | None, clear: str | None, account_id: str
 ) -> Gender:
@@ -154,6 +171,11 @@ class AccountRepository(Repository):
             row = self._db.one(_CREDENTIAL, {"index": index})
         else:
             row = self._db.one(_CREDENTIAL_AND_LOCK, {"index": index, "mode": mode.value})
+        return self._credential(index, mode, row)
+
+    def _credential(
+        self, index: bytes, mode: VerifyMode | None, row: Row | None
+    ) -> StoredCredential:
         if row is None:
             return StoredCredential(index, None, None, None)
         lock = None
@@ -164,8 +186,27 @@ class AccountRepository(Repository):
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
         wanted = tuple(a for a in _ENCRYPTED if a in attributes)
         row = self._db.one(_view_sql(wanted), {"id": account_id})
+        return None if row is None else self._view(account_id, attributes, wanted, row)
+
+    def credential_and_view(
+        self, personal_id: str, mode: VerifyMode, attributes: frozenset[Attribute]
+    ) -> tuple[StoredCredential, AccountView | None]:
+        index = self._p.hasher.blind_index(personal_id)
+        wanted = tuple(a for a in _ENCRYPTED if a in attributes)
+        row = self._db.one(_credential_view_sql(wanted), {"index": index, "mode": mode.value})
+        credential = self._credential(index, mode, row)
         if row is None:
-            return None
+            return credential, None
+        return credential, self._view(row[0], attributes, wanted, row[5:])
+
+    def _view(
+        self,
+        account_id: str,
+        attributes: frozenset[Attribute],
+        wanted: tuple[Attribute, ...],
+        row: Row,
+    ) -> AccountView:
+        """The view of `_view_sql`'s columns in `row`."""
         values: dict[Attribute, str] = {}
         for attribute, blob in zip(wanted, row[5:], strict=True):
             if blob is None:  # no email registered, a citizen: nothing to release
