@@ -70,7 +70,8 @@ SCRATCH_PARENT = Path("var/bench")
 
 _EPILOG = f"""\
 examples:
-  make bench                                  the default run (about 2 minutes on 2 cores)
+  make bench                                  the default run (about 8 minutes on 2 cores)
+  .venv/bin/python -m bench --no-registry     the same without the registry rows (about 6 minutes)
   .venv/bin/python -m bench --quick           a smoke test in well under a minute
   .venv/bin/python -m bench --postgres        eid on a scratch database of the local PostgreSQL
   .venv/bin/python -m bench --postgres postgresql://me@db.internal:5432/postgres
