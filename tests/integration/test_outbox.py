@@ -6,16 +6,22 @@ contents is kept once delivered."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import TypeVar
+
+import pytest
 
 from eid_service.domain.notices import NoticeKind
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.senders import ALL_CHANNELS, Route
-from eid_service.use_cases.ports import RetryOutcome
+from eid_service.use_cases.ports import ClaimedDelivery, Repositories, RetryOutcome, UnitOfWork
 from eid_service.use_cases.purge import purge_expired
 from tests.integration.harness import RecordingSender
 from tests.integration.outbox_kit import FAST, LATER, FlakySender, open_store, store
+
+T = TypeVar("T")
 
 
 async def test_a_failed_delivery_is_retried_after_a_backoff(database_url: str) -> None:
@@ -190,6 +196,52 @@ async def test_a_crash_before_marking_sent_resends_under_the_same_id(database_ur
         s.clock.advance(FAST.claim_for)
         assert await worker.deliver_pending() == 1  # the claim lapsed
         assert [m.id for m in sender.messages] == [message_id, message_id]
+
+
+class UnheardClaim:
+    """The store as a worker sees it when the database goes away just as a
+    claim commits: the claim is kept, the worker hears an error."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+        self.armed = False
+
+    async def read(self, work: Callable[[Repositories], T]) -> T:
+        return await self._uow.read(work)
+
+    async def atomically(self, work: Callable[[Repositories], T], *, long: bool = False) -> T:
+        done = await self._uow.atomically(work, long=long)
+        # The dispatcher's claims are its only short writes that return a delivery.
+        if self.armed and isinstance(done, ClaimedDelivery):
+            self.armed = False
+            raise ConnectionError("the database went away")
+        return done
+
+
+async def test_a_claim_whose_commit_went_unheard_is_given_back_at_the_next_pass(
+    database_url: str,
+) -> None:
+    with store(database_url) as s:
+        sender = RecordingSender()
+        unheard = UnheardClaim(s.uow)
+        worker = OutboxDispatcher(unheard, [sender], s.clock, FAST)
+        message_id = await s.add()
+        unheard.armed = True
+        with pytest.raises(ConnectionError):
+            await worker.deliver_pending()
+        assert s.deliveries(message_id) == {"recordingsender": ("pending", 1)}  # claimed
+
+        # Only that very claim is given back: not one made at another moment.
+        now = s.clock()
+        other = await s.uow.atomically(
+            lambda r: r.outbox.give_back(message_id, "recordingsender", now, now + LATER)
+        )
+        assert other is False
+        # The next pass, at the same moment: sent now, not once the claim lapses,
+        # and the attempt that never sent is not counted.
+        assert await worker.deliver_pending() == 1
+        assert [m.id for m in sender.messages] == [message_id]
+        assert s.deliveries(message_id) == {"recordingsender": ("sent", 1)}
 
 
 async def test_a_delivery_out_of_attempts_whose_claim_lapsed_is_dead(database_url: str) -> None:

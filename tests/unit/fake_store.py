@@ -991,6 +991,18 @@ class FakeOutbox(_Repository):
         message = OutgoingMessage(message_id, m.channel, n.kind, m.destination, n.subject, n.body)
         return ClaimedDelivery(message, sender, d.attempts)
 
+    def give_back(
+        self, message_id: str, sender: str, claimed_at: datetime, until: datetime
+    ) -> bool:
+        found = self._pending(message_id, sender)
+        if found is None:
+            return False
+        d = found[1]
+        if (d.next_attempt_at, d.last_attempt_at) != (until, claimed_at):
+            return False
+        d.attempts, d.next_attempt_at = d.attempts - 1, claimed_at
+        return True
+
     def mark_sent(self, message_id: str, sender: str, now: datetime) -> None:
         found = self._pending(message_id, sender)
         if found is not None:

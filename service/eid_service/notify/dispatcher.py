@@ -46,6 +46,10 @@ class OutboxDispatcher:
         self._clock = clock
         self._s = settings or DeliverySettings()
         self._wakeup = asyncio.Event()
+        # Claims whose commit this worker never heard back about (the store
+        # went away as it committed): given back at the next pass, so the
+        # message goes out when the store is back, not when the claim lapses.
+        self._unheard: dict[tuple[str, str], tuple[datetime, datetime]] = {}
 
     @property
     def has_senders(self) -> bool:
@@ -93,6 +97,7 @@ class OutboxDispatcher:
     async def deliver_pending(self) -> int:
         """One pass: routes new messages, then sends every due delivery;
         returns how many deliveries this worker completed."""
+        await self._give_back_unheard()
         await self._route_new()
         done = await asyncio.gather(*(self._deliver_due(route) for route in self._routes))
         return sum(done)
@@ -102,6 +107,11 @@ class OutboxDispatcher:
             aclose = getattr(route.sender, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    async def _give_back_unheard(self) -> None:
+        for (message_id, sender), (claimed_at, until) in list(self._unheard.items()):
+            await self._uow.atomically(partial(_give_back, message_id, sender, claimed_at, until))
+            del self._unheard[message_id, sender]
 
     async def _route_new(self) -> None:
         for channel in sorted(ROUTED_CHANNELS):
@@ -134,15 +144,13 @@ class OutboxDispatcher:
         s = self._settings(route)
         # A fresh clock per claim: earlier slow sends must not shorten this one.
         claimed_at = self._clock()
-        claim = partial(
-            _claim,
-            message_id,
-            route.name,
-            claimed_at,
-            claimed_at + s.claim_for,
-            s.max_attempts,
-        )
-        delivery = await self._uow.atomically(claim)
+        until = claimed_at + s.claim_for
+        claim = partial(_claim, message_id, route.name, claimed_at, until, s.max_attempts)
+        try:
+            delivery = await self._uow.atomically(claim)
+        except Exception:
+            self._unheard[message_id, route.name] = (claimed_at, until)
+            raise
         if delivery is None:
             return False  # another worker has it, or it is done
         try:
@@ -222,6 +230,12 @@ def _claim(
     r: Repositories,
 ) -> ClaimedDelivery | None:
     return r.outbox.claim(message_id, sender, now, until, max_attempts)
+
+
+def _give_back(
+    message_id: str, sender: str, claimed_at: datetime, until: datetime, r: Repositories
+) -> bool:
+    return r.outbox.give_back(message_id, sender, claimed_at, until)
 
 
 def _sent(message_id: str, sender: str, now: datetime, r: Repositories) -> None:

@@ -665,6 +665,14 @@ class Outbox(Protocol):
         conditional UPDATE; None when another worker has it or it is done."""
         ...
 
+    def give_back(
+        self, message_id: str, sender: str, claimed_at: datetime, until: datetime
+    ) -> bool:
+        """Undoes the claim made at `claimed_at` until `until` if the delivery
+        still holds exactly that one: due again, its attempt not counted (its
+        worker never heard the claim commit, so never sent). True if it did."""
+        ...
+
     def mark_sent(self, message_id: str, sender: str, now: datetime) -> None: ...
 
     def retry_later(self, message_id: str, sender: str, at: datetime, error: str) -> None: ...

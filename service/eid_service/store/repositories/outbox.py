@@ -67,6 +67,12 @@ _SENT = Sql(
     "UPDATE outbox_deliveries SET state = :sent, sent_at = :now, last_error = NULL"
     " WHERE message_id = :id AND sender = :sender AND state = :pending"
 )
+# A claim is named by its two times: no other worker's claim has both.
+_GIVE_BACK = Sql(
+    "UPDATE outbox_deliveries SET attempts = attempts - 1, next_attempt_at = :claimed_at"
+    " WHERE message_id = :id AND sender = :sender AND state = :pending"
+    " AND next_attempt_at = :until AND last_attempt_at = :claimed_at"
+)
 _LATER = Sql(
     "UPDATE outbox_deliveries SET next_attempt_at = :at, last_error = :error"
     " WHERE message_id = :id AND sender = :sender AND state = :pending"
@@ -204,6 +210,18 @@ class OutboxRepository(Repository):
         params = {"id": message_id, "sender": sender, "sent": SENT, "pending": PENDING}
         if self._db.count(_SENT, {**params, "now": self._t(now)}):
             self._settle(message_id, now)
+
+    def give_back(
+        self, message_id: str, sender: str, claimed_at: datetime, until: datetime
+    ) -> bool:
+        params = {
+            "id": message_id,
+            "sender": sender,
+            "pending": PENDING,
+            "claimed_at": self._t(claimed_at),
+            "until": self._t(until),
+        }
+        return self._db.count(_GIVE_BACK, params) == 1
 
     def retry_later(self, message_id: str, sender: str, at: datetime, error: str) -> None:
         self._db.count(
