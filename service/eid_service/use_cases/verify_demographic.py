@@ -87,7 +87,7 @@ async def verify_demographic(
     def check(r: Repositories) -> Answer:
         # No look for an earlier answer first: a retry redoes the check, its
         # answer's key is taken at `finish`, all of it rolls back (a counted
-        # code or failure too) and `once` replays the earlier answer.
+        # party failure too) and `once` replays the earlier answer.
         throttled(r, party, now)
         admit(r, party, now, citizen=r.accounts.subject_of(pid.value), ticket=ticket)
         cred, view = r.accounts.credential_and_view(pid.value, method, _COMPARED)

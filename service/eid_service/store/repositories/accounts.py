@@ -42,11 +42,12 @@ _BY_INDEX = Sql(
 _EXISTS = Sql("SELECT 1 FROM accounts WHERE personal_id_index = :index")
 _CREDENTIAL = Sql("SELECT id, state, password_hash FROM accounts WHERE personal_id_index = :index")
 # The same, with the citizen's lock on one Verify mode (its primary key): no extra round trip.
-_CREDENTIAL_AND_LOCK = Sql(
-    "SELECT a.id, a.state, a.password_hash, l.mode, l.unlocked_until FROM accounts a"
-    " LEFT JOIN verify_mode_locks l ON l.account_id = a.id AND l.mode = :mode"
+_WITH_LOCK_COLUMNS = "a.id, a.state, a.password_hash, l.mode, l.unlocked_until"
+_WITH_LOCK_FROM = (
+    " FROM accounts a LEFT JOIN verify_mode_locks l ON l.account_id = a.id AND l.mode = :mode"
     " WHERE a.personal_id_index = :index"
 )
+_CREDENTIAL_AND_LOCK = Sql(f"SELECT {_WITH_LOCK_COLUMNS}{_WITH_LOCK_FROM}")
 _DEACTIVATE = Sql(
     "UPDATE accounts SET state = :deactivated, deactivated_at = :now"
     " WHERE id = :id AND state <> :deactivated"
@@ -79,34 +80,22 @@ _ENCRYPTED = {
     Attribute.EMAIL: "email",
     Attribute.NATIONALITY: "nationality",
 }
-_VIEWS: dict[tuple[Attribute, ...], Sql] = {}
+# Built once per set of attributes: by account id (`view`), or by ID number
+# after _CREDENTIAL_AND_LOCK's columns (`credential_and_view`).
+_VIEWS: dict[tuple[tuple[Attribute, ...], bool], Sql] = {}
 
 
-def _view_sql(wanted: tuple[Attribute, ...]) -> Sql:
-    sql = _VIEWS.get(wanted)
+def _view_sql(wanted: tuple[Attribute, ...], *, with_credential: bool = False) -> Sql:
+    sql = _VIEWS.get((wanted, with_credential))
     if sql is None:
-        columns = "".join(f", {_ENCRYPTED[a]}_enc" for a in wanted)
-        sql = _VIEWS[wanted] = Sql(
-            f"SELECT personal_id_index, level, state, gender_enc, gender{columns}"  # noqa: S608
-            " FROM accounts WHERE id = :id"
-        )
-    return sql
-
-
-# credential_and_view: _CREDENTIAL_AND_LOCK's columns, then _view_sql's.
-_CREDENTIAL_VIEWS: dict[tuple[Attribute, ...], Sql] = {}
-
-
-def _credential_view_sql(wanted: tuple[Attribute, ...]) -> Sql:
-    sql = _CREDENTIAL_VIEWS.get(wanted)
-    if sql is None:
-        columns = "".join(f", a.{_ENCRYPTED[a]}_enc" for a in wanted)
-        sql = _CREDENTIAL_VIEWS[wanted] = Sql(
-            "SELECT a.id, a.state, a.password_hash, l.mode, l.unlocked_until,"  # noqa: S608
-            f" a.personal_id_index, a.level, a.state, a.gender_enc, a.gender{columns}"
-            " FROM accounts a LEFT JOIN verify_mode_locks l ON l.account_id = a.id"
-            " AND l.mode = :mode WHERE a.personal_id_index = :index"
-        )
+        names = ["personal_id_index", "level", "state", "gender_enc", "gender"]
+        names += [f"{_ENCRYPTED[a]}_enc" for a in wanted]
+        if with_credential:
+            columns = ", ".join([_WITH_LOCK_COLUMNS, *(f"a.{n}" for n in names)])
+            text = f"SELECT {columns}{_WITH_LOCK_FROM}"
+        else:
+            text = f"SELECT {', '.join(names)} FROM accounts WHERE id = :id"  # noqa: S608
+        sql = _VIEWS[wanted, with_credential] = Sql(text)
     return sql
 
 
@@ -193,7 +182,8 @@ class AccountRepository(Repository):
     ) -> tuple[StoredCredential, AccountView | None]:
         index = self._p.hasher.blind_index(personal_id)
         wanted = tuple(a for a in _ENCRYPTED if a in attributes)
-        row = self._db.one(_credential_view_sql(wanted), {"index": index, "mode": mode.value})
+        sql = _view_sql(wanted, with_credential=True)
+        row = self._db.one(sql, {"index": index, "mode": mode.value})
         credential = self._credential(index, mode, row)
         if row is None:
             return credential, None
