@@ -14,6 +14,7 @@ from eid_service.domain.notices import Language, parse_language
 from eid_service.domain.portrait import PortraitPolicy
 from eid_service.domain.rate_limits import Limit, SendLimits
 from eid_service.domain.share import SharePolicy
+from eid_service.event_loop import EventLoop
 from eid_service.limits import Limits, limits_from_env
 from eid_service.notify.settings import (
     DeliverySettings,
@@ -45,6 +46,8 @@ class Settings:
     production: bool = False
     reflection: bool = True
     grace_seconds: float = 10.0
+    # The server's event loop (event_loop.py): uvloop, or the standard library's.
+    event_loop: EventLoop = EventLoop.UVLOOP
     # Streams, message sizes, deadlines, keepalive, concurrency (limits.py).
     limits: Limits = field(default_factory=Limits)
     # Peers whose x-forwarded-for names the real client (load balancers).
@@ -100,6 +103,7 @@ class Settings:
             # unless told otherwise.
             reflection=values.flag(env, "EID_REFLECTION", not production),
             grace_seconds=values.number(env, "EID_GRACE_SECONDS", base.grace_seconds),
+            event_loop=_event_loop(env, base.event_loop),
             limits=limits_from_env(env),
             trusted_proxies=values.ip_addresses(env, "EID_TRUSTED_PROXIES"),
             purge_interval_seconds=values.number(
@@ -124,6 +128,16 @@ def _environment(env: Mapping[str, str]) -> bool:
     if kind not in {"development", "production"}:
         raise values.SettingError("EID_ENV", f"must be development or production, not {kind!r}")
     return kind == "production"
+
+
+def _event_loop(env: Mapping[str, str], default: EventLoop) -> EventLoop:
+    """EID_EVENT_LOOP: uvloop (the default) or asyncio."""
+    raw = env.get("EID_EVENT_LOOP", "").strip().lower() or default.value
+    try:
+        return EventLoop(raw)
+    except ValueError:
+        kinds = " or ".join(kind.value for kind in EventLoop)
+        raise values.SettingError("EID_EVENT_LOOP", f"must be {kinds}, not {raw!r}") from None
 
 
 def _language(env: Mapping[str, str], default: Language) -> Language:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from functools import partial
 from multiprocessing.process import BaseProcess
 
+from eid_service import event_loop
 from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
 from eid_service.logs import configure_logging
@@ -71,7 +72,12 @@ async def serve_one(
         stop.set()
     if parent_pid is not None:
         watching = asyncio.create_task(watch_parent(parent_pid, stop), name="parent-watch")
-    log.info("serving eid.v1 on %s (pid %d)", settings.listen, os.getpid())
+    log.info(
+        "serving eid.v1 on %s (pid %d, %s event loop)",
+        settings.listen,
+        os.getpid(),
+        event_loop.running_loop_kind(),
+    )
     if settings.console_sender or settings.outbox_file is not None:
         log.warning(
             "development senders are on: messages, one-time codes included, go to %s",
@@ -113,7 +119,7 @@ def _worker_main(settings: Settings, parent_pid: int) -> None:
     early_stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: early_stop.set())
     try:
-        asyncio.run(serve_one(settings, early_stop.is_set, parent_pid))
+        event_loop.run(serve_one(settings, early_stop.is_set, parent_pid), settings.event_loop)
     except NotMigrated as e:
         log.error("%s", e)
         sys.exit(CANNOT_START)
@@ -150,7 +156,7 @@ def serve(settings: Settings) -> int:
 def _serve_claimed(settings: Settings) -> int:
     if settings.workers <= 1:
         try:
-            asyncio.run(serve_one(settings))
+            event_loop.run(serve_one(settings), settings.event_loop)
         except NotMigrated as e:
             log.error("%s", e)
             return 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import BIN, free_port
 
-SERVING = re.compile(r"serving eid\.v1 on \S+ \(pid (\d+)\)")
+SERVING = re.compile(r"serving eid\.v1 on \S+ \(pid (\d+), (\w+) event loop\)")
 STARTED = re.compile(r"worker \d+ started \(pid (\d+)\)")
 
 
@@ -91,6 +91,12 @@ class Served:
     def serving_pids(self, count: int, timeout: float = 30) -> set[int]:
         """Once `count` workers have said they serve: their pids (all so far)."""
         return set(self.pids(SERVING, count, timeout))
+
+    def event_loops(self, count: int, timeout: float = 30) -> list[str]:
+        """Once `count` workers have said they serve: the event loop each runs on."""
+        self.serving_pids(count, timeout)
+        with self._grown:
+            return [m.group(2) for line in self.lines if (m := SERVING.search(line))]
 
     def pids(self, said: re.Pattern[str], count: int, timeout: float = 30) -> list[int]:
         """Once `count` lines match `said` (its group 1 a pid): the pids, in order."""

@@ -96,9 +96,25 @@ def test_a_killed_worker_is_replaced_and_a_second_instance_is_refused(
         r" replacing it in (0\.5 s \(2|1\.0 s \(3) young deaths in a row\)"
     )
     latest = served.pids(STARTED, 5)[-1]
-    served.wait_for(rf"serving eid\.v1 on \S+ \(pid {latest}\)")
+    served.wait_for(rf"serving eid\.v1 on \S+ \(pid {latest},")
     assert _answers(served.target, 4)
     assert served.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "kind"), [({}, "uvloop"), ({"EID_EVENT_LOOP": "asyncio"}, "asyncio")]
+)
+def test_workers_serve_on_the_event_loop_set(
+    tmp_path: Path, prepared: Path, setting: dict[str, str], kind: str
+) -> None:
+    """uvloop unless EID_EVENT_LOOP says otherwise; either answers."""
+    env = serving_env(TMPDIR=str(tmp_path), **setting)
+    server = Served(workdir_from(prepared, tmp_path), env)
+    try:
+        assert server.event_loops(2) == [kind, kind]
+        assert _answers(server.target, 4)
+    finally:
+        server.close()
 
 
 def test_workers_stop_when_their_parent_is_killed(served: Served) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eid_service.config import Settings
+from eid_service.event_loop import EventLoop
 from eid_service.settings_values import SettingError
 
 
@@ -27,6 +28,7 @@ from eid_service.settings_values import SettingError
         ({"EID_SMTP_HOST": "h", "EID_SMTP_PORT": "x"}, "EID_SMTP_PORT", "whole number"),
         ({"EID_OUTBOX_CLAIM_SECONDS": "soon"}, "EID_OUTBOX_CLAIM_SECONDS", "a number"),
         ({"EID_ENV": "prod"}, "EID_ENV", "development or production"),
+        ({"EID_EVENT_LOOP": "trio"}, "EID_EVENT_LOOP", "uvloop or asyncio"),
     ],
 )
 def test_a_bad_setting_is_named(env: dict[str, str], named: str, says: str) -> None:
@@ -52,9 +54,12 @@ def test_good_values_are_read() -> None:
             "EID_DATABASE_URL": "postgresql+psycopg://eid@db:5432/eid",
             "EID_REFLECTION": "off",
             "EID_TRUSTED_PROXIES": "10.0.0.1, ::1",
+            "EID_EVENT_LOOP": " AsyncIO ",
         }
     )
     assert (settings.workers, settings.grace_seconds, settings.reflection) == (3, 0.0, False)
+    assert settings.event_loop is EventLoop.ASYNCIO
+    assert Settings.from_env({}).event_loop is EventLoop.UVLOOP
     assert settings.trusted_proxies == frozenset({"10.0.0.1", "::1"})
 
 
