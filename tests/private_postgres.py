@@ -7,6 +7,11 @@ immediate` (the crash-like stop) and start again. initdb refuses to run as
 root: as root, the binaries run as the `postgres` OS user, who owns the data
 directory. `find_bindir()` finds the installed version at run time and says
 why not when there is none (the caller skips with that reason).
+
+A test run that is killed (Ctrl-C twice, SIGKILL, a CI timeout) never
+reaches `destroy`, and its cluster would go on running. So each cluster
+names the process that made it (pid and start time, in `owner`), and making
+a cluster first stops and removes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -19,10 +24,68 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 NEEDED = ("initdb", "pg_ctl", "postgres")
 SUPERUSER = "postgres"
+PREFIX = "eid-pg-"
+OWNER_FILE = "owner"
+UNOWNED_GRACE_SECONDS = 600.0
+
+
+def process_identity(pid: int) -> str | None:
+    """`pid` and its start time (clock ticks since boot): a pid reused by a
+    later process has another; None if no such process (or a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text("ascii")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    if fields[0] in {"Z", "X"}:
+        return None
+    return f"{pid} {fields[19]}"
+
+
+def _owner_alive(root: Path) -> bool:
+    try:
+        recorded = (root / OWNER_FILE).read_text("ascii").strip()
+    except FileNotFoundError:
+        # Being made this moment (by another test process), or left by a run
+        # from before owners were recorded: only the latter is old.
+        with contextlib.suppress(OSError):
+            return time.time() - root.stat().st_mtime < UNOWNED_GRACE_SECONDS
+        return False
+    except OSError:
+        return True  # unreadable: not ours to judge
+    pid = recorded.partition(" ")[0]
+    return pid.isdigit() and process_identity(int(pid)) == recorded
+
+
+def reap_orphans(bindir: Path, parent: Path | None = None) -> list[Path]:
+    """Stops (as in a crash) and removes the clusters under `parent` (the
+    temporary directory) whose owning process is gone; returns their roots."""
+    reaped = []
+    for root in sorted(Path(parent or tempfile.gettempdir()).glob(f"{PREFIX}*")):
+        if not root.is_dir() or _owner_alive(root):
+            continue
+        if (root / "data" / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                stop = ["pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(root / "data")]
+                subprocess.run(
+                    [*_as_superuser(), str(bindir / stop[0]), *stop[1:]],
+                    capture_output=True,
+                    timeout=60,
+                    stdin=subprocess.DEVNULL,
+                    cwd=root,
+                )
+        shutil.rmtree(root, ignore_errors=True)
+        reaped.append(root)
+    return reaped
+
+
+def _as_superuser() -> list[str]:
+    return ["runuser", "-u", SUPERUSER, "--"] if os.geteuid() == 0 else []
 
 
 def free_port() -> int:
@@ -67,15 +130,18 @@ class PrivateCluster:
     """One cluster in a temporary directory, on a free port of 127.0.0.1,
     trusting local connections (it listens on loopback only)."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, parent: Path | None = None) -> None:
         self.bindir = bindir
+        reap_orphans(bindir, parent)
         self.port = free_port()
-        self._as_owner: list[str] = []
-        self.root = Path(tempfile.mkdtemp(prefix="eid-pg-"))
+        self._as_owner = _as_superuser()
+        self.root = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))
+        identity = process_identity(os.getpid())
+        assert identity is not None
+        (self.root / OWNER_FILE).write_text(identity + "\n", "ascii")
         if os.geteuid() == 0:
             owner = pwd.getpwnam(SUPERUSER)
             os.chown(self.root, owner.pw_uid, owner.pw_gid)
-            self._as_owner = ["runuser", "-u", SUPERUSER, "--"]
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
 
