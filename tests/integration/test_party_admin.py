@@ -6,7 +6,9 @@ that cache too, so each test outwaits it by moving the clock, not by sleeping.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import TypeVar
 
@@ -109,3 +111,30 @@ def test_a_second_rotation_inside_the_overlap_stops_the_first_old_key(
     assert _outcome(harness, bank.api_key, active) == "UNAUTHENTICATED API_KEY_INVALID"
     assert _outcome(harness, second.api_key, active) == "verified"
     assert _outcome(harness, third.api_key, active) == "verified"
+
+
+def test_verify_calls_that_find_the_party_lapsed_together_read_it_once(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    """A party's calls in flight when its cache entry lapses share one lookup
+    (under load that is every TTL: one query, not one per call in flight)."""
+    assert _outcome(harness, bank.api_key, active) == "verified"  # cached, connected
+    harness.clock.advance(PAST_TTL)
+    seen: list[str] = []
+    observe = harness.runtime.uow.observe
+    harness.runtime.uow.observe = seen.append
+    start = threading.Barrier(16)
+
+    def verify(_: int) -> bool:
+        start.wait()
+        answer = bank.client.verify_password(personal_id=active.personal_id, password=PASSWORD)
+        return answer.verified
+
+    try:
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(verify, range(16)))
+    finally:
+        harness.runtime.uow.observe = observe
+    assert answers == [True] * 16
+    lookups = [s for s in seen if s.startswith("SELECT") and "FROM relying_parties" in s]
+    assert len(lookups) == 1, lookups

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from eid_service.domain.errors import PermissionDenied, Unauthenticated
@@ -111,3 +112,30 @@ async def test_a_suspended_bound_party_without_its_certificate_learns_nothing(
 
     assert stolen_key.reason == "CLIENT_CERTIFICATE_REQUIRED"
     assert with_cert.reason == "PARTY_SUSPENDED"
+
+
+async def test_calls_that_find_the_entry_lapsed_together_share_one_lookup(world: World) -> None:
+    """A party's calls in flight when its entry lapses (every TTL under load)."""
+    bank = world.party()
+    key = world.api_keys[bank.id]
+    await authenticate_party(world.uow, world.ctx, key)
+    world.clock.advance(JUST_PAST_TTL)
+
+    found = await asyncio.gather(
+        *(authenticate_party(world.uow, world.ctx, key) for _ in range(16))
+    )
+    assert found == [bank] * 16
+    assert world.uow.reads == 2  # the first call's, and one for the 16
+
+
+async def test_concurrent_calls_with_one_wrong_key_share_its_lookup_and_all_are_refused(
+    world: World,
+) -> None:
+    world.party()
+    errors = await asyncio.gather(
+        *(refused(authenticate_party(world.uow, world.ctx, "eidk_wrong")) for _ in range(16))
+    )
+    assert {e.reason for e in errors} == {"API_KEY_INVALID"}
+    assert world.uow.reads == 1
+    await refused(authenticate_party(world.uow, world.ctx, "eidk_wrong"))
+    assert world.uow.reads == 2  # a wrong key is never remembered
