@@ -44,8 +44,8 @@ async def test_a_caller_that_goes_away_leaves_the_lookup_to_the_others(
 ) -> None:
     cache = PartyCache()
     lookup = Lookup(bank)
-    first = asyncio.ensure_future(cache.get_or_load("eidk_bank", lookup))
-    others = [asyncio.ensure_future(cache.get_or_load("eidk_bank", lookup)) for _ in range(3)]
+    first = asyncio.ensure_future(cache.load("eidk_bank", lookup))
+    others = [asyncio.ensure_future(cache.load("eidk_bank", lookup)) for _ in range(3)]
     await _settle()
     first.cancel()  # the call that started the read: a deadline, a client gone
     await _settle()
@@ -61,7 +61,7 @@ async def test_a_failed_lookup_fails_its_callers_only(bank: RelyingParty) -> Non
     cache = PartyCache()
     failing = Lookup(bank)
     failing.error = ConnectionError("the database went away")
-    waiting = [asyncio.ensure_future(cache.get_or_load("eidk_bank", failing)) for _ in range(4)]
+    waiting = [asyncio.ensure_future(cache.load("eidk_bank", failing)) for _ in range(4)]
     await _settle()
     failing.release.set()
     results = await asyncio.gather(*waiting, return_exceptions=True)
@@ -70,17 +70,17 @@ async def test_a_failed_lookup_fails_its_callers_only(bank: RelyingParty) -> Non
 
     working = Lookup(bank)
     working.release.set()
-    assert await cache.get_or_load("eidk_bank", working) == bank
+    assert await cache.load("eidk_bank", working) == bank
     assert working.started == 1
 
 
 async def test_other_keys_do_not_wait_on_a_lookup(bank: RelyingParty) -> None:
     cache = PartyCache()
     slow = Lookup(bank)
-    stuck = asyncio.ensure_future(cache.get_or_load("eidk_bank", slow))
+    stuck = asyncio.ensure_future(cache.load("eidk_bank", slow))
     await _settle()
     quick = Lookup(None)
     quick.release.set()
-    assert await cache.get_or_load("eidk_other", quick) is None
+    assert await cache.load("eidk_other", quick) is None
     slow.release.set()
     assert await stuck == bank

@@ -20,7 +20,6 @@ from functools import partial
 
 from eid_service.domain.party import RelyingParty
 
-_running_loop = asyncio.get_running_loop
 TTL_SECONDS = 10.0
 MAX_ENTRIES = 10_000
 
@@ -50,11 +49,12 @@ class PartyCache:
             return None
         return found[1]
 
-    async def get_or_load(
+    async def load(
         self, api_key: str, load: Callable[[], Awaitable[RelyingParty | None]]
     ) -> RelyingParty | None:
-        """The party of `api_key`, from memory or by `load` (None: no such
-        key, not remembered). Concurrent callers share one `load`; a caller
+        """The party of `api_key` once `get` found none: by `load` (None: no
+        such key, not remembered), or from memory if a caller filled the
+        entry meanwhile. Concurrent callers share one `load`; a caller
         that goes away (a deadline, a cancelled call) leaves it running for
         the others, and a failed load fails the callers that waited on it
         only (the next caller loads anew)."""
@@ -63,9 +63,10 @@ class PartyCache:
         if party is not None:
             return party
         loading = self._loading.get(key)
+        loop = asyncio.get_running_loop()
         # A finished read (its callback not run yet) or one of another event
         # loop (a closed one's never finishes) is not joined.
-        if loading is None or loading.done() or loading.get_loop() is not _running_loop():
+        if loading is None or loading.done() or loading.get_loop() is not loop:
             loading = asyncio.ensure_future(self._load(key, load))
             self._loading[key] = loading
             loading.add_done_callback(partial(self._loaded, key))
