@@ -21,6 +21,7 @@ from eid.v1 import (
     registration_office_service_pb2_grpc,
 )
 from eid_service.api.call_limits import CallLimits
+from eid_service.api.generic_handlers import generic_only
 from eid_service.api.health import DrainingHealth
 from eid_service.api.identity_servicer import IdentityServicer
 from eid_service.api.interceptors import ErrorMappingInterceptor
@@ -244,21 +245,22 @@ async def create_server(
             *s.limits.server_options(),
         ],
     )
+    services = generic_only(server)
     servicer = IdentityServicer(runtime.uow, runtime.context, trusted_proxies=s.trusted_proxies)
     servicer.on_outbox_write = runtime.dispatcher.wake
-    identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
+    identity_service_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, services)
     office = RegistrationOfficeServicer(
         runtime.uow, runtime.context, trusted_proxies=s.trusted_proxies
     )
     office.on_outbox_write = runtime.dispatcher.wake
     registration_office_service_pb2_grpc.add_RegistrationOfficeServiceServicer_to_server(
-        office, server
+        office, services
     )
 
     health_servicer = DrainingHealth()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
     if s.reflection:
-        enable_reflection(server, (SERVICE_NAME, OFFICE_SERVICE_NAME, health.SERVICE_NAME))
+        enable_reflection(services, (SERVICE_NAME, OFFICE_SERVICE_NAME, health.SERVICE_NAME))
     port, mtls_port = add_ports(server, s, listen or s.listen)
     await server.start()
     for name in ("", SERVICE_NAME, OFFICE_SERVICE_NAME):
