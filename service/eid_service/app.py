@@ -258,7 +258,8 @@ async def create_server(
     )
 
     health_servicer = DrainingHealth()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, services)
+    # Registered: a probe is picked up ahead of eid's queued calls (generic_handlers.py).
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if s.reflection:
         enable_reflection(services, (SERVICE_NAME, OFFICE_SERVICE_NAME, health.SERVICE_NAME))
     port, mtls_port = add_ports(server, s, listen or s.listen)

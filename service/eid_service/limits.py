@@ -108,8 +108,10 @@ class Limits:
             ("grpc.http.overload_protection", 0),
             # Calls gRPC has received and the event loop has not yet picked
             # up: past 1000 (gRPC's default) it refused new ones, anyone's, as
-            # a burst of streams was being picked up (RESOURCE_EXHAUSTED "too
-            # many pending requests"). Picked up, they meet the limits above.
+            # a burst of streams was being picked up ("too many pending
+            # requests"). Picked up, they meet the limits above. The bound is
+            # per queue: eid's methods share one (api/generic_handlers.py),
+            # health keeps its own, so a backlog never refuses a probe.
             ("grpc.server.max_pending_requests", PENDING_CALLS),
             ("grpc.server.max_pending_requests_hard_limit", 2 * PENDING_CALLS),
             ("grpc.max_receive_message_length", self.max_receive_bytes),
