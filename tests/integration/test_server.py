@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -14,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
 from eid_service.app import create_server
+from eid_service.limits import Limits
 from tests.integration.harness import ServerHarness
 
 
@@ -116,17 +118,22 @@ def test_eid_methods_wait_for_calls_with_one_pending_request(harness: ServerHarn
     )
 
 
-def test_a_probe_is_answered_ahead_of_queued_calls(harness: ServerHarness) -> None:
+def test_a_probe_is_answered_ahead_of_queued_calls(
+    start_server: Callable[[Limits], ServerHarness],
+) -> None:
     """While the event loop is held up, eid calls pile up in gRPC; when it is
     free again, a health check sent after them is answered among the first,
-    not after all of them (compared by order, not by time)."""
+    not after all of them (compared by order, not by time). Any database
+    would do: SQLite only."""
+    harness = start_server(Limits())
     burst = 90  # under one connection's stream limit, so none waits in the client
     answered: list[str] = []
     held = threading.Event()
 
     async def hold_the_loop() -> None:
         held.set()
-        time.sleep(1.0)  # noqa: ASYNC251 (the point: nothing else runs meanwhile)
+        # The point: nothing else runs meanwhile (long enough for a slow client to queue).
+        time.sleep(2.0)  # noqa: ASYNC251
 
     with (
         grpc.insecure_channel(harness.target) as calls,
