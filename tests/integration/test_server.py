@@ -97,25 +97,19 @@ def test_unknown_method_is_unimplemented(harness: ServerHarness) -> None:
 HEALTH_METHODS = len(health_pb2.DESCRIPTOR.services_by_name["Health"].methods)
 
 
-def _accept_loop_tasks(harness: ServerHarness) -> list[str]:
-    """gRPC's pending requests: one task each in the server's event loop."""
+def test_eid_methods_wait_for_calls_with_one_pending_request(harness: ServerHarness) -> None:
+    """gRPC's accept loop re-waits on all its pending requests (one task
+    each) for each call that arrives; with one per method (39) that cost 5 to
+    6% of a Verify's event-loop time. eid's methods are served by generic
+    handlers (every eid.v1 test goes through them) through a single one;
+    health keeps its own."""
 
-    async def tasks() -> list[str]:
+    async def pending_requests() -> list[str]:
         names = (getattr(t.get_coro(), "__qualname__", "") for t in asyncio.all_tasks())
         return sorted(n for n in names if n.startswith("AioServer._request"))
 
-    return harness.run(tasks())
-
-
-def test_eid_methods_wait_for_calls_with_one_pending_request(harness: ServerHarness) -> None:
-    """gRPC's accept loop re-waits on all its pending requests for each call
-    that arrives; with one per method (39) that cost 5 to 6% of a Verify's
-    event-loop time. eid's methods are served by generic handlers (every
-    eid.v1 test goes through them) through a single one; health keeps its own."""
-    generic = ["AioServer._request_call"]
-    assert _accept_loop_tasks(harness) == generic + ["AioServer._request_registered_call"] * (
-        HEALTH_METHODS
-    )
+    health = ["AioServer._request_registered_call"] * HEALTH_METHODS
+    assert harness.run(pending_requests()) == ["AioServer._request_call", *health]
 
 
 def test_a_probe_is_answered_ahead_of_queued_calls(
@@ -139,11 +133,8 @@ def test_a_probe_is_answered_ahead_of_queued_calls(
         grpc.insecure_channel(harness.target) as calls,
         grpc.insecure_channel(harness.target) as probes,
     ):
-        keys = calls.unary_unary(
-            "/eid.v1.IdentityService/GetVerificationKeys",
-            request_serializer=lambda b: b,
-            response_deserializer=lambda b: b,
-        )
+        # No (de)serializers: the bytes go as they are (an empty request).
+        keys = calls.unary_unary("/eid.v1.IdentityService/GetVerificationKeys", None, None)
         check = health_pb2_grpc.HealthStub(probes).Check
         keys(b"", timeout=5)
         check(health_pb2.HealthCheckRequest(), timeout=5)  # both connections open
