@@ -21,7 +21,7 @@ import pytest
 
 from eid_service.domain.citizen import Demographics
 from eid_service.store import writer
-from eid_service.store.database import sqlite_path
+from eid_service.store.database import create_engine, sqlite_path
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.ports import Repositories
 from tests.integration.test_store import _citizens, _new_uow
@@ -398,3 +398,85 @@ def test_a_lock_file_that_cannot_be_opened_fails_the_write_and_the_next(
         assert asyncio.run(twice()) == ["FileNotFoundError", "FileNotFoundError"]
     finally:
         uow.close()
+
+
+def test_a_commit_that_fails_fails_its_whole_batch_and_the_next_one_commits(
+    tmp_path: Path,
+) -> None:
+    """The COMMIT itself fails (here a deferred foreign key, checked only
+    then; in life an I/O error): every caller of that batch hears the error,
+    none of its rows is kept, the write lock is free again, and the next
+    batch commits as usual."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'commit.db'}")
+    with engine.connect() as setup:
+        raw: Any = setup.connection.driver_connection
+        raw.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        raw.execute(
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER"
+            " REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    lock_path = str(tmp_path / "commit.db.writelock")
+    sqlite_writer = writer.SqliteWriter(engine, lock_path)
+
+    def insert(parent_id: int) -> Callable[[Any], None]:
+        def work(connection: Any) -> None:
+            connection.connection.driver_connection.execute(
+                "INSERT INTO child (parent_id) VALUES (?)", (parent_id,)
+            )
+
+        return work
+
+    def orphan(connection: Any) -> None:
+        connection.connection.driver_connection.execute(
+            "INSERT INTO child (parent_id) VALUES (99)"  # no such parent: the COMMIT refuses
+        )
+
+    def parent(connection: Any) -> None:
+        connection.connection.driver_connection.execute("INSERT INTO parent (id) VALUES (1)")
+
+    def lock_is_free() -> bool:
+        """As another process would see it (a descriptor of its own)."""
+        fd = os.open(lock_path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # lets go of it, if it was taken
+        return True
+
+    async def scenario() -> tuple[list[str], bool, list[str]]:
+        await sqlite_writer.run(parent)  # this loop owns the loop path
+        # Queued together, so they share one batch and its failing COMMIT;
+        # answered within 10 s, or the failure was never reported.
+        first = await asyncio.wait_for(
+            asyncio.gather(
+                sqlite_writer.run(insert(1)),
+                sqlite_writer.run(orphan),
+                sqlite_writer.run(insert(1)),
+                return_exceptions=True,
+            ),
+            10,
+        )
+        freed = lock_is_free()  # before the next batch takes and frees it again
+        second = await asyncio.wait_for(
+            asyncio.gather(
+                sqlite_writer.run(insert(1)), sqlite_writer.run(insert(1)), return_exceptions=True
+            ),
+            10,
+        )
+        return [type(a).__name__ for a in first], freed, [type(a).__name__ for a in second]
+
+    try:
+        first, freed, second = asyncio.run(scenario())
+    finally:
+        sqlite_writer.close()
+    assert first == ["IntegrityError"] * 3
+    assert freed
+    assert second == ["NoneType", "NoneType"]
+    check = sqlite3.connect(tmp_path / "commit.db")
+    try:
+        assert check.execute("SELECT count(*) FROM child").fetchone() == (2,)
+    finally:
+        check.close()
+    engine.dispose()
