@@ -4,8 +4,10 @@ another attempt, never a call that could act twice, never past the deadline."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import struct
+import threading
 import time
 from typing import Any
 
@@ -217,6 +219,50 @@ def test_all_attempts_together_stay_within_the_call_deadline() -> None:
     # reading of the grpc-timeout header may exceed ours by a millisecond).
     assert max(remaining) <= 0.81 and min(remaining) < 0.3
     assert remaining[-1] < remaining[0] - 0.3
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+def test_a_retry_the_server_holds_past_the_deadline_raises_why_it_was_retried(
+    asynchronous: bool,
+) -> None:
+    """The server is unavailable, then hangs: the retry it holds ends with
+    the call's deadline, and the caller is told the server was unavailable
+    (DEADLINE_EXCEEDED would hide it), at the deadline, not later."""
+    calls = 0
+    release = threading.Event()
+    fail = failing(1, grpc.StatusCode.UNAVAILABLE)
+
+    def respond(request: Message, context: grpc.ServicerContext) -> Message:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return fail(request, context)  # type: ignore[no-any-return]
+        release.wait(5)  # holds the retry past the client's deadline
+        return REGISTERED
+
+    def register(target: str) -> None:
+        if asynchronous:
+
+            async def call() -> None:
+                async with AsyncEidClient(target, timeout=0.8, retry=QUICK) as client:
+                    await client.register(**REGISTRATION)
+
+            asyncio.run(call())
+        else:
+            with EidClient(target, timeout=0.8, retry=QUICK) as client:
+                client.register(**REGISTRATION)
+
+    fake = FakeEid(Register=respond)
+    with fake.serve() as target:
+        began = time.monotonic()
+        try:
+            with pytest.raises(EidError) as caught:
+                register(target)
+            took = time.monotonic() - began
+        finally:
+            release.set()
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert calls == 2 and took < 2.0, (calls, took)
 
 
 def test_health_is_retried_by_the_library_but_eid_health_is_a_probe_sent_once(

@@ -89,6 +89,36 @@ def test_no_retry_starts_that_could_not_finish_as_the_last_attempt_did() -> None
     assert attempts.pause_after(UNAVAILABLE) is None
 
 
+def test_a_retry_that_runs_out_of_the_deadline_raises_the_error_it_retried() -> None:
+    """A retry is started only when the attempt before it says it has time
+    (the test above); one that overruns anyway (the server slowed down)
+    ends DEADLINE_EXCEEDED, which would hide why the call failed: the
+    retried error is raised. A first attempt's own deadline is its answer."""
+    clock = FakeClock()
+    policy = RetryPolicy(max_attempts=10, initial_backoff=0.01, max_backoff=0.01)
+    timed_out = EidError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+
+    first_only = Attempts(policy, 1.0, idempotent=True, clock=clock, rng=random.Random(3))
+    first_only.timeout()
+    clock.now += 1.0
+    assert first_only.pause_after(timed_out) is None
+    assert first_only.explain(timed_out) is timed_out
+
+    retried = Attempts(policy, 1.0, idempotent=True, clock=clock, rng=random.Random(3))
+    retried.timeout()
+    clock.now += 0.1
+    assert retried.pause_after(UNAVAILABLE) is not None
+    retried.timeout()
+    clock.now += 0.5  # within the deadline: a real DEADLINE_EXCEEDED of the server's
+    assert retried.explain(timed_out) is timed_out
+    clock.now += 0.5  # past it: the retry ran out of the call's time
+    assert retried.pause_after(timed_out) is None
+    assert retried.explain(timed_out) is UNAVAILABLE
+    # Any other error of the last attempt is its own answer.
+    refused = EidError(grpc.StatusCode.PERMISSION_DENIED, "no")
+    assert retried.explain(refused) is refused
+
+
 def test_a_call_that_could_act_twice_gets_no_pause() -> None:
     attempts = Attempts(RetryPolicy(), 10.0, idempotent=False)
     attempts.timeout()

@@ -119,7 +119,7 @@ class AsyncEidClient(
                 error = error_from_rpc_error(e)
                 pause = attempts.pause_after(error)
                 if pause is None:
-                    raise error from e
+                    raise attempts.explain(error) from e
             await asyncio.sleep(pause)
 
     async def register(

@@ -130,7 +130,7 @@ class EidClient(
                 error = error_from_rpc_error(e)
                 pause = attempts.pause_after(error)
                 if pause is None:
-                    raise error from e
+                    raise attempts.explain(error) from e
             time.sleep(pause)
 
     def register(

@@ -148,6 +148,7 @@ class Attempts:
         self._idempotent = idempotent
         self._rng = rng or _JITTER
         self._began = self._clock()  # when the latest attempt started
+        self._retried: EidError | None = None  # the latest error sent again
         self.made = 0
 
     def timeout(self) -> float:
@@ -169,4 +170,19 @@ class Attempts:
         now = self._clock()
         if now + pause + (now - self._began) >= self._deadline:
             return None
+        self._retried = error
         return pause
+
+    def explain(self, error: EidError) -> EidError:
+        """What to raise for the attempt that failed with ``error`` and is not
+        retried: ``error`` itself, unless a retry ran out of the call's
+        deadline. That retry could only go on from the error before it (its
+        duration is a guess from the attempt before), so DEADLINE_EXCEEDED
+        would hide why the call failed: the retried error is raised."""
+        if (
+            error.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            and self._retried is not None
+            and self._clock() >= self._deadline
+        ):
+            return self._retried
+        return error
