@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -27,11 +28,38 @@ from eid_client.retry import RetryPolicy
 BIN = Path(sys.executable).parent
 
 
+# Where free_port looks first: below the kernel's usual ephemeral range.
+_OWN_PORTS = range(20000, 32768)
+
+
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out itself (bind to port 0, the local end
+    of an outgoing connection)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port of 127.0.0.1 free now, outside the kernel's ephemeral range:
+    the crash tests kill a server and restart it on the same port, and a
+    port the kernel can hand out was once taken in between by another
+    test's process (its server then never came back)."""
+    ephemeral = _ephemeral_ports()
+    own = [p for p in _OWN_PORTS if p not in ephemeral]
+    for port in random.sample(own, min(len(own), 200)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # something has it
+            return port
+    with socket.socket() as s:  # no such port free: any the kernel gives
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        found: int = s.getsockname()[1]
+        return found
 
 
 @dataclass
