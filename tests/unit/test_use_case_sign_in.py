@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from eid_service.domain.account import AccountState
 from eid_service.domain.credential_policy import (
     MAX_FAILURES_PER_SOURCE,
@@ -22,6 +24,7 @@ from tests.unit.use_case_kit import (
     Cost,
     World,
     as_seen,
+    cancelled_once_counted,
     refused,
 )
 
@@ -73,6 +76,20 @@ async def test_unknown_pending_and_wrong_password_look_and_cost_the_same(world: 
 
     assert unknown == pending == wrong
     assert unknown[1] == Cost(hashes=0, verifications=1, writes=2, reads=0)
+
+
+async def test_right_passwords_cancelled_once_counted_do_not_lock_the_citizen_out(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deadline can land after the attempt is counted but before the caller
+    hears it was: the check still compares and takes its count back."""
+    await world.active(LAN)
+    checks = world.passwords.verifications
+    for _ in range(MAX_FAILURES_PER_SOURCE + 1):
+        await cancelled_once_counted(world, world.sign_in(LAN, PASSWORD), monkeypatch)
+
+    assert world.passwords.verifications == checks + MAX_FAILURES_PER_SOURCE + 1
+    assert (await world.sign_in(LAN, PASSWORD)).account.state is AccountState.ACTIVE
 
 
 async def test_a_pending_account_cannot_sign_in_with_any_password(world: World) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from eid_service.domain.account import AccountLevel, AccountState
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
 from eid_service.domain.errors import DomainError, PreconditionFailed, TooManyAttempts
@@ -21,6 +23,7 @@ from tests.unit.use_case_kit import (
     Cost,
     World,
     as_seen,
+    cancelled_once_counted,
     refused,
     unknown_id,
 )
@@ -221,3 +224,18 @@ async def test_request_ids_are_scoped_to_the_party(world: World) -> None:
     one, two = world.party("One"), world.party("Two")
     assert not (await world.verify(one, LAN.personal_id, WRONG_PASSWORD, request_id="v-1")).verified
     assert (await world.verify(two, LAN.personal_id, PASSWORD, request_id="v-1")).verified
+
+
+async def test_right_passwords_cancelled_once_counted_still_verify_afterwards(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A party's deadline landing just after the count committed does not
+    leave a failure standing against the citizen."""
+    await world.active(LAN)
+    bank = world.party()
+    for _ in range(MAX_FAILURES_PER_SOURCE + 1):
+        call = world.verify(bank, LAN.personal_id, PASSWORD)
+        await cancelled_once_counted(world, call, monkeypatch)
+
+    assert (await world.verify(bank, LAN.personal_id, PASSWORD)).verified
+    assert [e[1] for e in world.history(LAN)[-2:]] == ["verified", "verified"]

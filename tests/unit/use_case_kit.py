@@ -3,9 +3,11 @@ the steps citizens and relying parties take, written as a client would."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import pickle
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import astuple, dataclass, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -117,6 +119,37 @@ async def refused(call: Awaitable[object]) -> DomainError:
     with pytest.raises(DomainError) as caught:
         await call
     return caught.value
+
+
+async def cancelled_once_counted(
+    world: World, call: Awaitable[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs a password check and cancels it (a deadline, a client gone) just
+    after the transaction that counts its attempt has committed, before its
+    caller hears so: a real database finishes what it was sent. Returns once
+    the cancelled caller has returned."""
+    counted, answer = asyncio.Event(), asyncio.Event()
+    atomically = world.uow.atomically
+
+    async def late(work: Callable[[Repositories], T], *, long: bool = False) -> T:
+        attempts = copy.deepcopy(world.uow.state.attempts)
+        done = await atomically(work, long=long)
+        if world.uow.state.attempts != attempts and not counted.is_set():
+            counted.set()
+            await answer.wait()
+        return done
+
+    with monkeypatch.context() as patch:
+        patch.setattr(world.uow, "atomically", late)
+        caller = asyncio.ensure_future(call)
+        counting = asyncio.ensure_future(counted.wait())
+        await asyncio.wait({caller, counting}, return_when=asyncio.FIRST_COMPLETED)
+        counting.cancel()
+        assert not caller.done(), f"the check ended without counting: {caller.result()!r}"
+        caller.cancel()
+        answer.set()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
 
 
 def as_seen(error: DomainError) -> tuple[str, str, str, dict[str, str]]:

@@ -81,8 +81,9 @@ async def check_password(
     (read in the same query). `on_wait` runs in the counting transaction
     when the source must wait (to audit the refusal).
 
-    Once counted, the comparison and `then` run to the end even if the caller
-    goes away (a deadline, a cancelled call), and the caller's queue place
+    Once sent to be counted, the count, the comparison and `then` run to the
+    end even if the caller goes away (a deadline, a cancelled call; the count
+    may commit after that), and the caller's queue place
     (one_check_at_a_time) is held until they have: a right password always
     takes its count back before the next check counts, so cancelling a
     citizen's calls cannot lock them out."""
@@ -111,36 +112,41 @@ async def check_password(
         on_wait(r, credential)
         return None, credential, wait.total_seconds()
 
-    try:
-        earlier, credential, wait = await uow.atomically(count)
-    except BaseException:
-        admission.leave()
-        raise
-    if earlier is not None or wait:
-        admission.leave()
-    if earlier is not None:
-        return earlier
-    assert credential is not None
-    if wait:
-        raise too_many_attempts(wait)
-    # A PENDING account has no password yet; the dummy hash costs the same.
-    usable = credential.password_hash if credential.state is not AccountState.PENDING else None
-
-    async def compare_and_record() -> Outcome:
+    async def count_compare_and_record() -> Outcome | T:
+        try:
+            earlier, credential, wait = await uow.atomically(count)
+        except BaseException:
+            admission.leave()
+            raise
+        if earlier is not None or wait:
+            admission.leave()
+        if earlier is not None:
+            return earlier
+        assert credential is not None
+        if wait:
+            raise too_many_attempts(wait)
+        # A PENDING account has no password yet; the dummy hash costs the same.
+        usable = credential.password_hash if credential.state is not AccountState.PENDING else None
         try:
             verified = await ctx.passwords.verify(usable, password)
         finally:
             admission.leave()
         return await then(PasswordCheck(credential, source, verified))
 
-    counted = asyncio.ensure_future(compare_and_record())
+    # One task from the count on: a counting transaction can commit after
+    # its caller was cancelled (the database finishes what it was sent), so
+    # the comparison that takes the count back must follow it whatever the
+    # caller does.
+    check = asyncio.ensure_future(count_compare_and_record())
     try:
-        return await asyncio.shield(counted)
+        return await asyncio.shield(check)
     except asyncio.CancelledError:
         # The caller left, the check goes on: the next check of this (ID
         # number, source) waits for it, or it would find this one's count
         # still standing and refuse a right password.
-        await asyncio.wait({counted})
+        await asyncio.wait({check})
+        if not check.cancelled():
+            check.exception()  # nobody is left to hear it: retrieved, not logged as lost
         raise
 
 
