@@ -59,6 +59,7 @@ class RawConnection:
         self.sock = socket.create_connection((host, int(port)), timeout=5)
         self.closed = False
         self.received: list[Frame] = []
+        self.arrived: list[float] = []  # when each received frame was read (monotonic)
         self._buffer = b""
         self._next_stream = 1
         self.send(PREFACE + frame(SETTINGS, 0, 0))
@@ -123,6 +124,7 @@ class RawConnection:
             self._buffer += chunk
             new.extend(self._parse())
         self.received.extend(new)
+        self.arrived.extend([time.monotonic()] * len(new))
         return new
 
     def wait_for(self, wanted: Callable[[Frame], bool], timeout: float = 5.0) -> Frame | None:
@@ -154,12 +156,15 @@ class RawConnection:
             frames.append(got)
         return frames
 
-    def ended_streams(self) -> dict[int, str]:
-        """Each stream the server has ended: "refused" (RST_STREAM
-        REFUSED_STREAM), "reset" (another RST_STREAM) or "answered" (a
-        header block that ends the stream: a status)."""
+    def ended_streams(self, *, read_by: float = float("inf")) -> dict[int, str]:
+        """Each stream the server has ended (in what was read by monotonic
+        time `read_by`): "refused" (RST_STREAM REFUSED_STREAM), "reset"
+        (another RST_STREAM) or "answered" (a header block that ends the
+        stream: a status)."""
         ended: dict[int, str] = {}
-        for f in self.received:
+        for f, arrived in zip(self.received, self.arrived, strict=True):
+            if arrived > read_by:
+                break
             if f.kind == RST_STREAM:
                 refused = f.error_code == REFUSED_STREAM
                 ended.setdefault(f.stream, "refused" if refused else "reset")
