@@ -5,9 +5,8 @@ messages."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -29,13 +28,11 @@ from eid_client._pages import follow_pages_async
 from eid_client._share_calls import AsyncShareCalls
 from eid_client._verify_calls import AsyncVerifyCalls
 from eid_client._webhook_calls import AsyncWebhookCalls
-from eid_client.errors import error_from_rpc_error
-from eid_client.retry import Attempts, RetryPolicy
+from eid_client.retry import RetryPolicy, send_with_retries_async
 from eid_client.tls import Tls, credentials_for
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
-_T = TypeVar("_T")
 
 
 class AsyncEidClient(
@@ -106,21 +103,9 @@ class AsyncEidClient(
         deadline: float | None = None,
     ) -> _Resp:
         attempts = self._settings.attempts(request, deadline)
-        return await self._attempt(
+        return await send_with_retries_async(
             attempts, lambda t: method(request, timeout=t, metadata=metadata)
         )
-
-    async def _attempt(self, attempts: Attempts, send: Callable[[float], Awaitable[_T]]) -> _T:
-        """:meth:`EidClient._attempt <eid_client.EidClient._attempt>`, awaiting."""
-        while True:
-            try:
-                return await send(attempts.timeout())
-            except grpc.RpcError as e:
-                error = error_from_rpc_error(e)
-                pause = attempts.pause_after(error)
-                if pause is None:
-                    raise attempts.explain(error) from e
-            await asyncio.sleep(pause)
 
     async def register(
         self,
@@ -318,5 +303,5 @@ class AsyncEidClient(
         check = self._channel.unary_unary(_health.HEALTH_CHECK_METHOD, None, None)
         body = _health.encode_request(service)
         attempts = self._settings.attempts(None)
-        raw: bytes = await self._attempt(attempts, lambda t: check(body, timeout=t))
+        raw: bytes = await send_with_retries_async(attempts, lambda t: check(body, timeout=t))
         return _health.decode_status(raw)

@@ -14,8 +14,7 @@ approves on their phone) in ``_approval_calls``.
 from __future__ import annotations
 
 import datetime
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Self, TypeVar
 
@@ -37,15 +36,13 @@ from eid_client._share_calls import ShareCalls
 from eid_client._verify_calls import VerifyCalls
 from eid_client._webhook_calls import WebhookCalls
 from eid_client.async_client import AsyncEidClient
-from eid_client.errors import error_from_rpc_error
-from eid_client.retry import Attempts, RetryPolicy
+from eid_client.retry import RetryPolicy, send_with_retries
 from eid_client.tls import Tls, credentials_for
 
 __all__ = ["DEFAULT_TARGET", "AsyncEidClient", "ChannelOptions", "EidClient"]
 
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
-_T = TypeVar("_T")
 
 
 class EidClient(
@@ -119,19 +116,7 @@ class EidClient(
         deadline: float | None = None,
     ) -> _Resp:
         attempts = self._settings.attempts(request, deadline)
-        return self._attempt(attempts, lambda t: method(request, timeout=t, metadata=metadata))
-
-    def _attempt(self, attempts: Attempts, send: Callable[[float], _T]) -> _T:
-        """``send(timeout)`` until it succeeds or the policy gives up (same request each time)."""
-        while True:
-            try:
-                return send(attempts.timeout())
-            except grpc.RpcError as e:
-                error = error_from_rpc_error(e)
-                pause = attempts.pause_after(error)
-                if pause is None:
-                    raise attempts.explain(error) from e
-            time.sleep(pause)
+        return send_with_retries(attempts, lambda t: method(request, timeout=t, metadata=metadata))
 
     def register(
         self,
@@ -328,5 +313,6 @@ class EidClient(
         """The ``grpc.health.v1`` status name, e.g. ``"SERVING"``."""
         check = self._channel.unary_unary(_health.HEALTH_CHECK_METHOD, None, None)
         body = _health.encode_request(service)
-        raw: bytes = self._attempt(self._settings.attempts(None), lambda t: check(body, timeout=t))
+        attempts = self._settings.attempts(None)
+        raw: bytes = send_with_retries(attempts, lambda t: check(body, timeout=t))
         return _health.decode_status(raw)

@@ -22,7 +22,6 @@ writes are retried with their request id, as :class:`~eid_client.EidClient`'s ar
 from __future__ import annotations
 
 import datetime
-import time
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Self, TypeVar
@@ -42,8 +41,7 @@ from eid_client.biometrics import (
     fingerprints_pb,
     pack_template,
 )
-from eid_client.errors import error_from_rpc_error
-from eid_client.retry import RetryPolicy
+from eid_client.retry import RetryPolicy, send_with_retries
 from eid_client.tls import Tls, credentials_for
 
 __all__ = ["RegistrationOfficeClient", "capture_pb"]
@@ -103,15 +101,9 @@ class RegistrationOfficeClient:
 
     def _call(self, method: grpc.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req) -> _Resp:
         attempts = self._settings.attempts(request)
-        while True:
-            try:
-                return method(request, timeout=attempts.timeout(), metadata=self._metadata)
-            except grpc.RpcError as e:
-                error = error_from_rpc_error(e)
-                pause = attempts.pause_after(error)
-                if pause is None:
-                    raise attempts.explain(error) from e
-            time.sleep(pause)
+        return send_with_retries(
+            attempts, lambda t: method(request, timeout=t, metadata=self._metadata)
+        )
 
     def register_level2(
         self,

@@ -2,8 +2,8 @@
 
 :class:`RetryPolicy` says which failures are worth another attempt and how
 long to wait; :class:`Attempts` applies it to one call, within the call's
-deadline, for both :class:`~eid_client.EidClient` and
-:class:`~eid_client.AsyncEidClient` (which only differ in how they sleep).
+deadline; :func:`send_with_retries` (and its async twin, which only differs
+in how it waits) sends the call for every client.
 
 A call is sent again unchanged, so a write keeps the ``request_id`` of its
 first attempt and the server answers a repeat with the first answer (AIP-155):
@@ -13,16 +13,20 @@ retried only when it reads (List*, Get*, health); SignIn is never retried.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
-from eid_client.errors import EidError
+from eid_client.errors import EidError, error_from_rpc_error
+
+_T = TypeVar("_T")
 
 # The party's pacing limits: RetryInfo says, to the millisecond, when its
 # bucket holds a token again, and waiting that long is what the server asks.
@@ -186,3 +190,30 @@ class Attempts:
         ):
             return self._retried
         return error
+
+
+def send_with_retries(attempts: Attempts, send: Callable[[float], _T]) -> _T:
+    """``send(timeout)`` until it succeeds or ``attempts`` gives up; the
+    same request each time."""
+    while True:
+        try:
+            return send(attempts.timeout())
+        except grpc.RpcError as e:
+            error = error_from_rpc_error(e)
+            pause = attempts.pause_after(error)
+            if pause is None:
+                raise attempts.explain(error) from e
+        time.sleep(pause)
+
+
+async def send_with_retries_async(attempts: Attempts, send: Callable[[float], Awaitable[_T]]) -> _T:
+    """:func:`send_with_retries`, awaiting each attempt and pause."""
+    while True:
+        try:
+            return await send(attempts.timeout())
+        except grpc.RpcError as e:
+            error = error_from_rpc_error(e)
+            pause = attempts.pause_after(error)
+            if pause is None:
+                raise attempts.explain(error) from e
+        await asyncio.sleep(pause)
