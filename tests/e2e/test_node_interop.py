@@ -103,4 +103,4 @@ def test_node_client_retries_and_decodes_errors() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "# fail 0" in done.stdout
-    assert "# pass 10" in done.stdout  # every test ran
+    assert "# pass 12" in done.stdout  # every test ran

@@ -3,7 +3,7 @@
 // on every call, safe retries and failures thrown as EidError.
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type ChannelCredentials, type ChannelOptions, credentials, Metadata } from "@grpc/grpc-js";
+import { type ChannelCredentials, type ChannelOptions, credentials, Metadata, status as Status } from "@grpc/grpc-js";
 import {
   type DeepPartial,
   IdentityServiceClient,
@@ -119,7 +119,9 @@ export class EidClient {
     const deadline = Date.now() + (options.timeoutMs ?? this.settings.timeoutMs);
     const policy = options.retry ?? this.settings.retry;
     const idempotent = isIdempotent(rpc, request);
+    let retried: EidError | undefined; // the latest error sent again
     for (let attempt = 1; ; attempt++) {
+      const began = Date.now();
       try {
         return await new Promise<Res>((resolve, reject) =>
           this.stub.makeUnaryRequest(
@@ -135,8 +137,13 @@ export class EidClient {
       } catch (e) {
         const error = toEidError(e);
         if (!(error instanceof EidError) || !idempotent) throw error;
-        const pause = pauseBefore(attempt, error, policy, deadline - Date.now());
+        const now = Date.now();
+        // A retry that ran out of the deadline only went on from the error
+        // before it (its time was a guess): that error says why the call failed.
+        if (error.code === Status.DEADLINE_EXCEEDED && retried !== undefined && now >= deadline) throw retried;
+        const pause = pauseBefore(attempt, error, policy, deadline - now - (now - began));
         if (pause === undefined) throw error;
+        retried = error;
         await sleep(pause);
       }
     }

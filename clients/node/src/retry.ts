@@ -17,7 +17,9 @@ import { EidError } from "./errors";
  * hide what an integrator must see. Before retry n the client sleeps a random
  * time in [0, min(maxBackoffMs, initialBackoffMs * multiplier^(n-1))] ("full
  * jitter", so clients that failed together do not come back together), and
- * at least the server's RetryInfo delay; never past the call's deadline. */
+ * at least the server's RetryInfo delay; no retry is started that could not
+ * finish before the call's deadline, and one that runs out of it throws the
+ * error it was retrying, not DEADLINE_EXCEEDED. */
 export interface RetryPolicy {
   maxAttempts: number;
   initialBackoffMs: number;
@@ -68,7 +70,9 @@ function retryable(error: EidError, policy: RetryPolicy): boolean {
 }
 
 /** Milliseconds to sleep before retry number `retry` (1-based), or undefined:
- * give up and throw `error`. `leftMs` is what remains of the call's deadline. */
+ * give up and throw `error`. `leftMs` is what remains of the call's deadline
+ * once the retry's own time is set aside (the client counts it as long as the
+ * attempt before it took): a retry that could not finish is not started. */
 export function pauseBefore(
   retry: number,
   error: EidError,
@@ -83,6 +87,7 @@ export function pauseBefore(
     if (error.retryDelayMs > policy.maxServerDelayMs) return undefined;
     pause = Math.max(pause, error.retryDelayMs);
   }
-  // A retry that would start at or past the deadline could only fail.
+  // A retry that could not finish before the deadline could only fail, with
+  // DEADLINE_EXCEEDED in place of the error that says why.
   return pause < leftMs ? pause : undefined;
 }

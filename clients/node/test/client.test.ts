@@ -1,6 +1,6 @@
 // EidClient's own behaviour against an in-process grpc-js server that fails on
-// purpose: retries (same request_id, RetryInfo honoured, never for SignIn),
-// deadlines, credentials in metadata, and errors the real server does not send
+// purpose: retries (same request_id, RetryInfo honoured, never for SignIn,
+// none that could not finish in time), deadlines, credentials in metadata, and errors the real server does not send
 // on demand (a reason newer than the stubs, a garbled trailer).
 // Run by tests/e2e/test_node_interop.py: node --test dist/test/client.test.js
 import assert from "node:assert/strict";
@@ -151,6 +151,28 @@ test("the deadline bounds the call: DEADLINE_EXCEEDED, no reason", async () => {
   assert.equal(error.code, status.DEADLINE_EXCEEDED);
   assert.equal(error.reason, undefined);
   assert.ok(Date.now() - began < 2000);
+});
+
+function later(ms: number, handler: Handler): Handler {
+  return (call, callback) => void setTimeout(() => handler(call, callback), ms);
+}
+
+test("a retry that could not finish before the deadline is not started", async () => {
+  // The first attempt took 250 ms of 400: a second as long could only time out.
+  fresh(later(250, failing(status.UNAVAILABLE, "STORE_BUSY")), later(250, failing(status.UNAVAILABLE, "STORE_BUSY")));
+  const error = await eid.listShares({}, { timeoutMs: 400 }).catch((e: unknown) => e);
+  assert.ok(error instanceof EidError);
+  assert.equal(error.reason, "STORE_BUSY");
+  assert.equal(seen.length, 1);
+});
+
+test("a retry that runs out of the deadline throws the error it retried", async () => {
+  fresh(failing(status.UNAVAILABLE, "STORE_BUSY"), never);
+  const error = await eid.listShares({}, { timeoutMs: 1000 }).catch((e: unknown) => e);
+  assert.ok(error instanceof EidError);
+  assert.equal(error.code, status.UNAVAILABLE);
+  assert.equal(error.reason, "STORE_BUSY");
+  assert.equal(seen.length, 2);
 });
 
 test("withCaller speaks as the new caller only", async () => {
