@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -78,18 +79,33 @@ async def test_unknown_pending_and_wrong_password_look_and_cost_the_same(world: 
     assert unknown[1] == Cost(hashes=0, verifications=1, writes=2, reads=0)
 
 
+@pytest.mark.parametrize("cancels", [1, 2])
 async def test_right_passwords_cancelled_once_counted_do_not_lock_the_citizen_out(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World, monkeypatch: pytest.MonkeyPatch, cancels: int
 ) -> None:
     """A deadline can land after the attempt is counted but before the caller
-    hears it was: the check still compares and takes its count back."""
+    hears it was (and the server's deadline cap a second time): the check
+    still compares and takes its count back before the caller returns."""
     await world.active(LAN)
-    checks = world.passwords.verifications
     for _ in range(MAX_FAILURES_PER_SOURCE + 1):
-        await cancelled_once_counted(world, world.sign_in(LAN, PASSWORD), monkeypatch)
+        call = world.sign_in(LAN, PASSWORD)
+        await cancelled_once_counted(world, call, monkeypatch, cancels=cancels)
+        assert all(row.failures == 0 for row in world.uow.state.attempts.values())
 
-    assert world.passwords.verifications == checks + MAX_FAILURES_PER_SOURCE + 1
     assert (await world.sign_in(LAN, PASSWORD)).account.state is AccountState.ACTIVE
+
+
+async def test_a_check_cancelled_before_it_starts_holds_no_place(world: World) -> None:
+    """As when the server shuts down: every task cancelled, the check's own
+    before its first step. No place among the password checks stays taken."""
+    await world.active(LAN)
+    caller = asyncio.ensure_future(world.sign_in(LAN, PASSWORD))
+    await asyncio.sleep(0)  # the caller hands its check to a task of its own
+    for task in asyncio.all_tasks() - {asyncio.current_task()}:
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert world.ctx.password_admission.admitted == 0
 
 
 async def test_a_pending_account_cannot_sign_in_with_any_password(world: World) -> None:

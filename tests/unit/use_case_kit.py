@@ -122,14 +122,17 @@ async def refused(call: Awaitable[object]) -> DomainError:
 
 
 async def cancelled_once_counted(
-    world: World, call: Awaitable[object], monkeypatch: pytest.MonkeyPatch
+    world: World, call: Awaitable[object], monkeypatch: pytest.MonkeyPatch, *, cancels: int = 1
 ) -> None:
-    """Runs a password check and cancels it (a deadline, a client gone) just
-    after the transaction that counts its attempt has committed, before its
-    caller hears so: a real database finishes what it was sent. Returns once
-    the cancelled caller has returned."""
+    """Runs a password check and cancels it `cancels` times (a deadline, a
+    client gone, the server's deadline cap) just after the transaction that
+    counts its attempt has committed, before its caller hears so: a real
+    database finishes what it was sent. Returns once the cancelled caller
+    has, and checks the password was compared by then and the check's
+    place among the process's password checks given back."""
     counted, answer = asyncio.Event(), asyncio.Event()
     atomically = world.uow.atomically
+    compared = world.passwords.verifications
 
     async def late(work: Callable[[Repositories], T], *, long: bool = False) -> T:
         attempts = copy.deepcopy(world.uow.state.attempts)
@@ -146,10 +149,15 @@ async def cancelled_once_counted(
         await asyncio.wait({caller, counting}, return_when=asyncio.FIRST_COMPLETED)
         counting.cancel()
         assert not caller.done(), f"the check ended without counting: {caller.result()!r}"
-        caller.cancel()
+        for _ in range(cancels):
+            caller.cancel()
+            for _ in range(5):  # the caller takes the cancellation in
+                await asyncio.sleep(0)
         answer.set()
         with pytest.raises(asyncio.CancelledError):
             await caller
+    assert world.passwords.verifications == compared + 1
+    assert world.ctx.password_admission.admitted == 0
 
 
 def as_seen(error: DomainError) -> tuple[str, str, str, dict[str, str]]:

@@ -6,8 +6,8 @@ before the comparison, one Argon2id verification (against a dummy hash when
 there is no password), one transaction that records the outcome. So neither
 the answer, nor the number of hash runs, nor the number of database round
 trips tells whether an account exists. Nothing is held between the two
-transactions: a cancelled check leaves a counted failure for its own source
-and nothing else."""
+transactions, and a check once sent to be counted runs to its outcome even
+if its caller is cancelled (a right password takes its count back)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eid_service.domain.account import AccountState
 from eid_service.domain.errors import DomainError, InvalidInput, TooManyAttempts, Unauthenticated
@@ -95,10 +95,7 @@ async def check_password(
             "PASSWORD_TOO_LONG",
             f"a password has at most {MAX_PASSWORD_LENGTH} characters",
         )
-    # Before the account is looked up or the attempt counted: a refusal for
-    # want of hash threads is the same for every ID number and costs no attempt.
     admission = ctx.password_admission
-    admission.enter(party=mode is not None)  # a mode: a relying party's Verify
     now = ctx.clock()
 
     def count(r: Repositories) -> tuple[T | None, StoredCredential | None, float]:
@@ -113,6 +110,9 @@ async def check_password(
         return None, credential, wait.total_seconds()
 
     async def count_compare_and_record() -> Outcome | T:
+        # Before the account is looked up or the attempt counted: a refusal for
+        # want of hash threads is the same for every ID number and costs no attempt.
+        admission.enter(party=mode is not None)  # a mode: a relying party's Verify
         try:
             earlier, credential, wait = await uow.atomically(count)
         except BaseException:
@@ -138,16 +138,25 @@ async def check_password(
     # the comparison that takes the count back must follow it whatever the
     # caller does.
     check = asyncio.ensure_future(count_compare_and_record())
+    check.add_done_callback(_retrieved)
     try:
         return await asyncio.shield(check)
     except asyncio.CancelledError:
-        # The caller left, the check goes on: the next check of this (ID
-        # number, source) waits for it, or it would find this one's count
-        # still standing and refuse a right password.
-        await asyncio.wait({check})
-        if not check.cancelled():
-            check.exception()  # nobody is left to hear it: retrieved, not logged as lost
+        # The caller left, the check goes on, and the caller's places (this
+        # (ID number, source)'s queue, a party's gate) are held until it ends,
+        # however often the caller is cancelled meanwhile: the next check
+        # would find this one's count still standing and refuse a right password.
+        while not check.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({check})
         raise
+
+
+def _retrieved(check: asyncio.Future[Any]) -> None:
+    """Marks a check's failure as heard: once its caller has left, nobody
+    else will (asyncio would log it as lost)."""
+    if not check.cancelled():
+        check.exception()
 
 
 def invalid_credentials() -> Unauthenticated:
