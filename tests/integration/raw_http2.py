@@ -113,18 +113,37 @@ class RawConnection:
         while not self.closed and time.monotonic() < give_up and not (first and new):
             self.sock.settimeout(max(0.01, give_up - time.monotonic()))
             try:
-                chunk = self.sock.recv(65536)
+                new.extend(self._take())
             except TimeoutError:
                 break
-            except ConnectionError:
-                chunk = b""
-            if not chunk:
-                self.closed = True
-                break
-            self._buffer += chunk
-            new.extend(self._parse())
-        self.received.extend(new)
+        return new
+
+    def read_waiting(self) -> list[Frame]:
+        """The frames that have arrived, without waiting for more."""
+        new: list[Frame] = []
+        self.sock.settimeout(0)
+        try:
+            while not self.closed:
+                new.extend(self._take())
+        except BlockingIOError:
+            pass
+        return new
+
+    def _take(self) -> list[Frame]:
+        """Receives a chunk; keeps (stamped) and returns the frames it completes."""
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionError:
+            chunk = b""
+        if not chunk:
+            self.closed = True
+            return []
+        self._buffer += chunk
+        new = self._parse()
+        # Stamps first: another thread pairing the two lists never finds a
+        # frame without its time.
         self.arrived.extend([time.monotonic()] * len(new))
+        self.received.extend(new)
         return new
 
     def wait_for(self, wanted: Callable[[Frame], bool], timeout: float = 5.0) -> Frame | None:
@@ -162,7 +181,7 @@ class RawConnection:
         (another RST_STREAM) or "answered" (a header block that ends the
         stream: a status)."""
         ended: dict[int, str] = {}
-        for f, arrived in zip(self.received, self.arrived, strict=True):
+        for f, arrived in zip(self.received, self.arrived, strict=False):
             if arrived > read_by:
                 break
             if f.kind == RST_STREAM:

@@ -83,7 +83,7 @@ def _reading(connections: list[RawConnection], until: Callable[[], bool]) -> Ite
             while time.monotonic() < give_up and not (done.is_set() and until()):
                 for key, _ in ready.select(timeout=0.05):
                     connection: RawConnection = key.data
-                    connection.read(0.001)
+                    connection.read_waiting()
                     if connection.closed:
                         ready.unregister(key.fileobj)
 
@@ -94,6 +94,17 @@ def _reading(connections: list[RawConnection], until: Callable[[], bool]) -> Ite
     finally:
         done.set()
         reader.join()
+
+
+def _ended(connection: RawConnection) -> int:
+    return len(connection.ended_streams())
+
+
+def _until(holds: Callable[[], bool], seconds: float) -> bool:
+    give_up = time.monotonic() + seconds
+    while not holds() and time.monotonic() < give_up:
+        time.sleep(0.01)
+    return holds()
 
 
 def test_half_open_streams_no_longer_lock_everyone_out(start_server: Start) -> None:
@@ -113,17 +124,19 @@ def test_half_open_streams_no_longer_lock_everyone_out(start_server: Start) -> N
         attackers = [stack.enter_context(RawConnection(harness.target)) for _ in range(20)]
         for attacker in attackers:
             assert attacker.handshake()[SETTINGS_MAX_CONCURRENT_STREAMS] == 100
+        began = time.monotonic()
         for attacker in attackers:
             attacker.open_streams(300, VERIFY)
         # The attackers read as the frames come, so each frame is stamped
         # with (about) when the server sent it.
-        with _reading(
-            attackers, until=lambda: all(len(a.ended_streams()) == 300 for a in attackers)
-        ):
+        with _reading(attackers, until=lambda: all(_ended(a) == 300 for a in attackers)):
+            refused = _until(lambda: all(_ended(a) >= 200 for a in attackers), HELD_SECONDS / 2)
+            assert refused, "the streams past 100 were not refused"
             assert _healthy(harness.target)
             assert register(app, newcomer).account.state == pb.ACCOUNT_STATE_PENDING
             assert bank.verify_password(personal_id=citizen.personal_id, password=PASSWORD).verified
             served = time.monotonic()
+            assert served - began < HELD_SECONDS, "too slow to tell: held streams may have ended"
     # Served while every held stream was still held, none answered yet.
     held = [Counter(a.ended_streams(read_by=served).values()) for a in attackers]
     assert all(h == {"refused": 200} for h in held), held
@@ -254,7 +267,9 @@ def test_a_worker_refuses_calls_beyond_its_limit_at_once(
     try:
         ended: dict[int, float] = {}
         began = time.monotonic()
-        waits = [w for c in channels for w in _waits(c, key, approval, 4, 0.5, timeout=10)]
+        # Waits of 1 s: the 12 calls arrive within it even on a loaded machine
+        # (with 0.5 s, three came after the first waits had ended, and got in).
+        waits = [w for c in channels for w in _waits(c, key, approval, 4, 1.0, timeout=10)]
 
         def note_end(i: int) -> Callable[[grpc.Future[Any]], None]:
             def note(_: grpc.Future[Any]) -> None:
