@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime
 import random
+import re
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -140,6 +142,16 @@ def test_every_rpc_is_classified_for_retries() -> None:
     assert not is_idempotent(pb.RegisterRequest())  # no request id: never retried
     assert is_idempotent(pb.RegisterRequest(request_id="r-1"))
     assert is_idempotent(pb.ListSessionsRequest())
+
+
+def test_the_node_client_retries_the_same_reads() -> None:
+    """clients/node keeps its own list of the RPCs that only read (its
+    requests have no request_id to tell): the same as this one."""
+    source = (Path(__file__).parents[2] / "clients/node/src/retry.ts").read_text()
+    listed = re.search(r"READ_RPCS[^=]*= new Set\(\[(.*?)\]\)", source, re.DOTALL)
+    assert listed is not None, "READ_RPCS not found in retry.ts"
+    node = set(re.findall(r'"(\w+)"', listed.group(1)))
+    assert node == {name.removesuffix("Request") for name in READ_REQUESTS}
 
 
 @pytest.mark.parametrize(

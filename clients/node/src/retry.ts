@@ -42,9 +42,12 @@ export const NO_RETRY: Readonly<RetryPolicy> = { ...DEFAULT_RETRY, maxAttempts: 
 const RATE_LIMIT_REASONS = new Set(["PARTY_RATE_LIMITED", "PARTY_CITIZEN_RATE_LIMITED"]);
 const NOT_RETRIED_REASONS = new Set(["APPROVAL_PENDING"]);
 // RPCs whose requests carry no request_id and only read.
-const READ_RPCS = new Set([
+// Kept equal to the Python client's READ_REQUESTS (a test compares them).
+export const READ_RPCS: ReadonlySet<string> = new Set([
   "ListAccessHistory",
   "ListApprovalRequests",
+  "ListDependants",
+  "ListLinkedDocuments",
   "ListShares",
   "ListSessions",
   "GetVerificationKeys",
