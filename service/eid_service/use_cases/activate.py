@@ -126,8 +126,7 @@ async def activate(
     if not isinstance(checked, _RightCode):
         return checked
     record = checked.record
-    with ctx.password_admission.held():
-        password_hash = await ctx.passwords.hash(cmd.new_password)
+    password_hash = await ctx.password_admission.hold_through(ctx.passwords.hash(cmd.new_password))
     now = ctx.clock()
 
     def consume(r: Repositories) -> Answer:

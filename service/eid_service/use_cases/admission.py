@@ -10,10 +10,13 @@ leaves no failed attempt behind."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from eid_service.domain.errors import Unavailable
+
+T = TypeVar("T")
 
 RETRY_AFTER_SECONDS = "1"
 
@@ -44,10 +47,22 @@ class Admission:
     def leave(self) -> None:
         self.admitted -= 1
 
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        self.enter()
+    async def hold_through(self, work: Coroutine[Any, Any, T]) -> T:
+        """Runs `work` in a place (or raises PASSWORD_CHECKS_BUSY), and keeps
+        the place until `work` ends, even if the caller leaves first: a hash
+        thread goes on with a cancelled call's Argon2id run, and the place
+        stands for that thread."""
         try:
-            yield
-        finally:
+            self.enter()
+        except BaseException:
+            work.close()  # refused: never started, and never to be
+            raise
+        task = asyncio.ensure_future(work)
+
+        def leave(done: asyncio.Future[Any]) -> None:
             self.leave()
+            if not done.cancelled():
+                done.exception()  # its caller may have left: heard here
+
+        task.add_done_callback(leave)
+        return await asyncio.shield(task)
