@@ -71,6 +71,9 @@ OFFICE_SERVICE_NAME = registration_office_service_pb2.DESCRIPTOR.services_by_nam
 REQUEST_FINGERPRINT_PURPOSE = "request"
 # Long polls answer this long (a quarter of a short grace) before the drain's grace ends.
 DRAIN_MARGIN_SECONDS = 1.0
+# How long a stopping server waits for password checks its stop cut short
+# (a hash queued behind the admission's limit, then one transaction).
+CHECKS_DRAIN_SECONDS = 5.0
 
 
 @dataclass
@@ -89,6 +92,11 @@ class Runtime:
     key_watch: KeyRingWatcher | None = None
 
     async def close(self) -> None:
+        # Password checks whose callers the stop cancelled still compare and
+        # record (use_cases/credentials.py): a count left standing would
+        # count against the citizen. Before the hash threads and the store go.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.context.password_checks.idle(), CHECKS_DRAIN_SECONDS)
         await self.dispatcher.close()
         self.passwords.close()
         await asyncio.to_thread(self.uow.close)

@@ -6,16 +6,21 @@ the answers or in the work done tells whether the number has an account."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
 from eid_client.client import EidClient
 from eid_client.errors import EidError, error_from_rpc_error
+from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
 from tests.integration.conftest import Party
@@ -160,6 +165,56 @@ def test_right_passwords_cut_short_by_deadlines_do_not_lock_the_citizen_out(
     for _ in range(MAX_FAILURES_PER_SOURCE + 1):
         sign_in_from(harness, CITIZEN_PHONE, adult.personal_id, PASSWORD, timeout=0.005)
     assert sign_in_from(harness, CITIZEN_PHONE, adult.personal_id, PASSWORD) == "ok"
+
+
+def test_a_stop_lets_the_password_checks_it_cut_short_take_their_count_back(
+    database_url: str, adult: Demographics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server stopping (grace 1 s) while a right password is being compared:
+    the call is cut off, yet the check records its outcome before the hash
+    threads and the store close, so no failure stands against the citizen."""
+    harness = ServerHarness(database_url).start()
+    stopped = False
+    try:
+        harness.add_citizens(demo_citizens())
+        with EidClient(harness.target) as app:
+            register_and_activate(harness, app, adult)
+        comparing, release = threading.Event(), threading.Event()
+        compare = harness.hasher.verify
+
+        async def held(stored_hash: str | None, password: str) -> bool:
+            comparing.set()
+            await asyncio.to_thread(release.wait, 10)
+            return await compare(stored_hash, password)
+
+        monkeypatch.setattr(harness.hasher, "verify", held)
+        answers: list[str] = []
+        signing_in = threading.Thread(
+            target=lambda: answers.append(
+                sign_in_from(harness, CITIZEN_PHONE, adult.personal_id, PASSWORD)
+            )
+        )
+        signing_in.start()
+        assert comparing.wait(10)
+        stopping = threading.Thread(target=harness.stop)
+        stopping.start()
+        stopped = True
+        time.sleep(1.5)  # past the grace: the call cut off, the runtime closing
+        release.set()
+        stopping.join(20)
+        signing_in.join(20)
+    finally:
+        release.set()
+        if not stopped:
+            harness.stop()
+    assert answers and answers[0] != "ok"  # the stop cut the call off
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as db:
+            failures = db.execute(sa.text("SELECT failures FROM credential_attempts")).scalars()
+            assert all(f == 0 for f in failures)
+    finally:
+        engine.dispose()
 
 
 def test_an_overlong_password_is_refused_before_any_work(
