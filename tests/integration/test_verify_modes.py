@@ -138,6 +138,47 @@ def test_demographic_answers_per_attribute_and_releases_nothing(
     assert verify_receipt(matched.receipt, _published(stub)).attributes == ()
 
 
+def test_a_near_miss_answers_as_a_claim_about_nobody_does(
+    harness: ServerHarness,
+    stub: pb_grpc.IdentityServiceStub,
+    active: Demographics,
+    adults: list[Demographics],
+) -> None:
+    """The family name alone, PARTIAL: no match for the active account, and
+    no score, exactly as for a registry person with no account. A score
+    under the threshold would tell an account from none, and guide a party
+    (with no right to the name) letter by letter to the stored name."""
+    key = _key(harness, "Lender", scopes=(Attribute.PERSONAL_ID,))
+    nobody = next(a for a in adults if a.personal_id != active.personal_id)
+
+    def family_name_claim(citizen: Demographics) -> pb.VerifyResponse:
+        claim = pb.DemographicCredential(
+            personal_id=citizen.personal_id,
+            full_name=citizen.full_name.split()[0],
+            name_match=pb.NAME_MATCH_STRATEGY_PARTIAL,
+        )
+        return stub.Verify(pb.VerifyRequest(demographic=claim), metadata=_as(key))
+
+    near, unknown = family_name_claim(active), family_name_claim(nobody)
+    assert (near.verified, near.demographic) == (unknown.verified, unknown.demographic)
+    assert near.demographic == pb.DemographicResult(
+        full_name=pb.ATTRIBUTE_MATCH_NO_MATCH,
+        full_name_score=0,
+        birth_date=pb.ATTRIBUTE_MATCH_UNSPECIFIED,
+        gender=pb.ATTRIBUTE_MATCH_UNSPECIFIED,
+    )
+    # Nor may the party lower the bar until any guess matches and is scored.
+    loose = pb.DemographicCredential(
+        personal_id=active.personal_id,
+        full_name=active.full_name.split()[0],
+        name_match=pb.NAME_MATCH_STRATEGY_PARTIAL,
+        name_threshold=50,
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Verify(pb.VerifyRequest(demographic=loose), metadata=_as(key))
+    assert _reason(refused) == (grpc.StatusCode.INVALID_ARGUMENT, "NAME_THRESHOLD_INVALID")
+
+
 @pytest.mark.parametrize(
     ("claim", "field"),
     [

@@ -157,7 +157,7 @@ def test_verify_demographic_claims_only_what_is_given() -> None:
             gender="Female",
         )
         client.verify_demographic(
-            PID, full_name="nguyen lan", partial=True, threshold=70, request_id="d-1"
+            PID, full_name="nguyen lan", partial=True, threshold=85, request_id="d-1"
         )
         client.verify_demographic(PID, birth_date="1990", gender=pb.GENDER_MALE)
     full, partial, year = (c.request.demographic for c in fake.calls)
@@ -167,7 +167,7 @@ def test_verify_demographic_claims_only_what_is_given() -> None:
         pb.GENDER_FEMALE,
     )
     assert (full.name_match, full.name_threshold) == (pb.NAME_MATCH_STRATEGY_EXACT, 0)
-    assert (partial.name_match, partial.name_threshold) == (pb.NAME_MATCH_STRATEGY_PARTIAL, 70)
+    assert (partial.name_match, partial.name_threshold) == (pb.NAME_MATCH_STRATEGY_PARTIAL, 85)
     assert (partial.birth_date, partial.gender) == ("", pb.GENDER_UNSPECIFIED)
     assert (year.full_name, year.birth_date, year.gender) == ("", "1990", pb.GENDER_MALE)
     assert fake.calls[1].request.request_id == "d-1"
@@ -180,9 +180,9 @@ def test_verify_demographic_claims_only_what_is_given() -> None:
     [
         ({}, "at least one"),
         ({"full_name": ""}, "at least one"),
-        ({"full_name": "An", "threshold": 70}, "partial=True"),
-        ({"full_name": "An", "partial": True, "threshold": 0}, "1 to 100"),
-        ({"full_name": "An", "partial": True, "threshold": 101}, "1 to 100"),
+        ({"full_name": "An", "threshold": 90}, "partial=True"),
+        ({"full_name": "An", "partial": True, "threshold": 79}, "from 80 to 100"),
+        ({"full_name": "An", "partial": True, "threshold": 101}, "from 80 to 100"),
         ({"birth_date": "1990", "partial": True, "threshold": 80}, "full_name="),
         ({"gender": "other"}, "gender"),
     ],

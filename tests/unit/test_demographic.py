@@ -206,12 +206,23 @@ def test_partial_compares_the_score_with_the_threshold() -> None:
     typo = match_name("Nguyễn Văn Anh", PARTIAL)
     assert typo.name is MATCH and typo.name_score < 100
     assert match_name("Nguyễn Văn Anh", PARTIAL, threshold=100).name is NO_MATCH
-    assert match_name("Lê Thị Hoa", PARTIAL, threshold=1).name is MATCH
+
+
+def test_a_partial_miss_tells_nothing_of_how_close_it_came() -> None:
+    """A score under the threshold would show a guesser which way to move:
+    a near miss and a wild one answer the same, 0."""
+    near = match_name("Nguyễn Văn Bình", PARTIAL)  # another given name: 75
+    assert name_score("Nguyễn Văn Bình", STORED.full_name) > 0
+    wild = match_name("Lê Thị Hoa", PARTIAL)
+    assert (near.name, near.name_score) == (wild.name, wild.name_score) == (NO_MATCH, 0)
+    typo = match_name("Nguyễn Văn Anh", PARTIAL)
+    assert typo.name is MATCH and 80 <= typo.name_score < 100
 
 
 def test_partial_refuses_an_unchecked_threshold() -> None:
-    with pytest.raises(ValueError, match="check_claim"):
-        match_name("Lê Thị Hoa", PARTIAL, threshold=0)
+    for unchecked in (0, 1, 79):
+        with pytest.raises(ValueError, match="check_claim"):
+            match_name("Lê Thị Hoa", PARTIAL, threshold=unchecked)
 
 
 # --- birth date and gender ------------------------------------------------------
@@ -346,8 +357,10 @@ def test_invalid_birth_dates(claimed: ClaimedBirthDate, described: str) -> None:
     assert described in violation.description
 
 
-@pytest.mark.parametrize("threshold", [0, -5, 101])
+@pytest.mark.parametrize("threshold", [0, -5, 1, 50, 79, 101])
 def test_invalid_partial_threshold(threshold: int) -> None:
+    """Only a closer match than the default: a low threshold would let the
+    verdict say how close any guess came."""
     claim = DemographicClaim("An", name_strategy=PARTIAL, name_threshold=threshold)
     assert violations(claim) == [("demographic.name_threshold", "NAME_THRESHOLD_INVALID")]
 

@@ -119,7 +119,8 @@ class VerifyCalls(Credentials):
         ``"1990"``). ``response.demographic`` answers per attribute; verified
         means every claim matched. Nothing is released. The name must be equal
         (case and spacing aside) unless ``partial``: a 0-100 score, blind to
-        diacritics and word order, of at least ``threshold`` (default 80)."""
+        diacritics and word order, of at least ``threshold`` (80, the default,
+        to 100), answered only when the name matched."""
         request = vreq.demographic_request(
             personal_id=personal_id,
             full_name=full_name,

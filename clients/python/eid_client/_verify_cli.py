@@ -56,7 +56,7 @@ def add_commands(sub: Subparsers) -> None:
           eid --api-key $KEY verify --id 001190791514 --demographic \\
               --name "Nguyễn Thị Lan" --birth-date 1990-05-17 --gender female
           eid --api-key $KEY verify --id 001190791514 --demographic \\
-              --name "nguyen lan thi" --partial --threshold 70 --birth-date 1990
+              --name "nguyen lan thi" --partial --threshold 90 --birth-date 1990
           eid --api-key $KEY --json verify --id 001190791514 --otp 123456 \\
               | jq -r .receipt | eid verify-receipt -
         """,
@@ -101,7 +101,7 @@ def add_commands(sub: Subparsers) -> None:
         "--threshold",
         type=_score,
         metavar="N",
-        help="with --partial: the lowest score that matches, 1-100 (default 80)",
+        help="with --partial: the lowest score that matches, 80-100 (default 80)",
     )
     scopes_option(p)
     request_id_option(p)
@@ -141,8 +141,8 @@ def _scopes(text: str) -> list[str]:
 
 
 def _score(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 100:
-        raise argparse.ArgumentTypeError(f"a score from 1 to 100, not {text!r}")
+    if not text.isdigit() or not 80 <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"a score from 80 to 100, not {text!r}")
     return int(text)
 
 

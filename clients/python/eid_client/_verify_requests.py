@@ -98,12 +98,12 @@ def demographic_request(
     threshold: int | None,
     request_id: str | None,
 ) -> pb.VerifyRequest:
-    """Only what is given is claimed; ``threshold`` (1-100, server default 80)
+    """Only what is given is claimed; ``threshold`` (80-100, server default 80)
     is the lowest PARTIAL name score that matches."""
     if not full_name and not birth_date and gender is None:
         raise ValueError("claim at least one of full_name=, birth_date= or gender=")
-    if threshold is not None and not 1 <= threshold <= 100:
-        raise ValueError("threshold= is a name score from 1 to 100")
+    if threshold is not None and not 80 <= threshold <= 100:
+        raise ValueError("threshold= is a name score from 80 to 100 (a looser match is refused)")
     if threshold is not None and not partial:
         raise ValueError("threshold= goes with partial=True (an EXACT name has no score)")
     if threshold is not None and not full_name:

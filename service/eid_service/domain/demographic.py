@@ -27,6 +27,10 @@ from eid_service.domain.errors import FieldViolation, InvalidInput
 # 33), as mostly does another given name after the same family and middle names
 # ("Bình": 75). "Minh"/"Linh" (91) still pass: PARTIAL only corroborates the ID number.
 DEFAULT_NAME_THRESHOLD = 80
+# A party may ask for a closer match than the default, never a looser one: with
+# a low threshold (or by moving it call by call) the verdict would tell how
+# close any guess is, and guesses could climb to the stored name.
+MIN_NAME_THRESHOLD = DEFAULT_NAME_THRESHOLD
 
 NAME_FIELD = "demographic.full_name"
 BIRTH_DATE_FIELD = "demographic.birth_date"
@@ -86,7 +90,7 @@ class DemographicClaim:
     birth_date: ClaimedBirthDate | None = field(default=None, repr=False)
     gender: Gender | None = None
     name_strategy: NameMatchStrategy = NameMatchStrategy.EXACT
-    name_threshold: int = DEFAULT_NAME_THRESHOLD  # 1..100, used by PARTIAL only
+    name_threshold: int = DEFAULT_NAME_THRESHOLD  # MIN_NAME_THRESHOLD..100, PARTIAL only
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,9 @@ class DemographicResult:
     """Per-attribute verdicts; by construction it holds no stored value."""
 
     name: AttributeMatch
-    name_score: int  # 0..100; 0 when not claimed; under EXACT only 100 or 0
+    # The PARTIAL score when the name matched (the threshold..100); otherwise 0,
+    # so a failed claim tells nothing of how close it came. EXACT: 100 or 0.
+    name_score: int
     birth_date: AttributeMatch
     gender: AttributeMatch
 
@@ -125,8 +131,12 @@ def check_claim(claim: DemographicClaim, today: date) -> None:
         found.extend(_name_violations(claim.full_name))
     if claim.birth_date is not None:
         found.extend(_birth_date_violations(claim.birth_date, today))
-    if claim.name_strategy is NameMatchStrategy.PARTIAL and not 1 <= claim.name_threshold <= 100:
-        description = "the name match threshold must be between 1 and 100"
+    partial = claim.name_strategy is NameMatchStrategy.PARTIAL
+    if partial and not MIN_NAME_THRESHOLD <= claim.name_threshold <= 100:
+        description = (
+            f"the name match threshold must be between {MIN_NAME_THRESHOLD} and 100"
+            f" (a closer match than the default {DEFAULT_NAME_THRESHOLD}, never a looser one)"
+        )
         found.append(FieldViolation(THRESHOLD_FIELD, "NAME_THRESHOLD_INVALID", description))
     if found:
         # Same shape as use_cases.validation.Violations (which the domain may not import).
@@ -252,11 +262,17 @@ def match_demographics(claim: DemographicClaim, stored: StoredDemographics) -> D
     name_matches, score = False, 0
     if claim.full_name is not None:
         if claim.name_strategy is NameMatchStrategy.PARTIAL:
-            if not 1 <= claim.name_threshold <= 100:
-                # A threshold of 0 would match any name: never let it through unchecked.
-                raise ValueError("name_threshold must be 1..100; call check_claim first")
+            if not MIN_NAME_THRESHOLD <= claim.name_threshold <= 100:
+                # A low threshold would match (and score) any guess: never unchecked.
+                raise ValueError(
+                    f"name_threshold must be {MIN_NAME_THRESHOLD}..100; call check_claim first"
+                )
             score = name_score(claim.full_name, stored.full_name)
             name_matches = score >= claim.name_threshold
+            if not name_matches:
+                # Withheld, as a biometric score is: how far a guess missed
+                # would guide the next (and tell an account from none).
+                score = 0
         else:
             name_matches = hmac.compare_digest(
                 normalize_name(claim.full_name).encode("utf-8", "surrogatepass"),

@@ -1287,7 +1287,9 @@ class DemographicCredential(_message.Message):
     name_match: Global___NameMatchStrategy.ValueType
     """How the name is compared (default EXACT)."""
     name_threshold: _builtins.int
-    """For PARTIAL: the lowest score (1-100) that matches; 0 means the default, 80."""
+    """For PARTIAL: the lowest score that matches, 80-100 (a closer match than
+    the default may be asked for, never a looser one); 0 means the default, 80.
+    """
     birth_date: _builtins.str
     """The claimed birth date, YYYY-MM-DD or a year alone (YYYY); empty: not claimed."""
     gender: Global___Gender.ValueType
@@ -1323,8 +1325,10 @@ class DemographicResult(_message.Message):
     full_name: Global___AttributeMatch.ValueType
     """The full name's verdict."""
     full_name_score: _builtins.int
-    """The name's PARTIAL score, 0-100 (0 when the name was not claimed or the
-    ID number has no active account).
+    """The name's PARTIAL score when it matched (the threshold to 100). 0 when it
+    did not match, was not claimed, or the ID number has no active account: how
+    far a failed claim missed is never told (it would guide the next guess).
+    EXACT: 100 on a match.
     """
     birth_date: Global___AttributeMatch.ValueType
     """The birth date's verdict."""
