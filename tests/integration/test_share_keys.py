@@ -5,6 +5,7 @@ key, a share or the account stops redemption at once."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -133,6 +134,24 @@ def test_revoking_a_share_or_locking_the_account_takes_effect_at_once(
     assert answer.share.state == pb.SHARE_STATE_REVOKED and answer.share.redeem_count == 1
     assert isinstance(after_revoke, Refusal) and after_revoke.reason == "SHARE_REVOKED"
     assert isinstance(after_lock, Refusal) and after_lock.reason == "ACCOUNT_LOCKED"
+
+
+def test_revoking_an_expired_share_leaves_it_expired(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        token = w.sign_in(adult).session_token
+        lapsing = _share(w, token)
+        harness.clock.advance(timedelta(minutes=6))
+        answer = w.call(
+            "RevokeShare", pb.RevokeShareRequest(share_id=lapsing.share_id), **bearer(token)
+        )
+        listed = w.call("ListShares", pb.ListSharesRequest(), **bearer(token))
+    assert answer.share.state == pb.SHARE_STATE_EXPIRED
+    assert [s.state for s in listed.shares if s.share_id == lapsing.share_id] == [
+        pb.SHARE_STATE_EXPIRED
+    ]
 
 
 def test_payload_refusals_each_have_their_reason(

@@ -44,7 +44,7 @@ from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBu
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
 from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute, SharePolicy, attribute_values
-from eid_service.domain.share_grant import ShareGrant
+from eid_service.domain.share_grant import ShareGrant, ShareState
 from eid_service.domain.signing_key import KeyState
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.use_cases.context import UseCaseContext
@@ -872,7 +872,7 @@ class FakeShares(_Repository):
         g = self._s.shares.get(share_id)
         if g is None or g.account_id != account_id:
             return None
-        if g.revoked_at is None:
+        if g.state(now) is ShareState.ACTIVE:
             g = self._s.shares[share_id] = replace(g, revoked_at=now)
         return g
 

@@ -83,6 +83,20 @@ async def test_a_revoked_share_fails_at_once_and_says_so(world: World) -> None:
     assert (await world.revoke_share(session, issued.grant.id)).revoked_at == revoked.revoked_at
 
 
+async def test_revoking_a_spent_or_expired_share_answers_it_as_it_is(world: World) -> None:
+    """Its history stays true: a share used up or expired is not relabelled revoked."""
+    session = await _session(world)
+    bank = world.party()
+    spent = await world.share(session, [A.FULL_NAME])
+    assert (await world.redeem(bank, spent.token)).verified
+    lapsing = await world.share(session, [A.FULL_NAME])
+    world.clock.advance(timedelta(minutes=6))
+
+    for issued, state in ((spent, ShareState.REDEEMED), (lapsing, ShareState.EXPIRED)):
+        answer = await world.revoke_share(session, issued.grant.id)
+        assert (answer.state(world.clock()), answer.revoked_at) == (state, None)
+
+
 async def test_a_share_withdrawn_by_a_lock_says_the_account_is_locked(world: World) -> None:
     await world.active(LAN)
     bank = world.party()

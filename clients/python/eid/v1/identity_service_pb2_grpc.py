@@ -358,7 +358,8 @@ class IdentityServiceServicer:
     def RevokeShare(self, request, context):
         """Withdraws one of the citizen's shares: online redemption of it fails at
         once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
-        credentials rely on their short lifetime. Needs a citizen session.
+        credentials rely on their short lifetime. A share already revoked, expired
+        or used up is answered as it is. Needs a citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -132,7 +132,8 @@ class IdentityServiceStub:
     RevokeShare: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeShareRequest, _identity_service_pb2.RevokeShareResponse]
     """Withdraws one of the citizen's shares: online redemption of it fails at
     once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
-    credentials rely on their short lifetime. Needs a citizen session.
+    credentials rely on their short lifetime. A share already revoked, expired
+    or used up is answered as it is. Needs a citizen session.
     """
     GetVerificationKeys: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationKeysRequest, _identity_service_pb2.GetVerificationKeysResponse]
     """Publishes the public keys that verify share payloads: the current signing
@@ -348,7 +349,8 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     RevokeShare: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeShareRequest, _identity_service_pb2.RevokeShareResponse]  # type: ignore[assignment]
     """Withdraws one of the citizen's shares: online redemption of it fails at
     once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
-    credentials rely on their short lifetime. Needs a citizen session.
+    credentials rely on their short lifetime. A share already revoked, expired
+    or used up is answered as it is. Needs a citizen session.
     """
     GetVerificationKeys: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationKeysRequest, _identity_service_pb2.GetVerificationKeysResponse]  # type: ignore[assignment]
     """Publishes the public keys that verify share payloads: the current signing
@@ -639,7 +641,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.RevokeShareResponse, _abc.Awaitable[_identity_service_pb2.RevokeShareResponse]]:
         """Withdraws one of the citizen's shares: online redemption of it fails at
         once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
-        credentials rely on their short lifetime. Needs a citizen session.
+        credentials rely on their short lifetime. A share already revoked, expired
+        or used up is answered as it is. Needs a citizen session.
         """
 
     @_abc_1.abstractmethod

@@ -38,9 +38,11 @@ _REVOKE_ISSUED_BY = Sql(
     "UPDATE shares SET revoked_at = :now WHERE issued_by = :account_id"
     " AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL AND expires_at > :now"
 )
+# Only a share that could still be redeemed: an expired or used-up one keeps
+# its state (revoking it answers it as it is).
 _REVOKE = Sql(
-    "UPDATE shares SET revoked_at = :now"
-    " WHERE id = :id AND account_id = :account_id AND revoked_at IS NULL"
+    "UPDATE shares SET revoked_at = :now WHERE id = :id AND account_id = :account_id"
+    " AND (redeemed_at IS NULL OR multi_use) AND revoked_at IS NULL AND expires_at > :now"
 )
 _GET = Sql(f"SELECT {_COLUMNS} FROM shares WHERE id = :id")  # noqa: S608 (constants)
 _OF_ACCOUNT = f"SELECT {_COLUMNS} FROM shares WHERE account_id = :account_id"  # noqa: S608
