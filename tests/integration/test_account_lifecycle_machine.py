@@ -846,8 +846,11 @@ class Lifecycle(RuleBasedStateMachine):
             expect(answer, "SHARE_NOT_FOUND", "revoke a purged share")
         else:
             expect(answer, None, "revoke a share")
-            share.revoked = True
-            assert answer.share.state == pb.SHARE_STATE_REVOKED
+            # Only a share still redeemable is revoked; a spent, expired or
+            # revoked one is answered as it is.
+            if share.state(self.now) == "active":
+                share.revoked = True
+            assert SHARE_STATES[answer.share.state] == share.state(self.now)
 
     # --- lock and unlock ------------------------------------------------------------
 
