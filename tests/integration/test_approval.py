@@ -152,6 +152,23 @@ def test_declined_wrong_codes_and_expired_are_told_apart(
     assert outcomes == {False}
 
 
+def test_locking_the_approval_mode_stops_prompts_already_queued(
+    bank: Party, phone: EidClient, adult: Demographics
+) -> None:
+    """Push-bombing: a lock hides what was queued before it, refuses approving
+    it, and an approval given just before the lock is not collected."""
+    queued, approved = (bank.client.start_approval(adult.personal_id) for _ in "ab")
+    phone.approve(approved.approval_id, approved.verification_code)
+    phone.lock_verify_mode("approval")
+
+    assert list(phone.list_approval_requests().approval_requests) == []
+    no = _refused(lambda: phone.approve(queued.approval_id, queued.verification_code))
+    assert (no.code, no.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "AUTH_MODE_LOCKED")
+    told = _refused(lambda: bank.client.verify_approval(approved.approval_id))
+    assert (told.code, told.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "AUTH_MODE_LOCKED")
+    assert not any(r.verified for r in phone.list_access_history().records)
+
+
 def test_the_qr_variant_is_claimed_by_the_app_that_scans_it(
     harness: ServerHarness, bank: Party, phone: EidClient, tmp_path: Path
 ) -> None:

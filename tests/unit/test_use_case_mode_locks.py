@@ -16,7 +16,7 @@ from eid_service.use_cases.mode_locks import ModeLockChange, change_mode_lock, v
 from eid_service.use_cases.verified import Verification
 from eid_service.use_cases.verify_demographic import DemographicCommand, verify_demographic
 from eid_service.use_cases.verify_otp import OtpSent, request_otp, verify_one_time_code
-from tests.unit.approval_kit import pending, start
+from tests.unit.approval_kit import claim, collect, decide, pending, start
 from tests.unit.test_use_case_verify_demographic import _lan_claim
 from tests.unit.use_case_kit import (
     LAN,
@@ -236,3 +236,33 @@ async def test_a_locked_approval_mode_shows_the_citizen_no_prompt(world: World) 
     await _change(world, token, VerifyMode.APPROVAL, unlock=True, minutes=5)
     await start(world, bank, LAN)
     assert len((await pending(world, token)).approvals) == 1
+
+
+async def test_prompts_from_before_an_approval_lock_are_hidden_and_cannot_be_used(
+    world: World,
+) -> None:
+    """A lock stops a flood of prompts already queued too: they are not
+    listed, cannot be approved or claimed (only declined), and one approved
+    before the lock is not collected (the party is told why, as after a
+    right code)."""
+    token = await _signed_in(world)
+    bank = world.party()
+    queued = await start(world, bank, LAN)
+    approved = await start(world, bank, LAN)
+    await decide(world, token, approved.approval_id, approved.code)
+    scanned = await start(world, bank)  # the QR variant, for anyone who scans it
+    await _change(world, token, VerifyMode.APPROVAL)
+
+    assert (await pending(world, token)).approvals == []
+    error = await refused(decide(world, token, queued.approval_id, queued.code))
+    assert isinstance(error, PreconditionFailed) and error.reason == "AUTH_MODE_LOCKED"
+    assert (await refused(claim(world, token, scanned.token))).reason == "AUTH_MODE_LOCKED"
+    collected = await refused(collect(world, bank, approved.approval_id))
+    assert collected.reason == "AUTH_MODE_LOCKED"
+    assert ("verify.approval", "auth_mode_locked", bank.id) in world.history(LAN)
+    # Declining stays open: it releases nothing.
+    declined = await decide(world, token, queued.approval_id, approve=False)
+    assert declined.status.value == "declined"
+    # Unlocked again, the prompts still pending show.
+    await _change(world, token, VerifyMode.APPROVAL, unlock=True)
+    assert (await claim(world, token, scanned.token)).request.account_id is not None

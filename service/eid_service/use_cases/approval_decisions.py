@@ -23,7 +23,9 @@ from eid_service.domain.approval import (
     wrong_code,
 )
 from eid_service.domain.errors import DomainError
-from eid_service.use_cases.approvals import ApprovalView, approval_view
+from eid_service.domain.mode_locks import mode_locked
+from eid_service.domain.party import VerifyMode
+from eid_service.use_cases.approvals import ApprovalView, approval_mode_locked, approval_view
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
@@ -66,6 +68,8 @@ async def decide_approval(
         if request is None or request.account_id != citizen.id:
             raise approval_not_found()
         _require_pending(request, now)
+        if decision.approve and approval_mode_locked(r, citizen.id, now):
+            raise mode_locked(VerifyMode.APPROVAL)  # declining is always allowed
         if decision.approve and not hmac.compare_digest(code, request.code):
             left = r.approvals.count_wrong_code(approval_id, MAX_CODE_ATTEMPTS, now)
             if left is None:  # decided meanwhile
@@ -131,6 +135,8 @@ async def claim_approval(
         if earlier is not None:
             return earlier
         citizen = citizen_of_session(r, session_token, now)
+        if approval_mode_locked(r, citizen.id, now):
+            raise mode_locked(VerifyMode.APPROVAL)  # left unclaimed
         claimed = r.approvals.claim(scanned, citizen.id, citizen.subject, now)
         request = r.approvals.by_token(scanned)
         if request is None:

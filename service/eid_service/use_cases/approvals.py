@@ -152,6 +152,15 @@ async def start_approval(
     return await answer_once(uow, reply, caller, start)
 
 
+def approval_mode_locked(r: Repositories, account_id: str, now: datetime) -> bool:
+    """Whether the citizen has the approval mode locked now: then no prompt is
+    shown, approved or claimed, and none approved before is collected."""
+    return any(
+        lock.mode is VerifyMode.APPROVAL and lock.holds(now)
+        for lock in r.mode_locks.of_account(account_id)
+    )
+
+
 def approval_view(
     r: Repositories, ctx: UseCaseContext, request: ApprovalRequest, now: datetime
 ) -> ApprovalView:
@@ -174,7 +183,9 @@ async def list_approval_requests(
     page_size: int,
     page_token: str,
 ) -> ApprovalPage:
-    """The citizen's pending requests, newest first (AIP-158 pages)."""
+    """The citizen's pending requests, newest first (AIP-158 pages); none
+    while the citizen has the approval mode locked (even those started
+    before the lock: a flood of prompts is what a lock stops)."""
     if not session_token:
         raise session_missing()
     size = pages.page_size(page_size)
@@ -183,6 +194,8 @@ async def list_approval_requests(
 
     def read(r: Repositories) -> ApprovalPage:
         citizen = citizen_of_session(r, session_token, now)
+        if approval_mode_locked(r, citizen.id, now):
+            return ApprovalPage([], "")
         found = r.approvals.pending_for(citizen.id, now, after, size + 1)
         shown = [shown_view(ctx, f.request, f.party_name, now) for f in found[:size]]
         more = len(found) > size

@@ -15,7 +15,6 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta
 
-from eid_service.domain.account import require_state_active
 from eid_service.domain.approval import (
     APPROVAL_TTL,
     REFUSALS,
@@ -31,6 +30,7 @@ from eid_service.domain.errors import DomainError
 from eid_service.domain.party import RelyingParty, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.security.signing_keys import SigningKeySet
+from eid_service.use_cases.approvals import approval_mode_locked
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.party_limits import admit
@@ -41,6 +41,7 @@ from eid_service.use_cases.verified import (
     party_caller,
     record_failure,
     record_verified,
+    refusal_after_proof,
     require_mode,
     throttled,
     wanted_attributes,
@@ -141,9 +142,11 @@ async def _collect(
         assert request.account_id is not None  # only the citizen it is shown to approves
         view = r.accounts.view(request.account_id, request.attributes & wanted)
         assert view is not None
-        try:
-            require_state_active(view.state)
-        except DomainError as refused:
+        # Approved, then the account locked or the approval mode locked: the
+        # party holds the request, so it is told why, as after a right code.
+        locked = approval_mode_locked(r, request.account_id, now)
+        refused = refusal_after_proof(view.state, locked, _METHOD)
+        if refused is not None:
             _audit(r, reply, request, party, refused.reason.lower(), refused.reason, now)
             return reply.refuse(r, caller, refused, now)
         return reply.finish(

@@ -308,7 +308,8 @@ class IdentityServiceServicer:
     def ListApprovalRequests(self, request, context):
         """Citizen: the approval requests waiting for the signed-in citizen's
         decision, newest first, with the party's name, the attributes it asks
-        for and the verification code. Needs a citizen session.
+        for and the verification code; none while the citizen has the approval
+        mode locked. Needs a citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -318,7 +319,8 @@ class IdentityServiceServicer:
         """Citizen: approves (with the verification code the party shows) or
         declines a pending approval request. A wrong code is refused
         (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
-        Needs a citizen session.
+        While the citizen has the approval mode locked, approving is refused
+        (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -327,7 +329,8 @@ class IdentityServiceServicer:
     def ClaimApproval(self, request, context):
         """Citizen: takes an approval request whose QR token the app scanned (one
         started without an ID number) as the signed-in citizen's, to be approved
-        or declined with DecideApproval. A request is claimed once. Needs a
+        or declined with DecideApproval. A request is claimed once; not while
+        the citizen has the approval mode locked (AUTH_MODE_LOCKED). Needs a
         citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

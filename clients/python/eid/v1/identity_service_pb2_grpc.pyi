@@ -102,18 +102,21 @@ class IdentityServiceStub:
     ListApprovalRequests: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListApprovalRequestsRequest, _identity_service_pb2.ListApprovalRequestsResponse]
     """Citizen: the approval requests waiting for the signed-in citizen's
     decision, newest first, with the party's name, the attributes it asks
-    for and the verification code. Needs a citizen session.
+    for and the verification code; none while the citizen has the approval
+    mode locked. Needs a citizen session.
     """
     DecideApproval: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.DecideApprovalRequest, _identity_service_pb2.DecideApprovalResponse]
     """Citizen: approves (with the verification code the party shows) or
     declines a pending approval request. A wrong code is refused
     (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
-    Needs a citizen session.
+    While the citizen has the approval mode locked, approving is refused
+    (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
     """
     ClaimApproval: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ClaimApprovalRequest, _identity_service_pb2.ClaimApprovalResponse]
     """Citizen: takes an approval request whose QR token the app scanned (one
     started without an ID number) as the signed-in citizen's, to be approved
-    or declined with DecideApproval. A request is claimed once. Needs a
+    or declined with DecideApproval. A request is claimed once; not while
+    the citizen has the approval mode locked (AUTH_MODE_LOCKED). Needs a
     citizen session.
     """
     ShareViaQR: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]
@@ -319,18 +322,21 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     ListApprovalRequests: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListApprovalRequestsRequest, _identity_service_pb2.ListApprovalRequestsResponse]  # type: ignore[assignment]
     """Citizen: the approval requests waiting for the signed-in citizen's
     decision, newest first, with the party's name, the attributes it asks
-    for and the verification code. Needs a citizen session.
+    for and the verification code; none while the citizen has the approval
+    mode locked. Needs a citizen session.
     """
     DecideApproval: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.DecideApprovalRequest, _identity_service_pb2.DecideApprovalResponse]  # type: ignore[assignment]
     """Citizen: approves (with the verification code the party shows) or
     declines a pending approval request. A wrong code is refused
     (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
-    Needs a citizen session.
+    While the citizen has the approval mode locked, approving is refused
+    (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
     """
     ClaimApproval: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ClaimApprovalRequest, _identity_service_pb2.ClaimApprovalResponse]  # type: ignore[assignment]
     """Citizen: takes an approval request whose QR token the app scanned (one
     started without an ID number) as the signed-in citizen's, to be approved
-    or declined with DecideApproval. A request is claimed once. Needs a
+    or declined with DecideApproval. A request is claimed once; not while
+    the citizen has the approval mode locked (AUTH_MODE_LOCKED). Needs a
     citizen session.
     """
     ShareViaQR: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ShareViaQRRequest, _identity_service_pb2.ShareViaQRResponse]  # type: ignore[assignment]
@@ -581,7 +587,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.ListApprovalRequestsResponse, _abc.Awaitable[_identity_service_pb2.ListApprovalRequestsResponse]]:
         """Citizen: the approval requests waiting for the signed-in citizen's
         decision, newest first, with the party's name, the attributes it asks
-        for and the verification code. Needs a citizen session.
+        for and the verification code; none while the citizen has the approval
+        mode locked. Needs a citizen session.
         """
 
     @_abc_1.abstractmethod
@@ -593,7 +600,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Citizen: approves (with the verification code the party shows) or
         declines a pending approval request. A wrong code is refused
         (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
-        Needs a citizen session.
+        While the citizen has the approval mode locked, approving is refused
+        (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
         """
 
     @_abc_1.abstractmethod
@@ -604,7 +612,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.ClaimApprovalResponse, _abc.Awaitable[_identity_service_pb2.ClaimApprovalResponse]]:
         """Citizen: takes an approval request whose QR token the app scanned (one
         started without an ID number) as the signed-in citizen's, to be approved
-        or declined with DecideApproval. A request is claimed once. Needs a
+        or declined with DecideApproval. A request is claimed once; not while
+        the citizen has the approval mode locked (AUTH_MODE_LOCKED). Needs a
         citizen session.
         """
 
