@@ -195,6 +195,12 @@ async def test_a_citizen_with_an_account_is_sent_to_upgrade(office: World) -> No
     assert isinstance(exists, AlreadyExists) and exists.reason == "ACCOUNT_ALREADY_EXISTS"
     assert "UpgradeToLevel2" in exists.message
     assert [a.level for a in _accounts(office)] == [AccountLevel.LEVEL_1]
+    # A guardian's dependant (14 now): UpgradeToLevel2 would refuse it, so the
+    # officer is told the way that works.
+    office.set_state(NGOC, AccountState.DEPENDANT)
+    dependant = await refused(_register(office, key, _command()))
+    assert isinstance(dependant, AlreadyExists) and dependant.reason == "ACCOUNT_ALREADY_EXISTS"
+    assert "takes it over" in dependant.message
 
 
 async def test_a_retry_registers_sends_and_audits_once(office: World) -> None:

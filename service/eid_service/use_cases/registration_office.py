@@ -249,6 +249,15 @@ async def register_level2(
                 " activates it first, then UpgradeToLevel2 raises it",
             )
             return c.refuse(pending, existing.account_id)
+        if existing.state is AccountState.DEPENDANT:
+            # UpgradeToLevel2 would answer ACCOUNT_NOT_ACTIVE: say the way that works.
+            exists = AlreadyExists(
+                reason="ACCOUNT_ALREADY_EXISTS",
+                message="this ID number's account is a guardian's dependant: from 14 the"
+                " citizen takes it over (Register in the app, then Activate), and"
+                " UpgradeToLevel2 raises it once it is active",
+            )
+            return c.refuse(exists, existing.account_id)
         if existing.account_id is not None:
             exists = AlreadyExists(
                 reason="ACCOUNT_ALREADY_EXISTS",
