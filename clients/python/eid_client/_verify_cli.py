@@ -17,7 +17,7 @@ from eid_client._cli_common import (
 )
 from eid_client._commands import UsageError, password_of, require_api_key
 from eid_client._output import Output
-from eid_client._verify_requests import SCOPES, parse_scopes
+from eid_client._verify_requests import MIN_NAME_THRESHOLD, SCOPES, parse_scopes
 from eid_client.client import EidClient
 
 _CLAIMS = ("name", "birth_date", "gender", "partial", "threshold")
@@ -141,8 +141,8 @@ def _scopes(text: str) -> list[str]:
 
 
 def _score(text: str) -> int:
-    if not text.isdigit() or not 80 <= int(text) <= 100:
-        raise argparse.ArgumentTypeError(f"a score from 80 to 100, not {text!r}")
+    if not text.isdigit() or not MIN_NAME_THRESHOLD <= int(text) <= 100:
+        raise argparse.ArgumentTypeError(f"a score from {MIN_NAME_THRESHOLD} to 100, not {text!r}")
     return int(text)
 
 

@@ -29,6 +29,10 @@ SCOPES = {
     "documents.tax_code": pb.SCOPE_DOCUMENTS_TAX_CODE,
 }
 
+# The server's default PARTIAL name threshold, also the lowest it accepts
+# (a party may ask for a closer match, never a looser one).
+MIN_NAME_THRESHOLD = 80
+
 # A scope name or the enum number, or several of them.
 Scopes = Iterable[str | int] | str
 
@@ -102,8 +106,11 @@ def demographic_request(
     is the lowest PARTIAL name score that matches."""
     if not full_name and not birth_date and gender is None:
         raise ValueError("claim at least one of full_name=, birth_date= or gender=")
-    if threshold is not None and not 80 <= threshold <= 100:
-        raise ValueError("threshold= is a name score from 80 to 100 (a looser match is refused)")
+    if threshold is not None and not MIN_NAME_THRESHOLD <= threshold <= 100:
+        raise ValueError(
+            f"threshold= is a name score from {MIN_NAME_THRESHOLD} to 100"
+            " (a looser match is refused)"
+        )
     if threshold is not None and not partial:
         raise ValueError("threshold= goes with partial=True (an EXACT name has no score)")
     if threshold is not None and not full_name:

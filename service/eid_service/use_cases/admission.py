@@ -15,6 +15,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from eid_service.domain.errors import Unavailable
+from eid_service.use_cases.outliving import outliving
 
 T = TypeVar("T")
 
@@ -57,12 +58,6 @@ class Admission:
         except BaseException:
             work.close()  # refused: never started, and never to be
             raise
-        task = asyncio.ensure_future(work)
-
-        def leave(done: asyncio.Future[Any]) -> None:
-            self.leave()
-            if not done.cancelled():
-                done.exception()  # its caller may have left: heard here
-
-        task.add_done_callback(leave)
+        task = outliving(work)
+        task.add_done_callback(lambda _: self.leave())
         return await asyncio.shield(task)

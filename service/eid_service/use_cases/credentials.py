@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from eid_service.domain.account import AccountState
 from eid_service.domain.errors import DomainError, InvalidInput, TooManyAttempts, Unauthenticated
@@ -25,6 +25,7 @@ from eid_service.domain.party import VerifyMode
 from eid_service.domain.password_policy import MAX_PASSWORD_LENGTH
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.outliving import outliving
 from eid_service.use_cases.ports import AuditEntry, Repositories, StoredCredential, UnitOfWork
 
 T = TypeVar("T")
@@ -137,8 +138,7 @@ async def check_password(
     # its caller was cancelled (the database finishes what it was sent), so
     # the comparison that takes the count back must follow it whatever the
     # caller does.
-    check = asyncio.ensure_future(count_compare_and_record())
-    check.add_done_callback(_retrieved)
+    check = outliving(count_compare_and_record())
     try:
         return await asyncio.shield(check)
     except asyncio.CancelledError:
@@ -150,13 +150,6 @@ async def check_password(
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({check})
         raise
-
-
-def _retrieved(check: asyncio.Future[Any]) -> None:
-    """Marks a check's failure as heard: once its caller has left, nobody
-    else will (asyncio would log it as lost)."""
-    if not check.cancelled():
-        check.exception()
 
 
 def invalid_credentials() -> Unauthenticated:
