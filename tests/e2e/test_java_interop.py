@@ -7,12 +7,19 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
+from google.protobuf.message import Message
 
+from eid.v1 import identity_service_pb2 as pb
 from tests.e2e.conftest import Deployment
 from tests.e2e.test_walkthrough import BORN, ID, NAME, PASSWORD, PHONE, PHONE_E164
+from tests.unit.test_client_calls import VERIFIED, FakeEid
+from tests.unit.test_client_retries import failing
 
 pytestmark = pytest.mark.e2e
 
@@ -140,3 +147,95 @@ def test_java_client_registers_activates_verifies_and_redeems(
     )
     out, err = example.communicate(timeout=30)
     assert (example.returncode, out) == (0, f"verified: {NAME} (ACCOUNT_LEVEL_1)\n"), err
+
+
+# How the scripted server fails each scenario of eid.interop.RetryCheck (keyed
+# by the QR token or personal ID the program sends): (failures, code, reason,
+# RetryInfo seconds); the answer comes after that many failures.
+ALWAYS = 1_000_000
+UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
+SCRIPTS = {
+    "retried": (2, UNAVAILABLE, "", None),
+    "paced": (1, grpc.StatusCode.RESOURCE_EXHAUSTED, "PARTY_RATE_LIMITED", 0.3),
+    "throttled": (ALWAYS, grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_FAILED_ATTEMPTS", None),
+    "pending": (ALWAYS, grpc.StatusCode.ABORTED, "APPROVAL_PENDING", None),
+    "exhausted": (ALWAYS, UNAVAILABLE, "", None),
+    "sign-in": (ALWAYS, UNAVAILABLE, "", None),
+    "keys": (1, UNAVAILABLE, "", None),
+    "no-id": (ALWAYS, UNAVAILABLE, "", None),
+    "off": (ALWAYS, UNAVAILABLE, "", None),
+    "deadline": (1, UNAVAILABLE, "", None),  # then held past the call's deadline
+}
+
+
+def _scripted() -> FakeEid:
+    responders = {
+        name: failing(times, code, reason, delay, then=VERIFIED)
+        for name, (times, code, reason, delay) in SCRIPTS.items()
+    }
+
+    def verify(request: Any, context: grpc.ServicerContext) -> Message:
+        token = request.qr_share.token
+        answer: Message = responders[token](request, context)
+        if token == "deadline":
+            time.sleep(2)  # the retry: held until the client's 1 s deadline has passed
+        return answer
+
+    def sign_in(request: Any, context: grpc.ServicerContext) -> Message:
+        answer: Message = responders[request.personal_id](request, context)
+        return answer
+
+    keys = failing(*SCRIPTS["keys"], then=pb.GetVerificationKeysResponse())
+    return FakeEid(Verify=verify, SignIn=sign_in, GetVerificationKeys=keys)
+
+
+def test_java_client_retries_only_what_cannot_act_twice_within_the_deadline(
+    classpath: str,
+) -> None:
+    """The SDK's retry rules are the Python and Node clients': UNAVAILABLE and
+    ABORTED, and a party's pacing limit after its RetryInfo delay, are sent
+    again with the same request_id; a person's throttle, APPROVAL_PENDING,
+    SignIn and a write without a request_id are not; nor is a retry past the
+    call's deadline, which raises why it was retried."""
+    fake = _scripted()
+    with fake.serve() as target:
+        program = _java(classpath, "eid.interop.RetryCheck", EID_TARGET=target)
+        out, err = program.communicate(timeout=60)
+    assert program.returncode == 0, err
+    outcome = {}
+    for line in out.splitlines():
+        name, *result, ms = line.split("\t")
+        outcome[name] = (tuple(result), int(ms))
+
+    def attempts(name: str) -> list[str]:
+        """The request_id of each attempt the server saw for a scenario (SignIn has none)."""
+        seen: list[str] = []
+        for c in fake.calls:
+            request: Any = c.request
+            if c.method == "Verify" and request.qr_share.token == name:
+                seen.append(request.request_id)
+            elif c.method == "SignIn" and request.personal_id == name:
+                seen.append("")
+        return seen
+
+    retried = attempts("retried")
+    assert outcome["retried"][0] == ("OK",)
+    assert len(retried) == 3 and retried[0] and len(set(retried)) == 1
+    assert outcome["paced"][0] == ("OK",) and len(attempts("paced")) == 2
+    assert outcome["paced"][1] >= 300  # the server's RetryInfo delay was waited out
+    assert outcome["throttled"][0] == ("RESOURCE_EXHAUSTED", "TOO_MANY_FAILED_ATTEMPTS")
+    assert outcome["pending"][0] == ("ABORTED", "APPROVAL_PENDING")
+    assert outcome["exhausted"][0] == ("UNAVAILABLE", "null")
+    assert outcome["sign-in"][0] == ("UNAVAILABLE", "null")
+    assert outcome["keys"][0] == ("OK",)
+    assert len([c for c in fake.calls if c.method == "GetVerificationKeys"]) == 2
+    assert outcome["no-id"][0] == ("UNAVAILABLE", "null")
+    assert attempts("no-id") == [""]
+    assert outcome["off"][0] == ("UNAVAILABLE", "null")
+    # The retry held past the 1 s deadline: the caller hears UNAVAILABLE, not
+    # DEADLINE_EXCEEDED, and within the deadline, not after the server's 2 s.
+    assert outcome["deadline"][0] == ("UNAVAILABLE", "null")
+    assert outcome["deadline"][1] < 1_900
+    for name, sent in (("throttled", 1), ("pending", 1), ("exhausted", 3), ("sign-in", 1)):
+        assert len(attempts(name)) == sent, name
+    assert len(attempts("off")) == 1 and len(attempts("deadline")) == 2

@@ -12,15 +12,28 @@ import eid.v1.IdentityServiceOuterClass.SignInRequest;
 import eid.v1.IdentityServiceOuterClass.SignInResponse;
 import eid.v1.IdentityServiceOuterClass.VerifyRequest;
 import eid.v1.IdentityServiceOuterClass.VerifyResponse;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
+import io.grpc.ClientInterceptor;
+import io.grpc.ForwardingClientCall;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
+import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -29,8 +42,10 @@ import java.util.function.Function;
  * A typed wrapper over the generated {@link IdentityServiceGrpc} stubs: it sends the caller's
  * credentials as eid expects them (a relying party's {@code x-api-key}, a citizen session's
  * {@code authorization: Bearer}, an officer's {@code x-officer-key}), puts a deadline on every
- * call, fills in a fresh {@code request_id} when a mutating request has none, and turns every
- * failure into an {@link EidException}.
+ * call, fills in a fresh {@code request_id} when a mutating request has none, sends a call that
+ * failed for a passing reason again (see {@link RetryPolicy}: only a call that cannot act twice,
+ * with the same request and {@code request_id}, within its deadline) and turns every failure into
+ * an {@link EidException}.
  *
  * <p>Any RPC is reachable through {@link #anonymous}, {@link #asParty}, {@link #asCitizen} and
  * {@link #asOfficer}: {@code client.asParty(stub -> stub.getVerificationKeys(request))}. The stub
@@ -46,11 +61,27 @@ public final class EidClient implements AutoCloseable {
       Metadata.Key.of("x-officer-key", Metadata.ASCII_STRING_MARSHALLER);
   public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
 
+  /** Requests without a request_id that only read, so sending them twice is harmless. */
+  static final Set<String> READ_REQUESTS =
+      Collections.unmodifiableSet(
+          new HashSet<>(
+              Arrays.asList(
+                  "ListAccessHistoryRequest",
+                  "ListApprovalRequestsRequest",
+                  "ListDependantsRequest",
+                  "ListLinkedDocumentsRequest",
+                  "ListSharesRequest",
+                  "ListSessionsRequest",
+                  "GetVerificationKeysRequest",
+                  "GetVerifyModeLocksRequest",
+                  "GetStatusWebhookRequest")));
+
   private final ManagedChannel channel;
   private final boolean ownsChannel;
   private final String apiKey;
   private final String officerKey;
   private final Duration deadline;
+  private final RetryPolicy retryPolicy;
   private volatile String sessionToken;
   private volatile String refreshToken;
 
@@ -60,6 +91,7 @@ public final class EidClient implements AutoCloseable {
     this.apiKey = b.apiKey;
     this.officerKey = b.officerKey;
     this.deadline = b.deadline;
+    this.retryPolicy = b.retryPolicy;
     this.sessionToken = b.sessionToken;
   }
 
@@ -74,6 +106,7 @@ public final class EidClient implements AutoCloseable {
     private String officerKey;
     private String sessionToken;
     private Duration deadline = DEFAULT_DEADLINE;
+    private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
     private ChannelCredentials credentials = TlsChannelCredentials.create();
     private ManagedChannel channel;
 
@@ -99,9 +132,18 @@ public final class EidClient implements AutoCloseable {
       return this;
     }
 
-    /** Each call's deadline (default 10 s). */
+    /** Each call's deadline, its retries included (default 10 s). */
     public Builder deadline(Duration deadline) {
       this.deadline = deadline;
+      return this;
+    }
+
+    /**
+     * When a failed call is sent again: {@link RetryPolicy#DEFAULT} unless set, {@link
+     * RetryPolicy#off()} to send every call once.
+     */
+    public Builder retryPolicy(RetryPolicy retryPolicy) {
+      this.retryPolicy = retryPolicy;
       return this;
     }
 
@@ -202,8 +244,9 @@ public final class EidClient implements AutoCloseable {
   }
 
   /**
-   * Verifies a citizen as the relying party. To retry after UNAVAILABLE or ABORTED, send the same
-   * request again with the request_id the first attempt had: the server answers it once.
+   * Verifies a citizen as the relying party. A failure worth another attempt is retried with the
+   * same request_id, so the server answers it once (a QR share is redeemed once, its attributes
+   * come back on the retry). Sending it again yourself later: keep the request_id.
    */
   public VerifyResponse verify(VerifyRequest request) {
     VerifyRequest sent =
@@ -235,15 +278,72 @@ public final class EidClient implements AutoCloseable {
     }
   }
 
+  /**
+   * Makes the call, and again while the policy allows: each attempt gets what is left of the
+   * call's deadline, and the request it sent decides whether it may be sent twice.
+   */
   private <T> T run(Metadata headers, Function<IdentityServiceBlockingStub, T> call) {
-    IdentityServiceBlockingStub stub =
-        IdentityServiceGrpc.newBlockingStub(channel)
-            .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers))
-            .withDeadlineAfter(deadline.toMillis(), TimeUnit.MILLISECONDS);
-    try {
-      return call.apply(stub);
-    } catch (StatusRuntimeException e) {
-      throw EidException.from(e);
+    long deadlineAt = System.nanoTime() + deadline.toNanos();
+    EidException retried = null; // the latest error sent again
+    for (int attempt = 1; ; attempt++) {
+      SentRequest sent = new SentRequest();
+      long began = System.nanoTime();
+      IdentityServiceBlockingStub stub =
+          IdentityServiceGrpc.newBlockingStub(channel)
+              .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers), sent)
+              .withDeadlineAfter(Math.max(deadlineAt - began, 0), TimeUnit.NANOSECONDS);
+      EidException error;
+      try {
+        return call.apply(stub);
+      } catch (StatusRuntimeException e) {
+        error = EidException.from(e);
+      }
+      long pause = cannotActTwice(sent.request) ? retryPolicy.pauseNanos(error, attempt) : -1;
+      long now = System.nanoTime();
+      // A retry that could not end before the deadline (it needs as long as this attempt took)
+      // could only fail with DEADLINE_EXCEEDED, hiding why the call failed.
+      if (pause < 0 || now + pause + (now - began) - deadlineAt >= 0) {
+        boolean ranOut = error.code() == Status.Code.DEADLINE_EXCEEDED && now - deadlineAt >= 0;
+        throw ranOut && retried != null ? retried : error;
+      }
+      retried = error;
+      try {
+        TimeUnit.NANOSECONDS.sleep(pause);
+      } catch (InterruptedException interrupted) {
+        Thread.currentThread().interrupt();
+        throw error;
+      }
+    }
+  }
+
+  /** Whether sending {@code request} twice acts once: it has a request_id, or it only reads. */
+  static boolean cannotActTwice(Object request) {
+    if (!(request instanceof Message)) {
+      return false; // nothing was sent, or not a protobuf: never guess
+    }
+    Message message = (Message) request;
+    FieldDescriptor requestId = message.getDescriptorForType().findFieldByName("request_id");
+    if (requestId != null) {
+      return !String.valueOf(message.getField(requestId)).isEmpty();
+    }
+    return READ_REQUESTS.contains(message.getDescriptorForType().getName());
+  }
+
+  /** Remembers the request message an attempt sent. */
+  private static final class SentRequest implements ClientInterceptor {
+    private volatile Object request;
+
+    @Override
+    public <ReqT, RespT> ClientCall<ReqT, RespT> interceptCall(
+        MethodDescriptor<ReqT, RespT> method, CallOptions options, Channel next) {
+      return new ForwardingClientCall.SimpleForwardingClientCall<ReqT, RespT>(
+          next.newCall(method, options)) {
+        @Override
+        public void sendMessage(ReqT message) {
+          request = message;
+          super.sendMessage(message);
+        }
+      };
     }
   }
 
