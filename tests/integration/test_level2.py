@@ -26,10 +26,13 @@ from eid.v1 import registration_office_service_pb2_grpc as pb_grpc
 from eid_client.client import EidClient
 from eid_client.errors import EidError, error_from_rpc_error
 from eid_client.registration_office import RegistrationOfficeClient, capture_pb
+from eid_service.demo import demo_person
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger
+from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.officer import OfficerRole
 from eid_service.domain.party import MAX_RATE_PER_MINUTE, Grant, RelyingParty, new_party_id
+from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.store.database import create_engine
@@ -38,6 +41,7 @@ from tests.integration.account_life_kit import messages_to
 from tests.integration.flows import (
     PASSWORD,
     phone_of,
+    register,
     register_and_activate,
     register_level2,
     register_level2_and_activate,
@@ -351,6 +355,76 @@ def test_a_party_without_the_scope_is_refused_and_an_unknown_id_looks_like_a_mis
     assert miss == unknown
     assert not miss.verified and miss.method == ipb.VERIFICATION_METHOD_BIOMETRIC
     assert miss.HasField("biometric") and not miss.biometric.match
+
+
+def _citizen(name: str, born: date, gender: Gender, serial: int) -> Demographics:
+    return Demographics(make_personal_id("079", born, gender, serial).value, name, born, gender)
+
+
+def test_a_miss_costs_the_same_statements_whoever_the_number_names(
+    harness: ServerHarness, office: Office, bank: EidClient
+) -> None:
+    """A party with biometric_match cannot tell from the work a miss costs
+    (statements: round trips on PostgreSQL) whether a number has no account,
+    a child's account a guardian registered, a level-1 account not active, or
+    level-2 templates, locked for this mode or not (found by an attacker's
+    pass: 10, 11 and 12 statements)."""
+    today = date.today()
+    parent = _citizen("Phạm Thị Thu Trang", date(1985, 7, 12), Gender.FEMALE, 610001)
+    child = _citizen("Phạm Ngọc Diệp", today.replace(year=today.year - 6, day=1), Gender.FEMALE, 2)
+    pending = _citizen("Trần Văn Chờ", date(1981, 3, 3), Gender.MALE, 610098)
+    locked = _citizen("Trần Văn Khoá", date(1982, 3, 3), Gender.MALE, 610097)
+    family = [demo_person(parent), demo_person(child, guardians=(parent.personal_id,))]
+    others = [demo_person(pending), demo_person(locked)]
+    harness.run(
+        harness.runtime.uow.atomically(
+            lambda r: [r.registry.put_person(p) for p in [*family, *others]]
+        )
+    )
+    with EidClient(harness.target) as app:
+        register_and_activate(harness, app, parent)
+        app.sign_in(personal_id=parent.personal_id, password=PASSWORD)
+        app.register_dependant(
+            personal_id=child.personal_id,
+            full_name=child.full_name,
+            birth_date=child.birth_date,
+            gender=child.gender.value,
+        )
+    with EidClient(harness.target) as app:
+        register(app, pending)
+    with EidClient(harness.target) as app:
+        register_and_activate(harness, app, locked)
+        app.lock_account(personal_id=locked.personal_id, password=PASSWORD)
+    level_2, mode_locked = office.person(408, seed=48), office.person(409, seed=49)
+    for person, seed in ((level_2, 17), (mode_locked, 18)):
+        register_level2_and_activate(harness, office.client, person, capture_of(person, seed))
+    with EidClient(harness.target) as app:
+        app.sign_in(personal_id=mode_locked.demographics.personal_id, password=PASSWORD)
+        app.lock_verify_mode("biometric")
+
+    probe = capture_of(enrolled_person(adult(410), seed=50), seed=19).portrait.packed
+    numbers = {
+        "nobody": "079085000001",
+        "dependant": child.personal_id,
+        "pending level 1": pending.personal_id,
+        "locked level 1": locked.personal_id,
+        "level 2": level_2.demographics.personal_id,
+        "level 2, mode locked": mode_locked.demographics.personal_id,
+    }
+
+    def miss(personal_id: str) -> tuple[int, ipb.VerifyResponse]:
+        statements = harness.statements
+        answer = bank.verify_biometric(personal_id, portrait=probe)
+        cost = harness.statements - statements
+        answer.ClearField("verification_id")
+        answer.ClearField("verify_time")
+        return cost, answer
+
+    miss(numbers["nobody"])  # warm: the party and the signing keys are cached
+    seen = {kind: miss(number) for kind, number in numbers.items()}
+    assert len({cost for cost, _ in seen.values()}) == 1, seen
+    assert len({answer.SerializeToString() for _, answer in seen.values()}) == 1
+    assert not seen["nobody"][1].verified
 
 
 def _dump(harness: ServerHarness, database_url: str) -> bytes:

@@ -188,6 +188,24 @@ async def test_a_level_1_account_is_told_level_2_required_and_not_counted(world:
     assert minh.level is AccountLevel.LEVEL_1
 
 
+async def test_a_level_1_citizens_lock_on_the_mode_does_not_show(world: World) -> None:
+    """Level 1 answers LEVEL_2_REQUIRED, locked or not: `verified: false` for
+    a locked one told the party of a lock no proof had been given for."""
+    await world.active(MINH)
+    bank = _party(world)
+    before = await refused(_verify(world, bank, _probe(8, pid=MINH.personal_id)))
+    session = await world.sign_in(MINH)
+    change = ModeLockChange(VerifyMode.BIOMETRIC, False, None)
+    reply = world.reply(list, "mode_lock", change, "")
+    await change_mode_lock(world.uow, world.ctx, session.tokens.access_token, change, reply)
+    after = await refused(_verify(world, bank, _probe(9, pid=MINH.personal_id)))
+    assert (type(after), after.reason, after.message) == (
+        type(before),
+        "LEVEL_2_REQUIRED",
+        before.message,
+    )
+
+
 async def test_an_unknown_id_number_looks_like_a_template_that_missed(world: World) -> None:
     await _level_2(world)
     bank = _party(world)

@@ -109,3 +109,8 @@ def require_state_active(state: AccountState) -> None:
 def new_account_id() -> str:
     """An opaque, unguessable account id ("acc_" + 26 hex characters, 104 bits)."""
     return "acc_" + secrets.token_hex(13)
+
+
+# No account has this id (too short to be one): a lookup made for an ID number
+# without an account finds nothing, at the cost of the lookup for one.
+NO_ACCOUNT = "acc_none"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from eid_service.domain.account import AccountState
+from eid_service.domain.account import NO_ACCOUNT, AccountState
 from eid_service.domain.activation import (
     ACCOUNT_CODE_TTL,
     ACTIVATION_CODE_TTL,
@@ -150,10 +150,6 @@ async def request_code(
         return reply.finish(r, CALLER, answer, now)
 
     return await answer_once(uow, reply, CALLER, send)
-
-
-# No account has this id: the lookup for an unknown ID number finds nothing.
-NO_ACCOUNT = "acc_none"
 
 
 def code_invalid(field_name: str = "one_time_code") -> InvalidInput:

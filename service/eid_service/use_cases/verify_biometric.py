@@ -15,10 +15,14 @@ never given below the threshold, for the same reason.
 What a party learns about an ID number: an ACTIVE level-1 account answers
 FAILED_PRECONDITION LEVEL_2_REQUIRED (the party should send the citizen to a
 registration office; the issue asks for it, so it is said at once, counted
-by the rate limits but not as a failure). Every other ID number without
-level-2 templates (none at all, a level-1 account that is not active or
-whose citizen locked this mode) answers `verified: false`, after a
-comparison with a decoy, exactly as a level-2 template that does not match.
+by the rate limits but not as a failure), whether or not its citizen locked
+this mode: a lock cannot change that answer, so it must not show by
+changing it. Every other ID number without level-2 templates (none at all, a
+dependant's, a level-1 account that is not active) answers `verified:
+false`, after a comparison with a decoy, exactly as a level-2 template that
+does not match, and with the same statements: one query reads the account
+and its lock on the mode (no values), and the templates are looked for
+whoever the number names. The released values are read after a match only.
 Templates that match an account that is not active, or whose citizen locked
 the biometric mode, are told why, as a right password is."""
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eid_service.domain.account import AccountLevel, AccountState
+from eid_service.domain.account import NO_ACCOUNT, AccountLevel, AccountState
 from eid_service.domain.biometric_match import (
     DECOY_ENROLMENT,
     BiometricProbe,
@@ -133,8 +137,8 @@ async def verify_biometric(
             return earlier
         throttled(r, party, now)
         admit(r, party, now, citizen=r.accounts.subject_of(pid), ticket=ticket)
-        cred = r.accounts.credential(pid, METHOD)
-        view = None if cred.account_id is None else r.accounts.view(cred.account_id, wanted)
+        # No values: nothing is decrypted for a number the probe may not match.
+        cred, found = r.accounts.credential_and_view(pid, METHOD, frozenset())
         locked = cred.mode_locked(now)
 
         def audit(outcome: str, reason: str | None) -> str:
@@ -152,10 +156,9 @@ async def verify_biometric(
             )
 
         if (
-            view is not None
-            and view.level < AccountLevel.LEVEL_2
-            and view.state is AccountState.ACTIVE
-            and not locked
+            found is not None
+            and found.level < AccountLevel.LEVEL_2
+            and found.state is AccountState.ACTIVE
         ):
             refused = level_2_required()
             audit("level_2_required", refused.reason)
@@ -166,9 +169,9 @@ async def verify_biometric(
             slow_down = too_many_misses(wait.total_seconds())
             audit("rejected", slow_down.reason)
             return slow_down
-        enrolled = None
-        if view is not None and view.level >= AccountLevel.LEVEL_2:
-            enrolled = r.biometrics.of_account(view.id)
+        level_2 = found is not None and found.level >= AccountLevel.LEVEL_2
+        # Looked for whoever the number names, so the statements do not tell.
+        enrolled = r.biometrics.of_account(found.id if level_2 and found else NO_ACCOUNT)
         result = match_probe(probe, enrolled or DECOY_ENROLMENT, thresholds)
         if enrolled is None or not result.matched:
             record_failure(r, party, now)
@@ -178,12 +181,14 @@ async def verify_biometric(
                 False, METHOD, now, verification_id=event_id, biometric=ProbeResult(False)
             )
             return reply.finish(r, caller, missed, now)
-        assert view is not None
+        assert found is not None
         r.attempts.succeeded(cred.subject, source)
-        refusal = refusal_after_proof(view.state, locked, METHOD)
+        refusal = refusal_after_proof(found.state, locked, METHOD)
         if refusal is not None:
             audit(refusal.reason.lower(), refusal.reason)
             return reply.refuse(r, caller, refusal, now)
+        view = r.accounts.view(found.id, wanted)
+        assert view is not None  # read in this very transaction
         done = record_verified(
             r, ctx, keys, party, view, METHOD, now, reply=reply, biometric=result
         )
