@@ -6,7 +6,6 @@ for it; `eid-server keys rotate` keeps what the old key signed valid and
 from __future__ import annotations
 
 import concurrent.futures
-import time
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from eid_client.errors import EidError
 from eid_client.offline import KeySet, VerificationKey, verify_offline
 from tests.e2e.conftest import Deployment, Device
 from tests.e2e.test_account_life import ID, PASSWORD, PHONE_E164, _activate, _register
+from tests.polling import until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +54,9 @@ def _keys(device: Device) -> KeySet:
     )
 
 
-def _until(check: Any, timeout: float = 3 * KEY_CACHE_SECONDS) -> Any:
+def _until(check: Any) -> Any:
     """Polls until `check()` is truthy: every worker's key cache has lapsed."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return found
+    return until(check, 3 * KEY_CACHE_SECONDS, every=0.2)
 
 
 def test_offline_shares_redeem_once_across_workers_and_follow_key_changes(

@@ -7,7 +7,6 @@ who learns nothing."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -27,6 +26,7 @@ from eid_service.domain.citizen import Demographics
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
+from tests.polling import until
 
 TWO_MINUTES = timedelta(minutes=2)
 
@@ -52,11 +52,7 @@ def _refused(call: Callable[[], object]) -> EidError:
 
 
 def _until(condition: Callable[[], bool]) -> None:
-    """Waits for something the server does on its own time (no timing asserted)."""
-    give_up = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < give_up, "the server never got there"
-        time.sleep(0.01)
+    assert until(condition, 10), "the server never got there"
 
 
 def _as(party: Party) -> tuple[tuple[str, str], ...]:

@@ -37,6 +37,7 @@ from tests.integration.raw_http2 import (
     SETTINGS_MAX_CONCURRENT_STREAMS,
     RawConnection,
 )
+from tests.polling import until
 
 Start = Callable[[Limits], ServerHarness]
 VERIFY = "/eid.v1.IdentityService/Verify"
@@ -70,9 +71,9 @@ HELD_SECONDS = 5.0  # how long a stream may wait for its request here
 
 
 @contextlib.contextmanager
-def _reading(connections: list[RawConnection], until: Callable[[], bool]) -> Iterator[None]:
+def _reading(connections: list[RawConnection], finished: Callable[[], bool]) -> Iterator[None]:
     """Reads each connection's frames as they come, on a thread, while the
-    block runs and then until `until()` holds (HELD_SECONDS + 10 at most)."""
+    block runs and then until `finished()` holds (HELD_SECONDS + 10 at most)."""
     done = threading.Event()
 
     def read() -> None:
@@ -80,7 +81,7 @@ def _reading(connections: list[RawConnection], until: Callable[[], bool]) -> Ite
         with selectors.DefaultSelector() as ready:
             for c in connections:
                 ready.register(c.sock, selectors.EVENT_READ, c)
-            while time.monotonic() < give_up and not (done.is_set() and until()):
+            while time.monotonic() < give_up and not (done.is_set() and finished()):
                 for key, _ in ready.select(timeout=0.05):
                     connection: RawConnection = key.data
                     connection.read_waiting()
@@ -98,13 +99,6 @@ def _reading(connections: list[RawConnection], until: Callable[[], bool]) -> Ite
 
 def _ended(connection: RawConnection) -> int:
     return len(connection.ended_streams())
-
-
-def _until(holds: Callable[[], bool], seconds: float) -> bool:
-    give_up = time.monotonic() + seconds
-    while not holds() and time.monotonic() < give_up:
-        time.sleep(0.01)
-    return holds()
 
 
 def test_half_open_streams_no_longer_lock_everyone_out(start_server: Start) -> None:
@@ -129,8 +123,8 @@ def test_half_open_streams_no_longer_lock_everyone_out(start_server: Start) -> N
             attacker.open_streams(300, VERIFY)
         # The attackers read as the frames come, so each frame is stamped
         # with (about) when the server sent it.
-        with _reading(attackers, until=lambda: all(_ended(a) == 300 for a in attackers)):
-            refused = _until(lambda: all(_ended(a) >= 200 for a in attackers), HELD_SECONDS / 2)
+        with _reading(attackers, finished=lambda: all(_ended(a) == 300 for a in attackers)):
+            refused = until(lambda: all(_ended(a) >= 200 for a in attackers), HELD_SECONDS / 2)
             assert refused, "the streams past 100 were not refused"
             assert _healthy(harness.target)
             assert register(app, newcomer).account.state == pb.ACCOUNT_STATE_PENDING
