@@ -161,11 +161,15 @@ SCRIPTS = {
     "pending": (ALWAYS, grpc.StatusCode.ABORTED, "APPROVAL_PENDING", None),
     "exhausted": (ALWAYS, UNAVAILABLE, "", None),
     "sign-in": (ALWAYS, UNAVAILABLE, "", None),
-    "keys": (1, UNAVAILABLE, "", None),
     "no-id": (ALWAYS, UNAVAILABLE, "", None),
+    "two": (0, UNAVAILABLE, "", None),  # its Verify answers, the read after it fails
     "off": (ALWAYS, UNAVAILABLE, "", None),
     "deadline": (1, UNAVAILABLE, "", None),  # then held past the call's deadline
+    "slow": (ALWAYS, UNAVAILABLE, "", None),  # after 0.6 s of the client's 1 s
 }
+# GetVerificationKeys fails the "keys" scenario's first attempt and the "two"
+# scenario's read (the 1st and 3rd calls); the "keys" retry is answered.
+KEYS_FAILING = {0, 2}
 
 
 def _scripted() -> FakeEid:
@@ -181,12 +185,27 @@ def _scripted() -> FakeEid:
             time.sleep(2)  # the retry: held until the client's 1 s deadline has passed
         return answer
 
+    def verify_or_hold(request: Any, context: grpc.ServicerContext) -> Message:
+        if request.qr_share.token == "slow":
+            time.sleep(0.6)
+        return verify(request, context)
+
     def sign_in(request: Any, context: grpc.ServicerContext) -> Message:
         answer: Message = responders[request.personal_id](request, context)
         return answer
 
-    keys = failing(*SCRIPTS["keys"], then=pb.GetVerificationKeysResponse())
-    return FakeEid(Verify=verify, SignIn=sign_in, GetVerificationKeys=keys)
+    unavailable = failing(ALWAYS, UNAVAILABLE)
+    keys_asked = 0
+
+    def keys(request: Any, context: grpc.ServicerContext) -> Message:
+        nonlocal keys_asked
+        keys_asked += 1
+        if keys_asked - 1 in KEYS_FAILING:
+            failed: Message = unavailable(request, context)
+            return failed
+        return pb.GetVerificationKeysResponse()
+
+    return FakeEid(Verify=verify_or_hold, SignIn=sign_in, GetVerificationKeys=keys)
 
 
 def test_java_client_retries_only_what_cannot_act_twice_within_the_deadline(
@@ -228,9 +247,11 @@ def test_java_client_retries_only_what_cannot_act_twice_within_the_deadline(
     assert outcome["exhausted"][0] == ("UNAVAILABLE", "null")
     assert outcome["sign-in"][0] == ("UNAVAILABLE", "null")
     assert outcome["keys"][0] == ("OK",)
-    assert len([c for c in fake.calls if c.method == "GetVerificationKeys"]) == 2
     assert outcome["no-id"][0] == ("UNAVAILABLE", "null")
     assert attempts("no-id") == [""]
+    # A lambda whose Verify was answered is not run again for its failed read.
+    assert outcome["two"][0] == ("UNAVAILABLE", "null") and attempts("two") == [""]
+    assert len([c for c in fake.calls if c.method == "GetVerificationKeys"]) == 3
     assert outcome["off"][0] == ("UNAVAILABLE", "null")
     # The retry held past the 1 s deadline: the caller hears UNAVAILABLE, not
     # DEADLINE_EXCEEDED, and within the deadline, not after the server's 2 s.
@@ -239,3 +260,5 @@ def test_java_client_retries_only_what_cannot_act_twice_within_the_deadline(
     for name, sent in (("throttled", 1), ("pending", 1), ("exhausted", 3), ("sign-in", 1)):
         assert len(attempts(name)) == sent, name
     assert len(attempts("off")) == 1 and len(attempts("deadline")) == 2
+    # The attempt took 0.6 s of 1 s: a retry needing as long could not end in time.
+    assert outcome["slow"][0] == ("UNAVAILABLE", "null") and len(attempts("slow")) == 1

@@ -154,6 +154,14 @@ def test_the_node_client_retries_the_same_reads() -> None:
     assert node == {name.removesuffix("Request") for name in READ_REQUESTS}
 
 
+def test_the_java_client_retries_the_same_reads() -> None:
+    """clients/java keeps its own list of the requests that only read: the same."""
+    source = Path(__file__).parents[2] / "clients/java/src/main/java/eid/client/EidClient.java"
+    listed = re.search(r"READ_REQUESTS\s*=(.*?);", source.read_text(), re.DOTALL)
+    assert listed is not None, "READ_REQUESTS not found in EidClient.java"
+    assert set(re.findall(r'"(\w+)"', listed.group(1))) == READ_REQUESTS
+
+
 @pytest.mark.parametrize(
     "settings",
     [

@@ -30,9 +30,12 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashSet;
+import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -49,8 +52,10 @@ import java.util.function.Function;
  *
  * <p>Any RPC is reachable through {@link #anonymous}, {@link #asParty}, {@link #asCitizen} and
  * {@link #asOfficer}: {@code client.asParty(stub -> stub.getVerificationKeys(request))}. The stub
- * they hand over already carries the default deadline; {@code stub.withDeadlineAfter(...)}
- * overrides it for one call.
+ * they hand over already carries what is left of the call's deadline; {@code
+ * stub.withDeadlineAfter(...)} overrides it for one attempt. A failed attempt may run the lambda
+ * again, so make one RPC in it: a retry happens only when every request the attempt sent could
+ * be sent twice.
  */
 public final class EidClient implements AutoCloseable {
   public static final Metadata.Key<String> API_KEY =
@@ -60,6 +65,8 @@ public final class EidClient implements AutoCloseable {
   public static final Metadata.Key<String> OFFICER_KEY =
       Metadata.Key.of("x-officer-key", Metadata.ASCII_STRING_MARSHALLER);
   public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
+  /** The longest deadline a client takes (its arithmetic is in nanoseconds). */
+  public static final Duration MAX_DEADLINE = Duration.ofDays(365);
 
   /** Requests without a request_id that only read, so sending them twice is harmless. */
   static final Set<String> READ_REQUESTS =
@@ -132,8 +139,11 @@ public final class EidClient implements AutoCloseable {
       return this;
     }
 
-    /** Each call's deadline, its retries included (default 10 s). */
+    /** Each call's deadline, its retries included (default 10 s; more than 0, at most a year). */
     public Builder deadline(Duration deadline) {
+      if (deadline.isNegative() || deadline.isZero() || deadline.compareTo(MAX_DEADLINE) > 0) {
+        throw new IllegalArgumentException("the deadline must be more than 0 and at most a year");
+      }
       this.deadline = deadline;
       return this;
     }
@@ -143,7 +153,7 @@ public final class EidClient implements AutoCloseable {
      * RetryPolicy#off()} to send every call once.
      */
     public Builder retryPolicy(RetryPolicy retryPolicy) {
-      this.retryPolicy = retryPolicy;
+      this.retryPolicy = Objects.requireNonNull(retryPolicy, "retryPolicy");
       return this;
     }
 
@@ -246,7 +256,8 @@ public final class EidClient implements AutoCloseable {
   /**
    * Verifies a citizen as the relying party. A failure worth another attempt is retried with the
    * same request_id, so the server answers it once (a QR share is redeemed once, its attributes
-   * come back on the retry). Sending it again yourself later: keep the request_id.
+   * come back on the retry). To send it again yourself later, set your own request_id ({@link
+   * #newRequestId()}) and keep it.
    */
   public VerifyResponse verify(VerifyRequest request) {
     VerifyRequest sent =
@@ -298,7 +309,7 @@ public final class EidClient implements AutoCloseable {
       } catch (StatusRuntimeException e) {
         error = EidException.from(e);
       }
-      long pause = cannotActTwice(sent.request) ? retryPolicy.pauseNanos(error, attempt) : -1;
+      long pause = sent.cannotActTwice() ? retryPolicy.pauseNanos(error, attempt) : -1;
       long now = System.nanoTime();
       // A retry that could not end before the deadline (it needs as long as this attempt took)
       // could only fail with DEADLINE_EXCEEDED, hiding why the call failed.
@@ -329,9 +340,16 @@ public final class EidClient implements AutoCloseable {
     return READ_REQUESTS.contains(message.getDescriptorForType().getName());
   }
 
-  /** Remembers the request message an attempt sent. */
+  /** Remembers the request messages an attempt sent (a lambda may make more than one RPC). */
   private static final class SentRequest implements ClientInterceptor {
-    private volatile Object request;
+    private final List<Object> requests = Collections.synchronizedList(new ArrayList<>());
+
+    /** Whether the attempt sent something, and all of it may be sent twice. */
+    boolean cannotActTwice() {
+      synchronized (requests) {
+        return !requests.isEmpty() && requests.stream().allMatch(EidClient::cannotActTwice);
+      }
+    }
 
     @Override
     public <ReqT, RespT> ClientCall<ReqT, RespT> interceptCall(
@@ -340,7 +358,7 @@ public final class EidClient implements AutoCloseable {
           next.newCall(method, options)) {
         @Override
         public void sendMessage(ReqT message) {
-          request = message;
+          requests.add(message);
           super.sendMessage(message);
         }
       };

@@ -36,6 +36,9 @@ public final class RetryPolicy {
   /** Answers, not failures: waitForApproval-style polling handles them. */
   static final Set<String> NOT_RETRIED_REASONS = Collections.singleton("APPROVAL_PENDING");
 
+  /** The longest pause a policy may ask for (its arithmetic is in nanoseconds). */
+  static final Duration LONGEST_PAUSE = Duration.ofDays(1);
+
   /** Five attempts, 100 ms doubling to 2 s, as the Python and Node clients. */
   public static final RetryPolicy DEFAULT = builder().build();
 
@@ -56,6 +59,11 @@ public final class RetryPolicy {
         || !(b.multiplier >= 1)) {
       throw new IllegalArgumentException(
           "need 0 < initialBackoff <= maxBackoff and multiplier >= 1");
+    }
+    if (b.maxBackoff.compareTo(LONGEST_PAUSE) > 0
+        || b.maxServerDelay.isNegative()
+        || b.maxServerDelay.compareTo(LONGEST_PAUSE) > 0) {
+      throw new IllegalArgumentException("maxBackoff and maxServerDelay: 0 to a day");
     }
     this.maxAttempts = b.maxAttempts;
     this.initialBackoff = b.initialBackoff;
@@ -110,10 +118,10 @@ public final class RetryPolicy {
       return jittered;
     }
     Duration asked = error.retryDelay().get();
-    if (asked.isNegative() || asked.compareTo(maxServerDelay) > 0) {
+    if (asked.compareTo(maxServerDelay) > 0) {
       return -1; // a longer wait is the caller's to plan for, not a pause inside a call
     }
-    return Math.max(asked.toNanos(), jittered);
+    return Math.max(asked.toNanos(), jittered); // a negative delay asks for no more than jitter
   }
 
   /** A policy; the defaults are {@link RetryPolicy#DEFAULT}'s. */

@@ -41,8 +41,19 @@ public final class RetryCheck {
       run("keys", () -> bank.asParty(stub -> stub.getVerificationKeys(keys)));
       // A write sent through the generic path without a request_id could act twice.
       run("no-id", () -> bank.asParty(stub -> stub.verify(redeem("no-id"))));
+      // So could this one, answered, when the read after it fails.
+      run(
+          "two",
+          () ->
+              bank.asParty(
+                  stub -> {
+                    stub.verify(redeem("two"));
+                    return stub.getVerificationKeys(keys);
+                  }));
       run("off", () -> once.verify(redeem("off")));
       run("deadline", () -> hurried.verify(redeem("deadline")));
+      // 0.6 s of a 1 s deadline gone: a retry could not end in time, so none starts.
+      run("slow", () -> hurried.verify(redeem("slow")));
     }
   }
 
