@@ -20,9 +20,10 @@ this mode: a lock cannot change that answer, so it must not show by
 changing it. Every other ID number without level-2 templates (none at all, a
 dependant's, a level-1 account that is not active) answers `verified:
 false`, after a comparison with a decoy, exactly as a level-2 template that
-does not match, and with the same statements: one query reads the account
-and its lock on the mode (no values), and the templates are looked for
-whoever the number names. The released values are read after a match only.
+does not match, and with the same statements and decryptions: one query
+reads the account and its lock on the mode (no values), and the templates
+are looked for whoever the number names (a decoy is opened when there are
+none). The released values are read after a match only.
 Templates that match an account that is not active, or whose citizen locked
 the biometric mode, are told why, as a right password is."""
 
