@@ -89,6 +89,26 @@ def test_a_refresh_retried_with_its_request_id_gets_the_same_tokens(
         assert _works(w, first.session_token)
 
 
+def test_sixteen_concurrent_duplicates_of_a_refresh_get_its_tokens_and_keep_the_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """A client that lost the answer sends the refresh again with its request
+    id, as often as it likes: every duplicate gets the same new tokens, and
+    they work. On PostgreSQL a duplicate that waited for the first one's
+    commit used to find the token spent and end the session (found by an
+    attacker's pass: a retried refresh signed the citizen out)."""
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+        request = pb.RefreshSessionRequest(request_id="lost-1", refresh_token=signed.refresh_token)
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: w.call("RefreshSession", request), range(16)))
+        assert not isinstance(answers[0], Refusal), answers[0]
+        assert all(a == answers[0] for a in answers), {str(a)[:80] for a in answers}
+        assert _works(w, answers[0].session_token)
+        assert harness.rows("SELECT count(*) FROM sessions WHERE revoked_at IS NOT NULL") == [(0,)]
+
+
 def test_concurrent_refreshes_with_one_token_rotate_it_once(
     harness: ServerHarness, adult: Demographics
 ) -> None:

@@ -779,7 +779,6 @@ class FakeSessions(_Repository):
                 row.last_used_at = now
                 return t
             if old in row.spent:
-                self.revoke(session_id, row.account_id, now, "refresh_reused")
                 return Reused(session_id, row.account_id)
         return None
 

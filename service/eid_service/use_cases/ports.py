@@ -119,14 +119,14 @@ class SessionInfo:
 
 @dataclass(frozen=True)
 class Reused:
-    """A spent refresh token came back: its session has been revoked."""
+    """A spent refresh token came back: the caller decides whether that ends
+    its session (a thief's copy) or not (a retry whose first answer stands)."""
 
     session_id: str
     account_id: str
 
 
-# New tokens, a reuse (session revoked), or None for an unknown, expired or
-# revoked token.
+# New tokens, a reuse, or None for an unknown, expired or revoked token.
 Rotation = IssuedTokens | Reused | None
 
 
@@ -587,7 +587,7 @@ class Sessions(Protocol):
 
     def rotate(self, refresh_token: str, now: datetime, lifetimes: SessionLifetimes) -> Rotation:
         """Exchanges a refresh token for new tokens, once: the old one is spent.
-        A spent token presented again revokes its session (`Reused`)."""
+        A spent token presented again is `Reused` (nothing is changed)."""
         ...
 
     def revoke(self, session_id: str, account_id: str, now: datetime, reason: str) -> bool:

@@ -80,7 +80,16 @@ async def refresh_session(
         view = r.accounts.view(rotation.account_id, frozenset())
         assert view is not None
         if isinstance(rotation, Reused):
-            # Committed, not raised: the revocation must stand.
+            # A duplicate of this very request that spent the token first (on
+            # PostgreSQL it commits while this one waits for the session's
+            # row): its answer is ours. Looked for again only now, as the
+            # first look came before that commit.
+            earlier = reply.replay(r, caller)
+            if earlier is not None:
+                return earlier
+            # A copy of a spent token: a thief's, or a device's that lost the
+            # race. Committed, not raised: the revocation must stand.
+            r.sessions.revoke(rotation.session_id, rotation.account_id, now, "refresh_reused")
             r.audit.append(
                 AuditEntry(view.subject, view.id, None, "session_refresh", "token_reused", now)
             )

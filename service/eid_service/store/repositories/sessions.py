@@ -137,9 +137,7 @@ class SessionRepository(Repository):
         spent = self._db.one(_SPENT_BY, {"old": old})
         if spent is None:
             return None
-        session_id, account_id = str(spent[0]), str(spent[1])
-        self.revoke(session_id, account_id, now, "refresh_reused")
-        return Reused(session_id, account_id)
+        return Reused(str(spent[0]), str(spent[1]))
 
     def revoke(self, session_id: str, account_id: str, now: datetime, reason: str) -> bool:
         params = {"id": session_id, "account_id": account_id, "now": self._t(now), "reason": reason}
