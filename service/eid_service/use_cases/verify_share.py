@@ -75,12 +75,14 @@ async def redeem_share(
         assert view is not None  # shares reference accounts by foreign key
         if view.state is not AccountState.DEPENDANT:  # a child's: its guardian shared it
             require_state_active(view.state)
+        # The party's buckets before the citizen's audit chain, as every
+        # Verify takes them: the other order deadlocked on PostgreSQL against
+        # a claim about the same citizen. A refusal rolls the redemption
+        # back; the share can be redeemed later.
+        admit(r, party, now, citizen=view.subject, ticket=ticket)
         done = record_verified(
             r, ctx, keys, party, view, VerifyMode.QR_SHARE, now, reply=reply, actor=share.issued_by
         )
-        # Last: the party's bucket is a hot row, locked until the commit. A
-        # refusal rolls the redemption back; the share can be redeemed later.
-        admit(r, party, now, citizen=view.subject, ticket=ticket)
         return reply.finish(r, caller, done, now)
 
     async with ctx.party_gate.enter(uow, party, now) as ticket:
