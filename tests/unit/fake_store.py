@@ -339,6 +339,11 @@ class FakeAccounts(_Repository):
         found = self._s.accounts.get(account_id)
         return None if found is None else replace(found)  # a copy, like a fresh row
 
+    def hold(self, account_id: str, *, alone: bool = False) -> AccountState | None:
+        # One transaction at a time here: the state read is the one that stands.
+        found = self._s.accounts.get(account_id)
+        return None if found is None else found.state
+
     def find_by_personal_id(self, personal_id: str) -> Account | None:
         found = self._find(personal_id)
         return None if found is None else replace(found)

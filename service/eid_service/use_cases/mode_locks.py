@@ -52,6 +52,9 @@ async def change_mode_lock(
             return earlier
         citizen = citizen_of_session(r, access_token, now)
         if not change.unlock:
+            # Ordered against a Verify recording a password compared before
+            # it: that Verify ends before this lock, or sees it.
+            r.accounts.hold(citizen.id, alone=True)
             r.mode_locks.lock(citizen.id, mode, now)
             outcome = "locked"
         elif window is None:

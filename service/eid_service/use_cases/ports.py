@@ -304,6 +304,14 @@ class Accounts(Protocol):
 
     def get(self, account_id: str) -> Account | None: ...
 
+    def hold(self, account_id: str, *, alone: bool = False) -> AccountState | None:
+        """The account's state, its row held until the transaction ends, so a
+        change of it (a lock, a death, a mode lock) is ordered before or after
+        this transaction, never across it: a check made outside any
+        transaction (Argon2id) is then recorded on the state that stands.
+        `alone`: no other transaction may hold it meanwhile (the changes)."""
+        ...
+
     def find_by_personal_id(self, personal_id: str) -> Account | None: ...
 
     def subject_of(self, personal_id: str) -> Subject:

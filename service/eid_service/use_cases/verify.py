@@ -74,11 +74,19 @@ async def verify_password(
     async def record_outcome(check: PasswordCheck) -> Answer | DomainError:
         cred = check.credential
         now = ctx.clock()
-        refusal = None
-        if check.verified and cred.state is not None:
-            refusal = refusal_after_proof(cred.state, cred.mode_locked(now), VerifyMode.PASSWORD)
 
         def record(r: Repositories) -> Answer | DomainError:
+            refusal = None
+            if check.verified and cred.account_id is not None:
+                # The account and its lock on the mode as they stand now, not
+                # as they were before the password was compared: a lock
+                # answered meanwhile holds (found by an attacker's pass).
+                r.accounts.hold(cred.account_id)
+                current = r.accounts.credential(pid, VerifyMode.PASSWORD)
+                assert current.state is not None  # accounts are never deleted
+                refusal = refusal_after_proof(
+                    current.state, current.mode_locked(now), VerifyMode.PASSWORD
+                )
             if refusal is not None:
                 # Told only to who has the password; kept, so a retry is told alike.
                 check.record_success(r)

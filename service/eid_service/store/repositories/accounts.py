@@ -40,6 +40,12 @@ _BY_INDEX = Sql(
     f"SELECT {_COLUMNS} FROM accounts WHERE personal_id_index = :index"  # noqa: S608 (constants)
 )
 _EXISTS = Sql("SELECT 1 FROM accounts WHERE personal_id_index = :index")
+# SQLite's one writer reads the latest state already, and nothing else writes
+# meanwhile; PostgreSQL holds the row (a change waits for this transaction,
+# or this one for the change, and then reads the changed row).
+_STATE = Sql("SELECT state FROM accounts WHERE id = :id")
+_STATE_SHARED = Sql("SELECT state FROM accounts WHERE id = :id FOR SHARE")
+_STATE_ALONE = Sql("SELECT state FROM accounts WHERE id = :id FOR UPDATE")
 _CREDENTIAL = Sql("SELECT id, state, password_hash FROM accounts WHERE personal_id_index = :index")
 # The same, with the citizen's lock on one Verify mode (its primary key): no extra round trip.
 _WITH_LOCK_COLUMNS = "a.id, a.state, a.password_hash, l.mode, l.unlocked_until"
@@ -149,6 +155,11 @@ class AccountRepository(Repository):
     def get(self, account_id: str) -> Account | None:
         row = self._db.one(_BY_ID, {"id": account_id})
         return None if row is None else self.to_domain(row)
+
+    def hold(self, account_id: str, *, alone: bool = False) -> AccountState | None:
+        sql = _STATE if not self._db.postgres else _STATE_ALONE if alone else _STATE_SHARED
+        row = self._db.one(sql, {"id": account_id})
+        return None if row is None else AccountState(row[0])
 
     def find_by_personal_id(self, personal_id: str) -> Account | None:
         row = self._db.one(_BY_INDEX, {"index": self._p.hasher.blind_index(personal_id)})
