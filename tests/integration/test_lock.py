@@ -244,3 +244,23 @@ def test_a_stranger_cannot_burn_the_citizens_lock_code(
         )
         locked = citizen.call("LockAccount", right)
         assert not isinstance(locked, Refusal) and locked.newly_locked
+
+
+def test_one_citizens_request_id_does_not_keep_another_from_locking(
+    harness: ServerHarness, adults: list[Demographics]
+) -> None:
+    """Request ids of anonymous calls are scoped to the ID number they name.
+    Before, all anonymous callers shared one scope: a lock sent with an id
+    someone had used (an app counting from 1) was refused REQUEST_ID_REUSED
+    and the lost phone's account stayed open (found by an attacker's pass)."""
+    first, second = adults[0], adults[1]
+    for citizen in (first, second):
+        activated(harness, citizen)
+    with wire(harness) as w:
+        for citizen in (first, second):
+            request = _by_password(citizen)
+            request.request_id = "lock-1"
+            locked = w.call("LockAccount", request)
+            assert not isinstance(locked, Refusal), locked
+            assert locked.account.state == pb.ACCOUNT_STATE_LOCKED and locked.newly_locked
+    assert harness.rows("SELECT DISTINCT state FROM accounts") == [("locked",)]

@@ -183,8 +183,13 @@ def test_retry_with_same_request_id_returns_first_response_once(
     assert again == first
     assert account_count(harness) == 1
     assert len(harness.rows("SELECT id FROM outbox")) == 1  # one SMS queued, not two
+    # Another person's call with the same id is their own: anonymous request
+    # ids are scoped to the person they name.
+    other = register(citizen_app, second_citizen, request_id="retry-1")
+    assert other.personal_id == second_citizen.personal_id != first.personal_id
+    assert account_count(harness) == 2
     with pytest.raises(EidError) as caught:
-        register(citizen_app, second_citizen, request_id="retry-1")
+        register(citizen_app, first_citizen, request_id="retry-1", email="an@example.vn")
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.reason == "REQUEST_ID_REUSED"
 

@@ -257,13 +257,18 @@ async def test_a_retry_with_the_same_request_id_sends_nothing_more(world: World)
     await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
 
 
-async def test_a_request_id_reused_for_another_request_is_refused(world: World) -> None:
+async def test_a_request_id_names_one_request_for_each_person(world: World) -> None:
+    """Anonymous calls' request ids are scoped to the ID number they name: the
+    same id with another request about that person is refused, while another
+    person's call with it is their own (a caller cannot spoil someone else's)."""
     await world.register(LAN)
-    await world.request_code(ACTIVATION, LAN, phone=LAN.phone, request_id="resend-1")
+    first = await world.request_code(ACTIVATION, LAN, phone=LAN.phone, request_id="resend-1")
     error = await refused(
-        world.request_code(ACTIVATION, MINH, phone=MINH.phone, request_id="resend-1")
+        world.request_code(ACTIVATION, LAN, email="lan@example.vn", request_id="resend-1")
     )
     assert error.reason == "REQUEST_ID_REUSED"
+    other = await world.request_code(ACTIVATION, MINH, phone=MINH.phone, request_id="resend-1")
+    assert other != first
 
 
 @pytest.mark.parametrize(

@@ -23,10 +23,8 @@ from eid_service.use_cases.ports import (
     Subject,
     UnitOfWork,
 )
-from eid_service.use_cases.replies import Answer, Reply, once
+from eid_service.use_cases.replies import Answer, Reply, once, token_scope
 from eid_service.use_cases.validation import Violations
-
-CALLER = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -81,6 +79,7 @@ async def activate(
     any transaction). Concurrent duplicates of one request id thus never spend
     attempts: they get the first call's answer."""
     now = ctx.clock()
+    caller = token_scope(ctx, "anonymous", cmd.personal_id)
     v = Violations()
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
     code = v.check(lambda: parse_activation_code(cmd.activation_code))
@@ -90,7 +89,7 @@ async def activate(
     assert pid and code
 
     def check_code(r: Repositories) -> Answer | _RightCode | DomainError:
-        earlier = reply.replay(r, CALLER)
+        earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
         account = r.accounts.credential(pid.value)
@@ -117,10 +116,10 @@ async def activate(
     def check_and_keep_refusal(r: Repositories) -> Answer | _RightCode | DomainError:
         checked = check_code(r)
         if isinstance(checked, DomainError):
-            return reply.refuse(r, CALLER, checked, now)
+            return reply.refuse(r, caller, checked, now)
         return checked
 
-    checked = await once(uow, reply, CALLER, check_and_keep_refusal)
+    checked = await once(uow, reply, caller, check_and_keep_refusal)
     if isinstance(checked, DomainError):
         raise checked
     if not isinstance(checked, _RightCode):
@@ -130,13 +129,13 @@ async def activate(
     now = ctx.clock()
 
     def consume(r: Repositories) -> Answer:
-        earlier = reply.replay(r, CALLER)
+        earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
         if not r.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS):
             # Used meanwhile (by a duplicate of this request: replay it), out
             # of attempts or expired.
-            earlier = reply.replay(r, CALLER)
+            earlier = reply.replay(r, caller)
             if earlier is not None:
                 return earlier
             fresh = r.activation_codes.latest_for(record.account_id)
@@ -153,6 +152,6 @@ async def activate(
         r.audit.append(AuditEntry(checked.subject, account.id, None, "activate", "ok", now))
         # A child taking over the account a guardian registered: the guardian's part ends.
         finish_take_over(r, ctx, checked.subject, account.id, now)
-        return reply.finish(r, CALLER, account, now)
+        return reply.finish(r, caller, account, now)
 
-    return await once(uow, reply, CALLER, consume)
+    return await once(uow, reply, caller, consume)

@@ -30,8 +30,7 @@ from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once
-from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,7 @@ from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, AuditEntry, Repositories, Subject, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
-from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, token_scope
 from eid_service.use_cases.validation import Violations
 
 _ACCOUNT_ID = re.compile(r"acc_[0-9a-f]{26}")

@@ -34,8 +34,7 @@ from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
-from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, token_scope
 from eid_service.use_cases.validation import Violations
 
 # A page token names the last entry's key: its type and a keyed digest.

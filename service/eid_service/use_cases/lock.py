@@ -38,8 +38,7 @@ from eid_service.use_cases.officer_auth import (
 )
 from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once
-from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
 from eid_service.use_cases.status_events import StatusChange, publish_status_change
 from eid_service.use_cases.validation import Violations
 
@@ -173,7 +172,7 @@ async def _lock_with_password(
     reply: Reply[StateChange, Answer],
     source: str,
 ) -> Answer:
-    caller = "anonymous"
+    caller = token_scope(ctx, "anonymous", cmd.personal_id)
 
     def lock(r: Repositories, check: PasswordCheck, now: datetime) -> Answer | DomainError:
         cred = check.credential
@@ -214,7 +213,7 @@ async def _lock_with_code(
     v.raise_if_any()
     assert parsed_id is not None and code is not None
     pid = parsed_id.value
-    caller = "anonymous"
+    caller = token_scope(ctx, "anonymous", cmd.personal_id)
 
     def lock(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
@@ -308,7 +307,7 @@ async def unlock_by_citizen(
     phone: both must be right. The password is checked (and throttled) first;
     only then is the code looked at, so a stranger cannot burn it."""
     code = parse_activation_code(one_time_code, "citizen.one_time_code")
-    caller = "anonymous"
+    caller = token_scope(ctx, "anonymous", personal_id)
 
     def unlock(r: Repositories, check: PasswordCheck, now: datetime) -> Answer | DomainError:
         cred = check.credential

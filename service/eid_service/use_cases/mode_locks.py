@@ -18,8 +18,7 @@ from eid_service.domain.party import VerifyMode
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
-from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, token_scope
 
 
 @dataclass(frozen=True)

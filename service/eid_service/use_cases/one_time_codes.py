@@ -28,10 +28,8 @@ from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.rate_limits import Limit
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once
+from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
 from eid_service.use_cases.validation import Violations
-
-CALLER = "anonymous"
 
 # Which state an account must be in for a code of each purpose to be sent.
 _ELIGIBLE = {
@@ -94,6 +92,7 @@ async def request_code(
     *,
     source: str,
 ) -> Answer:
+    caller = token_scope(ctx, "anonymous", req.personal_id)
     v = Violations()
     pid = v.check(lambda: parse_personal_id(req.personal_id))
     # Blank counts as not given (a field of spaces is no contact).
@@ -117,7 +116,7 @@ async def request_code(
     answer = CodeSent(channel, shown, now + ttl)
 
     def send(r: Repositories) -> Answer | DomainError:
-        earlier = reply.replay(r, CALLER)
+        earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
         refused = hit_limits(
@@ -141,15 +140,15 @@ async def request_code(
         if account is None or not matches or account.state is not _ELIGIBLE[req.purpose]:
             account_id = None if account is None else account.id
             r.audit.append(AuditEntry(subject, account_id, None, action, "not_sent", now))
-            return reply.finish(r, CALLER, answer, now)
+            return reply.finish(r, caller, answer, now)
         r.activation_codes.add(account.id, code, now, now + ttl, req.purpose)
         r.outbox.add(
             channel, contact, code_notice(_NOTICE[req.purpose], code, ttl, ctx.language), now
         )
         r.audit.append(AuditEntry(subject, account.id, None, action, "sent", now))
-        return reply.finish(r, CALLER, answer, now)
+        return reply.finish(r, caller, answer, now)
 
-    return await answer_once(uow, reply, CALLER, send)
+    return await answer_once(uow, reply, caller, send)
 
 
 def code_invalid(field_name: str = "one_time_code") -> InvalidInput:

@@ -43,10 +43,8 @@ from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.dependants import start_take_over
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once
+from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
 from eid_service.use_cases.validation import Violations
-
-CALLER = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -160,6 +158,8 @@ async def register(
     """`source` is the client's address: Register is limited per source and
     per destination phone (ctx.send_limits), across server processes."""
     now = ctx.clock()
+    named = cmd.personal_id or (cmd.passport.number if cmd.passport is not None else "")
+    caller = token_scope(ctx, "anonymous", named)
     v = Violations()
     name = v.check(lambda: parse_full_name(cmd.full_name))
     birth = v.check(lambda: parse_birth_date(cmd.birth_date, now.date()))
@@ -182,7 +182,7 @@ async def register(
     limits = ctx.send_limits
 
     def create(r: Repositories) -> Answer | DomainError:
-        earlier = reply.replay(r, CALLER)
+        earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
         # Counted first and committed even when refused: probing the registry
@@ -241,6 +241,6 @@ async def register(
         r.outbox.add("sms", phone, notice, now)
         r.audit.append(AuditEntry(subject, account.id, None, "register", "ok", now))
         done = Registered(account, "sms", mask_phone(phone), expires_at)
-        return reply.finish(r, CALLER, done, now)
+        return reply.finish(r, caller, done, now)
 
-    return await answer_once(uow, reply, CALLER, create)
+    return await answer_once(uow, reply, caller, create)

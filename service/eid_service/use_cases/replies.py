@@ -12,12 +12,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eid_service.domain import errors
 from eid_service.domain.errors import DomainError, FieldViolation, InvalidInput
 from eid_service.domain.request_id import parse_request_id
 from eid_service.use_cases.ports import Repositories, RequestKey, UnitOfWork
+
+if TYPE_CHECKING:
+    from eid_service.use_cases.context import UseCaseContext
 
 Result = TypeVar("Result")
 Answer = TypeVar("Answer")
@@ -31,6 +34,13 @@ _ERROR_KINDS = {
     for kind in vars(errors).values()
     if isinstance(kind, type) and issubclass(kind, DomainError)
 }
+
+
+def token_scope(ctx: UseCaseContext, kind: str, token: str) -> str:
+    """A request-id scope naming the caller by a digest of its token (a
+    session's, a refresh token's) or, for a caller with none, of the ID
+    number the call is about ("anonymous")."""
+    return f"{kind}:" + ctx.fingerprint(token.encode()).hex()[:32]
 
 
 def _encode_refusal(error: DomainError) -> bytes:

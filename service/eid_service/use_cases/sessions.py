@@ -26,7 +26,7 @@ from eid_service.use_cases.ports import (
     SessionLifetimes,
     UnitOfWork,
 )
-from eid_service.use_cases.replies import Answer, Reply, answer_once, once
+from eid_service.use_cases.replies import Answer, Reply, answer_once, once, token_scope
 
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=30)
@@ -53,11 +53,6 @@ def _reused() -> Unauthenticated:
         reason="REFRESH_TOKEN_REUSED",
         message="this refresh token was already used: the session has been ended; sign in again",
     )
-
-
-def token_scope(ctx: UseCaseContext, kind: str, token: str) -> str:
-    """A request-id scope naming the caller by a digest of its token."""
-    return f"{kind}:" + ctx.fingerprint(token.encode()).hex()[:32]
 
 
 async def refresh_session(

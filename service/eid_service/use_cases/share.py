@@ -25,8 +25,7 @@ from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.dependants import acted_by_guardian, acting_for
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once
-from eid_service.use_cases.sessions import token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, token_scope
 from eid_service.use_cases.validation import Violations
 
 _SHARE_ID = re.compile(r"shr_[0-9a-f]{20,32}")
