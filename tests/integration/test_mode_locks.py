@@ -19,6 +19,7 @@ from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.party import VerifyMode
 from eid_service.domain.share import Attribute
+from eid_service.store.protection import DataProtection
 from eid_service.use_cases.ports import Repositories
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, phone_of, register_and_activate
@@ -163,12 +164,29 @@ def test_the_cli_locks_lists_and_unlocks_modes(
 
 
 def test_a_demographic_claim_costs_the_same_statements_whoever_it_names(
-    harness: ServerHarness, bank: Party, citizen: EidClient, adult: Demographics
+    harness: ServerHarness,
+    bank: Party,
+    citizen: EidClient,
+    adult: Demographics,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def cost(personal_id: str) -> int:
-        statements = harness.statements
+    """Statements and decryptions alike: a number without an account opens
+    decoys in place of an account's values (before, 0 decryptions against 3;
+    found by an attacker's pass)."""
+    opened = 0
+    real_open = DataProtection.open
+
+    def counted_open(self: DataProtection, blob: bytes, context: str) -> str:
+        nonlocal opened
+        opened += 1
+        return real_open(self, blob, context)
+
+    monkeypatch.setattr(DataProtection, "open", counted_open)
+
+    def cost(personal_id: str) -> tuple[int, int]:
+        statements, opens = harness.statements, opened
         bank.client.verify_demographic(personal_id, full_name="Nguyen Van Khac")
-        return harness.statements - statements
+        return harness.statements - statements, opened - opens
 
     cost(adult.personal_id)  # warm: the party and the signing keys are cached
     active, stranger = cost(adult.personal_id), cost(STRANGER_ID)

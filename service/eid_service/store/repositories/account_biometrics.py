@@ -5,14 +5,12 @@ the key id it was sealed with. Nothing here is ever returned to a caller."""
 from __future__ import annotations
 
 import base64
-import functools
 import json
 from datetime import datetime
 from typing import Any
 
 from eid_service.domain.biometric_match import DECOY_ENROLMENT, BiometricCapture
 from eid_service.domain.biometrics import Finger, Template
-from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 
@@ -56,13 +54,8 @@ def _capture(record: dict[str, Any]) -> BiometricCapture:
     )
 
 
-_DECOY_CONTEXT = "decoy:biometrics"
-
-
-@functools.lru_cache(maxsize=4)
-def _sealed_decoy(p: DataProtection) -> bytes:
-    """The decoy enrolment sealed as a citizen's templates are, once per process."""
-    return p.seal(json.dumps(_record(DECOY_ENROLMENT)), _DECOY_CONTEXT)
+# Opened and read when an account has no templates: as long as an enrolment.
+_DECOY_RECORD = json.dumps(_record(DECOY_ENROLMENT))
 
 
 class AccountBiometricsRepository(Repository):
@@ -83,6 +76,6 @@ class AccountBiometricsRepository(Repository):
         a decoy of the same size: the time taken does not tell the two apart."""
         row = self._db.one(_BY_ACCOUNT, {"account_id": account_id})
         if row is None:
-            _capture(json.loads(self._p.open(_sealed_decoy(self._p), _DECOY_CONTEXT)))
+            _capture(json.loads(self._p.open_decoy(_DECOY_RECORD)))
             return None
         return _capture(json.loads(self._p.open(row[0], _context(account_id))))

@@ -86,6 +86,8 @@ _ENCRYPTED = {
     Attribute.EMAIL: "email",
     Attribute.NATIONALITY: "nationality",
 }
+# Opened in place of an account's values when there is no account: a name's size.
+_DECOY_VALUE = "Nguyễn Thị Thu Hương"
 # Built once per set of attributes: by account id (`view`), or by ID number
 # after _CREDENTIAL_AND_LOCK's columns (`credential_and_view`).
 _VIEWS: dict[tuple[tuple[Attribute, ...], bool], Sql] = {}
@@ -197,6 +199,10 @@ class AccountRepository(Repository):
         row = self._db.one(sql, {"index": index, "mode": mode.value})
         credential = self._credential(index, mode, row)
         if row is None:
+            # As many values opened as an account's would be: the time taken
+            # does not tell a number without one (a demographic claim).
+            for _ in range(len(wanted) + (Attribute.GENDER in attributes)):
+                self._p.open_decoy(_DECOY_VALUE)
             return credential, None
         return credential, self._view(row[0], attributes, wanted, row[5:])
 
