@@ -335,6 +335,14 @@ def test_at_14_the_guardian_is_told_and_the_child_takes_the_account_over(
         assert activated.account.state == pb.ACCOUNT_STATE_ACTIVE
         assert activated.account.guardian_account_id == ""
         _wait_for(harness, NoticeKind.DEPENDANT_TAKEN_OVER, parent_phone)
+        # A guardian's share committed just after the take-over revoked the
+        # rest (PostgreSQL: it was being made as the child registered) has
+        # ended too; before, it released the child's new phone to a party
+        # for its whole life (found by an attacker's pass).
+        harness.execute("UPDATE shares SET revoked_at = NULL WHERE issued_by IS NOT NULL")
+        with EidClient(harness.target, api_key=harness.create_party()[1]) as bank:
+            late = _refusal(lambda: bank.redeem_share(early_share.token))
+            assert late.reason == "SHARE_REVOKED"
 
         # From now on the guardian no longer acts for it.
         assert list(parent.list_dependants().dependants) == []

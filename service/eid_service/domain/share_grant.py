@@ -76,6 +76,14 @@ class ShareGrant:
             raise expired_share()
 
 
+def guardian_share_ended() -> PreconditionFailed:
+    """A guardian's share of a child who has taken the account over."""
+    return PreconditionFailed(
+        reason="SHARE_REVOKED",
+        message="the child took the account over, which withdrew the guardian's shares",
+    )
+
+
 def unknown_share() -> NotFound:
     """A genuine payload whose grant does not exist (purged, or another deployment's)."""
     return NotFound(reason="SHARE_NOT_FOUND", message="no share matches this payload")

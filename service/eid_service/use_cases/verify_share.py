@@ -13,6 +13,7 @@ from eid_service.domain.party_limits import PARTY_CITIZEN_RATE_LIMITED, PARTY_RA
 from eid_service.domain.share import Attribute, released_attributes
 from eid_service.domain.share_grant import (
     expired_share,
+    guardian_share_ended,
     payload_refusal,
     replayed_share,
     unknown_share,
@@ -73,6 +74,11 @@ async def redeem_share(
             raise _why_not(r, claims.share_id, party, now)
         view = r.accounts.view(share.account_id, released_attributes(share.attributes, wanted))
         assert view is not None  # shares reference accounts by foreign key
+        if share.issued_by is not None and view.state is not AccountState.DEPENDANT:
+            # A guardian's share of a child who took the account over: the
+            # take-over revoked it, or would have but for a share committed
+            # just after its revocation (PostgreSQL). Ended either way.
+            raise guardian_share_ended()
         if view.state is not AccountState.DEPENDANT:  # a child's: its guardian shared it
             require_state_active(view.state)
         # The party's buckets before the citizen's audit chain, as every
