@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -20,6 +21,7 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_client.retry import RetryPolicy
 from eid_service.domain.citizen import Demographics
+from eid_service.store.repositories.accounts import AccountRepository
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -116,3 +118,63 @@ def test_a_verify_compared_across_an_account_lock_is_refused(
         phone.lock_account(session_token=owner)
         release.set()
         assert verifying.result(10) == "ACCOUNT_LOCKED"
+
+
+@pytest.fixture
+def paused_after_hold(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """The next recording transaction pauses for 1 s just after holding the
+    account's row: set once it does (the window a lock must not slip into)."""
+    hold, holding = AccountRepository.hold, threading.Event()
+
+    def paused(self: AccountRepository, account_id: str, *, alone: bool = False) -> object:
+        state = hold(self, account_id, alone=alone)
+        if not holding.is_set():
+            holding.set()
+            time.sleep(1)
+        return state
+
+    monkeypatch.setattr(AccountRepository, "hold", paused)
+    return holding
+
+
+def test_a_lock_waits_for_a_sign_in_holding_the_account(
+    harness: ServerHarness, adult: Demographics, owner: str, paused_after_hold: threading.Event
+) -> None:
+    """The row is held, not only read: a lock landing between the sign-in's
+    read and its commit still ends the new session (on PostgreSQL a plain
+    read let the lock revoke sessions before the new one committed)."""
+    with (
+        EidClient(harness.target, retry=RetryPolicy.off()) as thief,
+        EidClient(harness.target, retry=RetryPolicy.off()) as phone,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        signing_in = pool.submit(thief.sign_in, personal_id=adult.personal_id, password=PASSWORD)
+        assert paused_after_hold.wait(10)
+        phone.lock_account(session_token=owner)
+        signing_in.result(10)  # the sign-in came first: it has a session, and loses it
+    assert harness.rows("SELECT count(*) FROM sessions WHERE revoked_at IS NULL") == [(0,)]
+
+
+def test_a_verify_holding_the_account_and_a_lock_by_password_do_not_deadlock(
+    harness: ServerHarness,
+    adult: Demographics,
+    owner: str,
+    bank: Party,
+    paused_after_hold: threading.Event,
+) -> None:
+    """Both take the ID number's attempt count back, then the account: the
+    other order in Verify deadlocked on PostgreSQL (found in review: the lock
+    STORE_BUSY after the 1 s deadlock timeout, a right password's count kept)."""
+    with (
+        EidClient(harness.target, api_key=bank.api_key, retry=RetryPolicy.off()) as party,
+        EidClient(harness.target, retry=RetryPolicy.off()) as phone,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        verifying = pool.submit(
+            party.verify_password, personal_id=adult.personal_id, password=PASSWORD
+        )
+        assert paused_after_hold.wait(10)
+        locked = phone.lock_account(personal_id=adult.personal_id, password=PASSWORD)
+        assert verifying.result(10).verified  # it came first
+    assert locked.newly_locked
+    assert harness.rows("SELECT DISTINCT state FROM accounts") == [("locked",)]

@@ -6,7 +6,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eid_service.security.field_cipher import DecryptionError, FieldCipher
-from eid_service.security.keys import KeyRing, generate_key_ring, rotate
+from eid_service.security.keyed_hash import KeyedHasher
+from eid_service.security.keys import (
+    KeyRing,
+    generate_key_ring,
+    rotate,
+    without_retired_encryption_keys,
+)
+from eid_service.store.protection import DataProtection
 
 CONTEXT = "account:42:full_name"
 
@@ -138,3 +145,15 @@ def test_repr_does_not_reveal_keys(ring: KeyRing, cipher: FieldCipher) -> None:
 
     assert key.hex() not in repr(cipher)
     assert repr(key) not in repr(cipher)
+
+
+def test_decoys_open_after_the_key_they_were_sealed_with_is_removed(ring: KeyRing) -> None:
+    """A decoy is opened for numbers without an account: one cached under a
+    key since removed failed for exactly those numbers (found in review)."""
+    cipher = FieldCipher(ring)
+    protection = DataProtection(cipher, KeyedHasher(ring.hmac_key))
+    assert protection.open_decoy("Nguyễn Thị Thu Hương") == "Nguyễn Thị Thu Hương"
+    rotated = rotate(ring)
+    cipher.install(rotated)
+    cipher.install(without_retired_encryption_keys(rotated))
+    assert protection.open_decoy("Nguyễn Thị Thu Hương") == "Nguyễn Thị Thu Hương"

@@ -17,8 +17,10 @@ _DECOY_CONTEXT = "decoy"
 class DataProtection:
     cipher: FieldCipher
     hasher: KeyedHasher
-    # Decoys sealed so far, by value: sealed once per process.
-    _decoys: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    # Decoys sealed so far, by value and key: sealed again after a rotation
+    # (a decoy under a key since removed would fail only for numbers
+    # without an account, the very thing it hides).
+    _decoys: dict[tuple[str, str], bytes] = field(default_factory=dict, compare=False, repr=False)
 
     def seal(self, value: str, context: str) -> bytes:
         return self.cipher.encrypt(value, context=context)
@@ -43,9 +45,10 @@ class DataProtection:
         """Opens `value`, sealed: what opening a stored value of its size
         costs, for a lookup that found none, so the time taken does not tell
         a number without an account (or templates) from one with them."""
-        blob = self._decoys.get(value)
+        key = (value, self.cipher.active_key_id)
+        blob = self._decoys.get(key)
         if blob is None:
-            blob = self._decoys[value] = self.seal(value, _DECOY_CONTEXT)
+            blob = self._decoys[key] = self.seal(value, _DECOY_CONTEXT)
         return self.open(blob, _DECOY_CONTEXT)
 
     @staticmethod

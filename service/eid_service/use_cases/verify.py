@@ -78,6 +78,10 @@ async def verify_password(
         def record(r: Repositories) -> Answer | DomainError:
             refusal = None
             if check.verified and cred.account_id is not None:
+                # The count taken back first, then the account: the order
+                # SignIn and LockAccount take those rows in (the other order
+                # deadlocked on PostgreSQL against a lock by password).
+                check.record_success(r)
                 # The account and its lock on the mode as they stand now, not
                 # as they were before the password was compared: a lock
                 # answered meanwhile holds (found by an attacker's pass).
@@ -89,7 +93,6 @@ async def verify_password(
                 )
             if refusal is not None:
                 # Told only to who has the password; kept, so a retry is told alike.
-                check.record_success(r)
                 outcome = refusal.reason.lower()
                 r.audit.append(
                     call_entry(
@@ -121,7 +124,6 @@ async def verify_password(
                 result = Verification(False, VerifyMode.PASSWORD, now, verification_id=event_id)
                 return reply.finish(r, caller, result, now)
             assert cred.account_id is not None
-            check.record_success(r)
             view = r.accounts.view(cred.account_id, wanted)
             assert view is not None
             done = record_verified(r, ctx, keys, party, view, VerifyMode.PASSWORD, now, reply=reply)
