@@ -246,17 +246,24 @@ def test_a_stranger_cannot_burn_the_citizens_lock_code(
         assert not isinstance(locked, Refusal) and locked.newly_locked
 
 
-def test_one_citizens_request_id_does_not_keep_another_from_locking(
+def test_nobody_elses_request_id_keeps_a_citizen_from_locking(
     harness: ServerHarness, adults: list[Demographics]
 ) -> None:
-    """Request ids of anonymous calls are scoped to the ID number they name.
-    Before, all anonymous callers shared one scope: a lock sent with an id
-    someone had used (an app counting from 1) was refused REQUEST_ID_REUSED
-    and the lost phone's account stayed open (found by an attacker's pass)."""
+    """Calls without credentials are scoped by their content. Before, all of
+    them shared one scope: a lock sent with an id someone had used (an app
+    counting from 1) was refused REQUEST_ID_REUSED and the lost phone's
+    account stayed open (found by an attacker's pass); scoped by ID number
+    instead, a stranger who knows the number could still spoil the id first
+    with a wrong code (found in review)."""
     first, second = adults[0], adults[1]
     for citizen in (first, second):
         activated(harness, citizen)
     with wire(harness) as w:
+        spoiler = pb.LockAccountRequest(
+            request_id="lock-1",
+            one_time_code=pb.LockWithCode(personal_id=first.personal_id, one_time_code="000000"),
+        )
+        assert isinstance(w.call("LockAccount", spoiler), Refusal)
         for citizen in (first, second):
             request = _by_password(citizen)
             request.request_id = "lock-1"

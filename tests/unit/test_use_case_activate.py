@@ -112,15 +112,19 @@ async def test_a_retry_with_the_same_request_id_gets_the_first_answer_for_free(
     assert world.passwords.hashes == hashes == 1
 
 
-async def test_a_retry_with_another_password_under_the_same_request_id_is_refused(
+async def test_another_password_under_the_same_request_id_changes_nothing(
     world: World,
 ) -> None:
+    """Calls without credentials are scoped by their content: the same id with
+    another password is another request, refused on its own merits (the code
+    is spent), and the first password stands."""
     await world.register(LAN)
-    await world.activate(LAN, request_id="act-1")
+    first = await world.activate(LAN, request_id="act-1")
     error = await refused(
         world.activate(LAN, password="a different passphrase", request_id="act-1")
     )
-    assert error.reason == "REQUEST_ID_REUSED"
+    assert error.reason == "ACTIVATION_CODE_ALREADY_USED"
+    assert await world.activate(LAN, request_id="act-1") == first
 
 
 async def test_without_the_right_code_no_account_state_is_revealed(world: World) -> None:

@@ -23,7 +23,7 @@ from eid_service.use_cases.ports import (
     Subject,
     UnitOfWork,
 )
-from eid_service.use_cases.replies import Answer, Reply, once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, once
 from eid_service.use_cases.validation import Violations
 
 
@@ -79,7 +79,7 @@ async def activate(
     any transaction). Concurrent duplicates of one request id thus never spend
     attempts: they get the first call's answer."""
     now = ctx.clock()
-    caller = token_scope(ctx, "anonymous", cmd.personal_id)
+    caller = reply.content_scope()
     v = Violations()
     pid = v.check(lambda: parse_personal_id(cmd.personal_id))
     code = v.check(lambda: parse_activation_code(cmd.activation_code))

@@ -172,7 +172,7 @@ async def _lock_with_password(
     reply: Reply[StateChange, Answer],
     source: str,
 ) -> Answer:
-    caller = token_scope(ctx, "anonymous", cmd.personal_id)
+    caller = reply.content_scope()
 
     def lock(r: Repositories, check: PasswordCheck, now: datetime) -> Answer | DomainError:
         cred = check.credential
@@ -213,7 +213,7 @@ async def _lock_with_code(
     v.raise_if_any()
     assert parsed_id is not None and code is not None
     pid = parsed_id.value
-    caller = token_scope(ctx, "anonymous", cmd.personal_id)
+    caller = reply.content_scope()
 
     def lock(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
@@ -307,7 +307,7 @@ async def unlock_by_citizen(
     phone: both must be right. The password is checked (and throttled) first;
     only then is the code looked at, so a stranger cannot burn it."""
     code = parse_activation_code(one_time_code, "citizen.one_time_code")
-    caller = token_scope(ctx, "anonymous", personal_id)
+    caller = reply.content_scope()
 
     def unlock(r: Repositories, check: PasswordCheck, now: datetime) -> Answer | DomainError:
         cred = check.credential

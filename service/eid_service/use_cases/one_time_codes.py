@@ -28,7 +28,7 @@ from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.rate_limits import Limit
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.validation import Violations
 
 # Which state an account must be in for a code of each purpose to be sent.
@@ -92,7 +92,7 @@ async def request_code(
     *,
     source: str,
 ) -> Answer:
-    caller = token_scope(ctx, "anonymous", req.personal_id)
+    caller = reply.content_scope()
     v = Violations()
     pid = v.check(lambda: parse_personal_id(req.personal_id))
     # Blank counts as not given (a field of spaces is no contact).

@@ -43,7 +43,7 @@ from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.dependants import start_take_over
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, answer_once
 from eid_service.use_cases.validation import Violations
 
 
@@ -158,8 +158,7 @@ async def register(
     """`source` is the client's address: Register is limited per source and
     per destination phone (ctx.send_limits), across server processes."""
     now = ctx.clock()
-    named = cmd.personal_id or (cmd.passport.number if cmd.passport is not None else "")
-    caller = token_scope(ctx, "anonymous", named)
+    caller = reply.content_scope()
     v = Violations()
     name = v.check(lambda: parse_full_name(cmd.full_name))
     birth = v.check(lambda: parse_birth_date(cmd.birth_date, now.date()))

@@ -38,8 +38,7 @@ _ERROR_KINDS = {
 
 def token_scope(ctx: UseCaseContext, kind: str, token: str) -> str:
     """A request-id scope naming the caller by a digest of its token (a
-    session's, a refresh token's) or, for a caller with none, of the ID
-    number the call is about ("anonymous")."""
+    session's, a refresh token's); a caller with none: `Reply.content_scope`."""
     return f"{kind}:" + ctx.fingerprint(token.encode()).hex()[:32]
 
 
@@ -91,6 +90,17 @@ class Reply(Generic[Result, Answer]):
         if self._digest is None:
             self._digest = self.fingerprint(self.request)
         return RequestKey(f"{self.rpc}:{caller}", self._rid, self._digest)
+
+    def content_scope(self) -> str:
+        """The scope of a call without credentials (Register, Activate,
+        SendAccountCode, LockAccount and UnlockAccount by password or code):
+        its own content, as a digest. Such callers cannot be told apart, so
+        one caller's request id must not spoil another's call (anyone knows
+        an ID number; a stranger sending ids 1, 2, 3 would have the citizen's
+        app refused); a retry sends the same content, so it finds its answer."""
+        if self._digest is None:
+            self._digest = self.fingerprint(self.request)
+        return "anonymous:" + self._digest.hex()[:32]
 
     def replay(self, r: Repositories, caller: str) -> Answer | None:
         """The answer an earlier call with this request id got, if any; an
