@@ -73,6 +73,8 @@ async def test_the_event_is_posted_with_its_id_and_signature() -> None:
         (404, Undeliverable, "HTTP 404"),
         (410, Undeliverable, "HTTP 410"),
         (302, Undeliverable, "HTTP 302"),  # redirects are not followed
+        # A host httpx cannot use (an octal quad): once, not 18 times with a traceback.
+        (httpx.InvalidURL("bad host"), Undeliverable, "invalid URL"),
     ],
 )
 async def test_what_is_retried_and_what_is_dead_at_once(

@@ -108,6 +108,19 @@ async def test_an_unknown_party_has_no_webhook_to_set(world: World) -> None:
         "https://printer.local/hook",
         "https://db.internal/hook",
         "https://LOCALHOST./hook",
+        # IPv4 in forms the resolver reads but no dotted quad (found by an
+        # attacker's pass: each reached 127.0.0.1 or 169.254.169.254).
+        "https://2130706433/hook",
+        "https://0x7f000001/hook",
+        "https://127.1/hook",
+        "https://0x7f.1/hook",
+        "https://2852039166/hook",
+        "https://10.1/hook",
+        "https://0177.0.0.1/hook",
+        # IPv6 addresses that carry a private IPv4 one.
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[2002:7f00:1::]/hook",
     ],
 )
 async def test_a_party_cannot_aim_its_webhook_inside(world: World, url: str) -> None:

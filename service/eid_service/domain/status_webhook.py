@@ -19,6 +19,7 @@ to stop (README, "Status events")."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from eid_service.domain.errors import InvalidInput
@@ -67,6 +68,33 @@ def _private_name(host: str) -> bool:
     return host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
 
 
+# NAT64's well-known prefix: its addresses carry an IPv4 one in their last 32 bits.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _public_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, and so is any IPv4 address an IPv6 one carries (mapped, 6to4,
+    Teredo, NAT64): those reach the IPv4 host they name."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if address in _NAT64:
+        carried.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(v4 is None or v4.is_global for v4 in carried)
+
+
+def _ipv4_in_disguise(host: str) -> bool:
+    """A host the resolver reads as an IPv4 address though it is no dotted
+    quad (2130706433, 0x7f000001, 127.1, 0177.0.0.1): inet_aton takes it."""
+    try:
+        socket.inet_aton(host)
+    except OSError:
+        return False
+    return True
+
+
 def parse_public_webhook_url(text: str, field: str) -> str:
     """`parse_webhook_url`, and https to a public host only (a party's own
     choice); InvalidInput WEBHOOK_URL_NOT_PUBLIC otherwise."""
@@ -74,9 +102,9 @@ def parse_public_webhook_url(text: str, field: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
     try:
-        public = ipaddress.ip_address(host).is_global
+        public = _public_address(ipaddress.ip_address(host))
     except ValueError:
-        public = not _private_name(host)
+        public = not _private_name(host) and not _ipv4_in_disguise(host)
     if parts.scheme != "https" or not public:
         raise InvalidInput.of(
             field,

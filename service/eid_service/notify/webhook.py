@@ -75,6 +75,9 @@ async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
         response = await client.post(url, content=body, headers=headers)
     except httpx.TimeoutException:
         raise DeliveryFailed("timeout") from None
+    except httpx.InvalidURL:
+        # An address httpx cannot use (an octal quad): sending again cannot help.
+        raise Undeliverable("invalid URL") from None
     except httpx.HTTPError as error:
         # Never str(error): it names the URL, which may carry a token.
         raise DeliveryFailed(type(error).__name__) from None
