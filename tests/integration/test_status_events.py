@@ -7,7 +7,10 @@ removes its own webhook with its API key."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,8 +30,9 @@ from eid_service.domain.citizen import Demographics
 from eid_service.security.keys import save_key_ring
 from tests.integration.conftest import Party
 from tests.integration.event_receiver import EventReceiver, Post, event_receiver
-from tests.integration.flows import PASSWORD, register_and_activate
+from tests.integration.flows import PASSWORD, phone_of, register, register_and_activate
 from tests.integration.harness import ServerHarness
+from tests.polling import until
 
 EVENTS = "SELECT id FROM outbox WHERE channel = 'party_webhook'"
 
@@ -169,3 +173,65 @@ def test_a_party_keeps_its_own_webhook_with_its_api_key(
     del other
     bank.client.clear_status_webhook()
     assert bank.client.status_webhook() is None
+
+
+class _Dribbling:
+    """A party's receiver that answers a byte every 2 s and never finishes."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while not self._stop.wait(2):
+                connection.sendall(b"a")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+
+def test_a_party_s_slow_receiver_holds_up_nobody_else_s_messages(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    bank: Party,
+    adults: list[Demographics],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each sender's deliveries go on their own: while the bank's receiver
+    dribbles its answers, another citizen's activation SMS still goes out at
+    once (found by an attacker's pass: 89 s late, each pass waiting for every
+    route's sends)."""
+    receiver = _Dribbling()
+    try:
+        _operator_sets_webhook(
+            harness,
+            bank.party.id,
+            f"http://127.0.0.1:{receiver.port}/events",
+            tmp_path,
+            monkeypatch,
+        )
+        _verified_then_locked(harness, citizen_app, bank, adults[0])
+        assert until(lambda: receiver.connections > 0, 10), "the event was never sent"
+        seen = len(harness.sender.messages)
+        with EidClient(harness.target) as other:
+            register(other, adults[1])
+        assert harness.wait_for_code(phone_of(adults[1])[1], after=seen, timeout=10)
+    finally:
+        receiver.close()

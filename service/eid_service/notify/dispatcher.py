@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 from eid_service.logs import traceback_fields
 from eid_service.notify.backoff import retry_delay
@@ -26,6 +27,8 @@ from eid_service.notify.settings import DeliverySettings
 from eid_service.use_cases.ports import ClaimedDelivery, Repositories, UnitOfWork
 
 log = logging.getLogger("eid.outbox")
+
+T = TypeVar("T")
 
 POLL_INTERVAL_SECONDS = 1.0
 BATCH = 50
@@ -50,6 +53,8 @@ class OutboxDispatcher:
         # went away as it committed): given back at the next pass, so the
         # message goes out when the store is back, not when the claim lapses.
         self._unheard: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+        # Each route's deliveries in progress, while serving (`run`).
+        self._sending: dict[str, asyncio.Task[int | None]] = {}
 
     @property
     def has_senders(self) -> bool:
@@ -75,20 +80,43 @@ class OutboxDispatcher:
         stop_watch = asyncio.create_task(self._wake_when(stop))
         try:
             while not stop.is_set():
-                try:
-                    await self.deliver_pending()
-                except Exception as error:  # keep delivering after a transient fault
-                    # Frames and types only: a message may quote an address or a code.
-                    log.error(
-                        "outbox pass failed: %s",
-                        type(error).__name__,
-                        extra=traceback_fields(error),
-                    )
+                await self._logged(self._serve_pass())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL_SECONDS)
                 self._wakeup.clear()
         finally:
             stop_watch.cancel()
+            sending = [task for task in self._sending.values() if not task.done()]
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                for cut in sending:
+                    cut.cancel()
+            # A stop lets what is being sent end (each send is bounded).
+            await asyncio.gather(*sending, return_exceptions=True)
+
+    async def _serve_pass(self) -> None:
+        """Routes new messages, then starts each route's due deliveries unless
+        that route is still sending earlier ones: a slow route (a party's
+        receiver answering a byte at a time) holds up only itself, not the
+        activation codes and notices of everyone else (found by an
+        attacker's pass: an SMS 89 s late behind one party's webhook)."""
+        await self._give_back_unheard()
+        await self._route_new()
+        for route in self._routes:
+            sending = self._sending.get(route.name)
+            if sending is None or sending.done():
+                self._sending[route.name] = asyncio.create_task(
+                    self._logged(self._deliver_due(route)), name=f"outbox-{route.name}"
+                )
+
+    @staticmethod
+    async def _logged(work: Awaitable[T]) -> T | None:
+        try:
+            return await work
+        except Exception as error:  # keep delivering after a transient fault
+            # Frames and types only: a message may quote an address or a code.
+            log.error("outbox pass failed: %s", type(error).__name__, extra=traceback_fields(error))
+            return None
 
     async def _wake_when(self, stop: asyncio.Event) -> None:
         await stop.wait()
