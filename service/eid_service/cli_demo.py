@@ -81,7 +81,8 @@ def run_demo_portrait(settings: Settings, args: argparse.Namespace, console: Con
         for person in people:
             pid = person.demographics.personal_id
             (args.out / f"{pid}.f32").write_bytes(portrait_capture(pid, args.similarity))
-        console.print(f"wrote {len(people)} captures to {args.out}/<ID number>.f32")
+        # Not wrapped: a path cut in two cannot be copied.
+        console.print(f"wrote {len(people)} captures to {args.out}/<ID number>.f32", soft_wrap=True)
         return 0
     try:
         pid = parse_personal_id(args.personal_id, "--id").value
@@ -91,6 +92,7 @@ def run_demo_portrait(settings: Settings, args: argparse.Namespace, console: Con
     args.out.write_bytes(portrait_capture(pid, args.similarity))
     console.print(
         f"wrote {args.out}: a capture with cosine similarity {args.similarity:g} to the"
-        " demo portrait enrolled for that ID number"
+        " demo portrait enrolled for that ID number",
+        soft_wrap=True,
     )
     return 0
