@@ -17,6 +17,7 @@ from eid_service.domain.citizen import Demographics
 from eid_service.domain.share import Attribute
 from eid_service.security.keys import generate_key_ring
 from eid_service.security.share_tokens import ShareClaims
+from eid_service.use_cases.pages import next_page_token
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -203,3 +204,34 @@ def test_wrong_password_sign_in_is_unauthenticated(
         citizen_app.sign_in(personal_id=adult.personal_id, password="not the password")
     assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
     assert caught.value.reason == "INVALID_CREDENTIALS"
+
+
+def test_a_page_token_naming_another_citizens_share_tells_nothing(
+    harness: ServerHarness, adults: list[Demographics]
+) -> None:
+    """A cursor is looked for among the caller's own rows: one naming another
+    citizen's share lists nothing, as one naming no share does. Before, it
+    listed the caller's shares older than that one, telling the caller the
+    share existed and roughly when it was made (found by an attacker's pass)."""
+    mine, theirs = adults[0], adults[1]
+    with EidClient(harness.target) as me, EidClient(harness.target) as them:
+        register_and_activate(harness, me, mine)
+        register_and_activate(harness, them, theirs)
+        me.sign_in(personal_id=mine.personal_id, password=PASSWORD)
+        harness.clock.advance(timedelta(seconds=5))
+        them.sign_in(personal_id=theirs.personal_id, password=PASSWORD)
+        for _ in range(3):
+            me.share_via_qr(attributes=["full_name"])
+        harness.clock.advance(timedelta(seconds=5))
+        their_share = them.share_via_qr(attributes=["full_name"]).share_id
+        # Sessions too: theirs is newer than mine.
+        their_account = harness.in_uow(lambda r: r.accounts.credential(theirs.personal_id))
+        their_session = harness.rows(
+            "SELECT id FROM sessions WHERE account_id = "  # noqa: S608 (an id of ours)
+            f"'{their_account.account_id}'"
+        )[0][0]
+        nobody = next_page_token("shr_" + "0" * 32)
+        assert list(me.list_shares(page_token=nobody).shares) == []
+        assert list(me.list_shares(page_token=next_page_token(their_share)).shares) == []
+        cursor = next_page_token(str(their_session))
+        assert list(me.list_sessions(page_token=cursor).sessions) == []

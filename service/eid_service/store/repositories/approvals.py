@@ -64,11 +64,9 @@ _LISTED = (
     " AND p.disabled_at IS NULL AND p.status = :active"
 )
 _NEWEST_FIRST = " ORDER BY a.created_at DESC, a.id DESC LIMIT :limit"
-_AFTER = (
-    " AND (a.created_at < (SELECT created_at FROM approval_requests WHERE id = :after)"
-    " OR (a.created_at = (SELECT created_at FROM approval_requests WHERE id = :after)"
-    " AND a.id < :after))"
-)
+# The cursor's row is looked for among the caller's own: another's tells nothing.
+_CURSOR = "SELECT created_at FROM approval_requests WHERE id = :after AND account_id = :account_id"
+_AFTER = f" AND (a.created_at < ({_CURSOR}) OR (a.created_at = ({_CURSOR}) AND a.id < :after))"
 _PAGE_FIRST = Sql(_LISTED + _NEWEST_FIRST)
 _PAGE_AFTER = Sql(_LISTED + _AFTER + _NEWEST_FIRST)
 _PURGE = Sql(

@@ -30,10 +30,9 @@ _OF_GUARDIAN = (
     f"SELECT {_COLUMNS} FROM accounts"  # noqa: S608 (constants)
     " WHERE guardian_account_id = :guardian AND taken_over_at IS NULL"
 )
-_AFTER = (
-    " AND (created_at > (SELECT created_at FROM accounts WHERE id = :after)"
-    " OR (created_at = (SELECT created_at FROM accounts WHERE id = :after) AND id > :after))"
-)
+# The cursor's row is looked for among the caller's own: another's tells nothing.
+_CURSOR = "SELECT created_at FROM accounts WHERE id = :after AND guardian_account_id = :guardian"
+_AFTER = f" AND (created_at > ({_CURSOR}) OR (created_at = ({_CURSOR}) AND id > :after))"
 _OLDEST_FIRST = " ORDER BY created_at, id LIMIT :limit"
 _PAGE_FIRST = Sql(_OF_GUARDIAN + _OLDEST_FIRST)
 _PAGE_AFTER = Sql(_OF_GUARDIAN + _AFTER + _OLDEST_FIRST)

@@ -23,11 +23,9 @@ _HISTORY = (
     " WHERE e.account_id = :account_id AND e.action LIKE :verify_actions"
 )
 _NEWEST_FIRST = " ORDER BY e.created_at DESC, e.id DESC LIMIT :limit"
-_AFTER = (
-    " AND (e.created_at < (SELECT created_at FROM audit_events WHERE id = :after)"
-    " OR (e.created_at = (SELECT created_at FROM audit_events WHERE id = :after)"
-    " AND e.id < :after))"
-)
+# The cursor's row is looked for among the caller's own: another's tells nothing.
+_CURSOR = "SELECT created_at FROM audit_events WHERE id = :after AND account_id = :account_id"
+_AFTER = f" AND (e.created_at < ({_CURSOR}) OR (e.created_at = ({_CURSOR}) AND e.id < :after))"
 _FIRST = Sql(_HISTORY + _NEWEST_FIRST)
 _NEXT = Sql(_HISTORY + _AFTER + _NEWEST_FIRST)
 

@@ -64,8 +64,10 @@ _LIVE = (
 _LIST_FIRST = Sql(_LIVE + " ORDER BY created_at DESC, id DESC LIMIT :limit")
 _LIST_AFTER = Sql(
     _LIVE  # noqa: S608 (constants)
-    + " AND (created_at < (SELECT created_at FROM sessions WHERE id = :after)"
-    " OR (created_at = (SELECT created_at FROM sessions WHERE id = :after) AND id < :after))"
+    # The cursor's row is looked for among the caller's own: another's tells nothing.
+    + " AND (created_at < (SELECT created_at FROM sessions WHERE id = :after"
+    " AND account_id = :account_id) OR (created_at = (SELECT created_at FROM sessions"
+    " WHERE id = :after AND account_id = :account_id) AND id < :after))"
     " ORDER BY created_at DESC, id DESC LIMIT :limit"
 )
 # A session goes once its refresh token could no longer be used, with the

@@ -47,10 +47,9 @@ _REVOKE = Sql(
 _GET = Sql(f"SELECT {_COLUMNS} FROM shares WHERE id = :id")  # noqa: S608 (constants)
 _OF_ACCOUNT = f"SELECT {_COLUMNS} FROM shares WHERE account_id = :account_id"  # noqa: S608
 _NEWEST_FIRST = " ORDER BY created_at DESC, id DESC LIMIT :limit"
-_AFTER = (
-    " AND (created_at < (SELECT created_at FROM shares WHERE id = :after)"
-    " OR (created_at = (SELECT created_at FROM shares WHERE id = :after) AND id < :after))"
-)
+# The cursor's row is looked for among the caller's own: another's tells nothing.
+_CURSOR = "SELECT created_at FROM shares WHERE id = :after AND account_id = :account_id"
+_AFTER = f" AND (created_at < ({_CURSOR}) OR (created_at = ({_CURSOR}) AND id < :after))"
 _PAGE_FIRST = Sql(_OF_ACCOUNT + _NEWEST_FIRST)
 _PAGE_AFTER = Sql(_OF_ACCOUNT + _AFTER + _NEWEST_FIRST)
 _PURGE = Sql(
