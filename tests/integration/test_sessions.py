@@ -229,3 +229,25 @@ def test_session_calls_check_their_input(harness: ServerHarness, adult: Demograp
         assert isinstance(long_name, Refusal) and long_name.reason == "DEVICE_NAME_INVALID"
         missing = w.call("ListSessions", pb.ListSessionsRequest())
         assert isinstance(missing, Refusal) and missing.reason == "SESSION_MISSING"
+
+
+def test_a_spent_refresh_token_under_its_first_request_id_with_other_content_ends_the_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """No retry changes a request's content: the spent token sent again under
+    the id it was answered for, with anything else in the body (a field this
+    server does not know), is a copy, and ends the session like any reuse.
+    Before, it was refused REQUEST_ID_REUSED and the session lived on (found
+    in review)."""
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+        request = pb.RefreshSessionRequest(request_id="r-1", refresh_token=signed.refresh_token)
+        first = w.call("RefreshSession", request)
+        assert not isinstance(first, Refusal)
+        # Field 15, varint 1: unknown here, kept and sent by protobuf.
+        copy = pb.RefreshSessionRequest.FromString(request.SerializeToString() + b"\x78\x01")
+        refused = w.call("RefreshSession", copy)
+        assert isinstance(refused, Refusal)
+        assert not _works(w, first.session_token)
+        assert harness.rows("SELECT revoked_reason FROM sessions") == [("refresh_reused",)]

@@ -65,15 +65,35 @@ async def refresh_session(
     now = ctx.clock()
     caller = token_scope(ctx, "refresh", refresh_token)
 
+    def end_session(r: Repositories, rotation: Reused) -> DomainError:
+        """A copy of a spent token: a thief's, or a device's that lost the
+        race. Returned, not raised, so the revocation commits."""
+        view = r.accounts.view(rotation.account_id, frozenset())
+        assert view is not None
+        r.sessions.revoke(rotation.session_id, rotation.account_id, now, "refresh_reused")
+        r.audit.append(
+            AuditEntry(view.subject, view.id, None, "session_refresh", "token_reused", now)
+        )
+        return _reused()
+
     def rotate(r: Repositories) -> Answer | DomainError:
-        earlier = reply.replay(r, caller)
+        try:
+            earlier = reply.replay(r, caller)
+        except InvalidInput as other_content:
+            if other_content.reason != "REQUEST_ID_REUSED":
+                raise
+            # The token again under the request id it was answered for, with
+            # other content: no retry sends that, so it is a copy (found in
+            # review: the session stayed live). Its answer stays this refusal.
+            spent = r.sessions.rotate(refresh_token, now, LIFETIMES)
+            if not isinstance(spent, Reused):
+                raise  # rolls back whatever that did
+            return end_session(r, spent)
         if earlier is not None:
             return earlier
         rotation = r.sessions.rotate(refresh_token, now, LIFETIMES)
         if rotation is None:
             return _refresh_invalid()
-        view = r.accounts.view(rotation.account_id, frozenset())
-        assert view is not None
         if isinstance(rotation, Reused):
             # A duplicate of this very request that spent the token first (on
             # PostgreSQL it commits while this one waits for the session's
@@ -82,13 +102,9 @@ async def refresh_session(
             earlier = reply.replay(r, caller)
             if earlier is not None:
                 return earlier
-            # A copy of a spent token: a thief's, or a device's that lost the
-            # race. Committed, not raised: the revocation must stand.
-            r.sessions.revoke(rotation.session_id, rotation.account_id, now, "refresh_reused")
-            r.audit.append(
-                AuditEntry(view.subject, view.id, None, "session_refresh", "token_reused", now)
-            )
-            return _reused()
+            return end_session(r, rotation)
+        view = r.accounts.view(rotation.account_id, frozenset())
+        assert view is not None
         require_state_active(view.state)
         return reply.finish(r, caller, rotation, now)
 
