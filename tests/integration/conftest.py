@@ -15,6 +15,7 @@ from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import Demographics, age_on
 from eid_service.domain.party import RelyingParty
 from eid_service.limits import Limits
+from eid_service.store.protection import DataProtection
 from tests.integration.harness import ServerHarness
 
 
@@ -91,3 +92,19 @@ def bank(harness: ServerHarness) -> Iterator[Party]:
 def citizen_app(harness: ServerHarness) -> Iterator[EidClient]:
     with EidClient(harness.target) as client:
         yield client
+
+
+@pytest.fixture
+def decryptions(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many values the in-process server has decrypted so far: work that
+    must not tell an ID number with an account from one without."""
+    opened = 0
+    real_open = DataProtection.open
+
+    def counted_open(self: DataProtection, blob: bytes, context: str) -> str:
+        nonlocal opened
+        opened += 1
+        return real_open(self, blob, context)
+
+    monkeypatch.setattr(DataProtection, "open", counted_open)
+    return lambda: opened

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -36,7 +36,6 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.store.database import create_engine
-from eid_service.store.protection import DataProtection
 from tests.biometric_kit import adult, at_similarity, capture_of, enrolled_person
 from tests.integration.account_life_kit import messages_to
 from tests.integration.flows import (
@@ -363,22 +362,13 @@ def _citizen(name: str, born: date, gender: Gender, serial: int) -> Demographics
 
 
 def test_a_miss_costs_the_same_work_whoever_the_number_names(
-    harness: ServerHarness, office: Office, bank: EidClient, monkeypatch: pytest.MonkeyPatch
+    harness: ServerHarness, office: Office, bank: EidClient, decryptions: Callable[[], int]
 ) -> None:
     """A party with biometric_match cannot tell from the work a miss costs
     (statements: round trips on PostgreSQL; decryptions) whether a number has
     no account, a child's account a guardian registered, a level-1 account not
     active, or level-2 templates, locked for this mode or not (found by an
     attacker's pass: 10, 11 and 12 statements; 0, 3 and 4 decryptions)."""
-    opened = 0
-    real_open = DataProtection.open
-
-    def counted_open(self: DataProtection, blob: bytes, context: str) -> str:
-        nonlocal opened
-        opened += 1
-        return real_open(self, blob, context)
-
-    monkeypatch.setattr(DataProtection, "open", counted_open)
     today = date.today()
     parent = _citizen("Phạm Thị Thu Trang", date(1985, 7, 12), Gender.FEMALE, 610001)
     child = _citizen("Phạm Ngọc Diệp", today.replace(year=today.year - 6, day=1), Gender.FEMALE, 2)
@@ -423,9 +413,9 @@ def test_a_miss_costs_the_same_work_whoever_the_number_names(
     }
 
     def miss(personal_id: str) -> tuple[tuple[int, int], ipb.VerifyResponse]:
-        statements, opens = harness.statements, opened
+        statements, opens = harness.statements, decryptions()
         answer = bank.verify_biometric(personal_id, portrait=probe)
-        cost = (harness.statements - statements, opened - opens)
+        cost = (harness.statements - statements, decryptions() - opens)
         answer.ClearField("verification_id")
         answer.ClearField("verify_time")
         return cost, answer

@@ -88,36 +88,33 @@ def test_a_sign_in_compared_across_a_lock_gets_no_session(
     assert harness.rows("SELECT count(*) FROM sessions WHERE revoked_at IS NULL") == [(0,)]
 
 
-def test_a_verify_compared_across_a_lock_of_its_mode_is_refused(
+@pytest.mark.parametrize(
+    ("lock", "reason"),
+    [
+        (
+            lambda phone, owner: phone.lock_verify_mode("password", session_token=owner),
+            "AUTH_MODE_LOCKED",
+        ),
+        (lambda phone, owner: phone.lock_account(session_token=owner), "ACCOUNT_LOCKED"),
+    ],
+    ids=["mode", "account"],
+)
+def test_a_verify_compared_across_a_lock_is_refused(
     harness: ServerHarness,
     adult: Demographics,
     owner: str,
     bank: Party,
     comparing: Callable[[Callable[[], object]], tuple[Future[object], threading.Event]],
+    lock: Callable[[EidClient, str], object],
+    reason: str,
 ) -> None:
     with EidClient(harness.target) as phone:
         verifying, release = comparing(
             lambda: bank.client.verify_password(personal_id=adult.personal_id, password=PASSWORD)
         )
-        phone.lock_verify_mode("password", session_token=owner)
+        lock(phone, owner)
         release.set()
-        assert verifying.result(10) == "AUTH_MODE_LOCKED"
-
-
-def test_a_verify_compared_across_an_account_lock_is_refused(
-    harness: ServerHarness,
-    adult: Demographics,
-    owner: str,
-    bank: Party,
-    comparing: Callable[[Callable[[], object]], tuple[Future[object], threading.Event]],
-) -> None:
-    with EidClient(harness.target) as phone:
-        verifying, release = comparing(
-            lambda: bank.client.verify_password(personal_id=adult.personal_id, password=PASSWORD)
-        )
-        phone.lock_account(session_token=owner)
-        release.set()
-        assert verifying.result(10) == "ACCOUNT_LOCKED"
+        assert verifying.result(10) == reason
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ locks again by itself (the harness clock)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, timedelta
 
 import grpc
@@ -19,7 +20,6 @@ from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.party import VerifyMode
 from eid_service.domain.share import Attribute
-from eid_service.store.protection import DataProtection
 from eid_service.use_cases.ports import Repositories
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, phone_of, register_and_activate
@@ -168,25 +168,16 @@ def test_a_demographic_claim_costs_the_same_statements_whoever_it_names(
     bank: Party,
     citizen: EidClient,
     adult: Demographics,
-    monkeypatch: pytest.MonkeyPatch,
+    decryptions: Callable[[], int],
 ) -> None:
     """Statements and decryptions alike: a number without an account opens
     decoys in place of an account's values (before, 0 decryptions against 3;
     found by an attacker's pass)."""
-    opened = 0
-    real_open = DataProtection.open
-
-    def counted_open(self: DataProtection, blob: bytes, context: str) -> str:
-        nonlocal opened
-        opened += 1
-        return real_open(self, blob, context)
-
-    monkeypatch.setattr(DataProtection, "open", counted_open)
 
     def cost(personal_id: str) -> tuple[int, int]:
-        statements, opens = harness.statements, opened
+        statements, opens = harness.statements, decryptions()
         bank.client.verify_demographic(personal_id, full_name="Nguyen Van Khac")
-        return harness.statements - statements, opened - opens
+        return harness.statements - statements, decryptions() - opens
 
     cost(adult.personal_id)  # warm: the party and the signing keys are cached
     active, stranger = cost(adult.personal_id), cost(STRANGER_ID)
