@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import grpc
 import pytest
@@ -238,6 +239,54 @@ def test_refusals_name_what_the_guardian_may_know(
     assert family.rows("SELECT count(*) FROM accounts WHERE state = 'dependant'") == [(1,)]
 
 
+def test_a_guardian_lists_and_withdraws_the_shares_made_for_a_dependant(
+    family: ServerHarness, guardian: Guardian, harness: ServerHarness, bank: Party
+) -> None:
+    kid = _register_dependant(guardian.client, SISTER).account.account_id
+    made = [
+        guardian.client.share_via_qr(attributes=["full_name"], dependant_account_id=kid)
+        for _ in range(3)
+    ]
+    own = guardian.client.share_via_qr(attributes=["full_name"])
+
+    assert [s.share_id for s in guardian.client.list_shares().shares] == [own.share_id]
+    listed = guardian.client.iter_shares(page_size=2, dependant_account_id=kid)
+    assert sorted(s.share_id for s in listed) == sorted(m.share_id for m in made)
+
+    answer = guardian.client.revoke_share(made[0].share_id, dependant_account_id=kid)
+
+    assert answer.share.state == pb.SHARE_STATE_REVOKED
+    assert _refusal(lambda: bank.client.redeem_share(made[0].token)).reason == "SHARE_REVOKED"
+    assert bank.client.redeem_share(made[1].token).verified
+    states = {
+        s.share_id: s.state for s in guardian.client.list_shares(dependant_account_id=kid).shares
+    }
+    assert states[made[0].share_id] == pb.SHARE_STATE_REVOKED
+    # Under the child's account, as the guardian's act.
+    subject = family.in_uow(lambda r: r.accounts.subject_of(SISTER.personal_id))
+    events = family.in_uow(lambda r: r.audit.history(subject))
+    assert [e.actor for e in events if e.action == "revoke_share"] == [guardian.account_id]
+    # Only under the account a share belongs to, and only by its guardian.
+    for share_id, named in ((made[1].share_id, ""), (own.share_id, kid)):
+        wrong = _refusal(
+            partial(guardian.client.revoke_share, share_id, dependant_account_id=named)
+        )
+        assert (wrong.code, wrong.reason) == (grpc.StatusCode.NOT_FOUND, "SHARE_NOT_FOUND")
+    with EidClient(harness.target) as other:
+        register_and_activate(family, other, OTHER_PARENT)
+        other.sign_in(personal_id=OTHER_PARENT.personal_id, password=PASSWORD)
+        for call in (
+            lambda: other.list_shares(dependant_account_id=kid),
+            lambda: other.revoke_share(made[2].share_id, dependant_account_id=kid),
+        ):
+            stranger = _refusal(call)
+            assert (stranger.code, stranger.reason) == (
+                grpc.StatusCode.NOT_FOUND,
+                "DEPENDANT_NOT_FOUND",
+            )
+    assert bank.client.redeem_share(made[2].token).verified
+
+
 def test_dependants_are_listed_in_pages(family: ServerHarness, guardian: Guardian) -> None:
     registered = [
         _register_dependant(guardian.client, kid).account.account_id for kid in (KID, SISTER, BABY)
@@ -335,6 +384,10 @@ def test_at_14_the_guardian_is_told_and_the_child_takes_the_account_over(
         assert activated.account.state == pb.ACCOUNT_STATE_ACTIVE
         assert activated.account.guardian_account_id == ""
         _wait_for(harness, NoticeKind.DEPENDANT_TAKEN_OVER, parent_phone)
+        # The child's own list shows what its guardian shared for it, ended.
+        child.sign_in(personal_id=KID.personal_id, password=PASSWORD)
+        states = {s.share_id: s.state for s in child.iter_shares()}
+        assert states == {early_share.share_id: pb.SHARE_STATE_REVOKED}
         # A guardian's share committed just after the take-over revoked the
         # rest (PostgreSQL: it was being made as the child registered) has
         # ended too; before, it released the child's new phone to a party
@@ -350,8 +403,12 @@ def test_at_14_the_guardian_is_told_and_the_child_takes_the_account_over(
             lambda: parent.share_via_qr(attributes=["full_name"], dependant_account_id=dependant)
         )
         assert after.reason == "DEPENDANT_TAKEN_OVER"
-        history = _refusal(lambda: parent.list_access_history(dependant_account_id=dependant))
-        assert history.reason == "DEPENDANT_TAKEN_OVER"
+        for acting in (
+            lambda: parent.list_access_history(dependant_account_id=dependant),
+            lambda: parent.list_shares(dependant_account_id=dependant),
+            lambda: parent.revoke_share(early_share.share_id, dependant_account_id=dependant),
+        ):
+            assert _refusal(acting).reason == "DEPENDANT_TAKEN_OVER"
         # The child signs in with its own password and shares for itself.
         child.sign_in(personal_id=KID.personal_id, password=PASSWORD)
         assert child.share_via_qr(attributes=["full_name"]).token

@@ -189,3 +189,16 @@ def test_help_shows_real_examples(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for example in ("eid history --all", "--page-token", "verify-receipt"):
         assert example in out
+
+
+def test_a_guardian_reads_a_dependants_history(
+    fake: tuple[FakeEid, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    eid, target = fake
+    child = "acc_4a1f0c2e9b7d4e6f8a3c5b1d2e"
+    argv = ["history", "--session", "access-1", "--dependant", child]
+    assert main(["--target", target, *argv]) == 0
+    assert f"eid history --page-token 2 --dependant {child}" in capsys.readouterr().err
+    assert main(["--target", target, *argv, "--all"]) == 0
+    assert {c.request.dependant_account_id for c in eid.calls} == {child}
+    assert len(eid.calls) == 3

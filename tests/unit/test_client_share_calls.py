@@ -128,6 +128,21 @@ def test_revoke_share_sends_an_idempotency_key_and_the_session() -> None:
     assert (given.request.request_id, given.metadata["authorization"]) == ("rv-1", "Bearer other")
 
 
+def test_a_guardian_names_the_dependant_whose_shares_to_list_or_withdraw() -> None:
+    fake = FakeEid(
+        ListShares=paged_shares(3),
+        RevokeShare=pb.RevokeShareResponse(share=pb.Share(share_id="shr_1")),
+    )
+    child = "acc_4a1f0c2e9b7d4e6f8a3c5b1d2e"
+    with fake.serve() as target, EidClient(target, session_token="access-1") as client:
+        ids = [s.share_id for s in client.iter_shares(page_size=2, dependant_account_id=child)]
+        client.revoke_share("shr_1", dependant_account_id=child)
+        client.list_shares()
+    assert ids == ["shr_0", "shr_1", "shr_2"]
+    named = [c.request.dependant_account_id for c in fake.calls]
+    assert named == [child, child, child, ""]
+
+
 def test_get_verification_keys_sends_no_credentials() -> None:
     fake = FakeEid(GetVerificationKeys=KEYS)
     with (
@@ -149,6 +164,10 @@ async def test_async_share_calls() -> None:
             issued = await client.share_via_qr(attributes=["birth_date"], mode="offline")
             ids = [s.share_id async for s in client.iter_shares()]
             await client.revoke_share(issued.share_id, request_id="rv-1")
+            child = "acc_4a1f0c2e9b7d4e6f8a3c5b1d2e"
+            async for _ in client.iter_shares(page_size=3, dependant_account_id=child):
+                pass
+            await client.revoke_share("shr_2", dependant_account_id=child)
             keys = await client.get_verification_keys()
         async with AsyncEidClient(target) as anonymous:
             with pytest.raises(ValueError, match="sign_in"):
@@ -156,6 +175,9 @@ async def test_async_share_calls() -> None:
     assert ids == ["shr_0", "shr_1", "shr_2"]
     assert keys.issuer == "eid.vn"
     assert fake.only("ShareViaQR").request.mode == pb.SHARE_MODE_OFFLINE
-    revoke = fake.only("RevokeShare")
+    revoke, for_child = [c for c in fake.calls if c.method == "RevokeShare"]
     assert (revoke.request.share_id, revoke.request.request_id) == ("shr_1", "rv-1")
+    assert (for_child.request.share_id, for_child.request.dependant_account_id) == ("shr_2", child)
+    listed = [c.request.dependant_account_id for c in fake.calls if c.method == "ListShares"]
+    assert listed == ["", "", child]
     assert revoke.metadata["authorization"] == "Bearer access-1"

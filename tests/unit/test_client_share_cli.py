@@ -207,3 +207,18 @@ def test_share_help_lists_the_new_options(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     for command in ("shares", "revoke-share", "eid share --offline"):
         assert command in out
+
+
+def test_a_guardian_lists_and_withdraws_a_dependants_shares(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    eid = FakeEid(ListShares=paged_shares(3), RevokeShare=revoked(SHARES.shares[0]))
+    child = "acc_4a1f0c2e9b7d4e6f8a3c5b1d2e"
+    with eid.serve() as target:
+        assert run(target, "shares", "--session", "access-1", "--dependant", child) == 0
+        assert f"eid revoke-share <Share ID> --dependant {child}" in capsys.readouterr().err
+        argv = ["revoke-share", "shr_0", "--session", "access-1", "--dependant", child]
+        assert run(target, *argv) == 0
+    listed = [c.request for c in eid.calls if c.method == "ListShares"]
+    assert listed and {r.dependant_account_id for r in listed} == {child}
+    assert eid.only("RevokeShare").request.dependant_account_id == child

@@ -261,6 +261,54 @@ async def test_nobody_else_acts_for_a_dependant(family: World) -> None:
         )
     )
     assert error.reason == "DEPENDANT_NOT_FOUND"
+    issued = await _share_for(family, session, dependant.account.id, [A.FULL_NAME])
+    listing = await refused(family.shares(stranger, dependant=dependant.account.id))
+    revoking = await refused(
+        family.revoke_share(stranger, issued.grant.id, dependant=dependant.account.id)
+    )
+    assert (listing.reason, revoking.reason) == ("DEPENDANT_NOT_FOUND", "DEPENDANT_NOT_FOUND")
+    assert family.uow.state.shares[issued.grant.id].revoked_at is None
+
+
+async def test_a_guardian_lists_and_withdraws_the_shares_made_for_a_dependant(
+    family: World,
+) -> None:
+    session = await _signed_in(family, LAN)
+    registered = await _register(family, session, KID)
+    kid, guardian_id = registered.account.id, registered.guardian_account_id
+    sister = (await _register(family, session, SISTER)).account.id
+    bank = family.party()
+    first = await _share_for(family, session, kid, [A.FULL_NAME])
+    family.clock.advance(timedelta(seconds=1))  # newest first
+    second = await _share_for(family, session, kid, [A.BIRTH_DATE])
+    sisters = await _share_for(family, session, sister, [A.FULL_NAME])
+    own = await family.share(session, [A.FULL_NAME])
+
+    # Each account's shares apart: the guardian's own, and each child's.
+    assert [g.id for g in (await family.shares(session)).shares] == [own.grant.id]
+    page = await family.shares(session, dependant=kid, page_size=1)
+    rest = await family.shares(session, dependant=kid, page_token=page.next_page_token)
+    assert [g.id for g in (*page.shares, *rest.shares)] == [second.grant.id, first.grant.id]
+    assert [g.id for g in (await family.shares(session, dependant=sister)).shares] == [
+        sisters.grant.id
+    ]
+
+    revoked = await family.revoke_share(session, first.grant.id, dependant=kid)
+
+    assert revoked.revoked_at is not None
+    assert (await refused(family.redeem(bank, first.token))).reason == "SHARE_REVOKED"
+    assert (await family.redeem(bank, second.token)).verified
+    # In the child's history, as the guardian's act; nothing in the guardian's.
+    [event] = [e for e in family.audit_events(KID) if e.action == "revoke_share"]
+    assert (event.outcome, event.actor, event.account_id) == ("ok", guardian_id, kid)
+    assert not [a for a, _, _ in family.history(LAN) if a == "revoke_share"]
+    # A share is withdrawn only under the account it belongs to.
+    for share_id, named in ((sisters.grant.id, kid), (own.grant.id, kid), (second.grant.id, "")):
+        error = await refused(family.revoke_share(session, share_id, dependant=named))
+        assert isinstance(error, NotFound) and error.reason == "SHARE_NOT_FOUND"
+    assert all(
+        family.uow.state.shares[g.grant.id].revoked_at is None for g in (second, sisters, own)
+    )
 
 
 @pytest.mark.parametrize(
@@ -371,6 +419,11 @@ async def test_at_14_the_child_takes_the_account_over_and_the_guardian_stops_act
         )
     )
     assert error.reason == "DEPENDANT_TAKEN_OVER"
+    for acting in (
+        family.shares(session, dependant=dependant.account.id),
+        family.revoke_share(session, earlier.grant.id, dependant=dependant.account.id),
+    ):
+        assert (await refused(acting)).reason == "DEPENDANT_TAKEN_OVER"
     assert NoticeKind.DEPENDANT_TAKEN_OVER in family.sent_to(LAN.phone)
     # The child signs in, and shares for itself.
     child_session = (await family.sign_in(KID)).tokens.access_token

@@ -506,15 +506,27 @@ class World:
         return await share_via_qr(self.uow, self.ctx, session_token, cmd, reply)
 
     async def shares(
-        self, session_token: str | None, *, page_size: int = 0, page_token: str = ""
+        self,
+        session_token: str | None,
+        *,
+        page_size: int = 0,
+        page_token: str = "",
+        dependant: str = "",
     ) -> SharePage:
-        return await list_shares(self.uow, self.ctx, session_token, page_size, page_token)
+        return await list_shares(
+            self.uow, self.ctx, session_token, page_size, page_token, dependant
+        )
 
     async def revoke_share(
-        self, session_token: str | None, share_id: str, *, request_id: str = ""
+        self,
+        session_token: str | None,
+        share_id: str,
+        *,
+        request_id: str = "",
+        dependant: str = "",
     ) -> ShareGrant:
-        reply = self.reply(ShareGrant, "revoke_share", share_id, request_id)
-        return await revoke_share(self.uow, self.ctx, session_token, share_id, reply)
+        reply = self.reply(ShareGrant, "revoke_share", (share_id, dependant), request_id)
+        return await revoke_share(self.uow, self.ctx, session_token, share_id, reply, dependant)
 
     async def redeem(
         self, party: RelyingParty, token: str, *, request_id: str = ""

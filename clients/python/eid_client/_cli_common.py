@@ -97,6 +97,16 @@ def session_option(parser: argparse.ArgumentParser | argparse._MutuallyExclusive
     )
 
 
+def dependant_option(parser: argparse.ArgumentParser, acting: str) -> None:
+    """--dependant: a guardian acting for a child (`acting`: what they do)."""
+    parser.add_argument(
+        "--dependant",
+        default="",
+        metavar="ACCOUNT_ID",
+        help=f"a guardian {acting} (account ID from `eid dependants`)",
+    )
+
+
 def contact_options(parser: argparse.ArgumentParser) -> None:
     contact = parser.add_mutually_exclusive_group(required=True)
     contact.add_argument("--phone", help="the phone number the account was registered with")

@@ -8,7 +8,7 @@ import argparse
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import _output
 from eid_client import _verify_output as show
-from eid_client._cli_common import Subparsers, session_option, subcommand
+from eid_client._cli_common import Subparsers, dependant_option, session_option, subcommand
 from eid_client._commands import session_of
 from eid_client._output import Output
 from eid_client.cli_args import positive_int
@@ -26,6 +26,7 @@ def add_commands(sub: Subparsers) -> None:
           eid history --page-token ZXZ0X2U5NGE0YWU2ZTE5NDIzMzZlYTUy   # printed under a page
           eid history --all
           eid --json history --all | jq -r '.records[] | select(.verified) | .receipt'
+          eid history --dependant acc_4a1f0c2e9b7d4e6f8a3c5b1d2e   # your child's
         """,
         details="""
             One line per verification by a relying party: the time, the party, the
@@ -36,6 +37,7 @@ def add_commands(sub: Subparsers) -> None:
         """,
     )
     session_option(p)
+    dependant_option(p, "reading a dependant's history")
     p.add_argument(
         "--page-size",
         type=positive_int,
@@ -56,10 +58,16 @@ def add_commands(sub: Subparsers) -> None:
 def history(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     token = session_of(args, "history")
     if args.all:
-        records = list(client.iter_access_history(page_size=args.page_size, session_token=token))
+        records = list(
+            client.iter_access_history(
+                page_size=args.page_size, session_token=token, dependant_account_id=args.dependant
+            )
+        )
         page = pb.ListAccessHistoryResponse(records=records)
     else:
-        page = client.list_access_history(args.page_size, args.page_token, token)
+        page = client.list_access_history(
+            args.page_size, args.page_token, token, dependant_account_id=args.dependant
+        )
     if out.as_json:
         out.json(page)
         return 0
@@ -74,5 +82,6 @@ def history(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         )
     if page.next_page_token:
         out.hint("More (or --all):")
-        out.hint(f"  eid history --page-token {page.next_page_token}")
+        dependant = f" --dependant {args.dependant}" if args.dependant else ""
+        out.hint(f"  eid history --page-token {page.next_page_token}{dependant}")
     return 0

@@ -365,16 +365,26 @@ def revoke_session_request(session_id: str, request_id: str | None) -> pb.Revoke
     return pb.RevokeSessionRequest(request_id=new_request_id(request_id), session_id=session_id)
 
 
-def list_shares_request(page_size: int, page_token: str) -> pb.ListSharesRequest:
+def list_shares_request(
+    page_size: int, page_token: str, dependant_account_id: str = ""
+) -> pb.ListSharesRequest:
     if page_size < 0:
         raise ValueError("page_size must be 0 (the server default) or more")
-    return pb.ListSharesRequest(page_size=page_size, page_token=page_token)
+    return pb.ListSharesRequest(
+        page_size=page_size, page_token=page_token, dependant_account_id=dependant_account_id
+    )
 
 
-def revoke_share_request(share_id: str, request_id: str | None) -> pb.RevokeShareRequest:
+def revoke_share_request(
+    share_id: str, request_id: str | None, dependant_account_id: str = ""
+) -> pb.RevokeShareRequest:
     if not share_id:
         raise ValueError("pass the share_id to revoke, as share_via_qr() or list_shares() gives it")
-    return pb.RevokeShareRequest(request_id=new_request_id(request_id), share_id=share_id)
+    return pb.RevokeShareRequest(
+        request_id=new_request_id(request_id),
+        share_id=share_id,
+        dependant_account_id=dependant_account_id,
+    )
 
 
 def lock_account_request(

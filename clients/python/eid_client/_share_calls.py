@@ -82,31 +82,51 @@ class ShareCalls(Credentials):
         return self._call(self._stub.ShareViaQR, request, self._session(session_token))
 
     def list_shares(
-        self, page_size: int = 0, page_token: str = "", session_token: str | None = None
+        self,
+        page_size: int = 0,
+        page_token: str = "",
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> pb.ListSharesResponse:
-        """One page of the citizen's shares, newest first; see :meth:`iter_shares`."""
-        request = req.list_shares_request(page_size, page_token)
+        """One page of the citizen's shares, newest first; see :meth:`iter_shares`.
+        A guardian passes ``dependant_account_id`` (from :meth:`list_dependants`)
+        for the shares made for a dependant."""
+        request = req.list_shares_request(page_size, page_token, dependant_account_id)
         return self._call(self._stub.ListShares, request, self._session(session_token))
 
     def iter_shares(
-        self, page_size: int = 0, session_token: str | None = None
+        self,
+        page_size: int = 0,
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> Iterator[pb.Share]:
-        """Every share the citizen has, following ``next_page_token`` page by page."""
+        """Every share the citizen (or the dependant) has, following
+        ``next_page_token`` page by page."""
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first next()
 
         return follow_pages(
-            lambda page_token: self.list_shares(page_size, page_token, token),
+            lambda page_token: self.list_shares(
+                page_size, page_token, token, dependant_account_id=dependant_account_id
+            ),
             lambda page: page.shares,
         )
 
     def revoke_share(
-        self, share_id: str, request_id: str | None = None, session_token: str | None = None
+        self,
+        share_id: str,
+        request_id: str | None = None,
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> pb.RevokeShareResponse:
-        """Withdraw one of the citizen's shares: online redemption fails at once
+        """Withdraw one of the citizen's shares, or with ``dependant_account_id``
+        one made for a dependant: online redemption fails at once
         (SHARE_REVOKED). Offline verifiers cannot learn of it: an offline share
         stays checkable until it expires."""
-        request = req.revoke_share_request(share_id, request_id)
+        request = req.revoke_share_request(share_id, request_id, dependant_account_id)
         return self._call(self._stub.RevokeShare, request, self._session(session_token))
 
     def get_verification_keys(self) -> pb.GetVerificationKeysResponse:
@@ -199,29 +219,45 @@ class AsyncShareCalls(Credentials):
         return await self._call(self._stub.ShareViaQR, request, self._session(session_token))
 
     async def list_shares(
-        self, page_size: int = 0, page_token: str = "", session_token: str | None = None
+        self,
+        page_size: int = 0,
+        page_token: str = "",
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> pb.ListSharesResponse:
-        """One page of the citizen's shares, newest first; see :meth:`iter_shares`."""
-        request = req.list_shares_request(page_size, page_token)
+        """See :meth:`eid_client.EidClient.list_shares`."""
+        request = req.list_shares_request(page_size, page_token, dependant_account_id)
         return await self._call(self._stub.ListShares, request, self._session(session_token))
 
     def iter_shares(
-        self, page_size: int = 0, session_token: str | None = None
+        self,
+        page_size: int = 0,
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> AsyncIterator[pb.Share]:
-        """Every share the citizen has, page by page (``async for``)."""
+        """Every share the citizen (or the dependant) has, page by page (``async for``)."""
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first __anext__()
 
         return follow_pages_async(
-            lambda page_token: self.list_shares(page_size, page_token, token),
+            lambda page_token: self.list_shares(
+                page_size, page_token, token, dependant_account_id=dependant_account_id
+            ),
             lambda page: page.shares,
         )
 
     async def revoke_share(
-        self, share_id: str, request_id: str | None = None, session_token: str | None = None
+        self,
+        share_id: str,
+        request_id: str | None = None,
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> pb.RevokeShareResponse:
         """See :meth:`eid_client.EidClient.revoke_share`."""
-        request = req.revoke_share_request(share_id, request_id)
+        request = req.revoke_share_request(share_id, request_id, dependant_account_id)
         return await self._call(self._stub.RevokeShare, request, self._session(session_token))
 
     async def get_verification_keys(self) -> pb.GetVerificationKeysResponse:

@@ -10,6 +10,7 @@ from eid_client import _share_commands as commands
 from eid_client import _verify_commands as verify
 from eid_client._cli_common import (
     Subparsers,
+    dependant_option,
     password_option,
     request_id_option,
     session_option,
@@ -51,12 +52,7 @@ def add_citizen_commands(sub: Subparsers) -> None:
         "(default full_name,birth_date,gender)",
     )
     p.add_argument("--audience", default="", metavar="PARTY_ID", help="only this party may redeem")
-    p.add_argument(
-        "--dependant",
-        default="",
-        metavar="ACCOUNT_ID",
-        help="a guardian sharing a dependant's attributes (account ID from `eid dependants`)",
-    )
+    dependant_option(p, "sharing a dependant's attributes")
     p.add_argument(
         "--ttl",
         type=int,
@@ -93,9 +89,11 @@ def add_citizen_commands(sub: Subparsers) -> None:
         """
           eid shares                                # the session in EID_SESSION
           eid --json shares | jq -r '.shares[] | select(.state == "SHARE_STATE_ACTIVE") | .share_id'
+          eid shares --dependant acc_4a1f0c2e9b7d4e6f8a3c5b1d2e   # made for your child
         """,
     )
     session_option(p)
+    dependant_option(p, "listing the shares made for a dependant")
     p.add_argument(
         "--page-size",
         type=positive_int,
@@ -111,6 +109,8 @@ def add_citizen_commands(sub: Subparsers) -> None:
         "Withdraw one of your QR shares (IDs from `eid share` or `eid shares`).",
         """
           eid revoke-share shr_c18b4fc52ffde32ec4f6622867878adf
+          eid revoke-share shr_c18b4fc52ffde32ec4f6622867878adf \\
+              --dependant acc_4a1f0c2e9b7d4e6f8a3c5b1d2e   # one made for your child
         """,
         details="""
             Redeeming it online fails at once with SHARE_REVOKED. An OFFLINE share's QR
@@ -120,6 +120,7 @@ def add_citizen_commands(sub: Subparsers) -> None:
     )
     p.add_argument("share_id", metavar="SHARE_ID", help="the share to withdraw")
     session_option(p)
+    dependant_option(p, "withdrawing a share made for a dependant")
     request_id_option(p)
 
 

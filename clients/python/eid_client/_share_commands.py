@@ -89,7 +89,11 @@ def _print_terminal_qr(token: str) -> None:
 
 def shares(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     token = session_of(args, "shares")
-    found = list(client.iter_shares(page_size=args.page_size, session_token=token))
+    found = list(
+        client.iter_shares(
+            page_size=args.page_size, session_token=token, dependant_account_id=args.dependant
+        )
+    )
     if out.as_json:
         out.json(pb.ListSharesResponse(shares=found))
         return 0
@@ -102,13 +106,19 @@ def shares(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         [show.share_cells(s) for s in found],
         caption=f"newest first; times in {_output.local_zone()}",
     )
-    out.hint("Withdraw one with: eid revoke-share <Share ID>")
+    dependant = f" --dependant {args.dependant}" if args.dependant else ""
+    out.hint(f"Withdraw one with: eid revoke-share <Share ID>{dependant}")
     return 0
 
 
 def revoke_share(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     token = session_of(args, "revoke-share")
-    response = client.revoke_share(args.share_id, request_id=args.request_id, session_token=token)
+    response = client.revoke_share(
+        args.share_id,
+        request_id=args.request_id,
+        session_token=token,
+        dependant_account_id=args.dependant,
+    )
     shared = response.share
     out.result(response, "Share", show.share_rows(shared))
     if shared.state != pb.SHARE_STATE_REVOKED:

@@ -170,14 +170,21 @@ class VerifyCalls(Credentials):
         return self._call(self._stub.ListAccessHistory, request, self._session(session_token))
 
     def iter_access_history(
-        self, page_size: int = 0, session_token: str | None = None
+        self,
+        page_size: int = 0,
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> Iterator[pb.AccessRecord]:
-        """Every record of the access history, following ``next_page_token`` page by page."""
+        """Every record of the access history (or a dependant's), following
+        ``next_page_token`` page by page."""
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first next()
 
         return follow_pages(
-            lambda page_token: self.list_access_history(page_size, page_token, token),
+            lambda page_token: self.list_access_history(
+                page_size, page_token, token, dependant_account_id=dependant_account_id
+            ),
             lambda page: page.records,
         )
 
@@ -300,13 +307,20 @@ class AsyncVerifyCalls(Credentials):
         return await self._call(self._stub.ListAccessHistory, request, self._session(session_token))
 
     def iter_access_history(
-        self, page_size: int = 0, session_token: str | None = None
+        self,
+        page_size: int = 0,
+        session_token: str | None = None,
+        *,
+        dependant_account_id: str = "",
     ) -> AsyncIterator[pb.AccessRecord]:
-        """Every record of the access history, page by page (``async for``)."""
+        """Every record of the access history (or a dependant's), page by page
+        (``async for``)."""
         token = session_token or self.session_token
         self._session(token)  # no session: fail now, not at the first __anext__()
 
         return follow_pages_async(
-            lambda page_token: self.list_access_history(page_size, page_token, token),
+            lambda page_token: self.list_access_history(
+                page_size, page_token, token, dependant_account_id=dependant_account_id
+            ),
             lambda page: page.records,
         )

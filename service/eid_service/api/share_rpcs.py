@@ -129,6 +129,7 @@ class ShareRpcs(ServicerBase):
             metadata.bearer_token(context),
             request.page_size,
             request.page_token,
+            request.dependant_account_id,
         )
         now = self._ctx.clock()
         return pb.ListSharesResponse(
@@ -148,7 +149,12 @@ class ShareRpcs(ServicerBase):
             lambda grant: pb.RevokeShareResponse(share=share_pb(grant, grant.state(clock()))),
         )
         return await revoke_share(
-            self._uow, self._ctx, metadata.bearer_token(context), request.share_id, reply
+            self._uow,
+            self._ctx,
+            metadata.bearer_token(context),
+            request.share_id,
+            reply,
+            request.dependant_account_id,
         )
 
     async def GetVerificationKeys(

@@ -155,8 +155,11 @@ async def list_shares(
     session_token: str | None,
     page_size: int,
     page_token: str,
+    dependant_account_id: str = "",
 ) -> SharePage:
-    """The citizen's shares, newest first (AIP-158 pages)."""
+    """The citizen's shares, newest first (AIP-158 pages), or, for a guardian
+    naming one of their dependants, the child's (while the guardian still
+    acts for it)."""
     if not session_token:
         raise session_missing()
     size = pages.page_size(page_size)
@@ -165,7 +168,10 @@ async def list_shares(
 
     def page(r: Repositories) -> SharePage:
         citizen = citizen_of_session(r, session_token, now)
-        found = r.shares.page_of(citizen.id, after, size + 1)
+        whose = citizen.id
+        if dependant_account_id:
+            whose = acting_for(r, citizen, dependant_account_id).account.id
+        found = r.shares.page_of(whose, after, size + 1)
         shown = found[:size]
         more = len(found) > size
         return SharePage(shown, pages.next_page_token(shown[-1].id) if more else "")
@@ -179,8 +185,10 @@ async def revoke_share(
     session_token: str | None,
     share_id: str,
     reply: Reply[ShareGrant, Answer],
+    dependant_account_id: str = "",
 ) -> Answer:
-    """Withdraws one of the citizen's shares; online redemption fails at once.
+    """Withdraws one of the citizen's shares, or, for a guardian naming one of
+    their dependants, one of the child's; online redemption fails at once.
     Revoking a revoked or expired share answers the share as it is."""
     if not session_token:
         raise session_missing()
@@ -194,10 +202,18 @@ async def revoke_share(
         if earlier is not None:
             return earlier
         citizen = citizen_of_session(r, session_token, now)
-        grant = r.shares.revoke(share_id, citizen.id, now)
+        dependant = None
+        if dependant_account_id:
+            dependant = acting_for(r, citizen, dependant_account_id)
+        owner = citizen.id if dependant is None else dependant.account.id
+        grant = r.shares.revoke(share_id, owner, now)
         if grant is None:
             raise NotFound(reason="SHARE_NOT_FOUND", message="no share of yours has this id")
-        r.audit.append(AuditEntry(citizen.subject, citizen.id, None, "revoke_share", "ok", now))
+        if dependant is None:
+            r.audit.append(AuditEntry(citizen.subject, citizen.id, None, "revoke_share", "ok", now))
+        else:
+            # In the child's history, as the guardian's act.
+            acted_by_guardian(r, dependant, "revoke_share", citizen.id, now)
         return reply.finish(r, caller, grant, now)
 
     return await once(uow, reply, caller, revoke)

@@ -2258,19 +2258,25 @@ class ListSharesRequest(_message.Message):
 
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    DEPENDANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many shares per page: default 20, at most 100."""
     page_token: _builtins.str
     """The next_page_token of the previous page; empty for the first page."""
+    dependant_account_id: _builtins.str
+    """A guardian listing the shares made for one of their dependants: the
+    dependant's account id (ListDependants); empty: the signed-in citizen's.
+    """
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        dependant_account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependant_account_id", b"dependant_account_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2312,19 +2318,26 @@ class RevokeShareRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SHARE_ID_FIELD_NUMBER: _builtins.int
+    DEPENDANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters), scoped to the session."""
     share_id: _builtins.str
     """The share to withdraw, from ShareViaQR or ListShares."""
+    dependant_account_id: _builtins.str
+    """A guardian withdrawing a share made for one of their dependants: the
+    dependant's account id (ListDependants); empty: one of the signed-in
+    citizen's own shares.
+    """
     def __init__(
         self,
         *,
         request_id: _builtins.str = ...,
         share_id: _builtins.str = ...,
+        dependant_account_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "share_id", b"share_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dependant_account_id", b"dependant_account_id", "request_id", b"request_id", "share_id", b"share_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -352,7 +352,10 @@ class IdentityServiceServicer:
 
     def ListShares(self, request, context):
         """Lists the citizen's shares, newest first, with their state (active,
-        redeemed, expired, revoked). Needs a citizen session.
+        redeemed, expired, revoked); a guardian lists those made for a dependant
+        with dependant_account_id (DEPENDANT_NOT_FOUND for anyone else's account,
+        DEPENDANT_TAKEN_OVER once the child has started taking it over). Needs a
+        citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -362,7 +365,9 @@ class IdentityServiceServicer:
         """Withdraws one of the citizen's shares: online redemption of it fails at
         once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
         credentials rely on their short lifetime. A share already revoked, expired
-        or used up is answered as it is. Needs a citizen session.
+        or used up is answered as it is. A guardian withdraws a share made for a
+        dependant with dependant_account_id (refused as ListShares refuses).
+        Needs a citizen session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -130,13 +130,18 @@ class IdentityServiceStub:
     """
     ListShares: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListSharesRequest, _identity_service_pb2.ListSharesResponse]
     """Lists the citizen's shares, newest first, with their state (active,
-    redeemed, expired, revoked). Needs a citizen session.
+    redeemed, expired, revoked); a guardian lists those made for a dependant
+    with dependant_account_id (DEPENDANT_NOT_FOUND for anyone else's account,
+    DEPENDANT_TAKEN_OVER once the child has started taking it over). Needs a
+    citizen session.
     """
     RevokeShare: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeShareRequest, _identity_service_pb2.RevokeShareResponse]
     """Withdraws one of the citizen's shares: online redemption of it fails at
     once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
     credentials rely on their short lifetime. A share already revoked, expired
-    or used up is answered as it is. Needs a citizen session.
+    or used up is answered as it is. A guardian withdraws a share made for a
+    dependant with dependant_account_id (refused as ListShares refuses).
+    Needs a citizen session.
     """
     GetVerificationKeys: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationKeysRequest, _identity_service_pb2.GetVerificationKeysResponse]
     """Publishes the public keys that verify share payloads: the current signing
@@ -350,13 +355,18 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     ListShares: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListSharesRequest, _identity_service_pb2.ListSharesResponse]  # type: ignore[assignment]
     """Lists the citizen's shares, newest first, with their state (active,
-    redeemed, expired, revoked). Needs a citizen session.
+    redeemed, expired, revoked); a guardian lists those made for a dependant
+    with dependant_account_id (DEPENDANT_NOT_FOUND for anyone else's account,
+    DEPENDANT_TAKEN_OVER once the child has started taking it over). Needs a
+    citizen session.
     """
     RevokeShare: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RevokeShareRequest, _identity_service_pb2.RevokeShareResponse]  # type: ignore[assignment]
     """Withdraws one of the citizen's shares: online redemption of it fails at
     once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
     credentials rely on their short lifetime. A share already revoked, expired
-    or used up is answered as it is. Needs a citizen session.
+    or used up is answered as it is. A guardian withdraws a share made for a
+    dependant with dependant_account_id (refused as ListShares refuses).
+    Needs a citizen session.
     """
     GetVerificationKeys: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.GetVerificationKeysRequest, _identity_service_pb2.GetVerificationKeysResponse]  # type: ignore[assignment]
     """Publishes the public keys that verify share payloads: the current signing
@@ -639,7 +649,10 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ListSharesResponse, _abc.Awaitable[_identity_service_pb2.ListSharesResponse]]:
         """Lists the citizen's shares, newest first, with their state (active,
-        redeemed, expired, revoked). Needs a citizen session.
+        redeemed, expired, revoked); a guardian lists those made for a dependant
+        with dependant_account_id (DEPENDANT_NOT_FOUND for anyone else's account,
+        DEPENDANT_TAKEN_OVER once the child has started taking it over). Needs a
+        citizen session.
         """
 
     @_abc_1.abstractmethod
@@ -651,7 +664,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Withdraws one of the citizen's shares: online redemption of it fails at
         once with SHARE_REVOKED. An offline verifier cannot learn of it: offline
         credentials rely on their short lifetime. A share already revoked, expired
-        or used up is answered as it is. Needs a citizen session.
+        or used up is answered as it is. A guardian withdraws a share made for a
+        dependant with dependant_account_id (refused as ListShares refuses).
+        Needs a citizen session.
         """
 
     @_abc_1.abstractmethod
