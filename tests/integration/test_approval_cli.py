@@ -51,7 +51,12 @@ def test_the_cli_walks_a_party_and_a_citizen_through_the_flow(
         eid([*as_citizen, "approve", approval_id, "--code", "0000" if code != "0000" else "1111"])
         == 1
     )
-    assert "VERIFICATION_CODE_WRONG" in capsys.readouterr().err
+    refused = capsys.readouterr().err
+    assert "VERIFICATION_CODE_WRONG" in refused and "the request is now void" in refused
+    # A wrong code voids the request: the party starts another.
+    assert eid([*as_party, "--json", "approval", "start", "--id", adult.personal_id]) == 0
+    started = json.loads(capsys.readouterr().out)
+    approval_id, code = started["approval_id"], started["verification_code"]
     assert eid([*as_citizen, "approve", approval_id, "--code", code]) == 0
     assert "APPROVED" in capsys.readouterr().out
 

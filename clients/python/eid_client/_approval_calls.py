@@ -175,7 +175,7 @@ class ApprovalCalls(Credentials):
         session_token: str | None = None,
     ) -> pb.DecideApprovalResponse:
         """Citizen: approve, confirming the code the relying party shows (a
-        wrong one is refused, VERIFICATION_CODE_WRONG; the third voids the request)."""
+        wrong one is refused, VERIFICATION_CODE_WRONG, and voids the request)."""
         return self._decide(approval_id, True, verification_code, request_id, session_token)
 
     def decline(

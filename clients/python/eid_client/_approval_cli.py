@@ -126,7 +126,7 @@ def _add_citizen_commands(sub: Subparsers) -> None:
         """,
         details="""
             Check that the party's screen shows the same code as `eid approvals`,
-            then confirm it. A wrong code is refused; the third voids the request.
+            then confirm it. A wrong code is refused and voids the request.
             Approving releases the attributes the request asks for to that party.
         """,
     )

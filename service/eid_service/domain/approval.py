@@ -28,9 +28,11 @@ from eid_service.domain.share import Attribute
 
 APPROVAL_TTL = timedelta(minutes=2)
 CODE_DIGITS = 4
-# Wrong codes before the request is void: one slip is forgiven twice, a
-# guesser gets three tries in ten thousand.
-MAX_CODE_ATTEMPTS = 3
+# Wrong codes before the request is void: the first. An app may offer the
+# citizen CODE_CHOICES codes to pick from; with as many tries as choices, a
+# citizen tapping through a push-bomb without looking approved it every time
+# (found by an attacker's pass). A slip costs the party a new request.
+MAX_CODE_ATTEMPTS = 1
 MAX_MESSAGE_LENGTH = 100
 # How many codes the app may offer the citizen to pick from (the real one among them).
 CODE_CHOICES = 3
@@ -212,7 +214,7 @@ def already_claimed() -> PreconditionFailed:
 
 
 def wrong_code(attempts_left: int) -> InvalidInput:
-    if attempts_left > 0:
+    if attempts_left > 0:  # only if MAX_CODE_ATTEMPTS forgives slips again
         text = f"that is not the code the relying party shows; {attempts_left} tries left"
     else:
         text = "that is not the code the relying party shows; the request is now void"

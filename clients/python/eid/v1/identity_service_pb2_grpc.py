@@ -318,7 +318,8 @@ class IdentityServiceServicer:
     def DecideApproval(self, request, context):
         """Citizen: approves (with the verification code the party shows) or
         declines a pending approval request. A wrong code is refused
-        (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+        (VERIFICATION_CODE_WRONG) and voids the request: picking among the
+        offered choices must not approve by elimination.
         While the citizen has the approval mode locked, approving is refused
         (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
         """

@@ -108,7 +108,8 @@ class IdentityServiceStub:
     DecideApproval: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.DecideApprovalRequest, _identity_service_pb2.DecideApprovalResponse]
     """Citizen: approves (with the verification code the party shows) or
     declines a pending approval request. A wrong code is refused
-    (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+    (VERIFICATION_CODE_WRONG) and voids the request: picking among the
+    offered choices must not approve by elimination.
     While the citizen has the approval mode locked, approving is refused
     (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
     """
@@ -333,7 +334,8 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     DecideApproval: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.DecideApprovalRequest, _identity_service_pb2.DecideApprovalResponse]  # type: ignore[assignment]
     """Citizen: approves (with the verification code the party shows) or
     declines a pending approval request. A wrong code is refused
-    (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+    (VERIFICATION_CODE_WRONG) and voids the request: picking among the
+    offered choices must not approve by elimination.
     While the citizen has the approval mode locked, approving is refused
     (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
     """
@@ -609,7 +611,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.DecideApprovalResponse, _abc.Awaitable[_identity_service_pb2.DecideApprovalResponse]]:
         """Citizen: approves (with the verification code the party shows) or
         declines a pending approval request. A wrong code is refused
-        (VERIFICATION_CODE_WRONG) and counted: the third voids the request.
+        (VERIFICATION_CODE_WRONG) and voids the request: picking among the
+        offered choices must not approve by elimination.
         While the citizen has the approval mode locked, approving is refused
         (AUTH_MODE_LOCKED); declining is not. Needs a citizen session.
         """

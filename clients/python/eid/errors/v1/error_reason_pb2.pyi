@@ -422,7 +422,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     VERIFICATION_CODE_WRONG: _ErrorReason.ValueType  # 76
     """INVALID_ARGUMENT: approving with a code that is not the one the party
-    shows; too many void the request.
+    shows; it voids the request.
     Returned by: DecideApproval.
     """
     IMAGE_FORMAT_UNKNOWN: _ErrorReason.ValueType  # 77
@@ -448,8 +448,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: Verify.
     """
     APPROVAL_WRONG_CODE: _ErrorReason.ValueType  # 82
-    """PERMISSION_DENIED: the citizen confirmed a wrong code too often and the
-    request is void; start a new one.
+    """PERMISSION_DENIED: the citizen confirmed a wrong code and the request is
+    void; start a new one.
     Returned by: Verify.
     """
     APPROVAL_EXPIRED: _ErrorReason.ValueType  # 83
@@ -1197,7 +1197,7 @@ Returned by: DecideApproval.
 """
 VERIFICATION_CODE_WRONG: ErrorReason.ValueType  # 76
 """INVALID_ARGUMENT: approving with a code that is not the one the party
-shows; too many void the request.
+shows; it voids the request.
 Returned by: DecideApproval.
 """
 IMAGE_FORMAT_UNKNOWN: ErrorReason.ValueType  # 77
@@ -1223,8 +1223,8 @@ APPROVAL_DECLINED: ErrorReason.ValueType  # 81
 Returned by: Verify.
 """
 APPROVAL_WRONG_CODE: ErrorReason.ValueType  # 82
-"""PERMISSION_DENIED: the citizen confirmed a wrong code too often and the
-request is void; start a new one.
+"""PERMISSION_DENIED: the citizen confirmed a wrong code and the request is
+void; start a new one.
 Returned by: Verify.
 """
 APPROVAL_EXPIRED: ErrorReason.ValueType  # 83
