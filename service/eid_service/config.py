@@ -188,8 +188,9 @@ def _portrait_policy(env: Mapping[str, str], base: PortraitPolicy) -> PortraitPo
 
 def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
     """EID_REGISTER_PER_SOURCE_PER_HOUR, EID_REGISTER_PER_PHONE_PER_DAY,
-    EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR, EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE
-    and EID_OTP_PER_CITIZEN_PER_DAY change the defaults' counts."""
+    EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR, EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE,
+    EID_OTP_PER_PARTY_CITIZEN_PER_DAY and EID_OTP_PER_CITIZEN_PER_DAY change the
+    defaults' counts."""
 
     def count(name: str, limit: Limit) -> Limit:
         return replace(limit, hits=values.integer(env, name, limit.hits, minimum=1))
@@ -201,6 +202,9 @@ def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:
         code_per_source=count("EID_CODE_REQUESTS_PER_SOURCE_PER_HOUR", base.code_per_source),
         otp_per_party_citizen=count(
             "EID_OTP_PER_PARTY_CITIZEN_PER_MINUTE", base.otp_per_party_citizen
+        ),
+        otp_per_party_citizen_day=count(
+            "EID_OTP_PER_PARTY_CITIZEN_PER_DAY", base.otp_per_party_citizen_day
         ),
         otp_per_citizen=count("EID_OTP_PER_CITIZEN_PER_DAY", base.otp_per_citizen),
     )

@@ -1123,6 +1123,7 @@ class Lifecycle(RuleBasedStateMachine):
         limits = self.h.send_limits
         if not (
             self.hit(limits.otp_per_party_citizen, f"{pm.id}:{p.pid}")
+            and self.hit(limits.otp_per_party_citizen_day, f"{pm.id}:{p.pid}")
             and self.hit(limits.otp_per_citizen, p.pid)
         ):
             expect(answer, "TOO_MANY_REQUESTS", "one-time codes beyond their limits")

@@ -148,6 +148,35 @@ def test_declined_wrong_codes_and_expired_are_told_apart(
     assert outcomes == {False}
 
 
+def test_one_party_cannot_keep_a_citizens_other_parties_out(
+    harness: ServerHarness, bank: Party, citizen_app: EidClient, adult: Demographics
+) -> None:
+    """A party starts requests for a citizen as fast as its own limits let
+    it for most of an hour; the citizen's bank still gets through. Before,
+    one party spent the citizen's hour over all parties in 20 minutes (found
+    by an attacker's pass)."""
+    now = harness.clock()
+    # Just past the hour: the hour windows hold the whole test.
+    hour = now.replace(minute=0, second=1, microsecond=0) + timedelta(hours=1)
+    harness.clock.advance(hour - now)
+    register_and_activate(harness, citizen_app, adult)
+    _, hostile = harness.create_party("Hostile shop")
+    with grpc.insecure_channel(harness.target) as channel:
+        stub = pb_grpc.IdentityServiceStub(channel)
+        request = pb.StartApprovalRequest(personal_id=adult.personal_id)
+        refusals = []
+        for _ in range(10):  # 20 minutes
+            for _ in range(3):  # its own limit: 3 per citizen every 2 minutes
+                try:
+                    stub.StartApproval(request, metadata=(("x-api-key", hostile),))
+                except grpc.RpcError as refused:
+                    refusals.append(error_from_rpc_error(refused).reason)
+            harness.clock.advance(TWO_MINUTES)
+    # The hostile party's own hour is spent.
+    assert refusals and set(refusals) == {"TOO_MANY_REQUESTS"}
+    assert bank.client.start_approval(adult.personal_id).approval_id
+
+
 def test_locking_the_approval_mode_stops_prompts_already_queued(
     bank: Party, phone: EidClient, adult: Demographics
 ) -> None:

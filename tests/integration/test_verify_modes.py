@@ -5,6 +5,7 @@ with the published keys, and the citizen's access history."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import grpc
 import pytest
@@ -108,6 +109,30 @@ def test_request_otp_is_limited_per_party_and_citizen(
     with pytest.raises(grpc.RpcError) as refused:
         stub.RequestOtp(pb.RequestOtpRequest(personal_id=active.personal_id), metadata=_as(key))
     assert _reason(refused) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_REQUESTS")
+
+
+def test_one_party_cannot_lock_a_citizen_out_of_codes_at_the_others(
+    harness: ServerHarness, stub: pb_grpc.IdentityServiceStub, active: Demographics
+) -> None:
+    """A party that knows only the ID number asks a code a minute, within its
+    own limit, until its day is spent; the citizen's bank still gets one.
+    Before, ten such requests spent the citizen's day at every party (found
+    by an attacker's pass)."""
+    now = harness.clock()
+    # Just past midnight: the day windows hold the whole test.
+    midnight = now.replace(hour=0, minute=0, second=1, microsecond=0) + timedelta(days=1)
+    harness.clock.advance(midnight - now)
+    hostile, bank = _key(harness, "Hostile shop"), _key(harness, "Citizen's bank")
+    request = pb.RequestOtpRequest(personal_id=active.personal_id)
+    refusals = []
+    for _ in range(harness.send_limits.otp_per_party_citizen_day.hits + 1):
+        try:
+            stub.RequestOtp(request, metadata=_as(hostile))
+        except grpc.RpcError as refused:
+            refusals.append(error_from_rpc_error(refused).reason)
+        harness.clock.advance(timedelta(seconds=61))
+    assert refusals == ["TOO_MANY_REQUESTS"]  # the hostile party's own day is spent
+    assert stub.RequestOtp(request, metadata=_as(bank)).HasField("expire_time")
 
 
 def test_demographic_answers_per_attribute_and_releases_nothing(

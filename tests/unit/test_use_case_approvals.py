@@ -10,7 +10,12 @@ from datetime import timedelta
 import pytest
 
 from eid_service.domain.account import AccountState
-from eid_service.domain.approval import APPROVAL_TTL, ApprovalState
+from eid_service.domain.approval import (
+    APPROVAL_TTL,
+    PER_CITIZEN,
+    PER_PARTY_CITIZEN_HOUR,
+    ApprovalState,
+)
 from eid_service.domain.errors import (
     InvalidInput,
     NotFound,
@@ -109,10 +114,9 @@ async def test_tapping_through_the_offered_choices_approves_nothing(world: World
     looking at the party's screen. Before, as many tries as choices
     approved every request (found by an attacker's pass)."""
     await world.active(LAN)
-    attacker = world.party()
     blind = 0
-    for _ in range(12):
-        world.clock.advance(APPROVAL_TTL)  # past the per-(party, citizen) start limit
+    for n in range(12):
+        attacker = world.party(f"Attacker {n}")  # each within its own start limits
         phone = await session_of(world, LAN)
         started = await start(world, attacker, LAN)
         [shown] = [
@@ -210,6 +214,26 @@ async def test_one_party_cannot_flood_a_citizen(world: World) -> None:
     await start(world, telco, LAN)  # another party is not held up
     world.clock.advance(APPROVAL_TTL)
     await start(world, bank, LAN)
+
+
+async def test_one_party_cannot_keep_a_citizens_other_parties_out(world: World) -> None:
+    """Before, one party starting 3 requests every 2 minutes (its own
+    limit) spent the citizen's hour over all parties in 20 minutes, and
+    kept every other party out for as long as it went on (found by an
+    attacker's pass)."""
+    await world.active(LAN)
+    hostile, bank = world.party("Hostile"), world.party("Bank")
+    started = 0
+    while True:  # as fast as its limits let it
+        try:
+            await start(world, hostile, LAN)
+            started += 1
+        except TooManyAttempts as flood:
+            if int(flood.metadata["retry_after_seconds"]) > APPROVAL_TTL.total_seconds() + 1:
+                break  # its hour is spent
+            world.clock.advance(APPROVAL_TTL)
+    assert PER_PARTY_CITIZEN_HOUR.hits <= started < PER_CITIZEN.hits
+    assert (await start(world, bank, LAN)).approval_id  # the citizen's bank still gets through
 
 
 async def test_a_retried_start_is_the_same_request(world: World) -> None:

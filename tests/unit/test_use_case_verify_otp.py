@@ -165,12 +165,35 @@ async def test_one_code_a_minute_per_party_and_citizen(world: World) -> None:
 
 async def test_a_daily_ceiling_per_citizen_holds_over_all_parties(world: World) -> None:
     await world.active(LAN)
-    parties = [world.party(f"Party {i}") for i in range(11)]
-    for party in parties[:10]:
-        await _request(world, party, LAN.personal_id)
+    limits = world.ctx.send_limits
+    per_party = limits.otp_per_party_citizen_day.hits
+    parties = [world.party(f"Party {i}") for i in range(limits.otp_per_citizen.hits // per_party)]
+    for _ in range(per_party):
+        for party in parties:
+            await _request(world, party, LAN.personal_id)
+        world.clock.advance(timedelta(minutes=1))
 
-    with pytest.raises(TooManyAttempts):
-        await _request(world, parties[10], LAN.personal_id)
+    with pytest.raises(TooManyAttempts) as refused:
+        await _request(world, world.party("One too many"), LAN.personal_id)
+    assert refused.value.reason == "TOO_MANY_REQUESTS"
+
+
+async def test_one_party_cannot_spend_the_citizens_day_for_the_others(world: World) -> None:
+    """Before, one party asking a code a minute (its own limit) locked the
+    citizen out of codes at every party for the day after ten minutes
+    (found by an attacker's pass)."""
+    await world.active(LAN)
+    hostile, bank = world.party("Hostile"), world.party("Bank")
+    for _ in range(world.ctx.send_limits.otp_per_party_citizen_day.hits):
+        await _request(world, hostile, LAN.personal_id)
+        world.clock.advance(timedelta(minutes=1))
+
+    with pytest.raises(TooManyAttempts) as refused:
+        await _request(world, hostile, LAN.personal_id)
+    assert refused.value.reason == "TOO_MANY_REQUESTS"
+    assert int(refused.value.metadata["retry_after_seconds"]) > 3600  # its day is spent
+    sent = await _request(world, bank, LAN.personal_id)
+    assert sent.expires_at > world.clock()
 
 
 async def test_a_party_without_the_mode_is_refused(world: World) -> None:

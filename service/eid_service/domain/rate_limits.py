@@ -42,8 +42,13 @@ class SendLimits:
     code_per_minute: Limit = Limit("code-minute", 1, timedelta(minutes=1))
     code_per_day: Limit = Limit("code-day", 5, timedelta(days=1))
     code_per_source: Limit = Limit("code-source", 30, timedelta(hours=1))
-    # One-time codes relying parties ask for (RequestOtp): one a minute per
-    # (party, citizen), and a daily ceiling per citizen over all parties, so
-    # no party, or several together, can flood a citizen's phone.
+    # One-time codes relying parties ask for (RequestOtp): one a minute and
+    # ten a day per (party, citizen), and a daily ceiling per citizen over all
+    # parties, so no party, or several together, can flood a citizen's phone.
+    # The ceiling is ten parties' days: when it was the same as one party's
+    # day, one hostile party spent it in ten minutes and locked the citizen
+    # out of codes at every other party until the next day (found by an
+    # attacker's pass).
     otp_per_party_citizen: Limit = Limit("otp-party-citizen", 1, timedelta(minutes=1))
-    otp_per_citizen: Limit = Limit("otp-citizen-day", 10, timedelta(days=1))
+    otp_per_party_citizen_day: Limit = Limit("otp-party-citizen-day", 10, timedelta(days=1))
+    otp_per_citizen: Limit = Limit("otp-citizen-day", 100, timedelta(days=1))

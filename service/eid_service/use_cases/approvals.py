@@ -20,6 +20,7 @@ from eid_service.domain.approval import (
     APPROVAL_TTL,
     PER_CITIZEN,
     PER_PARTY_CITIZEN,
+    PER_PARTY_CITIZEN_HOUR,
     ApprovalRequest,
     ApprovalState,
     code_choices,
@@ -118,7 +119,11 @@ async def start_approval(
         else:
             # Before the look-up: an ID number without an account counts alike.
             admit(r, party, now, citizen=r.accounts.subject_of(pid))
-            hits = [(PER_PARTY_CITIZEN, f"{party.id}:{pid}"), (PER_CITIZEN, pid)]
+            hits = [
+                (PER_PARTY_CITIZEN, f"{party.id}:{pid}"),
+                (PER_PARTY_CITIZEN_HOUR, f"{party.id}:{pid}"),
+                (PER_CITIZEN, pid),
+            ]
             refused = hit_limits(r, now, hits)
             if refused is not None:
                 return refused  # committed: the hits count

@@ -85,6 +85,7 @@ async def request_otp(
             now,
             [
                 (limits.otp_per_party_citizen, f"{party.id}:{pid}"),
+                (limits.otp_per_party_citizen_day, f"{party.id}:{pid}"),
                 (limits.otp_per_citizen, pid),
             ],
         )
