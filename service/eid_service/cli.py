@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eid_service.app import Runtime, bootstrap
@@ -148,8 +149,10 @@ async def _create_officer(
     runtime: Runtime, name: str, roles: frozenset[OfficerRole], console: Console
 ) -> None:
     officer, key = await runtime.uow.atomically(lambda r: r.officers.create(name, utc_now(), roles))
+    # Escaped, as party names are: rich reads "[/]" in a name as markup and
+    # raised before the key (already committed, shown only here) was printed.
     console.print(
-        f"registration officer [bold]{officer.id}[/bold] ({officer.name}),"
+        f"registration officer [bold]{officer.id}[/bold] ({escape(officer.name)}),"
         f" roles: {_roles_text(officer.roles)}"
     )
     console.print("key (shown once, store it now; send it as the x-officer-key header):")
@@ -159,7 +162,7 @@ async def _create_officer(
 async def _disable_officer(runtime: Runtime, officer_id: str, console: Console) -> int:
     done = await runtime.uow.atomically(lambda r: r.officers.disable(officer_id, utc_now()))
     if not done:
-        console.print(f"[red]no enabled officer has the id {officer_id}[/red]")
+        console.print(f"[red]no enabled officer has the id {escape(officer_id)}[/red]")
         return 1
     console.print(f"officer {officer_id} disabled: the key no longer works")
     return 0
@@ -170,7 +173,7 @@ async def _set_officer_roles(
 ) -> int:
     done = await runtime.uow.atomically(lambda r: r.officers.set_roles(officer_id, roles))
     if not done:
-        console.print(f"[red]no enabled officer has the id {officer_id}[/red]")
+        console.print(f"[red]no enabled officer has the id {escape(officer_id)}[/red]")
         return 1
     console.print(f"officer {officer_id} roles: {_roles_text(roles)} (from the next call on)")
     return 0
@@ -194,7 +197,7 @@ async def _list_officers(runtime: Runtime, console: Console) -> int:
         )
         table.add_row(
             entry.officer.id,
-            entry.officer.name,
+            escape(entry.officer.name),
             _roles_text(entry.officer.roles),
             entry.created_at.isoformat(timespec="seconds"),
             state,

@@ -92,6 +92,33 @@ def test_officers_are_listed_with_roles_and_state_but_never_a_key(
     assert main(["officer", "set-roles", second[0], "--roles", "registration"]) == 1
 
 
+@pytest.mark.parametrize("name", ["Công an phường [/] quầy 2", "Quầy [bold]2[/bold]"])
+def test_an_officer_name_with_brackets_is_shown_as_typed_and_its_key_printed(
+    name: str, operator: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rich reads brackets as markup: "[/]" raised after the officer was
+    committed but before its key (shown only then) was printed, and broke
+    `officer list` for every officer; "[bold]" vanished, so the operator saw
+    another name than the one stored and audited."""
+    monkeypatch.setenv("COLUMNS", "200")  # one line each
+    assert main(["officer", "create", "--name", name]) == 0
+    created = capsys.readouterr().out
+    assert f"({name})" in created
+    assert re.fullmatch(r"eido_\S+", created.strip().splitlines()[-1])
+
+    assert main(["officer", "list"]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if "off_" in line]
+    assert name in row
+
+
+@pytest.mark.parametrize("action", [["disable"], ["set-roles", "--roles", "unlock"]])
+def test_an_unknown_officer_id_is_named_as_typed(
+    action: list[str], operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["officer", action[0], "off_[/]", *action[1:]]) == 1
+    assert "no enabled officer has the id off_[/]" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
