@@ -147,8 +147,14 @@ def _roles(text: str) -> frozenset[OfficerRole]:
 
 async def _create_officer(
     runtime: Runtime, name: str, roles: frozenset[OfficerRole], console: Console
-) -> None:
-    officer, key = await runtime.uow.atomically(lambda r: r.officers.create(name, utc_now(), roles))
+) -> int:
+    try:
+        officer, key = await runtime.uow.atomically(
+            lambda r: r.officers.create(name, utc_now(), roles)
+        )
+    except InvalidInput as bad:
+        console.print(f"[red]--name[/red]: {escape(bad.message)}")
+        return 2
     # Escaped, as party names are: rich reads "[/]" in a name as markup and
     # raised before the key (already committed, shown only here) was printed.
     console.print(
@@ -157,6 +163,7 @@ async def _create_officer(
     )
     console.print("key (shown once, store it now; send it as the x-officer-key header):")
     print(key)  # bare on its own line so scripts can capture it
+    return 0
 
 
 async def _disable_officer(runtime: Runtime, officer_id: str, console: Console) -> int:
@@ -214,7 +221,7 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
         if action == "load-demo":
             await _load_demo(runtime, args.synthetic, console)
         elif action == "officer-create":
-            await _create_officer(runtime, args.name, args.roles, console)
+            return await _create_officer(runtime, args.name, args.roles, console)
         elif action == "officer-list":
             return await _list_officers(runtime, console)
         elif action == "officer-disable":

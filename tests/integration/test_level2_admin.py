@@ -111,6 +111,33 @@ def test_an_officer_name_with_brackets_is_shown_as_typed_and_its_key_printed(
     assert name in row
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "   ",
+        "Quầy\n2",  # a second line in every table and audit entry
+        "\x1b[2JQuầy 2",  # a terminal escape: clears the operator's screen
+        "x" * 201,  # wider than the column
+    ],
+)
+def test_an_officer_name_is_checked_as_a_party_name_before_anything_is_written(
+    name: str, operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["officer", "create", "--name", name]) == 2
+    said = capsys.readouterr().out
+    assert "--name: a name is 1 to 200 printable characters" in said
+    assert "eido_" not in said
+    assert _rows(operator, "SELECT id FROM officers") == []
+
+
+def test_an_officer_name_is_stored_without_surrounding_spaces(
+    operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["officer", "create", "--name", "  Quầy 2 "]) == 0
+    assert _rows(operator, "SELECT name FROM officers") == [("Quầy 2",)]
+
+
 @pytest.mark.parametrize("action", [["disable"], ["set-roles", "--roles", "unlock"]])
 def test_an_unknown_officer_id_is_named_as_typed(
     action: list[str], operator: str, capsys: pytest.CaptureFixture[str]

@@ -38,7 +38,7 @@ from eid_service.domain.errors import Conflict, InvalidInput
 from eid_service.domain.linked_document import ATTRIBUTE_DOCUMENT, LinkedDocument
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
-from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer_id
+from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer
 from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
 from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBucket
 from eid_service.domain.rate_limits import Limit
@@ -1285,7 +1285,7 @@ class FakeOfficers(_Repository):
     def create(
         self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
     ) -> tuple[Officer, str]:
-        officer = Officer(new_officer_id(), name, roles)
+        officer = new_officer(name, roles)
         key = new_secret_token("eido")
         self._s.officers[officer.id] = (officer, keyed_digest("officer-key", key))
         self._s.officer_times[officer.id] = (now, None)

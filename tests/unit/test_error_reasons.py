@@ -43,6 +43,7 @@ NOT_OVER_GRPC = {
     # eid-server keys revoke
     "SIGNING_KEY_NOT_FOUND",
     # eid-server officer create / set-roles
+    "OFFICER_NAME_INVALID",
     "ROLES_EMPTY",
     "ROLE_UNKNOWN",
     # audit entries of `verified: false` answers and of RequestOtp

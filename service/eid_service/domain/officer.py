@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 from eid_service.domain.errors import InvalidInput, PermissionDenied
+from eid_service.domain.names import checked_name
 
 
 class OfficerRole(enum.Enum):
@@ -33,6 +34,12 @@ class Officer:
 
 def new_officer_id() -> str:
     return "off_" + secrets.token_hex(8)
+
+
+def new_officer(name: str, roles: frozenset[OfficerRole] = DEFAULT_ROLES) -> Officer:
+    """An officer to create, with a new id; InvalidInput names a bad name
+    (checked as a party's: the operator's tables and the audit show it)."""
+    return Officer(new_officer_id(), checked_name(name, "OFFICER_NAME_INVALID"), roles)
 
 
 def parse_roles(text: str, field: str = "roles") -> frozenset[OfficerRole]:

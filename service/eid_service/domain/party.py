@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from eid_service.domain.errors import InvalidInput
+from eid_service.domain.names import checked_name
 from eid_service.domain.share import DOCUMENT_ATTRIBUTES, Attribute
 
 PARTY_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
-MAX_NAME_LENGTH = 200
 MAX_CONTACT_LENGTH = 200
 DEFAULT_RATE_PER_MINUTE = 600
 DEFAULT_CITIZEN_RATE_PER_MINUTE = 10
@@ -132,11 +132,7 @@ def new_party(
     grants: frozenset[Grant] = frozenset(),
 ) -> RelyingParty:
     """A party to onboard, ACTIVE, with a new id; InvalidInput names the bad field."""
-    name = name.strip()
-    if not 1 <= len(name) <= MAX_NAME_LENGTH or not name.isprintable():
-        raise InvalidInput.of(
-            "name", "PARTY_NAME_INVALID", f"a name is 1 to {MAX_NAME_LENGTH} printable characters"
-        )
+    name = checked_name(name, "PARTY_NAME_INVALID")
     contact = contact.strip()
     if len(contact) > MAX_CONTACT_LENGTH or not contact.isprintable():
         raise InvalidInput.of(

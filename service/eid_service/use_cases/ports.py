@@ -775,7 +775,8 @@ class Officers(Protocol):
     def create(
         self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
     ) -> tuple[Officer, str]:
-        """A new officer and its key (shown once; stored only as a digest)."""
+        """A new officer and its key (shown once; stored only as a digest);
+        InvalidInput, before anything is written, if the name is not one."""
         ...
 
     def set_roles(self, officer_id: str, roles: frozenset[OfficerRole]) -> bool:

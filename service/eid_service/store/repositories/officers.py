@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer_id
+from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer
 from eid_service.security.keyed_hash import new_secret_token
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
@@ -37,13 +37,13 @@ class OfficerRepository(Repository):
     def create(
         self, name: str, now: datetime, roles: frozenset[OfficerRole] = DEFAULT_ROLES
     ) -> tuple[Officer, str]:
-        officer = Officer(new_officer_id(), name, roles)
+        officer = new_officer(name, roles)
         key = new_secret_token(OFFICER_KEY_PREFIX)
         self._db.count(
             _INSERT,
             {
                 "id": officer.id,
-                "name": name,
+                "name": officer.name,
                 "digest": self._p.hasher.digest(OFFICER_KEY_PURPOSE, key),
                 "created_at": self._t(now),
                 "roles": _join(roles),
