@@ -26,7 +26,7 @@ from eid_service.cli_registry import (
 )
 from eid_service.cli_rotate_keys import add_rotate_keys_command, run_rotate_keys
 from eid_service.config import Settings
-from eid_service.config_view import MASK, settings_lines
+from eid_service.config_view import environment_lines, settings_lines
 from eid_service.demo import demo_citizens, demo_foreigners, demo_people
 from eid_service.domain.errors import InvalidInput
 from eid_service.domain.officer import DEFAULT_ROLES, OfficerRole, parse_roles
@@ -245,11 +245,7 @@ def _init_dev(settings: Settings, console: Console) -> None:
 
 
 def _print_config(settings: Settings) -> None:
-    for name, value in settings_lines(settings):
-        print(f"{name} = {value}")
-    # Read by the logging and telemetry set-up, not Settings.
-    for name in sorted(n for n in os.environ if n.startswith(("EID_LOG_", "OTEL_"))):
-        value = MASK if "HEADERS" in name else os.environ[name]  # may carry credentials
+    for name, value in (*settings_lines(settings), *environment_lines(os.environ)):
         print(f"{name} = {value}")
 
 

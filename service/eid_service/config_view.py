@@ -2,37 +2,61 @@
 
 A secret is a field declared with `field(repr=False)` (the SMTP password, the
 SMS webhook secret, ...) or named like one (`..._password`, `..._secret`,
-`..._token`, ...), and the password inside any URL
-(the database's included). Key and certificate files are shown by path only:
-nothing here opens them."""
+`..._token`, ...), and in any URL (the database's included, and those of the
+telemetry variables) the password, every query value and the fragment; a URL
+that cannot be parsed is masked whole. Key and certificate files are shown by
+path only: nothing here opens them."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 MASK = "********"
+UNPARSEABLE_URL = "(a URL that cannot be parsed, masked)"
 _SECRET_NAME = re.compile(r"(^|_)(password|secret|token|api_key|private_key)$")
 
 
 def _mask_url(value: str) -> str:
-    """The URL with its password (if any) masked; other text as it is."""
+    """The URL with its password, query values and fragment masked; other text
+    as it is."""
     try:
         parts = urlsplit(value)
         password = parts.password
     except ValueError:
+        # A mistyped host ("[db"): where a password in it ends is a guess.
+        return UNPARSEABLE_URL
+    if ":" in parts.netloc and "@" in parts.path + parts.query + parts.fragment:
+        # A password with "/", "?" or "#" typed unencoded (the database
+        # driver takes it): urlsplit ends the host early, inside the password.
+        return UNPARSEABLE_URL
+    if not parts.scheme or (password is None and not parts.query and not parts.fragment):
         return value
-    if not parts.scheme or password is None:
-        return value
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:{MASK}@{host}"))
+    # Rebuilt from the text as typed: urlunsplit drops an empty host's "//",
+    # and "sqlite:////srv/eid.db" would read as another file.
+    head = re.split(r"[?#]", value, maxsplit=1)[0]
+    if password is not None:
+        user = parts.netloc.rpartition("@")[0]
+        if f"{user}@" not in head:  # urlsplit dropped a tab or newline in it
+            return UNPARSEABLE_URL
+        head = head.replace(f"{user}@", f"{user.split(':', 1)[0]}:{MASK}@", 1)
+    # Every value, not only secret-looking names: libpq takes ?password=,
+    # gateways ?api_key=, ?key=, ?sig=... The names still say what is set.
+    query = "?" + "&".join(_masked_parameter(p) for p in parts.query.split("&"))
+    return head + (query if parts.query else "") + (f"#{MASK}" if parts.fragment else "")
+
+
+def _masked_parameter(parameter: str) -> str:
+    name, is_pair, _ = parameter.partition("=")
+    if is_pair:
+        return f"{name}={MASK}"
+    return MASK if parameter else ""  # a bare "?token" is a value too
 
 
 def _shown(value: Any) -> str:
@@ -63,3 +87,11 @@ def settings_lines(settings: Any, prefix: str = "") -> Iterator[tuple[str, str]]
             yield name, MASK
         else:
             yield name, _shown(value)
+
+
+def environment_lines(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """(name, value as shown) for the logging and telemetry variables, read by
+    their set-up rather than Settings: headers masked whole (they carry
+    credentials), URLs (an OTLP endpoint) as in settings."""
+    for name in sorted(n for n in environ if n.startswith(("EID_LOG_", "OTEL_"))):
+        yield name, MASK if "HEADERS" in name else _mask_url(environ[name])
