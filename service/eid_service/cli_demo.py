@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from eid_service.config import Settings
 from eid_service.demo import DEMO_CAPTURE_SIMILARITY, demo_people, portrait_capture
@@ -82,7 +83,10 @@ def run_demo_portrait(settings: Settings, args: argparse.Namespace, console: Con
             pid = person.demographics.personal_id
             (args.out / f"{pid}.f32").write_bytes(portrait_capture(pid, args.similarity))
         # Not wrapped: a path cut in two cannot be copied.
-        console.print(f"wrote {len(people)} captures to {args.out}/<ID number>.f32", soft_wrap=True)
+        console.print(
+            f"wrote {len(people)} captures to {escape(str(args.out))}/<ID number>.f32",
+            soft_wrap=True,
+        )
         return 0
     try:
         pid = parse_personal_id(args.personal_id, "--id").value

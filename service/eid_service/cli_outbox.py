@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eid_service.app import bootstrap
@@ -78,7 +79,8 @@ async def run_outbox_command(settings: Settings, args: argparse.Namespace, conso
         else:
             outcomes = await retry_dead(runtime.uow, args.message_ids, utc_now())
         for message_id, outcome in outcomes.items():
-            console.print(f"{message_id}: {_OUTCOME_TEXT[outcome]}")
+            # As the operator typed it: escaped, or "[/]" in it crashed the command.
+            console.print(f"{escape(message_id)}: {_OUTCOME_TEXT[outcome]}")
         retried = sum(o is RetryOutcome.RETRIED for o in outcomes.values())
         console.print(f"{retried} message(s) pending again")
         return 0 if args.all or retried == len(outcomes) else 1

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from eid_service.app import bootstrap
 from eid_service.config import Settings
@@ -205,10 +206,10 @@ async def _generate(settings: Settings, args: argparse.Namespace, console: Conso
         try:
             fmt = file_format(args.out.name, args.format)
         except ValueError as bad:
-            console.print(f"[red]{bad}[/red]")
+            console.print(f"[red]{escape(str(bad))}[/red]")
             return 2
         if not args.out.parent.is_dir():
-            console.print(f"[red]no such folder: {args.out.parent}[/red]")
+            console.print(f"[red]no such folder: {escape(str(args.out.parent))}[/red]")
             return 2
     as_of = args.as_of or utc_now().date()
     runtime = bootstrap(settings) if registry_needs_store(args) else None
@@ -235,7 +236,7 @@ async def _generate(settings: Settings, args: argparse.Namespace, console: Conso
         f" {done.seconds:.1f} s, {done.rate:,.0f} people/s"
     )
     if args.out is not None:
-        console.print(f"wrote {args.out} ({_size(done.file_bytes)}, {fmt})")
+        console.print(f"wrote {escape(str(args.out))} ({_size(done.file_bytes)}, {fmt})")
     if runtime is not None:
         console.print(
             f"registry: {done.added:,} added, {done.people - done.added:,} already present"
@@ -250,10 +251,10 @@ async def _import(settings: Settings, args: argparse.Namespace, console: Console
     try:
         fmt = file_format(args.file.name, args.format)
     except ValueError as bad:
-        console.print(f"[red]{bad}[/red]")
+        console.print(f"[red]{escape(str(bad))}[/red]")
         return 2
     if not args.file.is_file():
-        console.print(f"[red]no such file: {args.file}[/red]")
+        console.print(f"[red]no such file: {escape(str(args.file))}[/red]")
         return 2
     runtime = bootstrap(settings)
     try:
@@ -268,15 +269,19 @@ async def _import(settings: Settings, args: argparse.Namespace, console: Console
             console=console,
         )
     except (ValueError, UnicodeDecodeError) as bad:
-        console.print(f"[red]{args.file} cannot be imported[/red]: {bad}")
+        console.print(f"[red]{escape(str(args.file))} cannot be imported[/red]: {escape(str(bad))}")
         return 2
     finally:
         await runtime.close()
     for bad_row in done.bad[:SHOWN_BAD_ROWS]:
-        console.print(format_bad_row(bad_row), highlight=False)
+        console.print(escape(format_bad_row(bad_row)), highlight=False)
     if len(done.bad) > SHOWN_BAD_ROWS:
         more = len(done.bad) - SHOWN_BAD_ROWS
-        where = f" (all in {args.errors})" if args.errors else " (--errors FILE lists them all)"
+        where = (
+            f" (all in {escape(str(args.errors))})"
+            if args.errors
+            else " (--errors FILE lists them all)"
+        )
         console.print(f"... and {more:,} more bad rows{where}")
     if args.errors is not None:
         write_bad_rows(done.bad, args.errors)
