@@ -4,7 +4,8 @@ with the published keys, and the citizen's access history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import grpc
@@ -18,7 +19,7 @@ from eid_client.offline import KeySet
 from eid_client.receipts import verify_receipt
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.share import Attribute
-from tests.integration.flows import PASSWORD, phone_of, register_and_activate
+from tests.integration.flows import PASSWORD, phone_of, register, register_and_activate
 from tests.integration.harness import ServerHarness
 
 
@@ -133,6 +134,69 @@ def test_one_party_cannot_lock_a_citizen_out_of_codes_at_the_others(
         harness.clock.advance(timedelta(seconds=61))
     assert refusals == ["TOO_MANY_REQUESTS"]  # the hostile party's own day is spent
     assert stub.RequestOtp(request, metadata=_as(bank)).HasField("expire_time")
+
+
+# Well formed ID numbers nobody registered.
+NOBODY = ("079085000001", "079085000002")
+
+
+def _cost(
+    harness: ServerHarness, decryptions: Callable[[], int], call: Callable[[], object]
+) -> tuple[int, int]:
+    """The statements and decryptions a call costs the server."""
+    time.sleep(0.3)  # the outbox dispatcher is done with the call before
+    statements, opened = harness.statements, decryptions()
+    call()
+    return harness.statements - statements, decryptions() - opened
+
+
+@pytest.mark.parametrize("activated", [True, False], ids=["active", "pending"])
+def test_asking_a_code_costs_the_same_whoever_the_number_names(
+    harness: ServerHarness,
+    stub: pb_grpc.IdentityServiceStub,
+    citizen_app: EidClient,
+    adult: Demographics,
+    decryptions: Callable[[], int],
+    activated: bool,
+) -> None:
+    """Before, an account's every sealed field was opened (5) and none for
+    an unknown number, sent or not (found by an attacker's pass)."""
+    if activated:
+        register_and_activate(harness, citizen_app, adult)
+    else:
+        register(citizen_app, adult)
+    key = _key(harness, "Prober")
+
+    def ask(pid: str) -> Callable[[], object]:
+        return lambda: stub.RequestOtp(pb.RequestOtpRequest(personal_id=pid), metadata=_as(key))
+
+    _cost(harness, decryptions, ask(NOBODY[0]))  # the party and keys cached
+    assert _cost(harness, decryptions, ask(adult.personal_id)) == _cost(
+        harness, decryptions, ask(NOBODY[1])
+    )
+
+
+def test_a_wrong_code_costs_the_same_whoever_the_number_names(
+    harness: ServerHarness,
+    stub: pb_grpc.IdentityServiceStub,
+    active: Demographics,
+    decryptions: Callable[[], int],
+) -> None:
+    """Before, a wrong guess at a code really sent counted it (one statement
+    more than for an unknown number; found by an attacker's pass)."""
+    key = _key(harness, "Prober")
+    for pid in (*NOBODY, active.personal_id):
+        stub.RequestOtp(pb.RequestOtpRequest(personal_id=pid), metadata=_as(key))
+
+    def guess(pid: str) -> Callable[[], object]:
+        credential = pb.OneTimeCodeCredential(personal_id=pid, code="000000")
+        request = pb.VerifyRequest(one_time_code=credential)
+        return lambda: stub.Verify(request, metadata=_as(key))
+
+    _cost(harness, decryptions, guess(NOBODY[0]))
+    assert _cost(harness, decryptions, guess(active.personal_id)) == _cost(
+        harness, decryptions, guess(NOBODY[1])
+    )
 
 
 def test_demographic_answers_per_attribute_and_releases_nothing(

@@ -159,6 +159,10 @@ def code_invalid(field_name: str = "one_time_code") -> InvalidInput:
     )
 
 
+# The id of no code: a statement about it changes nothing.
+NO_CODE = "act_none"
+
+
 def spend_code(
     r: Repositories,
     account_id: str | None,
@@ -175,6 +179,9 @@ def spend_code(
     same lookup as a known one."""
     record = r.activation_codes.latest_for(account_id or NO_ACCOUNT, purpose, party_id=party_id)
     if account_id is None or record is None:
+        # Counted against no code: the statements a wrong guess at a code
+        # really sent runs (before, one fewer told a number without an account).
+        r.activation_codes.count_wrong_guess(NO_CODE, max_attempts)
         return False
     if not r.activation_codes.matches(record, code):
         r.activation_codes.count_wrong_guess(record.id, max_attempts)

@@ -32,7 +32,7 @@ from eid_service.use_cases.call_audit import (
     call_entry,
 )
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.one_time_codes import hit_limits, spend_code
+from eid_service.use_cases.one_time_codes import NO_CODE, hit_limits, spend_code
 from eid_service.use_cases.party_limits import admit
 from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -96,12 +96,15 @@ async def request_otp(
                 )
             )
             return refused  # committed: the hits count
-        cred = r.accounts.credential(pid, VerifyMode.ONE_TIME_CODE)
-        account = r.accounts.find_by_personal_id(pid)
-        usable = (
-            account is not None and account.state is AccountState.ACTIVE and bool(account.phone)
+        # The phone alone, in the query that finds the account (a decoy is
+        # opened when there is none): the same work whoever the number names.
+        # Before, every field of an account was opened and none without one.
+        cred, account = r.accounts.credential_and_view(
+            pid, VerifyMode.ONE_TIME_CODE, frozenset({Attribute.PHONE_NUMBER})
         )
-        if account is None or not usable or cred.mode_locked(now):
+        phone = None if account is None else account.values.get(Attribute.PHONE_NUMBER)
+        usable = account is not None and account.state is AccountState.ACTIVE and bool(phone)
+        if account is None or phone is None or not usable or cred.mode_locked(now):
             account_id = None if account is None else account.id
             why = NO_ACTIVE_ACCOUNT_WITH_PHONE if not usable else "AUTH_MODE_LOCKED"
             r.audit.append(
@@ -109,12 +112,15 @@ async def request_otp(
                     reply, subject, account_id, party.id, action, "not_sent", now, reason=why
                 )
             )
+            # A statement on the codes, as a code sent writes one: the same
+            # number whoever the number names (found by an attacker's pass).
+            r.activation_codes.count_wrong_guess(NO_CODE, 0)
             return reply.finish(r, caller, answer, now)
         r.activation_codes.add(
             account.id, code, now, now + OTP_TTL, CodePurpose.VERIFY, party_id=party.id
         )
         notice = verify_code_notice(code, party.name, OTP_TTL, ctx.language)
-        r.outbox.add("sms", account.phone, notice, now)
+        r.outbox.add("sms", phone, notice, now)
         r.audit.append(call_entry(reply, subject, account.id, party.id, action, "sent", now))
         return reply.finish(r, caller, answer, now)
 
