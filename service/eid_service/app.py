@@ -55,6 +55,7 @@ from eid_service.store.uow import SqlUnitOfWork
 from eid_service.telemetry.setup import Telemetry
 from eid_service.transport import add_ports
 from eid_service.use_cases.admission import Admission
+from eid_service.use_cases.approval_waits import ApprovalWaits
 from eid_service.use_cases.context import UseCaseContext, utc_now
 from eid_service.use_cases.dependants import notice_coming_of_age
 from eid_service.use_cases.purge import purge_expired
@@ -150,6 +151,7 @@ def bootstrap(
         language=settings.language,
         send_limits=settings.send_limits,
         password_admission=Admission(settings.limits.max_password_checks),
+        approval_waits=ApprovalWaits(settings.limits.max_concurrent_rpcs),
         biometric_thresholds=settings.biometric_thresholds,
     )
     chosen = list(senders) if senders is not None else default_senders(settings)

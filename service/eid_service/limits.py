@@ -43,6 +43,7 @@ class Limits:
     max_deadline_seconds: float = 60.0
     # Calls being worked on at once in one worker (their request received);
     # more are refused at once with UNAVAILABLE SERVER_BUSY and RetryInfo.
+    # A party's approval waits hold a tenth at most (use_cases/approval_waits.py).
     max_concurrent_rpcs: int = 1000
     # Request size per call, and for the methods biometric templates travel in.
     max_message_bytes: int = 64 * KIB

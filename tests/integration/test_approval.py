@@ -3,7 +3,8 @@ with two real clients: the relying party (API key) and the citizen's app
 (session). Approve, decline, wrong codes, expiry, the QR variant, waiting
 Verify calls woken by the decision (also one made on another server), a
 cancelled wait, 16 concurrent decisions, party isolation and a stranger
-who learns nothing."""
+who learns nothing; and a party's waits at once, capped so that it cannot
+hold every call of a worker."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from eid.v1 import identity_service_pb2 as pb
 from eid.v1 import identity_service_pb2_grpc as pb_grpc
@@ -22,7 +24,9 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError, error_from_rpc_error
 from eid_client.offline import KeySet
 from eid_client.receipts import verify_receipt
+from eid_service.demo import demo_citizens
 from eid_service.domain.citizen import Demographics
+from eid_service.limits import Limits
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
@@ -316,3 +320,103 @@ def test_a_decision_made_on_another_server_wakes_the_wait(
         assert waiting.result(timeout=30).verified
     finally:
         other.stop()
+
+
+def _wait_call(
+    stub: pb_grpc.IdentityServiceStub, key: str, approval_id: str, timeout: float = 30
+) -> grpc.Future[pb.VerifyResponse]:
+    """A Verify waiting up to 20 s for the decision, not yet answered."""
+    wait = pb.ApprovalCredential(approval_id=approval_id, max_wait=Duration(seconds=20))
+    return stub.Verify.future(
+        pb.VerifyRequest(approval=wait), metadata=(("x-api-key", key),), timeout=timeout
+    )
+
+
+def _outcome(call: grpc.Future[pb.VerifyResponse]) -> tuple[grpc.StatusCode, str | None]:
+    error = call.exception()
+    assert isinstance(error, grpc.RpcError), error
+    refused = error_from_rpc_error(error)
+    return refused.code, refused.reason
+
+
+def _waits_held(harness: ServerHarness) -> int:
+    return len(harness.runtime.context.approval_waits)
+
+
+def test_one_party_cannot_hold_every_call_slot_with_approval_waits(
+    start_server: Callable[[Limits], ServerHarness],
+) -> None:
+    """Found by an attacker's pass: a party allowed 2 calls a minute held all
+    8 calls of a worker with 8 waits on one request of its own, and another
+    party's Verify was refused SERVER_BUSY."""
+    harness = start_server(Limits(max_concurrent_rpcs=8))
+    citizen = next(c for c in demo_citizens() if c.birth_date.year < 2000)
+    _, hostile = harness.create_party("Hostile", rate=2, citizen_rate=2)
+    _, bank = harness.create_party("Bank")
+    with EidClient(harness.target) as app:
+        register_and_activate(harness, app, citizen)
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    with (
+        grpc.insecure_channel(harness.target, options=options) as attacker_channel,
+        grpc.insecure_channel(harness.target, options=options) as bank_channel,
+    ):
+        attacker = pb_grpc.IdentityServiceStub(attacker_channel)
+        started = attacker.StartApproval(
+            pb.StartApprovalRequest(personal_id=citizen.personal_id),
+            metadata=(("x-api-key", hostile),),
+        )
+        waits = [_wait_call(attacker, hostile, started.approval_id) for _ in range(8)]
+        until(lambda: sum(w.done() for w in waits) == 7, 5)  # refused at once
+        claim = pb.DemographicCredential(
+            personal_id=citizen.personal_id, full_name=citizen.full_name
+        )
+        try:
+            answer = pb_grpc.IdentityServiceStub(bank_channel).Verify(
+                pb.VerifyRequest(demographic=claim), metadata=(("x-api-key", bank),), timeout=5
+            )
+            refused = [_outcome(w) for w in waits if w.done()]
+        finally:
+            for w in waits:
+                w.cancel()
+    assert answer.verified
+    # A tenth of 8 calls is less than one: a party waits in one at a time here.
+    assert refused == [(grpc.StatusCode.RESOURCE_EXHAUSTED, "APPROVAL_WAITS_EXCEEDED")] * 7
+
+
+def test_a_wait_gives_its_place_back_when_cancelled_or_out_of_time(
+    start_server: Callable[[Limits], ServerHarness],
+) -> None:
+    """The party's one place (8 calls at once): refused while a wait holds
+    it, free again once that wait is cancelled or its deadline comes."""
+    harness = start_server(Limits(max_concurrent_rpcs=8))  # one wait a party
+    _, key = harness.create_party("Bank")
+    with (
+        EidClient(harness.target, api_key=key) as bank,
+        grpc.insecure_channel(harness.target) as channel,
+    ):
+        stub = pb_grpc.IdentityServiceStub(channel)
+        approval_id = bank.start_approval().approval_id  # QR: nobody scans it
+        held = _wait_call(stub, key, approval_id)
+        _until(lambda: _waits_held(harness) == 1)
+        over = _refused(lambda: bank.verify_approval(approval_id, wait=20))
+        assert (over.code, over.reason) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "APPROVAL_WAITS_EXCEEDED",
+        )
+        assert over.metadata["max_waits"] == "1" and over.retry_delay is not None
+
+        held.cancel()
+        _until(lambda: _waits_held(harness) == 0)
+        # Its deadline comes mid-wait: answered pending just before it (or,
+        # on a slow machine, cut by it), the wait gives its place back.
+        short = _wait_call(stub, key, approval_id, timeout=1.0)
+        _until(lambda: _waits_held(harness) == 1)
+        assert _outcome(short) in (
+            (grpc.StatusCode.UNAVAILABLE, "APPROVAL_PENDING"),
+            (grpc.StatusCode.DEADLINE_EXCEEDED, None),
+        )
+        _until(lambda: _waits_held(harness) == 0)
+        held = _wait_call(stub, key, approval_id)
+        _until(lambda: _waits_held(harness) == 1)
+        held.cancel()
+    _until(lambda: _waits_held(harness) == 0)

@@ -200,10 +200,15 @@ def test_each_method_takes_requests_of_its_own_size(start_server: Start) -> None
         assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+Waiter = tuple[str, str]  # a party's key, and an approval request of that party
+
+
 @pytest.fixture
-def pending_approval(start_server: Start) -> tuple[ServerHarness, str, str]:
+def pending_approvals(start_server: Start) -> tuple[ServerHarness, list[Waiter]]:
     """A server with 6 calls at once, 4 per connection, a 1.5 s deadline cap;
-    a party's key, and an approval request the citizen never answers."""
+    12 parties, each with an approval request nobody ever answers (QR
+    requests nobody scans). One wait each: a party may hold only a share of
+    the worker's calls in waits (approval_waits.py), one here."""
     harness = start_server(
         Limits(
             max_concurrent_rpcs=6,
@@ -212,26 +217,30 @@ def pending_approval(start_server: Start) -> tuple[ServerHarness, str, str]:
             request_timeout_seconds=1.0,
         )
     )
-    citizen = _adults()[0]
-    _, key = harness.create_party("Bank")
-    with EidClient(harness.target) as app, EidClient(harness.target, api_key=key) as bank:
-        register_and_activate(harness, app, citizen)
-        app.sign_in(personal_id=citizen.personal_id, password=PASSWORD, device_name="Phone")
-        approval = bank.start_approval(citizen.personal_id).approval_id
-    return harness, key, approval
+    waiters = []
+    for n in range(12):
+        _, key = harness.create_party(f"Bank {n}")
+        with EidClient(harness.target, api_key=key) as bank:
+            waiters.append((key, bank.start_approval().approval_id))
+    return harness, waiters
 
 
 def _waits(
-    channel: grpc.Channel, key: str, approval: str, count: int, seconds: float, **call: Any
+    channel: grpc.Channel, waiters: list[Waiter], seconds: float, **call: Any
 ) -> list[grpc.Future[Any]]:
-    """`count` Verify calls waiting up to `seconds` for the citizen's decision."""
+    """A Verify call for each of `waiters`, waiting up to `seconds` for a decision."""
     stub = pb_grpc.IdentityServiceStub(channel)
     longest = Duration()
     longest.FromNanoseconds(int(seconds * 1e9))
-    wait = pb.ApprovalCredential(approval_id=approval, max_wait=longest)
-    request = pb.VerifyRequest(approval=wait)
     return [
-        stub.Verify.future(request, metadata=(("x-api-key", key),), **call) for _ in range(count)
+        stub.Verify.future(
+            pb.VerifyRequest(
+                approval=pb.ApprovalCredential(approval_id=approval, max_wait=longest)
+            ),
+            metadata=(("x-api-key", key),),
+            **call,
+        )
+        for key, approval in waiters
     ]
 
 
@@ -240,11 +249,11 @@ def _reasons(calls: list[grpc.Future[Any]]) -> Counter[str]:
 
 
 def test_one_connection_holds_its_streams_and_no_more(
-    pending_approval: tuple[ServerHarness, str, str],
+    pending_approvals: tuple[ServerHarness, list[Waiter]],
 ) -> None:
-    harness, key, approval = pending_approval
+    harness, waiters = pending_approvals
     with _connection(harness.target) as channel:
-        waits = _waits(channel, key, approval, 8, 0.5, timeout=10)
+        waits = _waits(channel, waiters[:8], 0.5, timeout=10)
         time.sleep(0.1)
         began = time.monotonic()
         assert _healthy(harness.target)
@@ -254,16 +263,20 @@ def test_one_connection_holds_its_streams_and_no_more(
 
 
 def test_a_worker_refuses_calls_beyond_its_limit_at_once(
-    pending_approval: tuple[ServerHarness, str, str],
+    pending_approvals: tuple[ServerHarness, list[Waiter]],
 ) -> None:
-    harness, key, approval = pending_approval
+    harness, waiters = pending_approvals
     channels = [_connection(harness.target) for _ in range(3)]
     try:
         ended: dict[int, float] = {}
         began = time.monotonic()
         # Waits of 1 s: the 12 calls arrive within it even on a loaded machine
         # (with 0.5 s, three came after the first waits had ended, and got in).
-        waits = [w for c in channels for w in _waits(c, key, approval, 4, 1.0, timeout=10)]
+        waits = [
+            w
+            for i, c in enumerate(channels)
+            for w in _waits(c, waiters[4 * i : 4 * i + 4], 1.0, timeout=10)
+        ]
 
         def note_end(i: int) -> Callable[[grpc.Future[Any]], None]:
             def note(_: grpc.Future[Any]) -> None:
@@ -297,14 +310,14 @@ def test_a_worker_refuses_calls_beyond_its_limit_at_once(
 
 
 def test_calls_without_a_deadline_are_served_with_the_cap(
-    pending_approval: tuple[ServerHarness, str, str],
+    pending_approvals: tuple[ServerHarness, list[Waiter]],
 ) -> None:
     """Verify waits as long as the call may last: asked for 60 s of waiting
     and no deadline at all, it answers within the 1.5 s cap."""
-    harness, key, approval = pending_approval
+    harness, waiters = pending_approvals
     with grpc.insecure_channel(harness.target) as channel:
         began = time.monotonic()
-        waits = _waits(channel, key, approval, 3, 60)
+        waits = _waits(channel, waiters[:3], 60)
         assert _reasons(waits) == {"APPROVAL_PENDING": 3}
         assert time.monotonic() - began < 3.0
 

@@ -1,12 +1,15 @@
 """Verify by the citizen's approval: the party collects the outcome once,
 waits for a pending decision (woken at once by a decision in this process),
 and is told precisely why not when the citizen declined, mistyped the code
-or let the request expire."""
+or let the request expire. A party waits in so many calls at once, each
+paying one token of its rate limit when it begins."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
@@ -18,10 +21,13 @@ from eid_service.domain.errors import (
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    TooManyAttempts,
     Unavailable,
 )
-from eid_service.domain.party import VerifyMode
+from eid_service.domain.party import RelyingParty, VerifyMode
+from eid_service.domain.party_limits import party_bucket
 from eid_service.domain.share import Attribute
+from eid_service.use_cases.approval_waits import ApprovalWaits
 from eid_service.use_cases.verify_approval import COLLECT_GRACE
 from tests.unit.approval_kit import collect, decide, session_of, start, wrong
 from tests.unit.use_case_kit import LAN, STRANGER, World, as_seen, refused
@@ -245,3 +251,76 @@ async def test_a_wait_that_sees_the_request_expire_is_told_expired(world: World)
     world.clock.advance(APPROVAL_TTL)
     expired = await asyncio.wait_for(asyncio.gather(waiting, return_exceptions=True), 10)
     assert isinstance(expired[0], PreconditionFailed) and expired[0].reason == "APPROVAL_EXPIRED"
+
+
+async def test_a_party_waits_in_so_many_calls_at_once_each_giving_its_place_back(
+    world: World,
+) -> None:
+    world.ctx = replace(world.ctx, approval_waits=ApprovalWaits(max_concurrent_rpcs=20))
+    bank, telco = world.party("Bank"), world.party("Telco")
+    first, second = await start(world, bank), await start(world, bank)
+    theirs = await start(world, telco)
+
+    def wait(party: RelyingParty, approval_id: str, seconds: float = 60) -> asyncio.Task[object]:
+        return asyncio.create_task(collect(world, party, approval_id, wait=seconds))
+
+    held = [wait(bank, first.approval_id), wait(bank, second.approval_id)]
+    await asyncio.sleep(0.01)
+    # A tenth of 20 calls at once: the bank's third wait is refused, on
+    # either request, at once; a poll that does not wait is still answered.
+    for approval_id in (first.approval_id, second.approval_id):
+        over = await refused(collect(world, bank, approval_id, wait=60))
+        assert isinstance(over, TooManyAttempts) and over.reason == "APPROVAL_WAITS_EXCEEDED"
+        assert over.metadata["max_waits"] == "2"
+    assert (await refused(collect(world, bank, first.approval_id))).reason == "APPROVAL_PENDING"
+    others = wait(telco, theirs.approval_id)  # another party's waits are its own
+    await asyncio.sleep(0.01)
+    assert not others.done()
+
+    # Cancelled, or cut by its deadline: each wait gives its place back.
+    held[0].cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await held[0]
+    held[0] = wait(bank, first.approval_id)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(held[1], 0.2)
+    held[1] = wait(bank, second.approval_id, seconds=0.2)  # out of time, it answers pending
+    assert (await refused(held[1])).reason == "APPROVAL_PENDING"
+    held[1] = wait(bank, second.approval_id)
+    await asyncio.sleep(0.01)
+    assert not any(w.done() for w in held)
+
+    for w in (*held, others):
+        w.cancel()
+    await asyncio.gather(*held, others, return_exceptions=True)
+    assert len(world.ctx.approval_waits) == 0
+
+
+def _party_tokens(world: World, party: RelyingParty) -> float:
+    tokens: float = world.uow.state.rate_buckets[party_bucket(party).key][0]
+    return tokens
+
+
+async def test_a_wait_takes_the_call_s_one_token_when_it_begins(world: World) -> None:
+    await world.active(LAN)
+    bank = world.party(rate=3, citizen_rate=3)  # the fake clock stands still: no refill
+    started = await start(world, bank, LAN)
+    assert _party_tokens(world, bank) == 2
+
+    assert (await refused(collect(world, bank, started.approval_id))).reason == "APPROVAL_PENDING"
+    assert _party_tokens(world, bank) == 2  # answered at once: no token
+    out_of_time = await refused(collect(world, bank, started.approval_id, wait=0.2))
+    assert out_of_time.reason == "APPROVAL_PENDING"
+    assert _party_tokens(world, bank) == 1
+
+    waiting = asyncio.create_task(collect(world, bank, started.approval_id, wait=60))
+    await asyncio.sleep(0.01)
+    assert _party_tokens(world, bank) == 0
+    await decide(world, await session_of(world, LAN), started.approval_id, started.code)
+    assert (await asyncio.wait_for(waiting, 10)).verified  # collected on the wait's token
+
+    world.clock.advance(timedelta(seconds=20))  # one token more, for this start
+    another = await start(world, bank, LAN)
+    over = await refused(collect(world, bank, another.approval_id, wait=60))
+    assert isinstance(over, TooManyAttempts) and over.reason == "PARTY_RATE_LIMITED"
+    assert len(world.ctx.approval_waits) == 0  # refused: it does not wait

@@ -21,6 +21,7 @@ from eid_service.domain.errors import (
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    TooManyAttempts,
     Unavailable,
 )
 from eid_service.domain.rate_limits import Limit
@@ -191,6 +192,16 @@ def approval_pending(expires_at: datetime) -> Unavailable:
         reason="APPROVAL_PENDING",
         message="the citizen has not decided yet; call Verify again to keep waiting",
         metadata={"retry_after_seconds": "1", "expire_time": expires_at.isoformat()},
+    )
+
+
+def approval_waits_exceeded(most: int) -> TooManyAttempts:
+    return TooManyAttempts(
+        reason="APPROVAL_WAITS_EXCEEDED",
+        message=f"this relying party already waits on approvals in {most} calls at once here;"
+        " collect with max_wait 0, or wait once one of those calls has ended",
+        # As SERVER_BUSY: when one of the party's waits ends is not known here.
+        metadata={"retry_after_seconds": "1", "max_waits": str(most)},
     )
 
 

@@ -14,6 +14,7 @@ from eid_service.domain.rate_limits import SendLimits
 from eid_service.domain.share import SharePolicy
 from eid_service.limits import Limits
 from eid_service.use_cases.admission import Admission
+from eid_service.use_cases.approval_waits import ApprovalWaits
 from eid_service.use_cases.keyed_locks import KeyedLocks
 from eid_service.use_cases.party_cache import PartyCache
 from eid_service.use_cases.party_gate import PartyGate
@@ -67,5 +68,9 @@ class UseCaseContext:
     # Wakes Verify calls waiting on an approval request when this process
     # decides it (other processes' decisions are found by polling).
     approval_wakeups: Wakeups = field(default_factory=Wakeups)
+    # How many of those waits each party holds in this process (approval_waits.py).
+    approval_waits: ApprovalWaits = field(
+        default_factory=lambda: ApprovalWaits(Limits().max_concurrent_rpcs)
+    )
     # Level 2 and biometric Verify: the lowest cosine similarity that matches.
     biometric_thresholds: MatchThresholds = field(default_factory=MatchThresholds)

@@ -47,10 +47,11 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Ticket:
-    """A call's standing with its party's bucket: `leased` when it spends a
-    token this process leased (its transaction leaves the party's row alone)."""
+    """A call's standing with its party's bucket: `paid` when its party token
+    is taken already, one this process leased (or, for an approval Verify,
+    the one its wait took): its transaction leaves the party's row alone."""
 
-    leased: bool = False
+    paid: bool = False
 
 
 @dataclass
@@ -115,11 +116,11 @@ class PartyGate:
         if state.tokens == 0 or now >= state.expires:
             size = state.lease_size(party, now)
             if size < 2 or state.leasing is not None:
-                return Ticket(leased=False)
+                return Ticket(paid=False)
             if not await self._lease(uow, party, state, size, now):
-                return Ticket(leased=False)
+                return Ticket(paid=False)
         state.tokens -= 1
-        return Ticket(leased=True)
+        return Ticket(paid=True)
 
     async def _lease(
         self, uow: UnitOfWork, party: RelyingParty, state: _Party, size: int, now: datetime

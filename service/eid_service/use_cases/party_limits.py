@@ -44,8 +44,8 @@ def admit(
     bucket; TooManyAttempts (RESOURCE_EXHAUSTED with RetryInfo) when either is
     empty. Call it inside the call's transaction and let the refusal
     propagate: the rollback gives back the token the other bucket gave. A
-    `ticket` holding a leased party token leaves the party's bucket alone."""
-    buckets = [] if ticket is not None and ticket.leased else [party_bucket(party)]
+    `ticket` whose party token is paid leaves the party's bucket alone."""
+    buckets = [] if ticket is not None and ticket.paid else [party_bucket(party)]
     if citizen is not None:
         buckets.append(citizen_bucket(party, citizen))
     if not buckets:

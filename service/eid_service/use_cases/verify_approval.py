@@ -4,9 +4,16 @@ request (approvals.py), waiting while the citizen has not decided.
 The wait holds no connection and no transaction: it reads the request, naps
 (`POLL_SECONDS`, or less when this process decides the request: the
 in-process wake-up), and reads again, so a decision made by any server
-process is seen within a nap. A cancelled or timed-out wait leaves nothing
-behind. The outcome is collected once, in one conditional UPDATE: approved,
-the first Verify verifies (a retry with its request_id gets the same answer,
+process is seen within a nap. It does hold one of the worker's call places
+for as long as it waits, so it begins by taking one of its party's places
+in this process (approval_waits.py; refused at once past them) and a token
+of the party's rate limit: the call's one token, which the collection after
+the wait does not take again. A call that may not wait and finds the
+request pending answers at once and takes none. A cancelled or timed-out
+wait gives its place back and leaves nothing else behind.
+
+The outcome is collected once, in one conditional UPDATE: approved, the
+first Verify verifies (a retry with its request_id gets the same answer,
 another Verify APPROVAL_ALREADY_USED); declined, voided or expired, it is
 told so, and the first collection is audited and counted as a failure."""
 
@@ -33,6 +40,7 @@ from eid_service.security.signing_keys import SigningKeySet
 from eid_service.use_cases.approvals import approval_mode_locked
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.party_gate import Ticket
 from eid_service.use_cases.party_limits import admit
 from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -89,19 +97,44 @@ async def verify_approval(
     if earlier is not None:
         return earlier
     assert found is not None
-    request = found
-    while request.collected_at is None and request.status(ctx.clock()) is ApprovalState.PENDING:
-        # A draining server answers before its grace runs out: the party asks again elsewhere.
-        patience = min(give_up, ctx.approval_wakeups.end_by) - time.monotonic()
-        if patience <= 0:
-            raise approval_pending(request.expires_at)
-        # Up to the expiry, then once more: the next look finds it expired.
-        until_expiry = max(0.0, _until(request.expires_at, ctx.clock()))
-        await ctx.approval_wakeups.nap(approval_id, min(POLL_SECONDS, patience, until_expiry))
-        request = await uow.read(look)
+    request, ticket = found, Ticket()
+    if _undecided(request, ctx):
+        if _patience(give_up, ctx) <= 0:
+            raise approval_pending(request.expires_at)  # asked not to wait: no place, no token
+        with ctx.approval_waits.place(party.id):
+            ticket = await _pay_for_wait(uow, ctx, party)
+            while _undecided(request, ctx):
+                patience = _patience(give_up, ctx)
+                if patience <= 0:
+                    raise approval_pending(request.expires_at)
+                # Up to the expiry, then once more: the next look finds it expired.
+                until_expiry = max(0.0, _until(request.expires_at, ctx.clock()))
+                await ctx.approval_wakeups.nap(
+                    approval_id, min(POLL_SECONDS, patience, until_expiry)
+                )
+                request = await uow.read(look)
     # The keys after the wait: they may have rotated meanwhile (a cached read).
     keys = await ctx.signing_keys.current(uow)
-    return await _collect(uow, ctx, keys, party, request, wanted, reply)
+    return await _collect(uow, ctx, keys, party, request, wanted, reply, ticket)
+
+
+def _undecided(request: ApprovalRequest, ctx: UseCaseContext) -> bool:
+    return request.collected_at is None and request.status(ctx.clock()) is ApprovalState.PENDING
+
+
+def _patience(give_up: float, ctx: UseCaseContext) -> float:
+    # A draining server answers before its grace runs out: the party asks again elsewhere.
+    return min(give_up, ctx.approval_wakeups.end_by) - time.monotonic()
+
+
+async def _pay_for_wait(uow: UnitOfWork, ctx: UseCaseContext, party: RelyingParty) -> Ticket:
+    """Takes the party's token for a call about to wait (refused, it does not
+    wait): a paid ticket, for the collection that may follow."""
+    now = ctx.clock()
+    async with ctx.party_gate.enter(uow, party, now) as ticket:
+        if not ticket.paid:
+            await uow.atomically(lambda r: admit(r, party, now))
+    return Ticket(paid=True)
 
 
 def _until(moment: datetime, now: datetime) -> float:
@@ -116,6 +149,7 @@ async def _collect(
     seen: ApprovalRequest,
     wanted: frozenset[Attribute],
     reply: Reply[Verification, Answer],
+    ticket: Ticket,
 ) -> Answer:
     caller = party_caller(party)
     now = ctx.clock()
@@ -126,8 +160,8 @@ async def _collect(
         if earlier is not None:
             return earlier
         throttled(r, party, now)
-        # Polling takes no token: only the call that collects the outcome.
-        admit(r, party, now, citizen=seen.subject)
+        # One token a call: a call that waited paid the party's when its wait began.
+        admit(r, party, now, citizen=seen.subject, ticket=ticket)
         request = r.approvals.collect(approval_id, party.id, now)
         if request is None:
             raise _collected_before(r, approval_id, party, now)

@@ -1361,7 +1361,11 @@ class ApprovalCredential(_message.Message):
     with another request_id is refused, APPROVAL_ALREADY_USED). Declined:
     PERMISSION_DENIED APPROVAL_DECLINED; voided by wrong codes: PERMISSION_DENIED
     APPROVAL_WRONG_CODE; expired: FAILED_PRECONDITION APPROVAL_EXPIRED; another
-    party's request: NOT_FOUND APPROVAL_NOT_FOUND.
+    party's request: NOT_FOUND APPROVAL_NOT_FOUND. A call that waits takes one
+    token of the party's rate limit when its wait begins (the collection after
+    it takes no other); one answered at once takes one only if it collects. A
+    party waits in at most a tenth of a server process's calls at once: more
+    are refused RESOURCE_EXHAUSTED APPROVAL_WAITS_EXCEEDED.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -468,6 +468,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """FAILED_PRECONDITION: another device claimed the request first.
     Returned by: ClaimApproval.
     """
+    APPROVAL_WAITS_EXCEEDED: _ErrorReason.ValueType  # 157
+    """RESOURCE_EXHAUSTED: the party already holds as many waiting Verify calls
+    (approval credential, pending request) as one server process gives a
+    party at once (metadata "max_waits"), for this request or others. Nothing
+    was done or counted: collect with max_wait 0, or wait again once one of
+    the party's waits has ended (RetryInfo).
+    Returned by: Verify.
+    """
     SHARE_ATTRIBUTES_EMPTY: _ErrorReason.ValueType  # 87
     """QR shares.
 
@@ -1242,6 +1250,14 @@ Returned by: DecideApproval.
 APPROVAL_ALREADY_CLAIMED: ErrorReason.ValueType  # 86
 """FAILED_PRECONDITION: another device claimed the request first.
 Returned by: ClaimApproval.
+"""
+APPROVAL_WAITS_EXCEEDED: ErrorReason.ValueType  # 157
+"""RESOURCE_EXHAUSTED: the party already holds as many waiting Verify calls
+(approval credential, pending request) as one server process gives a
+party at once (metadata "max_waits"), for this request or others. Nothing
+was done or counted: collect with max_wait 0, or wait again once one of
+the party's waits has ended (RetryInfo).
+Returned by: Verify.
 """
 SHARE_ATTRIBUTES_EMPTY: ErrorReason.ValueType  # 87
 """QR shares.
