@@ -146,6 +146,35 @@ def test_duplicate_share_requests_issue_one_share(
     assert harness.rows("SELECT count(*) FROM shares") == [(1,)]
 
 
+def test_a_retry_after_the_app_refreshed_its_token_gets_the_first_answer(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics, session: str
+) -> None:
+    """The app's answer is lost; by its retry the access token had expired
+    and the app refreshed it (the same session). Before, request ids were
+    scoped by the token: the retry issued a second share, and a revocation
+    retried was answered SESSION_NOT_FOUND (found by an attacker's pass)."""
+    laptop = EidClient(harness.target)
+    with laptop:
+        other = laptop.sign_in(
+            personal_id=adult.personal_id, password=PASSWORD, device_name="laptop"
+        )
+    shared = citizen_app.share_via_qr(attributes=["gender"], request_id="share-1")
+    revoked = citizen_app.revoke_session(other.session_id, request_id="revoke-1")
+
+    refreshed = citizen_app.refresh_session()
+    assert refreshed.session_token != session
+
+    again = citizen_app.share_via_qr(attributes=["gender"], request_id="share-1")
+    assert again == shared
+    assert harness.rows("SELECT count(*) FROM shares") == [(1,)]
+    assert citizen_app.revoke_session(other.session_id, request_id="revoke-1") == revoked
+    # Another caller naming the same request id is not answered from this session.
+    with EidClient(harness.target) as stranger:
+        stranger.sign_in(personal_id=adult.personal_id, password=PASSWORD, device_name="tablet")
+        theirs = stranger.share_via_qr(attributes=["gender"], request_id="share-1")
+    assert theirs.share_id != shared.share_id
+
+
 def test_expired_records_sessions_and_shares_are_purged(
     harness: ServerHarness, citizen_app: EidClient, bank: Party, session: str
 ) -> None:

@@ -754,6 +754,11 @@ class FakeSessions(_Repository):
         )
         return t
 
+    def id_of_access_token(self, token: str) -> str | None:
+        digest = keyed_digest("session", token)
+        found = [i for i, row in self._s.sessions.items() if row.access_digest == digest]
+        return found[0] if found else None
+
     def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         digest = keyed_digest("session", token)
         for session_id, row in self._s.sessions.items():

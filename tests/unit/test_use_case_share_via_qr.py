@@ -127,3 +127,23 @@ async def test_request_ids_are_scoped_to_the_session(world: World) -> None:
     second = await world.share(other_session, [A.FULL_NAME], request_id="share-1")
     assert first.grant.id != second.grant.id
     assert len(world.uow.state.shares) == 2
+
+
+async def test_a_retry_after_the_token_was_refreshed_is_the_same_share(world: World) -> None:
+    """Request ids are the session's, not the access token's: the app that
+    lost an answer and refreshed its expired token before retrying gets the
+    share it was given, not a second one (found by an attacker's pass)."""
+    await world.active(LAN)
+    tokens = (await world.sign_in(LAN)).tokens
+    first = await world.share(tokens.access_token, [Attribute.GENDER], request_id="share-1")
+
+    refreshed = await world.refresh(tokens.refresh_token)
+    again = await world.share(refreshed.access_token, [Attribute.GENDER], request_id="share-1")
+
+    assert again.grant.id == first.grant.id
+    assert len(world.uow.state.shares) == 1
+    # Another session's request id of the same name is another request.
+    other = (await world.sign_in(LAN)).tokens.access_token
+    assert (await world.share(other, [Attribute.GENDER], request_id="share-1")).grant.id != (
+        first.grant.id
+    )

@@ -30,7 +30,7 @@ from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, answer_once, session_scope
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ async def decide_approval(
     code = parse_verification_code(decision.code) if decision.approve else ""
     state = ApprovalState.APPROVED if decision.approve else ApprovalState.DECLINED
     now = ctx.clock()
-    caller = token_scope(ctx, "session", session_token)
+    caller = session_scope(ctx, session_token)
 
     def decide(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
@@ -127,7 +127,7 @@ async def claim_approval(
         raise session_missing()
     scanned = parse_approval_token(token)
     now = ctx.clock()
-    caller = token_scope(ctx, "session", session_token)
+    caller = session_scope(ctx, session_token)
 
     def claim(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)

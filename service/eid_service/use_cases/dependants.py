@@ -41,7 +41,7 @@ from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, AuditEntry, Repositories, Subject, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, session_scope
 from eid_service.use_cases.validation import Violations
 
 _ACCOUNT_ID = re.compile(r"acc_[0-9a-f]{26}")
@@ -96,7 +96,7 @@ async def register_dependant(
     check_consistent(pid, birth, cmd.gender)
     require_dependant_age(birth, today)
     declared = Demographics(pid.value, name, birth, cmd.gender)
-    caller = token_scope(ctx, "session", session_token)
+    caller = session_scope(ctx, session_token)
 
     def create(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)

@@ -34,7 +34,7 @@ from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.call_audit import call_entry
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, SessionScope, once, session_scope
 from eid_service.use_cases.validation import Violations
 
 # A page token names the last entry's key: its type and a keyed digest.
@@ -92,7 +92,7 @@ def link_from_registry(
 
 def _citizen_call(
     ctx: UseCaseContext, session_token: str | None, cmd: DocumentCommand
-) -> tuple[str, DocumentType, str, datetime, str]:
+) -> tuple[str, DocumentType, str, datetime, SessionScope]:
     """A signed-in citizen's call about one document, checked before any
     work: the session token, the type, number, time and request-id scope."""
     if not session_token:
@@ -101,7 +101,7 @@ def _citizen_call(
     parsed = parse_document(cmd, v)
     v.raise_if_any()
     assert parsed is not None
-    now, caller = ctx.clock(), token_scope(ctx, "session", session_token)
+    now, caller = ctx.clock(), session_scope(ctx, session_token)
     return (session_token, *parsed, now, caller)
 
 

@@ -38,7 +38,7 @@ from eid_service.use_cases.officer_auth import (
 )
 from eid_service.use_cases.one_time_codes import code_invalid, spend_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, answer_once, token_scope
+from eid_service.use_cases.replies import Answer, Caller, Reply, answer_once, session_scope
 from eid_service.use_cases.status_events import StatusChange, publish_status_change
 from eid_service.use_cases.validation import Violations
 
@@ -128,7 +128,7 @@ async def lock_account(
 def _finish(
     reply: Reply[StateChange, Answer],
     r: Repositories,
-    caller: str,
+    caller: Caller,
     done: StateChange | DomainError,
     now: datetime,
 ) -> Answer | DomainError:
@@ -146,7 +146,7 @@ async def _lock_signed_in(
 ) -> Answer:
     if not cmd.access_token:
         raise session_missing()
-    caller = token_scope(ctx, "session", cmd.access_token)
+    caller = session_scope(ctx, cmd.access_token)
 
     def lock(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)

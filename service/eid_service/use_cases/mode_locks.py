@@ -18,7 +18,7 @@ from eid_service.domain.party import VerifyMode
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, session_scope
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ async def change_mode_lock(
     mode = lockable_mode(change.mode)
     window = None if change.unlock_for is None else temporary_unlock(change.unlock_for)
     now = ctx.clock()
-    caller = token_scope(ctx, "session", access_token)
+    caller = session_scope(ctx, access_token)
 
     def apply(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)

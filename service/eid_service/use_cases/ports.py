@@ -588,6 +588,11 @@ class Sessions(Protocol):
         """A new signed-in device with a fresh access and refresh token."""
         ...
 
+    def id_of_access_token(self, token: str) -> str | None:
+        """The session whose current access token `token` is, live or ended
+        (a request-id scope that outlasts the token's refresh)."""
+        ...
+
     def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         """The unrevoked session whose unexpired access token this is, and its
         account (no attribute values): one look-up, as every citizen call needs both."""

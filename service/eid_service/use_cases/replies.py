@@ -38,8 +38,43 @@ _ERROR_KINDS = {
 
 def token_scope(ctx: UseCaseContext, kind: str, token: str) -> str:
     """A request-id scope naming the caller by a digest of its token (a
-    session's, a refresh token's); a caller with none: `Reply.content_scope`."""
+    refresh token's); a citizen's session: `session_scope`; a caller with
+    none: `Reply.content_scope`."""
     return f"{kind}:" + ctx.fingerprint(token.encode()).hex()[:32]
+
+
+@dataclass
+class SessionScope:
+    """The request-id scope of a signed-in citizen's call: their session,
+    found (inside the call's transaction) by the access token, live or ended.
+    Scoped by the token itself, a retry sent after the app refreshed an
+    expired token was a new call: a second share, a revocation answered
+    SESSION_NOT_FOUND (found by an attacker's pass). Only the token's holder
+    names the session this way; a token that is no session's current one
+    (a refreshed one) is its own scope."""
+
+    access_token: str = field(repr=False)
+    fallback: str
+    # A token is the current one of at most one session, ever: looked up once.
+    _resolved: str | None = field(default=None, repr=False)
+
+    def of(self, r: Repositories) -> str:
+        if self._resolved is None:
+            session_id = r.sessions.id_of_access_token(self.access_token)
+            self._resolved = self.fallback if session_id is None else f"session:{session_id}"
+        return self._resolved
+
+
+def session_scope(ctx: UseCaseContext, access_token: str) -> SessionScope:
+    return SessionScope(access_token, token_scope(ctx, "session", access_token))
+
+
+# Who sent a request id: a scope, or a session's (resolved in a transaction).
+Caller = str | SessionScope
+
+
+def _scope(r: Repositories, caller: Caller) -> str:
+    return caller if isinstance(caller, str) else caller.of(r)
 
 
 def _encode_refusal(error: DomainError) -> bytes:
@@ -102,10 +137,14 @@ class Reply(Generic[Result, Answer]):
             self._digest = self.fingerprint(self.request)
         return "anonymous:" + self._digest.hex()[:32]
 
-    def replay(self, r: Repositories, caller: str) -> Answer | None:
+    @property
+    def has_request_id(self) -> bool:
+        return self._rid is not None
+
+    def replay(self, r: Repositories, caller: Caller) -> Answer | None:
         """The answer an earlier call with this request id got, if any; an
         earlier refusal that was kept (see `refuse`) is raised again."""
-        key = self.key(caller)
+        key = self.key(_scope(r, caller))
         if key is None:
             return None
         stored = r.idempotency.find(key)
@@ -116,19 +155,19 @@ class Reply(Generic[Result, Answer]):
         return self.decode(stored)
 
     def refuse(
-        self, r: Repositories, caller: str, error: DomainError, now: datetime
+        self, r: Repositories, caller: Caller, error: DomainError, now: datetime
     ) -> DomainError:
         """Keeps a refusal as this request id's answer, for refusals that
         changed something (a counted wrong code): a retry must not count again."""
-        key = self.key(caller)
+        key = self.key(_scope(r, caller))
         if key is not None:
             r.idempotency.save(key, _encode_refusal(error), now, now + REPLAY_FOR)
         return error
 
-    def finish(self, r: Repositories, caller: str, result: Result, now: datetime) -> Answer:
+    def finish(self, r: Repositories, caller: Caller, result: Result, now: datetime) -> Answer:
         """The answer to `result`, kept for retries in the same transaction."""
         answer = self.present(result)
-        key = self.key(caller)
+        key = self.key(_scope(r, caller))
         if key is not None:
             r.idempotency.save(key, self.encode(answer), now, now + REPLAY_FOR)
         return answer
@@ -137,7 +176,7 @@ class Reply(Generic[Result, Answer]):
 async def once(
     uow: UnitOfWork,
     reply: Reply[Any, Answer],
-    caller: str,
+    caller: Caller,
     work: Callable[[Repositories], Done],
 ) -> Done | Answer:
     """Runs `work` (which looks for `reply.replay` before it changes anything,
@@ -156,7 +195,7 @@ async def once(
         if earlier is not None:
             return earlier
         raise
-    if isinstance(done, DomainError) and reply.key(caller) is not None:
+    if isinstance(done, DomainError) and reply.has_request_id:
         earlier = await uow.read(lambda r: reply.replay(r, caller))
         if earlier is not None:
             return earlier
@@ -166,7 +205,7 @@ async def once(
 async def answer_once(
     uow: UnitOfWork,
     reply: Reply[Any, Answer],
-    caller: str,
+    caller: Caller,
     work: Callable[[Repositories], Answer | DomainError],
 ) -> Answer:
     """`once` for work that returns its refusal (so what it counted commits):

@@ -26,7 +26,14 @@ from eid_service.use_cases.ports import (
     SessionLifetimes,
     UnitOfWork,
 )
-from eid_service.use_cases.replies import Answer, Reply, answer_once, once, token_scope
+from eid_service.use_cases.replies import (
+    Answer,
+    Reply,
+    answer_once,
+    once,
+    session_scope,
+    token_scope,
+)
 
 ACCESS_TTL = timedelta(minutes=15)
 REFRESH_TTL = timedelta(days=30)
@@ -118,7 +125,7 @@ async def sign_out(
     if not access_token:
         raise session_missing()
     now = ctx.clock()
-    caller = token_scope(ctx, "session", access_token)
+    caller = session_scope(ctx, access_token)
 
     def end(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)
@@ -172,7 +179,7 @@ async def revoke_session(
             "session_id", "SESSION_ID_INVALID", "use a session_id from ListSessions"
         )
     now = ctx.clock()
-    caller = token_scope(ctx, "session", access_token)
+    caller = session_scope(ctx, access_token)
 
     def end(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)

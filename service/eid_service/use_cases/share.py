@@ -25,7 +25,7 @@ from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.dependants import acted_by_guardian, acting_for
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once, token_scope
+from eid_service.use_cases.replies import Answer, Reply, once, session_scope
 from eid_service.use_cases.validation import Violations
 
 _SHARE_ID = re.compile(r"shr_[0-9a-f]{20,32}")
@@ -88,7 +88,7 @@ async def share_via_qr(
         online_token = keys.issue_online(
             ShareClaims(share_id=share_id, audience=audience, issued_at=now, expires_at=now + ttl)
         )
-    caller = token_scope(ctx, "session", session_token)
+    caller = session_scope(ctx, session_token)
 
     def issue(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)
@@ -195,7 +195,7 @@ async def revoke_share(
     if not _SHARE_ID.fullmatch(share_id):
         raise InvalidInput.of("share_id", "SHARE_ID_INVALID", "use a share_id from ListShares")
     now = ctx.clock()
-    caller = token_scope(ctx, "session", session_token)
+    caller = session_scope(ctx, session_token)
 
     def revoke(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)

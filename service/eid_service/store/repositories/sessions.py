@@ -35,6 +35,7 @@ _BY_ACCESS = Sql(
     " JOIN accounts a ON a.id = s.account_id WHERE s.access_digest = :digest"
     " AND s.access_expires_at > :now AND s.revoked_at IS NULL"
 )
+_ID_BY_ACCESS = Sql("SELECT id FROM sessions WHERE access_digest = :digest")
 _ROTATE = Sql(
     "UPDATE sessions SET access_digest = :access, access_expires_at = :access_until,"
     " refresh_digest = :refresh, refresh_expires_at = :refresh_until, last_used_at = :now"
@@ -108,6 +109,11 @@ class SessionRepository(Repository):
             _INSERT, {**params, "id": session_id, "account_id": account_id, "device": sealed}
         )
         return tokens
+
+    def id_of_access_token(self, token: str) -> str | None:
+        digest = self._p.hasher.digest(ACCESS_PURPOSE, token)
+        row = self._db.one(_ID_BY_ACCESS, {"digest": digest})
+        return None if row is None else str(row[0])
 
     def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         digest = self._p.hasher.digest(ACCESS_PURPOSE, token)
