@@ -38,6 +38,11 @@ class _Context:
         ("ipv6:%5B2001:db8:1:2:aaaa::1%5D:5000", "", "2001:db8:1:2::/64"),
         ("ipv6:%5B2001:db8:ffff::9%5D:6000", "", "2001:db8:ffff::/64"),
         ("ipv6:%5B2001:db8::1%5D:1", "198.51.100.7", "198.51.100.7"),
+        # IPv4 clients in IPv6 form (a dual-stack socket, a proxy's header) are
+        # each their own source, not all one /64 (found by an attacker's pass).
+        ("ipv6:%5B::ffff:198.51.100.7%5D:5000", "", "198.51.100.7"),
+        ("ipv6:%5B::ffff:203.0.113.9%5D:5000", "", "203.0.113.9"),
+        ("ipv4:10.0.0.5:5000", "::ffff:203.0.113.1", "203.0.113.1"),
         ("unix:/run/eid.sock", "", "unknown"),
     ],
 )

@@ -114,5 +114,10 @@ def _address(text: str) -> str:
     except ValueError:
         return ""
     if address.version == 6:
+        if address.ipv4_mapped is not None:
+            # An IPv4 client as a dual-stack socket or a proxy writes it
+            # ("::ffff:198.51.100.7"): counted by its own address, not as
+            # one /64 with every other IPv4 client.
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
