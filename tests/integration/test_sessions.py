@@ -89,6 +89,31 @@ def test_a_refresh_retried_with_its_request_id_gets_the_same_tokens(
         assert _works(w, first.session_token)
 
 
+def test_a_copy_of_a_refresh_the_client_moved_past_gets_nothing_and_ends_the_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """Who holds the whole request of a refresh (token and request id) after
+    its client refreshed past it is not that client. Before, the copy got
+    the tokens of that answer for 24 hours, the access token still live
+    within its 15 minutes (found by an attacker's pass)."""
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.sign_in(adult)
+        request = pb.RefreshSessionRequest(request_id="r-1", refresh_token=signed.refresh_token)
+        first = w.call("RefreshSession", request)
+        assert not isinstance(first, Refusal)
+        harness.clock.advance(timedelta(minutes=1))
+        moved = pb.RefreshSessionRequest(request_id="r-2", refresh_token=first.refresh_token)
+        second = w.call("RefreshSession", moved)
+        assert not isinstance(second, Refusal)
+
+        copy = w.call("RefreshSession", request)
+
+        assert isinstance(copy, Refusal) and copy.reason == "REFRESH_TOKEN_REUSED"
+        assert not _works(w, second.session_token)
+        assert harness.rows("SELECT revoked_reason FROM sessions") == [("refresh_reused",)]
+
+
 def test_sixteen_concurrent_duplicates_of_a_refresh_get_its_tokens_and_keep_the_session(
     harness: ServerHarness, adult: Demographics
 ) -> None:

@@ -152,6 +152,7 @@ class SessionRow:
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
     spent: set[bytes] = field(default_factory=set)
+    last_spent: bytes | None = None
 
     def live(self, now: datetime) -> bool:
         return self.revoked_at is None and self.refresh_expires_at > now
@@ -754,6 +755,10 @@ class FakeSessions(_Repository):
         )
         return t
 
+    def answered_last(self, refresh_token: str, now: datetime) -> bool:
+        old = keyed_digest("refresh", refresh_token)
+        return any(row.last_spent == old and row.live(now) for row in self._s.sessions.values())
+
     def id_of_access_token(self, token: str) -> str | None:
         digest = keyed_digest("session", token)
         found = [i for i, row in self._s.sessions.items() if row.access_digest == digest]
@@ -782,6 +787,7 @@ class FakeSessions(_Repository):
             if row.refresh_digest == old and row.live(now):
                 t = self._issue(session_id, row.account_id, now, lifetimes)
                 row.spent.add(old)
+                row.last_spent = old
                 row.access_digest = keyed_digest("session", t.access_token)
                 row.access_expires_at = t.access_expires_at
                 row.refresh_digest = keyed_digest("refresh", t.refresh_token)
@@ -1117,6 +1123,13 @@ class FakeIdempotency(_Repository):
             raise UniqueViolation("idempotency_records")
         stored = StoredResponse(key.fingerprint, response, expires_at)
         self._s.idempotency[(key.scope, key.request_id)] = stored
+
+    def replace(
+        self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
+    ) -> None:
+        if (key.scope, key.request_id) in self._s.idempotency:
+            stored = StoredResponse(key.fingerprint, response, expires_at)
+            self._s.idempotency[(key.scope, key.request_id)] = stored
 
     def purge_expired(self, now: datetime, limit: int) -> int:
         return _purge(self._s.idempotency, lambda stored: stored.expires_at <= now, limit)

@@ -101,6 +101,25 @@ async def test_a_retry_with_the_same_request_id_gets_the_same_new_pair(world: Wo
     assert ("session_refresh", "token_reused", None) not in world.history(LAN)
 
 
+async def test_a_copy_of_a_refresh_the_client_moved_past_ends_the_session(world: World) -> None:
+    """Whoever holds the whole request (refresh token and request id) of a
+    refresh its client has since refreshed past is not its client. Before,
+    it got the answer's tokens again for 24 hours (found by an attacker's
+    pass); now it is a spent token's reuse, told so every time."""
+    tokens = (await _signed_in(world)).tokens
+    first = await world.refresh(tokens.refresh_token, request_id="refresh-1")
+    world.clock.advance(timedelta(minutes=20))
+    second = await world.refresh(first.refresh_token, request_id="refresh-2")
+
+    copy = await refused(world.refresh(tokens.refresh_token, request_id="refresh-1"))
+
+    assert copy.reason == "REFRESH_TOKEN_REUSED"
+    assert world.revoked_reason(tokens.session_id) == "refresh_reused"
+    assert (await refused(world.sign_out(second.access_token))).reason == "SESSION_INVALID"
+    again = await refused(world.refresh(tokens.refresh_token, request_id="refresh-1"))
+    assert again.reason == "REFRESH_TOKEN_REUSED"
+
+
 async def test_the_spent_token_under_a_new_request_id_is_still_a_reuse(world: World) -> None:
     tokens = (await _signed_in(world)).tokens
     await world.refresh(tokens.refresh_token, request_id="refresh-1")

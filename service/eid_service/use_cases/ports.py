@@ -588,6 +588,11 @@ class Sessions(Protocol):
         """A new signed-in device with a fresh access and refresh token."""
         ...
 
+    def answered_last(self, refresh_token: str, now: datetime) -> bool:
+        """Whether spending `refresh_token` was its live session's last
+        refresh: the tokens it was answered with are still the current ones."""
+        ...
+
     def id_of_access_token(self, token: str) -> str | None:
         """The session whose current access token `token` is, live or ended
         (a request-id scope that outlasts the token's refresh)."""
@@ -723,6 +728,12 @@ class Idempotency(Protocol):
     def save(
         self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
     ) -> None: ...
+
+    def replace(
+        self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
+    ) -> None:
+        """The stored response of a request id that has one, replaced."""
+        ...
 
     def purge_expired(self, now: datetime, limit: int) -> int: ...
 

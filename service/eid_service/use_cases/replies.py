@@ -164,6 +164,17 @@ class Reply(Generic[Result, Answer]):
             r.idempotency.save(key, _encode_refusal(error), now, now + REPLAY_FOR)
         return error
 
+    def supersede(
+        self, r: Repositories, caller: Caller, error: DomainError, now: datetime
+    ) -> DomainError:
+        """Replaces the answer kept for this request id with a refusal: the
+        call it answered is over (a refresh its session has moved past), and
+        a copy of the request must not get that answer again."""
+        key = self.key(_scope(r, caller))
+        if key is not None:
+            r.idempotency.replace(key, _encode_refusal(error), now, now + REPLAY_FOR)
+        return error
+
     def finish(self, r: Repositories, caller: Caller, result: Result, now: datetime) -> Answer:
         """The answer to `result`, kept for retries in the same transaction."""
         answer = self.present(result)

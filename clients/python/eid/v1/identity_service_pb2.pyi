@@ -2616,7 +2616,8 @@ class RefreshSessionRequest(_message.Message):
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen idempotency key (1-64 characters), scoped to the refresh
-    token: a retry gets the same new tokens.
+    token: a retry gets the same new tokens, until the session refreshes
+    again (then a copy of this request is a reuse, REFRESH_TOKEN_REUSED).
     """
     refresh_token: _builtins.str
     """The refresh token from SignIn or the last RefreshSession."""

@@ -18,6 +18,10 @@ _SAVE = Sql(
     " (scope, request_id, fingerprint, response_enc, created_at, expires_at)"
     " VALUES (:scope, :request_id, :fingerprint, :response, :created_at, :expires_at)"
 )
+_REPLACE = Sql(
+    "UPDATE idempotency_records SET response_enc = :response, created_at = :created_at,"
+    " expires_at = :expires_at WHERE scope = :scope AND request_id = :request_id"
+)
 _PURGE = Sql(
     "DELETE FROM idempotency_records WHERE (scope, request_id) IN (SELECT scope, request_id"
     " FROM idempotency_records WHERE expires_at <= :now LIMIT :limit)"
@@ -38,8 +42,18 @@ class IdempotencyRepository(Repository):
         return self._p.open_bytes(bytes(row[1]), _context(key))
 
     def save(self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime) -> None:
+        self._write(_SAVE, key, response, now, expires_at)
+
+    def replace(
+        self, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
+    ) -> None:
+        self._write(_REPLACE, key, response, now, expires_at)
+
+    def _write(
+        self, sql: Sql, key: RequestKey, response: bytes, now: datetime, expires_at: datetime
+    ) -> None:
         self._db.count(
-            _SAVE,
+            sql,
             {
                 "scope": key.scope,
                 "request_id": key.request_id,
