@@ -246,6 +246,33 @@ def test_a_stranger_cannot_burn_the_citizens_lock_code(
         assert not isinstance(locked, Refusal) and locked.newly_locked
 
 
+def test_strangers_from_four_addresses_cannot_burn_the_citizens_lock_code(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """The phone is lost, the number kept on a new SIM: the citizen asks for
+    a lock code. A stranger who knows only the ID number guesses from 4
+    addresses, 5 wrong codes each (each address's own budget); the citizen's
+    code still locks. Before, those 20 guesses spent the code (found by an
+    attacker's pass)."""
+    activated(harness, adult)
+    with wire(harness) as citizen:
+        code = _code(harness, citizen, adult, pb.ACCOUNT_CODE_PURPOSE_LOCK)
+        wrong = "000000" if code != "000000" else "111111"
+        guess = pb.LockAccountRequest(
+            one_time_code=pb.LockWithCode(personal_id=adult.personal_id, one_time_code=wrong)
+        )
+        for n in range(4):
+            with wire(harness, f"203.0.113.{70 + n}") as stranger:
+                answers = [stranger.call("LockAccount", guess) for _ in range(5)]
+                assert [a.reason for a in answers] == ["ONE_TIME_CODE_INVALID"] * 5
+        right = pb.LockAccountRequest(
+            one_time_code=pb.LockWithCode(personal_id=adult.personal_id, one_time_code=code)
+        )
+        locked = citizen.call("LockAccount", right)
+        assert not isinstance(locked, Refusal), locked
+        assert locked.newly_locked
+
+
 def test_nobody_elses_request_id_keeps_a_citizen_from_locking(
     harness: ServerHarness, adults: list[Demographics]
 ) -> None:

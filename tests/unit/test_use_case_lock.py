@@ -205,6 +205,23 @@ async def test_one_stranger_cannot_burn_the_citizens_lock_code(world: World) -> 
     assert ("lock", "rejected_code", None) in world.history(LAN)
 
 
+async def test_strangers_from_many_sources_cannot_burn_the_citizens_lock_code(
+    world: World,
+) -> None:
+    """19 sources spend their own budgets inside the code's 10 minutes (it
+    takes 20 to reach the code's ceiling); the citizen's code still locks.
+    Before, 4 sources spent it (found by an attacker's pass)."""
+    await world.active(LAN)
+    code = await _lock_code(world)
+    wrong = _other_than(code)
+    for n in range(19 * MAX_FAILURES_PER_SOURCE):
+        source = f"ip:guesser-{n // MAX_FAILURES_PER_SOURCE}"
+        error = await refused(world.lock(BY_CODE, citizen=LAN, code=wrong, source=source))
+        assert error.reason == "ONE_TIME_CODE_INVALID"
+
+    assert (await world.lock(BY_CODE, citizen=LAN, code=code)).changed
+
+
 async def test_wrong_lock_codes_from_many_sources_are_counted_until_the_code_dies(
     world: World,
 ) -> None:

@@ -16,12 +16,14 @@ MAX_ACTIVATION_ATTEMPTS = 5
 
 # Lock and unlock codes: the same shape and lifetime as activation codes.
 ACCOUNT_CODE_TTL = timedelta(minutes=10)
-# Anyone who knows an ID number may guess at its lock code, so wrong guesses
-# are also limited per source (the password budget, domain/credential_policy):
-# one source cannot burn the code; the code itself allows more in total than
-# one source may make (it takes 4 sources inside 10 minutes to burn one, and
-# 20 guesses in a million to hit one).
-MAX_LOCK_CODE_ATTEMPTS = 20
+# Anyone who knows an ID number may guess at its lock code. Each source has
+# the password budget for the person (domain/credential_policy: 5 failures,
+# then 15 minutes from the last), so it makes at most 5 guesses in a code's
+# 10 minutes. The code itself dies only after 100 wrong guesses, far above
+# one source's 5: spending it for the citizen takes 20 sources inside those
+# 10 minutes (failures slow the guessers, not the citizen), and 100 guesses
+# at a 6-digit code hit it 1 time in 10,000.
+MAX_LOCK_CODE_ATTEMPTS = 100
 
 
 class CodePurpose(enum.Enum):

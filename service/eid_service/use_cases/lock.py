@@ -204,9 +204,10 @@ async def _lock_with_code(
     now: datetime,
     source: str,
 ) -> Answer:
-    """Wrong codes count against the code and against the source's guesses
-    for this person (shared with passwords): a stranger who knows the ID
-    number cannot burn the citizen's lock code from one place."""
+    """Wrong codes count against the source's guesses for this person
+    (shared with passwords) and against the code, whose ceiling is far above
+    one source's budget (MAX_LOCK_CODE_ATTEMPTS): a stranger who knows the
+    ID number cannot burn the citizen's lock code from a few places."""
     v = Violations()
     parsed_id = v.check(lambda: parse_personal_id(cmd.personal_id, "one_time_code.personal_id"))
     code = v.check(lambda: parse_activation_code(cmd.one_time_code, "one_time_code.one_time_code"))
