@@ -467,6 +467,19 @@ class Lifecycle(RuleBasedStateMachine):
         self.rates[k] = hits + 1
         return True
 
+    def code_limits(self, purpose: str, person: Person, phone: str, source: str) -> bool:
+        """The server's limits on asking for a code, in its order: the pair
+        (ID number, phone) from this source, then from all sources."""
+        limits = self.h.send_limits
+        pair = f"{purpose}:{person.pid}:{phone}"
+        here = f"{source} {pair}"
+        return (
+            self.hit(limits.code_per_minute, here)
+            and self.hit(limits.code_per_day, here)
+            and self.hit(limits.code_ceiling_per_minute, pair)
+            and self.hit(limits.code_ceiling_per_day, pair)
+        )
+
     def sms_code(self, person: Person, seen: int) -> str:
         return self.h.wait_for_code(person.e164, after=seen)
 
@@ -559,8 +572,8 @@ class Lifecycle(RuleBasedStateMachine):
         self.activate(i, "latest")
         self.sign_in(i, right=True, source=DEVICE)
 
-    @rule(i=people_ix, right_phone=st.booleans())
-    def resend_activation_code(self, i: int, right_phone: bool) -> None:
+    @rule(i=people_ix, right_phone=st.booleans(), source=st.sampled_from(SOURCES))
+    def resend_activation_code(self, i: int, right_phone: bool, source: str) -> None:
         p = self.people[i]
         phone = p.phone if right_phone else OTHER_PHONE
         at, seen = self.w.outbox_size(), len(self.h.sender.messages)
@@ -569,10 +582,9 @@ class Lifecycle(RuleBasedStateMachine):
             pb.ResendActivationCodeRequest(
                 personal_id=p.pid, phone_number=phone, request_id=str(uuid.uuid4())
             ),
+            source=source,
         )
-        limits = self.h.send_limits
-        pair = f"activation:{p.pid}:{phone}"
-        if not (self.hit(limits.code_per_minute, pair) and self.hit(limits.code_per_day, pair)):
+        if not self.code_limits("activation", p, phone, source):
             expect(answer, "TOO_MANY_REQUESTS", "resend beyond its limits")
             self.step(0, at)
             return
@@ -858,8 +870,9 @@ class Lifecycle(RuleBasedStateMachine):
         i=people_ix,
         purpose=st.sampled_from(("lock", "unlock")),
         right_phone=st.booleans(),
+        source=st.sampled_from(SOURCES),
     )
-    def send_account_code(self, i: int, purpose: str, right_phone: bool) -> None:
+    def send_account_code(self, i: int, purpose: str, right_phone: bool, source: str) -> None:
         p = self.people[i]
         phone = p.phone if right_phone else OTHER_PHONE
         at, seen = self.w.outbox_size(), len(self.h.sender.messages)
@@ -873,10 +886,9 @@ class Lifecycle(RuleBasedStateMachine):
                 phone_number=phone,
                 request_id=str(uuid.uuid4()),
             ),
+            source=source,
         )
-        limits = self.h.send_limits
-        pair = f"{purpose}:{p.pid}:{phone}"
-        if not (self.hit(limits.code_per_minute, pair) and self.hit(limits.code_per_day, pair)):
+        if not self.code_limits(purpose, p, phone, source):
             expect(answer, "TOO_MANY_REQUESTS", f"a {purpose} code beyond its limits")
             self.step(0, at)
             return
@@ -1008,7 +1020,7 @@ class Lifecycle(RuleBasedStateMachine):
         and unlocks with it and the password."""
         i = next(i for i, p in enumerate(self.people) if p.state is AccountState.LOCKED)
         if by == "citizen":
-            self.send_account_code(i, "unlock", right_phone=True)
+            self.send_account_code(i, "unlock", right_phone=True, source=source)
         self.unlock(i, by, right_code=True, right_password=True, source=source)
 
     # --- verify modes and verification ------------------------------------------------

@@ -13,8 +13,8 @@ from eid_service.demo import demo_citizens, portrait_capture
 from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Language
 from eid_service.domain.rate_limits import Limit, SendLimits
-from tests.integration.account_life_kit import Refusal, activated, messages_to, wire
-from tests.integration.flows import phone_of, register
+from tests.integration.account_life_kit import Refusal, Wire, activated, messages_to, wire
+from tests.integration.flows import PASSWORD, phone_of, register
 from tests.integration.harness import ServerHarness
 
 WRONG_PHONE = "0987654321"
@@ -142,6 +142,43 @@ def test_a_stranger_with_a_wrong_phone_cannot_use_up_the_citizens_resends(
             harness.clock.advance(timedelta(minutes=2))
     with wire(harness) as citizen:
         assert not isinstance(citizen.call("ResendActivationCode", _resend(adult)), Refusal)
+
+
+def _send_account_code(
+    w: Wire, citizen: Demographics, purpose: pb.AccountCodePurpose.ValueType
+) -> object:
+    return w.call(
+        "SendAccountCode",
+        pb.SendAccountCodeRequest(
+            purpose=purpose, personal_id=citizen.personal_id, phone_number=phone_of(citizen)[0]
+        ),
+    )
+
+
+def test_a_stranger_who_knows_the_phone_cannot_use_up_the_citizens_unlock_codes(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """The account is locked. A stranger who knows the phone number (no
+    secret) asks for an unlock code 5 times, 2 minutes apart, from an address
+    of their own: that address's budget is spent, not the citizen's. Before,
+    the limit was per (ID number, phone) alone and the citizen was refused
+    for the rest of the day (found by an attacker's pass)."""
+    _well_inside_a_day_window(harness)
+    activated(harness, adult)
+    with wire(harness) as citizen:
+        by_password = pb.LockAccountRequest(
+            password=pb.LockWithPassword(personal_id=adult.personal_id, password=PASSWORD)
+        )
+        assert not isinstance(citizen.call("LockAccount", by_password), Refusal)
+        with wire(harness, "203.0.113.66") as stranger:
+            for _ in range(5):
+                sent = _send_account_code(stranger, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)
+                assert not isinstance(sent, Refusal), sent
+                harness.clock.advance(timedelta(minutes=2))
+            spent = _send_account_code(stranger, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)
+            assert isinstance(spent, Refusal) and spent.reason == "TOO_MANY_REQUESTS"
+        mine = _send_account_code(citizen, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)
+        assert not isinstance(mine, Refusal), mine
 
 
 def _register_request(

@@ -212,18 +212,69 @@ async def test_a_stranger_with_the_wrong_phone_cannot_spend_the_citizens_budget(
     world: World,
 ) -> None:
     await world.active(LAN)
-    for minute in range(5):
-        await world.request_code(LOCK, LAN, phone=OTHER_PHONE, source=f"ip:198.51.100.{minute}")
+    for _ in range(5):
+        await world.request_code(LOCK, LAN, phone=OTHER_PHONE, source=STRANGER_IP)
         world.clock.advance(MINUTE)
-    spent = await refused(
-        world.request_code(LOCK, LAN, phone=OTHER_PHONE, source="ip:198.51.100.9")
-    )
+    spent = await refused(world.request_code(LOCK, LAN, phone=OTHER_PHONE, source=STRANGER_IP))
     assert spent.reason == "TOO_MANY_REQUESTS"  # the stranger's own budget
     assert world.sent_to(OTHER_PHONE) == []
 
     sent = await world.request_code(LOCK, LAN, phone=LAN.phone)
     assert sent.channel == "sms"
     assert world.sent_to(LAN.phone)[-1] is NoticeKind.LOCK_CODE
+
+
+async def test_a_stranger_who_knows_the_phone_spends_only_their_own_budget(
+    world: World,
+) -> None:
+    """A phone number is no secret: a stranger asking for the citizen's
+    unlock code from their own address spends that address's 5 a day, not
+    the citizen's. Before, the citizen was refused for the rest of the day
+    (found by an attacker's pass)."""
+    await world.active(LAN)
+    world.set_state(LAN, AccountState.LOCKED)
+    for _ in range(5):
+        await world.request_code(UNLOCK, LAN, phone=LAN.phone, source=STRANGER_IP)
+        world.clock.advance(2 * MINUTE)
+    spent = await refused(world.request_code(UNLOCK, LAN, phone=LAN.phone, source=STRANGER_IP))
+    assert spent.reason == "TOO_MANY_REQUESTS"
+
+    await world.request_code(UNLOCK, LAN, phone=LAN.phone, source=CITIZEN_IP)
+
+    assert world.sent_to(LAN.phone).count(NoticeKind.UNLOCK_CODE) == 6
+
+
+async def test_all_sources_together_send_a_phone_at_most_3_codes_a_minute(
+    world: World,
+) -> None:
+    await world.active(LAN)
+    for n in range(3):
+        await world.request_code(LOCK, LAN, phone=LAN.phone, source=f"ip:198.51.100.{n}")
+
+    error = await refused(world.request_code(LOCK, LAN, phone=LAN.phone, source=CITIZEN_IP))
+
+    assert error.reason == "TOO_MANY_REQUESTS"
+    assert int(error.metadata["retry_after_seconds"]) <= 61
+    world.clock.advance(MINUTE)
+    await world.request_code(LOCK, LAN, phone=LAN.phone, source=CITIZEN_IP)
+    assert world.sent_to(LAN.phone).count(NoticeKind.LOCK_CODE) == 4
+
+
+async def test_all_sources_together_send_a_phone_at_most_50_codes_a_day(
+    world: World,
+) -> None:
+    """10 sources spending their day's allowance: then nobody, the citizen
+    included, gets a code of that purpose for that phone until the next day."""
+    await world.active(LAN)
+    for n in range(50):
+        await world.request_code(LOCK, LAN, phone=LAN.phone, source=f"ip:198.51.100.{n // 5}")
+        world.clock.advance(MINUTE)
+
+    error = await refused(world.request_code(LOCK, LAN, phone=LAN.phone, source=CITIZEN_IP))
+
+    assert error.reason == "TOO_MANY_REQUESTS"
+    assert int(error.metadata["retry_after_seconds"]) > 3600
+    assert world.sent_to(LAN.phone).count(NoticeKind.LOCK_CODE) == 50
 
 
 async def test_a_source_is_limited_whatever_it_asks_for() -> None:

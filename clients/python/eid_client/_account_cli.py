@@ -30,7 +30,7 @@ def add_commands(sub: Subparsers) -> None:
         details="""
             The previous code stops working. Give the ID number and the phone or email
             the account was registered with; the answer is the same whether they match
-            or not. At most once a minute and 5 times a day.
+            or not. At most once a minute and 5 times a day from one address.
         """,
     )
     id_option(p)
@@ -51,7 +51,8 @@ def add_commands(sub: Subparsers) -> None:
             SIM card): lock it with `eid lock --id ... --code ...`. `unlock` is for a
             locked account: `eid unlock --id ... --code ...` with the password. The
             code goes to the registered phone or email you give; the answer is the same
-            whether they match or not. At most once a minute and 5 times a day.
+            whether they match or not. At most once a minute and 5 times a day from one
+            address.
         """,
     )
     p.add_argument("purpose", choices=["lock", "unlock"], help="what the code will be for")

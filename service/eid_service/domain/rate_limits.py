@@ -37,10 +37,18 @@ class SendLimits:
     register_per_source: Limit = Limit("register-source", 20, timedelta(hours=1))
     # Registrations that queued an SMS to one phone number.
     register_per_phone: Limit = Limit("register-phone", 3, timedelta(days=1))
-    # Codes asked for one ID number (activation resend, lock, unlock), each
-    # kind on its own.
-    code_per_minute: Limit = Limit("code-minute", 1, timedelta(minutes=1))
-    code_per_day: Limit = Limit("code-day", 5, timedelta(days=1))
+    # Codes asked for one ID number and the contact typed (activation resend,
+    # lock, unlock), each purpose on its own. First per source: what a
+    # citizen needs from their own device, and all one stranger gets.
+    code_per_minute: Limit = Limit("code-source-minute", 1, timedelta(minutes=1))
+    code_per_day: Limit = Limit("code-source-day", 5, timedelta(days=1))
+    # Then from all sources together, far above one source's: keeping the
+    # citizen from a code takes 10 sources spending their day's allowance.
+    # It still bounds the phone: at most 50 codes a day of each purpose
+    # (sent only to an account in that purpose's state).
+    code_ceiling_per_minute: Limit = Limit("code-minute", 3, timedelta(minutes=1))
+    code_ceiling_per_day: Limit = Limit("code-day", 50, timedelta(days=1))
+    # Code requests from one source, whatever they name.
     code_per_source: Limit = Limit("code-source", 30, timedelta(hours=1))
     # One-time codes relying parties ask for (RequestOtp): one a minute and
     # ten a day per (party, citizen), and a daily ceiling per citizen over all

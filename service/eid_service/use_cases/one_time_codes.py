@@ -4,9 +4,11 @@ Asking needs the ID number and the phone or email the account was
 registered with. The answer is the same whether the two match an account in
 the right state or not (no account, another phone, an active account asking
 for an activation code): "if they match, a code is on its way to what you
-typed". Limits are counted per (ID number, contact typed) and per source,
-so a stranger who does not know the citizen's phone cannot use up the
-citizen's budget, and a limit reached tells nothing about a match."""
+typed". Limits count the pair (ID number, contact typed) per source first,
+then over all sources under a ceiling far above one source's share: a
+stranger who does not know the citizen's phone spends another pair's
+budget, one who knows it spends their own, and a limit reached tells
+nothing about a match."""
 
 from __future__ import annotations
 
@@ -112,6 +114,7 @@ async def request_code(
     code = new_activation_code()
     limits = ctx.send_limits
     pair = f"{req.purpose.value}:{pid.value}:{contact}"
+    asked_here = f"{source}\x00{pair}"
     shown = mask_phone(contact) if channel == "sms" else mask_email(contact)
     answer = CodeSent(channel, shown, now + ttl)
 
@@ -124,8 +127,10 @@ async def request_code(
             now,
             [
                 (limits.code_per_source, source),
-                (limits.code_per_minute, pair),
-                (limits.code_per_day, pair),
+                (limits.code_per_minute, asked_here),
+                (limits.code_per_day, asked_here),
+                (limits.code_ceiling_per_minute, pair),
+                (limits.code_ceiling_per_day, pair),
             ],
         )
         if refused is not None:

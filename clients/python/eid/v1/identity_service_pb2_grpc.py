@@ -388,7 +388,8 @@ class IdentityServiceServicer:
         """Sends a new activation code for a PENDING account, voiding the previous
         one. Needs the ID number and the phone or email the account was
         registered with; the answer is the same whether they match or not. At
-        most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+        most once a minute and 5 times a day from one address, 3 times a minute
+        and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with
         google.rpc.RetryInfo beyond that).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

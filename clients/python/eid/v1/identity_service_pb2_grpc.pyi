@@ -154,7 +154,8 @@ class IdentityServiceStub:
     """Sends a new activation code for a PENDING account, voiding the previous
     one. Needs the ID number and the phone or email the account was
     registered with; the answer is the same whether they match or not. At
-    most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+    most once a minute and 5 times a day from one address, 3 times a minute
+    and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with
     google.rpc.RetryInfo beyond that).
     """
     SendAccountCode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SendAccountCodeRequest, _identity_service_pb2.SendAccountCodeResponse]
@@ -380,7 +381,8 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """Sends a new activation code for a PENDING account, voiding the previous
     one. Needs the ID number and the phone or email the account was
     registered with; the answer is the same whether they match or not. At
-    most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+    most once a minute and 5 times a day from one address, 3 times a minute
+    and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with
     google.rpc.RetryInfo beyond that).
     """
     SendAccountCode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SendAccountCodeRequest, _identity_service_pb2.SendAccountCodeResponse]  # type: ignore[assignment]
@@ -693,7 +695,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         """Sends a new activation code for a PENDING account, voiding the previous
         one. Needs the ID number and the phone or email the account was
         registered with; the answer is the same whether they match or not. At
-        most once a minute and 5 times a day (RESOURCE_EXHAUSTED with
+        most once a minute and 5 times a day from one address, 3 times a minute
+        and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with
         google.rpc.RetryInfo beyond that).
         """
 
