@@ -75,6 +75,7 @@ from eid_service.domain.activation import (
     ACTIVATION_CODE_TTL,
     MAX_ACTIVATION_ATTEMPTS,
     MAX_LOCK_CODE_ATTEMPTS,
+    RECENT_ACCOUNT_CODES,
 )
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE, SOURCE_WINDOW
@@ -178,7 +179,8 @@ class Code:
 
 
 def spend(codes: list[Code], value: str, now: datetime, max_attempts: int) -> bool:
-    """The server's rule: only the newest code counts; a wrong one costs it an attempt."""
+    """The server's rule for activation and verification codes: only the
+    newest counts; a wrong one costs it an attempt."""
     if not codes:
         return False
     latest = codes[-1]
@@ -190,6 +192,24 @@ def spend(codes: list[Code], value: str, now: datetime, max_attempts: int) -> bo
     latest.consumed = True
     latest.attempts += 1
     return True
+
+
+def spend_recent(codes: list[Code], value: str, now: datetime, max_attempts: int) -> bool:
+    """Lock and unlock codes: any of the few newest, sent after any used one,
+    works; a guess that uses none costs each of them an attempt."""
+    recent = codes[-RECENT_ACCOUNT_CODES:][::-1]
+    for code in recent:
+        if code.consumed:
+            break
+        if code.value == value:
+            if now >= code.expires_at or code.attempts >= max_attempts:
+                return False
+            code.consumed = True
+            code.attempts += 1
+            return True
+    for code in recent:
+        code.attempts = min(max_attempts, code.attempts + 1)
+    return False
 
 
 def other_code(codes: list[Code]) -> str:
@@ -929,9 +949,13 @@ class Lifecycle(RuleBasedStateMachine):
             request.password.password = PASSWORD if right else WRONG_PASSWORD
         else:
             request.one_time_code.personal_id = p.pid
-            request.one_time_code.one_time_code = (
-                p.lock_codes[-1].value if right and p.lock_codes else other_code(p.lock_codes)
-            )
+            codes = p.lock_codes
+            value = other_code(codes)
+            if right and codes:
+                # Mostly the newest, sometimes one of the 3 before it (the 3 newest work).
+                back = 1 + (s % min(len(codes), RECENT_ACCOUNT_CODES + 1) if s % 2 else 0)
+                value = codes[-back].value
+            request.one_time_code.one_time_code = value
         answer = self.w.call("LockAccount", request, source=source, bearer=bearer)
         now = self.now
         if proof == "session":
@@ -949,7 +973,9 @@ class Lifecycle(RuleBasedStateMachine):
             self.succeeded(p, source)
         else:
             value = request.one_time_code.one_time_code
-            if p.state is None or not spend(p.lock_codes, value, now, MAX_LOCK_CODE_ATTEMPTS):
+            if p.state is None or not spend_recent(
+                p.lock_codes, value, now, MAX_LOCK_CODE_ATTEMPTS
+            ):
                 expect(answer, "ONE_TIME_CODE_INVALID", "lock with a wrong code")
                 return
             self.succeeded(p, source)
@@ -1000,7 +1026,7 @@ class Lifecycle(RuleBasedStateMachine):
                 expect(answer, "INVALID_CREDENTIALS", "unlock with a wrong password")
                 return
             self.succeeded(p, source)
-            if not spend(p.unlock_codes, code, self.now, MAX_ACTIVATION_ATTEMPTS):
+            if not spend_recent(p.unlock_codes, code, self.now, MAX_ACTIVATION_ATTEMPTS):
                 expect(answer, "ONE_TIME_CODE_INVALID", "unlock with a wrong code")
                 return
         if p.state is AccountState.LOCKED:

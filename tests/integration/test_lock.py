@@ -4,6 +4,8 @@ officer or by the citizen; and nothing told to a caller without proof."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import grpc
 import pytest
 
@@ -271,6 +273,64 @@ def test_strangers_from_four_addresses_cannot_burn_the_citizens_lock_code(
         locked = citizen.call("LockAccount", right)
         assert not isinstance(locked, Refusal), locked
         assert locked.newly_locked
+
+
+def _with_code(citizen: Demographics, code: str) -> pb.LockAccountRequest:
+    return pb.LockAccountRequest(
+        one_time_code=pb.LockWithCode(personal_id=citizen.personal_id, one_time_code=code)
+    )
+
+
+def test_unlock_codes_a_stranger_asks_for_leave_the_citizens_code_usable(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """A stranger who knows the phone asks for unlock codes right after the
+    citizen did: the citizen's code still unlocks. Before, each new code
+    voided the one before (found by an attacker's pass)."""
+    activated(harness, adult)
+    with wire(harness) as citizen, wire(harness, "203.0.113.66") as stranger:
+        assert not isinstance(citizen.call("LockAccount", _by_password(adult)), Refusal)
+        code = _code(harness, citizen, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)
+        for _ in range(2):
+            harness.clock.advance(timedelta(minutes=1))
+            _code(harness, stranger, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)
+        done = citizen.call(
+            "UnlockAccount",
+            pb.UnlockAccountRequest(
+                citizen=pb.UnlockByCitizen(
+                    personal_id=adult.personal_id, one_time_code=code, password=PASSWORD
+                )
+            ),
+        )
+        assert not isinstance(done, Refusal), done
+        assert done.account.state == pb.ACCOUNT_STATE_ACTIVE
+
+
+def test_the_three_newest_lock_codes_work_and_a_used_one_ends_the_older(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    with wire(harness) as w:
+        codes = []
+        for _ in range(4):
+            codes.append(_code(harness, w, adult, pb.ACCOUNT_CODE_PURPOSE_LOCK))
+            harness.clock.advance(timedelta(minutes=1))
+        if codes[0] not in codes[1:]:  # the same six digits one time in a million
+            oldest = w.call("LockAccount", _with_code(adult, codes[0]))
+            assert isinstance(oldest, Refusal) and oldest.reason == "ONE_TIME_CODE_INVALID"
+        locked = w.call("LockAccount", _with_code(adult, codes[2]))
+        assert not isinstance(locked, Refusal) and locked.newly_locked
+        by_officer = w.call(
+            "UnlockAccount",
+            pb.UnlockAccountRequest(officer=pb.UnlockByOfficer(personal_id=adult.personal_id)),
+            x_officer_key=_create_officer(harness),
+        )
+        assert not isinstance(by_officer, Refusal), by_officer
+        if codes[1] not in codes[2:]:
+            older = w.call("LockAccount", _with_code(adult, codes[1]))
+            assert isinstance(older, Refusal) and older.reason == "ONE_TIME_CODE_INVALID"
+        newer = w.call("LockAccount", _with_code(adult, codes[3]))
+        assert not isinstance(newer, Refusal) and newer.newly_locked
 
 
 def test_nobody_elses_request_id_keeps_a_citizen_from_locking(

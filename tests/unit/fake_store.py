@@ -588,6 +588,25 @@ class FakeActivationCodes(_Repository):
             c.id, c.account_id, purpose, c.digest, c.expires_at, c.attempts, c.consumed_at
         )
 
+    def recent_for(
+        self, account_id: str, purpose: CodePurpose, newest: int
+    ) -> list[ActivationCodeRecord]:
+        return [
+            ActivationCodeRecord(
+                c.id, c.account_id, purpose, c.digest, c.expires_at, c.attempts, c.consumed_at
+            )
+            for c in self._recent(account_id, purpose, newest)
+        ]
+
+    def _recent(self, account_id: str, purpose: CodePurpose, newest: int) -> list[CodeRow]:
+        mine = [
+            c
+            for c in self._s.codes.values()
+            if c.account_id == account_id and c.purpose is purpose and c.party_id is None
+        ]
+        # Newest first; ties: the last added first (a stable sort keeps their order).
+        return sorted(reversed(mine), key=lambda c: c.created_at, reverse=True)[:newest]
+
     def matches(self, record: ActivationCodeRecord, code: str) -> bool:
         expected = _code_digest(record.account_id, code, record.purpose)
         return hmac.compare_digest(record.code_digest, expected)
@@ -605,6 +624,12 @@ class FakeActivationCodes(_Repository):
             return False
         c.attempts += 1
         return True
+
+    def count_wrong_guess_on_recent(
+        self, account_id: str, purpose: CodePurpose, newest: int, max_attempts: int
+    ) -> None:
+        for c in self._recent(account_id, purpose, newest):
+            c.attempts = min(max_attempts, c.attempts + 1)
 
     def purge_expired(self, before: datetime, limit: int) -> int:
         return _purge(self._s.codes, lambda c: c.expires_at < before, limit)

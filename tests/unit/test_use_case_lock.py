@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from eid_service.domain.account import AccountState
 from eid_service.domain.activation import (
+    ACCOUNT_CODE_TTL,
     MAX_ACTIVATION_ATTEMPTS,
     MAX_LOCK_CODE_ATTEMPTS,
     CodePurpose,
@@ -41,6 +42,7 @@ from tests.unit.use_case_kit import (
 A = Attribute
 LAN_EMAIL = replace(LAN, email="lan@example.vn")
 SESSION, BY_PASSWORD, BY_CODE = LockProof.SESSION, LockProof.PASSWORD, LockProof.ONE_TIME_CODE
+LOCK = CodePurpose.LOCK
 LOCKED_NOTICE, UNLOCKED_NOTICE = NoticeKind.ACCOUNT_LOCKED, NoticeKind.ACCOUNT_UNLOCKED
 
 
@@ -266,16 +268,74 @@ async def test_a_code_lock_for_anyone_looks_the_same_without_the_code(world: Wor
     assert answers[0][1] == Cost(hashes=0, verifications=0, writes=1, reads=0)
 
 
-async def test_a_new_lock_code_voids_the_one_before(world: World) -> None:
+async def test_lock_codes_sent_after_one_leave_it_usable(world: World) -> None:
+    """Anyone who knows the phone can have a code sent: the citizen's code
+    keeps working through the next two, whoever asked (before, each new
+    code voided the one before; found by an attacker's pass)."""
+    await world.active(LAN)
+    mine = await _lock_code(world)
+    for n in range(2):
+        world.clock.advance(timedelta(minutes=1))
+        await world.request_code(LOCK, LAN, phone=LAN.phone, source=f"ip:198.51.100.{n}")
+
+    assert (await world.lock(BY_CODE, citizen=LAN, code=mine)).changed
+
+
+async def test_only_the_three_newest_lock_codes_work(world: World) -> None:
+    await world.active(LAN)
+    codes = []
+    for _ in range(4):
+        codes.append(await _lock_code(world))
+        world.clock.advance(timedelta(minutes=1))
+
+    if codes[0] not in codes[1:]:  # the same six digits one time in a million
+        error = await refused(world.lock(BY_CODE, citizen=LAN, code=codes[0]))
+        assert error.reason == "ONE_TIME_CODE_INVALID"
+    assert (await world.lock(BY_CODE, citizen=LAN, code=codes[1])).changed
+
+
+async def test_a_lock_code_works_only_until_its_own_expiry(world: World) -> None:
+    await world.active(LAN)
+    old = await _lock_code(world)
+    world.clock.advance(ACCOUNT_CODE_TTL - timedelta(minutes=1))
+    new = await _lock_code(world)
+    world.clock.advance(timedelta(minutes=1))
+
+    if old != new:
+        error = await refused(world.lock(BY_CODE, citizen=LAN, code=old))
+        assert error.reason == "ONE_TIME_CODE_INVALID"
+    assert (await world.lock(BY_CODE, citizen=LAN, code=new)).changed
+
+
+async def test_a_used_lock_code_ends_the_ones_sent_before_it(world: World) -> None:
     await world.active(LAN)
     old = await _lock_code(world)
     world.clock.advance(timedelta(minutes=1))
     new = await _lock_code(world)
+    assert (await world.lock(BY_CODE, citizen=LAN, code=new)).changed
+    await world.unlock_by_officer(world.officer()[1], LAN)
 
-    if old != new:  # the same six digits one time in a million
+    if old != new:
         error = await refused(world.lock(BY_CODE, citizen=LAN, code=old))
         assert error.reason == "ONE_TIME_CODE_INVALID"
-    assert (await world.lock(BY_CODE, citizen=LAN, code=new)).changed
+    assert world.state_of(LAN) is AccountState.ACTIVE
+
+
+async def test_a_wrong_lock_code_counts_against_each_code_that_works(world: World) -> None:
+    """So a guess at three codes at once spends them together: none
+    outlives MAX_LOCK_CODE_ATTEMPTS wrong guesses."""
+    await world.active(LAN)
+    old = await _lock_code(world)
+    world.clock.advance(timedelta(minutes=1))
+    new = await _lock_code(world)
+    wrong = next(c for c in (_other_than(old), _other_than(new), "000000") if c not in (old, new))
+    for guess in range(MAX_LOCK_CODE_ATTEMPTS):
+        source = f"ip:guesser-{guess // MAX_FAILURES_PER_SOURCE}"
+        await refused(world.lock(BY_CODE, citizen=LAN, code=wrong, source=source))
+
+    for code in (old, new):
+        error = await refused(world.lock(BY_CODE, citizen=LAN, code=code))
+        assert error.reason == "ONE_TIME_CODE_INVALID"
 
 
 async def test_locking_a_locked_account_again_changes_and_sends_nothing(world: World) -> None:
@@ -441,6 +501,17 @@ async def test_the_right_code_with_a_wrong_password_unlocks_nothing_and_keeps_th
     assert isinstance(error, Unauthenticated) and error.reason == "INVALID_CREDENTIALS"
     assert world.state_of(LAN) is AccountState.LOCKED
     assert world.history(LAN)[-1] == ("unlock", "rejected", None)
+    assert (await world.unlock_by_citizen(LAN, code)).changed
+
+
+async def test_an_unlock_code_someone_else_asks_for_leaves_the_citizens_usable(
+    world: World,
+) -> None:
+    await _locked(world)
+    code = await _unlock_code(world)
+    world.clock.advance(timedelta(minutes=1))
+    await world.request_code(CodePurpose.UNLOCK, LAN, phone=LAN.phone, source=STRANGER_IP)
+
     assert (await world.unlock_by_citizen(LAN, code)).changed
 
 

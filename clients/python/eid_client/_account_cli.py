@@ -51,8 +51,8 @@ def add_commands(sub: Subparsers) -> None:
             SIM card): lock it with `eid lock --id ... --code ...`. `unlock` is for a
             locked account: `eid unlock --id ... --code ...` with the password. The
             code goes to the registered phone or email you give; the answer is the same
-            whether they match or not. At most once a minute and 5 times a day from one
-            address.
+            whether they match or not. Any of the 3 newest codes works until it expires.
+            At most once a minute and 5 times a day from one address.
         """,
     )
     p.add_argument("purpose", choices=["lock", "unlock"], help="what the code will be for")

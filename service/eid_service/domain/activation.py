@@ -24,6 +24,11 @@ ACCOUNT_CODE_TTL = timedelta(minutes=10)
 # 10 minutes (failures slow the guessers, not the citizen), and 100 guesses
 # at a 6-digit code hit it 1 time in 10,000.
 MAX_LOCK_CODE_ATTEMPTS = 100
+# A new lock or unlock code leaves the ones sent just before it usable, each
+# until its own expiry: anyone who knows the phone can have a code sent, and
+# that must not void the one the citizen is typing. A wrong guess counts
+# against each of them, so none outlives its attempts.
+RECENT_ACCOUNT_CODES = 3
 
 
 class CodePurpose(enum.Enum):

@@ -465,8 +465,9 @@ class ModeLocks(Protocol):
 
 
 class ActivationCodes(Protocol):
-    """One-time codes sent to an account's phone or email, per purpose; only
-    the newest code of a purpose counts (a new one voids the old)."""
+    """One-time codes sent to an account's phone or email, per purpose: the
+    newest code of a purpose counts (a new one voids the old), or for lock
+    and unlock codes any of the few newest (`recent_for`)."""
 
     def add(
         self,
@@ -491,12 +492,25 @@ class ActivationCodes(Protocol):
         """The newest code of this purpose (and of this party, for party-bound codes)."""
         ...
 
+    def recent_for(
+        self, account_id: str, purpose: CodePurpose, newest: int
+    ) -> list[ActivationCodeRecord]:
+        """The `newest` most recent codes of this purpose bound to no party, newest first."""
+        ...
+
     def matches(self, record: ActivationCodeRecord, code: str) -> bool: ...
 
     def any_consumed_matches(self, account_id: str, code: str) -> bool: ...
 
     def count_wrong_guess(self, code_id: str, max_attempts: int) -> bool:
         """Counts one wrong guess; False when the code was already out of attempts."""
+        ...
+
+    def count_wrong_guess_on_recent(
+        self, account_id: str, purpose: CodePurpose, newest: int, max_attempts: int
+    ) -> None:
+        """Counts one wrong guess against each of `recent_for`'s codes not yet
+        out of attempts, in one statement."""
         ...
 
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:

@@ -399,7 +399,9 @@ class IdentityServiceServicer:
     def SendAccountCode(self, request, context):
         """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
         kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
-        email given. Same answers and limits as ResendActivationCode.
+        email given. Same answers and limits as ResendActivationCode, but a new
+        code does not void the ones before it: any of the 3 newest works until
+        it expires, and using one ends those sent before it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -161,7 +161,9 @@ class IdentityServiceStub:
     SendAccountCode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.SendAccountCodeRequest, _identity_service_pb2.SendAccountCodeResponse]
     """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
     kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
-    email given. Same answers and limits as ResendActivationCode.
+    email given. Same answers and limits as ResendActivationCode, but a new
+    code does not void the ones before it: any of the 3 newest works until
+    it expires, and using one ends those sent before it.
     """
     RefreshSession: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.RefreshSessionRequest, _identity_service_pb2.RefreshSessionResponse]
     """Exchanges a refresh token for a new access token and a new refresh token.
@@ -388,7 +390,9 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     SendAccountCode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.SendAccountCodeRequest, _identity_service_pb2.SendAccountCodeResponse]  # type: ignore[assignment]
     """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
     kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
-    email given. Same answers and limits as ResendActivationCode.
+    email given. Same answers and limits as ResendActivationCode, but a new
+    code does not void the ones before it: any of the 3 newest works until
+    it expires, and using one ends those sent before it.
     """
     RefreshSession: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.RefreshSessionRequest, _identity_service_pb2.RefreshSessionResponse]  # type: ignore[assignment]
     """Exchanges a refresh token for a new access token and a new refresh token.
@@ -708,7 +712,9 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_service_pb2.SendAccountCodeResponse, _abc.Awaitable[_identity_service_pb2.SendAccountCodeResponse]]:
         """Sends a one-time code to lock an ACTIVE account (a lost phone, the number
         kept on a new SIM) or to unlock a LOCKED one, to the registered phone or
-        email given. Same answers and limits as ResendActivationCode.
+        email given. Same answers and limits as ResendActivationCode, but a new
+        code does not void the ones before it: any of the 3 newest works until
+        it expires, and using one ends those sent before it.
         """
 
     @_abc_1.abstractmethod

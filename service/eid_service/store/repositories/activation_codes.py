@@ -10,7 +10,7 @@ from datetime import datetime
 
 from eid_service.domain.activation import CodePurpose
 from eid_service.store.repositories.base import Repository
-from eid_service.store.sql import Sql
+from eid_service.store.sql import Row, Sql
 from eid_service.use_cases.ports import ActivationCodeRecord
 
 _CODE_INSERT = Sql(
@@ -25,12 +25,21 @@ _LATEST = (
 _NEWEST = " ORDER BY created_at DESC, id DESC LIMIT 1"
 _CODE_LATEST = Sql(_LATEST + " AND party_id IS NULL" + _NEWEST)
 _CODE_LATEST_FOR_PARTY = Sql(_LATEST + " AND party_id = :party_id" + _NEWEST)
+_CODE_RECENT = Sql(
+    _LATEST + " AND party_id IS NULL ORDER BY created_at DESC, id DESC LIMIT :newest"
+)
 _CODE_CONSUMED_MATCH = Sql(
     "SELECT 1 FROM activation_codes WHERE account_id = :account_id AND code_digest = :digest"
     " AND consumed_at IS NOT NULL"
 )
 _CODE_WRONG = Sql(
     "UPDATE activation_codes SET attempts = attempts + 1 WHERE id = :id AND attempts < :max"
+)
+# One wrong guess against each of _CODE_RECENT's codes.
+_CODE_WRONG_ON_RECENT = Sql(
+    "UPDATE activation_codes SET attempts = attempts + 1 WHERE attempts < :max AND id IN"
+    " (SELECT id FROM activation_codes WHERE account_id = :account_id AND purpose = :purpose"
+    " AND party_id IS NULL ORDER BY created_at DESC, id DESC LIMIT :newest)"
 )
 _CODE_CONSUME = Sql(
     "UPDATE activation_codes SET consumed_at = :now, attempts = attempts + 1"
@@ -84,8 +93,16 @@ class ActivationCodeRepository(Repository):
             row = self._db.one(_CODE_LATEST, params)
         else:
             row = self._db.one(_CODE_LATEST_FOR_PARTY, {**params, "party_id": party_id})
-        if row is None:
-            return None
+        return None if row is None else self._record(account_id, purpose, row)
+
+    def recent_for(
+        self, account_id: str, purpose: CodePurpose, newest: int
+    ) -> list[ActivationCodeRecord]:
+        params = {"account_id": account_id, "purpose": purpose.value, "newest": newest}
+        rows = self._db.all(_CODE_RECENT, params)
+        return [self._record(account_id, purpose, row) for row in rows]
+
+    def _record(self, account_id: str, purpose: CodePurpose, row: Row) -> ActivationCodeRecord:
         consumed = None if row[4] is None else self._read_t(row[4])
         return ActivationCodeRecord(
             row[0], account_id, purpose, bytes(row[1]), self._read_t(row[2]), row[3], consumed
@@ -102,6 +119,12 @@ class ActivationCodeRepository(Repository):
 
     def count_wrong_guess(self, code_id: str, max_attempts: int) -> bool:
         return self._db.count(_CODE_WRONG, {"id": code_id, "max": max_attempts}) == 1
+
+    def count_wrong_guess_on_recent(
+        self, account_id: str, purpose: CodePurpose, newest: int, max_attempts: int
+    ) -> None:
+        params = {"account_id": account_id, "purpose": purpose.value, "newest": newest}
+        self._db.count(_CODE_WRONG_ON_RECENT, {**params, "max": max_attempts})
 
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
         params = {"id": code_id, "now": self._t(now), "max": max_attempts}
