@@ -3,9 +3,12 @@ through gRPC on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
+import pytest
+from google.protobuf.message import Message
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
@@ -18,6 +21,7 @@ from tests.integration.flows import PASSWORD, phone_of, register
 from tests.integration.harness import ServerHarness
 
 WRONG_PHONE = "0987654321"
+WRONG_EMAIL = "someone@example.vn"
 
 
 def _resend(
@@ -96,6 +100,79 @@ def test_resend_answers_alike_whether_the_details_match_or_not(
         assert harness.sender.messages[seen:] == []
 
 
+def _cost(
+    harness: ServerHarness, decryptions: Callable[[], int], rpc: str, request: Message
+) -> tuple[int, int]:
+    """Statements run and values decrypted by a code request from a stranger
+    that the server answers alike whoever the number names."""
+    with wire(harness, "203.0.113.66") as stranger:
+        statements, opens = harness.statements, decryptions()
+        answer = stranger.call(rpc, request)
+        assert not isinstance(answer, Refusal), answer
+        return harness.statements - statements, decryptions() - opens
+
+
+@pytest.mark.parametrize(
+    ("purpose", "state"),
+    [(pb.ACCOUNT_CODE_PURPOSE_LOCK, "active"), (pb.ACCOUNT_CODE_PURPOSE_UNLOCK, "locked")],
+)
+@pytest.mark.parametrize("contact", ["phone", "email"])
+def test_account_code_requests_cost_the_same_whoever_the_number_names(
+    harness: ServerHarness,
+    adults: list[Demographics],
+    decryptions: Callable[[], int],
+    purpose: pb.AccountCodePurpose.ValueType,
+    state: str,
+    contact: str,
+) -> None:
+    """A stranger who knows ID numbers but not the phone or email (the
+    account has none) asks for a code: an account, eligible or not, costs
+    what no account costs, one decryption. Before, the server decrypted
+    every sealed field of an account (5) and none without one, so the time
+    taken told which numbers have an account (found by an attacker's pass)."""
+    eligible, other, nobody = adults[0], adults[1], adults[2]
+    activated(harness, eligible)
+    activated(harness, other)
+    if state == "locked":
+        with wire(harness) as w:
+            _lock_by_password(w, eligible)
+        # Delivery decrypts the notice: done before anything is counted.
+        messages_to(harness, phone_of(eligible)[1], at_least=2)
+
+    def request(citizen: Demographics) -> pb.SendAccountCodeRequest:
+        wrong = {"phone_number": WRONG_PHONE} if contact == "phone" else {"email": WRONG_EMAIL}
+        return pb.SendAccountCodeRequest(purpose=purpose, personal_id=citizen.personal_id, **wrong)
+
+    _cost(harness, decryptions, "SendAccountCode", request(other))  # warm
+    costs = [_cost(harness, decryptions, "SendAccountCode", request(c)) for c in (eligible, nobody)]
+    assert costs[0] == costs[1]
+    assert costs[0][1] == 1
+
+
+@pytest.mark.parametrize("contact", ["phone", "email"])
+def test_activation_resends_cost_the_same_whoever_the_number_names(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    adults: list[Demographics],
+    decryptions: Callable[[], int],
+    contact: str,
+) -> None:
+    """The same through ResendActivationCode: a PENDING account's number
+    opened its sealed fields, a number without an account none."""
+    pending, active, nobody, other = adults[0], adults[1], adults[2], adults[3]
+    register(citizen_app, pending)
+    messages_to(harness, phone_of(pending)[1], at_least=1)  # delivery decrypts it
+    activated(harness, active)
+    wrong = {"phone": WRONG_PHONE} if contact == "phone" else {"email": WRONG_EMAIL}
+    _cost(harness, decryptions, "ResendActivationCode", _resend(other, **wrong))  # warm
+    costs = [
+        _cost(harness, decryptions, "ResendActivationCode", _resend(c, **wrong))
+        for c in (pending, active, nobody)
+    ]
+    assert costs[0] == costs[1] == costs[2]
+    assert costs[0][1] == 1
+
+
 def _well_inside_a_day_window(harness: ServerHarness) -> None:
     """Limits count in fixed windows; a day's ends at the epoch's midnight.
     The test moves its clock a few minutes on: started just before that
@@ -144,6 +221,13 @@ def test_a_stranger_with_a_wrong_phone_cannot_use_up_the_citizens_resends(
         assert not isinstance(citizen.call("ResendActivationCode", _resend(adult)), Refusal)
 
 
+def _lock_by_password(w: Wire, citizen: Demographics) -> None:
+    request = pb.LockAccountRequest(
+        password=pb.LockWithPassword(personal_id=citizen.personal_id, password=PASSWORD)
+    )
+    assert not isinstance(w.call("LockAccount", request), Refusal)
+
+
 def _send_account_code(
     w: Wire, citizen: Demographics, purpose: pb.AccountCodePurpose.ValueType
 ) -> object:
@@ -166,10 +250,7 @@ def test_a_stranger_who_knows_the_phone_cannot_use_up_the_citizens_unlock_codes(
     _well_inside_a_day_window(harness)
     activated(harness, adult)
     with wire(harness) as citizen:
-        by_password = pb.LockAccountRequest(
-            password=pb.LockWithPassword(personal_id=adult.personal_id, password=PASSWORD)
-        )
-        assert not isinstance(citizen.call("LockAccount", by_password), Refusal)
+        _lock_by_password(citizen, adult)
         with wire(harness, "203.0.113.66") as stranger:
             for _ in range(5):
                 sent = _send_account_code(stranger, adult, pb.ACCOUNT_CODE_PURPOSE_UNLOCK)

@@ -358,6 +358,15 @@ class FakeAccounts(_Repository):
             subject_of(personal_id), found.id, found.state, found.password_hash, lock
         )
 
+    def credential_and_contact(
+        self, personal_id: str, contact: Attribute
+    ) -> tuple[StoredCredential, str | None]:
+        credential = self.credential(personal_id)
+        found = self._find(personal_id)
+        if found is None:
+            return credential, None
+        return credential, found.phone if contact is Attribute.PHONE_NUMBER else found.email
+
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
         found = self._s.accounts.get(account_id)
         if found is None:

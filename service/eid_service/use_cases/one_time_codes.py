@@ -28,6 +28,7 @@ from eid_service.domain.errors import DomainError, InvalidInput, TooManyAttempts
 from eid_service.domain.notices import NoticeKind, code_notice
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.domain.rate_limits import Limit
+from eid_service.domain.share import Attribute
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AuditEntry, Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -108,6 +109,7 @@ async def request_code(
     v.raise_if_any()
     assert pid is not None and (phone or email)
     channel, contact = ("sms", phone) if phone else ("email", email)
+    contact_kind = Attribute.PHONE_NUMBER if phone else Attribute.EMAIL
     assert contact is not None
     now = ctx.clock()
     ttl = _TTL[req.purpose]
@@ -135,22 +137,22 @@ async def request_code(
         )
         if refused is not None:
             return refused  # committed: the hits count
-        account = r.accounts.find_by_personal_id(pid.value)
-        registered = None if account is None else (account.phone, account.email)
-        matches = registered is not None and contact == (
-            registered[0] if channel == "sms" else registered[1]
-        )
-        subject = r.accounts.credential(pid.value).subject
+        # Only the contact is read: the work done is the same whoever the
+        # number names (a decoy is opened when there is nothing to open).
+        cred, registered = r.accounts.credential_and_contact(pid.value, contact_kind)
         action = f"request_{req.purpose.value}_code"
-        if account is None or not matches or account.state is not _ELIGIBLE[req.purpose]:
-            account_id = None if account is None else account.id
-            r.audit.append(AuditEntry(subject, account_id, None, action, "not_sent", now))
+        if (
+            cred.account_id is None
+            or registered != contact
+            or cred.state is not _ELIGIBLE[req.purpose]
+        ):
+            r.audit.append(AuditEntry(cred.subject, cred.account_id, None, action, "not_sent", now))
             return reply.finish(r, caller, answer, now)
-        r.activation_codes.add(account.id, code, now, now + ttl, req.purpose)
+        r.activation_codes.add(cred.account_id, code, now, now + ttl, req.purpose)
         r.outbox.add(
             channel, contact, code_notice(_NOTICE[req.purpose], code, ttl, ctx.language), now
         )
-        r.audit.append(AuditEntry(subject, account.id, None, action, "sent", now))
+        r.audit.append(AuditEntry(cred.subject, cred.account_id, None, action, "sent", now))
         return reply.finish(r, caller, answer, now)
 
     return await answer_once(uow, reply, caller, send)

@@ -325,6 +325,14 @@ class Accounts(Protocol):
         Verify mode, also the citizen's lock on it, in that same query."""
         ...
 
+    def credential_and_contact(
+        self, personal_id: str, contact: Attribute
+    ) -> tuple[StoredCredential, str | None]:
+        """`credential(personal_id)` and the account's registered phone or
+        email (`contact`; None without an account or an email) in one query,
+        decrypting one value whoever the number names: for a code request."""
+        ...
+
     def view(self, account_id: str, attributes: frozenset[Attribute]) -> AccountView | None:
         """Status and the decrypted values of exactly `attributes`."""
         ...
