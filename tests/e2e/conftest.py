@@ -150,6 +150,10 @@ def _environment(**settings: str) -> dict[str, str]:
         "EID_CONSOLE_SENDER": "false",
         "EID_OUTBOX_FILE": "var/outbox.log",
         "EID_GRACE_SECONDS": "5",
+        # The devices connect from here, which plays their load balancer: a
+        # device may name its own address (x-forwarded-for) to be a source
+        # of its own for per-source limits.
+        "EID_TRUSTED_PROXIES": "127.0.0.1",
         **settings,
     }
 

@@ -74,6 +74,7 @@ from eid_service.domain.activation import (
     ACCOUNT_CODE_TTL,
     ACTIVATION_CODE_TTL,
     MAX_ACTIVATION_ATTEMPTS,
+    MAX_ACTIVATION_CODE_GUESSES,
     MAX_LOCK_CODE_ATTEMPTS,
     RECENT_ACCOUNT_CODES,
 )
@@ -589,7 +590,7 @@ class Lifecycle(RuleBasedStateMachine):
         """Register, activate with the code sent and sign in on the device:
         the other rules then find an account to work on more often."""
         self.register(i, "valid")
-        self.activate(i, "latest")
+        self.activate(i, "latest", DEVICE)
         self.sign_in(i, right=True, source=DEVICE)
 
     @rule(i=people_ix, right_phone=st.booleans(), source=st.sampled_from(SOURCES))
@@ -615,8 +616,12 @@ class Lifecycle(RuleBasedStateMachine):
         else:
             self.step(0, at)
 
-    @rule(i=people_ix, which=st.sampled_from(("latest", "latest", "wrong", "older", "any-used")))
-    def activate(self, i: int, which: str) -> None:
+    @rule(
+        i=people_ix,
+        which=st.sampled_from(("latest", "latest", "wrong", "older", "any-used")),
+        source=st.sampled_from(SOURCES),
+    )
+    def activate(self, i: int, which: str, source: str) -> None:
         p = self.people[i]
         codes = p.activation
         used = [c for c in codes if c.consumed]
@@ -636,9 +641,12 @@ class Lifecycle(RuleBasedStateMachine):
                 new_password=PASSWORD,
                 request_id=str(uuid.uuid4()),
             ),
+            source=source,
         )
         now = self.now
-        if p.state is None:
+        if not self.reserve(p, source):
+            expect(answer, "TOO_MANY_FAILED_ATTEMPTS", "activate after too many failures")
+        elif p.state is None:
             expect(answer, "ACTIVATION_CODE_INVALID", "activate without an account")
         elif p.state is not AccountState.PENDING or not codes:
             reason = (
@@ -649,18 +657,19 @@ class Lifecycle(RuleBasedStateMachine):
             expect(answer, reason, f"activate a {p.state.value} account")
         elif codes[-1].value != value:
             latest = codes[-1]
-            if latest.attempts < MAX_ACTIVATION_ATTEMPTS:
+            if latest.attempts < MAX_ACTIVATION_CODE_GUESSES:
                 latest.attempts += 1
                 expect(answer, "ACTIVATION_CODE_INVALID", "activate with a wrong code")
             else:
                 expect(answer, "ACTIVATION_ATTEMPTS_EXCEEDED", "a wrong code past the attempts")
         else:
             latest = codes[-1]
-            if latest.attempts >= MAX_ACTIVATION_ATTEMPTS:
+            if latest.attempts >= MAX_ACTIVATION_CODE_GUESSES:
                 expect(answer, "ACTIVATION_ATTEMPTS_EXCEEDED", "the right code too late")
             elif now >= latest.expires_at:
                 expect(answer, "ACTIVATION_CODE_EXPIRED", "an expired code")
             else:
+                self.succeeded(p, source)
                 expect(answer, None, "activate")
                 latest.consumed = True
                 latest.attempts += 1

@@ -11,6 +11,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
+from tests.integration.account_life_kit import Refusal, wire
 from tests.integration.flows import PASSWORD, phone_of, register
 from tests.integration.harness import ServerHarness
 
@@ -44,13 +45,37 @@ def test_wrong_code_is_refused_and_counted(
         assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
         assert caught.value.reason == "ACTIVATION_CODE_INVALID"
         assert [f for f, _ in caught.value.field_violations] == ["activation_code"]
-    # Five wrong guesses burn the code: even the right one no longer works.
+    # Five wrong guesses slow their source: even the right code from it waits.
     with pytest.raises(EidError) as caught:
         citizen_app.activate(
             personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
         )
     assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert caught.value.reason == "ACTIVATION_ATTEMPTS_EXCEEDED"
+    assert caught.value.reason == "TOO_MANY_FAILED_ATTEMPTS"
+
+
+def test_strangers_guessing_from_several_addresses_leave_the_citizens_code(
+    harness: ServerHarness, adult: Demographics, code: str
+) -> None:
+    """Before, 5 wrong guesses from anywhere spent the code, and every new
+    one: anyone who knew the ID number kept the account pending (noticed by
+    an attacker's pass)."""
+    guess = pb.ActivateRequest(
+        personal_id=adult.personal_id, activation_code=wrong(code), new_password=PASSWORD
+    )
+    for n in range(4):
+        with wire(harness, f"203.0.113.{70 + n}") as stranger:
+            answers = [stranger.call("Activate", guess) for _ in range(6)]
+            assert [a.reason for a in answers] == ["ACTIVATION_CODE_INVALID"] * 5 + [
+                "TOO_MANY_FAILED_ATTEMPTS"
+            ]
+    with wire(harness) as citizen:
+        right = pb.ActivateRequest(
+            personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
+        )
+        done = citizen.call("Activate", right)
+        assert not isinstance(done, Refusal), done
+        assert done.account.state == pb.ACCOUNT_STATE_ACTIVE
 
 
 def test_expired_code_is_refused(

@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 from eid_service.domain.account import AccountState
-from eid_service.domain.activation import ACTIVATION_CODE_TTL, MAX_ACTIVATION_ATTEMPTS
+from eid_service.domain.activation import (
+    ACTIVATION_CODE_TTL,
+    MAX_ACTIVATION_ATTEMPTS,
+    MAX_ACTIVATION_CODE_GUESSES,
+)
 from eid_service.domain.errors import InvalidInput, PreconditionFailed, TooManyAttempts
 from eid_service.use_cases.ports import ActivationCodeRecord
 from tests.unit.use_case_kit import LAN, PASSWORD, STRANGER, World, as_seen, refused
+
+STRANGER_IP = "ip:203.0.113.66"
 
 
 def _wrong(code: str) -> str:
@@ -43,19 +49,36 @@ async def test_a_wrong_code_is_refused_and_counted(world: World) -> None:
     assert world.passwords.hashes == 0
 
 
-async def test_after_five_wrong_codes_even_the_right_one_is_refused(world: World) -> None:
+async def test_five_wrong_codes_slow_their_source_not_the_citizen(world: World) -> None:
+    """Before, 5 wrong guesses from anywhere spent the citizen's code, again
+    after every new one: anyone who knew the ID number kept the account from
+    being activated (noticed by an attacker's pass)."""
     await world.register(LAN)
     code = world.activation_code(LAN)
     for _ in range(MAX_ACTIVATION_ATTEMPTS):
-        assert (await refused(world.activate(LAN, _wrong(code)))).reason == (
-            "ACTIVATION_CODE_INVALID"
-        )
+        wrong = world.activate(LAN, _wrong(code), source=STRANGER_IP)
+        assert (await refused(wrong)).reason == "ACTIVATION_CODE_INVALID"
+
+    for guess in (_wrong(code), code):  # the right code too: the source must wait
+        error = await refused(world.activate(LAN, guess, source=STRANGER_IP))
+        assert isinstance(error, TooManyAttempts) and error.reason == "TOO_MANY_FAILED_ATTEMPTS"
+    assert (await world.activate(LAN, code)).state is AccountState.ACTIVE
+
+
+async def test_a_code_dies_after_a_hundred_wrong_guesses_from_many_sources(
+    world: World,
+) -> None:
+    await world.register(LAN)
+    code = world.activation_code(LAN)
+    for n in range(MAX_ACTIVATION_CODE_GUESSES):
+        source = f"ip:198.51.100.{n // MAX_ACTIVATION_ATTEMPTS}"
+        await refused(world.activate(LAN, _wrong(code), source=source))
 
     for guess in (_wrong(code), code):
         error = await refused(world.activate(LAN, guess))
         assert isinstance(error, TooManyAttempts)
         assert error.reason == "ACTIVATION_ATTEMPTS_EXCEEDED"
-    assert _record(world).attempts == MAX_ACTIVATION_ATTEMPTS
+    assert _record(world).attempts == MAX_ACTIVATION_CODE_GUESSES
     assert world.uow.run_now(lambda r: r.accounts.credential(LAN.personal_id)).state is (
         AccountState.PENDING
     )

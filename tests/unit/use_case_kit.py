@@ -337,11 +337,12 @@ class World:
         *,
         password: str = PASSWORD,
         request_id: str = "",
+        source: str = CITIZEN_IP,
     ) -> Account:
         given = self.activation_code(citizen) if code is None else code
         cmd = ActivateCommand(citizen.personal_id, given, password)
         reply = self.reply(Account, "activate", astuple(cmd), request_id)
-        return await activate(self.uow, self.ctx, cmd, reply)
+        return await activate(self.uow, self.ctx, cmd, reply, source=source)
 
     async def active(self, citizen: Citizen) -> Account:
         """Registered and activated with PASSWORD."""

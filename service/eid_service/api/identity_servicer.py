@@ -79,7 +79,7 @@ class IdentityServicer(
             pb.ActivateResponse,
             lambda account: pb.ActivateResponse(account=convert.account_pb(account)),
         )
-        return await activate(self._uow, self._ctx, cmd, reply)
+        return await activate(self._uow, self._ctx, cmd, reply, source=self._source(context))
 
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
         done = await sign_in(

@@ -13,6 +13,14 @@ from eid_service.domain.errors import InvalidInput
 ACTIVATION_CODE_DIGITS = 6
 ACTIVATION_CODE_TTL = timedelta(minutes=10)
 MAX_ACTIVATION_ATTEMPTS = 5
+# An activation code: anyone who knows an ID number may guess at a pending
+# account's code. Each source has the password budget for the person (5
+# failures, then 15 minutes from the last), and the code dies only after 100
+# wrong guesses: spending it for the citizen takes 20 sources inside its 10
+# minutes, and 100 guesses at a 6-digit code hit it 1 time in 10,000. Before,
+# 5 wrong guesses from anywhere spent it, again after every new code (noticed
+# by an attacker's pass).
+MAX_ACTIVATION_CODE_GUESSES = 100
 
 # Lock and unlock codes: the same shape and lifetime as activation codes.
 ACCOUNT_CODE_TTL = timedelta(minutes=10)

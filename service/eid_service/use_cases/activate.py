@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from eid_service.domain.account import Account, AccountState
-from eid_service.domain.activation import MAX_ACTIVATION_ATTEMPTS, parse_activation_code
+from eid_service.domain.activation import MAX_ACTIVATION_CODE_GUESSES, parse_activation_code
 from eid_service.domain.errors import (
     DomainError,
     InvalidInput,
@@ -15,6 +15,7 @@ from eid_service.domain.errors import (
 from eid_service.domain.password_policy import check_new_password
 from eid_service.domain.personal_id import parse_personal_id
 from eid_service.use_cases.context import UseCaseContext
+from eid_service.use_cases.credentials import too_many_attempts
 from eid_service.use_cases.dependants import finish_take_over
 from eid_service.use_cases.ports import (
     ActivationCodeRecord,
@@ -67,12 +68,19 @@ class _RightCode:
 
 
 async def activate(
-    uow: UnitOfWork, ctx: UseCaseContext, cmd: ActivateCommand, reply: Reply[Account, Answer]
+    uow: UnitOfWork,
+    ctx: UseCaseContext,
+    cmd: ActivateCommand,
+    reply: Reply[Account, Answer],
+    *,
+    source: str,
 ) -> Answer:
     """Without the right code every account answers ACTIVATION_CODE_INVALID (or
     ACTIVATION_ATTEMPTS_EXCEEDED), so Activate tells nobody whether an ID number
     has an account or in which state; reasons about the state come only with
-    the right code.
+    the right code. Each `source` (the client's address) may guess as it may
+    at passwords (shared with them): failures slow that source, and the code
+    itself outlasts far more guesses than one source may make.
 
     A wrong code is counted in the transaction that compares it; the right one
     is counted when it is consumed, after the new password is hashed (outside
@@ -93,6 +101,10 @@ async def activate(
         if earlier is not None:
             return earlier
         account = r.accounts.credential(pid.value)
+        # Counted as failed until the code proves right, whoever the number names.
+        wait = r.attempts.reserve(account.subject, source, now)
+        if wait is not None:
+            return too_many_attempts(wait.total_seconds())
         if account.account_id is None:
             return _wrong_code()
         record = r.activation_codes.latest_for(account.account_id)
@@ -102,15 +114,17 @@ async def activate(
             return _wrong_code()
         if not r.activation_codes.matches(record, code):
             # Counted (and committed) before the caller hears it was wrong.
-            if not r.activation_codes.count_wrong_guess(record.id, MAX_ACTIVATION_ATTEMPTS):
+            if not r.activation_codes.count_wrong_guess(record.id, MAX_ACTIVATION_CODE_GUESSES):
                 return _exceeded()
             return _wrong_code()
         if record.consumed_at is not None:
             return _already_used()
-        if record.attempts >= MAX_ACTIVATION_ATTEMPTS:
+        if record.attempts >= MAX_ACTIVATION_CODE_GUESSES:
             return _exceeded()
         if now >= record.expires_at:
             return _expired()
+        # Taken back at once: a duplicate of this request nets nothing either.
+        r.attempts.succeeded(account.subject, source)
         return _RightCode(record, account.subject)
 
     def check_and_keep_refusal(r: Repositories) -> Answer | _RightCode | DomainError:
@@ -132,7 +146,7 @@ async def activate(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        if not r.activation_codes.consume(record.id, now, MAX_ACTIVATION_ATTEMPTS):
+        if not r.activation_codes.consume(record.id, now, MAX_ACTIVATION_CODE_GUESSES):
             # Used meanwhile (by a duplicate of this request: replay it), out
             # of attempts or expired.
             earlier = reply.replay(r, caller)
@@ -141,7 +155,7 @@ async def activate(
             fresh = r.activation_codes.latest_for(record.account_id)
             if fresh is not None and fresh.consumed_at is not None:
                 raise _already_used()
-            if fresh is not None and fresh.attempts >= MAX_ACTIVATION_ATTEMPTS:
+            if fresh is not None and fresh.attempts >= MAX_ACTIVATION_CODE_GUESSES:
                 raise _exceeded()
             raise _expired()
         account = r.accounts.get(record.account_id)

@@ -45,7 +45,7 @@ class PasswordCheck:
 def too_many_attempts(seconds: float) -> TooManyAttempts:
     return TooManyAttempts(
         reason="TOO_MANY_FAILED_ATTEMPTS",
-        message="too many wrong passwords from here for this ID number; try again later",
+        message="too many wrong passwords or codes from here for this ID number; try again later",
         metadata={"retry_after_seconds": str(int(seconds) + 1)},
     )
 

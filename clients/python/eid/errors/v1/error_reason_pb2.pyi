@@ -222,7 +222,8 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: Activate.
     """
     ACTIVATION_ATTEMPTS_EXCEEDED: _ErrorReason.ValueType  # 36
-    """RESOURCE_EXHAUSTED: too many wrong activation codes; request a new one.
+    """RESOURCE_EXHAUSTED: too many wrong activation codes from all sources
+    together (far more than one source may make); request a new one.
     Returned by: Activate.
     """
     ACCOUNT_ALREADY_ACTIVE: _ErrorReason.ValueType  # 37
@@ -273,10 +274,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: SignIn, LockAccount, UnlockAccount.
     """
     TOO_MANY_FAILED_ATTEMPTS: _ErrorReason.ValueType  # 45
-    """RESOURCE_EXHAUSTED: too many wrong passwords (or, in biometric Verify,
-    templates that did not match) for this ID number from this source;
-    RetryInfo says when to try again.
-    Returned by: SignIn, Verify, LockAccount, UnlockAccount.
+    """RESOURCE_EXHAUSTED: too many wrong passwords or codes (or, in biometric
+    Verify, templates that did not match) for this ID number from this
+    source; RetryInfo says when to try again.
+    Returned by: SignIn, Verify, LockAccount, UnlockAccount, Activate.
     """
     TOO_MANY_REQUESTS: _ErrorReason.ValueType  # 46
     """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
@@ -1005,7 +1006,8 @@ ACTIVATION_CODE_EXPIRED: ErrorReason.ValueType  # 35
 Returned by: Activate.
 """
 ACTIVATION_ATTEMPTS_EXCEEDED: ErrorReason.ValueType  # 36
-"""RESOURCE_EXHAUSTED: too many wrong activation codes; request a new one.
+"""RESOURCE_EXHAUSTED: too many wrong activation codes from all sources
+together (far more than one source may make); request a new one.
 Returned by: Activate.
 """
 ACCOUNT_ALREADY_ACTIVE: ErrorReason.ValueType  # 37
@@ -1056,10 +1058,10 @@ not said).
 Returned by: SignIn, LockAccount, UnlockAccount.
 """
 TOO_MANY_FAILED_ATTEMPTS: ErrorReason.ValueType  # 45
-"""RESOURCE_EXHAUSTED: too many wrong passwords (or, in biometric Verify,
-templates that did not match) for this ID number from this source;
-RetryInfo says when to try again.
-Returned by: SignIn, Verify, LockAccount, UnlockAccount.
+"""RESOURCE_EXHAUSTED: too many wrong passwords or codes (or, in biometric
+Verify, templates that did not match) for this ID number from this
+source; RetryInfo says when to try again.
+Returned by: SignIn, Verify, LockAccount, UnlockAccount, Activate.
 """
 TOO_MANY_REQUESTS: ErrorReason.ValueType  # 46
 """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
