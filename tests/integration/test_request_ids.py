@@ -166,6 +166,11 @@ def test_a_retry_after_the_app_refreshed_its_token_gets_the_first_answer(
 
     again = citizen_app.share_via_qr(attributes=["gender"], request_id="share-1")
     assert again == shared
+    # A copy still carrying the old token (a duplicate in flight) too (found in review).
+    copy = citizen_app.share_via_qr(
+        attributes=["gender"], request_id="share-1", session_token=session
+    )
+    assert copy == shared
     assert harness.rows("SELECT count(*) FROM shares") == [(1,)]
     assert citizen_app.revoke_session(other.session_id, request_id="revoke-1") == revoked
     # Another caller naming the same request id is not answered from this session.

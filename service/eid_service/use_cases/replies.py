@@ -47,22 +47,34 @@ def token_scope(ctx: UseCaseContext, kind: str, token: str) -> str:
 class SessionScope:
     """The request-id scope of a signed-in citizen's call: their session,
     found (inside the call's transaction) by the access token, live or ended.
-    Scoped by the token itself, a retry sent after the app refreshed an
+    Scoped by the token alone, a retry sent after the app refreshed an
     expired token was a new call: a second share, a revocation answered
     SESSION_NOT_FOUND (found by an attacker's pass). Only the token's holder
-    names the session this way; a token that is no session's current one
-    (a refreshed one) is its own scope."""
+    names the session this way. An answer is kept under the token too: a
+    copy still carrying the token it was sent with, refreshed since (a
+    duplicate in flight), finds it there (found in review)."""
 
     access_token: str = field(repr=False)
-    fallback: str
+    token: str
     # A token is the current one of at most one session, ever: looked up once.
-    _resolved: str | None = field(default=None, repr=False)
+    _session: str | None = field(default=None, repr=False)
+    _looked: bool = field(default=False, repr=False)
 
-    def of(self, r: Repositories) -> str:
-        if self._resolved is None:
+    def _of(self, r: Repositories) -> str | None:
+        if not self._looked:
             session_id = r.sessions.id_of_access_token(self.access_token)
-            self._resolved = self.fallback if session_id is None else f"session:{session_id}"
-        return self._resolved
+            self._session = None if session_id is None else f"session:{session_id}"
+            self._looked = True
+        return self._session
+
+    def found_under(self, r: Repositories) -> str:
+        """Where an earlier answer is: the session's, if the token is still its
+        current one (every answer was kept there); else the token's."""
+        return self._of(r) or self.token
+
+    def kept_under(self, r: Repositories) -> tuple[str, ...]:
+        session = self._of(r)
+        return (self.token,) if session is None else (session, self.token)
 
 
 def session_scope(ctx: UseCaseContext, access_token: str) -> SessionScope:
@@ -73,8 +85,12 @@ def session_scope(ctx: UseCaseContext, access_token: str) -> SessionScope:
 Caller = str | SessionScope
 
 
-def _scope(r: Repositories, caller: Caller) -> str:
-    return caller if isinstance(caller, str) else caller.of(r)
+def _found_under(r: Repositories, caller: Caller) -> str:
+    return caller if isinstance(caller, str) else caller.found_under(r)
+
+
+def _kept_under(r: Repositories, caller: Caller) -> tuple[str, ...]:
+    return (caller,) if isinstance(caller, str) else caller.kept_under(r)
 
 
 def _encode_refusal(error: DomainError) -> bytes:
@@ -144,7 +160,7 @@ class Reply(Generic[Result, Answer]):
     def replay(self, r: Repositories, caller: Caller) -> Answer | None:
         """The answer an earlier call with this request id got, if any; an
         earlier refusal that was kept (see `refuse`) is raised again."""
-        key = self.key(_scope(r, caller))
+        key = self.key(_found_under(r, caller))
         if key is None:
             return None
         stored = r.idempotency.find(key)
@@ -159,9 +175,7 @@ class Reply(Generic[Result, Answer]):
     ) -> DomainError:
         """Keeps a refusal as this request id's answer, for refusals that
         changed something (a counted wrong code): a retry must not count again."""
-        key = self.key(_scope(r, caller))
-        if key is not None:
-            r.idempotency.save(key, _encode_refusal(error), now, now + REPLAY_FOR)
+        self._keep(r, caller, _encode_refusal(error), now)
         return error
 
     def supersede(
@@ -170,18 +184,23 @@ class Reply(Generic[Result, Answer]):
         """Replaces the answer kept for this request id with a refusal: the
         call it answered is over (a refresh its session has moved past), and
         a copy of the request must not get that answer again."""
-        key = self.key(_scope(r, caller))
-        if key is not None:
-            r.idempotency.replace(key, _encode_refusal(error), now, now + REPLAY_FOR)
+        for scope in _kept_under(r, caller):
+            key = self.key(scope)
+            if key is not None:
+                r.idempotency.replace(key, _encode_refusal(error), now, now + REPLAY_FOR)
         return error
 
     def finish(self, r: Repositories, caller: Caller, result: Result, now: datetime) -> Answer:
         """The answer to `result`, kept for retries in the same transaction."""
         answer = self.present(result)
-        key = self.key(_scope(r, caller))
-        if key is not None:
-            r.idempotency.save(key, self.encode(answer), now, now + REPLAY_FOR)
+        self._keep(r, caller, self.encode(answer), now)
         return answer
+
+    def _keep(self, r: Repositories, caller: Caller, stored: bytes, now: datetime) -> None:
+        for scope in _kept_under(r, caller):
+            key = self.key(scope)
+            if key is not None:
+                r.idempotency.save(key, stored, now, now + REPLAY_FOR)
 
 
 async def once(
