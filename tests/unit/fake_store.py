@@ -789,9 +789,12 @@ class FakeSessions(_Repository):
         )
         return t
 
-    def answered_last(self, refresh_token: str, now: datetime) -> bool:
+    def answered_last(self, refresh_token: str, now: datetime) -> bool | None:
         old = keyed_digest("refresh", refresh_token)
-        return any(row.last_spent == old and row.live(now) for row in self._s.sessions.values())
+        for row in self._s.sessions.values():
+            if old in row.spent and row.live(now):
+                return row.last_spent == old
+        return None
 
     def id_of_access_token(self, token: str) -> str | None:
         digest = keyed_digest("session", token)

@@ -120,6 +120,22 @@ async def test_a_copy_of_a_refresh_the_client_moved_past_ends_the_session(world:
     assert again.reason == "REFRESH_TOKEN_REUSED"
 
 
+async def test_a_retry_after_the_session_ended_is_told_the_token_is_invalid(
+    world: World,
+) -> None:
+    """Not a reuse: no theft is recorded for a session that ended anyway
+    (found in review)."""
+    tokens = (await _signed_in(world)).tokens
+    first = await world.refresh(tokens.refresh_token, request_id="refresh-1")
+    await world.sign_out(first.access_token)
+
+    retry = await refused(world.refresh(tokens.refresh_token, request_id="refresh-1"))
+
+    assert retry.reason == "REFRESH_TOKEN_INVALID"
+    assert ("session_refresh", "token_reused", None) not in world.history(LAN)
+    assert world.revoked_reason(tokens.session_id) == "signed_out"
+
+
 async def test_the_spent_token_under_a_new_request_id_is_still_a_reuse(world: World) -> None:
     tokens = (await _signed_in(world)).tokens
     await world.refresh(tokens.refresh_token, request_id="refresh-1")

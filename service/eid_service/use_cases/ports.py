@@ -610,9 +610,10 @@ class Sessions(Protocol):
         """A new signed-in device with a fresh access and refresh token."""
         ...
 
-    def answered_last(self, refresh_token: str, now: datetime) -> bool:
-        """Whether spending `refresh_token` was its live session's last
-        refresh: the tokens it was answered with are still the current ones."""
+    def answered_last(self, refresh_token: str, now: datetime) -> bool | None:
+        """Whether spending `refresh_token` was its session's last refresh
+        (the tokens it was answered with are still the current ones); None
+        once that session has ended (or for a token never spent)."""
         ...
 
     def id_of_access_token(self, token: str) -> str | None:

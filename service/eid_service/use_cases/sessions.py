@@ -97,13 +97,15 @@ async def refresh_session(
                 raise  # rolls back whatever that did
             return end_session(r, spent)
         if earlier is not None:
-            if r.sessions.answered_last(refresh_token, now):
+            last = r.sessions.answered_last(refresh_token, now)
+            if last:
                 return earlier
-            # The session refreshed again (or ended) since that answer: its
-            # client got it, so this is a copy of the request, not a retry.
-            # Before, the copy got the tokens again for 24 hours (found by
-            # an attacker's pass); now it is a spent token's reuse.
-            spent = r.sessions.rotate(refresh_token, now, LIFETIMES)
+            # The session refreshed again since that answer: its client got
+            # it, so this is a copy of the request, not a retry, and a spent
+            # token's reuse. Before, the copy got the tokens again for 24
+            # hours (found by an attacker's pass). A session ended since has
+            # no tokens to give and none to end: the token is just invalid.
+            spent = None if last is None else r.sessions.rotate(refresh_token, now, LIFETIMES)
             refusal = end_session(r, spent) if isinstance(spent, Reused) else _refresh_invalid()
             return reply.supersede(r, caller, refusal, now)
         rotation = r.sessions.rotate(refresh_token, now, LIFETIMES)

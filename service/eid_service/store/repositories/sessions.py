@@ -38,9 +38,9 @@ _BY_ACCESS = Sql(
 # Rotation sets last_used_at to the moment it spends the old token (nothing
 # else moves it): equal, no refresh has come since.
 _ANSWERED_LAST = Sql(
-    "SELECT 1 FROM spent_refresh_tokens t JOIN sessions s ON s.id = t.session_id"
+    "SELECT s.last_used_at = t.spent_at FROM spent_refresh_tokens t"
+    " JOIN sessions s ON s.id = t.session_id"
     " WHERE t.digest = :old AND s.revoked_at IS NULL AND s.refresh_expires_at > :now"
-    " AND s.last_used_at = t.spent_at"
 )
 _ID_BY_ACCESS = Sql("SELECT id FROM sessions WHERE access_digest = :digest")
 _ROTATE = Sql(
@@ -117,9 +117,10 @@ class SessionRepository(Repository):
         )
         return tokens
 
-    def answered_last(self, refresh_token: str, now: datetime) -> bool:
+    def answered_last(self, refresh_token: str, now: datetime) -> bool | None:
         old = self._p.hasher.digest(REFRESH_PURPOSE, refresh_token)
-        return self._db.one(_ANSWERED_LAST, {"old": old, "now": self._t(now)}) is not None
+        row = self._db.one(_ANSWERED_LAST, {"old": old, "now": self._t(now)})
+        return None if row is None else bool(row[0])
 
     def id_of_access_token(self, token: str) -> str | None:
         digest = self._p.hasher.digest(ACCESS_PURPOSE, token)
