@@ -488,17 +488,30 @@ class Lifecycle(RuleBasedStateMachine):
         self.rates[k] = hits + 1
         return True
 
+    def hit_all(self, *hits: tuple[Limit, str]) -> bool:
+        """The server's limits in its order, each counted, or none: those
+        counted before one refuses are taken back."""
+        for n, (limit, key) in enumerate(hits):
+            if not self.hit(limit, key):
+                for counted, counted_key in hits[:n]:
+                    start = (
+                        _RATE_EPOCH + ((self.now - _RATE_EPOCH) // counted.window) * counted.window
+                    )
+                    self.rates[(counted.name, counted_key, start)] -= 1
+                return False
+        return True
+
     def code_limits(self, purpose: str, person: Person, phone: str, source: str) -> bool:
         """The server's limits on asking for a code, in its order: the pair
         (ID number, phone) from this source, then from all sources."""
         limits = self.h.send_limits
         pair = f"{purpose}:{person.pid}:{phone}"
         here = f"{source} {pair}"
-        return (
-            self.hit(limits.code_per_minute, here)
-            and self.hit(limits.code_per_day, here)
-            and self.hit(limits.code_ceiling_per_minute, pair)
-            and self.hit(limits.code_ceiling_per_day, pair)
+        return self.hit_all(
+            (limits.code_per_minute, here),
+            (limits.code_per_day, here),
+            (limits.code_ceiling_per_minute, pair),
+            (limits.code_ceiling_per_day, pair),
         )
 
     def sms_code(self, person: Person, seen: int) -> str:
@@ -1169,9 +1182,11 @@ class Lifecycle(RuleBasedStateMachine):
         )
         limits = self.h.send_limits
         if not (
-            self.hit(limits.otp_per_party_citizen, f"{pm.id}:{p.pid}")
-            and self.hit(limits.otp_per_party_citizen_day, f"{pm.id}:{p.pid}")
-            and self.hit(limits.otp_per_citizen, p.pid)
+            self.hit_all(
+                (limits.otp_per_party_citizen, f"{pm.id}:{p.pid}"),
+                (limits.otp_per_party_citizen_day, f"{pm.id}:{p.pid}"),
+                (limits.otp_per_citizen, p.pid),
+            )
         ):
             expect(answer, "TOO_MANY_REQUESTS", "one-time codes beyond their limits")
             self.step(0, at)

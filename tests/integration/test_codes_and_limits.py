@@ -36,13 +36,14 @@ def _resend(
 def test_a_stuck_account_gets_a_new_code_that_voids_the_old_one(
     harness: ServerHarness, citizen_app: EidClient, adult: Demographics
 ) -> None:
-    """5 wrong codes (anyone who knows the ID number can make them) no longer
-    strand a PENDING account: resend, then activate."""
+    """A stranger's wrong codes (anyone who knows the ID number can make
+    them) slow the stranger; the citizen asks for a new code, which voids
+    the old one, and activates with it."""
     register(citizen_app, adult)
     old = harness.wait_for_code(phone_of(adult)[1])
-    with wire(harness) as w:
+    with wire(harness, "203.0.113.66") as stranger:
         for _ in range(5):
-            w.call(
+            stranger.call(
                 "Activate",
                 pb.ActivateRequest(
                     personal_id=adult.personal_id,
@@ -50,6 +51,7 @@ def test_a_stuck_account_gets_a_new_code_that_voids_the_old_one(
                     new_password="correct horse battery staple",
                 ),
             )
+    with wire(harness) as w:
         seen = len(harness.sender.messages)
         sent = w.call("ResendActivationCode", _resend(adult))
         assert not isinstance(sent, Refusal)

@@ -1332,6 +1332,11 @@ class FakeRateLimits(_Repository):
         self._s.rate_counters[counter] = (hits + 1, end)
         return None
 
+    def take_back(self, key: str, limit: Limit, now: datetime) -> None:
+        counter = (limit.name, key, limit.window_start(now))
+        hits, end = self._s.rate_counters[counter]
+        self._s.rate_counters[counter] = (max(0, hits - 1), end)
+
     def purge_lapsed(self, now: datetime, limit: int) -> int:
         return _purge(self._s.rate_counters, lambda row: row[1] <= now, limit)
 

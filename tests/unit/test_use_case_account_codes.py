@@ -201,6 +201,26 @@ async def test_five_codes_a_day_and_refusals_do_not_shorten_the_wait(world: Worl
     assert world.sent_to(LAN.phone).count(NoticeKind.LOCK_CODE) == 6
 
 
+async def test_a_request_the_shared_ceiling_refuses_spends_nothing_of_the_senders(
+    world: World,
+) -> None:
+    """Three addresses holding the 3-a-minute ceiling for five minutes
+    refused the citizen's own requests meanwhile, and those refusals spent
+    the citizen's own allowance for the rest of the day (found in review)."""
+    await world.active(LAN)
+    strangers = [f"ip:198.51.100.{n}" for n in range(3)]
+    for _ in range(5):
+        for source in strangers:
+            await world.request_code(LOCK, LAN, phone=LAN.phone, source=source)
+        busy = await refused(world.request_code(LOCK, LAN, phone=LAN.phone, source=CITIZEN_IP))
+        assert busy.reason == "TOO_MANY_REQUESTS"
+        world.clock.advance(MINUTE)
+
+    world.clock.advance(60 * MINUTE)
+    await world.request_code(LOCK, LAN, phone=LAN.phone, source=CITIZEN_IP)
+    assert world.sent_to(LAN.phone).count(NoticeKind.LOCK_CODE) == 16
+
+
 async def test_each_kind_of_code_has_its_own_budget(world: World) -> None:
     await world.active(LAN)
     await world.request_code(LOCK, LAN, phone=LAN.phone)

@@ -79,10 +79,16 @@ def too_many_requests(wait: timedelta) -> TooManyAttempts:
 
 
 def hit_limits(r: Repositories, now: datetime, hits: list[tuple[Limit, str]]) -> DomainError | None:
-    """Counts one hit under each limit in turn; the first one spent refuses."""
-    for limit, key in hits:
+    """Counts one hit under each limit, or none: the first one spent refuses,
+    and the hits counted before it are taken back. Before, a request a
+    shared ceiling refused still spent the sender's own allowance: three
+    addresses holding the ceiling for five minutes refused the citizen's own
+    for the rest of the day (found in review)."""
+    for n, (limit, key) in enumerate(hits):
         wait = r.rate_limits.hit(key, limit, now)
         if wait is not None:
+            for counted, counted_key in hits[:n]:
+                r.rate_limits.take_back(counted_key, counted, now)
             return too_many_requests(wait)
     return None
 

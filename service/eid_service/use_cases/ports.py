@@ -869,6 +869,10 @@ class RateLimits(Protocol):
         counted, else how long until the window ends. Atomic across processes."""
         ...
 
+    def take_back(self, key: str, limit: Limit, now: datetime) -> None:
+        """Uncounts a hit `hit` counted in this transaction."""
+        ...
+
     def purge_lapsed(self, now: datetime, limit: int) -> int: ...
 
 

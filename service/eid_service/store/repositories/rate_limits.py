@@ -19,6 +19,10 @@ _HIT = Sql(
     " VALUES (:key, :start, :end, 1) ON CONFLICT (key, window_start) DO UPDATE"
     " SET hits = rate_counters.hits + 1 WHERE rate_counters.hits < :max RETURNING hits"
 )
+_TAKE_BACK = Sql(
+    "UPDATE rate_counters SET hits = hits - 1 WHERE key = :key AND window_start = :start"
+    " AND hits > 0"
+)
 _PURGE = Sql(
     "DELETE FROM rate_counters WHERE (key, window_start) IN (SELECT key, window_start"
     " FROM rate_counters WHERE window_end <= :now LIMIT :limit)"
@@ -38,6 +42,13 @@ class RateLimitRepository(Repository):
         if self._db.one(_HIT, params) is not None:
             return None
         return end - now
+
+    def take_back(self, key: str, limit: Limit, now: datetime) -> None:
+        params = {
+            "key": self._p.hasher.digest(RATE_PURPOSE, f"{limit.name}\x00{key}"),
+            "start": self._t(limit.window_start(now)),
+        }
+        self._db.count(_TAKE_BACK, params)
 
     def purge_lapsed(self, now: datetime, limit: int) -> int:
         return self._db.count(_PURGE, {"now": self._t(now), "limit": limit})
