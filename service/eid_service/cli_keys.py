@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eid_service.app import bootstrap
@@ -91,9 +92,10 @@ async def run_keys_command(settings: Settings, args: argparse.Namespace, console
             try:
                 successor = await revoke_signing_key(uow, args.key_id, utc_now())
             except NotFound:
-                console.print(f"[red]no unrevoked key has the id {args.key_id}[/red]")
+                # As typed: escaped, or "[/]" in it crashed the command (found in review).
+                console.print(f"[red]no unrevoked key has the id {escape(args.key_id)}[/red]")
                 return 1
-            console.print(f"key {args.key_id} revoked")
+            console.print(f"key {escape(args.key_id)} revoked")
             if successor is not None:
                 console.print(f"new current key [bold]{successor}[/bold]")
         cache.forget()

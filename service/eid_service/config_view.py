@@ -36,7 +36,12 @@ def _mask_url(value: str) -> str:
         # A password with "/", "?" or "#" typed unencoded (the database
         # driver takes it): urlsplit ends the host early, inside the password.
         return UNPARSEABLE_URL
-    if not parts.scheme or (password is None and not parts.query and not parts.fragment):
+    # On a web address a user name alone is a token ("https://sk_live_…@host"),
+    # kept by the gateway's own link (found in review); a database's is a role.
+    token_user = password is None and parts.username and parts.scheme in ("http", "https")
+    if not parts.scheme or (
+        password is None and not token_user and not parts.query and not parts.fragment
+    ):
         return value
     # Rebuilt from the text as typed: urlunsplit drops an empty host's "//",
     # and "sqlite:////srv/eid.db" would read as another file.
@@ -46,6 +51,11 @@ def _mask_url(value: str) -> str:
         if f"{user}@" not in head:  # urlsplit dropped a tab or newline in it
             return UNPARSEABLE_URL
         head = head.replace(f"{user}@", f"{user.split(':', 1)[0]}:{MASK}@", 1)
+    elif token_user:
+        user = parts.netloc.rpartition("@")[0]
+        if f"{user}@" not in head:
+            return UNPARSEABLE_URL
+        head = head.replace(f"{user}@", f"{MASK}@", 1)
     # Every value, not only secret-looking names: libpq takes ?password=,
     # gateways ?api_key=, ?key=, ?sig=... The names still say what is set.
     query = "?" + "&".join(_masked_parameter(p) for p in parts.query.split("&"))

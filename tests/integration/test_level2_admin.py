@@ -217,3 +217,13 @@ def test_the_thresholds_are_settings() -> None:
             Settings.from_env({name: value})
         assert bad.value.name == name
     assert OfficerRole.REGISTRATION.value == "registration"
+
+
+def test_revoking_a_key_id_typed_with_markup_prints_it_as_typed(
+    operator: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`eid-server keys revoke` printed the id into rich markup: a '[/]' in
+    it crashed the command (found in review)."""
+    typed = "sk_[/]x"
+    assert main(["keys", "revoke", typed]) == 1
+    assert f"no unrevoked key has the id {typed}" in capsys.readouterr().out

@@ -108,6 +108,12 @@ def test_config_names_a_bad_setting(
             "postgresql://eid:hunter2\t@db.internal/eid?sslmode=require",
             "database_url = (a URL that cannot be parsed, masked)",
         ),
+        # A gateway's token as the user name of its link (found in review).
+        (
+            "EID_SMS_WEBHOOK_URL",
+            "https://hunter2@sms.example.vn/send",
+            "sms_webhook.url = https://********@sms.example.vn/send",
+        ),
         # Read by the telemetry set-up, not Settings, and printed as typed.
         (
             "OTEL_EXPORTER_OTLP_ENDPOINT",

@@ -114,10 +114,32 @@ def _address(text: str) -> str:
     except ValueError:
         return ""
     if address.version == 6:
-        if address.ipv4_mapped is not None:
-            # An IPv4 client as a dual-stack socket or a proxy writes it
-            # ("::ffff:198.51.100.7"): counted by its own address, not as
-            # one /64 with every other IPv4 client.
-            return str(address.ipv4_mapped)
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            # An IPv4 client as a dual-stack socket, a proxy or a NAT64
+            # translator writes it: counted by its own address, not as one
+            # /64 with every other IPv4 client.
+            return str(embedded)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+# IPv6 forms that carry an IPv4 client's address in their last 32 bits: the
+# NAT64 well-known prefix (RFC 6052), IPv4-translated (::ffff:0:a.b.c.d,
+# RFC 2765) and IPv4-compatible (::a.b.c.d, deprecated); "::ffff:a.b.c.d"
+# is `ipv4_mapped` (found in review: only that one was recognised).
+_IPV4_IN_IPV6 = (
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+    ipaddress.ip_network("::/96"),
+)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if int(address) >> 32 == 0 and int(address) < 2**16:
+        return None  # "::" and "::1": not an IPv4 client's address
+    if any(address in network for network in _IPV4_IN_IPV6):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None

@@ -29,8 +29,11 @@ ACCOUNT_CODE_TTL = timedelta(minutes=10)
 # then 15 minutes from the last), so it makes at most 5 guesses in a code's
 # 10 minutes. The code itself dies only after 100 wrong guesses, far above
 # one source's 5: spending it for the citizen takes 20 sources inside those
-# 10 minutes (failures slow the guessers, not the citizen), and 100 guesses
-# at a 6-digit code hit it 1 time in 10,000.
+# 10 minutes (failures slow the guessers, not the citizen). 100 guesses at a
+# 6-digit code hit it 1 time in 10,000, and 3 in 10,000 while 3 codes are
+# live (below: a guess is tried against each, and anyone who knows the
+# phone can have 3 sent); a hit only locks the account, which its citizen
+# then unlocks.
 MAX_LOCK_CODE_ATTEMPTS = 100
 # A new lock or unlock code leaves the ones sent just before it usable, each
 # until its own expiry: anyone who knows the phone can have a code sent, and
