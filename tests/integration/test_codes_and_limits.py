@@ -151,6 +151,33 @@ def test_account_code_requests_cost_the_same_whoever_the_number_names(
     assert costs[0][1] == 1
 
 
+def test_a_code_sent_costs_the_statements_of_a_code_not_sent(
+    harness: ServerHarness, adults: list[Demographics], decryptions: Callable[[], int]
+) -> None:
+    """Phone numbers are no secret: with the citizen's, a stranger's request
+    sends a code to an account and none for a number without one. Before,
+    the code and the message it queued were one or two statements (and two
+    seals) the other did without (found in review)."""
+    eligible, other, nobody = adults[0], adults[1], adults[2]
+    activated(harness, eligible)
+    activated(harness, other)
+    phone = phone_of(eligible)[0]
+
+    def request(citizen: Demographics, typed: str) -> pb.SendAccountCodeRequest:
+        return pb.SendAccountCodeRequest(
+            purpose=pb.ACCOUNT_CODE_PURPOSE_LOCK,
+            personal_id=citizen.personal_id,
+            phone_number=typed,
+        )
+
+    _cost(harness, decryptions, "SendAccountCode", request(other, phone_of(other)[0]))  # warm
+    # Statements only: delivering the code sent decrypts it meanwhile.
+    sent = _cost(harness, decryptions, "SendAccountCode", request(eligible, phone))[0]
+    not_sent = _cost(harness, decryptions, "SendAccountCode", request(nobody, phone))[0]
+    assert sent == not_sent
+    messages_to(harness, phone_of(eligible)[1], at_least=1)  # it was sent
+
+
 @pytest.mark.parametrize("contact", ["phone", "email"])
 def test_activation_resends_cost_the_same_whoever_the_number_names(
     harness: ServerHarness,

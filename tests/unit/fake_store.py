@@ -990,6 +990,9 @@ class FakeOutbox(_Repository):
         self._s.outbox[message_id] = MessageRow(channel, destination, notice, now)
         return message_id
 
+    def rehearse(self, channel: str, destination: str, notice: Notice, now: datetime) -> None:
+        pass
+
     def unrouted_ids(self, channel: str, limit: int) -> list[str]:
         rows = [
             (i, m)

@@ -686,6 +686,11 @@ class Outbox(Protocol):
 
     def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str: ...
 
+    def rehearse(self, channel: str, destination: str, notice: Notice, now: datetime) -> None:
+        """The work of `add` (both values sealed, the insert run) keeping
+        nothing: a message not sent costs what one sent does."""
+        ...
+
     def unrouted_ids(self, channel: str, limit: int) -> list[str]:
         """Messages of the channel that have no deliveries yet, oldest first."""
         ...

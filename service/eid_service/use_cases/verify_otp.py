@@ -32,7 +32,7 @@ from eid_service.use_cases.call_audit import (
     call_entry,
 )
 from eid_service.use_cases.context import UseCaseContext
-from eid_service.use_cases.one_time_codes import NO_CODE, hit_limits, spend_code
+from eid_service.use_cases.one_time_codes import as_if_sent, hit_limits, spend_code
 from eid_service.use_cases.party_limits import admit
 from eid_service.use_cases.ports import Repositories, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -58,6 +58,10 @@ class OtpSent:
     expires_at: datetime
 
 
+# What a code not sent is sealed as: a phone of a registered one's length.
+DECOY_PHONE = "+84900000000"
+
+
 async def request_otp(
     uow: UnitOfWork,
     ctx: UseCaseContext,
@@ -73,6 +77,7 @@ async def request_otp(
     limits = ctx.send_limits
     answer = OtpSent(now + OTP_TTL)
     action = "request_otp"
+    notice = verify_code_notice(code, party.name, OTP_TTL, ctx.language)
 
     def send(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
@@ -112,14 +117,11 @@ async def request_otp(
                     reply, subject, account_id, party.id, action, "not_sent", now, reason=why
                 )
             )
-            # A statement on the codes, as a code sent writes one: the same
-            # number whoever the number names (found by an attacker's pass).
-            r.activation_codes.count_wrong_guess(NO_CODE, 0)
+            as_if_sent(r, "sms", DECOY_PHONE, notice, now)
             return reply.finish(r, caller, answer, now)
         r.activation_codes.add(
             account.id, code, now, now + OTP_TTL, CodePurpose.VERIFY, party_id=party.id
         )
-        notice = verify_code_notice(code, party.name, OTP_TTL, ctx.language)
         r.outbox.add("sms", phone, notice, now)
         r.audit.append(call_entry(reply, subject, account.id, party.id, action, "sent", now))
         return reply.finish(r, caller, answer, now)

@@ -35,6 +35,11 @@ _INSERT = Sql(
     "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at)"
     " VALUES (:id, :channel, :kind, :destination, :body, :created_at)"
 )
+# `_INSERT`'s statement, inserting no row.
+_REHEARSE = Sql(
+    "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at)"
+    " SELECT :id, :channel, :kind, :destination, :body, :created_at WHERE 1 = 0"
+)
 _UNROUTED = Sql(
     "SELECT id FROM outbox WHERE sent_at IS NULL AND routed_at IS NULL AND channel = :channel"
     " ORDER BY created_at LIMIT :limit"
@@ -133,11 +138,19 @@ _PURGE_MESSAGES = Sql(f"DELETE FROM outbox WHERE id IN ({_ERASED})")  # noqa: S6
 
 class OutboxRepository(Repository):
     def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str:
+        return self._insert(_INSERT, channel, destination, notice, now)
+
+    def rehearse(self, channel: str, destination: str, notice: Notice, now: datetime) -> None:
+        self._insert(_REHEARSE, channel, destination, notice, now)
+
+    def _insert(
+        self, sql: Sql, channel: str, destination: str, notice: Notice, now: datetime
+    ) -> str:
         message_id = "msg_" + secrets.token_hex(8)
         ctx = f"outbox:{message_id}"
         text = json.dumps({"subject": notice.subject, "body": notice.body}, ensure_ascii=False)
         self._db.count(
-            _INSERT,
+            sql,
             {
                 "id": message_id,
                 "channel": channel,
