@@ -14,11 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from eid_service.domain.account import NO_ACCOUNT, Account, AccountState, citizen_deceased
+from eid_service.domain.account import Account, AccountState, citizen_deceased
 from eid_service.domain.activation import (
-    MAX_ACTIVATION_ATTEMPTS,
     MAX_LOCK_CODE_ATTEMPTS,
-    RECENT_ACCOUNT_CODES,
     CodePurpose,
     parse_activation_code,
 )
@@ -38,7 +36,7 @@ from eid_service.use_cases.officer_auth import (
     officer_key_invalid,
     officer_with_role,
 )
-from eid_service.use_cases.one_time_codes import code_invalid
+from eid_service.use_cases.one_time_codes import code_invalid, spend_recent_code
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Caller, Reply, answer_once, session_scope
 from eid_service.use_cases.status_events import StatusChange, publish_status_change
@@ -125,31 +123,6 @@ async def lock_account(
     if cmd.proof is LockProof.PASSWORD:
         return await _lock_with_password(uow, ctx, cmd, reply, source)
     return await _lock_with_code(uow, ctx, cmd, reply, now, source)
-
-
-def _spend_code(
-    r: Repositories,
-    account_id: str | None,
-    purpose: CodePurpose,
-    code: str,
-    now: datetime,
-    max_attempts: int = MAX_ACTIVATION_ATTEMPTS,
-) -> bool:
-    """Uses `code` if it is one of the account's RECENT_ACCOUNT_CODES newest
-    codes of this purpose, sent after any code used, not expired nor out of
-    attempts (inside a transaction). A guess that uses none counts against
-    each of them. Every way of failing looks alike to the caller, and an
-    unknown ID number runs the same statements as a known one."""
-    owner = account_id or NO_ACCOUNT
-    for record in r.activation_codes.recent_for(owner, purpose, RECENT_ACCOUNT_CODES):
-        if record.consumed_at is not None:
-            break  # a code used ends the ones sent before it
-        if r.activation_codes.matches(record, code):
-            return r.activation_codes.consume(record.id, now, max_attempts)
-    r.activation_codes.count_wrong_guess_on_recent(
-        owner, purpose, RECENT_ACCOUNT_CODES, max_attempts
-    )
-    return False
 
 
 def _finish(
@@ -251,7 +224,10 @@ async def _lock_with_code(
         wait = r.attempts.reserve(cred.subject, source, now)
         if wait is not None:
             return too_many_attempts(wait.total_seconds())  # committed, like the count
-        if not _spend_code(r, cred.account_id, CodePurpose.LOCK, code, now, MAX_LOCK_CODE_ATTEMPTS):
+        spent = spend_recent_code(
+            r, cred.account_id, CodePurpose.LOCK, code, now, MAX_LOCK_CODE_ATTEMPTS
+        )
+        if not spent:
             r.audit.append(
                 AuditEntry(cred.subject, cred.account_id, None, "lock", "rejected_code", now)
             )
@@ -343,7 +319,7 @@ async def unlock_by_citizen(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
-        if not _spend_code(r, cred.account_id, CodePurpose.UNLOCK, code, now):
+        if not spend_recent_code(r, cred.account_id, CodePurpose.UNLOCK, code, now):
             return reply.refuse(r, caller, code_invalid("citizen.one_time_code"), now)
         done = _unlock(r, ctx, cred.subject, cred.account_id, "citizen", now)
         return _finish(reply, r, caller, done, now)

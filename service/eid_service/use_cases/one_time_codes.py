@@ -20,6 +20,7 @@ from eid_service.domain.activation import (
     ACCOUNT_CODE_TTL,
     ACTIVATION_CODE_TTL,
     MAX_ACTIVATION_ATTEMPTS,
+    RECENT_ACCOUNT_CODES,
     CodePurpose,
     new_activation_code,
 )
@@ -213,3 +214,28 @@ def spend_code(
         r.activation_codes.count_wrong_guess(record.id, max_attempts)
         return False
     return r.activation_codes.consume(record.id, now, max_attempts)
+
+
+def spend_recent_code(
+    r: Repositories,
+    account_id: str | None,
+    purpose: CodePurpose,
+    code: str,
+    now: datetime,
+    max_attempts: int = MAX_ACTIVATION_ATTEMPTS,
+) -> bool:
+    """Uses `code` if it is one of the account's RECENT_ACCOUNT_CODES newest
+    codes of this purpose, sent after any code used, not expired nor out of
+    attempts (inside a transaction). A guess that uses none counts against
+    each of them. Every way of failing looks alike to the caller, and an
+    unknown ID number runs the same statements as a known one."""
+    owner = account_id or NO_ACCOUNT
+    for record in r.activation_codes.recent_for(owner, purpose, RECENT_ACCOUNT_CODES):
+        if record.consumed_at is not None:
+            break  # a code used ends the ones sent before it
+        if r.activation_codes.matches(record, code):
+            return r.activation_codes.consume(record.id, now, max_attempts)
+    r.activation_codes.count_wrong_guess_on_recent(
+        owner, purpose, RECENT_ACCOUNT_CODES, max_attempts
+    )
+    return False
