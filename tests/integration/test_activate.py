@@ -143,3 +143,57 @@ def test_malformed_code_is_invalid_argument(citizen_app: EidClient, adult: Demog
         )
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.reason == "ACTIVATION_CODE_MALFORMED"
+
+
+def test_a_code_resent_by_a_stranger_leaves_the_citizens_code_working(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics, code: str
+) -> None:
+    """Anyone who knows the ID number and the phone can have the code resent;
+    before, each resend voided the code the citizen was typing."""
+    national, _ = phone_of(adult)
+    resend = pb.ResendActivationCodeRequest(personal_id=adult.personal_id, phone_number=national)
+    with wire(harness, "203.0.113.90") as stranger:
+        for _ in range(2):
+            sent = stranger.call("ResendActivationCode", resend)
+            assert not isinstance(sent, Refusal), sent
+            harness.clock.advance(timedelta(minutes=1))
+    response = citizen_app.activate(
+        personal_id=adult.personal_id, activation_code=code, new_password=PASSWORD
+    )
+    assert response.account.state == pb.ACCOUNT_STATE_ACTIVE
+
+
+def test_a_wrong_code_costs_the_same_work_whoever_the_number_names(
+    harness: ServerHarness, citizen_app: EidClient, adults: list[Demographics]
+) -> None:
+    """Timing cannot tell an unknown ID number, a pending account and an
+    active one apart when each wrong code runs the same number of database
+    statements (counted, not timed: these machines are noisy). Before, an
+    unknown number ran 3 and an account, pending or active, 5."""
+    unknown, pending, active = adults[1], adults[2], adults[3]
+    register(citizen_app, pending)
+    pending_code = harness.wait_for_code(phone_of(pending)[1])
+    register(citizen_app, active)
+    citizen_app.activate(
+        personal_id=active.personal_id,
+        activation_code=harness.wait_for_code(phone_of(active)[1]),
+        new_password=PASSWORD,
+    )
+
+    def statements_of_a_wrong_code(who: Demographics, n: int) -> int:
+        guess = pb.ActivateRequest(
+            personal_id=who.personal_id,
+            activation_code=wrong(pending_code) if who is pending else f"{n:06d}",
+            new_password=PASSWORD,
+        )
+        with wire(harness, f"203.0.113.{100 + n}") as stranger:
+            before = harness.statements
+            answer = stranger.call("Activate", guess)
+            assert isinstance(answer, Refusal) and answer.reason == "ACTIVATION_CODE_INVALID"
+            return harness.statements - before
+
+    work = {
+        who.personal_id: [statements_of_a_wrong_code(who, i * 3 + n) for i in range(2)]
+        for n, who in enumerate((unknown, pending, active))
+    }
+    assert len({cost for costs in work.values() for cost in costs}) == 1, work

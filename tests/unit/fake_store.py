@@ -636,9 +636,13 @@ class FakeActivationCodes(_Repository):
 
     def count_wrong_guess_on_recent(
         self, account_id: str, purpose: CodePurpose, newest: int, max_attempts: int
-    ) -> None:
-        for c in self._recent(account_id, purpose, newest):
-            c.attempts = min(max_attempts, c.attempts + 1)
+    ) -> int:
+        counted = [
+            c for c in self._recent(account_id, purpose, newest) if c.attempts < max_attempts
+        ]
+        for c in counted:
+            c.attempts += 1
+        return len(counted)
 
     def purge_expired(self, before: datetime, limit: int) -> int:
         return _purge(self._s.codes, lambda c: c.expires_at < before, limit)

@@ -10,7 +10,13 @@ from datetime import timedelta
 import pytest
 
 from eid_service.domain.account import AccountState
-from eid_service.domain.activation import ACCOUNT_CODE_TTL, ACTIVATION_CODE_TTL, CodePurpose
+from eid_service.domain.activation import (
+    ACCOUNT_CODE_TTL,
+    ACTIVATION_CODE_TTL,
+    MAX_ACTIVATION_CODE_GUESSES,
+    CodePurpose,
+)
+from eid_service.domain.credential_policy import MAX_FAILURES_PER_SOURCE
 from eid_service.domain.errors import InvalidInput, TooManyAttempts
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.rate_limits import Limit, SendLimits
@@ -46,9 +52,13 @@ def _codes_sent(world: World) -> int:
 # ---- what is sent -----------------------------------------------------------
 
 
-async def test_a_pending_citizen_gets_a_new_activation_code_and_the_old_one_dies(
+async def test_a_pending_citizen_gets_a_new_activation_code_and_the_old_one_still_works(
     world: World,
 ) -> None:
+    """Anyone who knows the ID number and the phone can have a code resent:
+    the citizen's code keeps working through the next two (before, each new
+    code voided the one before it, so a stranger resending every minute kept
+    the citizen from activating)."""
     await world.register(LAN)
     old = world.activation_code(LAN)
 
@@ -56,13 +66,61 @@ async def test_a_pending_citizen_gets_a_new_activation_code_and_the_old_one_dies
 
     assert sent == CodeSent("sms", "+84 *** *** 678", world.clock() + ACTIVATION_CODE_TTL)
     assert world.sent_to(LAN.phone) == [NoticeKind.ACTIVATION_CODE] * 2
-    new = world.newest_code(LAN.phone)
     assert world.history(LAN)[-1] == ("request_activation_code", "sent", None)
-    if new != old:  # one in a million, they are the same digits
-        error = await refused(world.activate(LAN, old))
-        assert error.reason == "ACTIVATION_CODE_INVALID"
-    account = await world.activate(LAN, new)
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone, source="ip:198.51.100.9")
+    account = await world.activate(LAN, old)
     assert account.state is AccountState.ACTIVE
+
+
+async def test_only_the_three_newest_activation_codes_work(world: World) -> None:
+    await world.register(LAN)
+    codes = [world.activation_code(LAN)]
+    for n in range(3):
+        world.clock.advance(timedelta(minutes=1))
+        await world.request_code(ACTIVATION, LAN, phone=LAN.phone, source=f"ip:198.51.100.{n}")
+        codes.append(world.newest_code(LAN.phone))
+
+    if codes[0] not in codes[1:]:  # the same six digits one time in a million
+        error = await refused(world.activate(LAN, codes[0]))
+        assert error.reason == "ACTIVATION_CODE_INVALID"
+    assert (await world.activate(LAN, codes[1])).state is AccountState.ACTIVE
+
+
+async def test_an_older_activation_code_works_only_until_its_own_expiry(world: World) -> None:
+    await world.register(LAN)
+    old = world.activation_code(LAN)
+    world.clock.advance(ACTIVATION_CODE_TTL - timedelta(minutes=1))
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+    new = world.newest_code(LAN.phone)
+    world.clock.advance(timedelta(minutes=1))
+
+    if old != new:
+        error = await refused(world.activate(LAN, old))
+        assert error.reason == "ACTIVATION_CODE_EXPIRED"
+    assert (await world.activate(LAN, new)).state is AccountState.ACTIVE
+
+
+async def test_a_wrong_activation_code_counts_against_each_code_that_works(world: World) -> None:
+    """So a guess at three codes at once spends them together: none outlives
+    MAX_ACTIVATION_CODE_GUESSES wrong guesses, and with all spent the caller
+    is told to ask for a new one."""
+    await world.register(LAN)
+    old = world.activation_code(LAN)
+    world.clock.advance(timedelta(minutes=1))
+    await world.request_code(ACTIVATION, LAN, phone=LAN.phone)
+    new = world.newest_code(LAN.phone)
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in (old, new))
+    for guess in range(MAX_ACTIVATION_CODE_GUESSES):
+        source = f"ip:guesser-{guess // MAX_FAILURES_PER_SOURCE}"
+        error = await refused(world.activate(LAN, wrong, source=source))
+        assert error.reason == "ACTIVATION_CODE_INVALID"
+
+    error = await refused(world.activate(LAN, wrong, source="ip:one-more"))
+    assert error.reason == "ACTIVATION_ATTEMPTS_EXCEEDED"
+    for code in (old, new):
+        error = await refused(world.activate(LAN, code))
+        assert error.reason == "ACTIVATION_ATTEMPTS_EXCEEDED"
+    assert world.state_of(LAN) is AccountState.PENDING
 
 
 async def test_a_code_goes_to_the_email_when_the_email_is_typed(world: World) -> None:

@@ -28,7 +28,8 @@ def add_commands(sub: Subparsers) -> None:
           eid resend-code --personal-id 001190791514 --email lan@example.vn
         """,
         details="""
-            The previous code stops working. Give the ID number and the phone or email
+            The codes sent before it keep working: any of the 3 newest does until it
+            expires. Give the ID number and the phone or email
             the account was registered with; the answer is the same whether they match
             or not. At most once a minute and 5 times a day from one address.
         """,

@@ -35,9 +35,10 @@ ACCOUNT_CODE_TTL = timedelta(minutes=10)
 # phone can have 3 sent); a hit only locks the account, which its citizen
 # then unlocks.
 MAX_LOCK_CODE_ATTEMPTS = 100
-# A new lock or unlock code leaves the ones sent just before it usable, each
-# until its own expiry: anyone who knows the phone can have a code sent, and
-# that must not void the one the citizen is typing. A wrong guess counts
+# A new activation, lock or unlock code leaves the ones sent just before it
+# usable, each until its own expiry: anyone who knows the ID number and the
+# phone can have a code sent, and that must not void the one the citizen is
+# typing. A wrong guess counts
 # against each of them, so none outlives its attempts.
 RECENT_ACCOUNT_CODES = 3
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from eid_service.domain.account import Account, AccountState
-from eid_service.domain.activation import MAX_ACTIVATION_CODE_GUESSES, parse_activation_code
+from eid_service.domain.account import NO_ACCOUNT, Account, AccountState
+from eid_service.domain.activation import (
+    MAX_ACTIVATION_CODE_GUESSES,
+    RECENT_ACCOUNT_CODES,
+    CodePurpose,
+    parse_activation_code,
+)
 from eid_service.domain.errors import (
     DomainError,
     InvalidInput,
@@ -61,6 +66,19 @@ def _expired() -> PreconditionFailed:
     )
 
 
+def _sent_code_matching(
+    r: Repositories, recent: list[ActivationCodeRecord], code: str
+) -> ActivationCodeRecord | None:
+    """The one of the account's newest codes that `code` is, newest first; a
+    code used ends the ones sent before it."""
+    for record in recent:
+        if record.consumed_at is not None:
+            return None
+        if r.activation_codes.matches(record, code):
+            return record
+    return None
+
+
 @dataclass(frozen=True)
 class _RightCode:
     record: ActivationCodeRecord
@@ -78,7 +96,10 @@ async def activate(
     """Without the right code every account answers ACTIVATION_CODE_INVALID (or
     ACTIVATION_ATTEMPTS_EXCEEDED), so Activate tells nobody whether an ID number
     has an account or in which state; reasons about the state come only with
-    the right code. Each `source` (the client's address) may guess as it may
+    the right code. Any of the account's RECENT_ACCOUNT_CODES newest codes
+    works, each until its own expiry: a code anyone who knows the ID number
+    and the phone had resent does not void the one the citizen is typing
+    (before, only the newest worked). Each `source` (the client's address) may guess as it may
     at passwords (shared with them): failures slow that source, and the code
     itself outlasts far more guesses than one source may make.
 
@@ -105,27 +126,30 @@ async def activate(
         wait = r.attempts.reserve(account.subject, source, now)
         if wait is not None:
             return too_many_attempts(wait.total_seconds())
-        if account.account_id is None:
-            return _wrong_code()
-        record = r.activation_codes.latest_for(account.account_id)
-        if account.state is not AccountState.PENDING or record is None:
-            if r.activation_codes.any_consumed_matches(account.account_id, code):
-                return _already_used()
-            return _wrong_code()
-        if not r.activation_codes.matches(record, code):
+        pending = account.account_id is not None and account.state is AccountState.PENDING
+        owner = account.account_id if pending and account.account_id else NO_ACCOUNT
+        # The same statements whoever the number names (no account, pending,
+        # active): before, an unknown number ran two fewer than a number
+        # with an account, which told them apart by time.
+        recent = r.activation_codes.recent_for(owner, CodePurpose.ACTIVATION, RECENT_ACCOUNT_CODES)
+        right = _sent_code_matching(r, recent, code)
+        if right is None:
             # Counted (and committed) before the caller hears it was wrong.
-            if not r.activation_codes.count_wrong_guess(record.id, MAX_ACTIVATION_CODE_GUESSES):
-                return _exceeded()
+            counted = r.activation_codes.count_wrong_guess_on_recent(
+                owner, CodePurpose.ACTIVATION, RECENT_ACCOUNT_CODES, MAX_ACTIVATION_CODE_GUESSES
+            )
+            if r.activation_codes.any_consumed_matches(account.account_id or NO_ACCOUNT, code):
+                return _already_used()
+            if recent and counted == 0:
+                return _exceeded()  # every code still usable is out of guesses
             return _wrong_code()
-        if record.consumed_at is not None:
-            return _already_used()
-        if record.attempts >= MAX_ACTIVATION_CODE_GUESSES:
+        if right.attempts >= MAX_ACTIVATION_CODE_GUESSES:
             return _exceeded()
-        if now >= record.expires_at:
+        if now >= right.expires_at:
             return _expired()
         # Taken back at once: a duplicate of this request nets nothing either.
         r.attempts.succeeded(account.subject, source)
-        return _RightCode(record, account.subject)
+        return _RightCode(right, account.subject)
 
     def check_and_keep_refusal(r: Repositories) -> Answer | _RightCode | DomainError:
         checked = check_code(r)
@@ -152,7 +176,16 @@ async def activate(
             earlier = reply.replay(r, caller)
             if earlier is not None:
                 return earlier
-            fresh = r.activation_codes.latest_for(record.account_id)
+            fresh = next(
+                (
+                    c
+                    for c in r.activation_codes.recent_for(
+                        record.account_id, CodePurpose.ACTIVATION, RECENT_ACCOUNT_CODES
+                    )
+                    if c.id == record.id
+                ),
+                None,
+            )
             if fresh is not None and fresh.consumed_at is not None:
                 raise _already_used()
             if fresh is not None and fresh.attempts >= MAX_ACTIVATION_CODE_GUESSES:

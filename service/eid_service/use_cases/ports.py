@@ -516,9 +516,10 @@ class ActivationCodes(Protocol):
 
     def count_wrong_guess_on_recent(
         self, account_id: str, purpose: CodePurpose, newest: int, max_attempts: int
-    ) -> None:
+    ) -> int:
         """Counts one wrong guess against each of `recent_for`'s codes not yet
-        out of attempts, in one statement."""
+        out of attempts, in one statement; how many were counted (0: every
+        one is out of attempts, or there is none)."""
         ...
 
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:

@@ -385,8 +385,10 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResendActivationCode(self, request, context):
-        """Sends a new activation code for a PENDING account, voiding the previous
-        one. Needs the ID number and the phone or email the account was
+        """Sends a new activation code for a PENDING account. The codes sent before
+        it keep working (anyone who knows the phone can have one sent): any of
+        the 3 newest works until it expires, and a wrong guess counts against
+        each. Needs the ID number and the phone or email the account was
         registered with; the answer is the same whether they match or not. At
         most once a minute and 5 times a day from one address, 3 times a minute
         and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with

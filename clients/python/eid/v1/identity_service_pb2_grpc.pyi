@@ -151,8 +151,10 @@ class IdentityServiceStub:
     as a JWKS document (RFC 7517, OKP Ed25519 keys). Needs no authentication.
     """
     ResendActivationCode: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ResendActivationCodeRequest, _identity_service_pb2.ResendActivationCodeResponse]
-    """Sends a new activation code for a PENDING account, voiding the previous
-    one. Needs the ID number and the phone or email the account was
+    """Sends a new activation code for a PENDING account. The codes sent before
+    it keep working (anyone who knows the phone can have one sent): any of
+    the 3 newest works until it expires, and a wrong guess counts against
+    each. Needs the ID number and the phone or email the account was
     registered with; the answer is the same whether they match or not. At
     most once a minute and 5 times a day from one address, 3 times a minute
     and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with
@@ -380,8 +382,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     as a JWKS document (RFC 7517, OKP Ed25519 keys). Needs no authentication.
     """
     ResendActivationCode: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ResendActivationCodeRequest, _identity_service_pb2.ResendActivationCodeResponse]  # type: ignore[assignment]
-    """Sends a new activation code for a PENDING account, voiding the previous
-    one. Needs the ID number and the phone or email the account was
+    """Sends a new activation code for a PENDING account. The codes sent before
+    it keep working (anyone who knows the phone can have one sent): any of
+    the 3 newest works until it expires, and a wrong guess counts against
+    each. Needs the ID number and the phone or email the account was
     registered with; the answer is the same whether they match or not. At
     most once a minute and 5 times a day from one address, 3 times a minute
     and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with
@@ -696,8 +700,10 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_service_pb2.ResendActivationCodeRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_service_pb2.ResendActivationCodeResponse, _abc.Awaitable[_identity_service_pb2.ResendActivationCodeResponse]]:
-        """Sends a new activation code for a PENDING account, voiding the previous
-        one. Needs the ID number and the phone or email the account was
+        """Sends a new activation code for a PENDING account. The codes sent before
+        it keep working (anyone who knows the phone can have one sent): any of
+        the 3 newest works until it expires, and a wrong guess counts against
+        each. Needs the ID number and the phone or email the account was
         registered with; the answer is the same whether they match or not. At
         most once a minute and 5 times a day from one address, 3 times a minute
         and 50 times a day from all addresses together (RESOURCE_EXHAUSTED with

@@ -122,9 +122,9 @@ class ActivationCodeRepository(Repository):
 
     def count_wrong_guess_on_recent(
         self, account_id: str, purpose: CodePurpose, newest: int, max_attempts: int
-    ) -> None:
+    ) -> int:
         params = {"account_id": account_id, "purpose": purpose.value, "newest": newest}
-        self._db.count(_CODE_WRONG_ON_RECENT, {**params, "max": max_attempts})
+        return self._db.count(_CODE_WRONG_ON_RECENT, {**params, "max": max_attempts})
 
     def consume(self, code_id: str, now: datetime, max_attempts: int) -> bool:
         params = {"id": code_id, "now": self._t(now), "max": max_attempts}
