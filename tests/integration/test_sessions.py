@@ -4,15 +4,19 @@ on other devices."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import concurrent.futures
+import threading
 from datetime import timedelta
 
 import grpc
+import pytest
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_service.domain.citizen import Demographics
 from tests.integration.account_life_kit import Refusal, Wire, activated, bearer, wire
+from tests.integration.flows import PASSWORD
 from tests.integration.harness import ServerHarness
 
 SHARE = pb.ShareViaQRRequest(attributes=[pb.ATTRIBUTE_FULL_NAME])
@@ -276,3 +280,89 @@ def test_a_spent_refresh_token_under_its_first_request_id_with_other_content_end
         assert isinstance(refused, Refusal)
         assert not _works(w, first.session_token)
         assert harness.rows("SELECT revoked_reason FROM sessions") == [("refresh_reused",)]
+
+
+def _sign_in_request(citizen: Demographics, request_id: str, password: str) -> pb.SignInRequest:
+    return pb.SignInRequest(
+        personal_id=citizen.personal_id,
+        password=password,
+        device_name="Pixel 8",
+        request_id=request_id,
+    )
+
+
+def test_a_sign_in_retried_with_its_request_id_gets_the_same_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """Before, SignIn had no request id: an app that lost the answer and
+    signed in again opened a second session (the first one nobody could use)."""
+    activated(harness, adult)
+    request = _sign_in_request(adult, "sign-in-1", PASSWORD)
+    with wire(harness) as w:
+        first = w.call("SignIn", request)
+        hashes = harness.hasher.verifications
+        again = w.call("SignIn", request)
+        assert not isinstance(first, Refusal), first
+        assert again == first
+        assert harness.hasher.verifications == hashes  # answered before any password check
+        assert harness.rows("SELECT count(*) FROM sessions") == [(1,)]
+        assert _works(w, again.session_token)
+
+
+def test_sixteen_concurrent_duplicates_of_a_sign_in_open_one_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    activated(harness, adult)
+    request = _sign_in_request(adult, "sign-in-16", PASSWORD)
+    with wire(harness) as w:
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: w.call("SignIn", request), range(16)))
+        assert not isinstance(answers[0], Refusal), answers[0]
+        assert all(a == answers[0] for a in answers), {str(a)[:80] for a in answers}
+        assert harness.rows("SELECT count(*) FROM sessions") == [(1,)]
+
+
+def test_a_sign_in_cut_off_by_its_deadline_is_found_by_its_retry(
+    harness: ServerHarness, adult: Demographics, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check a deadline cut off (held mid-hash until the caller has
+    gone) runs to its outcome and opens the session; the app's retry with
+    the same request id gets that session instead of leaving it unusable
+    and opening another."""
+    activated(harness, adult)
+    request = _sign_in_request(adult, "cut-off-1", PASSWORD)
+    comparing, release = threading.Event(), threading.Event()
+    compare = harness.hasher.verify
+
+    async def held(stored_hash: str | None, password: str) -> bool:
+        comparing.set()
+        await asyncio.to_thread(release.wait, 10)
+        return await compare(stored_hash, password)
+
+    monkeypatch.setattr(harness.hasher, "verify", held)
+    with wire(harness) as w:
+        with pytest.raises(grpc.RpcError) as cut:
+            w.stub.SignIn(request, timeout=0.5)
+        assert cut.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert comparing.is_set()
+        release.set()
+        retried = w.call("SignIn", request)
+        assert not isinstance(retried, Refusal), retried
+        assert harness.rows("SELECT count(*) FROM sessions") == [(1,)]
+        assert _works(w, retried.session_token)
+
+
+def test_a_request_id_with_another_password_gets_no_earlier_session(
+    harness: ServerHarness, adult: Demographics
+) -> None:
+    """The answer is kept under the request's own content, password
+    included: whoever reuses a request id without the password is checked
+    like anyone else and gets nothing kept."""
+    activated(harness, adult)
+    with wire(harness) as w:
+        signed = w.call("SignIn", _sign_in_request(adult, "shared-id", PASSWORD))
+        assert not isinstance(signed, Refusal), signed
+    with wire(harness, "203.0.113.44") as stranger:
+        guess = stranger.call("SignIn", _sign_in_request(adult, "shared-id", "not-the-password1"))
+        assert isinstance(guess, Refusal) and guess.reason == "INVALID_CREDENTIALS"
+    assert harness.rows("SELECT count(*) FROM sessions") == [(1,)]

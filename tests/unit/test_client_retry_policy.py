@@ -128,8 +128,8 @@ def test_a_call_that_could_act_twice_gets_no_pause() -> None:
 
 
 def test_every_rpc_is_classified_for_retries() -> None:
-    """A new RPC must carry a request_id or be listed as a read; SignIn
-    (a new session per call) is the one that is neither."""
+    """A new RPC must carry a request_id or be listed as a read (SignIn
+    was the one that was neither: a retry opened a second session)."""
     service = pb.DESCRIPTOR.services_by_name["IdentityService"]
     unclassified = [
         m.name
@@ -137,8 +137,9 @@ def test_every_rpc_is_classified_for_retries() -> None:
         if "request_id" not in m.input_type.fields_by_name
         and m.input_type.name not in READ_REQUESTS
     ]
-    assert unclassified == ["SignIn"]
-    assert not is_idempotent(pb.SignInRequest())
+    assert unclassified == []
+    assert not is_idempotent(pb.SignInRequest())  # no request id: never retried
+    assert is_idempotent(pb.SignInRequest(request_id="r-0"))
     assert not is_idempotent(pb.RegisterRequest())  # no request id: never retried
     assert is_idempotent(pb.RegisterRequest(request_id="r-1"))
     assert is_idempotent(pb.ListSessionsRequest())

@@ -52,6 +52,33 @@ async def test_the_right_password_opens_a_session(world: World) -> None:
     assert world.history(LAN)[-1] == ("sign_in", "ok", None)
 
 
+async def test_a_retry_under_its_request_id_gets_the_first_session_unchecked(
+    world: World,
+) -> None:
+    await world.active(LAN)
+    first = await world.sign_in(LAN, PASSWORD, request_id="rid-1")
+    compared = world.passwords.verifications
+
+    again = await world.sign_in(LAN, PASSWORD, request_id="rid-1")
+
+    assert again == first
+    assert world.passwords.verifications == compared
+    assert len(world.uow.state.sessions) == 1
+    assert [h for h in world.history(LAN) if h[0] == "sign_in"] == [("sign_in", "ok", None)]
+
+
+async def test_a_request_id_sent_with_another_password_finds_nothing(world: World) -> None:
+    await world.active(LAN)
+    await world.sign_in(LAN, PASSWORD, request_id="rid-1")
+
+    error = await refused(
+        world.sign_in(LAN, WRONG_PASSWORD, request_id="rid-1", source=STRANGER_IP)
+    )
+
+    assert error.reason == "INVALID_CREDENTIALS"
+    assert len(world.uow.state.sessions) == 1
+
+
 async def test_a_wrong_password_is_refused_and_audited(world: World) -> None:
     await world.active(LAN)
     error = await refused(world.sign_in(LAN, WRONG_PASSWORD))

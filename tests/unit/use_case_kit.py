@@ -356,10 +356,12 @@ class World:
         *,
         source: str = CITIZEN_IP,
         device_name: str = "",
+        request_id: str = "",
     ) -> SignedIn:
         pid = citizen if isinstance(citizen, str) else citizen.personal_id
+        reply = self.reply(SignedIn, "sign_in", (pid, password, device_name), request_id)
         return await sign_in(
-            self.uow, self.ctx, pid, password, source=source, device_name=device_name
+            self.uow, self.ctx, pid, password, reply, source=source, device_name=device_name
         )
 
     # ---- sessions ------------------------------------------------------------

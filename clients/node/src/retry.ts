@@ -3,8 +3,8 @@
 //
 // A call is sent again unchanged, so a write keeps the request_id of its first
 // attempt and the server answers a repeat with the first answer: no retry can
-// register, redeem or lock twice. A call without a request_id is retried only
-// when it only reads (List*, Get*); SignIn is never retried.
+// register, redeem, lock or sign in twice. A call without a request_id is
+// retried only when it only reads (List*, Get*).
 import { status as Status } from "@grpc/grpc-js";
 import { EidError } from "./errors";
 

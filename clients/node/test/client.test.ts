@@ -92,12 +92,12 @@ test("the caller's request_id is kept", async () => {
   assert.deepEqual(seen.map((s) => s.requestId), ["mine-1", "mine-1"]);
 });
 
-test("SignIn is never retried: it has no request_id and does not only read", async () => {
+test("SignIn gets a request_id and is retried with it (the server answers the first session)", async () => {
   fresh(failing(status.UNAVAILABLE, "STORE_BUSY"));
-  const error = await eid.signIn({ personalId: "001190791514", password: "x" }).catch((e: unknown) => e);
-  assert.ok(error instanceof EidError);
-  assert.equal(error.reasonEnum, ErrorReason.STORE_BUSY);
-  assert.equal(seen.length, 1);
+  await eid.signIn({ personalId: "001190791514", password: "x" });
+  assert.equal(seen.length, 2);
+  assert.match(seen[0].requestId ?? "", /^[0-9a-f-]{36}$/);
+  assert.equal(seen[1].requestId, seen[0].requestId);
 });
 
 test("a rate limit with RetryInfo waits at least the delay, then retries", async () => {

@@ -285,8 +285,16 @@ def share_request(
     return request
 
 
-def sign_in_request(*, personal_id: str, password: str, device_name: str) -> pb.SignInRequest:
-    return pb.SignInRequest(personal_id=personal_id, password=password, device_name=device_name)
+def sign_in_request(
+    *, personal_id: str, password: str, device_name: str, request_id: str | None = None
+) -> pb.SignInRequest:
+    # A request id makes a retried sign-in get the first session, not open another.
+    return pb.SignInRequest(
+        personal_id=personal_id,
+        password=password,
+        device_name=device_name,
+        request_id=new_request_id(request_id),
+    )
 
 
 def _require_contact(phone_number: str, email: str) -> None:

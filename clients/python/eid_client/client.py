@@ -170,12 +170,22 @@ class EidClient(
         return self._call(self._stub.Activate, request)
 
     def sign_in(
-        self, *, personal_id: str, password: str, device_name: str = ""
+        self,
+        *,
+        personal_id: str,
+        password: str,
+        device_name: str = "",
+        request_id: str | None = None,
     ) -> pb.SignInResponse:
         """Open a citizen session (named ``device_name`` in list_sessions); the
-        access and refresh tokens are kept for later citizen calls."""
+        access and refresh tokens are kept for later citizen calls. A retry
+        with the same ``request_id`` gets the same session (one is made per
+        call, and kept across the client's own retries)."""
         request = req.sign_in_request(
-            personal_id=personal_id, password=password, device_name=device_name
+            personal_id=personal_id,
+            password=password,
+            device_name=device_name,
+            request_id=request_id,
         )
         response = self._call(self._stub.SignIn, request)
         self._keep(response)

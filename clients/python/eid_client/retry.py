@@ -7,8 +7,8 @@ in how it waits) sends the call for every client.
 
 A call is sent again unchanged, so a write keeps the ``request_id`` of its
 first attempt and the server answers a repeat with the first answer (AIP-155):
-no retry can register, redeem or lock twice. A call without a request id is
-retried only when it reads (List*, Get*, health); SignIn is never retried.
+no retry can register, redeem, lock or sign in twice. A call without a
+request id is retried only when it reads (List*, Get*, health).
 """
 
 from __future__ import annotations

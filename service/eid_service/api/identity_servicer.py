@@ -82,12 +82,16 @@ class IdentityServicer(
         return await activate(self._uow, self._ctx, cmd, reply, source=self._source(context))
 
     async def SignIn(self, request: pb.SignInRequest, context: Context) -> pb.SignInResponse:
-        done = await sign_in(
+        reply = self._reply(
+            "sign_in", request, request.request_id, pb.SignInResponse, convert.signed_in_pb
+        )
+        signed_in: pb.SignInResponse = await sign_in(
             self._uow,
             self._ctx,
             request.personal_id,
             request.password,
+            reply,
             source=self._source(context),
             device_name=request.device_name,
         )
-        return convert.signed_in_pb(done)
+        return signed_in

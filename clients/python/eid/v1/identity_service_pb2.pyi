@@ -1116,6 +1116,7 @@ class SignInRequest(_message.Message):
     PERSONAL_ID_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     DEVICE_NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     personal_id: _builtins.str
     """The 12-digit personal ID number."""
     password: _builtins.str
@@ -1124,16 +1125,24 @@ class SignInRequest(_message.Message):
     """A name for this device the citizen will recognise in ListSessions
     (e.g. "Pixel 8"), at most 64 printable characters. Optional.
     """
+    request_id: _builtins.str
+    """Client-chosen idempotency key (1-64 characters), optional. A retry with
+    the same request id and the same fields gets the first call's answer,
+    the same session and tokens as first issued, for 24 hours: a sign-in
+    whose answer was lost opens no second session and checks no second
+    password. Use a new one for each sign-in.
+    """
     def __init__(
         self,
         *,
         personal_id: _builtins.str = ...,
         password: _builtins.str = ...,
         device_name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_name", b"device_name", "password", b"password", "personal_id", b"personal_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["device_name", b"device_name", "password", b"password", "personal_id", b"personal_id", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -226,8 +226,13 @@ public final class EidClient implements AutoCloseable {
 
   /** Signs the citizen in and keeps the session for {@link #asCitizen} calls. */
   public SignInResponse signIn(String personalId, String password) {
+    // A request id makes a retried sign-in get the first session, not open another.
     SignInRequest request =
-        SignInRequest.newBuilder().setPersonalId(personalId).setPassword(password).build();
+        SignInRequest.newBuilder()
+            .setPersonalId(personalId)
+            .setPassword(password)
+            .setRequestId(newRequestId())
+            .build();
     SignInResponse session = anonymous(stub -> stub.signIn(request));
     sessionToken = session.getSessionToken();
     refreshToken = session.getRefreshToken();

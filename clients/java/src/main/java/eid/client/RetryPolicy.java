@@ -22,7 +22,7 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Only a call that cannot act twice is sent again: one whose request carries a {@code
  * request_id} (the server answers a repeat with its first answer, AIP-155) or one that only reads
- * (Get*, List*). SignIn is never retried. Before retry {@code n} (1, 2, ...) the client sleeps a
+ * (Get*, List*). Before retry {@code n} (1, 2, ...) the client sleeps a
  * random time between 0 and {@code min(maxBackoff, initialBackoff * multiplier^(n-1))} ("full
  * jitter"), and at least the server's RetryInfo delay. A retry that could not end before the
  * call's deadline is not started: the error is thrown instead.
