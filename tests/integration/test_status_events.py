@@ -155,13 +155,16 @@ def test_a_party_keeps_its_own_webhook_with_its_api_key(
     assert hook.url == url and hook.HasField("update_time")
     assert bank.client.status_webhook() == hook
 
-    with pytest.raises(EidError) as refused:
-        bank.client.set_status_webhook("http://127.0.0.1:8080/hook")
-    assert (refused.value.code, refused.value.reason) == (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "WEBHOOK_URL_NOT_PUBLIC",
-    )
-    assert refused.value.field_violations[0][0] == "url"
+    # The second: 127.0.0.1 with ideographic full stops, which the HTTP
+    # client reads as dots (it passed as a public name before).
+    for inside in ("http://127.0.0.1:8080/hook", "https://127\u30020\u30020\u30021:8443/hook"):
+        with pytest.raises(EidError) as refused:
+            bank.client.set_status_webhook(inside)
+        assert (refused.value.code, refused.value.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "WEBHOOK_URL_NOT_PUBLIC",
+        )
+        assert refused.value.field_violations[0][0] == "url"
     with EidClient(harness.target, api_key="eidk_not-a-key") as stranger:
         with pytest.raises(EidError) as refused:
             stranger.status_webhook()

@@ -136,6 +136,41 @@ async def test_a_party_cannot_aim_its_webhook_inside(world: World, url: str) -> 
     assert (await set_webhook(world.uow, world.ctx, bank.id, url)).url == url
 
 
+@pytest.mark.parametrize(
+    ("url", "sent_to"),
+    [
+        # Full stops IDNA reads as dots (ideographic, full-width, half-width).
+        ("https://127\u30020\u30020\u30021/hook", "https://127.0.0.1/hook"),
+        ("https://10\uff0e0\uff0e0\uff0e1/hook", "https://10.0.0.1/hook"),
+        ("https://169\uff61254\uff61169\uff61254/x", "https://169.254.169.254/x"),
+        ("https://metadata\u3002google\u3002internal/x", "https://metadata.google.internal/x"),
+        ("https://localhost\u3002/hook", "https://localhost./hook"),
+    ],
+)
+async def test_a_host_is_checked_as_it_is_sent_not_as_it_is_typed(
+    world: World, url: str, sent_to: str
+) -> None:
+    """Checked as typed, these passed for public names and the HTTP client
+    connected inside (found by an attacker's pass)."""
+    bank = world.party("Bank")
+    error = await refused(_self_set(world, bank, url))
+    assert isinstance(error, InvalidInput) and error.reason == "WEBHOOK_URL_NOT_PUBLIC"
+    # What an operator sets is kept as it will be sent.
+    assert (await set_webhook(world.uow, world.ctx, bank.id, url)).url == sent_to
+
+
+async def test_an_international_host_name_is_kept_in_its_ascii_form(world: World) -> None:
+    bank = world.party("Bank")
+    shown = await _self_set(world, bank, "https://B\u00dcCHER.example:8443/hook?x=1")
+    assert shown is not None and shown.url == "https://xn--bcher-kva.example:8443/hook?x=1"
+
+
+async def test_a_host_no_http_client_could_send_to_is_refused(world: World) -> None:
+    bank = world.party("Bank")
+    error = await refused(_self_set(world, bank, "https://35\u3002\uff0e/hook"))
+    assert isinstance(error, InvalidInput) and error.reason == "WEBHOOK_URL_INVALID"
+
+
 async def test_a_party_sets_reads_and_removes_its_own_webhook(world: World) -> None:
     bank, other = world.party("Bank"), world.party("Other")
     found = await _self_set(world, bank, HOOK)

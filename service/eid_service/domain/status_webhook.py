@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+import idna
 
 from eid_service.domain.errors import InvalidInput
 
@@ -40,8 +42,25 @@ def _refuse(field: str, why: str) -> InvalidInput:
     return InvalidInput.of(field, "WEBHOOK_URL_INVALID", why)
 
 
+def _ascii_host(parts: SplitResult, field: str) -> SplitResult:
+    """The URL with its host as the HTTP client will send it. A host in other
+    scripts is IDNA-encoded, and IDNA reads the ideographic and full-width
+    full stops (U+3002, U+FF0E, U+FF61) as dots: checked as typed,
+    https://127。0。0。1/ passed for a public name and reached 127.0.0.1
+    (found by an attacker's pass)."""
+    host = parts.hostname or ""
+    try:
+        # As httpx encodes a host that is not ASCII.
+        encoded = idna.encode(host.lower()).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        raise _refuse(field, "not a valid host name") from None
+    netloc = encoded if parts.port is None else f"{encoded}:{parts.port}"
+    return parts._replace(netloc=netloc)
+
+
 def parse_webhook_url(text: str, field: str) -> str:
-    """The URL as given (stripped), or InvalidInput WEBHOOK_URL_INVALID saying why."""
+    """The URL (stripped, its host in ASCII as it is sent), or InvalidInput
+    WEBHOOK_URL_INVALID saying why."""
     url = text.strip()
     if not url:
         raise _refuse(field, "give the webhook's URL")
@@ -53,12 +72,15 @@ def parse_webhook_url(text: str, field: str) -> str:
     except ValueError:
         raise _refuse(field, "not a URL") from None
     del port
+    if parts.username is not None or parts.password is not None:
+        raise _refuse(field, "no user name or password in the URL: the events are signed")
+    if not (parts.hostname or "").isascii():
+        parts = _ascii_host(parts, field)
+        url = urlunsplit(parts)
     if parts.scheme not in {"https", "http"} or not parts.hostname:
         raise _refuse(field, "an https:// URL, such as https://bank.example/eid/events")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise _refuse(field, "use https (plain http only to localhost, for development)")
-    if parts.username is not None or parts.password is not None:
-        raise _refuse(field, "no user name or password in the URL: the events are signed")
     if parts.fragment:
         raise _refuse(field, "no #fragment: it is never sent")
     return url
