@@ -5,9 +5,12 @@ N failures make a delivery dead, listed and retried by `eid-server outbox`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -207,3 +210,43 @@ def _sms() -> OutgoingMessage:
     return OutgoingMessage(
         "msg_0123456789abcdef", "sms", NoticeKind.ACCOUNT_LOCKED, PHONE, "subject", "body"
     )
+
+
+class _Endless:
+    """A receiver that answers 200 with a body of DECLARED bytes and sends it
+    until the client hangs up; `sent` counts what it got out."""
+
+    DECLARED = 64 << 20
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/sms"
+        self.sent = 0
+        self.hung_up = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        with conn, self._listener:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.DECLARED)
+            chunk = b"x" * (1 << 20)
+            try:
+                while self.sent < self.DECLARED:
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+            except OSError:
+                pass  # the client closed the connection
+        self.hung_up.set()
+
+
+async def test_an_answers_body_is_never_read() -> None:
+    """Only the status counts; before, the whole body was read into memory (a
+    receiver answering 400 MB grew the server by 498 MB: an attacker's pass)."""
+    receiver = _Endless()
+    sender = WebhookSender(WebhookSettings(receiver.url, WEBHOOK_SECRET, 5))
+    await sender.send(_sms())
+    await sender.aclose()
+    assert await asyncio.to_thread(receiver.hung_up.wait, 10)
+    # What the sockets' buffers took before the client hung up, not the body.
+    assert receiver.sent < _Endless.DECLARED // 4, receiver.sent
