@@ -287,6 +287,24 @@ def test_a_guardian_lists_and_withdraws_the_shares_made_for_a_dependant(
     assert bank.client.redeem_share(made[2].token).verified
 
 
+def test_a_guardians_share_ends_with_the_guardians_own_lock(
+    family: ServerHarness, guardian: Guardian, bank: Party
+) -> None:
+    """Locking the guardian's account (a lost phone) withdraws the shares
+    they made for the child, also one committed just after the lock's
+    withdrawal (PostgreSQL: being made as the lock committed; simulated by
+    putting the withdrawn share back). Before, that share kept releasing
+    the child's data (found by an attacker's pass)."""
+    dependant = _register_dependant(guardian.client, KID).account.account_id
+    shared = guardian.client.share_via_qr(attributes=["full_name"], dependant_account_id=dependant)
+    with EidClient(family.target) as other_device:
+        other_device.lock_account(personal_id=PARENT.personal_id, password=PASSWORD)
+    assert _refusal(lambda: bank.client.redeem_share(shared.token)).reason == "SHARE_REVOKED"
+    family.execute("UPDATE shares SET revoked_at = NULL WHERE issued_by IS NOT NULL")
+    late = _refusal(lambda: bank.client.redeem_share(shared.token))
+    assert (late.code, late.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "SHARE_REVOKED")
+
+
 def test_dependants_are_listed_in_pages(family: ServerHarness, guardian: Guardian) -> None:
     registered = [
         _register_dependant(guardian.client, kid).account.account_id for kid in (KID, SISTER, BABY)

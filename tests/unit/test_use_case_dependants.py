@@ -5,6 +5,7 @@ Register and Activate, and the guardian no longer acts for it."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import astuple
 from datetime import date, datetime, timedelta
 
@@ -456,3 +457,9 @@ async def test_locking_the_guardians_account_ends_the_shares_it_made_for_dependa
     assert isinstance(error, PreconditionFailed) and error.reason == "SHARE_REVOKED"
     # The child's account itself is untouched.
     assert family.state_of(KID) is AccountState.DEPENDANT
+    # A share the lock's withdrawal missed (PostgreSQL: committed just after
+    # it) is refused too, by the guardian's state at redemption.
+    shares = family.uow.state.shares
+    shares[issued.grant.id] = dataclasses.replace(shares[issued.grant.id], revoked_at=None)
+    late = await refused(family.redeem(bank, issued.token))
+    assert isinstance(late, PreconditionFailed) and late.reason == "SHARE_REVOKED"

@@ -84,6 +84,15 @@ def guardian_share_ended() -> PreconditionFailed:
     )
 
 
+def guardians_share_withdrawn() -> PreconditionFailed:
+    """A guardian's share after the guardian's own account was locked or
+    deactivated, which withdrew every share the guardian made."""
+    return PreconditionFailed(
+        reason="SHARE_REVOKED",
+        message="the account of the guardian who made this share was locked or closed",
+    )
+
+
 def unknown_share() -> NotFound:
     """A genuine payload whose grant does not exist (purged, or another deployment's)."""
     return NotFound(reason="SHARE_NOT_FOUND", message="no share matches this payload")

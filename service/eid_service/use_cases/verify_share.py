@@ -14,6 +14,7 @@ from eid_service.domain.share import Attribute, released_attributes
 from eid_service.domain.share_grant import (
     expired_share,
     guardian_share_ended,
+    guardians_share_withdrawn,
     payload_refusal,
     replayed_share,
     unknown_share,
@@ -79,6 +80,12 @@ async def redeem_share(
             # take-over revoked it, or would have but for a share committed
             # just after its revocation (PostgreSQL). Ended either way.
             raise guardian_share_ended()
+        if share.issued_by is not None and not _guardian_active(r, share.issued_by):
+            # The guardian's lock (or death) withdrew their shares; one
+            # committed just after that withdrawal (PostgreSQL: it was being
+            # made as the lock committed) is refused here. Before, it kept
+            # releasing the child's data (found by an attacker's pass).
+            raise guardians_share_withdrawn()
         if view.state is not AccountState.DEPENDANT:  # a child's: its guardian shared it
             require_state_active(view.state)
         # The party's buckets before the citizen's audit chain, as every
@@ -98,6 +105,11 @@ async def redeem_share(
             if refused.reason not in (PARTY_RATE_LIMITED, PARTY_CITIZEN_RATE_LIMITED):
                 await _audit_refusal(uow, claims.share_id, party, refused, now, reply, ticket)
             raise
+
+
+def _guardian_active(r: Repositories, guardian_account_id: str) -> bool:
+    guardian = r.accounts.view(guardian_account_id, frozenset())
+    return guardian is not None and guardian.state is AccountState.ACTIVE
 
 
 def _why_not(r: Repositories, share_id: str, party: RelyingParty, now: datetime) -> DomainError:
