@@ -358,3 +358,25 @@ def test_nobody_elses_request_id_keeps_a_citizen_from_locking(
             assert not isinstance(locked, Refusal), locked
             assert locked.account.state == pb.ACCOUNT_STATE_LOCKED and locked.newly_locked
     assert harness.rows("SELECT DISTINCT state FROM accounts") == [("locked",)]
+
+
+def test_an_officers_refused_unlocks_are_in_the_audit_log(
+    harness: ServerHarness, adults: list[Demographics]
+) -> None:
+    """Before, ACCOUNT_NOT_LOCKED and ACCOUNT_NOT_FOUND left no trace: an
+    officer could look up who has an account and whether it is locked,
+    unseen (found by an attacker's pass)."""
+    key = _create_officer(harness)
+    activated(harness, adults[0])
+    before = harness.rows("SELECT count(*) FROM audit_events")[0][0]
+    with wire(harness) as w:
+        answers = [
+            w.call(
+                "UnlockAccount",
+                pb.UnlockAccountRequest(officer=pb.UnlockByOfficer(personal_id=who.personal_id)),
+                x_officer_key=key,
+            )
+            for who in adults[:2]
+        ]
+    assert [a.reason for a in answers] == ["ACCOUNT_NOT_LOCKED", "ACCOUNT_NOT_FOUND"]
+    assert harness.rows("SELECT count(*) FROM audit_events")[0][0] == before + 2

@@ -449,6 +449,24 @@ async def test_an_officer_is_told_precisely_what_is_wrong(world: World) -> None:
     assert UNLOCKED_NOTICE not in world.sent_to(LAN.phone)
 
 
+async def test_an_officers_refused_unlocks_are_audited_under_the_officer(world: World) -> None:
+    """Else an officer could look up, unseen, who has an account and
+    whether it is locked (found by an attacker's pass)."""
+    await world.active(LAN)
+    officer, key = world.officer()
+
+    await refused(world.unlock_by_officer(key, LAN))
+    await refused(world.unlock_by_officer(key, STRANGER))
+
+    for citizen, outcome in (
+        (LAN, "refused_account_not_locked"),
+        (STRANGER, "refused_account_not_found"),
+    ):
+        last = world.audit_events(citizen)[-1]
+        assert (last.action, last.outcome, last.actor) == ("unlock", outcome, officer.id)
+    assert world.chain_intact(LAN)
+
+
 async def test_without_an_officers_key_nothing_is_unlocked_or_told(world: World) -> None:
     await _locked(world)
     world.officer()

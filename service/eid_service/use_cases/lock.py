@@ -271,7 +271,10 @@ async def unlock_by_officer(
 ) -> Answer:
     """An officer with the unlock role, having checked the citizen in person,
     unlocks the account. Officers are trusted with the account's state: they
-    get precise answers."""
+    get precise answers, and every answer is in the citizen's audit log under
+    the officer's id, refusals too (before, ACCOUNT_NOT_FOUND and
+    ACCOUNT_NOT_LOCKED left no trace, so an officer could look up who has an
+    account and whether it is locked unseen: found by an attacker's pass)."""
     if not officer_key:
         raise officer_key_invalid()
     pid = parse_personal_id(personal_id, "officer.personal_id").value
@@ -287,8 +290,16 @@ async def unlock_by_officer(
             return earlier
         cred = r.accounts.credential(pid)
         if cred.account_id is None:
-            return NotFound(reason="ACCOUNT_NOT_FOUND", message="no account has this ID number")
-        done = _unlock(r, ctx, cred.subject, cred.account_id, "officer", now, officer)
+            done: StateChange | DomainError = NotFound(
+                reason="ACCOUNT_NOT_FOUND", message="no account has this ID number"
+            )
+        else:
+            done = _unlock(r, ctx, cred.subject, cred.account_id, "officer", now, officer)
+        if isinstance(done, DomainError):  # committed with the refusal
+            outcome = f"refused_{done.reason.lower()}"
+            r.audit.append(
+                AuditEntry(cred.subject, cred.account_id, None, "unlock", outcome, now, officer.id)
+            )
         return _finish(reply, r, caller, done, now)
 
     done = await uow.atomically(unlock)
