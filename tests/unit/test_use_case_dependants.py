@@ -26,6 +26,7 @@ from eid_service.domain.errors import (
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.share import Attribute
+from eid_service.domain.share_grant import ShareState
 from eid_service.use_cases.access_history import list_access_history
 from eid_service.use_cases.dependants import (
     DependantPage,
@@ -434,6 +435,25 @@ async def test_at_14_the_child_takes_the_account_over_and_the_guardian_stops_act
         ("take_over", "started"),
         ("take_over", "completed"),
     ]
+
+
+async def test_a_guardians_share_that_outlived_the_start_ends_when_the_child_activates(
+    family: World,
+) -> None:
+    """A share committed just after the take-over's start revoked the rest
+    (PostgreSQL), put back here as the race leaves it: unredeemable, it was
+    listed ACTIVE in the child's own list."""
+    session, dependant = await _after_birthday(family)
+    late = await _share_for(family, session, dependant.account.id, [A.FULL_NAME])
+    await family.register(KID)
+    shares = family.uow.state.shares
+    shares[late.grant.id] = dataclasses.replace(shares[late.grant.id], revoked_at=None)
+
+    await family.activate(KID)
+
+    child_session = (await family.sign_in(KID)).tokens.access_token
+    [listed] = (await family.shares(child_session)).shares
+    assert (listed.id, listed.state(family.clock())) == (late.grant.id, ShareState.REVOKED)
 
 
 async def test_a_second_take_over_is_an_ordinary_pending_registration(family: World) -> None:

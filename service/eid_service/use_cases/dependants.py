@@ -260,5 +260,10 @@ def finish_take_over(
     guardian_account_id = r.dependants.finish_take_over(account_id, now)
     if guardian_account_id is None:
         return
+    # The account has no shares of its own yet (the child could not sign in
+    # while it was pending): any live one is a guardian's that committed just
+    # after the start revoked the rest (PostgreSQL). Unredeemable already, it
+    # was listed ACTIVE in the child's own list; now it is REVOKED.
+    r.shares.revoke_all(account_id, now)
     _tell_guardian(r, ctx, guardian_account_id, NoticeKind.DEPENDANT_TAKEN_OVER, now)
     r.audit.append(AuditEntry(subject, account_id, None, "take_over", "completed", now))
