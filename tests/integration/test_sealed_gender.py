@@ -273,7 +273,9 @@ def test_the_migration_keeps_clear_rows_and_its_downgrade_will_not_lose_sealed_o
                 personal_id=adult.personal_id, password=PASSWORD, requested_scopes=["basic"]
             )
             assert verdict.attributes.gender == _PB_GENDER[adult.gender]
-            claim = bank.verify_demographic(adult.personal_id, gender=adult.gender.value)
+            claim = bank.verify_demographic(
+                adult.personal_id, full_name=adult.full_name, gender=adult.gender.value
+            )
             assert claim.verified
         found = harness.in_uow(lambda r: r.registry.find(adult.personal_id))
         assert found == adult

@@ -297,6 +297,64 @@ def test_bad_demographic_claims_name_their_field(
     assert field in {name for name, _ in error.field_violations}
 
 
+def _encoded(personal_id: str) -> tuple[pb.Gender.ValueType, str]:
+    """What a 12-digit ID number itself tells: the gender (4th digit, even
+    for male) and the birth year (the 4th digit's century, the 5th-6th)."""
+    digit = int(personal_id[3])
+    gender = pb.GENDER_MALE if digit % 2 == 0 else pb.GENDER_FEMALE
+    return gender, str(1900 + digit // 2 * 100 + int(personal_id[4:6]))
+
+
+@pytest.mark.parametrize("claimed", ["gender", "year", "both"])
+def test_a_claim_of_only_what_the_id_number_encodes_is_refused(
+    harness: ServerHarness,
+    stub: pb_grpc.IdentityServiceStub,
+    active: Demographics,
+    adults: list[Demographics],
+    claimed: str,
+) -> None:
+    """A party that knows only an ID number claims the gender (or birth
+    year) the number encodes. Before, that answered verified for an active
+    account and not for a number without one, in one call that never
+    counted a failure against an account, and left the party a receipt that
+    subscribed it to the citizen's status events (found by an attacker's
+    pass). Now refused before any lookup, alike for both, and nothing is
+    written."""
+    key = _key(harness, "Snoop")
+    nobody = next(a for a in adults if a.personal_id != active.personal_id)
+    verifications = "SELECT id FROM audit_events WHERE action LIKE 'verify.%'"
+    receipts = "SELECT id FROM verification_receipts"
+    before = harness.rows(verifications)
+
+    def refusal(pid: str) -> tuple[object, ...]:
+        gender, year = _encoded(pid)
+        claim = pb.DemographicCredential(
+            personal_id=pid,
+            gender=gender if claimed != "year" else pb.GENDER_UNSPECIFIED,
+            birth_date=year if claimed != "gender" else "",
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Verify(pb.VerifyRequest(demographic=claim), metadata=_as(key))
+        e = error_from_rpc_error(refused.value)
+        return e.code, e.reason, e.message, e.field_violations, e.violation_reasons
+
+    answer = refusal(active.personal_id)
+    assert answer[:2] == (grpc.StatusCode.INVALID_ARGUMENT, "DEMOGRAPHIC_CLAIM_TOO_WEAK")
+    assert answer[4] == {"demographic": "DEMOGRAPHIC_CLAIM_TOO_WEAK"}
+    assert refusal(nobody.personal_id) == answer
+    assert harness.rows(verifications) == before
+    assert harness.rows(receipts) == []
+
+    # The name, or the full birth date, is more than the number tells.
+    for claim in (
+        pb.DemographicCredential(personal_id=active.personal_id, full_name=active.full_name),
+        pb.DemographicCredential(
+            personal_id=active.personal_id, birth_date=active.birth_date.isoformat()
+        ),
+    ):
+        assert stub.Verify(pb.VerifyRequest(demographic=claim), metadata=_as(key)).verified
+
+
 def test_asking_beyond_the_party_scopes_is_refused(
     harness: ServerHarness, stub: pb_grpc.IdentityServiceStub, active: Demographics
 ) -> None:

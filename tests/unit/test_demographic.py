@@ -303,9 +303,10 @@ def violations(claim: DemographicClaim) -> list[tuple[str, str]]:
     [
         DemographicClaim(full_name="Nguyễn Văn An"),
         DemographicClaim(birth_date=ClaimedBirthDate(2026, 11, 23)),  # born today
-        DemographicClaim(birth_date=ClaimedBirthDate(1900)),
-        DemographicClaim(birth_date=ClaimedBirthDate(2026)),
-        DemographicClaim(gender=Gender.FEMALE, name_threshold=0),  # threshold unused by EXACT
+        DemographicClaim("An", birth_date=ClaimedBirthDate(1900)),
+        DemographicClaim("An", birth_date=ClaimedBirthDate(2026)),
+        DemographicClaim("An", gender=Gender.FEMALE, name_threshold=0),  # unused by EXACT
+        DemographicClaim(birth_date=ClaimedBirthDate(1990, 5, 17), gender=Gender.MALE),
         DemographicClaim("H'Hen Niê", name_strategy=PARTIAL, name_threshold=100),
     ],
 )
@@ -315,6 +316,22 @@ def test_check_claim_accepts(claim: DemographicClaim) -> None:
 
 def test_an_empty_claim_is_rejected() -> None:
     assert violations(DemographicClaim()) == [("demographic", "DEMOGRAPHIC_CLAIM_EMPTY")]
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        DemographicClaim(gender=Gender.FEMALE),
+        DemographicClaim(birth_date=ClaimedBirthDate(1990)),
+        DemographicClaim(birth_date=ClaimedBirthDate(1990), gender=Gender.MALE),
+        # A PARTIAL strategy with no name claims no name.
+        DemographicClaim(gender=Gender.MALE, name_strategy=PARTIAL, name_threshold=90),
+    ],
+)
+def test_a_claim_of_what_the_id_number_encodes_alone_is_rejected(claim: DemographicClaim) -> None:
+    """The number's 4th digit is the century and gender, the 5th and 6th the
+    birth year: such a claim fits every account the number has."""
+    assert violations(claim) == [("demographic", "DEMOGRAPHIC_CLAIM_TOO_WEAK")]
 
 
 @pytest.mark.parametrize(
@@ -351,7 +368,7 @@ def test_invalid_names(name: str, described: str) -> None:
 )
 def test_invalid_birth_dates(claimed: ClaimedBirthDate, described: str) -> None:
     with pytest.raises(InvalidInput) as info:
-        check_claim(DemographicClaim(birth_date=claimed), TODAY)
+        check_claim(DemographicClaim("Nguyễn Văn An", birth_date=claimed), TODAY)
     (violation,) = info.value.violations
     assert (violation.field, violation.reason) == ("demographic.birth_date", "BIRTH_DATE_INVALID")
     assert described in violation.description

@@ -137,3 +137,53 @@ async def test_an_empty_claim_is_refused(world: World) -> None:
     with pytest.raises(InvalidInput) as refused:
         await _verify(world, bank, LAN.personal_id, DemographicClaim())
     assert refused.value.reason == "DEMOGRAPHIC_CLAIM_EMPTY"
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        DemographicClaim(gender=Gender.FEMALE),
+        DemographicClaim(birth_date=parse_claimed_birth_date("1990")),
+        DemographicClaim(birth_date=parse_claimed_birth_date("1990"), gender=Gender.FEMALE),
+    ],
+    ids=["gender", "birth-year", "both"],
+)
+async def test_a_claim_of_only_what_the_id_number_encodes_is_refused(
+    world: World, claim: DemographicClaim
+) -> None:
+    """Lan's number (0011 90 ...) itself says female, born 1990: such a claim
+    always matched an active account and failed for a number without one, so
+    one call told whether the number had an account, and a match cost no
+    failure (found by an attacker's pass). Refused before any lookup, alike
+    for an account and for none, with no audit entry, failure or receipt."""
+    await world.active(LAN)
+    bank = world.party()
+    before = world.history(LAN)
+
+    for pid in (LAN.personal_id, unknown_id(7)):
+        with pytest.raises(InvalidInput) as refused:
+            await _verify(world, bank, pid, claim)
+        assert refused.value.reason == "DEMOGRAPHIC_CLAIM_TOO_WEAK"
+        assert [(v.field, v.reason) for v in refused.value.violations] == [
+            ("demographic", "DEMOGRAPHIC_CLAIM_TOO_WEAK")
+        ]
+
+    assert world.history(LAN) == before
+    assert world.uow.state.receipts == {}
+    assert world.uow.state.party_failures == {}
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        DemographicClaim(full_name="Nguyễn Thị Lan"),
+        DemographicClaim(birth_date=parse_claimed_birth_date("1990-05-17")),
+        _lan_claim(birth_date=parse_claimed_birth_date("1990")),
+    ],
+    ids=["name", "full-birth-date", "name-with-year-and-gender"],
+)
+async def test_a_name_or_a_full_birth_date_is_more_than_the_number_tells(
+    world: World, claim: DemographicClaim
+) -> None:
+    await world.active(LAN)
+    assert (await _verify(world, world.party(), LAN.personal_id, claim)).verified

@@ -116,11 +116,14 @@ class VerifyCalls(Credentials):
     ) -> pb.VerifyResponse:
         """Relying party: does the claimed data fit the citizen ``personal_id``
         names? Only what is given is claimed (``birth_date`` may be a year,
-        ``"1990"``). ``response.demographic`` answers per attribute; verified
-        means every claim matched. Nothing is released. The name must be equal
-        (case and spacing aside) unless ``partial``: a 0-100 score, blind to
-        diacritics and word order, of at least ``threshold`` (80, the default,
-        to 100), answered only when the name matched."""
+        ``"1990"``), and ``full_name`` or a full ``birth_date`` must be: the
+        gender and birth year alone are in the ID number itself (refused,
+        DEMOGRAPHIC_CLAIM_TOO_WEAK). ``response.demographic`` answers per
+        attribute; verified means every claim matched. Nothing is released.
+        The name must be equal (case and spacing aside) unless ``partial``: a
+        0-100 score, blind to diacritics and word order, of at least
+        ``threshold`` (80, the default, to 100), answered only when the name
+        matched."""
         request = vreq.demographic_request(
             personal_id=personal_id,
             full_name=full_name,

@@ -63,7 +63,9 @@ def add_commands(sub: Subparsers) -> None:
         details="""
             By password (the default; for trusted internal services), by --otp CODE
             (the code `eid request-otp` sent the citizen), or by --demographic: is the
-            claimed name, birth date (or birth year) and gender this citizen's? Each
+            claimed name, birth date (or birth year) and gender this citizen's? Claim
+            --name or a full --birth-date: the gender and birth year alone are in the
+            ID number itself, and are refused (DEMOGRAPHIC_CLAIM_TOO_WEAK). Each
             claim is answered MATCH or NO_MATCH, verified means every claim matched,
             and nothing is released. --scopes narrows what a password or code
             verification releases (basic: full name, birth date, gender, a foreigner's
@@ -83,12 +85,14 @@ def add_commands(sub: Subparsers) -> None:
     how.add_argument(
         "--demographic",
         action="store_true",
-        help="verify claimed data: any of --name, --birth-date, --gender",
+        help="verify claimed data: --name or a full --birth-date, and any of the others",
     )
     claim = p.add_argument_group("demographic claim (with --demographic)")
     claim.add_argument("--name", help="the claimed full name")
     claim.add_argument(
-        "--birth-date", metavar="YYYY-MM-DD|YYYY", help="the claimed birth date, or the year only"
+        "--birth-date",
+        metavar="YYYY-MM-DD|YYYY",
+        help="the claimed birth date, or the year only (beside --name)",
     )
     claim.add_argument("--gender", choices=["male", "female"], help="the claimed gender")
     claim.add_argument(

@@ -67,7 +67,7 @@ examples:
   eid verify --id 001190791514
   eid request-otp --id 001190791514
   eid verify --id 001190791514 --otp 123456 --scopes basic
-  eid verify --id 001190791514 --demographic --birth-date 1990 --gender female
+  eid verify --id 001190791514 --demographic --name "Nguyễn Thị Lan" --birth-date 1990
   eid redeem {SHARE_EXAMPLE}
   eid approval start --id 001190791514 --wait   # the citizen approves:
   eid approvals                            # ... in their app, with the session,

@@ -1,8 +1,9 @@
 """Demographic verification: does a relying party's claim fit the registered citizen?
 
 A relying party sends an ID number plus a claimed full name, birth date and/or
-gender (like Aadhaar's "Pi" attributes); each claimed attribute is answered
-MATCH or NO_MATCH. The result never carries a stored value. Names are compared
+gender (like Aadhaar's "Pi" attributes), at least one of them more than the
+number itself tells (the name or the full birth date); each claimed attribute
+is answered MATCH or NO_MATCH. The result never carries a stored value. Names are compared
 EXACT (diacritics and order count) or PARTIAL (a 0..100 score against a
 threshold). Pure: no I/O and no logging.
 """
@@ -127,6 +128,12 @@ def check_claim(claim: DemographicClaim, today: date) -> None:
     if claim.full_name is None and claim.birth_date is None and claim.gender is None:
         description = "claim at least one of full name, birth date and gender"
         found.append(FieldViolation(_CLAIM_FIELD, "DEMOGRAPHIC_CLAIM_EMPTY", description))
+    elif not _beyond_the_id_number(claim):
+        description = (
+            "claim the full name or the full birth date (YYYY-MM-DD): the gender and"
+            " birth year alone are encoded in the ID number itself"
+        )
+        found.append(FieldViolation(_CLAIM_FIELD, "DEMOGRAPHIC_CLAIM_TOO_WEAK", description))
     if claim.full_name is not None:
         found.extend(_name_violations(claim.full_name))
     if claim.birth_date is not None:
@@ -143,6 +150,25 @@ def check_claim(claim: DemographicClaim, today: date) -> None:
         reason = found[0].reason if len(found) == 1 else "INVALID_FIELDS"
         message = "; ".join(v.description for v in found)
         raise InvalidInput(reason=reason, message=message, violations=found)
+
+
+def _beyond_the_id_number(claim: DemographicClaim) -> bool:
+    """Whether the claim holds something the ID number does not tell.
+
+    A citizen's number encodes the gender and the birth year (personal_id.py),
+    so a claim of those alone always fits an active account: one call would
+    tell whether the number has an account, never failing (so never counted
+    by the party's failure throttle), and leave the party a receipt. Only the
+    name and the birth date's month and day are not in the number. The rule
+    holds for a foreigner's number too (which encodes neither): it depends on
+    the claim alone, checked before any lookup, so the refusal is the same
+    for every number; and a gender or year alone, a one-in-two or
+    one-in-a-hundred guess, is no check of a form anyway.
+    """
+    birth = claim.birth_date
+    # A date with a month or a day (malformed or not) claims more than the year.
+    dated = birth is not None and (birth.month is not None or birth.day is not None)
+    return claim.full_name is not None or dated
 
 
 def _name_violations(name: str) -> list[FieldViolation]:

@@ -10,7 +10,9 @@ So does an account whose citizen locked the demographic mode (or that is
 locked, pending or deactivated): a claim is no credential (name, birth date
 and gender are printed on the ID card, and the ID number itself encodes the
 gender and birth year), so a matching claim proves nothing that would let
-the party be told why."""
+the party be told why. For the same reason a claim of the gender and birth
+year alone is refused before any lookup (check_claim): it would match every
+active account."""
 
 from __future__ import annotations
 

@@ -1278,7 +1278,10 @@ Global___OneTimeCodeCredential: _TypeAlias = OneTimeCodeCredential  # noqa: Y015
 @_typing.final
 class DemographicCredential(_message.Message):
     """Asks whether claimed demographic data fits the citizen an ID number names.
-    Unset attributes are not claimed; at least one must be.
+    Unset attributes are not claimed; at least one must be (else
+    DEMOGRAPHIC_CLAIM_EMPTY), and the full name or the full birth date must be
+    among them: the gender and birth year alone are encoded in the ID number
+    itself (DEMOGRAPHIC_CLAIM_TOO_WEAK).
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -1300,7 +1303,9 @@ class DemographicCredential(_message.Message):
     the default may be asked for, never a looser one); 0 means the default, 80.
     """
     birth_date: _builtins.str
-    """The claimed birth date, YYYY-MM-DD or a year alone (YYYY); empty: not claimed."""
+    """The claimed birth date, YYYY-MM-DD, or a year alone (YYYY) beside a full
+    name; empty: not claimed.
+    """
     gender: Global___Gender.ValueType
     """The claimed gender; unspecified: not claimed."""
     def __init__(

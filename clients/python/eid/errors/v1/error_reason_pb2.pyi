@@ -394,6 +394,14 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """INVALID_ARGUMENT: the claimed gender is not MALE or FEMALE.
     Returned by: Verify.
     """
+    DEMOGRAPHIC_CLAIM_TOO_WEAK: _ErrorReason.ValueType  # 158
+    """INVALID_ARGUMENT: a demographic claim claims only the gender and/or the
+    birth year, which a citizen's ID number itself encodes (so the claim
+    would fit any account the number has, and tell whether it has one).
+    Claim the full name or the full birth date (YYYY-MM-DD) too. The same
+    for every ID number, a foreigner's included, with or without an account.
+    Returned by: Verify.
+    """
     APPROVAL_ID_INVALID: _ErrorReason.ValueType  # 70
     """Approval on the citizen's device.
 
@@ -1176,6 +1184,14 @@ Returned by: Verify.
 """
 GENDER_UNKNOWN: ErrorReason.ValueType  # 69
 """INVALID_ARGUMENT: the claimed gender is not MALE or FEMALE.
+Returned by: Verify.
+"""
+DEMOGRAPHIC_CLAIM_TOO_WEAK: ErrorReason.ValueType  # 158
+"""INVALID_ARGUMENT: a demographic claim claims only the gender and/or the
+birth year, which a citizen's ID number itself encodes (so the claim
+would fit any account the number has, and tell whether it has one).
+Claim the full name or the full birth date (YYYY-MM-DD) too. The same
+for every ID number, a foreigner's included, with or without an account.
 Returned by: Verify.
 """
 APPROVAL_ID_INVALID: ErrorReason.ValueType  # 70
