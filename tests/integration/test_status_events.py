@@ -114,6 +114,43 @@ def test_a_locked_citizen_reaches_the_bank_signed_and_a_stranger_gets_nothing(
         assert caught.value.reason == "EVENT_SIGNATURE_INVALID"
 
 
+def test_a_demographic_match_alone_hears_nothing_of_the_citizen(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    bank: Party,
+    adult: Demographics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The clinic and the bank both match a claim of the citizen's name and
+    birth date (printed on the ID card, written on any form: no citizen
+    needed); only the bank, which also verified the citizen's password,
+    hears of the lock. Before, the clinic's receipt subscribed it too: with
+    an ID number alone, a party heard of the citizen's lock, unlock and
+    death (found by an attacker's pass)."""
+    clinic, key = harness.create_party("Clinic")
+    with EidClient(harness.target, api_key=key) as clinic_client, event_receiver() as hooks:
+        _operator_sets_webhook(harness, bank.party.id, hooks.url("/bank"), tmp_path, monkeypatch)
+        _operator_sets_webhook(harness, clinic.id, hooks.url("/clinic"), tmp_path, monkeypatch)
+        register_and_activate(harness, citizen_app, adult)
+        for client in (clinic_client, bank.client):
+            claim = client.verify_demographic(
+                adult.personal_id, full_name=adult.full_name, birth_date=adult.birth_date
+            )
+            assert claim.verified and claim.receipt
+        assert bank.client.verify_password(
+            personal_id=adult.personal_id, password=PASSWORD
+        ).verified
+        citizen_app.lock_account(personal_id=adult.personal_id, password=PASSWORD)
+
+        (post,) = hooks.wait_for(1, "/bank")
+        keys = bank.client.verification_keys()
+        assert verify_status_event(post.body, post.headers, keys).type == "account.locked"
+        assert len(harness.rows(EVENTS)) == 1  # none was written for the clinic
+        harness.run(harness.runtime.dispatcher.deliver_pending())
+        assert hooks.posts("/clinic") == []
+
+
 def test_a_webhook_answering_500_gets_the_same_event_again(
     harness: ServerHarness,
     citizen_app: EidClient,

@@ -39,7 +39,13 @@ from eid_service.domain.linked_document import ATTRIBUTE_DOCUMENT, LinkedDocumen
 from eid_service.domain.mode_locks import ModeLock
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.officer import DEFAULT_ROLES, Officer, OfficerRole, new_officer
-from eid_service.domain.party import Grant, PartyStatus, RelyingParty, VerifyMode
+from eid_service.domain.party import (
+    CITIZEN_PRESENT_MODES,
+    Grant,
+    PartyStatus,
+    RelyingParty,
+    VerifyMode,
+)
 from eid_service.domain.party_limits import REFILL_SECONDS, WHOLE_TOKEN, TokenBucket
 from eid_service.domain.rate_limits import Limit
 from eid_service.domain.registry_person import DocumentType, RegistryDocument, RegistryPerson
@@ -1448,7 +1454,19 @@ class FakePartyWebhooks(_Repository):
         return WebhookTarget(party_id, found[0], suspended, found[1])
 
     def subscribers(self, account_id: str) -> list[str]:
-        verified = {r.party_id for r in self._s.receipts.values() if r.account_id == account_id}
+        """The store's query: the mode is the receipt's audit event's action."""
+        actions = {f"verify.{m.value}" for m in CITIZEN_PRESENT_MODES}
+        present = {
+            c.event.id
+            for chain in self._s.audit_events.values()
+            for c in chain
+            if c.event.action in actions
+        }
+        verified = {
+            r.party_id
+            for r in self._s.receipts.values()
+            if r.account_id == account_id and r.verification_id in present
+        }
         return sorted(p for p in verified & self._s.webhooks.keys() if self.get(p) is not None)
 
 

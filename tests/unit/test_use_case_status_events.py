@@ -1,6 +1,7 @@
 """Status events: a lock or unlock queues one event per party that verified
-the citizen and has a webhook, in the same transaction; nothing for parties
-that never verified, have no webhook or are deleted. What is sent names the
+the citizen (with the citizen taking part: not by a demographic claim alone)
+and has a webhook, in the same transaction; nothing for parties that never
+verified, have no webhook or are deleted. What is sent names the
 citizen by the party's pairwise subject and verifies with the published keys."""
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from eid_client.status_events import (
     StatusEventVerificationError,
     verify_status_event,
 )
+from eid_service.domain.demographic import DemographicClaim, parse_claimed_birth_date
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.party import RelyingParty
+from eid_service.domain.share import Attribute
 from eid_service.use_cases.lock import LockProof, StateChange
 from eid_service.use_cases.parties import delete_party, suspend_party
 from eid_service.use_cases.party_webhooks import clear_webhook, set_webhook
@@ -30,6 +33,8 @@ from eid_service.use_cases.status_events import (
     prepare_delivery,
     publish_status_change,
 )
+from eid_service.use_cases.verified import Verification
+from eid_service.use_cases.verify_demographic import DemographicCommand, verify_demographic
 from tests.unit.fake_store import MessageRow
 from tests.unit.use_case_kit import LAN, MINH, PASSWORD, WRONG_PASSWORD, World
 
@@ -96,6 +101,30 @@ async def test_a_lock_and_an_unlock_reach_the_parties_that_verified_and_subscrib
     )
     stored = [json.loads(m.notice.body) for *_, m in _events(world) if m.notice is not None]
     assert len({s["id"] for s in stored}) == 4  # an id per party and change
+
+
+async def test_a_demographic_match_alone_subscribes_no_one(world: World) -> None:
+    """A matching claim of name and birth date needs no citizen (both are on
+    the ID card and on any form): its receipt does not make the party hear of
+    the account. A password or a redeemed share, given by the citizen, does.
+    Before, any receipt did: with only an ID number, a party heard of the
+    citizen's lock, unlock and death (found by an attacker's pass)."""
+    await world.active(LAN)
+    clinic, bank = await _subscribed(world, "Clinic"), await _subscribed(world, "Bank")
+    shop = await _subscribed(world, "Shop")
+    claim = DemographicClaim("Nguyễn Thị Lan", parse_claimed_birth_date("1990-05-17"))
+    for party in (clinic, bank, shop):
+        cmd = DemographicCommand(LAN.personal_id, claim)
+        reply = world.reply(Verification, "verify", (party.id, claim), "")
+        assert (await verify_demographic(world.uow, world.ctx, party, cmd, reply)).verified
+    assert (await world.verify(bank, LAN.personal_id, PASSWORD)).verified
+    share = await world.shared_by(LAN, [Attribute.FULL_NAME])
+    assert (await world.redeem(shop, share.token)).verified
+
+    await _lock(world)
+
+    locked = StatusChange.LOCKED.value
+    assert sorted(_types(world)) == sorted([(bank.id, locked), (shop.id, locked)])
 
 
 async def test_locking_a_locked_account_tells_no_one_again(world: World) -> None:

@@ -44,6 +44,21 @@ class VerifyMode(enum.Enum):
 
 # The modes an operator allows with --modes.
 GRANTABLE_MODES = frozenset(VerifyMode) - {VerifyMode.BIOMETRIC}
+# The modes in which the citizen takes part or proves possession (their
+# password, a code sent to their phone, their approval, their share, their
+# face or fingers): a party that verified the citizen so hears of the
+# account's lock, unlock and deactivation. Not DEMOGRAPHIC: a claim of what
+# is on the ID card or a form needs only the ID number, no citizen. Listed,
+# not derived, so that a mode added later subscribes no one until chosen here.
+CITIZEN_PRESENT_MODES = frozenset(
+    {
+        VerifyMode.PASSWORD,
+        VerifyMode.ONE_TIME_CODE,
+        VerifyMode.APPROVAL,
+        VerifyMode.QR_SHARE,
+        VerifyMode.BIOMETRIC,
+    }
+)
 # Password verification is for trusted internal services: allowed explicitly only.
 DEFAULT_MODES = GRANTABLE_MODES - {VerifyMode.PASSWORD}
 

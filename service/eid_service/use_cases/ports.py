@@ -968,7 +968,8 @@ class PartyWebhooks(Protocol):
 
     def subscribers(self, account_id: str) -> list[str]:
         """Ids of the undeleted parties with a webhook that hold a receipt of a
-        successful verification of the account, in id order."""
+        successful verification of the account in one of CITIZEN_PRESENT_MODES
+        (not a demographic match alone), in id order."""
         ...
 
 

@@ -1,9 +1,11 @@
-"""Status events: parties that verified a citizen hear when the account is
-locked, unlocked or deactivated.
+"""Status events: parties that verified a citizen, with the citizen taking
+part, hear when the account is locked, unlocked or deactivated.
 
 `publish_status_change` is called inside the transaction that changes the
 account's state and writes one outbox message per party that holds a
-receipt of a successful verification of the account and has a webhook, so
+receipt of a successful verification of the account in a mode the citizen
+took part in (CITIZEN_PRESENT_MODES: a demographic match, which needs only
+the ID number, does not count) and has a webhook, so
 the events commit with the change or not at all: a crash never loses an
 event nor invents one. Each party's event has its own id.
 
@@ -47,8 +49,9 @@ def new_event_id() -> str:
 def publish_status_change(
     r: Repositories, account_id: str, change: StatusChange, now: datetime
 ) -> None:
-    """Queues one event per party that verified the account and has a webhook.
-    Call it inside the transaction that made the change."""
+    """Queues one event per party that verified the account (with the citizen
+    taking part) and has a webhook. Call it inside the transaction that made
+    the change."""
     for party_id in r.webhooks.subscribers(account_id):
         stored = {"id": new_event_id(), "account_id": account_id, "time": now.isoformat()}
         # The notice's subject carries the type: the outbox lists it, no more.

@@ -12,7 +12,9 @@ and gender are printed on the ID card, and the ID number itself encodes the
 gender and birth year), so a matching claim proves nothing that would let
 the party be told why. For the same reason a claim of the gender and birth
 year alone is refused before any lookup (check_claim): it would match every
-active account."""
+active account. A match's receipt is kept for the citizen's history but does
+not subscribe the party to the citizen's status events (CITIZEN_PRESENT_MODES):
+no citizen took part in it."""
 
 from __future__ import annotations
 

@@ -1281,7 +1281,8 @@ class DemographicCredential(_message.Message):
     Unset attributes are not claimed; at least one must be (else
     DEMOGRAPHIC_CLAIM_EMPTY), and the full name or the full birth date must be
     among them: the gender and birth year alone are encoded in the ID number
-    itself (DEMOGRAPHIC_CLAIM_TOO_WEAK).
+    itself (DEMOGRAPHIC_CLAIM_TOO_WEAK). A match's receipt does not subscribe
+    the party to the citizen's status events: no citizen took part in it.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

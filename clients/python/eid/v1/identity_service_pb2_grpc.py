@@ -492,7 +492,9 @@ class IdentityServiceServicer:
         """Relying party: sets where the service POSTs its status events: signed
         JSON saying that a citizen the party has verified was locked, unlocked
         or deactivated, naming the citizen by the party's pairwise subject,
-        retried until the webhook answers 2xx (README, "Status events"). The URL
+        retried until the webhook answers 2xx (README, "Status events"). Only a
+        verification the citizen took part in counts (password, one-time code,
+        approval, QR share, biometric match), not a demographic match. The URL
         must be https to a public host: localhost and private addresses are
         refused (WEBHOOK_URL_NOT_PUBLIC; an operator can set one with
         `eid-server party webhook`). An empty url removes the webhook.

@@ -1,11 +1,12 @@
 """Relying parties' status webhooks, and who hears of an account's changes:
-the parties holding a receipt of a successful verification of it."""
+the parties holding a receipt of a successful verification of it in a mode
+the citizen took part in (CITIZEN_PRESENT_MODES)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from eid_service.domain.party import PartyStatus
+from eid_service.domain.party import CITIZEN_PRESENT_MODES, PartyStatus
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import WebhookTarget
@@ -22,11 +23,22 @@ _GET = Sql(
     " JOIN relying_parties p ON p.id = w.party_id"
     " WHERE w.party_id = :party_id AND p.disabled_at IS NULL"
 )
-# Few parties have a webhook; each is checked through the receipts' index.
+# The audit actions ("verify.<mode>") of the modes whose receipts subscribe,
+# passed as parameters (Sql takes no literals).
+_PRESENT_ACTIONS = {
+    f"action_{i}": f"verify.{mode.value}"
+    for i, mode in enumerate(sorted(CITIZEN_PRESENT_MODES, key=lambda m: m.value))
+}
+_IN_PRESENT = ", ".join(f":{name}" for name in _PRESENT_ACTIONS)
+# Few parties have a webhook; each is checked through the receipts' index. A
+# receipt's id is its audit event's, whose action names the mode: the mode is
+# read there (primary key), so receipts written before this rule count too.
 _SUBSCRIBERS = Sql(
-    "SELECT w.party_id FROM party_webhooks w JOIN relying_parties p ON p.id = w.party_id"
+    "SELECT w.party_id FROM party_webhooks w JOIN relying_parties p ON p.id = w.party_id"  # noqa: S608 (constants)
     " WHERE p.disabled_at IS NULL AND EXISTS (SELECT 1 FROM verification_receipts r"
-    " WHERE r.account_id = :account_id AND r.party_id = w.party_id)"
+    " JOIN audit_events e ON e.id = r.id"
+    " WHERE r.account_id = :account_id AND r.party_id = w.party_id"
+    f" AND e.action IN ({_IN_PRESENT}))"
     " ORDER BY w.party_id"
 )
 
@@ -55,4 +67,5 @@ class PartyWebhookRepository(Repository):
         )
 
     def subscribers(self, account_id: str) -> list[str]:
-        return [r[0] for r in self._db.all(_SUBSCRIBERS, {"account_id": account_id})]
+        params = {"account_id": account_id, **_PRESENT_ACTIONS}
+        return [r[0] for r in self._db.all(_SUBSCRIBERS, params)]
