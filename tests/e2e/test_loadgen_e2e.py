@@ -23,6 +23,7 @@ from bench.stack import ProcessSet, start_eid_server
 from bench.workloads import PASSWORD, EidLoad, _enrolled_phone, registrable_citizens
 from eid_client.loadgen import main
 from eid_service.demo import portrait_capture
+from eid_service.domain.citizen import Demographics
 
 LOADGEN = Path(sys.executable).with_name("eid-loadgen")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -58,6 +59,7 @@ class Server:
     api_key: str
     ids: list[str]  # ACTIVE citizens whose password is PASSWORD
     outbox: Path
+    birth_dates: list[str]  # theirs, YYYY-MM-DD
 
 
 @pytest.fixture(scope="module")
@@ -66,17 +68,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with ProcessSet() as procs:
         eid = start_eid_server(procs, workdir / "eid", workers=1, synthetic=REGISTRABLE)
 
-        async def enroll() -> list[str]:
+        async def enroll() -> list[Demographics]:
             # Its channels belong to the loop that makes them.
             load = EidLoad(eid, concurrency=4, channels=1, progress=False)
             try:
                 await load.enroll()
             finally:
                 await load.close()
-            return [c.personal_id for c in load.citizens]
+            return load.citizens
 
-        ids = asyncio.run(enroll())
-        yield Server(eid.address, eid.api_key, ids, eid.outbox)
+        citizens = asyncio.run(enroll())
+        ids = [c.personal_id for c in citizens]
+        born = [c.birth_date.isoformat() for c in citizens]
+        yield Server(eid.address, eid.api_key, ids, eid.outbox, born)
 
 
 def loadgen(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
@@ -234,7 +238,10 @@ def test_each_workload_makes_its_calls(
         "share-via-qr": (20, ["share-via-qr", *citizen]),
         "verify-demographic": (
             20,
-            ["verify-demographic", "--id", server.ids[0], "--gender", "female", "--partial"],
+            [
+                *("verify-demographic", "--id", server.ids[0]),
+                *("--birth-date", server.birth_dates[0], "--gender", "female", "--partial"),
+            ],
         ),
     }
     for name, (calls, argv) in runs.items():

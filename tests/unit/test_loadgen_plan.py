@@ -211,6 +211,15 @@ def test_phones_as_the_outbox_writes_them() -> None:
         (["--rps", "0", "health"], "must be more than 0"),
         (["--warmup", "soon", "health"], "not a duration"),
         (["verify-otp"], "--citizens"),
+        # What the ID number tells: the server would refuse every call.
+        (
+            ["--total", "2", "verify-demographic", "--id", "001190791514", "--gender", "male"],
+            "full_name or full birth_date",
+        ),
+        (
+            ["--total", "2", "verify-demographic", "--id", "001190791514", "--birth-date", "1990"],
+            "full_name or full birth_date",
+        ),
     ],
 )
 def test_usage_errors_exit_2_and_say_why(

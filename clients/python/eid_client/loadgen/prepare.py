@@ -84,8 +84,13 @@ def _demographic_citizens(args: argparse.Namespace) -> list[Citizen]:
         citizens = [one]
     else:
         citizens = citizens_from(args.citizens, args.id)
-    if any(not (c.full_name or c.birth_date or c.gender) for c in citizens):
-        raise UsageError("verify-demographic needs claims: full_name, birth_date or gender")
+    # As the server: gender and a birth year are what the ID number tells.
+    if any(not (c.full_name or len(c.birth_date) == len("2000-01-01")) for c in citizens):
+        raise UsageError(
+            "verify-demographic needs each citizen's full_name or full birth_date (YYYY-MM-DD),"
+            " with gender if you like: the server refuses a claim of only what the ID number"
+            " tells (gender, birth year)"
+        )
     return citizens
 
 
