@@ -13,10 +13,16 @@ from typing import TypeVar
 
 import pytest
 
-from eid_service.domain.notices import NoticeKind
+from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.senders import ALL_CHANNELS, Route
-from eid_service.use_cases.ports import ClaimedDelivery, Repositories, RetryOutcome, UnitOfWork
+from eid_service.use_cases.ports import (
+    ClaimedDelivery,
+    DueDelivery,
+    Repositories,
+    RetryOutcome,
+    UnitOfWork,
+)
 from eid_service.use_cases.purge import purge_expired
 from tests.integration.harness import RecordingSender
 from tests.integration.outbox_kit import FAST, LATER, FlakySender, open_store, store
@@ -177,6 +183,42 @@ async def test_dead_letters_keep_notices_but_not_codes_and_retry(database_url: s
         assert [d.message_id for d in await s.uow.read(lambda r: r.outbox.dead_letters(10))] == [
             code_id
         ]
+
+
+async def test_due_deliveries_leave_out_busy_parties(database_url: str) -> None:
+    """What a dispatcher reads when some parties have as many deliveries in
+    flight as they may: everyone else's, citizens' messages too, longest due
+    first, each with its party."""
+    with store(database_url) as s:
+        notice = Notice(NoticeKind.STATUS_EVENT, "account.locked", "{}")
+
+        async def event(party: str) -> str:
+            now = s.clock()
+            return await s.uow.atomically(
+                lambda r: r.outbox.add("party_webhook", party, notice, now, party_id=party)
+            )
+
+        ids = [await event(p) for p in ("rp_slow", "rp_bank", "rp_slow", "rp_telco")]
+        ids.append(await s.add())
+        start = s.clock()
+        # Due one after the other, in that order.
+        await s.uow.atomically(
+            lambda r: [
+                r.outbox.route(i, ["hook"], start + timedelta(seconds=n)) for n, i in enumerate(ids)
+            ]
+        )
+        now = start + timedelta(seconds=len(ids))
+        slow, bank, slow_again, telco, sms = (
+            DueDelivery(i, p)
+            for i, p in zip(ids, ("rp_slow", "rp_bank", "rp_slow", "rp_telco", None), strict=True)
+        )
+
+        async def due(*busy: str) -> list[DueDelivery]:
+            return await s.uow.read(lambda r: r.outbox.due("hook", now, 3, 10, busy))
+
+        assert await due() == [slow, bank, slow_again, telco, sms]
+        assert await due("rp_slow") == [bank, telco, sms]
+        assert await due("rp_telco", "rp_slow") == [bank, sms]
 
 
 async def test_a_crash_before_marking_sent_resends_under_the_same_id(database_url: str) -> None:

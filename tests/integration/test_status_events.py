@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import select
 import socket
 import threading
 from datetime import timedelta
@@ -216,12 +217,14 @@ def test_a_party_keeps_its_own_webhook_with_its_api_key(
 
 
 class _Dribbling:
-    """A party's receiver that answers a byte every 2 s and never finishes."""
+    """A party's receiver that answers a byte every 2 s and never finishes;
+    it counts the requests it got and those the sender then gave up on."""
 
     def __init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self.connections = 0
+        self.given_up = 0
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -238,8 +241,14 @@ class _Dribbling:
         with connection, contextlib.suppress(OSError):
             connection.recv(65536)
             connection.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
-            while not self._stop.wait(2):
-                connection.sendall(b"a")
+            while not self._stop.is_set():
+                # Readable at once when the sender hangs up (or sends the rest of its body).
+                readable, _, _ = select.select([connection], [], [], 2)
+                if readable and not connection.recv(65536):
+                    self.given_up += 1
+                    return
+                if not readable:
+                    connection.sendall(b"a")
 
     def close(self) -> None:
         self._stop.set()
@@ -275,3 +284,52 @@ def test_a_party_s_slow_receiver_holds_up_nobody_else_s_messages(
         assert harness.wait_for_code(phone_of(adults[1])[1], after=seen, timeout=10)
     finally:
         receiver.close()
+
+
+def test_a_party_s_slow_receiver_holds_up_no_other_party_s_events(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    bank: Party,
+    adults: list[Demographics],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All parties' events share one route, whose deliveries go on side by
+    side, at most 2 to one party: while the bank's receiver holds its events'
+    POSTs, the telco's event is delivered, and the bank's third event waits
+    for one of the bank's own slots. Found by an attacker's pass: the
+    telco's event came 30 s late, once the bank's send timed out, as the
+    route started new deliveries only when a whole batch had ended."""
+    slow = _Dribbling()
+    telco_party, key = harness.create_party("Telco")
+    *banked, other = adults[:4]
+    try:
+        with event_receiver() as hooks, EidClient(harness.target, api_key=key) as telco:
+            url = f"http://127.0.0.1:{slow.port}/events"
+            _operator_sets_webhook(harness, bank.party.id, url, tmp_path, monkeypatch)
+            _operator_sets_webhook(
+                harness, telco_party.id, hooks.url("/telco"), tmp_path, monkeypatch
+            )
+            for adult in (*banked, other):
+                register_and_activate(harness, citizen_app, adult)
+            for adult in banked:
+                assert bank.client.verify_password(
+                    personal_id=adult.personal_id, password=PASSWORD
+                ).verified
+            assert telco.verify_password(personal_id=other.personal_id, password=PASSWORD).verified
+            for adult in banked:
+                citizen_app.lock_account(personal_id=adult.personal_id, password=PASSWORD)
+            harness.run(_wake(harness))
+            assert until(lambda: slow.connections > 0, 20), "the bank's events were not sent"
+
+            citizen_app.lock_account(personal_id=other.personal_id, password=PASSWORD)
+            harness.run(_wake(harness))
+            # A hang guard longer than a send may take: before, the event came
+            # once the bank's sends had timed out.
+            hooks.wait_for(1, "/telco", timeout=60)
+            assert slow.given_up == 0, "the telco's event waited for the bank's sends to end"
+            assert until(lambda: slow.connections >= 2, 20)
+            # None of the bank's sends has ended, so its third event still waits.
+            assert (slow.connections, slow.given_up) == (2, 0)
+    finally:
+        slow.close()

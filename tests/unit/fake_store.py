@@ -66,6 +66,7 @@ from eid_service.use_cases.ports import (
     ChainCheck,
     ClaimedDelivery,
     DeadLetter,
+    DueDelivery,
     IssuedTokens,
     LinkedEntry,
     ListedApproval,
@@ -183,6 +184,7 @@ class MessageRow:
     routed_at: datetime | None = None
     sent_at: datetime | None = None
     deliveries: dict[str, DeliveryRow] = field(default_factory=dict)
+    party_id: str | None = None
 
 
 @dataclass
@@ -995,9 +997,18 @@ CODE_KINDS = frozenset({NoticeKind.ACTIVATION_CODE, NoticeKind.LOCK_CODE, Notice
 class FakeOutbox(_Repository):
     """Deliveries per (message, sender), settled and erased as the store does."""
 
-    def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str:
+    def add(
+        self,
+        channel: str,
+        destination: str,
+        notice: Notice,
+        now: datetime,
+        party_id: str | None = None,
+    ) -> str:
         message_id = "msg_" + secrets.token_hex(8)
-        self._s.outbox[message_id] = MessageRow(channel, destination, notice, now)
+        self._s.outbox[message_id] = MessageRow(
+            channel, destination, notice, now, party_id=party_id
+        )
         return message_id
 
     def rehearse(self, channel: str, destination: str, notice: Notice, now: datetime) -> None:
@@ -1027,17 +1038,25 @@ class FakeOutbox(_Repository):
             return None
         return m, d
 
-    def due(self, sender: str, now: datetime, max_attempts: int, limit: int) -> list[str]:
+    def due(
+        self,
+        sender: str,
+        now: datetime,
+        max_attempts: int,
+        limit: int,
+        busy_parties: Sequence[str] = (),
+    ) -> list[DueDelivery]:
         rows = [
-            (i, d)
+            (d.next_attempt_at, DueDelivery(i, m.party_id))
             for i, m in self._s.outbox.items()
             if (d := m.deliveries.get(sender)) is not None
             and d.state == "pending"
             and d.next_attempt_at <= now
             and d.attempts < max_attempts
+            and m.party_id not in busy_parties
         ]
-        rows.sort(key=lambda item: item[1].next_attempt_at)
-        return [i for i, _ in rows[:limit]]
+        rows.sort(key=lambda row: row[0])
+        return [due for _, due in rows[:limit]]
 
     def claim(
         self, message_id: str, sender: str, now: datetime, until: datetime, max_attempts: int

@@ -43,11 +43,14 @@ HOOK = "https://bank.example/eid/events"
 
 def _events(world: World) -> list[tuple[str, str, MessageRow]]:
     """(message id, party id, row) of the queued status events, oldest first."""
-    return [
+    rows = [
         (i, m.destination or "", m)
         for i, m in world.uow.state.outbox.items()
         if m.channel == STATUS_EVENT_CHANNEL
     ]
+    # The party is stored in clear too, for the dispatcher's per-party limit.
+    assert all(m.party_id == party for _, party, m in rows)
+    return rows
 
 
 def _types(world: World) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -22,9 +22,15 @@ from typing import TypeVar
 from eid_service.logs import traceback_fields
 from eid_service.notify.backoff import retry_delay
 from eid_service.notify.failures import DeliveryFailed, Undeliverable, describe
+from eid_service.notify.flights import Flights, Sending
 from eid_service.notify.senders import ROUTED_CHANNELS, Route, Sender, routes_of
 from eid_service.notify.settings import DeliverySettings
-from eid_service.use_cases.ports import ClaimedDelivery, Repositories, UnitOfWork
+from eid_service.use_cases.ports import (
+    ClaimedDelivery,
+    DueDelivery,
+    Repositories,
+    UnitOfWork,
+)
 
 log = logging.getLogger("eid.outbox")
 
@@ -32,8 +38,6 @@ T = TypeVar("T")
 
 POLL_INTERVAL_SECONDS = 1.0
 BATCH = 50
-# Deliveries in flight per sender per worker.
-CONCURRENCY = 8
 
 
 class OutboxDispatcher:
@@ -53,8 +57,10 @@ class OutboxDispatcher:
         # went away as it committed): given back at the next pass, so the
         # message goes out when the store is back, not when the claim lapses.
         self._unheard: dict[tuple[str, str], tuple[datetime, datetime]] = {}
-        # Each route's deliveries in progress, while serving (`run`).
-        self._sending: dict[str, asyncio.Task[int | None]] = {}
+        self._flights = {route.name: Flights() for route in self._routes}
+        # While serving (`run`), a delivery that ends starts the next due one.
+        self._serving = False
+        self._refills: set[asyncio.Task[None]] = set()
 
     @property
     def has_senders(self) -> bool:
@@ -78,6 +84,7 @@ class OutboxDispatcher:
         # A stop wakes the poll at once, not at its next interval (a drain
         # would otherwise wait up to POLL_INTERVAL_SECONDS for it).
         stop_watch = asyncio.create_task(self._wake_when(stop))
+        self._serving = True
         try:
             while not stop.is_set():
                 await self._logged(self._serve_pass())
@@ -85,29 +92,29 @@ class OutboxDispatcher:
                     await asyncio.wait_for(self._wakeup.wait(), POLL_INTERVAL_SECONDS)
                 self._wakeup.clear()
         finally:
+            self._serving = False
             stop_watch.cancel()
-            sending = [task for task in self._sending.values() if not task.done()]
             task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                for cut in sending:
-                    cut.cancel()
-            # A stop lets what is being sent end (each send is bounded).
-            await asyncio.gather(*sending, return_exceptions=True)
+            cut = task is not None and task.cancelling() > 0
+            # Refills under way start nothing now; then a stop lets what is
+            # being sent end (each send is bounded), a cancel cancels it.
+            await _end(list(self._refills), cut)
+            await _end([t for f in self._flights.values() for t in f.tasks], cut)
 
     async def _serve_pass(self) -> None:
-        """Routes new messages, then starts each route's due deliveries unless
-        that route is still sending earlier ones: a slow route (a party's
-        receiver answering a byte at a time) holds up only itself, not the
-        activation codes and notices of everyone else (found by an
-        attacker's pass: an SMS 89 s late behind one party's webhook)."""
+        """Routes new messages, then fills each route's free delivery slots.
+        Sends go on in tasks of their own, a pass never waits for them, and a
+        delivery that ends starts the next due one of its route at once: a
+        slow route (a party's receiver answering a byte at a time) holds up
+        only itself, not the activation codes and notices of everyone else
+        (found by an attacker's pass: an SMS 89 s late behind one party's
+        webhook), and a slow party holds a few of its route's slots, not the
+        other parties' events (found by an attacker's pass: another
+        party's event 30 s late, the route waiting for a whole batch)."""
         await self._give_back_unheard()
         await self._route_new()
         for route in self._routes:
-            sending = self._sending.get(route.name)
-            if sending is None or sending.done():
-                self._sending[route.name] = asyncio.create_task(
-                    self._logged(self._deliver_due(route)), name=f"outbox-{route.name}"
-                )
+            await self._logged(self._top_up(route, serving=True, bury=True))
 
     @staticmethod
     async def _logged(work: Awaitable[T]) -> T | None:
@@ -123,12 +130,34 @@ class OutboxDispatcher:
         self._wakeup.set()
 
     async def deliver_pending(self) -> int:
-        """One pass: routes new messages, then sends every due delivery;
-        returns how many deliveries this worker completed."""
+        """One pass: routes new messages, then sends every due delivery, a
+        few at a time to one party; returns how many deliveries this worker
+        completed. A delivery that raised raises, once all have ended."""
         await self._give_back_unheard()
         await self._route_new()
-        done = await asyncio.gather(*(self._deliver_due(route) for route in self._routes))
+        done = await asyncio.gather(*(self._drain(route) for route in self._routes))
         return sum(done)
+
+    async def _drain(self, route: Route) -> int:
+        started = await self._top_up(route, serving=False, bury=True)
+        tried = set(started)
+        running = set(started.values())
+        delivered, errors = 0, []
+        while running:
+            ended, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in ended:
+                if (error := task.exception()) is not None:
+                    errors.append(error)
+                elif task.result():
+                    delivered += 1
+            # Each at most once a pass: one whose claim failed is still due,
+            # and would be tried again and again while the store fails.
+            more = await self._top_up(route, serving=False, skip=tried)
+            tried.update(more)
+            running.update(more.values())
+        if errors:
+            raise errors[0]
+        return delivered
 
     async def close(self) -> None:
         for route in self._routes:
@@ -153,20 +182,65 @@ class OutboxDispatcher:
     def _settings(self, route: Route) -> DeliverySettings:
         return route.delivery or self._s
 
-    async def _deliver_due(self, route: Route) -> int:
-        now = self._clock()
-        limit = self._settings(route).max_attempts
-        buried = await self._uow.atomically(partial(_bury, route.name, now, limit), long=True)
-        if buried:
-            log.warning("%d deliveries via %s dead: out of attempts", buried, route.name)
-        ids = await self._uow.read(partial(_due, route.name, now, limit))
-        gate = asyncio.Semaphore(CONCURRENCY)
+    async def _top_up(
+        self,
+        route: Route,
+        *,
+        serving: bool,
+        bury: bool = False,
+        skip: Collection[str] = (),
+    ) -> dict[str, Sending]:
+        """Starts due deliveries of the route in this worker's free slots
+        (never more of one party's than notify.flights allows); what it
+        started, by message id. A delivery that raises (a fault of the
+        store; a failed send is recorded) is logged when serving."""
+        flights = self._flights[route.name]
+        async with flights.lock:
+            flights.refill_asked = False
+            now = self._clock()
+            limit = self._settings(route).max_attempts
+            if bury:
+                buried = await self._uow.atomically(
+                    partial(_bury, route.name, now, limit), long=True
+                )
+                if buried:
+                    log.warning("%d deliveries via %s dead: out of attempts", buried, route.name)
+            if flights.full():
+                return {}
+            busy = flights.busy_parties()
+            due = await self._uow.read(partial(_due, route.name, now, limit, busy))
+            if serving and not self._serving:
+                return {}  # stopping: what is in flight ends, nothing new starts
+            started: dict[str, Sending] = {}
+            for delivery in due:
+                if delivery.message_id in skip or not flights.may_start(delivery):
+                    continue
+                work = self._deliver(route, delivery.message_id)
+                task = asyncio.create_task(
+                    self._logged(work) if serving else work, name=f"outbox-{route.name}"
+                )
+                flights.add(task, delivery)
+                task.add_done_callback(partial(self._landed, route))
+                started[delivery.message_id] = task
+            return started
 
-        async def one(message_id: str) -> bool:
-            async with gate:
-                return await self._deliver(route, message_id)
+    def _landed(self, route: Route, task: Sending) -> None:
+        """A delivery ended: while serving, its slot takes the next due one
+        now, not at the next pass (one refill asked at a time per route).
+        Not after a fault of the store (a failed send is recorded, not
+        raised): the delivery would still be due, and be tried in a loop."""
+        flights = self._flights[route.name]
+        flights.remove(task)
+        faulted = task.cancelled() or task.exception() is not None or task.result() is None
+        if not self._serving or faulted or flights.refill_asked:
+            return
+        flights.refill_asked = True
+        refill = asyncio.create_task(self._refill(route), name=f"outbox-{route.name}-refill")
+        self._refills.add(refill)
+        refill.add_done_callback(self._refills.discard)
 
-        return sum(await asyncio.gather(*(one(i) for i in ids)))
+    async def _refill(self, route: Route) -> None:
+        await self._logged(self._top_up(route, serving=True))
 
     async def _deliver(self, route: Route, message_id: str) -> bool:
         s = self._settings(route)
@@ -232,6 +306,13 @@ class OutboxDispatcher:
         await self._uow.atomically(partial(_later, message_id, sender, now + wait, reason))
 
 
+async def _end(tasks: Sequence[asyncio.Task[T]], cancel: bool) -> None:
+    if cancel:
+        for task in tasks:
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _unrouted(channel: str, r: Repositories) -> list[str]:
     return r.outbox.unrouted_ids(channel, BATCH)
 
@@ -245,8 +326,10 @@ def _bury(sender: str, now: datetime, max_attempts: int, r: Repositories) -> int
     return r.outbox.bury_exhausted(sender, now, max_attempts)
 
 
-def _due(sender: str, now: datetime, max_attempts: int, r: Repositories) -> list[str]:
-    return r.outbox.due(sender, now, max_attempts, BATCH)
+def _due(
+    sender: str, now: datetime, max_attempts: int, busy: list[str], r: Repositories
+) -> list[DueDelivery]:
+    return r.outbox.due(sender, now, max_attempts, BATCH, busy)
 
 
 def _claim(

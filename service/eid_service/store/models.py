@@ -409,7 +409,10 @@ class OutboxRow(Base):
     """Messages to citizens, written in the same transaction as the change
     that caused them and delivered afterwards. Contents are encrypted and
     erased once settled (see OutboxDeliveryRow). `routed_at`: when its
-    deliveries were made; `sent_at`: when the last of them settled."""
+    deliveries were made; `sent_at`: when the last of them settled.
+    `party_id`: the party a status event is for, in clear so a dispatcher
+    can pick deliveries without taking more than a few of one party's at
+    once (NULL for citizens' messages)."""
 
     __tablename__ = "outbox"
 
@@ -421,6 +424,7 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     routed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    party_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class OutboxDeliveryRow(Base):

@@ -162,6 +162,15 @@ class ClaimedDelivery:
 
 
 @dataclass(frozen=True)
+class DueDelivery:
+    """A delivery that may be attempted now, and the party it is for (None:
+    a citizen's message)."""
+
+    message_id: str
+    party_id: str | None
+
+
+@dataclass(frozen=True)
 class DeadLetter:
     """A delivery given up on; what an operator sees (no destination, no text)."""
 
@@ -685,7 +694,16 @@ class Outbox(Protocol):
     another resend. A message's contents are erased once no delivery is
     pending, unless one is dead and the message carries no one-time code."""
 
-    def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str: ...
+    def add(
+        self,
+        channel: str,
+        destination: str,
+        notice: Notice,
+        now: datetime,
+        party_id: str | None = None,
+    ) -> str:
+        """`party_id`: the party a status event is for, stored in clear too."""
+        ...
 
     def rehearse(self, channel: str, destination: str, notice: Notice, now: datetime) -> None:
         """The work of `add` (both values sealed, the insert run) keeping
@@ -701,8 +719,16 @@ class Outbox(Protocol):
         conditional UPDATE: a concurrent worker's call returns False)."""
         ...
 
-    def due(self, sender: str, now: datetime, max_attempts: int, limit: int) -> list[str]:
-        """Ids of messages whose delivery by `sender` may be attempted now."""
+    def due(
+        self,
+        sender: str,
+        now: datetime,
+        max_attempts: int,
+        limit: int,
+        busy_parties: Sequence[str] = (),
+    ) -> list[DueDelivery]:
+        """Deliveries by `sender` that may be attempted now, longest due
+        first, leaving out those for `busy_parties` (a handful)."""
         ...
 
     def claim(

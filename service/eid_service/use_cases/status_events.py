@@ -10,11 +10,13 @@ the events commit with the change or not at all: a crash never loses an
 event nor invents one. Each party's event has its own id.
 
 The outbox keeps only what the event is about (party, account, type, time,
-id). What is sent is composed at delivery (`prepare_delivery`): the party's
-URL as it is then (a party that moved its webhook gets queued events at the
-new one; one that removed it or was deleted gets none), the citizen named by
-the party's pairwise subject, never the ID number, and a fresh signature
-(eid_client.status_events has the format and the receiver's check)."""
+id), the party also in clear, so a dispatcher can send a few of one party's
+events at a time without opening them. What is sent is composed at delivery
+(`prepare_delivery`): the party's URL as it is then (a party that moved its
+webhook gets queued events at the new one; one that removed it or was
+deleted gets none), the citizen named by the party's pairwise subject, never
+the ID number, and a fresh signature (eid_client.status_events has the
+format and the receiver's check)."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def publish_status_change(
         stored = {"id": new_event_id(), "account_id": account_id, "time": now.isoformat()}
         # The notice's subject carries the type: the outbox lists it, no more.
         notice = Notice(NoticeKind.STATUS_EVENT, change.value, json.dumps(stored))
-        r.outbox.add(STATUS_EVENT_CHANNEL, party_id, notice, now)
+        r.outbox.add(STATUS_EVENT_CHANNEL, party_id, notice, now, party_id=party_id)
 
 
 class Held(enum.Enum):

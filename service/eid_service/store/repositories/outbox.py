@@ -11,6 +11,7 @@ has expired, and the citizen asks for a new one."""
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import (
     ClaimedDelivery,
     DeadLetter,
+    DueDelivery,
     OutgoingMessage,
     RetryOutcome,
 )
@@ -32,13 +34,13 @@ CONTENTS_ERASED = "ContentsErased"
 CLAIM_LAPSED = "ClaimLapsed"
 
 _INSERT = Sql(
-    "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at)"
-    " VALUES (:id, :channel, :kind, :destination, :body, :created_at)"
+    "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at, party_id)"
+    " VALUES (:id, :channel, :kind, :destination, :body, :created_at, :party_id)"
 )
 # `_INSERT`'s statement, inserting no row.
 _REHEARSE = Sql(
-    "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at)"
-    " SELECT :id, :channel, :kind, :destination, :body, :created_at WHERE 1 = 0"
+    "INSERT INTO outbox (id, channel, kind, destination_enc, body_enc, created_at, party_id)"
+    " SELECT :id, :channel, :kind, :destination, :body, :created_at, :party_id WHERE 1 = 0"
 )
 _UNROUTED = Sql(
     "SELECT id FROM outbox WHERE sent_at IS NULL AND routed_at IS NULL AND channel = :channel"
@@ -51,9 +53,10 @@ _ADD_DELIVERY = Sql(
     "INSERT INTO outbox_deliveries (message_id, sender, state, attempts, next_attempt_at)"
     " VALUES (:id, :sender, :pending, 0, :now)"
 )
-_DUE = Sql(
-    "SELECT message_id FROM outbox_deliveries WHERE state = :pending AND sender = :sender"
-    " AND next_attempt_at <= :now AND attempts < :max ORDER BY next_attempt_at LIMIT :limit"
+_DUE = (
+    "SELECT d.message_id, o.party_id FROM outbox_deliveries d JOIN outbox o ON o.id = d.message_id"
+    " WHERE d.state = :pending AND d.sender = :sender AND d.next_attempt_at <= :now"
+    " AND d.attempts < :max{busy} ORDER BY d.next_attempt_at LIMIT :limit"
 )
 # The claim and the attempt count are one statement: a worker that dies
 # mid-send has still spent the attempt, so a message that kills its sender
@@ -136,15 +139,37 @@ _PURGE_DELIVERIES = Sql(
 _PURGE_MESSAGES = Sql(f"DELETE FROM outbox WHERE id IN ({_ERASED})")  # noqa: S608 (constants)
 
 
+@functools.cache
+def _due(busy: int) -> Sql:
+    """`_DUE` leaving out `busy` parties' deliveries (:busy0, :busy1...)."""
+    if not busy:
+        return Sql(_DUE.format(busy=""))
+    names = ", ".join(f":busy{i}" for i in range(busy))
+    return Sql(_DUE.format(busy=f" AND (o.party_id IS NULL OR o.party_id NOT IN ({names}))"))
+
+
 class OutboxRepository(Repository):
-    def add(self, channel: str, destination: str, notice: Notice, now: datetime) -> str:
-        return self._insert(_INSERT, channel, destination, notice, now)
+    def add(
+        self,
+        channel: str,
+        destination: str,
+        notice: Notice,
+        now: datetime,
+        party_id: str | None = None,
+    ) -> str:
+        return self._insert(_INSERT, channel, destination, notice, now, party_id)
 
     def rehearse(self, channel: str, destination: str, notice: Notice, now: datetime) -> None:
-        self._insert(_REHEARSE, channel, destination, notice, now)
+        self._insert(_REHEARSE, channel, destination, notice, now, None)
 
     def _insert(
-        self, sql: Sql, channel: str, destination: str, notice: Notice, now: datetime
+        self,
+        sql: Sql,
+        channel: str,
+        destination: str,
+        notice: Notice,
+        now: datetime,
+        party_id: str | None,
     ) -> str:
         message_id = "msg_" + secrets.token_hex(8)
         ctx = f"outbox:{message_id}"
@@ -158,6 +183,7 @@ class OutboxRepository(Repository):
                 "destination": self._p.seal(destination, f"{ctx}:destination"),
                 "body": self._p.seal(text, f"{ctx}:body"),
                 "created_at": self._t(now),
+                "party_id": party_id,
             },
         )
         return message_id
@@ -175,15 +201,24 @@ class OutboxRepository(Repository):
             )
         return True
 
-    def due(self, sender: str, now: datetime, max_attempts: int, limit: int) -> list[str]:
+    def due(
+        self,
+        sender: str,
+        now: datetime,
+        max_attempts: int,
+        limit: int,
+        busy_parties: Sequence[str] = (),
+    ) -> list[DueDelivery]:
         params = {
             "pending": PENDING,
             "sender": sender,
             "now": self._t(now),
             "max": max_attempts,
             "limit": limit,
+            **{f"busy{i}": party for i, party in enumerate(busy_parties)},
         }
-        return [r[0] for r in self._db.all(_DUE, params)]
+        rows = self._db.all(_due(len(busy_parties)), params)
+        return [DueDelivery(r[0], r[1]) for r in rows]
 
     def claim(
         self, message_id: str, sender: str, now: datetime, until: datetime, max_attempts: int
