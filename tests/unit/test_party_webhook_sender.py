@@ -4,6 +4,8 @@ webhook or a suspended party; and the route's own, longer retry schedule."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -85,6 +87,27 @@ async def test_what_is_retried_and_what_is_dead_at_once(
         await sender.send(MESSAGE)
     await sender.aclose()
     assert type(failed.value) is kind and failed.value.detail == detail
+
+
+async def test_an_answer_that_never_ends_is_a_timeout() -> None:
+    """httpx bounds each read, not the whole answer: a receiver sending a
+    byte at a time held each delivery for the dispatcher's 30 s."""
+
+    async def dribble() -> AsyncIterator[bytes]:
+        while True:
+            yield b"a"
+            await asyncio.sleep(0.001)
+
+    async def prepare(message: OutgoingMessage, signed_at: datetime) -> PreparedEvent:
+        return EVENT
+
+    transport = httpx.MockTransport(lambda _: httpx.Response(200, content=dribble()))
+    sender = PartyWebhookSender(prepare, transport=transport, timeout_seconds=0.05)
+    async with asyncio.timeout(10):  # a hang guard: before, it never ended
+        with pytest.raises(DeliveryFailed) as failed:
+            await sender.send(MESSAGE)
+    await sender.aclose()
+    assert type(failed.value) is DeliveryFailed and failed.value.detail == "timeout"
 
 
 async def test_no_webhook_is_dead_and_a_suspended_party_waits() -> None:

@@ -7,15 +7,16 @@ message POSTed to the URL its party has at the time of sending.
     X-Eid-Signature: <JWS>       Ed25519, by the published keys, signed per attempt
 
 (eid_client.status_events describes the body and checks the signature.)
-A 2xx is delivered; 408, 429 and 5xx, timeouts and refused connections are
-tried again (`party_delivery`: for hours, longer than an SMS), then the
-delivery is dead (listed and retried by `eid-server outbox`); any other
-status is dead at once. A party
+A 2xx is delivered if the whole answer comes within 10 s; 408, 429 and
+5xx, timeouts and refused connections are tried again (`party_delivery`:
+for hours, longer than an SMS), then the delivery is dead (listed and
+retried by `eid-server outbox`); any other status is dead at once. A party
 without a webhook (removed, or the party deleted) gets nothing: the event is
 dead at once. A suspended party's events wait, retried like a failure."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -82,7 +83,14 @@ class PartyWebhookSender:
         }
         if self._client is None:
             self._client = quiet_client(self._timeout, self._transport)
-        await post(self._client, prepared.url, prepared.body, headers)
+        try:
+            # The whole answer, not each read (httpx's timeout): a receiver
+            # sending a byte at a time would hold the delivery and its slot
+            # until the dispatcher's bound, half the claim (30 s).
+            async with asyncio.timeout(self._timeout):
+                await post(self._client, prepared.url, prepared.body, headers)
+        except TimeoutError:
+            raise DeliveryFailed("timeout") from None
 
     async def aclose(self) -> None:
         if self._client is not None:
