@@ -84,9 +84,10 @@ class PartyWebhookSender:
         if self._client is None:
             self._client = quiet_client(self._timeout, self._transport)
         try:
-            # The whole answer, not each read (httpx's timeout): a receiver
-            # sending a byte at a time would hold the delivery and its slot
-            # until the dispatcher's bound, half the claim (30 s).
+            # The whole answer (status and headers: `post` reads no body), not
+            # each read (httpx's timeout): a receiver sending a byte at a time
+            # would hold the delivery and its slot until the dispatcher's
+            # bound, half the claim (30 s).
             async with asyncio.timeout(self._timeout):
                 await post(self._client, prepared.url, prepared.body, headers)
         except TimeoutError:
