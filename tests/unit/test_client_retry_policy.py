@@ -188,10 +188,15 @@ def test_per_rpc_timeouts_override_the_default() -> None:
 
 
 def test_a_hanging_server_costs_the_deadline_not_forever() -> None:
+    """Shown by the deadline the server was given and by the caller being
+    answered while the server still hangs (it answers only once let go),
+    not by how long the call took (a noisy machine stretches it)."""
     released = threading.Event()
+    remaining: list[float | None] = []
 
     def hang(request: Message, context: grpc.ServicerContext) -> Message:
-        released.wait(10)
+        remaining.append(context.time_remaining())
+        released.wait(30)
         return pb.RegisterResponse()
 
     fake = FakeEid(Register=hang)
@@ -205,5 +210,9 @@ def test_a_hanging_server_costs_the_deadline_not_forever() -> None:
     finally:
         released.set()
     assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert 0.35 < took < 1.5
+    # The server's reading of the grpc-timeout header is rounded up, and may
+    # be read a little late.
+    (left,) = remaining
+    assert left is not None and 0 < left <= 0.45
+    assert took >= 0.35  # the deadline, waited out
     assert len(fake.calls) == 1  # the deadline is spent: no retry after it
