@@ -20,6 +20,7 @@ from eid_client.loadgen import (
     main,
     percentile,
     run_load,
+    runner,
 )
 
 
@@ -171,16 +172,39 @@ async def test_fixed_rate_times_calls_from_when_they_were_due() -> None:
     assert max(result.latencies) >= 0.1
 
 
-async def test_duration_stops_starting_calls_when_time_is_up() -> None:
+class _RunClock:
+    """The runner's perf_counter, moved only by the calls: each takes STEP
+    from its start, however busy the machine is."""
+
+    STEP = 1 / 64  # exact in binary: the sums compare exactly with the duration
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+async def test_duration_stops_starting_calls_when_time_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = _RunClock()
+    monkeypatch.setattr(runner, "time", clock)
+    began: list[float] = []
+
     async def call(_: int) -> None:
-        await asyncio.sleep(0.01)
+        began.append(start := clock.now)
+        await asyncio.sleep(0)
+        clock.now = max(clock.now, start + clock.STEP)
 
-    result = await run_load(call, duration=0.2, concurrency=2)
+    result = await run_load(call, duration=0.25, concurrency=2)
 
-    assert 2 <= result.count <= 2 * 20 + 2
-    assert result.elapsed >= 0.2
+    # Two at a time, each STEP long, for 0.25 s: 16 rounds.
+    assert result.count == result.ok == 2 * 16
+    assert result.elapsed >= 0.25
     # Every call began before the deadline and ended one call's time after it at most.
-    assert max(result.offsets) < 0.2 + 0.1
+    assert max(began) < 0.25
+    assert max(result.offsets) <= 0.25 + clock.STEP
     assert len(result.offsets) == result.ok
 
 
@@ -191,6 +215,8 @@ async def test_total_ends_a_duration_run_early() -> None:
     result = await run_load(call, total=7, duration=30, rps=1000)
 
     assert result.count == 7
+    # The 7 calls are due within 6 ms: a guard against running out the 30 s,
+    # not a timing.
     assert result.elapsed < 5
 
 
