@@ -43,6 +43,19 @@ def frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
     return header + payload
 
 
+def split_frames(data: bytes) -> tuple[list[Frame], bytes]:
+    """The whole frames `data` begins with, and the bytes after them."""
+    frames = []
+    while len(data) >= 9:
+        length = int.from_bytes(data[:3], "big")
+        if len(data) < 9 + length:
+            break
+        stream = int.from_bytes(data[5:9], "big") & 0x7FFFFFFF
+        frames.append(Frame(data[3], data[4], stream, data[9 : 9 + length]))
+        data = data[9 + length :]
+    return frames, data
+
+
 def _literal(name: bytes, value: bytes) -> bytes:
     assert len(name) < 127 and len(value) < 127  # one-byte lengths
     return b"\x00" + bytes([len(name)]) + name + bytes([len(value)]) + value
@@ -159,20 +172,12 @@ class RawConnection:
         return None
 
     def _parse(self) -> list[Frame]:
-        frames = []
-        while len(self._buffer) >= 9:
-            length = int.from_bytes(self._buffer[:3], "big")
-            if len(self._buffer) < 9 + length:
-                break
-            kind, flags = self._buffer[3], self._buffer[4]
-            stream = int.from_bytes(self._buffer[5:9], "big") & 0x7FFFFFFF
-            got = Frame(kind, flags, stream, self._buffer[9 : 9 + length])
-            self._buffer = self._buffer[9 + length :]
-            if kind == SETTINGS and not flags & ACK:
+        frames, self._buffer = split_frames(self._buffer)
+        for got in frames:
+            if got.kind == SETTINGS and not got.flags & ACK:
                 self.send(frame(SETTINGS, ACK, 0))
-            if kind == PING and not flags & ACK and self.answer_pings:
+            if got.kind == PING and not got.flags & ACK and self.answer_pings:
                 self.send(frame(PING, ACK, 0, got.payload))
-            frames.append(got)
         return frames
 
     def ended_streams(self, *, read_by: float = float("inf")) -> dict[int, str]:
