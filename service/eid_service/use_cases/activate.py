@@ -166,7 +166,7 @@ async def activate(
     password_hash = await ctx.password_admission.hold_through(ctx.passwords.hash(cmd.new_password))
     now = ctx.clock()
 
-    def consume(r: Repositories) -> Answer:
+    def consume(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
@@ -187,7 +187,11 @@ async def activate(
                 None,
             )
             if fresh is not None and fresh.consumed_at is not None:
-                raise _already_used()
+                # Kept as this request's answer: a copy re-sent (a client
+                # retrying across a crash) gets it again instead of counting
+                # a failed attempt for its source each time (a crash test saw
+                # TOO_MANY_FAILED_ATTEMPTS on such a copy).
+                return reply.refuse(r, caller, _already_used(), now)
             if fresh is not None and fresh.attempts >= MAX_ACTIVATION_CODE_GUESSES:
                 raise _exceeded()
             raise _expired()
@@ -201,4 +205,7 @@ async def activate(
         finish_take_over(r, ctx, checked.subject, account.id, now)
         return reply.finish(r, caller, account, now)
 
-    return await once(uow, reply, caller, consume)
+    done = await once(uow, reply, caller, consume)
+    if isinstance(done, DomainError):
+        raise done
+    return done
