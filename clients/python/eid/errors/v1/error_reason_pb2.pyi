@@ -387,7 +387,7 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     Returned by: Verify.
     """
     NAME_THRESHOLD_INVALID: _ErrorReason.ValueType  # 68
-    """INVALID_ARGUMENT: a PARTIAL name threshold outside 1-100.
+    """INVALID_ARGUMENT: a PARTIAL name threshold outside 80-100 (never looser than the default, 80).
     Returned by: Verify.
     """
     GENDER_UNKNOWN: _ErrorReason.ValueType  # 69
@@ -1179,7 +1179,7 @@ NAME_MATCH_UNKNOWN: ErrorReason.ValueType  # 67
 Returned by: Verify.
 """
 NAME_THRESHOLD_INVALID: ErrorReason.ValueType  # 68
-"""INVALID_ARGUMENT: a PARTIAL name threshold outside 1-100.
+"""INVALID_ARGUMENT: a PARTIAL name threshold outside 80-100 (never looser than the default, 80).
 Returned by: Verify.
 """
 GENDER_UNKNOWN: ErrorReason.ValueType  # 69
