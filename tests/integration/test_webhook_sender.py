@@ -250,3 +250,42 @@ async def test_an_answers_body_is_never_read() -> None:
     assert await asyncio.to_thread(receiver.hung_up.wait, 10)
     # What the sockets' buffers took before the client hung up, not the body.
     assert receiver.sent < _Endless.DECLARED // 4, receiver.sent
+
+
+class _Dribbling:
+    """A receiver that sends its answer's status line and headers a byte at a
+    time, each byte well within httpx's per-read timeout, and never ends them."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/sms"
+        self.hung_up = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        conn, _ = self._listener.accept()
+        with conn, self._listener:
+            conn.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100_000
+            try:
+                for byte in answer:
+                    conn.sendall(bytes([byte]))
+                    self.hung_up.wait(0.02)  # paced: each read gets a byte at once
+                    if self.hung_up.is_set():
+                        return
+            except OSError:
+                pass  # the client closed the connection
+            finally:
+                self.hung_up.set()
+
+
+async def test_a_gateway_dribbling_its_answer_is_cut_off_as_a_timeout() -> None:
+    """The timeout bounds the whole answer, not each read: a gateway sending
+    its headers a byte at a time held the delivery (and its dispatcher slot)
+    until the dispatcher's own bound, as a party's webhook did before."""
+    receiver = _Dribbling()
+    sender = WebhookSender(WebhookSettings(receiver.url, WEBHOOK_SECRET, 0.5))
+    async with asyncio.timeout(20):  # a hang guard: before, it ran for 2,000 s
+        with pytest.raises(DeliveryFailed, match="timeout"):
+            await sender.send(_sms())
+    await sender.aclose()

@@ -16,7 +16,6 @@ dead at once. A suspended party's events wait, retried like a failure."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -83,15 +82,7 @@ class PartyWebhookSender:
         }
         if self._client is None:
             self._client = quiet_client(self._timeout, self._transport)
-        try:
-            # The whole answer (status and headers: `post` reads no body), not
-            # each read (httpx's timeout): a receiver sending a byte at a time
-            # would hold the delivery and its slot until the dispatcher's
-            # bound, half the claim (30 s).
-            async with asyncio.timeout(self._timeout):
-                await post(self._client, prepared.url, prepared.body, headers)
-        except TimeoutError:
-            raise DeliveryFailed("timeout") from None
+        await post(self._client, prepared.url, prepared.body, headers, within_seconds=self._timeout)
 
     async def aclose(self) -> None:
         if self._client is not None:

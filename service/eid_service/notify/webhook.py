@@ -15,6 +15,7 @@ timestamps far from its clock (replays), and drops ids it has seen."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -67,17 +68,28 @@ def quiet_client(
     return httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> None:
+async def post(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    within_seconds: float,
+) -> None:
     """POSTs; returns on a 2xx, raises DeliveryFailed to try again later
     (408, 429, 5xx, timeouts, connection errors) or Undeliverable (any other
     status; redirects are not followed). Only the status is read: the
     answer's body is never read, so a receiver cannot fill the worker's
     memory (found by an attacker's pass: an answer of 400 MB grew the
-    server by 498 MB)."""
+    server by 498 MB). The whole answer (status and headers) must come
+    `within_seconds`: httpx bounds each read, and a receiver sending a byte
+    at a time would hold the delivery and its slot until the dispatcher's
+    bound, half the claim (30 s)."""
     try:
-        async with client.stream("POST", url, content=body, headers=headers) as response:
-            status = response.status_code  # leaving closes the connection unread
-    except httpx.TimeoutException:
+        async with asyncio.timeout(within_seconds):
+            async with client.stream("POST", url, content=body, headers=headers) as response:
+                status = response.status_code  # leaving closes the connection unread
+    except (httpx.TimeoutException, TimeoutError):
         raise DeliveryFailed("timeout") from None
     except httpx.InvalidURL:
         # An address httpx cannot use (an octal quad): sending again cannot help.
@@ -125,7 +137,7 @@ class WebhookSender:
         }
         if self._client is None:
             self._client = quiet_client(self._s.timeout_seconds, self._transport)
-        await post(self._client, self._s.url, body, headers)
+        await post(self._client, self._s.url, body, headers, within_seconds=self._s.timeout_seconds)
 
     async def aclose(self) -> None:
         if self._client is not None:
