@@ -119,6 +119,12 @@ class Limits:
             ("grpc.max_send_message_length", self.max_send_message_bytes),
             ("grpc.keepalive_time_ms", ms(self.keepalive_time_seconds)),
             ("grpc.keepalive_timeout_ms", ms(self.keepalive_timeout_seconds)),
+            # What actually drops a peer that never acknowledges a ping: gRPC
+            # Core sends the keepalive ping but, without this, waits a minute
+            # for its acknowledgement, then sends no more pings on a quiet
+            # connection (max_pings_without_data), and the peer stayed until
+            # the idle limit (found by a test that set the idle limit apart).
+            ("grpc.http2.ping_timeout_ms", ms(self.keepalive_timeout_seconds)),
             # Clients may keep an idle connection warm (within the interval
             # below); the idle limit still closes it.
             ("grpc.keepalive_permit_without_calls", 1),

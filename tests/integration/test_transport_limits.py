@@ -387,11 +387,53 @@ def test_calls_without_a_deadline_are_served_with_the_cap(start_server: Start) -
         assert time.monotonic() - began < 15.0
 
 
-def test_connections_that_neglect_or_abuse_the_link_are_closed(start_server: Start) -> None:
+def test_a_peer_that_never_acknowledges_a_ping_is_dropped_by_keepalive_alone(
+    start_server: Start,
+) -> None:
+    """The idle limit set far away, so only keepalive can close it: a peer gone
+    without a word (its socket open) is dropped once a ping goes unanswered
+    for the keepalive timeout; one that answers is pinged and kept. Before,
+    gRPC waited a minute for the acknowledgement whatever the timeout said
+    (its own ping timeout), and the test below passed only by its idle limit."""
     harness = start_server(
         Limits(
             keepalive_time_seconds=0.5,
-            keepalive_timeout_seconds=0.5,
+            keepalive_timeout_seconds=1.0,
+            max_connection_idle_seconds=600.0,
+        )
+    )
+    with (
+        RawConnection(harness.target, answer_pings=False) as gone,
+        RawConnection(harness.target) as alive,
+    ):
+        gone.handshake()
+        alive.handshake()
+        stop = threading.Event()
+
+        def answer_pings() -> None:
+            while not stop.is_set() and not alive.closed:
+                alive.read(0.05)
+
+        answering = threading.Thread(target=answer_pings)
+        answering.start()
+        try:
+            assert gone.wait_for(lambda f: f.kind == PING, timeout=PATIENCE) is not None
+            give_up = time.monotonic() + PATIENCE  # a hang guard, 30x the timeout
+            while not gone.closed and time.monotonic() < give_up:
+                gone.read(0.5)
+        finally:
+            stop.set()
+            answering.join()
+        assert gone.closed, "a peer that never answers the server's pings is dropped"
+        assert any(f.kind == PING for f in alive.received)
+        assert not alive.closed, "a peer that answers is kept"
+
+
+def test_connections_that_neglect_or_abuse_the_link_are_closed(start_server: Start) -> None:
+    # Keepalive has its own test above: here the idle connection must not be
+    # pinged (it answers pings only when it reads) before its idle limit.
+    harness = start_server(
+        Limits(
             max_connection_idle_seconds=2.0,
             handshake_timeout_seconds=1.0,
         )
@@ -401,12 +443,11 @@ def test_connections_that_neglect_or_abuse_the_link_are_closed(start_server: Sta
     with (
         # Never says a word; the recv timeout is a guard, not a timing.
         socket.create_connection((host, int(port)), timeout=PATIENCE) as mute,
-        RawConnection(harness.target, answer_pings=False) as gone,
         RawConnection(harness.target) as idle,
         RawConnection(harness.target) as pinger,
         EidClient(harness.target) as client,
     ):
-        for connection in (gone, idle, pinger):
+        for connection in (idle, pinger):
             connection.handshake()
         pinger.ping(5)
         assert client.get_verification_keys().keys
@@ -414,10 +455,6 @@ def test_connections_that_neglect_or_abuse_the_link_are_closed(start_server: Sta
         calm_down = pinger.wait_for(lambda f: f.kind == GOAWAY, timeout=PATIENCE)
         assert calm_down is not None and calm_down.error_code == ENHANCE_YOUR_CALM
         assert b"too_many_pings" in calm_down.payload
-
-        assert gone.wait_for(lambda f: f.kind == PING, timeout=PATIENCE) is not None
-        gone.read(3)
-        assert gone.closed, "a peer that never answers the server's pings is dropped"
 
         said = b""
         while chunk := mute.recv(4096):  # the server's SETTINGS, a GOAWAY, then the end
@@ -430,5 +467,6 @@ def test_connections_that_neglect_or_abuse_the_link_are_closed(start_server: Sta
         idle_goaway = idle.wait_for(lambda f: f.kind == GOAWAY, timeout=PATIENCE)
         # Idle since it was opened (its handshake is no call).
         assert idle_goaway is not None and time.monotonic() - opened >= 1.6
+        assert b"connection idle" in idle_goaway.payload, idle_goaway.payload
         # The client's own connection went idle too: it reconnects and is served.
         assert client.get_verification_keys().keys
