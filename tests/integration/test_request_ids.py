@@ -282,3 +282,44 @@ def test_sixteen_concurrent_duplicate_demographic_claims_are_answered_and_counte
     ]
     assert harness.rows("SELECT count(*) FROM verification_receipts") == [(1,)]
     assert harness.rows("SELECT SUM(failures) FROM party_failures") == [(1,)]
+
+
+def test_a_signed_out_token_gets_no_kept_answer(
+    harness: ServerHarness, citizen_app: EidClient, adult: Demographics, session: str
+) -> None:
+    """A share's answer is kept for its retries; once the citizen signed out,
+    the old token with the same request id must get nothing, neither the
+    current token of the ended session nor one the app had refreshed away
+    from before signing out (found by an attacker's pass: both were handed
+    the share's QR token again for 24 hours)."""
+    refreshed_away = session
+    shared = citizen_app.share_via_qr(attributes=["full_name"], request_id="share-1")
+    current = citizen_app.refresh_session().session_token
+    assert citizen_app.share_via_qr(attributes=["full_name"], request_id="share-1") == shared
+    citizen_app.sign_out(request_id="out-1", session_token=current)
+
+    for token in (current, refreshed_away):
+        with pytest.raises(EidError) as caught:
+            citizen_app.share_via_qr(
+                attributes=["full_name"], request_id="share-1", session_token=token
+            )
+        assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
+        assert caught.value.reason == "SESSION_INVALID"
+    # The sign-out itself, retried, is still answered as the first time.
+    citizen_app.sign_out(request_id="out-1", session_token=current)
+
+
+def test_a_lock_retried_after_it_ended_the_session_gets_its_answer_and_nothing_else(
+    harness: ServerHarness, citizen_app: EidClient, session: str
+) -> None:
+    """Locking ends the session it was sent with: its retry still gets the
+    lock's answer, but an earlier call's answer is not given any more."""
+    shared = citizen_app.share_via_qr(attributes=["gender"], request_id="share-1")
+    assert shared.token
+    locked = citizen_app.lock_account(request_id="lock-1", session_token=session)
+    assert locked.newly_locked
+    again = citizen_app.lock_account(request_id="lock-1", session_token=session)
+    assert again == locked
+    with pytest.raises(EidError) as caught:
+        citizen_app.share_via_qr(attributes=["gender"], request_id="share-1", session_token=session)
+    assert caught.value.reason == "SESSION_INVALID"

@@ -813,6 +813,14 @@ class FakeSessions(_Repository):
         found = [i for i, row in self._s.sessions.items() if row.access_digest == digest]
         return found[0] if found else None
 
+    def ended(self, session_id: str, now: datetime) -> str | None:
+        row = self._s.sessions.get(session_id)
+        if row is None:
+            return "expired"
+        if row.live(now):
+            return None
+        return row.revoked_reason or "expired"
+
     def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         digest = keyed_digest("session", token)
         for session_id, row in self._s.sessions.items():

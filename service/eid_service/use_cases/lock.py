@@ -42,6 +42,9 @@ from eid_service.use_cases.replies import Answer, Caller, Reply, answer_once, se
 from eid_service.use_cases.status_events import StatusChange, publish_status_change
 from eid_service.use_cases.validation import Violations
 
+# Why locking ended a session.
+_LOCKED_SESSIONS = "account_locked"
+
 
 class LockProof(Enum):
     SESSION = "session"
@@ -90,7 +93,7 @@ def _lock(
     now: datetime,
 ) -> StateChange | DomainError:
     if r.accounts.lock(account_id, now):
-        r.sessions.revoke_all(account_id, now, "account_locked")
+        r.sessions.revoke_all(account_id, now, _LOCKED_SESSIONS)
         r.shares.revoke_all(account_id, now)
         # What the lost device shared for the citizen's dependants ends too.
         r.shares.revoke_issued_by(account_id, now)
@@ -146,7 +149,8 @@ async def _lock_signed_in(
 ) -> Answer:
     if not cmd.access_token:
         raise session_missing()
-    caller = session_scope(ctx, cmd.access_token)
+    # Locking ends the session: a retry is still answered.
+    caller = session_scope(ctx, cmd.access_token, frozenset({_LOCKED_SESSIONS}))
 
     def lock(r: Repositories) -> Answer | DomainError:
         earlier = reply.replay(r, caller)

@@ -631,6 +631,12 @@ class Sessions(Protocol):
         (a request-id scope that outlasts the token's refresh)."""
         ...
 
+    def ended(self, session_id: str, now: datetime) -> str | None:
+        """None while the session is live; once it is not, why: the reason it
+        was revoked with, or "expired" (its refresh lifetime ran out, or it is
+        gone)."""
+        ...
+
     def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         """The unrevoked session whose unexpired access token this is, and its
         account (no attribute values): one look-up, as every citizen call needs both."""

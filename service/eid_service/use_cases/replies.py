@@ -29,6 +29,8 @@ Done = TypeVar("Done")
 REPLAY_FOR = timedelta(hours=24)
 # Stored refusals start with a zero byte, which no protobuf encoding does.
 _REFUSAL = b"\x00refusal:"
+# Under a token's scope, where its session's answer is (the session's id).
+_SESSION_POINTER = b"\x00session:"
 _ERROR_KINDS = {
     kind.__name__: kind
     for kind in vars(errors).values()
@@ -50,47 +52,74 @@ class SessionScope:
     Scoped by the token alone, a retry sent after the app refreshed an
     expired token was a new call: a second share, a revocation answered
     SESSION_NOT_FOUND (found by an attacker's pass). Only the token's holder
-    names the session this way. An answer is kept under the token too: a
-    copy still carrying the token it was sent with, refreshed since (a
-    duplicate in flight), finds it there (found in review)."""
+    names the session this way. A copy still carrying the token it was sent
+    with, refreshed since (a duplicate in flight), finds the answer too (found
+    in review): the token's scope keeps a pointer to the session's.
+
+    An answer is given again only while its session is live: after the
+    citizen signed out, or the session was revoked, locked or deactivated,
+    the token (current or refreshed away) with the same request id got the
+    kept answer for 24 hours, a QR share's token included (found by an
+    attacker's pass). The exception is the call whose own effect ended the
+    session (`answered_after`: the reasons it ends sessions with), so a
+    retried SignOut, RevokeSession or LockAccount still gets its answer."""
 
     access_token: str = field(repr=False)
     token: str
+    now: datetime
+    answered_after: frozenset[str] = frozenset()
     # A token is the current one of at most one session, ever: looked up once.
     _session: str | None = field(default=None, repr=False)
     _looked: bool = field(default=False, repr=False)
 
     def _of(self, r: Repositories) -> str | None:
+        """The id of the session whose current access token this is."""
         if not self._looked:
-            session_id = r.sessions.id_of_access_token(self.access_token)
-            self._session = None if session_id is None else f"session:{session_id}"
+            self._session = r.sessions.id_of_access_token(self.access_token)
             self._looked = True
         return self._session
 
-    def found_under(self, r: Repositories) -> str:
-        """Where an earlier answer is: the session's, if the token is still its
-        current one (every answer was kept there); else the token's."""
-        return self._of(r) or self.token
-
-    def kept_under(self, r: Repositories) -> tuple[str, ...]:
+    def find(self, r: Repositories, key_of: Callable[[str], RequestKey | None]) -> bytes | None:
+        """The answer kept for this call's request id, if it may be given."""
         session = self._of(r)
-        return (self.token,) if session is None else (session, self.token)
+        if session is None:
+            # A token refreshed away (or never current): its pointer, if any.
+            key = key_of(self.token)
+            stored = None if key is None else r.idempotency.find(key)
+            if stored is None or not stored.startswith(_SESSION_POINTER):
+                return stored
+            session = stored[len(_SESSION_POINTER) :].decode()
+        ended = r.sessions.ended(session, self.now)
+        if ended is not None and ended not in self.answered_after:
+            return None
+        key = key_of(f"session:{session}")
+        return None if key is None else r.idempotency.find(key)
+
+    def kept(self, r: Repositories, stored: bytes) -> list[tuple[str, bytes]]:
+        """Where an answer is kept: under the session, and under the token a
+        pointer to it (else, with no session, under the token)."""
+        session = self._of(r)
+        if session is None:
+            return [(self.token, stored)]
+        return [(f"session:{session}", stored), (self.token, _SESSION_POINTER + session.encode())]
 
 
-def session_scope(ctx: UseCaseContext, access_token: str) -> SessionScope:
-    return SessionScope(access_token, token_scope(ctx, "session", access_token))
+def session_scope(
+    ctx: UseCaseContext, access_token: str, answered_after: frozenset[str] = frozenset()
+) -> SessionScope:
+    """`answered_after`: for a call that ends its own session, the reasons it
+    ends it with (its retry is answered after that)."""
+    return SessionScope(
+        access_token, token_scope(ctx, "session", access_token), ctx.clock(), answered_after
+    )
 
 
 # Who sent a request id: a scope, or a session's (resolved in a transaction).
 Caller = str | SessionScope
 
 
-def _found_under(r: Repositories, caller: Caller) -> str:
-    return caller if isinstance(caller, str) else caller.found_under(r)
-
-
-def _kept_under(r: Repositories, caller: Caller) -> tuple[str, ...]:
-    return (caller,) if isinstance(caller, str) else caller.kept_under(r)
+def _kept(r: Repositories, caller: Caller, stored: bytes) -> list[tuple[str, bytes]]:
+    return [(caller, stored)] if isinstance(caller, str) else caller.kept(r, stored)
 
 
 def _encode_refusal(error: DomainError) -> bytes:
@@ -160,10 +189,11 @@ class Reply(Generic[Result, Answer]):
     def replay(self, r: Repositories, caller: Caller) -> Answer | None:
         """The answer an earlier call with this request id got, if any; an
         earlier refusal that was kept (see `refuse`) is raised again."""
-        key = self.key(_found_under(r, caller))
-        if key is None:
-            return None
-        stored = r.idempotency.find(key)
+        if isinstance(caller, str):
+            key = self.key(caller)
+            stored = None if key is None else r.idempotency.find(key)
+        else:
+            stored = caller.find(r, self.key)
         if stored is None:
             return None
         if stored.startswith(_REFUSAL):
@@ -184,10 +214,10 @@ class Reply(Generic[Result, Answer]):
         """Replaces the answer kept for this request id with a refusal: the
         call it answered is over (a refresh its session has moved past), and
         a copy of the request must not get that answer again."""
-        for scope in _kept_under(r, caller):
+        for scope, stored in _kept(r, caller, _encode_refusal(error)):
             key = self.key(scope)
             if key is not None:
-                r.idempotency.replace(key, _encode_refusal(error), now, now + REPLAY_FOR)
+                r.idempotency.replace(key, stored, now, now + REPLAY_FOR)
         return error
 
     def finish(self, r: Repositories, caller: Caller, result: Result, now: datetime) -> Answer:
@@ -197,10 +227,10 @@ class Reply(Generic[Result, Answer]):
         return answer
 
     def _keep(self, r: Repositories, caller: Caller, stored: bytes, now: datetime) -> None:
-        for scope in _kept_under(r, caller):
+        for scope, kept in _kept(r, caller, stored):
             key = self.key(scope)
             if key is not None:
-                r.idempotency.save(key, stored, now, now + REPLAY_FOR)
+                r.idempotency.save(key, kept, now, now + REPLAY_FOR)
 
 
 async def once(

@@ -135,7 +135,7 @@ async def sign_out(
     if not access_token:
         raise session_missing()
     now = ctx.clock()
-    caller = session_scope(ctx, access_token)
+    caller = session_scope(ctx, access_token, frozenset({"signed_out"}))
 
     def end(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)
@@ -189,7 +189,7 @@ async def revoke_session(
             "session_id", "SESSION_ID_INVALID", "use a session_id from ListSessions"
         )
     now = ctx.clock()
-    caller = session_scope(ctx, access_token)
+    caller = session_scope(ctx, access_token, frozenset({"revoked"}))
 
     def end(r: Repositories) -> Answer:
         earlier = reply.replay(r, caller)

@@ -43,6 +43,10 @@ _ANSWERED_LAST = Sql(
     " WHERE t.digest = :old AND s.revoked_at IS NULL AND s.refresh_expires_at > :now"
 )
 _ID_BY_ACCESS = Sql("SELECT id FROM sessions WHERE access_digest = :digest")
+_ENDED = Sql(
+    "SELECT revoked_reason, revoked_at IS NULL AND refresh_expires_at > :now FROM sessions"
+    " WHERE id = :id"
+)
 _ROTATE = Sql(
     "UPDATE sessions SET access_digest = :access, access_expires_at = :access_until,"
     " refresh_digest = :refresh, refresh_expires_at = :refresh_until, last_used_at = :now"
@@ -126,6 +130,14 @@ class SessionRepository(Repository):
         digest = self._p.hasher.digest(ACCESS_PURPOSE, token)
         row = self._db.one(_ID_BY_ACCESS, {"digest": digest})
         return None if row is None else str(row[0])
+
+    def ended(self, session_id: str, now: datetime) -> str | None:
+        row = self._db.one(_ENDED, {"id": session_id, "now": self._t(now)})
+        if row is None:
+            return "expired"
+        if row[1]:
+            return None
+        return "expired" if row[0] is None else str(row[0])
 
     def by_access_token(self, token: str, now: datetime) -> tuple[LiveSession, AccountView] | None:
         digest = self._p.hasher.digest(ACCESS_PURPOSE, token)
