@@ -23,6 +23,7 @@ from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.dependant import take_over_date
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.personal_id import make_personal_id
+from eid_service.use_cases.deceased import record_death
 from eid_service.use_cases.dependants import notice_coming_of_age
 from eid_service.use_cases.ports import OutgoingMessage, Repositories
 from tests.integration.conftest import Party
@@ -435,3 +436,59 @@ def test_at_14_the_guardian_is_told_and_the_child_takes_the_account_over(
         child.sign_in(personal_id=KID.personal_id, password=PASSWORD)
         assert child.share_via_qr(attributes=["full_name"]).token
         assert guardian.account_id not in {dependant, ""}
+
+
+# Both parents are recorded in the registry for this one.
+TWIN = _person("Lê Phạm Gia Huy", TODAY.replace(year=TODAY.year - 9, day=5), Gender.MALE, 610008)
+
+
+def test_when_the_guardian_dies_the_other_recorded_parent_takes_the_child_on(
+    family: ServerHarness, guardian: Guardian, bank: Party
+) -> None:
+    """A guardian's death deactivates their account and ends their shares,
+    so nobody acted for the child any more, and the other parent the
+    registry records for it was refused ACCOUNT_ALREADY_EXISTS: the child
+    was stranded until 14 (found by an attacker's pass). The other recorded
+    parent now registers the child and becomes its guardian; the dead
+    guardian's shares stay ended."""
+    both = demo_person(TWIN, guardians=(PARENT.personal_id, OTHER_PARENT.personal_id))
+    family.run(family.runtime.uow.atomically(lambda r: r.registry.put_person(both)))
+    first = _register_dependant(guardian.client, TWIN)
+    child = first.account.account_id
+    old_share = guardian.client.share_via_qr(attributes=["full_name"], dependant_account_id=child)
+
+    # While the first guardian lives, the other parent is told the child has an account.
+    with EidClient(family.target) as other_app:
+        register_and_activate(family, other_app, OTHER_PARENT)
+        other = _sign_in(family, other_app, OTHER_PARENT)
+        taken = _refusal(lambda: _register_dependant(other.client, TWIN))
+        assert (taken.code, taken.reason) == (
+            grpc.StatusCode.ALREADY_EXISTS,
+            "ACCOUNT_ALREADY_EXISTS",
+        )
+
+        family.run(
+            record_death(family.runtime.uow, family.runtime.context, PARENT.personal_id, TODAY)
+        )
+        # The dead guardian acts for nobody: their session ended with their account.
+        dead = _refusal(
+            lambda: guardian.client.share_via_qr(
+                attributes=["full_name"], dependant_account_id=child
+            )
+        )
+        assert dead.code == grpc.StatusCode.UNAUTHENTICATED
+
+        again = _register_dependant(other.client, TWIN)
+        assert again.account.account_id == child  # the same account, not a second one
+        assert again.account.guardian_account_id == other.account_id
+        assert again.account.state == pb.ACCOUNT_STATE_DEPENDANT
+        [listed] = other.client.list_dependants().dependants
+        assert listed.account.account_id == child
+        fresh = other.client.share_via_qr(attributes=["full_name"], dependant_account_id=child)
+        verified = bank.client.redeem_share(fresh.token)
+        assert verified.attributes.full_name == TWIN.full_name
+        ended = _refusal(lambda: bank.client.redeem_share(old_share.token))
+        assert ended.code == grpc.StatusCode.FAILED_PRECONDITION
+        # Only once: the child is the new guardian's now.
+        taken = _refusal(lambda: _register_dependant(other.client, TWIN))
+        assert taken.reason == "ACCOUNT_ALREADY_EXISTS"

@@ -511,6 +511,16 @@ class FakeDependants(_Repository):
         ]
         return found[:limit]
 
+    def change_guardian(self, account_id: str, former: str, guardian: str) -> bool:
+        link = self._s.dependants.get(account_id)
+        account = self._s.accounts.get(account_id)
+        if link is None or account is None or account.state is not AccountState.DEPENDANT:
+            return False
+        if link.guardian_account_id != former:
+            return False
+        link.guardian_account_id = guardian
+        return True
+
     def mark_notified(self, account_id: str, now: datetime) -> bool:
         link = self._s.dependants.get(account_id)
         account = self._s.accounts.get(account_id)

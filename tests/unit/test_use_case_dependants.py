@@ -28,6 +28,7 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.domain.share import Attribute
 from eid_service.domain.share_grant import ShareState
 from eid_service.use_cases.access_history import list_access_history
+from eid_service.use_cases.deceased import record_death
 from eid_service.use_cases.dependants import (
     DependantPage,
     RegisterDependantCommand,
@@ -483,3 +484,33 @@ async def test_locking_the_guardians_account_ends_the_shares_it_made_for_dependa
     shares[issued.grant.id] = dataclasses.replace(shares[issued.grant.id], revoked_at=None)
     late = await refused(family.redeem(bank, issued.token))
     assert isinstance(late, PreconditionFailed) and late.reason == "SHARE_REVOKED"
+
+
+async def test_a_stranded_dependant_is_taken_on_by_its_other_recorded_parent(
+    family: World,
+) -> None:
+    """The registry records LAN and MINH as the child's parents. While LAN
+    is locked (temporary), the child is still LAN's; once LAN's death is
+    recorded, nobody could act for it: MINH, signed in, takes it on."""
+    both = _kid("Trần Nguyễn Bảo Ngọc", date(2019, 9, 9), Gender.FEMALE, 510007, "0915000007")
+    person = demo_person(both.demographics, guardians=(LAN.personal_id, MINH.personal_id))
+    family.uow.run_now(lambda r: r.registry.put_person(person))
+    lan = await _signed_in(family, LAN)
+    first = await _register(family, lan, both)
+    minh = await _signed_in(family, MINH)
+
+    await family.lock(LockProof.SESSION, access_token=lan)
+    locked = await refused(_register(family, minh, both))
+    assert isinstance(locked, AlreadyExists) and locked.reason == "ACCOUNT_ALREADY_EXISTS"
+
+    await record_death(family.uow, family.ctx, LAN.personal_id, START.date())
+    taken = await _register(family, minh, both, request_id="take-on-1")
+    assert taken.account.id == first.account.id
+    assert taken.account.state is AccountState.DEPENDANT
+    assert taken.guardian_account_id != first.guardian_account_id
+    assert [d.account.id for d in (await _list(family, minh)).dependants] == [first.account.id]
+    assert await _register(family, minh, both, request_id="take-on-1") == taken
+    again = await refused(_register(family, minh, both))
+    assert isinstance(again, AlreadyExists) and again.reason == "ACCOUNT_ALREADY_EXISTS"
+    issued = await _share_for(family, minh, first.account.id, [A.FULL_NAME])
+    assert issued.grant.account_id == first.account.id

@@ -8,6 +8,10 @@ child turns 14 the guardian is told, and the child takes the account over
 through the normal registration (its own data and phone: DEPENDANT ->
 PENDING) and activation (-> ACTIVE); from then on the guardian no longer
 acts for it.
+
+When the guardian dies (their account DEACTIVATED), another parent or
+guardian the registry records for the child takes the account on: nobody
+else could act for it until the child turns 14.
 """
 
 from __future__ import annotations
@@ -103,6 +107,16 @@ class Dependant:
 
     def can_take_over(self, today: date) -> bool:
         return today >= self.take_over_on
+
+    def stranded(self, guardian_state: AccountState | None) -> bool:
+        """Whether nobody can act for the child any more: the account is still
+        DEPENDANT and its guardian's is DEACTIVATED (a recorded death) or gone.
+        Another parent or guardian the registry records for the child may then
+        take it on (RegisterDependant). A guardian's lock is not enough: it is
+        temporary, and the guardian unlocks it with proof of identity."""
+        if self.account.state is not AccountState.DEPENDANT:
+            return False
+        return guardian_state is None or guardian_state is AccountState.DEACTIVATED
 
     def require_managed(self) -> None:
         """The guardian may act for the child only while the account is

@@ -9,7 +9,9 @@ child's guardian (GUARDIAN_NOT_RECORDED, the same answer whether or not the
 ID number exists, so the registry is not probed through it) and, for their
 own ward only, whether the declared data match (REGISTRY_MISMATCH) and
 whether the child has an account already (ACCOUNT_ALREADY_EXISTS): all of it
-about their own child, which the registry already says is theirs."""
+about their own child, which the registry already says is theirs. A child
+whose guardian died is taken on by the other recorded parent or guardian
+who registers it: the same account, now theirs."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_of_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
 from eid_service.use_cases.ports import AccountView, AuditEntry, Repositories, Subject, UnitOfWork
-from eid_service.use_cases.replies import Answer, Reply, once, session_scope
+from eid_service.use_cases.replies import Answer, Reply, SessionScope, once, session_scope
 from eid_service.use_cases.validation import Violations
 
 _ACCOUNT_ID = re.compile(r"acc_[0-9a-f]{26}")
@@ -110,11 +112,9 @@ async def register_dependant(
         registered = r.registry.find(pid.value)
         if registered is None or not demographics_match(declared, registered):
             raise _registry_mismatch()
-        if r.accounts.exists(pid.value):
-            raise AlreadyExists(
-                reason="ACCOUNT_ALREADY_EXISTS",
-                message="this child has an account already (see ListDependants)",
-            )
+        child = r.accounts.find_by_personal_id(pid.value)
+        if child is not None:
+            return _take_on(r, reply, caller, child.id, guardian.id, now)
         # The registry's spelling is authoritative once the match succeeded.
         dependant = Dependant(
             account=new_dependant_account(registered, now),
@@ -127,6 +127,42 @@ async def register_dependant(
         return reply.finish(r, caller, dependant, now)
 
     return await once(uow, reply, caller, create)
+
+
+def _take_on(
+    r: Repositories,
+    reply: Reply[Dependant, Answer],
+    caller: SessionScope,
+    account_id: str,
+    guardian_account_id: str,
+    now: datetime,
+) -> Answer:
+    """The child has an account already. If it is a dependant nobody can act
+    for any more (its guardian died), the caller, whom the registry records
+    as the child's parent or guardian too, becomes its guardian; else
+    ACCOUNT_ALREADY_EXISTS. Before, such a child was stranded until 14: the
+    other parent was refused, and nobody could share its data (found by an
+    attacker's pass)."""
+    found = r.dependants.get(account_id)
+    if found is None or found.guardian_account_id == guardian_account_id:
+        raise _has_account()
+    former = r.accounts.get(found.guardian_account_id)
+    if not found.stranded(None if former is None else former.state):
+        raise _has_account()
+    if not r.dependants.change_guardian(account_id, found.guardian_account_id, guardian_account_id):
+        raise Conflict()  # another guardian took it on first
+    moved = dataclasses.replace(found, guardian_account_id=guardian_account_id)
+    subject = r.accounts.subject_of(found.account.demographics.personal_id)
+    entry = AuditEntry(subject, account_id, None, "guardian_changed", "former_deactivated", now)
+    r.audit.append(_by_guardian(entry, guardian_account_id))
+    return reply.finish(r, caller, moved, now)
+
+
+def _has_account() -> AlreadyExists:
+    return AlreadyExists(
+        reason="ACCOUNT_ALREADY_EXISTS",
+        message="this child has an account already (see ListDependants)",
+    )
 
 
 def _by_guardian(entry: AuditEntry, guardian_account_id: str) -> AuditEntry:

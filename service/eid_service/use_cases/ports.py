@@ -466,6 +466,11 @@ class Dependants(Protocol):
         guardian's account id, or None if no guardian managed it."""
         ...
 
+    def change_guardian(self, account_id: str, former: str, guardian: str) -> bool:
+        """Links a DEPENDANT account to another guardian (a conditional UPDATE:
+        False if it is no longer DEPENDANT or no longer `former`'s)."""
+        ...
+
 
 class ModeLocks(Protocol):
     """The citizen's locks on single Verify modes (domain/mode_locks.py)."""

@@ -522,7 +522,10 @@ class IdentityServiceServicer:
         with dependant_account_id). When the child turns 14 the guardian is told
         by SMS and email; the child then takes the account over with Register
         (its own data and phone) and Activate, after which the guardian no longer
-        acts for it. Needs a citizen session.
+        acts for it. A child whose guardian died (a deactivated account) is taken
+        on by another parent or guardian the registry records for it: their
+        RegisterDependant answers the same account, now theirs. Needs a citizen
+        session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -232,7 +232,10 @@ class IdentityServiceStub:
     with dependant_account_id). When the child turns 14 the guardian is told
     by SMS and email; the child then takes the account over with Register
     (its own data and phone) and Activate, after which the guardian no longer
-    acts for it. Needs a citizen session.
+    acts for it. A child whose guardian died (a deactivated account) is taken
+    on by another parent or guardian the registry records for it: their
+    RegisterDependant answers the same account, now theirs. Needs a citizen
+    session.
     """
     ListDependants: _grpc.UnaryUnaryMultiCallable[_identity_service_pb2.ListDependantsRequest, _identity_service_pb2.ListDependantsResponse]
     """Guardian: the signed-in citizen's dependants, oldest registration first,
@@ -465,7 +468,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     with dependant_account_id). When the child turns 14 the guardian is told
     by SMS and email; the child then takes the account over with Register
     (its own data and phone) and Activate, after which the guardian no longer
-    acts for it. Needs a citizen session.
+    acts for it. A child whose guardian died (a deactivated account) is taken
+    on by another parent or guardian the registry records for it: their
+    RegisterDependant answers the same account, now theirs. Needs a citizen
+    session.
     """
     ListDependants: _aio.UnaryUnaryMultiCallable[_identity_service_pb2.ListDependantsRequest, _identity_service_pb2.ListDependantsResponse]  # type: ignore[assignment]
     """Guardian: the signed-in citizen's dependants, oldest registration first,
@@ -863,7 +869,10 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         with dependant_account_id). When the child turns 14 the guardian is told
         by SMS and email; the child then takes the account over with Register
         (its own data and phone) and Activate, after which the guardian no longer
-        acts for it. Needs a citizen session.
+        acts for it. A child whose guardian died (a deactivated account) is taken
+        on by another parent or guardian the registry records for it: their
+        RegisterDependant answers the same account, now theirs. Needs a citizen
+        session.
         """
 
     @_abc_1.abstractmethod

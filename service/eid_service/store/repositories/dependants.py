@@ -49,6 +49,10 @@ _FINISH_TAKE_OVER = Sql(
     " WHERE id = :id AND guardian_account_id IS NOT NULL AND taken_over_at IS NULL"
     " RETURNING guardian_account_id"
 )
+_CHANGE_GUARDIAN = Sql(
+    "UPDATE accounts SET guardian_account_id = :guardian"
+    " WHERE id = :id AND guardian_account_id = :former AND state = :dependant"
+)
 _DUE: dict[int, Sql] = {}
 
 
@@ -124,6 +128,15 @@ class DependantRepository(Repository):
     def finish_take_over(self, account_id: str, now: datetime) -> str | None:
         row = self._db.one(_FINISH_TAKE_OVER, {"id": account_id, "now": self._t(now)})
         return None if row is None else str(row[0])
+
+    def change_guardian(self, account_id: str, former: str, guardian: str) -> bool:
+        params = {
+            "id": account_id,
+            "former": former,
+            "guardian": guardian,
+            "dependant": AccountState.DEPENDANT.value,
+        }
+        return self._db.count(_CHANGE_GUARDIAN, params) == 1
 
     def _dependant(self, row: Row) -> Dependant:
         account = self._accounts.to_domain(row[:_ACCOUNT_FIELDS])
