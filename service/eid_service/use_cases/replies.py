@@ -89,11 +89,14 @@ class SessionScope:
             if stored is None or not stored.startswith(_SESSION_POINTER):
                 return stored
             session = stored[len(_SESSION_POINTER) :].decode()
+        key = key_of(f"session:{session}")
+        stored = None if key is None else r.idempotency.find(key)
+        if stored is None:
+            return None  # a first call, nearly every call: no look at the session
         ended = r.sessions.ended(session, self.now)
         if ended is not None and ended not in self.answered_after:
             return None
-        key = key_of(f"session:{session}")
-        return None if key is None else r.idempotency.find(key)
+        return stored
 
     def kept(self, r: Repositories, stored: bytes) -> list[tuple[str, bytes]]:
         """Where an answer is kept: under the session, and under the token a
