@@ -150,6 +150,7 @@ def bootstrap(
         clock=clock,
         language=settings.language,
         send_limits=settings.send_limits,
+        officer_limits=settings.officer_limits,
         password_admission=Admission(settings.limits.max_password_checks),
         approval_waits=ApprovalWaits(settings.limits.max_concurrent_rpcs),
         biometric_thresholds=settings.biometric_thresholds,

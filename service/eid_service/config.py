@@ -12,7 +12,7 @@ from eid_service import settings_values as values
 from eid_service.domain.biometric_match import MatchThresholds
 from eid_service.domain.notices import Language, parse_language
 from eid_service.domain.portrait import PortraitPolicy
-from eid_service.domain.rate_limits import Limit, SendLimits
+from eid_service.domain.rate_limits import Limit, OfficerLimits, SendLimits
 from eid_service.domain.share import SharePolicy
 from eid_service.event_loop import EventLoop
 from eid_service.limits import Limits, limits_from_env
@@ -58,6 +58,8 @@ class Settings:
     language: Language = Language.VIETNAMESE
     # Limits on Register and on code requests (domain/rate_limits.py).
     send_limits: SendLimits = field(default_factory=SendLimits)
+    # Calls per officer key (domain/rate_limits.py).
+    officer_limits: OfficerLimits = field(default_factory=OfficerLimits)
     # Real senders (notify/settings.py): email through SMTP, SMS through a
     # signed webhook; and how failed deliveries are retried.
     smtp: SmtpSettings | None = None
@@ -111,6 +113,7 @@ class Settings:
             ),
             language=_language(env, base.language),
             send_limits=_send_limits(env, base.send_limits),
+            officer_limits=_officer_limits(env, base.officer_limits),
             smtp=smtp_from_env(env),
             sms_webhook=webhook_from_env(env),
             delivery=delivery_from_env(env),
@@ -184,6 +187,13 @@ def _portrait_policy(env: Mapping[str, str], base: PortraitPolicy) -> PortraitPo
         return PortraitPolicy(threshold)
     except ValueError as bad:
         raise values.SettingError(name, f"is not usable: {bad}") from None
+
+
+def _officer_limits(env: Mapping[str, str], base: OfficerLimits) -> OfficerLimits:
+    """EID_OFFICER_CALLS_PER_HOUR and EID_OFFICER_CALLS_PER_DAY change the defaults' counts."""
+    per_hour = values.integer(env, "EID_OFFICER_CALLS_PER_HOUR", base.per_hour.hits, minimum=1)
+    per_day = values.integer(env, "EID_OFFICER_CALLS_PER_DAY", base.per_day.hits, minimum=1)
+    return OfficerLimits(replace(base.per_hour, hits=per_hour), replace(base.per_day, hits=per_day))
 
 
 def _send_limits(env: Mapping[str, str], base: SendLimits) -> SendLimits:

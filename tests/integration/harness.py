@@ -21,7 +21,7 @@ from eid_service.domain.citizen import Demographics
 from eid_service.domain.notices import Language
 from eid_service.domain.party import MAX_RATE_PER_MINUTE, RelyingParty, new_party_id
 from eid_service.domain.portrait import PortraitPolicy
-from eid_service.domain.rate_limits import Limit, SendLimits
+from eid_service.domain.rate_limits import Limit, OfficerLimits, SendLimits
 from eid_service.domain.registry_person import RegistryPerson
 from eid_service.domain.share import Attribute
 from eid_service.limits import Limits
@@ -76,6 +76,11 @@ ROOMY_LIMITS = SendLimits(
     register_per_source=Limit("register-source", 100_000, timedelta(hours=1)),
     code_per_source=Limit("code-source", 100_000, timedelta(hours=1)),
 )
+# The clock stands still: long suites' officers would spend their hour.
+ROOMY_OFFICER_LIMITS = OfficerLimits(
+    Limit("officer-hour", 100_000, timedelta(hours=1)),
+    Limit("officer-day", 100_000, timedelta(days=1)),
+)
 
 
 class ServerHarness:
@@ -84,6 +89,7 @@ class ServerHarness:
         database_url: str,
         key_ring: KeyRing | None = None,
         send_limits: SendLimits = ROOMY_LIMITS,
+        officer_limits: OfficerLimits = ROOMY_OFFICER_LIMITS,
         language: Language = Language.VIETNAMESE,
         limits: Limits | None = None,
         tls: TlsSettings | None = None,
@@ -97,6 +103,7 @@ class ServerHarness:
         self.tls = tls
         self.limits = limits or Limits()
         self.send_limits = send_limits
+        self.officer_limits = officer_limits
         self.language = language
         self.key_ring = key_ring or generate_key_ring()
         self.clock = FakeClock()
@@ -121,6 +128,7 @@ class ServerHarness:
             # Tests stand in for a load balancer that names clients in x-forwarded-for.
             trusted_proxies=frozenset({"127.0.0.1"}),
             send_limits=self.send_limits,
+            officer_limits=self.officer_limits,
             language=self.language,
             limits=self.limits,
             tls=self.tls,

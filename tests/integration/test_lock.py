@@ -13,6 +13,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.rate_limits import Limit, OfficerLimits
 from tests.integration.account_life_kit import (
     Refusal,
     Wire,
@@ -380,3 +381,43 @@ def test_an_officers_refused_unlocks_are_in_the_audit_log(
         ]
     assert [a.reason for a in answers] == ["ACCOUNT_NOT_LOCKED", "ACCOUNT_NOT_FOUND"]
     assert harness.rows("SELECT count(*) FROM audit_events")[0][0] == before + 2
+
+
+def test_an_officers_key_is_refused_once_its_allowance_is_spent(
+    database_url: str, adults: list[Demographics]
+) -> None:
+    """A stolen officer key asking about every ID number is stopped: past the
+    allowance, the answer is TOO_MANY_REQUESTS whatever the number, with when
+    to ask again, and nothing is looked up or audited; a retry of an answered
+    call is still answered."""
+    hour = Limit("officer-hour", 2, timedelta(hours=1))
+    harness = ServerHarness(database_url, officer_limits=OfficerLimits(per_hour=hour)).start()
+    try:
+        harness.add_citizens(adults[:3])
+        key = _create_officer(harness)
+        activated(harness, adults[0])
+        before = harness.rows("SELECT count(*) FROM audit_events")[0][0]
+
+        def unlock(who: Demographics, request_id: str) -> object:
+            request = pb.UnlockAccountRequest(
+                officer=pb.UnlockByOfficer(personal_id=who.personal_id), request_id=request_id
+            )
+            return w.call("UnlockAccount", request, x_officer_key=key)
+
+        with wire(harness) as w:
+            answered = [unlock(who, f"counter-{n}") for n, who in enumerate(adults[:2])]
+            retried = unlock(adults[0], "counter-0")
+            over = [unlock(who, f"counter-{n + 2}") for n, who in enumerate(adults[:3])]
+        assert [getattr(a, "reason", None) for a in answered] == [
+            "ACCOUNT_NOT_LOCKED",
+            "ACCOUNT_NOT_FOUND",
+        ]
+        assert isinstance(retried, Refusal) and retried.reason == "ACCOUNT_NOT_LOCKED"
+        for refusal in over:
+            assert isinstance(refusal, Refusal)
+            assert refusal.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert refusal.reason == "TOO_MANY_REQUESTS" and refusal.retry_seconds
+        assert len({(r.message, r.retry_seconds) for r in over if isinstance(r, Refusal)}) == 1
+        assert harness.rows("SELECT count(*) FROM audit_events")[0][0] == before + 2
+    finally:
+        harness.stop()

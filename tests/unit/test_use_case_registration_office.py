@@ -6,7 +6,7 @@ outcome is audited under the officer's id, once per request id."""
 from __future__ import annotations
 
 from dataclasses import astuple, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -25,6 +25,7 @@ from eid_service.domain.errors import (
 from eid_service.domain.notices import NoticeKind
 from eid_service.domain.officer import Officer, OfficerRole
 from eid_service.domain.personal_id import make_personal_id
+from eid_service.domain.rate_limits import Limit, OfficerLimits
 from eid_service.domain.registry_person import RegistryPerson
 from eid_service.use_cases.lock import LockProof
 from eid_service.use_cases.officer_auth import OfficerCall
@@ -365,3 +366,45 @@ async def test_an_officer_without_the_role_does_not_upgrade(office: World) -> No
     refusal = await refused(_upgrade(office, key, _input(capture_of(PERSON, seed=13))))
     assert refusal.reason == "OFFICER_ROLE_MISSING"
     assert _accounts(office)[0].level is AccountLevel.LEVEL_1
+
+
+# ---- how much one officer's key may ask ----------------------------------------
+
+
+async def test_an_officers_key_walking_id_numbers_is_stopped_and_learns_nothing_more(
+    office: World,
+) -> None:
+    """Officers get precise answers (who has an account, in which state): a
+    stolen key asking about every ID number is refused once its allowance is
+    spent, with the same answer for an ID number with an account and one
+    without, and nothing audited in their histories. Retries of answered
+    calls are not new calls; other officers keep their own allowance."""
+    hour = Limit("officer-hour", 3, timedelta(hours=1))
+    office.ctx = replace(office.ctx, officer_limits=OfficerLimits(per_hour=hour))
+    await office.active(NGOC)
+    _, key = _officer(office)
+    _, colleague = _officer(office)
+    capture = _input(capture_of(PERSON, seed=14))
+    nobody = adult(208).personal_id
+    for n in range(3):
+        missing = await refused(_upgrade(office, key, capture, request_id=f"walk-{n}", pid=nobody))
+        assert missing.reason == "ACCOUNT_NOT_FOUND"
+    again = await refused(_upgrade(office, key, capture, request_id="walk-0", pid=nobody))
+    assert again.reason == "ACCOUNT_NOT_FOUND"  # a retry, answered as before
+
+    with_account = await refused(_upgrade(office, key, capture, request_id="walk-3"))
+    without = await refused(_upgrade(office, key, capture, request_id="walk-4", pid=nobody))
+    registering = await refused(_register(office, key, _command(), request_id="walk-5"))
+    for refusal in (with_account, without, registering):
+        assert refusal.reason == "TOO_MANY_REQUESTS"
+        assert int(refusal.metadata["retry_after_seconds"]) > 0
+    assert astuple(with_account) == astuple(without)
+    assert _audit(office, "upgrade_level2") == []  # not looked at, not recorded
+    assert _accounts(office)[0].level is AccountLevel.LEVEL_1
+
+    raised = await _upgrade(office, colleague, capture, request_id="colleague-1")
+    assert raised.level is AccountLevel.LEVEL_2
+    office.clock.advance(timedelta(hours=1))
+    assert (await refused(_upgrade(office, key, capture, request_id="walk-6"))).reason == (
+        "ACCOUNT_ALREADY_LEVEL_2"
+    )

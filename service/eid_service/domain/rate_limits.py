@@ -29,6 +29,18 @@ class Limit:
 
 
 @dataclass(frozen=True)
+class OfficerLimits:
+    """How many calls one officer's key may make, whatever they ask. Officers
+    get precise answers (whether an ID number has an account, its level, its
+    state), which a key stolen from a counter could ask of every ID number in
+    the registry; a counter serves a citizen every few minutes, so a shift's
+    work fits far below these (found by an attacker's pass)."""
+
+    per_hour: Limit = Limit("officer-hour", 120, timedelta(hours=1))
+    per_day: Limit = Limit("officer-day", 600, timedelta(days=1))
+
+
+@dataclass(frozen=True)
 class SendLimits:
     """The limits on everything that sends a one-time code. Defaults suit a
     national service: a household registering together from one address

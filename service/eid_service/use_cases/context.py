@@ -10,7 +10,7 @@ from typing import Protocol
 from eid_service.domain.biometric_match import MatchThresholds
 from eid_service.domain.notices import Language
 from eid_service.domain.portrait import PortraitPolicy
-from eid_service.domain.rate_limits import SendLimits
+from eid_service.domain.rate_limits import OfficerLimits, SendLimits
 from eid_service.domain.share import SharePolicy
 from eid_service.limits import Limits
 from eid_service.use_cases.admission import Admission
@@ -51,6 +51,7 @@ class UseCaseContext:
     # The language of SMS and email texts.
     language: Language = Language.VIETNAMESE
     send_limits: SendLimits = field(default_factory=SendLimits)
+    officer_limits: OfficerLimits = field(default_factory=OfficerLimits)
     share_policy: SharePolicy = field(default_factory=SharePolicy)
     # How close a level-1 registrant's portrait must be to the enrolled one.
     portrait_policy: PortraitPolicy = field(default_factory=PortraitPolicy)

@@ -34,6 +34,7 @@ from eid_service.use_cases.credentials import PasswordCheck, as_citizen, too_man
 from eid_service.use_cases.officer_auth import (
     officer_caller,
     officer_key_invalid,
+    officer_over_limit,
     officer_with_role,
 )
 from eid_service.use_cases.one_time_codes import code_invalid, spend_recent_code
@@ -292,6 +293,9 @@ async def unlock_by_officer(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
+        over = officer_over_limit(r, ctx.officer_limits, officer, now)
+        if over is not None:
+            return over
         cred = r.accounts.credential(pid)
         if cred.account_id is None:
             done: StateChange | DomainError = NotFound(
@@ -304,7 +308,10 @@ async def unlock_by_officer(
             r.audit.append(
                 AuditEntry(cred.subject, cred.account_id, None, "unlock", outcome, now, officer.id)
             )
-        return _finish(reply, r, caller, done, now)
+            # Kept as the request's answer: a retry is no second look-up
+            # (audited, and counted against the officer's allowance, again).
+            return reply.refuse(r, caller, done, now)
+        return reply.finish(r, caller, done, now)
 
     done = await uow.atomically(unlock)
     if isinstance(done, DomainError):

@@ -9,9 +9,12 @@ officer); an officer without the role is PERMISSION_DENIED too."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from eid_service.domain.errors import PermissionDenied, Unauthenticated
+from eid_service.domain.errors import DomainError, PermissionDenied, Unauthenticated
 from eid_service.domain.officer import Officer, OfficerRole, officer_role_missing
+from eid_service.domain.rate_limits import OfficerLimits
+from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import Repositories, UnitOfWork
 
 
@@ -71,6 +74,16 @@ async def authenticate_officer(uow: UnitOfWork, call: OfficerCall, role: Officer
     if not isinstance(found, Officer):
         raise found
     return found
+
+
+def officer_over_limit(
+    r: Repositories, limits: OfficerLimits, officer: Officer, now: datetime
+) -> DomainError | None:
+    """Counts the officer's call (after its request id found no earlier
+    answer: a retry is not a new call); TOO_MANY_REQUESTS once the hour's or
+    the day's allowance is spent. Nothing about the citizen is read first, so
+    the refusal is the same whatever ID number was asked about."""
+    return hit_limits(r, now, [(limits.per_hour, officer.id), (limits.per_day, officer.id)])
 
 
 def officer_caller(officer: Officer) -> str:

@@ -71,7 +71,12 @@ from eid_service.use_cases.linked_documents import (
     link_from_registry,
     parse_document,
 )
-from eid_service.use_cases.officer_auth import OfficerCall, authenticate_officer, officer_caller
+from eid_service.use_cases.officer_auth import (
+    OfficerCall,
+    authenticate_officer,
+    officer_caller,
+    officer_over_limit,
+)
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
 from eid_service.use_cases.replies import Answer, Reply, answer_once
@@ -234,6 +239,9 @@ async def register_level2(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
+        over = officer_over_limit(r, ctx.officer_limits, officer, now)
+        if over is not None:
+            return over
         person = r.registry.person(declared.personal_id)
         if not (
             person is not None
@@ -318,6 +326,9 @@ async def upgrade_to_level2(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
+        over = officer_over_limit(r, ctx.officer_limits, officer, now)
+        if over is not None:
+            return over
         cred = r.accounts.credential(pid.value)
         account = None if cred.account_id is None else r.accounts.get(cred.account_id)
         if account is None:
@@ -380,6 +391,9 @@ async def link_document_for_citizen(
         earlier = reply.replay(r, caller)
         if earlier is not None:
             return earlier
+        over = officer_over_limit(r, ctx.officer_limits, officer, now)
+        if over is not None:
+            return over
         account = r.accounts.find_by_personal_id(pid.value)
         if account is None:
             return c.refuse(_account_not_found())

@@ -40,7 +40,10 @@ class RegistrationOfficeServiceStub:
     relying party's key instead of an officer's: PERMISSION_DENIED
     OFFICER_REQUIRED; an officer without the role: PERMISSION_DENIED
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
-    under the officer's id. Errors use the Google error model, as in
+    under the officer's id. One officer's key makes at most so many calls an
+    hour and a day (120 and 600 by default; a retried request id is not a new
+    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
+    whatever the call asks. Errors use the Google error model, as in
     IdentityService.
     """
 
@@ -92,7 +95,10 @@ class RegistrationOfficeServiceAsyncStub(RegistrationOfficeServiceStub):
     relying party's key instead of an officer's: PERMISSION_DENIED
     OFFICER_REQUIRED; an officer without the role: PERMISSION_DENIED
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
-    under the officer's id. Errors use the Google error model, as in
+    under the officer's id. One officer's key makes at most so many calls an
+    hour and a day (120 and 600 by default; a retried request id is not a new
+    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
+    whatever the call asks. Errors use the Google error model, as in
     IdentityService.
     """
 
@@ -140,7 +146,10 @@ class RegistrationOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
     relying party's key instead of an officer's: PERMISSION_DENIED
     OFFICER_REQUIRED; an officer without the role: PERMISSION_DENIED
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
-    under the officer's id. Errors use the Google error model, as in
+    under the officer's id. One officer's key makes at most so many calls an
+    hour and a day (120 and 600 by default; a retried request id is not a new
+    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
+    whatever the call asks. Errors use the Google error model, as in
     IdentityService.
     """
 

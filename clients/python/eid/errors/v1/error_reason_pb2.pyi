@@ -281,9 +281,11 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     TOO_MANY_REQUESTS: _ErrorReason.ValueType  # 46
     """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
-    this ID number, contact or source; RetryInfo says when to try again.
+    this ID number, contact or source, or calls by this officer's key;
+    RetryInfo says when to try again.
     Returned by: Register, RequestOtp, StartApproval, ResendActivationCode,
-    SendAccountCode, RegisterLevel2.
+    SendAccountCode, RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen,
+    UnlockAccount.
     """
     CONTACT_MISSING: _ErrorReason.ValueType  # 47
     """INVALID_ARGUMENT: neither a phone number nor an email was given to find
@@ -1073,9 +1075,11 @@ Returned by: SignIn, Verify, LockAccount, UnlockAccount, Activate.
 """
 TOO_MANY_REQUESTS: ErrorReason.ValueType  # 46
 """RESOURCE_EXHAUSTED: too many code, registration or approval requests for
-this ID number, contact or source; RetryInfo says when to try again.
+this ID number, contact or source, or calls by this officer's key;
+RetryInfo says when to try again.
 Returned by: Register, RequestOtp, StartApproval, ResendActivationCode,
-SendAccountCode, RegisterLevel2.
+SendAccountCode, RegisterLevel2, UpgradeToLevel2, LinkDocumentForCitizen,
+UnlockAccount.
 """
 CONTACT_MISSING: ErrorReason.ValueType  # 47
 """INVALID_ARGUMENT: neither a phone number nor an email was given to find
