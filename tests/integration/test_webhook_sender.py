@@ -6,11 +6,13 @@ N failures make a delivery dead, listed and retried by `eid-server outbox`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -212,16 +214,14 @@ def _sms() -> OutgoingMessage:
     )
 
 
-class _Endless:
-    """A receiver that answers 200 with a body of DECLARED bytes and sends it
-    until the client hangs up; `sent` counts what it got out."""
-
-    DECLARED = 64 << 20
+class _RawReceiver:
+    """An HTTP receiver on a raw socket, for answers no HTTP server would send:
+    it takes one request, sends what `_answer` sends until the client hangs up,
+    and then sets `hung_up`."""
 
     def __init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/sms"
-        self.sent = 0
         self.hung_up = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -229,15 +229,29 @@ class _Endless:
         conn, _ = self._listener.accept()
         with conn, self._listener:
             conn.recv(65536)
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.DECLARED)
-            chunk = b"x" * (1 << 20)
-            try:
-                while self.sent < self.DECLARED:
-                    conn.sendall(chunk)
-                    self.sent += len(chunk)
-            except OSError:
-                pass  # the client closed the connection
+            with contextlib.suppress(OSError):  # the client closed the connection
+                self._answer(conn)
         self.hung_up.set()
+
+    def _answer(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class _Endless(_RawReceiver):
+    """Answers 200 with a body of DECLARED bytes; `sent` counts what it got out."""
+
+    DECLARED = 64 << 20
+
+    def __init__(self) -> None:
+        self.sent = 0
+        super().__init__()
+
+    def _answer(self, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % self.DECLARED)
+        chunk = b"x" * (1 << 20)
+        while self.sent < self.DECLARED:
+            conn.sendall(chunk)
+            self.sent += len(chunk)
 
 
 async def test_an_answers_body_is_never_read() -> None:
@@ -252,31 +266,14 @@ async def test_an_answers_body_is_never_read() -> None:
     assert receiver.sent < _Endless.DECLARED // 4, receiver.sent
 
 
-class _Dribbling:
-    """A receiver that sends its answer's status line and headers a byte at a
-    time, each byte well within httpx's per-read timeout, and never ends them."""
+class _Dribbling(_RawReceiver):
+    """Sends its answer's status line and headers a byte at a time, each byte
+    well within httpx's per-read timeout, and never ends them (2,000 s)."""
 
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/sms"
-        self.hung_up = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        conn, _ = self._listener.accept()
-        with conn, self._listener:
-            conn.recv(65536)
-            answer = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100_000
-            try:
-                for byte in answer:
-                    conn.sendall(bytes([byte]))
-                    self.hung_up.wait(0.02)  # paced: each read gets a byte at once
-                    if self.hung_up.is_set():
-                        return
-            except OSError:
-                pass  # the client closed the connection
-            finally:
-                self.hung_up.set()
+    def _answer(self, conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 100_000:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.02)
 
 
 async def test_a_gateway_dribbling_its_answer_is_cut_off_as_a_timeout() -> None:
