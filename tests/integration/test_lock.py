@@ -388,8 +388,8 @@ def test_an_officers_key_is_refused_once_its_allowance_is_spent(
 ) -> None:
     """A stolen officer key asking about every ID number is stopped: past the
     allowance, the answer is TOO_MANY_REQUESTS whatever the number, with when
-    to ask again, and nothing is looked up or audited; a retry of an answered
-    call is still answered."""
+    to ask again, and nothing is looked up or audited, even under a request id
+    the officer used; a retry of an answered call is still answered."""
     hour = Limit("officer-hour", 2, timedelta(hours=1))
     harness = ServerHarness(database_url, officer_limits=OfficerLimits(per_hour=hour)).start()
     try:
@@ -408,11 +408,16 @@ def test_an_officers_key_is_refused_once_its_allowance_is_spent(
             answered = [unlock(who, f"counter-{n}") for n, who in enumerate(adults[:2])]
             retried = unlock(adults[0], "counter-0")
             over = [unlock(who, f"counter-{n + 2}") for n, who in enumerate(adults[:3])]
+            # Guessing which citizen an id of the officer's was for counts too:
+            # REQUEST_ID_REUSED would tell a wrong guess from the right one.
+            over += [unlock(who, "counter-0") for who in adults[1:3]]
+            replayed = unlock(adults[0], "counter-0")
         assert [getattr(a, "reason", None) for a in answered] == [
             "ACCOUNT_NOT_LOCKED",
             "ACCOUNT_NOT_FOUND",
         ]
-        assert isinstance(retried, Refusal) and retried.reason == "ACCOUNT_NOT_LOCKED"
+        for again in (retried, replayed):
+            assert isinstance(again, Refusal) and again.reason == "ACCOUNT_NOT_LOCKED"
         for refusal in over:
             assert isinstance(refusal, Refusal)
             assert refusal.code == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -8,6 +8,8 @@ from eid_service.domain.errors import InvalidInput
 
 # UUIDs, ULIDs and "client:counter" styles all fit; no spaces or control characters.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# The refusal of a request id sent again with other content.
+REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
 
 
 def parse_request_id(raw: str, field: str = "request_id") -> str | None:

@@ -34,7 +34,7 @@ from eid_service.use_cases.credentials import PasswordCheck, as_citizen, too_man
 from eid_service.use_cases.officer_auth import (
     officer_caller,
     officer_key_invalid,
-    officer_over_limit,
+    officer_replay,
     officer_with_role,
 )
 from eid_service.use_cases.one_time_codes import code_invalid, spend_recent_code
@@ -279,7 +279,8 @@ async def unlock_by_officer(
     get precise answers, and every answer is in the citizen's audit log under
     the officer's id, refusals too (before, ACCOUNT_NOT_FOUND and
     ACCOUNT_NOT_LOCKED left no trace, so an officer could look up who has an
-    account and whether it is locked unseen: found by an attacker's pass)."""
+    account and whether it is locked unseen: found by an attacker's pass),
+    except a refusal by the key's allowance, given before any look-up."""
     if not officer_key:
         raise officer_key_invalid()
     pid = parse_personal_id(personal_id, "officer.personal_id").value
@@ -290,12 +291,9 @@ async def unlock_by_officer(
         if isinstance(officer, DomainError):
             return officer
         caller = officer_caller(officer)
-        earlier = reply.replay(r, caller)
+        earlier = officer_replay(r, reply, caller, ctx.officer_limits, officer, now)
         if earlier is not None:
             return earlier
-        over = officer_over_limit(r, ctx.officer_limits, officer, now)
-        if over is not None:
-            return over
         cred = r.accounts.credential(pid)
         if cred.account_id is None:
             done: StateChange | DomainError = NotFound(

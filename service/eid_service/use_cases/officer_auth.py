@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from eid_service.domain.errors import DomainError, PermissionDenied, Unauthenticated
 from eid_service.domain.officer import Officer, OfficerRole, officer_role_missing
 from eid_service.domain.rate_limits import OfficerLimits
+from eid_service.domain.request_id import REQUEST_ID_REUSED
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import Repositories, UnitOfWork
+from eid_service.use_cases.replies import Answer, Reply
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,36 @@ async def authenticate_officer(uow: UnitOfWork, call: OfficerCall, role: Officer
     return found
 
 
-def officer_over_limit(
+def officer_replay(
+    r: Repositories,
+    reply: Reply[Any, Answer],
+    caller: str,
+    limits: OfficerLimits,
+    officer: Officer,
+    now: datetime,
+) -> Answer | DomainError | None:
+    """The earlier answer to this request id (a retry is not a new call);
+    else None once the call is counted against the officer's allowance, or
+    TOO_MANY_REQUESTS when the hour's or the day's is spent. Nothing about
+    the citizen is read first, so that refusal is the same whatever ID
+    number was asked about. A request id reused for other content counts as
+    a call too (returned, so the count is committed): else a key over its
+    allowance could still try ID numbers against the ids its officer used,
+    REQUEST_ID_REUSED telling a wrong guess from a replay (found in review)."""
+    try:
+        earlier = reply.replay(r, caller)
+    except DomainError as refused:
+        if refused.reason != REQUEST_ID_REUSED:
+            raise  # a kept refusal, replayed
+        return _over_limit(r, limits, officer, now) or refused
+    if earlier is not None:
+        return earlier
+    return _over_limit(r, limits, officer, now)
+
+
+def _over_limit(
     r: Repositories, limits: OfficerLimits, officer: Officer, now: datetime
 ) -> DomainError | None:
-    """Counts the officer's call (after its request id found no earlier
-    answer: a retry is not a new call); TOO_MANY_REQUESTS once the hour's or
-    the day's allowance is spent. Nothing about the citizen is read first, so
-    the refusal is the same whatever ID number was asked about."""
     return hit_limits(r, now, [(limits.per_hour, officer.id), (limits.per_day, officer.id)])
 
 

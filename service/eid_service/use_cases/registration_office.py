@@ -75,7 +75,7 @@ from eid_service.use_cases.officer_auth import (
     OfficerCall,
     authenticate_officer,
     officer_caller,
-    officer_over_limit,
+    officer_replay,
 )
 from eid_service.use_cases.one_time_codes import hit_limits
 from eid_service.use_cases.ports import AuditEntry, Repositories, Subject, UnitOfWork
@@ -236,12 +236,9 @@ async def register_level2(
     def create(r: Repositories) -> Answer | DomainError:
         subject = r.accounts.subject_of(declared.personal_id)
         c = _Call(r, officer, reply, subject, REGISTER_ACTION, now)
-        earlier = reply.replay(r, caller)
+        earlier = officer_replay(r, reply, caller, ctx.officer_limits, officer, now)
         if earlier is not None:
             return earlier
-        over = officer_over_limit(r, ctx.officer_limits, officer, now)
-        if over is not None:
-            return over
         person = r.registry.person(declared.personal_id)
         if not (
             person is not None
@@ -323,12 +320,9 @@ async def upgrade_to_level2(
 
     def upgrade(r: Repositories) -> Answer | DomainError:
         c = _Call(r, officer, reply, r.accounts.subject_of(pid.value), UPGRADE_ACTION, now)
-        earlier = reply.replay(r, caller)
+        earlier = officer_replay(r, reply, caller, ctx.officer_limits, officer, now)
         if earlier is not None:
             return earlier
-        over = officer_over_limit(r, ctx.officer_limits, officer, now)
-        if over is not None:
-            return over
         cred = r.accounts.credential(pid.value)
         account = None if cred.account_id is None else r.accounts.get(cred.account_id)
         if account is None:
@@ -388,12 +382,9 @@ async def link_document_for_citizen(
 
     def work(r: Repositories) -> Answer | DomainError:
         c = _Call(r, officer, reply, r.accounts.subject_of(pid.value), action, now)
-        earlier = reply.replay(r, caller)
+        earlier = officer_replay(r, reply, caller, ctx.officer_limits, officer, now)
         if earlier is not None:
             return earlier
-        over = officer_over_limit(r, ctx.officer_limits, officer, now)
-        if over is not None:
-            return over
         account = r.accounts.find_by_personal_id(pid.value)
         if account is None:
             return c.refuse(_account_not_found())

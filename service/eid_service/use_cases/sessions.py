@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from eid_service.domain.account import require_state_active
 from eid_service.domain.errors import DomainError, InvalidInput, NotFound, Unauthenticated
+from eid_service.domain.request_id import REQUEST_ID_REUSED
 from eid_service.use_cases import pages
 from eid_service.use_cases.auth import citizen_session, session_missing
 from eid_service.use_cases.context import UseCaseContext
@@ -87,7 +88,7 @@ async def refresh_session(
         try:
             earlier = reply.replay(r, caller)
         except InvalidInput as other_content:
-            if other_content.reason != "REQUEST_ID_REUSED":
+            if other_content.reason != REQUEST_ID_REUSED:
                 raise
             # The token again under the request id it was answered for, with
             # other content: no retry sends that, so it is a copy (found in

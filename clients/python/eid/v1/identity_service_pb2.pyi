@@ -3003,7 +3003,9 @@ Global___LockAccountResponse: _TypeAlias = LockAccountResponse  # noqa: Y015
 @_typing.final
 class UnlockByOfficer(_message.Message):
     """A registration officer unlocks after checking the citizen in person; the
-    officer's key goes in the `x-officer-key` metadata.
+    officer's key goes in the `x-officer-key` metadata. The key's allowance
+    (calls an hour and a day) is RegistrationOfficeService's: past it,
+    RESOURCE_EXHAUSTED TOO_MANY_REQUESTS.
     """
 
     DESCRIPTOR: _descriptor.Descriptor

@@ -41,9 +41,9 @@ class RegistrationOfficeServiceStub:
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
     under the officer's id. One officer's key makes at most so many calls an
     hour and a day (120 and 600 by default; a retried request id is not a new
-    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
-    whatever the call asks. Errors use the Google error model, as in
-    IdentityService.
+    call, one reused for other content is): past them, RESOURCE_EXHAUSTED
+    TOO_MANY_REQUESTS with RetryInfo, whatever the call asks, neither looked
+    up nor recorded. Errors use the Google error model, as in IdentityService.
     """
 
     def __init__(self, channel):
@@ -85,9 +85,9 @@ class RegistrationOfficeServiceServicer:
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
     under the officer's id. One officer's key makes at most so many calls an
     hour and a day (120 and 600 by default; a retried request id is not a new
-    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
-    whatever the call asks. Errors use the Google error model, as in
-    IdentityService.
+    call, one reused for other content is): past them, RESOURCE_EXHAUSTED
+    TOO_MANY_REQUESTS with RetryInfo, whatever the call asks, neither looked
+    up nor recorded. Errors use the Google error model, as in IdentityService.
     """
 
     def RegisterLevel2(self, request, context):
@@ -172,9 +172,9 @@ class RegistrationOfficeService:
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
     under the officer's id. One officer's key makes at most so many calls an
     hour and a day (120 and 600 by default; a retried request id is not a new
-    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
-    whatever the call asks. Errors use the Google error model, as in
-    IdentityService.
+    call, one reused for other content is): past them, RESOURCE_EXHAUSTED
+    TOO_MANY_REQUESTS with RetryInfo, whatever the call asks, neither looked
+    up nor recorded. Errors use the Google error model, as in IdentityService.
     """
 
     @staticmethod

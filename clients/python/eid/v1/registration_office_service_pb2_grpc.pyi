@@ -42,9 +42,9 @@ class RegistrationOfficeServiceStub:
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
     under the officer's id. One officer's key makes at most so many calls an
     hour and a day (120 and 600 by default; a retried request id is not a new
-    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
-    whatever the call asks. Errors use the Google error model, as in
-    IdentityService.
+    call, one reused for other content is): past them, RESOURCE_EXHAUSTED
+    TOO_MANY_REQUESTS with RetryInfo, whatever the call asks, neither looked
+    up nor recorded. Errors use the Google error model, as in IdentityService.
     """
 
     @_typing.overload
@@ -97,9 +97,9 @@ class RegistrationOfficeServiceAsyncStub(RegistrationOfficeServiceStub):
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
     under the officer's id. One officer's key makes at most so many calls an
     hour and a day (120 and 600 by default; a retried request id is not a new
-    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
-    whatever the call asks. Errors use the Google error model, as in
-    IdentityService.
+    call, one reused for other content is): past them, RESOURCE_EXHAUSTED
+    TOO_MANY_REQUESTS with RetryInfo, whatever the call asks, neither looked
+    up nor recorded. Errors use the Google error model, as in IdentityService.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -148,9 +148,9 @@ class RegistrationOfficeServiceServicer(metaclass=_abc_1.ABCMeta):
     OFFICER_ROLE_MISSING. Each call is recorded in the citizen's audit log
     under the officer's id. One officer's key makes at most so many calls an
     hour and a day (120 and 600 by default; a retried request id is not a new
-    call): past them, RESOURCE_EXHAUSTED TOO_MANY_REQUESTS with RetryInfo,
-    whatever the call asks. Errors use the Google error model, as in
-    IdentityService.
+    call, one reused for other content is): past them, RESOURCE_EXHAUSTED
+    TOO_MANY_REQUESTS with RetryInfo, whatever the call asks, neither looked
+    up nor recorded. Errors use the Google error model, as in IdentityService.
     """
 
     @_abc_1.abstractmethod

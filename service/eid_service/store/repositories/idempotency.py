@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from eid_service.domain.errors import InvalidInput
+from eid_service.domain.request_id import REQUEST_ID_REUSED
 from eid_service.store.repositories.base import Repository
 from eid_service.store.sql import Sql
 from eid_service.use_cases.ports import RequestKey
@@ -36,7 +37,7 @@ class IdempotencyRepository(Repository):
         if not self._p.hasher_equal(bytes(row[0]), key.fingerprint):
             raise InvalidInput.of(
                 "request_id",
-                "REQUEST_ID_REUSED",
+                REQUEST_ID_REUSED,
                 "this request_id was already used for a different request",
             )
         return self._p.open_bytes(bytes(row[1]), _context(key))
