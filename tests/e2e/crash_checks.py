@@ -124,17 +124,28 @@ def _again(call: Acked) -> Message | EidError:
     raise AssertionError(f"{call.rpc} {call.request_id}: the server stayed busy")
 
 
+def _shared_before_a_lock(run: Run) -> set[int]:
+    """The ShareViaQR calls of locked citizens (check_accounts holds the
+    account LOCKED): the lock ended their sessions, and a session's kept
+    answers are given only while it is live (a signed-out token gets nothing)."""
+    return {id(share.issued) for life in _registered(run) if life.locked for share in life.shares}
+
+
 def check_replays(run: Run) -> str:
     """Every call sent again with its request id gets the answer it got:
     the same account, activation, share, verification (receipt and all) or
-    lock; a refused one the same refusal."""
+    lock; a refused one the same refusal. A share whose citizen was locked
+    since gets SESSION_INVALID instead."""
     calls = _all_acked(run)
+    ended = _shared_before_a_lock(run)
     with ThreadPoolExecutor(8) as pool:
         agains = list(pool.map(_again, calls))
     differ: list[str] = []
     for call, again in zip(calls, agains, strict=True):
         if isinstance(call.answer, EidError):
             same = isinstance(again, EidError) and again.reason == call.answer.reason
+        elif id(call) in ended and isinstance(again, EidError):
+            same = again.reason == "SESSION_INVALID"
         else:
             same = again == call.answer
         if not same:
