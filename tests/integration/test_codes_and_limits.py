@@ -33,6 +33,14 @@ def _resend(
     )
 
 
+def _activate(citizen: Demographics, code: str) -> pb.ActivateRequest:
+    return pb.ActivateRequest(
+        personal_id=citizen.personal_id,
+        activation_code=code,
+        new_password="correct horse battery staple",
+    )
+
+
 def test_a_stuck_account_gets_new_codes_and_the_fourth_newest_dies(
     harness: ServerHarness, citizen_app: EidClient, adult: Demographics
 ) -> None:
@@ -44,14 +52,7 @@ def test_a_stuck_account_gets_new_codes_and_the_fourth_newest_dies(
     old = harness.wait_for_code(phone_of(adult)[1])
     with wire(harness, "203.0.113.66") as stranger:
         for _ in range(5):
-            stranger.call(
-                "Activate",
-                pb.ActivateRequest(
-                    personal_id=adult.personal_id,
-                    activation_code="000000" if old != "000000" else "111111",
-                    new_password="correct horse battery staple",
-                ),
-            )
+            stranger.call("Activate", _activate(adult, "000000" if old != "000000" else "111111"))
     with wire(harness) as w:
         seen = len(harness.sender.messages)
         sent = w.call("ResendActivationCode", _resend(adult))
@@ -66,27 +67,13 @@ def test_a_stuck_account_gets_new_codes_and_the_fourth_newest_dies(
             newer.append(harness.wait_for_code(phone_of(adult)[1], after=seen))
         new = newer[-1]
         if old not in newer:  # the same six digits 3 times in a million
-            with_old = w.call(
-                "Activate",
-                pb.ActivateRequest(
-                    personal_id=adult.personal_id,
-                    activation_code=old,
-                    new_password="correct horse battery staple",
-                ),
-            )
+            with_old = w.call("Activate", _activate(adult, old))
             assert isinstance(with_old, Refusal)
             assert (with_old.code, with_old.reason) == (
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "ACTIVATION_CODE_INVALID",
             )
-        done = w.call(
-            "Activate",
-            pb.ActivateRequest(
-                personal_id=adult.personal_id,
-                activation_code=new,
-                new_password="correct horse battery staple",
-            ),
-        )
+        done = w.call("Activate", _activate(adult, new))
         assert not isinstance(done, Refusal)
         assert done.account.state == pb.ACCOUNT_STATE_ACTIVE
 
