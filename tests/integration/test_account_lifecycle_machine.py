@@ -668,24 +668,28 @@ class Lifecycle(RuleBasedStateMachine):
                 else "ACTIVATION_CODE_INVALID"
             )
             expect(answer, reason, f"activate a {p.state.value} account")
-        elif codes[-1].value != value:
-            latest = codes[-1]
-            if latest.attempts < MAX_ACTIVATION_CODE_GUESSES:
-                latest.attempts += 1
-                expect(answer, "ACTIVATION_CODE_INVALID", "activate with a wrong code")
-            else:
-                expect(answer, "ACTIVATION_ATTEMPTS_EXCEEDED", "a wrong code past the attempts")
         else:
-            latest = codes[-1]
-            if latest.attempts >= MAX_ACTIVATION_CODE_GUESSES:
+            # Any of the few newest codes works, each until its own expiry
+            # (b2971bd: a resend no longer voids the code being typed).
+            recent = codes[-RECENT_ACCOUNT_CODES:][::-1]
+            right = next((c for c in recent if c.value == value), None)
+            if right is None:
+                counted = [c for c in recent if c.attempts < MAX_ACTIVATION_CODE_GUESSES]
+                for c in counted:
+                    c.attempts += 1
+                if counted:
+                    expect(answer, "ACTIVATION_CODE_INVALID", "activate with a wrong code")
+                else:
+                    expect(answer, "ACTIVATION_ATTEMPTS_EXCEEDED", "a wrong code past the attempts")
+            elif right.attempts >= MAX_ACTIVATION_CODE_GUESSES:
                 expect(answer, "ACTIVATION_ATTEMPTS_EXCEEDED", "the right code too late")
-            elif now >= latest.expires_at:
+            elif now >= right.expires_at:
                 expect(answer, "ACTIVATION_CODE_EXPIRED", "an expired code")
             else:
                 self.succeeded(p, source)
                 expect(answer, None, "activate")
-                latest.consumed = True
-                latest.attempts += 1
+                right.consumed = True
+                right.attempts += 1
                 p.state = AccountState.ACTIVE
                 p.has_password = True
                 assert answer.account.state == pb.ACCOUNT_STATE_ACTIVE
