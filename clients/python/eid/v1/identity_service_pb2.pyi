@@ -1973,7 +1973,10 @@ class DecideApprovalRequest(_message.Message):
     DECISION_FIELD_NUMBER: _builtins.int
     VERIFICATION_CODE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     approval_id: _builtins.str
     """The request's id from ListApprovalRequests or ClaimApproval."""
     decision: Global___ApprovalDecision.ValueType
@@ -2031,7 +2034,10 @@ class ClaimApprovalRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TOKEN_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     token: _builtins.str
     """The token scanned from the party's QR code."""
     def __init__(
@@ -2089,7 +2095,11 @@ class ShareViaQRRequest(_message.Message):
     MULTI_USE_FIELD_NUMBER: _builtins.int
     DEPENDANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters)."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer (the same token) while the session is live;
+    after it ended (signed out, revoked, locked), UNAUTHENTICATED
+    SESSION_INVALID.
+    """
     audience_party_id: _builtins.str
     """When set, only this relying party may redeem the share."""
     image_format: Global___QrImageFormat.ValueType
@@ -2339,7 +2349,10 @@ class RevokeShareRequest(_message.Message):
     SHARE_ID_FIELD_NUMBER: _builtins.int
     DEPENDANT_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     share_id: _builtins.str
     """The share to withdraw, from ShareViaQR or ListShares."""
     dependant_account_id: _builtins.str
@@ -2702,7 +2715,9 @@ class SignOutRequest(_message.Message):
 
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer, also after this call ended the session.
+    """
     def __init__(
         self,
         *,
@@ -2846,7 +2861,9 @@ class RevokeSessionRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     SESSION_ID_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer, also after this call ended the session.
+    """
     session_id: _builtins.str
     """The session to end, from ListSessions."""
     def __init__(
@@ -2944,7 +2961,10 @@ class LockAccountRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _builtins.int
     ONE_TIME_CODE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters)."""
+    """Client-chosen idempotency key (1-64 characters). By session: scoped to
+    it, and a retry gets the first answer also after the lock ended it.
+    By password or code: scoped to the request's content.
+    """
     @_builtins.property
     def password(self) -> Global___LockWithPassword:
         """The ID number and password."""
@@ -3157,7 +3177,10 @@ class LockVerifyModeRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     mode: Global___VerificationMethod.ValueType
     """The mode to lock; QR_SHARE cannot be locked (MODE_NOT_LOCKABLE)."""
     def __init__(
@@ -3208,7 +3231,10 @@ class UnlockVerifyModeRequest(_message.Message):
     MODE_FIELD_NUMBER: _builtins.int
     UNLOCK_FOR_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     mode: Global___VerificationMethod.ValueType
     """The mode to unlock."""
     @_builtins.property
@@ -3547,7 +3573,10 @@ class RegisterDependantRequest(_message.Message):
     BIRTH_DATE_FIELD_NUMBER: _builtins.int
     GENDER_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     personal_id: _builtins.str
     """The child's 12-digit personal identification number."""
     full_name: _builtins.str
@@ -3714,8 +3743,9 @@ class LinkDocumentRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     NUMBER_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session:
-    a retry gets the first answer.
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
     """
     type: Global___DocumentType.ValueType
     """The document's type; required (DOCUMENT_TYPE_UNSPECIFIED)."""
@@ -3830,7 +3860,10 @@ class UnlinkDocumentRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     NUMBER_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
-    """Client-chosen idempotency key (1-64 characters), scoped to the session."""
+    """Client-chosen idempotency key (1-64 characters), scoped to the session.
+    A retry gets the first answer while the session is live; after it
+    ended (signed out, revoked, locked), UNAUTHENTICATED SESSION_INVALID.
+    """
     type: Global___DocumentType.ValueType
     """The document's type; required."""
     number: _builtins.str
