@@ -92,11 +92,8 @@ def _together(parties: int) -> Callable[[Repositories], bool]:
 async def _fill_pool(uow: SqlUnitOfWork) -> None:
     reading = _together(READERS)
     await asyncio.gather(*(uow.read(reading) for _ in range(READERS)))
-    # Bulk transactions, each on a thread and connection of its own (the
-    # writer's batches take one connection at a time, and give it back).
     writing = _together(POSTGRES_WRITERS)
-    await asyncio.gather(*(uow.atomically(writing, long=True) for _ in range(POSTGRES_WRITERS)))
-    await uow.atomically(partial(_put, _citizen()))
+    await asyncio.gather(*(uow.atomically(writing) for _ in range(POSTGRES_WRITERS)))
 
 
 async def _one_by_one(uow: SqlUnitOfWork, count: int) -> list[str]:

@@ -87,14 +87,7 @@ def _settle(jobs: list[_Job]) -> None:
 class BatchWriter:
     """Runs transaction functions on one connection of its own thread,
     committing in groups: `SqliteWriter`'s way for what must not run on the
-    event loop, and PostgreSQL's writer (postgres_writer.py)."""
-
-    # Transactions committed together at most.
-    max_batch = MAX_BATCH
-    # SQLite: the thread keeps its connection. Else it takes one from the
-    # pool for each batch, so the pool's check of ended connections
-    # (database.py) runs before each.
-    keeps_connection = True
+    event loop."""
 
     def __init__(self, engine: Engine, lock_path: str | None = None) -> None:
         self._engine = engine
@@ -102,41 +95,25 @@ class BatchWriter:
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="db-writer", daemon=True)
         self._started = False
-        self._closed = False
         self._start_lock = threading.Lock()
         self.batches = 0  # commits made, for tests and the bench
 
-    async def run(self, work: Callable[[Connection], Any]) -> Any:
-        """`work`'s result once its batch is committed; its error if it
-        failed (its savepoint rolled back) or the batch did."""
-        loop = asyncio.get_running_loop()
-        job = _Job(work, loop, loop.create_future())
-        self.submit(job)
-        return await job.future
-
     def submit(self, job: _Job) -> None:
         """Queues `job`; its future is answered on its loop."""
-        with self._start_lock:
-            if self._closed:  # nothing would answer it
-                raise store_unavailable()
-            if not self._started:
-                self._thread.start()
-                self._started = True
-            self._queue.put(job)
+        self._ensure_started()
+        self._queue.put(job)
 
     def close(self) -> None:
-        with self._start_lock:
-            self._closed = True
-            started = self._started
-        if started:
+        if self._started:
             self._queue.put(_STOP)
             self._thread.join(10)
 
-    def _begin(self, raw: Any) -> None:
-        raw.execute("BEGIN IMMEDIATE")
-
-    def _end(self, raw: Any, *, commit: bool) -> None:
-        raw.execute("COMMIT" if commit else "ROLLBACK")
+    def _ensure_started(self) -> None:
+        if not self._started:
+            with self._start_lock:
+                if not self._started:
+                    self._thread.start()
+                    self._started = True
 
     def _run(self) -> None:
         lock_fd = None
@@ -149,7 +126,7 @@ class BatchWriter:
                 if first is _STOP:
                     return
                 jobs = [first]
-                while len(jobs) < self.max_batch:
+                while len(jobs) < MAX_BATCH:
                     try:
                         jobs.append(self._queue.get_nowait())
                     except queue.Empty:
@@ -187,19 +164,16 @@ class BatchWriter:
             # (and its BEGIN event) cost more than a small batch's statements.
             # Repositories run their SQL on the driver too, so SQLAlchemy never
             # starts a transaction of its own on this connection.
-            self._begin(raw)
+            raw.execute("BEGIN IMMEDIATE")
             try:
                 for job in jobs:
                     self._run_job(connection, raw, job)
-                self._end(raw, commit=True)
+                raw.execute("COMMIT")
                 self.batches += 1
             except BaseException:
                 with contextlib.suppress(Exception):
-                    self._end(raw, commit=False)
+                    raw.execute("ROLLBACK")
                 raise
-            if not self.keeps_connection:
-                connection.close()  # back to the pool
-                connection = None
         except Exception as error:  # BEGIN, a savepoint or COMMIT failed: nothing is kept
             log.warning("write batch failed: %s", type(error).__name__)
             for job in jobs:
