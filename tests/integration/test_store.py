@@ -4,7 +4,7 @@ transaction keeps nothing unless it completes, alone or in a group commit."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic import command
@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from eid_service.domain.citizen import Demographics, Gender
+from eid_service.domain.party_limits import TokenBucket
 from eid_service.domain.personal_id import make_personal_id
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
@@ -183,3 +184,51 @@ def test_the_sqlite_writer_survives_a_busy_database(
         uow.close()
     assert first == "Unavailable"
     assert then is True
+
+
+async def _take_both(uow: SqlUnitOfWork, held: TokenBucket, free: TokenBucket) -> list[str]:
+    """A token from each bucket at once; how each write ended."""
+    now = datetime.now(UTC)
+
+    async def take(bucket: TokenBucket) -> str:
+        try:
+            await asyncio.wait_for(
+                uow.atomically(lambda r: r.rate_buckets.take([bucket], now)), timeout=10
+            )
+        except TimeoutError:
+            return "still waiting after 10 s"
+        except Exception as error:
+            mapped = store_error(error)
+            return type(error).__name__ if mapped is None else mapped.reason
+        return "committed"
+
+    return list(await asyncio.gather(take(held), take(free)))
+
+
+def test_a_row_held_outside_eid_fails_the_write_that_waits_for_it_as_store_busy(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's open transaction holding a row: the write that needs it
+    fails as STORE_BUSY after the lock timeout (before, it and its writer
+    thread waited for as long as the row was held); other writes commit."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip(
+            "PostgreSQL's row locks (SQLite: test_the_sqlite_writer_survives_a_busy_database)"
+        )
+    import psycopg
+
+    monkeypatch.setattr(database, "POSTGRES_LOCK_TIMEOUT_MS", 300)
+    uow = _new_uow(database_url)
+    held, free = (TokenBucket(key, 600, "TEST_LIMITED") for key in ("held", "free"))
+    try:
+        asyncio.run(uow.atomically(lambda r: r.rate_buckets.take([held], datetime.now(UTC))))
+        dsn = database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn) as operator:
+            operator.execute("SELECT key FROM token_buckets FOR UPDATE")  # left open
+            answers = asyncio.run(_take_both(uow, held, free))
+            operator.rollback()
+        after = asyncio.run(_take_both(uow, held, free))
+    finally:
+        uow.close()
+    assert answers == ["STORE_BUSY", "committed"]
+    assert after == ["committed", "committed"]

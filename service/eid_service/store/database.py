@@ -21,6 +21,11 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from eid_service.domain.errors import Aborted, DomainError, Unavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a PostgreSQL statement waits for a row lock before it fails as
+# STORE_BUSY, as SQLite's busy timeout. A session outside eid holding a row
+# (an operator's open transaction) held a write, and its writer thread, for
+# as long as it held the row: four such calls stopped a worker's writes.
+POSTGRES_LOCK_TIMEOUT_MS = 10_000
 # The writer threads (uow.POSTGRES_WRITERS) and the read threads (uow.READERS)
 # each hold one connection.
 POSTGRES_POOL_SIZE = 8
@@ -55,10 +60,22 @@ def create_engine(
         # synchronous_commit stays at its default (on): a commit is durable.
         engine = sa_create_engine(parsed, pool_size=pool_size, max_overflow=pool_size)
         _replace_ended_connections(engine)
+        _bound_lock_waits(engine)
         return engine
     engine = sa_create_engine(parsed, connect_args={"check_same_thread": False})
     _configure_sqlite(engine, immediate=not sqlite_reads)
     return engine
+
+
+def _bound_lock_waits(engine: Engine) -> None:
+    """Every connection's lock_timeout, set once as it connects (the
+    session's setting: no statement per transaction). Behind PgBouncer in
+    transaction pooling, set it on the role instead (README)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"SET lock_timeout = {int(POSTGRES_LOCK_TIMEOUT_MS)}")
+        dbapi_connection.commit()
 
 
 def _replace_ended_connections(engine: Engine) -> None:
