@@ -299,12 +299,15 @@ def test_a_signed_out_token_gets_no_kept_answer(
     citizen_app.sign_out(request_id="out-1", session_token=current)
 
     for token in (current, refreshed_away):
-        with pytest.raises(EidError) as caught:
-            citizen_app.share_via_qr(
-                attributes=["full_name"], request_id="share-1", session_token=token
-            )
-        assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
-        assert caught.value.reason == "SESSION_INVALID"
+        # The same request, and the same request id for another request: the
+        # ended session says so, not REQUEST_ID_REUSED (as before).
+        for attributes in (["full_name"], ["gender"]):
+            with pytest.raises(EidError) as caught:
+                citizen_app.share_via_qr(
+                    attributes=attributes, request_id="share-1", session_token=token
+                )
+            assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
+            assert caught.value.reason == "SESSION_INVALID"
     # The sign-out itself, retried, is still answered as the first time.
     citizen_app.sign_out(request_id="out-1", session_token=current)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from eid_service.domain import errors
 from eid_service.domain.errors import DomainError, FieldViolation, InvalidInput
-from eid_service.domain.request_id import parse_request_id
+from eid_service.domain.request_id import REQUEST_ID_REUSED, parse_request_id
 from eid_service.use_cases.ports import Repositories, RequestKey, UnitOfWork
 
 if TYPE_CHECKING:
@@ -80,23 +80,39 @@ class SessionScope:
         return self._session
 
     def find(self, r: Repositories, key_of: Callable[[str], RequestKey | None]) -> bytes | None:
-        """The answer kept for this call's request id, if it may be given."""
+        """The answer kept for this call's request id, if it may be given.
+        A request id reused for other content is refused REQUEST_ID_REUSED
+        only while the token could make a call: else the call goes on to
+        its SESSION_INVALID, as any call of that token does."""
         session = self._of(r)
         if session is None:
             # A token refreshed away (or never current): its pointer, if any.
             key = key_of(self.token)
-            stored = None if key is None else r.idempotency.find(key)
+            try:
+                stored = None if key is None else r.idempotency.find(key)
+            except InvalidInput as refused:
+                if refused.reason != REQUEST_ID_REUSED:
+                    raise
+                return None  # this token makes no new call
             if stored is None or not stored.startswith(_SESSION_POINTER):
                 return stored
             session = stored[len(_SESSION_POINTER) :].decode()
         key = key_of(f"session:{session}")
-        stored = None if key is None else r.idempotency.find(key)
+        try:
+            stored = None if key is None else r.idempotency.find(key)
+        except InvalidInput as refused:
+            if refused.reason != REQUEST_ID_REUSED or self._answers(r, session):
+                raise
+            return None
         if stored is None:
             return None  # a first call, nearly every call: no look at the session
+        return stored if self._answers(r, session) else None
+
+    def _answers(self, r: Repositories, session: str) -> bool:
+        """Whether `session`'s kept answers may be given: it is live, or this
+        call's own effect ended it."""
         ended = r.sessions.ended(session, self.now)
-        if ended is not None and ended not in self.answered_after:
-            return None
-        return stored
+        return ended is None or ended in self.answered_after
 
     def kept(self, r: Repositories, stored: bytes) -> list[tuple[str, bytes]]:
         """Where an answer is kept: under the session, and under the token a
