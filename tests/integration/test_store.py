@@ -186,6 +186,12 @@ def test_the_sqlite_writer_survives_a_busy_database(
     assert then is True
 
 
+def store_outcome(error: Exception) -> str:
+    """The reason a client is given, or the exception's type if it is a defect (INTERNAL)."""
+    mapped = store_error(error)
+    return type(error).__name__ if mapped is None else mapped.reason
+
+
 async def _take_both(uow: SqlUnitOfWork, held: TokenBucket, free: TokenBucket) -> list[str]:
     """A token from each bucket at once; how each write ended."""
     now = datetime.now(UTC)
@@ -198,8 +204,7 @@ async def _take_both(uow: SqlUnitOfWork, held: TokenBucket, free: TokenBucket) -
         except TimeoutError:
             return "still waiting after 10 s"
         except Exception as error:
-            mapped = store_error(error)
-            return type(error).__name__ if mapped is None else mapped.reason
+            return store_outcome(error)
         return "committed"
 
     return list(await asyncio.gather(take(held), take(free)))

@@ -21,11 +21,11 @@ from eid_service.domain.personal_id import make_personal_id
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import generate_key_ring
-from eid_service.store.database import store_error
 from eid_service.store.migrate import upgrade
 from eid_service.store.protection import DataProtection
 from eid_service.store.uow import POSTGRES_WRITERS, READERS, SqlUnitOfWork
 from eid_service.use_cases.ports import Repositories
+from tests.integration.test_store import store_outcome
 from tests.private_postgres import PrivateCluster, find_bindir
 
 BORN = date(1988, 7, 9)
@@ -107,7 +107,7 @@ async def _one_by_one(uow: SqlUnitOfWork, count: int) -> list[str]:
             found = await uow.read(partial(_find, citizen))
             answers.append("ok" if found == citizen else "missing")
         except Exception as error:
-            answers.append(_outcome(error))
+            answers.append(store_outcome(error))
     return answers
 
 
@@ -123,12 +123,6 @@ def test_the_first_transaction_after_a_restart_works_on_connections_the_server_e
     assert asyncio.run(_one_by_one(uow, idle)) == ["ok"] * idle
 
 
-def _outcome(error: Exception) -> str:
-    """The reason a client is given, or the exception's type if it is a defect (INTERNAL)."""
-    mapped = store_error(error)
-    return type(error).__name__ if mapped is None else mapped.reason
-
-
 async def _refused(uow: SqlUnitOfWork) -> list[tuple[str, float]]:
     citizen = _citizen()
     answers: list[tuple[str, float]] = []
@@ -141,7 +135,7 @@ async def _refused(uow: SqlUnitOfWork) -> list[tuple[str, float]]:
             await attempt()
             outcome = "ok"
         except Exception as error:
-            outcome = _outcome(error)
+            outcome = store_outcome(error)
         answers.append((outcome, time.monotonic() - started))
     return answers
 

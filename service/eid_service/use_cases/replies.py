@@ -87,32 +87,21 @@ class SessionScope:
         session = self._of(r)
         if session is None:
             # A token refreshed away (or never current): its pointer, if any.
-            key = key_of(self.token)
-            try:
-                stored = None if key is None else r.idempotency.find(key)
-            except InvalidInput as refused:
-                if refused.reason != REQUEST_ID_REUSED:
-                    raise
+            pointer = _kept_or_reused(r, key_of(self.token))
+            if isinstance(pointer, InvalidInput):
                 return None  # this token makes no new call
-            if stored is None or not stored.startswith(_SESSION_POINTER):
-                return stored
-            session = stored[len(_SESSION_POINTER) :].decode()
-        key = key_of(f"session:{session}")
-        try:
-            stored = None if key is None else r.idempotency.find(key)
-        except InvalidInput as refused:
-            if refused.reason != REQUEST_ID_REUSED or self._answers(r, session):
-                raise
-            return None
-        if stored is None:
+            if pointer is None or not pointer.startswith(_SESSION_POINTER):
+                return pointer
+            session = pointer[len(_SESSION_POINTER) :].decode()
+        found = _kept_or_reused(r, key_of(f"session:{session}"))
+        if found is None:
             return None  # a first call, nearly every call: no look at the session
-        return stored if self._answers(r, session) else None
-
-    def _answers(self, r: Repositories, session: str) -> bool:
-        """Whether `session`'s kept answers may be given: it is live, or this
-        call's own effect ended it."""
         ended = r.sessions.ended(session, self.now)
-        return ended is None or ended in self.answered_after
+        if ended is not None and ended not in self.answered_after:
+            return None  # neither given nor refused: the session's end is the answer
+        if isinstance(found, InvalidInput):
+            raise found
+        return found
 
     def kept(self, r: Repositories, stored: bytes) -> list[tuple[str, bytes]]:
         """Where an answer is kept: under the session, and under the token a
@@ -121,6 +110,19 @@ class SessionScope:
         if session is None:
             return [(self.token, stored)]
         return [(f"session:{session}", stored), (self.token, _SESSION_POINTER + session.encode())]
+
+
+def _kept_or_reused(r: Repositories, key: RequestKey | None) -> bytes | InvalidInput | None:
+    """What is kept under `key`: an answer, the refusal of a request id used
+    before for other content (REQUEST_ID_REUSED), or nothing."""
+    if key is None:
+        return None
+    try:
+        return r.idempotency.find(key)
+    except InvalidInput as refused:
+        if refused.reason != REQUEST_ID_REUSED:
+            raise
+        return refused
 
 
 def session_scope(
