@@ -23,6 +23,7 @@ from eid_service.cli_party_views import (
     show_key,
 )
 from eid_service.config import Settings
+from eid_service.config_view import mask_url
 from eid_service.domain.errors import InvalidInput, NotFound
 from eid_service.use_cases import parties, party_webhooks
 from eid_service.use_cases.pages import MAX_PAGE_SIZE
@@ -160,14 +161,16 @@ async def _webhook(runtime: Runtime, args: argparse.Namespace, console: Console)
         return 0
     if args.url is not None:
         hook = await party_webhooks.set_webhook(runtime.uow, runtime.context, party_id, args.url)
-        console.print(f"status events of {party_id} now go to {escape(hook.url)}")
+        # Masked as `config` masks URLs: a query may carry the party's token,
+        # and terminals and CI logs keep what is printed.
+        console.print(f"status events of {party_id} now go to {escape(mask_url(hook.url))}")
         return 0
     shown = await party_webhooks.show_webhook(runtime.uow, party_id)
     if shown is None:
         console.print(f"{party_id} has no status webhook (set one with --url)")
     else:
         at = shown.updated_at.isoformat(timespec="seconds")
-        console.print(f"status webhook of {party_id}: {escape(shown.url)} (set {at})")
+        console.print(f"status webhook of {party_id}: {escape(mask_url(shown.url))} (set {at})")
     return 0
 
 

@@ -23,7 +23,7 @@ UNPARSEABLE_URL = "(a URL that cannot be parsed, masked)"
 _SECRET_NAME = re.compile(r"(^|_)(password|secret|token|api_key|private_key)$")
 
 
-def _mask_url(value: str) -> str:
+def mask_url(value: str) -> str:
     """The URL with its password, query values and fragment masked; other text
     as it is."""
     try:
@@ -83,7 +83,7 @@ def _shown(value: Any) -> str:
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, str):
-        return _mask_url(value)
+        return mask_url(value)
     return str(value)
 
 
@@ -104,4 +104,4 @@ def environment_lines(environ: Mapping[str, str]) -> Iterator[tuple[str, str]]:
     their set-up rather than Settings: headers masked whole (they carry
     credentials), URLs (an OTLP endpoint) as in settings."""
     for name in sorted(n for n in environ if n.startswith(("EID_LOG_", "OTEL_"))):
-        yield name, MASK if "HEADERS" in name else _mask_url(environ[name])
+        yield name, MASK if "HEADERS" in name else mask_url(environ[name])

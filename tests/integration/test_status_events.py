@@ -185,6 +185,33 @@ def test_a_webhook_answering_500_gets_the_same_event_again(
         assert delivery == [("sent", 2)]
 
 
+def test_the_operator_cli_masks_a_token_in_the_webhook_s_query_but_posts_to_it_whole(
+    harness: ServerHarness,
+    citizen_app: EidClient,
+    bank: Party,
+    adult: Demographics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Terminals and CI logs keep what the CLI prints; a party's receiver
+    may take its token in the query, as many gateways do."""
+    secret = "party-token-7f3a91"
+    with event_receiver() as hooks:
+        _operator_sets_webhook(
+            harness, bank.party.id, hooks.url(f"/bank?token={secret}"), tmp_path, monkeypatch
+        )
+        assert main(["party", "webhook", bank.party.id]) == 0
+        printed = capsys.readouterr().out
+        assert secret not in printed
+        # Set, then shown: both say where, with the value masked.
+        assert printed.count("/bank?token=********") == 2, printed
+
+        _verified_then_locked(harness, citizen_app, bank, adult)
+        (post,) = hooks.wait_for(1)
+        assert post.path == f"/bank?token={secret}"
+
+
 def test_a_party_keeps_its_own_webhook_with_its_api_key(
     harness: ServerHarness, bank: Party
 ) -> None:
