@@ -15,6 +15,7 @@ from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger, Template
 from eid_service.domain.citizen import Demographics, Gender
 from eid_service.domain.errors import (
+    Aborted,
     AlreadyExists,
     InvalidInput,
     NotFound,
@@ -38,6 +39,7 @@ from eid_service.use_cases.registration_office import (
     upgrade_to_level2,
 )
 from tests.biometric_kit import adult, at_similarity, capture_of, enrolled_person
+from tests.unit.fake_store import FakeAccounts
 from tests.unit.use_case_kit import Citizen, World, refused
 
 NGOC = Citizen(adult(201), "0901234567", "ngoc@example.vn")
@@ -358,6 +360,52 @@ async def test_an_upgrade_needs_a_matching_capture_and_an_active_account(office:
     assert _accounts(office)[0].level is AccountLevel.LEVEL_1
     assert office.uow.state.biometrics == {}
     assert [o for o, _, _ in _audit(office, "upgrade_level2")] == ["rejected"] * 4
+
+
+async def test_an_upgrade_that_loses_a_race_says_what_changed_and_counts_once(
+    office: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a lock (or another officer's upgrade) can commit between
+    the upgrade's read of the account and its UPDATE. The officer hears what
+    changed, as a later call would; a change undone meanwhile answers ABORTED
+    with nothing counted, so the retry is the call the officer's allowance
+    counts (an allowance of one: counted twice, the retry was refused)."""
+    office.ctx = replace(
+        office.ctx,
+        officer_limits=OfficerLimits(per_hour=Limit("officer-hour", 1, timedelta(hours=1))),
+    )
+    await office.active(NGOC)
+    _, key = _officer(office)
+    capture = _input(capture_of(PERSON, seed=15))
+    raise_level = FakeAccounts.raise_level
+
+    def changed_and_back(self: FakeAccounts, account_id: str, level: AccountLevel) -> bool:
+        return False  # as if locked and unlocked between the read and the UPDATE
+
+    monkeypatch.setattr(FakeAccounts, "raise_level", changed_and_back)
+    aborted = await refused(_upgrade(office, key, capture, request_id="race-1"))
+    assert isinstance(aborted, Aborted) and aborted.reason == "CONCURRENT_REQUEST"
+    assert _audit(office, "upgrade_level2") == []
+    monkeypatch.setattr(FakeAccounts, "raise_level", raise_level)
+    raised = await _upgrade(office, key, capture, request_id="race-1")
+    assert raised.level is AccountLevel.LEVEL_2
+
+    _, other = _officer(office)
+    office.set_state(NGOC, AccountState.ACTIVE)
+    for account in office.uow.state.accounts.values():
+        account.level = AccountLevel.LEVEL_1
+
+    def locked_meanwhile(self: FakeAccounts, account_id: str, level: AccountLevel) -> bool:
+        office.set_state(NGOC, AccountState.LOCKED)
+        return raise_level(self, account_id, level)
+
+    monkeypatch.setattr(FakeAccounts, "raise_level", locked_meanwhile)
+    locked = await refused(_upgrade(office, other, capture, request_id="race-2"))
+    assert locked.reason == "ACCOUNT_LOCKED"
+    assert _audit(office, "upgrade_level2")[-1][:2] == ("rejected", "ACCOUNT_LOCKED")
+    # Kept as the request id's answer: the retry is told the same, uncounted.
+    again = await refused(_upgrade(office, other, capture, request_id="race-2"))
+    assert again.reason == "ACCOUNT_LOCKED"
 
 
 async def test_an_officer_without_the_role_does_not_upgrade(office: World) -> None:

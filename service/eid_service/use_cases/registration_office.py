@@ -323,23 +323,20 @@ async def upgrade_to_level2(
         earlier = officer_replay(r, reply, caller, ctx.officer_limits, officer, now)
         if earlier is not None:
             return earlier
-        cred = r.accounts.credential(pid.value)
-        account = None if cred.account_id is None else r.accounts.get(cred.account_id)
-        if account is None:
-            return c.refuse(_account_not_found())
-        if account.level >= AccountLevel.LEVEL_2:
-            already = PreconditionFailed(
-                reason="ACCOUNT_ALREADY_LEVEL_2", message="the account is level 2 already"
-            )
-            return c.refuse(already, account.id)
-        inactive = _not_active(account.state)
-        if inactive is not None:
-            return c.refuse(inactive, account.id)
+        account = _upgradable(c, pid.value)
+        if isinstance(account, DomainError):
+            return account
         if not _matches(ctx, r.registry.person(pid.value), capture):
             return c.refuse(registry_mismatch(), account.id)
         if not r.accounts.raise_level(account.id, AccountLevel.LEVEL_2):
-            # Locked, deactivated or raised since it was read: the retry tells which.
-            return Conflict()
+            # Locked, deactivated or raised by a transaction that committed
+            # since the read (PostgreSQL): read again, and say which. Before,
+            # ABORTED was returned with the call counted, and the officer's
+            # retry of it was counted again.
+            changed = _upgradable(c, pid.value)
+            if isinstance(changed, DomainError):
+                return changed
+            raise Conflict()  # changed and changed back: rolled back whole, uncounted
         r.biometrics.enrol(account.id, capture, now)
         notice = state_notice(NoticeKind.ACCOUNT_LEVEL_2, ctx.language)
         r.outbox.add("sms", account.phone, notice, now)
@@ -350,6 +347,23 @@ async def upgrade_to_level2(
         return reply.finish(r, caller, account, now)
 
     return await answer_once(uow, reply, caller, upgrade)
+
+
+def _upgradable(c: _Call, personal_id: str) -> Account | DomainError:
+    """The active level-1 account of `personal_id`, or the refusal, audited."""
+    cred = c.r.accounts.credential(personal_id)
+    account = None if cred.account_id is None else c.r.accounts.get(cred.account_id)
+    if account is None:
+        return c.refuse(_account_not_found())
+    if account.level >= AccountLevel.LEVEL_2:
+        already = PreconditionFailed(
+            reason="ACCOUNT_ALREADY_LEVEL_2", message="the account is level 2 already"
+        )
+        return c.refuse(already, account.id)
+    inactive = _not_active(account.state)
+    if inactive is not None:
+        return c.refuse(inactive, account.id)
+    return account
 
 
 def _account_not_found() -> NotFound:
