@@ -239,6 +239,17 @@ def test_a_damaged_cache_file_is_fetched_again(tmp_path: Path) -> None:
     assert "k1" in KeySet.from_json(cache.path.read_text())
 
 
+def test_a_cache_file_nested_too_deep_is_fetched_again(tmp_path: Path) -> None:
+    # json.loads raises RecursionError, not ValueError, on deep nesting.
+    signer = Signer("k1")
+    fetch = Fetcher(signer)
+    cache = KeyCache(tmp_path / "keys.json")
+    cache.path.write_text("[" * 100_000)
+    verify_with_cache(signer.issue(), cache, fetch)
+    assert fetch.calls == 1
+    assert "k1" in KeySet.from_json(cache.path.read_text())
+
+
 @pytest.mark.parametrize("jwks", [False, True])
 def test_an_explicit_keys_file_in_either_format(tmp_path: Path, jwks: bool) -> None:
     signer = Signer("k1")
@@ -257,6 +268,16 @@ def test_a_file_of_neither_format_is_refused_without_its_contents(tmp_path: Path
     with pytest.raises(ValueError, match="not an eid keys file nor a JWKS") as caught:
         read_keys_file(path)
     assert "secret-looking" not in str(caught.value)
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000, b"\xff\xfe{}"])
+def test_a_keys_file_nested_too_deep_or_not_utf8_is_refused_naming_it(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "keys.json"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"keys\.json: not an eid keys file nor a JWKS"):
+        read_keys_file(path)
 
 
 def test_write_replaces_the_file_whole(tmp_path: Path) -> None:

@@ -653,6 +653,7 @@ def test_from_jwks_ignores_other_keys_and_refuses_bad_ones() -> None:
         json.dumps({"keys": [{**ours, "x": ours["x"] + "="}]}),
         json.dumps({"keys": [{k: v for k, v in ours.items() if k != "kid"}]}),
         json.dumps({"keys": [ours, ours]}),
+        '{"keys": ' + "[" * 100_000,  # deeper than json.loads recurses
     ]
     for text in bad:
         with pytest.raises(ValueError, match=r"."):
@@ -682,6 +683,7 @@ def test_the_cache_format_keeps_retirement_and_revocation() -> None:
         json.dumps({**document, "keys": [{**document["keys"][1], "not_after": "2026-11-24"}]}),
         json.dumps({**document, "keys": [{**document["keys"][2], "revoked": "yes"}]}),
         "{",
+        "[" * 100_000,  # deeper than json.loads recurses
     ):
         with pytest.raises(ValueError, match=r"."):
             KeySet.from_json(text)

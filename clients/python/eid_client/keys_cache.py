@@ -92,7 +92,11 @@ def key_set_from_response(response: pb.GetVerificationKeysResponse) -> KeySet:
 def read_keys_file(path: Path) -> KeySet:
     """Keys from a file in the cache's format or a JWKS document; ValueError
     (naming the file, not its contents) when it is neither."""
-    text = path.read_text(encoding="utf-8")
+    refused = ValueError(f"{path}: not an eid keys file nor a JWKS document")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # its message would name a byte, not the file
+        raise refused from None
     try:
         return KeySet.from_json(text)
     except ValueError:
@@ -100,7 +104,7 @@ def read_keys_file(path: Path) -> KeySet:
     try:
         return KeySet.from_jwks(text)
     except ValueError:
-        raise ValueError(f"{path}: not an eid keys file nor a JWKS document") from None
+        raise refused from None
 
 
 def write_keys_file(path: Path, keys: KeySet, *, jwks: bool = False) -> None:

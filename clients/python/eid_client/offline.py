@@ -313,7 +313,10 @@ class KeySet(Mapping[str, VerificationKey]):
 
 
 def _json_list(text: str, field: str, version: int | None = None) -> list[dict[str, Any]]:
-    document = json.loads(text)
+    try:
+        document = json.loads(text)
+    except RecursionError:  # deep nesting: json raises this, not the ValueError promised
+        raise ValueError("the JSON document is nested too deeply") from None
     if not isinstance(document, dict) or not isinstance(document.get(field), list):
         raise ValueError(f"expected a JSON object with a {field!r} list")
     if version is not None and document.get("version") != version:
