@@ -1,7 +1,13 @@
 """The deliveries one worker has in flight on one route: at most CONCURRENCY,
 and of those at most PER_PARTY to one party, so a party whose receiver hangs
 holds 2 of its route's slots, never all 8, and the other parties' events
-still go out."""
+still go out.
+
+Per worker, not across workers: with N workers a hung receiver holds 2N
+connections of ours, but each worker still keeps 6 of its 8 slots for
+everyone else, which is the property that matters. A cap shared across
+workers would need a claim to read (and lock) the party's deliveries in
+flight on every send."""
 
 from __future__ import annotations
 
