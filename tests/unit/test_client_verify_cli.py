@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +165,25 @@ def test_an_online_share_must_be_redeemed_online(
 
 
 @pytest.mark.parametrize(
+    "payload",
+    [
+        "eid1.x'; touch pwned; echo '",  # would run `touch pwned` if pasted into a shell
+        "eid2.\x1b]0;title\x07\x1b[2Kredeem ok",  # terminal control sequences
+    ],
+)
+def test_an_online_share_that_is_no_token_is_not_echoed(
+    capsys: pytest.CaptureFixture[str], payload: str
+) -> None:
+    # The advice's command is meant to be copied into a shell: only a token's
+    # own characters may appear in it, never what a forged QR code says.
+    assert run("127.0.0.1:1", "verify-offline", payload) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: SHARE_ONLINE_ONLY")
+    assert "redeem" in err
+    assert payload[5:] not in err and "\x1b" not in err
+
+
+@pytest.mark.parametrize(
     ("argv", "reason", "advice"),
     [
         ([], "SHARE_AUDIENCE_MISMATCH", "pass its id with --audience"),
@@ -253,6 +273,42 @@ def test_images_without_exactly_one_qr_code(
     assert "2 QR codes found" in capsys.readouterr().err
     assert run("127.0.0.1:1", "verify-qr", str(tmp_path / "missing.png"), *keys) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _png_with_chunk(path: Path, kind: bytes, data: bytes) -> Path:
+    """A genuine QR PNG with one more chunk after its header."""
+    qr.write_image("eid1.x", path)
+    png = path.read_bytes()
+    chunk = len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+    path.write_bytes(png[:33] + chunk + png[33:])  # 33: signature and IHDR
+    return path
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"P5\n2a5 325\n255\n" + bytes(100),  # a PGM header Pillow cannot parse
+        b"P6\n" + b"\xff" * 100,
+    ],
+)
+def test_damaged_images_pillow_refuses_with_value_error_are_qr_image_errors(
+    tmp_path: Path, content: bytes
+) -> None:
+    image = tmp_path / "scan.pgm"
+    image.write_bytes(content)
+    with pytest.raises(qr.QrImageError):
+        qr.read_payloads(image)
+
+
+def test_a_png_with_a_text_chunk_bomb_is_a_qr_image_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bomb = b"k\x00\x00" + zlib.compress(bytes(20_000_000))  # 20 MB of text, inflated
+    image = _png_with_chunk(tmp_path / "bomb.png", b"zTXt", bomb)
+    with pytest.raises(qr.QrImageError):
+        qr.read_payloads(image)
+    assert run("127.0.0.1:1", "verify-qr", str(image), "--keys", str(tmp_path / "k.json")) == 1
+    assert "cannot read the image" in capsys.readouterr().err
 
 
 def test_an_image_of_too_many_pixels_is_refused(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +32,9 @@ from eid_client.keys_cache import (
     write_keys_file,
 )
 from eid_client.offline import KeySet, OfflineCredential, OfflineVerificationError
+
+# An online share token: "eid<version>." and base64url parts separated by dots.
+_TOKEN = re.compile(r"eid[0-9]+\.[A-Za-z0-9_.-]+", re.ASCII)
 
 
 def keys(args: argparse.Namespace, client: EidClient, out: Output) -> int:
@@ -147,10 +151,13 @@ def _check(
 def _advice(reason: str, payload: str, args: argparse.Namespace) -> list[str]:
     """What the person at the desk can do about a refusal."""
     if reason == "SHARE_ONLINE_ONLY":
+        # A command to paste into a shell: a forged code's quotes or terminal
+        # controls must not reach it, so only a token's own characters are shown.
+        token = f"'{payload}'" if _TOKEN.fullmatch(payload) else "TOKEN"
         return [
             "This is an ONLINE share: its QR code holds a reference, not the attributes.",
             "A relying party redeems it online with its API key:",
-            f"  eid --api-key $EID_API_KEY redeem '{payload}'",
+            f"  eid --api-key $EID_API_KEY redeem {token}",
         ]
     if reason == "SHARE_KEY_UNKNOWN":
         if args.keys:
