@@ -51,7 +51,9 @@ def read_payloads(path: Path) -> list[str]:
         raise QrImageError(f"{path}: not an image Pillow can read") from None
     except Image.DecompressionBombError:
         raise QrImageError(f"{path}: too many pixels to be a photo of a QR code") from None
-    except OSError as e:  # truncated or damaged image data
+    except (OSError, ValueError) as e:  # truncated or damaged image data
+        # Pillow raises ValueError too (bad PPM headers, PNG text chunks inflating
+        # past its limit), which callers catching QrImageError would not expect.
         raise QrImageError(f"{path}: cannot read the image ({e.__class__.__name__})") from None
     found = zxingcpp.read_barcodes(
         grey, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
