@@ -197,6 +197,9 @@ def test_headers_other_than_ours_are_refused(header: dict[str, object]) -> None:
         {**json.loads(BODY), "specversion": "0.3"},
         {**json.loads(BODY), "time": "yesterday"},
         {**json.loads(BODY), "time": "2026-11-25T08:30:00"},  # no zone
+        # Valid ISO times whose UTC is out of datetime's range (OverflowError).
+        {**json.loads(BODY), "time": "0001-01-01T00:00:00+01:00"},
+        {**json.loads(BODY), "time": "9999-12-31T23:59:59-01:00"},
         {**json.loads(BODY), "subject": ""},
         {**json.loads(BODY), "id": 7},
     ],

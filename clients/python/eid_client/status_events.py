@@ -223,17 +223,18 @@ def _event(document: dict[str, Any], key_id: str, signed_at: datetime) -> Status
     time_text: str = document["time"]
     try:
         at = datetime.fromisoformat(time_text)
-    except ValueError:
+        if at.utcoffset() is None:
+            raise _refuse()
+        at = at.astimezone(UTC)
+    except (ValueError, OverflowError):  # in UTC, a year out of datetime's range
         raise _refuse() from None
-    if at.utcoffset() is None:
-        raise _refuse()
     return StatusEvent(
         id=document["id"],
         type=document["type"],
         subject=document["subject"],
         audience=document["audience"],
         issuer=document["source"],
-        time=at.astimezone(UTC),
+        time=at,
         signed_at=signed_at,
         key_id=key_id,
     )
