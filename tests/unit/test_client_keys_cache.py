@@ -138,6 +138,30 @@ def test_a_key_in_an_unknown_state_is_distrusted_and_a_jwks_only_key_is_kept() -
     assert keys["k1"].revoked and not keys["k2"].revoked
 
 
+@pytest.mark.parametrize(
+    "state",
+    [
+        pb.VERIFICATION_KEY_STATE_CURRENT,
+        pb.VERIFICATION_KEY_STATE_REVOKED,
+        pb.VERIFICATION_KEY_STATE_UNSPECIFIED,
+    ],
+)
+def test_a_key_for_another_algorithm_is_left_out_in_any_state(state: int) -> None:
+    # Revoking a key of a newer algorithm must not stop every offline verification.
+    signer = Signer("k2")
+    other = pb.VerificationKey(
+        key_id="es1",
+        algorithm="ES256",
+        public_key=b"\x04" + bytes(64),  # an uncompressed P-256 point's length
+        state=state,  # type: ignore[arg-type]
+    )
+    response = published(signer.listed())
+    response.keys.append(other)  # listed only: an Ed25519 JWKS cannot hold it
+    keys = key_set_from_response(response)
+    assert list(keys) == ["k2"]
+    assert OfflineChecks().verify(signer.issue(), keys).gender == "female"
+
+
 def test_a_key_list_that_contradicts_the_jwks_is_refused() -> None:
     signer, impostor = Signer("k1"), Signer("k1")
     response = published(signer.listed())

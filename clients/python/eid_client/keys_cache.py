@@ -76,8 +76,10 @@ def key_set_from_response(response: pb.GetVerificationKeysResponse) -> KeySet:
         if in_jwks is not None and in_jwks.public_key != listed.public_key:
             raise ValueError(f"key {listed.key_id}: the key list and the JWKS disagree")
         trusted = listed.state in _TRUSTED_STATES
-        if trusted and listed.algorithm not in ("", "EdDSA"):
-            continue  # a key for another algorithm: not ours to use
+        # A key for another algorithm, in any state: it signed nothing we read, and
+        # its public key (not 32 Ed25519 bytes) would make the whole KeySet fail.
+        if listed.algorithm not in ("", "EdDSA"):
+            continue
         not_after = (
             listed.not_after.ToDatetime(tzinfo=datetime.UTC)
             if listed.HasField("not_after")
