@@ -311,6 +311,30 @@ def test_a_png_with_a_text_chunk_bomb_is_a_qr_image_error(
     assert "cannot read the image" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("kind", [*qr.READ_FORMATS, "MPO"])
+def test_photos_and_screenshots_in_every_read_format_are_read(tmp_path: Path, kind: str) -> None:
+    png = image_of("eid1.abc", tmp_path / "share.png")
+    photo = tmp_path / f"share.{kind.lower()}"
+    with Image.open(png) as drawn:
+        drawn.convert("RGB").save(photo, kind)
+    assert qr.read_payloads(photo) == ["eid1.abc"]
+
+
+def test_postscript_is_refused_without_running_ghostscript(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pillow renders EPS by running Ghostscript on the file: not for a scanned image.
+    from PIL import EpsImagePlugin
+
+    ran: list[object] = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a))
+    image = tmp_path / "scan.eps"
+    Image.new("L", (50, 50), 255).save(image, "EPS")
+    with pytest.raises(qr.QrImageError, match="not an image"):
+        qr.read_payloads(image)
+    assert ran == []
+
+
 def test_an_image_of_too_many_pixels_is_refused(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,10 @@ import segno
 
 ERROR_LEVEL = "m"
 IMAGE_KINDS = ("png", "svg")
+# What phones, cameras, scanners and screenshots write (JPEG includes the MPO
+# files of some phones). Not every format Pillow opens: it renders EPS by running
+# Ghostscript on the file, and each of its rarer parsers is more attack surface.
+READ_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 
 
 class QrImageError(ValueError):
@@ -35,14 +39,14 @@ def write_image(payload: str, path: Path, kind: str = "png", *, scale: int = 5) 
 
 def read_payloads(path: Path) -> list[str]:
     """The text of every QR code zxing-cpp finds in the image at ``path``
-    (PNG, JPEG, ... whatever Pillow opens). Raises :class:`QrImageError` when
-    the file is not an image; an image without a QR code gives ``[]``."""
+    (PNG, JPEG, ...: :data:`READ_FORMATS`). Raises :class:`QrImageError` when the
+    file is not an image of those formats; an image without a QR code gives ``[]``."""
     # Imported here: only the verifying commands need the decoder and Pillow.
     import zxingcpp
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=READ_FORMATS) as image:
             # Grey levels: zxing-cpp takes 8-bit images; a 1-bit or palette PNG is not one.
             grey = image.convert("L")
     except FileNotFoundError:
