@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -26,6 +27,7 @@ from eid.v1 import registration_office_service_pb2_grpc as pb_grpc
 from eid_client.client import EidClient
 from eid_client.errors import EidError, error_from_rpc_error
 from eid_client.registration_office import RegistrationOfficeClient, capture_pb
+from eid_client.retry import RetryPolicy
 from eid_service.demo import demo_person
 from eid_service.domain.biometric_match import BiometricCapture
 from eid_service.domain.biometrics import Finger
@@ -47,6 +49,7 @@ from tests.integration.flows import (
     register_level2_and_activate,
 )
 from tests.integration.harness import ServerHarness
+from tests.polling import until
 
 RIGHT, LEFT = Finger.RIGHT_INDEX, Finger.LEFT_INDEX
 UNAUTHENTICATED, DENIED = grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED
@@ -327,6 +330,57 @@ def test_a_level_1_account_is_upgraded_at_the_counter(
         ("upgrade_level2", "ok", None, office.officer_id),
         ("upgrade_level2", "rejected", "ACCOUNT_ALREADY_LEVEL_2", office.officer_id),
     ]
+
+
+def test_an_upgrade_that_loses_a_race_to_a_lock_says_the_account_is_locked(
+    harness: ServerHarness, office: Office, citizen_app: EidClient
+) -> None:
+    """PostgreSQL (read committed): a lock commits while the upgrade, having
+    read the account ACTIVE, waits for the row. The officer is told
+    ACCOUNT_LOCKED, as a later call would be, not ABORTED (which counted the
+    call, then its retry, against the officer's allowance)."""
+    if not harness.database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's row locks: SQLite's one writer reads nothing stale")
+    import psycopg
+
+    person = office.person(407, seed=47)
+    register_and_activate(harness, citizen_app, person.demographics)
+    dsn = harness.database_url.replace("postgresql+psycopg://", "postgresql://")
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    # Its first answer, not the SDK's retry of an ABORTED one.
+    once = Office(
+        harness,
+        office.key,
+        office.officer_id,
+        RegistrationOfficeClient(harness.target, officer_key=office.key, retry=RetryPolicy.off()),
+    )
+    with (
+        once.client,
+        psycopg.connect(dsn) as locker,
+        psycopg.connect(dsn, autocommit=True) as watcher,
+    ):
+        # What LockAccount commits, held open: the upgrade reads the committed ACTIVE.
+        locker.execute("UPDATE accounts SET state = 'locked'")
+        with ThreadPoolExecutor(1) as pool:
+            upgrade = pool.submit(
+                _refused, lambda: once.upgrade(person, capture_of(person, seed=13))
+            )
+
+            def upgrade_waits() -> bool:
+                row = watcher.execute(waiting).fetchone()
+                return row is not None and row[0] > 0
+
+            assert until(upgrade_waits, 10), "the upgrade never waited for the row"
+            locker.commit()
+            refusal = upgrade.result(timeout=30)
+    assert refusal == Refusal(grpc.StatusCode.FAILED_PRECONDITION, "ACCOUNT_LOCKED")
+    assert harness.rows("SELECT level FROM accounts") == [(1,)]
+    assert harness.rows(
+        "SELECT outcome, reason FROM audit_events WHERE action = 'upgrade_level2'"
+    ) == [("rejected", "ACCOUNT_LOCKED")]
 
 
 def test_a_party_without_the_scope_is_refused_and_an_unknown_id_looks_like_a_miss(
