@@ -48,6 +48,8 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "LinkDocument": (pb.LinkDocumentRequest, pb.LinkDocumentResponse),
     "ListLinkedDocuments": (pb.ListLinkedDocumentsRequest, pb.ListLinkedDocumentsResponse),
     "UnlinkDocument": (pb.UnlinkDocumentRequest, pb.UnlinkDocumentResponse),
+    "ListApprovalRequests": (pb.ListApprovalRequestsRequest, pb.ListApprovalRequestsResponse),
+    "ClaimApproval": (pb.ClaimApprovalRequest, pb.ClaimApprovalResponse),
 }
 
 

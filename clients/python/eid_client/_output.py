@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import unicodedata
 from collections.abc import Callable
 
 from google.protobuf import json_format, timestamp_pb2
@@ -23,6 +24,25 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client.errors import EidError
 
 Rows = list[tuple[str, str]]
+
+# Controls (C0, DEL, C1), format characters (BiDi overrides, zero-width) and line or
+# paragraph separators: what a terminal acts on or draws as nothing.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character a terminal would act on or hide written as a
+    visible escape (``\\x1b``, ``\\u202e``): server-sent text (a party's name, an
+    approval note, an error message) must not move the cursor over an earlier
+    line, write the clipboard, make links or reorder what the reader sees."""
+    if text.isprintable():  # the common case, and faster than a character loop
+        return text
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES
+        else ch
+        for ch in text
+    )
 
 
 class Output:
@@ -60,7 +80,7 @@ class Output:
         table.add_column(overflow="fold")
         for key, value in rows:
             # Text(), not str: user data such as "[b]" must not be read as rich markup.
-            table.add_row(key, Text(value))
+            table.add_row(Text(terminal_safe(key)), Text(terminal_safe(value)))
         self.stdout.print(table)
 
     def grid(
@@ -92,7 +112,7 @@ class Output:
                 cells = [
                     c if keep or col.no_wrap else "" for col, c in zip(fresh, row, strict=True)
                 ]
-                table.add_row(*(Text(cell) for cell in cells))
+                table.add_row(*(Text(terminal_safe(cell)) for cell in cells))
             return table
 
         unbounded = self.stdout.options.update_width(10_000)
@@ -102,13 +122,13 @@ class Output:
         self.stdout.print(Text(f"{title} ({caption})" if caption else title, style="italic"))
         for row in rows:
             heading = " ".join(cell for cell in row[:heading_cells] if cell)
-            self.stdout.print(Text(heading, style="bold"), soft_wrap=True)
+            self.stdout.print(Text(terminal_safe(heading), style="bold"), soft_wrap=True)
             record = Table(show_header=False, box=None, padding=(0, 1, 0, 2))
             record.add_column(style="bold")
             record.add_column(overflow="fold")
             headers = [str(c.header) for c in columns()]
             for header, cell in zip(headers[heading_cells:], row[heading_cells:], strict=True):
-                record.add_row(header, Text(cell))
+                record.add_row(header, Text(terminal_safe(cell)))
             self.stdout.print(record)
 
     def raw(self, text: str) -> None:
@@ -118,10 +138,10 @@ class Output:
 
     def hint(self, text: str) -> None:
         if not self.as_json:
-            self.stderr.print(Text(text, style="dim"))
+            self.stderr.print(Text(terminal_safe(text), style="dim"))
 
     def error(self, text: str) -> None:
-        self.stderr.print(Text(text), soft_wrap=True)
+        self.stderr.print(Text(terminal_safe(text)), soft_wrap=True)
 
     def eid_error(self, e: EidError) -> None:
         self.error(f"error: {e}")
