@@ -383,6 +383,40 @@ def test_an_upgrade_that_loses_a_race_to_a_lock_says_the_account_is_locked(
     ) == [("rejected", "ACCOUNT_LOCKED")]
 
 
+def test_sixteen_concurrent_duplicate_upgrades_all_get_the_first_answer(
+    harness: ServerHarness, office: Office, citizen_app: EidClient
+) -> None:
+    """One upgrade, answered alike to every copy (SDK retries off: the first
+    answers themselves), whichever copy lost the race to the row."""
+    person = office.person(408, seed=48)
+    register_and_activate(harness, citizen_app, person.demographics)
+    capture = capture_of(person, seed=14)
+    with (
+        RegistrationOfficeClient(
+            harness.target, officer_key=office.key, retry=RetryPolicy.off()
+        ) as client,
+        ThreadPoolExecutor(16) as pool,
+    ):
+
+        def upgrade(_: int) -> Any:
+            try:
+                return client.upgrade_to_level2(
+                    personal_id=person.demographics.personal_id,
+                    portrait=capture.portrait.packed,
+                    fingerprints={f.value: t.packed for f, t in capture.fingerprints.items()},
+                    request_id="upgrade-once",
+                )
+            except EidError as e:
+                return e.reason
+
+        answers = list(pool.map(upgrade, range(16)))
+    assert all(a == answers[0] for a in answers), answers
+    assert answers[0].account.level == ipb.ACCOUNT_LEVEL_2
+    assert harness.rows("SELECT outcome FROM audit_events WHERE action = 'upgrade_level2'") == [
+        ("ok",)
+    ]
+
+
 def test_a_party_without_the_scope_is_refused_and_an_unknown_id_looks_like_a_miss(
     harness: ServerHarness, office: Office, bank: EidClient
 ) -> None:
