@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,6 +17,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
 from tests.unit.test_client_account_cli import refuse
 from tests.unit.test_client_calls import FakeEid
+from tests.unit.test_client_keys_cache import Signer, published
 
 EXPIRY = timestamp_pb2.Timestamp(seconds=1_900_000_000)
 # Cursor up two lines and erase it (overwrites an earlier verdict), an OSC 8
@@ -110,3 +112,20 @@ def test_an_error_message_is_shown_as_text(capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert unsafe(err) == []
     assert "\\x1b[2A" in err
+
+
+@pytest.mark.parametrize("columns", ["200", "40"])  # a table, or records when narrow
+def test_the_issuer_a_server_names_is_not_rich_markup(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    columns: str,
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", columns)
+    answer = published(Signer("k1").listed())
+    answer.issuer = "[link=https://evil.example]eid.vn[/link] [bold]\x1b[2J"
+    with FakeEid(GetVerificationKeys=answer).serve() as target:
+        assert main(["--target", target, "keys"]) == 0
+    out = "".join(capsys.readouterr().out.split())  # as wrapped to any width
+    assert "issuer[link=https://evil.example]eid.vn[/link][bold]\\x1b[2J;" in out

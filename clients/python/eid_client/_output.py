@@ -103,7 +103,8 @@ class Output:
                 *fresh,
                 title=title,
                 title_justify="left",
-                caption=caption or None,
+                # Text, not str: a caption may name what a server sent (the keys' issuer).
+                caption=Text(terminal_safe(caption), style="table.caption") if caption else None,
                 caption_justify="left",
                 box=box.SIMPLE_HEAD,
             )
@@ -119,7 +120,8 @@ class Output:
         if Measurement.get(self.stdout, unbounded, build(keep=False)).maximum <= self.stdout.width:
             self.stdout.print(build())
             return
-        self.stdout.print(Text(f"{title} ({caption})" if caption else title, style="italic"))
+        top = f"{title} ({caption})" if caption else title
+        self.stdout.print(Text(terminal_safe(top), style="italic"))
         for row in rows:
             heading = " ".join(cell for cell in row[:heading_cells] if cell)
             self.stdout.print(Text(terminal_safe(heading), style="bold"), soft_wrap=True)
