@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import itertools
 import json
 import struct
@@ -12,13 +13,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from eid_client._commands import UsageError
 from eid_client.loadgen import LoadResult, main
 from eid_client.loadgen.citizens import e164, read_citizens
 from eid_client.loadgen.options import duration, warmup
 from eid_client.loadgen.plan import RunPlan, needs, shares, split
-from eid_client.loadgen.report import build_report, histogram, timeline
+from eid_client.loadgen.report import build_report, histogram, render, timeline
 
 
 def plan(**changes: object) -> RunPlan:
@@ -151,6 +153,27 @@ def test_report_keys_and_errors_by_status_and_reason() -> None:
     assert "error_kinds" not in report["summary"]
     assert report["summary"]["count"] == 9 and report["summary"]["p95_ms"] == 2.0
     json.dumps(report)  # JSON-ready as it is
+
+
+def test_an_error_reason_a_server_sent_is_printed_as_text() -> None:
+    """The ErrorInfo reason comes from the server (or a proxy before it): no rich
+    markup, no terminal control sequences in the errors table."""
+    reason = "[link=https://evil.example]QUOTA[/link]\x1b]52;c;eA==\x07"
+    kinds = Counter({f"PERMISSION_DENIED {reason}": 3})
+    result = LoadResult(3, 3, 1.0, [], kinds, [], [0.5] * 3)
+    report = build_report(
+        plan(processes=1),
+        result,
+        warmup_calls=0,
+        exhausted=False,
+        prepared_items=0,
+        prepare_seconds=0.0,
+    )
+    printed = io.StringIO()
+    Console(file=printed, width=200, color_system=None).print(render(report))
+    out = printed.getvalue()
+    assert "[link=https://evil.example]QUOTA[/link]\\x1b]52;c;eA==\\x07" in out
+    assert "\x1b" not in out and "\x07" not in out
 
 
 def test_citizens_file(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from eid_client._output import terminal_safe
 from eid_client.loadgen.plan import RunPlan
 from eid_client.loadgen.result import LoadResult, percentile_of_sorted, split_kind
 from eid_client.loadgen.workloads import WORKLOADS
@@ -196,7 +197,9 @@ def render(report: dict[str, Any]) -> Group:
         for name in ("status", "reason", "count"):
             failed.add_column(name, justify="right" if name == "count" else "left")
         for e in report["errors"]:
-            failed.add_row(e["status"], e["reason"] or "-", Text(f"{e['count']:,}", style="red"))
+            # Text of terminal_safe: the reason is what the server (or a proxy) sent.
+            status, reason = (Text(terminal_safe(v)) for v in (e["status"], e["reason"] or "-"))
+            failed.add_row(status, reason, Text(f"{e['count']:,}", style="red"))
         parts.append(failed)
     if report["exhausted"]:
         parts.append(Text("the prepared items ran out before the end of the run", style="yellow"))
