@@ -257,3 +257,18 @@ async def test_rejects_runs_without_an_end_or_a_rate(kwargs: dict[str, Any]) -> 
 
     with pytest.raises(ValueError, match=r"must be|give total"):
         await run_load(call, **kwargs)
+
+
+def test_cli_prints_a_servers_error_message_as_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A setup call refused with a message the server (or a proxy) chose."""
+    refused = EidError(grpc.StatusCode.PERMISSION_DENIED, "no\x1b[1A\x1b[2Kall calls ok")
+
+    def fail(*args: Any) -> Any:
+        raise refused
+
+    monkeypatch.setattr("eid_client.loadgen.cli.execute", fail)
+    assert main(["verify-token", "--session", "s", "--api-key", "k"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "no\\x1b[1A\\x1b[2Kall calls ok" in err

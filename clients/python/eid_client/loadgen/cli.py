@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from eid_client._commands import UsageError
+from eid_client._output import terminal_safe
 from eid_client.cli_args import (
     add_connection_options,
     defaults_for,
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         RunError,
         PrepareError,
     ) as e:  # setup failed, or a process could not run
-        stderr.print(Text(f"error: {e}"))
+        stderr.print(Text(terminal_safe(f"error: {e}")))  # a server's message, as text
         unreachable = getattr(e, "unavailable", False) or (
             isinstance(e, EidError) and e.code.name == "UNAVAILABLE"
         )
