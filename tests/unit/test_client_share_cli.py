@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,6 +123,26 @@ def test_an_image_that_cannot_be_written_still_prints_the_share(
     captured = capsys.readouterr()
     assert f"error: cannot write {missing}" in captured.err
     assert OFFLINE_PAYLOAD in captured.out  # the share exists: the citizen can still use it
+
+
+def test_share_images_are_private_and_never_written_through_a_planted_link(
+    fake: tuple[FakeEid, str], tmp_path: Path
+) -> None:
+    """An image holds the share's token (an offline one the citizen's data): only
+    its owner may read it, and a link planted at its path (a shared /tmp) is
+    replaced, not followed into the file it names."""
+    _, target = fake
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    png, svg = tmp_path / "share.png", tmp_path / "share.svg"
+    png.symlink_to(victim)
+    argv = ["share", "--session", "access-1", "--no-qr", "--png", str(png), "--svg", str(svg)]
+    assert run(target, *argv) == 0
+    assert victim.read_text() == "keep"
+    assert not png.is_symlink() and qr.read_payloads(png) == [OFFLINE_PAYLOAD]
+    for image in (png, svg):
+        assert stat.S_IMODE(image.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["share.png", "share.svg", "victim.txt"]
 
 
 def test_shares_table(

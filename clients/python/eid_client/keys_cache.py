@@ -17,16 +17,15 @@ does, the next time the keys are fetched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import os
 import re
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from eid.v1 import identity_service_pb2 as pb
+from eid_client._files import write_atomically
 from eid_client.offline import (
     KeySet,
     OfflineCredential,
@@ -115,18 +114,8 @@ def write_keys_file(path: Path, keys: KeySet, *, jwks: bool = False) -> None:
     (revoked keys are left out)."""
     text = keys.to_jwks() if jwks else keys.to_json()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)  # public keys: readable by the verifiers' other tools
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    # 0644: public keys, readable by the verifiers' other tools.
+    write_atomically(path, (text + "\n").encode("utf-8"), 0o644)
 
 
 class KeyCache:

@@ -9,9 +9,12 @@ alphanumeric mode on its own.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import segno
+
+from eid_client._files import write_atomically
 
 ERROR_LEVEL = "m"
 IMAGE_KINDS = ("png", "svg")
@@ -31,10 +34,14 @@ def make(payload: str) -> segno.QRCode:
 
 
 def write_image(payload: str, path: Path, kind: str = "png", *, scale: int = 5) -> None:
-    """Draw ``payload`` into ``path`` as a PNG or SVG image (``scale`` pixels per module)."""
+    """Draw ``payload`` into ``path`` as a PNG or SVG image (``scale`` pixels per module),
+    readable by its owner only, written atomically (see _files.write_atomically)."""
     if kind not in IMAGE_KINDS:
         raise ValueError(f"unknown image kind {kind!r}: use png or svg")
-    make(payload).save(str(path), kind=kind, scale=scale, border=4)
+    image = io.BytesIO()
+    make(payload).save(image, kind=kind, scale=scale, border=4)
+    # 0600: a share's image is a bearer token (an offline one holds personal data).
+    write_atomically(path, image.getvalue(), 0o600)
 
 
 def read_payloads(path: Path) -> list[str]:
