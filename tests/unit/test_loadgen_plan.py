@@ -259,3 +259,28 @@ def test_help_has_examples_for_each_workload(capsys: pytest.CaptureFixture[str])
     for workload in ("health", "verify-otp", "register", "start-approval"):
         assert main([workload, "--help"]) == 0
         assert "eid-loadgen" in capsys.readouterr().out
+
+
+def test_the_chart_replaces_a_link_planted_at_its_path(tmp_path: Path) -> None:
+    """--chart /tmp/run.png: a link someone planted there is replaced, not written
+    through into the file it names."""
+    pytest.importorskip("matplotlib")
+    from eid_client.loadgen.chart import write_chart
+
+    result = LoadResult(3, 0, 1.0, [0.002] * 3, Counter(), [0.1, 0.5, 0.9], [])
+    report = build_report(
+        plan(processes=1),
+        result,
+        warmup_calls=0,
+        exhausted=False,
+        prepared_items=0,
+        prepare_seconds=0.0,
+    )
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    chart = tmp_path / "run.png"
+    chart.symlink_to(victim)
+    write_chart(report, chart)
+    assert victim.read_text() == "keep"
+    assert not chart.is_symlink() and chart.read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.png", "victim.txt"]

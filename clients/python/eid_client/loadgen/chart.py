@@ -7,10 +7,12 @@ imported only here and only when a chart is asked for, with the Agg backend
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 from eid_client._commands import UsageError
+from eid_client._files import write_atomically
 
 
 def write_chart(report: dict[str, Any], path: Path) -> None:
@@ -61,6 +63,9 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
             f"p99 {s['p99_ms'] or 0:.1f} ms"
         )
         figure.tight_layout()
-        figure.savefig(path, format="png")
+        image = io.BytesIO()
+        figure.savefig(image, format="png")
+        # Not savefig(path): that writes through a link planted at the path (a shared /tmp).
+        write_atomically(path, image.getvalue(), 0o644)
     finally:
         pyplot.close(figure)
