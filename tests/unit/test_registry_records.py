@@ -119,6 +119,10 @@ BAD_ROWS = [
     (_row(birth_date="2099-01-01"), "birth_date"),
     (_row(gender="f"), "gender"),
     (_row(kind="tourist"), "kind"),
+    # JSON lists and objects where a word goes: a bad row, not a TypeError ending the import.
+    (_row(gender=["female"]), "gender"),
+    (_row(kind={"citizen": True}), "kind"),
+    (_row(documents=[{**_row()["documents"][0], "type": ["tax_code"]}]), "documents.type"),
     (_row(kind="foreigner"), "personal_id"),  # a citizen's number
     (_row(portrait="not base64!"), "portrait"),
     (_row(portrait=base64.b64encode(b"\x00" * 12).decode()), "portrait"),

@@ -330,6 +330,12 @@ def _template(value: object, field: str, dimensions: int) -> bytes:
     return raw
 
 
+def _lookup(table: dict[str, T], value: object) -> T | None:
+    """The entry a string names; None for anything else (a JSON list or object
+    is unhashable: looked up as it is, it would abort the whole import)."""
+    return table.get(value) if isinstance(value, str) else None
+
+
 def _invalid(error: InvalidInput, field: str) -> Problem:
     return Problem(field, error.message)
 
@@ -342,10 +348,10 @@ def parse_record(record: dict[str, Any], line: int, today: date) -> _Parsed:
         raise _invalid(e, "personal_id") from None
     name = _name(record.get("full_name"))
     born = _birth_date(record.get("birth_date"), today)
-    gender = _GENDERS.get(record.get("gender") or "")
+    gender = _lookup(_GENDERS, record.get("gender"))
     if gender is None:
         raise Problem("gender", "must be male or female")
-    kind = _KINDS.get(record.get("kind") or "citizen")
+    kind = _lookup(_KINDS, record.get("kind") or "citizen")
     if kind is None:
         raise Problem("kind", "must be citizen or foreigner")
     if (kind is PersonKind.FOREIGNER) != pid.is_foreigner:
@@ -442,7 +448,7 @@ def _documents(value: object) -> tuple[RegistryDocument, ...]:
     for item in value:
         if not isinstance(item, dict):
             raise Problem("documents", "a document must be an object")
-        doc_type = _DOCUMENT_TYPES.get(item.get("type"))  # type: ignore[arg-type]
+        doc_type = _lookup(_DOCUMENT_TYPES, item.get("type"))
         if doc_type is None:
             raise Problem("documents.type", "not a known document type")
         number = _text(item.get("number"), "documents.number")
