@@ -147,6 +147,7 @@ BAD_ROWS = [
     (_row(passport={"number": "M1234567", "nationality": "KOR"}), "passport"),
     ("[1, 2, 3]", "row"),
     ("{not json", "row"),
+    ("[" * 10_000 + "]" * 10_000, "row"),  # deeper than the parser recurses
 ]
 
 

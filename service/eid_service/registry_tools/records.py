@@ -614,7 +614,7 @@ def read_chunk(
 def _json_object(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise Problem("row", "not a JSON object") from None
     if not isinstance(value, dict):
         raise Problem("row", "not a JSON object")
