@@ -5,7 +5,9 @@ clipboard, make links or reorder what the citizen or the clerk reads."""
 
 from __future__ import annotations
 
+import datetime
 import io
+import json
 import unicodedata
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from google.protobuf import timestamp_pb2
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
+from eid_client.offline import CredentialClaims, KeySet, VerificationKey, issue_credential
 from tests.unit.test_client_account_cli import refuse
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_keys_cache import Signer, published
@@ -129,3 +132,44 @@ def test_the_issuer_a_server_names_is_not_rich_markup(
         assert main(["--target", target, "keys"]) == 0
     out = "".join(capsys.readouterr().out.split())  # as wrapped to any width
     assert "issuer[link=https://evil.example]eid.vn[/link][bold]\\x1b[2J;" in out
+
+
+def test_json_keeps_the_raw_values_and_no_raw_controls(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    page = pb.ListApprovalRequestsResponse(approval_requests=[REQUEST])
+    with FakeEid(ListApprovalRequests=page).serve() as target:
+        assert main(["--target", target, "--json", "approvals", "--session", "s"]) == 0
+    out = capsys.readouterr().out
+    assert unsafe(out) == []  # C1 controls and BiDi characters as \u escapes, too
+    (request,) = json.loads(out)["approval_requests"]
+    assert (request["party_name"], request["message"]) == (HOSTILE, HOSTILE)
+
+
+def test_json_of_an_offline_share_keeps_raw_values_and_no_raw_controls(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """verify-qr/verify-offline --json print the credential's text unescaped
+    (ensure_ascii=False, for Vietnamese names): C1 controls and BiDi characters
+    must still reach the terminal as \\u escapes."""
+    signer = Signer("k1")
+    keys = tmp_path / "keys.json"
+    keys.write_text(KeySet([VerificationKey("k1", signer.public)]).to_json())
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    name = "Nguyễn Thị Lan\u202e\x9b8m\u200b"
+    claims = CredentialClaims(
+        issuer="eid.vn",
+        share_id="shr_" + "0a" * 10,
+        issued_at=now,
+        expires_at=now + datetime.timedelta(minutes=5),
+        audience=None,
+        full_name=name,
+    )
+    payload = issue_credential(claims, "k1", signer.private)
+    monkeypatch.setattr("sys.stdin", io.StringIO(payload + "\n"))
+    argv = ["--target", "127.0.0.1:1", "--json", "verify-offline", "-", "--keys", str(keys)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert unsafe(out) == []
+    assert "Nguyễn Thị Lan" in out  # still readable
+    assert json.loads(out)["attributes"]["full_name"] == name

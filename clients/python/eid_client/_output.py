@@ -45,6 +45,21 @@ def terminal_safe(text: str) -> str:
     )
 
 
+def _json_escaped(text: str) -> str:
+    """``text`` with the characters terminal_safe escapes, bar line ends, written as
+    JSON escapes (``\\u202e``). Outside strings JSON holds none of them, and inside
+    one the escape means the same character: JSON printed with ensure_ascii=False
+    (verify-qr's Vietnamese names) stays the same document, safe on a terminal."""
+    if text.replace("\n", "").isprintable():  # the common case
+        return text
+    return "".join(
+        json.dumps(ch)[1:-1]
+        if ch != "\n" and unicodedata.category(ch) in _UNSAFE_CATEGORIES
+        else ch
+        for ch in text
+    )
+
+
 class Output:
     """The CLI's two streams, and whether results are printed as JSON."""
 
@@ -134,8 +149,8 @@ class Output:
             self.stdout.print(record)
 
     def raw(self, text: str) -> None:
-        """Print unwrapped, e.g. tokens that must survive copy and paste."""
-        sys.stdout.write(text + "\n")
+        """Print unwrapped, e.g. tokens that must survive copy and paste, or JSON."""
+        sys.stdout.write(_json_escaped(text) + "\n")
         sys.stdout.flush()
 
     def hint(self, text: str) -> None:
