@@ -194,6 +194,23 @@ def test_a_child_under_14_needs_a_guardian_and_foreigners_a_passport() -> None:
         assert [p[1] for p in _problems({**visitor, "passport": bad})] == [field]
 
 
+def test_a_birth_date_is_a_date_even_when_the_word_is_today() -> None:
+    newborn = make_personal_id("079", TODAY, Gender.MALE, 123_458).value
+    child = _row(
+        personal_id=newborn,
+        full_name="Lê Minh Khang",
+        birth_date=TODAY.isoformat(),
+        gender="male",
+        guardians=[MOTHER],
+        fingerprints=None,
+        documents=None,
+    )
+    assert _problems(child) == []
+    assert _problems({**child, "birth_date": "today"}) == [
+        (1, "birth_date", "the birth date must be written as YYYY-MM-DD")
+    ]
+
+
 def test_blank_lines_crlf_and_a_byte_order_mark_are_fine() -> None:
     data = b"\xef\xbb\xbf" + _jsonl(_row()).replace(b"\n", b"\r\n") + b"\r\n\n"
     chunk = read_chunk(data, "jsonl", None, TODAY, at_start=True)

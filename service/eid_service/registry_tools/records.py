@@ -268,7 +268,8 @@ _CACHE_LIMIT = 500_000
 _labels: dict[str, str] = {}
 _names: dict[str, str] = {}
 _dates: dict[str, date] = {}  # any well-formed date
-_birth_dates: dict[str, date] = {}  # ... and between 1900 and today (one `today` a run)
+_birth_dates: dict[str, date] = {}  # ... and between 1900 and today
+_birth_dates_today: date | None = None  # the today they were checked against
 
 
 def _remember(cache: dict[str, T], key: str, value: T) -> None:
@@ -290,10 +291,13 @@ def _name(value: object) -> str:
 
 
 def _birth_date(value: object, today: date) -> date:
+    global _birth_dates_today  # one per process, like the caches
     raw = _text(value, "birth_date")
-    if _birth_dates.get("today") != today:  # checked against another day: start again
+    # Not kept in _birth_dates itself: a row whose birth date is written
+    # "today" would find it there and pass.
+    if _birth_dates_today != today:  # checked against another day: start again
         _birth_dates.clear()
-        _birth_dates["today"] = today
+        _birth_dates_today = today
     born = _birth_dates.get(raw)
     if born is None:
         try:
