@@ -173,3 +173,17 @@ def test_json_of_an_offline_share_keeps_raw_values_and_no_raw_controls(
     assert unsafe(out) == []
     assert "Nguyễn Thị Lan" in out  # still readable
     assert json.loads(out)["attributes"]["full_name"] == name
+
+
+def test_pending_approvals_name_the_party_by_its_id_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A party chooses its name (another bank's, say); its id is the server's."""
+    lookalike = pb.ApprovalRequest(
+        approval_id="apr_2", party_id="rp_7b2b3ca8", party_name="Vietcombank", expire_time=EXPIRY
+    )
+    page = pb.ListApprovalRequestsResponse(approval_requests=[lookalike])
+    with FakeEid(ListApprovalRequests=page).serve() as target:
+        assert main(["--target", target, "approvals", "--session", "s"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "apr_2" in line)
+    assert "Vietcombank (rp_7b2b3ca8)" in row

@@ -71,7 +71,8 @@ def pending_columns() -> list[Column]:
 def pending_cells(request: pb.ApprovalRequest) -> list[str]:
     return [
         request.approval_id,
-        request.party_name or request.party_id,
+        # The id too: a party chooses its name, and may choose another's.
+        f"{request.party_name} ({request.party_id})" if request.party_name else request.party_id,
         request.verification_code,
         attributes(list(request.attributes)) if request.attributes else "nothing",
         short_when(request.expire_time),
