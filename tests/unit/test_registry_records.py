@@ -253,6 +253,20 @@ def test_a_csv_header_must_name_known_columns() -> None:
         parse_header(b"personal_id,full_name,birth_date\n")
 
 
+def test_a_missing_or_damaged_csv_header_is_refused_without_repeating_its_cells() -> None:
+    # A file without its header: the first person's row is taken for it.
+    first_row = csv_lines(PEOPLE[:1]).encode()
+    with pytest.raises(ValueError, match="no header") as refused:
+        parse_header(first_row)
+    person = PEOPLE[0].demographics
+    for value in (person.personal_id, person.full_name, person.birth_date.isoformat()):
+        assert value not in str(refused.value)
+    with pytest.raises(ValueError, match="unknown CSV columns: shoe_size and 2 more") as refused:
+        parse_header(f"personal_id,shoe_size,{MOTHER},Trần Thị,gender\n".encode())
+    assert MOTHER not in str(refused.value)
+    assert "Trần" not in str(refused.value)
+
+
 def test_the_format_comes_from_the_extension_unless_given() -> None:
     assert file_format("people.csv") == "csv"
     assert file_format("people.JSONL") == "jsonl"

@@ -86,6 +86,7 @@ MAX_DOCUMENTS = 20
 _MAX_TEXT = 100
 _DOCUMENT_NUMBER = re.compile(r"[A-Z0-9]{4,20}")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _EARLIEST = date(1900, 1, 1)
 _FORMATS = {"csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl", "json": "jsonl"}
 _GENDERS = {g.value: g for g in Gender}
@@ -647,7 +648,13 @@ def parse_header(line: bytes) -> list[str]:
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     if unknown:
         known = ", ".join(CSV_COLUMNS)
-        raise ValueError(f"unknown CSV columns: {', '.join(unknown)} (known: {known})")
+        # Only what looks like a column name is repeated: a file without its
+        # header puts a person's ID number, name and birth date here.
+        if len(unknown) == len(columns):
+            raise ValueError(f"the first line names no known column: no header? (known: {known})")
+        named = [c for c in unknown if _COLUMN_NAME.fullmatch(c)]
+        others = f" and {len(unknown) - len(named)} more" if len(named) < len(unknown) else ""
+        raise ValueError(f"unknown CSV columns: {', '.join(named)}{others} (known: {known})")
     missing = sorted(REQUIRED_CSV_COLUMNS - set(columns))
     if missing:
         raise ValueError(f"the CSV header lacks {', '.join(missing)}")
