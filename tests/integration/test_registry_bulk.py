@@ -229,6 +229,40 @@ async def test_a_guardian_may_come_later_in_the_file_but_must_come(
 
 
 @pytest.mark.asyncio
+async def test_a_row_for_someone_present_adds_no_guardian_or_document(
+    uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path
+) -> None:
+    child = next(p for p in PEOPLE if age_on(p.demographics.birth_date, TODAY) < 14)
+    parents = [p for p in PEOPLE if p.demographics.personal_id in child.guardians]
+    first = tmp_path / "family.jsonl"
+    first.write_text(jsonl_lines([*parents, child]), encoding="utf-8")
+    assert (await _import(uow, ring, first, "jsonl")).bad == []
+    # Another agency's file names a stranger as the child's guardian, with a document.
+    stranger = next(p for p in PEOPLE if p not in parents and p is not child and not p.guardians)
+    stranger_id = stranger.demographics.personal_id
+    document = {
+        "type": "tax_code",
+        "number": "8099999999",
+        "issuer": "Cục Thuế",
+        "valid_from": "2020-01-01",
+        "valid_until": None,
+    }
+    forged = {**person_record(child), "guardians": [stranger_id], "documents": [document]}
+    second = tmp_path / "forged.jsonl"
+    second.write_text(
+        json.dumps(person_record(stranger)) + "\n" + json.dumps(forged) + "\n", encoding="utf-8"
+    )
+    done = await _import(uow, ring, second, "jsonl")
+    assert (done.added, done.present, done.bad) == (1, 1, [])
+    (got,) = await _read_all(uow, [child])
+    assert got == _expected(child)
+    assert await uow.read(lambda r: r.registry.wards(stranger_id)) == []
+    child_id = child.demographics.personal_id
+    documents = await uow.read(lambda r: r.registry.documents(child_id))
+    assert sorted(documents, key=repr) == sorted(child.documents, key=repr)
+
+
+@pytest.mark.asyncio
 async def test_workers_split_the_file_and_agree_with_one_process(
     ring: KeyRing, sqlite_template: Path, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ them with `PopulationRegistry.put_sealed`, a few executemany statements.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import struct
@@ -80,6 +81,17 @@ _MARK_DECEASED = Sql(
     "UPDATE registry_citizens SET death_date_enc = :died_on"
     " WHERE personal_id_index = :index AND death_date_enc IS NULL"
 )
+# Blind indexes looked up a statement (SQLite allows 999 parameters at least).
+_PRESENT_CHUNK = 500
+
+
+@functools.cache
+def _present_in(n: int) -> Sql:
+    names = ", ".join(f":i{i}" for i in range(n))  # parameters only, no values
+    query = "SELECT personal_id_index FROM registry_citizens WHERE personal_id_index IN "
+    return Sql(query + f"({names})")
+
+
 # KiB of page cache on a connection that loads in bulk, and SQLite's default.
 _BULK_CACHE = Sql("PRAGMA cache_size = -524288")
 _DEFAULT_CACHE = Sql("PRAGMA cache_size = -2000")
@@ -183,11 +195,28 @@ class PopulationRegistry(Repository):
     def put_sealed(self, sealed: SealedPeople) -> int:
         """Adds the people of a sealed batch that are not present yet, with
         their guardians and documents (those present already are left as they
-        are); how many people were added. The bulk path of `put_person`."""
+        are); how many people were added. The bulk path of `put_person`.
+        A batch holds each person once."""
+        # A person present already keeps the guardians and documents recorded
+        # for them: a file's row for them must not add a guardian (who could
+        # then register the child) or a document.
+        present = self._present_of(
+            {row[0] for row in sealed.guardians} | {row[2] for row in sealed.documents}
+        )
         added = self._db.many(_INSERT, sealed.citizens)
-        self._db.many(_INSERT_GUARDIAN, sealed.guardians)
-        self._db.many(_INSERT_DOCUMENT, sealed.documents)
+        self._db.many(_INSERT_GUARDIAN, [g for g in sealed.guardians if g[0] not in present])
+        self._db.many(_INSERT_DOCUMENT, [d for d in sealed.documents if d[2] not in present])
         return added
+
+    def _present_of(self, indexes: set[bytes]) -> set[bytes]:
+        """Those of these blind indexes the registry holds a person of."""
+        ordered = sorted(indexes)
+        found: set[bytes] = set()
+        for at in range(0, len(ordered), _PRESENT_CHUNK):
+            part = ordered[at : at + _PRESENT_CHUNK]
+            params = {f"i{n}": index for n, index in enumerate(part)}
+            found.update(bytes(row[0]) for row in self._db.all(_present_in(len(part)), params))
+        return found
 
     def bulk_load_mode(self, on: bool) -> None:
         """SQLite: while on, this connection's page cache holds a whole batch's
