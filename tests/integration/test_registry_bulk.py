@@ -20,6 +20,7 @@ from eid_service.domain.citizen import age_on
 from eid_service.domain.registry_person import PersonKind, RegistryPerson
 from eid_service.registry_tools.generator import generate
 from eid_service.registry_tools.pipeline import (
+    CHUNK_BYTES,
     GUARDIAN_UNKNOWN,
     Imported,
     generate_registry,
@@ -260,6 +261,31 @@ async def test_a_row_for_someone_present_adds_no_guardian_or_document(
     child_id = child.demographics.personal_id
     documents = await uow.read(lambda r: r.registry.documents(child_id))
     assert sorted(documents, key=repr) == sorted(child.documents, key=repr)
+
+
+@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 1], ids=["one-chunk", "line-a-chunk"])
+@pytest.mark.asyncio
+async def test_a_second_row_of_one_id_number_is_a_bad_row_and_adds_nothing(
+    uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path, chunk_bytes: int
+) -> None:
+    child = next(p for p in PEOPLE if age_on(p.demographics.birth_date, TODAY) < 14)
+    parents = [p for p in PEOPLE if p.demographics.personal_id in child.guardians]
+    stranger = next(p for p in PEOPLE if p not in parents and p is not child and not p.guardians)
+    stranger_id = stranger.demographics.personal_id
+    again = {**person_record(child), "full_name": "Ai Đó", "guardians": [stranger_id]}
+    path = tmp_path / "twice.jsonl"
+    path.write_text(
+        jsonl_lines([*parents, child, stranger]) + json.dumps(again) + "\n", encoding="utf-8"
+    )
+    done = await _import(uow, ring, path, "jsonl", chunk_bytes=chunk_bytes)
+    first, last = len(parents) + 1, len(parents) + 3
+    assert [(b.line, b.field, b.reason) for b in done.bad] == [
+        (last, "personal_id", f"the same ID number as line {first}")
+    ]
+    assert (done.rows, done.added, done.present) == (last, last - 1, 0)
+    (got,) = await _read_all(uow, [child])
+    assert got == _expected(child)
+    assert await uow.read(lambda r: r.registry.wards(stranger_id)) == []
 
 
 @pytest.mark.asyncio

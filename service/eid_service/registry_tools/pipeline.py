@@ -374,6 +374,7 @@ class ReadResult:
     lines: list[int]  # of each person in `sealed`, counted from 0 in the chunk
     guardians: list[list[bytes]]  # blind indexes of each person's guardians
     bad: list[BadRow]
+    repeated: list[tuple[int, int]]  # lines whose ID number an earlier line of the chunk has
     line_count: int
     size: int
 
@@ -383,12 +384,24 @@ def read_task(task: ReadTask) -> ReadResult:
         f.seek(task.start)
         data = f.read(task.end - task.start)
     chunk = read_chunk(data, task.fmt, task.header, task.today, at_start=task.start == 0)
+    # A person once in a chunk: the sealed guardian and document rows of two
+    # rows of one ID number could not be told apart later.
+    people, lines, repeated = [], [], []
+    first: dict[str, int] = {}
+    for person, line in zip(chunk.people, chunk.lines, strict=True):
+        earlier = first.setdefault(person.demographics.personal_id, line)
+        if earlier != line:
+            repeated.append((line, earlier))
+        else:
+            people.append(person)
+            lines.append(line)
     p = _sealer()
     return ReadResult(
-        sealed=seal_people(p, chunk.people),  # in file order: lines[i] is citizens[i]'s
-        lines=chunk.lines,
-        guardians=[[p.hasher.blind_index(g) for g in person.guardians] for person in chunk.people],
+        sealed=seal_people(p, people),  # in file order: lines[i] is citizens[i]'s
+        lines=lines,
+        guardians=[[p.hasher.blind_index(g) for g in person.guardians] for person in people],
         bad=chunk.bad,
+        repeated=repeated,
         line_count=chunk.line_count,
         size=len(data),
     )
@@ -428,35 +441,61 @@ class Imported:
 GUARDIAN_UNKNOWN = "a guardian is neither in the registry nor in this file"
 
 
+def same_id_as(line: int) -> str:
+    return f"the same ID number as line {line}"
+
+
 class _Guardians:
     """Checks that every guardian is in the registry or anywhere in the file:
     a child whose guardian is not known yet waits, rows and all, until the
-    end of the file."""
+    end of the file. A person's second row in the file is a bad row (its
+    guardians and documents are not written)."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
-        self.seen: set[bytes] = set()
+        self.rows: dict[bytes, int] = {}  # the people of the file: their first line
+        self.known: set[bytes] = set()  # guardians found in the registry
         self.waiting: list[tuple[int, SealedPeople, list[bytes]]] = []
 
-    async def admit(self, result: ReadResult, first_line: int) -> SealedPeople:
-        """The rows of `result` that may be written now."""
+    def _seen(self, index: bytes) -> bool:
+        return index in self.rows or index in self.known
+
+    async def admit(self, result: ReadResult, first_line: int) -> tuple[SealedPeople, list[BadRow]]:
+        """The rows of `result` that may be written now, and its rows of people
+        an earlier line had."""
+        bad = [
+            BadRow(first_line + line, "personal_id", same_id_as(first_line + earlier))
+            for line, earlier in result.repeated
+        ]
         sealed = result.sealed
         people = sealed.citizens
-        self.seen.update(row[0] for row in people)
-        unknown = {g for gs in result.guardians for g in gs if g not in self.seen}
+        again: set[bytes] = set()
+        for i, row in enumerate(people):
+            line = first_line + result.lines[i]
+            earlier = self.rows.setdefault(row[0], line)
+            if earlier != line:
+                again.add(row[0])
+                bad.append(BadRow(line, "personal_id", same_id_as(earlier)))
+        unknown = {
+            g
+            for i, gs in enumerate(result.guardians)
+            if people[i][0] not in again
+            for g in gs
+            if not self._seen(g)
+        }
         if unknown:
             known = await self._uow.read(lambda r: {g for g in unknown if _registry(r).present(g)})
-            self.seen |= known
+            self.known |= known
             unknown -= known
-        if not unknown:
-            return sealed
+        if not unknown and not again:
+            return sealed, bad
         later = {
             people[i][0]: i
             for i, gs in enumerate(result.guardians)
-            if any(g in unknown for g in gs)
+            if people[i][0] not in again and any(g in unknown for g in gs)
         }
         now = SealedPeople()
-        held = {index: SealedPeople() for index in later}
+        held = {index: SealedPeople() for index in (*later, *again)}
         for row in people:
             (held[row[0]].citizens if row[0] in held else now.citizens).append(row)
         for g_row in sealed.guardians:
@@ -465,14 +504,14 @@ class _Guardians:
             (held[d_row[2]].documents if d_row[2] in held else now.documents).append(d_row)
         for index, i in later.items():
             self.waiting.append((first_line + result.lines[i], held[index], result.guardians[i]))
-        return now
+        return now, bad
 
     def settle(self) -> tuple[SealedPeople, list[BadRow]]:
         """At the end of the file: the children whose guardians turned up, and
         the others as bad rows."""
         admitted, bad = SealedPeople(), []
         for line, rows, guardians in self.waiting:
-            if all(g in self.seen for g in guardians):
+            if all(self._seen(g) for g in guardians):
                 admitted.extend(rows)
             else:
                 bad.append(BadRow(line, "guardians", GUARDIAN_UNKNOWN))
@@ -528,9 +567,11 @@ async def _import(
             bar = progress.add_task("importing", total=size, rows=0, rate=0.0)
             progress.update(bar, advance=start)
             async for result in runner.map(read_task, tasks):
-                done.rows += len(result.lines) + len(result.bad)
+                done.rows += len(result.lines) + len(result.bad) + len(result.repeated)
                 done.bad.extend(BadRow(first_line + b.line, b.field, b.reason) for b in result.bad)
-                await loader.add(await guardians.admit(result, first_line))
+                admitted, repeated = await guardians.admit(result, first_line)
+                done.bad.extend(repeated)
+                await loader.add(admitted)
                 first_line += result.line_count
                 rate = done.rows / (time.perf_counter() - started)
                 progress.update(bar, advance=result.size, rows=done.rows, rate=rate)
