@@ -19,6 +19,7 @@ import contextlib
 import gc
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -79,6 +80,9 @@ def _init_worker(ring_json: str | None) -> None:
     # Chunks make millions of small objects and no reference cycles: the
     # cyclic collector would scan them again and again (it doubled the time).
     gc.disable()
+    # Ctrl-C reaches the whole process group: the parent stops the pool; a
+    # worker's own KeyboardInterrupt would only print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _use_keys(ring_json)
 
 
@@ -130,9 +134,9 @@ class Runner:
         for task in tasks:
             window.append(self._pool.apply_async(func, (task,)))
             if len(window) > 2 * self.workers:
-                yield await asyncio.to_thread(window.popleft().get)
+                yield await _result(window.popleft())
         while window:
-            yield await asyncio.to_thread(window.popleft().get)
+            yield await _result(window.popleft())
 
     def close(self, *, failed: bool = False) -> None:
         if self._pool is not None:
@@ -141,6 +145,14 @@ class Runner:
             else:
                 self._pool.close()
             self._pool.join()
+
+
+async def _result(pending: AsyncResult[R]) -> R:
+    # Waited for in short steps: a thread blocked in get() on a task whose
+    # worker was stopped (Ctrl-C) never returns, and asyncio.run waits for it.
+    while not pending.ready():
+        await asyncio.to_thread(pending.wait, 0.2)
+    return pending.get()
 
 
 class Loader:
