@@ -256,6 +256,10 @@ async def _import(settings: Settings, args: argparse.Namespace, console: Console
     if not args.file.is_file():
         console.print(f"[red]no such file: {escape(str(args.file))}[/red]")
         return 2
+    # Checked before the import, not found out after an hour of it.
+    if args.errors is not None and (args.errors.is_dir() or not args.errors.parent.is_dir()):
+        console.print(f"[red]cannot write --errors {escape(str(args.errors))}[/red]")
+        return 2
     runtime = bootstrap(settings)
     try:
         done = await import_registry(

@@ -1,0 +1,41 @@
+"""`eid-server registry import` as an operator runs it: what it refuses
+before it starts, and what it prints."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from eid_service.cli import main as eid_server
+from eid_service.registry_tools.generator import generate
+from eid_service.registry_tools.records import jsonl_lines
+from eid_service.security.keys import generate_key_ring, save_key_ring
+from tests.integration.test_registry_bulk import TODAY
+
+
+@pytest.fixture
+def operator_env(sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A migrated SQLite database and a key ring, as EID_ settings; the folder."""
+    shutil.copyfile(sqlite_template, tmp_path / "eid.db")
+    save_key_ring(generate_key_ring(), tmp_path / "keys.json")
+    monkeypatch.setenv("EID_DATABASE_URL", f"sqlite:///{tmp_path / 'eid.db'}")
+    monkeypatch.setenv("EID_KEYS_FILE", str(tmp_path / "keys.json"))
+    return tmp_path
+
+
+def test_an_errors_file_that_cannot_be_written_is_refused_before_the_import(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    people = operator_env / "people.jsonl"
+    people.write_text(jsonl_lines(generate(3, 20, TODAY)), encoding="utf-8")
+    for errors in (operator_env / "no-such-folder" / "bad.csv", operator_env):
+        code = eid_server(
+            ["registry", "import", str(people), "--workers", "0", "--errors", str(errors)]
+        )
+        assert code == 2
+        assert "cannot write --errors" in capsys.readouterr().out
+    # Nothing was imported: the same file now adds everyone.
+    assert eid_server(["registry", "import", str(people), "--workers", "0"]) == 0
+    assert "20 added" in capsys.readouterr().out
