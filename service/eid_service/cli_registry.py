@@ -48,7 +48,8 @@ def _iso_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+        # Not repeated: a date of death is personal data, kept out of errors.
+        raise argparse.ArgumentTypeError("not a date (YYYY-MM-DD)") from None
 
 
 def add_registry_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -39,3 +39,15 @@ def test_an_errors_file_that_cannot_be_written_is_refused_before_the_import(
     # Nothing was imported: the same file now adds everyone.
     assert eid_server(["registry", "import", str(people), "--workers", "0"]) == 0
     assert "20 added" in capsys.readouterr().out
+
+
+def test_a_mistyped_date_of_death_is_refused_without_being_repeated(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["registry", "mark-deceased", "--id", "001190791514", "--date", "2026-02-30"]
+    with pytest.raises(SystemExit) as refused:
+        eid_server(argv)
+    assert refused.value.code == 2
+    printed = capsys.readouterr()
+    assert "not a date (YYYY-MM-DD)" in printed.err
+    assert "2026-02-30" not in printed.err + printed.out
