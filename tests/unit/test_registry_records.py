@@ -144,6 +144,10 @@ BAD_ROWS = [
         _row(documents=[{**_row()["documents"][0], "valid_until": "2000-01-01"}]),
         "documents.valid_until",
     ),
+    (
+        _row(documents=[{**_row()["documents"][0], "valid_from": "0001-01-01"}]),
+        "documents.valid_from",
+    ),
     (_row(passport={"number": "M1234567", "nationality": "KOR"}), "passport"),
     ("[1, 2, 3]", "row"),
     ("{not json", "row"),

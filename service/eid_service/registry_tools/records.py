@@ -462,7 +462,9 @@ def _documents(value: object) -> tuple[RegistryDocument, ...]:
         valid_from = _date(item.get("valid_from"), "documents.valid_from")
         until = item.get("valid_until")
         valid_until = None if until in (None, "") else _date(until, "documents.valid_until")
-        if valid_from < _EARLIEST or (valid_until is not None and valid_until < valid_from):
+        if valid_from < _EARLIEST:
+            raise Problem("documents.valid_from", "must not be before 1900-01-01")
+        if valid_until is not None and valid_until < valid_from:
             raise Problem("documents.valid_until", "must not be before valid_from")
         docs.append(
             RegistryDocument(
