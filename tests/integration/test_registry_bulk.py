@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tracemalloc
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -26,7 +27,13 @@ from eid_service.registry_tools.pipeline import (
     generate_registry,
     import_registry,
 )
-from eid_service.registry_tools.records import csv_header, csv_lines, jsonl_lines, person_record
+from eid_service.registry_tools.records import (
+    MAX_LINE_BYTES,
+    csv_header,
+    csv_lines,
+    jsonl_lines,
+    person_record,
+)
 from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, generate_key_ring
@@ -261,6 +268,48 @@ async def test_a_row_for_someone_present_adds_no_guardian_or_document(
     child_id = child.demographics.personal_id
     documents = await uow.read(lambda r: r.registry.documents(child_id))
     assert sorted(documents, key=repr) == sorted(child.documents, key=repr)
+
+
+@pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 1], ids=["one-chunk", "line-a-chunk"])
+@pytest.mark.asyncio
+async def test_a_line_without_end_is_a_bad_row_never_held_whole(
+    uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path, chunk_bytes: int
+) -> None:
+    """A damaged file (or a binary one given by mistake): 24 MB without a
+    line end between two good rows. Before, finding the chunk's end and
+    reading the chunk each held the whole line (a no-newline file of
+    gigabytes would have been read into memory twice)."""
+    first, last = jsonl_lines(PEOPLE[:2]).splitlines()
+    junk = b"\x00" * (24 << 20)
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(f"{first}\n".encode() + junk + f"\n{last}\n".encode())
+    tracemalloc.start()
+    try:
+        done = await _import(uow, ring, path, "jsonl", chunk_bytes=chunk_bytes)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(b.line, b.field, b.reason) for b in done.bad] == [
+        (2, "row", f"longer than {MAX_LINE_BYTES} bytes")
+    ]
+    assert (done.rows, done.added) == (3, 2)
+    assert peak < len(junk) // 4, f"{peak} bytes at the peak"
+
+
+@pytest.mark.asyncio
+async def test_a_csv_file_without_line_ends_is_refused_unread(
+    uow: SqlUnitOfWork, ring: KeyRing, tmp_path: Path
+) -> None:
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"\x00" * (24 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="no header"):
+            await _import(uow, ring, path, "csv")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < (24 << 20) // 4, f"{peak} bytes at the peak"
 
 
 @pytest.mark.parametrize("chunk_bytes", [CHUNK_BYTES, 1], ids=["one-chunk", "line-a-chunk"])

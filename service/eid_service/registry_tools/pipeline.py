@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from rich.console import Console
 from rich.progress import (
@@ -43,6 +43,7 @@ from eid_service.domain.citizen import MIN_SELF_REGISTRATION_AGE, age_on
 from eid_service.domain.registry_person import PersonKind
 from eid_service.registry_tools.generator import chunks, generate_chunk
 from eid_service.registry_tools.records import (
+    MAX_LINE_BYTES,
     BadRow,
     csv_header,
     csv_lines,
@@ -391,10 +392,47 @@ class ReadResult:
     size: int
 
 
+# How much of a line's end is looked for at a time: no line is held whole.
+_SCAN_BYTES = 1 << 16
+
+
+def _past_line_end(f: BinaryIO, limit: int | None = None) -> tuple[int, bool]:
+    """Moves `f` past the end of the line it stands in (at most `limit`
+    bytes on), a block at a time; the bytes passed over, and whether a line
+    end was among them."""
+    passed = 0
+    while limit is None or passed < limit:
+        block = f.readline(_SCAN_BYTES if limit is None else min(_SCAN_BYTES, limit - passed))
+        passed += len(block)
+        if block.endswith(b"\n"):
+            return passed, True
+        if not block:
+            break
+    return passed, False
+
+
+def read_span(f: BinaryIO, size: int) -> bytes:
+    """`size` bytes from where `f` stands, each line longer than
+    MAX_LINE_BYTES cut to its first MAX_LINE_BYTES + 1 (`read_chunk` refuses
+    it by its length): a line without end, say a binary file given by
+    mistake, is passed over, never read into memory whole."""
+    parts: list[bytes] = []
+    left = size
+    while left > 0 and (line := f.readline(min(left, MAX_LINE_BYTES + 1))):
+        left -= len(line)
+        parts.append(line)
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            skipped, ended = _past_line_end(f, left)
+            left -= skipped
+            if ended:
+                parts.append(b"\n")  # still one line: the lines after keep their numbers
+    return b"".join(parts)
+
+
 def read_task(task: ReadTask) -> ReadResult:
     with open(task.path, "rb") as f:
         f.seek(task.start)
-        data = f.read(task.end - task.start)
+        data = read_span(f, task.end - task.start)
     chunk = read_chunk(data, task.fmt, task.header, task.today, at_start=task.start == 0)
     # A person once in a chunk: the sealed guardian and document rows of two
     # rows of one ID number could not be told apart later.
@@ -415,7 +453,7 @@ def read_task(task: ReadTask) -> ReadResult:
         bad=chunk.bad,
         repeated=repeated,
         line_count=chunk.line_count,
-        size=len(data),
+        size=task.end - task.start,
     )
 
 
@@ -427,7 +465,7 @@ def chunk_bounds(
     with path.open("rb") as f:
         while start < size:
             f.seek(min(start + chunk_bytes, size))
-            f.readline()
+            _past_line_end(f)
             end = min(f.tell(), size)
             yield start, end
             start = end
@@ -564,7 +602,12 @@ async def _import(
     start, first_line = 0, 1
     if fmt == "csv":
         with path.open("rb") as f:
-            header = parse_header(f.readline())
+            # Bounded: a file without line ends is no registry file, and is
+            # not read whole to find that out.
+            first = f.readline(MAX_LINE_BYTES + 1)
+            header = parse_header(first)
+            if not first.endswith(b"\n"):
+                _past_line_end(f)
             start, first_line = f.tell(), 2
     bounds = list(chunk_bounds(path, start, chunk_bytes))
     size = bounds[-1][1] if bounds else start
