@@ -86,6 +86,28 @@ def add_registry_commands(commands: argparse._SubParsersAction[argparse.Argument
 # eid-server process (server workers start by importing this CLI).
 MAX_COUNT = 180_000_000
 DEFAULT_BATCH = 100_000
+EARLIEST_AS_OF = date(1994, 1, 1)
+LATEST_AS_OF = date(2399, 12, 31)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("0 or more")
+    return value
+
+
+def _as_of(text: str) -> date:
+    day = _iso_date(text)
+    if not EARLIEST_AS_OF <= day <= LATEST_AS_OF:
+        # Outside, some people made would be born before 1900 or after 2399.
+        raise argparse.ArgumentTypeError(
+            f"between {EARLIEST_AS_OF.isoformat()} and {LATEST_AS_OF.isoformat()}"
+        )
+    return day
 
 
 def _count(text: str) -> int:
@@ -137,12 +159,12 @@ def _add_bulk_commands(actions: argparse._SubParsersAction[argparse.ArgumentPars
         "--count", type=_count, required=True, metavar="N", help="how many people"
     )
     generate.add_argument(
-        "--seed", type=int, default=0, metavar="S", help="which registry (default 0)"
+        "--seed", type=_seed, default=0, metavar="S", help="which registry (default 0)"
     )
     generate.add_argument(
         "--as-of",
         dest="as_of",
-        type=_iso_date,
+        type=_as_of,
         metavar="YYYY-MM-DD",
         help="the day ages are counted on (default today): the same seed, count and "
         "day make the same registry",

@@ -51,3 +51,34 @@ def test_a_mistyped_date_of_death_is_refused_without_being_repeated(
     printed = capsys.readouterr()
     assert "not a date (YYYY-MM-DD)" in printed.err
     assert "2026-02-30" not in printed.err + printed.out
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--seed", "-1", "0 or more"),
+        ("--as-of", "0001-01-01", "between 1994-01-01 and 2399-12-31"),
+        ("--as-of", "2400-06-01", "between 1994-01-01 and 2399-12-31"),
+    ],
+)
+def test_generate_refuses_a_seed_or_day_it_cannot_make_people_from(
+    operator_env: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, said: str
+) -> None:
+    """Before, a negative seed or a day that would give someone a birth year
+    outside 1900-2399 ended in a ValueError traceback after setting up."""
+    out = operator_env / "people.jsonl"
+    with pytest.raises(SystemExit) as refused:
+        eid_server(["registry", "generate", "--count", "50", "--out", str(out), option, value])
+    assert refused.value.code == 2
+    assert said in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_generate_makes_people_on_the_first_and_last_day_it_takes(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for day in ("1994-01-01", "2399-12-31"):
+        out = operator_env / f"people-{day}.jsonl"
+        argv = ["registry", "generate", "--count", "3000", "--workers", "0", "--out", str(out)]
+        assert eid_server([*argv, "--as-of", day, "--seed", "5"]) == 0, capsys.readouterr()
+        assert len(out.read_text(encoding="utf-8").splitlines()) == 3000

@@ -286,6 +286,10 @@ def test_the_cli_constants_are_the_tools_and_the_server_does_not_load_them() -> 
 
     assert cli_registry.MAX_COUNT == generator.MAX_COUNT
     assert cli_registry.DEFAULT_BATCH == pipeline.DEFAULT_BATCH
+    assert (cli_registry.EARLIEST_AS_OF, cli_registry.LATEST_AS_OF) == (
+        generator.EARLIEST_AS_OF,
+        generator.LATEST_AS_OF,
+    )
     # Server workers start by importing the CLI: no numpy, no bulk tools in them.
     code = "import sys, eid_service.cli; print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -65,6 +65,10 @@ FINGERS = (Finger.RIGHT_INDEX, Finger.LEFT_INDEX)
 FINGERPRINT_AGE = 14
 ADULT_AGE = 18
 _YEAR = 365.2425
+# The days ages may be counted on: the oldest people made are 93, and ID
+# numbers encode birth years 1900 to 2399 only.
+EARLIEST_AS_OF = date(1994, 1, 1)
+LATEST_AS_OF = date(2399, 12, 31)
 T = TypeVar("T")
 
 # Household kinds and their chances (per household, not per person).
