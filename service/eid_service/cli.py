@@ -21,6 +21,7 @@ from eid_service.cli_parties import run_party_command
 from eid_service.cli_party_args import add_party_commands
 from eid_service.cli_registry import (
     add_registry_commands,
+    after_interrupt,
     registry_needs_store,
     run_registry_command,
 )
@@ -413,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "audit":
         return asyncio.run(run_audit_command(settings, args, console))
     elif args.command == "registry":
-        return asyncio.run(run_registry_command(settings, args, console))
+        try:
+            return asyncio.run(run_registry_command(settings, args, console))
+        except KeyboardInterrupt:  # Ctrl-C: what to do next, not a traceback
+            console.print(f"[yellow]interrupted[/yellow]: {after_interrupt(args)}")
+            return 130
     elif args.command == "rotate-keys":
         return asyncio.run(run_rotate_keys(settings, args, console))
     return 0

@@ -319,6 +319,18 @@ async def _import(settings: Settings, args: argparse.Namespace, console: Console
     return 1 if done.bad else 0
 
 
+def after_interrupt(args: argparse.Namespace) -> str:
+    """What an operator who stopped a registry command does next."""
+    if args.registry_command == "import":
+        # Batches commit as they go; rows written count as already present.
+        return "the people written so far stay; run the same import again to finish it"
+    if args.registry_command == "generate" and args.out is not None:
+        return f"{escape(str(args.out))} is incomplete; generate it again"
+    if args.registry_command == "generate":
+        return "the people written so far stay; the same generate again adds the rest"
+    return "nothing was recorded unless it said so"
+
+
 async def run_registry_command(
     settings: Settings, args: argparse.Namespace, console: Console
 ) -> int:

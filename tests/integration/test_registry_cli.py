@@ -3,7 +3,12 @@ before it starts, and what it prints."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from eid_service.registry_tools.generator import generate
 from eid_service.registry_tools.records import jsonl_lines
 from eid_service.security.keys import generate_key_ring, save_key_ring
 from tests.integration.test_registry_bulk import TODAY
+from tests.polling import until
 
 
 @pytest.fixture
@@ -82,3 +88,36 @@ def test_generate_makes_people_on_the_first_and_last_day_it_takes(
         argv = ["registry", "generate", "--count", "3000", "--workers", "0", "--out", str(out)]
         assert eid_server([*argv, "--as-of", day, "--seed", "5"]) == 0, capsys.readouterr()
         assert len(out.read_text(encoding="utf-8").splitlines()) == 3000
+
+
+def test_an_import_stopped_with_ctrl_c_says_what_to_do_and_the_same_import_finishes_it(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C mid-import (a real process, SIGINT once a batch has committed):
+    exit status 130, one line saying what to do, no traceback; the same
+    import run again adds the rest."""
+    people = operator_env / "people.jsonl"
+    people.write_text(jsonl_lines(generate(3, 20_000, TODAY)), encoding="utf-8")
+    database = sqlite3.connect(operator_env / "eid.db")
+    command = [str(Path(sys.executable).with_name("eid-server")), "registry", "import"]
+    argv = [str(people), "--workers", "0", "--batch", "500"]
+    with subprocess.Popen(
+        [*command, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as importing:
+
+        def some_written() -> bool:
+            with contextlib.suppress(sqlite3.OperationalError):  # a commit under way
+                return database.execute("SELECT count(*) FROM registry_citizens").fetchone()[0] > 0
+            return False
+
+        assert until(some_written, 60), "the import wrote nothing"
+        importing.send_signal(signal.SIGINT)
+        output, _ = importing.communicate(timeout=60)
+    written = database.execute("SELECT count(*) FROM registry_citizens").fetchone()[0]
+    database.close()
+    assert importing.returncode == 130, output
+    assert "Traceback" not in output
+    assert "interrupted: the people written so far stay; run the same import again" in output
+    assert 0 < written < 20_000, "stopped before its end"
+    assert eid_server(["registry", "import", *argv]) == 0
+    assert f"{20_000 - written:,} added" in capsys.readouterr().out
