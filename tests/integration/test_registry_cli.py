@@ -107,7 +107,10 @@ def test_an_import_stopped_with_ctrl_c_says_what_to_do_and_the_same_import_finis
 
         def some_written() -> bool:
             with contextlib.suppress(sqlite3.OperationalError):  # a commit under way
-                return database.execute("SELECT count(*) FROM registry_citizens").fetchone()[0] > 0
+                count: int = database.execute("SELECT count(*) FROM registry_citizens").fetchone()[
+                    0
+                ]
+                return count > 0
             return False
 
         assert until(some_written, 60), "the import wrote nothing"
