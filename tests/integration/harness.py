@@ -40,9 +40,15 @@ class FakeClock:
 
     def __init__(self) -> None:
         self.offset = timedelta()
+        self._stopped_at: datetime | None = None
 
     def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return (self._stopped_at or datetime.now(UTC)) + self.offset
+
+    def stop(self) -> None:
+        """From now on the time moves only by `advance`: answers that say how
+        long to wait are compared whole, not across a second's turn."""
+        self._stopped_at = datetime.now(UTC)
 
     def advance(self, delta: timedelta) -> None:
         self.offset += delta
