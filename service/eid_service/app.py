@@ -28,6 +28,7 @@ from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.api.reflection import enable_reflection
 from eid_service.api.registration_office_servicer import RegistrationOfficeServicer
 from eid_service.config import Settings
+from eid_service.logs import loop_exception_handler
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.party_webhook import PartyWebhookSender, party_delivery
 from eid_service.notify.senders import (
@@ -237,6 +238,8 @@ async def create_server(
     already listens on with SO_REUSEPORT, and the kernel then splits that
     port's connections between the two (grpc/grpc#10755)."""
     s = runtime.settings
+    # asyncio's own error reports would quote exceptions and callback arguments.
+    asyncio.get_running_loop().set_exception_handler(loop_exception_handler)
     observer = None if runtime.telemetry is None else runtime.telemetry.rpc
     # Before the first call: every share needs a current signing key.
     await ensure_signing_key(

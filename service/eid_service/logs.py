@@ -8,6 +8,7 @@ a ValueError, a row in a database driver's error)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s %(message)s"
@@ -67,6 +69,19 @@ def scrubbed_traceback(error: BaseException) -> str:
 def traceback_fields(error: BaseException) -> dict[str, object]:
     """`extra=` for a log call that should carry `error`'s scrubbed traceback."""
     return {TRACEBACK: scrubbed_traceback(error)}
+
+
+def loop_exception_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's error reports, scrubbed. asyncio's own puts reprs in
+    the line itself (a lost task's exception, a failed callback's
+    arguments), where no formatter can take them out."""
+    error = context.get("exception")
+    if not isinstance(error, BaseException):
+        loop.default_exception_handler(context)  # no exception: nothing quoted
+        return
+    logging.getLogger("asyncio").error(
+        "event loop error: %s", type(error).__name__, extra=traceback_fields(error)
+    )
 
 
 def _short(filename: str) -> str:

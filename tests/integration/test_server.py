@@ -16,7 +16,15 @@ from grpc_reflection.v1alpha import reflection_pb2
 
 from eid_service.app import create_server
 from eid_service.limits import Limits
+from eid_service.logs import loop_exception_handler
 from tests.integration.harness import ServerHarness
+
+
+def test_the_servers_event_loop_reports_its_errors_scrubbed(harness: ServerHarness) -> None:
+    async def handler() -> object:
+        return asyncio.get_running_loop().get_exception_handler()
+
+    assert harness.run(handler()) is loop_exception_handler  # tests/unit/test_logs.py
 
 
 def test_health_reports_serving(harness: ServerHarness) -> None:

@@ -5,6 +5,7 @@ an exception's message, which may quote personal data."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from eid_service.logs import (
     JsonFormatter,
     TextFormatter,
     configure_logging,
+    loop_exception_handler,
     scrubbed_traceback,
     traceback_fields,
 )
@@ -134,3 +136,36 @@ async def test_a_failed_outbox_pass_is_logged_with_its_traceback(
     text = JsonFormatter().format(failed)
     assert "outbox pass failed: RuntimeError" in text and "in read" in json.loads(text)["traceback"]
     assert PHONE not in text
+
+
+async def test_what_the_event_loop_reports_is_scrubbed_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """asyncio's own report of a task's lost exception quotes its repr (the
+    message) and a failed callback's arguments in the log line itself, past
+    the formatters' reach: the server's loop reports them scrubbed."""
+
+    async def lost() -> None:
+        raise RuntimeError(f"no citizen with ID {ID_NUMBER}")
+
+    def failing(phone: str) -> None:
+        raise KeyError(phone)
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(loop_exception_handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            task = loop.create_task(lost())
+            await asyncio.sleep(0)
+            del task
+            gc.collect()  # the lost exception is reported as the task goes
+            loop.call_soon(failing, PHONE)
+            await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    reported = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(reported) == 2
+    for formatter in (JsonFormatter(), TextFormatter("%(message)s")):
+        text = "\n".join(formatter.format(r) for r in reported)
+        assert "RuntimeError" in text and "KeyError" in text and "in lost" in text
+        assert ID_NUMBER not in text and PHONE not in text
