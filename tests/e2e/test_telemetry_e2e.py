@@ -34,6 +34,8 @@ PHONE, PHONE_E164, EMAIL = "0912345678", "+84912345678", "lan.nguyen@example.vn"
 PASSWORD = "correct horse battery staple"
 TRACE, PARENT = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE}-{PARENT}-01"
+# A UUID, as the SDKs make them: the access log shows such request ids as sent.
+REGISTER_REQUEST_ID = "6a1f3c2e-9b4d-4e8a-a7c5-2d0f1b3e5c79"
 REGISTERED: dict[str, Any] = {
     "full_name": NAME,
     "birth_date": BORN,
@@ -77,7 +79,7 @@ def _calls(d: Deployment, app: Device, api_key: str, run: Run) -> None:
     """The citizen's life and a relying party's checks, with refusals."""
     registered = app(
         "Register",
-        pb.RegisterRequest(request_id="tel-register-1", personal_id=ID, **REGISTERED),
+        pb.RegisterRequest(request_id=REGISTER_REQUEST_ID, personal_id=ID, **REGISTERED),
         traceparent=TRACEPARENT,
     )
     _ok(registered)
@@ -231,7 +233,7 @@ def test_the_callers_trace_is_continued_and_logged(run: Run) -> None:
     others = {s.trace_id for s in run.spans("Verify")}
     assert TRACE not in others and len(others) == 6  # calls without one: a trace each
     [line] = [x for x in run.rpc_lines("Register") if x["code"] == "OK"]
-    assert (line["trace_id"], line["request_id"]) == (TRACE, "tel-register-1")
+    assert (line["trace_id"], line["request_id"]) == (TRACE, REGISTER_REQUEST_ID)
     assert line["level"] == "INFO" and line["duration_ms"] > 0
 
 

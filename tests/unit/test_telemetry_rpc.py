@@ -23,6 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from eid.v1 import identity_service_pb2 as pb
+from eid_service.api import access_log
+from eid_service.api.access_log import NOT_SHOWN
 from eid_service.api.interceptors import ErrorMappingInterceptor
 from eid_service.domain.errors import PermissionDenied
 from eid_service.telemetry import calls, spans
@@ -33,6 +35,7 @@ T = TypeVar("T")
 
 SERVICE = "test.v1.Probe"
 SECRET = "079123456789"  # stands for an ID number an exception message might quote
+REQUEST_ID = "0d9f6b1e-8c2a-4f57-9d3e-5b7a1c2e4f60"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
 
@@ -82,7 +85,7 @@ class Probe:
             response_deserializer=empty_pb2.Empty.FromString,
         )
         metadata = (("traceparent", traceparent),) if traceparent else None
-        request = pb.RegisterRequest(request_id="req-1", personal_id=SECRET)
+        request = pb.RegisterRequest(request_id=REQUEST_ID, personal_id=SECRET)
         try:
             await method(request, timeout=deadline, metadata=metadata)
         except aio.AioRpcError as error:
@@ -269,7 +272,7 @@ async def test_off_no_span_and_no_call_record_is_made(
     fields = line.__dict__["fields"]
     assert fields["party_id"] == "rp_0123456789abcdef"
     assert fields["trace_id"] == TRACE  # the caller's, as the audit log keeps it
-    assert fields["request_id"] == "req-1"
+    assert fields["request_id"] == REQUEST_ID  # a UUID, as the SDKs make them
     assert SECRET not in line.getMessage()
 
 
@@ -279,3 +282,23 @@ async def test_work_outside_a_call_makes_no_span(traced: Probe) -> None:
         await asyncio.sleep(0)
     assert traced.finished("eid.db.read") == []
     assert traced.spans.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize(
+    ("given", "logged"),
+    [
+        ("0D9F6B1E-8C2A-4F57-9D3E-5B7A1C2E4F60", "0D9F6B1E-8C2A-4F57-9D3E-5B7A1C2E4F60"),
+        ("01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAV"),  # the ULID spec's own
+        ("", ""),
+        ("079123456789", NOT_SHOWN),  # an ID number
+        ("0901234567", NOT_SHOWN),  # a phone
+        ("client:42", NOT_SHOWN),
+        ("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", NOT_SHOWN),  # a token
+    ],
+)
+def test_the_access_log_shows_a_request_id_as_sent_only_if_it_is_a_uuid_or_ulid(
+    given: str, logged: str
+) -> None:
+    """A client may choose any request id, the citizen's ID number among them:
+    only the shapes the SDKs make are logged as sent."""
+    assert access_log._request_id(pb.RegisterRequest(request_id=given)) == logged

@@ -3,11 +3,16 @@ status code, ErrorInfo reason, duration, request id, trace id and relying
 party; with EID_LOG_FORMAT=json these are the line's keys.
 
 Never a request field other than the client-chosen request id, so no ID
-number, name, code, password or token reaches it."""
+number, name, code, password or token reaches it; and that id as sent only
+in the shapes the SDKs make (a UUID, as AIP-155 advises, or a ULID). A
+client may choose any 1 to 64 letters, digits and . _ : -, which fits an ID
+number, a phone or a token: such an id is logged as "(not a UUID)", and
+the trace id is there to follow the call."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,11 +34,19 @@ def _has_request_id(deserializer: Callable[[bytes], Any] | None) -> bool:
     return descriptor is not None and "request_id" in descriptor.fields_by_name
 
 
+_SHOWN_REQUEST_ID = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"  # UUID
+    r"|[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}"  # ULID (Crockford base32)
+)
+NOT_SHOWN = "(not a UUID)"
+
+
 def _request_id(request: Any) -> str:
     try:
-        return parse_request_id(request.request_id) or ""
+        given = parse_request_id(request.request_id) or ""
     except (InvalidInput, AttributeError, TypeError):  # malformed: not worth a line
         return ""
+    return given if not given or _SHOWN_REQUEST_ID.fullmatch(given) else NOT_SHOWN
 
 
 class AccessLog:
