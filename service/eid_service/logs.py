@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -36,6 +37,19 @@ def configure_logging(env: Mapping[str, str] | None = None) -> None:
     logging.basicConfig(level=env.get("EID_LOG_LEVEL", "INFO").upper(), handlers=[handler])
     # Alembic narrates every schema check at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    threading.excepthook = thread_exception_handler
+
+
+def thread_exception_handler(args: threading.ExceptHookArgs) -> None:
+    """A thread's uncaught exception (a store thread's, say), scrubbed:
+    Python's own hook prints the exception's message to stderr."""
+    if args.exc_type is SystemExit:
+        return
+    name = "?" if args.thread is None else args.thread.name
+    fields = {} if args.exc_value is None else traceback_fields(args.exc_value)
+    logging.getLogger("eid").error(
+        "thread %s ended by %s", name, args.exc_type.__name__, extra=fields
+    )
 
 
 def scrubbed_traceback(error: BaseException) -> str:

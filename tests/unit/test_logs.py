@@ -8,6 +8,7 @@ import asyncio
 import gc
 import json
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -21,6 +22,7 @@ from eid_service.logs import (
     configure_logging,
     loop_exception_handler,
     scrubbed_traceback,
+    thread_exception_handler,
     traceback_fields,
 )
 from eid_service.notify.dispatcher import OutboxDispatcher
@@ -169,3 +171,31 @@ async def test_what_the_event_loop_reports_is_scrubbed_too(
         text = "\n".join(formatter.format(r) for r in reported)
         assert "RuntimeError" in text and "KeyError" in text and "in lost" in text
         assert ID_NUMBER not in text and PHONE not in text
+
+
+def test_what_a_dying_thread_reports_is_scrubbed_too(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An uncaught exception in a thread (the store's, the outbox's): Python's
+    own hook printed its message, an ID number here, to stderr."""
+    monkeypatch.setattr(threading, "excepthook", thread_exception_handler)
+
+    def fails() -> None:
+        raise _raised()
+
+    with caplog.at_level(logging.DEBUG):
+        dying = threading.Thread(target=fails, name="db-writer")
+        dying.start()
+        dying.join()
+    (reported,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    for formatter in (JsonFormatter(), TextFormatter("%(message)s")):
+        text = formatter.format(reported)
+        assert "db-writer" in text and "RuntimeError" in text and "in fails" in text
+        assert ID_NUMBER not in text
+
+
+def test_configuring_the_logs_installs_the_thread_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+    monkeypatch.setattr(logging, "basicConfig", lambda **_: None)  # the root stays as it is
+    configure_logging({})
+    assert threading.excepthook is thread_exception_handler
