@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -100,23 +106,62 @@ def _due_table(due: dict[str, int], title: str) -> Table:
     return table
 
 
+class RotationRunning(Exception):
+    """Another run that changes the ring holds its lock."""
+
+
+@contextlib.contextmanager
+def _ring_lock(keys_file: Path) -> Iterator[None]:
+    """Held by a run that changes the ring, from reading it until its blobs
+    have moved: two runs each read, changed and replaced the file, so the key
+    one added (and sealed data under) could vanish with the other's write."""
+    lock = keys_file.with_name(f".{keys_file.name}.lock")
+    # O_NOFOLLOW: a symlink planted there is refused, not followed.
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RotationRunning(str(lock)) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 async def run_rotate_keys(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    path = settings.keys_file
-    ring = load_key_ring(path)
+    if args.status:
+        return await _status(settings, console)
+    try:
+        with _ring_lock(settings.keys_file):
+            return await _change(settings, args, console)
+    except RotationRunning as running:
+        console.print(
+            "[red]refused[/red]: another `eid-server rotate-keys` is changing the key ring"
+            f" (it holds {escape(str(running))}); run this once it has finished"
+        )
+        return 1
+
+
+async def _status(settings: Settings, console: Console) -> int:
+    ring = load_key_ring(settings.keys_file)
+    runtime = bootstrap(settings)
+    try:
+        due = await due_rows(runtime.uow)
+    finally:
+        await runtime.close()
+    console.print(
+        f"active encryption key [bold]{ring.active_encryption_key_id}[/bold];"
+        f" older: {', '.join(retired_encryption_keys(ring)) or 'none'}"
+    )
+    console.print(_due_table(due, "Rows with a blob under an older key or gender in clear"))
+    return 0
+
+
+async def _change(settings: Settings, args: argparse.Namespace, console: Console) -> int:
     if args.remove_old:
         return await _remove_old(settings, console)
-    if args.status:
-        runtime = bootstrap(settings)
-        try:
-            due = await due_rows(runtime.uow)
-        finally:
-            await runtime.close()
-        console.print(
-            f"active encryption key [bold]{ring.active_encryption_key_id}[/bold];"
-            f" older: {', '.join(retired_encryption_keys(ring)) or 'none'}"
-        )
-        console.print(_due_table(due, "Rows with a blob under an older key or gender in clear"))
-        return 0
+    path = settings.keys_file
+    ring = load_key_ring(path)
     if not args.resume:
         ring = add_encryption_key(ring)
         replace_key_ring(ring, path)

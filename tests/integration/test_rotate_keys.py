@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from sqlalchemy import text
 
 from eid_client.client import EidClient
+from eid_service import cli_rotate_keys
 from eid_service.cli import main
 from eid_service.demo import demo_citizens, demo_foreigners, demo_person, portrait_capture
 from eid_service.domain.biometric_match import BiometricCapture
@@ -26,7 +29,7 @@ from eid_service.domain.citizen import age_on
 from eid_service.domain.linked_document import LinkedDocument
 from eid_service.domain.notices import Notice, NoticeKind
 from eid_service.domain.registry_person import DocumentType
-from eid_service.key_rotation import reencrypt_all
+from eid_service.key_rotation import due_rows, reencrypt_all
 from eid_service.registry_tools.generator import generate
 from eid_service.security.field_cipher import FieldCipher, blob_key_id, blob_prefix
 from eid_service.security.keyed_hash import KeyedHasher
@@ -329,6 +332,53 @@ def test_the_command_resumes_and_refuses_to_drop_a_key_still_needed(
     uow = _uow(database_url, load_key_ring(keys_file))
     try:
         people = generate(0, 120, utc_now().date())
+        found = asyncio.run(
+            uow.read(lambda r: [r.registry.person(p.demographics.personal_id) for p in people])
+        )
+        assert [f.demographics if f else None for f in found] == [p.demographics for p in people]
+    finally:
+        uow.close()
+
+
+def test_a_rotation_run_while_another_changes_the_ring_never_loses_a_key(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--remove-old` read the ring, counted what was due and wrote the ring
+    back; a `rotate-keys` in another process in between added a key and
+    sealed every blob under it, and the write dropped that key: nothing
+    decrypted any more. Now the second run is refused while the first holds
+    the ring."""
+    keys_file = tmp_path / "keys.json"
+    save_key_ring(generate_key_ring(), keys_file)
+    monkeypatch.setenv("EID_KEYS_FILE", str(keys_file))
+    monkeypatch.setenv("EID_DATABASE_URL", database_url)
+    assert main(["registry", "generate", "--count", "60", "--workers", "0"]) == 0
+    assert main(["rotate-keys", "--wait", "0"]) == 0  # an older key, no longer needed
+    counting = due_rows
+    other: list[subprocess.CompletedProcess[str]] = []
+
+    async def counted_then_another_run(uow: SqlUnitOfWork) -> dict[str, int]:
+        due = await counting(uow)
+        if not other:
+            command = [str(Path(sys.executable).with_name("eid-server")), "rotate-keys"]
+            run = [*command, "--wait", "0"]
+            other.append(
+                await asyncio.to_thread(
+                    subprocess.run, run, capture_output=True, text=True, timeout=120
+                )
+            )
+        return due
+
+    monkeypatch.setattr(cli_rotate_keys, "due_rows", counted_then_another_run)
+    assert main(["rotate-keys", "--remove-old"]) == 0
+    (concurrent,) = other
+    assert "Traceback" not in concurrent.stdout + concurrent.stderr
+    if concurrent.returncode != 0:
+        assert "another `eid-server rotate-keys` is changing the key ring" in concurrent.stdout
+    ring = load_key_ring(keys_file)
+    uow = _uow(database_url, ring)
+    try:
+        people = generate(0, 60, utc_now().date())
         found = asyncio.run(
             uow.read(lambda r: [r.registry.person(p.demographics.personal_id) for p in people])
         )
