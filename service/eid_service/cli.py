@@ -387,6 +387,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers:
             settings = replace(settings, workers=args.workers)
         return serve(settings)
+    try:
+        return _run(settings, args, console)
+    except KeyboardInterrupt:  # Ctrl-C: what to do next, not asyncio's traceback
+        console.print(f"[yellow]interrupted[/yellow]: {_after_interrupt(args)}")
+        return 130
+
+
+def _after_interrupt(args: argparse.Namespace) -> str:
+    if args.command == "registry":
+        return after_interrupt(args)
+    if args.command == "rotate-keys" and not args.status:
+        # Pages commit as they go and what is due is read from the data.
+        return "what moved so far stays; `eid-server rotate-keys --resume` finishes it"
+    return "nothing was recorded unless it said so"
+
+
+def _run(settings: Settings, args: argparse.Namespace, console: Console) -> int:
+    """Every command but serve; its exit status."""
     if args.command == "config":
         _print_config(settings)
     elif args.command == "migrate":
@@ -414,11 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "audit":
         return asyncio.run(run_audit_command(settings, args, console))
     elif args.command == "registry":
-        try:
-            return asyncio.run(run_registry_command(settings, args, console))
-        except KeyboardInterrupt:  # Ctrl-C: what to do next, not a traceback
-            console.print(f"[yellow]interrupted[/yellow]: {after_interrupt(args)}")
-            return 130
+        return asyncio.run(run_registry_command(settings, args, console))
     elif args.command == "rotate-keys":
         return asyncio.run(run_rotate_keys(settings, args, console))
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import subprocess
 import sys
 from datetime import date
@@ -52,6 +53,7 @@ from eid_service.use_cases.ports import Repositories
 from tests.integration.flows import PASSWORD, phone_of, register_and_activate
 from tests.integration.harness import ServerHarness
 from tests.integration.test_register_level1 import register_foreigner
+from tests.polling import until
 
 TODAY = date(2026, 11, 24)
 DEVICE = "Điện thoại của Lan"
@@ -385,3 +387,38 @@ def test_a_rotation_run_while_another_changes_the_ring_never_loses_a_key(
         assert [f.demographics if f else None for f in found] == [p.demographics for p in people]
     finally:
         uow.close()
+
+
+def test_a_rotation_stopped_with_ctrl_c_says_what_to_do_and_resume_finishes_it(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C mid-rotation (a real process, SIGINT once some rows are under
+    the new key) ended in asyncio's KeyboardInterrupt traceback; now exit
+    status 130 and one line saying what to do, and --resume finishes."""
+    keys_file = tmp_path / "keys.json"
+    save_key_ring(generate_key_ring(), keys_file)
+    monkeypatch.setenv("EID_KEYS_FILE", str(keys_file))
+    monkeypatch.setenv("EID_DATABASE_URL", database_url)
+    assert main(["registry", "generate", "--count", "20000", "--workers", "0"]) == 0
+    command = [str(Path(sys.executable).with_name("eid-server")), "rotate-keys"]
+    with subprocess.Popen(
+        [*command, "--wait", "0", "--page", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as rotating:
+        assert until(lambda: len(_key_ids(database_url, "registry_citizens")) > 1, 60)
+        rotating.send_signal(signal.SIGINT)
+        output, _ = rotating.communicate(timeout=60)
+    assert rotating.returncode == 130, output
+    assert "Traceback" not in output
+    assert "interrupted: what moved so far stays; `eid-server rotate-keys --resume`" in output
+    assert len(_key_ids(database_url, "registry_citizens")) == 2, "stopped before its end"
+    capsys.readouterr()
+    assert main(["rotate-keys", "--resume"]) == 0
+    assert "every blob is under the active key" in capsys.readouterr().out
+    ring = load_key_ring(keys_file)
+    assert _key_ids(database_url, "registry_citizens") == {ring.active_encryption_key_id}
