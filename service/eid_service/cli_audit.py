@@ -127,13 +127,18 @@ def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
 
 
+# Bounded: a larger batch reached the database as a LIMIT it cannot hold
+# (OverflowError traceback on SQLite) and would read every subject at once.
+MAX_BATCH = 100_000
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError("a whole number of at least 1")
+    if not 1 <= value <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1 and at most {MAX_BATCH:,}")
     return value
 
 

@@ -37,6 +37,18 @@ def test_a_batch_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert "at least 1" in capsys.readouterr().err
 
 
+def test_a_batch_too_large_for_the_database_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before, --batch 99999999999999999999 reached SQLite's LIMIT and ended
+    in an OverflowError traceback."""
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["audit", "verify", "--batch", "99999999999999999999"])
+    assert refused.value.code == 2
+    assert "at most 100,000" in capsys.readouterr().err
+    assert build_parser().parse_args(["audit", "verify", "--batch", "100000"]).batch == 100_000
+
+
 def test_each_kind_has_its_own_one_line_explanation() -> None:
     lines = [explain(link) for link in LINKS]
     assert len(set(lines)) == len(lines)
