@@ -55,6 +55,34 @@ Not the QR share signing keys: those are `eid-server keys rotate`.
 """
 
 
+MAX_PAGE = 100_000
+MAX_WAIT = 3_600.0
+
+
+def _page_size(text: str) -> int:
+    # 0 moved nothing and reported rows still due; a negative size was
+    # SQLite's "no LIMIT" (the whole table in one transaction) and an error on
+    # PostgreSQL; a huge one overflowed the driver.
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"rows per transaction: 1 to {MAX_PAGE:,}")
+    return value
+
+
+def _wait_seconds(text: str) -> float:
+    # "inf" slept forever with the lock held; "nan" skipped the wait unsaid.
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= MAX_WAIT:  # also false for nan
+        raise argparse.ArgumentTypeError(f"seconds: 0 to {MAX_WAIT:g}")
+    return value
+
+
 def add_rotate_keys_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rotate = commands.add_parser(
         "rotate-keys",
@@ -81,14 +109,14 @@ def add_rotate_keys_command(commands: argparse._SubParsersAction[argparse.Argume
     )
     rotate.add_argument(
         "--page",
-        type=int,
+        type=_page_size,
         default=DEFAULT_PAGE,
         metavar="N",
         help=f"rows per transaction (default {DEFAULT_PAGE})",
     )
     rotate.add_argument(
         "--wait",
-        type=float,
+        type=_wait_seconds,
         default=2 * RELOAD_SECONDS,
         metavar="SECONDS",
         help="after adding the key, how long servers get to load it before blobs move "
