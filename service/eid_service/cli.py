@@ -337,6 +337,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_DEAD_LISTED = 100_000
+
+
+def _dead_limit(text: str) -> int:
+    # 0 or less listed nothing as if none were dead (or, on SQLite, -1 all of
+    # them); a huge one overflowed the driver (a traceback).
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_DEAD_LISTED:
+        raise argparse.ArgumentTypeError(f"1 to {MAX_DEAD_LISTED:,}")
+    return value
+
+
 def _add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     outbox = commands.add_parser(
         "outbox",
@@ -352,7 +367,9 @@ def _add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         epilog=OUTBOX_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    dead.add_argument("--limit", type=int, default=1000, help="at most this many (default 1000)")
+    dead.add_argument(
+        "--limit", type=_dead_limit, default=1000, help="at most this many (default 1000)"
+    )
     retry = actions.add_parser(
         "retry",
         help="make dead deliveries pending again (attempts from 0)",
