@@ -99,10 +99,19 @@ def _modes(text: str) -> frozenset[VerifyMode]:
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
+# A PEM certificate (a chain, even) is a few KB: more is the wrong file, and
+# reading it whole (/dev/zero) took memory until the process was killed.
+MAX_CERT_FILE_BYTES = 1 << 20
+
+
 def client_cert_file(text: str) -> bytes:
     """--client-cert FILE: the SHA-256 of the PEM certificate in it."""
     try:
-        return certificate_sha256(Path(text).read_bytes())
+        with Path(text).open("rb") as file:
+            pem = file.read(MAX_CERT_FILE_BYTES + 1)
+        if len(pem) > MAX_CERT_FILE_BYTES:
+            raise argparse.ArgumentTypeError(f"{text} is over 1 MiB: not a certificate file")
+        return certificate_sha256(pem)
     except OSError as error:
         raise argparse.ArgumentTypeError(f"cannot read {text} ({error.strerror})") from None
     except ValueError:

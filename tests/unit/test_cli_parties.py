@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -180,6 +181,27 @@ def test_a_party_is_bound_by_certificate_file_or_fingerprint(tmp_path: Path) -> 
     assert (cleared.client_cert, cleared.clear) == (None, True)
     with pytest.raises(SystemExit):
         parse(["party", "client-cert", "rp_1", "--clear", "--client-cert-sha256", digest.hex()])
+
+
+def test_a_certificate_file_is_not_read_whole_when_it_is_far_too_large(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, --client-cert read the whole file: /dev/zero took memory until
+    the process was killed. A 64 MB (sparse) file is now refused after its
+    first MiB."""
+    huge = tmp_path / "huge.crt"
+    with huge.open("wb") as file:
+        file.truncate(64 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(SystemExit) as refused:
+            build_parser().parse_args(["party", "client-cert", "rp_1", "--client-cert", str(huge)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert refused.value.code == 2
+    assert "over 1 MiB: not a certificate file" in capsys.readouterr().err
+    assert peak < 8 << 20
 
 
 def test_a_bound_partys_fingerprint_is_shown_whole_on_a_narrow_terminal() -> None:
