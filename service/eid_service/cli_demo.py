@@ -76,6 +76,17 @@ def run_demo_portrait(settings: Settings, args: argparse.Namespace, console: Con
             " portraits come from enrolment cameras (EID_ENV=production)"
         )
         return 2
+    try:
+        return _write(args, console)
+    except OSError as error:  # a folder that is not one, a file that is a folder, ...
+        console.print(
+            f"[red]cannot write {escape(str(args.out))}[/red] ({escape(error.strerror or '')})",
+            soft_wrap=True,
+        )
+        return 2
+
+
+def _write(args: argparse.Namespace, console: Console) -> int:
     if args.all:
         args.out.mkdir(parents=True, exist_ok=True)
         people = demo_people()
@@ -95,8 +106,8 @@ def run_demo_portrait(settings: Settings, args: argparse.Namespace, console: Con
         return 2
     args.out.write_bytes(portrait_capture(pid, args.similarity))
     console.print(
-        f"wrote {args.out}: a capture with cosine similarity {args.similarity:g} to the"
-        " demo portrait enrolled for that ID number",
+        f"wrote {escape(str(args.out))}: a capture with cosine similarity"
+        f" {args.similarity:g} to the demo portrait enrolled for that ID number",
         soft_wrap=True,
     )
     return 0

@@ -227,6 +227,29 @@ def test_demo_portrait_writes_a_matching_capture(
     assert LAN_ID not in said
 
 
+def test_demo_portrait_says_which_out_it_cannot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, each ended in a Python traceback (FileNotFoundError,
+    IsADirectoryError, FileExistsError), and a path with "[/]" in it in
+    rich's MarkupError after the file was written."""
+    monkeypatch.delenv("EID_ENV", raising=False)
+    a_file = tmp_path / "face.f32"
+    a_file.write_bytes(b"")
+    for argv in (
+        ["--id", LAN_ID, "--out", str(tmp_path / "no-such-folder" / "face.f32")],
+        ["--id", LAN_ID, "--out", str(tmp_path)],
+        ["--all", "--out", str(a_file)],
+    ):
+        assert main(["demo-portrait", *argv]) == 2
+        said = capsys.readouterr().out
+        assert "cannot write" in said and argv[-1] in said
+    (tmp_path / "[").mkdir()
+    odd = tmp_path / "[" / "]face.f32"  # "[/]" in the path
+    assert main(["demo-portrait", "--id", LAN_ID, "--out", str(odd)]) == 0
+    assert str(odd) in capsys.readouterr().out
+
+
 def test_demo_portrait_refuses_a_bad_id_and_production(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
