@@ -247,7 +247,10 @@ def _init_dev(settings: Settings, console: Console) -> None:
 
 def _print_config(settings: Settings) -> None:
     for name, value in (*settings_lines(settings), *environment_lines(os.environ)):
-        print(f"{name} = {value}")
+        # Bytes of a variable that are not UTF-8 arrive as lone surrogates, which
+        # a UTF-8 terminal's strict stdout refused mid-listing: shown as \xff.
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        print(f"{name} = {shown}")
 
 
 def _print_demo_citizens(console: Console) -> None:

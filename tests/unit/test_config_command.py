@@ -161,3 +161,18 @@ def test_config_shows_a_url_without_secrets_as_it_is(
     monkeypatch.setenv(variable, url)
     assert main(["config"]) == 0
     assert f"{name} = {url}" in capsys.readouterr().out.splitlines()
+
+
+def test_config_shows_a_value_that_is_not_utf_8(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bytes that are not UTF-8 reach Python as lone surrogates; printing one
+    to a strict UTF-8 stdout (a UTF-8 terminal's, pytest's) ended the listing
+    in a UnicodeEncodeError traceback. They are shown escaped."""
+    monkeypatch.setenv("EID_KEYS_FILE", "/srv/eid/k\udcffeys.json")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector\udcfe.example/v1?k=s3cret")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "keys_file = /srv/eid/k\\xffeys.json" in out
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT = https://collector\\xfe.example/v1?k=********" in out
+    assert "s3cret" not in out
