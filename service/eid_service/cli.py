@@ -234,15 +234,25 @@ async def _with_runtime(settings: Settings, action: str, args: argparse.Namespac
     return 0
 
 
-def _init_dev(settings: Settings, console: Console) -> None:
+def _init_dev(settings: Settings, console: Console) -> int:
     if settings.keys_file.exists():
         console.print(f"keys: {settings.keys_file} exists, kept")
+    elif settings.keys_file.is_symlink():
+        # Dangling (planted or stale): never written through; save_key_ring's
+        # link onto it ended in a FileExistsError traceback.
+        console.print(
+            f"[red]keys: {escape(str(settings.keys_file))} is a symlink to nothing[/red]:"
+            " not followed; remove it, or set EID_KEYS_FILE",
+            soft_wrap=True,
+        )
+        return 1
     else:
         save_key_ring(generate_key_ring(), settings.keys_file)
         console.print(f"keys: created {settings.keys_file} (development only; keep it out of git)")
     if settings.database_url.startswith("sqlite") and "///" in settings.database_url:
         db_path = Path(settings.database_url.split("///", 1)[1])
         db_path.parent.mkdir(parents=True, exist_ok=True)
+    return 0
 
 
 def _print_config(settings: Settings) -> None:
@@ -434,7 +444,7 @@ def _run(settings: Settings, args: argparse.Namespace, console: Console) -> int:
         upgrade(settings.database_url)
         console.print("database schema is up to date")
     elif args.command == "init-dev":
-        _init_dev(settings, console)
+        return _init_dev(settings, console)
     elif args.command == "demo-citizens":
         _print_demo_citizens(console)
     elif args.command == "demo-portrait":
