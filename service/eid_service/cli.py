@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from eid_service.app import Runtime, bootstrap
 from eid_service.cli_audit import add_audit_commands, run_audit_command
@@ -27,11 +28,16 @@ from eid_service.cli_registry import (
 )
 from eid_service.cli_rotate_keys import add_rotate_keys_command, run_rotate_keys
 from eid_service.config import Settings
-from eid_service.config_view import environment_lines, settings_lines
+from eid_service.config_view import environment_lines, mask_url, settings_lines
 from eid_service.demo import demo_citizens, demo_foreigners, demo_people
-from eid_service.domain.errors import InvalidInput
+from eid_service.domain.errors import InvalidInput, Unavailable
 from eid_service.domain.officer import DEFAULT_ROLES, OfficerRole, parse_roles
-from eid_service.security.keys import generate_key_ring, save_key_ring
+from eid_service.security.keys import (
+    KeyRingUnreadable,
+    generate_key_ring,
+    load_key_ring,
+    save_key_ring,
+)
 from eid_service.serve import configure_logging, serve
 from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.ports import Repositories
@@ -411,6 +417,12 @@ def main(argv: list[str] | None = None) -> int:
             "development keys, or set EID_KEYS_FILE"
         )
         return 2
+    if needs_keys:
+        try:  # here, once, not as a traceback from whichever command reads it
+            load_key_ring(settings.keys_file)
+        except KeyRingUnreadable as bad:
+            console.print(f"[red]cannot use the key ring[/red] {escape(str(bad))}", soft_wrap=True)
+            return 2
     if args.command == "serve":
         if args.listen:
             settings = replace(settings, listen=args.listen)
@@ -422,6 +434,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: what to do next, not asyncio's traceback
         console.print(f"[yellow]interrupted[/yellow]: {_after_interrupt(args)}")
         return 130
+    except (DBAPIError, Unavailable) as down:  # not running, wrong address, no such file
+        where = escape(mask_url(settings.database_url))
+        console.print(
+            f"[red]the database cannot be reached[/red] at {where} ({_why(down)})", soft_wrap=True
+        )
+        return 1
+
+
+def _why(down: Exception) -> str:
+    """The driver's error type: its message may quote a password or a query."""
+    driver = getattr(down, "orig", None)
+    return type(driver if driver is not None else down).__name__
 
 
 def _after_interrupt(args: argparse.Namespace) -> str:

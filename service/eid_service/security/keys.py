@@ -228,9 +228,24 @@ def key_ring_from_json(text: str) -> KeyRing:
     )
 
 
+class KeyRingUnreadable(ValueError):
+    """The key ring file cannot be read, or holds no key ring; the message
+    names the file and why, never a key."""
+
+
 def load_key_ring(path: Path) -> KeyRing:
-    """Read a key ring file written by `save_key_ring`."""
-    return key_ring_from_json(path.read_text(encoding="utf-8"))
+    """Read a key ring file written by `save_key_ring`; KeyRingUnreadable
+    when it cannot."""
+    try:
+        return key_ring_from_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:  # its message would quote the file's bytes
+        raise KeyRingUnreadable(f"{path}: not UTF-8 text") from None
+    except RecursionError:  # JSON nested deeper than the parser goes
+        raise KeyRingUnreadable(f"{path}: not valid JSON") from None
+    except OSError as failed:
+        raise KeyRingUnreadable(f"{path}: {failed.strerror or type(failed).__name__}") from None
+    except ValueError as bad:
+        raise KeyRingUnreadable(f"{path}: {str(bad).removeprefix('key ring: ')}") from None
 
 
 def save_key_ring(ring: KeyRing, path: Path) -> None:
