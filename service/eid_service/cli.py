@@ -27,6 +27,7 @@ from eid_service.cli_registry import (
     run_registry_command,
 )
 from eid_service.cli_rotate_keys import add_rotate_keys_command, run_rotate_keys
+from eid_service.cli_values import whole_number
 from eid_service.config import Settings
 from eid_service.config_view import environment_lines, mask_url, settings_lines
 from eid_service.demo import demo_citizens, demo_foreigners, demo_people
@@ -359,16 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
 MAX_DEAD_LISTED = 100_000
 
 
-def _dead_limit(text: str) -> int:
-    # 0 or less listed nothing as if none were dead (or, on SQLite, -1 all of
-    # them); a huge one overflowed the driver (a traceback).
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_DEAD_LISTED:
-        raise argparse.ArgumentTypeError(f"1 to {MAX_DEAD_LISTED:,}")
-    return value
+# 0 or less listed nothing as if none were dead (or, on SQLite, -1 all of
+# them); a huge one overflowed the driver (a traceback).
+_dead_limit = whole_number(1, MAX_DEAD_LISTED)
 
 
 def _add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

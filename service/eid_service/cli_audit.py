@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from eid_service.app import bootstrap
+from eid_service.cli_values import whole_number
 from eid_service.config import Settings
 from eid_service.use_cases.audit_check import DEFAULT_BATCH, AuditReport, verify_audit_chains
 from eid_service.use_cases.ports import BreakKind, BrokenLink
@@ -132,14 +133,9 @@ def add_audit_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
 MAX_BATCH = 100_000
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_BATCH:
-        raise argparse.ArgumentTypeError(f"a whole number of at least 1 and at most {MAX_BATCH:,}")
-    return value
+_positive = whole_number(
+    1, MAX_BATCH, out_of_range=f"a whole number of at least 1 and at most {MAX_BATCH:,}"
+)
 
 
 async def run_audit_command(settings: Settings, args: argparse.Namespace, console: Console) -> int:

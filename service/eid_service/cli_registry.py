@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from eid_service.app import bootstrap
+from eid_service.cli_values import whole_number
 from eid_service.config import Settings
 from eid_service.domain.errors import InvalidInput, NotFound
 from eid_service.use_cases.context import utc_now
@@ -90,14 +91,7 @@ EARLIEST_AS_OF = date(1994, 1, 1)
 LATEST_AS_OF = date(2399, 12, 31)
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("0 or more")
-    return value
+_seed = whole_number(0)  # numpy's generators take no negative seed
 
 
 def _as_of(text: str) -> date:
@@ -110,24 +104,10 @@ def _as_of(text: str) -> date:
     return day
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 0 < value <= MAX_COUNT:
-        raise argparse.ArgumentTypeError(f"between 1 and {MAX_COUNT:,}")
-    return value
+_count = whole_number(1, MAX_COUNT, out_of_range=f"between 1 and {MAX_COUNT:,}")
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("0 (in this process) or more")
-    return value
+_workers = whole_number(0, out_of_range="0 (in this process) or more")
 
 
 def _add_bulk_options(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from eid_service.app import bootstrap
+from eid_service.cli_values import whole_number
 from eid_service.config import Settings
 from eid_service.key_rotation import DEFAULT_PAGE, Rotation, due_rows, reencrypt_all
 from eid_service.security.key_watch import RELOAD_SECONDS
@@ -59,17 +60,10 @@ MAX_PAGE = 100_000
 MAX_WAIT = 3_600.0
 
 
-def _page_size(text: str) -> int:
-    # 0 moved nothing and reported rows still due; a negative size was
-    # SQLite's "no LIMIT" (the whole table in one transaction) and an error on
-    # PostgreSQL; a huge one overflowed the driver.
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_PAGE:
-        raise argparse.ArgumentTypeError(f"rows per transaction: 1 to {MAX_PAGE:,}")
-    return value
+# 0 moved nothing and reported rows still due; a negative size was SQLite's
+# "no LIMIT" (the whole table in one transaction) and an error on PostgreSQL;
+# a huge one overflowed the driver.
+_page_size = whole_number(1, MAX_PAGE, out_of_range=f"rows per transaction: 1 to {MAX_PAGE:,}")
 
 
 def _wait_seconds(text: str) -> float:
