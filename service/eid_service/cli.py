@@ -316,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     load = commands.add_parser("load-demo", help="load the demo population registry (idempotent)")
     load.add_argument(
         "--synthetic",
-        type=int,
+        # All of them are made in memory first; a registry of millions is
+        # `registry generate`'s work. A negative number did nothing, unsaid.
+        type=whole_number(0, MAX_SYNTHETIC, out_of_range=SYNTHETIC_RANGE),
         default=0,
         metavar="N",
         help="also load N synthetic adults (for load tests: each Register needs its own citizen)",
@@ -358,11 +360,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 MAX_DEAD_LISTED = 100_000
+MAX_SYNTHETIC = 200_000
+SYNTHETIC_RANGE = f"0 to {MAX_SYNTHETIC:,} (more: eid-server registry generate --count N)"
 
 
 # 0 or less listed nothing as if none were dead (or, on SQLite, -1 all of
 # them); a huge one overflowed the driver (a traceback).
 _dead_limit = whole_number(1, MAX_DEAD_LISTED)
+
+
+def _message_id(text: str) -> str:
+    # An empty one was answered "no dead delivery", as if it had been looked for.
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty message id (give one as `outbox dead` lists)")
+    return text
 
 
 def _add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -389,7 +400,9 @@ def _add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
         epilog=OUTBOX_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    retry.add_argument("message_ids", nargs="*", metavar="MESSAGE_ID", help="msg_… (as listed)")
+    retry.add_argument(
+        "message_ids", nargs="*", type=_message_id, metavar="MESSAGE_ID", help="msg_… (as listed)"
+    )
     retry.add_argument("--all", action="store_true", help="every dead delivery that can be")
 
 

@@ -26,3 +26,15 @@ def test_a_limit_it_cannot_list_with_is_refused(
     assert refused.value.code == 2
     assert said in capsys.readouterr().err
     assert build_parser().parse_args(["outbox", "dead", "--limit", "100000"]).limit == 100_000
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_an_empty_message_id_is_refused_not_looked_for(
+    capsys: pytest.CaptureFixture[str], blank: str
+) -> None:
+    """Before, `outbox retry ""` answered "no dead delivery" as if it had looked."""
+    with pytest.raises(SystemExit) as refused:
+        build_parser().parse_args(["outbox", "retry", "msg_0123", blank])
+    assert refused.value.code == 2
+    assert "an empty message id" in capsys.readouterr().err
+    assert build_parser().parse_args(["outbox", "retry", "msg_0123"]).message_ids == ["msg_0123"]
