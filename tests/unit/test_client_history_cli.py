@@ -202,3 +202,15 @@ def test_a_guardian_reads_a_dependants_history(
     assert main(["--target", target, *argv, "--all"]) == 0
     assert {c.request.dependant_account_id for c in eid.calls} == {child}
     assert len(eid.calls) == 3
+
+
+def test_each_party_is_named_by_its_id_too(
+    fake: tuple[FakeEid, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A party chooses its own name, and may choose another's: the citizen
+    reading who verified them sees each party's id beside it."""
+    _, target = fake
+    assert run(target, "history", "--session", "s") == 0
+    out = capsys.readouterr().out
+    assert "Telco (rp_telco)" in out
+    assert "(rp_bank)" in out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.table import Column
 
 from eid.v1 import identity_service_pb2 as pb
-from eid_client._output import Rows, short_when, when
+from eid_client._output import Rows, party_label, short_when, when
 from eid_client._share_output import attributes, short
 
 # What a party can do about each way a request ends unverified.
@@ -41,10 +41,9 @@ def started_rows(response: pb.StartApprovalResponse, personal_id: str) -> Rows:
 
 
 def request_rows(request: pb.ApprovalRequest) -> Rows:
-    party = request.party_name or "-"
     return [
         ("Approval ID", request.approval_id),
-        ("Party", f"{party} ({request.party_id})"),
+        ("Party", party_label(request.party_name, request.party_id)),
         ("Asks for", attributes(list(request.attributes)) if request.attributes else "nothing"),
         ("Note", request.message or "-"),
         ("Verification code", request.verification_code),
@@ -71,8 +70,7 @@ def pending_columns() -> list[Column]:
 def pending_cells(request: pb.ApprovalRequest) -> list[str]:
     return [
         request.approval_id,
-        # The id too: a party chooses its name, and may choose another's.
-        f"{request.party_name} ({request.party_id})" if request.party_name else request.party_id,
+        party_label(request.party_name, request.party_id),
         request.verification_code,
         attributes(list(request.attributes)) if request.attributes else "nothing",
         short_when(request.expire_time),

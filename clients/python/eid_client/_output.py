@@ -60,6 +60,12 @@ def _json_escaped(text: str) -> str:
     )
 
 
+def party_label(name: str, party_id: str) -> str:
+    """A relying party as a citizen reads it: by its id as well as its name,
+    which the party chose itself and may have chosen like another's."""
+    return f"{name} ({party_id})" if name else party_id
+
+
 class Output:
     """The CLI's two streams, and whether results are printed as JSON."""
 

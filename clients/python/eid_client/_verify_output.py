@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.table import Column
 
 from eid.v1 import identity_service_pb2 as pb
-from eid_client._output import Output, Rows, short_when, verify_rows, when
+from eid_client._output import Output, Rows, party_label, short_when, verify_rows, when
 from eid_client._share_output import attributes, short
 
 
@@ -75,7 +75,7 @@ def history_cells(record: pb.AccessRecord) -> list[str]:
     """One row of `eid history`."""
     return [
         short_when(record.verify_time),
-        record.party_name or record.party_id,
+        party_label(record.party_name, record.party_id),
         method(record.method),
         "yes" if record.verified else "no",
         attributes(list(record.attributes)) if record.attributes else "none",
