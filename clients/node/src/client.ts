@@ -69,12 +69,14 @@ export interface EidClient extends EidRpcs {}
 export class EidClient {
   /** The generated grpc-js client on the same channel, for raw calls. */
   readonly stub: IdentityServiceClient;
-  private readonly settings: Settings;
+  // A #private field: util.inspect, console.log and JSON.stringify of a
+  // client would show a TypeScript-private one, API key and tokens included.
+  readonly #settings: Settings;
 
   constructor(target: string = DEFAULT_TARGET, options: EidClientOptions = {}) {
     const { credentials: creds, channelOptions, timeoutMs, retry, stub, ...caller } = options;
     this.stub = stub ?? new IdentityServiceClient(target, creds ?? credentials.createInsecure(), channelOptions);
-    this.settings = { ...caller, timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS, retry: retry ?? DEFAULT_RETRY };
+    this.#settings = { ...caller, timeoutMs: timeoutMs ?? DEFAULT_TIMEOUT_MS, retry: retry ?? DEFAULT_RETRY };
     for (const key of Object.keys(IdentityServiceDefinition.methods) as RpcName[]) {
       const method = IdentityServiceDefinition.methods[key];
       const rpc = (request?: object, options?: CallOptions) =>
@@ -86,7 +88,7 @@ export class EidClient {
   /** A client on the same channel and settings speaking as `caller` only,
    * e.g. the citizen SignIn returned: `eid.withCaller({ sessionToken })`. */
   withCaller(caller: Caller): EidClient {
-    const { timeoutMs, retry } = this.settings;
+    const { timeoutMs, retry } = this.#settings;
     return new EidClient(undefined, { ...caller, timeoutMs, retry, stub: this.stub });
   }
 
@@ -97,9 +99,9 @@ export class EidClient {
 
   private metadataFor(options: CallOptions): Metadata {
     const md = options.metadata?.clone() ?? new Metadata();
-    const apiKey = options.apiKey ?? this.settings.apiKey;
-    const session = options.sessionToken ?? this.settings.sessionToken;
-    const officer = options.officerKey ?? this.settings.officerKey;
+    const apiKey = options.apiKey ?? this.#settings.apiKey;
+    const session = options.sessionToken ?? this.#settings.sessionToken;
+    const officer = options.officerKey ?? this.#settings.officerKey;
     if (apiKey) md.set("x-api-key", apiKey);
     if (session) md.set("authorization", `Bearer ${session}`);
     if (officer) md.set("x-officer-key", officer);
@@ -116,8 +118,8 @@ export class EidClient {
     const request = requestType.fromPartial((partial ?? {}) as DeepPartial<Req>);
     if ("requestId" in request && !request.requestId) request.requestId = randomUUID();
     const metadata = this.metadataFor(options);
-    const deadline = Date.now() + (options.timeoutMs ?? this.settings.timeoutMs);
-    const policy = options.retry ?? this.settings.retry;
+    const deadline = Date.now() + (options.timeoutMs ?? this.#settings.timeoutMs);
+    const policy = options.retry ?? this.#settings.retry;
     const idempotent = isIdempotent(rpc, request);
     let retried: EidError | undefined; // the latest error sent again
     for (let attempt = 1; ; attempt++) {
