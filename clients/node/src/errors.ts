@@ -103,18 +103,24 @@ export function toEidError(e: unknown): unknown {
     try {
       switch (any.typeUrl.slice(TYPE_PREFIX.length)) {
         case "google.rpc.ErrorInfo": {
+          // The first ErrorInfo with a reason is authoritative (as in the
+          // Python SDK): a proxy's appended one must not replace eid's.
+          if (details.reason !== undefined) break;
           const info = ErrorInfo.decode(any.value);
-          details.reason = info.reason;
-          details.domain = info.domain;
+          details.reason = info.reason || undefined;
+          details.domain = info.domain || undefined;
           details.metadata = info.metadata;
           break;
         }
         case "google.rpc.BadRequest":
-          details.fieldViolations = BadRequest.decode(any.value).fieldViolations.map((v) => ({
-            field: v.field,
-            description: v.description,
-            reason: v.reason,
-          }));
+          details.fieldViolations = [
+            ...(details.fieldViolations ?? []),
+            ...BadRequest.decode(any.value).fieldViolations.map((v) => ({
+              field: v.field,
+              description: v.description,
+              reason: v.reason,
+            })),
+          ];
           break;
         case "google.rpc.RetryInfo": {
           const delay = RetryInfo.decode(any.value).retryDelay;

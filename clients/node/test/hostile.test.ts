@@ -16,7 +16,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { DEFAULT_RETRY, EidClient, EidError } from "../src";
-import { ErrorInfo, RetryInfo } from "../src/gen/google/rpc/error_details";
+import { BadRequest, ErrorInfo, RetryInfo } from "../src/gen/google/rpc/error_details";
 import { Status } from "../src/gen/google/rpc/status";
 import { IdentityServiceDefinition, IdentityServiceService } from "../src/gen/eid/v1/identity_service";
 
@@ -35,7 +35,11 @@ const errorInfo = (reason: string, domain = "eid.v1", metadata: Record<string, s
 const retryInfo = (seconds: number, nanos = 0): Any => ({
   typeUrl: "type.googleapis.com/google.rpc.RetryInfo",
   value: RetryInfo.encode({ retryDelay: { seconds, nanos } }).finish(),
+});const badRequest = (field: string): Any => ({
+  typeUrl: "type.googleapis.com/google.rpc.BadRequest",
+  value: BadRequest.encode(BadRequest.fromPartial({ fieldViolations: [{ field, description: "bad", reason: "FIELD_INVALID" }] })).finish(),
 });
+
 /** Fails with `code` and, in grpc-status-details-bin, `trailer` as given. */
 function failing(code: status, trailer?: Uint8Array): Handler {
   return (_call, callback) => {
@@ -117,6 +121,30 @@ test("ErrorInfo metadata with odd keys stays data", async () => {
   assert.equal(error.metadata[""], "empty");
   assert.equal(error.metadata["ключ"], "значение");
   assert.equal(String(error), "INTERNAL INTERNAL: refused");
+});
+
+test("the first ErrorInfo with a reason is eid's, as the Python SDK reads it; BadRequests add up", async () => {
+  // A proxy appending its own ErrorInfo does not replace eid's reason.
+  const proxied = rich(
+    status.FAILED_PRECONDITION,
+    errorInfo("", ""),
+    errorInfo("SHARE_EXPIRED", "eid.v1", { share: "s1" }),
+    errorInfo("UPSTREAM_FAILED", "proxy.example", { hop: "1" }),
+    badRequest("personal_id"),
+    badRequest("password"),
+  );
+  fresh(failing(status.FAILED_PRECONDITION, proxied));
+  const error = await failure(eid.listShares());
+  assert.equal(error.reason, "SHARE_EXPIRED");
+  assert.equal(error.domain, "eid.v1");
+  assert.deepEqual(error.metadata, { share: "s1" });
+  assert.deepEqual(error.fieldViolations.map((v) => v.field), ["personal_id", "password"]);
+  // An ErrorInfo without a reason gives none (not ""), as without one.
+  fresh(failing(status.FAILED_PRECONDITION, rich(status.FAILED_PRECONDITION, errorInfo("", ""))));
+  const bare = await failure(eid.listShares());
+  assert.equal(bare.reason, undefined);
+  assert.equal(bare.domain, undefined);
+  assert.equal(String(bare), "FAILED_PRECONDITION: refused");
 });
 
 test("RetryInfo: a negative delay is no pause, a huge or out-of-range one is not waited for", async () => {
