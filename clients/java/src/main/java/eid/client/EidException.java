@@ -118,8 +118,9 @@ public final class EidException extends RuntimeException {
           com.google.protobuf.Duration d = detail.unpack(RetryInfo.class).getRetryDelay();
           retryDelay = Duration.ofSeconds(d.getSeconds(), d.getNanos());
         }
-      } catch (InvalidProtocolBufferException ignored) {
-        // A damaged detail is skipped; the others and the status code still count.
+      } catch (InvalidProtocolBufferException | ArithmeticException ignored) {
+        // A damaged detail is skipped; the others and the status code still count. A RetryInfo
+        // past java.time.Duration's range (nanos beyond a second at its ends) is damaged too.
       }
     }
     String shown = message.isEmpty() ? status.getCode().name() : message;

@@ -121,7 +121,8 @@ public final class RetryPolicy {
     if (asked.compareTo(maxServerDelay) > 0) {
       return -1; // a longer wait is the caller's to plan for, not a pause inside a call
     }
-    return Math.max(asked.toNanos(), jittered); // a negative delay asks for no more than jitter
+    // A negative delay asks for no more than jitter (and a huge one would overflow toNanos).
+    return Math.max(asked.isNegative() ? 0 : asked.toNanos(), jittered);
   }
 
   /** A policy; the defaults are {@link RetryPolicy#DEFAULT}'s. */
