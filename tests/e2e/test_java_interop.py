@@ -266,3 +266,14 @@ def test_java_client_retries_only_what_cannot_act_twice_within_the_deadline(
     assert len(attempts("off")) == 1 and len(attempts("deadline")) == 2
     # The attempt took 0.6 s of 1 s: a retry needing as long could not end in time.
     assert outcome["slow"][0] == ("UNAVAILABLE", "null") and len(attempts("slow")) == 1
+
+
+def test_java_client_survives_a_hostile_server(classpath: str) -> None:
+    """Damaged and extreme error details (a RetryInfo near Duration's limits,
+    a huge negative delay): the SDK raises its EidException, never an
+    ArithmeticException, and waits no absurd time (eid.interop.HostileCheck,
+    an in-process fake server)."""
+    program = _java(classpath, "eid.interop.HostileCheck")
+    out, err = program.communicate(timeout=60)
+    assert program.returncode == 0, out + err
+    assert "hostile check: ok" in out
