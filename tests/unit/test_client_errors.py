@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import struct
@@ -21,6 +22,7 @@ from grpc_status import rpc_status
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import AsyncEidClient, EidClient, EidError, ErrorReason, error_from_rpc_error
 from eid_client.errors import status_from_trailer
+from eid_client.retry import RetryPolicy
 from eid_service.transport import ALONE_ON_PORT
 
 SERVICE = "eid.v1.IdentityService"
@@ -254,3 +256,51 @@ def test_a_reason_the_enum_does_not_know_is_unspecified(
     error = EidError(grpc.StatusCode.UNAVAILABLE, "x", reason=reason, domain=domain)
     assert error.reason_enum == ErrorReason.ERROR_REASON_UNSPECIFIED
     assert error.reason == reason  # the string stays, for logs and newer reasons
+
+
+def reject_with_garbled_trailer(
+    request: pb.RegisterRequest, context: grpc.ServicerContext
+) -> pb.RegisterResponse:
+    context.set_trailing_metadata((("grpc-status-details-bin", b"\xff\xff\xff"),))
+    context.abort(grpc.StatusCode.FAILED_PRECONDITION, "refused")
+
+
+def reject_with_absurd_retry_delay(
+    request: pb.RegisterRequest, context: grpc.ServicerContext
+) -> pb.RegisterResponse:
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.seconds = 2**63 - 1  # no timedelta holds it
+    info = error_details_pb2.ErrorInfo(reason="PARTY_RATE_LIMITED", domain="eid.v1")
+    packed = any_pb2.Any()
+    packed.Pack(retry)
+    status = status_pb2.Status(
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+        message="slow down",
+        details=[_pack(info), packed],
+    )
+    context.abort_with_status(rpc_status.to_status(status))
+
+
+@pytest.mark.parametrize("behaviour", [reject_with_garbled_trailer, reject_with_absurd_retry_delay])
+def test_a_hostile_trailer_is_still_an_eid_error_sync_and_async(behaviour: Behaviour) -> None:
+    """A proxy's garbled status details, or a RetryInfo no timedelta holds:
+    the caller catching EidError gets one, with the status line's code.
+    Before, the sync client let protobuf's DecodeError out, and both an
+    OverflowError (found by the Node/Java pass, reading the reference)."""
+    with serve_register(behaviour) as target:
+        with EidClient(target, retry=RetryPolicy.off()) as client, pytest.raises(EidError) as sync:
+            client.register(**REGISTRATION)
+
+        async def call() -> EidError:
+            async with AsyncEidClient(target, retry=RetryPolicy.off()) as client:
+                with pytest.raises(EidError) as caught:
+                    await client.register(**REGISTRATION)
+            return caught.value
+
+        asynchronous = asyncio.run(call())
+    for error in (sync.value, asynchronous):
+        assert error.code in (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+        )
+        assert error.retry_delay is None

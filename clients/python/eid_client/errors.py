@@ -8,6 +8,7 @@ input, a ``google.rpc.BadRequest`` (the offending fields).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from collections.abc import Iterable
 from typing import Any
@@ -121,8 +122,9 @@ def _rich_status(e: grpc.RpcError) -> status_pb2.Status | None:
     if isinstance(call, grpc.Call):
         try:
             status: status_pb2.Status | None = rpc_status.from_call(call)
-        except ValueError:
-            # The trailer contradicts the status line; trust the status line only.
+        except (ValueError, DecodeError):
+            # The trailer contradicts the status line, or is garbled (a proxy's):
+            # trust the status line only.
             return None
         return status
     # grpc.aio errors are not grpc.Call, so read the trailer ourselves.
@@ -162,4 +164,5 @@ def _apply_details(error: EidError, status: status_pb2.Status) -> None:
                 (v.field, v.reason) for v in bad_request.field_violations if v.reason
             )
         elif detail.Is(retry.DESCRIPTOR) and detail.Unpack(retry):
-            error.retry_delay = retry.retry_delay.ToTimedelta()
+            with contextlib.suppress(OverflowError):  # no timedelta holds it: no advice
+                error.retry_delay = retry.retry_delay.ToTimedelta()
