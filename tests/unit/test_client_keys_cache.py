@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -375,3 +376,37 @@ def _ts(moment: datetime.datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment)
     return stamp
+
+
+@pytest.mark.parametrize("planted", ["world-writable", "another-users", "a-link"])
+def test_keys_another_user_could_have_planted_in_the_cache_are_not_believed(
+    tmp_path: Path, planted: str
+) -> None:
+    """The cached keys decide which credentials are genuine. A forger who can
+    write into the cache folder (a shared or world-writable XDG_CACHE_HOME)
+    plants their own key under the real key id: before, the verifier believed
+    the file and accepted the forged credential. Now such a file counts as no
+    cache: the real keys are fetched, and the forgery is refused."""
+    real, forger = Signer("k1"), Signer("k1")
+    fetch = Fetcher(real)
+    cache = KeyCache(tmp_path / "cache" / "keys.json")
+    planted_keys = KeySet([VerificationKey("k1", forger.public)]).to_json()
+    cache.path.parent.mkdir()
+    if planted == "a-link":
+        elsewhere = tmp_path / "elsewhere.json"
+        elsewhere.write_text(planted_keys)
+        cache.path.symlink_to(elsewhere)
+    else:
+        cache.path.write_text(planted_keys)
+        if planted == "world-writable":
+            cache.path.chmod(0o666)
+        elif os.geteuid() == 0:
+            os.chown(cache.path, 65534, 65534)  # nobody's
+        else:
+            pytest.skip("giving a file to another user needs root")
+    with pytest.raises(OfflineVerificationError):
+        verify_with_cache(forger.issue(), KeyCache(cache.path), fetch)
+    assert fetch.calls == 1
+    assert (
+        verify_with_cache(real.issue(), KeyCache(cache.path), fetch).personal_id == "001190791514"
+    )

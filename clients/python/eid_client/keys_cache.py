@@ -20,6 +20,7 @@ import asyncio
 import datetime
 import os
 import re
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,32 @@ def write_keys_file(path: Path, keys: KeySet, *, jwks: bool = False) -> None:
     write_atomically(path, (text + "\n").encode("utf-8"), 0o644)
 
 
+# Far above any key set's size: a file larger is not one of ours.
+MAX_CACHE_BYTES = 1 << 20
+
+
+def _read_trusted(path: Path) -> str:
+    """The cache file's text, if only this user could have written it: these
+    keys decide which offline credentials are genuine, so a file another
+    user planted (a shared or world-writable cache folder) must not be
+    believed. Whoever writes a file owns it, so the file's owner and mode
+    say it, whatever its folder. Not followed if a link (the cache writes by
+    renaming, never a link), and read only up to MAX_CACHE_BYTES (a planted
+    /dev/zero, say). OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        owner = getattr(os, "getuid", None)  # Windows has neither owners nor modes here
+        if not stat.S_ISREG(info.st_mode) or (
+            owner is not None and (info.st_uid != owner() or info.st_mode & 0o022)
+        ):
+            raise PermissionError(f"{path}: another user could have written it")
+        data = f.read(MAX_CACHE_BYTES + 1)
+    if len(data) > MAX_CACHE_BYTES:
+        raise OSError(f"{path}: larger than a key cache")
+    return data.decode("utf-8")
+
+
 class KeyCache:
     """One cache file, and the keys last read from it or written to it."""
 
@@ -131,11 +158,12 @@ class KeyCache:
 
     def load(self) -> KeySet | None:
         """The cached keys, or None when there are none yet. A damaged or unreadable
-        cache file counts as none: the keys are fetched again (and the file
-        overwritten when it can be)."""
+        cache file counts as none, and so does one another user could have
+        written: the keys are fetched again (and the file overwritten when it
+        can be)."""
         if self._keys is None:
             try:
-                self._keys = KeySet.from_json(self.path.read_text(encoding="utf-8"))
+                self._keys = KeySet.from_json(_read_trusted(self.path))
             except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
                 return None
         return self._keys
