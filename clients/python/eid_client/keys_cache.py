@@ -124,11 +124,11 @@ MAX_CACHE_BYTES = 1 << 20
 
 
 def _read_trusted(path: Path) -> str:
-    """The cache file's text, if only this user could have written it: these
-    keys decide which offline credentials are genuine, so a file another
-    user planted (a shared or world-writable cache folder) must not be
-    believed. Whoever writes a file owns it, so the file's owner and mode
-    say it, whatever its folder. Not followed if a link (the cache writes by
+    """The cache file's text, if only this user (or root) could have written
+    it: these keys decide which offline credentials are genuine, so a file
+    another user planted (a shared or world-writable cache folder) must not
+    be believed. Whoever writes a file owns it, so its owner and mode say
+    it, whatever its folder. Not followed if a link (the cache writes by
     renaming, never a link), and read only up to MAX_CACHE_BYTES (a planted
     /dev/zero, say). OSError otherwise."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -136,7 +136,8 @@ def _read_trusted(path: Path) -> str:
         info = os.fstat(f.fileno())
         owner = getattr(os, "getuid", None)  # Windows has neither owners nor modes here
         if not stat.S_ISREG(info.st_mode) or (
-            owner is not None and (info.st_uid != owner() or info.st_mode & 0o022)
+            # root's too: a deployment may provision the cache, and root can write anything.
+            owner is not None and (info.st_uid not in (owner(), 0) or info.st_mode & 0o022)
         ):
             raise PermissionError(f"{path}: another user could have written it")
         data = f.read(MAX_CACHE_BYTES + 1)
