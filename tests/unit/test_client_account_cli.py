@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_account_calls import paged
 from tests.unit.test_client_calls import FakeEid
 
@@ -70,10 +71,7 @@ def refuse(code: grpc.StatusCode, reason: str, message: str) -> Callable[..., An
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION", "EID_OFFICER_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")  # wide enough for the sessions table
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch, columns=160)  # wide enough for the sessions table
 
 
 @pytest.fixture

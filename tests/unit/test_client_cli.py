@@ -14,6 +14,7 @@ from google.protobuf import timestamp_pb2
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import qr
 from eid_client.cli import main
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_errors import reject_with_rich_status
 
@@ -64,10 +65,7 @@ PORTRAIT = struct.pack("<128f", *[0.25] * 128)
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
-    # No person at the keyboard unless a test says so.
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch, columns=None)  # no person at the keyboard unless a test says so
     monkeypatch.chdir(tmp_path)
     (tmp_path / "face.f32").write_bytes(PORTRAIT)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ import pytest
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 
 KHANG = pb.Dependant(
@@ -30,10 +30,7 @@ KHANG = pb.Dependant(
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client._verify_requests import parse_scope
 from eid_client.cli import main
 from eid_client.client import EidClient
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 
 TAX = pb.LinkedDocument(
@@ -32,10 +33,7 @@ LICENCE = pb.LinkedDocument(
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ table (or records in a narrow terminal), page by page or all of it, and JSON."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +13,7 @@ from google.protobuf import timestamp_pb2
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_account_cli import refuse
 from tests.unit.test_client_calls import FakeEid
 
@@ -59,10 +59,7 @@ def paged(request: pb.ListAccessHistoryRequest, context: grpc.ServicerContext) -
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "160")  # wide enough for the table
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch, columns=160)  # wide enough for the table
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
 from eid_client.keys_cache import cache_file_for
 from eid_client.receipts import ReceiptClaims, sign_receipt
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_keys_cache import Signer, published
 
@@ -38,11 +39,8 @@ RETIRED_UNTIL = timestamp_pb2.Timestamp(seconds=1_700_000_000)  # 2023-11-14
 
 @pytest.fixture(autouse=True)
 def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)
 
 
 SIGNER, RETIRED, REVOKED = Signer("k2"), Signer("k1"), Signer("k0")

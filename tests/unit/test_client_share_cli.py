@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import stat
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from google.protobuf import timestamp_pb2
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import qr
 from eid_client.cli import main
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_share_calls import paged_shares
 
@@ -64,10 +64,7 @@ def revoked(share: pb.Share, state: int = pb.SHARE_STATE_REVOKED) -> pb.RevokeSh
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")  # wide enough for the shares table
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)  # wide enough for the shares table
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from google.protobuf import timestamp_pb2
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
 from eid_client.offline import CredentialClaims, KeySet, VerificationKey, issue_credential
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_account_cli import refuse
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_keys_cache import Signer, published
@@ -42,10 +43,7 @@ def unsafe(text: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)
 
 
 REQUEST = pb.ApprovalRequest(

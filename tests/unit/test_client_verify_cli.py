@@ -20,6 +20,7 @@ from eid_client import qr
 from eid_client.cli import main
 from eid_client.keys_cache import cache_file_for
 from eid_client.offline import KeySet
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_keys_cache import Signer, published
 
@@ -29,11 +30,8 @@ UNTIL = timestamp_pb2.Timestamp(seconds=1_900_000_000)
 
 @pytest.fixture(autouse=True)
 def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ keys): what each sends, prints and exits with."""
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from google.protobuf import timestamp_pb2
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.cli import main
 from eid_client.status_events import encode_status_event, sign_status_event
+from tests.unit.client_cli_kit import fresh_terminal
 from tests.unit.test_client_calls import FakeEid
 from tests.unit.test_client_keys_cache import Signer, published
 
@@ -27,11 +27,8 @@ SIGNER = Signer("k2")
 
 @pytest.fixture(autouse=True)
 def _clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("EID_TARGET", "EID_API_KEY", "EID_PASSWORD", "EID_SESSION"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    fresh_terminal(monkeypatch)
 
 
 def _set(request: pb.SetStatusWebhookRequest, context: object) -> pb.SetStatusWebhookResponse:
