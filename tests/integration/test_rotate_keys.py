@@ -405,12 +405,14 @@ def test_a_rotation_stopped_with_ctrl_c_says_what_to_do_and_resume_finishes_it(
     assert main(["registry", "generate", "--count", "20000", "--workers", "0"]) == 0
     command = [str(Path(sys.executable).with_name("eid-server")), "rotate-keys"]
     with subprocess.Popen(
-        [*command, "--wait", "0", "--page", "50"],
+        [*command, "--wait", "0", "--page", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     ) as rotating:
-        assert until(lambda: len(_key_ids(database_url, "registry_citizens")) > 1, 60)
+        if not until(lambda: len(_key_ids(database_url, "registry_citizens")) > 1, 60):
+            rotating.kill()
+            pytest.fail(f"no row moved in 60 s: {rotating.communicate(timeout=60)[0]}")
         rotating.send_signal(signal.SIGINT)
         output, _ = rotating.communicate(timeout=60)
     assert rotating.returncode == 130, output
