@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
     error_details_pb2,
     status_pb2,
@@ -21,7 +22,7 @@ from grpc_status import rpc_status
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client import AsyncEidClient, EidClient, EidError, ErrorReason, error_from_rpc_error
-from eid_client.errors import status_from_trailer
+from eid_client.errors import STATUS_DETAILS_KEY, status_from_trailer
 from eid_client.retry import RetryPolicy
 from eid_service.transport import ALONE_ON_PORT
 
@@ -54,7 +55,7 @@ def serve_register(behaviour: Behaviour) -> Iterator[str]:
         executor.shutdown(wait=True)
 
 
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
+def _pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed
@@ -304,3 +305,88 @@ def test_a_hostile_trailer_is_still_an_eid_error_sync_and_async(behaviour: Behav
             grpc.StatusCode.RESOURCE_EXHAUSTED,
         )
         assert error.retry_delay is None
+
+
+def _reject_with_trailer(code: grpc.StatusCode, rich: status_pb2.Status) -> Behaviour:
+    """Fails with ``code`` and the message "refused" on the status line, and
+    ``rich`` as it is in grpc-status-details-bin (as a proxy may leave it)."""
+
+    def behaviour(
+        request: pb.RegisterRequest, context: grpc.ServicerContext
+    ) -> pb.RegisterResponse:
+        context.set_trailing_metadata(((STATUS_DETAILS_KEY, rich.SerializeToString()),))
+        context.abort(code, "refused")
+
+    return behaviour
+
+
+def _both_clients(behaviour: Behaviour) -> list[EidError]:
+    """The EidError of one Register through the sync client, then the async one."""
+    with serve_register(behaviour) as target:
+        with EidClient(target, retry=RetryPolicy.off()) as client, pytest.raises(EidError) as sync:
+            client.register(**REGISTRATION)
+
+        async def call() -> EidError:
+            async with AsyncEidClient(target, retry=RetryPolicy.off()) as client:
+                with pytest.raises(EidError) as caught:
+                    await client.register(**REGISTRATION)
+            return caught.value
+
+        return [sync.value, asyncio.run(call())]
+
+
+def _rich(code: grpc.StatusCode, *details: Message) -> status_pb2.Status:
+    return status_pb2.Status(
+        code=code.value[0], message="the trailer's message", details=[_pack(d) for d in details]
+    )
+
+
+def test_details_count_when_the_trailer_code_matches_whatever_its_message() -> None:
+    """gRPC's rule, as grpc-java and the Node and Java SDKs apply it: the
+    trailer's details belong to the failure when its code is the call's. Its
+    message may differ (a proxy rewrites or truncates grpc-message): the
+    status line's message is shown, the details still count. Before, the sync
+    client dropped them (reason None) when the messages differed."""
+    info = error_details_pb2.ErrorInfo(reason="SHARE_EXPIRED", domain="eid.v1")
+    failed = grpc.StatusCode.FAILED_PRECONDITION
+    for error in _both_clients(_reject_with_trailer(failed, _rich(failed, info))):
+        assert (error.code, error.reason, error.message) == (failed, "SHARE_EXPIRED", "refused")
+        assert str(error) == "FAILED_PRECONDITION SHARE_EXPIRED: refused"
+
+
+def test_details_do_not_count_when_the_trailer_code_contradicts_the_call() -> None:
+    """A trailer whose code is not the call's describes another failure (a
+    proxy's, or a server's bug): only the status line counts. Before, the
+    async client took the contradicting trailer's reason."""
+    info = error_details_pb2.ErrorInfo(reason="SHARE_NOT_FOUND", domain="eid.v1")
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.seconds = 1
+    rich = _rich(grpc.StatusCode.NOT_FOUND, info, retry)
+    failed = grpc.StatusCode.UNAVAILABLE
+    for error in _both_clients(_reject_with_trailer(failed, rich)):
+        assert (error.code, error.reason, error.domain) == (failed, None, None)
+        assert (error.message, error.retry_delay, error.metadata) == ("refused", None, {})
+
+
+def test_the_first_error_info_with_a_reason_is_the_only_one_read() -> None:
+    """An ErrorInfo without a reason (malformed by AIP-193: a reason is
+    required) gives nothing, not even its domain or metadata; later ones (a
+    proxy's, appended) do not replace eid's. The Node and Java SDKs read the
+    same trailer the same way (hostile.test.ts, HostileCheck)."""
+    failed = grpc.StatusCode.FAILED_PRECONDITION
+    mixed = _rich(
+        failed,
+        error_details_pb2.ErrorInfo(domain="proxy.example", metadata={"hop": "0"}),
+        error_details_pb2.ErrorInfo(reason="SHARE_EXPIRED", domain="eid.v1", metadata={"s": "1"}),
+        error_details_pb2.ErrorInfo(reason="UPSTREAM", domain="proxy.example", metadata={"h": "2"}),
+    )
+    for error in _both_clients(_reject_with_trailer(failed, mixed)):
+        assert (error.reason, error.domain, error.metadata) == (
+            "SHARE_EXPIRED",
+            "eid.v1",
+            {"s": "1"},
+        )
+    bare = _rich(failed, error_details_pb2.ErrorInfo(domain="proxy.example", metadata={"hop": "0"}))
+    for error in _both_clients(_reject_with_trailer(failed, bare)):
+        assert (error.reason, error.domain, error.metadata) == (None, None, {})
+        assert error.reason_enum == ErrorReason.ERROR_REASON_UNSPECIFIED

@@ -4,6 +4,19 @@ The server answers every failure with a canonical status code plus, in the
 ``grpc-status-details-bin`` trailer, a serialized ``google.rpc.Status`` whose
 details carry a ``google.rpc.ErrorInfo`` (the stable ``reason``) and, for invalid
 input, a ``google.rpc.BadRequest`` (the offending fields).
+
+How a trailer is read, alike in the Python, Node and Java SDKs:
+
+- Its details count only when its ``code`` is the call's status code (gRPC's
+  rule, as grpc-java applies it); one that contradicts the status line
+  describes another failure (a proxy's) and is ignored whole.
+- The message is the status line's (``grpc-message``), the trailer's only when
+  the line has none: a proxy may rewrite or truncate ``grpc-message``, and a
+  message that differs does not make the details any less the call's.
+- The first ``ErrorInfo`` with a ``reason`` gives reason, domain and metadata;
+  every other one is ignored, also one without a reason (malformed: AIP-193
+  requires one) before it. ``BadRequest`` violations add up; the last readable
+  ``RetryInfo`` gives the delay.
 """
 
 from __future__ import annotations
@@ -22,7 +35,6 @@ from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
     error_details_pb2,
     status_pb2,
 )
-from grpc_status import rpc_status
 
 from eid.errors.v1 import error_reason_pb2
 
@@ -93,7 +105,7 @@ class EidError(Exception):
 def error_from_rpc_error(e: grpc.RpcError) -> EidError:
     """Convert a failed call (sync or ``grpc.aio``) into an :class:`EidError`."""
     code = _code_of(e)
-    status = _rich_status(e)
+    status = _rich_status(e, code)
     details = _details_of(e)
     message = details or (status.message if status is not None else "") or code.name
     error = EidError(code, message)
@@ -115,22 +127,15 @@ def _details_of(e: grpc.RpcError) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _rich_status(e: grpc.RpcError) -> status_pb2.Status | None:
-    # Sync errors are also grpc.Call objects, which grpc_status understands (the
-    # stubs declare the two types incompatible, hence the detour through object).
-    call: object = e
-    if isinstance(call, grpc.Call):
-        try:
-            status: status_pb2.Status | None = rpc_status.from_call(call)
-        except (ValueError, DecodeError):
-            # The trailer contradicts the status line, or is garbled (a proxy's):
-            # trust the status line only.
-            return None
-        return status
-    # grpc.aio errors are not grpc.Call, so read the trailer ourselves.
+def _rich_status(e: grpc.RpcError, code: grpc.StatusCode) -> status_pb2.Status | None:
+    # Read from the trailer for sync and grpc.aio errors alike: grpc_status's
+    # from_call also refuses a trailer whose message differs from the line's.
     trailing = getattr(e, "trailing_metadata", None)
     metadata = trailing() if callable(trailing) else None
-    return status_from_trailer(metadata or ())
+    status = status_from_trailer(metadata or ())
+    if status is None or status.code != code.value[0]:
+        return None  # none, garbled, or another failure's: the status line alone
+    return status
 
 
 def status_from_trailer(metadata: Iterable[tuple[str, Any]]) -> status_pb2.Status | None:
@@ -152,8 +157,9 @@ def _apply_details(error: EidError, status: status_pb2.Status) -> None:
         bad_request = error_details_pb2.BadRequest()
         retry = error_details_pb2.RetryInfo()
         if detail.Is(info.DESCRIPTOR) and detail.Unpack(info):
-            if error.reason is None:  # the first ErrorInfo is authoritative
-                error.reason = info.reason or None
+            # The first ErrorInfo with a reason is eid's; a proxy may append its own.
+            if error.reason is None and info.reason:
+                error.reason = info.reason
                 error.domain = info.domain or None
                 error.metadata = dict(info.metadata)
         elif detail.Is(bad_request.DESCRIPTOR) and detail.Unpack(bad_request):
