@@ -50,6 +50,7 @@ _METHODS: dict[str, tuple[type[Message], type[Message]]] = {
     "UnlinkDocument": (pb.UnlinkDocumentRequest, pb.UnlinkDocumentResponse),
     "ListApprovalRequests": (pb.ListApprovalRequestsRequest, pb.ListApprovalRequestsResponse),
     "ClaimApproval": (pb.ClaimApprovalRequest, pb.ClaimApprovalResponse),
+    "StartApproval": (pb.StartApprovalRequest, pb.StartApprovalResponse),
 }
 
 

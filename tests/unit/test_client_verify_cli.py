@@ -103,6 +103,17 @@ def test_keys_out_writes_the_cache_format_or_jwks(
     assert {k["kid"] for k in json.loads(capsys.readouterr().out)["keys"]} == {"k1", "k2"}
 
 
+def test_the_suggested_verify_qr_command_quotes_a_keys_file_with_a_space(
+    server: tuple[FakeEid, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    _, target = server
+    keys = tmp_path / "desk keys" / "keys.json"
+    keys.parent.mkdir()
+    assert run(target, "keys", "--out", str(keys)) == 0
+    hint = " ".join(capsys.readouterr().err.split())
+    assert f"eid verify-qr IMAGE --keys '{keys}'" in hint  # pasted, one argument
+
+
 def test_verify_qr_with_a_keys_file_needs_no_server(
     server: tuple[FakeEid, str],
     capsys: pytest.CaptureFixture[str],

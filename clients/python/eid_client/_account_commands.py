@@ -27,7 +27,9 @@ def resend_code(args: argparse.Namespace, client: EidClient, out: Output) -> int
     # The server answers alike whether or not the details match a PENDING account.
     out.hint("If these details match an account awaiting activation, a new code is on its way")
     out.hint("and the previous one no longer works.")
-    out.hint(f"Next: eid activate --id {args.id} --code <the code you received>")
+    out.hint(
+        f"Next: eid activate --id {_output.shell_word(args.id)} --code <the code you received>"
+    )
     return 0
 
 
@@ -145,5 +147,5 @@ def unlock(args: argparse.Namespace, client: EidClient, out: Output) -> int:
             request_id=args.request_id,
         )
     out.result(response, "Account unlocked", _output.unlock_rows(response))
-    out.hint(f"Sign in again: export EID_SESSION=$(eid signin --id {args.id})")
+    out.hint(f"Sign in again: export EID_SESSION=$(eid signin --id {_output.shell_word(args.id)})")
     return 0

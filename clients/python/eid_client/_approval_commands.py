@@ -49,7 +49,7 @@ def start(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         out.hint(f"Show the citizen the code {response.verification_code} beside your prompt;")
         out.hint("their eid app shows the same code with your request.")
     if not args.wait:
-        out.hint(f"Next: eid approval wait {response.approval_id}")
+        out.hint(f"Next: eid approval wait {_output.shell_word(response.approval_id)}")
         return 0
     return _wait(response.approval_id, args, client, out, request_id=None)
 
@@ -102,7 +102,8 @@ def approvals(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         out.hint("Approve only what you started: the party's screen must show the same code.")
         out.hint("  eid approve <APPROVAL_ID> --code <CODE>    eid decline <APPROVAL_ID>")
     if page.next_page_token:
-        out.hint(f"More (or --all): eid approvals --page-token {page.next_page_token}")
+        next_page = _output.shell_word(page.next_page_token)
+        out.hint(f"More (or --all): eid approvals --page-token {next_page}")
     return 0
 
 
@@ -129,8 +130,9 @@ def claim(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     request = response.approval_request
     out.result(response, "Approval request", show.request_rows(request))
     out.hint(f"If the party shows {request.verification_code}:")
-    out.hint(f"  eid approve {request.approval_id} --code {request.verification_code}")
-    out.hint(f"Otherwise: eid decline {request.approval_id}")
+    approval_id = _output.shell_word(request.approval_id)
+    out.hint(f"  eid approve {approval_id} --code {_output.shell_word(request.verification_code)}")
+    out.hint(f"Otherwise: eid decline {approval_id}")
     return 0
 
 

@@ -107,7 +107,9 @@ def register(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     )
     out.result(response, "Registered", _output.register_rows(response))
     username = response.personal_id or args.id
-    out.hint(f"Next: eid activate --id {username} --code <the code you received>")
+    out.hint(
+        f"Next: eid activate --id {_output.shell_word(username)} --code <the code you received>"
+    )
     return 0
 
 

@@ -89,7 +89,7 @@ def dependant_add(args: argparse.Namespace, client: EidClient, out: Output) -> i
     )
     out.result(response, "Dependant", _rows(response.dependant))
     account_id = response.dependant.account.account_id
-    out.hint(f"Share the child's data: eid share --dependant {account_id}")
+    out.hint(f"Share the child's data: eid share --dependant {_output.shell_word(account_id)}")
     return 0
 
 

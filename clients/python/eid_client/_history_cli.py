@@ -82,6 +82,8 @@ def history(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         )
     if page.next_page_token:
         out.hint("More (or --all):")
-        dependant = f" --dependant {args.dependant}" if args.dependant else ""
-        out.hint(f"  eid history --page-token {page.next_page_token}{dependant}")
+        dependant = f" --dependant {_output.shell_word(args.dependant)}" if args.dependant else ""
+        out.hint(
+            f"  eid history --page-token {_output.shell_word(page.next_page_token)}{dependant}"
+        )
     return 0

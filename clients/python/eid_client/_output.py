@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shlex
 import sys
 import unicodedata
 from collections.abc import Callable
@@ -43,6 +44,13 @@ def terminal_safe(text: str) -> str:
         else ch
         for ch in text
     )
+
+
+def shell_word(value: str) -> str:
+    """``value`` as one POSIX shell word, quoted only when it needs it, for the
+    commands the CLI suggests next: people paste them, and a value from the
+    server (an id, a code, a page token) must not bring a ``$(...)`` or a ``;``."""
+    return shlex.quote(value)
 
 
 def _json_escaped(text: str) -> str:

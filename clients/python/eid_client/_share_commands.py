@@ -106,7 +106,7 @@ def shares(args: argparse.Namespace, client: EidClient, out: Output) -> int:
         [show.share_cells(s) for s in found],
         caption=f"newest first; times in {_output.local_zone()}",
     )
-    dependant = f" --dependant {args.dependant}" if args.dependant else ""
+    dependant = f" --dependant {_output.shell_word(args.dependant)}" if args.dependant else ""
     out.hint(f"Withdraw one with: eid revoke-share <Share ID>{dependant}")
     return 0
 

@@ -16,7 +16,7 @@ from eid_client._cli_common import (
     subcommand,
 )
 from eid_client._commands import UsageError, password_of, require_api_key
-from eid_client._output import Output
+from eid_client._output import Output, shell_word
 from eid_client._verify_requests import MIN_NAME_THRESHOLD, SCOPES, parse_scopes
 from eid_client.client import EidClient
 
@@ -154,7 +154,7 @@ def request_otp(args: argparse.Namespace, client: EidClient, out: Output) -> int
     require_api_key(client, "request-otp")
     response = client.request_otp(args.id, request_id=args.request_id)
     out.result(response, "One-time code", show.otp_rows(response))
-    out.hint(f"Next: eid verify --id {args.id} --otp <the code the citizen reads out>")
+    out.hint(f"Next: eid verify --id {shell_word(args.id)} --otp <the code the citizen reads out>")
     return 0
 
 
@@ -185,7 +185,7 @@ def verify(args: argparse.Namespace, client: EidClient, out: Output) -> int:
     show.print_verification(response, out)
     if args.otp and not response.verified:
         out.hint("A code works once, for the party that asked for it, until it expires;")
-        out.hint(f"a new one: eid request-otp --id {args.id}")
+        out.hint(f"a new one: eid request-otp --id {shell_word(args.id)}")
     return 0
 
 

@@ -20,7 +20,7 @@ import grpc
 from eid_client import _share_output as show
 from eid_client import qr
 from eid_client._commands import UsageError
-from eid_client._output import Output
+from eid_client._output import Output, shell_word
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_client.keys_cache import (
@@ -74,7 +74,8 @@ def _write(path: Path, found: KeySet, *, jwks: bool, out: Output) -> None:
         out.hint(f"Wrote {path} (JWKS). A JWKS document cannot mark keys retired or revoked;")
         out.hint("the default format can: prefer it for `eid verify-qr --keys`.")
     else:
-        out.hint(f"Wrote {path}. Verify with no server: eid verify-qr IMAGE --keys {path}")
+        keys_file = shell_word(str(path))
+        out.hint(f"Wrote {path}. Verify with no server: eid verify-qr IMAGE --keys {keys_file}")
 
 
 def verify_qr(args: argparse.Namespace, client: EidClient, out: Output) -> int:
