@@ -241,10 +241,15 @@ async def _generate(settings: Settings, args: argparse.Namespace, console: Conso
     if args.out is not None:
         console.print(f"wrote {escape(str(args.out))} ({_size(done.file_bytes)}, {fmt})")
     if runtime is not None:
-        console.print(
-            f"registry: {done.added:,} added, {done.people - done.added:,} already present"
+        present = done.people - done.added - done.refused
+        refused = (
+            f", {done.refused:,} refused (another person holds their passport or a document,"
+            " or their guardian was refused)"
+            if done.refused
+            else ""
         )
-    return 0
+        console.print(f"registry: {done.added:,} added, {present:,} already present{refused}")
+    return 1 if done.refused else 0
 
 
 async def _import(settings: Settings, args: argparse.Namespace, console: Console) -> int:

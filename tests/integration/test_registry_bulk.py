@@ -392,3 +392,145 @@ async def test_generate_writes_a_file_that_import_reads_back(
     again = await _import(uow, ring, tmp_path / "made.jsonl", "jsonl")
     assert (again.added, again.present, again.bad) == (0, len(PEOPLE), [])
     assert await _read_all(uow, PEOPLE[:40]) == [_expected(p) for p in PEOPLE[:40]]
+
+
+def _orphans(url: str) -> list[str]:
+    """Guardian links and documents whose person the registry does not hold."""
+    engine = create_engine(url)
+    queries = {
+        "child": "SELECT count(*) FROM registry_guardians WHERE child_index NOT IN"
+        " (SELECT personal_id_index FROM registry_citizens)",
+        "guardian": "SELECT count(*) FROM registry_guardians WHERE guardian_index NOT IN"
+        " (SELECT personal_id_index FROM registry_citizens)",
+        "document": "SELECT count(*) FROM registry_documents WHERE holder_index NOT IN"
+        " (SELECT personal_id_index FROM registry_citizens)",
+    }
+    try:
+        with engine.connect() as connection:
+            return [name for name, q in queries.items() if connection.execute(text(q)).scalar()]
+    finally:
+        engine.dispose()
+
+
+# Enough people for four foreigners.
+CROWD = generate(7, 1_000, TODAY)
+
+
+def _adults_with_documents() -> list[RegistryPerson]:
+    return [p for p in CROWD if p.documents and age_on(p.demographics.birth_date, TODAY) >= 18]
+
+
+def _children() -> list[RegistryPerson]:
+    return [p for p in CROWD if age_on(p.demographics.birth_date, TODAY) < 14]
+
+
+@pytest.mark.parametrize(
+    ("chunk_bytes", "batch"),
+    [(CHUNK_BYTES, 100_000), (1, 1)],
+    ids=["one-chunk-one-batch", "a-line-a-chunk-and-a-batch"],
+)
+@pytest.mark.asyncio
+async def test_a_row_with_a_document_or_passport_another_person_holds_is_refused_whole(
+    uow: SqlUnitOfWork,
+    ring: KeyRing,
+    database_url: str,
+    tmp_path: Path,
+    chunk_bytes: int,
+    batch: int,
+) -> None:
+    """Before, such a row was dropped without a word: the person was loaded
+    without the document (and could never get it from a corrected file: a
+    person present is not updated), and of two people with one passport the
+    one whose blind index sorted first was kept, whichever line it was on,
+    the other counted 'already present'."""
+    holder, thief, copier, early, *_ = _adults_with_documents()
+    foreigners = [p for p in CROWD if p.passport is not None]
+    visitor, impostor, first_visitor, second_visitor = foreigners[:4]
+    ward = _children()[0]
+    first = tmp_path / "first.jsonl"
+    first.write_text(jsonl_lines([holder, visitor]), encoding="utf-8")
+    assert (await _import(uow, ring, first, "jsonl")).bad == []
+    holder_document = person_record(holder)["documents"][0]
+    early_document = person_record(early)["documents"][0]
+    rows = [
+        {**person_record(thief), "documents": [holder_document]},  # held in the registry
+        {**person_record(impostor), "passport": person_record(visitor)["passport"]},
+        person_record(early),
+        person_record(first_visitor),
+        {**person_record(copier), "documents": [early_document]},  # as line 3 has
+        {**person_record(second_visitor), "passport": person_record(first_visitor)["passport"]},
+        {**person_record(ward), "guardians": [thief.demographics.personal_id]},
+    ]
+    second = tmp_path / "second.jsonl"
+    second.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    done = await _import(uow, ring, second, "jsonl", chunk_bytes=chunk_bytes, batch=batch)
+    assert [(b.line, b.field, b.reason) for b in done.bad] == [
+        (1, "documents.number", "another person holds a document of this type and number"),
+        (2, "passport.number", "another person holds this passport"),
+        (5, "documents.number", "the same document as line 3"),
+        (6, "passport.number", "the same passport as line 4"),
+        (7, "guardians", "the guardian on line 1 was refused"),
+    ]
+    assert (done.rows, done.added, done.present) == (7, 2, 0)
+    refused = [thief, impostor, copier, second_visitor, ward]
+    assert await _read_all(uow, refused) == [None] * len(refused)
+    assert await _read_all(uow, [holder, visitor, early, first_visitor]) == [
+        _expected(p) for p in (holder, visitor, early, first_visitor)
+    ]
+    holder_id = holder.demographics.personal_id
+    documents = await uow.read(lambda r: r.registry.documents(holder_id))
+    assert sorted(documents, key=repr) == sorted(holder.documents, key=repr)
+    assert _orphans(database_url) == []
+    # Corrected, the same rows load whole: nothing of them was written.
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(jsonl_lines([thief, impostor, copier]), encoding="utf-8")
+    again = await _import(uow, ring, fixed, "jsonl")
+    assert (again.added, again.bad) == (3, [])
+    thief_id = thief.demographics.personal_id
+    documents = await uow.read(lambda r: r.registry.documents(thief_id))
+    assert sorted(documents, key=repr) == sorted(thief.documents, key=repr)
+
+
+@pytest.mark.parametrize(
+    ("chunk_bytes", "batch"),
+    [(CHUNK_BYTES, 100_000), (1, 1)],
+    ids=["one-chunk-one-batch", "a-line-a-chunk-and-a-batch"],
+)
+@pytest.mark.asyncio
+async def test_a_child_whose_guardian_is_refused_later_is_refused_too(
+    uow: SqlUnitOfWork,
+    ring: KeyRing,
+    database_url: str,
+    tmp_path: Path,
+    chunk_bytes: int,
+    batch: int,
+) -> None:
+    """Before, a child whose guardian's row was in the file was written at
+    once, even when that row was refused afterwards (itself a child waiting
+    for a guardian who never came): the registry held a child whose guardian
+    it did not hold."""
+    young, elder, ward, older_ward = _children()[:4]
+    parent = next(p for p in _adults_with_documents())
+    nowhere = "001190000001"
+    rows = [
+        {**person_record(ward), "guardians": [young.demographics.personal_id]},
+        {**person_record(young), "guardians": [nowhere]},  # refused at the end
+        # A chain that does end in the file: line 3 -> line 4 -> line 5.
+        {**person_record(older_ward), "guardians": [elder.demographics.personal_id]},
+        {**person_record(elder), "guardians": [parent.demographics.personal_id]},
+        {**person_record(parent), "guardians": []},
+    ]
+    path = tmp_path / "chain.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    done = await _import(uow, ring, path, "jsonl", chunk_bytes=chunk_bytes, batch=batch)
+    assert [(b.line, b.field, b.reason) for b in done.bad] == [
+        (1, "guardians", "the guardian on line 2 was refused"),
+        (2, "guardians", GUARDIAN_UNKNOWN),
+    ]
+    assert (done.rows, done.added, done.present) == (5, 3, 0)
+    assert await _read_all(uow, [ward, young]) == [None, None]
+    elder_id = elder.demographics.personal_id
+    assert await uow.read(lambda r: r.registry.wards(elder_id)) == [
+        older_ward.demographics.personal_id
+    ]
+    assert _orphans(database_url) == []

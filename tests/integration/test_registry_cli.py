@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from eid_service.cli import main as eid_server
+from eid_service.domain.registry_person import RegistryPerson
 from eid_service.registry_tools.generator import generate
 from eid_service.registry_tools.records import jsonl_lines
 from eid_service.security.keys import generate_key_ring, save_key_ring
@@ -124,3 +125,41 @@ def test_an_import_stopped_with_ctrl_c_says_what_to_do_and_the_same_import_finis
     assert 0 < written < 20_000, "stopped before its end"
     assert eid_server(["registry", "import", *argv]) == 0
     assert f"{20_000 - written:,} added" in capsys.readouterr().out
+
+
+def test_generate_says_whom_it_refused_and_exits_1(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person whose document another person holds already (here: from an
+    earlier import) is not written, nor are their wards, and generate says
+    so. Before, the person was written without the document, counted added."""
+    people = generate(5, 300, TODAY)
+    holder = next(
+        p
+        for p in people
+        if p.documents and any(p.demographics.personal_id in c.guardians for c in people)
+    )
+    wards = [c for c in people if holder.demographics.personal_id in c.guardians]
+    stranger = next(
+        p for p in generate(7, 1_000, TODAY) if p.documents and not p.guardians and p not in people
+    )
+    taken = RegistryPerson(
+        stranger.demographics, kind=stranger.kind, documents=holder.documents[:1]
+    )
+    first = operator_env / "first.jsonl"
+    first.write_text(jsonl_lines([taken]), encoding="utf-8")
+    assert eid_server(["registry", "import", str(first), "--workers", "0"]) == 0
+    capsys.readouterr()
+    argv = ["registry", "generate", "--count", "300", "--seed", "5", "--workers", "0"]
+    assert eid_server([*argv, "--as-of", TODAY.isoformat()]) == 1
+    refused = 1 + len(wards)
+    assert (
+        f"registry: {300 - refused:,} added, 0 already present, {refused:,} refused"
+        in capsys.readouterr().out.replace("\n", " ")
+    )
+    database = sqlite3.connect(operator_env / "eid.db")
+    try:
+        count = database.execute("SELECT count(*) FROM registry_citizens").fetchone()[0]
+    finally:
+        database.close()
+    assert count == 1 + 300 - refused

@@ -55,7 +55,14 @@ from eid_service.security.field_cipher import FieldCipher
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, key_ring_from_json, key_ring_to_json
 from eid_service.store.protection import DataProtection
-from eid_service.store.repositories.registry import PopulationRegistry, SealedPeople, seal_people
+from eid_service.store.repositories.registry import (
+    PopulationRegistry,
+    Refusal,
+    Refused,
+    SealedPeople,
+    Written,
+    seal_people,
+)
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.ports import Repositories
 
@@ -164,10 +171,11 @@ class Loader:
         self._uow = uow
         self._batch = batch
         self._pending = SealedPeople()
-        self._inflight: asyncio.Task[int] | None = None
+        self._inflight: asyncio.Task[Written] | None = None
         self._tuned = False
         self.added = 0
         self.written = 0
+        self.refused: dict[bytes, Refused] = {}  # new people the registry did not write
 
     async def add(self, sealed: SealedPeople) -> None:
         self._pending.extend(sealed)
@@ -181,7 +189,7 @@ class Loader:
         tune = not self._tuned
         self._tuned = True
 
-        def write(r: Repositories) -> int:
+        def write(r: Repositories) -> Written:
             registry = _registry(r)
             if tune:
                 registry.bulk_load_mode(True)
@@ -193,7 +201,9 @@ class Loader:
     async def _wait(self) -> None:
         if self._inflight is not None:
             task, self._inflight = self._inflight, None
-            self.added += await task
+            written = await task
+            self.added += written.added
+            self.refused.update(written.refused)
 
     async def finish(self) -> None:
         if len(self._pending):
@@ -285,6 +295,9 @@ class Generated:
     children: int = 0
     documents: int = 0
     added: int = 0
+    # Not written: another person holds their passport or a document (a
+    # registry generated with another seed), or a guardian of theirs is refused.
+    refused: int = 0
     file_bytes: int = 0
     seconds: float = 0.0
 
@@ -354,6 +367,7 @@ async def _generate(
             if loader is not None:
                 await loader.finish()
                 done.added = loader.added
+                done.refused = len(loader.refused)
         failed = False
     finally:
         if failed and loader is not None:
@@ -489,63 +503,121 @@ class Imported:
 
 
 GUARDIAN_UNKNOWN = "a guardian is neither in the registry nor in this file"
+PASSPORT_HELD = "another person holds this passport"
+DOCUMENT_HELD = "another person holds a document of this type and number"
 
 
 def same_id_as(line: int) -> str:
     return f"the same ID number as line {line}"
 
 
-class _Guardians:
-    """Checks that every guardian is in the registry or anywhere in the file:
-    a child whose guardian is not known yet waits, rows and all, until the
-    end of the file. A person's second row in the file is a bad row (its
-    guardians and documents are not written)."""
+def guardian_refused(line: int) -> str:
+    return f"the guardian on line {line} was refused"
+
+
+# What the registry's refusal of a row at write time is reported as.
+_WRITE_REFUSALS = {
+    Refusal.PASSPORT_HELD: ("passport.number", PASSPORT_HELD),
+    Refusal.DOCUMENT_HELD: ("documents.number", DOCUMENT_HELD),
+}
+
+
+class _Admission:
+    """Decides which rows of the file are written, and when.
+
+    A person's second row in the file, and a row with a passport or a
+    document an earlier row has, is a bad row (nothing of it written). A
+    child whose guardians are not all admitted yet (in the registry, or
+    rows of this file sent to be written) waits, rows and all, until the end
+    of the file: so a guardian is written in the same batch as its ward or an
+    earlier one, and a child whose guardian's row is refused is refused too.
+    The registry checks again as it writes (`put_sealed`), against what it
+    holds by then."""
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
         self.rows: dict[bytes, int] = {}  # the people of the file: their first line
         self.known: set[bytes] = set()  # guardians found in the registry
-        self.waiting: list[tuple[int, SealedPeople, list[bytes]]] = []
+        self.unusable: set[bytes] = set()  # people of the file refused, or waiting
+        self.passports: dict[bytes, int] = {}  # passport index: the line holding it
+        # A document's number index (its type is in it): the line holding it.
+        self.documents: dict[bytes, int] = {}
+        self.waiting: list[tuple[int, bytes, SealedPeople, list[bytes]]] = []
 
     def _seen(self, index: bytes) -> bool:
-        return index in self.rows or index in self.known
+        return (index in self.rows and index not in self.unusable) or index in self.known
+
+    def _claim(self, line: int, passport: bytes | None, documents: list[bytes]) -> BadRow | None:
+        """Why a row cannot have its passport or documents (an earlier line
+        has one); else records them as this line's."""
+        if passport is not None and self.passports.get(passport, line) != line:
+            return BadRow(
+                line, "passport.number", f"the same passport as line {self.passports[passport]}"
+            )
+        for key in documents:
+            if self.documents.get(key, line) != line:
+                return BadRow(
+                    line, "documents.number", f"the same document as line {self.documents[key]}"
+                )
+        if passport is not None:
+            self.passports[passport] = line
+        for key in documents:
+            self.documents[key] = line
+        return None
 
     async def admit(self, result: ReadResult, first_line: int) -> tuple[SealedPeople, list[BadRow]]:
-        """The rows of `result` that may be written now, and its rows of people
-        an earlier line had."""
+        """The rows of `result` that may be written now, and its rows refused."""
         bad = [
             BadRow(first_line + line, "personal_id", same_id_as(first_line + earlier))
             for line, earlier in result.repeated
         ]
         sealed = result.sealed
         people = sealed.citizens
-        again: set[bytes] = set()
+        documents_of: dict[bytes, list[bytes]] = {}
+        for d_row in sealed.documents:
+            documents_of.setdefault(d_row[2], []).append(d_row[1])
+        refused: set[bytes] = set()
         for i, row in enumerate(people):
             line = first_line + result.lines[i]
             earlier = self.rows.setdefault(row[0], line)
-            if earlier != line:
-                again.add(row[0])
-                bad.append(BadRow(line, "personal_id", same_id_as(earlier)))
+            problem = (
+                BadRow(line, "personal_id", same_id_as(earlier))
+                if earlier != line
+                else self._claim(line, row[7], documents_of.get(row[0], []))
+            )
+            if problem is not None:
+                refused.add(row[0])
+                if earlier == line:  # this person's first row: no guardian
+                    self.unusable.add(row[0])
+                bad.append(problem)
         unknown = {
             g
             for i, gs in enumerate(result.guardians)
-            if people[i][0] not in again
+            if people[i][0] not in refused
             for g in gs
             if not self._seen(g)
         }
         if unknown:
             known = await self._uow.read(lambda r: {g for g in unknown if _registry(r).present(g)})
             self.known |= known
-            unknown -= known
-        if not unknown and not again:
+        # A child waits while a guardian is not admitted, a guardian who
+        # waits (on this chunk's rows too) included.
+        children = [(i, people[i][0]) for i, gs in enumerate(result.guardians) if gs]
+        later: dict[bytes, int] = {}
+        changed = True
+        while changed:
+            changed = False
+            for i, index in children:
+                if index in refused or index in later:
+                    continue
+                if not all(self._seen(g) for g in result.guardians[i]):
+                    later[index] = i
+                    self.unusable.add(index)
+                    changed = True
+        if not later and not refused:
             return sealed, bad
-        later = {
-            people[i][0]: i
-            for i, gs in enumerate(result.guardians)
-            if people[i][0] not in again and any(g in unknown for g in gs)
-        }
         now = SealedPeople()
-        held = {index: SealedPeople() for index in (*later, *again)}
+        held = {index: SealedPeople() for index in (*later, *refused)}
         for row in people:
             (held[row[0]].citizens if row[0] in held else now.citizens).append(row)
         for g_row in sealed.guardians:
@@ -553,19 +625,51 @@ class _Guardians:
         for d_row in sealed.documents:
             (held[d_row[2]].documents if d_row[2] in held else now.documents).append(d_row)
         for index, i in later.items():
-            self.waiting.append((first_line + result.lines[i], held[index], result.guardians[i]))
+            line = first_line + result.lines[i]
+            self.waiting.append((line, index, held[index], result.guardians[i]))
         return now, bad
 
     def settle(self) -> tuple[SealedPeople, list[BadRow]]:
-        """At the end of the file: the children whose guardians turned up, and
-        the others as bad rows."""
-        admitted, bad = SealedPeople(), []
-        for line, rows, guardians in self.waiting:
-            if all(self._seen(g) for g in guardians):
-                admitted.extend(rows)
-            else:
-                bad.append(BadRow(line, "guardians", GUARDIAN_UNKNOWN))
+        """At the end of the file: the children whose guardians were admitted
+        (a guardian waiting too may be admitted first), and the others as bad
+        rows."""
+        admitted = SealedPeople()
+        waiting, progress = self.waiting, True
+        while progress:
+            progress, still = False, []
+            for entry in waiting:
+                _, index, rows, guardians = entry
+                if all(self._seen(g) for g in guardians):
+                    admitted.extend(rows)
+                    self.unusable.discard(index)
+                    progress = True
+                else:
+                    still.append(entry)
+            waiting = still
+        self.waiting = []
+        bad = [
+            BadRow(
+                line, "guardians", self.missing_guardian(next(g for g in gs if not self._seen(g)))
+            )
+            for line, _, _, gs in waiting
+        ]
         return admitted, bad
+
+    def missing_guardian(self, guardian: bytes | None) -> str:
+        """Why a guardian is missing: their row was refused, or there is none."""
+        line = None if guardian is None else self.rows.get(guardian)
+        return GUARDIAN_UNKNOWN if line is None else guardian_refused(line)
+
+    def refused_on_writing(self, refused: dict[bytes, Refused]) -> list[BadRow]:
+        """The rows the registry refused as it wrote them."""
+        bad = []
+        for index, why in refused.items():
+            line = self.rows[index]
+            if why.why is Refusal.GUARDIAN_MISSING:
+                bad.append(BadRow(line, "guardians", self.missing_guardian(why.guardian)))
+            else:
+                bad.append(BadRow(line, *_WRITE_REFUSALS[why.why]))
+        return bad
 
 
 async def import_registry(
@@ -613,7 +717,7 @@ async def _import(
     size = bounds[-1][1] if bounds else start
     runner = Runner(min(workers, max(len(bounds) - 1, 0)), ring)
     loader = Loader(uow, batch)
-    guardians = _Guardians(uow)
+    admission = _Admission(uow)
     done = Imported()
     failed = True
     try:
@@ -624,17 +728,18 @@ async def _import(
             async for result in runner.map(read_task, tasks):
                 done.rows += len(result.lines) + len(result.bad) + len(result.repeated)
                 done.bad.extend(BadRow(first_line + b.line, b.field, b.reason) for b in result.bad)
-                admitted, repeated = await guardians.admit(result, first_line)
-                done.bad.extend(repeated)
+                admitted, refused = await admission.admit(result, first_line)
+                done.bad.extend(refused)
                 await loader.add(admitted)
                 first_line += result.line_count
                 rate = done.rows / (time.perf_counter() - started)
                 progress.update(bar, advance=result.size, rows=done.rows, rate=rate)
-            admitted, late_bad = guardians.settle()
+            admitted, late_bad = admission.settle()
             await loader.add(admitted)
             done.bad.extend(late_bad)
             await loader.finish()
         done.added = loader.added
+        done.bad.extend(admission.refused_on_writing(loader.refused))
         failed = False
     finally:
         if failed:

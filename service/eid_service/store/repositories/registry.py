@@ -17,6 +17,7 @@ them with `PopulationRegistry.put_sealed`, a few executemany statements.
 
 from __future__ import annotations
 
+import enum
 import functools
 import hmac
 import json
@@ -83,12 +84,17 @@ _MARK_DECEASED = Sql(
 )
 # Blind indexes looked up a statement (SQLite allows 999 parameters at least).
 _PRESENT_CHUNK = 500
+# Which of a list of indexes the registry holds (":i0, :i1, ..." appended).
+_PRESENT_IN = "SELECT personal_id_index FROM registry_citizens WHERE personal_id_index IN "
+_PASSPORTS_IN = "SELECT passport_index FROM registry_citizens WHERE passport_index IN "
+_DOCUMENTS_IN = (
+    "SELECT number_index FROM registry_documents WHERE doc_type = :doc_type AND number_index IN "
+)
 
 
 @functools.cache
-def _present_in(n: int) -> Sql:
+def _in_list(query: str, n: int) -> Sql:
     names = ", ".join(f":i{i}" for i in range(n))  # parameters only, no values
-    query = "SELECT personal_id_index FROM registry_citizens WHERE personal_id_index IN "
     return Sql(query + f"({names})")
 
 
@@ -192,30 +198,69 @@ class PopulationRegistry(Repository):
         self._db.many(_INSERT_DOCUMENT, sealed.documents)
         return True
 
-    def put_sealed(self, sealed: SealedPeople) -> int:
+    def put_sealed(self, sealed: SealedPeople) -> Written:
         """Adds the people of a sealed batch that are not present yet, with
         their guardians and documents (those present already are left as they
-        are); how many people were added. The bulk path of `put_person`.
-        A batch holds each person once."""
+        are). The bulk path of `put_person`. A batch holds each person, each
+        passport and each document once.
+
+        A new person is refused whole (nothing of them written) when another
+        person holds their passport or one of their documents, or when one
+        of their guardians is neither in the registry nor written with them:
+        the registry never holds a child whose guardian it lacks, and a
+        person loaded without a document could not get it from a corrected
+        file (a person present is not updated)."""
         # A person present already keeps the guardians and documents recorded
         # for them: a file's row for them must not add a guardian (who could
         # then register the child) or a document.
-        present = self._present_of(
-            {row[0] for row in sealed.guardians} | {row[2] for row in sealed.documents}
-        )
-        added = self._db.many(_INSERT, sealed.citizens)
-        self._db.many(_INSERT_GUARDIAN, [g for g in sealed.guardians if g[0] not in present])
-        self._db.many(_INSERT_DOCUMENT, [d for d in sealed.documents if d[2] not in present])
-        return added
+        present = self._present_of({row[0] for row in sealed.citizens})
+        new = [row for row in sealed.citizens if row[0] not in present]
+        new_indexes = {row[0] for row in new}
+        links = [g for g in sealed.guardians if g[0] in new_indexes]
+        documents = [d for d in sealed.documents if d[2] in new_indexes]
+        refused: dict[bytes, Refused] = {}
+        passports = self._held(_PASSPORTS_IN, {row[7] for row in new if row[7] is not None})
+        for row in new:
+            if row[7] in passports:
+                refused[row[0]] = Refused(Refusal.PASSPORT_HELD)
+        for doc_type in {d[0] for d in documents}:
+            numbers = {d[1] for d in documents if d[0] == doc_type}
+            held = self._held(_DOCUMENTS_IN, numbers, {"doc_type": doc_type})
+            for d in documents:
+                if d[0] == doc_type and d[1] in held:
+                    refused.setdefault(d[2], Refused(Refusal.DOCUMENT_HELD))
+        # Guardians: present already, or new and not refused; refusing a
+        # child may refuse its own ward in turn.
+        found = self._present_of({g[1] for g in links} - new_indexes)
+        changed = True
+        while changed:
+            changed = False
+            for child, guardian in links:
+                if child in refused or guardian in found:
+                    continue
+                if guardian not in new_indexes or guardian in refused:
+                    refused[child] = Refused(Refusal.GUARDIAN_MISSING, guardian)
+                    changed = True
+        added = self._db.many(_INSERT, [row for row in new if row[0] not in refused])
+        self._db.many(_INSERT_GUARDIAN, [g for g in links if g[0] not in refused])
+        self._db.many(_INSERT_DOCUMENT, [d for d in documents if d[2] not in refused])
+        return Written(added, refused)
 
     def _present_of(self, indexes: set[bytes]) -> set[bytes]:
         """Those of these blind indexes the registry holds a person of."""
+        return self._held(_PRESENT_IN, indexes)
+
+    def _held(
+        self, query: str, indexes: set[bytes], params: dict[str, Any] | None = None
+    ) -> set[bytes]:
+        """Those of `indexes` that `query` (a SELECT of one index column
+        ending in IN) finds."""
         ordered = sorted(indexes)
         found: set[bytes] = set()
         for at in range(0, len(ordered), _PRESENT_CHUNK):
             part = ordered[at : at + _PRESENT_CHUNK]
-            params = {f"i{n}": index for n, index in enumerate(part)}
-            found.update(bytes(row[0]) for row in self._db.all(_present_in(len(part)), params))
+            values = {**(params or {}), **{f"i{n}": index for n, index in enumerate(part)}}
+            found.update(bytes(row[0]) for row in self._db.all(_in_list(query, len(part)), values))
         return found
 
     def bulk_load_mode(self, on: bool) -> None:
@@ -284,6 +329,29 @@ class PopulationRegistry(Repository):
             fingerprints=fingerprints,
             guardians=guardians,
         )
+
+
+class Refusal(enum.Enum):
+    """Why `put_sealed` wrote nothing of a new person."""
+
+    PASSPORT_HELD = "passport_held"  # by another person
+    DOCUMENT_HELD = "document_held"  # a document of theirs, by another person
+    GUARDIAN_MISSING = "guardian_missing"  # neither in the registry nor written now
+
+
+@dataclass(frozen=True)
+class Refused:
+    why: Refusal
+    guardian: bytes | None = None  # GUARDIAN_MISSING: the blind index of the one missing
+
+
+@dataclass
+class Written:
+    """What `put_sealed` did: how many people it added, and the new people
+    it refused, by blind index."""
+
+    added: int = 0
+    refused: dict[bytes, Refused] = field(default_factory=dict)
 
 
 @dataclass
