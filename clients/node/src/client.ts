@@ -45,6 +45,11 @@ export interface CallOptions extends Caller {
   retry?: RetryPolicy;
   /** Extra metadata to send. */
   metadata?: Metadata;
+  /** Aborting it ends the call: the attempt in flight is cancelled (the
+   * server sees CANCELLED and stops), no retry is sent, and the call rejects
+   * with EidError CANCELLED whose `cause` is the signal's reason. E.g. the
+   * signal of the integrator's own HTTP request, or AbortSignal.timeout(ms). */
+  signal?: AbortSignal;
 }
 
 type Methods = typeof IdentityServiceDefinition.methods;
@@ -121,22 +126,33 @@ export class EidClient {
     const deadline = Date.now() + (options.timeoutMs ?? this.#settings.timeoutMs);
     const policy = options.retry ?? this.#settings.retry;
     const idempotent = isIdempotent(rpc, request);
+    const signal = options.signal;
     let retried: EidError | undefined; // the latest error sent again
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw cancelled(signal);
       const began = Date.now();
       try {
-        return await new Promise<Res>((resolve, reject) =>
-          this.stub.makeUnaryRequest(
+        return await new Promise<Res>((resolve, reject) => {
+          const cancel = () => call.cancel();
+          const call = this.stub.makeUnaryRequest(
             `/${IdentityServiceDefinition.fullName}/${rpc}`,
             (value: Req) => Buffer.from(requestType.encode(value).finish()),
             (bytes: Buffer) => responseType.decode(bytes),
             request,
             metadata,
             { deadline },
-            (error, response) => (error || response === undefined ? reject(error) : resolve(response)),
-          ),
-        );
+            (error, response) => {
+              // A signal shared by many calls must not keep a listener per call.
+              signal?.removeEventListener("abort", cancel);
+              if (error || response === undefined) reject(error);
+              else resolve(response);
+            },
+          );
+          signal?.addEventListener("abort", cancel, { once: true });
+        });
       } catch (e) {
+        // Whatever the attempt ended with, the caller ended the call.
+        if (signal?.aborted) throw cancelled(signal);
         const error = toEidError(e);
         if (!(error instanceof EidError) || !idempotent) throw error;
         const now = Date.now();
@@ -146,8 +162,18 @@ export class EidClient {
         const pause = pauseBefore(attempt, error, policy, deadline - now - (now - began));
         if (pause === undefined) throw error;
         retried = error;
-        await sleep(pause);
+        try {
+          await sleep(pause, undefined, { signal });
+        } catch {
+          throw cancelled(signal as AbortSignal); // only an abort ends the pause early
+        }
       }
     }
   }
+}
+
+/** The error of a call the caller aborted: what grpc-js reports for a
+ * cancelled call, whether it was in flight or pausing before a retry. */
+function cancelled(signal: AbortSignal): EidError {
+  return new EidError(Status.CANCELLED, "Cancelled on client", { cause: signal.reason });
 }

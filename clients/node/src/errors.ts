@@ -10,6 +10,8 @@ import { BadRequest, ErrorInfo, RetryInfo } from "./gen/google/rpc/error_details
 import { Status as RpcStatus } from "./gen/google/rpc/status";
 
 export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+/** ErrorInfo.domain of eid's own errors. */
+export const ERROR_DOMAIN = "eid.v1";
 const TYPE_PREFIX = "type.googleapis.com/";
 
 /** One invalid field of a request (google.rpc.BadRequest.FieldViolation). */
@@ -32,8 +34,9 @@ export class EidError extends Error {
    * failure did not come from eid itself (no server reached, deadline passed). */
   readonly reason: string | undefined;
   /** `reason` as the enum of protos/eid/errors/v1/error_reason.proto:
-   * ERROR_REASON_UNSPECIFIED without a reason, UNRECOGNIZED for a reason
-   * newer than these stubs (then act on `code` alone). */
+   * ERROR_REASON_UNSPECIFIED without a reason or for another domain's (a
+   * proxy's: the same word, its own meaning), UNRECOGNIZED for a reason newer
+   * than these stubs (then act on `code` alone). */
   readonly reasonEnum: ErrorReason;
   /** ErrorInfo.domain: `"eid.v1"` for eid's own errors. */
   readonly domain: string | undefined;
@@ -52,12 +55,16 @@ export class EidError extends Error {
       metadata?: Record<string, string>;
       fieldViolations?: FieldViolation[];
       retryDelayMs?: number;
+      /** Why the call ended, when the client ended it (an AbortSignal's reason). */
+      cause?: unknown;
     } = {},
   ) {
-    super(message);
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
     this.reason = details.reason;
-    this.reasonEnum = details.reason ? errorReasonFromJSON(details.reason) : ErrorReason.ERROR_REASON_UNSPECIFIED;
+    const ours = details.domain === undefined || details.domain === ERROR_DOMAIN;
+    this.reasonEnum =
+      details.reason && ours ? errorReasonFromJSON(details.reason) : ErrorReason.ERROR_REASON_UNSPECIFIED;
     this.domain = details.domain;
     this.metadata = details.metadata ?? {};
     this.fieldViolations = details.fieldViolations ?? [];
@@ -91,7 +98,16 @@ export function statusFromTrailers(metadata: Metadata | undefined): RpcStatus | 
 }
 
 /** Converts what a grpc-js call failed with into an EidError (other errors
- * are returned unchanged: they are bugs, not call failures). */
+ * are returned unchanged: they are bugs, not call failures).
+ *
+ * The trailer is read as the Python and Java SDKs read it: its details count
+ * only when its code is the call's (gRPC's rule; one that contradicts the
+ * status line is another failure's, a proxy's); the message is the status
+ * line's, the trailer's only when the line has none (a proxy may rewrite
+ * grpc-message; that does not make the details any less the call's). The
+ * first ErrorInfo with a reason gives reason, domain and metadata; every
+ * other is ignored, one without a reason too (AIP-193 requires one).
+ * BadRequest violations add up; the last readable RetryInfo gives the delay. */
 export function toEidError(e: unknown): unknown {
   if (e instanceof EidError || !isServiceError(e)) return e;
   let rich = statusFromTrailers(e.metadata);
@@ -103,11 +119,12 @@ export function toEidError(e: unknown): unknown {
     try {
       switch (any.typeUrl.slice(TYPE_PREFIX.length)) {
         case "google.rpc.ErrorInfo": {
-          // The first ErrorInfo with a reason is authoritative (as in the
-          // Python SDK): a proxy's appended one must not replace eid's.
+          // The first ErrorInfo with a reason is eid's: a proxy's appended
+          // one must not replace it, nor a reasonless one add to it.
           if (details.reason !== undefined) break;
           const info = ErrorInfo.decode(any.value);
-          details.reason = info.reason || undefined;
+          if (!info.reason) break;
+          details.reason = info.reason;
           details.domain = info.domain || undefined;
           details.metadata = info.metadata;
           break;

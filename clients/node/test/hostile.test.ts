@@ -4,7 +4,9 @@
 // that could act twice; and the caller's secrets stay out of what is printed.
 // Run with client.test.js: node --test dist/test/client.test.js dist/test/hostile.test.js
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { inspect } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, test } from "node:test";
 import {
   Metadata,
@@ -15,7 +17,7 @@ import {
   status,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { DEFAULT_RETRY, EidClient, EidError } from "../src";
+import { DEFAULT_RETRY, EidClient, EidError, ErrorReason, NO_RETRY } from "../src";
 import { BadRequest, ErrorInfo, RetryInfo } from "../src/gen/google/rpc/error_details";
 import { Status } from "../src/gen/google/rpc/status";
 import { IdentityServiceDefinition, IdentityServiceService } from "../src/gen/eid/v1/identity_service";
@@ -27,6 +29,8 @@ let script: Handler[] = [];
 const server = new Server();
 let target: string;
 let eid: EidClient;
+// The API key of calls the server always fails with UNAVAILABLE.
+const ALWAYS_UNAVAILABLE = "eidk_always_unavailable";
 
 const errorInfo = (reason: string, domain = "eid.v1", metadata: Record<string, string> = {}): Any => ({
   typeUrl: "type.googleapis.com/google.rpc.ErrorInfo",
@@ -58,6 +62,9 @@ before(async () => {
   for (const [key, method] of Object.entries(IdentityServiceDefinition.methods)) {
     const answer: Handler = (_call, callback) => callback(null, method.responseType.fromPartial({}));
     handlers[key] = (call: ServerUnaryCall<any, any>, callback: sendUnaryData<any>) => {
+      // Apart from the script: an attempt cut off by its deadline may still
+      // reach the server during the next test and must not take its step.
+      if (call.metadata.get("x-api-key")[0] === ALWAYS_UNAVAILABLE) return failing(status.UNAVAILABLE)(call, callback);
       seen.push({ rpc: method.name, requestId: call.request.requestId, at: Date.now() });
       (script.shift() ?? answer)(call, callback);
     };
@@ -201,10 +208,12 @@ test("a write is retried with one generated UUID; a failure that is not retried 
 
 test("the deadline bounds every attempt and pause together", async () => {
   // Always UNAVAILABLE: many attempts, all within the deadline.
-  fresh(...Array.from({ length: 1000 }, () => failing(status.UNAVAILABLE)));
   const began = Date.now();
   const error = await failure(
-    eid.listShares({}, { timeoutMs: 500, retry: { ...DEFAULT_RETRY, maxAttempts: 1000, maxBackoffMs: 50 } }),
+    eid.listShares(
+      {},
+      { apiKey: ALWAYS_UNAVAILABLE, timeoutMs: 500, retry: { ...DEFAULT_RETRY, maxAttempts: 1000, maxBackoffMs: 50 } },
+    ),
   );
   assert.equal(error.code, status.UNAVAILABLE);
   assert.ok(Date.now() - began < 1000, `took ${Date.now() - began} ms`);
@@ -233,4 +242,101 @@ test("the client's credentials are not in what it prints", async () => {
   } finally {
     client.close();
   }
+});
+
+// The trailers of tests/unit/test_client_errors.py: the three SDKs read them alike.
+test("a trailer counts by its code alone: another message keeps the details, another code drops them", async () => {
+  const trailerWith = (code: status, ...details: Any[]) =>
+    Status.encode({ code, message: "the trailer's message", details }).finish();
+  fresh(failing(status.FAILED_PRECONDITION, trailerWith(status.FAILED_PRECONDITION, errorInfo("SHARE_EXPIRED"))));
+  const matching = await failure(eid.listShares());
+  assert.equal(matching.reason, "SHARE_EXPIRED");
+  assert.equal(String(matching), "FAILED_PRECONDITION SHARE_EXPIRED: refused");
+  fresh(failing(status.UNAVAILABLE, trailerWith(status.NOT_FOUND, errorInfo("SHARE_NOT_FOUND"), retryInfo(1))));
+  const contradicting = await failure(eid.listShares({}, { retry: NO_RETRY }));
+  assert.deepEqual(
+    [contradicting.reason, contradicting.domain, contradicting.retryDelayMs, contradicting.message],
+    [undefined, undefined, undefined, "refused"],
+  );
+  assert.deepEqual(contradicting.metadata, {});
+});
+
+test("an ErrorInfo without a reason gives nothing, not its domain or metadata", async () => {
+  const reasonless = errorInfo("", "proxy.example", { hop: "0" });
+  const mixed = rich(
+    status.FAILED_PRECONDITION,
+    reasonless,
+    errorInfo("SHARE_EXPIRED", "eid.v1", { s: "1" }),
+    errorInfo("UPSTREAM", "proxy.example", { h: "2" }),
+  );
+  fresh(failing(status.FAILED_PRECONDITION, mixed));
+  const error = await failure(eid.listShares());
+  assert.deepEqual([error.reason, error.domain, { ...error.metadata }], ["SHARE_EXPIRED", "eid.v1", { s: "1" }]);
+  fresh(failing(status.FAILED_PRECONDITION, rich(status.FAILED_PRECONDITION, reasonless)));
+  const bare = await failure(eid.listShares());
+  assert.deepEqual([bare.reason, bare.domain, { ...bare.metadata }], [undefined, undefined, {}]);
+  assert.equal(bare.reasonEnum, ErrorReason.ERROR_REASON_UNSPECIFIED);
+});
+
+test("a reason of another domain than eid.v1 is not read as eid's enum", async () => {
+  fresh(failing(status.INTERNAL, rich(status.INTERNAL, errorInfo("INTERNAL", "proxy.example"))));
+  const error = await failure(eid.listShares());
+  assert.equal(error.reason, "INTERNAL"); // the string stays, for logs
+  assert.equal(error.reasonEnum, ErrorReason.ERROR_REASON_UNSPECIFIED);
+});
+
+/** A handler that never answers and notes when the client cancels the call. */
+function heldUntilCancelled(cancelled: string[]): Handler {
+  return (call) => call.on("cancelled", () => cancelled.push(call.request.requestId ?? ""));
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (const began = Date.now(); !condition(); await sleep(10)) {
+    if (Date.now() - began > 5000) assert.fail(`waited 5 s for ${what}`);
+  }
+}
+
+test("an aborted signal cancels the call in flight: the server sees it, CANCELLED, no retry", async () => {
+  const cancelled: string[] = [];
+  fresh(heldUntilCancelled(cancelled));
+  const abort = new AbortController();
+  const began = Date.now();
+  const call = failure(eid.verify({}, { signal: abort.signal, timeoutMs: 10_000 }));
+  await until(() => seen.length === 1, "the call to arrive");
+  abort.abort(new Error("the integrator's request was aborted"));
+  const error = await call;
+  assert.equal(error.code, status.CANCELLED);
+  assert.equal(error.reason, undefined);
+  assert.equal(String(error), "CANCELLED: Cancelled on client");
+  assert.equal((error.cause as Error).message, "the integrator's request was aborted");
+  assert.ok(Date.now() - began < 5000, `took ${Date.now() - began} ms`);
+  await until(() => cancelled.length === 1, "the server to see the cancellation");
+  assert.deepEqual(cancelled, [seen[0].requestId]);
+  assert.equal(seen.length, 1);
+});
+
+test("an abort during the pause before a retry ends the call: CANCELLED, the retry never sent", async () => {
+  // The server asks for 3 s before the retry; the caller gives up first.
+  const limited = rich(status.RESOURCE_EXHAUSTED, errorInfo("PARTY_RATE_LIMITED"), retryInfo(3));
+  fresh(failing(status.RESOURCE_EXHAUSTED, limited));
+  const abort = new AbortController();
+  const began = Date.now();
+  const call = failure(eid.verify({}, { signal: abort.signal }));
+  await until(() => seen.length === 1, "the first attempt");
+  abort.abort();
+  const error = await call;
+  assert.equal(error.code, status.CANCELLED);
+  assert.ok(Date.now() - began < 2500, `waited ${Date.now() - began} ms of the 3 s pause`);
+  assert.equal(seen.length, 1);
+});
+
+test("a signal aborted before the call sends nothing", async () => {
+  fresh();
+  const error = await failure(eid.verify({}, { signal: AbortSignal.abort() }));
+  assert.equal(error.code, status.CANCELLED);
+  assert.equal(seen.length, 0);
+  // One signal for many calls that end normally keeps no listener behind.
+  const abort = new AbortController();
+  for (let i = 0; i < 20; i++) await eid.verify({}, { signal: abort.signal });
+  assert.equal(EventEmitter.getEventListeners(abort.signal, "abort").length, 0);
 });
