@@ -992,6 +992,9 @@ class FakeSigningKeys(_Repository):
             raise IntegrityViolation("signing_keys")
         self._s.signing_keys[key.record.key_id] = key
 
+    def lock_for_change(self) -> None:
+        pass  # the fake runs one transaction at a time
+
     def retire_current(self, now: datetime) -> str | None:
         for key in self.all():
             if key.record.state is KeyState.CURRENT:

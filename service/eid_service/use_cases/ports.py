@@ -897,6 +897,11 @@ class SigningKeys(Protocol):
         """Adds a key (a second CURRENT key, or a taken id, is a Conflict)."""
         ...
 
+    def lock_for_change(self) -> None:
+        """First in a transaction that changes the keys: another such
+        transaction waits for this one and then reads what it wrote."""
+        ...
+
     def retire_current(self, now: datetime) -> str | None:
         """Retires the current key; its id, or None if there was none."""
         ...

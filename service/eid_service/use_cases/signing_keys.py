@@ -104,6 +104,7 @@ async def ensure_signing_key(
     at once make one key (the store allows one current key)."""
 
     def ensure(r: Repositories) -> bool:
+        r.signing_keys.lock_for_change()
         stored = r.signing_keys.all()
         if any(k.record.state is KeyState.CURRENT for k in stored):
             return False
@@ -123,6 +124,7 @@ async def rotate_signing_key(uow: UnitOfWork, now: datetime) -> str:
     """A new current key; the old one retires (what it signed verifies until it expires)."""
 
     def rotate(r: Repositories) -> str:
+        r.signing_keys.lock_for_change()  # or two at once both make a current key
         r.signing_keys.retire_current(now)
         return new_current_key(r, now)
 
@@ -134,6 +136,7 @@ async def revoke_signing_key(uow: UnitOfWork, key_id: str, now: datetime) -> str
     current key a new one takes over; its id is returned (else None)."""
 
     def revoke(r: Repositories) -> str | None:
+        r.signing_keys.lock_for_change()  # was_current must not change under us
         was_current = any(
             k.record.key_id == key_id and k.record.state is KeyState.CURRENT
             for k in r.signing_keys.all()

@@ -19,6 +19,9 @@ _INSERT = Sql(
     " retired_at, revoked_at) VALUES (:key_id, :public_key, :private_key_enc, :is_current,"
     " :created_at, :retired_at, :revoked_at)"
 )
+# Readers (every server's key cache) go on; a second change waits for this
+# one's commit, then sees its key (PostgreSQL reads afresh per statement).
+_LOCK_FOR_CHANGE = Sql("LOCK TABLE signing_keys IN EXCLUSIVE MODE")
 _RETIRE_CURRENT = Sql(
     "UPDATE signing_keys SET is_current = NULL, retired_at = :now"
     " WHERE is_current IS NOT NULL RETURNING key_id"
@@ -63,6 +66,13 @@ class SigningKeyRepository(Repository):
                 "revoked_at": self._t(record.revoked_at),
             },
         )
+
+    def lock_for_change(self) -> None:
+        """Serialises changes of the keys: two rotations at once each read
+        the other's key instead of both making a current one (a unique
+        violation). SQLite's writer already runs one write at a time."""
+        if self._db.postgres:
+            self._db.count(_LOCK_FOR_CHANGE, {})
 
     def retire_current(self, now: datetime) -> str | None:
         row = self._db.one(_RETIRE_CURRENT, {"now": self._t(now)})
