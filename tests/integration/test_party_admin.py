@@ -6,6 +6,7 @@ that cache too, so each test outwaits it by moving the clock, not by sleeping.""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -138,3 +139,26 @@ def test_verify_calls_that_find_the_party_lapsed_together_read_it_once(
     assert answers == [True] * 16
     lookups = [s for s in seen if s.startswith("SELECT") and "FROM relying_parties" in s]
     assert len(lookups) == 1, lookups
+
+
+def test_rotations_at_the_same_moment_each_tell_whether_they_stopped_an_earlier_key(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    """Operators rotating one party's key at once: each rotation after the
+    first ends an earlier one's overlap, and must say so (on PostgreSQL a
+    rotation that read the party before another committed said nothing, and
+    the key the party still used stopped unannounced)."""
+    uow, ctx = harness.runtime.uow, harness.runtime.context
+
+    async def at_once() -> list[parties.RotatedKey]:
+        rotations = (
+            parties.rotate_party_key(uow, ctx, bank.party.id, timedelta(hours=1)) for _ in range(16)
+        )
+        return list(await asyncio.gather(*rotations))
+
+    rotated = harness.run(at_once())
+    harness.clock.advance(PAST_TTL)
+    assert sum(r.cut_short for r in rotated) == 15
+    working = [r.api_key for r in rotated if _outcome(harness, r.api_key, active) == "verified"]
+    assert len(working) == 2  # the current key and the one it replaced, for its overlap
+    assert _outcome(harness, bank.api_key, active) == "UNAUTHENTICATED API_KEY_INVALID"

@@ -704,7 +704,7 @@ class FakeParties(_Repository):
         row = self._s.parties.get(party_id)
         return None if row is None or row.disabled_at is not None else row
 
-    def get(self, party_id: str) -> PartyRecord | None:
+    def get(self, party_id: str, *, for_change: bool = False) -> PartyRecord | None:
         row = self._row(party_id)
         return None if row is None else row.record()
 

@@ -76,8 +76,8 @@ def party_not_found(party_id: str) -> NotFound:
     return NotFound(reason="PARTY_NOT_FOUND", message=f"no relying party has the id {party_id}")
 
 
-def _found(r: Repositories, party_id: str) -> PartyRecord:
-    found = r.parties.get(parse_party_id(party_id, "party_id"))
+def _found(r: Repositories, party_id: str, *, for_change: bool = False) -> PartyRecord:
+    found = r.parties.get(parse_party_id(party_id, "party_id"), for_change=for_change)
     if found is None:
         raise party_not_found(party_id)
     return found
@@ -233,7 +233,10 @@ async def rotate_party_key(
     now = ctx.clock()
 
     def rotate(r: Repositories) -> RotatedKey:
-        found = _found(r, party_id)
+        # Held: a rotation that read the party before another's commit
+        # computed cut_short from the stale row, and kept quiet about the
+        # key it stopped.
+        found = _found(r, party_id, for_change=True)
         api_key = r.parties.rotate_key(found.party.id, overlap, now)
         if api_key is None:  # deleted meanwhile (the store serialises writes)
             raise party_not_found(party_id)

@@ -571,7 +571,10 @@ class Parties(Protocol):
         expires; SUSPENDED parties too (the caller refuses them)."""
         ...
 
-    def get(self, party_id: str) -> PartyRecord | None: ...
+    def get(self, party_id: str, *, for_change: bool = False) -> PartyRecord | None:
+        """The undeleted party; `for_change`: held until the transaction ends,
+        so a concurrent change waits and reads this one's outcome."""
+        ...
 
     def list_page(self, after: str | None, limit: int) -> list[PartyRecord]:
         """Parties, oldest first, after the party with id `after`."""

@@ -34,6 +34,9 @@ _BY_KEY = Sql(
     " OR (previous_api_key_digest = :digest AND previous_key_expires_at > :now))"
 )
 _BY_ID = Sql(_PARTY + " AND id = :id")
+# PostgreSQL: a concurrent change of the row waits, then reads it as changed
+# (SQLite's writer runs one write at a time, and has no FOR UPDATE).
+_BY_ID_FOR_CHANGE = Sql(_PARTY + " AND id = :id FOR UPDATE")
 _OLDEST_FIRST = " ORDER BY created_at, id LIMIT :limit"
 _PAGE_FIRST = Sql(_PARTY + _OLDEST_FIRST)
 _AFTER = (
@@ -123,8 +126,9 @@ class RelyingPartyRepository(Repository):
         row = self._db.one(_BY_KEY, {"digest": self._digest(api_key), "now": self._t(now)})
         return None if row is None else _party(row)
 
-    def get(self, party_id: str) -> PartyRecord | None:
-        row = self._db.one(_BY_ID, {"id": party_id})
+    def get(self, party_id: str, *, for_change: bool = False) -> PartyRecord | None:
+        sql = _BY_ID_FOR_CHANGE if for_change and self._db.postgres else _BY_ID
+        row = self._db.one(sql, {"id": party_id})
         return None if row is None else self._record(row)
 
     def list_page(self, after: str | None, limit: int) -> list[PartyRecord]:
