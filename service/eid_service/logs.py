@@ -4,7 +4,10 @@ JSON object per line for a log pipeline; the level from EID_LOG_LEVEL.
 A record's `fields` (a dict passed as `extra={"fields": ...}`) become keys of
 its JSON object. Tracebacks, whoever logs them, show frames and exception
 types but never exception messages: a message may quote data (an ID number in
-a ValueError, a row in a database driver's error)."""
+a ValueError, a row in a database driver's error). What Python itself would
+print to stderr (a warning, an exception no one can catch, a log call that
+fails, an uncaught exception) becomes a log line the same way: its kind and
+place, never its message, the object's repr or the call's arguments."""
 
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import os
 import sys
 import threading
 import traceback
+import types
+import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -32,12 +37,95 @@ def configure_logging(env: Mapping[str, str] | None = None) -> None:
     chosen = env.get("EID_LOG_FORMAT", "text").strip().lower() or "text"
     if chosen not in LOG_FORMATS:
         raise ValueError(f"EID_LOG_FORMAT must be text or json, not {chosen!r}")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = ScrubbedStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter(TEXT_FORMAT))
     logging.basicConfig(level=env.get("EID_LOG_LEVEL", "INFO").upper(), handlers=[handler])
     # Alembic narrates every schema check at INFO; only its problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    threading.excepthook = thread_exception_handler
+    # Python's own reports, each replaced only if it is Python's: a hook
+    # someone installed on purpose (a test runner's, an error reporter's)
+    # stays, or a CLI test would turn off pytest's for the whole session.
+    _replace_default(threading, "excepthook", threading.__excepthook__, thread_exception_handler)
+    _replace_default(sys, "excepthook", sys.__excepthook__, uncaught_exception_handler)
+    _replace_default(sys, "unraisablehook", sys.__unraisablehook__, unraisable_handler)
+    python_shows = getattr(warnings, "_showwarning_orig", warnings.showwarning)
+    _replace_default(warnings, "showwarning", python_shows, show_warning)
+
+
+def _replace_default(module: types.ModuleType, name: str, default: object, hook: object) -> None:
+    if getattr(module, name) is default:
+        setattr(module, name, hook)
+
+
+class ScrubbedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler whose failures (a log call with arguments its
+    message cannot take, say) are reported as a line of the log. logging's
+    own report prints the call's message and arguments to stderr, and the
+    arguments may be an ID number or a phone."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        if not logging.raiseExceptions:
+            return
+        error = sys.exc_info()[1]
+        kind = "?" if error is None else type(error).__name__
+        report = logging.LogRecord(
+            "eid.logs",
+            logging.ERROR,
+            record.pathname,
+            record.lineno,
+            "a log line of %s at %s:%d could not be written: %s",
+            (record.name, _short(record.pathname), record.lineno, kind),
+            None,
+        )
+        if error is not None:
+            report.__dict__.update(traceback_fields(error))
+        try:
+            self.stream.write(self.format(report) + self.terminator)
+            self.flush()
+        except Exception:  # noqa: S110 (the stream itself failed: nowhere left to say so)
+            pass
+
+
+def uncaught_exception_handler(
+    kind: type[BaseException], error: BaseException, tb: types.TracebackType | None
+) -> None:
+    """The main thread's uncaught exception, scrubbed: Python's own hook
+    prints its message to stderr. Ctrl-C keeps Python's (it has no message)."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, error, tb)
+        return
+    logging.getLogger("eid").error(
+        "uncaught %s", kind.__name__, extra=traceback_fields(error.with_traceback(tb))
+    )
+
+
+def unraisable_handler(unraisable: sys.UnraisableHookArgs) -> None:
+    """An exception raised where none can be caught (a __del__, a
+    finalizer, a callback from C), scrubbed: Python's own hook prints the
+    exception's message and the repr of the object it was raised in."""
+    error, where = unraisable.exc_value, unraisable.object
+    kind = unraisable.exc_type.__name__
+    if isinstance(where, types.FunctionType | types.MethodType | types.BuiltinFunctionType):
+        named = where.__qualname__  # the code's name: no value of the object
+    else:
+        named = "?" if where is None else type(where).__qualname__
+    fields = {} if error is None else traceback_fields(error)
+    logging.getLogger("eid").error("exception ignored in %s: %s", named, kind, extra=fields)
+
+
+def show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """A warning as a log line (logger py.warnings) with its category and
+    the place that raised it; its message may quote a value or a repr."""
+    logging.getLogger("py.warnings").warning(
+        "%s at %s:%d", category.__name__, _short(filename), lineno
+    )
 
 
 def thread_exception_handler(args: threading.ExceptHookArgs) -> None:

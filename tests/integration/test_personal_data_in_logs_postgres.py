@@ -10,11 +10,17 @@ passwords of the calls, or PostgreSQL's message text."""
 from __future__ import annotations
 
 import io
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -354,3 +360,96 @@ def test_an_activation_stuck_on_a_row_lock_ended_by_postgresql(
         assert _call(captured, stub.Activate, activate) == "OK"
     servers.stop()
     _assert_nothing_leaked(captured, capfd, secrets)
+
+
+# Stands for a library of the server's that, once logging is set up, warns
+# with a value in the message, drops an object whose __del__ fails (an
+# "unraisable" error, reported with the object's repr), and logs with
+# arguments its message cannot take (a "logging error", reported with the
+# arguments). Each quotes personal data.
+MISBEHAVING_LIBRARY = """
+import logging
+import warnings
+
+import eid_service.logs
+
+ID_NUMBER, PHONE = {id_number!r}, {phone!r}
+_configure = eid_service.logs.configure_logging
+
+
+class Holder:
+    def __repr__(self):
+        return f"<Holder of {{PHONE}}>"
+
+    def __del__(self):
+        raise ValueError(f"cannot release the record of {{ID_NUMBER}}")
+
+
+def configure_logging(env=None):
+    _configure(env)
+    warnings.warn(f"no portrait for {{ID_NUMBER}}, phone {{PHONE}}", UserWarning)
+    Holder()
+    logging.getLogger("library").warning("looked up %d", ID_NUMBER)
+
+
+eid_service.logs.configure_logging = configure_logging
+"""
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_what_python_itself_reports_in_a_serving_process_is_scrubbed(
+    database_url: str, tmp_path: Path, adult: Demographics, log_format: str
+) -> None:
+    """`eid-server serve` on PostgreSQL: a library's warning, an exception
+    raised where none can be caught (a __del__) and a log call that cannot
+    be formatted were printed by Python itself to stderr, messages,
+    reprs and arguments included, past the log format. Each is now a line
+    of the log, in its format, naming what happened and where, without
+    the values."""
+    secrets = _personal_data(adult)
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "sitecustomize.py").write_text(
+        MISBEHAVING_LIBRARY.format(id_number=adult.personal_id, phone=secrets["phone"])
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(library), *sys.path]),
+        "EID_DATABASE_URL": database_url,
+        "EID_LISTEN": "127.0.0.1:0",
+        "EID_LOG_FORMAT": log_format,
+        "EID_LOG_LEVEL": "DEBUG",
+        "EID_CONSOLE_SENDER": "false",
+        "OTEL_SDK_DISABLED": "true",
+    }
+    eid_server = str(Path(sys.executable).parent / "eid-server")
+    subprocess.run([eid_server, "init-dev"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [eid_server, "serve", "--workers", "1"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    lines: list[str] = []
+    try:
+        for line in server.stderr:  # until it serves (or ends)
+            lines.append(line.rstrip("\n"))
+            if "serving eid.v1" in line:
+                break
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, rest = server.communicate(timeout=60)
+    lines += rest.splitlines()
+    err = "\n".join(lines)
+    assert server.returncode == 0, err
+    printed = [what for what, value in secrets.items() if value in out + err]
+    assert not printed, "printed: " + ", ".join(printed)
+    if log_format == "json":
+        for line in lines:
+            assert line.startswith("{"), "a line that is not JSON"
+            json.loads(line)
+    assert "UserWarning" in err and "Holder" in err and "ValueError" in err
+    assert "TypeError" in err  # the log call's failure

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import json
 import logging
+import sys
 import threading
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -18,12 +21,16 @@ import pytest
 from eid_service.domain.notices import Language, NoticeKind, code_notice
 from eid_service.logs import (
     JsonFormatter,
+    ScrubbedStreamHandler,
     TextFormatter,
     configure_logging,
     loop_exception_handler,
     scrubbed_traceback,
+    show_warning,
     thread_exception_handler,
     traceback_fields,
+    uncaught_exception_handler,
+    unraisable_handler,
 )
 from eid_service.notify.dispatcher import OutboxDispatcher
 from eid_service.notify.senders import ALL_CHANNELS, Route
@@ -196,6 +203,118 @@ def test_what_a_dying_thread_reports_is_scrubbed_too(
 
 def test_configuring_the_logs_installs_the_thread_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
+    for name in ("excepthook", "unraisablehook"):
+        monkeypatch.setattr(sys, name, getattr(sys, f"__{name}__"))
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
     monkeypatch.setattr(logging, "basicConfig", lambda **_: None)  # the root stays as it is
     configure_logging({})
     assert threading.excepthook is thread_exception_handler
+    assert sys.excepthook is uncaught_exception_handler
+    assert sys.unraisablehook is unraisable_handler
+    assert warnings.showwarning is show_warning
+
+
+def test_configuring_the_logs_leaves_hooks_someone_else_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A test runner's (pytest's: the CLI tests configure the logs) or an
+    error reporter's hooks are theirs to keep."""
+
+    def theirs(*_: object) -> None:
+        pass
+
+    for module, name in [
+        (threading, "excepthook"),
+        (sys, "excepthook"),
+        (sys, "unraisablehook"),
+        (warnings, "showwarning"),
+    ]:
+        monkeypatch.setattr(module, name, theirs)
+    monkeypatch.setattr(logging, "basicConfig", lambda **_: None)
+    configure_logging({})
+    hooks: list[object] = [
+        threading.excepthook,
+        sys.excepthook,
+        sys.unraisablehook,
+        warnings.showwarning,
+    ]
+    assert all(hook is theirs for hook in hooks)
+
+
+def _both_formats(records: list[logging.LogRecord]) -> str:
+    return "\n".join(
+        formatter.format(r) for r in records for formatter in (JsonFormatter(), TextFormatter())
+    )
+
+
+def test_a_warning_is_a_log_line_naming_its_kind_and_place_not_its_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Python prints a warning's message to stderr, past the log's format:
+    a library's warning may quote a value or an object's repr."""
+    with caplog.at_level(logging.DEBUG), warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show_warning
+        warnings.warn(f"no portrait for {ID_NUMBER}", UserWarning, stacklevel=1)
+    [warned] = [r for r in caplog.records if r.name == "py.warnings"]
+    text = _both_formats([warned])
+    assert "UserWarning at tests/unit/test_logs.py:" in text
+    assert ID_NUMBER not in text
+
+
+class _Holder:
+    """An object whose repr is personal data and whose finalizer fails."""
+
+    def __repr__(self) -> str:
+        return f"<holder of {PHONE}>"
+
+    def __del__(self) -> None:
+        raise ValueError(f"cannot release the record of {ID_NUMBER}")
+
+
+def test_an_exception_no_one_can_catch_is_logged_scrubbed(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's own report of an exception in a __del__ quotes the
+    exception's message and the object's repr."""
+    monkeypatch.setattr(sys, "unraisablehook", unraisable_handler)
+    with caplog.at_level(logging.DEBUG):
+        _Holder()
+        gc.collect()
+    [reported] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    text = _both_formats([reported])
+    assert "exception ignored in _Holder.__del__: ValueError" in text and "in __del__" in text
+    assert ID_NUMBER not in text and PHONE not in text
+
+
+def test_a_log_call_that_cannot_be_written_is_reported_without_its_arguments(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """logging's own report of a failed log call prints the call's message
+    and arguments to stderr."""
+    for formatter in (JsonFormatter(), TextFormatter()):
+        stream = io.StringIO()
+        handler = ScrubbedStreamHandler(stream)
+        handler.setFormatter(formatter)
+        logger = logging.getLogger("eid.test.failing")
+        logger.addHandler(handler)
+        logger.propagate = False  # pytest's own handlers would fail on it too
+        try:
+            logger.error("looked up %d", ID_NUMBER)
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = True
+        written = stream.getvalue() + "".join(capsys.readouterr())
+        assert "a log line of eid.test.failing at tests/unit/test_logs.py:" in written
+        assert "could not be written: TypeError" in written and "in getMessage" in written
+        assert ID_NUMBER not in written
+
+
+def test_an_uncaught_exception_is_logged_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    error = _raised()
+    with caplog.at_level(logging.DEBUG):
+        uncaught_exception_handler(type(error), error, error.__traceback__)
+    [reported] = caplog.records
+    text = _both_formats([reported])
+    assert "uncaught RuntimeError" in text and "in _lookup" in text
+    assert ID_NUMBER not in text
