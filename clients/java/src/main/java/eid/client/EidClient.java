@@ -19,6 +19,8 @@ import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
 import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
+import io.grpc.Context;
+import io.grpc.Contexts;
 import io.grpc.ForwardingClientCall;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
@@ -38,6 +40,7 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
@@ -56,6 +59,11 @@ import java.util.function.Function;
  * stub.withDeadlineAfter(...)} overrides it for one attempt. A failed attempt may run the lambda
  * again, so make one RPC in it: a retry happens only when every request the attempt sent could
  * be sent twice.
+ *
+ * <p>Interrupting the calling thread ends a call, in flight (grpc-java cancels it; the server
+ * sees the call cancelled) or waiting to be retried: it throws an {@link EidException} {@code
+ * CANCELLED} and leaves the thread's interrupt flag set. Cancelling the caller's {@code
+ * io.grpc.Context} (e.g. {@code Context.current().withCancellation()}) does the same.
  */
 public final class EidClient implements AutoCloseable {
   public static final Metadata.Key<String> API_KEY =
@@ -324,11 +332,38 @@ public final class EidClient implements AutoCloseable {
       }
       retried = error;
       try {
-        TimeUnit.NANOSECONDS.sleep(pause);
+        pauseUnlessCancelled(pause);
       } catch (InterruptedException interrupted) {
         Thread.currentThread().interrupt();
-        throw error;
+        // As an interrupt in flight does (grpc-java cancels the call): CANCELLED, so a caller
+        // that ended the call is not told the server failed, and the retry is never sent.
+        throw EidException.from(
+            Status.CANCELLED
+                .withDescription("Thread interrupted")
+                .withCause(interrupted)
+                .asRuntimeException());
       }
+    }
+  }
+
+  /**
+   * Sleeps {@code nanos} before a retry, unless the caller's {@code io.grpc.Context} is cancelled
+   * first: then throws what a call in that context fails with (CANCELLED, or DEADLINE_EXCEEDED
+   * for a context's deadline), and no retry is sent.
+   */
+  private static void pauseUnlessCancelled(long nanos) throws InterruptedException {
+    Context context = Context.current();
+    CountDownLatch cancelled = new CountDownLatch(1);
+    Context.CancellationListener wake = c -> cancelled.countDown();
+    context.addListener(wake, Runnable::run);
+    try {
+      cancelled.await(nanos, TimeUnit.NANOSECONDS);
+    } finally {
+      context.removeListener(wake);
+    }
+    Status status = Contexts.statusFromCancelled(context);
+    if (status != null) {
+      throw EidException.from(status.asRuntimeException());
     }
   }
 

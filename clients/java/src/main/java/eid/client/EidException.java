@@ -32,6 +32,9 @@ public final class EidException extends RuntimeException {
   public static final Metadata.Key<byte[]> STATUS_DETAILS_KEY =
       Metadata.Key.of("grpc-status-details-bin", Metadata.BINARY_BYTE_MARSHALLER);
 
+  /** The ErrorInfo domain of eid's own errors. */
+  public static final String ERROR_DOMAIN = "eid.v1";
+
   /** One invalid field of the request, as {@code google.rpc.BadRequest.FieldViolation} says. */
   public static final class FieldViolation {
     private final String field;
@@ -89,7 +92,15 @@ public final class EidException extends RuntimeException {
     this.retryDelay = retryDelay;
   }
 
-  /** Decodes a failed call; a missing or garbled trailer leaves only the status code. */
+  /**
+   * Decodes a failed call; a missing or garbled trailer leaves only the status code. The trailer
+   * is read as the Python and Node SDKs read it: its details count only when its code is the
+   * call's (gRPC's rule; one that contradicts the status line is another failure's, a proxy's);
+   * the message is the status line's, the trailer's only when the line has none (a proxy may
+   * rewrite grpc-message, which does not make the details any less the call's). The first
+   * ErrorInfo with a reason gives reason, domain and metadata, and no other ErrorInfo counts;
+   * BadRequest violations add up; the last readable RetryInfo gives the delay.
+   */
   public static EidException from(StatusRuntimeException e) {
     Status status = e.getStatus();
     com.google.rpc.Status rich = richStatus(status, e.getTrailers());
@@ -104,11 +115,15 @@ public final class EidException extends RuntimeException {
     Duration retryDelay = null;
     for (Any detail : rich == null ? Collections.<Any>emptyList() : rich.getDetailsList()) {
       try {
-        if (detail.is(ErrorInfo.class) && reason == null) { // the first is authoritative
+        if (detail.is(ErrorInfo.class)) {
+          // The first ErrorInfo with a reason is eid's: a proxy's appended one must not replace
+          // it, nor a reasonless one (AIP-193 requires a reason) add its domain or metadata.
           ErrorInfo info = detail.unpack(ErrorInfo.class);
-          reason = info.getReason().isEmpty() ? null : info.getReason();
-          domain = info.getDomain().isEmpty() ? null : info.getDomain();
-          metadata.putAll(info.getMetadataMap());
+          if (reason == null && !info.getReason().isEmpty()) {
+            reason = info.getReason();
+            domain = info.getDomain().isEmpty() ? null : info.getDomain();
+            metadata.putAll(info.getMetadataMap());
+          }
         } else if (detail.is(BadRequest.class)) {
           BadRequest bad = detail.unpack(BadRequest.class);
           for (BadRequest.FieldViolation v : bad.getFieldViolationsList()) {
@@ -153,11 +168,13 @@ public final class EidException extends RuntimeException {
 
   /**
    * The reason as the protos' enum; {@code ERROR_REASON_UNSPECIFIED} when there is none (e.g.
-   * UNAVAILABLE because the server cannot be reached) or when a newer server sent one this build
-   * does not know: then treat the error by its status code, {@link #reason()} still names it.
+   * UNAVAILABLE because the server cannot be reached), when it is another domain's than {@code
+   * eid.v1}, or when a newer server sent one this build does not know: then treat the error by
+   * its status code, {@link #reason()} still names it.
    */
   public ErrorReason errorReason() {
-    if (reason == null) {
+    if (reason == null || (domain != null && !ERROR_DOMAIN.equals(domain))) {
+      // None, or another domain's (a proxy's): the same word may mean something else there.
       return ErrorReason.ERROR_REASON_UNSPECIFIED;
     }
     com.google.protobuf.Descriptors.EnumValueDescriptor value =

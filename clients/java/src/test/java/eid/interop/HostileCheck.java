@@ -8,17 +8,21 @@ import com.google.rpc.RetryInfo;
 import eid.client.EidClient;
 import eid.client.EidException;
 import eid.client.RetryPolicy;
+import eid.errors.v1.ErrorReasonOuterClass.ErrorReason;
 import eid.v1.IdentityServiceGrpc;
 import eid.v1.IdentityServiceOuterClass.GetVerificationKeysRequest;
 import eid.v1.IdentityServiceOuterClass.GetVerificationKeysResponse;
+import eid.v1.IdentityServiceOuterClass.QrShareCredential;
 import eid.v1.IdentityServiceOuterClass.VerifyRequest;
 import eid.v1.IdentityServiceOuterClass.VerifyResponse;
+import io.grpc.Context;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.ArrayDeque;
@@ -28,6 +32,9 @@ import java.util.Collections;
 import java.util.Deque;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -56,11 +63,21 @@ public final class HostileCheck {
 
   private static final Deque<Answer> script = new ArrayDeque<>();
   private static final List<String> seen = Collections.synchronizedList(new ArrayList<>());
+  /** The request ids of the calls the server saw cancelled. */
+  private static final List<String> cancelled = Collections.synchronizedList(new ArrayList<>());
+  /** The QR token of a Verify the server holds unanswered. */
+  private static final String HELD = "held";
 
   private static final class Scripted extends IdentityServiceGrpc.IdentityServiceImplBase {
     @Override
     public void verify(VerifyRequest request, StreamObserver<VerifyResponse> answer) {
       seen.add(request.getRequestId());
+      if (HELD.equals(request.getQrShare().getToken())) {
+        // Never answered: the client ends it, and the server notes that it saw so.
+        ((ServerCallStreamObserver<VerifyResponse>) answer)
+            .setOnCancelHandler(() -> cancelled.add(request.getRequestId()));
+        return;
+      }
       if (!fail(answer)) {
         answer.onNext(VerifyResponse.getDefaultInstance());
         answer.onCompleted();
@@ -122,7 +139,7 @@ public final class HostileCheck {
     System.out.println("hostile check: ok");
   }
 
-  private static void checks(EidClient eid) {
+  private static void checks(EidClient eid) throws InterruptedException {
     GetVerificationKeysRequest keys = GetVerificationKeysRequest.getDefaultInstance();
     Supplier<Object> read = () -> eid.asParty(stub -> stub.getVerificationKeys(keys));
     Supplier<Object> verify = () -> eid.verify(VerifyRequest.getDefaultInstance());
@@ -219,6 +236,98 @@ public final class HostileCheck {
         Status.UNAVAILABLE, null);
     check(seen.size() == 1, "a write without request_id was sent again");
 
+    // The trailers of tests/unit/test_client_errors.py, read as the Python and Node SDKs read
+    // them: by the trailer's code alone (its message may differ; the status line's is shown).
+    EidException matching =
+        failure(
+            read,
+            Status.FAILED_PRECONDITION.withDescription("refused"),
+            rich(Status.Code.FAILED_PRECONDITION, errorInfo("SHARE_EXPIRED", "eid.v1")));
+    check("SHARE_EXPIRED".equals(matching.reason()), "matching code: " + matching);
+    check("refused".equals(matching.getMessage()), "message: " + matching.getMessage());
+    EidException other =
+        failure(
+            read,
+            Status.UNAVAILABLE.withDescription("refused"),
+            rich(Status.Code.NOT_FOUND, errorInfo("SHARE_NOT_FOUND", "eid.v1"), retryInfo(1, 0)));
+    check(
+        other.reason() == null
+            && other.domain() == null
+            && other.metadata().isEmpty()
+            && !other.retryDelay().isPresent(),
+        "contradicting code: " + other);
+    // The first ErrorInfo with a reason, alone: a reasonless one adds no domain or metadata.
+    Any reasonless = errorInfo("", "proxy.example", Collections.singletonMap("hop", "0"));
+    EidException mixed =
+        failure(
+            read,
+            Status.FAILED_PRECONDITION,
+            rich(
+                Status.Code.FAILED_PRECONDITION,
+                reasonless,
+                errorInfo("SHARE_EXPIRED", "eid.v1", Collections.singletonMap("s", "1")),
+                errorInfo("UPSTREAM", "proxy.example", Collections.singletonMap("h", "2"))));
+    check(
+        "SHARE_EXPIRED".equals(mixed.reason())
+            && "eid.v1".equals(mixed.domain())
+            && mixed.metadata().equals(Collections.singletonMap("s", "1")),
+        "mixed ErrorInfos: " + mixed + " " + mixed.domain() + " " + mixed.metadata());
+    EidException bare =
+        failure(read, Status.FAILED_PRECONDITION, rich(Status.Code.FAILED_PRECONDITION, reasonless));
+    check(
+        bare.reason() == null && bare.domain() == null && bare.metadata().isEmpty(),
+        "reasonless ErrorInfo: " + bare.domain() + " " + bare.metadata());
+    // Another domain's reason is not eid's enum value (the string stays, for logs).
+    EidException foreign =
+        failure(
+            read, Status.INTERNAL, rich(Status.Code.INTERNAL, errorInfo("INTERNAL", "proxy.example")));
+    check(
+        "INTERNAL".equals(foreign.reason())
+            && foreign.errorReason() == ErrorReason.ERROR_REASON_UNSPECIFIED,
+        "foreign domain: " + foreign.errorReason());
+
+    // Interrupting the calling thread ends the call with CANCELLED: in flight (the server sees
+    // the call cancelled) or waiting out the pause before a retry (which is never sent).
+    reset();
+    VerifyRequest held =
+        VerifyRequest.newBuilder().setQrShare(QrShareCredential.newBuilder().setToken(HELD)).build();
+    cancelled.clear();
+    EidException inFlight = interrupted(() -> eid.verify(held), 1, 5_000);
+    check(inFlight.code() == Status.Code.CANCELLED, "interrupted in flight: " + inFlight);
+    await(() -> cancelled.size() == 1, "the server to see the cancellation");
+    check(seen.size() == 1 && cancelled.get(0).equals(seen.get(0)), "in flight: " + seen);
+    reset();
+    script(Status.RESOURCE_EXHAUSTED, rateLimited(3));
+    EidException pausing = interrupted(verify, 1, 2_500);
+    check(pausing.code() == Status.Code.CANCELLED, "interrupted in the pause: " + pausing);
+    check(seen.size() == 1, "a retry was sent after the interrupt: " + seen.size());
+    // Cancelling the caller's io.grpc.Context does the same, in the pause too.
+    reset();
+    script(Status.RESOURCE_EXHAUSTED, rateLimited(3));
+    Context.CancellableContext scope = Context.current().withCancellation();
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    Thread caller =
+        new Thread(
+            scope.wrap(
+                () -> {
+                  try {
+                    outcome.set(verify.get());
+                  } catch (RuntimeException e) {
+                    outcome.set(e);
+                  }
+                }));
+    long started = System.nanoTime();
+    caller.start();
+    await(() -> seen.size() == 1, "the first attempt");
+    scope.cancel(null);
+    caller.join(5_000);
+    Object ended = outcome.get();
+    check(
+        ended instanceof EidException && ((EidException) ended).code() == Status.Code.CANCELLED,
+        "context cancelled in the pause: " + ended);
+    check(System.nanoTime() - started < 2_500_000_000L, "the pause outlived the context");
+    check(seen.size() == 1, "a retry was sent after the context was cancelled");
+
     // The credentials are in nothing printed.
     EidException refused = failure(read, Status.UNAUTHENTICATED, null);
     java.io.StringWriter trace = new java.io.StringWriter();
@@ -265,6 +374,46 @@ public final class HostileCheck {
     throw new AssertionError("the call succeeded against " + status);
   }
 
+  /**
+   * Runs {@code call} on a thread of its own, interrupts it once the server has seen {@code
+   * attempts} attempts, and returns what it threw, within {@code withinMillis} of the interrupt;
+   * the thread's interrupt flag must still be set.
+   */
+  private static EidException interrupted(Supplier<Object> call, int attempts, long withinMillis)
+      throws InterruptedException {
+    AtomicReference<Object> outcome = new AtomicReference<>();
+    Thread caller =
+        new Thread(
+            () -> {
+              try {
+                outcome.set(call.get());
+              } catch (RuntimeException e) {
+                outcome.set(e);
+              }
+              if (!Thread.currentThread().isInterrupted()) {
+                outcome.set(new AssertionError("the interrupt flag was cleared"));
+              }
+            });
+    caller.start();
+    await(() -> seen.size() >= attempts, attempts + " attempt(s) to arrive");
+    long began = System.nanoTime();
+    caller.interrupt();
+    caller.join(withinMillis);
+    check(!caller.isAlive(), "the interrupted call went on past " + withinMillis + " ms");
+    check(System.nanoTime() - began < withinMillis * 1_000_000L, "the call outlived its interrupt");
+    Object result = outcome.get();
+    check(result instanceof EidException, "an interrupted call gave " + result);
+    return (EidException) result;
+  }
+
+  private static void await(BooleanSupplier condition, String what) throws InterruptedException {
+    long began = System.nanoTime();
+    while (!condition.getAsBoolean()) {
+      check(System.nanoTime() - began < 5_000_000_000L, "waited 5 s for " + what);
+      Thread.sleep(10);
+    }
+  }
+
   private static void check(boolean ok, String what) {
     if (!ok) {
       throw new AssertionError(what);
@@ -294,7 +443,12 @@ public final class HostileCheck {
   }
 
   private static Any errorInfo(String reason, String domain) {
-    return Any.pack(ErrorInfo.newBuilder().setReason(reason).setDomain(domain).build());
+    return errorInfo(reason, domain, Collections.<String, String>emptyMap());
+  }
+
+  private static Any errorInfo(String reason, String domain, Map<String, String> metadata) {
+    return Any.pack(
+        ErrorInfo.newBuilder().setReason(reason).setDomain(domain).putAllMetadata(metadata).build());
   }
 
   private static Any badRequest(String field) {
