@@ -19,7 +19,7 @@ from multiprocessing.process import BaseProcess
 from eid_service import event_loop
 from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
-from eid_service.logs import configure_logging
+from eid_service.logs import configure_logging, traceback_fields
 from eid_service.port_claim import PortTaken, claim_port
 from eid_service.store.schema_version import (
     ShippedMigrationsUnreadable,
@@ -123,6 +123,9 @@ def _worker_main(settings: Settings, parent_pid: int) -> None:
     except NotMigrated as e:
         log.error("%s", e)
         sys.exit(CANNOT_START)
+    except Exception as error:  # multiprocessing would print it raw, message and all
+        log.error("worker failed: %s", type(error).__name__, extra=traceback_fields(error))
+        sys.exit(1)
 
 
 def serve(settings: Settings) -> int:

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from eid_service.store import database
 from eid_service.telemetry import spans
 from eid_service.telemetry.rpc import RpcObserver
 from eid_service.telemetry.setup import Telemetry
+from tests.e2e.conftest import free_port
 from tests.integration import harness as harness_module
 from tests.integration.flows import PASSWORD, phone_of
 from tests.integration.harness import ServerHarness
@@ -453,3 +455,45 @@ def test_what_python_itself_reports_in_a_serving_process_is_scrubbed(
             json.loads(line)
     assert "UserWarning" in err and "Holder" in err and "ValueError" in err
     assert "TypeError" in err  # the log call's failure
+
+
+def test_a_worker_that_fails_is_reported_as_a_log_line(database_url: str, tmp_path: Path) -> None:
+    """`serve --workers 2` while PostgreSQL refuses the database: each
+    worker's failure was printed by multiprocessing as a raw traceback
+    with the driver's message (dozens of non-JSON lines every restart);
+    it is one JSON line with the type and scrubbed frames."""
+    # A database this PostgreSQL does not have.
+    missing = f"{database_url.rsplit('/', 1)[0]}/eid_missing_{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        "EID_DATABASE_URL": missing,
+        "EID_LISTEN": f"127.0.0.1:{free_port()}",
+        "EID_LOG_FORMAT": "json",
+        "OTEL_SDK_DISABLED": "true",
+    }
+    eid_server = str(Path(sys.executable).parent / "eid-server")
+    subprocess.run([eid_server, "init-dev"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [eid_server, "serve", "--workers", "2"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    lines: list[str] = []
+    try:
+        for line in server.stderr:  # until the supervisor replaces a worker (or ends)
+            lines.append(line.rstrip("\n"))
+            if "exited with status 1" in line:
+                break
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, rest = server.communicate(timeout=60)
+    lines += rest.splitlines()
+    assert any("exited with status 1" in line for line in lines), "\n".join(lines)
+    assert not [line for line in lines if not line.startswith("{")], "lines that are not JSON"
+    failed = [json.loads(line) for line in lines if "worker failed" in line]
+    assert failed and failed[0]["message"] == "worker failed: OperationalError"
+    assert "eid_missing" not in "\n".join(lines)  # psycopg's message, which names it
