@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import tracemalloc
 from collections.abc import Iterator
 from datetime import date
@@ -29,6 +30,7 @@ from eid_service.registry_tools.pipeline import (
 )
 from eid_service.registry_tools.records import (
     MAX_LINE_BYTES,
+    BadRow,
     csv_header,
     csv_lines,
     jsonl_lines,
@@ -533,4 +535,49 @@ async def test_a_child_whose_guardian_is_refused_later_is_refused_too(
     assert await uow.read(lambda r: r.registry.wards(elder_id)) == [
         older_ward.demographics.personal_id
     ]
+    assert _orphans(database_url) == []
+
+
+def _chain(length: int, top: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of children each naming the next line's as guardian, the last
+    naming `top` (not among the rows)."""
+    ids = [f"001315{n:06d}" for n in range(length)]  # girls born in 2015
+    return [
+        {
+            "personal_id": ids[n],
+            "full_name": "Nguyễn Thị Lan",
+            "birth_date": "2015-06-01",
+            "gender": "female",
+            "guardians": [ids[n + 1] if n + 1 < length else top["personal_id"]],
+        }
+        for n in range(length)
+    ]
+
+
+@pytest.mark.parametrize("top_refused", ["nowhere", "on-writing"])
+@pytest.mark.asyncio
+async def test_a_long_guardian_chain_is_refused_in_linear_time(
+    uow: SqlUnitOfWork, ring: KeyRing, database_url: str, tmp_path: Path, top_refused: str
+) -> None:
+    """A file (damaged or hostile) of 12,000 children, each the guardian of
+    the one on the line before, whose first guardian is refused: every row is
+    refused, with its reason, in seconds. The chain was resolved a link per
+    pass over all the rows (quadratic: about a minute here, hours for a
+    million lines)."""
+    holder = _adults_with_documents()[0]
+    top = person_record(next(p for p in _adults_with_documents() if p is not holder))
+    rows = _chain(12_000, top)
+    if top_refused == "on-writing":
+        first = tmp_path / "first.jsonl"
+        first.write_text(jsonl_lines([holder]), encoding="utf-8")
+        assert (await _import(uow, ring, first, "jsonl")).bad == []
+        rows.append({**top, "documents": [person_record(holder)["documents"][0]]})
+    path = tmp_path / "chain.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    started = time.monotonic()
+    done = await _import(uow, ring, path, "jsonl")
+    seconds = time.monotonic() - started
+    assert (done.rows, done.added, len(done.bad)) == (len(rows), 0, len(rows))
+    assert done.bad[0] == BadRow(1, "guardians", "the guardian on line 2 was refused")
+    assert seconds < 20, f"{seconds:.1f} s"
     assert _orphans(database_url) == []

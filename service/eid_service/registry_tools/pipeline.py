@@ -601,19 +601,26 @@ class _Admission:
             known = await self._uow.read(lambda r: {g for g in unknown if _registry(r).present(g)})
             self.known |= known
         # A child waits while a guardian is not admitted, a guardian who
-        # waits (on this chunk's rows too) included.
-        children = [(i, people[i][0]) for i, gs in enumerate(result.guardians) if gs]
+        # waits (on this chunk's rows too) included: a worklist, a step a
+        # link of a chain (a hostile file may hold one as long as the chunk).
+        wards: dict[bytes, list[int]] = {}
         later: dict[bytes, int] = {}
-        changed = True
-        while changed:
-            changed = False
-            for i, index in children:
-                if index in refused or index in later:
-                    continue
-                if not all(self._seen(g) for g in result.guardians[i]):
+        for i, gs in enumerate(result.guardians):
+            index = people[i][0]
+            if gs and index not in refused:
+                for g in gs:
+                    wards.setdefault(g, []).append(i)
+                if not all(self._seen(g) for g in gs):
+                    later[index] = i
+        self.unusable.update(later)
+        unadmitted = list(later)
+        while unadmitted:
+            for i in wards.get(unadmitted.pop(), ()):
+                index = people[i][0]
+                if index not in later:
                     later[index] = i
                     self.unusable.add(index)
-                    changed = True
+                    unadmitted.append(index)
         if not later and not refused:
             return sealed, bad
         now = SealedPeople()
@@ -634,24 +641,30 @@ class _Admission:
         (a guardian waiting too may be admitted first), and the others as bad
         rows."""
         admitted = SealedPeople()
-        waiting, progress = self.waiting, True
-        while progress:
-            progress, still = False, []
-            for entry in waiting:
-                _, index, rows, guardians = entry
-                if all(self._seen(g) for g in guardians):
-                    admitted.extend(rows)
-                    self.unusable.discard(index)
-                    progress = True
-                else:
-                    still.append(entry)
-            waiting = still
-        self.waiting = []
+        waiting, self.waiting = self.waiting, []
+        # How many guardians each still waits for, and who waits for whom: a
+        # row is admitted once its count is 0 (a step a link of a chain).
+        missing = [sum(not self._seen(g) for g in gs) for _, _, _, gs in waiting]
+        wards: dict[bytes, list[int]] = {}
+        for n, (_, _, _, guardians) in enumerate(waiting):
+            for g in guardians:
+                if not self._seen(g):
+                    wards.setdefault(g, []).append(n)
+        ready = [n for n, count in enumerate(missing) if count == 0]
+        while ready:
+            _, index, rows, _ = waiting[ready.pop()]
+            admitted.extend(rows)
+            self.unusable.discard(index)
+            for n in wards.get(index, ()):
+                missing[n] -= 1
+                if missing[n] == 0:
+                    ready.append(n)
         bad = [
             BadRow(
                 line, "guardians", self.missing_guardian(next(g for g in gs if not self._seen(g)))
             )
-            for line, _, _, gs in waiting
+            for (line, _, _, gs), count in zip(waiting, missing, strict=True)
+            if count
         ]
         return admitted, bad
 

@@ -230,17 +230,21 @@ class PopulationRegistry(Repository):
                 if d[0] == doc_type and d[1] in held:
                     refused.setdefault(d[2], Refused(Refusal.DOCUMENT_HELD))
         # Guardians: present already, or new and not refused; refusing a
-        # child may refuse its own ward in turn.
+        # person refuses their wards in turn (a worklist: a long chain in a
+        # hostile file costs a step a link, not a pass over the batch).
         found = self._present_of({g[1] for g in links} - new_indexes)
-        changed = True
-        while changed:
-            changed = False
-            for child, guardian in links:
-                if child in refused or guardian in found:
-                    continue
-                if guardian not in new_indexes or guardian in refused:
+        wards: dict[bytes, list[bytes]] = {}
+        for child, guardian in links:
+            wards.setdefault(guardian, []).append(child)
+            if guardian not in found and guardian not in new_indexes:
+                refused.setdefault(child, Refused(Refusal.GUARDIAN_MISSING, guardian))
+        unwritten = list(refused)
+        while unwritten:
+            guardian = unwritten.pop()
+            for child in wards.get(guardian, ()):
+                if child not in refused:
                     refused[child] = Refused(Refusal.GUARDIAN_MISSING, guardian)
-                    changed = True
+                    unwritten.append(child)
         added = self._db.many(_INSERT, [row for row in new if row[0] not in refused])
         self._db.many(_INSERT_GUARDIAN, [g for g in links if g[0] not in refused])
         self._db.many(_INSERT_DOCUMENT, [d for d in documents if d[2] not in refused])
