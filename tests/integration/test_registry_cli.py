@@ -162,3 +162,44 @@ def test_generate_says_whom_it_refused_and_exits_1(
     finally:
         database.close()
     assert count == 1 + 300 - refused
+
+
+def test_an_import_killed_mid_way_leaves_whole_batches_and_the_same_import_finishes_it(
+    operator_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL (no chance to tidy up) once a batch has committed: what was
+    written is whole batches (every guardian and document with its person),
+    the lock is free, and the same import adds exactly the rest."""
+    people = generate(4, 20_000, TODAY)
+    path = operator_env / "people.jsonl"
+    path.write_text(jsonl_lines(people), encoding="utf-8")
+    database = sqlite3.connect(operator_env / "eid.db")
+
+    def count(table: str) -> int:
+        found: int = database.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        return found
+
+    def some_written() -> bool:
+        with contextlib.suppress(sqlite3.OperationalError):  # a commit under way
+            return count("registry_citizens") > 0
+        return False
+
+    command = [str(Path(sys.executable).with_name("eid-server")), "registry", "import"]
+    argv = [str(path), "--workers", "0", "--batch", "500"]
+    with subprocess.Popen(
+        [*command, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as importing:
+        assert until(some_written, 60), "the import wrote nothing"
+        importing.kill()
+    written = count("registry_citizens")
+    assert 0 < written < 20_000, "killed before its end"
+    orphans = database.execute(
+        "SELECT count(*) FROM registry_guardians WHERE child_index NOT IN"
+        " (SELECT personal_id_index FROM registry_citizens) OR guardian_index NOT IN"
+        " (SELECT personal_id_index FROM registry_citizens)"
+    ).fetchone()[0]
+    database.close()
+    assert orphans == 0
+    assert eid_server(["registry", "import", *argv]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{20_000 - written:,} added, {written:,} already present, 0 bad" in out
