@@ -40,6 +40,7 @@ from eid_service.security.keys import (
     save_key_ring,
 )
 from eid_service.serve import configure_logging, serve
+from eid_service.store.database import unreachable_reason
 from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.ports import Repositories
 
@@ -444,15 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DBAPIError, Unavailable) as down:  # not running, wrong address, no such file
         where = escape(mask_url(settings.database_url))
         console.print(
-            f"[red]the database cannot be reached[/red] at {where} ({_why(down)})", soft_wrap=True
+            f"[red]the database cannot be reached[/red] at {where} ({unreachable_reason(down)})",
+            soft_wrap=True,
         )
         return 1
-
-
-def _why(down: Exception) -> str:
-    """The driver's error type: its message may quote a password or a query."""
-    driver = getattr(down, "orig", None)
-    return type(driver if driver is not None else down).__name__
 
 
 def _after_interrupt(args: argparse.Namespace) -> str:

@@ -16,11 +16,16 @@ from collections.abc import Callable
 from functools import partial
 from multiprocessing.process import BaseProcess
 
+from sqlalchemy.exc import DBAPIError
+
 from eid_service import event_loop
 from eid_service.app import bootstrap, create_server
 from eid_service.config import Settings
+from eid_service.config_view import mask_url
+from eid_service.domain.errors import Unavailable
 from eid_service.logs import configure_logging, traceback_fields
 from eid_service.port_claim import PortTaken, claim_port
+from eid_service.store.database import unreachable_reason
 from eid_service.store.schema_version import (
     ShippedMigrationsUnreadable,
     schema_problem,
@@ -123,6 +128,10 @@ def _worker_main(settings: Settings, parent_pid: int) -> None:
     except NotMigrated as e:
         log.error("%s", e)
         sys.exit(CANNOT_START)
+    except (DBAPIError, Unavailable) as down:
+        # Replaced: the database may be on its way up (a host's boot).
+        _database_unreachable(settings, down)
+        sys.exit(1)
     except Exception as error:  # multiprocessing would print it raw, message and all
         log.error("worker failed: %s", type(error).__name__, extra=traceback_fields(error))
         sys.exit(1)
@@ -163,6 +172,9 @@ def _serve_claimed(settings: Settings) -> int:
         except NotMigrated as e:
             log.error("%s", e)
             return 2
+        except (DBAPIError, Unavailable) as down:
+            _database_unreachable(settings, down)
+            return 1
         return 0
     if settings.listen.endswith(":0"):
         log.error("several workers need a fixed port, not :0")
@@ -170,6 +182,15 @@ def _serve_claimed(settings: Settings) -> int:
     return Supervisor(
         settings.workers, partial(_worker, settings, os.getpid()), settings.grace_seconds
     ).run()
+
+
+def _database_unreachable(settings: Settings, down: Exception) -> None:
+    """One line, as the other commands say it: where (password masked) and
+    why in fixed words, no frames (a condition, not a defect)."""
+    where = mask_url(settings.database_url)
+    log.error(
+        "not serving: the database cannot be reached at %s (%s)", where, unreachable_reason(down)
+    )
 
 
 def _worker(settings: Settings, parent_pid: int, index: int) -> BaseProcess:

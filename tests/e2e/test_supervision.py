@@ -155,3 +155,53 @@ def test_a_database_without_the_shipped_schema_stops_the_start(
     done = _serve_once(workdir, env, "--workers", "1")
     assert done.returncode == 2
     assert "the database schema is not current: run `eid-server migrate`" in done.stderr
+
+
+UNREACHABLE = "postgresql+psycopg://postgres:s3cret-db-password@127.0.0.1:5432/eid_no_such_database"
+
+
+def test_a_database_that_cannot_be_reached_stops_one_worker_saying_why(
+    tmp_path: Path, prepared: Path
+) -> None:
+    """One line with the database (its password masked) and the usual reason
+    in fixed words: before, an uncaught OperationalError and its frames,
+    which said neither where nor why."""
+    workdir = workdir_from(prepared, tmp_path)
+    done = _serve_once(workdir, serving_env(EID_DATABASE_URL=UNREACHABLE), "--workers", "1")
+    assert done.returncode == 1
+    assert (
+        "not serving: the database cannot be reached at"
+        " postgresql+psycopg://postgres:********@127.0.0.1:5432/eid_no_such_database"
+        " (OperationalError: no such database or user)"
+    ) in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "s3cret-db-password" not in done.stdout + done.stderr
+
+
+def test_workers_that_cannot_reach_the_database_say_why_and_are_replaced(
+    tmp_path: Path, prepared: Path
+) -> None:
+    """The database may be starting (a host's boot): the supervisor keeps
+    replacing the workers, each saying why it stopped."""
+    workdir = workdir_from(prepared, tmp_path)
+    env = serving_env(EID_DATABASE_URL=UNREACHABLE)
+    with subprocess.Popen(
+        [str(BIN / "eid-server"), "serve", "--workers", "2"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as serving:
+        assert serving.stdout is not None
+        lines = []
+        for line in serving.stdout:
+            lines.append(line)
+            if "replacing it" in line:
+                break
+        serving.send_signal(signal.SIGTERM)
+        rest, _ = serving.communicate(timeout=30)
+    printed = "".join(lines) + rest
+    assert "(OperationalError: no such database or user)" in printed
+    assert "worker failed" not in printed and "Traceback" not in printed
+    assert "s3cret-db-password" not in printed

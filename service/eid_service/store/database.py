@@ -172,6 +172,34 @@ def store_unavailable() -> Unavailable:
     )
 
 
+# What the drivers say when a database cannot be reached, in fixed words:
+# their messages are never shown (one may quote a query or a row), but
+# "nothing listens" and "no such database" send an operator to different places.
+_UNREACHABLE_BECAUSE = (
+    ("Connection refused", "nothing accepts connections there"),
+    ("does not exist", "no such database or user"),
+    ("password authentication failed", "the password was refused"),
+    ("no pg_hba.conf entry", "the server does not accept this client (pg_hba.conf)"),
+    ("could not translate host name", "unknown host name"),
+    ("timeout expired", "no answer in time"),
+    ("the database system is starting up", "the server is starting"),
+    ("the database system is shutting down", "the server is stopping"),
+    ("unable to open database file", "the file cannot be opened"),
+)
+
+
+def unreachable_reason(error: BaseException) -> str:
+    """Why a database cannot be reached, for an operator: the driver's error
+    type and, if it is one of the usual reasons, that reason in fixed words."""
+    driver_error = getattr(error, "orig", None) or error
+    kind = type(driver_error).__name__
+    said = str(driver_error)
+    for phrase, reason in _UNREACHABLE_BECAUSE:
+        if phrase in said:
+            return f"{kind}: {reason}"
+    return kind
+
+
 def _connection_lost(driver_error: BaseException | None, invalidated: bool) -> bool:
     """The database went away: the connection failed, was lost, or the server
     refuses connections while it stops or starts."""
