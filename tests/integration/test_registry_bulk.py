@@ -5,6 +5,7 @@ later in the file but must come, and nothing is written in clear."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import time
@@ -41,6 +42,7 @@ from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, generate_key_ring
 from eid_service.store.database import create_engine
 from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.registry import REGISTRY_LOAD_LOCK
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.ports import Repositories
 
@@ -581,3 +583,35 @@ async def test_a_long_guardian_chain_is_refused_in_linear_time(
     assert done.bad[0] == BadRow(1, "guardians", "the guardian on line 2 was refused")
     assert seconds < 20, f"{seconds:.1f} s"
     assert _orphans(database_url) == []
+
+
+@pytest.mark.asyncio
+async def test_bulk_loads_take_turns_on_postgresql(
+    uow: SqlUnitOfWork, ring: KeyRing, database_url: str, tmp_path: Path
+) -> None:
+    """Each batch checks passports, documents and guardians against what the
+    registry holds, then writes: two imports at once on PostgreSQL could each
+    pass the check before the other committed (one passport for two people, a
+    guardian link to a person the other wrote). A batch waits for the lock
+    another load holds, writes nothing meanwhile, and goes on once it is free."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's one writer: loads take turns already")
+    path = tmp_path / "registry.jsonl"
+    path.write_text(jsonl_lines(PEOPLE[:40]), encoding="utf-8")
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as other_load:
+            other_load.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": REGISTRY_LOAD_LOCK})
+            loading = asyncio.create_task(_import(uow, ring, path, "jsonl"))
+            waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            deadline = time.monotonic() + 30
+            while not other_load.execute(text(waiting)).scalar_one():
+                assert time.monotonic() < deadline, "the import never waited for the lock"
+                assert not loading.done(), "the import ended without waiting"
+                await asyncio.sleep(0.01)
+            assert _dump(database_url) == []
+            other_load.rollback()  # the other load ends
+        done = await asyncio.wait_for(loading, 60)
+    finally:
+        engine.dispose()
+    assert (done.added, done.bad) == (40, [])

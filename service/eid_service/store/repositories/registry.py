@@ -86,6 +86,12 @@ _MARK_DECEASED = Sql(
 _PRESENT_CHUNK = 500
 # Which of a list of indexes the registry holds (":i0, :i1, ..." appended).
 _PRESENT_IN = "SELECT personal_id_index FROM registry_citizens WHERE personal_id_index IN "
+# Bulk loads on PostgreSQL take turns (a transaction-scoped advisory lock):
+# each checks passports, documents and guardians against what the registry
+# holds, and two at once would each pass the check before the other commits.
+# SQLite's single writer makes them take turns already. Register only reads.
+REGISTRY_LOAD_LOCK = 0x6569_6452_6567  # "eidReg"
+_TAKE_LOAD_LOCK = Sql("SELECT pg_advisory_xact_lock(:key)")
 _PASSPORTS_IN = "SELECT passport_index FROM registry_citizens WHERE passport_index IN "
 _DOCUMENTS_IN = (
     "SELECT number_index FROM registry_documents WHERE doc_type = :doc_type AND number_index IN "
@@ -210,6 +216,8 @@ class PopulationRegistry(Repository):
         the registry never holds a child whose guardian it lacks, and a
         person loaded without a document could not get it from a corrected
         file (a person present is not updated)."""
+        if self._db.postgres:
+            self._db.one(_TAKE_LOAD_LOCK, {"key": REGISTRY_LOAD_LOCK})
         # A person present already keeps the guardians and documents recorded
         # for them: a file's row for them must not add a guardian (who could
         # then register the child) or a document.
