@@ -461,7 +461,7 @@ def test_a_worker_that_fails_is_reported_as_a_log_line(database_url: str, tmp_pa
     """`serve --workers 2` while PostgreSQL refuses the database: each
     worker's failure was printed by multiprocessing as a raw traceback
     with the driver's message (dozens of non-JSON lines every restart);
-    it is one JSON line with the type and scrubbed frames."""
+    it is one JSON line naming the database and why in fixed words."""
     # A database this PostgreSQL does not have.
     missing = f"{database_url.rsplit('/', 1)[0]}/eid_missing_{uuid.uuid4().hex[:12]}"
     env = {
@@ -494,6 +494,11 @@ def test_a_worker_that_fails_is_reported_as_a_log_line(database_url: str, tmp_pa
     lines += rest.splitlines()
     assert any("exited with status 1" in line for line in lines), "\n".join(lines)
     assert not [line for line in lines if not line.startswith("{")], "lines that are not JSON"
-    failed = [json.loads(line) for line in lines if "worker failed" in line]
-    assert failed and failed[0]["message"] == "worker failed: OperationalError"
-    assert "eid_missing" not in "\n".join(lines)  # psycopg's message, which names it
+    # Since ead3e17 the line names the database (its URL, password masked)
+    # and the reason in fixed words; psycopg's own text stays out.
+    failed = [json.loads(line) for line in lines if "cannot be reached" in line]
+    assert failed, "\n".join(lines)
+    assert failed[0]["message"].startswith("not serving: the database cannot be reached at ")
+    assert failed[0]["message"].endswith(" (OperationalError: no such database or user)")
+    printed = "\n".join(lines)
+    assert "FATAL" not in printed and "does not exist" not in printed  # psycopg's message
