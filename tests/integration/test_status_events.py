@@ -111,7 +111,7 @@ def test_a_locked_citizen_reaches_the_bank_signed_and_a_stranger_gets_nothing(
         assert caught.value.reason == "EVENT_AUDIENCE_MISMATCH"
         forged = post.body.replace(b"account.locked", b"account.unlocked")
         with pytest.raises(StatusEventVerificationError) as caught:
-            verify_status_event(forged, post.headers, keys)
+            verify_status_event(forged, post.headers, keys, audience=bank.party.id)
         assert caught.value.reason == "EVENT_SIGNATURE_INVALID"
 
 
@@ -146,7 +146,8 @@ def test_a_demographic_match_alone_hears_nothing_of_the_citizen(
 
         (post,) = hooks.wait_for(1, "/bank")
         keys = bank.client.verification_keys()
-        assert verify_status_event(post.body, post.headers, keys).type == "account.locked"
+        event = verify_status_event(post.body, post.headers, keys, audience=bank.party.id)
+        assert event.type == "account.locked"
         assert len(harness.rows(EVENTS)) == 1  # none was written for the clinic
         harness.run(harness.runtime.dispatcher.deliver_pending())
         assert hooks.posts("/clinic") == []
@@ -169,7 +170,10 @@ def test_a_webhook_answering_500_gets_the_same_event_again(
         first, second = hooks.wait_for(2)
 
         keys = bank.client.verification_keys()
-        events = [verify_status_event(p.body, p.headers, keys) for p in (first, second)]
+        events = [
+            verify_status_event(p.body, p.headers, keys, audience=bank.party.id)
+            for p in (first, second)
+        ]
         assert events[0].id == events[1].id
         assert first.body == second.body  # the same event, signed afresh
         assert [_headers(p)[IDEMPOTENCY_HEADER.lower()] for p in (first, second)] == [

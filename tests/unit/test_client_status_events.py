@@ -63,6 +63,7 @@ def _signed(
 
 
 def _reason(body: bytes, headers: dict[str, str], keys: KeySet = KEYS, **options: object) -> str:
+    options.setdefault("audience", PARTY)
     with pytest.raises(StatusEventVerificationError) as caught:
         verify_status_event(body, headers, keys, now=SIGNED, **options)  # type: ignore[arg-type]
     assert caught.value.reason in REASONS
@@ -97,7 +98,9 @@ def test_a_signed_event_reads_back() -> None:
 @pytest.mark.parametrize("name", ["x-eid-signature", "X-EID-SIGNATURE", "X-Eid-Signature"])
 def test_the_header_is_found_in_any_case(name: str) -> None:
     (value,) = _signed().values()
-    assert verify_status_event(BODY, {"Content-Type": "x", name: value}, KEYS, now=SIGNED)
+    assert verify_status_event(
+        BODY, {"Content-Type": "x", name: value}, KEYS, audience=PARTY, now=SIGNED
+    )
 
 
 def test_pyjwt_verifies_ours_and_we_verify_pyjwts() -> None:
@@ -118,7 +121,9 @@ def test_pyjwt_verifies_ours_and_we_verify_pyjwts() -> None:
         headers={"kid": "k1", "typ": SIGNATURE_TYPE, "iat": int(SIGNED.timestamp())},
     )
     h, _, s = theirs.split(".")
-    assert verify_status_event(BODY, {SIGNATURE_HEADER: f"{h}..{s}"}, KEYS, now=SIGNED)
+    assert verify_status_event(
+        BODY, {SIGNATURE_HEADER: f"{h}..{s}"}, KEYS, audience=PARTY, now=SIGNED
+    )
 
 
 def test_every_changed_byte_of_the_body_is_refused() -> None:
@@ -149,9 +154,11 @@ def test_every_changed_character_of_the_signature_is_refused() -> None:
 )
 def test_a_signature_far_from_the_receivers_clock_is_refused(now: datetime, reason: str) -> None:
     with pytest.raises(StatusEventVerificationError) as caught:
-        verify_status_event(BODY, _signed(), KEYS, now=now)
+        verify_status_event(BODY, _signed(), KEYS, audience=PARTY, now=now)
     assert caught.value.reason == reason
-    assert verify_status_event(BODY, _signed(), KEYS, now=now, tolerance=timedelta(minutes=6))
+    assert verify_status_event(
+        BODY, _signed(), KEYS, audience=PARTY, now=now, tolerance=timedelta(minutes=6)
+    )
 
 
 def test_the_keys_decide() -> None:
@@ -215,7 +222,8 @@ def test_a_genuine_signature_over_a_body_not_ours_is_still_refused(
 
 def test_new_event_types_and_fields_are_passed_on() -> None:
     body = json.dumps({**json.loads(BODY), "type": "account.renamed", "data": {}}).encode()
-    assert verify_status_event(body, _signed(body), KEYS, now=SIGNED).type == "account.renamed"
+    event = verify_status_event(body, _signed(body), KEYS, audience=PARTY, now=SIGNED)
+    assert event.type == "account.renamed"
 
 
 @pytest.mark.parametrize(
@@ -251,3 +259,31 @@ def test_the_encoder_refuses_what_the_verifier_would() -> None:
         sign_status_event(BODY, "k1", PRIVATE, datetime(2026, 1, 1))
     with pytest.raises(ValueError, match="key id"):
         sign_status_event(BODY, "", PRIVATE, SIGNED)
+
+
+def test_the_audience_must_be_named() -> None:
+    """An integrator cannot forget it: another party's event, re-posted to
+    their webhook, would pass. Naming None (a hand check) is a choice."""
+    with pytest.raises(TypeError, match="audience"):
+        verify_status_event(BODY, _signed(), KEYS, now=SIGNED)  # type: ignore[call-arg]
+    assert verify_status_event(BODY, _signed(), KEYS, audience=None, now=SIGNED).audience == PARTY
+
+
+@pytest.mark.parametrize(
+    ("headers", "now", "retryable"),
+    [
+        (_signed(kid="k2"), SIGNED, True),  # a key newer than the receiver's: fetch, then pass
+        (_signed(), SIGNED + timedelta(minutes=6), True),  # signed afresh on the next attempt
+        (_signed(key=OTHER), SIGNED, False),
+        ({SIGNATURE_HEADER: "a..b"}, SIGNED, False),
+        ({}, SIGNED, False),
+    ],
+)
+def test_a_refusal_says_whether_a_genuine_event_may_pass_when_sent_again(
+    headers: dict[str, str], now: datetime, retryable: bool
+) -> None:
+    """eid sends again only on 408, 429 and 5xx: a receiver answering 400 to
+    an event signed by a key it has not fetched yet loses that event."""
+    with pytest.raises(StatusEventVerificationError) as caught:
+        verify_status_event(BODY, headers, KEYS, audience=PARTY, now=now)
+    assert caught.value.retryable is retryable

@@ -190,7 +190,7 @@ async def test_the_event_names_the_party_subject_and_verifies_with_the_published
 
     tampered = prepared.body.replace(b"locked", b"unlocked")
     with pytest.raises(StatusEventVerificationError) as caught:
-        verify_status_event(tampered, headers, keys, now=world.clock())
+        verify_status_event(tampered, headers, keys, audience=bank.id, now=world.clock())
     assert caught.value.reason == "EVENT_SIGNATURE_INVALID"
 
 

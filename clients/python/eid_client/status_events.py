@@ -45,6 +45,7 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "MAX_BODY_BYTES",
     "REASONS",
+    "RETRYABLE_REASONS",
     "SIGNATURE_HEADER",
     "SIGNATURE_TYPE",
     "StatusEvent",
@@ -75,6 +76,11 @@ _MESSAGES = {
     "EVENT_AUDIENCE_MISMATCH": "the event was meant for another party",
 }
 REASONS = frozenset(_MESSAGES)
+# Refusals a genuine event may pass when eid sends it again (answer 503, not
+# 400: eid gives up at once on a 4xx other than 408 and 429): a key eid
+# began signing with after the receiver fetched its keys, a signing time
+# off the receiver's clock (every attempt is signed afresh).
+RETRYABLE_REASONS = frozenset({"EVENT_KEY_UNKNOWN", "EVENT_STALE"})
 
 _MAX_HEADER_CHARS = 256
 _MAX_KEY_ID_BYTES = 64
@@ -84,12 +90,15 @@ _REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "audience
 
 
 class StatusEventVerificationError(Exception):
-    """An event refused; `reason` is one of REASONS (no personal data in it)."""
+    """An event refused; `reason` is one of REASONS (no personal data in it).
+    `retryable`: a genuine event might pass when sent again, so answer 503
+    (eid retries it) rather than 400 (eid drops it)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(_MESSAGES[reason])
         self.reason = reason
         self.message = _MESSAGES[reason]
+        self.retryable = reason in RETRYABLE_REASONS
 
 
 def _refuse(reason: str = "EVENT_MALFORMED") -> StatusEventVerificationError:
@@ -245,7 +254,7 @@ def verify_status_event(
     headers: Mapping[str, str],
     keys: KeySet,
     *,
-    audience: str | None = None,
+    audience: str | None,
     issuer: str | None = None,
     now: datetime | None = None,
     tolerance: timedelta = DEFAULT_TOLERANCE,
@@ -253,8 +262,12 @@ def verify_status_event(
     """The event in `body` (the exact bytes received) if the request's
     X-Eid-Signature is a genuine signature of it by a key of `keys` that is not
     revoked, made within `tolerance` of `now` (default: this machine's clock),
-    for `audience` by `issuer` (each checked when given); otherwise
-    StatusEventVerificationError with the reason of the first check that failed."""
+    for `audience` by `issuer` (each checked unless None); otherwise
+    StatusEventVerificationError with the reason of the first check that failed.
+
+    `audience` has no default: a receiver that forgot it would take another
+    party's events, re-posted to it, as its own. Pass your party id (None
+    only to inspect an event by hand)."""
     if len(body) > MAX_BODY_BYTES:
         raise _refuse("EVENT_TOO_LARGE")
     parts = _signature(headers).split(".")
