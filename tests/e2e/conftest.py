@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -183,20 +184,21 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return workdir
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, prepared: Path) -> Iterator[Deployment]:
-    """A copy of the `make run` set-up (no process has it open, so its files
-    are the whole of it), then `serve` with two workers on a free port."""
-    shutil.copytree(prepared / "var", tmp_path / "var")
-    env = _environment()
+@contextlib.contextmanager
+def serving_two_workers(
+    workdir: Path, env: dict[str, str], *, keep_stderr: bool = False
+) -> Iterator[Deployment]:
+    """`eid-server serve --workers 2` in `workdir` until the block ends (a
+    SIGTERM, then a kill if it has not stopped in 20 s); its stderr kept for
+    the test to read, or dropped."""
     server = subprocess.Popen(
         [str(BIN / "eid-server"), "serve", "--workers", "2"],
-        cwd=tmp_path,
+        cwd=workdir,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if keep_stderr else subprocess.DEVNULL,
     )
-    d = Deployment(tmp_path, env["EID_LISTEN"], env, server)
+    d = Deployment(workdir, env["EID_LISTEN"], env, server)
     try:
         wait_serving(d)
         yield d
@@ -210,6 +212,15 @@ def deployment(tmp_path: Path, prepared: Path) -> Iterator[Deployment]:
                 server.wait()
         if server.stderr is not None:
             server.stderr.close()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, prepared: Path) -> Iterator[Deployment]:
+    """A copy of the `make run` set-up (no process has it open, so its files
+    are the whole of it), then `serve` with two workers on a free port."""
+    shutil.copytree(prepared / "var", tmp_path / "var")
+    with serving_two_workers(tmp_path, _environment(), keep_stderr=True) as d:
+        yield d
 
 
 class Device:

@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from eid_client.errors import EidError
 from eid_client.keys_cache import key_set_from_response
 from eid_client.offline import KeySet
 from eid_client.receipts import verify_receipt
-from tests.e2e.conftest import BIN, Deployment, Device, prepare, wait_serving
+from tests.e2e.conftest import BIN, Deployment, Device, prepare, serving_two_workers
 from tests.e2e.test_account_life import ID, PASSWORD, PHONE_E164, _activate, _register
 from tests.polling import until
 
@@ -39,24 +38,8 @@ AT_ONCE = 16
 def served(tmp_path: Path, database_url: str) -> Iterator[Deployment]:
     """`make run`'s set-up on a fresh database of each kind, served by two workers."""
     env = {**prepare(tmp_path, EID_DATABASE_URL=database_url), "COLUMNS": "200"}
-    server = subprocess.Popen(
-        [str(BIN / "eid-server"), "serve", "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    d = Deployment(tmp_path, env["EID_LISTEN"], env, server)
-    try:
-        wait_serving(d)
+    with serving_two_workers(tmp_path, env) as d:
         yield d
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 def _at_once(d: Deployment, *args: str) -> list[subprocess.CompletedProcess[str]]:

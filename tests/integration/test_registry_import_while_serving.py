@@ -11,11 +11,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from eid_client.client import EidClient
 from eid_client.errors import EidError
@@ -35,16 +32,6 @@ PEOPLE = 12_000
 BATCH = 1_000  # a dozen commits: Register sees the registry grow
 # Register calls taken from the file's whole length, the last row included.
 WATCHED = 12
-
-
-@pytest.fixture
-def server(database_url: str) -> Iterator[ServerHarness]:
-    h = ServerHarness(database_url).start()
-    h.add_citizens(demo_citizens())
-    try:
-        yield h
-    finally:
-        h.stop()
 
 
 def _watched(people: list[RegistryPerson], today: datetime) -> list[RegistryPerson]:
@@ -78,8 +65,9 @@ def _register(app: EidClient, person: RegistryPerson) -> str:
 
 
 def test_register_finds_people_as_an_import_commits_them_and_nothing_is_lost(
-    server: ServerHarness, database_url: str, tmp_path: Path
+    harness: ServerHarness, database_url: str, tmp_path: Path
 ) -> None:
+    server = harness
     today = datetime.now(UTC)
     people = generate(11, PEOPLE, today.date())
     watched = _watched(people, today)
