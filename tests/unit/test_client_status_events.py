@@ -22,6 +22,7 @@ from eid_client.status_events import (
     SIGNATURE_HEADER,
     SIGNATURE_TYPE,
     StatusEventVerificationError,
+    StatusEventVerifier,
     encode_status_event,
     sign_status_event,
     verify_status_event,
@@ -287,3 +288,73 @@ def test_a_refusal_says_whether_a_genuine_event_may_pass_when_sent_again(
     with pytest.raises(StatusEventVerificationError) as caught:
         verify_status_event(BODY, headers, KEYS, audience=PARTY, now=now)
     assert caught.value.retryable is retryable
+
+
+class _Published:
+    """eid's GetVerificationKeys, counting the calls."""
+
+    def __init__(self, *keys: VerificationKey) -> None:
+        self.keys = KeySet(keys)
+        self.calls = 0
+
+    def __call__(self) -> KeySet:
+        self.calls += 1
+        return self.keys
+
+
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def test_the_verifier_fetches_a_key_rotated_since_once_and_no_more_for_forged_ones() -> None:
+    published = _Published(VerificationKey("k1", _raw(PRIVATE)))
+    clock = _Clock(SIGNED)
+    verifier = StatusEventVerifier(published, audience=PARTY, clock=clock)
+    assert verifier.verify(BODY, _signed()).key_id == "k1"
+    assert published.calls == 1
+
+    # eid rotates to k2 and signs the next event with it.
+    published.keys = KeySet([*published.keys.values(), VerificationKey("k2", _raw(OTHER))])
+    assert verifier.verify(BODY, _signed(key=OTHER, kid="k2")).key_id == "k2"
+    assert published.calls == 2
+
+    # Forged key ids cannot make the receiver call eid for each request.
+    for n in range(50):
+        with pytest.raises(StatusEventVerificationError) as caught:
+            verifier.verify(BODY, _signed(kid=f"k-forged-{n}"))
+        assert (caught.value.reason, caught.value.retryable) == ("EVENT_KEY_UNKNOWN", True)
+    assert published.calls == 2  # none within a minute of the last such fetch
+    clock.at += timedelta(seconds=61)
+    with pytest.raises(StatusEventVerificationError):
+        verifier.verify(BODY, _signed(kid="k-forged"))
+    assert published.calls == 3
+
+
+def test_the_verifier_learns_of_a_revoked_key_within_the_hour() -> None:
+    published = _Published(VerificationKey("k1", _raw(PRIVATE)))
+    clock = _Clock(SIGNED)
+    verifier = StatusEventVerifier(published, audience=PARTY, clock=clock)
+    assert verifier.verify(BODY, _signed())
+    published.keys = KeySet([VerificationKey("k1", _raw(PRIVATE), revoked=True)])
+    clock.at += timedelta(hours=1, seconds=1)
+    late = {SIGNATURE_HEADER: sign_status_event(BODY, "k1", PRIVATE, clock.at)}
+    with pytest.raises(StatusEventVerificationError) as caught:
+        verifier.verify(BODY, late)
+    assert (caught.value.reason, caught.value.retryable) == ("EVENT_KEY_REVOKED", False)
+    assert published.calls == 2
+
+
+def test_the_verifier_checks_the_audience_and_refuses_what_no_key_could_save_unfetched() -> None:
+    published = _Published(VerificationKey("k1", _raw(PRIVATE)))
+    verifier = StatusEventVerifier(published, audience="rp_other", clock=_Clock(SIGNED))
+    with pytest.raises(StatusEventVerificationError) as caught:
+        verifier.verify(BODY, _signed())
+    assert caught.value.reason == "EVENT_AUDIENCE_MISMATCH"
+    for headers in ({}, {SIGNATURE_HEADER: "a..b"}):
+        with pytest.raises(StatusEventVerificationError):
+            verifier.verify(BODY, headers)
+    assert published.calls == 1

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,8 @@ __all__ = [
     "DEFAULT_TOLERANCE",
     "EVENT_TYPES",
     "IDEMPOTENCY_HEADER",
+    "KEYS_MAX_AGE",
+    "KEYS_REFETCH_INTERVAL",
     "MAX_BODY_BYTES",
     "REASONS",
     "RETRYABLE_REASONS",
@@ -50,6 +53,7 @@ __all__ = [
     "SIGNATURE_TYPE",
     "StatusEvent",
     "StatusEventVerificationError",
+    "StatusEventVerifier",
     "encode_status_event",
     "sign_status_event",
     "verify_status_event",
@@ -81,6 +85,13 @@ REASONS = frozenset(_MESSAGES)
 # began signing with after the receiver fetched its keys, a signing time
 # off the receiver's clock (every attempt is signed afresh).
 RETRYABLE_REASONS = frozenset({"EVENT_KEY_UNKNOWN", "EVENT_STALE"})
+
+# How long a receiver trusts the keys it fetched: a key eid revoked is
+# refused from the next fetch on.
+KEYS_MAX_AGE = timedelta(hours=1)
+# At most one fetch this often for events naming a key not held: anyone can
+# name one, and must not make a receiver call eid once a request.
+KEYS_REFETCH_INTERVAL = timedelta(minutes=1)
 
 _MAX_HEADER_CHARS = 256
 _MAX_KEY_ID_BYTES = 64
@@ -299,3 +310,85 @@ def verify_status_event(
     if audience is not None and event.audience != audience:
         raise _refuse("EVENT_AUDIENCE_MISMATCH")
     return event
+
+
+class StatusEventVerifier:
+    """verify_status_event with eid's published keys kept current, for a
+    webhook: `fetch_keys` (e.g. `client.verification_keys`) is called on the
+    first event, again once the keys are older than `keys_max_age` (so a
+    revoked key is refused), and when an event names a key not held yet (eid
+    rotated its key), at most once a `refetch_interval`. It may raise what
+    the fetch raises (eid unreachable): answer 503 then. Safe to share
+    between threads."""
+
+    def __init__(
+        self,
+        fetch_keys: Callable[[], KeySet],
+        *,
+        audience: str,
+        issuer: str | None = None,
+        tolerance: timedelta = DEFAULT_TOLERANCE,
+        keys_max_age: timedelta = KEYS_MAX_AGE,
+        refetch_interval: timedelta = KEYS_REFETCH_INTERVAL,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._fetch_keys = fetch_keys
+        self._audience = audience
+        self._issuer = issuer
+        self._tolerance = tolerance
+        self._keys_max_age = keys_max_age
+        self._refetch_interval = refetch_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: KeySet | None = None
+        self._fetched_at = self._refetched_at = datetime.min.replace(tzinfo=UTC)
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> StatusEvent:
+        """The genuine event in the request, or StatusEventVerificationError
+        (answer 503 if its `retryable`, else 400)."""
+        now = self._clock()
+        keys = self._current_keys(now)
+        try:
+            return self._verify(body, headers, keys, now)
+        except StatusEventVerificationError as refused:
+            if refused.reason != "EVENT_KEY_UNKNOWN":
+                raise
+            newer = self._refetched_keys(keys, now)
+            if newer is None:
+                raise
+        return self._verify(body, headers, newer, now)
+
+    def _verify(
+        self, body: bytes, headers: Mapping[str, str], keys: KeySet, now: datetime
+    ) -> StatusEvent:
+        return verify_status_event(
+            body,
+            headers,
+            keys,
+            audience=self._audience,
+            issuer=self._issuer,
+            now=now,
+            tolerance=self._tolerance,
+        )
+
+    def _current_keys(self, now: datetime) -> KeySet:
+        with self._lock:
+            if self._keys is None or now - self._fetched_at >= self._keys_max_age:
+                self._fetch(now)
+            assert self._keys is not None
+            return self._keys
+
+    def _refetched_keys(self, held: KeySet, now: datetime) -> KeySet | None:
+        """Keys fetched since `held`, now if allowed; None if not allowed."""
+        with self._lock:
+            if self._keys is not held:  # another thread fetched meanwhile
+                return self._keys
+            if now - self._refetched_at < self._refetch_interval:
+                return None
+            self._fetch(now)
+            self._refetched_at = now
+            return self._keys
+
+    def _fetch(self, now: datetime) -> None:
+        self._keys = self._fetch_keys()
+        self._fetched_at = now
