@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -173,3 +174,31 @@ async def test_the_party_route_retries_on_its_own_longer_schedule() -> None:
     schedule = party_delivery(outbox)
     assert schedule.claim_seconds == outbox.claim_seconds
     assert (schedule.retry_base_seconds, schedule.retry_max_seconds) == (10, 3600)
+
+
+async def test_each_attempt_is_signed_when_it_is_sent() -> None:
+    """A retry hours later carries that moment's signature, not the first
+    attempt's: receivers refuse one signed more than 5 minutes ago."""
+    seen: list[httpx.Request] = []
+    clock = [NOW]
+
+    async def prepare(message: OutgoingMessage, signed_at: datetime) -> PreparedEvent:
+        return replace(EVENT, signature=f"signed at {signed_at.timestamp():.0f}")
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503 if len(seen) == 1 else 204)
+
+    sender = PartyWebhookSender(
+        prepare, clock=lambda: clock[0], transport=httpx.MockTransport(handle)
+    )
+    with pytest.raises(DeliveryFailed):
+        await sender.send(MESSAGE)
+    clock[0] += 5 * 3600.5
+    await sender.send(MESSAGE)
+    await sender.aclose()
+    assert [r.headers["x-eid-signature"] for r in seen] == [
+        f"signed at {NOW:.0f}",
+        f"signed at {int(clock[0])}",
+    ]
+    assert seen[0].content == seen[1].content == EVENT.body
