@@ -9,9 +9,12 @@ import asyncio
 import base64
 import csv
 import json
+import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,7 @@ REPORT_KEYS = {
     "calls_target",
     "duration_s",
     "exhausted",
+    "interrupted",
     "warmup",
     "prepared",
     "summary",
@@ -148,6 +152,37 @@ def test_a_fixed_rate_sends_rate_times_duration_calls(server: Server) -> None:
     assert 90 <= report["summary"]["count"] <= 102
     assert report["summary"]["ok"] == report["summary"]["count"]
     assert report["summary"]["elapsed_s"] >= 1.9
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_ctrl_c_mid_run_prints_the_partial_report_and_exits_130(
+    server: Server, processes: str
+) -> None:
+    command = [str(LOADGEN), "--target", server.address, "--json", "--processes", processes]
+    run = subprocess.Popen(
+        [*command, "--rps", "40", "--duration", "60s", "health"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job is
+    )
+    # Nothing outside tells when measuring began: a few seconds into a minute's run.
+    time.sleep(5)
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C sends: to every process of the job
+    out, err = run.communicate(timeout=30)
+
+    assert run.returncode == 130, err
+    assert "interrupted" in err
+    report = json.loads(out)
+    assert set(report) == REPORT_KEYS
+    assert report["interrupted"] is True
+    s = report["summary"]
+    # What was measured until the interrupt, well short of the 2,400 calls asked for.
+    assert 0 < s["ok"] == s["count"] < 2400
+    assert s["elapsed_s"] < 30
+    assert sum(w["ok"] for w in report["timeline"]) == s["ok"]
 
 
 @pytest.mark.e2e

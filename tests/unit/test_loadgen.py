@@ -272,3 +272,32 @@ def test_cli_prints_a_servers_error_message_as_text(
     assert main(["verify-token", "--session", "s", "--api-key", "k"]) == 1
     err = capsys.readouterr().err
     assert "\x1b" not in err and "no\\x1b[1A\\x1b[2Kall calls ok" in err
+
+
+async def test_stop_ends_the_run_with_the_calls_that_ended_before_it() -> None:
+    stop = asyncio.Event()
+    never = asyncio.Event()
+
+    async def call(i: int) -> None:
+        if i == 5:
+            stop.set()  # as Ctrl-C does
+        if i >= 5:
+            await never.wait()  # in flight when the run stops
+
+    result = await asyncio.wait_for(run_load(call, total=1000, concurrency=2, stop=stop), 5)
+
+    # Calls 0-4 ended; 5 and 6 were in flight and are not counted; none started after.
+    assert (result.count, result.ok, len(result.latencies)) == (5, 5, 5)
+
+
+async def test_stop_ends_a_fixed_rate_run_too() -> None:
+    stop = asyncio.Event()
+
+    async def call(i: int) -> None:
+        if i == 3:
+            stop.set()
+
+    result = await asyncio.wait_for(run_load(call, duration=60, rps=100, stop=stop), 5)
+
+    assert 3 <= result.count <= 4
+    assert result.elapsed < 1

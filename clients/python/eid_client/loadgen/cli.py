@@ -25,7 +25,7 @@ from eid_client.loadgen.chart import write_chart
 from eid_client.loadgen.execute import execute
 from eid_client.loadgen.plan import RunPlan
 from eid_client.loadgen.prepare import PrepareError
-from eid_client.loadgen.processes import RunError
+from eid_client.loadgen.processes import Interrupted, RunError
 from eid_client.loadgen.report import build_report, render
 from eid_client.loadgen.workload_options import add_workloads
 
@@ -51,8 +51,10 @@ It prints throughput, latency percentiles, a latency histogram and the
 errors by status and ErrorInfo reason; --json prints them as JSON (schema
 eid-loadgen/1, documented in eid_client/loadgen/report.py) and --chart
 draws throughput and latency over time (needs matplotlib). A progress bar
-is drawn when stderr is a terminal. Exit status: 0 when every measured call
-succeeded, 1 when any failed (or preparing failed), 2 for bad usage.
+is drawn when stderr is a terminal. Ctrl-C stops the run and prints the
+report of the calls measured so far (the calls then in flight are not
+counted). Exit status: 0 when every measured call succeeded, 1 when any
+failed (or preparing failed), 2 for bad usage, 130 when interrupted.
 """
 
 _EPILOG = """\
@@ -206,7 +208,8 @@ def plan_from(args: argparse.Namespace) -> RunPlan:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 all calls ok, 1 some failed, 2 bad usage)."""
+    """Run the CLI; returns the exit status (0 all calls ok, 1 some failed, 2 bad usage,
+    130 interrupted)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -238,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         if unreachable:
             stderr.print(Text(f"Is the eid server running at {args.target}?", style="dim"))
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
+        stderr.print(Text("interrupted before measuring began: nothing to report"))
         return 130
     report = build_report(
         plan,
@@ -247,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         exhausted=outcome.exhausted,
         prepared_items=outcome.prepared_items,
         prepare_seconds=outcome.prepare_seconds,
+        interrupted=outcome.interrupted,
     )
     if args.chart is not None:
         try:
@@ -260,4 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         stdout.print(render(report))
         if args.chart is not None:
             stderr.print(Text(f"chart written to {args.chart}", style="dim"))
+    if outcome.interrupted:
+        stderr.print(Text("interrupted: the report is of the calls measured before Ctrl-C"))
+        return 130
     return 1 if outcome.result.errors else 0

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import time
 from dataclasses import dataclass
 
 from eid_client._commands import UsageError
-from eid_client.loadgen.plan import RunPlan, needs, shares
+from eid_client.loadgen.plan import RunPlan, Share, needs, shares
 from eid_client.loadgen.prepare import prepare
-from eid_client.loadgen.processes import connect, merge, run_processes, run_share
+from eid_client.loadgen.processes import (
+    ProcessResult,
+    connect,
+    merge,
+    run_processes,
+    run_share,
+)
 from eid_client.loadgen.result import LoadResult
 from eid_client.loadgen.workloads import WORKLOADS
 
@@ -23,6 +31,7 @@ class Outcome:
     exhausted: bool
     prepared_items: int
     prepare_seconds: float
+    interrupted: bool = False  # by Ctrl-C: the result holds the calls measured before
 
 
 async def _prepare(
@@ -34,6 +43,24 @@ async def _prepare(
 
 async def _alone() -> None:
     """The barrier of a run in one process: nobody to wait for."""
+
+
+async def _run_alone(plan: RunPlan, share: Share, progress: bool) -> ProcessResult:
+    """The whole run in this process; Ctrl-C stops it with what it measured."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Not on Windows: there Ctrl-C still interrupts, without a partial report.
+    handled = True
+    try:
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+    except NotImplementedError:
+        handled = False
+    try:
+        return await run_share(plan, share, sync=_alone, progress=progress, stop=stop)
+    finally:
+        if handled:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.remove_signal_handler(signal.SIGINT)
 
 
 def execute(plan: RunPlan, args: argparse.Namespace, progress: bool) -> Outcome:
@@ -52,9 +79,9 @@ def execute(plan: RunPlan, args: argparse.Namespace, progress: bool) -> Outcome:
     prepare_seconds = time.perf_counter() - started
     parts = shares(plan, items, workload.consumes)
     if plan.processes == 1:
-        done = [asyncio.run(run_share(plan, parts[0], sync=_alone, progress=progress))]
+        done = [asyncio.run(_run_alone(plan, parts[0], progress))]
     else:
         done = run_processes(plan, parts, progress)
-    result, warmup_calls, exhausted = merge(done)
+    result, warmup_calls, exhausted, interrupted = merge(done)
     prepared = len(items) if workload.consumes else 0
-    return Outcome(result, warmup_calls, exhausted, prepared, prepare_seconds)
+    return Outcome(result, warmup_calls, exhausted, prepared, prepare_seconds, interrupted)

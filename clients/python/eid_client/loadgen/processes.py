@@ -5,14 +5,21 @@ parent merges the raw results exactly.
 Processes are spawned (not forked: gRPC's threads do not survive a fork) and
 meet at a barrier after connecting and after warming up, so the measured
 phases start within a millisecond or so of each other.
+
+Ctrl-C stops a run early with what it measured so far: the children ignore
+SIGINT (the terminal sends it to them too) and stop when the parent, which
+takes it, raises a shared flag; they then send their partial results. A
+second Ctrl-C gives up waiting for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized, SynchronizedArray
@@ -31,6 +38,12 @@ from eid_client.loadgen.workloads import WORKLOADS
 from eid_client.retry import RetryPolicy
 
 BARRIER_SECONDS = 120.0  # starting a process and connecting takes a second or two
+STOP_POLL_SECONDS = 0.05  # how soon a child sees the parent's Ctrl-C
+STOPPING_SECONDS = 30.0  # how long the parent waits for the children's partial results
+
+
+class Interrupted(Exception):
+    """Ctrl-C came before the measured phase began: there is nothing to report."""
 
 
 class RunError(Exception):
@@ -47,6 +60,7 @@ class ProcessResult:
     started_wall: float  # time.time() when its measured phase began
     warmup_calls: int
     exhausted: bool  # stopped because its prepared items ran out
+    interrupted: bool = False  # stopped early by Ctrl-C: the result is partial
 
 
 def channel_options() -> list[tuple[str, Any]]:
@@ -75,8 +89,12 @@ async def run_share(
     sync: Callable[[], Awaitable[None]],
     tick: Callable[[], None] | None = None,
     progress: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> ProcessResult:
-    """This process's part of ``plan``."""
+    """This process's part of ``plan``; setting ``stop`` ends it early (the
+    measured phase with a partial result, anything before it with
+    :class:`Interrupted`)."""
+    stop = stop or asyncio.Event()
     workload = WORKLOADS[plan.workload]
     items = share.items
     clients = [connect(plan) for _ in range(plan.channels)]
@@ -106,6 +124,7 @@ async def run_share(
                 progress=progress,
                 label=label,
                 tick=count,
+                stop=stop,
             )
 
         warmup = 0
@@ -113,6 +132,8 @@ async def run_share(
             warm_limit = _limit(share.warmup_calls, len(items), 0, workload.consumes)
             warm = await phase(warm_limit, plan.warmup_seconds, "warming up", None)
             warmup = first = warm.count
+        if stop.is_set():
+            raise Interrupted("interrupted before measuring began")
         await sync()
         started_wall = time.time()
         limit = _limit(share.total, len(items), first, workload.consumes)
@@ -120,7 +141,7 @@ async def run_share(
         exhausted = False  # out of items before the count or the time was up
         if workload.consumes and limit is not None:
             exhausted = result.count >= limit and (share.total is None or limit < share.total)
-        return ProcessResult(result, started_wall, warmup, exhausted)
+        return ProcessResult(result, started_wall, warmup, exhausted, stop.is_set())
     finally:
         for client in clients:
             await client.close()
@@ -138,11 +159,13 @@ def _child(
     share: Share,
     counters: SynchronizedArray[int],
     measuring: Synchronized[float],
+    stopping: Synchronized[int],
     barrier: Barrier,
     conn: Connection,
 ) -> None:
     """A spawned process: runs its share and sends back ("ok", ProcessResult) or
     ("error", (message, unavailable))."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent says when to stop
     phase = 0
 
     def tick() -> None:
@@ -155,11 +178,27 @@ def _child(
         if phase == 2 and share.index == 0:
             measuring.value = time.time()
 
+    async def run() -> ProcessResult:
+        stop = asyncio.Event()
+
+        async def watch() -> None:
+            # A flag in shared memory, set by another process: polled (a thread
+            # blocked on a multiprocessing.Event would hold up asyncio.run's end).
+            while not stopping.value:  # noqa: ASYNC110
+                await asyncio.sleep(STOP_POLL_SECONDS)
+            stop.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            return await run_share(plan, share, sync=sync, tick=tick, stop=stop)
+        finally:
+            watcher.cancel()
+
     try:
-        done = asyncio.run(run_share(plan, share, sync=sync, tick=tick))
-        conn.send(("ok", done))
-    except KeyboardInterrupt:
-        conn.send(("error", ("interrupted", False)))
+        conn.send(("ok", asyncio.run(run())))
+    except Interrupted as e:
+        barrier.abort()
+        conn.send(("error", (str(e), False)))
     except EidError as e:
         barrier.abort()
         conn.send(("error", (str(e), e.code == grpc.StatusCode.UNAVAILABLE)))
@@ -175,12 +214,13 @@ def run_processes(plan: RunPlan, shares: list[Share], progress: bool) -> list[Pr
     ctx = multiprocessing.get_context("spawn")
     counters = ctx.Array("q", len(shares), lock=False)
     measuring = ctx.Value("d", 0.0, lock=False)
+    stopping = ctx.Value("b", 0, lock=False)
     barrier = ctx.Barrier(len(shares))
     pipes = [ctx.Pipe(duplex=False) for _ in shares]
     procs = [
         ctx.Process(
             target=_child,
-            args=(plan, share, counters, measuring, barrier, send),
+            args=(plan, share, counters, measuring, stopping, barrier, send),
             name=f"eid-loadgen-{share.index}",
         )
         for share, (_, send) in zip(shares, pipes, strict=True)
@@ -196,19 +236,25 @@ def run_processes(plan: RunPlan, shares: list[Share], progress: bool) -> list[Pr
             WORKLOADS[plan.workload].label, total=plan.total, duration=plan.duration
         )
         view.__enter__()
+    stop_by = 0.0  # when Ctrl-C came: the children have until STOPPING_SECONDS after
     try:
-        while len(answers) < len(procs):
-            for k, (recv, _) in enumerate(pipes):
-                if k not in answers and recv.poll():
-                    try:
-                        answers[k] = recv.recv()
-                    except EOFError:  # it died without a word
-                        answers[k] = ("error", (f"process {k} exited", False))
-            if view is not None:
-                since = measuring.value
-                label = WORKLOADS[plan.workload].label if since else "connecting, warming up"
-                view.show(sum(counters), time.time() - since if since else 0.0, label)
-            time.sleep(0.05)
+        with _first_ctrl_c_stops() as interrupted:
+            while len(answers) < len(procs):
+                if interrupted() and not stop_by:
+                    stop_by = time.monotonic() + STOPPING_SECONDS
+                    stopping.value = 1
+                    if not measuring.value:
+                        barrier.abort()  # free those waiting: nothing was measured
+                if stop_by and time.monotonic() > stop_by:
+                    raise KeyboardInterrupt
+                _collect(pipes, answers)
+                if view is not None:
+                    since = measuring.value
+                    label = WORKLOADS[plan.workload].label if since else "connecting, warming up"
+                    if stop_by:
+                        label = "stopping"
+                    view.show(sum(counters), time.time() - since if since else 0.0, label)
+                time.sleep(0.05)
     finally:
         if view is not None:
             view.__exit__()
@@ -217,6 +263,8 @@ def run_processes(plan: RunPlan, shares: list[Share], progress: bool) -> list[Pr
             if p.is_alive():
                 p.terminate()
                 p.join()
+    if stop_by and any(a[0] == "error" for a in answers.values()):
+        raise Interrupted("interrupted before measuring began")
     # The first cause, not the others' broken barrier.
     errors = sorted(
         (a[1] for a in answers.values() if a[0] == "error"),
@@ -228,8 +276,41 @@ def run_processes(plan: RunPlan, shares: list[Share], progress: bool) -> list[Pr
     return [answers[k][1] for k in range(len(procs))]
 
 
-def merge(parts: list[ProcessResult]) -> tuple[LoadResult, int, bool]:
-    """The processes' results on one timeline: (result, warm-up calls, exhausted)."""
+def _collect(
+    pipes: list[tuple[Connection, Connection]], answers: dict[int, tuple[str, Any]]
+) -> None:
+    """The answers of the children that sent theirs."""
+    for k, (recv, _) in enumerate(pipes):
+        if k not in answers and recv.poll():
+            try:
+                answers[k] = recv.recv()
+            except EOFError:  # it died without a word
+                answers[k] = ("error", (f"process {k} exited", False))
+
+
+@contextmanager
+def _first_ctrl_c_stops() -> Iterator[Callable[[], bool]]:
+    """Yields whether Ctrl-C came: the first one only says so (the children stop
+    and send what they measured), a second one raises KeyboardInterrupt."""
+    pressed = 0
+
+    def on_sigint(_signum: int, _frame: object) -> None:
+        nonlocal pressed
+        pressed += 1
+        if pressed > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield lambda: pressed > 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def merge(parts: list[ProcessResult]) -> tuple[LoadResult, int, bool, bool]:
+    """The processes' results on one timeline: (result, warm-up calls, exhausted,
+    interrupted)."""
     start = min(p.started_wall for p in parts)
     merged = LoadResult.merge(p.result.shifted(p.started_wall - start) for p in parts)
-    return merged, sum(p.warmup_calls for p in parts), any(p.exhausted for p in parts)
+    warmup_calls = sum(p.warmup_calls for p in parts)
+    return merged, warmup_calls, any(p.exhausted for p in parts), any(p.interrupted for p in parts)

@@ -7,7 +7,9 @@
   ``"open"``: a fixed rate), ``rps_target`` (null in a closed loop),
   ``concurrency`` (in flight, or the cap at a fixed rate), ``processes``,
   ``channels`` (per process), ``calls_target``, ``duration_s`` (what was asked;
-  null when not), ``exhausted`` (the prepared items ran out first);
+  null when not), ``exhausted`` (the prepared items ran out first),
+  ``interrupted`` (Ctrl-C stopped the run: the report is of the calls that
+  ended before it; those then in flight are not counted);
 - ``warmup``: ``calls`` made (not measured) and ``seconds`` asked;
 - ``prepared``: ``items`` made beforehand and the ``seconds`` it took;
 - ``summary``: ``count`` (calls made), ``ok``, ``errors`` (count = ok +
@@ -121,6 +123,7 @@ def build_report(
     exhausted: bool,
     prepared_items: int,
     prepare_seconds: float,
+    interrupted: bool = False,
 ) -> dict[str, Any]:
     workload = WORKLOADS[plan.workload]
     summary = result.summary()
@@ -146,6 +149,7 @@ def build_report(
         "calls_target": plan.total,
         "duration_s": plan.duration,
         "exhausted": exhausted,
+        "interrupted": interrupted,
         "warmup": {"calls": warmup_calls, "seconds": plan.warmup_seconds},
         "prepared": {"items": prepared_items, "seconds": round(prepare_seconds, 3)},
         "summary": summary,
@@ -203,6 +207,8 @@ def render(report: dict[str, Any]) -> Group:
         parts.append(failed)
     if report["exhausted"]:
         parts.append(Text("the prepared items ran out before the end of the run", style="yellow"))
+    if report["interrupted"]:
+        parts.append(Text("interrupted by Ctrl-C: the calls measured until then", style="yellow"))
     return Group(*parts)
 
 

@@ -4,10 +4,12 @@ loop) or at a fixed rate (open loop), for a number of calls or a duration."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from eid_client.loadgen.progress import progress_bar
 from eid_client.loadgen.result import LoadResult, error_kind
@@ -66,6 +68,7 @@ async def run_load(
     progress: bool = False,
     label: str = "calls",
     tick: Callable[[], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> LoadResult:
     """Make calls ``call(0)``, ``call(1)``, ... until ``total`` calls were made or
     ``duration`` seconds passed, whichever comes first (at least one is needed).
@@ -80,6 +83,9 @@ async def run_load(
     goes on; cancelling the run cancels the calls in flight. To spread the load
     over several channels, let ``call`` pick one from its index. ``progress``
     draws a rich progress bar on stderr; ``tick`` is called after every call.
+    Setting ``stop`` (e.g. on Ctrl-C) ends the run early: no call starts after
+    it, the calls in flight are cancelled and not counted, and the result holds
+    the calls that ended before.
     """
     if total is None and duration is None:
         raise ValueError("give total or duration")
@@ -108,10 +114,31 @@ async def run_load(
         recorder = _Recorder(t0, on_call)
         limit = total if total is not None else None
         if rps is None:
-            await _closed_loop(call, recorder, limit, deadline, concurrency)
+            loop = _closed_loop(call, recorder, limit, deadline, concurrency)
         else:
-            await _open_loop(call, recorder, limit, deadline, concurrency, rps, offset)
+            loop = _open_loop(call, recorder, limit, deadline, concurrency, rps, offset)
+        await _until_stopped(loop, stop)
     return recorder.result()
+
+
+async def _until_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event | None) -> None:
+    """``run`` to its end, or until ``stop`` is set: then it is cancelled (its
+    calls in flight with it)."""
+    if stop is None:
+        await run
+        return
+    task = asyncio.ensure_future(run)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()  # its exception, if it raised one
 
 
 async def _closed_loop(
