@@ -18,6 +18,7 @@ from eid_client.client import EidClient
 from eid_client.errors import EidError
 from tests.e2e.conftest import BIN
 from tests.e2e.served import STARTED, Served, gone, serving_env, workdir_from
+from tests.polling import log_until_stopped
 
 pytestmark = pytest.mark.e2e
 
@@ -189,19 +190,12 @@ def test_workers_that_cannot_reach_the_database_say_why_and_are_replaced(
         [str(BIN / "eid-server"), "serve", "--workers", "2"],
         cwd=workdir,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
     ) as serving:
-        assert serving.stdout is not None
-        lines = []
-        for line in serving.stdout:
-            lines.append(line)
-            if "replacing it" in line:
-                break
-        serving.send_signal(signal.SIGTERM)
-        rest, _ = serving.communicate(timeout=30)
-    printed = "".join(lines) + rest
+        lines, _ = log_until_stopped(serving, "replacing it")
+    printed = "\n".join(lines)
     assert "(OperationalError: no such database or user)" in printed
     assert "worker failed" not in printed and "Traceback" not in printed
     assert "s3cret-db-password" not in printed

@@ -13,7 +13,6 @@ import io
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -48,7 +47,7 @@ from tests.e2e.conftest import free_port
 from tests.integration import harness as harness_module
 from tests.integration.flows import PASSWORD, phone_of
 from tests.integration.harness import ServerHarness
-from tests.polling import until
+from tests.polling import log_until_stopped, until
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -434,17 +433,7 @@ def test_what_python_itself_reports_in_a_serving_process_is_scrubbed(
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert server.stderr is not None
-    lines: list[str] = []
-    try:
-        for line in server.stderr:  # until it serves (or ends)
-            lines.append(line.rstrip("\n"))
-            if "serving eid.v1" in line:
-                break
-    finally:
-        server.send_signal(signal.SIGTERM)
-        out, rest = server.communicate(timeout=60)
-    lines += rest.splitlines()
+    lines, out = log_until_stopped(server, "serving eid.v1")
     err = "\n".join(lines)
     assert server.returncode == 0, err
     printed = [what for what, value in secrets.items() if value in out + err]
@@ -481,17 +470,7 @@ def test_a_worker_that_fails_is_reported_as_a_log_line(database_url: str, tmp_pa
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert server.stderr is not None
-    lines: list[str] = []
-    try:
-        for line in server.stderr:  # until the supervisor replaces a worker (or ends)
-            lines.append(line.rstrip("\n"))
-            if "exited with status 1" in line:
-                break
-    finally:
-        server.send_signal(signal.SIGTERM)
-        _, rest = server.communicate(timeout=60)
-    lines += rest.splitlines()
+    lines, _ = log_until_stopped(server, "exited with status 1")  # a worker replaced
     assert any("exited with status 1" in line for line in lines), "\n".join(lines)
     assert not [line for line in lines if not line.startswith("{")], "lines that are not JSON"
     # Since ead3e17 the line names the database (its URL, password masked)

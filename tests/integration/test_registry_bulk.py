@@ -428,11 +428,16 @@ def _children() -> list[RegistryPerson]:
     return [p for p in CROWD if age_on(p.demographics.birth_date, TODAY) < 14]
 
 
-@pytest.mark.parametrize(
+# Whole file in one chunk and one batch, or every line its own chunk and batch
+# (what arrives later then lands in a later transaction).
+CHUNKINGS = pytest.mark.parametrize(
     ("chunk_bytes", "batch"),
     [(CHUNK_BYTES, 100_000), (1, 1)],
     ids=["one-chunk-one-batch", "a-line-a-chunk-and-a-batch"],
 )
+
+
+@CHUNKINGS
 @pytest.mark.asyncio
 async def test_a_row_with_a_document_or_passport_another_person_holds_is_refused_whole(
     uow: SqlUnitOfWork,
@@ -495,11 +500,7 @@ async def test_a_row_with_a_document_or_passport_another_person_holds_is_refused
     assert sorted(documents, key=repr) == sorted(thief.documents, key=repr)
 
 
-@pytest.mark.parametrize(
-    ("chunk_bytes", "batch"),
-    [(CHUNK_BYTES, 100_000), (1, 1)],
-    ids=["one-chunk-one-batch", "a-line-a-chunk-and-a-batch"],
-)
+@CHUNKINGS
 @pytest.mark.asyncio
 async def test_a_child_whose_guardian_is_refused_later_is_refused_too(
     uow: SqlUnitOfWork,
