@@ -52,6 +52,7 @@ REPORT_KEYS = {
     "histogram",
     "timeline_width_s",
     "timeline",
+    "schedule",
 }
 REGISTRABLE = 5  # registry citizens without an account, for Register
 WRONG_PASSWORD_KINDS = {("OK", "NOT_VERIFIED"), ("RESOURCE_EXHAUSTED", "TOO_MANY_FAILED_ATTEMPTS")}
@@ -125,6 +126,7 @@ def test_two_processes_report_json_and_chart(server: Server, tmp_path: Path) -> 
     # Merged from two processes, exactly: every measured call once.
     assert (s["count"], s["ok"], s["errors"], report["errors"]) == (120, 120, 0, [])
     assert report["processes"] == 2
+    assert report["schedule"] is None  # a closed loop has no rate to keep
     assert report["warmup"]["calls"] == 20
     assert report["prepared"]["items"] == 140  # one token per call, warm-up included
     assert sum(b["count"] for b in report["histogram"]) == 120
@@ -152,6 +154,9 @@ def test_a_fixed_rate_sends_rate_times_duration_calls(server: Server) -> None:
     assert 90 <= report["summary"]["count"] <= 102
     assert report["summary"]["ok"] == report["summary"]["count"]
     assert report["summary"]["elapsed_s"] >= 1.9
+    # 50 calls a second at a cap of 1,000 in flight: none waited for a slot.
+    assert report["schedule"]["held_at_cap"] == 0
+    assert report["schedule"]["late_p50_ms"] is not None
 
 
 @pytest.mark.e2e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import math
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import grpc
 import pytest
+from rich.console import Console
 
 from eid_client.errors import EidError
 from eid_client.loadgen import (
@@ -22,6 +24,8 @@ from eid_client.loadgen import (
     run_load,
     runner,
 )
+from eid_client.loadgen.plan import RunPlan
+from eid_client.loadgen.report import build_report, render
 
 
 async def test_makes_each_call_once_and_times_every_success() -> None:
@@ -301,3 +305,76 @@ async def test_stop_ends_a_fixed_rate_run_too() -> None:
 
     assert 3 <= result.count <= 4
     assert result.elapsed < 1
+
+
+def _plan(rps: float | None, concurrency: int) -> RunPlan:
+    return RunPlan(
+        workload="health",
+        target="127.0.0.1:1",
+        api_key=None,
+        timeout=5.0,
+        channels=1,
+        concurrency=concurrency,
+        rps=rps,
+        total=None,
+        duration=1.0,
+        warmup_calls=None,
+        warmup_seconds=None,
+        processes=1,
+    )
+
+
+def _report_text(plan: RunPlan, result: LoadResult) -> tuple[dict[str, Any], str]:
+    """The --json report and the terminal's text, on one line."""
+    report = build_report(
+        plan, result, warmup_calls=0, exhausted=False, prepared_items=0, prepare_seconds=0.0
+    )
+    out = io.StringIO()
+    Console(file=out, width=200).print(render(report))
+    return report, " ".join(out.getvalue().split())
+
+
+async def test_a_rate_the_client_cannot_sustain_is_blamed_on_the_client() -> None:
+    # Each call holds the event loop 4 ms (a CPU-bound client): at most 250 calls
+    # a second go out of the 1,000 asked for, against a server that answers at once.
+    async def call(_: int) -> None:
+        busy_until = time.perf_counter() + 0.004
+        while time.perf_counter() < busy_until:  # CPU work: the loop runs nothing else
+            pass
+
+    result = await run_load(call, total=60, rps=1000, concurrency=32)
+    report, text = _report_text(_plan(1000, 32), result)
+
+    schedule = report["schedule"]
+    assert schedule["held_at_cap"] == 0
+    # The 60th call was due at 59 ms and went out after 59 x 4 ms: ~180 ms late.
+    assert schedule["late_max_ms"] >= 100
+    assert schedule["client_behind"] is True
+    assert "the client fell behind" in text
+    assert "the server" not in text
+
+
+async def test_a_server_slower_than_the_rate_fills_the_cap_and_is_not_blamed_on_the_client() -> (
+    None
+):
+    async def call(_: int) -> None:
+        await asyncio.sleep(0.05)  # the server takes 50 ms; 2 in flight make 40 calls/s
+
+    result = await run_load(call, total=12, rps=200, concurrency=2)
+    report, text = _report_text(_plan(200, 2), result)
+
+    schedule = report["schedule"]
+    assert schedule["held_at_cap"] >= 9  # all but the first two or so waited for a slot
+    assert schedule["client_behind"] is False
+    assert "waited for one of the 2 calls in flight" in text
+    assert "the client fell behind" not in text
+
+
+async def test_a_closed_loop_has_no_schedule_to_fall_behind() -> None:
+    async def call(_: int) -> None:
+        return None
+
+    result = await run_load(call, total=5, concurrency=2)
+    report, _ = _report_text(_plan(None, 2), result)
+
+    assert report["schedule"] is None

@@ -23,7 +23,15 @@
 - ``histogram``: ``[{from_ms, to_ms, count}]`` of the successful calls
   (counts add up to ``summary.ok``);
 - ``timeline``: ``[{start_s, ok, errors, rps, p50_ms, p99_ms}]`` in windows of
-  ``timeline_width_s`` seconds, by when each call ended.
+  ``timeline_width_s`` seconds, by when each call ended;
+- ``schedule`` (null in a closed loop): how well the fixed rate was kept.
+  ``late_p50_ms``, ``late_p99_ms``, ``late_max_ms``: how long after it was due
+  each call went out (this wait is in its latency); ``held_at_cap``: calls that
+  waited for a free slot at ``concurrency`` (the server answered slower than
+  the rate needs); ``client_behind``: calls went out late (p99 over
+  ``LATE_TOLERANCE_MS``) with none held at the cap, i.e. the client itself
+  could not keep up (its CPU: add ``--processes``), and the latencies measure
+  it as much as the server.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ from eid_client.loadgen.result import LoadResult, percentile_of_sorted, split_ki
 from eid_client.loadgen.workloads import WORKLOADS
 
 SCHEMA = "eid-loadgen/1"
+# An event loop wakes a millisecond or two late at best; later than this, at
+# the 99th percentile, the client did not keep the rate.
+LATE_TOLERANCE_MS = 10.0
 HISTOGRAM_BUCKETS = 10
 BAR_WIDTH = 40
 TIMELINE_WIDTHS = (
@@ -115,6 +126,22 @@ def _ms(value: float) -> float | None:
     return round(value, 3) if math.isfinite(value) else None
 
 
+def schedule(plan: RunPlan, result: LoadResult) -> dict[str, Any] | None:
+    """At a fixed rate, how late the calls went out and why (see the module)."""
+    if plan.rps is None:
+        return None
+    lags = sorted(result.send_lags)
+    late_p99 = _ms(percentile_of_sorted(lags, 99) * 1000)
+    behind = late_p99 is not None and late_p99 > LATE_TOLERANCE_MS
+    return {
+        "late_p50_ms": _ms(percentile_of_sorted(lags, 50) * 1000),
+        "late_p99_ms": late_p99,
+        "late_max_ms": _ms(percentile_of_sorted(lags, 100) * 1000),
+        "held_at_cap": result.held_at_cap,
+        "client_behind": behind and result.held_at_cap == 0,
+    }
+
+
 def build_report(
     plan: RunPlan,
     result: LoadResult,
@@ -157,6 +184,7 @@ def build_report(
         "histogram": histogram(result.latencies),
         "timeline_width_s": width,
         "timeline": windows,
+        "schedule": schedule(plan, result),
     }
 
 
@@ -205,11 +233,39 @@ def render(report: dict[str, Any]) -> Group:
             status, reason = (Text(terminal_safe(v)) for v in (e["status"], e["reason"] or "-"))
             failed.add_row(status, reason, Text(f"{e['count']:,}", style="red"))
         parts.append(failed)
+    parts.extend(_schedule_warnings(report))
     if report["exhausted"]:
         parts.append(Text("the prepared items ran out before the end of the run", style="yellow"))
     if report["interrupted"]:
         parts.append(Text("interrupted by Ctrl-C: the calls measured until then", style="yellow"))
     return Group(*parts)
+
+
+def _schedule_warnings(report: dict[str, Any]) -> list[Text]:
+    """Why calls went out later than the rate asked: the server or the client."""
+    plan = report["schedule"]
+    if plan is None:
+        return []
+    out = []
+    if plan["held_at_cap"]:
+        out.append(
+            Text(
+                f"{plan['held_at_cap']:,} calls waited for one of the {report['concurrency']:,} "
+                "calls in flight (--concurrency): the server answered slower than the rate "
+                "needs; their wait counts in their latency",
+                style="yellow",
+            )
+        )
+    if plan["client_behind"]:
+        out.append(
+            Text(
+                f"the client fell behind the rate: calls went out up to {plan['late_max_ms']:,.0f} "
+                f"ms late (p99 {plan['late_p99_ms']:,.0f} ms) with slots free, so its own CPU "
+                "could not keep up (add --processes); that wait counts in the latencies",
+                style="yellow",
+            )
+        )
+    return out
 
 
 def _histogram_table(buckets: list[dict[str, Any]]) -> Table:

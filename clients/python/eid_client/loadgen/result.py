@@ -70,7 +70,10 @@ class LoadResult:
     ``latencies``), ``error_offsets`` the same for the failed ones: the timeline.
     At a fixed rate a call's latency runs from when it was due to be sent, not
     from when it was sent, so a server that stalls is not let off (coordinated
-    omission).
+    omission). ``send_lags`` (a fixed rate only) are how late each call went
+    out, and ``held_at_cap`` how many of them waited for a free slot at the
+    concurrency cap: lateness without waits at the cap is the client's own (its
+    CPU could not keep up), not the server's.
     """
 
     count: int
@@ -80,6 +83,8 @@ class LoadResult:
     error_kinds: Counter[str] = field(default_factory=Counter)
     offsets: list[float] = field(default_factory=list)
     error_offsets: list[float] = field(default_factory=list)
+    send_lags: list[float] = field(default_factory=list)
+    held_at_cap: int = 0
 
     @property
     def ok(self) -> int:
@@ -114,6 +119,8 @@ class LoadResult:
             Counter(self.error_kinds),
             [o + seconds for o in self.offsets],
             [o + seconds for o in self.error_offsets],
+            self.send_lags,
+            self.held_at_cap,
         )
 
     @classmethod
@@ -130,6 +137,8 @@ class LoadResult:
             merged.error_kinds.update(r.error_kinds)
             merged.offsets.extend(r.offsets)
             merged.error_offsets.extend(r.error_offsets)
+            merged.send_lags.extend(r.send_lags)
+            merged.held_at_cap += r.held_at_cap
         return merged
 
     def summary(self) -> dict[str, Any]:

@@ -28,6 +28,8 @@ class _Recorder:
         self.error_offsets: list[float] = []
         self.kinds: Counter[str] = Counter()
         self.last_end = t0
+        self.send_lags: list[float] = []  # at a fixed rate: how late each call went out
+        self.held_at_cap = 0  # at a fixed rate: calls that waited for a free slot
 
     async def timed(self, call: Call, index: int, since: float) -> None:
         """Make call ``index``; its latency runs from ``since``."""
@@ -54,6 +56,8 @@ class _Recorder:
             self.kinds,
             self.offsets,
             self.error_offsets,
+            self.send_lags,
+            self.held_at_cap,
         )
 
 
@@ -79,7 +83,9 @@ async def run_load(
     due at ``offset + i / rps`` seconds, whether earlier calls have answered or
     not; ``concurrency`` then only caps the calls in flight, and a call's latency
     runs from when it was due, so queueing behind a slow server counts
-    (coordinated omission). A call that raises counts as an error and the run
+    (coordinated omission); the result tells how late each call went out and
+    how many waited for a slot at the cap, so a client that cannot keep up is
+    not mistaken for a slow server. A call that raises counts as an error and the run
     goes on; cancelling the run cancels the calls in flight. To spread the load
     over several channels, let ``call`` pick one from its index. ``progress``
     draws a rich progress bar on stderr; ``tick`` is called after every call.
@@ -180,6 +186,7 @@ async def _open_loop(
 
     async def one(index: int, due: float) -> None:
         try:
+            recorder.send_lags.append(time.perf_counter() - due)
             await recorder.timed(call, index, due)
         finally:
             slots.release()
@@ -196,6 +203,12 @@ async def _open_loop(
                 # The loop wakes about every millisecond at best: calls that fell
                 # due meanwhile go out together, each timed from when it was due.
                 await asyncio.sleep(wait)
+            if slots.locked():  # the server is slower than the rate at this cap
+                recorder.held_at_cap += 1
             await slots.acquire()  # at the cap, wait: the latency clock is running
             group.create_task(one(index, due))
             index += 1
+            if wait <= 0:
+                # Behind schedule: let the call go out before scheduling the next,
+                # else a burst of tasks not yet started holds every slot.
+                await asyncio.sleep(0)
