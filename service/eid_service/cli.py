@@ -466,9 +466,13 @@ def _run(settings: Settings, args: argparse.Namespace, console: Console) -> int:
         _print_config(settings)
     elif args.command == "migrate":
         # Here, not at the top: a server (this process, with one worker) never needs Alembic.
-        from eid_service.store.migrate import upgrade
+        from eid_service.store.migrate import MigrationBlocked, upgrade
 
-        upgrade(settings.database_url)
+        try:
+            upgrade(settings.database_url, on_wait=console.print)
+        except MigrationBlocked as blocked:
+            console.print(f"[red]not migrated[/red]: {escape(str(blocked))}", soft_wrap=True)
+            return 1
         console.print("database schema is up to date")
     elif args.command == "init-dev":
         return _init_dev(settings, console)
