@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,17 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
+from eid_service.demo import demo_citizens
+from eid_service.security.field_cipher import FieldCipher
+from eid_service.security.keyed_hash import KeyedHasher
+from eid_service.security.keys import generate_key_ring
 from eid_service.store.database import create_engine, is_sqlite
 from eid_service.store.migrate import alembic_config, upgrade
+from eid_service.store.protection import DataProtection
+from eid_service.store.repositories.audit import AUDIT_PURPOSE, _canonical
 from eid_service.store.schema_version import schema_problem, shipped_revisions
+from eid_service.use_cases.ports import AuditEvent
+from tests.integration.harness import ServerHarness
 
 HEAD = shipped_revisions().head
 
@@ -182,3 +191,70 @@ def test_a_migrate_killed_on_sqlite_is_finished_by_the_next(tmp_path: Path) -> N
             assert _revision(url) in shipped_revisions().revisions
         assert _migrate(url).communicate(timeout=60) == ("database schema is up to date\n", "")
         assert (_revision(url), _tables(url)) == (HEAD, wanted)
+
+
+def test_an_account_and_its_audit_chain_written_at_0003_read_right_at_head(
+    database_url: str,
+) -> None:
+    # Rows as the code of revision 0003 wrote them (its columns; sealed and
+    # hashed as then): 0004 moves audit chains from accounts to subjects and
+    # backfills `subject` on every event, later steps add columns to accounts.
+    command.downgrade(alembic_config(database_url), "0003")
+    ring = generate_key_ring()
+    p = DataProtection(FieldCipher(ring), KeyedHasher(ring.hmac_key))
+    citizen = demo_citizens()[0]
+    account_id, ctx = "acc_old1", "account:acc_old1"
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    _sql(
+        database_url,
+        "INSERT INTO accounts (id, personal_id_index, personal_id_enc, full_name_enc,"
+        " birth_date_enc, gender, phone_enc, level, state, password_hash, created_at,"
+        " activated_at, failed_password_attempts) VALUES (:id, :index, :pid, :name, :birth,"
+        " :gender, :phone, 1, 'active', NULL, :t, :t, 0)",
+        {
+            "id": account_id,
+            "index": p.hasher.blind_index(citizen.personal_id),
+            "pid": p.seal(citizen.personal_id, f"{ctx}:personal_id"),
+            "name": p.seal(citizen.full_name, f"{ctx}:full_name"),
+            "birth": p.seal(citizen.birth_date.isoformat(), f"{ctx}:birth_date"),
+            "gender": citizen.gender.value,
+            "phone": p.seal("+84912345678", f"{ctx}:phone"),
+            "t": t0,
+        },
+    )
+    prev: bytes | None = None
+    for seq in (1, 2, 3):
+        event = AuditEvent(f"evt_{seq}", account_id, None, "sign_in", "ok", t0, seq)
+        digest = p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev))
+        _sql(
+            database_url,
+            "INSERT INTO audit_events (id, account_id, party_id, action, outcome, created_at,"
+            " seq, prev_digest, digest) VALUES (:id, :account, NULL, 'sign_in', 'ok', :t,"
+            " :seq, :prev, :digest)",
+            {
+                "id": event.id,
+                "account": account_id,
+                "t": t0,
+                "seq": seq,
+                "prev": prev,
+                "digest": digest,
+            },
+        )
+        prev = digest
+        t0 += timedelta(seconds=1)
+
+    upgrade(database_url)
+    harness = ServerHarness(database_url, key_ring=ring).start()
+    try:
+        account = harness.in_uow(lambda r: r.accounts.find_by_personal_id(citizen.personal_id))
+        assert account is not None
+        assert (account.id, account.demographics, account.phone) == (
+            account_id,
+            citizen,
+            "+84912345678",
+        )
+        subject = p.hasher.blind_index(citizen.personal_id)
+        check = harness.in_uow(lambda r: r.audit.check_chain(subject))
+        assert (check.events, check.broken) == (3, None)
+    finally:
+        harness.stop()
