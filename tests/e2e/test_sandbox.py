@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterator
 
 import grpc
@@ -73,6 +74,20 @@ def test_a_failed_set_up_says_why_and_leaves_nothing_behind() -> None:
         broken.start()
     assert "EID_LANGUAGE" in str(caught.value) or "language" in str(caught.value)
     assert not broken.running and not broken.workdir.exists()
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_the_local_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Corporate CI sets http_proxy; gRPC then sent the sandbox's calls to the
+    proxy, and the sandbox never saw its own server SERVING."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there
+    for name in ("http_proxy", "https_proxy", "grpc_proxy"):
+        monkeypatch.setenv(name, proxy)
+    with Sandbox(startup_timeout=20) as sb, sb.client() as eid:
+        assert eid.health() == "SERVING"
 
 
 def test_an_exception_in_the_block_stops_the_server_and_deletes_its_folder(

@@ -24,6 +24,9 @@ NOT_INSTALLED = (
 ALL_MODES = "password,qr_share,one_time_code,demographic,approval"
 # Where set_up writes a capture of every demo person's face, in the sandbox folder.
 PORTRAITS = "portraits"
+# The sandbox's server is on this machine: gRPC would otherwise send its calls
+# to the proxy of http_proxy / https_proxy / grpc_proxy (set in many CIs).
+NO_PROXY = ("grpc.enable_http_proxy", 0)
 # eid-server's commands in turn, in one interpreter (each eid-server start
 # costs most of a second): eid_service.cli.main(argv) is what the script calls.
 _SET_UP = """
@@ -116,7 +119,8 @@ def serve(
             stdin=subprocess.DEVNULL,
         )
     deadline = time.monotonic() + timeout
-    with EidClient(env["EID_LISTEN"], timeout=1.0, retry=RetryPolicy.off()) as probe:
+    probe = EidClient(env["EID_LISTEN"], timeout=1.0, retry=RetryPolicy.off(), options=[NO_PROXY])
+    with probe:
         while True:
             if process.poll() is not None:
                 said = tail(log.read_text("utf-8", errors="replace"))

@@ -161,8 +161,10 @@ class Sandbox:
 
     def client(self, **kwargs: Any) -> EidClient:
         """An :class:`~eid_client.EidClient` on the sandbox with the party's
-        API key (keyword arguments go to the client: ``session_token=`` ...)."""
+        API key (keyword arguments go to the client: ``session_token=`` ...).
+        It ignores http_proxy and the like: the sandbox is on this machine."""
         kwargs.setdefault("api_key", self.api_key)
+        kwargs["options"] = [proc.NO_PROXY, *(kwargs.get("options") or [])]
         return EidClient(self.target, **kwargs)
 
     def messages(self) -> list[OutboxMessage]:
