@@ -13,6 +13,7 @@ import grpc
 import pytest
 
 from eid_client import EidError
+from eid_client import _sandbox_process as sandbox_process
 from eid_client.sandbox import Sandbox, SandboxError
 
 pytestmark = pytest.mark.e2e
@@ -88,6 +89,23 @@ def test_a_proxy_in_the_environment_is_not_used_for_the_local_server(
         monkeypatch.setenv(name, proxy)
     with Sandbox(startup_timeout=20) as sb, sb.client() as eid:
         assert eid.health() == "SERVING"
+
+
+def test_a_port_taken_before_the_server_binds_it_is_replaced_by_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another process (another xdist worker's sandbox) binds the free port
+    the sandbox picked before its server does: the sandbox picks another."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        real = sandbox_process.free_port
+        picks = iter([port])
+        monkeypatch.setattr(sandbox_process, "free_port", lambda: next(picks, None) or real())
+        with Sandbox() as sb, sb.client() as eid:
+            assert sb.target != f"127.0.0.1:{port}"
+            assert eid.health() == "SERVING"
 
 
 def test_an_exception_in_the_block_stops_the_server_and_deletes_its_folder(

@@ -27,6 +27,8 @@ PORTRAITS = "portraits"
 # The sandbox's server is on this machine: gRPC would otherwise send its calls
 # to the proxy of http_proxy / https_proxy / grpc_proxy (set in many CIs).
 NO_PROXY = ("grpc.enable_http_proxy", 0)
+# What eid-server serve logs when its port is served or bound already.
+_PORT_TAKEN = re.compile(r"port \d+ is already (?:in use|served)|Failed to bind")
 # eid-server's commands in turn, in one interpreter (each eid-server start
 # costs most of a second): eid_service.cli.main(argv) is what the script calls.
 _SET_UP = """
@@ -124,7 +126,7 @@ def serve(
         while True:
             if process.poll() is not None:
                 said = tail(log.read_text("utf-8", errors="replace"))
-                failure = PortTaken if "Failed to bind" in said else SandboxError
+                failure = PortTaken if _PORT_TAKEN.search(said) else SandboxError
                 raise failure(f"eid-server serve exited during start-up:\n{said}")
             try:
                 if probe.health() == "SERVING":
