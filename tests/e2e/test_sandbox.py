@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -106,6 +111,82 @@ def test_a_port_taken_before_the_server_binds_it_is_replaced_by_another(
         with Sandbox() as sb, sb.client() as eid:
             assert sb.target != f"127.0.0.1:{port}"
             assert eid.health() == "SERVING"
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie the init process has not reaped yet has stopped serving too.
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "\tZ" in status.read_text()
+
+
+# A test run at work: short waits (a signal that gRPC's threads take instead
+# of the main thread interrupts no sleep, so one long sleep would hide Ctrl-C).
+_BY_HAND = (
+    "sb = Sandbox().start()\nprint(sb.pid, sb.workdir, flush=True)\nwhile True: time.sleep(0.1)\n"
+)
+_IN_A_BLOCK = (
+    "with Sandbox() as sb:\n"
+    "    print(sb.pid, sb.workdir, flush=True)\n"
+    "    while True: time.sleep(0.1)\n"
+)
+
+
+# Ctrl-C raises KeyboardInterrupt, as in a terminal, even where this test
+# runs as a background job (which starts its children with SIGINT ignored).
+_PROLOGUE = (
+    "import signal, time\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "from eid_client.sandbox import Sandbox\n"
+)
+
+
+def _runner(script: str) -> tuple[subprocess.Popen[str], int, Path]:
+    """A test process holding a started sandbox: it, the server's pid, the folder."""
+    runner = subprocess.Popen(
+        [sys.executable, "-c", _PROLOGUE + script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # Ctrl-C's traceback
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job is
+    )
+    assert runner.stdout is not None
+    pid_text, folder = runner.stdout.readline().split(maxsplit=1)
+    runner.stdout.close()
+    server, workdir = int(pid_text), Path(folder.strip())
+    assert not _gone(server) and workdir.is_dir()
+    return runner, server, workdir
+
+
+@pytest.mark.parametrize("script", [_BY_HAND, _IN_A_BLOCK], ids=["by-hand", "with-block"])
+def test_ctrl_c_in_the_terminal_leaves_no_server_and_no_folder(script: str) -> None:
+    """Ctrl-C sends SIGINT to the whole foreground job: the test process,
+    the server and the watchdog."""
+    runner, server, workdir = _runner(script)
+    os.killpg(runner.pid, signal.SIGINT)
+    runner.wait(30)
+    assert _gone(server) and not workdir.exists()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGKILL, signal.SIGTERM])
+def test_a_test_runner_killed_leaves_no_server_and_no_folder(signal_number: int) -> None:
+    """A CI job's time limit kills pytest (SIGTERM, then SIGKILL): no atexit
+    runs, yet the server stops and its folder goes."""
+    runner, server, workdir = _runner(_BY_HAND)
+    runner.send_signal(signal_number)
+    runner.wait()
+    deadline = time.monotonic() + 20
+    while not (_gone(server) and not workdir.exists()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert _gone(server), "the sandbox's eid-server outlived the killed test runner"
+        assert not workdir.exists(), "the killed test runner's sandbox folder was left"
+    finally:
+        if not _gone(server):
+            os.kill(server, signal.SIGKILL)
 
 
 def test_an_exception_in_the_block_stops_the_server_and_deletes_its_folder(

@@ -86,6 +86,7 @@ class Sandbox:
         self._command = proc.server_command()
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._watchdog: proc.Watchdog | None = None
         self._used = 0  # demo citizens handed out by activate_citizen()
         self.workdir = Path()
         self.target = ""
@@ -125,12 +126,17 @@ class Sandbox:
         self.workdir = Path(self._folder.name)
         atexit.register(self.stop)
         try:
+            # Before anything runs in the folder: a test process killed from
+            # here on leaves neither a server nor the folder behind.
+            self._watchdog = proc.Watchdog(self.workdir)
             env = self._environment()
-            self.api_key, self.party_id = proc.set_up(self.workdir, env, self._party_name)
+            self.api_key, self.party_id = proc.set_up(
+                self.workdir, env, self._party_name, self._watchdog
+            )
             for attempt in range(3):
                 try:
                     self._process = proc.serve(
-                        self._command, self.workdir, env, self._startup_timeout
+                        self._command, self.workdir, env, self._startup_timeout, self._watchdog
                     )
                     break
                 except proc.PortTaken:
@@ -147,6 +153,9 @@ class Sandbox:
         """Stop the server (SIGTERM, then SIGKILL after 10 seconds) and delete
         its folder. Safe to call twice."""
         atexit.unregister(self.stop)
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.dismiss()
         process, self._process = self._process, None
         if process is not None:
             proc.stop(process)
