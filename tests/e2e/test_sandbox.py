@@ -113,6 +113,18 @@ def test_a_port_taken_before_the_server_binds_it_is_replaced_by_another(
             assert eid.health() == "SERVING"
 
 
+def test_a_start_up_too_slow_for_its_timeout_says_how_to_give_it_longer() -> None:
+    """A busy CI runner: the error names the setting to raise, and nothing
+    (server, folder) is left behind."""
+    slow = Sandbox(startup_timeout=0.5)
+    with pytest.raises(
+        SandboxError, match=r"more than 0\.5 s.*Sandbox\(startup_timeout="
+    ) as caught:
+        slow.start()
+    assert "eidk_" not in str(caught.value)  # no key in an error
+    assert not slow.running and not slow.workdir.exists()
+
+
 def _gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -159,12 +159,21 @@ def tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def too_slow(what: str, timeout: float, said: str) -> SandboxError:
+    return SandboxError(
+        f"{what} took more than {timeout:g} s: on a slow or busy machine (a CI runner,"
+        " several test workers at once) give it longer with Sandbox(startup_timeout=...)"
+        + (f"; its last output:\n{tail(said)}" if said.strip() else "")
+    )
+
+
 def run(
     command: list[str],
     workdir: Path,
     env: Mapping[str, str],
     what: str,
     *,
+    timeout: float = 300,
     watchdog: Watchdog | None = None,
 ) -> str:
     """Runs ``command`` to completion; its output, or SandboxError with its end."""
@@ -181,7 +190,11 @@ def run(
         if watchdog is not None:
             watchdog.watch(process.pid)
         try:
-            out, err = process.communicate(timeout=300)
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            raise too_slow(what, timeout, out + err) from None
         except BaseException:  # Ctrl-C, as subprocess.run does
             process.kill()
             raise
@@ -191,7 +204,7 @@ def run(
 
 
 def set_up(
-    workdir: Path, env: Mapping[str, str], party_name: str, watchdog: Watchdog
+    workdir: Path, env: Mapping[str, str], party_name: str, timeout: float, watchdog: Watchdog
 ) -> tuple[str, str]:
     """``make run``'s steps and a relying party with every mode and high
     limits; returns its API key and id."""
@@ -208,7 +221,8 @@ def set_up(
         [sys.executable, "-c", _SET_UP, json.dumps(steps)],
         workdir,
         env,
-        "setting up",
+        "setting up the sandbox",
+        timeout=timeout,
         watchdog=watchdog,
     )
     found = re.search(r"rp_[0-9a-f]{16}", said)
@@ -246,7 +260,8 @@ def serve(
                 pass
             if time.monotonic() > deadline:
                 stop(process)
-                raise SandboxError(f"eid-server was not SERVING within {timeout:g} s")
+                said = log.read_text("utf-8", errors="replace")
+                raise too_slow("starting eid-server serve", timeout, said)
             time.sleep(0.1)
 
 

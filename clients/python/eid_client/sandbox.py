@@ -26,9 +26,22 @@ per test module)::
 
 The server stops when the ``with`` block ends, an exception included (or at
 :meth:`Sandbox.stop`, or when the interpreter exits), and its folder is deleted.
-Limits on registrations and codes are raised so tests do not trip them; pass
-``env={"EID_REGISTER_PER_SOURCE_PER_HOUR": "20"}`` (any ``EID_*`` setting) to
-test the real ones.
+If the test process is killed instead (SIGKILL, or SIGTERM from a CI's time
+limit), a watchdog process beside it stops the server and deletes the folder.
+Each sandbox has its own port, folder, keys and database, so pytest-xdist
+workers can each start one. Set-up and serving may each take
+``startup_timeout`` seconds (60 by default; several sandboxes starting at once
+on a small CI runner take tens of seconds). Calls to the sandbox ignore
+``http_proxy`` and the like; a client you build yourself on ``sb.target`` needs
+``options=[("grpc.enable_http_proxy", 0)]`` where those are set.
+
+Relaxed for tests, unlike production: the limits on registrations and codes
+(pass ``env={"EID_REGISTER_PER_SOURCE_PER_HOUR": "20"}``, or any ``EID_*``
+setting, to test the real ones) and the party's own rate limits (100,000 calls
+a minute, overall and per citizen; ``sb.eid_server("party", "set-limits",
+sb.party_id, "--rate-limit", "60", "--citizen-rate-limit", "5")`` sets real
+ones). Statuses, ErrorInfo reasons and every other limit (wrong passwords,
+approvals) are the server's own.
 """
 
 from __future__ import annotations
@@ -131,7 +144,7 @@ class Sandbox:
             self._watchdog = proc.Watchdog(self.workdir)
             env = self._environment()
             self.api_key, self.party_id = proc.set_up(
-                self.workdir, env, self._party_name, self._watchdog
+                self.workdir, env, self._party_name, self._startup_timeout, self._watchdog
             )
             for attempt in range(3):
                 try:
