@@ -201,6 +201,25 @@ def test_a_test_runner_killed_leaves_no_server_and_no_folder(signal_number: int)
             os.kill(server, signal.SIGKILL)
 
 
+def test_activate_citizen_hands_out_only_people_who_may_register_then_says_so(
+    sandbox: Sandbox,
+) -> None:
+    """A session-wide sandbox whose tests each take a citizen: the demo
+    registry's children (AGE_BELOW_MINIMUM) are skipped, and running out is
+    said plainly. Next to last in the module: it hands out everyone left."""
+    handed: list[str] = []
+    said = ""
+    for _ in sandbox.citizens:  # one more call than there are adults
+        try:
+            handed.append(sandbox.activate_citizen(password=PASSWORD).personal_id)
+        except LookupError as none_left:
+            said = str(none_left)
+            break
+    assert "citizen=" in said
+    assert len(handed) >= 30 and len(set(handed)) == len(handed)
+    assert not any(pid in said for pid in handed)  # no ID number in an error
+
+
 def test_an_exception_in_the_block_stops_the_server_and_deletes_its_folder(
     sandbox: Sandbox,
 ) -> None:

@@ -47,6 +47,7 @@ approvals) are the server's own.
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 import subprocess
 import tempfile
@@ -214,9 +215,11 @@ class Sandbox:
         phone: str = "0912345678",
     ) -> DemoCitizen:
         """Register and activate ``citizen`` (default: the next demo citizen
-        not handed out yet) with ``password``; returns who it was."""
+        not handed out yet who is old enough to register themselves: 35 of the
+        40 are, the others are children) with ``password``; returns who it was.
+        Once none is left it raises LookupError."""
         if citizen is None:
-            citizen, self._used = self.citizens[self._used], self._used + 1
+            citizen = self._next_adult()
         sent = len(self.messages())
         with self.client() as eid:
             eid.register(
@@ -232,6 +235,21 @@ class Sandbox:
                 personal_id=citizen.personal_id, activation_code=code, new_password=password
             )
         return citizen
+
+    def _next_adult(self) -> DemoCitizen:
+        # The server's own rule: Register refuses children AGE_BELOW_MINIMUM.
+        from eid_service.domain.citizen import MIN_SELF_REGISTRATION_AGE, age_on
+
+        today = datetime.datetime.now(datetime.UTC).date()
+        while self._used < len(self.citizens):
+            citizen, self._used = self.citizens[self._used], self._used + 1
+            if age_on(citizen.birth_date, today) >= MIN_SELF_REGISTRATION_AGE:
+                return citizen
+        raise LookupError(
+            "every demo citizen old enough to register has been handed out by"
+            " activate_citizen(): pass citizen= one of sb.citizens not registered yet,"
+            " or start another Sandbox (scope='module' or 'function')"
+        )
 
     def _environment(self) -> dict[str, str]:
         # The caller's EID_* settings (a real database, perhaps) never leak in.
