@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -123,6 +124,23 @@ def test_a_start_up_too_slow_for_its_timeout_says_how_to_give_it_longer() -> Non
         slow.start()
     assert "eidk_" not in str(caught.value)  # no key in an error
     assert not slow.running and not slow.workdir.exists()
+
+
+def test_sandboxes_started_at_once_are_apart() -> None:
+    """pytest-xdist workers each starting one: their own port, folder, party
+    and database (the same person registers in both)."""
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: Sandbox().start(), range(2))
+    try:
+        assert first.target != second.target and first.workdir != second.workdir
+        person = first.activate_citizen(password=PASSWORD)
+        assert second.activate_citizen(person, password=PASSWORD) == person
+        with second.client(api_key=first.api_key) as eid, pytest.raises(EidError) as caught:
+            eid.verify_password(personal_id=person.personal_id, password=PASSWORD)
+        assert caught.value.reason == "API_KEY_INVALID"
+    finally:
+        first.stop()
+        second.stop()
 
 
 def _gone(pid: int) -> bool:
