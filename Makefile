@@ -162,7 +162,7 @@ bench: $(STAMP) ## Each RPC's throughput and latency as ratios to a bare echo an
 bench-tracing: $(STAMP) ## Telemetry's cost: eid with traces and metrics exported (OTLP) beside eid without, ratios on/off
 	$(PY) -m bench.tracing
 
-soak: $(STAMP) ## Long runs: 100 SIGKILLs under mixed load per database, 30 during outbox deliveries, 16 operators changing keys at once on SQLite; not in make test
+soak: $(STAMP) ## Long runs: 100 SIGKILLs under mixed load per database, 30 during outbox deliveries, 16 operator processes changing keys at once; not in make test
 	EID_SOAK=1 $(BIN)/pytest -m soak -s
 
 clean: ## Remove the virtual environment and local data

@@ -402,7 +402,7 @@ def test_a_rotation_stopped_with_ctrl_c_says_what_to_do_and_resume_finishes_it(
     save_key_ring(generate_key_ring(), keys_file)
     monkeypatch.setenv("EID_KEYS_FILE", str(keys_file))
     monkeypatch.setenv("EID_DATABASE_URL", database_url)
-    assert main(["registry", "generate", "--count", "20000", "--workers", "0"]) == 0
+    assert main(["registry", "generate", "--count", "5000", "--workers", "0"]) == 0
     command = [str(Path(sys.executable).with_name("eid-server")), "rotate-keys"]
     with subprocess.Popen(
         [*command, "--wait", "0", "--page", "2"],
