@@ -29,22 +29,13 @@ from eid_service.store.repositories.audit import AUDIT_PURPOSE, _canonical
 from eid_service.store.schema_version import schema_problem, shipped_revisions
 from eid_service.use_cases.ports import AuditEvent
 from tests.integration.harness import ServerHarness
+from tests.integration.raw_sql import run_sql
 
 HEAD = shipped_revisions().head
 
 
-def _sql(url: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(text(sql), params or {})
-            return [tuple(r) for r in result.all()] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def _revision(url: str) -> str:
-    ((version,),) = _sql(url, "SELECT version_num FROM alembic_version")
+    ((version,),) = run_sql(url, "SELECT version_num FROM alembic_version")
     return str(version)
 
 
@@ -62,9 +53,11 @@ def _migrate(url: str) -> subprocess.Popen[str]:
 
 def _tables(url: str) -> list[str]:
     if is_sqlite(url):
-        rows = _sql(url, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        rows = run_sql(url, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     else:
-        rows = _sql(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        rows = run_sql(
+            url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"
+        )
     return [str(r[0]) for r in rows]
 
 
@@ -92,7 +85,7 @@ def _postgres_only(url: str) -> None:
 
 
 def _waits_on_a_lock(url: str, database: str) -> bool:
-    rows = _sql(
+    rows = run_sql(
         url,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = :db AND wait_event_type = 'Lock'",
         {"db": database},
@@ -158,7 +151,7 @@ def test_a_migrate_killed_mid_way_leaves_the_revision_it_started_from(
             holder.rollback()
         _poll(lambda: not _waits_on_a_lock(database_url, database))
         assert _revision(database_url) == "0019"
-        columns = _sql(
+        columns = run_sql(
             database_url,
             "SELECT column_name FROM information_schema.columns"
             " WHERE table_name = 'accounts' AND column_name = 'gender_enc'",
@@ -187,7 +180,7 @@ def test_a_migrate_killed_on_sqlite_is_finished_by_the_next(tmp_path: Path) -> N
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=30)
         tables = _tables(url)
-        if "alembic_version" in tables and _sql(url, "SELECT * FROM alembic_version"):
+        if "alembic_version" in tables and run_sql(url, "SELECT * FROM alembic_version"):
             assert _revision(url) in shipped_revisions().revisions
         assert _migrate(url).communicate(timeout=60) == ("database schema is up to date\n", "")
         assert (_revision(url), _tables(url)) == (HEAD, wanted)
@@ -205,7 +198,7 @@ def test_an_account_and_its_audit_chain_written_at_0003_read_right_at_head(
     citizen = demo_citizens()[0]
     account_id, ctx = "acc_old1", "account:acc_old1"
     t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-    _sql(
+    run_sql(
         database_url,
         "INSERT INTO accounts (id, personal_id_index, personal_id_enc, full_name_enc,"
         " birth_date_enc, gender, phone_enc, level, state, password_hash, created_at,"
@@ -226,7 +219,7 @@ def test_an_account_and_its_audit_chain_written_at_0003_read_right_at_head(
     for seq in (1, 2, 3):
         event = AuditEvent(f"evt_{seq}", account_id, None, "sign_in", "ok", t0, seq)
         digest = p.hasher.digest(AUDIT_PURPOSE, _canonical(event, prev))
-        _sql(
+        run_sql(
             database_url,
             "INSERT INTO audit_events (id, account_id, party_id, action, outcome, created_at,"
             " seq, prev_digest, digest) VALUES (:id, :account, NULL, 'sign_in', 'ok', :t,"

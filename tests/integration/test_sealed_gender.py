@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
 
 from eid.v1 import identity_service_pb2 as pb
 from eid_client.client import EidClient
@@ -24,7 +23,6 @@ from eid_service.registry_tools.generator import generate
 from eid_service.security.field_cipher import FieldCipher, blob_prefix
 from eid_service.security.keyed_hash import KeyedHasher
 from eid_service.security.keys import KeyRing, save_key_ring
-from eid_service.store.database import create_engine
 from eid_service.store.migrate import alembic_config
 from eid_service.store.protection import DataProtection
 from eid_service.store.repositories.registry import seal_people
@@ -32,25 +30,16 @@ from eid_service.use_cases.context import utc_now
 from tests.integration.conftest import Party
 from tests.integration.flows import PASSWORD, register_and_activate
 from tests.integration.harness import ServerHarness
+from tests.integration.raw_sql import run_sql
 
 GENERATED = 60
 _PB_GENDER = {Gender.MALE: pb.GENDER_MALE, Gender.FEMALE: pb.GENDER_FEMALE}
 _OTHER = {Gender.MALE: Gender.FEMALE, Gender.FEMALE: Gender.MALE}
 
 
-def _sql(url: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(text(sql), params or {})
-            return [tuple(r) for r in result.all()] if result.returns_rows else []
-    finally:
-        engine.dispose()
-
-
 def _genders(url: str, table: str) -> tuple[set[Any], int, int]:
     """The values of `gender` in `table`, its rows, and those with a gender_enc."""
-    rows = _sql(url, f"SELECT gender, gender_enc FROM {table}")  # noqa: S608 (constants)
+    rows = run_sql(url, f"SELECT gender, gender_enc FROM {table}")  # noqa: S608 (constants)
     return {r[0] for r in rows}, len(rows), sum(r[1] is not None for r in rows)
 
 
@@ -125,7 +114,7 @@ def _legacy_registry_row(url: str, p: DataProtection, person: RegistryPerson) ->
     values = dict(zip(columns.split(" "), row, strict=True))
     values.update(gender_enc=None, gender=person.demographics.gender.value)
     columns = ", ".join(values)
-    _sql(
+    run_sql(
         url,
         f"INSERT INTO registry_citizens ({columns})"  # noqa: S608 (constants)
         f" VALUES ({', '.join(':' + c for c in values)})",
@@ -134,7 +123,7 @@ def _legacy_registry_row(url: str, p: DataProtection, person: RegistryPerson) ->
 
 
 def _unseal_registry_row(url: str, p: DataProtection, citizen: Demographics) -> None:
-    _sql(
+    run_sql(
         url,
         "UPDATE registry_citizens SET gender = :gender, gender_enc = NULL"
         " WHERE personal_id_index = :index",
@@ -143,7 +132,7 @@ def _unseal_registry_row(url: str, p: DataProtection, citizen: Demographics) -> 
 
 
 def _unseal_account(url: str, p: DataProtection, citizen: Demographics) -> None:
-    _sql(
+    run_sql(
         url,
         "UPDATE accounts SET gender = :gender, gender_enc = NULL WHERE personal_id_index = :index",
         {"gender": citizen.gender.value, "index": p.hasher.blind_index(citizen.personal_id)},
@@ -207,11 +196,11 @@ def test_rows_written_before_0020_read_right_and_rotate_keys_seals_them(
     genders, rows, sealed = _genders(url, "registry_citizens")
     assert genders == {None} and sealed == rows
     prefix = blob_prefix(harness.key_ring.active_encryption_key_id)
-    blobs = _sql(
+    blobs = run_sql(
         url, "SELECT gender_enc FROM accounts UNION ALL SELECT gender_enc FROM registry_citizens"
     )
     assert all(bytes(b).startswith(prefix) for (b,) in blobs)
-    assert {k for (k,) in _sql(url, "SELECT key_id FROM registry_citizens")} == {
+    assert {k for (k,) in run_sql(url, "SELECT key_id FROM registry_citizens")} == {
         harness.key_ring.active_encryption_key_id
     }
     _reads_right(harness, bank, adult)
@@ -222,7 +211,7 @@ def test_rows_written_before_0020_read_right_and_rotate_keys_seals_them(
 
 
 def _revision(url: str) -> str:
-    ((version,),) = _sql(url, "SELECT version_num FROM alembic_version")
+    ((version,),) = run_sql(url, "SELECT version_num FROM alembic_version")
     return str(version)
 
 
@@ -259,11 +248,11 @@ def test_the_migration_keeps_clear_rows_and_its_downgrade_will_not_lose_sealed_o
     _unseal_account(database_url, p, adult)
     command.downgrade(cfg, "0019")
     assert _revision(database_url) == "0019"
-    assert _sql(database_url, "SELECT gender FROM accounts") == [(adult.gender.value,)]
-    assert len(_sql(database_url, "SELECT id FROM sessions")) == 1
+    assert run_sql(database_url, "SELECT gender FROM accounts") == [(adult.gender.value,)]
+    assert len(run_sql(database_url, "SELECT id FROM sessions")) == 1
     command.upgrade(cfg, "head")
     assert _genders(database_url, "accounts") == ({adult.gender.value}, 1, 0)
-    assert len(_sql(database_url, "SELECT id FROM sessions")) == 1
+    assert len(run_sql(database_url, "SELECT id FROM sessions")) == 1
 
     harness = ServerHarness(database_url, key_ring=ring).start()
     try:

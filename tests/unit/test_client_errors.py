@@ -288,18 +288,7 @@ def test_a_hostile_trailer_is_still_an_eid_error_sync_and_async(behaviour: Behav
     the caller catching EidError gets one, with the status line's code.
     Before, the sync client let protobuf's DecodeError out, and both an
     OverflowError (found by the Node/Java pass, reading the reference)."""
-    with serve_register(behaviour) as target:
-        with EidClient(target, retry=RetryPolicy.off()) as client, pytest.raises(EidError) as sync:
-            client.register(**REGISTRATION)
-
-        async def call() -> EidError:
-            async with AsyncEidClient(target, retry=RetryPolicy.off()) as client:
-                with pytest.raises(EidError) as caught:
-                    await client.register(**REGISTRATION)
-            return caught.value
-
-        asynchronous = asyncio.run(call())
-    for error in (sync.value, asynchronous):
+    for error in _both_clients(behaviour):
         assert error.code in (
             grpc.StatusCode.FAILED_PRECONDITION,
             grpc.StatusCode.RESOURCE_EXHAUSTED,
