@@ -84,6 +84,24 @@ RATIOS = {
 P99_CEILINGS = ("echo", "durable_write", "durable_write_group", "durable_write_postgres")
 
 
+def _littles_law(report: dict[str, Any], bound_ms: float) -> str:
+    """Why a p99 bound needs a throughput: with N calls always in flight the
+    mean latency is N / throughput (Little's law), and p99 is above the mean."""
+    in_flight = report["config"]["concurrency"]
+    needed = in_flight / (bound_ms / 1000)
+    medians = {key: w["median"]["rps"] for key, w in report["workloads"].items()}
+    against = ", ".join(
+        f"{_fmt(needed / medians[key], 2)}x {report['workloads'][key]['label']}"
+        for key in P99_CEILINGS
+        if medians.get(key)
+    )
+    return (
+        f"a p99 of {bound_ms:g} ms with {in_flight} calls in flight needs at least"
+        f" {_fmt(needed)} calls/s, as the mean latency is in flight / throughput"
+        f" (Little's law): {against} in this run"
+    )
+
+
 def targets_help() -> str:
     width = max(len(k) for k in TARGETS)
     lines = [f"  {key:<{width}}  {t.text()}" for key, t in TARGETS.items()]
@@ -305,6 +323,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
                 style="dim",
             )
         )
+        console.print(Text(_littles_law(report, bounds[0]), style="dim"))
 
     mem = report["memory"]
     memory = Table(title="eid resident memory after the bench (VmRSS)", title_justify="left")

@@ -1,6 +1,7 @@
 """The bench's report over what a run measured: the PostgreSQL ceiling's ratios
 only when it ran, a targeted workload that is missing is a FAIL, not a crash,
-and the ceilings' own p99 is printed beside the p99 bounds."""
+the ceilings' own p99 is printed beside the p99 bounds, and the throughput
+those bounds need beside the ceilings' (Little's law)."""
 
 from __future__ import annotations
 
@@ -90,4 +91,20 @@ def test_the_ceilings_own_p99_is_reported_beside_the_p99_bounds() -> None:
         "p99 bounds (25 ms) beside the ceilings' own p99 in this run (ms): bare gRPC echo 4.00,"
         " bare durable write (commit per call) 11.00, bare durable write (group commit) 9.00,"
         f" bare durable write on PostgreSQL ({POSTGRES_DURABLE_WRITE_THREADS} threads) -"
+    ) in console.export_text()
+
+
+def test_the_throughput_a_p99_bound_needs_is_printed_against_the_ceilings() -> None:
+    # 32 calls in flight and a 25 ms p99: at least 1,280 calls a second.
+    rps = EVERY_SQLITE_WORKLOAD | {
+        "echo": 2560.0,
+        "durable_write": 1280.0,
+        "durable_write_group": 640.0,
+    }
+    console = Console(record=True, width=400)
+    print_report(_report(_plan(), rps), console)
+    assert (
+        "a p99 of 25 ms with 32 calls in flight needs at least 1,280.0 calls/s, as the mean"
+        " latency is in flight / throughput (Little's law): 0.50x bare gRPC echo, 1.00x bare"
+        " durable write (commit per call), 2.00x bare durable write (group commit) in this run"
     ) in console.export_text()
