@@ -358,7 +358,11 @@ async def test_a_server_slower_than_the_rate_fills_the_cap_and_is_not_blamed_on_
     None
 ):
     async def call(_: int) -> None:
-        await asyncio.sleep(0.05)  # the server takes 50 ms; 2 in flight make 40 calls/s
+        # The server takes 200 ms; 2 in flight make 10 calls/s. Long enough that
+        # a test process starved of CPU for a while (2 busy cores, other test
+        # workers) does not find both calls done before the next is due: at 50 ms
+        # one did, now and then, and that call did not wait.
+        await asyncio.sleep(0.2)
 
     result = await run_load(call, total=12, rps=200, concurrency=2)
     report, text = _report_text(_plan(200, 2), result)
