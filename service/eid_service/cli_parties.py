@@ -24,7 +24,7 @@ from eid_service.cli_party_views import (
 )
 from eid_service.config import Settings
 from eid_service.config_view import mask_url
-from eid_service.domain.errors import InvalidInput, NotFound
+from eid_service.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from eid_service.use_cases import parties, party_webhooks
 from eid_service.use_cases.pages import MAX_PAGE_SIZE
 from eid_service.use_cases.party_cache import TTL_SECONDS
@@ -136,7 +136,7 @@ async def _delete(runtime: Runtime, args: argparse.Namespace, console: Console) 
 
 async def _rotate_key(runtime: Runtime, args: argparse.Namespace, console: Console) -> int:
     rotated = await parties.rotate_party_key(
-        runtime.uow, runtime.context, args.party_id, args.overlap
+        runtime.uow, runtime.context, args.party_id, args.overlap, force=args.force
     )
     until = rotated.old_key_expires_at.isoformat(timespec="seconds")
     if args.overlap:
@@ -212,12 +212,17 @@ _ACTIONS: dict[str, Action] = {
 
 
 async def run_party_command(settings: Settings, args: argparse.Namespace, console: Console) -> int:
-    """0 done, 1 no such party (or not confirmed), 2 invalid input."""
+    """0 done, 1 no such party, refused (a key rotated minutes ago) or not
+    confirmed, 2 invalid input."""
     runtime = bootstrap(settings)
     try:
         return await _ACTIONS[args.party_command](runtime, args, console)
     except NotFound as missing:
         console.print(f"[red]{escape(missing.message)}[/red] (see eid-server party list)")
+        return 1
+    except PreconditionFailed as refused:
+        # One line, whatever the terminal's width: it names --force.
+        console.print(f"[red]{escape(refused.message)}[/red]", soft_wrap=True)
         return 1
     except InvalidInput as bad:
         for v in bad.violations:

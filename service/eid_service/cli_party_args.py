@@ -14,6 +14,7 @@ from eid_service.domain.party import (
     DEFAULT_KEY_OVERLAP,
     DEFAULT_MODES,
     DEFAULT_RATE_PER_MINUTE,
+    RECENT_KEY_ROTATION,
     VerifyMode,
     check_key_overlap,
     parse_grants,
@@ -26,6 +27,7 @@ from eid_service.use_cases.party_cache import TTL_SECONDS
 DEFAULT_SCOPES = "basic,id_number"
 MODES_BY_DEFAULT = ",".join(sorted(m.value for m in DEFAULT_MODES))
 _TTL = f"{TTL_SECONDS:g} s"
+_RECENT = f"{int(RECENT_KEY_ROTATION.total_seconds()) // 60} minutes"
 _RAW = argparse.RawDescriptionHelpFormatter
 
 PARTY_EXAMPLES = f"""\
@@ -46,6 +48,10 @@ examples:
                                   what it may read from now on (here: plus phone, email)
   eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 7d
                                   a new key; the old one works 7 more days (0 for a leak)
+  eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 0 --force
+                                  refused without --force if a rotation made the current
+                                  key less than {_RECENT} ago (another operator's, maybe
+                                  already handed to the party): that key stops too
   eid-server party delete rp_3f2a9c0d1e4b5a67 --yes
   eid-server party webhook rp_3f2a9c0d1e4b5a67 --url https://bank.example/eid/events
                                   signed status events (account locked, unlocked,
@@ -259,4 +265,10 @@ def add_party_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         metavar="DURATION",
         help="how long the old key keeps working: 30m, 24h, 7d, at most 30d, 0 for a leaked"
         " key (default 24h)",
+    )
+    rotate.add_argument(
+        "--force",
+        action="store_true",
+        help=f"rotate even if the current key was made by a rotation less than {_RECENT} ago,"
+        " e.g. by another operator: that key stops too",
     )

@@ -1,8 +1,9 @@
 """Key changes by real operator processes next to a serving `eid-server`
 (two workers), on SQLite and PostgreSQL: 16 `eid-server keys rotate` and 16
-`eid-server party rotate-key` at the same moment, and `keys rotate` killed
-(SIGKILL) half-way through its transaction. Receipts the server signs
-meanwhile must verify with the keys it publishes afterwards."""
+`eid-server party rotate-key` (with and without --force) at the same moment,
+and `keys rotate` killed (SIGKILL) half-way through its transaction.
+Receipts the server signs meanwhile must verify with the keys it publishes
+afterwards."""
 
 from __future__ import annotations
 
@@ -179,17 +180,51 @@ def _meets(d: Deployment, api_key: str) -> str:
     return "refused" if answer.reason == "API_KEY_INVALID" else "served"
 
 
-@pytest.mark.soak
-def test_sixteen_party_key_rotations_at_once_leave_one_working_key_an_operator_was_shown(
-    soak_only: None, served: Deployment
-) -> None:
-    d = served
+def _leaky_bank(d: Deployment) -> tuple[str, str]:
+    """A new party, its key now cached by a worker (for 10 s): its id and key."""
     created = d.admin("party", "create", "--name", "Leaky Bank")
     original = created.strip().splitlines()[-1]
     party_id = re.findall(r"rp_[0-9a-f]{16}", created)[0]
-    assert _meets(d, original) == "served"  # now cached by a worker, for 10 s
+    assert _meets(d, original) == "served"
+    return party_id, original
+
+
+@pytest.mark.soak
+def test_sixteen_party_key_rotations_at_once_make_one_key_and_refuse_the_rest(
+    soak_only: None, served: Deployment
+) -> None:
+    """Each operator used to be shown a key, and every one but the last
+    rotation's stopped at once: parties were handed dead keys. One rotates;
+    the others are refused, naming --force, and print no key."""
+    d = served
+    party_id, original = _leaky_bank(d)
 
     done = _at_once(d, "party", "rotate-key", party_id, "--overlap", "0")
+
+    rotated = [p for p in done if p.returncode == 0]
+    refused = [p for p in done if p.returncode != 0]
+    assert len(rotated) == 1, [p.stdout + p.stderr for p in done]
+    assert len(refused) == AT_ONCE - 1
+    for p in refused:
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "was made by a rotation" in p.stdout and "--force" in p.stdout, p.stdout
+        assert "eidk_" not in p.stdout + p.stderr
+    key = rotated[0].stdout.strip().splitlines()[-1]
+    assert key.startswith("eidk_") and key not in rotated[0].stderr
+    assert _meets(d, key) == "served"
+    # The leaked key is refused once the workers' cache of it lapses.
+    assert until(lambda: _meets(d, original) == "refused", 3 * PARTY_CACHE_SECONDS, every=0.5)
+    assert _meets(d, key) == "served"
+
+
+@pytest.mark.soak
+def test_sixteen_forced_party_key_rotations_at_once_leave_one_working_key_an_operator_was_shown(
+    soak_only: None, served: Deployment
+) -> None:
+    d = served
+    party_id, original = _leaky_bank(d)
+
+    done = _at_once(d, "party", "rotate-key", party_id, "--overlap", "0", "--force")
 
     failed = [p.stdout + p.stderr for p in done if p.returncode != 0]
     assert not failed, failed[0]

@@ -101,7 +101,13 @@ def test_an_operator_creates_shows_suspends_resumes_rotates_and_deletes_a_party(
     too_long = party("rotate-key", party_id, "--overlap", "31d")
     assert too_long.returncode == 2 and "0 to 30 days" in too_long.stderr
 
-    last_key = _key(_ok(party("rotate-key", party_id, "--overlap", "0")))
+    # A key a rotation made moments ago (another operator's, maybe) is kept.
+    again = party("rotate-key", party_id, "--overlap", "0")
+    assert again.returncode == 1 and "--force" in again.stdout, again.stdout + again.stderr
+    assert "was made by a rotation" in again.stdout and "eidk_" not in again.stdout
+    assert len(again.stdout.strip().splitlines()) == 1
+    assert _meets(d, new_key) == "INVALID_ARGUMENT CREDENTIAL_MISSING"
+    last_key = _key(_ok(party("rotate-key", party_id, "--overlap", "0", "--force")))
     unconfirmed = party("delete", party_id)
     assert unconfirmed.returncode == 2 and "--yes" in unconfirmed.stdout
     assert "deleted" in _ok(party("delete", party_id, "--yes"))

@@ -19,6 +19,7 @@ import pytest
 from eid_client.client import EidClient
 from eid_client.errors import EidError
 from eid_service.domain.citizen import Demographics
+from eid_service.domain.errors import PreconditionFailed
 from eid_service.use_cases import parties
 from eid_service.use_cases.party_cache import TTL_SECONDS
 from tests.integration.conftest import Party
@@ -38,6 +39,10 @@ def active(harness: ServerHarness, citizen_app: EidClient, adult: Demographics) 
 def _admin(harness: ServerHarness, action: Callable[..., Awaitable[T]], *args: object) -> T:
     """A use case as `eid-server party` runs it, against the server's store."""
     return harness.run(action(harness.runtime.uow, harness.runtime.context, *args))
+
+
+async def _forced(*args: object) -> parties.RotatedKey:
+    return await parties.rotate_party_key(*args, force=True)  # type: ignore[arg-type]
 
 
 def _outcome(harness: ServerHarness, api_key: str, citizen: Demographics) -> str:
@@ -106,7 +111,8 @@ def test_a_second_rotation_inside_the_overlap_stops_the_first_old_key(
     harness: ServerHarness, bank: Party, active: Demographics
 ) -> None:
     second = _admin(harness, parties.rotate_party_key, bank.party.id, timedelta(hours=1))
-    third = _admin(harness, parties.rotate_party_key, bank.party.id, timedelta(hours=1))
+    # Forced: a key a rotation made this recently is not rotated otherwise.
+    third = _admin(harness, _forced, bank.party.id, timedelta(hours=1))
     assert third.cut_short
     harness.clock.advance(PAST_TTL)
     assert _outcome(harness, bank.api_key, active) == "UNAUTHENTICATED API_KEY_INVALID"
@@ -141,18 +147,51 @@ def test_verify_calls_that_find_the_party_lapsed_together_read_it_once(
     assert len(lookups) == 1, lookups
 
 
-def test_rotations_at_the_same_moment_each_tell_whether_they_stopped_an_earlier_key(
+def test_rotations_at_the_same_moment_make_one_key_and_refuse_the_others(
     harness: ServerHarness, bank: Party, active: Demographics
 ) -> None:
-    """Operators rotating one party's key at once: each rotation after the
-    first ends an earlier one's overlap, and must say so (on PostgreSQL a
-    rotation that read the party before another committed said nothing, and
-    the key the party still used stopped unannounced)."""
+    """Operators rotating one party's key at once (each told of a leak, say):
+    each rotation stopped the key the one before it had just made, and only
+    the last one's key worked, though every operator was shown one. One
+    rotates; every other one finds the key it just made and is refused,
+    changing nothing."""
+    uow, ctx = harness.runtime.uow, harness.runtime.context
+
+    async def at_once() -> list[parties.RotatedKey | BaseException]:
+        rotations = (
+            parties.rotate_party_key(uow, ctx, bank.party.id, timedelta(hours=1)) for _ in range(16)
+        )
+        return list(await asyncio.gather(*rotations, return_exceptions=True))
+
+    outcomes = harness.run(at_once())
+    rotated = [o for o in outcomes if isinstance(o, parties.RotatedKey)]
+    refused = [o for o in outcomes if not isinstance(o, parties.RotatedKey)]
+    assert len(rotated) == 1 and not rotated[0].cut_short
+    assert len(refused) == 15
+    assert all(
+        isinstance(r, PreconditionFailed) and r.reason == "KEY_RECENTLY_ROTATED" for r in refused
+    ), refused
+    harness.clock.advance(PAST_TTL)
+    assert _outcome(harness, rotated[0].api_key, active) == "verified"
+    # The key it replaced keeps its hour: no refused rotation cut it short.
+    assert _outcome(harness, bank.api_key, active) == "verified"
+    shown = harness.run(parties.show_party(uow, bank.party.id))
+    assert shown.previous_key_expires_at == rotated[0].old_key_expires_at
+
+
+def test_forced_rotations_at_the_same_moment_each_tell_whether_they_stopped_an_earlier_key(
+    harness: ServerHarness, bank: Party, active: Demographics
+) -> None:
+    """Operators forcing rotations of one party's key at once: each rotation
+    after the first ends an earlier one's overlap, and must say so (on
+    PostgreSQL a rotation that read the party before another committed said
+    nothing, and the key the party still used stopped unannounced)."""
     uow, ctx = harness.runtime.uow, harness.runtime.context
 
     async def at_once() -> list[parties.RotatedKey]:
         rotations = (
-            parties.rotate_party_key(uow, ctx, bank.party.id, timedelta(hours=1)) for _ in range(16)
+            parties.rotate_party_key(uow, ctx, bank.party.id, timedelta(hours=1), force=True)
+            for _ in range(16)
         )
         return list(await asyncio.gather(*rotations))
 

@@ -141,9 +141,16 @@ class PartyRow:
     suspended_at: datetime | None = None
     previous_digest: bytes | None = None
     previous_expires_at: datetime | None = None
+    key_rotated_at: datetime | None = None
 
     def record(self) -> PartyRecord:
-        return PartyRecord(self.party, self.created_at, self.suspended_at, self.previous_expires_at)
+        return PartyRecord(
+            self.party,
+            self.created_at,
+            self.suspended_at,
+            self.previous_expires_at,
+            self.key_rotated_at,
+        )
 
 
 @dataclass
@@ -766,6 +773,7 @@ class FakeParties(_Repository):
         api_key = new_secret_token("eidk")
         row.previous_digest, row.previous_expires_at = row.api_key_digest, now + overlap
         row.api_key_digest = keyed_digest("api-key", api_key)
+        row.key_rotated_at = now
         return api_key
 
     def failures_since(self, party_id: str, since: datetime) -> int:

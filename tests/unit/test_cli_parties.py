@@ -73,6 +73,18 @@ def test_create_keeps_its_old_form_and_gets_the_defaults() -> None:
     assert args.scopes == frozenset(Attribute) - DOCUMENT_ATTRIBUTES
 
 
+def test_rotate_key_is_forced_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["party", "rotate-key", "rp_1", "--overlap", "0"])
+    assert (args.overlap, args.force) == (timedelta(0), False)
+    argv = ["party", "rotate-key", "rp_1", "--overlap", "0", "--force"]
+    assert build_parser().parse_args(argv).force
+    with pytest.raises(SystemExit):
+        main(["party", "rotate-key", "--help"])
+    shown = capsys.readouterr().out
+    assert "less than 10 minutes ago" in shown
+    assert "eid-server party rotate-key rp_3f2a9c0d1e4b5a67 --overlap 0 --force" in shown
+
+
 def test_set_scopes_takes_the_party_and_the_new_scopes() -> None:
     argv = ["party", "set-scopes", "rp_3f2a9c0d1e4b5a67", "--scopes", "contact,full_name"]
     args = build_parser().parse_args(argv)

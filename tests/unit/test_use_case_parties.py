@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from eid_service.domain.errors import InvalidInput, NotFound, PermissionDenied, Unauthenticated
-from eid_service.domain.party import DEFAULT_MODES, PartyStatus, VerifyMode
+from eid_service.domain.errors import (
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    Unauthenticated,
+)
+from eid_service.domain.party import DEFAULT_MODES, RECENT_KEY_ROTATION, PartyStatus, VerifyMode
 from eid_service.domain.share import Attribute
 from eid_service.use_cases.auth import authenticate_party
 from eid_service.use_cases.parties import (
@@ -209,11 +215,75 @@ async def test_a_second_rotation_inside_the_overlap_stops_the_first_old_key(
     created = await _created(world)
     party_id, first = created.record.party.id, created.api_key
     second = await rotate_party_key(world.uow, world.ctx, party_id)  # 24 h by default
-    third = await rotate_party_key(world.uow, world.ctx, party_id, timedelta(minutes=30))
+    # Forced: a second rotation this soon is refused otherwise (see below).
+    third = await rotate_party_key(
+        world.uow, world.ctx, party_id, timedelta(minutes=30), force=True
+    )
     assert third.cut_short
     assert await _authenticated(world, first) == "API_KEY_INVALID"
     assert await _authenticated(world, second.api_key) == party_id
     assert await _authenticated(world, third.api_key) == party_id
+
+
+async def test_a_key_a_rotation_made_minutes_ago_is_not_rotated_again_unless_forced(
+    world: World,
+) -> None:
+    """Two operators rotating a leaked key seconds apart: the second rotation
+    stopped the key the first had just handed to the party, and said only
+    that the old key stops now. It is refused, and changes nothing."""
+    created = await _created(world)
+    party_id = created.record.party.id
+    first = await rotate_party_key(world.uow, world.ctx, party_id, timedelta(hours=1))
+    world.clock.advance(timedelta(seconds=42))
+    writes = world.uow.writes
+    before = await show_party(world.uow, party_id)
+    assert before.key_rotated_at == world.clock() - timedelta(seconds=42)
+
+    again = await refused(rotate_party_key(world.uow, world.ctx, party_id, timedelta(0)))
+    assert isinstance(again, PreconditionFailed) and again.reason == "KEY_RECENTLY_ROTATED"
+    assert again.metadata == {"rotated_seconds_ago": "42"}
+    assert "42 s ago" in again.message and "--force" in again.message
+    assert "another operator" in again.message and party_id in again.message
+    assert first.api_key not in again.message
+    # Nothing written: the first rotation's key works, the earlier one keeps its hour.
+    assert world.uow.writes == writes + 1  # the attempt, whose transaction wrote nothing
+    assert await show_party(world.uow, party_id) == before
+    assert before.previous_key_expires_at == first.old_key_expires_at
+    assert await _authenticated(world, first.api_key) == party_id
+    assert await _authenticated(world, created.api_key) == party_id  # within its hour
+
+    world.clock.advance(timedelta(minutes=3))  # and two PAST_TTLs above: 4 min 4 s
+    later = await refused(rotate_party_key(world.uow, world.ctx, party_id, timedelta(0)))
+    assert later.reason == "KEY_RECENTLY_ROTATED" and "4 min ago" in later.message
+    assert later.metadata == {"rotated_seconds_ago": str(42 + 2 * PAST_TTL.seconds + 180)}
+
+
+async def test_force_rotates_a_key_a_rotation_made_moments_ago(world: World) -> None:
+    created = await _created(world)
+    party_id = created.record.party.id
+    first = await rotate_party_key(world.uow, world.ctx, party_id, timedelta(0))
+    forced = await rotate_party_key(world.uow, world.ctx, party_id, timedelta(0), force=True)
+    assert forced.api_key not in (first.api_key, created.api_key)
+    assert (await show_party(world.uow, party_id)).key_rotated_at == world.clock()
+    assert await _authenticated(world, forced.api_key) == party_id
+    assert await _authenticated(world, first.api_key) == "API_KEY_INVALID"  # it stopped too
+
+
+async def test_a_key_rotated_10_minutes_ago_or_made_at_creation_rotates_without_force(
+    world: World,
+) -> None:
+    created = await _created(world)
+    party_id = created.record.party.id
+    assert created.record.key_rotated_at is None
+    # A key made when the party was created is never recent: create, then rotate.
+    first = await rotate_party_key(world.uow, world.ctx, party_id, timedelta(0))
+    world.clock.advance(RECENT_KEY_ROTATION - timedelta(seconds=1))
+    almost = await refused(rotate_party_key(world.uow, world.ctx, party_id, timedelta(0)))
+    assert almost.reason == "KEY_RECENTLY_ROTATED" and "9 min ago" in almost.message
+    world.clock.advance(timedelta(seconds=1))
+    second = await rotate_party_key(world.uow, world.ctx, party_id, timedelta(0))
+    assert await _authenticated(world, second.api_key) == party_id
+    assert await _authenticated(world, first.api_key) == "API_KEY_INVALID"
 
 
 async def test_an_overlap_of_0_stops_the_old_key_at_once_and_31_days_is_refused(

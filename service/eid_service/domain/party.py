@@ -27,6 +27,9 @@ MAX_RATE_PER_MINUTE = 100_000
 # How long a rotated-out API key keeps working: 0 stops it at once (a leak).
 DEFAULT_KEY_OVERLAP = timedelta(hours=24)
 MAX_KEY_OVERLAP = timedelta(days=30)
+# A key made by a rotation this recently may be another operator's, already
+# handed to the party: rotating it again is refused unless forced.
+RECENT_KEY_ROTATION = timedelta(minutes=10)
 
 
 class VerifyMode(enum.Enum):

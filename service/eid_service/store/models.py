@@ -235,6 +235,9 @@ class RelyingPartyRow(Base):
     # SHA-256 of the DER client certificate the party must call with (mutual
     # TLS); NULL: its API key alone.
     client_cert_sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # When a rotation made the current key; NULL: made when the party was
+    # created (or before this column existed).
+    key_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class PartyFailureRow(Base):

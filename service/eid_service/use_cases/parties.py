@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from eid_service.domain.errors import InvalidInput, NotFound
+from eid_service.domain.errors import InvalidInput, NotFound, PreconditionFailed
 from eid_service.domain.party import (
     DEFAULT_CITIZEN_RATE_PER_MINUTE,
     DEFAULT_KEY_OVERLAP,
     DEFAULT_MODES,
     DEFAULT_RATE_PER_MINUTE,
     PARTY_ID_PATTERN,
+    RECENT_KEY_ROTATION,
     Grant,
     PartyStatus,
     VerifyMode,
@@ -74,6 +75,18 @@ class RotatedKey:
 
 def party_not_found(party_id: str) -> NotFound:
     return NotFound(reason="PARTY_NOT_FOUND", message=f"no relying party has the id {party_id}")
+
+
+def key_recently_rotated(party_id: str, ago: timedelta) -> PreconditionFailed:
+    seconds = max(0, int(ago.total_seconds()))
+    text = f"{seconds} s" if seconds < 60 else f"{seconds // 60} min"
+    return PreconditionFailed(
+        reason="KEY_RECENTLY_ROTATED",
+        message=f"not rotated: the current API key of {party_id} was made by a rotation"
+        f" {text} ago, perhaps by another operator, and may already be in the party's hands;"
+        " --force rotates it anyway (e.g. if that key leaked too): it stops as well",
+        metadata={"rotated_seconds_ago": str(seconds)},
+    )
 
 
 def _found(r: Repositories, party_id: str, *, for_change: bool = False) -> PartyRecord:
@@ -225,10 +238,19 @@ async def rotate_party_key(
     ctx: UseCaseContext,
     party_id: str,
     overlap: timedelta = DEFAULT_KEY_OVERLAP,
+    *,
+    force: bool = False,
 ) -> RotatedKey:
     """A new API key; the current one keeps working for `overlap` (0 to 30
     days; 0 for a leaked key), so the party can switch without downtime. A
-    key still in the overlap of an earlier rotation stops at once."""
+    key still in the overlap of an earlier rotation stops at once.
+
+    A current key that a rotation made less than RECENT_KEY_ROTATION ago is
+    not rotated (PreconditionFailed KEY_RECENTLY_ROTATED, nothing written)
+    unless `force`: it may be another operator's, already handed to the
+    party, which the new rotation would cut off unannounced (two operators
+    rotating a leaked key with an overlap of 0, seconds apart). A key made
+    when the party was created is never recent."""
     check_key_overlap(overlap)
     now = ctx.clock()
 
@@ -237,6 +259,11 @@ async def rotate_party_key(
         # computed cut_short from the stale row, and kept quiet about the
         # key it stopped.
         found = _found(r, party_id, for_change=True)
+        # Checked on the held row: of rotations at once, one rotates and
+        # every other one finds its key.
+        made = found.key_rotated_at
+        if not force and made is not None and now - made < RECENT_KEY_ROTATION:
+            raise key_recently_rotated(found.party.id, now - made)
         api_key = r.parties.rotate_key(found.party.id, overlap, now)
         if api_key is None:  # deleted meanwhile (the store serialises writes)
             raise party_not_found(party_id)

@@ -555,6 +555,9 @@ class PartyRecord:
     suspended_at: datetime | None
     # When the key before the last rotation stops (or stopped) working; None if never rotated.
     previous_key_expires_at: datetime | None
+    # When a rotation made the current key; None: made when the party was
+    # created (or by a rotation before this was recorded).
+    key_rotated_at: datetime | None = None
 
 
 class Parties(Protocol):
@@ -606,8 +609,8 @@ class Parties(Protocol):
 
     def rotate_key(self, party_id: str, overlap: timedelta, now: datetime) -> str | None:
         """A new current key (to be shown once); the current one becomes the
-        previous key until now + overlap, replacing any previous one. None if
-        no party has that id."""
+        previous key until now + overlap, replacing any previous one; the new
+        key's key_rotated_at is `now`. None if no party has that id."""
         ...
 
     def failures_since(self, party_id: str, since: datetime) -> int:

@@ -20,7 +20,7 @@ FAILURE_SHARDS = 8
 _PARTY = (
     "SELECT id, name, scopes, modes, status, contact, rate_per_minute,"
     " citizen_rate_per_minute, created_at, suspended_at, previous_key_expires_at,"
-    " client_cert_sha256 FROM relying_parties WHERE disabled_at IS NULL"
+    " client_cert_sha256, key_rotated_at FROM relying_parties WHERE disabled_at IS NULL"
 )
 _INSERT = Sql(
     "INSERT INTO relying_parties (id, name, api_key_digest, scopes, modes, status, contact,"
@@ -66,7 +66,7 @@ _DELETE = Sql(
 # SET reads the row as it was: the current digest moves to previous_*.
 _ROTATE = Sql(
     "UPDATE relying_parties SET previous_api_key_digest = api_key_digest,"
-    " previous_key_expires_at = :expires_at, api_key_digest = :digest"
+    " previous_key_expires_at = :expires_at, api_key_digest = :digest, key_rotated_at = :now"
     " WHERE id = :id AND disabled_at IS NULL"
 )
 _FAILURES = Sql(
@@ -163,6 +163,7 @@ class RelyingPartyRepository(Repository):
             "id": party_id,
             "digest": self._digest(api_key),
             "expires_at": self._t(now + overlap),
+            "now": self._t(now),
         }
         return api_key if self._db.count(_ROTATE, params) == 1 else None
 
@@ -189,6 +190,7 @@ class RelyingPartyRepository(Repository):
             created_at=self._read_t(row[8]),
             suspended_at=None if row[9] is None else self._read_t(row[9]),
             previous_key_expires_at=None if row[10] is None else self._read_t(row[10]),
+            key_rotated_at=None if row[12] is None else self._read_t(row[12]),
         )
 
 
