@@ -21,6 +21,7 @@ import pytest
 from eid_client import EidError
 from eid_client import _sandbox_process as sandbox_process
 from eid_client.sandbox import Sandbox, SandboxError
+from tests.ctrl_c import ctrl_c_restored
 
 pytestmark = pytest.mark.e2e
 
@@ -165,19 +166,14 @@ _IN_A_BLOCK = (
 )
 
 
-# Ctrl-C raises KeyboardInterrupt, as in a terminal, even where this test
-# runs as a background job (which starts its children with SIGINT ignored).
-_PROLOGUE = (
-    "import signal, time\n"
-    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-    "from eid_client.sandbox import Sandbox\n"
-)
+_PROLOGUE = "import time\nfrom eid_client.sandbox import Sandbox\n"
 
 
 def _runner(script: str) -> tuple[subprocess.Popen[str], int, Path]:
     """A test process holding a started sandbox: it, the server's pid, the folder."""
     runner = subprocess.Popen(
-        [sys.executable, "-c", _PROLOGUE + script],
+        # Ctrl-C raises KeyboardInterrupt, as in a terminal, however pytest runs.
+        ctrl_c_restored([sys.executable, "-c", _PROLOGUE + script]),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # Ctrl-C's traceback
         text=True,

@@ -18,6 +18,7 @@ from eid_service.domain.registry_person import RegistryPerson
 from eid_service.registry_tools.generator import generate
 from eid_service.registry_tools.records import jsonl_lines
 from eid_service.security.keys import generate_key_ring, save_key_ring
+from tests.ctrl_c import ctrl_c_restored
 from tests.integration.test_registry_bulk import TODAY
 from tests.polling import until
 
@@ -103,7 +104,10 @@ def test_an_import_stopped_with_ctrl_c_says_what_to_do_and_the_same_import_finis
     command = [str(Path(sys.executable).with_name("eid-server")), "registry", "import"]
     argv = [str(people), "--workers", "0", "--batch", "500"]
     with subprocess.Popen(
-        [*command, *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ctrl_c_restored([*command, *argv]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as importing:
 
         def some_written() -> bool:

@@ -50,6 +50,7 @@ from eid_service.store.repositories.sealed_blobs import SEALED_TABLES, SealedTab
 from eid_service.store.uow import SqlUnitOfWork
 from eid_service.use_cases.context import utc_now
 from eid_service.use_cases.ports import Repositories
+from tests.ctrl_c import ctrl_c_restored
 from tests.integration.flows import PASSWORD, phone_of, register_and_activate
 from tests.integration.harness import ServerHarness
 from tests.integration.test_register_level1 import register_foreigner
@@ -405,7 +406,7 @@ def test_a_rotation_stopped_with_ctrl_c_says_what_to_do_and_resume_finishes_it(
     assert main(["registry", "generate", "--count", "5000", "--workers", "0"]) == 0
     command = [str(Path(sys.executable).with_name("eid-server")), "rotate-keys"]
     with subprocess.Popen(
-        [*command, "--wait", "0", "--page", "2"],
+        ctrl_c_restored([*command, "--wait", "0", "--page", "2"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
