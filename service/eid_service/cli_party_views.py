@@ -55,6 +55,14 @@ def _status(record: PartyRecord) -> str:
     return record.party.status.value
 
 
+def _current_key(record: PartyRecord) -> str:
+    """When the current key was made: a rotation refuses to replace one made
+    by a rotation minutes ago, so the operator sees why (and whose it may be)."""
+    if record.key_rotated_at is None:
+        return "made when the party was created"
+    return f"made by a rotation at {_at(record.key_rotated_at)}"
+
+
 def _previous_key(record: PartyRecord, now: datetime) -> str:
     until = record.previous_key_expires_at
     if until is None:
@@ -79,6 +87,7 @@ def party_view(record: PartyRecord, done: str = "") -> Table:
         ("modes", modes_text(p)),
         ("limits", limits_text(p)),
         ("created", _at(record.created_at)),
+        ("current key", _current_key(record)),
         ("previous key", _previous_key(record, utc_now())),
         ("client certificate", client_cert_text(p)),
     ):

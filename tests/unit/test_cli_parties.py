@@ -141,8 +141,15 @@ def test_a_party_is_shown_with_its_fields_and_its_name_escaped() -> None:
         "600/min, 10/min per citizen",
         "2026-11-24T08:30:00+00:00",
         "works until 2036",
+        "made when the party was created",
     ):
         assert text in shown
+
+
+def test_a_party_shows_when_a_rotation_made_its_current_key() -> None:
+    rotated = PartyRecord(BANK, AT, None, AT + timedelta(hours=1), AT + timedelta(minutes=5))
+    shown = _text(party_view(rotated))
+    assert "made by a rotation at 2026-11-24T08:35:00+00:00" in shown
 
 
 def test_the_list_shows_status_scopes_modes_and_limits() -> None:
